@@ -1,0 +1,11 @@
+//! SeaORM entities: the read tables and the event log. No HTTP or serialization types here.
+//! Timestamps are microseconds since the Unix epoch; ids are time-ordered 64-bit numbers.
+
+pub mod action;
+pub mod event;
+pub mod flow;
+pub mod flow_trigger_action;
+pub mod node;
+pub mod org;
+pub mod setting;
+pub mod token;

@@ -1,0 +1,218 @@
+//! `zitadel.admin.v1.AdminService`: organizations and API tokens (IAM_OWNER only).
+
+use super::auth::Caller;
+
+use super::management::{org_msg, Org};
+use super::messages::{GatewayError, ListDetails, ListQuery, ObjectDetails};
+use super::{AppState, BodyMode, Rpc};
+use crate::domain::role::{Permission, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::rpc_call;
+use crate::store::{orgs as org_store, tokens as token_store};
+use axum::http::Method;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub const SERVICE: &str = "zitadel.admin.v1.AdminService";
+
+pub fn rpcs() -> Vec<Rpc> {
+    let rpc = |method, http, path, body, call| Rpc {
+        service: SERVICE,
+        method,
+        http,
+        path,
+        body,
+        permission: Permission::Instance,
+        org_scoped: false,
+        call,
+    };
+    vec![
+        rpc("ListOrgs", Method::POST, "/admin/v1/orgs/_search", BodyMode::Whole, rpc_call!(list_orgs)),
+        rpc("AddToken", Method::POST, "/admin/v1/tokens", BodyMode::Whole, rpc_call!(add_token)),
+        rpc("ListTokens", Method::POST, "/admin/v1/tokens/_search", BodyMode::Whole, rpc_call!(list_tokens)),
+        rpc("RemoveToken", Method::DELETE, "/admin/v1/tokens/{id}", BodyMode::Ignored, rpc_call!(remove_token)),
+    ]
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ListOrgsRequest {
+    #[serde(default)]
+    pub query: Option<ListQuery>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListOrgsResponse {
+    pub details: ListDetails,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub result: Vec<Org>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddTokenRequest {
+    #[serde(default)]
+    /// Organization id, or `default` for the default organization.
+    #[serde(alias = "org_id")]
+    #[schema(example = "293485729384756231")]
+    pub org_id: String,
+    #[serde(default)]
+    #[schema(value_type = String, example = "ORG_OWNER")]
+    pub role: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    /// RFC 3339; must be in the future.
+    #[serde(alias = "expiration_date")]
+    #[schema(example = "2027-01-01T00:00:00Z")]
+    pub expiration_date: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddTokenResponse {
+    pub id: String,
+    /// The token secret: shown only here.
+    pub token: String,
+    pub details: ObjectDetails,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTokensRequest {
+    #[serde(default)]
+    pub query: Option<ListQuery>,
+    #[serde(default)]
+    #[serde(alias = "org_id")]
+    pub org_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub id: String,
+    pub org_id: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
+    pub details: ObjectDetails,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListTokensResponse {
+    pub details: ListDetails,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub result: Vec<Token>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RemoveTokenRequest {
+    #[serde(default)]
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemoveTokenResponse {
+    pub details: ObjectDetails,
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/_search", tag = "AdminService",
+    operation_id = "AdminService_ListOrgs", summary = "List organizations",
+    request_body = ListOrgsRequest,
+    responses((status = 200, body = ListOrgsResponse),
+        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
+pub async fn list_orgs(s: AppState, _c: Caller, r: ListOrgsRequest) -> ApiResult<ListOrgsResponse> {
+    let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
+    let position = s.store.last_position().await?;
+    let (total, rows) = org_store::list_orgs(&s.store, offset, limit, asc).await?;
+    Ok(ListOrgsResponse { details: ListDetails::new(total, position), result: rows.into_iter().map(org_msg).collect() })
+}
+
+async fn resolve_org(s: &AppState, raw: &str, field: &str) -> ApiResult<i64> {
+    if raw.is_empty() {
+        return Err(ApiError::invalid(format!("invalid {field}: value length must be at least 1 runes")));
+    }
+    if raw.eq_ignore_ascii_case("default") {
+        return Ok(s.default_org);
+    }
+    let not_found = || ApiError::not_found("ADMIN-4Nf9s", "Organisation not found");
+    let id = crate::domain::id::parse(raw).ok_or_else(not_found)?;
+    org_store::get_org(&s.store.db, id).await?.ok_or_else(not_found)?;
+    Ok(id)
+}
+
+#[utoipa::path(post, path = "/admin/v1/tokens", tag = "AdminService",
+    operation_id = "AdminService_AddToken", summary = "Create an API token for an organization and role",
+    request_body = AddTokenRequest,
+    responses((status = 200, body = AddTokenResponse),
+        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Organization not found", body = GatewayError)))]
+pub async fn add_token(s: AppState, c: Caller, r: AddTokenRequest) -> ApiResult<AddTokenResponse> {
+    let role = Role::parse(&r.role).ok_or_else(|| {
+        ApiError::invalid("invalid AddTokenRequest.Role: must be one of IAM_OWNER, ORG_OWNER, ORG_VIEWER, ORG_EXECUTOR")
+    })?;
+    if r.description.chars().count() > 200 {
+        return Err(ApiError::invalid("invalid AddTokenRequest.Description: value length must be at most 200 runes"));
+    }
+    let expires_at = match r.expiration_date.as_deref() {
+        None | Some("") => None,
+        Some(raw) => {
+            let at = crate::domain::time::parse_rfc3339(raw).ok_or_else(|| {
+                ApiError::invalid(format!("invalid AddTokenRequest.ExpirationDate: not an RFC 3339 timestamp: {raw:?}"))
+            })?;
+            if at <= crate::domain::time::now_micros() {
+                return Err(ApiError::invalid("invalid AddTokenRequest.ExpirationDate: must be in the future"));
+            }
+            Some(at)
+        }
+    };
+    let org = resolve_org(&s, &r.org_id, "AddTokenRequest.OrgId").await?;
+    let new = token_store::NewToken { org_id: org, role, description: r.description, expires_at, is_bootstrap: false };
+    let (model, secret) = token_store::add_token(&s.store, new, c.token_id).await?;
+    Ok(AddTokenResponse {
+        id: model.id.to_string(),
+        token: secret,
+        details: ObjectDetails::written(model.sequence, model.created_at, model.org_id),
+    })
+}
+
+#[utoipa::path(post, path = "/admin/v1/tokens/_search", tag = "AdminService",
+    operation_id = "AdminService_ListTokens", summary = "List API tokens (never their secrets)",
+    request_body = ListTokensRequest,
+    responses((status = 200, body = ListTokensResponse),
+        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
+pub async fn list_tokens(s: AppState, _c: Caller, r: ListTokensRequest) -> ApiResult<ListTokensResponse> {
+    let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
+    let org = match r.org_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(resolve_org(&s, raw, "ListTokensRequest.OrgId").await?),
+    };
+    let position = s.store.last_position().await?;
+    let (total, rows) = token_store::list_tokens(&s.store, org, offset, limit, asc).await?;
+    let result = rows
+        .into_iter()
+        .map(|t| Token {
+            id: t.id.to_string(),
+            org_id: t.org_id.to_string(),
+            role: Role::parse(&t.role).unwrap_or(Role::OrgViewer),
+            description: t.description,
+            expiration_date: t.expires_at.map(crate::domain::time::format_micros),
+            details: ObjectDetails::read(t.sequence, t.created_at, t.changed_at, t.org_id),
+        })
+        .collect();
+    Ok(ListTokensResponse { details: ListDetails::new(total, position), result })
+}
+
+#[utoipa::path(delete, path = "/admin/v1/tokens/{id}", tag = "AdminService",
+    operation_id = "AdminService_RemoveToken", summary = "Revoke an API token at once",
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = RemoveTokenResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Token not found", body = GatewayError)))]
+pub async fn remove_token(s: AppState, c: Caller, r: RemoveTokenRequest) -> ApiResult<RemoveTokenResponse> {
+    let id = crate::domain::id::parse(&r.id).ok_or_else(|| ApiError::not_found("ADMIN-Tk4n0", "Token not found"))?;
+    let model = token_store::remove_token(&s.store, id, c.token_id).await?;
+    s.auth.revoke(id);
+    Ok(RemoveTokenResponse { details: ObjectDetails { change_date: Some(crate::domain::time::format_micros(crate::domain::time::now_micros())), resource_owner: model.org_id.to_string(), ..Default::default() } })
+}
+

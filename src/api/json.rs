@@ -1,0 +1,208 @@
+//! protojson conventions: int64 as strings, enums as names or numbers, durations as `"<s>s"`,
+//! zero values omitted.
+
+use crate::domain::Duration;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Serializer;
+use std::fmt;
+
+/// Serde helpers for fields that are 64-bit integers on the wire.
+pub mod int64 {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(U64Visitor { max: u64::MAX })
+    }
+}
+
+pub mod uint64_str {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+}
+
+/// A uint32 given as number or string.
+pub mod uint32 {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        d.deserialize_any(U64Visitor { max: u32::MAX as u64 }).map(|v| v as u32)
+    }
+}
+
+struct U64Visitor {
+    max: u64,
+}
+
+impl Visitor<'_> for U64Visitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an unsigned integer up to {} (number or string)", self.max)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        if v > self.max {
+            return Err(E::custom(format!("value {v} out of range (max {})", self.max)));
+        }
+        Ok(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        if v < 0 {
+            return Err(E::custom(format!("value {v} must not be negative")));
+        }
+        self.visit_u64(v as u64)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+        if v.fract() != 0.0 || v < 0.0 || v > self.max as f64 {
+            return Err(E::custom(format!("value {v} is not an integer in range")));
+        }
+        Ok(v as u64)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+        let n: u64 = v.trim().parse().map_err(|_| E::custom(format!("invalid integer {v:?}")))?;
+        self.visit_u64(n)
+    }
+}
+
+/// Durations: only the `"<seconds>s"` string form.
+pub mod duration_opt {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Option<Duration>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration string like \"10s\" or \"1.5s\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Duration::parse(v)
+                    .map(Some)
+                    .ok_or_else(|| E::custom(format!("invalid duration {v:?}: use seconds with an \"s\" suffix, e.g. \"10s\"")))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A value that is a number or a string on the wire (flow and trigger types), kept as text.
+pub mod num_or_str {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number or an enum name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Declares a protobuf enum: names and numbers in, names out, with an OpenAPI string schema.
+#[macro_export]
+macro_rules! proto_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $num:literal => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
+        #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name {
+            #[default]
+            $(#[schema(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub fn number(self) -> i64 {
+                match self { $($name::$variant => $num),+ }
+            }
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn from_number(n: i64) -> Option<Self> {
+                match n { $($num => Some($name::$variant),)+ _ => None }
+            }
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+            pub fn is_zero(&self) -> bool {
+                self.number() == 0
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        write!(f, "one of the {} names or numbers", stringify!($name))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        $name::from_name(v).ok_or_else(|| E::custom(format!("unknown enum value {v:?}")))
+                    }
+                    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<$name, E> {
+                        $name::from_number(v).ok_or_else(|| E::custom(format!("unknown enum number {v}")))
+                    }
+                    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<$name, E> {
+                        i64::try_from(v).ok().and_then($name::from_number).ok_or_else(|| E::custom(format!("unknown enum number {v}")))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+    };
+}
+
+pub fn is_zero_i64(v: &i64) -> bool {
+    *v == 0
+}
+
+pub fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
+pub fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+/// Removes `null` members (protojson treats them as unset) so optional handling stays uniform.
+pub fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, val| !val.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}

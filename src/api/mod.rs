@@ -1,0 +1,304 @@
+//! The transport layer: every RPC is one handler, reachable through its REST gateway path and
+//! through Connect unary JSON, with one authentication, permission check and validation.
+
+pub mod admin;
+pub mod auth;
+pub mod json;
+pub mod management;
+pub mod messages;
+pub mod openapi;
+pub mod ops;
+
+use crate::config::Config;
+use crate::domain::flow::lang_from_header;
+use crate::domain::role::Permission;
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use auth::{AuthCache, Caller};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Request bodies above this are rejected with 413.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+pub struct Inner {
+    pub store: Store,
+    pub config: Config,
+    pub auth: AuthCache,
+    pub metrics: Metrics,
+    pub default_org: i64,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyMode {
+    /// The request message is the JSON body (plus path parameters).
+    Whole,
+    /// The body is ignored; only path parameters count.
+    Ignored,
+}
+
+pub type RpcCall = fn(AppState, Caller, serde_json::Value, &'static Rpc) -> BoxFuture<'static, ApiResult<serde_json::Value>>;
+
+/// One RPC: its names, its REST route, what it needs, and its handler.
+pub struct Rpc {
+    pub service: &'static str,
+    pub method: &'static str,
+    pub http: Method,
+    pub path: &'static str,
+    pub body: BodyMode,
+    pub permission: Permission,
+    /// Whether `x-zitadel-orgid` selects the organization (not for admin and v2 RPCs).
+    pub org_scoped: bool,
+    pub call: RpcCall,
+}
+
+impl Rpc {
+    pub fn full_name(&self) -> String {
+        format!("/{}/{}", self.service, self.method)
+    }
+
+    /// The short service name used in OpenAPI operation ids (`ManagementService`).
+    pub fn service_short(&self) -> &'static str {
+        self.service.rsplit('.').next().unwrap_or(self.service)
+    }
+
+    pub fn operation_id(&self) -> String {
+        format!("{}_{}", self.service_short(), self.method)
+    }
+
+    fn message_name(&self) -> String {
+        format!("{}Request", self.method)
+    }
+}
+
+/// Builds an [`RpcCall`] from a typed handler `async fn(AppState, Caller, Req) -> ApiResult<Resp>`.
+#[macro_export]
+macro_rules! rpc_call {
+    ($handler:path) => {
+        |state, caller, value, rpc| {
+            Box::pin(async move {
+                let request = $crate::api::parse_request(value, rpc)?;
+                let response = $handler(state, caller, request).await?;
+                $crate::api::to_value(response)
+            })
+        }
+    };
+}
+
+/// Deserializes a request message, naming the offending field on failure.
+pub fn parse_request<T: DeserializeOwned>(value: serde_json::Value, rpc: &Rpc) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = field_path(&path);
+        let msg = if field.is_empty() { rpc.message_name() } else { format!("{}.{}", rpc.message_name(), field) };
+        ApiError::invalid(format!("invalid {msg}: {}", e.inner()))
+    })
+}
+
+/// `query.limit` → `Query.Limit`, `allowed_to_fail` → `AllowedToFail` (proto field style).
+fn field_path(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.split('.')
+        .map(|seg| {
+            let mut out = String::new();
+            let mut upper = true;
+            for c in seg.chars() {
+                if c == '_' {
+                    upper = true;
+                } else if upper {
+                    out.extend(c.to_uppercase());
+                    upper = false;
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+pub fn to_value<T: Serialize>(v: T) -> ApiResult<serde_json::Value> {
+    serde_json::to_value(v).map_err(ApiError::internal)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Gateway,
+    Connect,
+}
+
+pub fn error_response(err: &ApiError, transport: Transport) -> Response {
+    let body = match transport {
+        Transport::Gateway => err.gateway_body(),
+        Transport::Connect => err.connect_body(),
+    };
+    let mut resp = (err.http_status(), axum::Json(body)).into_response();
+    if let Some(secs) = err.retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn read_body(body: Body) -> ApiResult<Bytes> {
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    use http_body_util::BodyExt;
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::bare(
+            Kind::ResourceExhausted,
+            format!("request body too large (limit {MAX_BODY_BYTES} bytes)"),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)),
+        Err(_) => Err(ApiError::invalid("could not read the request body")),
+    }
+}
+
+/// Builds the request message from the body and the path parameters (which win).
+fn request_value(rpc: &Rpc, body: &[u8], params: Vec<(String, String)>, transport: Transport) -> ApiResult<serde_json::Value> {
+    let use_body = transport == Transport::Connect || rpc.body == BodyMode::Whole;
+    let mut value = if use_body && !body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))?
+    } else {
+        serde_json::Value::Object(Default::default())
+    };
+    let serde_json::Value::Object(map) = &mut value else {
+        return Err(ApiError::invalid(format!("invalid {}: the body must be a JSON object", rpc.message_name())));
+    };
+    for (k, v) in params {
+        map.insert(k, serde_json::Value::String(v));
+    }
+    json::strip_nulls(&mut value);
+    Ok(value)
+}
+
+async fn dispatch(
+    state: AppState,
+    rpc: &'static Rpc,
+    transport: Transport,
+    params: Vec<(String, String)>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let result = async {
+        let body = read_body(body).await?;
+        let caller = state
+            .auth
+            .authenticate(
+                &state.store,
+                header_str(&parts.headers, "authorization"),
+                header_str(&parts.headers, "x-zitadel-orgid"),
+                rpc.permission,
+                rpc.org_scoped,
+                lang_from_header(header_str(&parts.headers, "accept-language")),
+            )
+            .await?;
+        let value = request_value(rpc, &body, params, transport)?;
+        (rpc.call)(state.clone(), caller, value, rpc).await
+    }
+    .await;
+    let response = match result {
+        Ok(value) => (StatusCode::OK, axum::Json(value)).into_response(),
+        Err(err) => error_response(&err, transport),
+    };
+    state.metrics.observe_request(rpc.method, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// All RPCs served by this build.
+pub fn rpcs() -> &'static [Rpc] {
+    static ALL: std::sync::OnceLock<Vec<Rpc>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all = management::rpcs();
+        all.extend(admin::rpcs());
+        all
+    })
+}
+
+fn method_filter(m: &Method) -> MethodFilter {
+    match *m {
+        Method::GET => MethodFilter::GET,
+        Method::PUT => MethodFilter::PUT,
+        Method::DELETE => MethodFilter::DELETE,
+        Method::PATCH => MethodFilter::PATCH,
+        _ => MethodFilter::POST,
+    }
+}
+
+/// The API router: REST gateway routes and Connect routes for every RPC.
+pub fn api_router() -> Router<AppState> {
+    let mut by_path: BTreeMap<&'static str, axum::routing::MethodRouter<AppState>> = BTreeMap::new();
+    let mut router = Router::new();
+    for rpc in rpcs() {
+        let rest = move |State(state): State<AppState>, params: Result<Path<Vec<(String, String)>>, axum::extract::rejection::PathRejection>, req: Request| async move {
+            match params {
+                Ok(Path(params)) => dispatch(state, rpc, Transport::Gateway, params, req).await,
+                Err(_) => error_response(&ApiError::invalid("invalid path parameter"), Transport::Gateway),
+            }
+        };
+        let entry = by_path.remove(rpc.path).unwrap_or_default();
+        by_path.insert(rpc.path, entry.on(method_filter(&rpc.http), rest));
+        let connect = move |State(state): State<AppState>, req: Request| async move {
+            dispatch(state, rpc, Transport::Connect, Vec::new(), req).await
+        };
+        router = router.route(&rpc.full_name(), on(MethodFilter::POST, connect));
+    }
+    for (path, method_router) in by_path {
+        router = router.route(path, method_router);
+    }
+    router
+}
+
+fn is_connect_path(path: &str) -> bool {
+    path.starts_with("/zitadel.")
+}
+
+pub async fn not_found(req: Request) -> Response {
+    if is_connect_path(req.uri().path()) {
+        let err = ApiError::bare(Kind::Unimplemented, format!("unknown procedure {}", req.uri().path()))
+            .with_status(StatusCode::NOT_FOUND);
+        return error_response(&err, Transport::Connect);
+    }
+    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"code": 5, "message": "Not Found"}))).into_response()
+}
+
+pub async fn method_not_allowed(req: Request) -> Response {
+    if is_connect_path(req.uri().path()) {
+        let err = ApiError::bare(Kind::Unimplemented, "Method Not Allowed: Connect requests use POST")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED);
+        return error_response(&err, Transport::Connect);
+    }
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"code": 12, "message": "Method Not Allowed"})))
+        .into_response()
+}

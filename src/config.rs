@@ -1,0 +1,137 @@
+//! The server configuration: every setting is a CLI flag and an `ACTIONSD_*` environment variable.
+
+use crate::domain::duration::{parse_config, Duration};
+use clap::Args;
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_config(s).filter(|d| d.nanos >= 0).ok_or_else(|| format!("invalid duration {s:?} (use e.g. 20s, 500ms, 5m, 24h, 7d)"))
+}
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000), ("B", 1)]
+        .iter()
+        .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|n| (n, *m)))
+        .unwrap_or((t, 1));
+    num.trim().parse::<u64>().ok().and_then(|n| n.checked_mul(mult)).ok_or_else(|| format!("invalid size {s:?} (use e.g. 64MiB)"))
+}
+
+pub const DEFAULT_DENY_LIST: &str = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4, ::/128, ::1/128, fc00::/7, fe80::/10, ff00::/8, localhost, *.localhost";
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// SQLite file (embedded default) or postgres://… URL.
+    #[arg(long, env = "ACTIONSD_DATABASE_URL", default_value = "sqlite://actionsd.db?mode=rwc")]
+    pub database_url: String,
+
+    /// Listen address.
+    #[arg(long, env = "ACTIONSD_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+
+    /// If set, (re)registered at start as an IAM_OWNER token of the default org.
+    #[arg(long, env = "ACTIONSD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Where a generated bootstrap admin token is written (mode 0600).
+    #[arg(long, env = "ACTIONSD_ADMIN_TOKEN_FILE", default_value = "actionsd-admin.token")]
+    pub admin_token_file: String,
+
+    /// Upper bound for an action's timeout.
+    #[arg(long, env = "ACTIONSD_MAX_ACTION_TIMEOUT", default_value = "20s", value_parser = duration_arg)]
+    pub max_action_timeout: Duration,
+
+    /// What actions' fetch and v2 targets may not reach.
+    #[arg(long, env = "ACTIONSD_HTTP_DENY_LIST", default_value = DEFAULT_DENY_LIST)]
+    pub http_deny_list: String,
+
+    /// Addresses and names allowed even if denied.
+    #[arg(long, env = "ACTIONSD_HTTP_ALLOW_LIST", default_value = "")]
+    pub http_allow_list: String,
+
+    /// Concurrent action runs on this server (default: 2 × cores).
+    #[arg(long, env = "ACTIONSD_SANDBOX_WORKERS")]
+    pub sandbox_workers: Option<usize>,
+
+    /// Concurrent runs one organization may hold (default: half of the workers).
+    #[arg(long, env = "ACTIONSD_ORG_CONCURRENCY")]
+    pub org_concurrency: Option<usize>,
+
+    /// How long a run may wait for a worker before the request gets 503.
+    #[arg(long, env = "ACTIONSD_QUEUE_TIMEOUT", default_value = "5s", value_parser = duration_arg)]
+    pub queue_timeout: Duration,
+
+    /// Wall clock for all actions of one _execute.
+    #[arg(long, env = "ACTIONSD_MAX_TRIGGER_TIME", default_value = "60s", value_parser = duration_arg)]
+    pub max_trigger_time: Duration,
+
+    /// Memory per action run.
+    #[arg(long, env = "ACTIONSD_ACTION_MEMORY_LIMIT", default_value = "64MiB", value_parser = size_arg)]
+    pub action_memory_limit: u64,
+
+    /// How long run records are kept.
+    #[arg(long, env = "ACTIONSD_RUN_RETENTION", default_value = "7d", value_parser = duration_arg)]
+    pub run_retention: Duration,
+
+    /// Most run records kept per organization.
+    #[arg(long, env = "ACTIONSD_RUN_MAX_ROWS", default_value_t = 100_000)]
+    pub run_max_rows: u64,
+
+    /// Key that encrypts target signing keys at rest (required with PostgreSQL).
+    #[arg(long, env = "ACTIONSD_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// After this a failing delivery is dead.
+    #[arg(long, env = "ACTIONSD_DELIVERY_MAX_AGE", default_value = "24h", value_parser = duration_arg)]
+    pub delivery_max_age: Duration,
+
+    /// Allowed browser origins for CORS, comma-separated (empty: no CORS).
+    #[arg(long, env = "ACTIONSD_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
+    /// Log format: text or json.
+    #[arg(long, env = "ACTIONSD_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Config {
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+    }
+
+    pub fn workers(&self) -> usize {
+        self.sandbox_workers.unwrap_or_else(|| 2 * std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
+    }
+
+    pub fn org_concurrency(&self) -> usize {
+        self.org_concurrency.unwrap_or_else(|| self.workers() / 2).max(1)
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    }
+
+    /// A configuration with defaults, for tests and embedding.
+    pub fn for_database(url: &str) -> Self {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        use clap::Parser;
+        let mut c = Wrapper::parse_from(["actionsd"]).config;
+        c.database_url = url.to_string();
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size_arg("64MiB").unwrap(), 64 << 20);
+        assert_eq!(size_arg("1000").unwrap(), 1000);
+        assert!(size_arg("lots").is_err());
+    }
+}

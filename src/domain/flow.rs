@@ -1,0 +1,147 @@
+//! Flow and trigger types with their localized names.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowType(pub i32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TriggerType(pub i32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    De,
+}
+
+struct Names {
+    key: &'static str,
+    en: &'static str,
+    de: &'static str,
+}
+
+const FLOWS: [Names; 4] = [
+    Names { key: "Action.Flow.Type.ExternalAuthentication", en: "External Authentication", de: "Externe Authentifizierung" },
+    Names { key: "Action.Flow.Type.CustomiseToken", en: "Complement Token", de: "Token ergänzen" },
+    Names { key: "Action.Flow.Type.InternalAuthentication", en: "Internal Authentication", de: "Interne Authentifizierung" },
+    Names { key: "Action.Flow.Type.CustomizeSAMLResponse", en: "Complement SAMLResponse", de: "SAMLResponse ergänzen" },
+];
+
+const TRIGGERS: [Names; 6] = [
+    Names { key: "Action.TriggerType.PostAuthentication", en: "Post Authentication", de: "Nach Authentifizierung" },
+    Names { key: "Action.TriggerType.PreCreation", en: "Pre Creation", de: "Vor Erstellung" },
+    Names { key: "Action.TriggerType.PostCreation", en: "Post Creation", de: "Nach Erstellung" },
+    Names { key: "Action.TriggerType.PreUserinfoCreation", en: "Pre Userinfo creation", de: "Vor Userinfo-Erstellung" },
+    Names { key: "Action.TriggerType.PreAccessTokenCreation", en: "Pre access token creation", de: "Vor Access-Token-Erstellung" },
+    Names { key: "Action.TriggerType.PreSAMLResponseCreation", en: "Pre SAMLResponse creation", de: "Vor SAMLResponse-Erstellung" },
+];
+
+impl FlowType {
+    pub const ALL: [FlowType; 4] = [FlowType(1), FlowType(2), FlowType(3), FlowType(4)];
+
+    /// Accepts `1`..`4` and the enum names ZITADEL clients send.
+    pub fn parse(s: &str) -> Option<FlowType> {
+        let n = match s {
+            "FLOW_TYPE_EXTERNAL_AUTHENTICATION" => 1,
+            "FLOW_TYPE_CUSTOMISE_TOKEN" | "FLOW_TYPE_CUSTOMIZE_TOKEN" => 2,
+            "FLOW_TYPE_INTERNAL_AUTHENTICATION" => 3,
+            "FLOW_TYPE_CUSTOMIZE_SAML_RESPONSE" => 4,
+            other => other.parse().ok()?,
+        };
+        (1..=4).contains(&n).then_some(FlowType(n))
+    }
+
+    pub fn triggers(self) -> &'static [TriggerType] {
+        const EXT: [TriggerType; 3] = [TriggerType(1), TriggerType(2), TriggerType(3)];
+        const TOKEN: [TriggerType; 2] = [TriggerType(4), TriggerType(5)];
+        const SAML: [TriggerType; 1] = [TriggerType(6)];
+        match self.0 {
+            1 | 3 => &EXT,
+            2 => &TOKEN,
+            4 => &SAML,
+            _ => &[],
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        FLOWS[(self.0 - 1) as usize].key
+    }
+
+    pub fn name(self, lang: Lang) -> &'static str {
+        let n = &FLOWS[(self.0 - 1) as usize];
+        match lang {
+            Lang::En => n.en,
+            Lang::De => n.de,
+        }
+    }
+}
+
+impl TriggerType {
+    pub fn parse(s: &str) -> Option<TriggerType> {
+        let n = match s {
+            "TRIGGER_TYPE_POST_AUTHENTICATION" => 1,
+            "TRIGGER_TYPE_PRE_CREATION" => 2,
+            "TRIGGER_TYPE_POST_CREATION" => 3,
+            "TRIGGER_TYPE_PRE_USERINFO_CREATION" => 4,
+            "TRIGGER_TYPE_PRE_ACCESS_TOKEN_CREATION" => 5,
+            "TRIGGER_TYPE_PRE_SAML_RESPONSE_CREATION" => 6,
+            other => other.parse().ok()?,
+        };
+        (1..=6).contains(&n).then_some(TriggerType(n))
+    }
+
+    pub fn key(self) -> &'static str {
+        TRIGGERS[(self.0 - 1) as usize].key
+    }
+
+    pub fn name(self, lang: Lang) -> &'static str {
+        let n = &TRIGGERS[(self.0 - 1) as usize];
+        match lang {
+            Lang::En => n.en,
+            Lang::De => n.de,
+        }
+    }
+}
+
+/// Picks English or German from an `Accept-Language` header by quality value.
+pub fn lang_from_header(header: Option<&str>) -> Lang {
+    let Some(header) = header else { return Lang::En };
+    let mut best: Option<(f32, Lang)> = None;
+    for part in header.split(',') {
+        let mut pieces = part.split(';');
+        let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = pieces
+            .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok()))
+            .unwrap_or(1.0);
+        let lang = if tag == "de" || tag.starts_with("de-") {
+            Lang::De
+        } else if tag == "en" || tag.starts_with("en-") || tag == "*" {
+            Lang::En
+        } else {
+            continue;
+        };
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, lang));
+        }
+    }
+    best.map(|(_, l)| l).unwrap_or(Lang::En)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language() {
+        assert_eq!(lang_from_header(Some("de-CH, en;q=0.5")), Lang::De);
+        assert_eq!(lang_from_header(Some("fr, en;q=0.9, de;q=0.8")), Lang::En);
+        assert_eq!(lang_from_header(Some("fr")), Lang::En);
+        assert_eq!(lang_from_header(None), Lang::En);
+    }
+
+    #[test]
+    fn flow_aliases() {
+        assert_eq!(FlowType::parse("FLOW_TYPE_EXTERNAL_AUTHENTICATION"), Some(FlowType(1)));
+        assert_eq!(FlowType::parse("5"), None);
+        assert_eq!(TriggerType::parse("TRIGGER_TYPE_PRE_CREATION"), Some(TriggerType(2)));
+        assert!(FlowType(2).triggers().contains(&TriggerType(5)));
+    }
+}

@@ -1,0 +1,12 @@
+//! Plain types and rules shared by the API, the store and (later) the runtime.
+
+pub mod duration;
+pub mod flow;
+pub mod fold;
+pub mod id;
+pub mod role;
+pub mod time;
+
+pub use duration::Duration;
+pub use flow::{FlowType, TriggerType};
+pub use role::Role;

@@ -1,0 +1,173 @@
+//! One error type for every RPC, rendered per transport (gateway JSON or Connect JSON).
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+/// The gRPC status kinds the contract uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    InvalidArgument,
+    FailedPrecondition,
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    Unauthenticated,
+    ResourceExhausted,
+    DeadlineExceeded,
+    Unimplemented,
+    Unavailable,
+    Internal,
+}
+
+impl Kind {
+    pub fn grpc_code(self) -> i32 {
+        match self {
+            Kind::InvalidArgument => 3,
+            Kind::FailedPrecondition => 9,
+            Kind::NotFound => 5,
+            Kind::AlreadyExists => 6,
+            Kind::PermissionDenied => 7,
+            Kind::Unauthenticated => 16,
+            Kind::ResourceExhausted => 8,
+            Kind::DeadlineExceeded => 4,
+            Kind::Unimplemented => 12,
+            Kind::Unavailable => 14,
+            Kind::Internal => 13,
+        }
+    }
+
+    pub fn connect_code(self) -> &'static str {
+        match self {
+            Kind::InvalidArgument => "invalid_argument",
+            Kind::FailedPrecondition => "failed_precondition",
+            Kind::NotFound => "not_found",
+            Kind::AlreadyExists => "already_exists",
+            Kind::PermissionDenied => "permission_denied",
+            Kind::Unauthenticated => "unauthenticated",
+            Kind::ResourceExhausted => "resource_exhausted",
+            Kind::DeadlineExceeded => "deadline_exceeded",
+            Kind::Unimplemented => "unimplemented",
+            Kind::Unavailable => "unavailable",
+            Kind::Internal => "internal",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::InvalidArgument | Kind::FailedPrecondition => StatusCode::BAD_REQUEST,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::AlreadyExists => StatusCode::CONFLICT,
+            Kind::PermissionDenied => StatusCode::FORBIDDEN,
+            Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Kind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Kind::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            Kind::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An API error: kind, optional stable id (e.g. `COMMAND-Sfg2t`) and a human message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: Kind,
+    pub id: Option<&'static str>,
+    pub message: String,
+    /// Overrides the HTTP status (405 for a wrong method, 413 for a large body, 503 for a full queue).
+    pub status: Option<StatusCode>,
+    /// Extra response headers (e.g. `Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(kind: Kind, id: &'static str, message: impl Into<String>) -> Self {
+        ApiError { kind, id: Some(id), message: message.into(), status: None, retry_after: None }
+    }
+
+    /// An error without a stable id (framework-level errors, request validation).
+    pub fn bare(kind: Kind, message: impl Into<String>) -> Self {
+        ApiError { kind, id: None, message: message.into(), status: None, retry_after: None }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::bare(Kind::InvalidArgument, message)
+    }
+
+    pub fn not_found(id: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Kind::NotFound, id, message)
+    }
+
+    pub fn precondition(id: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Kind::FailedPrecondition, id, message)
+    }
+
+    pub fn permission_denied() -> Self {
+        Self::new(Kind::PermissionDenied, "AUTH-5mWD2", "No matching permissions found")
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::bare(Kind::Unauthenticated, message)
+    }
+
+    /// An internal failure: the detail goes to the log, never to the client.
+    #[track_caller]
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::error!(error = %detail, location = %at, "internal error");
+        Self::new(Kind::Internal, "INTERNAL-1", "Internal error")
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn http_status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| self.kind.status())
+    }
+
+    /// `<text> (<ID>)`, or just the text for errors without an id.
+    pub fn full_message(&self) -> String {
+        match self.id {
+            Some(id) => format!("{} ({})", self.message, id),
+            None => self.message.clone(),
+        }
+    }
+
+    pub fn gateway_body(&self) -> serde_json::Value {
+        let mut body = json!({"code": self.kind.grpc_code(), "message": self.full_message()});
+        if let Some(id) = self.id {
+            body["details"] = json!([{
+                "@type": "type.googleapis.com/zitadel.v1.ErrorDetail",
+                "id": id,
+                "message": self.message,
+            }]);
+        }
+        body
+    }
+
+    pub fn connect_body(&self) -> serde_json::Value {
+        json!({"code": self.kind.connect_code(), "message": self.full_message()})
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    #[track_caller]
+    fn from(err: sea_orm::DbErr) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl From<sea_orm::TransactionError<ApiError>> for ApiError {
+    #[track_caller]
+    fn from(err: sea_orm::TransactionError<ApiError>) -> Self {
+        match err {
+            sea_orm::TransactionError::Connection(e) => ApiError::internal(e),
+            sea_orm::TransactionError::Transaction(e) => e,
+        }
+    }
+}

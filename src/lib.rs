@@ -1,0 +1,141 @@
+//! actionsd: a standalone, ZITADEL-compatible identity actions server.
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod store;
+
+use api::{AppState, Inner};
+use axum::http::{HeaderName, HeaderValue, Request};
+use axum::Router;
+use config::Config;
+use std::sync::Arc;
+use std::time::Duration;
+use store::tokens::AdminToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Connects to the database, applies migrations, bootstraps the instance and builds the state.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    build_state_with_schema(config, None).await
+}
+
+/// As [`build_state`], on a given PostgreSQL schema (tests isolate themselves this way).
+pub async fn build_state_with_schema(config: Config, schema: Option<&str>) -> anyhow::Result<AppState> {
+    if config.is_postgres() && config.encryption_key.as_deref().unwrap_or("").is_empty() && schema.is_none() {
+        anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
+    }
+    let db = store::connect(&config.database_url, schema).await?;
+    let store = store::Store::new(db).await?;
+    let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone()).await.map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+    match admin {
+        AdminToken::Generated(secret) => {
+            write_token_file(&config.admin_token_file, &secret)?;
+            tracing::info!(path = %config.admin_token_file, "generated the bootstrap admin token");
+        }
+        AdminToken::FromConfig => tracing::info!("admin token from ACTIONSD_ADMIN_TOKEN registered"),
+        AdminToken::Existing => {}
+    }
+    let state = AppState(Arc::new(Inner {
+        store,
+        config,
+        auth: Default::default(),
+        metrics: metrics::Metrics::new(),
+        default_org,
+    }));
+    state.auth.reload(&state.store).await.map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
+    Ok(state)
+}
+
+fn write_token_file(path: &str, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| anyhow::anyhow!("cannot write the admin token file {path}: {e}"))?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let cors = {
+        let origins: Vec<HeaderValue> =
+            state.config.cors_origins().iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        (!origins.is_empty()).then(|| {
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any)
+                .expose_headers([REQUEST_ID.clone()])
+                .max_age(Duration::from_secs(3600))
+        })
+    };
+    let router = api::api_router()
+        .merge(api::ops::router())
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(state)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api::openapi::ApiDoc::openapi_doc()));
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            let err = error::ApiError::internal("handler panicked");
+            api::error_response(&err, api::Transport::Gateway)
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// Serves until `shutdown` resolves; background jobs stop with it.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let refresher = tokio::spawn(refresh_auth(state.clone(), stop_rx));
+    let result = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+        })
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = refresher.await;
+    state.store.db.clone().close().await.ok();
+    result
+}
+
+async fn refresh_auth(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(api::auth::REFRESH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = state.auth.reload(&state.store).await {
+                    tracing::warn!(error = %e, "token cache reload failed");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The `actionsd` command: serve (default), migrate, openapi, org create, token create.
+
+use actionsd::config::Config;
+use actionsd::domain::role::Role;
+use actionsd::store;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "actionsd", version, about = "A standalone, ZITADEL-compatible identity actions server")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization and print its id.
+    Create { name: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it.
+    Create {
+        /// Organization id, or `default`.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// IAM_OWNER, ORG_OWNER, ORG_VIEWER or ORG_EXECUTOR.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format.eq_ignore_ascii_case("json") {
+        builder.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            print!("{}", actionsd::api::openapi::json());
+        }
+        Command::Migrate => {
+            init_logging(&config.log_format);
+            store::connect(&config.database_url, None).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::Serve => {
+            init_logging(&config.log_format);
+            let state = actionsd::build_state(config.clone()).await?;
+            let listener = tokio::net::TcpListener::bind(&config.addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "actionsd listening");
+            actionsd::serve(state, listener, shutdown_signal()).await?;
+        }
+        Command::Org { command: OrgCommand::Create { name } } => {
+            let state = actionsd::build_state(config).await?;
+            let org = store::orgs::add_org(&state.store, name, 0).await.map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
+            println!("{}", org.id);
+        }
+        Command::Token { command: TokenCommand::Create { org, role, description } } => {
+            let state = actionsd::build_state(config).await?;
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: use IAM_OWNER, ORG_OWNER, ORG_VIEWER or ORG_EXECUTOR"))?;
+            let org_id = if org.eq_ignore_ascii_case("default") {
+                state.default_org
+            } else {
+                actionsd::domain::id::parse(&org).ok_or_else(|| anyhow::anyhow!("invalid org id {org:?}"))?
+            };
+            let new = store::tokens::NewToken { org_id, role, description, expires_at: None, is_bootstrap: false };
+            let (_, secret) = store::tokens::add_token(&state.store, new, 0).await.map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
+            println!("{secret}");
+        }
+    }
+    Ok(())
+}

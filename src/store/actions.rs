@@ -1,0 +1,348 @@
+//! Actions: the stored scripts of an organization.
+
+use super::events::{self, NewEvent, Written};
+use super::{org_lock, unique_or_internal, Store};
+use crate::domain::fold::{escape_like, fold};
+use crate::error::{ApiError, ApiResult, Kind};
+use entity::{action, flow, flow_trigger_action};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+pub const STATE_INACTIVE: i32 = 1;
+pub const STATE_ACTIVE: i32 = 2;
+
+pub struct ActionInput {
+    pub name: String,
+    pub script: String,
+    pub timeout_nanos: i64,
+    pub allowed_to_fail: bool,
+}
+
+fn name_taken() -> ApiError {
+    ApiError::new(Kind::AlreadyExists, "V3-DKcYh", "Action already exists")
+}
+
+async fn name_in_use(txn: &DatabaseTransaction, org: i64, folded: &str, except: Option<i64>) -> ApiResult<bool> {
+    let mut q = action::Entity::find()
+        .filter(action::Column::OrgId.eq(org))
+        .filter(action::Column::NameFolded.eq(folded));
+    if let Some(id) = except {
+        q = q.filter(action::Column::Id.ne(id));
+    }
+    Ok(q.count(txn).await? > 0)
+}
+
+fn action_event(action_id: i64, org: i64, creator: i64, event_type: &'static str, payload: serde_json::Value) -> NewEvent<'static> {
+    NewEvent {
+        aggregate_type: "action",
+        aggregate_id: action_id.to_string(),
+        event_type,
+        resource_owner: org,
+        creator,
+        payload,
+    }
+}
+
+pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -> ApiResult<(i64, Written)> {
+    let id = store.new_id();
+    store
+        .write(&[org_lock(org)], move |txn| {
+            Box::pin(async move {
+                let folded = fold(&input.name);
+                if name_in_use(txn, org, &folded, None).await? {
+                    return Err(name_taken());
+                }
+                let written = events::append(
+                    txn,
+                    action_event(
+                        id,
+                        org,
+                        creator,
+                        "action.added",
+                        serde_json::json!({
+                            "name": input.name, "script": input.script,
+                            "timeout": input.timeout_nanos, "allowedToFail": input.allowed_to_fail,
+                        }),
+                    ),
+                )
+                .await?;
+                action::Entity::insert(action::ActiveModel {
+                    id: Set(id),
+                    org_id: Set(org),
+                    name: Set(input.name),
+                    name_folded: Set(folded),
+                    script: Set(input.script),
+                    timeout_nanos: Set(input.timeout_nanos),
+                    allowed_to_fail: Set(input.allowed_to_fail),
+                    state: Set(STATE_ACTIVE),
+                    sequence: Set(written.sequence),
+                    created_at: Set(written.created_at),
+                    changed_at: Set(written.created_at),
+                })
+                .exec_without_returning(txn)
+                .await
+                .map_err(|e| unique_or_internal(e, name_taken()))?;
+                Ok((id, written))
+            })
+        })
+        .await
+}
+
+pub async fn get<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> ApiResult<Option<action::Model>> {
+    Ok(action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org)).one(conn).await?)
+}
+
+pub async fn update(store: &Store, org: i64, creator: i64, id: i64, input: ActionInput) -> ApiResult<Written> {
+    store
+        .write(&[org_lock(org)], move |txn| {
+            Box::pin(async move {
+                let Some(current) = get(txn, org, id).await? else {
+                    return Err(ApiError::not_found("COMMAND-Sfg2t", "Action not found"));
+                };
+                if current.name == input.name
+                    && current.script == input.script
+                    && current.timeout_nanos == input.timeout_nanos
+                    && current.allowed_to_fail == input.allowed_to_fail
+                {
+                    return Err(ApiError::precondition("ACTION-dg4t2", "No changes"));
+                }
+                let folded = fold(&input.name);
+                if folded != current.name_folded && name_in_use(txn, org, &folded, Some(id)).await? {
+                    return Err(name_taken());
+                }
+                let written = events::append(
+                    txn,
+                    action_event(
+                        id,
+                        org,
+                        creator,
+                        "action.changed",
+                        serde_json::json!({
+                            "name": input.name, "script": input.script,
+                            "timeout": input.timeout_nanos, "allowedToFail": input.allowed_to_fail,
+                        }),
+                    ),
+                )
+                .await?;
+                let mut am: action::ActiveModel = current.into();
+                am.name = Set(input.name);
+                am.name_folded = Set(folded);
+                am.script = Set(input.script);
+                am.timeout_nanos = Set(input.timeout_nanos);
+                am.allowed_to_fail = Set(input.allowed_to_fail);
+                am.sequence = Set(written.sequence);
+                am.changed_at = Set(written.created_at);
+                am.update(txn).await.map_err(|e| unique_or_internal(e, name_taken()))?;
+                Ok(written)
+            })
+        })
+        .await
+}
+
+/// Deactivates (`active = false`) or reactivates an action.
+pub async fn set_state(store: &Store, org: i64, creator: i64, id: i64, active: bool) -> ApiResult<Written> {
+    store
+        .write(&[org_lock(org)], move |txn| {
+            Box::pin(async move {
+                let current = get(txn, org, id).await?;
+                let (from, to, event_type) = if active {
+                    (STATE_INACTIVE, STATE_ACTIVE, "action.reactivated")
+                } else {
+                    (STATE_ACTIVE, STATE_INACTIVE, "action.deactivated")
+                };
+                let Some(current) = current else {
+                    return Err(if active {
+                        ApiError::not_found("COMMAND-Aa22g", "Action not found")
+                    } else {
+                        ApiError::not_found("COMMAND-NRmhu", "Action not found")
+                    });
+                };
+                if current.state != from {
+                    return Err(if active {
+                        ApiError::precondition("COMMAND-J53zh", "Action is not inactive")
+                    } else {
+                        ApiError::precondition("COMMAND-Dgj92", "Action is not active")
+                    });
+                }
+                let written = events::append(txn, action_event(id, org, creator, event_type, serde_json::json!({}))).await?;
+                let mut am: action::ActiveModel = current.into();
+                am.state = Set(to);
+                am.sequence = Set(written.sequence);
+                am.changed_at = Set(written.created_at);
+                am.update(txn).await?;
+                Ok(written)
+            })
+        })
+        .await
+}
+
+/// Deletes an action and removes it from every trigger of its org, in one transaction.
+pub async fn delete(store: &Store, org: i64, creator: i64, id: i64) -> ApiResult<()> {
+    store
+        .write(&[org_lock(org)], move |txn| {
+            Box::pin(async move {
+                if get(txn, org, id).await?.is_none() {
+                    return Err(ApiError::not_found("COMMAND-Dgh4h", "Action not found"));
+                }
+                events::append(txn, action_event(id, org, creator, "action.removed", serde_json::json!({}))).await?;
+                let mut flow_types: Vec<i32> = flow_trigger_action::Entity::find()
+                    .select_only()
+                    .column(flow_trigger_action::Column::FlowType)
+                    .filter(flow_trigger_action::Column::OrgId.eq(org))
+                    .filter(flow_trigger_action::Column::ActionId.eq(id))
+                    .into_tuple()
+                    .all(txn)
+                    .await?;
+                flow_types.sort_unstable();
+                flow_types.dedup();
+                flow_trigger_action::Entity::delete_many()
+                    .filter(flow_trigger_action::Column::ActionId.eq(id))
+                    .exec(txn)
+                    .await?;
+                for flow_type in flow_types {
+                    let written = events::append(
+                        txn,
+                        NewEvent {
+                            aggregate_type: "org",
+                            aggregate_id: org.to_string(),
+                            event_type: "org.flow.trigger_actions.cascade.removed",
+                            resource_owner: org,
+                            creator,
+                            payload: serde_json::json!({"flowType": flow_type, "actionId": id.to_string()}),
+                        },
+                    )
+                    .await?;
+                    flow::Entity::update_many()
+                        .col_expr(flow::Column::Sequence, Expr::value(written.sequence))
+                        .col_expr(flow::Column::ChangedAt, Expr::value(written.created_at))
+                        .filter(flow::Column::OrgId.eq(org))
+                        .filter(flow::Column::FlowType.eq(flow_type))
+                        .exec(txn)
+                        .await?;
+                }
+                action::Entity::delete_by_id(id).exec(txn).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// How a text query compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextMethod {
+    Equals,
+    EqualsIgnoreCase,
+    StartsWith,
+    StartsWithIgnoreCase,
+    Contains,
+    ContainsIgnoreCase,
+    EndsWith,
+    EndsWithIgnoreCase,
+}
+
+impl TextMethod {
+    pub fn from_number(n: i64) -> Option<Self> {
+        use TextMethod::*;
+        [Equals, EqualsIgnoreCase, StartsWith, StartsWithIgnoreCase, Contains, ContainsIgnoreCase, EndsWith, EndsWithIgnoreCase]
+            .get(usize::try_from(n).ok()?)
+            .copied()
+    }
+}
+
+pub enum ActionFilter {
+    Id(i64),
+    /// An id that cannot exist (unparsable): matches nothing.
+    Nothing,
+    Name(String, TextMethod),
+    State(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Unspecified,
+    Name,
+    Id,
+    State,
+}
+
+pub struct ListParams {
+    pub offset: u64,
+    pub limit: u64,
+    pub asc: bool,
+    pub sort: SortColumn,
+    pub filters: Vec<ActionFilter>,
+}
+
+/// A custom SQL condition written with `?` placeholders, numbered for PostgreSQL.
+fn cust(backend: DatabaseBackend, sql: &str, values: Vec<String>) -> SimpleExpr {
+    if backend != DatabaseBackend::Postgres {
+        return Expr::cust_with_values(sql, values);
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    Expr::cust_with_values(out, values)
+}
+
+fn name_condition(backend: DatabaseBackend, value: &str, method: TextMethod) -> Option<SimpleExpr> {
+    use TextMethod::*;
+    let pg = backend == DatabaseBackend::Postgres;
+    let folded_like = |pattern: String| Some(cust(backend, "\"name_folded\" LIKE ? ESCAPE '\\'", vec![pattern]));
+    let v = || value.to_string();
+    match method {
+        Equals => Some(Expr::col(action::Column::Name).eq(value)),
+        EqualsIgnoreCase => Some(Expr::col(action::Column::NameFolded).eq(fold(value))),
+        StartsWithIgnoreCase => folded_like(format!("{}%", escape_like(&fold(value)))),
+        ContainsIgnoreCase => folded_like(format!("%{}%", escape_like(&fold(value)))),
+        EndsWithIgnoreCase => folded_like(format!("%{}", escape_like(&fold(value)))),
+        _ if value.is_empty() => None,
+        // Case-sensitive comparisons without LIKE (SQLite's LIKE ignores ASCII case).
+        StartsWith if pg => Some(cust(backend, "left(\"name\", char_length(?)) = ?", vec![v(), v()])),
+        StartsWith => Some(cust(backend, "substr(\"name\", 1, length(?)) = ?", vec![v(), v()])),
+        EndsWith if pg => Some(cust(backend, "right(\"name\", char_length(?)) = ?", vec![v(), v()])),
+        EndsWith => Some(cust(
+            backend,
+            "(length(\"name\") >= length(?) AND substr(\"name\", -length(?)) = ?)",
+            vec![v(), v(), v()],
+        )),
+        Contains if pg => Some(cust(backend, "strpos(\"name\", ?) > 0", vec![v()])),
+        Contains => Some(cust(backend, "instr(\"name\", ?) > 0", vec![v()])),
+    }
+}
+
+pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<(u64, Vec<action::Model>)> {
+    let mut q = action::Entity::find().filter(action::Column::OrgId.eq(org));
+    for f in &params.filters {
+        q = match f {
+            ActionFilter::Id(id) => q.filter(action::Column::Id.eq(*id)),
+            ActionFilter::Nothing => q.filter(Expr::cust("1 = 0")),
+            ActionFilter::State(s) => q.filter(action::Column::State.eq(*s)),
+            ActionFilter::Name(value, method) => match name_condition(store.backend, value, *method) {
+                Some(cond) => q.filter(cond),
+                None => q,
+            },
+        };
+    }
+    let total = q.clone().count(&store.db).await?;
+    let order = if params.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
+    q = match params.sort {
+        SortColumn::Unspecified | SortColumn::Id => q,
+        SortColumn::Name if store.backend == DatabaseBackend::Postgres => {
+            q.order_by(Expr::cust("\"name\" COLLATE \"C\""), order.clone())
+        }
+        SortColumn::Name => q.order_by(action::Column::Name, order.clone()),
+        SortColumn::State => q.order_by(action::Column::State, order.clone()),
+    };
+    let rows = q.order_by(action::Column::Id, order).offset(params.offset).limit(params.limit).all(&store.db).await?;
+    Ok((total, rows))
+}

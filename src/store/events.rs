@@ -1,0 +1,60 @@
+//! The append-only event log.
+
+use crate::domain::time::now_micros;
+use crate::error::ApiResult;
+use entity::event;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+
+pub struct NewEvent<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: String,
+    pub event_type: &'a str,
+    pub resource_owner: i64,
+    pub creator: i64,
+    pub payload: serde_json::Value,
+}
+
+/// Sequence and time of an event just written.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub sequence: i64,
+    pub created_at: i64,
+}
+
+/// Appends one event with the next per-aggregate sequence. Callers hold the aggregate's write lock.
+pub async fn append<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> ApiResult<Written> {
+    let last: Option<Option<i64>> = event::Entity::find()
+        .select_only()
+        .column_as(event::Column::Sequence.max(), "max")
+        .filter(event::Column::AggregateType.eq(e.aggregate_type))
+        .filter(event::Column::AggregateId.eq(e.aggregate_id.clone()))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let sequence = last.flatten().unwrap_or(0) + 1;
+    let created_at = now_micros();
+    event::Entity::insert(event::ActiveModel {
+        aggregate_type: Set(e.aggregate_type.to_string()),
+        aggregate_id: Set(e.aggregate_id),
+        sequence: Set(sequence),
+        event_type: Set(e.event_type.to_string()),
+        resource_owner: Set(e.resource_owner.to_string()),
+        creator: Set(e.creator.to_string()),
+        created_at: Set(created_at),
+        payload: Set(e.payload.to_string()),
+        ..Default::default()
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(Written { sequence, created_at })
+}
+
+pub async fn last_position<C: ConnectionTrait>(conn: &C) -> ApiResult<i64> {
+    let last: Option<Option<i64>> = event::Entity::find()
+        .select_only()
+        .column_as(event::Column::Position.max(), "max")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(last.flatten().unwrap_or(0))
+}
