@@ -28,7 +28,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 
 /// As [`build_state`], on a given PostgreSQL schema (tests isolate themselves this way).
 pub async fn build_state_with_schema(config: Config, schema: Option<&str>) -> anyhow::Result<AppState> {
-    if config.is_postgres() && config.encryption_key.as_deref().unwrap_or("").is_empty() && schema.is_none() {
+    if config.is_postgres() && config.encryption_key.as_deref().unwrap_or("").is_empty() {
         anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
     }
     let db = store::connect(&config.database_url, schema).await?;

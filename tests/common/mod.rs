@@ -1,0 +1,250 @@
+//! Test harness: a real server on 127.0.0.1:0 over a fresh database (a SQLite file in a temp dir,
+//! or a fresh schema on the PostgreSQL server named by ACTIONSD_TEST_POSTGRES_URL).
+#![allow(dead_code)]
+
+use actionsd::api::AppState;
+use actionsd::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::io::Write;
+
+pub const POSTGRES_ENV: &str = "ACTIONSD_TEST_POSTGRES_URL";
+
+pub struct TestServer {
+    pub base: String,
+    /// The bootstrap IAM_OWNER token.
+    pub admin: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub backend: &'static str,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// `details[0].id` of a gateway error.
+    pub fn error_id(&self) -> &str {
+        self.body["details"][0]["id"].as_str().unwrap_or("")
+    }
+    pub fn code(&self) -> i64 {
+        self.body["code"].as_i64().unwrap_or(-1)
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+pub fn test_config(url: &str, dir: &std::path::Path) -> Config {
+    let mut config = Config::for_database(url);
+    config.admin_token = Some(actionsd::store::tokens::generate_secret());
+    config.admin_token_file = dir.join("admin.token").to_string_lossy().into_owned();
+    config.encryption_key = Some("test-encryption-key-0123456789abcdef".into());
+    config.addr = "127.0.0.1:0".into();
+    config
+}
+
+impl TestServer {
+    pub async fn sqlite() -> Self {
+        Self::sqlite_with(|_| {}).await
+    }
+
+    pub async fn sqlite_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        let mut config = test_config(&url, dir.path());
+        adjust(&mut config);
+        let state = actionsd::build_state(config).await.expect("server state");
+        Self::start(state, dir, "sqlite").await
+    }
+
+    /// None (after saying so on stderr) when no PostgreSQL URL is configured.
+    pub async fn postgres() -> Option<Self> {
+        Self::postgres_with(|_| {}).await
+    }
+
+    pub async fn postgres_with(adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        let Ok(url) = std::env::var(POSTGRES_ENV) else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED PostgreSQL variant: {POSTGRES_ENV} is not set (the SQLite variant ran)"
+            );
+            return None;
+        };
+        let schema = create_schema(&url).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(&url, dir.path());
+        adjust(&mut config);
+        let state = actionsd::build_state_with_schema(config, Some(&schema)).await.expect("server state");
+        Some(Self::start(state, dir, "postgres").await)
+    }
+
+    async fn start(state: AppState, dir: tempfile::TempDir, backend: &'static str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let s = state.clone();
+        let task = tokio::spawn(async move {
+            actionsd::serve(s, listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        let admin = state.config.admin_token.clone().expect("admin token");
+        TestServer {
+            base,
+            admin,
+            client: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client"),
+            state,
+            backend,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Any request; `token` None sends no Authorization header; extra headers as pairs.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body, headers }
+    }
+
+    /// Raw body bytes with a content type.
+    pub async fn call_raw(&self, method: Method, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path)).header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.body(body).send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body, headers }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), &[], None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), &[], Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), &[], Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), &[], None).await
+    }
+
+    /// Connect unary JSON: `POST /<service>/<method>`.
+    pub async fn connect(&self, service_method: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, &format!("/{service_method}"), Some(token), &[], Some(body)).await
+    }
+
+    /// Creates an org (as admin) and returns its id.
+    pub async fn create_org(&self, name: &str) -> String {
+        let r = self.post("/management/v1/orgs", &self.admin, serde_json::json!({"name": name})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["id"].as_str().expect("org id").to_string()
+    }
+
+    /// Creates a token for an org ("default" allowed) and role; returns the secret.
+    pub async fn create_token(&self, org: &str, role: &str) -> String {
+        let r = self.post("/admin/v1/tokens", &self.admin, serde_json::json!({"orgId": org, "role": role})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["token"].as_str().expect("token").to_string()
+    }
+
+    /// Creates an action with the given token and returns its id.
+    pub async fn create_action(&self, token: &str, name: &str) -> String {
+        let r = self
+            .post(
+                "/management/v1/actions",
+                token,
+                serde_json::json!({"name": name, "script": format!("function {name}(ctx, api) {{}}")}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["id"].as_str().expect("action id").to_string()
+    }
+}
+
+async fn create_schema(url: &str) -> String {
+    use sea_orm::{ConnectionTrait, Database};
+    let db = Database::connect(url).await.expect("connect to ACTIONSD_TEST_POSTGRES_URL");
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.expect("create schema");
+    db.close().await.ok();
+    schema
+}
+
+/// Runs each listed `async fn(TestServer)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let server = $crate::common::TestServer::sqlite().await;
+                    super::$name(&server).await;
+                    server.stop().await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(server) = $crate::common::TestServer::postgres().await {
+                        super::$name(&server).await;
+                        server.stop().await;
+                    }
+                }
+            )+
+        }
+    };
+}
