@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Load benchmark of the management API on loopback with wrk (Debian package `wrk`).
+#   bash bench/run.sh                 # SQLite and, if reachable, PostgreSQL
+#   BACKENDS=sqlite bash bench/run.sh
+# Env: DURATION (default 10s), PG_URL (default postgres://postgres@127.0.0.1:5432/test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+DURATION=${DURATION:-10s}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+BACKENDS=${BACKENDS:-sqlite postgres}
+PORT=${PORT:-18080}
+BASE="http://127.0.0.1:$PORT"
+cargo build --release --quiet
+BIN=$PWD/target/release/actionsd
+WORK=$(mktemp -d)
+trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+TOKEN=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 43)
+
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+start_server() { # $1 = database url
+  (cd "$WORK" && RUST_LOG=warn ACTIONSD_DATABASE_URL="$1" ACTIONSD_ADDR="127.0.0.1:$PORT" \
+    ACTIONSD_ADMIN_TOKEN="$TOKEN" ACTIONSD_ENCRYPTION_KEY=bench-key-0123456789 "$BIN" serve >"$WORK/server.log" 2>&1) &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do curl -sf "$BASE/debug/ready" >/dev/null && return 0; sleep 0.1; done
+  echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
+}
+
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; }
+
+summary() { # $1 = label; reads wrk --latency output on stdin
+  awk -v label="$1" '
+    /Requests\/sec/ {rps=$2}
+    /^ +50%/ {p50=$2}
+    /^ +99%/ {p99=$2}
+    /Non-2xx/ {errors=$NF}
+    END {printf "| %s | %s | %s | %s | %s |\n", label, rps, p50, p99, (errors==""?0:errors)}'
+}
+
+run_backend() { # $1 = name, $2 = url
+  start_server "$2"
+  local auth="Authorization: Bearer $TOKEN"
+  local org
+  org=$(curl -sf -X POST "$BASE/management/v1/orgs" -H "$auth" -d "{\"name\":\"bench-$(date +%s%N)\"}" | json_field '["id"]')
+  local oauth=(-H "$auth" -H "x-zitadel-orgid: $org")
+  local id
+  id=$(curl -sf "$BASE/management/v1/actions" "${oauth[@]}" -d '{"name":"probe","script":"function probe(ctx, api) {}"}' | json_field '["id"]')
+  # 10,000 short actions in the org for ListActions.
+  python3 - "$BASE" "$TOKEN" "$org" <<'PY'
+import json, sys, urllib.request, concurrent.futures
+base, token, org = sys.argv[1:4]
+def create(i):
+    body = json.dumps({"name": f"action_{i}", "script": f"function action_{i}(ctx, api) {{}}"}).encode()
+    req = urllib.request.Request(base + "/management/v1/actions", data=body, method="POST",
+        headers={"Authorization": "Bearer " + token, "x-zitadel-orgid": org, "Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+with concurrent.futures.ThreadPoolExecutor(16) as ex:
+    list(ex.map(create, range(10000)))
+PY
+  echo "### $1"
+  echo
+  echo "| scenario | req/s | p50 | p99 | non-2xx |"
+  echo "|---|---|---|---|---|"
+  wrk -t2 -c64 -d"$DURATION" --latency "${oauth[@]}" "$BASE/management/v1/actions/$id" | summary "GetAction, 64 connections"
+  wrk -t2 -c64 -d"$DURATION" --latency "${oauth[@]}" -s bench/create.lua "$BASE/management/v1/actions" | summary "CreateAction, 64 connections"
+  wrk -t2 -c8 -d"$DURATION" --latency "${oauth[@]}" -s bench/list.lua "$BASE/management/v1/actions/_search" | summary "ListActions (10k actions, limit 100, contains), 8 connections"
+  echo
+  stop_server
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+echo
+for b in $BACKENDS; do
+  case $b in
+    sqlite) run_backend SQLite "sqlite://$WORK/bench.db?mode=rwc" ;;
+    postgres)
+      schema="bench_$(date +%s)"
+      psql "$PG_URL" -qc "CREATE SCHEMA $schema" >/dev/null
+      run_backend PostgreSQL "$PG_URL?options=-c%20search_path%3D$schema"
+      psql "$PG_URL" -qc "DROP SCHEMA $schema CASCADE" >/dev/null ;;
+  esac
+done
