@@ -4,16 +4,30 @@ use crate::domain::duration::{parse_config, Duration};
 use clap::Args;
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
-    parse_config(s).filter(|d| d.nanos >= 0).ok_or_else(|| format!("invalid duration {s:?} (use e.g. 20s, 500ms, 5m, 24h, 7d)"))
+    parse_config(s)
+        .filter(|d| d.nanos >= 0)
+        .ok_or_else(|| format!("invalid duration {s:?} (use e.g. 20s, 500ms, 5m, 24h, 7d)"))
 }
 
 fn size_arg(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let (num, mult) = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000), ("B", 1)]
-        .iter()
-        .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|n| (n, *m)))
-        .unwrap_or((t, 1));
-    num.trim().parse::<u64>().ok().and_then(|n| n.checked_mul(mult)).ok_or_else(|| format!("invalid size {s:?} (use e.g. 64MiB)"))
+    let (num, mult) = [
+        ("GiB", 1u64 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("GB", 1_000_000_000),
+        ("MB", 1_000_000),
+        ("KB", 1_000),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|n| (n, *m)))
+    .unwrap_or((t, 1));
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("invalid size {s:?} (use e.g. 64MiB)"))
 }
 
 pub const DEFAULT_DENY_LIST: &str = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4, ::/128, ::1/128, fc00::/7, fe80::/10, ff00::/8, localhost, *.localhost";
@@ -21,7 +35,11 @@ pub const DEFAULT_DENY_LIST: &str = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// SQLite file (embedded default) or postgres://… URL.
-    #[arg(long, env = "ACTIONSD_DATABASE_URL", default_value = "sqlite://actionsd.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "ACTIONSD_DATABASE_URL",
+        default_value = "sqlite://actionsd.db?mode=rwc"
+    )]
     pub database_url: String,
 
     /// Listen address.
@@ -33,7 +51,11 @@ pub struct Config {
     pub admin_token: Option<String>,
 
     /// Where a generated bootstrap admin token is written (mode 0600).
-    #[arg(long, env = "ACTIONSD_ADMIN_TOKEN_FILE", default_value = "actionsd-admin.token")]
+    #[arg(
+        long,
+        env = "ACTIONSD_ADMIN_TOKEN_FILE",
+        default_value = "actionsd-admin.token"
+    )]
     pub admin_token_file: String,
 
     /// Upper bound for an action's timeout.
@@ -95,19 +117,33 @@ pub struct Config {
 
 impl Config {
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
     }
 
     pub fn workers(&self) -> usize {
-        self.sandbox_workers.unwrap_or_else(|| 2 * std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
+        self.sandbox_workers
+            .unwrap_or_else(|| {
+                2 * std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+            .max(1)
     }
 
     pub fn org_concurrency(&self) -> usize {
-        self.org_concurrency.unwrap_or_else(|| self.workers() / 2).max(1)
+        self.org_concurrency
+            .unwrap_or_else(|| self.workers() / 2)
+            .max(1)
     }
 
     pub fn cors_origins(&self) -> Vec<String> {
-        self.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     /// A configuration with defaults, for tests and embedding.

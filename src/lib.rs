@@ -27,22 +27,31 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 }
 
 /// As [`build_state`], on a given PostgreSQL schema (tests isolate themselves this way).
-pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -> anyhow::Result<AppState> {
+pub async fn build_state_with_schema(
+    mut config: Config,
+    schema: Option<&str>,
+) -> anyhow::Result<AppState> {
     if config.encryption_key.as_deref().unwrap_or("").is_empty() {
         if config.is_postgres() {
-            anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
+            anyhow::bail!(
+                "ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it"
+            );
         }
         config.encryption_key = Some(sqlite_encryption_key(&config.database_url)?);
     }
     let db = store::connect(&config.database_url, schema).await?;
     let store = store::Store::new(db).await?;
-    let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone()).await.map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+    let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
     match admin {
         AdminToken::Generated(secret) => {
             write_secret_file(&config.admin_token_file, &secret)?;
             tracing::info!(path = %config.admin_token_file, "generated the bootstrap admin token");
         }
-        AdminToken::FromConfig => tracing::info!("admin token from ACTIONSD_ADMIN_TOKEN registered"),
+        AdminToken::FromConfig => {
+            tracing::info!("admin token from ACTIONSD_ADMIN_TOKEN registered")
+        }
         AdminToken::Existing => {}
     }
     let state = AppState(Arc::new(Inner {
@@ -52,19 +61,30 @@ pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -
         metrics: metrics::Metrics::new(),
         default_org,
     }));
-    state.auth.reload(&state.store).await.map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
+    state
+        .auth
+        .reload(&state.store)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
     Ok(state)
 }
 
 /// With SQLite and no configured key, the key lives in a file beside the database (created once).
 fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or("");
     let key_path = if path.is_empty() || path == ":memory:" {
         std::path::PathBuf::from("actionsd.key")
     } else {
         let db = std::path::Path::new(path);
-        db.with_file_name(format!("{}.key", db.file_name().and_then(|n| n.to_str()).unwrap_or("actionsd")))
+        db.with_file_name(format!(
+            "{}.key",
+            db.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("actionsd")
+        ))
     };
     if let Ok(existing) = std::fs::read_to_string(&key_path) {
         let existing = existing.trim();
@@ -88,7 +108,9 @@ fn write_secret_file(path: &str, secret: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| anyhow::anyhow!("cannot write {path}: {e}"))?;
+    let mut f = opts
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {path}: {e}"))?;
     f.write_all(secret.as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;
@@ -98,8 +120,12 @@ fn write_secret_file(path: &str, secret: &str) -> anyhow::Result<()> {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let cors = {
-        let origins: Vec<HeaderValue> =
-            state.config.cors_origins().iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        let origins: Vec<HeaderValue> = state
+            .config
+            .cors_origins()
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
         (!origins.is_empty()).then(|| {
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))

@@ -6,7 +6,11 @@ use actionsd::store;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "actionsd", version, about = "A standalone, ZITADEL-compatible identity actions server")]
+#[command(
+    name = "actionsd",
+    version,
+    about = "A standalone, ZITADEL-compatible identity actions server"
+)]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -58,9 +62,15 @@ enum TokenCommand {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format.eq_ignore_ascii_case("json") {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }
@@ -106,21 +116,45 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(addr = %listener.local_addr()?, "actionsd listening");
             actionsd::serve(state, listener, shutdown_signal()).await?;
         }
-        Command::Org { command: OrgCommand::Create { name } } => {
+        Command::Org {
+            command: OrgCommand::Create { name },
+        } => {
             let state = actionsd::build_state(config).await?;
-            let org = store::orgs::add_org(&state.store, name, 0).await.map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
+            let org = store::orgs::add_org(&state.store, name, 0)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
             println!("{}", org.id);
         }
-        Command::Token { command: TokenCommand::Create { org, role, description } } => {
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    org,
+                    role,
+                    description,
+                },
+        } => {
             let state = actionsd::build_state(config).await?;
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: use IAM_OWNER, ORG_OWNER, ORG_VIEWER or ORG_EXECUTOR"))?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown role {role:?}: use IAM_OWNER, ORG_OWNER, ORG_VIEWER or ORG_EXECUTOR"
+                )
+            })?;
             let org_id = if org.eq_ignore_ascii_case("default") {
                 state.default_org
             } else {
-                actionsd::domain::id::parse(&org).ok_or_else(|| anyhow::anyhow!("invalid org id {org:?}"))?
+                actionsd::domain::id::parse(&org)
+                    .ok_or_else(|| anyhow::anyhow!("invalid org id {org:?}"))?
             };
-            let new = store::tokens::NewToken { org_id, role, description, expires_at: None, is_bootstrap: false };
-            let (_, secret) = store::tokens::add_token(&state.store, new, 0).await.map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
+            let new = store::tokens::NewToken {
+                org_id,
+                role,
+                description,
+                expires_at: None,
+                is_bootstrap: false,
+            };
+            let (_, secret) = store::tokens::add_token(&state.store, new, 0)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
             println!("{secret}");
         }
     }

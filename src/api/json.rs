@@ -32,7 +32,10 @@ pub mod uint32 {
     use super::*;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-        d.deserialize_any(U64Visitor { max: u32::MAX as u64 }).map(|v| v as u32)
+        d.deserialize_any(U64Visitor {
+            max: u32::MAX as u64,
+        })
+        .map(|v| v as u32)
     }
 }
 
@@ -44,12 +47,19 @@ impl Visitor<'_> for U64Visitor {
     type Value = u64;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an unsigned integer up to {} (number or string)", self.max)
+        write!(
+            f,
+            "an unsigned integer up to {} (number or string)",
+            self.max
+        )
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
         if v > self.max {
-            return Err(E::custom(format!("value {v} out of range (max {})", self.max)));
+            return Err(E::custom(format!(
+                "value {v} out of range (max {})",
+                self.max
+            )));
         }
         Ok(v)
     }
@@ -69,7 +79,10 @@ impl Visitor<'_> for U64Visitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        let n: u64 = v.trim().parse().map_err(|_| E::custom(format!("invalid integer {v:?}")))?;
+        let n: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| E::custom(format!("invalid integer {v:?}")))?;
         self.visit_u64(n)
     }
 }
@@ -86,9 +99,11 @@ pub mod duration_opt {
                 f.write_str("a duration string like \"10s\" or \"1.5s\"")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Duration::parse(v)
-                    .map(Some)
-                    .ok_or_else(|| E::custom(format!("invalid duration {v:?}: use seconds with an \"s\" suffix, e.g. \"10s\"")))
+                Duration::parse(v).map(Some).ok_or_else(|| {
+                    E::custom(format!(
+                        "invalid duration {v:?}: use seconds with an \"s\" suffix, e.g. \"10s\""
+                    ))
+                })
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(None)

@@ -54,7 +54,9 @@ impl Modify for BearerAuth {
 
 /// The document as pretty JSON with a trailing newline (what `openapi/openapi.json` holds).
 pub fn json() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().expect("OpenAPI serializes");
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("OpenAPI serializes");
     s.push('\n');
     s
 }

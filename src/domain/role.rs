@@ -14,7 +14,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::IamOwner, Role::OrgOwner, Role::OrgViewer, Role::OrgExecutor];
+    pub const ALL: [Role; 4] = [
+        Role::IamOwner,
+        Role::OrgOwner,
+        Role::OrgViewer,
+        Role::OrgExecutor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -26,7 +31,9 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -52,7 +59,9 @@ impl Permission {
             Permission::Instance => role == Role::IamOwner,
             Permission::Read => matches!(role, Role::IamOwner | Role::OrgOwner | Role::OrgViewer),
             Permission::Write => matches!(role, Role::IamOwner | Role::OrgOwner),
-            Permission::Execute => matches!(role, Role::IamOwner | Role::OrgOwner | Role::OrgExecutor),
+            Permission::Execute => {
+                matches!(role, Role::IamOwner | Role::OrgOwner | Role::OrgExecutor)
+            }
         }
     }
 }

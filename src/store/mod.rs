@@ -11,8 +11,8 @@ use crate::domain::id::IdGenerator;
 use crate::error::{ApiError, ApiResult};
 use futures::future::BoxFuture;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, Set, SqlErr, Statement, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, Set, SqlErr, Statement, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -27,16 +27,20 @@ pub struct Store {
 /// Opens the database with the settings each backend needs to be safe, and applies migrations.
 pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_string());
-    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
-        opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                .create_if_missing(true)
-        });
+        opts.max_connections(8)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|o| {
+                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    .create_if_missing(true)
+            });
     } else {
         opts.max_connections(32).min_connections(2);
         if let Some(schema) = schema {
@@ -48,7 +52,11 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
     if db.get_database_backend() == DatabaseBackend::Postgres {
         // Two replicas starting together must not both run the migrations.
         let txn = db.begin().await?;
-        txn.execute(Statement::from_string(DatabaseBackend::Postgres, "SELECT pg_advisory_xact_lock(7261001)")).await?;
+        txn.execute(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(7261001)",
+        ))
+        .await?;
         migration::Migrator::up(&txn, None).await?;
         txn.commit().await?;
     } else {
@@ -68,7 +76,12 @@ impl Store {
         .exec(&db)
         .await?
         .last_insert_id;
-        Ok(Store { db, backend, sqlite_writer: tokio::sync::Mutex::new(()), ids: IdGenerator::new(node) })
+        Ok(Store {
+            db,
+            backend,
+            sqlite_writer: tokio::sync::Mutex::new(()),
+            ids: IdGenerator::new(node),
+        })
     }
 
     pub fn new_id(&self) -> i64 {
@@ -118,7 +131,10 @@ impl Store {
     }
 
     pub async fn ping(&self) -> bool {
-        self.db.execute(Statement::from_string(self.backend, "SELECT 1")).await.is_ok()
+        self.db
+            .execute(Statement::from_string(self.backend, "SELECT 1"))
+            .await
+            .is_ok()
     }
 }
 
