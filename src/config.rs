@@ -35,11 +35,7 @@ pub const DEFAULT_DENY_LIST: &str = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// SQLite file (embedded default) or postgres://… URL.
-    #[arg(
-        long,
-        env = "ACTIONSD_DATABASE_URL",
-        default_value = "sqlite://actionsd.db?mode=rwc"
-    )]
+    #[arg(long, env = "ACTIONSD_DATABASE_URL", default_value = "sqlite://actionsd.db?mode=rwc")]
     pub database_url: String,
 
     /// Listen address.
@@ -51,11 +47,7 @@ pub struct Config {
     pub admin_token: Option<String>,
 
     /// Where a generated bootstrap admin token is written (mode 0600).
-    #[arg(
-        long,
-        env = "ACTIONSD_ADMIN_TOKEN_FILE",
-        default_value = "actionsd-admin.token"
-    )]
+    #[arg(long, env = "ACTIONSD_ADMIN_TOKEN_FILE", default_value = "actionsd-admin.token")]
     pub admin_token_file: String,
 
     /// Upper bound for an action's timeout.
@@ -110,6 +102,10 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
 
+    /// The executable started for sandbox workers (default: this program).
+    #[arg(long, env = "ACTIONSD_SANDBOX_EXE", hide = true)]
+    pub sandbox_exe: Option<String>,
+
     /// Log format: text or json.
     #[arg(long, env = "ACTIONSD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -117,33 +113,21 @@ pub struct Config {
 
 impl Config {
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://")
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
     }
 
     pub fn workers(&self) -> usize {
         self.sandbox_workers
-            .unwrap_or_else(|| {
-                2 * std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            })
+            .unwrap_or_else(|| 2 * std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
             .max(1)
     }
 
     pub fn org_concurrency(&self) -> usize {
-        self.org_concurrency
-            .unwrap_or_else(|| self.workers() / 2)
-            .max(1)
+        self.org_concurrency.unwrap_or_else(|| self.workers() / 2).max(1)
     }
 
     pub fn cors_origins(&self) -> Vec<String> {
-        self.cors_origins
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
+        self.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
     }
 
     /// A configuration with defaults, for tests and embedding.

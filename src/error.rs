@@ -85,24 +85,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(kind: Kind, id: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            kind,
-            id: Some(id),
-            message: message.into(),
-            status: None,
-            retry_after: None,
-        }
+        ApiError { kind, id: Some(id), message: message.into(), status: None, retry_after: None }
     }
 
     /// An error without a stable id (framework-level errors, request validation).
     pub fn bare(kind: Kind, message: impl Into<String>) -> Self {
-        ApiError {
-            kind,
-            id: None,
-            message: message.into(),
-            status: None,
-            retry_after: None,
-        }
+        ApiError { kind, id: None, message: message.into(), status: None, retry_after: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -118,11 +106,7 @@ impl ApiError {
     }
 
     pub fn permission_denied() -> Self {
-        Self::new(
-            Kind::PermissionDenied,
-            "AUTH-5mWD2",
-            "No matching permissions found",
-        )
+        Self::new(Kind::PermissionDenied, "AUTH-5mWD2", "No matching permissions found")
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {

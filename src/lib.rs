@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod runtime;
 pub mod store;
 
 use api::{AppState, Inner};
@@ -27,15 +28,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 }
 
 /// As [`build_state`], on a given PostgreSQL schema (tests isolate themselves this way).
-pub async fn build_state_with_schema(
-    mut config: Config,
-    schema: Option<&str>,
-) -> anyhow::Result<AppState> {
+pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -> anyhow::Result<AppState> {
     if config.encryption_key.as_deref().unwrap_or("").is_empty() {
         if config.is_postgres() {
-            anyhow::bail!(
-                "ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it"
-            );
+            anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
         }
         config.encryption_key = Some(sqlite_encryption_key(&config.database_url)?);
     }
@@ -54,37 +50,47 @@ pub async fn build_state_with_schema(
         }
         AdminToken::Existing => {}
     }
+    let store = Arc::new(store);
+    let exe = match &config.sandbox_exe {
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::env::current_exe()?,
+    };
+    let sandbox = runtime::pool::SandboxPool::new(runtime::pool::PoolConfig {
+        exe,
+        workers: config.workers(),
+        org_concurrency: config.org_concurrency(),
+        queue_timeout: config.queue_timeout.as_std(),
+        memory_limit: config.action_memory_limit,
+        deny_list: config.http_deny_list.clone(),
+        allow_list: config.http_allow_list.clone(),
+    });
+    let (background_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
+    let pruner = tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx));
     let state = AppState(Arc::new(Inner {
         store,
+        sandbox,
+        run_writer,
+        background_stop,
+        background_tasks: std::sync::Mutex::new(vec![writer_task, pruner]),
         config,
         auth: Default::default(),
         metrics: metrics::Metrics::new(),
         default_org,
     }));
-    state
-        .auth
-        .reload(&state.store)
-        .await
-        .map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
+    state.auth.reload(&state.store).await.map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
     Ok(state)
 }
 
 /// With SQLite and no configured key, the key lives in a file beside the database (created once).
 fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or("");
     let key_path = if path.is_empty() || path == ":memory:" {
         std::path::PathBuf::from("actionsd.key")
     } else {
         let db = std::path::Path::new(path);
-        db.with_file_name(format!(
-            "{}.key",
-            db.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("actionsd")
-        ))
+        db.with_file_name(format!("{}.key", db.file_name().and_then(|n| n.to_str()).unwrap_or("actionsd")))
     };
     if let Ok(existing) = std::fs::read_to_string(&key_path) {
         let existing = existing.trim();
@@ -108,9 +114,7 @@ fn write_secret_file(path: &str, secret: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {path}: {e}"))?;
+    let mut f = opts.open(path).map_err(|e| anyhow::anyhow!("cannot write {path}: {e}"))?;
     f.write_all(secret.as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;
@@ -120,12 +124,8 @@ fn write_secret_file(path: &str, secret: &str) -> anyhow::Result<()> {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let cors = {
-        let origins: Vec<HeaderValue> = state
-            .config
-            .cors_origins()
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
+        let origins: Vec<HeaderValue> =
+            state.config.cors_origins().iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
         (!origins.is_empty()).then(|| {
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
@@ -166,6 +166,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let refresher = tokio::spawn(refresh_auth(state.clone(), stop_rx));
+    let sandbox = state.sandbox.clone();
+    tokio::spawn(async move { sandbox.warm().await });
     let result = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -173,8 +175,35 @@ pub async fn serve(
         .await;
     let _ = stop_tx.send(true);
     let _ = refresher.await;
+    let _ = state.background_stop.send(true);
+    let tasks: Vec<_> = state.background_tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
+    for task in tasks {
+        let _ = task.await;
+    }
     state.store.db.clone().close().await.ok();
     result
+}
+
+/// Prunes run records every minute (once across replicas on PostgreSQL).
+async fn prune_runs(store: Arc<store::Store>, config: Config, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if !store.try_job_lock("prune-runs").await {
+                    continue;
+                }
+                match store::runs::prune(&store, config.run_retention.as_std(), config.run_max_rows).await {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "pruned run records"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning run records failed"),
+                }
+                store.release_job_lock("prune-runs").await;
+            }
+            _ = stop.changed() => break,
+        }
+    }
 }
 
 async fn refresh_auth(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {

@@ -6,11 +6,7 @@ use actionsd::store;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "actionsd",
-    version,
-    about = "A standalone, ZITADEL-compatible identity actions server"
-)]
+#[command(name = "actionsd", version, about = "A standalone, ZITADEL-compatible identity actions server")]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -35,6 +31,12 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Internal: a sandbox worker process, started by the server.
+    #[command(hide = true)]
+    SandboxWorker {
+        #[arg(long, default_value_t = 64 << 20)]
+        memory_limit: u64,
     },
 }
 
@@ -62,15 +64,9 @@ enum TokenCommand {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format.eq_ignore_ascii_case("json") {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
+        builder.json().flatten_event(true).with_current_span(true).init();
     } else {
         builder.init();
     }
@@ -95,12 +91,35 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+fn main() -> std::process::ExitCode {
+    // Sandbox workers never start an async runtime: they only run scripts.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("sandbox-worker") {
+        let cli = Cli::parse();
+        if let Some(Command::SandboxWorker { memory_limit }) = cli.command {
+            return actionsd::runtime::worker::main(actionsd::runtime::WorkerSettings {
+                memory_limit,
+                deny_list: cli.config.http_deny_list,
+                allow_list: cli.config.http_allow_list,
+            });
+        }
+    }
+    match server_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("actionsd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn server_main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
+        Command::SandboxWorker { .. } => anyhow::bail!("sandbox-worker is started by the server"),
         Command::Openapi => {
             print!("{}", actionsd::api::openapi::json());
         }
@@ -116,42 +135,24 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(addr = %listener.local_addr()?, "actionsd listening");
             actionsd::serve(state, listener, shutdown_signal()).await?;
         }
-        Command::Org {
-            command: OrgCommand::Create { name },
-        } => {
+        Command::Org { command: OrgCommand::Create { name } } => {
             let state = actionsd::build_state(config).await?;
             let org = store::orgs::add_org(&state.store, name, 0)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
             println!("{}", org.id);
         }
-        Command::Token {
-            command:
-                TokenCommand::Create {
-                    org,
-                    role,
-                    description,
-                },
-        } => {
+        Command::Token { command: TokenCommand::Create { org, role, description } } => {
             let state = actionsd::build_state(config).await?;
             let role = Role::parse(&role).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "unknown role {role:?}: use IAM_OWNER, ORG_OWNER, ORG_VIEWER or ORG_EXECUTOR"
-                )
+                anyhow::anyhow!("unknown role {role:?}: use IAM_OWNER, ORG_OWNER, ORG_VIEWER or ORG_EXECUTOR")
             })?;
             let org_id = if org.eq_ignore_ascii_case("default") {
                 state.default_org
             } else {
-                actionsd::domain::id::parse(&org)
-                    .ok_or_else(|| anyhow::anyhow!("invalid org id {org:?}"))?
+                actionsd::domain::id::parse(&org).ok_or_else(|| anyhow::anyhow!("invalid org id {org:?}"))?
             };
-            let new = store::tokens::NewToken {
-                org_id,
-                role,
-                description,
-                expires_at: None,
-                is_bootstrap: false,
-            };
+            let new = store::tokens::NewToken { org_id, role, description, expires_at: None, is_bootstrap: false };
             let (_, secret) = store::tokens::add_token(&state.store, new, 0)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;

@@ -1,7 +1,8 @@
 //! Prometheus metrics, one registry per server instance.
 
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::time::Duration;
 
@@ -9,6 +10,10 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    runs: IntCounterVec,
+    run_duration: HistogramVec,
+    pub workers: IntGaugeVec,
+    pub workers_restarted: IntGauge,
 }
 
 impl Default for Metrics {
@@ -17,40 +22,51 @@ impl Default for Metrics {
     }
 }
 
+const LATENCY_BUCKETS: [f64; 15] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new(
-                "actionsd_requests_total",
-                "API requests by RPC and HTTP status",
-            ),
+            Opts::new("actionsd_requests_total", "API requests by RPC and HTTP status"),
             &["rpc", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "actionsd_request_duration_seconds",
-                "API request latency by RPC",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ]),
+            HistogramOpts::new("actionsd_request_duration_seconds", "API request latency by RPC")
+                .buckets(LATENCY_BUCKETS.to_vec()),
             &["rpc"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("register");
-        registry
-            .register(Box::new(latency.clone()))
-            .expect("register");
-        Metrics {
-            registry,
-            requests,
-            latency,
+        let runs = IntCounterVec::new(Opts::new("actionsd_action_runs_total", "Action runs by outcome"), &["outcome"])
+            .expect("valid metric");
+        let run_duration = HistogramVec::new(
+            HistogramOpts::new("actionsd_action_run_duration_seconds", "Action run duration by outcome")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let workers =
+            IntGaugeVec::new(Opts::new("actionsd_sandbox_workers", "Sandbox worker processes by state"), &["state"])
+                .expect("valid metric");
+        let workers_restarted = IntGauge::new(
+            "actionsd_sandbox_workers_restarted_total",
+            "Sandbox workers killed or crashed and replaced since start",
+        )
+        .expect("valid metric");
+        let registry = Registry::new();
+        let collectors: [Box<dyn Collector>; 6] = [
+            Box::new(requests.clone()),
+            Box::new(latency.clone()),
+            Box::new(runs.clone()),
+            Box::new(run_duration.clone()),
+            Box::new(workers.clone()),
+            Box::new(workers_restarted.clone()),
+        ];
+        for c in collectors {
+            registry.register(c).expect("register");
         }
+        Metrics { registry, requests, latency, runs, run_duration, workers, workers_restarted }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -58,12 +74,13 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, rpc: &str, status: u16, elapsed: Duration) {
-        self.requests
-            .with_label_values(&[rpc, &status.to_string()])
-            .inc();
-        self.latency
-            .with_label_values(&[rpc])
-            .observe(elapsed.as_secs_f64());
+        self.requests.with_label_values(&[rpc, &status.to_string()]).inc();
+        self.latency.with_label_values(&[rpc]).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_run(&self, outcome: &str, elapsed: Duration) {
+        self.runs.with_label_values(&[outcome]).inc();
+        self.run_duration.with_label_values(&[outcome]).observe(elapsed.as_secs_f64());
     }
 
     pub fn render(&self) -> String {

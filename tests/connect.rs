@@ -20,21 +20,8 @@ async fn admin(s: &TestServer, method: &str, token: &str, body: Value) -> Reply 
 }
 
 /// Connect call with extra headers.
-async fn mgmt_h(
-    s: &TestServer,
-    method: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Value,
-) -> Reply {
-    s.call(
-        Method::POST,
-        &format!("/{MGMT}/{method}"),
-        token,
-        headers,
-        Some(body),
-    )
-    .await
+async fn mgmt_h(s: &TestServer, method: &str, token: Option<&str>, headers: &[(&str, &str)], body: Value) -> Reply {
+    s.call(Method::POST, &format!("/{MGMT}/{method}"), token, headers, Some(body)).await
 }
 
 #[track_caller]
@@ -57,17 +44,11 @@ fn assert_connect_invalid_names(r: &Reply, field: &str) {
     assert_eq!(r.status, 400, "{r:?}");
     assert_eq!(r.body["code"], "invalid_argument", "{r:?}");
     let norm = |s: &str| s.to_lowercase().replace('_', "");
-    assert!(
-        norm(r.body["message"].as_str().unwrap_or("")).contains(&norm(field)),
-        "should name {field}: {r:?}"
-    );
+    assert!(norm(r.body["message"].as_str().unwrap_or("")).contains(&norm(field)), "should name {field}: {r:?}");
 }
 
 fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
+    let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
     k.sort();
     k
 }
@@ -84,56 +65,36 @@ fn without_view_timestamp(v: &Value) -> Value {
 // ---------------------------------------------------------------------------------------------
 
 async fn connect_action_rpcs_match_gateway(s: &TestServer) {
-    let org = ok(&s.get("/management/v1/orgs/me", &s.admin).await)["org"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let org = ok(&s.get("/management/v1/orgs/me", &s.admin).await)["org"]["id"].as_str().unwrap().to_string();
 
     // CreateAction
-    let c = ok(&mgmt(s, "CreateAction", &s.admin, json!({"name": "viaConnect", "script": "function viaConnect(){}", "timeout": "2.5s", "allowed_to_fail": true})).await);
+    let c = ok(&mgmt(
+        s,
+        "CreateAction",
+        &s.admin,
+        json!({"name": "viaConnect", "script": "function viaConnect(){}", "timeout": "2.5s", "allowed_to_fail": true}),
+    )
+    .await);
     assert_eq!(keys(&c), ["details", "id"], "{c}");
-    assert_eq!(
-        keys(&c["details"]),
-        ["creationDate", "resourceOwner", "sequence"]
-    );
+    assert_eq!(keys(&c["details"]), ["creationDate", "resourceOwner", "sequence"]);
     assert_eq!(c["details"]["sequence"], "1");
     assert_eq!(c["details"]["resourceOwner"], org.as_str());
     let id = c["id"].as_str().unwrap().to_string();
-    let gw = ok(&s
-        .post(
-            "/management/v1/actions",
-            &s.admin,
-            json!({"name": "viaGateway", "script": "x"}),
-        )
-        .await);
+    let gw = ok(&s.post("/management/v1/actions", &s.admin, json!({"name": "viaGateway", "script": "x"})).await);
     assert_eq!(keys(&gw), keys(&c));
     assert_eq!(keys(&gw["details"]), keys(&c["details"]));
 
     // GetAction: identical to the gateway
     let g = ok(&mgmt(s, "GetAction", &s.admin, json!({"id": id})).await);
-    assert_eq!(
-        g,
-        ok(&s
-            .get(&format!("/management/v1/actions/{id}"), &s.admin)
-            .await)
-    );
+    assert_eq!(g, ok(&s.get(&format!("/management/v1/actions/{id}"), &s.admin).await));
     assert_eq!(g["action"]["timeout"], "2.500s");
     assert_eq!(g["action"]["allowedToFail"], true);
     assert_eq!(g["action"]["name"], "viaConnect");
 
     // UpdateAction: the id is a body field
-    let u = ok(&mgmt(
-        s,
-        "UpdateAction",
-        &s.admin,
-        json!({"id": id, "name": "renamed", "script": "y"}),
-    )
-    .await);
+    let u = ok(&mgmt(s, "UpdateAction", &s.admin, json!({"id": id, "name": "renamed", "script": "y"})).await);
     assert_eq!(keys(&u), ["details"], "{u}");
-    assert_eq!(
-        keys(&u["details"]),
-        ["creationDate", "resourceOwner", "sequence"]
-    );
+    assert_eq!(keys(&u["details"]), ["creationDate", "resourceOwner", "sequence"]);
     assert_eq!(u["details"]["sequence"], "2");
     let g = ok(&mgmt(s, "GetAction", &s.admin, json!({"id": id})).await);
     assert_eq!(g["action"]["name"], "renamed");
@@ -143,10 +104,7 @@ async fn connect_action_rpcs_match_gateway(s: &TestServer) {
     // DeactivateAction / ReactivateAction
     let d = ok(&mgmt(s, "DeactivateAction", &s.admin, json!({"id": id})).await);
     assert_eq!(keys(&d), ["details"]);
-    assert_eq!(
-        keys(&d["details"]),
-        ["creationDate", "resourceOwner", "sequence"]
-    );
+    assert_eq!(keys(&d["details"]), ["creationDate", "resourceOwner", "sequence"]);
     assert_eq!(d["details"]["sequence"], "3");
     assert_eq!(
         ok(&mgmt(s, "GetAction", &s.admin, json!({"id": id})).await)["action"]["state"],
@@ -154,48 +112,26 @@ async fn connect_action_rpcs_match_gateway(s: &TestServer) {
     );
     let r = ok(&mgmt(s, "ReactivateAction", &s.admin, json!({"id": id})).await);
     assert_eq!(r["details"]["sequence"], "4");
-    assert_eq!(
-        keys(&r["details"]),
-        ["creationDate", "resourceOwner", "sequence"]
-    );
+    assert_eq!(keys(&r["details"]), ["creationDate", "resourceOwner", "sequence"]);
 
     // ListActions: same as the gateway (up to viewTimestamp)
     let query = json!({"sortingColumn": "ACTION_FIELD_NAME_NAME", "query": {"asc": true, "offset": "0", "limit": 10}});
     let lc = ok(&mgmt(s, "ListActions", &s.admin, query.clone()).await);
-    let lg = ok(&s
-        .post("/management/v1/actions/_search", &s.admin, query)
-        .await);
+    let lg = ok(&s.post("/management/v1/actions/_search", &s.admin, query).await);
     assert_eq!(without_view_timestamp(&lc), without_view_timestamp(&lg));
     assert_eq!(lc["details"]["totalResult"], "2");
     assert_eq!(lc["sortingColumn"], "ACTION_FIELD_NAME_NAME");
-    let names: Vec<&str> = lc["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = lc["result"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["renamed", "viaGateway"]);
     // an empty Connect body is {}
-    let r = s
-        .call_raw(
-            Method::POST,
-            &format!("/{MGMT}/ListActions"),
-            Some(&s.admin),
-            Vec::new(),
-        )
-        .await;
+    let r = s.call_raw(Method::POST, &format!("/{MGMT}/ListActions"), Some(&s.admin), Vec::new()).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["details"]["totalResult"], "2");
 
     // DeleteAction
     let del = ok(&mgmt(s, "DeleteAction", &s.admin, json!({"id": id})).await);
     assert_eq!(del, json!({}));
-    assert_eq!(
-        s.get(&format!("/management/v1/actions/{id}"), &s.admin)
-            .await
-            .status,
-        404
-    );
+    assert_eq!(s.get(&format!("/management/v1/actions/{id}"), &s.admin).await.status, 404);
 }
 
 async fn connect_flow_rpcs_match_gateway(s: &TestServer) {
@@ -204,54 +140,20 @@ async fn connect_flow_rpcs_match_gateway(s: &TestServer) {
 
     // ListFlowTypes
     let c = ok(&mgmt(s, "ListFlowTypes", &s.admin, json!({})).await);
-    assert_eq!(
-        c,
-        ok(&s
-            .post("/management/v1/flows/types/_search", &s.admin, json!({}))
-            .await)
-    );
-    let ids: Vec<&str> = c["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    assert_eq!(c, ok(&s.post("/management/v1/flows/types/_search", &s.admin, json!({})).await));
+    let ids: Vec<&str> = c["result"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["1", "2", "3", "4"]);
     assert_eq!(
         c["result"][1]["name"],
         json!({"key": "Action.Flow.Type.CustomiseToken", "localizedMessage": "Complement Token"})
     );
-    let de = ok(&mgmt_h(
-        s,
-        "ListFlowTypes",
-        Some(&s.admin),
-        &[("accept-language", "de")],
-        json!({}),
-    )
-    .await);
-    assert_eq!(
-        de["result"][1]["name"]["localizedMessage"],
-        "Token ergänzen"
-    );
+    let de = ok(&mgmt_h(s, "ListFlowTypes", Some(&s.admin), &[("accept-language", "de")], json!({})).await);
+    assert_eq!(de["result"][1]["name"]["localizedMessage"], "Token ergänzen");
 
     // ListFlowTriggerTypes
     let c = ok(&mgmt(s, "ListFlowTriggerTypes", &s.admin, json!({"type": "2"})).await);
-    assert_eq!(
-        c,
-        ok(&s
-            .post(
-                "/management/v1/flows/2/triggers/_search",
-                &s.admin,
-                json!({})
-            )
-            .await)
-    );
-    let ids: Vec<&str> = c["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    assert_eq!(c, ok(&s.post("/management/v1/flows/2/triggers/_search", &s.admin, json!({})).await));
+    let ids: Vec<&str> = c["result"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["4", "5"]);
 
     // GetFlow of an empty flow
@@ -269,10 +171,7 @@ async fn connect_flow_rpcs_match_gateway(s: &TestServer) {
     )
     .await);
     assert_eq!(keys(&set), ["details"], "{set}");
-    assert_eq!(
-        keys(&set["details"]),
-        ["creationDate", "resourceOwner", "sequence"]
-    );
+    assert_eq!(keys(&set["details"]), ["creationDate", "resourceOwner", "sequence"]);
     let set = ok(&mgmt(
         s,
         "SetTriggerActions",
@@ -286,21 +185,9 @@ async fn connect_flow_rpcs_match_gateway(s: &TestServer) {
     let c = ok(&mgmt(s, "GetFlow", &s.admin, json!({"type": "2"})).await);
     assert_eq!(c, ok(&s.get("/management/v1/flows/2", &s.admin).await));
     assert_eq!(c["flow"]["triggerActions"][0]["triggerType"]["id"], "4");
-    assert_eq!(
-        c["flow"]["triggerActions"][0]["actions"][0]["id"],
-        a2.as_str()
-    );
-    assert_eq!(
-        c["flow"]["triggerActions"][0]["actions"][1]["id"],
-        a1.as_str()
-    );
-    let c = ok(&mgmt(
-        s,
-        "GetFlow",
-        &s.admin,
-        json!({"type": "FLOW_TYPE_EXTERNAL_AUTHENTICATION"}),
-    )
-    .await);
+    assert_eq!(c["flow"]["triggerActions"][0]["actions"][0]["id"], a2.as_str());
+    assert_eq!(c["flow"]["triggerActions"][0]["actions"][1]["id"], a1.as_str());
+    let c = ok(&mgmt(s, "GetFlow", &s.admin, json!({"type": "FLOW_TYPE_EXTERNAL_AUTHENTICATION"})).await);
     assert_eq!(c, ok(&s.get("/management/v1/flows/1", &s.admin).await));
     assert_eq!(c["flow"]["type"]["id"], "1");
     assert_eq!(c["flow"]["triggerActions"][0]["triggerType"]["id"], "2");
@@ -308,10 +195,7 @@ async fn connect_flow_rpcs_match_gateway(s: &TestServer) {
     // ClearFlow
     let clr = ok(&mgmt(s, "ClearFlow", &s.admin, json!({"type": "2"})).await);
     assert_eq!(keys(&clr), ["details"]);
-    assert_eq!(
-        keys(&clr["details"]),
-        ["changeDate", "resourceOwner", "sequence"]
-    );
+    assert_eq!(keys(&clr["details"]), ["changeDate", "resourceOwner", "sequence"]);
     let c = ok(&mgmt(s, "GetFlow", &s.admin, json!({"type": "2"})).await);
     assert!(c["flow"].get("triggerActions").is_none(), "{c}");
     assert_connect_err(
@@ -327,34 +211,17 @@ async fn connect_org_and_admin_rpcs(s: &TestServer) {
     let added = ok(&mgmt(s, "AddOrg", &s.admin, json!({"name": "Connect Org"})).await);
     assert_eq!(keys(&added), ["details", "id"], "{added}");
     let org = added["id"].as_str().unwrap().to_string();
-    let gw = ok(&s
-        .post(
-            "/management/v1/orgs",
-            &s.admin,
-            json!({"name": "Gateway Org"}),
-        )
-        .await);
+    let gw = ok(&s.post("/management/v1/orgs", &s.admin, json!({"name": "Gateway Org"})).await);
     assert_eq!(keys(&gw), keys(&added));
     assert_eq!(keys(&gw["details"]), keys(&added["details"]));
     let r = mgmt(s, "AddOrg", &s.admin, json!({"name": "connect org"})).await;
-    assert_eq!(
-        r.status, 409,
-        "org names are unique case-insensitively: {r:?}"
-    );
+    assert_eq!(r.status, 409, "org names are unique case-insensitively: {r:?}");
     assert_eq!(r.body["code"], "already_exists");
 
     // GetMyOrg, with the org chosen by header
     let h = [("x-zitadel-orgid", org.as_str())];
     let me = ok(&mgmt_h(s, "GetMyOrg", Some(&s.admin), &h, json!({})).await);
-    let gw = ok(&s
-        .call(
-            Method::GET,
-            "/management/v1/orgs/me",
-            Some(&s.admin),
-            &h,
-            None,
-        )
-        .await);
+    let gw = ok(&s.call(Method::GET, "/management/v1/orgs/me", Some(&s.admin), &h, None).await);
     assert_eq!(me, gw);
     assert_eq!(me["org"]["id"], org.as_str());
     assert_eq!(me["org"]["name"], "Connect Org");
@@ -365,48 +232,28 @@ async fn connect_org_and_admin_rpcs(s: &TestServer) {
     let lg = ok(&s.post("/admin/v1/orgs/_search", &s.admin, json!({})).await);
     assert_eq!(without_view_timestamp(&lc), without_view_timestamp(&lg));
     assert_eq!(lc["details"]["totalResult"], "3", "default org + 2: {lc}");
-    assert!(lc["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|o| o["id"] == org.as_str()));
+    assert!(lc["result"].as_array().unwrap().iter().any(|o| o["id"] == org.as_str()));
 
     // AddToken
-    let t = ok(&admin(
-        s,
-        "AddToken",
-        &s.admin,
-        json!({"orgId": org, "role": "ORG_VIEWER", "description": "from connect"}),
-    )
-    .await);
+    let t =
+        ok(&admin(s, "AddToken", &s.admin, json!({"orgId": org, "role": "ORG_VIEWER", "description": "from connect"}))
+            .await);
     assert_eq!(keys(&t), ["details", "id", "token"], "{t}");
     let token_id = t["id"].as_str().unwrap().to_string();
     let secret = t["token"].as_str().unwrap().to_string();
     let me = ok(&mgmt(s, "GetMyOrg", &secret, json!({})).await);
-    assert_eq!(
-        me["org"]["id"],
-        org.as_str(),
-        "the token belongs to its org"
-    );
+    assert_eq!(me["org"]["id"], org.as_str(), "the token belongs to its org");
 
     // ListTokens: the same on both transports; never a token value
     let lc = ok(&admin(s, "ListTokens", &s.admin, json!({"orgId": org})).await);
-    let lg = ok(&s
-        .post("/admin/v1/tokens/_search", &s.admin, json!({"orgId": org}))
-        .await);
+    let lg = ok(&s.post("/admin/v1/tokens/_search", &s.admin, json!({"orgId": org})).await);
     assert_eq!(without_view_timestamp(&lc), without_view_timestamp(&lg));
     let listed = lc["result"].as_array().expect("result");
-    let mine = listed
-        .iter()
-        .find(|x| x["id"] == token_id.as_str())
-        .expect("new token listed");
+    let mine = listed.iter().find(|x| x["id"] == token_id.as_str()).expect("new token listed");
     assert_eq!(mine["orgId"], org.as_str());
     assert_eq!(mine["role"], "ORG_VIEWER");
     assert_eq!(mine["description"], "from connect");
-    assert!(
-        !lc.to_string().contains(&secret),
-        "ListTokens never returns token values"
-    );
+    assert!(!lc.to_string().contains(&secret), "ListTokens never returns token values");
 
     // RemoveToken: it stops working at once
     let rm = mgmt(s, "GetMyOrg", &secret, json!({})).await;
@@ -428,13 +275,7 @@ async fn connect_error_bodies(s: &TestServer) {
         "not_found",
         "Action not found (QUERY-GEfnb)",
     );
-    let r = mgmt(
-        s,
-        "UpdateAction",
-        &s.admin,
-        json!({"id": "123", "name": "n", "script": "s"}),
-    )
-    .await;
+    let r = mgmt(s, "UpdateAction", &s.admin, json!({"id": "123", "name": "n", "script": "s"})).await;
     assert_connect_err(&r, 404, "not_found", "Action not found (COMMAND-Sfg2t)");
     for (method, id) in [
         ("DeactivateAction", "COMMAND-NRmhu"),
@@ -442,54 +283,22 @@ async fn connect_error_bodies(s: &TestServer) {
         ("DeleteAction", "COMMAND-Dgh4h"),
     ] {
         let r = mgmt(s, method, &s.admin, json!({"id": "123"})).await;
-        assert_eq!(
-            (r.status.as_u16(), &r.body["code"]),
-            (404, &json!("not_found")),
-            "{method}: {r:?}"
-        );
-        assert!(
-            r.body["message"]
-                .as_str()
-                .unwrap_or("")
-                .ends_with(&format!(" ({id})")),
-            "{method}: {r:?}"
-        );
+        assert_eq!((r.status.as_u16(), &r.body["code"]), (404, &json!("not_found")), "{method}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap_or("").ends_with(&format!(" ({id})")), "{method}: {r:?}");
     }
     let r = mgmt(s, "ListFlowTriggerTypes", &s.admin, json!({"type": "9"})).await;
-    assert_eq!(
-        (r.status.as_u16(), &r.body["code"]),
-        (404, &json!("not_found")),
-        "{r:?}"
-    );
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap_or("")
-            .ends_with("(MANAG-P2OBk)"),
-        "{r:?}"
-    );
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (404, &json!("not_found")), "{r:?}");
+    assert!(r.body["message"].as_str().unwrap_or("").ends_with("(MANAG-P2OBk)"), "{r:?}");
 
     // invalid_argument
     assert_connect_err(
-        &mgmt(
-            s,
-            "CreateAction",
-            &s.admin,
-            json!({"name": "", "script": "x"}),
-        )
-        .await,
+        &mgmt(s, "CreateAction", &s.admin, json!({"name": "", "script": "x"})).await,
         400,
         "invalid_argument",
         "invalid CreateActionRequest.Name: value length must be between 1 and 200 runes, inclusive",
     );
     assert_connect_err(
-        &mgmt(
-            s,
-            "CreateAction",
-            &s.admin,
-            json!({"name": "n", "script": "x", "timeout": "21s"}),
-        )
-        .await,
+        &mgmt(s, "CreateAction", &s.admin, json!({"name": "n", "script": "x", "timeout": "21s"})).await,
         400,
         "invalid_argument",
         "invalid CreateActionRequest.Timeout: value must be inside range [0s, 20s]",
@@ -501,13 +310,7 @@ async fn connect_error_bodies(s: &TestServer) {
         "invalid ListActionsRequest.Queries[0]: embedded message failed validation | caused by: invalid ActionQuery.Query: value is required",
     );
     assert_connect_err(
-        &mgmt(
-            s,
-            "ListActions",
-            &s.admin,
-            json!({"query": {"limit": 1001}}),
-        )
-        .await,
+        &mgmt(s, "ListActions", &s.admin, json!({"query": {"limit": 1001}})).await,
         400,
         "invalid_argument",
         "Limit exceeded (QUERY-4M0fs)",
@@ -519,112 +322,36 @@ async fn connect_error_bodies(s: &TestServer) {
         "FlowType missing (COMMAND-Dfw2h)",
     );
     assert_connect_err(
-        &mgmt(
-            s,
-            "SetTriggerActions",
-            &s.admin,
-            json!({"flowType": "9", "triggerType": "1", "actionIds": []}),
-        )
-        .await,
+        &mgmt(s, "SetTriggerActions", &s.admin, json!({"flowType": "9", "triggerType": "1", "actionIds": []})).await,
         400,
         "invalid_argument",
         "FlowType missing (COMMAND-Dfhj5)",
     );
     assert_connect_err(
-        &mgmt(
-            s,
-            "SetTriggerActions",
-            &s.admin,
-            json!({"flowType": "1", "triggerType": "4", "actionIds": []}),
-        )
-        .await,
+        &mgmt(s, "SetTriggerActions", &s.admin, json!({"flowType": "1", "triggerType": "4", "actionIds": []})).await,
         400,
         "invalid_argument",
         "TriggerType is invalid (COMMAND-Dfgh6)",
     );
+    assert_connect_invalid_names(&mgmt(s, "CreateAction", &s.admin, json!({"name": 1, "script": "x"})).await, "name");
+    assert_connect_invalid_names(&mgmt(s, "ListActions", &s.admin, json!({"query": {"offset": "x"}})).await, "offset");
     assert_connect_invalid_names(
-        &mgmt(
-            s,
-            "CreateAction",
-            &s.admin,
-            json!({"name": 1, "script": "x"}),
-        )
-        .await,
-        "name",
-    );
-    assert_connect_invalid_names(
-        &mgmt(
-            s,
-            "ListActions",
-            &s.admin,
-            json!({"query": {"offset": "x"}}),
-        )
-        .await,
-        "offset",
-    );
-    assert_connect_invalid_names(
-        &mgmt(
-            s,
-            "CreateAction",
-            &s.admin,
-            json!({"name": "n", "script": "x", "timeout": "1m"}),
-        )
-        .await,
+        &mgmt(s, "CreateAction", &s.admin, json!({"name": "n", "script": "x", "timeout": "1m"})).await,
         "timeout",
     );
-    let r = s
-        .call_raw(
-            Method::POST,
-            &format!("/{MGMT}/CreateAction"),
-            Some(&s.admin),
-            b"{\"name\":".to_vec(),
-        )
-        .await;
+    let r = s.call_raw(Method::POST, &format!("/{MGMT}/CreateAction"), Some(&s.admin), b"{\"name\":".to_vec()).await;
     assert_eq!(r.status, 400, "{r:?}");
     assert_eq!(r.body["code"], "invalid_argument", "{r:?}");
-    assert_connect_invalid_names(
-        &mgmt(s, "GetAction", &s.admin, json!({"id": 5})).await,
-        "id",
-    );
-    let big = format!(
-        "{{\"name\": \"big\", \"script\": \"{}\"}}",
-        "x".repeat(1 << 20)
-    );
-    let r = s
-        .call_raw(
-            Method::POST,
-            &format!("/{MGMT}/CreateAction"),
-            Some(&s.admin),
-            big.into_bytes(),
-        )
-        .await;
-    assert_eq!(
-        (r.status.as_u16(), &r.body["code"]),
-        (413, &json!("resource_exhausted")),
-        "{r:?}"
-    );
+    assert_connect_invalid_names(&mgmt(s, "GetAction", &s.admin, json!({"id": 5})).await, "id");
+    let big = format!("{{\"name\": \"big\", \"script\": \"{}\"}}", "x".repeat(1 << 20));
+    let r = s.call_raw(Method::POST, &format!("/{MGMT}/CreateAction"), Some(&s.admin), big.into_bytes()).await;
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (413, &json!("resource_exhausted")), "{r:?}");
 
     // already_exists
     let id = s.create_action(&s.admin, "taken").await;
-    let r = mgmt(
-        s,
-        "CreateAction",
-        &s.admin,
-        json!({"name": "TAKEN", "script": "x"}),
-    )
-    .await;
-    assert_eq!(
-        (r.status.as_u16(), &r.body["code"]),
-        (409, &json!("already_exists")),
-        "{r:?}"
-    );
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap_or("")
-            .ends_with("(V3-DKcYh)"),
-        "{r:?}"
-    );
+    let r = mgmt(s, "CreateAction", &s.admin, json!({"name": "TAKEN", "script": "x"})).await;
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (409, &json!("already_exists")), "{r:?}");
+    assert!(r.body["message"].as_str().unwrap_or("").ends_with("(V3-DKcYh)"), "{r:?}");
 
     // failed_precondition
     ok(&mgmt(s, "DeactivateAction", &s.admin, json!({"id": id})).await);
@@ -642,37 +369,21 @@ async fn connect_error_bodies(s: &TestServer) {
         "Action is not inactive (COMMAND-J53zh)",
     );
     assert_connect_err(
-        &mgmt(
-            s,
-            "UpdateAction",
-            &s.admin,
-            json!({"id": id, "name": "taken", "script": "function taken(ctx, api) {}"}),
-        )
-        .await,
+        &mgmt(s, "UpdateAction", &s.admin, json!({"id": id, "name": "taken", "script": "function taken(ctx, api) {}"}))
+            .await,
         400,
         "failed_precondition",
         "No changes (ACTION-dg4t2)",
     );
     assert_connect_err(
-        &mgmt(
-            s,
-            "SetTriggerActions",
-            &s.admin,
-            json!({"flowType": "1", "triggerType": "1", "actionIds": []}),
-        )
-        .await,
+        &mgmt(s, "SetTriggerActions", &s.admin, json!({"flowType": "1", "triggerType": "1", "actionIds": []})).await,
         400,
         "failed_precondition",
         "No Changes (COMMAND-Nfh52)",
     );
     assert_connect_err(
-        &mgmt(
-            s,
-            "SetTriggerActions",
-            &s.admin,
-            json!({"flowType": "1", "triggerType": "1", "actionIds": ["123"]}),
-        )
-        .await,
+        &mgmt(s, "SetTriggerActions", &s.admin, json!({"flowType": "1", "triggerType": "1", "actionIds": ["123"]}))
+            .await,
         400,
         "failed_precondition",
         "ActionIDs do not exist (COMMAND-dg422)",
@@ -689,120 +400,42 @@ async fn connect_error_bodies(s: &TestServer) {
     let owner = s.create_token("default", "ORG_OWNER").await;
     let denied = "No matching permissions found (AUTH-5mWD2)";
     assert_connect_err(
-        &mgmt(
-            s,
-            "CreateAction",
-            &viewer,
-            json!({"name": "v", "script": "x"}),
-        )
-        .await,
+        &mgmt(s, "CreateAction", &viewer, json!({"name": "v", "script": "x"})).await,
         403,
         "permission_denied",
         denied,
     );
+    assert_connect_err(&mgmt(s, "ClearFlow", &viewer, json!({"type": "1"})).await, 403, "permission_denied", denied);
+    assert_connect_err(&admin(s, "ListOrgs", &owner, json!({})).await, 403, "permission_denied", denied);
     assert_connect_err(
-        &mgmt(s, "ClearFlow", &viewer, json!({"type": "1"})).await,
+        &admin(s, "AddToken", &owner, json!({"orgId": "default", "role": "IAM_OWNER"})).await,
         403,
         "permission_denied",
         denied,
     );
-    assert_connect_err(
-        &admin(s, "ListOrgs", &owner, json!({})).await,
-        403,
-        "permission_denied",
-        denied,
-    );
-    assert_connect_err(
-        &admin(
-            s,
-            "AddToken",
-            &owner,
-            json!({"orgId": "default", "role": "IAM_OWNER"}),
-        )
-        .await,
-        403,
-        "permission_denied",
-        denied,
-    );
-    assert_connect_err(
-        &mgmt(s, "AddOrg", &owner, json!({"name": "mine"})).await,
-        403,
-        "permission_denied",
-        denied,
-    );
+    assert_connect_err(&mgmt(s, "AddOrg", &owner, json!({"name": "mine"})).await, 403, "permission_denied", denied);
     let other = s.create_org("other").await;
-    let r = mgmt_h(
-        s,
-        "ListActions",
-        Some(&owner),
-        &[("x-zitadel-orgid", &other)],
-        json!({}),
-    )
-    .await;
+    let r = mgmt_h(s, "ListActions", Some(&owner), &[("x-zitadel-orgid", &other)], json!({})).await;
     assert_connect_err(&r, 403, "permission_denied", denied);
-    let r = mgmt_h(
-        s,
-        "ListActions",
-        Some(&s.admin),
-        &[("x-zitadel-orgid", "123")],
-        json!({}),
-    )
-    .await;
-    assert_connect_err(
-        &r,
-        403,
-        "permission_denied",
-        "Organisation doesn't exist (AUTH-Bs7Ds)",
-    );
+    let r = mgmt_h(s, "ListActions", Some(&s.admin), &[("x-zitadel-orgid", "123")], json!({})).await;
+    assert_connect_err(&r, 403, "permission_denied", "Organisation doesn't exist (AUTH-Bs7Ds)");
 
     // unauthenticated
     let r = mgmt_h(s, "ListActions", None, &[], json!({})).await;
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(r.body["code"], "unauthenticated", "{r:?}");
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("auth header missing"),
-        "{r:?}"
-    );
-    let r = mgmt_h(
-        s,
-        "ListActions",
-        None,
-        &[("authorization", "Basic abc")],
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (r.status.as_u16(), &r.body["code"]),
-        (401, &json!("unauthenticated")),
-        "{r:?}"
-    );
+    assert!(r.body["message"].as_str().unwrap_or("").contains("auth header missing"), "{r:?}");
+    let r = mgmt_h(s, "ListActions", None, &[("authorization", "Basic abc")], json!({})).await;
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (401, &json!("unauthenticated")), "{r:?}");
     let r = mgmt(s, "ListActions", "unknown-token-value", json!({})).await;
-    assert_eq!(
-        (r.status.as_u16(), &r.body["code"]),
-        (401, &json!("unauthenticated")),
-        "{r:?}"
-    );
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (401, &json!("unauthenticated")), "{r:?}");
     let r = admin(s, "ListOrgs", "unknown-token-value", json!({})).await;
-    assert_eq!(
-        (r.status.as_u16(), &r.body["code"]),
-        (401, &json!("unauthenticated")),
-        "{r:?}"
-    );
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (401, &json!("unauthenticated")), "{r:?}");
 }
 
 async fn connect_routing(s: &TestServer) {
     // the Connect-Protocol-Version header is accepted, not required
-    let r = mgmt_h(
-        s,
-        "ListFlowTypes",
-        Some(&s.admin),
-        &[("connect-protocol-version", "1")],
-        json!({}),
-    )
-    .await;
+    let r = mgmt_h(s, "ListFlowTypes", Some(&s.admin), &[("connect-protocol-version", "1")], json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
     let r = mgmt_h(s, "ListFlowTypes", Some(&s.admin), &[], json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -814,34 +447,16 @@ async fn connect_routing(s: &TestServer) {
         "/zitadel.nothing.v1.NothingService/ListActions".to_string(),
         format!("/{MGMT}/listactions"),
     ] {
-        let r = s
-            .call(Method::POST, &path, Some(&s.admin), &[], Some(json!({})))
-            .await;
+        let r = s.call(Method::POST, &path, Some(&s.admin), &[], Some(json!({}))).await;
         assert_eq!(r.status, 404, "{path}: {r:?}");
     }
 
     // Connect unary uses POST
     for method in ["ListActions", "GetAction", "GetFlow"] {
-        let r = s
-            .call(
-                Method::GET,
-                &format!("/{MGMT}/{method}"),
-                Some(&s.admin),
-                &[],
-                None,
-            )
-            .await;
+        let r = s.call(Method::GET, &format!("/{MGMT}/{method}"), Some(&s.admin), &[], None).await;
         assert_eq!(r.status, 405, "GET {method}: {r:?}");
     }
-    let r = s
-        .call(
-            Method::GET,
-            &format!("/{ADMIN}/ListOrgs"),
-            Some(&s.admin),
-            &[],
-            None,
-        )
-        .await;
+    let r = s.call(Method::GET, &format!("/{ADMIN}/ListOrgs"), Some(&s.admin), &[], None).await;
     assert_eq!(r.status, 405, "{r:?}");
 }
 

@@ -8,69 +8,19 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 const FLOW_TYPES: [(&str, &str, &str, &str); 4] = [
-    (
-        "1",
-        "Action.Flow.Type.ExternalAuthentication",
-        "External Authentication",
-        "Externe Authentifizierung",
-    ),
-    (
-        "2",
-        "Action.Flow.Type.CustomiseToken",
-        "Complement Token",
-        "Token ergänzen",
-    ),
-    (
-        "3",
-        "Action.Flow.Type.InternalAuthentication",
-        "Internal Authentication",
-        "Interne Authentifizierung",
-    ),
-    (
-        "4",
-        "Action.Flow.Type.CustomizeSAMLResponse",
-        "Complement SAMLResponse",
-        "SAMLResponse ergänzen",
-    ),
+    ("1", "Action.Flow.Type.ExternalAuthentication", "External Authentication", "Externe Authentifizierung"),
+    ("2", "Action.Flow.Type.CustomiseToken", "Complement Token", "Token ergänzen"),
+    ("3", "Action.Flow.Type.InternalAuthentication", "Internal Authentication", "Interne Authentifizierung"),
+    ("4", "Action.Flow.Type.CustomizeSAMLResponse", "Complement SAMLResponse", "SAMLResponse ergänzen"),
 ];
 
 const TRIGGER_TYPES: [(&str, &str, &str, &str); 6] = [
-    (
-        "1",
-        "Action.TriggerType.PostAuthentication",
-        "Post Authentication",
-        "Nach Authentifizierung",
-    ),
-    (
-        "2",
-        "Action.TriggerType.PreCreation",
-        "Pre Creation",
-        "Vor Erstellung",
-    ),
-    (
-        "3",
-        "Action.TriggerType.PostCreation",
-        "Post Creation",
-        "Nach Erstellung",
-    ),
-    (
-        "4",
-        "Action.TriggerType.PreUserinfoCreation",
-        "Pre Userinfo creation",
-        "Vor Userinfo-Erstellung",
-    ),
-    (
-        "5",
-        "Action.TriggerType.PreAccessTokenCreation",
-        "Pre access token creation",
-        "Vor Access-Token-Erstellung",
-    ),
-    (
-        "6",
-        "Action.TriggerType.PreSAMLResponseCreation",
-        "Pre SAMLResponse creation",
-        "Vor SAMLResponse-Erstellung",
-    ),
+    ("1", "Action.TriggerType.PostAuthentication", "Post Authentication", "Nach Authentifizierung"),
+    ("2", "Action.TriggerType.PreCreation", "Pre Creation", "Vor Erstellung"),
+    ("3", "Action.TriggerType.PostCreation", "Post Creation", "Nach Erstellung"),
+    ("4", "Action.TriggerType.PreUserinfoCreation", "Pre Userinfo creation", "Vor Userinfo-Erstellung"),
+    ("5", "Action.TriggerType.PreAccessTokenCreation", "Pre access token creation", "Vor Access-Token-Erstellung"),
+    ("6", "Action.TriggerType.PreSAMLResponseCreation", "Pre SAMLResponse creation", "Vor SAMLResponse-Erstellung"),
 ];
 
 fn localized(table: &[(&str, &str, &str, &str)], id: &str, german: bool) -> Value {
@@ -91,10 +41,7 @@ fn assert_err(r: &Reply, status: u16, code: i64, id: &str) {
     assert_eq!(r.status, status, "{r:?}");
     assert_eq!(r.code(), code, "{r:?}");
     assert_eq!(r.error_id(), id, "{r:?}");
-    assert_eq!(
-        r.body["details"][0]["@type"], "type.googleapis.com/zitadel.v1.ErrorDetail",
-        "{r:?}"
-    );
+    assert_eq!(r.body["details"][0]["@type"], "type.googleapis.com/zitadel.v1.ErrorDetail", "{r:?}");
     let detail = r.body["details"][0]["message"].as_str().unwrap_or("");
     assert_eq!(r.body["message"], format!("{detail} ({id})"), "{r:?}");
 }
@@ -107,27 +54,19 @@ fn assert_err_text(r: &Reply, status: u16, code: i64, id: &str, text: &str) {
 
 #[track_caller]
 fn assert_timestamp(v: &Value) {
-    let s = v
-        .as_str()
-        .unwrap_or_else(|| panic!("timestamp expected, got {v}"));
+    let s = v.as_str().unwrap_or_else(|| panic!("timestamp expected, got {v}"));
     assert!(s.ends_with('Z'), "timestamp {s} must be UTC with Z");
     chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("timestamp {s}: {e}"));
 }
 
 fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
+    let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
     k.sort();
     k
 }
 
 fn seq(v: &Value) -> u64 {
-    v.as_str()
-        .unwrap_or_else(|| panic!("sequence string expected, got {v}"))
-        .parse()
-        .expect("decimal sequence")
+    v.as_str().unwrap_or_else(|| panic!("sequence string expected, got {v}")).parse().expect("decimal sequence")
 }
 
 async fn my_org(s: &TestServer, token: &str) -> String {
@@ -141,12 +80,7 @@ fn trigger_path(flow: &str, trigger: &str) -> String {
 }
 
 async fn set_trigger(s: &TestServer, flow: &str, trigger: &str, ids: &[&str]) -> Reply {
-    s.post(
-        &trigger_path(flow, trigger),
-        &s.admin,
-        json!({"actionIds": ids}),
-    )
-    .await
+    s.post(&trigger_path(flow, trigger), &s.admin, json!({"actionIds": ids})).await
 }
 
 async fn set_trigger_ok(s: &TestServer, flow: &str, trigger: &str, ids: &[&str]) -> Value {
@@ -156,27 +90,18 @@ async fn set_trigger_ok(s: &TestServer, flow: &str, trigger: &str, ids: &[&str])
 }
 
 async fn get_flow(s: &TestServer, flow: &str) -> Value {
-    let r = s
-        .get(&format!("/management/v1/flows/{flow}"), &s.admin)
-        .await;
+    let r = s.get(&format!("/management/v1/flows/{flow}"), &s.admin).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(keys(&r.body), ["flow"], "{r:?}");
     r.body["flow"].clone()
 }
 
 async fn clear_flow(s: &TestServer, flow: &str) -> Reply {
-    s.post(
-        &format!("/management/v1/flows/{flow}/_clear"),
-        &s.admin,
-        json!({}),
-    )
-    .await
+    s.post(&format!("/management/v1/flows/{flow}/_clear"), &s.admin, json!({})).await
 }
 
 async fn get_action(s: &TestServer, id: &str) -> Value {
-    let r = s
-        .get(&format!("/management/v1/actions/{id}"), &s.admin)
-        .await;
+    let r = s.get(&format!("/management/v1/actions/{id}"), &s.admin).await;
     assert_eq!(r.status, 200, "{r:?}");
     r.body["action"].clone()
 }
@@ -190,16 +115,9 @@ fn trigger_ids(flow: &Value) -> Vec<(String, Vec<String>)> {
                 .map(|t| {
                     let ids = t["actions"]
                         .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|x| x["id"].as_str().unwrap_or("").to_string())
-                                .collect()
-                        })
+                        .map(|a| a.iter().map(|x| x["id"].as_str().unwrap_or("").to_string()).collect())
                         .unwrap_or_default();
-                    (
-                        t["triggerType"]["id"].as_str().unwrap_or("").to_string(),
-                        ids,
-                    )
+                    (t["triggerType"]["id"].as_str().unwrap_or("").to_string(), ids)
                 })
                 .collect()
         })
@@ -207,10 +125,7 @@ fn trigger_ids(flow: &Value) -> Vec<(String, Vec<String>)> {
 }
 
 fn tr(trigger: &str, ids: &[&String]) -> (String, Vec<String>) {
-    (
-        trigger.to_string(),
-        ids.iter().map(|s| s.to_string()).collect(),
-    )
+    (trigger.to_string(), ids.iter().map(|s| s.to_string()).collect())
 }
 
 #[track_caller]
@@ -225,41 +140,18 @@ fn assert_empty_flow(flow: &Value, id: &str) {
 // ---------------------------------------------------------------------------------------------
 
 async fn list_flow_types(s: &TestServer) {
-    let expected_en: Vec<Value> = FLOW_TYPES
-        .iter()
-        .map(|t| localized(&FLOW_TYPES, t.0, false))
-        .collect();
-    let expected_de: Vec<Value> = FLOW_TYPES
-        .iter()
-        .map(|t| localized(&FLOW_TYPES, t.0, true))
-        .collect();
+    let expected_en: Vec<Value> = FLOW_TYPES.iter().map(|t| localized(&FLOW_TYPES, t.0, false)).collect();
+    let expected_de: Vec<Value> = FLOW_TYPES.iter().map(|t| localized(&FLOW_TYPES, t.0, true)).collect();
 
-    let r = s
-        .post("/management/v1/flows/types/_search", &s.admin, json!({}))
-        .await;
+    let r = s.post("/management/v1/flows/types/_search", &s.admin, json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body, json!({"result": expected_en}));
 
     // the body is ignored
-    let r = s
-        .call_raw(
-            Method::POST,
-            "/management/v1/flows/types/_search",
-            Some(&s.admin),
-            b"garbage".to_vec(),
-        )
-        .await;
+    let r = s.call_raw(Method::POST, "/management/v1/flows/types/_search", Some(&s.admin), b"garbage".to_vec()).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body, json!({"result": expected_en}));
-    let r = s
-        .call(
-            Method::POST,
-            "/management/v1/flows/types/_search",
-            Some(&s.admin),
-            &[],
-            None,
-        )
-        .await;
+    let r = s.call(Method::POST, "/management/v1/flows/types/_search", Some(&s.admin), &[], None).await;
     assert_eq!(r.body, json!({"result": expected_en}), "{r:?}");
 
     for lang in ["de", "de-DE", "de-CH,de;q=0.9,en;q=0.8"] {
@@ -273,11 +165,7 @@ async fn list_flow_types(s: &TestServer) {
             )
             .await;
         assert_eq!(r.status, 200, "{r:?}");
-        assert_eq!(
-            r.body,
-            json!({"result": expected_de}),
-            "Accept-Language: {lang}"
-        );
+        assert_eq!(r.body, json!({"result": expected_de}), "Accept-Language: {lang}");
     }
     for lang in ["en", "fr", "en-US,de;q=0.5"] {
         let r = s
@@ -289,18 +177,12 @@ async fn list_flow_types(s: &TestServer) {
                 Some(json!({})),
             )
             .await;
-        assert_eq!(
-            r.body,
-            json!({"result": expected_en}),
-            "Accept-Language: {lang}"
-        );
+        assert_eq!(r.body, json!({"result": expected_en}), "Accept-Language: {lang}");
     }
 
     // viewers may read flow types
     let viewer = s.create_token("default", "ORG_VIEWER").await;
-    let r = s
-        .post("/management/v1/flows/types/_search", &viewer, json!({}))
-        .await;
+    let r = s.post("/management/v1/flows/types/_search", &viewer, json!({})).await;
     assert_eq!(r.body, json!({"result": expected_en}), "{r:?}");
 }
 
@@ -319,43 +201,16 @@ async fn list_flow_trigger_types(s: &TestServer) {
         let expected: Vec<Value> = triggers.iter().map(|t| trigger_type(t)).collect();
         assert_eq!(r.body, json!({"result": expected}), "flow {flow}");
 
-        let r = s
-            .call(
-                Method::POST,
-                &path,
-                Some(&s.admin),
-                &[("accept-language", "de")],
-                None,
-            )
-            .await;
-        let expected: Vec<Value> = triggers
-            .iter()
-            .map(|t| localized(&TRIGGER_TYPES, t, true))
-            .collect();
-        assert_eq!(
-            r.body,
-            json!({"result": expected}),
-            "flow {flow} in German: {r:?}"
-        );
+        let r = s.call(Method::POST, &path, Some(&s.admin), &[("accept-language", "de")], None).await;
+        let expected: Vec<Value> = triggers.iter().map(|t| localized(&TRIGGER_TYPES, t, true)).collect();
+        assert_eq!(r.body, json!({"result": expected}), "flow {flow} in German: {r:?}");
     }
     // the body is ignored (even a "type" in it)
-    let r = s
-        .post(
-            "/management/v1/flows/4/triggers/_search",
-            &s.admin,
-            json!({"type": "2"}),
-        )
-        .await;
+    let r = s.post("/management/v1/flows/4/triggers/_search", &s.admin, json!({"type": "2"})).await;
     assert_eq!(r.body, json!({"result": [trigger_type("6")]}), "{r:?}");
 
     for flow in ["0", "5", "99", "abc", "FLOW_TYPE_UNSPECIFIED"] {
-        let r = s
-            .post(
-                &format!("/management/v1/flows/{flow}/triggers/_search"),
-                &s.admin,
-                json!({}),
-            )
-            .await;
+        let r = s.post(&format!("/management/v1/flows/{flow}/triggers/_search"), &s.admin, json!({})).await;
         assert_err(&r, 404, 5, "MANAG-P2OBk");
     }
 }
@@ -366,15 +221,7 @@ async fn get_flow_empty_and_unknown(s: &TestServer) {
     }
     assert_empty_flow(&get_flow(s, "FLOW_TYPE_EXTERNAL_AUTHENTICATION").await, "1");
 
-    let r = s
-        .call(
-            Method::GET,
-            "/management/v1/flows/3",
-            Some(&s.admin),
-            &[("accept-language", "de")],
-            None,
-        )
-        .await;
+    let r = s.call(Method::GET, "/management/v1/flows/3", Some(&s.admin), &[("accept-language", "de")], None).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(
         r.body,
@@ -382,9 +229,7 @@ async fn get_flow_empty_and_unknown(s: &TestServer) {
     );
 
     for flow in ["0", "5", "abc", "FLOW_TYPE_UNSPECIFIED"] {
-        let r = s
-            .get(&format!("/management/v1/flows/{flow}"), &s.admin)
-            .await;
+        let r = s.get(&format!("/management/v1/flows/{flow}"), &s.admin).await;
         assert_err_text(&r, 400, 3, "COMMAND-Dfw2h", "FlowType missing");
     }
 }
@@ -397,31 +242,19 @@ async fn set_trigger_actions_and_get_flow(s: &TestServer) {
 
     // trigger 2 before trigger 1; actions not in creation order
     let d = set_trigger_ok(s, "1", "2", &[&a3, &a1, &a2]).await;
-    assert_eq!(
-        keys(&d),
-        ["creationDate", "resourceOwner", "sequence"],
-        "SetTriggerActions details: {d}"
-    );
+    assert_eq!(keys(&d), ["creationDate", "resourceOwner", "sequence"], "SetTriggerActions details: {d}");
     assert_eq!(d["resourceOwner"], org.as_str());
     assert_timestamp(&d["creationDate"]);
     let first_seq = seq(&d["sequence"]);
     let d = set_trigger_ok(s, "1", "1", &[&a2]).await;
     let last_seq = seq(&d["sequence"]);
-    assert_eq!(
-        last_seq,
-        first_seq + 1,
-        "flow operations use the org aggregate, one event each"
-    );
+    assert_eq!(last_seq, first_seq + 1, "flow operations use the org aggregate, one event each");
 
     let flow = get_flow(s, "1").await;
     assert_eq!(flow["type"], flow_type("1"));
     assert_eq!(flow["state"], "FLOW_STATE_ACTIVE");
     assert_eq!(flow["details"]["resourceOwner"], org.as_str(), "{flow}");
-    assert_eq!(
-        seq(&flow["details"]["sequence"]),
-        last_seq,
-        "flow details.sequence is the org's last sequence"
-    );
+    assert_eq!(seq(&flow["details"]["sequence"]), last_seq, "flow details.sequence is the org's last sequence");
     assert_eq!(
         trigger_ids(&flow),
         [tr("1", &[&a2]), tr("2", &[&a3, &a1, &a2])],
@@ -440,52 +273,22 @@ async fn set_trigger_actions_and_get_flow(s: &TestServer) {
     assert_eq!(get_flow(s, "FLOW_TYPE_EXTERNAL_AUTHENTICATION").await, flow);
 
     // inactive actions are allowed and listed as inactive
-    let r = s
-        .post(
-            &format!("/management/v1/actions/{a1}/_deactivate"),
-            &s.admin,
-            json!({}),
-        )
-        .await;
+    let r = s.post(&format!("/management/v1/actions/{a1}/_deactivate"), &s.admin, json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
     set_trigger_ok(s, "2", "5", &[&a1, &a3]).await;
     set_trigger_ok(s, "2", "4", &[&a3]).await;
     let flow = get_flow(s, "2").await;
     assert_eq!(trigger_ids(&flow), [tr("4", &[&a3]), tr("5", &[&a1, &a3])]);
-    assert_eq!(
-        flow["triggerActions"][1]["actions"][0]["state"],
-        "ACTION_STATE_INACTIVE"
-    );
-    assert_eq!(
-        flow["triggerActions"][1]["actions"][1]["state"],
-        "ACTION_STATE_ACTIVE"
-    );
+    assert_eq!(flow["triggerActions"][1]["actions"][0]["state"], "ACTION_STATE_INACTIVE");
+    assert_eq!(flow["triggerActions"][1]["actions"][1]["state"], "ACTION_STATE_ACTIVE");
     // flow 1 shows the now inactive action too
     let flow1 = get_flow(s, "1").await;
-    assert_eq!(
-        flow1["triggerActions"][1]["actions"][1]["state"],
-        "ACTION_STATE_INACTIVE"
-    );
+    assert_eq!(flow1["triggerActions"][1]["actions"][1]["state"], "ACTION_STATE_INACTIVE");
 
     // German names inside GetFlow
-    let r = s
-        .call(
-            Method::GET,
-            "/management/v1/flows/2",
-            Some(&s.admin),
-            &[("accept-language", "de")],
-            None,
-        )
-        .await;
-    assert_eq!(
-        r.body["flow"]["type"],
-        localized(&FLOW_TYPES, "2", true),
-        "{r:?}"
-    );
-    assert_eq!(
-        r.body["flow"]["triggerActions"][0]["triggerType"],
-        localized(&TRIGGER_TYPES, "4", true)
-    );
+    let r = s.call(Method::GET, "/management/v1/flows/2", Some(&s.admin), &[("accept-language", "de")], None).await;
+    assert_eq!(r.body["flow"]["type"], localized(&FLOW_TYPES, "2", true), "{r:?}");
+    assert_eq!(r.body["flow"]["triggerActions"][0]["triggerType"], localized(&TRIGGER_TYPES, "4", true));
 
     // flow 4, trigger 6
     set_trigger_ok(s, "4", "6", &[&a2, &a1]).await;
@@ -495,10 +298,7 @@ async fn set_trigger_actions_and_get_flow(s: &TestServer) {
     set_trigger_ok(s, "4", "6", &[]).await;
     assert_empty_flow(&get_flow(s, "4").await, "4");
     set_trigger_ok(s, "1", "1", &[]).await;
-    assert_eq!(
-        trigger_ids(&get_flow(s, "1").await),
-        [tr("2", &[&a3, &a1, &a2])]
-    );
+    assert_eq!(trigger_ids(&get_flow(s, "1").await), [tr("2", &[&a3, &a1, &a2])]);
 }
 
 async fn set_trigger_actions_check_order(s: &TestServer) {
@@ -507,57 +307,24 @@ async fn set_trigger_actions_check_order(s: &TestServer) {
     // 1. flow valid (even with a bad trigger and bad ids)
     for flow in ["0", "5", "abc"] {
         for trigger in ["1", "4", "9"] {
-            let r = s
-                .post(
-                    &trigger_path(flow, trigger),
-                    &s.admin,
-                    json!({"actionIds": ["123", "123"]}),
-                )
-                .await;
+            let r = s.post(&trigger_path(flow, trigger), &s.admin, json!({"actionIds": ["123", "123"]})).await;
             assert_err_text(&r, 400, 3, "COMMAND-Dfhj5", "FlowType missing");
         }
     }
     // 2. trigger belongs to the flow (checked before the ids)
-    for (flow, trigger) in [
-        ("1", "4"),
-        ("1", "6"),
-        ("2", "1"),
-        ("3", "5"),
-        ("4", "1"),
-        ("1", "0"),
-        ("1", "7"),
-        ("1", "x"),
-    ] {
-        let r = s
-            .post(
-                &trigger_path(flow, trigger),
-                &s.admin,
-                json!({"actionIds": ["123"]}),
-            )
-            .await;
+    for (flow, trigger) in
+        [("1", "4"), ("1", "6"), ("2", "1"), ("3", "5"), ("4", "1"), ("1", "0"), ("1", "7"), ("1", "x")]
+    {
+        let r = s.post(&trigger_path(flow, trigger), &s.admin, json!({"actionIds": ["123"]})).await;
         assert_err_text(&r, 400, 3, "COMMAND-Dfgh6", "TriggerType is invalid");
-        let r = s
-            .post(
-                &trigger_path(flow, trigger),
-                &s.admin,
-                json!({"actionIds": [a]}),
-            )
-            .await;
+        let r = s.post(&trigger_path(flow, trigger), &s.admin, json!({"actionIds": [a]})).await;
         assert_err_text(&r, 400, 3, "COMMAND-Dfgh6", "TriggerType is invalid");
     }
     // 3. identical list → No Changes, before the id check (an empty trigger set to [])
-    let r = s
-        .post(&trigger_path("1", "1"), &s.admin, json!({"actionIds": []}))
-        .await;
+    let r = s.post(&trigger_path("1", "1"), &s.admin, json!({"actionIds": []})).await;
     assert_err_text(&r, 400, 9, "COMMAND-Nfh52", "No Changes");
     // 4. ids
-    let r = s
-        .post(
-            &trigger_path("1", "1"),
-            &s.admin,
-            json!({"actionIds": ["123"]}),
-        )
-        .await;
+    let r = s.post(&trigger_path("1", "1"), &s.admin, json!({"actionIds": ["123"]})).await;
     assert_err_text(&r, 400, 9, "COMMAND-dg422", "ActionIDs do not exist");
 
     // nothing was written
@@ -589,12 +356,7 @@ async fn set_trigger_actions_no_changes(s: &TestServer) {
     set_trigger_ok(s, "3", "3", &[&a2]).await;
     assert_eq!(trigger_ids(&get_flow(s, "3").await), [tr("3", &[&a2])]);
     // no change after deactivating an action in the list
-    s.post(
-        &format!("/management/v1/actions/{a2}/_deactivate"),
-        &s.admin,
-        json!({}),
-    )
-    .await;
+    s.post(&format!("/management/v1/actions/{a2}/_deactivate"), &s.admin, json!({})).await;
     let r = set_trigger(s, "3", "3", &[&a2]).await;
     assert_err_text(&r, 400, 9, "COMMAND-Nfh52", "No Changes");
 }
@@ -606,8 +368,7 @@ async fn set_trigger_actions_invalid_ids(s: &TestServer) {
     let owner = s.create_token(&other, "ORG_OWNER").await;
     let foreign = s.create_action(&owner, "foreign").await;
     let deleted = s.create_action(&s.admin, "deleted").await;
-    s.delete(&format!("/management/v1/actions/{deleted}"), &s.admin)
-        .await;
+    s.delete(&format!("/management/v1/actions/{deleted}"), &s.admin).await;
 
     set_trigger_ok(s, "2", "4", &[&a1]).await;
     let bad: Vec<Vec<&str>> = vec![
@@ -631,13 +392,7 @@ async fn set_trigger_actions_invalid_ids(s: &TestServer) {
     assert_eq!(trigger_ids(&get_flow(s, "2").await), [tr("4", &[&a1])]);
 
     // the other org may use its own action
-    let r = s
-        .post(
-            &trigger_path("2", "4"),
-            &owner,
-            json!({"actionIds": [foreign]}),
-        )
-        .await;
+    let r = s.post(&trigger_path("2", "4"), &owner, json!({"actionIds": [foreign]})).await;
     assert_eq!(r.status, 200, "{r:?}");
 }
 
@@ -647,31 +402,16 @@ async fn set_trigger_actions_aliases_and_json(s: &TestServer) {
 
     let r = s
         .post(
-            &trigger_path(
-                "FLOW_TYPE_EXTERNAL_AUTHENTICATION",
-                "TRIGGER_TYPE_PRE_CREATION",
-            ),
+            &trigger_path("FLOW_TYPE_EXTERNAL_AUTHENTICATION", "TRIGGER_TYPE_PRE_CREATION"),
             &s.admin,
             json!({"actionIds": [a1]}),
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
-    let r = s
-        .post(
-            &trigger_path("1", "TRIGGER_TYPE_POST_AUTHENTICATION"),
-            &s.admin,
-            json!({"actionIds": [a2]}),
-        )
-        .await;
+    let r = s.post(&trigger_path("1", "TRIGGER_TYPE_POST_AUTHENTICATION"), &s.admin, json!({"actionIds": [a2]})).await;
     assert_eq!(r.status, 200, "{r:?}");
     // snake_case field, trigger alias on flow 3
-    let r = s
-        .post(
-            &trigger_path("3", "TRIGGER_TYPE_POST_CREATION"),
-            &s.admin,
-            json!({"action_ids": [a2, a1]}),
-        )
-        .await;
+    let r = s.post(&trigger_path("3", "TRIGGER_TYPE_POST_CREATION"), &s.admin, json!({"action_ids": [a2, a1]})).await;
     assert_eq!(r.status, 200, "{r:?}");
     // path parameters override the body; unknown fields are ignored
     let r = s
@@ -687,71 +427,27 @@ async fn set_trigger_actions_aliases_and_json(s: &TestServer) {
     assert_eq!(trigger_ids(&flow1), [tr("1", &[&a2]), tr("2", &[&a1])]);
     assert_eq!(flow1["type"]["id"], "1", "responses use numeric ids");
     assert_eq!(flow1["triggerActions"][1]["triggerType"], trigger_type("2"));
-    assert_eq!(
-        trigger_ids(&get_flow(s, "3").await),
-        [tr("2", &[&a1]), tr("3", &[&a2, &a1])]
-    );
+    assert_eq!(trigger_ids(&get_flow(s, "3").await), [tr("2", &[&a1]), tr("3", &[&a2, &a1])]);
     assert_empty_flow(&get_flow(s, "2").await, "2");
 
     // an aliased trigger outside its flow is still invalid
-    let r = s
-        .post(
-            &trigger_path("2", "TRIGGER_TYPE_PRE_CREATION"),
-            &s.admin,
-            json!({"actionIds": [a1]}),
-        )
-        .await;
+    let r = s.post(&trigger_path("2", "TRIGGER_TYPE_PRE_CREATION"), &s.admin, json!({"actionIds": [a1]})).await;
     assert_err(&r, 400, 3, "COMMAND-Dfgh6");
 
     // wrong types name the field
-    let r = s
-        .post(&trigger_path("1", "1"), &s.admin, json!({"actionIds": "a"}))
-        .await;
+    let r = s.post(&trigger_path("1", "1"), &s.admin, json!({"actionIds": "a"})).await;
     assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_lowercase()
-            .replace('_', "")
-            .contains("actionids"),
-        "{r:?}"
-    );
-    let r = s
-        .post(&trigger_path("1", "1"), &s.admin, json!({"actionIds": [5]}))
-        .await;
+    assert!(r.body["message"].as_str().unwrap_or("").to_lowercase().replace('_', "").contains("actionids"), "{r:?}");
+    let r = s.post(&trigger_path("1", "1"), &s.admin, json!({"actionIds": [5]})).await;
     assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
-    assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_lowercase()
-            .replace('_', "")
-            .contains("actionids"),
-        "{r:?}"
-    );
+    assert!(r.body["message"].as_str().unwrap_or("").to_lowercase().replace('_', "").contains("actionids"), "{r:?}");
 
     // an empty body counts as {}: actionIds [] empties the trigger
-    let r = s
-        .call(
-            Method::POST,
-            &trigger_path("1", "1"),
-            Some(&s.admin),
-            &[],
-            None,
-        )
-        .await;
+    let r = s.call(Method::POST, &trigger_path("1", "1"), Some(&s.admin), &[], None).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(trigger_ids(&get_flow(s, "1").await), [tr("2", &[&a1])]);
     // ... and then again it is "No Changes"
-    let r = s
-        .call_raw(
-            Method::POST,
-            &trigger_path("1", "1"),
-            Some(&s.admin),
-            Vec::new(),
-        )
-        .await;
+    let r = s.call_raw(Method::POST, &trigger_path("1", "1"), Some(&s.admin), Vec::new()).await;
     assert_err(&r, 400, 9, "COMMAND-Nfh52");
 }
 
@@ -768,25 +464,13 @@ async fn clear_flow_removes_assignments(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(keys(&r.body), ["details"], "{r:?}");
     let d = &r.body["details"];
-    assert_eq!(
-        keys(d),
-        ["changeDate", "resourceOwner", "sequence"],
-        "ClearFlow details: {d}"
-    );
+    assert_eq!(keys(d), ["changeDate", "resourceOwner", "sequence"], "ClearFlow details: {d}");
     assert_eq!(d["resourceOwner"], org.as_str());
     assert_timestamp(&d["changeDate"]);
-    assert_eq!(
-        seq(&d["sequence"]),
-        before + 2,
-        "org aggregate: set 2/4, then the clear"
-    );
+    assert_eq!(seq(&d["sequence"]), before + 2, "org aggregate: set 2/4, then the clear");
 
     assert_empty_flow(&get_flow(s, "1").await, "1");
-    assert_eq!(
-        trigger_ids(&get_flow(s, "2").await),
-        [tr("4", &[&a1])],
-        "other flows untouched"
-    );
+    assert_eq!(trigger_ids(&get_flow(s, "2").await), [tr("4", &[&a1])], "other flows untouched");
     // actions untouched
     let a = get_action(s, &a1).await;
     assert_eq!(a["state"], "ACTION_STATE_ACTIVE");
@@ -815,13 +499,7 @@ async fn clear_flow_removes_assignments(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     assert_empty_flow(&get_flow(s, "1").await, "1");
     // the body cannot redirect the clear to another flow
-    let r = s
-        .post(
-            "/management/v1/flows/2/_clear",
-            &s.admin,
-            json!({"type": "1"}),
-        )
-        .await;
+    let r = s.post("/management/v1/flows/2/_clear", &s.admin, json!({"type": "1"})).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_empty_flow(&get_flow(s, "2").await, "2");
 }
@@ -836,25 +514,17 @@ async fn delete_action_cascades_out_of_flows(s: &TestServer) {
     let d = set_trigger_ok(s, "3", "1", &[&a]).await;
     let before = seq(&d["sequence"]);
 
-    let r = s
-        .delete(&format!("/management/v1/actions/{a}"), &s.admin)
-        .await;
+    let r = s.delete(&format!("/management/v1/actions/{a}"), &s.admin).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body, json!({}));
 
     assert_eq!(trigger_ids(&get_flow(s, "1").await), [tr("1", &[&b])]);
-    assert_eq!(
-        trigger_ids(&get_flow(s, "2").await),
-        [tr("4", &[&b]), tr("5", &[&b])]
-    );
+    assert_eq!(trigger_ids(&get_flow(s, "2").await), [tr("4", &[&b]), tr("5", &[&b])]);
     assert_empty_flow(&get_flow(s, "3").await, "3");
 
     // the cascade wrote org events (org.flow.trigger_actions.cascade.removed)
     let d = set_trigger_ok(s, "4", "6", &[&b]).await;
-    assert!(
-        seq(&d["sequence"]) > before + 1,
-        "cascade events on the org aggregate: {before} -> {d}"
-    );
+    assert!(seq(&d["sequence"]) > before + 1, "cascade events on the org aggregate: {before} -> {d}");
 
     // the deleted id can no longer be assigned; the restored list can
     let r = set_trigger(s, "1", "1", &[&b, &a]).await;
@@ -864,15 +534,9 @@ async fn delete_action_cascades_out_of_flows(s: &TestServer) {
 
     // an inactive action is also cascaded
     let c = s.create_action(&s.admin, "inactive").await;
-    s.post(
-        &format!("/management/v1/actions/{c}/_deactivate"),
-        &s.admin,
-        json!({}),
-    )
-    .await;
+    s.post(&format!("/management/v1/actions/{c}/_deactivate"), &s.admin, json!({})).await;
     set_trigger_ok(s, "4", "6", &[&c, &b]).await;
-    s.delete(&format!("/management/v1/actions/{c}"), &s.admin)
-        .await;
+    s.delete(&format!("/management/v1/actions/{c}"), &s.admin).await;
     assert_eq!(trigger_ids(&get_flow(s, "4").await), [tr("6", &[&b])]);
 }
 
@@ -897,75 +561,30 @@ async fn flow_sequence_uses_org_aggregate(s: &TestServer) {
         ids.push(r.body["id"].as_str().unwrap().to_string());
     }
     let set = |flow: &'static str, trigger: &'static str, list: Vec<String>| async move {
-        s.call(
-            Method::POST,
-            &trigger_path(flow, trigger),
-            Some(&s.admin),
-            &h,
-            Some(json!({"actionIds": list})),
-        )
-        .await
+        s.call(Method::POST, &trigger_path(flow, trigger), Some(&s.admin), &h, Some(json!({"actionIds": list}))).await
     };
     let r = set("2", "4", vec![ids[0].clone()]).await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(
-        r.body["details"]["sequence"], "2",
-        "first flow event after org.added"
-    );
+    assert_eq!(r.body["details"]["sequence"], "2", "first flow event after org.added");
     assert_eq!(r.body["details"]["resourceOwner"], org.as_str());
     let r = set("1", "1", vec![ids[1].clone(), ids[0].clone()]).await;
     assert_eq!(r.body["details"]["sequence"], "3", "{r:?}");
-    let r = s
-        .call(
-            Method::GET,
-            "/management/v1/flows/1",
-            Some(&s.admin),
-            &h,
-            None,
-        )
-        .await;
+    let r = s.call(Method::GET, "/management/v1/flows/1", Some(&s.admin), &h, None).await;
     assert_eq!(r.body["flow"]["details"]["sequence"], "3", "{r:?}");
-    assert_eq!(
-        r.body["flow"]["details"]["resourceOwner"],
-        org.as_str(),
-        "{r:?}"
-    );
-    let r = s
-        .call(
-            Method::POST,
-            "/management/v1/flows/2/_clear",
-            Some(&s.admin),
-            &h,
-            None,
-        )
-        .await;
+    assert_eq!(r.body["flow"]["details"]["resourceOwner"], org.as_str(), "{r:?}");
+    let r = s.call(Method::POST, "/management/v1/flows/2/_clear", Some(&s.admin), &h, None).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["details"]["sequence"], "4", "{r:?}");
     // failed operations write nothing
-    let r = s
-        .call(
-            Method::POST,
-            "/management/v1/flows/2/_clear",
-            Some(&s.admin),
-            &h,
-            None,
-        )
-        .await;
+    let r = s.call(Method::POST, "/management/v1/flows/2/_clear", Some(&s.admin), &h, None).await;
     assert_err(&r, 400, 9, "COMMAND-DgGh3");
     let r = set("1", "1", vec![ids[1].clone(), ids[0].clone()]).await;
     assert_err(&r, 400, 9, "COMMAND-Nfh52");
     let r = set("1", "2", vec![ids[0].clone()]).await;
     assert_eq!(r.body["details"]["sequence"], "5", "{r:?}");
     // action events do not move the org sequence
-    let r = s
-        .call(
-            Method::POST,
-            &format!("/management/v1/actions/{}/_deactivate", ids[0]),
-            Some(&s.admin),
-            &h,
-            None,
-        )
-        .await;
+    let r =
+        s.call(Method::POST, &format!("/management/v1/actions/{}/_deactivate", ids[0]), Some(&s.admin), &h, None).await;
     assert_eq!(r.body["details"]["sequence"], "2", "{r:?}");
     let r = set("1", "3", vec![ids[0].clone()]).await;
     assert_eq!(r.body["details"]["sequence"], "6", "{r:?}");
@@ -977,45 +596,20 @@ async fn flows_are_isolated_per_org(s: &TestServer) {
     let theirs = s.create_action(&owner, "theirs").await;
     let mine = s.create_action(&s.admin, "mine").await;
 
-    let r = s
-        .post(
-            &trigger_path("1", "1"),
-            &owner,
-            json!({"actionIds": [theirs]}),
-        )
-        .await;
+    let r = s.post(&trigger_path("1", "1"), &owner, json!({"actionIds": [theirs]})).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["details"]["resourceOwner"], other.as_str());
     assert_empty_flow(&get_flow(s, "1").await, "1");
     // the other org's action is unknown here, and vice versa
-    assert_err(
-        &set_trigger(s, "1", "1", &[&theirs]).await,
-        400,
-        9,
-        "COMMAND-dg422",
-    );
-    let r = s
-        .post(
-            &trigger_path("1", "1"),
-            &owner,
-            json!({"actionIds": [theirs, mine]}),
-        )
-        .await;
+    assert_err(&set_trigger(s, "1", "1", &[&theirs]).await, 400, 9, "COMMAND-dg422");
+    let r = s.post(&trigger_path("1", "1"), &owner, json!({"actionIds": [theirs, mine]})).await;
     assert_err(&r, 400, 9, "COMMAND-dg422");
 
     set_trigger_ok(s, "1", "1", &[&mine]).await;
     let r = s.get("/management/v1/flows/1", &owner).await;
     assert_eq!(trigger_ids(&r.body["flow"]), [tr("1", &[&theirs])], "{r:?}");
     assert_eq!(r.body["flow"]["details"]["resourceOwner"], other.as_str());
-    let r = s
-        .call(
-            Method::GET,
-            "/management/v1/flows/1",
-            Some(&s.admin),
-            &[("x-zitadel-orgid", &other)],
-            None,
-        )
-        .await;
+    let r = s.call(Method::GET, "/management/v1/flows/1", Some(&s.admin), &[("x-zitadel-orgid", &other)], None).await;
     assert_eq!(trigger_ids(&r.body["flow"]), [tr("1", &[&theirs])], "{r:?}");
 
     // clearing one org's flow leaves the other's
@@ -1023,9 +617,7 @@ async fn flows_are_isolated_per_org(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     let r = s.get("/management/v1/flows/1", &owner).await;
     assert_eq!(trigger_ids(&r.body["flow"]), [tr("1", &[&theirs])], "{r:?}");
-    let r = s
-        .post("/management/v1/flows/1/_clear", &owner, json!({}))
-        .await;
+    let r = s.post("/management/v1/flows/1/_clear", &owner, json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_err(&clear_flow(s, "1").await, 400, 9, "COMMAND-DgGh3");
 }
@@ -1036,115 +628,49 @@ async fn flow_permissions(s: &TestServer) {
     let viewer = s.create_token("default", "ORG_VIEWER").await;
     let executor = s.create_token("default", "ORG_EXECUTOR").await;
     let owner = s.create_token("default", "ORG_OWNER").await;
-    let denied =
-        |r: &Reply| assert_err_text(r, 403, 7, "AUTH-5mWD2", "No matching permissions found");
+    let denied = |r: &Reply| assert_err_text(r, 403, 7, "AUTH-5mWD2", "No matching permissions found");
 
     let r = s.get("/management/v1/flows/1", &viewer).await;
     assert_eq!(trigger_ids(&r.body["flow"]), [tr("1", &[&a])], "{r:?}");
-    assert_eq!(
-        s.post(
-            "/management/v1/flows/1/triggers/_search",
-            &viewer,
-            json!({})
-        )
-        .await
-        .status,
-        200
-    );
-    denied(
-        &s.post(&trigger_path("1", "2"), &viewer, json!({"actionIds": [a]}))
-            .await,
-    );
-    denied(
-        &s.post("/management/v1/flows/1/_clear", &viewer, json!({}))
-            .await,
-    );
+    assert_eq!(s.post("/management/v1/flows/1/triggers/_search", &viewer, json!({})).await.status, 200);
+    denied(&s.post(&trigger_path("1", "2"), &viewer, json!({"actionIds": [a]})).await);
+    denied(&s.post("/management/v1/flows/1/_clear", &viewer, json!({})).await);
     denied(&s.get("/management/v1/flows/1", &executor).await);
-    denied(
-        &s.post("/management/v1/flows/types/_search", &executor, json!({}))
-            .await,
-    );
-    denied(
-        &s.post(
-            &trigger_path("1", "2"),
-            &executor,
-            json!({"actionIds": [a]}),
-        )
-        .await,
-    );
-    denied(
-        &s.post("/management/v1/flows/1/_clear", &executor, json!({}))
-            .await,
-    );
-    assert_eq!(
-        trigger_ids(&get_flow(s, "1").await),
-        [tr("1", &[&a])],
-        "denied calls changed nothing"
-    );
+    denied(&s.post("/management/v1/flows/types/_search", &executor, json!({})).await);
+    denied(&s.post(&trigger_path("1", "2"), &executor, json!({"actionIds": [a]})).await);
+    denied(&s.post("/management/v1/flows/1/_clear", &executor, json!({})).await);
+    assert_eq!(trigger_ids(&get_flow(s, "1").await), [tr("1", &[&a])], "denied calls changed nothing");
 
-    assert_eq!(
-        s.post(&trigger_path("1", "2"), &owner, json!({"actionIds": [a]}))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        s.post("/management/v1/flows/1/_clear", &owner, json!({}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(s.post(&trigger_path("1", "2"), &owner, json!({"actionIds": [a]})).await.status, 200);
+    assert_eq!(s.post("/management/v1/flows/1/_clear", &owner, json!({})).await.status, 200);
 
-    let r = s
-        .call(Method::GET, "/management/v1/flows/1", None, &[], None)
-        .await;
+    let r = s.call(Method::GET, "/management/v1/flows/1", None, &[], None).await;
     assert_eq!((r.status.as_u16(), r.code()), (401, 16), "{r:?}");
 }
 
 async fn concurrent_set_trigger_actions(s: &TestServer) {
     let a = s.create_action(&s.admin, "a").await;
     let b = s.create_action(&s.admin, "b").await;
-    let pairs = [
-        ("1", "1"),
-        ("1", "2"),
-        ("1", "3"),
-        ("2", "4"),
-        ("2", "5"),
-        ("3", "1"),
-        ("3", "2"),
-        ("3", "3"),
-        ("4", "6"),
-    ];
+    let pairs =
+        [("1", "1"), ("1", "2"), ("1", "3"), ("2", "4"), ("2", "5"), ("3", "1"), ("3", "2"), ("3", "3"), ("4", "6")];
     let before = seq(&set_trigger_ok(s, "4", "6", &[&a]).await["sequence"]);
     let both = [b.as_str(), a.as_str()];
-    let replies =
-        futures::future::join_all(pairs.iter().map(|(f, t)| set_trigger(s, f, t, &both))).await;
+    let replies = futures::future::join_all(pairs.iter().map(|(f, t)| set_trigger(s, f, t, &both))).await;
     let mut seqs: Vec<u64> = replies
         .iter()
         .map(|r| {
-            assert_eq!(
-                r.status, 200,
-                "writes to the org aggregate are serialized, never aborted: {r:?}"
-            );
+            assert_eq!(r.status, 200, "writes to the org aggregate are serialized, never aborted: {r:?}");
             seq(&r.body["details"]["sequence"])
         })
         .collect();
     seqs.sort();
     let n = pairs.len() as u64;
     assert_eq!(seqs, (before + 1..=before + n).collect::<Vec<u64>>());
-    for (flow, triggers) in [
-        ("1", vec!["1", "2", "3"]),
-        ("2", vec!["4", "5"]),
-        ("3", vec!["1", "2", "3"]),
-        ("4", vec!["6"]),
-    ] {
-        let expected: Vec<(String, Vec<String>)> =
-            triggers.iter().map(|t| tr(t, &[&b, &a])).collect();
-        assert_eq!(
-            trigger_ids(&get_flow(s, flow).await),
-            expected,
-            "flow {flow}"
-        );
+    for (flow, triggers) in
+        [("1", vec!["1", "2", "3"]), ("2", vec!["4", "5"]), ("3", vec!["1", "2", "3"]), ("4", vec!["6"])]
+    {
+        let expected: Vec<(String, Vec<String>)> = triggers.iter().map(|t| tr(t, &[&b, &a])).collect();
+        assert_eq!(trigger_ids(&get_flow(s, flow).await), expected, "flow {flow}");
     }
 }
 

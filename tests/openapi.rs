@@ -4,14 +4,10 @@ use actionsd::api::{openapi, rpcs};
 
 #[test]
 fn committed_openapi_is_up_to_date() {
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-            .expect("openapi/openapi.json is committed");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+        .expect("openapi/openapi.json is committed");
     let generated = openapi::json();
-    assert!(
-        committed == generated,
-        "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`"
-    );
+    assert!(committed == generated, "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`");
 }
 
 #[test]
@@ -32,54 +28,22 @@ fn every_rpc_has_exactly_its_operation() {
     for rpc in rpcs() {
         let method = rpc.http.as_str().to_ascii_lowercase();
         let op = &doc["paths"][rpc.path][&method];
-        assert!(
-            op.is_object(),
-            "{} {} is not documented",
-            rpc.http,
-            rpc.path
-        );
-        assert_eq!(
-            op["operationId"],
-            rpc.operation_id(),
-            "operationId of {} {}",
-            rpc.http,
-            rpc.path
-        );
+        assert!(op.is_object(), "{} {} is not documented", rpc.http, rpc.path);
+        assert_eq!(op["operationId"], rpc.operation_id(), "operationId of {} {}", rpc.http, rpc.path);
         assert_eq!(op["tags"][0], rpc.service_short());
     }
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
-        "bearer"
-    );
+    assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
 }
 
 #[test]
 fn wire_types_are_strings_where_protojson_says_so() {
     let doc: serde_json::Value = serde_json::from_str(&openapi::json()).unwrap();
     let schemas = &doc["components"]["schemas"];
-    assert_eq!(
-        schemas["ObjectDetails"]["properties"]["sequence"]["type"],
-        "string"
-    );
-    assert_eq!(
-        schemas["ListDetails"]["properties"]["totalResult"]["type"],
-        "string"
-    );
-    assert_eq!(
-        schemas["ListQuery"]["properties"]["offset"]["type"],
-        "string"
-    );
+    assert_eq!(schemas["ObjectDetails"]["properties"]["sequence"]["type"], "string");
+    assert_eq!(schemas["ListDetails"]["properties"]["totalResult"]["type"], "string");
+    assert_eq!(schemas["ListQuery"]["properties"]["offset"]["type"], "string");
     let timeout = &schemas["CreateActionRequest"]["properties"]["timeout"]["type"];
-    assert!(
-        timeout == "string"
-            || timeout
-                .as_array()
-                .is_some_and(|a| a.contains(&"string".into())),
-        "{timeout}"
-    );
+    assert!(timeout == "string" || timeout.as_array().is_some_and(|a| a.contains(&"string".into())), "{timeout}");
     assert_eq!(schemas["ActionState"]["type"], "string");
-    assert!(schemas["ActionState"]["enum"]
-        .as_array()
-        .unwrap()
-        .contains(&"ACTION_STATE_ACTIVE".into()));
+    assert!(schemas["ActionState"]["enum"].as_array().unwrap().contains(&"ACTION_STATE_ACTIVE".into()));
 }

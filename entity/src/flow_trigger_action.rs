@@ -17,11 +17,7 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::action::Entity",
-        from = "Column::ActionId",
-        to = "super::action::Column::Id"
-    )]
+    #[sea_orm(belongs_to = "super::action::Entity", from = "Column::ActionId", to = "super::action::Column::Id")]
     Action,
 }
 

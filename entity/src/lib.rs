@@ -7,5 +7,6 @@ pub mod flow;
 pub mod flow_trigger_action;
 pub mod node;
 pub mod org;
+pub mod run;
 pub mod setting;
 pub mod token;

@@ -100,13 +100,7 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(Nodes::Table)
-                .col(
-                    ColumnDef::new(Nodes::Id)
-                        .big_integer()
-                        .not_null()
-                        .auto_increment()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Nodes::Id).big_integer().not_null().auto_increment().primary_key())
                 .col(ColumnDef::new(Nodes::StartedAt).big_integer().not_null())
                 .to_owned(),
         )
@@ -114,12 +108,7 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(Settings::Table)
-                .col(
-                    ColumnDef::new(Settings::Key)
-                        .string()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Settings::Key).string().not_null().primary_key())
                 .col(ColumnDef::new(Settings::Value).text().not_null())
                 .to_owned(),
         )
@@ -127,19 +116,9 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(Orgs::Table)
-                .col(
-                    ColumnDef::new(Orgs::Id)
-                        .big_integer()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Orgs::Id).big_integer().not_null().primary_key())
                 .col(ColumnDef::new(Orgs::Name).text().not_null())
-                .col(
-                    ColumnDef::new(Orgs::NameFolded)
-                        .text()
-                        .not_null()
-                        .unique_key(),
-                )
+                .col(ColumnDef::new(Orgs::NameFolded).text().not_null().unique_key())
                 .col(ColumnDef::new(Orgs::IsDefault).boolean().not_null())
                 .col(ColumnDef::new(Orgs::Sequence).big_integer().not_null())
                 .col(ColumnDef::new(Orgs::CreatedAt).big_integer().not_null())
@@ -150,18 +129,8 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(Tokens::Table)
-                .col(
-                    ColumnDef::new(Tokens::Id)
-                        .big_integer()
-                        .not_null()
-                        .primary_key(),
-                )
-                .col(
-                    ColumnDef::new(Tokens::TokenHash)
-                        .string()
-                        .not_null()
-                        .unique_key(),
-                )
+                .col(ColumnDef::new(Tokens::Id).big_integer().not_null().primary_key())
+                .col(ColumnDef::new(Tokens::TokenHash).string().not_null().unique_key())
                 .col(ColumnDef::new(Tokens::OrgId).big_integer().not_null())
                 .col(ColumnDef::new(Tokens::Role).string().not_null())
                 .col(ColumnDef::new(Tokens::Description).text().not_null())
@@ -170,42 +139,25 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Tokens::Sequence).big_integer().not_null())
                 .col(ColumnDef::new(Tokens::CreatedAt).big_integer().not_null())
                 .col(ColumnDef::new(Tokens::ChangedAt).big_integer().not_null())
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Tokens::Table, Tokens::OrgId)
-                        .to(Orgs::Table, Orgs::Id),
-                )
+                .foreign_key(ForeignKey::create().from(Tokens::Table, Tokens::OrgId).to(Orgs::Table, Orgs::Id))
                 .to_owned(),
         )
         .await?;
         m.create_table(
             Table::create()
                 .table(Actions::Table)
-                .col(
-                    ColumnDef::new(Actions::Id)
-                        .big_integer()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Actions::Id).big_integer().not_null().primary_key())
                 .col(ColumnDef::new(Actions::OrgId).big_integer().not_null())
                 .col(ColumnDef::new(Actions::Name).text().not_null())
                 .col(ColumnDef::new(Actions::NameFolded).text().not_null())
                 .col(ColumnDef::new(Actions::Script).text().not_null())
-                .col(
-                    ColumnDef::new(Actions::TimeoutNanos)
-                        .big_integer()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Actions::TimeoutNanos).big_integer().not_null())
                 .col(ColumnDef::new(Actions::AllowedToFail).boolean().not_null())
                 .col(ColumnDef::new(Actions::State).integer().not_null())
                 .col(ColumnDef::new(Actions::Sequence).big_integer().not_null())
                 .col(ColumnDef::new(Actions::CreatedAt).big_integer().not_null())
                 .col(ColumnDef::new(Actions::ChangedAt).big_integer().not_null())
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(Actions::Table, Actions::OrgId)
-                        .to(Orgs::Table, Orgs::Id),
-                )
+                .foreign_key(ForeignKey::create().from(Actions::Table, Actions::OrgId).to(Orgs::Table, Orgs::Id))
                 .to_owned(),
         )
         .await?;
@@ -243,31 +195,11 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(FlowTriggerActions::Table)
-                .col(
-                    ColumnDef::new(FlowTriggerActions::OrgId)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(FlowTriggerActions::FlowType)
-                        .integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(FlowTriggerActions::TriggerType)
-                        .integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(FlowTriggerActions::Position)
-                        .integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(FlowTriggerActions::ActionId)
-                        .big_integer()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(FlowTriggerActions::OrgId).big_integer().not_null())
+                .col(ColumnDef::new(FlowTriggerActions::FlowType).integer().not_null())
+                .col(ColumnDef::new(FlowTriggerActions::TriggerType).integer().not_null())
+                .col(ColumnDef::new(FlowTriggerActions::Position).integer().not_null())
+                .col(ColumnDef::new(FlowTriggerActions::ActionId).big_integer().not_null())
                 .primary_key(
                     Index::create()
                         .col(FlowTriggerActions::OrgId)
@@ -307,13 +239,7 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(Events::Table)
-                .col(
-                    ColumnDef::new(Events::Position)
-                        .big_integer()
-                        .not_null()
-                        .auto_increment()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Events::Position).big_integer().not_null().auto_increment().primary_key())
                 .col(ColumnDef::new(Events::AggregateType).string().not_null())
                 .col(ColumnDef::new(Events::AggregateId).string().not_null())
                 .col(ColumnDef::new(Events::Sequence).big_integer().not_null())
@@ -337,11 +263,7 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create()
-                .name("ix_events_event_type")
-                .table(Events::Table)
-                .col(Events::EventType)
-                .to_owned(),
+            Index::create().name("ix_events_event_type").table(Events::Table).col(Events::EventType).to_owned(),
         )
         .await?;
         Ok(())

@@ -27,40 +27,16 @@ pub fn rpcs() -> Vec<Rpc> {
         call,
     };
     vec![
-        rpc(
-            "ListOrgs",
-            Method::POST,
-            "/admin/v1/orgs/_search",
-            BodyMode::Whole,
-            rpc_call!(list_orgs),
-        ),
-        rpc(
-            "AddToken",
-            Method::POST,
-            "/admin/v1/tokens",
-            BodyMode::Whole,
-            rpc_call!(add_token),
-        ),
-        rpc(
-            "ListTokens",
-            Method::POST,
-            "/admin/v1/tokens/_search",
-            BodyMode::Whole,
-            rpc_call!(list_tokens),
-        ),
-        rpc(
-            "RemoveToken",
-            Method::DELETE,
-            "/admin/v1/tokens/{id}",
-            BodyMode::Ignored,
-            rpc_call!(remove_token),
-        ),
+        rpc("ListOrgs", Method::POST, "/admin/v1/orgs/_search", BodyMode::Whole, rpc_call!(list_orgs)),
+        rpc("AddToken", Method::POST, "/admin/v1/tokens", BodyMode::Whole, rpc_call!(add_token)),
+        rpc("ListTokens", Method::POST, "/admin/v1/tokens/_search", BodyMode::Whole, rpc_call!(list_tokens)),
+        rpc("RemoveToken", Method::DELETE, "/admin/v1/tokens/{id}", BodyMode::Ignored, rpc_call!(remove_token)),
     ]
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ListOrgsRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::message_opt::deserialize")]
     pub query: Option<ListQuery>,
 }
 
@@ -102,7 +78,7 @@ pub struct AddTokenResponse {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTokensRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::message_opt::deserialize")]
     pub query: Option<ListQuery>,
     #[serde(default)]
     #[serde(alias = "org_id")]
@@ -149,26 +125,19 @@ pub async fn list_orgs(s: AppState, _c: Caller, r: ListOrgsRequest) -> ApiResult
     let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
     let position = s.store.last_position().await?;
     let (total, rows) = org_store::list_orgs(&s.store, offset, limit, asc).await?;
-    Ok(ListOrgsResponse {
-        details: ListDetails::new(total, position),
-        result: rows.into_iter().map(org_msg).collect(),
-    })
+    Ok(ListOrgsResponse { details: ListDetails::new(total, position), result: rows.into_iter().map(org_msg).collect() })
 }
 
 async fn resolve_org(s: &AppState, raw: &str, field: &str) -> ApiResult<i64> {
     if raw.is_empty() {
-        return Err(ApiError::invalid(format!(
-            "invalid {field}: value length must be at least 1 runes"
-        )));
+        return Err(ApiError::invalid(format!("invalid {field}: value length must be at least 1 runes")));
     }
     if raw.eq_ignore_ascii_case("default") {
         return Ok(s.default_org);
     }
     let not_found = || ApiError::not_found("ADMIN-4Nf9s", "Organisation not found");
     let id = crate::domain::id::parse(raw).ok_or_else(not_found)?;
-    org_store::get_org(&s.store.db, id)
-        .await?
-        .ok_or_else(not_found)?;
+    org_store::get_org(&s.store.db, id).await?.ok_or_else(not_found)?;
     Ok(id)
 }
 
@@ -183,34 +152,22 @@ pub async fn add_token(s: AppState, c: Caller, r: AddTokenRequest) -> ApiResult<
         ApiError::invalid("invalid AddTokenRequest.Role: must be one of IAM_OWNER, ORG_OWNER, ORG_VIEWER, ORG_EXECUTOR")
     })?;
     if r.description.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "invalid AddTokenRequest.Description: value length must be at most 200 runes",
-        ));
+        return Err(ApiError::invalid("invalid AddTokenRequest.Description: value length must be at most 200 runes"));
     }
     let expires_at = match r.expiration_date.as_deref() {
         None | Some("") => None,
         Some(raw) => {
             let at = crate::domain::time::parse_rfc3339(raw).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "invalid AddTokenRequest.ExpirationDate: not an RFC 3339 timestamp: {raw:?}"
-                ))
+                ApiError::invalid(format!("invalid AddTokenRequest.ExpirationDate: not an RFC 3339 timestamp: {raw:?}"))
             })?;
             if at <= crate::domain::time::now_micros() {
-                return Err(ApiError::invalid(
-                    "invalid AddTokenRequest.ExpirationDate: must be in the future",
-                ));
+                return Err(ApiError::invalid("invalid AddTokenRequest.ExpirationDate: must be in the future"));
             }
             Some(at)
         }
     };
     let org = resolve_org(&s, &r.org_id, "AddTokenRequest.OrgId").await?;
-    let new = token_store::NewToken {
-        org_id: org,
-        role,
-        description: r.description,
-        expires_at,
-        is_bootstrap: false,
-    };
+    let new = token_store::NewToken { org_id: org, role, description: r.description, expires_at, is_bootstrap: false };
     let (model, secret) = token_store::add_token(&s.store, new, c.token_id).await?;
     Ok(AddTokenResponse {
         id: model.id.to_string(),
@@ -224,11 +181,7 @@ pub async fn add_token(s: AppState, c: Caller, r: AddTokenRequest) -> ApiResult<
     request_body = ListTokensRequest,
     responses((status = 200, body = ListTokensResponse),
         (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
-pub async fn list_tokens(
-    s: AppState,
-    _c: Caller,
-    r: ListTokensRequest,
-) -> ApiResult<ListTokensResponse> {
+pub async fn list_tokens(s: AppState, _c: Caller, r: ListTokensRequest) -> ApiResult<ListTokensResponse> {
     let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
     let org = match r.org_id.as_deref() {
         None | Some("") => None,
@@ -247,10 +200,7 @@ pub async fn list_tokens(
             details: ObjectDetails::read(t.sequence, t.created_at, t.changed_at, t.org_id),
         })
         .collect();
-    Ok(ListTokensResponse {
-        details: ListDetails::new(total, position),
-        result,
-    })
+    Ok(ListTokensResponse { details: ListDetails::new(total, position), result })
 }
 
 #[utoipa::path(delete, path = "/admin/v1/tokens/{id}", tag = "AdminService",
@@ -259,20 +209,13 @@ pub async fn list_tokens(
     responses((status = 200, body = RemoveTokenResponse),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Token not found", body = GatewayError)))]
-pub async fn remove_token(
-    s: AppState,
-    c: Caller,
-    r: RemoveTokenRequest,
-) -> ApiResult<RemoveTokenResponse> {
-    let id = crate::domain::id::parse(&r.id)
-        .ok_or_else(|| ApiError::not_found("ADMIN-Tk4n0", "Token not found"))?;
+pub async fn remove_token(s: AppState, c: Caller, r: RemoveTokenRequest) -> ApiResult<RemoveTokenResponse> {
+    let id = crate::domain::id::parse(&r.id).ok_or_else(|| ApiError::not_found("ADMIN-Tk4n0", "Token not found"))?;
     let model = token_store::remove_token(&s.store, id, c.token_id).await?;
     s.auth.revoke(id);
     Ok(RemoveTokenResponse {
         details: ObjectDetails {
-            change_date: Some(crate::domain::time::format_micros(
-                crate::domain::time::now_micros(),
-            )),
+            change_date: Some(crate::domain::time::format_micros(crate::domain::time::now_micros())),
             resource_owner: model.org_id.to_string(),
             ..Default::default()
         },

@@ -44,25 +44,14 @@ pub struct AuthCache {
 
 fn to_cached(m: entity::token::Model) -> Option<(String, CachedToken)> {
     let role = Role::parse(&m.role)?;
-    Some((
-        m.token_hash,
-        CachedToken {
-            id: m.id,
-            org_id: m.org_id,
-            role,
-            expires_at: m.expires_at,
-        },
-    ))
+    Some((m.token_hash, CachedToken { id: m.id, org_id: m.org_id, role, expires_at: m.expires_at }))
 }
 
 impl AuthCache {
     pub async fn reload(&self, store: &Store) -> ApiResult<()> {
         let generation = self.generation.load(Ordering::SeqCst);
-        let tokens: HashMap<String, CachedToken> = tokens::all_tokens(&store.db)
-            .await?
-            .into_iter()
-            .filter_map(to_cached)
-            .collect();
+        let tokens: HashMap<String, CachedToken> =
+            tokens::all_tokens(&store.db).await?.into_iter().filter_map(to_cached).collect();
         let org_ids: HashSet<i64> = orgs::all_org_ids(&store.db).await?.into_iter().collect();
         let mut guard = self.tokens.write().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::SeqCst) == generation {
@@ -81,27 +70,16 @@ impl AuthCache {
     }
 
     pub fn add_org(&self, id: i64) {
-        self.orgs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id);
+        self.orgs.write().unwrap_or_else(|e| e.into_inner()).insert(id);
     }
 
     async fn lookup(&self, store: &Store, secret: &str) -> ApiResult<Option<CachedToken>> {
         let hash = tokens::hash_token(secret);
-        if let Some(t) = self
-            .tokens
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&hash)
-        {
+        if let Some(t) = self.tokens.read().unwrap_or_else(|e| e.into_inner()).get(&hash) {
             return Ok(Some(t.clone()));
         }
         let generation = self.generation.load(Ordering::SeqCst);
-        let Some((hash, token)) = tokens::find_by_hash(&store.db, &hash)
-            .await?
-            .and_then(to_cached)
-        else {
+        let Some((hash, token)) = tokens::find_by_hash(&store.db, &hash).await?.and_then(to_cached) else {
             return Ok(None);
         };
         let mut guard = self.tokens.write().unwrap_or_else(|e| e.into_inner());
@@ -112,12 +90,7 @@ impl AuthCache {
     }
 
     async fn org_exists(&self, store: &Store, org: i64) -> ApiResult<bool> {
-        if self
-            .orgs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&org)
-        {
+        if self.orgs.read().unwrap_or_else(|e| e.into_inner()).contains(&org) {
             return Ok(true);
         }
         let exists = orgs::get_org(&store.db, org).await?.is_some();
@@ -143,22 +116,13 @@ impl AuthCache {
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
             })
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(Kind::Unauthenticated, "AUTH-7fs1e", "auth header missing")
-            })?;
+            .ok_or_else(|| ApiError::new(Kind::Unauthenticated, "AUTH-7fs1e", "auth header missing"))?;
         let token = self
             .lookup(store, secret)
             .await?
             .ok_or_else(|| ApiError::new(Kind::Unauthenticated, "AUTH-7fs1e", "invalid token"))?;
-        if token
-            .expires_at
-            .is_some_and(|exp| exp <= crate::domain::time::now_micros())
-        {
-            return Err(ApiError::new(
-                Kind::Unauthenticated,
-                "AUTH-Tk2ex",
-                "token expired",
-            ));
+        if token.expires_at.is_some_and(|exp| exp <= crate::domain::time::now_micros()) {
+            return Err(ApiError::new(Kind::Unauthenticated, "AUTH-Tk2ex", "token expired"));
         }
         let mut org = token.org_id;
         if org_scoped {
@@ -184,12 +148,6 @@ impl AuthCache {
         if !permission.allows(token.role) {
             return Err(ApiError::permission_denied());
         }
-        Ok(Caller {
-            token_id: token.id,
-            role: token.role,
-            token_org: token.org_id,
-            org,
-            lang,
-        })
+        Ok(Caller { token_id: token.id, role: token.role, token_org: token.org_id, org, lang })
     }
 }

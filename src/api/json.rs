@@ -32,10 +32,7 @@ pub mod uint32 {
     use super::*;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-        d.deserialize_any(U64Visitor {
-            max: u32::MAX as u64,
-        })
-        .map(|v| v as u32)
+        d.deserialize_any(U64Visitor { max: u32::MAX as u64 }).map(|v| v as u32)
     }
 }
 
@@ -47,19 +44,12 @@ impl Visitor<'_> for U64Visitor {
     type Value = u64;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "an unsigned integer up to {} (number or string)",
-            self.max
-        )
+        write!(f, "an unsigned integer up to {} (number or string)", self.max)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
         if v > self.max {
-            return Err(E::custom(format!(
-                "value {v} out of range (max {})",
-                self.max
-            )));
+            return Err(E::custom(format!("value {v} out of range (max {})", self.max)));
         }
         Ok(v)
     }
@@ -79,10 +69,7 @@ impl Visitor<'_> for U64Visitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        let n: u64 = v
-            .trim()
-            .parse()
-            .map_err(|_| E::custom(format!("invalid integer {v:?}")))?;
+        let n: u64 = v.trim().parse().map_err(|_| E::custom(format!("invalid integer {v:?}")))?;
         self.visit_u64(n)
     }
 }
@@ -100,9 +87,7 @@ pub mod duration_opt {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Duration::parse(v).map(Some).ok_or_else(|| {
-                    E::custom(format!(
-                        "invalid duration {v:?}: use seconds with an \"s\" suffix, e.g. \"10s\""
-                    ))
+                    E::custom(format!("invalid duration {v:?}: use seconds with an \"s\" suffix, e.g. \"10s\""))
                 })
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -219,5 +204,113 @@ pub fn strip_nulls(v: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nulls),
         _ => {}
+    }
+}
+
+/// A nested message must be a JSON object (serde's derive would also take an array).
+pub mod message_opt {
+    use serde::de::{DeserializeOwned, Error};
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        match value {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::Object(_) => super::nested(value).map(Some).map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!("expected an object, got {}", super::kind(&other)))),
+        }
+    }
+}
+
+/// A repeated nested message: an array of JSON objects.
+pub mod messages {
+    use serde::de::{DeserializeOwned, Error};
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let serde_json::Value::Array(items) = value else {
+            return Err(D::Error::custom(format!("expected an array, got {}", super::kind(&value))));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                if !item.is_object() {
+                    return Err(D::Error::custom(super::with_path(
+                        &format!("[{i}]"),
+                        &format!("expected an object, got {}", super::kind(&item)),
+                    )));
+                }
+                super::nested(item).map_err(|e| D::Error::custom(super::with_path(&format!("[{i}]"), &e)))
+            })
+            .collect()
+    }
+}
+
+/// Nested errors carry their inner field path as `\u{1}path\u{1}message`, so that the request
+/// parser can name the innermost field even though nested messages go through a JSON value.
+const PATH_MARK: char = '\u{1}';
+
+fn with_path(prefix: &str, message: &str) -> String {
+    match split_path(message) {
+        Some((inner, rest)) => {
+            let sep = if inner.starts_with('[') { "" } else { "." };
+            format!("{PATH_MARK}{prefix}{sep}{inner}{PATH_MARK}{rest}")
+        }
+        None => format!("{PATH_MARK}{prefix}{PATH_MARK}{message}"),
+    }
+}
+
+/// Splits a marked nested error into (inner path, message).
+pub fn split_path(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix(PATH_MARK)?;
+    rest.split_once(PATH_MARK)
+}
+
+fn nested<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        if path == "." {
+            inner
+        } else {
+            with_path(&path, &inner)
+        }
+    })
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Finds the path of the first string containing a NUL character (databases cannot store it).
+pub fn find_nul(v: &serde_json::Value, path: &mut Vec<String>) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            path.push(format!("[{i}]"));
+            let found = find_nul(item, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        serde_json::Value::Object(map) => map.iter().any(|(k, item)| {
+            path.push(k.clone());
+            let found = k.contains('\0') || find_nul(item, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        _ => false,
     }
 }

@@ -2,9 +2,7 @@
 
 use super::auth::Caller;
 use super::json::{self, is_false};
-use super::messages::{
-    Empty, GatewayError, ListDetails, ListQuery, LocalizedMessage, ObjectDetails,
-};
+use super::messages::{Empty, GatewayError, ListDetails, ListQuery, LocalizedMessage, ObjectDetails};
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::flow::Lang;
 use crate::domain::role::Permission;
@@ -12,9 +10,7 @@ use crate::domain::{Duration, FlowType, TriggerType};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::proto_enum;
 use crate::rpc_call;
-use crate::store::actions::{
-    self as action_store, ActionFilter, ActionInput, ListParams, SortColumn, TextMethod,
-};
+use crate::store::actions::{self as action_store, ActionFilter, ActionInput, ListParams, SortColumn, TextMethod};
 use crate::store::{flows as flow_store, orgs as org_store};
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
@@ -37,38 +33,10 @@ pub fn rpcs() -> Vec<Rpc> {
         call,
     };
     vec![
-        rpc(
-            "ListActions",
-            Method::POST,
-            "/management/v1/actions/_search",
-            Whole,
-            Read,
-            rpc_call!(list_actions),
-        ),
-        rpc(
-            "GetAction",
-            Method::GET,
-            "/management/v1/actions/{id}",
-            Ignored,
-            Read,
-            rpc_call!(get_action),
-        ),
-        rpc(
-            "CreateAction",
-            Method::POST,
-            "/management/v1/actions",
-            Whole,
-            Write,
-            rpc_call!(create_action),
-        ),
-        rpc(
-            "UpdateAction",
-            Method::PUT,
-            "/management/v1/actions/{id}",
-            Whole,
-            Write,
-            rpc_call!(update_action),
-        ),
+        rpc("ListActions", Method::POST, "/management/v1/actions/_search", Whole, Read, rpc_call!(list_actions)),
+        rpc("GetAction", Method::GET, "/management/v1/actions/{id}", Ignored, Read, rpc_call!(get_action)),
+        rpc("CreateAction", Method::POST, "/management/v1/actions", Whole, Write, rpc_call!(create_action)),
+        rpc("UpdateAction", Method::PUT, "/management/v1/actions/{id}", Whole, Write, rpc_call!(update_action)),
         rpc(
             "DeactivateAction",
             Method::POST,
@@ -85,14 +53,7 @@ pub fn rpcs() -> Vec<Rpc> {
             Write,
             rpc_call!(reactivate_action),
         ),
-        rpc(
-            "DeleteAction",
-            Method::DELETE,
-            "/management/v1/actions/{id}",
-            Ignored,
-            Write,
-            rpc_call!(delete_action),
-        ),
+        rpc("DeleteAction", Method::DELETE, "/management/v1/actions/{id}", Ignored, Write, rpc_call!(delete_action)),
         rpc(
             "ListFlowTypes",
             Method::POST,
@@ -109,22 +70,8 @@ pub fn rpcs() -> Vec<Rpc> {
             Read,
             rpc_call!(list_flow_trigger_types),
         ),
-        rpc(
-            "GetFlow",
-            Method::GET,
-            "/management/v1/flows/{type}",
-            Ignored,
-            Read,
-            rpc_call!(get_flow),
-        ),
-        rpc(
-            "ClearFlow",
-            Method::POST,
-            "/management/v1/flows/{type}/_clear",
-            Ignored,
-            Write,
-            rpc_call!(clear_flow),
-        ),
+        rpc("GetFlow", Method::GET, "/management/v1/flows/{type}", Ignored, Read, rpc_call!(get_flow)),
+        rpc("ClearFlow", Method::POST, "/management/v1/flows/{type}/_clear", Ignored, Write, rpc_call!(clear_flow)),
         rpc(
             "SetTriggerActions",
             Method::POST,
@@ -133,22 +80,8 @@ pub fn rpcs() -> Vec<Rpc> {
             Write,
             rpc_call!(set_trigger_actions),
         ),
-        rpc(
-            "AddOrg",
-            Method::POST,
-            "/management/v1/orgs",
-            Whole,
-            Instance,
-            rpc_call!(add_org),
-        ),
-        rpc(
-            "GetMyOrg",
-            Method::GET,
-            "/management/v1/orgs/me",
-            Ignored,
-            Any,
-            rpc_call!(get_my_org),
-        ),
+        rpc("AddOrg", Method::POST, "/management/v1/orgs", Whole, Instance, rpc_call!(add_org)),
+        rpc("GetMyOrg", Method::GET, "/management/v1/orgs/me", Ignored, Any, rpc_call!(get_my_org)),
     ]
 }
 
@@ -231,9 +164,7 @@ pub struct CreateActionRequest {
     pub name: String,
     #[serde(default)]
     #[validate(length(min = 1, max = 10000))]
-    #[schema(
-        example = "function addGroupClaim(ctx, api) { api.v1.claims.setClaim('group', 'admin') }"
-    )]
+    #[schema(example = "function addGroupClaim(ctx, api) { api.v1.claims.setClaim('group', 'admin') }")]
     pub script: String,
     #[serde(default)]
     /// Duration as "<seconds>s", 0s..max (0 = the maximum).
@@ -291,12 +222,13 @@ pub struct GetActionResponse {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListActionsRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json::message_opt::deserialize")]
     pub query: Option<ListQuery>,
     #[serde(default)]
     #[serde(alias = "sorting_column")]
     pub sorting_column: ActionFieldName,
     #[serde(default)]
+    #[serde(deserialize_with = "json::messages::deserialize")]
     pub queries: Vec<ActionQuery>,
 }
 
@@ -305,13 +237,13 @@ pub struct ListActionsRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ActionQuery {
     #[serde(default)]
-    #[serde(alias = "action_id_query")]
+    #[serde(alias = "action_id_query", deserialize_with = "json::message_opt::deserialize")]
     pub action_id_query: Option<ActionIdQuery>,
     #[serde(default)]
-    #[serde(alias = "action_name_query")]
+    #[serde(alias = "action_name_query", deserialize_with = "json::message_opt::deserialize")]
     pub action_name_query: Option<ActionNameQuery>,
     #[serde(default)]
-    #[serde(alias = "action_state_query")]
+    #[serde(alias = "action_state_query", deserialize_with = "json::message_opt::deserialize")]
     pub action_state_query: Option<ActionStateQuery>,
 }
 
@@ -404,17 +336,11 @@ pub struct GetFlowResponse {
 #[serde(rename_all = "camelCase")]
 pub struct SetTriggerActionsRequest {
     #[serde(default)]
-    #[serde(
-        alias = "flow_type",
-        deserialize_with = "json::num_or_str::deserialize"
-    )]
+    #[serde(alias = "flow_type", deserialize_with = "json::num_or_str::deserialize")]
     #[schema(ignore)]
     pub flow_type: String,
     #[serde(default)]
-    #[serde(
-        alias = "trigger_type",
-        deserialize_with = "json::num_or_str::deserialize"
-    )]
+    #[serde(alias = "trigger_type", deserialize_with = "json::num_or_str::deserialize")]
     #[schema(ignore)]
     pub trigger_type: String,
     #[serde(default)]
@@ -474,20 +400,14 @@ pub fn action_msg(a: entity::action::Model, max: Duration) -> Action {
 pub fn flow_type_msg(f: FlowType, lang: Lang) -> FlowTypeMsg {
     FlowTypeMsg {
         id: f.0.to_string(),
-        name: LocalizedMessage {
-            key: f.key().into(),
-            localized_message: f.name(lang).into(),
-        },
+        name: LocalizedMessage { key: f.key().into(), localized_message: f.name(lang).into() },
     }
 }
 
 pub fn trigger_type_msg(t: TriggerType, lang: Lang) -> TriggerTypeMsg {
     TriggerTypeMsg {
         id: t.0.to_string(),
-        name: LocalizedMessage {
-            key: t.key().into(),
-            localized_message: t.name(lang).into(),
-        },
+        name: LocalizedMessage { key: t.key().into(), localized_message: t.name(lang).into() },
     }
 }
 
@@ -501,7 +421,7 @@ pub fn org_msg(o: entity::org::Model) -> Org {
 }
 
 /// Checks name, script and timeout in that order and reports the first violation.
-fn validate_action(
+pub fn validate_action(
     message: &str,
     errors: Result<(), validator::ValidationErrors>,
     timeout: Option<Duration>,
@@ -543,11 +463,7 @@ fn action_id(raw: &str, not_found: ApiError) -> ApiResult<i64> {
         (status = 400, description = "Invalid name, script or timeout", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 409, description = "Name already used in this organization (V3-DKcYh)", body = GatewayError)))]
-pub async fn create_action(
-    s: AppState,
-    c: Caller,
-    r: CreateActionRequest,
-) -> ApiResult<CreateActionResponse> {
+pub async fn create_action(s: AppState, c: Caller, r: CreateActionRequest) -> ApiResult<CreateActionResponse> {
     let max = s.config.max_action_timeout;
     validate_action("CreateActionRequest", r.validate(), r.timeout, max)?;
     let input = ActionInput {
@@ -557,10 +473,7 @@ pub async fn create_action(
         allowed_to_fail: r.allowed_to_fail,
     };
     let (id, w) = action_store::create(&s.store, c.org, c.token_id, input).await?;
-    Ok(CreateActionResponse {
-        id: id.to_string(),
-        details: ObjectDetails::written(w.sequence, w.created_at, c.org),
-    })
+    Ok(CreateActionResponse { id: id.to_string(), details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
 #[utoipa::path(get, path = "/management/v1/actions/{id}", tag = "ManagementService",
@@ -572,12 +485,8 @@ pub async fn create_action(
 pub async fn get_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<GetActionResponse> {
     let not_found = || ApiError::not_found("QUERY-GEfnb", "Action not found");
     let id = action_id(&r.id, not_found())?;
-    let a = action_store::get(&s.store.db, c.org, id)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(GetActionResponse {
-        action: action_msg(a, s.config.max_action_timeout),
-    })
+    let a = action_store::get(&s.store.db, c.org, id).await?.ok_or_else(not_found)?;
+    Ok(GetActionResponse { action: action_msg(a, s.config.max_action_timeout) })
 }
 
 #[utoipa::path(put, path = "/management/v1/actions/{id}", tag = "ManagementService",
@@ -589,17 +498,10 @@ pub async fn get_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<GetAc
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "COMMAND-Sfg2t", body = GatewayError),
         (status = 409, description = "V3-DKcYh", body = GatewayError)))]
-pub async fn update_action(
-    s: AppState,
-    c: Caller,
-    r: UpdateActionRequest,
-) -> ApiResult<DetailsResponse> {
+pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> ApiResult<DetailsResponse> {
     let max = s.config.max_action_timeout;
     validate_action("UpdateActionRequest", r.validate(), r.timeout, max)?;
-    let id = action_id(
-        &r.id,
-        ApiError::not_found("COMMAND-Sfg2t", "Action not found"),
-    )?;
+    let id = action_id(&r.id, ApiError::not_found("COMMAND-Sfg2t", "Action not found"))?;
     let input = ActionInput {
         name: r.name,
         script: r.script,
@@ -607,9 +509,7 @@ pub async fn update_action(
         allowed_to_fail: r.allowed_to_fail,
     };
     let w = action_store::update(&s.store, c.org, c.token_id, id, input).await?;
-    Ok(DetailsResponse {
-        details: ObjectDetails::written(w.sequence, w.created_at, c.org),
-    })
+    Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
 #[utoipa::path(post, path = "/management/v1/actions/{id}/_deactivate", tag = "ManagementService",
@@ -620,14 +520,9 @@ pub async fn update_action(
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "COMMAND-NRmhu", body = GatewayError)))]
 pub async fn deactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
-    let id = action_id(
-        &r.id,
-        ApiError::not_found("COMMAND-NRmhu", "Action not found"),
-    )?;
+    let id = action_id(&r.id, ApiError::not_found("COMMAND-NRmhu", "Action not found"))?;
     let w = action_store::set_state(&s.store, c.org, c.token_id, id, false).await?;
-    Ok(DetailsResponse {
-        details: ObjectDetails::written(w.sequence, w.created_at, c.org),
-    })
+    Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
 #[utoipa::path(post, path = "/management/v1/actions/{id}/_reactivate", tag = "ManagementService",
@@ -638,14 +533,9 @@ pub async fn deactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResul
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "COMMAND-Aa22g", body = GatewayError)))]
 pub async fn reactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
-    let id = action_id(
-        &r.id,
-        ApiError::not_found("COMMAND-Aa22g", "Action not found"),
-    )?;
+    let id = action_id(&r.id, ApiError::not_found("COMMAND-Aa22g", "Action not found"))?;
     let w = action_store::set_state(&s.store, c.org, c.token_id, id, true).await?;
-    Ok(DetailsResponse {
-        details: ObjectDetails::written(w.sequence, w.created_at, c.org),
-    })
+    Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
 #[utoipa::path(delete, path = "/management/v1/actions/{id}", tag = "ManagementService",
@@ -655,10 +545,7 @@ pub async fn reactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResul
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "COMMAND-Dgh4h", body = GatewayError)))]
 pub async fn delete_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<Empty> {
-    let id = action_id(
-        &r.id,
-        ApiError::not_found("COMMAND-Dgh4h", "Action not found"),
-    )?;
+    let id = action_id(&r.id, ApiError::not_found("COMMAND-Dgh4h", "Action not found"))?;
     action_store::delete(&s.store, c.org, c.token_id, id).await?;
     Ok(Empty {})
 }
@@ -669,11 +556,7 @@ pub async fn delete_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<Em
     responses((status = 200, body = ListActionsResponse),
         (status = 400, description = "Invalid query, or Limit exceeded (QUERY-4M0fs)", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
-pub async fn list_actions(
-    s: AppState,
-    c: Caller,
-    r: ListActionsRequest,
-) -> ApiResult<ListActionsResponse> {
+pub async fn list_actions(s: AppState, c: Caller, r: ListActionsRequest) -> ApiResult<ListActionsResponse> {
     let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
     let mut filters = Vec::with_capacity(r.queries.len());
     for (i, q) in r.queries.into_iter().enumerate() {
@@ -681,19 +564,13 @@ pub async fn list_actions(
             + q.action_name_query.is_some() as u8
             + q.action_state_query.is_some() as u8;
         if set != 1 {
-            let why = if set == 0 {
-                "value is required"
-            } else {
-                "only one of the query kinds may be set"
-            };
+            let why = if set == 0 { "value is required" } else { "only one of the query kinds may be set" };
             return Err(ApiError::invalid(format!(
                 "invalid ListActionsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid ActionQuery.Query: {why}"
             )));
         }
         filters.push(if let Some(q) = q.action_id_query {
-            crate::domain::id::parse(&q.id)
-                .map(ActionFilter::Id)
-                .unwrap_or(ActionFilter::Nothing)
+            crate::domain::id::parse(&q.id).map(ActionFilter::Id).unwrap_or(ActionFilter::Nothing)
         } else if let Some(q) = q.action_name_query {
             let method = TextMethod::from_number(q.method.number()).unwrap_or(TextMethod::Equals);
             ActionFilter::Name(q.name, method)
@@ -710,18 +587,7 @@ pub async fn list_actions(
         ActionFieldName::State => SortColumn::State,
     };
     let position = s.store.last_position().await?;
-    let (total, rows) = action_store::list(
-        &s.store,
-        c.org,
-        ListParams {
-            offset,
-            limit,
-            asc,
-            sort,
-            filters,
-        },
-    )
-    .await?;
+    let (total, rows) = action_store::list(&s.store, c.org, ListParams { offset, limit, asc, sort, filters }).await?;
     let max = s.config.max_action_timeout;
     Ok(ListActionsResponse {
         details: ListDetails::new(total, position),
@@ -734,17 +600,8 @@ pub async fn list_actions(
     operation_id = "ManagementService_ListFlowTypes", summary = "List the flow types",
     responses((status = 200, body = ListFlowTypesResponse),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
-pub async fn list_flow_types(
-    _s: AppState,
-    c: Caller,
-    _r: Empty,
-) -> ApiResult<ListFlowTypesResponse> {
-    Ok(ListFlowTypesResponse {
-        result: FlowType::ALL
-            .iter()
-            .map(|f| flow_type_msg(*f, c.lang))
-            .collect(),
-    })
+pub async fn list_flow_types(_s: AppState, c: Caller, _r: Empty) -> ApiResult<ListFlowTypesResponse> {
+    Ok(ListFlowTypesResponse { result: FlowType::ALL.iter().map(|f| flow_type_msg(*f, c.lang)).collect() })
 }
 
 #[utoipa::path(post, path = "/management/v1/flows/{type}/triggers/_search", tag = "ManagementService",
@@ -758,15 +615,9 @@ pub async fn list_flow_trigger_types(
     c: Caller,
     r: FlowTypeRequest,
 ) -> ApiResult<ListFlowTriggerTypesResponse> {
-    let flow = FlowType::parse(&r.flow_type)
-        .ok_or_else(|| ApiError::not_found("MANAG-P2OBk", "Flow type not found"))?;
-    Ok(ListFlowTriggerTypesResponse {
-        result: flow
-            .triggers()
-            .iter()
-            .map(|t| trigger_type_msg(*t, c.lang))
-            .collect(),
-    })
+    let flow =
+        FlowType::parse(&r.flow_type).ok_or_else(|| ApiError::not_found("MANAG-P2OBk", "Flow type not found"))?;
+    Ok(ListFlowTriggerTypesResponse { result: flow.triggers().iter().map(|t| trigger_type_msg(*t, c.lang)).collect() })
 }
 
 fn flow_missing(id: &'static str) -> ApiError {
@@ -836,27 +687,13 @@ pub async fn clear_flow(s: AppState, c: Caller, r: FlowTypeRequest) -> ApiResult
     responses((status = 200, body = DetailsResponse),
         (status = 400, description = "COMMAND-Dfhj5, COMMAND-Dfgh6, COMMAND-Nfh52 or COMMAND-dg422", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
-pub async fn set_trigger_actions(
-    s: AppState,
-    c: Caller,
-    r: SetTriggerActionsRequest,
-) -> ApiResult<DetailsResponse> {
+pub async fn set_trigger_actions(s: AppState, c: Caller, r: SetTriggerActionsRequest) -> ApiResult<DetailsResponse> {
     let flow = FlowType::parse(&r.flow_type).ok_or_else(|| flow_missing("COMMAND-Dfhj5"))?;
     let trigger = TriggerType::parse(&r.trigger_type)
         .filter(|t| flow.triggers().contains(t))
-        .ok_or_else(|| {
-            ApiError::new(
-                Kind::InvalidArgument,
-                "COMMAND-Dfgh6",
-                "TriggerType is invalid",
-            )
-        })?;
-    let w =
-        flow_store::set_trigger_actions(&s.store, c.org, c.token_id, flow, trigger, r.action_ids)
-            .await?;
-    Ok(DetailsResponse {
-        details: ObjectDetails::written(w.sequence, w.created_at, c.org),
-    })
+        .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfgh6", "TriggerType is invalid"))?;
+    let w = flow_store::set_trigger_actions(&s.store, c.org, c.token_id, flow, trigger, r.action_ids).await?;
+    Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
 #[utoipa::path(post, path = "/management/v1/orgs", tag = "ManagementService",
@@ -874,10 +711,7 @@ pub async fn add_org(s: AppState, c: Caller, r: AddOrgRequest) -> ApiResult<AddO
     }
     let org = org_store::add_org(&s.store, r.name, c.token_id).await?;
     s.auth.add_org(org.id);
-    Ok(AddOrgResponse {
-        id: org.id.to_string(),
-        details: ObjectDetails::written(org.sequence, org.created_at, org.id),
-    })
+    Ok(AddOrgResponse { id: org.id.to_string(), details: ObjectDetails::written(org.sequence, org.created_at, org.id) })
 }
 
 #[utoipa::path(get, path = "/management/v1/orgs/me", tag = "ManagementService",

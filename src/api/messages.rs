@@ -10,10 +10,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectDetails {
-    #[serde(
-        skip_serializing_if = "is_zero_i64",
-        serialize_with = "json::int64::serialize"
-    )]
+    #[serde(skip_serializing_if = "is_zero_i64", serialize_with = "json::int64::serialize")]
     #[schema(value_type = String, example = "3")]
     pub sequence: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,16 +49,10 @@ impl ObjectDetails {
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListDetails {
-    #[serde(
-        skip_serializing_if = "is_zero_u64",
-        serialize_with = "json::uint64_str::serialize"
-    )]
+    #[serde(skip_serializing_if = "is_zero_u64", serialize_with = "json::uint64_str::serialize")]
     #[schema(value_type = String, example = "2")]
     pub total_result: u64,
-    #[serde(
-        skip_serializing_if = "is_zero_i64",
-        serialize_with = "json::int64::serialize"
-    )]
+    #[serde(skip_serializing_if = "is_zero_i64", serialize_with = "json::int64::serialize")]
     #[schema(value_type = String, example = "42")]
     pub processed_sequence: i64,
     pub view_timestamp: String,
@@ -101,11 +92,7 @@ impl ListQuery {
         let limit = match q.limit as u64 {
             0 => MAX_LIST_LIMIT,
             n if n > MAX_LIST_LIMIT => {
-                return Err(ApiError::new(
-                    crate::error::Kind::InvalidArgument,
-                    "QUERY-4M0fs",
-                    "Limit exceeded",
-                ))
+                return Err(ApiError::new(crate::error::Kind::InvalidArgument, "QUERY-4M0fs", "Limit exceeded"))
             }
             n => n,
         };
@@ -135,10 +122,7 @@ pub struct GatewayError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     #[serde(rename = "@type")]
-    #[schema(
-        rename = "@type",
-        example = "type.googleapis.com/zitadel.v1.ErrorDetail"
-    )]
+    #[schema(rename = "@type", example = "type.googleapis.com/zitadel.v1.ErrorDetail")]
     pub type_url: String,
     /// Stable, greppable error id.
     #[schema(example = "COMMAND-Sfg2t")]

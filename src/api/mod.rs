@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod execute;
 pub mod json;
 pub mod management;
 pub mod messages;
@@ -33,7 +34,12 @@ use std::time::Instant;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub struct Inner {
-    pub store: Store,
+    pub store: Arc<Store>,
+    pub sandbox: Arc<crate::runtime::pool::SandboxPool>,
+    pub run_writer: crate::store::runs::RunWriter,
+    /// Stops the background jobs (run writer, pruning) at shutdown.
+    pub background_stop: tokio::sync::watch::Sender<bool>,
+    pub background_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub config: Config,
     pub auth: AuthCache,
     pub metrics: Metrics,
@@ -58,12 +64,8 @@ pub enum BodyMode {
     Ignored,
 }
 
-pub type RpcCall = fn(
-    AppState,
-    Caller,
-    serde_json::Value,
-    &'static Rpc,
-) -> BoxFuture<'static, ApiResult<serde_json::Value>>;
+pub type RpcCall =
+    fn(AppState, Caller, serde_json::Value, &'static Rpc) -> BoxFuture<'static, ApiResult<serde_json::Value>>;
 
 /// One RPC: its names, its REST route, what it needs, and its handler.
 pub struct Rpc {
@@ -114,14 +116,16 @@ macro_rules! rpc_call {
 /// Deserializes a request message, naming the offending field on failure.
 pub fn parse_request<T: DeserializeOwned>(value: serde_json::Value, rpc: &Rpc) -> ApiResult<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+        let mut path = e.path().to_string();
+        let mut inner = e.inner().to_string();
+        if let Some((sub, rest)) = json::split_path(&inner) {
+            let sep = if sub.starts_with('[') { "" } else { "." };
+            path = format!("{path}{sep}{sub}");
+            inner = rest.to_string();
+        }
         let field = field_path(&path);
-        let msg = if field.is_empty() {
-            rpc.message_name()
-        } else {
-            format!("{}.{}", rpc.message_name(), field)
-        };
-        ApiError::invalid(format!("invalid {msg}: {}", e.inner()))
+        let msg = if field.is_empty() { rpc.message_name() } else { format!("{}.{}", rpc.message_name(), field) };
+        ApiError::invalid(format!("invalid {msg}: {inner}"))
     })
 }
 
@@ -166,6 +170,10 @@ pub fn error_response(err: &ApiError, transport: Transport) -> Response {
         Transport::Connect => err.connect_body(),
     };
     let mut resp = (err.http_status(), axum::Json(body)).into_response();
+    if err.http_status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the oversized body is not read: the connection cannot be reused.
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Some(secs) = err.retry_after {
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -183,16 +191,11 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
     use http_body_util::BodyExt;
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::bare(
-                Kind::ResourceExhausted,
-                format!("request body too large (limit {MAX_BODY_BYTES} bytes)"),
-            )
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE))
-        }
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::bare(
+            Kind::ResourceExhausted,
+            format!("request body too large (limit {MAX_BODY_BYTES} bytes)"),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)),
         Err(_) => Err(ApiError::invalid("could not read the request body")),
     }
 }
@@ -206,25 +209,26 @@ fn request_value(
 ) -> ApiResult<serde_json::Value> {
     let use_body = transport == Transport::Connect || rpc.body == BodyMode::Whole;
     let mut value = if use_body && !body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::from_slice::<serde_json::Value>(body).map_err(|e| {
-            ApiError::invalid(format!(
-                "invalid {}: malformed JSON: {e}",
-                rpc.message_name()
-            ))
-        })?
+        serde_json::from_slice::<serde_json::Value>(body)
+            .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))?
     } else {
         serde_json::Value::Object(Default::default())
     };
     let serde_json::Value::Object(map) = &mut value else {
-        return Err(ApiError::invalid(format!(
-            "invalid {}: the body must be a JSON object",
-            rpc.message_name()
-        )));
+        return Err(ApiError::invalid(format!("invalid {}: the body must be a JSON object", rpc.message_name())));
     };
     for (k, v) in params {
         map.insert(k, serde_json::Value::String(v));
     }
     json::strip_nulls(&mut value);
+    let mut path = Vec::new();
+    if json::find_nul(&value, &mut path) {
+        return Err(ApiError::invalid(format!(
+            "invalid {}.{}: must not contain NUL characters",
+            rpc.message_name(),
+            field_path(&path.join("."))
+        )));
+    }
     Ok(value)
 }
 
@@ -258,9 +262,7 @@ async fn dispatch(
         Ok(value) => (StatusCode::OK, axum::Json(value)).into_response(),
         Err(err) => error_response(&err, transport),
     };
-    state
-        .metrics
-        .observe_request(rpc.method, response.status().as_u16(), started.elapsed());
+    state.metrics.observe_request(rpc.method, response.status().as_u16(), started.elapsed());
     response
 }
 
@@ -269,6 +271,7 @@ pub fn rpcs() -> &'static [Rpc] {
     static ALL: std::sync::OnceLock<Vec<Rpc>> = std::sync::OnceLock::new();
     ALL.get_or_init(|| {
         let mut all = management::rpcs();
+        all.extend(execute::rpcs());
         all.extend(admin::rpcs());
         all
     })
@@ -286,22 +289,15 @@ fn method_filter(m: &Method) -> MethodFilter {
 
 /// The API router: REST gateway routes and Connect routes for every RPC.
 pub fn api_router() -> Router<AppState> {
-    let mut by_path: BTreeMap<&'static str, axum::routing::MethodRouter<AppState>> =
-        BTreeMap::new();
+    let mut by_path: BTreeMap<&'static str, axum::routing::MethodRouter<AppState>> = BTreeMap::new();
     let mut router = Router::new();
     for rpc in rpcs() {
         let rest = move |State(state): State<AppState>,
-                         params: Result<
-            Path<Vec<(String, String)>>,
-            axum::extract::rejection::PathRejection,
-        >,
+                         params: Result<Path<Vec<(String, String)>>, axum::extract::rejection::PathRejection>,
                          req: Request| async move {
             match params {
                 Ok(Path(params)) => dispatch(state, rpc, Transport::Gateway, params, req).await,
-                Err(_) => error_response(
-                    &ApiError::invalid("invalid path parameter"),
-                    Transport::Gateway,
-                ),
+                Err(_) => error_response(&ApiError::invalid("invalid path parameter"), Transport::Gateway),
             }
         };
         let entry = by_path.remove(rpc.path).unwrap_or_default();
@@ -323,32 +319,19 @@ fn is_connect_path(path: &str) -> bool {
 
 pub async fn not_found(req: Request) -> Response {
     if is_connect_path(req.uri().path()) {
-        let err = ApiError::bare(
-            Kind::Unimplemented,
-            format!("unknown procedure {}", req.uri().path()),
-        )
-        .with_status(StatusCode::NOT_FOUND);
+        let err = ApiError::bare(Kind::Unimplemented, format!("unknown procedure {}", req.uri().path()))
+            .with_status(StatusCode::NOT_FOUND);
         return error_response(&err, Transport::Connect);
     }
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"code": 5, "message": "Not Found"})),
-    )
-        .into_response()
+    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"code": 5, "message": "Not Found"}))).into_response()
 }
 
 pub async fn method_not_allowed(req: Request) -> Response {
     if is_connect_path(req.uri().path()) {
-        let err = ApiError::bare(
-            Kind::Unimplemented,
-            "Method Not Allowed: Connect requests use POST",
-        )
-        .with_status(StatusCode::METHOD_NOT_ALLOWED);
+        let err = ApiError::bare(Kind::Unimplemented, "Method Not Allowed: Connect requests use POST")
+            .with_status(StatusCode::METHOD_NOT_ALLOWED);
         return error_response(&err, Transport::Connect);
     }
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(serde_json::json!({"code": 12, "message": "Method Not Allowed"})),
-    )
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"code": 12, "message": "Method Not Allowed"})))
         .into_response()
 }

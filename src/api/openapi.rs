@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the REST gateway paths, one operation per RPC.
 
-use super::{admin, management, messages};
+use super::{admin, execute, management, messages};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         management::deactivate_action, management::reactivate_action, management::delete_action,
         management::list_flow_types, management::list_flow_trigger_types, management::get_flow,
         management::clear_flow, management::set_trigger_actions, management::add_org, management::get_my_org,
+        execute::execute_flow_trigger, execute::test_action, execute::list_runs, execute::get_run,
         admin::list_orgs, admin::add_token, admin::list_tokens, admin::remove_token,
     ),
     components(schemas(messages::GatewayError, messages::ErrorDetail)),
@@ -54,9 +55,7 @@ impl Modify for BearerAuth {
 
 /// The document as pretty JSON with a trailing newline (what `openapi/openapi.json` holds).
 pub fn json() -> String {
-    let mut s = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("OpenAPI serializes");
+    let mut s = ApiDoc::openapi().to_pretty_json().expect("OpenAPI serializes");
     s.push('\n');
     s
 }

@@ -27,8 +27,10 @@ async fn ready(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
+    use std::sync::atomic::Ordering;
+    let busy = s.sandbox.stats.busy.load(Ordering::Relaxed);
+    s.metrics.workers.with_label_values(&["busy"]).set(busy);
+    s.metrics.workers.with_label_values(&["idle"]).set(s.sandbox.idle_count() as i64);
+    s.metrics.workers_restarted.set(s.sandbox.stats.restarted.load(Ordering::Relaxed) as i64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }

@@ -9,9 +9,7 @@ pub struct Duration {
 
 impl Duration {
     pub const fn from_secs(s: i64) -> Self {
-        Duration {
-            nanos: s * 1_000_000_000,
-        }
+        Duration { nanos: s * 1_000_000_000 }
     }
 
     pub fn as_std(self) -> std::time::Duration {
@@ -48,9 +46,7 @@ impl Duration {
             frac_nanos = format!("{frac:0<9}").parse().ok()?;
         }
         let nanos = secs.checked_mul(1_000_000_000)?.checked_add(frac_nanos)?;
-        Some(Duration {
-            nanos: if negative { -nanos } else { nanos },
-        })
+        Some(Duration { nanos: if negative { -nanos } else { nanos } })
     }
 }
 
@@ -72,9 +68,7 @@ pub fn parse_config(input: &str) -> Option<Duration> {
         return None;
     };
     let n: i64 = num.trim().parse().ok()?;
-    Some(Duration {
-        nanos: n.checked_mul(mult)?,
-    })
+    Some(Duration { nanos: n.checked_mul(mult)? })
 }
 
 impl fmt::Display for Duration {
@@ -111,18 +105,7 @@ mod tests {
         for (input, printed) in cases {
             assert_eq!(Duration::parse(input).unwrap().to_string(), printed);
         }
-        for bad in [
-            "1m",
-            "1",
-            "s",
-            ".5s",
-            "1.s",
-            "1.0000000001s",
-            "abc",
-            "1.5 s",
-            "+1s",
-            "",
-        ] {
+        for bad in ["1m", "1", "s", ".5s", "1.s", "1.0000000001s", "abc", "1.5 s", "+1s", ""] {
             assert!(Duration::parse(bad).is_none(), "{bad}");
         }
         assert_eq!(Duration::parse("-1s").unwrap().nanos, -1_000_000_000);

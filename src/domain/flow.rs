@@ -24,44 +24,22 @@ const FLOWS: [Names; 4] = [
         en: "External Authentication",
         de: "Externe Authentifizierung",
     },
-    Names {
-        key: "Action.Flow.Type.CustomiseToken",
-        en: "Complement Token",
-        de: "Token ergänzen",
-    },
+    Names { key: "Action.Flow.Type.CustomiseToken", en: "Complement Token", de: "Token ergänzen" },
     Names {
         key: "Action.Flow.Type.InternalAuthentication",
         en: "Internal Authentication",
         de: "Interne Authentifizierung",
     },
     Names {
-        key: "Action.Flow.Type.CustomizeSAMLResponse",
-        en: "Complement SAMLResponse",
-        de: "SAMLResponse ergänzen",
+        key: "Action.Flow.Type.CustomizeSAMLResponse", en: "Complement SAMLResponse", de: "SAMLResponse ergänzen"
     },
 ];
 
 const TRIGGERS: [Names; 6] = [
-    Names {
-        key: "Action.TriggerType.PostAuthentication",
-        en: "Post Authentication",
-        de: "Nach Authentifizierung",
-    },
-    Names {
-        key: "Action.TriggerType.PreCreation",
-        en: "Pre Creation",
-        de: "Vor Erstellung",
-    },
-    Names {
-        key: "Action.TriggerType.PostCreation",
-        en: "Post Creation",
-        de: "Nach Erstellung",
-    },
-    Names {
-        key: "Action.TriggerType.PreUserinfoCreation",
-        en: "Pre Userinfo creation",
-        de: "Vor Userinfo-Erstellung",
-    },
+    Names { key: "Action.TriggerType.PostAuthentication", en: "Post Authentication", de: "Nach Authentifizierung" },
+    Names { key: "Action.TriggerType.PreCreation", en: "Pre Creation", de: "Vor Erstellung" },
+    Names { key: "Action.TriggerType.PostCreation", en: "Post Creation", de: "Nach Erstellung" },
+    Names { key: "Action.TriggerType.PreUserinfoCreation", en: "Pre Userinfo creation", de: "Vor Userinfo-Erstellung" },
     Names {
         key: "Action.TriggerType.PreAccessTokenCreation",
         en: "Pre access token creation",
@@ -150,13 +128,7 @@ pub fn lang_from_header(header: Option<&str>) -> Lang {
     for part in header.split(',') {
         let mut pieces = part.split(';');
         let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = pieces
-            .find_map(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|v| v.parse::<f32>().ok())
-            })
-            .unwrap_or(1.0);
+        let q = pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.parse::<f32>().ok())).unwrap_or(1.0);
         let lang = if tag == "de" || tag.starts_with("de-") {
             Lang::De
         } else if tag == "en" || tag.starts_with("en-") || tag == "*" {
@@ -185,15 +157,9 @@ mod tests {
 
     #[test]
     fn flow_aliases() {
-        assert_eq!(
-            FlowType::parse("FLOW_TYPE_EXTERNAL_AUTHENTICATION"),
-            Some(FlowType(1))
-        );
+        assert_eq!(FlowType::parse("FLOW_TYPE_EXTERNAL_AUTHENTICATION"), Some(FlowType(1)));
         assert_eq!(FlowType::parse("5"), None);
-        assert_eq!(
-            TriggerType::parse("TRIGGER_TYPE_PRE_CREATION"),
-            Some(TriggerType(2))
-        );
+        assert_eq!(TriggerType::parse("TRIGGER_TYPE_PRE_CREATION"), Some(TriggerType(2)));
         assert!(FlowType(2).triggers().contains(&TriggerType(5)));
     }
 }

@@ -16,10 +16,7 @@ pub struct IdGenerator {
 
 impl IdGenerator {
     pub fn new(node: i64) -> Self {
-        IdGenerator {
-            node: node & ((1 << NODE_BITS) - 1),
-            state: Mutex::new((0, 0)),
-        }
+        IdGenerator { node: node & ((1 << NODE_BITS) - 1), state: Mutex::new((0, 0)) }
     }
 
     pub fn next(&self) -> i64 {

@@ -14,12 +14,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::IamOwner,
-        Role::OrgOwner,
-        Role::OrgViewer,
-        Role::OrgExecutor,
-    ];
+    pub const ALL: [Role; 4] = [Role::IamOwner, Role::OrgOwner, Role::OrgViewer, Role::OrgExecutor];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,9 +26,7 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s))
+        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s))
     }
 }
 

@@ -22,9 +22,7 @@ pub fn format_micros(micros: i64) -> String {
 
 /// Parses an RFC 3339 timestamp into microseconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|d| d.with_timezone(&Utc).timestamp_micros())
+    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc).timestamp_micros())
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use crate::error::{ApiError, ApiResult, Kind};
 use entity::{action, flow, flow_trigger_action};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 pub const STATE_INACTIVE: i32 = 1;
@@ -25,15 +25,9 @@ fn name_taken() -> ApiError {
     ApiError::new(Kind::AlreadyExists, "V3-DKcYh", "Action already exists")
 }
 
-async fn name_in_use(
-    txn: &DatabaseTransaction,
-    org: i64,
-    folded: &str,
-    except: Option<i64>,
-) -> ApiResult<bool> {
-    let mut q = action::Entity::find()
-        .filter(action::Column::OrgId.eq(org))
-        .filter(action::Column::NameFolded.eq(folded));
+async fn name_in_use(txn: &DatabaseTransaction, org: i64, folded: &str, except: Option<i64>) -> ApiResult<bool> {
+    let mut q =
+        action::Entity::find().filter(action::Column::OrgId.eq(org)).filter(action::Column::NameFolded.eq(folded));
     if let Some(id) = except {
         q = q.filter(action::Column::Id.ne(id));
     }
@@ -57,12 +51,7 @@ fn action_event(
     }
 }
 
-pub async fn create(
-    store: &Store,
-    org: i64,
-    creator: i64,
-    input: ActionInput,
-) -> ApiResult<(i64, Written)> {
+pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -> ApiResult<(i64, Written)> {
     let id = store.new_id();
     store
         .write(&[org_lock(org)], move |txn| {
@@ -107,24 +96,11 @@ pub async fn create(
         .await
 }
 
-pub async fn get<C: ConnectionTrait>(
-    conn: &C,
-    org: i64,
-    id: i64,
-) -> ApiResult<Option<action::Model>> {
-    Ok(action::Entity::find_by_id(id)
-        .filter(action::Column::OrgId.eq(org))
-        .one(conn)
-        .await?)
+pub async fn get<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> ApiResult<Option<action::Model>> {
+    Ok(action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org)).one(conn).await?)
 }
 
-pub async fn update(
-    store: &Store,
-    org: i64,
-    creator: i64,
-    id: i64,
-    input: ActionInput,
-) -> ApiResult<Written> {
+pub async fn update(store: &Store, org: i64, creator: i64, id: i64, input: ActionInput) -> ApiResult<Written> {
     store
         .write(&[org_lock(org)], move |txn| {
             Box::pin(async move {
@@ -139,8 +115,7 @@ pub async fn update(
                     return Err(ApiError::precondition("ACTION-dg4t2", "No changes"));
                 }
                 let folded = fold(&input.name);
-                if folded != current.name_folded && name_in_use(txn, org, &folded, Some(id)).await?
-                {
+                if folded != current.name_folded && name_in_use(txn, org, &folded, Some(id)).await? {
                     return Err(name_taken());
                 }
                 let written = events::append(
@@ -165,9 +140,7 @@ pub async fn update(
                 am.allowed_to_fail = Set(input.allowed_to_fail);
                 am.sequence = Set(written.sequence);
                 am.changed_at = Set(written.created_at);
-                am.update(txn)
-                    .await
-                    .map_err(|e| unique_or_internal(e, name_taken()))?;
+                am.update(txn).await.map_err(|e| unique_or_internal(e, name_taken()))?;
                 Ok(written)
             })
         })
@@ -175,13 +148,7 @@ pub async fn update(
 }
 
 /// Deactivates (`active = false`) or reactivates an action.
-pub async fn set_state(
-    store: &Store,
-    org: i64,
-    creator: i64,
-    id: i64,
-    active: bool,
-) -> ApiResult<Written> {
+pub async fn set_state(store: &Store, org: i64, creator: i64, id: i64, active: bool) -> ApiResult<Written> {
     store
         .write(&[org_lock(org)], move |txn| {
             Box::pin(async move {
@@ -205,11 +172,8 @@ pub async fn set_state(
                         ApiError::precondition("COMMAND-Dgj92", "Action is not active")
                     });
                 }
-                let written = events::append(
-                    txn,
-                    action_event(id, org, creator, event_type, serde_json::json!({})),
-                )
-                .await?;
+                let written =
+                    events::append(txn, action_event(id, org, creator, event_type, serde_json::json!({}))).await?;
                 let mut am: action::ActiveModel = current.into();
                 am.state = Set(to);
                 am.sequence = Set(written.sequence);
@@ -348,13 +312,7 @@ fn cust(backend: DatabaseBackend, sql: &str, values: Vec<String>) -> SimpleExpr 
 fn name_condition(backend: DatabaseBackend, value: &str, method: TextMethod) -> Option<SimpleExpr> {
     use TextMethod::*;
     let pg = backend == DatabaseBackend::Postgres;
-    let folded_like = |pattern: String| {
-        Some(cust(
-            backend,
-            "\"name_folded\" LIKE ? ESCAPE '\\'",
-            vec![pattern],
-        ))
-    };
+    let folded_like = |pattern: String| Some(cust(backend, "\"name_folded\" LIKE ? ESCAPE '\\'", vec![pattern]));
     let v = || value.to_string();
     match method {
         Equals => Some(Expr::col(action::Column::Name).eq(value)),
@@ -364,21 +322,9 @@ fn name_condition(backend: DatabaseBackend, value: &str, method: TextMethod) -> 
         EndsWithIgnoreCase => folded_like(format!("%{}", escape_like(&fold(value)))),
         _ if value.is_empty() => None,
         // Case-sensitive comparisons without LIKE (SQLite's LIKE ignores ASCII case).
-        StartsWith if pg => Some(cust(
-            backend,
-            "left(\"name\", char_length(?)) = ?",
-            vec![v(), v()],
-        )),
-        StartsWith => Some(cust(
-            backend,
-            "substr(\"name\", 1, length(?)) = ?",
-            vec![v(), v()],
-        )),
-        EndsWith if pg => Some(cust(
-            backend,
-            "right(\"name\", char_length(?)) = ?",
-            vec![v(), v()],
-        )),
+        StartsWith if pg => Some(cust(backend, "left(\"name\", char_length(?)) = ?", vec![v(), v()])),
+        StartsWith => Some(cust(backend, "substr(\"name\", 1, length(?)) = ?", vec![v(), v()])),
+        EndsWith if pg => Some(cust(backend, "right(\"name\", char_length(?)) = ?", vec![v(), v()])),
         EndsWith => Some(cust(
             backend,
             "(length(\"name\") >= length(?) AND substr(\"name\", -length(?)) = ?)",
@@ -389,31 +335,21 @@ fn name_condition(backend: DatabaseBackend, value: &str, method: TextMethod) -> 
     }
 }
 
-pub async fn list(
-    store: &Store,
-    org: i64,
-    params: ListParams,
-) -> ApiResult<(u64, Vec<action::Model>)> {
+pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<(u64, Vec<action::Model>)> {
     let mut q = action::Entity::find().filter(action::Column::OrgId.eq(org));
     for f in &params.filters {
         q = match f {
             ActionFilter::Id(id) => q.filter(action::Column::Id.eq(*id)),
             ActionFilter::Nothing => q.filter(Expr::cust("1 = 0")),
             ActionFilter::State(s) => q.filter(action::Column::State.eq(*s)),
-            ActionFilter::Name(value, method) => {
-                match name_condition(store.backend, value, *method) {
-                    Some(cond) => q.filter(cond),
-                    None => q,
-                }
-            }
+            ActionFilter::Name(value, method) => match name_condition(store.backend, value, *method) {
+                Some(cond) => q.filter(cond),
+                None => q,
+            },
         };
     }
     let total = q.clone().count(&store.db).await?;
-    let order = if params.asc {
-        sea_orm::Order::Asc
-    } else {
-        sea_orm::Order::Desc
-    };
+    let order = if params.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
     q = match params.sort {
         SortColumn::Unspecified | SortColumn::Id => q,
         SortColumn::Name if store.backend == DatabaseBackend::Postgres => {
@@ -422,11 +358,6 @@ pub async fn list(
         SortColumn::Name => q.order_by(action::Column::Name, order.clone()),
         SortColumn::State => q.order_by(action::Column::State, order.clone()),
     };
-    let rows = q
-        .order_by(action::Column::Id, order)
-        .offset(params.offset)
-        .limit(params.limit)
-        .all(&store.db)
-        .await?;
+    let rows = q.order_by(action::Column::Id, order).offset(params.offset).limit(params.limit).all(&store.db).await?;
     Ok((total, rows))
 }

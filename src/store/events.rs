@@ -46,10 +46,7 @@ pub async fn append<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> ApiResult<
     })
     .exec_without_returning(conn)
     .await?;
-    Ok(Written {
-        sequence,
-        created_at,
-    })
+    Ok(Written { sequence, created_at })
 }
 
 pub async fn last_position<C: ConnectionTrait>(conn: &C) -> ApiResult<i64> {

@@ -6,8 +6,7 @@ use crate::domain::{FlowType, TriggerType};
 use crate::error::{ApiError, ApiResult};
 use entity::{action, flow, flow_trigger_action as fta};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -17,11 +16,7 @@ pub struct FlowView {
     pub triggers: Vec<(TriggerType, Vec<action::Model>)>,
 }
 
-pub async fn get_flow<C: ConnectionTrait>(
-    conn: &C,
-    org: i64,
-    flow_type: FlowType,
-) -> ApiResult<FlowView> {
+pub async fn get_flow<C: ConnectionTrait>(conn: &C, org: i64, flow_type: FlowType) -> ApiResult<FlowView> {
     let rows = fta::Entity::find()
         .filter(fta::Column::OrgId.eq(org))
         .filter(fta::Column::FlowType.eq(flow_type.0))
@@ -39,13 +34,8 @@ pub async fn get_flow<C: ConnectionTrait>(
             _ => triggers.push((trigger, vec![action])),
         }
     }
-    let details = if triggers.is_empty() {
-        None
-    } else {
-        flow::Entity::find_by_id((org, flow_type.0))
-            .one(conn)
-            .await?
-    };
+    let details =
+        if triggers.is_empty() { None } else { flow::Entity::find_by_id((org, flow_type.0)).one(conn).await? };
     Ok(FlowView { details, triggers })
 }
 
@@ -68,49 +58,25 @@ pub async fn trigger_action_ids<C: ConnectionTrait>(
         .collect())
 }
 
-async fn touch_flow(
-    txn: &DatabaseTransaction,
-    org: i64,
-    flow_type: FlowType,
-    written: Written,
-) -> ApiResult<()> {
-    let existing = flow::Entity::find_by_id((org, flow_type.0))
-        .one(txn)
-        .await?;
+async fn touch_flow(txn: &DatabaseTransaction, org: i64, flow_type: FlowType, written: Written) -> ApiResult<()> {
+    let existing = flow::Entity::find_by_id((org, flow_type.0)).one(txn).await?;
     let model = flow::ActiveModel {
         org_id: Set(org),
         flow_type: Set(flow_type.0),
         sequence: Set(written.sequence),
-        created_at: Set(existing
-            .as_ref()
-            .map(|f| f.created_at)
-            .unwrap_or(written.created_at)),
+        created_at: Set(existing.as_ref().map(|f| f.created_at).unwrap_or(written.created_at)),
         changed_at: Set(written.created_at),
     };
     if existing.is_some() {
         flow::Entity::update(model).exec(txn).await?;
     } else {
-        flow::Entity::insert(model)
-            .exec_without_returning(txn)
-            .await?;
+        flow::Entity::insert(model).exec_without_returning(txn).await?;
     }
     Ok(())
 }
 
-fn org_event(
-    org: i64,
-    creator: i64,
-    event_type: &'static str,
-    payload: serde_json::Value,
-) -> NewEvent<'static> {
-    NewEvent {
-        aggregate_type: "org",
-        aggregate_id: org.to_string(),
-        event_type,
-        resource_owner: org,
-        creator,
-        payload,
-    }
+fn org_event(org: i64, creator: i64, event_type: &'static str, payload: serde_json::Value) -> NewEvent<'static> {
+    NewEvent { aggregate_type: "org", aggregate_id: org.to_string(), event_type, resource_owner: org, creator, payload }
 }
 
 /// Replaces one trigger's ordered action list. `ids` are the raw ids from the request.
@@ -131,11 +97,8 @@ pub async fn set_trigger_actions(
                     return Err(ApiError::precondition("COMMAND-Nfh52", "No Changes"));
                 }
                 let missing = || ApiError::precondition("COMMAND-dg422", "ActionIDs do not exist");
-                let parsed: Vec<i64> = ids
-                    .iter()
-                    .map(|s| crate::domain::id::parse(s))
-                    .collect::<Option<_>>()
-                    .ok_or_else(missing)?;
+                let parsed: Vec<i64> =
+                    ids.iter().map(|s| crate::domain::id::parse(s)).collect::<Option<_>>().ok_or_else(missing)?;
                 let unique: HashSet<i64> = parsed.iter().copied().collect();
                 if unique.len() != parsed.len() {
                     return Err(missing());
@@ -157,14 +120,12 @@ pub async fn set_trigger_actions(
                     .exec(txn)
                     .await?;
                 if !parsed.is_empty() {
-                    fta::Entity::insert_many(parsed.iter().enumerate().map(|(pos, id)| {
-                        fta::ActiveModel {
-                            org_id: Set(org),
-                            flow_type: Set(flow_type.0),
-                            trigger_type: Set(trigger.0),
-                            position: Set(pos as i32),
-                            action_id: Set(*id),
-                        }
+                    fta::Entity::insert_many(parsed.iter().enumerate().map(|(pos, id)| fta::ActiveModel {
+                        org_id: Set(org),
+                        flow_type: Set(flow_type.0),
+                        trigger_type: Set(trigger.0),
+                        position: Set(pos as i32),
+                        action_id: Set(*id),
                     }))
                     .exec_without_returning(txn)
                     .await?;
@@ -189,12 +150,7 @@ pub async fn set_trigger_actions(
         .await
 }
 
-pub async fn clear_flow(
-    store: &Store,
-    org: i64,
-    creator: i64,
-    flow_type: FlowType,
-) -> ApiResult<Written> {
+pub async fn clear_flow(store: &Store, org: i64, creator: i64, flow_type: FlowType) -> ApiResult<Written> {
     store
         .write(&[org_lock(org)], move |txn| {
             Box::pin(async move {
@@ -204,10 +160,7 @@ pub async fn clear_flow(
                     .count(txn)
                     .await?;
                 if bound == 0 {
-                    return Err(ApiError::precondition(
-                        "COMMAND-DgGh3",
-                        "Flow is already empty",
-                    ));
+                    return Err(ApiError::precondition("COMMAND-DgGh3", "Flow is already empty"));
                 }
                 fta::Entity::delete_many()
                     .filter(fta::Column::OrgId.eq(org))
@@ -216,12 +169,7 @@ pub async fn clear_flow(
                     .await?;
                 let written = events::append(
                     txn,
-                    org_event(
-                        org,
-                        creator,
-                        "org.flow.cleared",
-                        serde_json::json!({"flowType": flow_type.0}),
-                    ),
+                    org_event(org, creator, "org.flow.cleared", serde_json::json!({"flowType": flow_type.0})),
                 )
                 .await?;
                 touch_flow(txn, org, flow_type, written).await?;

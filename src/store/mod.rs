@@ -5,14 +5,15 @@ pub mod actions;
 pub mod events;
 pub mod flows;
 pub mod orgs;
+pub mod runs;
 pub mod tokens;
 
 use crate::domain::id::IdGenerator;
 use crate::error::{ApiError, ApiResult};
 use futures::future::BoxFuture;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, Set, SqlErr, Statement, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, Set, SqlErr, Statement, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -27,20 +28,16 @@ pub struct Store {
 /// Opens the database with the settings each backend needs to be safe, and applies migrations.
 pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_string());
-    opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
-        opts.max_connections(8)
-            .min_connections(1)
-            .map_sqlx_sqlite_opts(|o| {
-                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10))
-                    .create_if_missing(true)
-            });
+        opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .create_if_missing(true)
+        });
     } else {
         opts.max_connections(32).min_connections(2);
         if let Some(schema) = schema {
@@ -52,11 +49,7 @@ pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnecti
     if db.get_database_backend() == DatabaseBackend::Postgres {
         // Two replicas starting together must not both run the migrations.
         let txn = db.begin().await?;
-        txn.execute(Statement::from_string(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(7261001)",
-        ))
-        .await?;
+        txn.execute(Statement::from_string(DatabaseBackend::Postgres, "SELECT pg_advisory_xact_lock(7261001)")).await?;
         migration::Migrator::up(&txn, None).await?;
         txn.commit().await?;
     } else {
@@ -76,12 +69,7 @@ impl Store {
         .exec(&db)
         .await?
         .last_insert_id;
-        Ok(Store {
-            db,
-            backend,
-            sqlite_writer: tokio::sync::Mutex::new(()),
-            ids: IdGenerator::new(node),
-        })
+        Ok(Store { db, backend, sqlite_writer: tokio::sync::Mutex::new(()), ids: IdGenerator::new(node) })
     }
 
     pub fn new_id(&self) -> i64 {
@@ -130,11 +118,36 @@ impl Store {
         events::last_position(&self.db).await
     }
 
+    /// A session-level lock for background jobs that must run on one replica at a time
+    /// (PostgreSQL advisory lock; always granted on SQLite).
+    pub async fn try_job_lock(&self, name: &str) -> bool {
+        if self.backend != DatabaseBackend::Postgres {
+            return true;
+        }
+        let stmt = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_try_advisory_lock($1) AS locked",
+            [lock_key(name).into()],
+        );
+        match self.db.query_one(stmt).await {
+            Ok(Some(row)) => row.try_get::<bool>("", "locked").unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    pub async fn release_job_lock(&self, name: &str) {
+        if self.backend == DatabaseBackend::Postgres {
+            let stmt = Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_advisory_unlock($1)",
+                [lock_key(name).into()],
+            );
+            let _ = self.db.execute(stmt).await;
+        }
+    }
+
     pub async fn ping(&self) -> bool {
-        self.db
-            .execute(Statement::from_string(self.backend, "SELECT 1"))
-            .await
-            .is_ok()
+        self.db.execute(Statement::from_string(self.backend, "SELECT 1")).await.is_ok()
     }
 }
 

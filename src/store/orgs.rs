@@ -6,31 +6,25 @@ use crate::domain::fold::fold;
 use crate::error::{ApiError, ApiResult, Kind};
 use entity::{org, setting};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 pub const DEFAULT_ORG_NAME: &str = "DEFAULT";
 
 pub async fn get_setting<C: ConnectionTrait>(conn: &C, key: &str) -> ApiResult<Option<String>> {
-    Ok(setting::Entity::find_by_id(key.to_string())
-        .one(conn)
-        .await?
-        .map(|s| s.value))
+    Ok(setting::Entity::find_by_id(key.to_string()).one(conn).await?.map(|s| s.value))
 }
 
 pub async fn put_setting<C: ConnectionTrait>(conn: &C, key: &str, value: &str) -> ApiResult<()> {
-    setting::Entity::insert(setting::ActiveModel {
-        key: Set(key.to_string()),
-        value: Set(value.to_string()),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(setting::Column::Key)
-            .update_column(setting::Column::Value)
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await?;
+    setting::Entity::insert(setting::ActiveModel { key: Set(key.to_string()), value: Set(value.to_string()) })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(setting::Column::Key)
+                .update_column(setting::Column::Value)
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 
@@ -43,10 +37,7 @@ pub async fn insert_org(
     is_default: bool,
 ) -> ApiResult<org::Model> {
     let folded = fold(name);
-    let exists = org::Entity::find()
-        .filter(org::Column::NameFolded.eq(folded.clone()))
-        .count(txn)
-        .await?;
+    let exists = org::Entity::find().filter(org::Column::NameFolded.eq(folded.clone())).count(txn).await?;
     if exists > 0 {
         return Err(org_exists());
     }
@@ -79,11 +70,7 @@ pub async fn insert_org(
 }
 
 fn org_exists() -> ApiError {
-    ApiError::new(
-        Kind::AlreadyExists,
-        "ORG-lapo2m",
-        "Organisation already exists",
-    )
+    ApiError::new(Kind::AlreadyExists, "ORG-lapo2m", "Organisation already exists")
 }
 
 pub async fn add_org(store: &Store, name: String, creator: i64) -> ApiResult<org::Model> {
@@ -100,38 +87,16 @@ pub async fn get_org<C: ConnectionTrait>(conn: &C, id: i64) -> ApiResult<Option<
 }
 
 pub async fn default_org<C: ConnectionTrait>(conn: &C) -> ApiResult<Option<org::Model>> {
-    Ok(org::Entity::find()
-        .filter(org::Column::IsDefault.eq(true))
-        .one(conn)
-        .await?)
+    Ok(org::Entity::find().filter(org::Column::IsDefault.eq(true)).one(conn).await?)
 }
 
-pub async fn list_orgs(
-    store: &Store,
-    offset: u64,
-    limit: u64,
-    asc: bool,
-) -> ApiResult<(u64, Vec<org::Model>)> {
+pub async fn list_orgs(store: &Store, offset: u64, limit: u64, asc: bool) -> ApiResult<(u64, Vec<org::Model>)> {
     let total = org::Entity::find().count(&store.db).await?;
-    let order = if asc {
-        sea_orm::Order::Asc
-    } else {
-        sea_orm::Order::Desc
-    };
-    let rows = org::Entity::find()
-        .order_by(org::Column::Id, order)
-        .offset(offset)
-        .limit(limit)
-        .all(&store.db)
-        .await?;
+    let order = if asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
+    let rows = org::Entity::find().order_by(org::Column::Id, order).offset(offset).limit(limit).all(&store.db).await?;
     Ok((total, rows))
 }
 
 pub async fn all_org_ids<C: ConnectionTrait>(conn: &C) -> ApiResult<Vec<i64>> {
-    Ok(org::Entity::find()
-        .select_only()
-        .column(org::Column::Id)
-        .into_tuple()
-        .all(conn)
-        .await?)
+    Ok(org::Entity::find().select_only().column(org::Column::Id).into_tuple().all(conn).await?)
 }

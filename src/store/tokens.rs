@@ -10,8 +10,8 @@ use base64::Engine;
 use entity::token;
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
 
@@ -35,9 +35,7 @@ pub struct NewToken {
 }
 
 async fn instance_id<C: ConnectionTrait>(conn: &C) -> ApiResult<String> {
-    Ok(get_setting(conn, "instance_id")
-        .await?
-        .unwrap_or_else(|| "0".into()))
+    Ok(get_setting(conn, "instance_id").await?.unwrap_or_else(|| "0".into()))
 }
 
 async fn insert_token(
@@ -74,18 +72,12 @@ async fn insert_token(
         created_at: written.created_at,
         changed_at: written.created_at,
     };
-    token::Entity::insert(token::ActiveModel::from(model.clone()))
-        .exec_without_returning(txn)
-        .await?;
+    token::Entity::insert(token::ActiveModel::from(model.clone())).exec_without_returning(txn).await?;
     Ok(model)
 }
 
 /// Creates a token; returns it with its secret (shown only once).
-pub async fn add_token(
-    store: &Store,
-    new: NewToken,
-    creator: i64,
-) -> ApiResult<(token::Model, String)> {
+pub async fn add_token(store: &Store, new: NewToken, creator: i64) -> ApiResult<(token::Model, String)> {
     let secret = generate_secret();
     let id = store.new_id();
     let s = secret.clone();
@@ -140,17 +132,8 @@ pub async fn list_tokens(
         q = q.filter(token::Column::OrgId.eq(org));
     }
     let total = q.clone().count(&store.db).await?;
-    let order = if asc {
-        sea_orm::Order::Asc
-    } else {
-        sea_orm::Order::Desc
-    };
-    let rows = q
-        .order_by(token::Column::Id, order)
-        .offset(offset)
-        .limit(limit)
-        .all(&store.db)
-        .await?;
+    let order = if asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
+    let rows = q.order_by(token::Column::Id, order).offset(offset).limit(limit).all(&store.db).await?;
     Ok((total, rows))
 }
 
@@ -158,14 +141,8 @@ pub async fn all_tokens<C: ConnectionTrait>(conn: &C) -> ApiResult<Vec<token::Mo
     Ok(token::Entity::find().all(conn).await?)
 }
 
-pub async fn find_by_hash<C: ConnectionTrait>(
-    conn: &C,
-    hash: &str,
-) -> ApiResult<Option<token::Model>> {
-    Ok(token::Entity::find()
-        .filter(token::Column::TokenHash.eq(hash))
-        .one(conn)
-        .await?)
+pub async fn find_by_hash<C: ConnectionTrait>(conn: &C, hash: &str) -> ApiResult<Option<token::Model>> {
+    Ok(token::Entity::find().filter(token::Column::TokenHash.eq(hash)).one(conn).await?)
 }
 
 /// What the bootstrap did about the admin token.

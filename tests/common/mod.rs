@@ -50,6 +50,8 @@ pub fn test_config(url: &str, dir: &std::path::Path) -> Config {
     config.admin_token_file = dir.join("admin.token").to_string_lossy().into_owned();
     config.encryption_key = Some("test-encryption-key-0123456789abcdef".into());
     config.addr = "127.0.0.1:0".into();
+    config.sandbox_exe = Some(env!("CARGO_BIN_EXE_actionsd").into());
+    config.sandbox_workers = Some(2);
     config
 }
 
@@ -84,16 +86,12 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(&url, dir.path());
         adjust(&mut config);
-        let state = actionsd::build_state_with_schema(config, Some(&schema))
-            .await
-            .expect("server state");
+        let state = actionsd::build_state_with_schema(config, Some(&schema)).await.expect("server state");
         Some(Self::start(state, dir, "postgres").await)
     }
 
     async fn start(state: AppState, dir: tempfile::TempDir, backend: &'static str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = state.clone();
@@ -108,10 +106,7 @@ impl TestServer {
         TestServer {
             base,
             admin,
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(64)
-                .build()
-                .expect("client"),
+            client: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client"),
             state,
             backend,
             shutdown: Some(tx),
@@ -138,9 +133,7 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> Reply {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -155,25 +148,13 @@ impl TestServer {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        Reply { status, body, headers }
     }
 
     /// Raw body bytes with a content type.
-    pub async fn call_raw(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Vec<u8>,
-    ) -> Reply {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path))
-            .header("content-type", "application/json");
+    pub async fn call_raw(&self, method: Method, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req =
+            self.client.request(method, format!("{}{}", self.base, path)).header("content-type", "application/json");
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -182,11 +163,7 @@ impl TestServer {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        Reply { status, body, headers }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -194,54 +171,32 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(token), &[], Some(body))
-            .await
+        self.call(Method::POST, path, Some(token), &[], Some(body)).await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call(Method::PUT, path, Some(token), &[], Some(body))
-            .await
+        self.call(Method::PUT, path, Some(token), &[], Some(body)).await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
-        self.call(Method::DELETE, path, Some(token), &[], None)
-            .await
+        self.call(Method::DELETE, path, Some(token), &[], None).await
     }
 
     /// Connect unary JSON: `POST /<service>/<method>`.
     pub async fn connect(&self, service_method: &str, token: &str, body: Value) -> Reply {
-        self.call(
-            Method::POST,
-            &format!("/{service_method}"),
-            Some(token),
-            &[],
-            Some(body),
-        )
-        .await
+        self.call(Method::POST, &format!("/{service_method}"), Some(token), &[], Some(body)).await
     }
 
     /// Creates an org (as admin) and returns its id.
     pub async fn create_org(&self, name: &str) -> String {
-        let r = self
-            .post(
-                "/management/v1/orgs",
-                &self.admin,
-                serde_json::json!({"name": name}),
-            )
-            .await;
+        let r = self.post("/management/v1/orgs", &self.admin, serde_json::json!({"name": name})).await;
         assert_eq!(r.status, 200, "{r:?}");
         r.body["id"].as_str().expect("org id").to_string()
     }
 
     /// Creates a token for an org ("default" allowed) and role; returns the secret.
     pub async fn create_token(&self, org: &str, role: &str) -> String {
-        let r = self
-            .post(
-                "/admin/v1/tokens",
-                &self.admin,
-                serde_json::json!({"orgId": org, "role": role}),
-            )
-            .await;
+        let r = self.post("/admin/v1/tokens", &self.admin, serde_json::json!({"orgId": org, "role": role})).await;
         assert_eq!(r.status, 200, "{r:?}");
         r.body["token"].as_str().expect("token").to_string()
     }
@@ -263,59 +218,28 @@ impl TestServer {
 impl TestServer {
     /// Creates a token (as admin) and returns `(token id, secret)`.
     pub async fn add_token(&self, org: &str, role: &str) -> (String, String) {
-        let r = self
-            .post(
-                "/admin/v1/tokens",
-                &self.admin,
-                serde_json::json!({"orgId": org, "role": role}),
-            )
-            .await;
+        let r = self.post("/admin/v1/tokens", &self.admin, serde_json::json!({"orgId": org, "role": role})).await;
         assert_eq!(r.status, 200, "{r:?}");
-        (
-            r.body["id"].as_str().expect("token id").to_string(),
-            r.body["token"].as_str().expect("token").to_string(),
-        )
+        (r.body["id"].as_str().expect("token id").to_string(), r.body["token"].as_str().expect("token").to_string())
     }
 
     /// Any request with an extra `x-zitadel-orgid` header.
-    pub async fn call_org(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        org: &str,
-        body: Option<Value>,
-    ) -> Reply {
-        self.call(method, path, Some(token), &[("x-zitadel-orgid", org)], body)
-            .await
+    pub async fn call_org(&self, method: Method, path: &str, token: &str, org: &str, body: Option<Value>) -> Reply {
+        self.call(method, path, Some(token), &[("x-zitadel-orgid", org)], body).await
     }
 
     /// A hand-written HTTP/1.1 request on a fresh connection: the path (and header values) go
     /// out byte for byte, with no URL normalization (`..`, `%2e%2e`, `%00` reach the server as is).
-    pub async fn raw_http(
-        &self,
-        method: &str,
-        path: &[u8],
-        headers: &[(&str, &[u8])],
-        body: &[u8],
-    ) -> Reply {
+    pub async fn raw_http(&self, method: &str, path: &[u8], headers: &[(&str, &[u8])], body: &[u8]) -> Reply {
         raw_http(&self.base, method, path, headers, body).await
     }
 }
 
 /// See [`TestServer::raw_http`]; `base` is `http://host:port`.
-pub async fn raw_http(
-    base: &str,
-    method: &str,
-    path: &[u8],
-    headers: &[(&str, &[u8])],
-    body: &[u8],
-) -> Reply {
+pub async fn raw_http(base: &str, method: &str, path: &[u8], headers: &[(&str, &[u8])], body: &[u8]) -> Reply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let authority = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.expect("connect");
     let mut req = Vec::new();
     req.extend_from_slice(method.as_bytes());
     req.push(b' ');
@@ -356,21 +280,12 @@ fn parse_http_response(raw: &[u8]) -> Reply {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| {
-            panic!(
-                "incomplete HTTP response: {:?}",
-                String::from_utf8_lossy(raw)
-            )
-        });
+        .unwrap_or_else(|| panic!("incomplete HTTP response: {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let code: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
+    let code: u16 = status_line.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status code");
     let mut headers = reqwest::header::HeaderMap::new();
     for line in lines {
         if let Some((k, v)) = line.split_once(':') {
@@ -391,8 +306,7 @@ fn parse_http_response(raw: &[u8]) -> Reply {
         let mut rest = &body[..];
         while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
             let size_hex = String::from_utf8_lossy(&rest[..eol]);
-            let size = usize::from_str_radix(size_hex.split(';').next().unwrap_or("").trim(), 16)
-                .unwrap_or(0);
+            let size = usize::from_str_radix(size_hex.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
             rest = &rest[eol + 2..];
             if size == 0 || rest.len() < size {
                 break;
@@ -404,22 +318,14 @@ fn parse_http_response(raw: &[u8]) -> Reply {
     }
     let text = String::from_utf8_lossy(&body).into_owned();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Reply {
-        status: StatusCode::from_u16(code).expect("status"),
-        body,
-        headers,
-    }
+    Reply { status: StatusCode::from_u16(code).expect("status"), body, headers }
 }
 
 async fn create_schema(url: &str) -> String {
     use sea_orm::{ConnectionTrait, Database};
-    let db = Database::connect(url)
-        .await
-        .expect("connect to ACTIONSD_TEST_POSTGRES_URL");
+    let db = Database::connect(url).await.expect("connect to ACTIONSD_TEST_POSTGRES_URL");
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
-        .await
-        .expect("create schema");
+    db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.expect("create schema");
     db.close().await.ok();
     schema
 }

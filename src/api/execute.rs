@@ -1,0 +1,599 @@
+//! Our extensions of the management service: ExecuteFlowTrigger, TestAction, ListRuns, GetRun.
+
+use super::auth::Caller;
+use super::json;
+use super::management::{validate_action, ActionState};
+use super::messages::{GatewayError, ListDetails, ListQuery};
+use super::{AppState, BodyMode, Rpc};
+use crate::domain::role::Permission;
+use crate::domain::{Duration, FlowType, TriggerType};
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::proto_enum;
+use crate::rpc_call;
+use crate::runtime::trigger::{ActionSpec, RunReport, TriggerReport, TriggerRun};
+use crate::runtime::LogRecord;
+use crate::store::runs::RunFilter;
+use crate::store::{actions as action_store, flows as flow_store, runs as run_store};
+use axum::http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use validator::Validate;
+
+pub fn rpcs() -> Vec<Rpc> {
+    let rpc = |method, http, path, body, permission, call| Rpc {
+        service: super::management::SERVICE,
+        method,
+        http,
+        path,
+        body,
+        permission,
+        org_scoped: true,
+        call,
+    };
+    vec![
+        rpc(
+            "ExecuteFlowTrigger",
+            Method::POST,
+            "/management/v1/flows/{flowType}/trigger/{triggerType}/_execute",
+            BodyMode::Whole,
+            Permission::Execute,
+            rpc_call!(execute_flow_trigger),
+        ),
+        rpc(
+            "TestAction",
+            Method::POST,
+            "/management/v1/actions/_test",
+            BodyMode::Whole,
+            Permission::Write,
+            rpc_call!(test_action),
+        ),
+        rpc(
+            "ListRuns",
+            Method::POST,
+            "/management/v1/runs/_search",
+            BodyMode::Whole,
+            Permission::Read,
+            rpc_call!(list_runs),
+        ),
+        rpc("GetRun", Method::GET, "/management/v1/runs/{id}", BodyMode::Ignored, Permission::Read, rpc_call!(get_run)),
+    ]
+}
+
+proto_enum!(
+    /// Outcome of a trigger or of one action run.
+    Outcome {
+        Unspecified = 0 => "OUTCOME_UNSPECIFIED",
+        Succeeded = 1 => "OUTCOME_SUCCEEDED",
+        Failed = 2 => "OUTCOME_FAILED",
+        Skipped = 3 => "OUTCOME_SKIPPED",
+        NotRun = 4 => "OUTCOME_NOT_RUN",
+    }
+);
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteFlowTriggerRequest {
+    #[serde(default, alias = "flow_type", deserialize_with = "json::num_or_str::deserialize")]
+    #[schema(ignore)]
+    pub flow_type: String,
+    #[serde(default, alias = "trigger_type", deserialize_with = "json::num_or_str::deserialize")]
+    #[schema(ignore)]
+    pub trigger_type: String,
+    /// Trigger-specific data (see the contract's execute.md §1.1).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub context: Option<Value>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub http_calls: u32,
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub log_records: u32,
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub log_bytes: u32,
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogRecordMsg {
+    pub level: String,
+    pub message: String,
+    pub time: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub action_id: String,
+    pub action_name: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "json::is_false")]
+    pub allowed_to_fail: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "0.000412s")]
+    pub duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Only in TestAction responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<LogRecordMsg>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteFlowTriggerResponse {
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub effects: Option<serde_json::Map<String, Value>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunSummary>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestActionRequest {
+    #[serde(default, alias = "action_id")]
+    pub action_id: Option<String>,
+    #[serde(default)]
+    #[validate(length(min = 1, max = 200))]
+    pub name: String,
+    #[serde(default)]
+    #[validate(length(min = 1, max = 10000))]
+    pub script: String,
+    #[serde(default, deserialize_with = "json::duration_opt::deserialize")]
+    #[schema(value_type = Option<String>, example = "5s")]
+    pub timeout: Option<Duration>,
+    #[serde(default, alias = "allowed_to_fail")]
+    pub allowed_to_fail: bool,
+    #[serde(default, alias = "flow_type", deserialize_with = "json::num_or_str::deserialize")]
+    #[schema(value_type = String, example = "2")]
+    pub flow_type: String,
+    #[serde(default, alias = "trigger_type", deserialize_with = "json::num_or_str::deserialize")]
+    #[schema(value_type = String, example = "4")]
+    pub trigger_type: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub context: Option<Value>,
+}
+
+fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<(FlowType, TriggerType)> {
+    let flow = FlowType::parse(flow)
+        .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfhj5", "FlowType missing"))?;
+    let trigger = TriggerType::parse(trigger)
+        .filter(|t| flow.triggers().contains(t))
+        .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfgh6", "TriggerType is invalid"))?;
+    Ok((flow, trigger))
+}
+
+/// Checks the types of the known context fields (unknown ones are ignored).
+fn check_context(message: &str, context: Option<Value>) -> ApiResult<Value> {
+    let context = context.unwrap_or_else(|| Value::Object(Default::default()));
+    let Value::Object(map) = &context else {
+        return Err(ApiError::invalid(format!("invalid {message}.Context: must be an object")));
+    };
+    const OBJECTS: &[&str] = &[
+        "externalUser",
+        "authRequest",
+        "httpRequest",
+        "providerInfo",
+        "idTokenClaims",
+        "org",
+        "user",
+        "claims",
+        "application",
+        "actor",
+    ];
+    const STRINGS: &[&str] = &["authError", "accessToken", "idToken", "refreshToken", "authMethod"];
+    const ARRAYS: &[&str] = &["userMetadata", "userGrants"];
+    for (key, value) in map {
+        let expected = if OBJECTS.contains(&key.as_str()) {
+            (value.is_object(), "an object")
+        } else if STRINGS.contains(&key.as_str()) {
+            (value.is_string(), "a string")
+        } else if ARRAYS.contains(&key.as_str()) {
+            (value.is_array(), "an array")
+        } else {
+            (true, "")
+        };
+        if !expected.0 {
+            let mut field = key.clone();
+            if let Some(first) = field.get(..1) {
+                field.replace_range(..1, &first.to_uppercase());
+            }
+            return Err(ApiError::invalid(format!("invalid {message}.Context.{field}: must be {}", expected.1)));
+        }
+    }
+    Ok(context)
+}
+
+fn overloaded() -> ApiError {
+    let mut e = ApiError::new(Kind::Unavailable, "RUNTIME-q0eue", "All sandbox workers are busy, retry later");
+    e.retry_after = Some(1);
+    e
+}
+
+fn effective_timeout(stored_nanos: i64, max: Duration) -> Duration {
+    if stored_nanos <= 0 || stored_nanos > max.nanos {
+        max
+    } else {
+        Duration { nanos: stored_nanos }
+    }
+}
+
+fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSummary {
+    RunSummary {
+        id: id.map(|i| i.to_string()).unwrap_or_default(),
+        action_id: if r.action_id > 0 { r.action_id.to_string() } else { String::new() },
+        action_name: r.action_name.clone(),
+        outcome: Outcome::from_number(r.outcome as i64).unwrap_or_default(),
+        allowed_to_fail: r.allowed_to_fail,
+        error: r.error.clone().unwrap_or_default(),
+        duration: r.duration.map(|d| Duration { nanos: d.as_nanos() as i64 }.to_string()),
+        usage: r.started_at.map(|_| Usage {
+            http_calls: r.http_calls,
+            log_records: r.logs.len() as u32,
+            log_bytes: r.log_bytes.min(u32::MAX as u64) as u32,
+        }),
+        logs: with_logs.then(|| {
+            r.logs
+                .iter()
+                .map(|l| LogRecordMsg { level: l.level.clone(), message: l.message.clone(), time: l.time.clone() })
+                .collect()
+        }),
+    }
+}
+
+async fn run_trigger(
+    s: &AppState,
+    org: i64,
+    flow: FlowType,
+    trigger: TriggerType,
+    context: &Value,
+    actions: &[ActionSpec],
+) -> ApiResult<TriggerReport> {
+    let budget = s.config.max_trigger_time;
+    let trigger_deadline = tokio::time::Instant::now() + budget.as_std();
+    let slot = s.sandbox.acquire(org).await.ok_or_else(overloaded)?;
+    let run =
+        TriggerRun { pool: &s.sandbox, slot: &slot, flow, trigger, context, trigger_deadline, trigger_budget: budget };
+    let report = run.run(actions).await;
+    for r in &report.runs {
+        if let (Some(d), Some(outcome)) = (r.duration, Outcome::from_number(r.outcome as i64)) {
+            s.metrics.observe_run(outcome.name(), d);
+        }
+    }
+    Ok(report)
+}
+
+#[utoipa::path(post, path = "/management/v1/flows/{flowType}/trigger/{triggerType}/_execute", tag = "ManagementService",
+    operation_id = "ManagementService_ExecuteFlowTrigger", summary = "Run a trigger's actions and return their effects",
+    params(("flowType" = String, Path, description = "Flow type id (1..4)"),
+        ("triggerType" = String, Path, description = "Trigger type id (1..6)")),
+    request_body = ExecuteFlowTriggerRequest,
+    responses((status = 200, description = "The trigger ran (see outcome)", body = ExecuteFlowTriggerResponse),
+        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 503, description = "No sandbox worker free within the queue timeout (Retry-After)", body = GatewayError)))]
+pub async fn execute_flow_trigger(
+    s: AppState,
+    c: Caller,
+    r: ExecuteFlowTriggerRequest,
+) -> ApiResult<ExecuteFlowTriggerResponse> {
+    let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    let context = check_context("ExecuteFlowTriggerRequest", r.context)?;
+    let max = s.config.max_action_timeout;
+    let actions: Vec<ActionSpec> = flow_store::trigger_actions(&s.store.db, c.org, flow, trigger)
+        .await?
+        .into_iter()
+        .map(|a| ActionSpec {
+            id: a.id,
+            timeout: effective_timeout(a.timeout_nanos, max),
+            active: a.state == ActionState::Active.number() as i32,
+            name: a.name,
+            script: a.script,
+            allowed_to_fail: a.allowed_to_fail,
+        })
+        .collect();
+    if actions.is_empty() {
+        return Ok(ExecuteFlowTriggerResponse {
+            outcome: Outcome::Succeeded,
+            effects: None,
+            runs: vec![],
+            run_id: String::new(),
+            error: String::new(),
+        });
+    }
+    let report = run_trigger(&s, c.org, flow, trigger, &context, &actions).await?;
+    let run_id = s.store.new_id();
+    let mut records = Vec::new();
+    let mut runs = Vec::with_capacity(report.runs.len());
+    for r in &report.runs {
+        let id = r.started_at.map(|_| s.store.new_id());
+        runs.push(summary(r, id, false));
+        if let (Some(id), Some(started_at)) = (id, r.started_at) {
+            records.push(entity::run::Model {
+                id,
+                run_id,
+                org_id: c.org,
+                action_id: r.action_id,
+                action_name: r.action_name.clone(),
+                flow_type: flow.0,
+                trigger_type: trigger.0,
+                outcome: r.outcome,
+                allowed_to_fail: r.allowed_to_fail,
+                error: r.error.clone().unwrap_or_default(),
+                started_at,
+                duration_nanos: r.duration.map(|d| d.as_nanos() as i64).unwrap_or(0),
+                logs: serde_json::to_string(&r.logs).unwrap_or_else(|_| "[]".into()),
+                http_calls: r.http_calls as i32,
+                log_records: r.logs.len() as i32,
+                log_bytes: r.log_bytes.min(i32::MAX as u64) as i32,
+            });
+        }
+    }
+    // Records of failed runs are committed before answering; the others go out in batches.
+    if records.iter().any(|r| r.outcome == Outcome::Failed.number() as i32) || !s.run_writer.submit(records.clone()) {
+        run_store::insert(&s.store, records).await?;
+    }
+    let effects = report.effects.filter(|e| !e.is_empty());
+    Ok(ExecuteFlowTriggerResponse {
+        outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
+        effects,
+        runs,
+        run_id: run_id.to_string(),
+        error: report.error.unwrap_or_default(),
+    })
+}
+
+#[utoipa::path(post, path = "/management/v1/actions/_test", tag = "ManagementService",
+    operation_id = "ManagementService_TestAction", summary = "Dry-run an inline script or a stored action (nothing is stored)",
+    request_body = TestActionRequest,
+    responses((status = 200, description = "The action ran (see outcome); runs[0].logs holds its log", body = ExecuteFlowTriggerResponse),
+        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Unknown actionId (QUERY-GEfnb)", body = GatewayError),
+        (status = 503, body = GatewayError)))]
+pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiResult<ExecuteFlowTriggerResponse> {
+    let max = s.config.max_action_timeout;
+    let stored = r.action_id.as_deref().filter(|id| !id.is_empty());
+    let spec = if let Some(raw_id) = stored {
+        if !r.name.is_empty() || !r.script.is_empty() {
+            return Err(ApiError::invalid(
+                "invalid TestActionRequest: give either actionId or an inline name and script, not both",
+            ));
+        }
+        let not_found = || ApiError::not_found("QUERY-GEfnb", "Action not found");
+        let id = crate::domain::id::parse(raw_id).ok_or_else(not_found)?;
+        let a = action_store::get(&s.store.db, c.org, id).await?.ok_or_else(not_found)?;
+        ActionSpec {
+            id: a.id,
+            timeout: effective_timeout(a.timeout_nanos, max),
+            active: true,
+            name: a.name,
+            script: a.script,
+            allowed_to_fail: a.allowed_to_fail,
+        }
+    } else {
+        validate_action("TestActionRequest", r.validate(), r.timeout, max)?;
+        ActionSpec {
+            id: 0,
+            timeout: effective_timeout(r.timeout.unwrap_or_default().nanos, max),
+            active: true,
+            name: r.name,
+            script: r.script,
+            allowed_to_fail: r.allowed_to_fail,
+        }
+    };
+    let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    let context = check_context("TestActionRequest", r.context)?;
+    let report = run_trigger(&s, c.org, flow, trigger, &context, std::slice::from_ref(&spec)).await?;
+    Ok(ExecuteFlowTriggerResponse {
+        outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
+        effects: report.effects.filter(|e| !e.is_empty()),
+        runs: report.runs.iter().map(|r| summary(r, None, true)).collect(),
+        run_id: String::new(),
+        error: report.error.unwrap_or_default(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListRunsRequest {
+    #[serde(default, deserialize_with = "json::message_opt::deserialize")]
+    pub query: Option<ListQuery>,
+    #[serde(default, deserialize_with = "json::messages::deserialize")]
+    pub queries: Vec<RunQuery>,
+}
+
+/// Exactly one of the query kinds.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunQuery {
+    #[serde(default, alias = "action_id_query", deserialize_with = "json::message_opt::deserialize")]
+    pub action_id_query: Option<RunActionIdQuery>,
+    #[serde(default, alias = "outcome_query", deserialize_with = "json::message_opt::deserialize")]
+    pub outcome_query: Option<OutcomeQuery>,
+    #[serde(default, alias = "flow_type_query", deserialize_with = "json::message_opt::deserialize")]
+    pub flow_type_query: Option<FlowTypeQuery>,
+    #[serde(default, alias = "run_id_query", deserialize_with = "json::message_opt::deserialize")]
+    pub run_id_query: Option<RunIdQuery>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunActionIdQuery {
+    #[serde(default, alias = "action_id")]
+    pub action_id: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OutcomeQuery {
+    #[serde(default)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowTypeQuery {
+    #[serde(default, alias = "flow_type", deserialize_with = "json::num_or_str::deserialize")]
+    #[schema(value_type = String, example = "2")]
+    pub flow_type: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunIdQuery {
+    #[serde(default, alias = "run_id")]
+    pub run_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    pub id: String,
+    pub run_id: String,
+    pub action_id: String,
+    pub action_name: String,
+    pub flow_type: String,
+    pub trigger_type: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "json::is_false")]
+    pub allowed_to_fail: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
+    pub started_at: String,
+    #[schema(example = "0.000412s")]
+    pub duration: String,
+    pub usage: Usage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<LogRecordMsg>>,
+    pub resource_owner: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListRunsResponse {
+    pub details: ListDetails,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub result: Vec<Run>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GetRunResponse {
+    pub run: Run,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GetRunRequest {
+    #[serde(default)]
+    pub id: String,
+}
+
+fn run_msg(r: entity::run::Model, with_logs: bool) -> Run {
+    let logs = with_logs.then(|| {
+        serde_json::from_str::<Vec<LogRecord>>(&r.logs)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| LogRecordMsg { level: l.level, message: l.message, time: l.time })
+            .collect()
+    });
+    Run {
+        id: r.id.to_string(),
+        run_id: r.run_id.to_string(),
+        action_id: r.action_id.to_string(),
+        action_name: r.action_name,
+        flow_type: r.flow_type.to_string(),
+        trigger_type: r.trigger_type.to_string(),
+        outcome: Outcome::from_number(r.outcome as i64).unwrap_or_default(),
+        allowed_to_fail: r.allowed_to_fail,
+        error: r.error,
+        started_at: crate::domain::time::format_micros(r.started_at),
+        duration: Duration { nanos: r.duration_nanos }.to_string(),
+        usage: Usage {
+            http_calls: r.http_calls as u32,
+            log_records: r.log_records as u32,
+            log_bytes: r.log_bytes as u32,
+        },
+        logs,
+        resource_owner: r.org_id.to_string(),
+    }
+}
+
+const MAX_RUNS_PAGE: u64 = 100;
+
+#[utoipa::path(post, path = "/management/v1/runs/_search", tag = "ManagementService",
+    operation_id = "ManagementService_ListRuns", summary = "Search run records, newest first (without logs)",
+    request_body = ListRunsRequest,
+    responses((status = 200, body = ListRunsResponse),
+        (status = 400, description = "Invalid query, unknown flow type, or Limit exceeded (QUERY-4M0fs)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
+pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<ListRunsResponse> {
+    let q = r.query.unwrap_or_default();
+    let limit = match q.limit as u64 {
+        0 => MAX_RUNS_PAGE,
+        n if n > MAX_RUNS_PAGE => return Err(ApiError::new(Kind::InvalidArgument, "QUERY-4M0fs", "Limit exceeded")),
+        n => n,
+    };
+    let mut filters = Vec::new();
+    for (i, q) in r.queries.into_iter().enumerate() {
+        let set = q.action_id_query.is_some() as u8
+            + q.outcome_query.is_some() as u8
+            + q.flow_type_query.is_some() as u8
+            + q.run_id_query.is_some() as u8;
+        if set != 1 {
+            return Err(ApiError::invalid(format!(
+                "invalid ListRunsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid RunQuery.Query: value is required"
+            )));
+        }
+        filters.push(if let Some(q) = q.action_id_query {
+            crate::domain::id::parse(&q.action_id).map(RunFilter::Action).unwrap_or(RunFilter::Nothing)
+        } else if let Some(q) = q.outcome_query {
+            RunFilter::Outcome(q.outcome.number() as i32)
+        } else if let Some(q) = q.flow_type_query {
+            let flow = FlowType::parse(&q.flow_type).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "invalid ListRunsRequest.Queries[{i}].FlowTypeQuery.FlowType: unknown flow type {:?}",
+                    q.flow_type
+                ))
+            })?;
+            RunFilter::Flow(flow.0)
+        } else if let Some(q) = q.run_id_query {
+            crate::domain::id::parse(&q.run_id).map(RunFilter::RunId).unwrap_or(RunFilter::Nothing)
+        } else {
+            unreachable!("exactly one query kind is set")
+        });
+    }
+    let position = s.store.last_position().await?;
+    let (total, rows) = run_store::list(&s.store, c.org, &filters, q.offset.min(i64::MAX as u64), limit).await?;
+    Ok(ListRunsResponse {
+        details: ListDetails::new(total, position),
+        result: rows.into_iter().map(|r| run_msg(r, false)).collect(),
+    })
+}
+
+#[utoipa::path(get, path = "/management/v1/runs/{id}", tag = "ManagementService",
+    operation_id = "ManagementService_GetRun", summary = "One run record with its logs",
+    params(("id" = String, Path, description = "Run record id")),
+    responses((status = 200, body = GetRunResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "RUN-n0tFd", body = GatewayError)))]
+pub async fn get_run(s: AppState, c: Caller, r: GetRunRequest) -> ApiResult<GetRunResponse> {
+    let not_found = || ApiError::not_found("RUN-n0tFd", "Run not found");
+    let id = crate::domain::id::parse(&r.id).ok_or_else(not_found)?;
+    let run = run_store::get(&s.store, c.org, id).await?.ok_or_else(not_found)?;
+    Ok(GetRunResponse { run: run_msg(run, true) })
+}

@@ -1,0 +1,241 @@
+//! The server side of the sandbox: a pool of warm worker processes, per-organization slots,
+//! and the hard deadline (the worker is killed when a run passes it).
+
+use super::{Job, JobResult};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+pub struct PoolConfig {
+    pub exe: PathBuf,
+    pub workers: usize,
+    pub org_concurrency: usize,
+    pub queue_timeout: Duration,
+    pub memory_limit: u64,
+    pub deny_list: String,
+    pub allow_list: String,
+}
+
+/// Why a run did not produce a result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunFailure {
+    /// The deadline passed; the worker was killed.
+    Timeout,
+    /// The worker ran out of its memory allowance.
+    Memory,
+    /// The worker died for another reason.
+    Crashed(String),
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    stderr: Arc<Mutex<String>>,
+}
+
+#[derive(Default)]
+pub struct PoolStats {
+    pub busy: std::sync::atomic::AtomicI64,
+    pub restarted: std::sync::atomic::AtomicU64,
+}
+
+pub struct SandboxPool {
+    config: PoolConfig,
+    idle: Mutex<Vec<Worker>>,
+    slots: Arc<Semaphore>,
+    org_slots: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    pub stats: PoolStats,
+}
+
+/// Permission to run actions: one worker slot, counted against the organization's share.
+pub struct Slot {
+    _org: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+}
+
+impl SandboxPool {
+    pub fn new(config: PoolConfig) -> Arc<Self> {
+        let slots = Arc::new(Semaphore::new(config.workers));
+        Arc::new(SandboxPool {
+            config,
+            idle: Mutex::new(Vec::new()),
+            slots,
+            org_slots: Mutex::new(HashMap::new()),
+            stats: PoolStats::default(),
+        })
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// Starts the workers ahead of the first request.
+    pub async fn warm(self: &Arc<Self>) {
+        for _ in 0..self.config.workers {
+            match self.spawn() {
+                Ok(w) => self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not start a sandbox worker");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits (bounded by the queue timeout) for the org's share and a free worker slot.
+    pub async fn acquire(&self, org: i64) -> Option<Slot> {
+        let deadline = Instant::now() + self.config.queue_timeout;
+        let org_sem = {
+            let mut map = self.org_slots.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(org).or_insert_with(|| Arc::new(Semaphore::new(self.config.org_concurrency))).clone()
+        };
+        let org_permit = tokio::time::timeout_at(deadline, org_sem.acquire_owned()).await.ok()?.ok()?;
+        let global = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await.ok()?.ok()?;
+        Some(Slot { _org: org_permit, _global: global })
+    }
+
+    fn spawn(&self) -> std::io::Result<Worker> {
+        let mut child = Command::new(&self.config.exe)
+            .arg("sandbox-worker")
+            .arg("--memory-limit")
+            .arg(self.config.memory_limit.to_string())
+            .env_clear()
+            .env("MALLOC_ARENA_MAX", "1")
+            .env("ACTIONSD_HTTP_DENY_LIST", &self.config.deny_list)
+            .env("ACTIONSD_HTTP_ALLOW_LIST", &self.config.allow_list)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no stdin"))?;
+        let stdout = BufReader::new(child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?);
+        let stderr_buf = Arc::new(Mutex::new(String::new()));
+        if let Some(mut stderr) = child.stderr.take() {
+            let buf = stderr_buf.clone();
+            tokio::spawn(async move {
+                let mut chunk = vec![0u8; 4096];
+                while let Ok(n) = stderr.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
+                    b.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                    if b.len() > 16 * 1024 {
+                        let cut = b.len() - 8 * 1024;
+                        let cut = (cut..b.len()).find(|i| b.is_char_boundary(*i)).unwrap_or(b.len());
+                        b.drain(..cut);
+                    }
+                }
+            });
+        }
+        Ok(Worker { child, stdin, stdout, stderr: stderr_buf })
+    }
+
+    fn take_worker(&self) -> std::io::Result<Worker> {
+        if let Some(w) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(w);
+        }
+        self.spawn()
+    }
+
+    fn replace_in_background(self: &Arc<Self>) {
+        self.stats.restarted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pool = self.clone();
+        tokio::spawn(async move {
+            if let Ok(w) = pool.spawn() {
+                let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+                if idle.len() < pool.config.workers {
+                    idle.push(w);
+                }
+            }
+        });
+    }
+
+    /// Runs one job on a worker, holding `slot`, until `deadline`.
+    pub async fn run(self: &Arc<Self>, _slot: &Slot, job: &Job, deadline: Instant) -> Result<JobResult, RunFailure> {
+        use std::sync::atomic::Ordering;
+        let mut worker = self.take_worker().map_err(|e| RunFailure::Crashed(format!("cannot start a worker: {e}")))?;
+        self.stats.busy.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.exchange(&mut worker, job, deadline).await;
+        self.stats.busy.fetch_sub(1, Ordering::Relaxed);
+        match outcome {
+            Ok(result) => {
+                self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
+                Ok(result)
+            }
+            Err(failure) => {
+                // The worker is dead or runs away: kill it and start a fresh one.
+                let _ = worker.child.start_kill();
+                let failure = match failure {
+                    RunFailure::Crashed(_) => {
+                        let status = tokio::time::timeout(Duration::from_secs(2), worker.child.wait()).await;
+                        let stderr = worker.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+                        classify_crash(status.ok().and_then(|s| s.ok()), &stderr)
+                    }
+                    other => {
+                        tokio::spawn(async move {
+                            let _ = worker.child.wait().await;
+                        });
+                        other
+                    }
+                };
+                self.replace_in_background();
+                Err(failure)
+            }
+        }
+    }
+
+    async fn exchange(&self, worker: &mut Worker, job: &Job, deadline: Instant) -> Result<JobResult, RunFailure> {
+        let mut line = serde_json::to_vec(job).map_err(|e| RunFailure::Crashed(e.to_string()))?;
+        line.push(b'\n');
+        let io = async {
+            worker.stdin.write_all(&line).await?;
+            worker.stdin.flush().await?;
+            let mut answer = String::new();
+            let n = worker.stdout.read_line(&mut answer).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "worker exited"));
+            }
+            Ok(answer)
+        };
+        match tokio::time::timeout_at(deadline, io).await {
+            Err(_) => Err(RunFailure::Timeout),
+            Ok(Err(e)) => Err(RunFailure::Crashed(e.to_string())),
+            Ok(Ok(answer)) => {
+                serde_json::from_str(&answer).map_err(|e| RunFailure::Crashed(format!("bad answer: {e}")))
+            }
+        }
+    }
+}
+
+fn classify_crash(status: Option<std::process::ExitStatus>, stderr: &str) -> RunFailure {
+    if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
+        return RunFailure::Memory;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.and_then(|s| s.signal()) {
+            let name = match sig {
+                11 => "SIGSEGV (stack overflow)".to_string(),
+                6 => "SIGABRT".to_string(),
+                9 => "SIGKILL".to_string(),
+                other => format!("signal {other}"),
+            };
+            let detail = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            return RunFailure::Crashed(if detail.is_empty() { name } else { format!("{name}: {detail}") });
+        }
+    }
+    match status.and_then(|s| s.code()) {
+        Some(code) => RunFailure::Crashed(format!("exit code {code}")),
+        None => RunFailure::Crashed("worker died".into()),
+    }
+}

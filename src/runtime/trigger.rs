@@ -1,0 +1,193 @@
+//! Runs the actions of one trigger in order, carrying effects from one action to the next.
+
+use super::pool::{RunFailure, SandboxPool, Slot};
+use super::{Job, LogRecord};
+use crate::domain::{Duration, FlowType, TriggerType};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+pub const OUTCOME_SUCCEEDED: i32 = 1;
+pub const OUTCOME_FAILED: i32 = 2;
+pub const OUTCOME_SKIPPED: i32 = 3;
+pub const OUTCOME_NOT_RUN: i32 = 4;
+
+pub const TOP_LEVEL_MAX_MS: u64 = 5000;
+
+#[derive(Debug, Clone)]
+pub struct ActionSpec {
+    pub id: i64,
+    pub name: String,
+    pub script: String,
+    pub timeout: Duration,
+    pub allowed_to_fail: bool,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub action_id: i64,
+    pub action_name: String,
+    pub outcome: i32,
+    pub allowed_to_fail: bool,
+    pub error: Option<String>,
+    /// Set when the run started (microseconds since the epoch).
+    pub started_at: Option<i64>,
+    pub duration: Option<std::time::Duration>,
+    pub logs: Vec<LogRecord>,
+    pub http_calls: u32,
+    pub log_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TriggerReport {
+    pub outcome: i32,
+    pub error: Option<String>,
+    /// The effects (only the trigger's keys, non-empty), absent on failure.
+    pub effects: Option<serde_json::Map<String, Value>>,
+    pub runs: Vec<RunReport>,
+}
+
+/// The effect keys a trigger produces.
+pub fn effect_keys(flow: FlowType, trigger: TriggerType) -> &'static [&'static str] {
+    match (flow.0, trigger.0) {
+        (1, 1) => &["externalUser", "metadata"],
+        (1 | 3, 2) => &["user", "metadata"],
+        (1 | 3, 3) => &["userGrants"],
+        (3, 1) => &["metadata"],
+        (2, 4 | 5) => &["claims", "metadata"],
+        (4, 6) => &["attributes", "metadata"],
+        _ => &[],
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+pub fn effects_of(flow: FlowType, trigger: TriggerType, state: &Value) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for key in effect_keys(flow, trigger) {
+        if let Some(v) = state.get(*key) {
+            if !is_empty(v) {
+                out.insert((*key).to_string(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+pub struct TriggerRun<'a> {
+    pub pool: &'a Arc<SandboxPool>,
+    pub slot: &'a Slot,
+    pub flow: FlowType,
+    pub trigger: TriggerType,
+    pub context: &'a Value,
+    /// When the whole trigger must be done, and its budget for error texts.
+    pub trigger_deadline: Instant,
+    pub trigger_budget: Duration,
+}
+
+impl TriggerRun<'_> {
+    pub async fn run(&self, actions: &[ActionSpec]) -> TriggerReport {
+        let mut state = Value::Object(Default::default());
+        let mut runs = Vec::with_capacity(actions.len());
+        let mut failure: Option<String> = None;
+        for action in actions {
+            let mut report = RunReport {
+                action_id: action.id,
+                action_name: action.name.clone(),
+                allowed_to_fail: action.allowed_to_fail,
+                ..Default::default()
+            };
+            if !action.active {
+                report.outcome = OUTCOME_SKIPPED;
+                runs.push(report);
+                continue;
+            }
+            if failure.is_some() {
+                report.outcome = OUTCOME_NOT_RUN;
+                runs.push(report);
+                continue;
+            }
+            let (result, trigger_timed_out) = self.run_one(action, &state, &mut report).await;
+            match result {
+                Ok(new_state) => {
+                    report.outcome = OUTCOME_SUCCEEDED;
+                    state = new_state;
+                }
+                Err(error) => {
+                    report.outcome = OUTCOME_FAILED;
+                    report.error = Some(error.clone());
+                    if trigger_timed_out {
+                        failure = Some(error);
+                    } else if !action.allowed_to_fail {
+                        failure = Some(format!("action \"{}\": {error}", action.name));
+                    }
+                }
+            }
+            runs.push(report);
+        }
+        match failure {
+            Some(error) => TriggerReport { outcome: OUTCOME_FAILED, error: Some(error), effects: None, runs },
+            None => TriggerReport {
+                outcome: OUTCOME_SUCCEEDED,
+                error: None,
+                effects: Some(effects_of(self.flow, self.trigger, &state)),
+                runs,
+            },
+        }
+    }
+
+    /// Runs one action; returns the new state or the error text, and whether the trigger budget ran out.
+    async fn run_one(
+        &self,
+        action: &ActionSpec,
+        state: &Value,
+        report: &mut RunReport,
+    ) -> (Result<Value, String>, bool) {
+        let started = Instant::now();
+        report.started_at = Some(crate::domain::time::now_micros());
+        let own_deadline = started + action.timeout.as_std();
+        let trigger_bound = self.trigger_deadline < own_deadline;
+        let deadline = own_deadline.min(self.trigger_deadline);
+        let job = Job {
+            script: action.script.clone(),
+            name: action.name.clone(),
+            flow: self.flow.0,
+            trigger: self.trigger.0,
+            context: self.context.clone(),
+            state: state.clone(),
+            top_level_ms: (action.timeout.as_std().as_millis() as u64).min(TOP_LEVEL_MAX_MS),
+        };
+        let outcome = if Instant::now() >= deadline {
+            Err(RunFailure::Timeout)
+        } else {
+            self.pool.run(self.slot, &job, deadline).await
+        };
+        report.duration = Some(started.elapsed());
+        match outcome {
+            Ok(result) => {
+                report.logs = result.logs;
+                report.http_calls = result.http_calls;
+                report.log_bytes = result.log_bytes;
+                if result.ok {
+                    (Ok(result.state.unwrap_or_else(|| state.clone())), false)
+                } else {
+                    (Err(result.error.unwrap_or_else(|| "action failed".into())), false)
+                }
+            }
+            Err(RunFailure::Timeout) if trigger_bound => {
+                (Err(format!("trigger timeout after {}", self.trigger_budget)), true)
+            }
+            Err(RunFailure::Timeout) => (Err(format!("timeout after {}", action.timeout)), false),
+            Err(RunFailure::Memory) => (Err("memory limit exceeded".into()), false),
+            Err(RunFailure::Crashed(reason)) => (Err(format!("sandbox crashed: {reason}")), false),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Run records: written in batches (failed runs at once), listed newest first, pruned by age and count.
+
+use super::Store;
+use crate::error::ApiResult;
+use entity::run;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub async fn insert(store: &Store, rows: Vec<run::Model>) -> ApiResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    store
+        .write(&[], move |txn| {
+            Box::pin(async move {
+                for chunk in rows.chunks(200) {
+                    run::Entity::insert_many(chunk.iter().cloned().map(run::ActiveModel::from))
+                        .exec_without_returning(txn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Collects run records and writes them in one transaction per batch (at most ~200 ms late).
+#[derive(Clone)]
+pub struct RunWriter {
+    tx: mpsc::UnboundedSender<Vec<run::Model>>,
+}
+
+impl RunWriter {
+    pub fn start(
+        store: Arc<Store>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<run::Model>>();
+        let task = tokio::spawn(async move {
+            loop {
+                let first = tokio::select! {
+                    batch = rx.recv() => batch,
+                    _ = stop.changed() => None,
+                };
+                let Some(mut rows) = first else { break };
+                let flush_at = tokio::time::Instant::now() + Duration::from_millis(200);
+                while rows.len() < 2000 {
+                    match tokio::time::timeout_at(flush_at, rx.recv()).await {
+                        Ok(Some(more)) => rows.extend(more),
+                        _ => break,
+                    }
+                }
+                if let Err(e) = insert(&store, rows).await {
+                    tracing::error!(error = %e, "writing run records failed");
+                }
+            }
+            // Shutting down: write whatever is still queued.
+            rx.close();
+            let mut rest = Vec::new();
+            while let Ok(more) = rx.try_recv() {
+                rest.extend(more);
+            }
+            if let Err(e) = insert(&store, rest).await {
+                tracing::error!(error = %e, "writing run records at shutdown failed");
+            }
+        });
+        (RunWriter { tx }, task)
+    }
+
+    pub fn submit(&self, rows: Vec<run::Model>) -> bool {
+        self.tx.send(rows).is_ok()
+    }
+}
+
+pub enum RunFilter {
+    Action(i64),
+    Outcome(i32),
+    Flow(i32),
+    RunId(i64),
+    Nothing,
+}
+
+pub async fn list(
+    store: &Store,
+    org: i64,
+    filters: &[RunFilter],
+    offset: u64,
+    limit: u64,
+) -> ApiResult<(u64, Vec<run::Model>)> {
+    let mut q = run::Entity::find().filter(run::Column::OrgId.eq(org));
+    for f in filters {
+        q = match f {
+            RunFilter::Action(id) => q.filter(run::Column::ActionId.eq(*id)),
+            RunFilter::Outcome(o) => q.filter(run::Column::Outcome.eq(*o)),
+            RunFilter::Flow(t) => q.filter(run::Column::FlowType.eq(*t)),
+            RunFilter::RunId(id) => q.filter(run::Column::RunId.eq(*id)),
+            RunFilter::Nothing => q.filter(Expr::cust("1 = 0")),
+        };
+    }
+    let total = q.clone().count(&store.db).await?;
+    let rows = q.order_by_desc(run::Column::Id).offset(offset).limit(limit).all(&store.db).await?;
+    Ok((total, rows))
+}
+
+pub async fn get(store: &Store, org: i64, id: i64) -> ApiResult<Option<run::Model>> {
+    Ok(run::Entity::find_by_id(id).filter(run::Column::OrgId.eq(org)).one(&store.db).await?)
+}
+
+/// Deletes records older than `retention` and, per org, all but the newest `max_rows`.
+pub async fn prune(store: &Store, retention: Duration, max_rows: u64) -> ApiResult<u64> {
+    let cutoff = crate::domain::time::now_micros() - retention.as_micros() as i64;
+    let mut removed =
+        run::Entity::delete_many().filter(run::Column::StartedAt.lt(cutoff)).exec(&store.db).await?.rows_affected;
+    let orgs: Vec<i64> =
+        run::Entity::find().select_only().column(run::Column::OrgId).distinct().into_tuple().all(&store.db).await?;
+    for org in orgs {
+        let boundary: Option<i64> = run::Entity::find()
+            .select_only()
+            .column(run::Column::Id)
+            .filter(run::Column::OrgId.eq(org))
+            .order_by_desc(run::Column::Id)
+            .offset(max_rows.saturating_sub(1))
+            .limit(1)
+            .into_tuple()
+            .one(&store.db)
+            .await?;
+        if let Some(boundary) = boundary {
+            removed += run::Entity::delete_many()
+                .filter(run::Column::OrgId.eq(org))
+                .filter(run::Column::Id.lt(boundary))
+                .exec(&store.db)
+                .await?
+                .rows_affected;
+        }
+    }
+    Ok(removed)
+}
