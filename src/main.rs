@@ -32,6 +32,12 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Measure the per-run cost of the sandbox (benchmark helper).
+    #[command(hide = true)]
+    BenchRuntime {
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
     /// Internal: a sandbox worker process, started by the server.
     #[command(hide = true)]
     SandboxWorker {
@@ -120,6 +126,9 @@ async fn server_main() -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::SandboxWorker { .. } => anyhow::bail!("sandbox-worker is started by the server"),
+        Command::BenchRuntime { iterations } => {
+            actionsd::runtime::bench::run(iterations, std::env::current_exe()?).await;
+        }
         Command::Openapi => {
             print!("{}", actionsd::api::openapi::json());
         }

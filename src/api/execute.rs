@@ -251,7 +251,7 @@ fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSummary {
             log_records: r.logs.len() as u32,
             log_bytes: r.log_bytes.min(u32::MAX as u64) as u32,
         }),
-        logs: with_logs.then(|| {
+        logs: (with_logs && !r.logs.is_empty()).then(|| {
             r.logs
                 .iter()
                 .map(|l| LogRecordMsg { level: l.level.clone(), message: l.message.clone(), time: l.time.clone() })
@@ -504,7 +504,7 @@ pub struct GetRunRequest {
 }
 
 fn run_msg(r: entity::run::Model, with_logs: bool) -> Run {
-    let logs = with_logs.then(|| {
+    let logs = (with_logs && r.logs != "[]").then(|| {
         serde_json::from_str::<Vec<LogRecord>>(&r.logs)
             .unwrap_or_default()
             .into_iter()

@@ -1,10 +1,12 @@
-//! The v1 JavaScript runtime. Scripts run in sandbox worker processes (the same binary, hidden
+//! The v1 JavaScript runtime.
 //! subcommand `sandbox-worker`), one fresh Boa realm per run. The server talks to a worker over
 //! its stdin/stdout (one JSON line per job and per result) and enforces the hard limits from
 //! outside: it kills a worker whose run passes its deadline, and the worker's OS data limit
 //! (RLIMIT_DATA) makes an allocation past the memory cap abort the process. A killed or crashed
 //! worker fails only its run and is replaced.
 
+pub mod api;
+pub mod bench;
 pub mod http;
 pub mod pool;
 pub mod trigger;

@@ -38,6 +38,8 @@ struct Worker {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     stderr: Arc<Mutex<String>>,
+    /// Ends when the worker's stderr is closed (so all of it has been read).
+    stderr_done: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Default)]
@@ -107,6 +109,7 @@ impl SandboxPool {
             .arg("--memory-limit")
             .arg(self.config.memory_limit.to_string())
             .env_clear()
+            .current_dir(sandbox_dir())
             .env("MALLOC_ARENA_MAX", "1")
             .env("ACTIONSD_HTTP_DENY_LIST", &self.config.deny_list)
             .env("ACTIONSD_HTTP_ALLOW_LIST", &self.config.allow_list)
@@ -118,9 +121,10 @@ impl SandboxPool {
         let stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no stdin"))?;
         let stdout = BufReader::new(child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?);
         let stderr_buf = Arc::new(Mutex::new(String::new()));
+        let mut stderr_done = None;
         if let Some(mut stderr) = child.stderr.take() {
             let buf = stderr_buf.clone();
-            tokio::spawn(async move {
+            stderr_done = Some(tokio::spawn(async move {
                 let mut chunk = vec![0u8; 4096];
                 while let Ok(n) = stderr.read(&mut chunk).await {
                     if n == 0 {
@@ -134,9 +138,9 @@ impl SandboxPool {
                         b.drain(..cut);
                     }
                 }
-            });
+            }));
         }
-        Ok(Worker { child, stdin, stdout, stderr: stderr_buf })
+        Ok(Worker { child, stdin, stdout, stderr: stderr_buf, stderr_done })
     }
 
     fn take_worker(&self) -> std::io::Result<Worker> {
@@ -168,7 +172,10 @@ impl SandboxPool {
         self.stats.busy.fetch_sub(1, Ordering::Relaxed);
         match outcome {
             Ok(result) => {
-                self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                if idle.len() < self.config.workers {
+                    idle.push(worker);
+                }
                 Ok(result)
             }
             Err(failure) => {
@@ -177,6 +184,9 @@ impl SandboxPool {
                 let failure = match failure {
                     RunFailure::Crashed(_) => {
                         let status = tokio::time::timeout(Duration::from_secs(2), worker.child.wait()).await;
+                        if let Some(reader) = worker.stderr_done.take() {
+                            let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+                        }
                         let stderr = worker.stderr.lock().map(|s| s.clone()).unwrap_or_default();
                         classify_crash(status.ok().and_then(|s| s.ok()), &stderr)
                     }
@@ -214,6 +224,19 @@ impl SandboxPool {
             }
         }
     }
+}
+
+/// An empty directory for workers to run in, so nothing they could reach is on disk.
+fn sandbox_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("actionsd-sandbox-{}", std::process::id()));
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => dir,
+            Err(_) => PathBuf::from("/"),
+        }
+    })
+    .clone()
 }
 
 fn classify_crash(status: Option<std::process::ExitStatus>, stderr: &str) -> RunFailure {

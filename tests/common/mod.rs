@@ -357,3 +357,95 @@ macro_rules! backend_tests {
         }
     };
 }
+
+// ---------- helpers for the v1 runtime tests (_execute, _test, runs) ----------
+
+/// Base64 (standard, padded) of UTF-8 text, as metadata values travel.
+pub fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+}
+
+/// Decodes standard base64 into UTF-8 text (panics on bad input).
+pub fn unb64(encoded: &str) -> String {
+    use base64::Engine;
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(encoded).unwrap_or_else(|e| panic!("base64 {encoded:?}: {e}"));
+    String::from_utf8(bytes).expect("utf-8 metadata value")
+}
+
+/// `effects.metadata` as `key -> decoded bytes (text)`; panics when a key appears twice.
+pub fn metadata_effect(effects: &Value) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for item in effects["metadata"].as_array().cloned().unwrap_or_default() {
+        let key = item["key"].as_str().unwrap_or_else(|| panic!("metadata item without key: {item}")).to_string();
+        let value = unb64(item["value"].as_str().unwrap_or_else(|| panic!("metadata item without value: {item}")));
+        assert!(out.insert(key.clone(), value).is_none(), "metadata key {key:?} appears twice: {effects}");
+    }
+    out
+}
+
+/// The JSON value an action stored with `setMetadata`/`appendMetadata` under `key`.
+pub fn metadata_json(effects: &Value, key: &str) -> Value {
+    let map = metadata_effect(effects);
+    let text = map.get(key).unwrap_or_else(|| panic!("no metadata {key:?} in {effects}"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("metadata {key:?} is not JSON ({e}): {text}"))
+}
+
+impl TestServer {
+    /// CreateAction with a full body (`{name, script, timeout?, allowedToFail?}`) as `token`; returns the id.
+    pub async fn create_action_body(&self, token: &str, body: Value) -> String {
+        let r = self.post("/management/v1/actions", token, body).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["id"].as_str().expect("action id").to_string()
+    }
+
+    /// CreateAction `{name, script}` as admin; returns the id.
+    pub async fn create_script_action(&self, name: &str, script: &str) -> String {
+        self.create_action_body(&self.admin, serde_json::json!({"name": name, "script": script})).await
+    }
+
+    /// SetTriggerActions as `token`, asserting 200.
+    pub async fn bind_trigger(&self, token: &str, flow: &str, trigger: &str, ids: &[&str]) {
+        let r = self
+            .post(
+                &format!("/management/v1/flows/{flow}/trigger/{trigger}"),
+                token,
+                serde_json::json!({"actionIds": ids}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "bind {flow}/{trigger} {ids:?}: {r:?}");
+    }
+
+    /// ExecuteFlowTrigger `{"context": context}` as `token`.
+    pub async fn execute_trigger(&self, token: &str, flow: &str, trigger: &str, context: Value) -> Reply {
+        self.post(
+            &format!("/management/v1/flows/{flow}/trigger/{trigger}/_execute"),
+            token,
+            serde_json::json!({"context": context}),
+        )
+        .await
+    }
+
+    /// TestAction with the given body as `token`.
+    pub async fn test_action(&self, token: &str, body: Value) -> Reply {
+        self.post("/management/v1/actions/_test", token, body).await
+    }
+
+    /// ListRuns with the given body as `token`.
+    pub async fn list_runs(&self, token: &str, body: Value) -> Reply {
+        self.post("/management/v1/runs/_search", token, body).await
+    }
+
+    /// Polls ListRuns (bounded: about 5 s) until `done` holds for a 200 reply; returns the last reply.
+    pub async fn poll_runs(&self, token: &str, body: Value, done: impl Fn(&Reply) -> bool) -> Reply {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let r = self.list_runs(token, body.clone()).await;
+            if (r.status == 200 && done(&r)) || std::time::Instant::now() >= deadline {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+}

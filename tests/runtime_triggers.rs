@@ -1,0 +1,1192 @@
+//! The v1 JavaScript runtime seen through `_execute` and `_test` (contract: runtime-v1.md, execute.md):
+//! what `ctx` holds for each trigger, what every `api` function does to the effects, the order and
+//! data passing between the actions of a trigger, failures, the response shape, and the modules.
+
+mod common;
+
+use common::{b64, metadata_effect, metadata_json, Reply, TestServer};
+use serde_json::{json, Value};
+
+const EXECUTE: &str = "_execute";
+
+fn auth_request() -> Value {
+    json!({"id": "ar-42", "clientId": "web-app", "scopes": ["openid", "profile"], "prompt": ["login"]})
+}
+
+fn http_request() -> Value {
+    json!({"method": "POST", "url": "https://login.example.com/ui/login", "headers": {"user-agent": ["Mozilla/5.0"]},
+        "remoteAddr": "203.0.113.7"})
+}
+
+/// A User as the host sends it: enum names for state and gender (execute.md / runtime-v1.md §4.5).
+fn user_context(state: &str, gender: &str) -> Value {
+    json!({
+        "id": "219000000000000001", "creationDate": "2024-01-02T03:04:05Z", "changeDate": "2024-02-03T04:05:06Z",
+        "resourceOwner": "219000000000000000", "sequence": "7", "state": state, "username": "jdoe",
+        "loginNames": ["jdoe@acme.example", "john.doe@acme.example"], "preferredLoginName": "jdoe@acme.example",
+        "human": {"firstName": "John", "lastName": "Doe", "nickName": "JD", "displayName": "John Doe",
+            "avatarKey": "avatars/1", "preferredLanguage": "en", "gender": gender, "email": "",
+            "isEmailVerified": false, "phone": "", "isPhoneVerified": false}
+    })
+}
+
+/// The user as JS must see it: the same with integers for state and gender.
+fn user_seen(state: i64, gender: i64) -> Value {
+    let mut u = user_context("", "");
+    u["state"] = json!(state);
+    u["human"]["gender"] = json!(gender);
+    u
+}
+
+#[track_caller]
+fn ok(r: &Reply) -> &Value {
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED", "{r:?}");
+    assert!(r.body.get("error").is_none(), "no error on success: {r:?}");
+    &r.body["effects"]
+}
+
+#[track_caller]
+fn failed(r: &Reply) -> &Value {
+    assert_eq!(r.status, 200, "a failing action is still a 200: {r:?}");
+    assert_eq!(r.body["outcome"], "OUTCOME_FAILED", "{r:?}");
+    assert!(r.body.get("effects").is_none(), "no effects on failure: {r:?}");
+    &r.body
+}
+
+/// `actual` is `expected`, optionally followed by ` at <function> (<line>:<column>)` (runtime-v1.md §1.5).
+#[track_caller]
+fn assert_error_text(actual: &Value, expected: &str) {
+    let a = actual.as_str().unwrap_or_else(|| panic!("error is not a string: {actual}"));
+    assert!(a == expected || a.starts_with(&format!("{expected} at ")), "error {a:?}, expected {expected:?}");
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+}
+
+fn outcomes(r: &Reply) -> Vec<String> {
+    r.body["runs"].as_array().unwrap().iter().map(|x| x["outcome"].as_str().unwrap_or("").to_string()).collect()
+}
+
+/// Dry-runs an inline script through `_test`.
+async fn test_inline(s: &TestServer, name: &str, script: &str, flow: &str, trigger: &str, context: Value) -> Reply {
+    let r = s
+        .test_action(
+            &s.admin,
+            json!({"name": name, "script": script, "flowType": flow, "triggerType": trigger, "context": context}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r
+}
+
+async fn deactivate(s: &TestServer, id: &str) {
+    let r = s.post(&format!("/management/v1/actions/{id}/_deactivate"), &s.admin, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow 1 / trigger 1: External Authentication, Post Authentication
+// ---------------------------------------------------------------------------------------------
+
+const EXT_POST_AUTH: &str = r#"
+function extPostAuth(ctx, api) {
+  var seen = {
+    accessToken: ctx.accessToken, idToken: ctx.idToken, refreshToken: ctx.refreshToken,
+    sub: ctx.getClaim("sub"), groups: ctx.getClaim("groups"), missing: ctx.getClaim("no-such-claim"),
+    claims: JSON.parse(ctx.claimsJSON()),
+    externalId: ctx.v1.externalUser.externalId, externalIdpId: ctx.v1.externalUser.externalIdpId,
+    preferredUsername: ctx.v1.externalUser.preferredUsername, human: ctx.v1.externalUser.human,
+    authError: ctx.v1.authError, authRequest: ctx.v1.authRequest, httpRequest: ctx.v1.httpRequest,
+    providerInfo: ctx.v1.providerInfo, orgMetadata: ctx.v1.org.getMetadata(),
+    prefilled: api.metadata.map(function (m) { return { key: m.key, value: m.value }; })
+  };
+  api.setFirstName(42);
+  api.setLastName("Smith");
+  api.setNickName();
+  api.setDisplayName({ toString: function () { return "Johnny S."; } });
+  api.setPreferredLanguage(ctx.getClaim("locale"));
+  api.setPreferredUsername("johnny");
+  api.setEmail("johnny@corp.example");
+  api.setEmailVerified(1);
+  api.setPhone(41791234567);
+  api.setPhoneVerified("");
+  for (var i = 0; i < api.metadata.length; i++) {
+    if (api.metadata[i].key === "changed") api.metadata[i].value = "new";
+  }
+  api.metadata.push({ key: "lang", value: "de" });
+  api.v1.user.appendMetadata("count", 1);
+  api.v1.user.appendMetadata("count", 2);
+  api.v1.user.appendMetadata("seen", seen);
+}
+"#;
+
+const EXT_POST_AUTH_SECOND: &str = r#"
+function extSecond(ctx, api) {
+  api.v1.user.appendMetadata("second", {
+    firstName: ctx.v1.externalUser.human.firstName,
+    items: api.metadata.map(function (m) { return m.key + "=" + JSON.stringify(m.value); })
+  });
+}
+"#;
+
+async fn external_post_authentication(s: &TestServer) {
+    let id = s.create_script_action("extPostAuth", EXT_POST_AUTH).await;
+    s.bind_trigger(&s.admin, "1", "1", &[&id]).await;
+    let human = json!({"firstName": "John", "lastName": "Doe", "nickName": "jd", "displayName": "John Doe",
+        "preferredLanguage": "en", "email": "john@idp.example", "isEmailVerified": false, "phone": "+41000",
+        "isPhoneVerified": false});
+    let context = json!({
+        "externalUser": {"externalId": "ext-123", "externalIdpId": "idp-9", "preferredUsername": "jdoe@idp",
+            "human": human.clone(),
+            "metadata": [{"key": "plain", "value": b64("hello")}, {"key": "json", "value": b64("{\"a\": [1, 2]}")},
+                {"key": "changed", "value": b64("\"old\"")}]},
+        "authError": "user canceled",
+        "authRequest": auth_request(), "httpRequest": http_request(),
+        "providerInfo": {"id": "idp-9", "name": "Okta", "type": "OIDC"},
+        "accessToken": "at-1", "idToken": "it-1", "refreshToken": "rt-1",
+        "idTokenClaims": {"sub": "ext-123", "groups": ["a", "b"], "email_verified": true, "locale": "de-CH"},
+        "org": {"id": "219000000000000000", "name": "ACME", "metadata": [{"key": "tier", "value": b64("\"gold\"")},
+            {"key": "raw", "value": b64("not json")}]}
+    });
+    let r = s.execute_trigger(&s.admin, "1", "1", context).await;
+    let effects = ok(&r);
+    assert_eq!(keys(effects), ["externalUser", "metadata"], "{r:?}");
+
+    // What the script saw.
+    let seen = metadata_json(effects, "seen");
+    assert_eq!(seen["accessToken"], "at-1");
+    assert_eq!(seen["idToken"], "it-1");
+    assert_eq!(seen["refreshToken"], "rt-1");
+    assert_eq!(seen["sub"], "ext-123");
+    assert_eq!(seen["groups"], json!(["a", "b"]));
+    assert_eq!(seen["missing"], Value::Null, "getClaim of an absent claim is null");
+    assert_eq!(
+        seen["claims"],
+        json!({"sub": "ext-123", "groups": ["a", "b"], "email_verified": true, "locale": "de-CH"})
+    );
+    assert_eq!(seen["externalId"], "ext-123");
+    assert_eq!(seen["externalIdpId"], "idp-9");
+    assert_eq!(seen["preferredUsername"], "jdoe@idp");
+    assert_eq!(seen["human"], human, "ctx.v1.externalUser is the snapshot before the setters");
+    assert_eq!(seen["authError"], "user canceled");
+    assert_eq!(seen["authRequest"], auth_request());
+    assert_eq!(seen["httpRequest"], http_request());
+    assert_eq!(seen["providerInfo"], json!({"id": "idp-9", "name": "Okta", "type": "OIDC"}));
+    assert_eq!(seen["orgMetadata"]["count"], 2, "{seen}");
+    assert_eq!(seen["orgMetadata"]["metadata"][0]["key"], "tier");
+    assert_eq!(seen["orgMetadata"]["metadata"][0]["value"], "gold", "JSON bytes are parsed");
+    assert_eq!(seen["orgMetadata"]["metadata"][1]["value"], "not json", "other bytes are a string");
+    assert_eq!(
+        seen["prefilled"],
+        json!([{"key": "plain", "value": "hello"}, {"key": "json", "value": {"a": [1, 2]}}, {"key": "changed", "value": "old"}]),
+        "api.metadata is pre-filled with the external user's metadata, decoded"
+    );
+
+    // The setters' conversions.
+    let ext = &effects["externalUser"];
+    assert_eq!(ext["externalId"], "ext-123");
+    assert_eq!(ext["externalIdpId"], "idp-9");
+    assert_eq!(ext["preferredUsername"], "johnny");
+    let h = &ext["human"];
+    assert_eq!(h["firstName"], "42", "String(v)");
+    assert_eq!(h["lastName"], "Smith");
+    assert_eq!(h["nickName"], "", "a missing argument is the zero value: {ext}");
+    assert_eq!(h["displayName"], "Johnny S.", "String(v) calls toString");
+    assert_eq!(h["preferredLanguage"], "de-CH");
+    assert_eq!(h["email"], "johnny@corp.example");
+    assert_eq!(h["isEmailVerified"], true, "Boolean(1)");
+    assert_eq!(h["phone"], "41791234567");
+    assert_eq!(h["isPhoneVerified"], false, "Boolean(\"\")");
+
+    // Metadata: JSON-encoded, one per key with the last write winning, unchanged pre-filled items left out.
+    let md = metadata_effect(effects);
+    assert_eq!(
+        effects["metadata"].as_array().unwrap().iter().find(|m| m["key"] == "lang").unwrap()["value"],
+        "ImRlIg=="
+    );
+    assert_eq!(md["lang"], "\"de\"");
+    assert_eq!(md["count"], "2", "last write wins: {md:?}");
+    assert_eq!(md["changed"], "\"new\"", "a changed pre-filled item is in the effects");
+    assert!(
+        !md.contains_key("plain") && !md.contains_key("json"),
+        "unchanged pre-filled items are not repeated: {md:?}"
+    );
+    assert_eq!(md.keys().collect::<Vec<_>>(), ["changed", "count", "lang", "seen"]);
+
+    // Defaults: nothing but a locale claim in the context; an invalid language becomes `und`.
+    let r = s.execute_trigger(&s.admin, "1", "1", json!({"idTokenClaims": {"locale": "not a language!"}})).await;
+    let effects = ok(&r);
+    let seen = metadata_json(effects, "seen");
+    assert_eq!(seen["accessToken"], "");
+    assert_eq!(seen["idToken"], "");
+    assert_eq!(seen["refreshToken"], "");
+    assert_eq!(seen["authError"], "none", "authError defaults to \"none\"");
+    assert_eq!(seen["sub"], Value::Null);
+    assert_eq!(seen["prefilled"], json!([]));
+    assert_eq!(effects["externalUser"]["human"]["preferredLanguage"], "und", "{r:?}");
+    let md = metadata_effect(effects);
+    assert_eq!(md.keys().collect::<Vec<_>>(), ["count", "lang", "seen"]);
+
+    // A second action sees the first one's external user and the pre-filled metadata (plus what it added).
+    let second = s.create_script_action("extSecond", EXT_POST_AUTH_SECOND).await;
+    s.bind_trigger(&s.admin, "1", "1", &[&id, &second]).await;
+    let r = s
+        .execute_trigger(
+            &s.admin,
+            "1",
+            "1",
+            json!({"externalUser": {"externalId": "e", "human": {"firstName": "Ann"},
+                "metadata": [{"key": "plain", "value": b64("hello")}]}}),
+        )
+        .await;
+    let effects = ok(&r);
+    let second_seen = metadata_json(effects, "second");
+    assert_eq!(second_seen["firstName"], "42", "action 2 sees action 1's setters: {second_seen}");
+    let items: Vec<String> =
+        second_seen["items"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert!(items.contains(&"plain=\"hello\"".to_string()), "action 2's api.metadata is pre-filled: {items:?}");
+    assert!(items.contains(&"lang=\"de\"".to_string()), "action 2's api.metadata has action 1's items: {items:?}");
+    assert!(!metadata_effect(effects).contains_key("plain"), "{effects}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pre Creation (flows 1 and 3, trigger 2)
+// ---------------------------------------------------------------------------------------------
+
+const PRE_CREATION: &str = r#"
+function preCreation(ctx, api) {
+  var seen = { user: ctx.v1.user, authRequest: ctx.v1.authRequest, httpRequest: ctx.v1.httpRequest,
+    metadataLength: api.metadata.length };
+  api.setFirstName("Jane");
+  api.setLastName(7);
+  api.setNickName(true);
+  api.setDisplayName("Jane Roe");
+  api.setPreferredLanguage("fr");
+  api.setGender(3);
+  api.setUsername("jane.roe");
+  api.setEmailVerified(true);
+  api.setPhoneVerified(true);
+  api.setPhone("+41791234567");
+  api.setPhoneVerified("yes");
+  if (ctx.v1.user.human.email === "") api.setEmail("jane@example.com");
+  api.metadata.push({ key: "source", value: { idp: "okta", groups: ["a"] } });
+  api.v1.user.appendMetadata("lang", "fr");
+  api.v1.user.appendMetadata("lang", "de");
+  api.v1.user.appendMetadata("seen", seen);
+}
+"#;
+
+async fn pre_creation(s: &TestServer) {
+    let id = s.create_script_action("preCreation", PRE_CREATION).await;
+    for flow in ["1", "3"] {
+        s.bind_trigger(&s.admin, flow, "2", &[&id]).await;
+        let context = json!({"user": user_context("USER_STATE_ACTIVE", "GENDER_FEMALE"),
+            "authRequest": auth_request(), "httpRequest": http_request()});
+        let r = s.execute_trigger(&s.admin, flow, "2", context).await;
+        let effects = ok(&r);
+        assert_eq!(keys(effects), ["metadata", "user"], "flow {flow}: {r:?}");
+        let seen = metadata_json(effects, "seen");
+        assert_eq!(seen["user"], user_seen(1, 1), "flow {flow}: state and gender names become integers");
+        assert_eq!(seen["authRequest"], auth_request());
+        assert_eq!(seen["httpRequest"], http_request());
+        assert_eq!(seen["metadataLength"], 0);
+
+        let u = &effects["user"];
+        assert_eq!(u["id"], "219000000000000001");
+        assert_eq!(u["username"], "jane.roe");
+        assert_eq!(u["state"], 1, "state is an integer in effects");
+        assert_eq!(u["loginNames"], json!(["jdoe@acme.example", "john.doe@acme.example"]));
+        let h = &u["human"];
+        assert_eq!(h["firstName"], "Jane");
+        assert_eq!(h["lastName"], "7");
+        assert_eq!(h["nickName"], "true");
+        assert_eq!(h["displayName"], "Jane Roe");
+        assert_eq!(h["preferredLanguage"], "fr");
+        assert_eq!(h["gender"], 3);
+        assert_eq!(h["email"], "jane@example.com");
+        assert_eq!(h["isEmailVerified"], false, "setEmailVerified without an email is a no-op: {u}");
+        assert_eq!(h["phone"], "+41791234567");
+        assert_eq!(h["isPhoneVerified"], true, "Boolean(\"yes\") once there is a phone");
+
+        let md = metadata_effect(effects);
+        assert_eq!(md["lang"], "\"de\"");
+        assert_eq!(serde_json::from_str::<Value>(&md["source"]).unwrap(), json!({"idp": "okta", "groups": ["a"]}));
+        assert_eq!(md.len(), 3, "{md:?}");
+
+        // With an email, setEmailVerified works; with a phone from the start, setPhoneVerified(true) sticks.
+        let mut user = user_context("USER_STATE_INITIAL", "GENDER_MALE");
+        user["human"]["email"] = json!("john@acme.example");
+        let r = s.execute_trigger(&s.admin, flow, "2", json!({"user": user})).await;
+        let effects = ok(&r);
+        assert_eq!(metadata_json(effects, "seen")["user"]["state"], 6);
+        assert_eq!(metadata_json(effects, "seen")["user"]["human"]["gender"], 2);
+        assert_eq!(effects["user"]["human"]["email"], "john@acme.example");
+        assert_eq!(effects["user"]["human"]["isEmailVerified"], true, "{r:?}");
+        assert_eq!(effects["user"]["state"], 6);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Post Creation (flows 1 and 3, trigger 3)
+// ---------------------------------------------------------------------------------------------
+
+const POST_CREATION: &str = r#"
+function postCreation(ctx, api) {
+  var err = "no error";
+  try { api.v1.appendUserGrant({ roles: ["x"] }); } catch (e) { err = (e instanceof TypeError) + " " + e.name; }
+  api.userGrants.push({ projectID: "p1", roles: ["admin", "viewer"] });
+  api.userGrants.push({ projectID: "p2", projectGrantID: "pg2", roles: ["user"] });
+  api.v1.appendUserGrant({ projectId: "p3", roles: ["r3"] });
+  api.v1.appendUserGrant({ projectId: "p4", projectGrantId: "pg4", roles: ["r4"] });
+  var seen = { user: ctx.v1.getUser(), authRequest: ctx.v1.authRequest, httpRequest: ctx.v1.httpRequest, err: err };
+  api.v1.appendUserGrant({ projectId: "seen", roles: [JSON.stringify(seen)] });
+}
+"#;
+
+async fn post_creation(s: &TestServer) {
+    let id = s.create_script_action("postCreation", POST_CREATION).await;
+    for flow in ["1", "3"] {
+        s.bind_trigger(&s.admin, flow, "3", &[&id]).await;
+        let context = json!({"user": user_context("USER_STATE_LOCKED", "GENDER_DIVERSE"),
+            "authRequest": auth_request(), "httpRequest": http_request()});
+        let r = s.execute_trigger(&s.admin, flow, "3", context).await;
+        let effects = ok(&r);
+        assert_eq!(keys(effects), ["userGrants"], "flow {flow}: {r:?}");
+        let grants = effects["userGrants"].as_array().unwrap();
+        assert_eq!(grants.len(), 5, "{r:?}");
+        assert_eq!(
+            grants[..4],
+            [
+                json!({"projectId": "p1", "roles": ["admin", "viewer"]}),
+                json!({"projectId": "p2", "projectGrantId": "pg2", "roles": ["user"]}),
+                json!({"projectId": "p3", "roles": ["r3"]}),
+                json!({"projectId": "p4", "projectGrantId": "pg4", "roles": ["r4"]}),
+            ],
+            "both spellings are normalized"
+        );
+        assert_eq!(grants[4]["projectId"], "seen");
+        let seen: Value = serde_json::from_str(grants[4]["roles"][0].as_str().unwrap()).unwrap();
+        assert_eq!(seen["user"], user_seen(4, 3));
+        assert_eq!(seen["authRequest"], auth_request());
+        assert_eq!(seen["httpRequest"], http_request());
+        assert_eq!(seen["err"], "true TypeError", "missing projectId is a catchable TypeError");
+    }
+
+    // Uncaught, the TypeError fails the run.
+    let r = test_inline(
+        s,
+        "grantNoProject",
+        "function grantNoProject(ctx, api) { api.v1.appendUserGrant({roles: ['a']}); }",
+        "3",
+        "3",
+        json!({}),
+    )
+    .await;
+    failed(&r);
+    let error = r.body["runs"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("TypeError"), "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow 3 / trigger 1: Internal Authentication, Post Authentication
+// ---------------------------------------------------------------------------------------------
+
+const INTERNAL_POST_AUTH: &str = r#"
+function internalPostAuth(ctx, api) {
+  var seen = { authMethod: ctx.v1.authMethod, authError: ctx.v1.authError, authRequest: ctx.v1.authRequest,
+    httpRequest: ctx.v1.httpRequest, metadataLength: api.metadata.length };
+  api.v1.user.appendMetadata("lang", "en");
+  api.metadata.push({ key: "lang", value: "de" });
+  api.metadata.push({ key: "last-login", value: { method: ctx.v1.authMethod, ok: ctx.v1.authError === "none" } });
+  api.v1.user.appendMetadata("n", 42);
+  api.v1.user.appendMetadata("seen", seen);
+}
+"#;
+
+async fn internal_post_authentication(s: &TestServer) {
+    let id = s.create_script_action("internalPostAuth", INTERNAL_POST_AUTH).await;
+    s.bind_trigger(&s.admin, "3", "1", &[&id]).await;
+    for method in ["password", "OTP", "OTP SMS", "OTP Email", "U2F", "passwordless"] {
+        let context = json!({"authMethod": method, "authError": "wrong password", "authRequest": auth_request(),
+            "httpRequest": http_request()});
+        let r = s.execute_trigger(&s.admin, "3", "1", context).await;
+        let effects = ok(&r);
+        assert_eq!(keys(effects), ["metadata"], "{r:?}");
+        let seen = metadata_json(effects, "seen");
+        assert_eq!(
+            seen,
+            json!({"authMethod": method, "authError": "wrong password", "authRequest": auth_request(),
+                "httpRequest": http_request(), "metadataLength": 0})
+        );
+        let md = metadata_effect(effects);
+        assert_eq!(md["lang"], "\"de\"", "last write wins");
+        assert_eq!(md["n"], "42");
+        assert_eq!(serde_json::from_str::<Value>(&md["last-login"]).unwrap(), json!({"method": method, "ok": false}));
+        assert_eq!(md.len(), 4);
+        let lang = effects["metadata"].as_array().unwrap().iter().find(|m| m["key"] == "lang").unwrap();
+        assert_eq!(lang["value"], "ImRlIg==");
+    }
+    let r = s.execute_trigger(&s.admin, "3", "1", json!({"authMethod": "password"})).await;
+    let seen = metadata_json(ok(&r), "seen");
+    assert_eq!(seen["authError"], "none", "authError defaults to \"none\"");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow 2 / triggers 4 and 5: Complement Token
+// ---------------------------------------------------------------------------------------------
+
+const COMPLEMENT: &str = r#"
+function complement(ctx, api) {
+  var seen = { claims: ctx.v1.claims, user: ctx.v1.getUser(), userMetadata: ctx.v1.user.getMetadata(),
+    grants: ctx.v1.user.grants, orgMetadata: ctx.v1.org.getMetadata(),
+    clientId: ctx.v1.application.getClientId(), actor: ctx.v1.actor };
+  api.v1.user.setMetadata("seen", seen);
+  api.v1.claims.setClaim("year", 2026);
+  api.v1.claims.setClaim("sub", "someone else");
+  api.v1.claims.setClaim("urn:zitadel:iam:org:project:roles", { admin: {} });
+  api.v1.claims.setClaim("urn:zitadel:iamfoo", "also reserved");
+  api.v1.userinfo.setClaim("roles", ["a", "b"]);
+  api.v1.claims.setClaim("year", 1999);
+  api.v1.claims.setClaim("flag", false);
+  api.v1.claims.appendLogIntoClaims("hello");
+  api.v1.userinfo.appendLogIntoClaims(42);
+  api.v1.user.setMetadata("lang", "de");
+  api.v1.user.setMetadata("lang", "fr");
+  api.v1.user.setMetadata("obj", { x: [1] });
+}
+"#;
+
+fn complement_context() -> Value {
+    json!({
+        "claims": {"sub": "219000000000000001", "email": "jdoe@acme.example", "urn:zitadel:iam:org:id": "219000000000000000"},
+        "user": user_context("USER_STATE_ACTIVE", "GENDER_MALE"),
+        "userMetadata": [{"key": "lang", "value": b64("\"en\"")}, {"key": "plain", "value": b64("hello")},
+            {"key": "obj", "value": b64("{\"a\": 1}")}, {"key": "num", "value": b64("42")}],
+        "userGrants": [{"id": "g1", "projectId": "p1", "projectName": "Portal", "roles": ["admin", "user"], "state": 1},
+            {"projectId": "p2", "projectGrantId": "pg2", "roles": []}],
+        "org": {"id": "219000000000000000", "name": "ACME", "primaryDomain": "acme.example",
+            "metadata": [{"key": "tier", "value": b64("gold")}]},
+        "application": {"clientId": "219000000000000099@portal"},
+        "actor": {"issuer": "https://issuer.example", "subject": "admin-1"}
+    })
+}
+
+async fn complement_token(s: &TestServer) {
+    let id = s.create_script_action("complement", COMPLEMENT).await;
+    for trigger in ["4", "5"] {
+        s.bind_trigger(&s.admin, "2", trigger, &[&id]).await;
+        let r = s.execute_trigger(&s.admin, "2", trigger, complement_context()).await;
+        let effects = ok(&r);
+        assert_eq!(keys(effects), ["claims", "metadata"], "trigger {trigger}: {r:?}");
+        assert_eq!(
+            effects["claims"],
+            json!({"year": 2026, "roles": ["a", "b"], "flag": false,
+                "urn:zitadel:iam:action:complement:log":
+                    ["key \"sub\" already exists", "key \"year\" already exists", "hello", "42"]}),
+            "trigger {trigger}"
+        );
+
+        let seen = metadata_json(effects, "seen");
+        assert_eq!(seen["claims"], complement_context()["claims"]);
+        assert_eq!(seen["user"], user_seen(1, 2));
+        assert_eq!(seen["userMetadata"]["count"], 4, "{seen}");
+        let values: Vec<(Value, Value)> = seen["userMetadata"]["metadata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["key"].clone(), m["value"].clone()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                (json!("lang"), json!("en")),
+                (json!("plain"), json!("hello")),
+                (json!("obj"), json!({"a": 1})),
+                (json!("num"), json!(42))
+            ]
+        );
+        assert_eq!(seen["grants"]["count"], 2);
+        assert_eq!(seen["grants"]["grants"][0]["projectId"], "p1");
+        assert_eq!(seen["grants"]["grants"][0]["roles"], json!(["admin", "user"]));
+        assert_eq!(seen["grants"]["grants"][1]["projectGrantId"], "pg2");
+        assert_eq!(seen["orgMetadata"]["count"], 1);
+        assert_eq!(seen["orgMetadata"]["metadata"][0]["key"], "tier");
+        assert_eq!(seen["orgMetadata"]["metadata"][0]["value"], "gold");
+        assert_eq!(seen["clientId"], "219000000000000099@portal");
+        assert_eq!(seen["actor"], json!({"issuer": "https://issuer.example", "subject": "admin-1"}));
+
+        let md = metadata_effect(effects);
+        assert_eq!(md.keys().collect::<Vec<_>>(), ["lang", "obj", "seen"]);
+        assert_eq!(md["lang"], "\"fr\"");
+        assert_eq!(md["obj"], "{\"x\":[1]}");
+
+        // Without an actor, ctx.v1.actor is null.
+        let mut context = complement_context();
+        context.as_object_mut().unwrap().remove("actor");
+        let r = s.execute_trigger(&s.admin, "2", trigger, context).await;
+        assert_eq!(metadata_json(ok(&r), "seen")["actor"], Value::Null, "{r:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow 4 / trigger 6: Complement SAMLResponse
+// ---------------------------------------------------------------------------------------------
+
+const SAML: &str = r#"
+function saml(ctx, api) {
+  var seen = { user: ctx.v1.getUser(), userMetadata: ctx.v1.user.getMetadata(), grants: ctx.v1.user.grants,
+    orgMetadata: ctx.v1.org.getMetadata() };
+  api.v1.user.setMetadata("seen", seen);
+  var basic = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
+  api.v1.attributes.setCustomAttribute("Roles", basic, "p:admin", "p:user");
+  api.v1.attributes.setCustomAttribute("Roles", "", "ignored");
+  api.v1.attributes.setCustomAttribute("Dept", "", 42, true);
+  api.v1.attributes.setCustomAttribute("Dept", basic, "ignored too");
+  api.v1.user.setMetadata("saml", "yes");
+}
+"#;
+
+async fn complement_saml(s: &TestServer) {
+    let id = s.create_script_action("saml", SAML).await;
+    s.bind_trigger(&s.admin, "4", "6", &[&id]).await;
+    let context = json!({
+        "user": user_context("USER_STATE_INACTIVE", "GENDER_UNSPECIFIED"),
+        "userMetadata": [{"key": "dept", "value": b64("\"R&D\"")}],
+        "userGrants": [{"projectId": "p1", "roles": ["admin"]}],
+        "org": {"id": "219000000000000000", "name": "ACME", "primaryDomain": "acme.example",
+            "metadata": [{"key": "k", "value": b64("[1,2]")}]}
+    });
+    let r = s.execute_trigger(&s.admin, "4", "6", context).await;
+    let effects = ok(&r);
+    assert_eq!(keys(effects), ["attributes", "metadata"], "{r:?}");
+    assert_eq!(
+        effects["attributes"],
+        json!([
+            {"name": "Roles", "nameFormat": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", "values": ["p:admin", "p:user"]},
+            {"name": "Dept", "values": ["42", "true"]}
+        ]),
+        "first value set for a name wins; an empty nameFormat is omitted"
+    );
+    let seen = metadata_json(effects, "seen");
+    assert_eq!(seen["user"], user_seen(2, 0));
+    assert_eq!(seen["userMetadata"]["count"], 1);
+    assert_eq!(seen["userMetadata"]["metadata"][0]["value"], "R&D");
+    assert_eq!(seen["grants"], json!({"count": 1, "grants": [{"projectId": "p1", "roles": ["admin"]}]}));
+    assert_eq!(seen["orgMetadata"]["metadata"][0]["value"], json!([1, 2]));
+    assert_eq!(metadata_effect(effects)["saml"], "\"yes\"");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several actions on one trigger
+// ---------------------------------------------------------------------------------------------
+
+async fn order_and_data_passing(s: &TestServer) {
+    let a1 = s
+        .create_script_action(
+            "first",
+            r#"function first(ctx, api) {
+                 api.v1.claims.setClaim('step', 1);
+                 api.v1.claims.appendLogIntoClaims('one');
+                 api.v1.user.setMetadata('shared', 'from first');
+                 api.v1.user.setMetadata('firstOnly', 1);
+                 ctx.v1.claims.mutated = true;
+               }"#,
+        )
+        .await;
+    let a2 =
+        s.create_script_action("inactive", "function inactive(ctx, api) { api.v1.claims.setClaim('x', 1); }").await;
+    deactivate(s, &a2).await;
+    let a3 = s
+        .create_script_action(
+            "third",
+            r#"function third(ctx, api) {
+                 api.v1.claims.setClaim('sawStep', ctx.v1.claims.step);
+                 api.v1.claims.setClaim('sawLog', ctx.v1.claims['urn:zitadel:iam:action:first:log']);
+                 api.v1.claims.setClaim('sawInactive', 'x' in ctx.v1.claims);
+                 api.v1.claims.setClaim('sawMutation', 'mutated' in ctx.v1.claims);
+                 api.v1.claims.setClaim('step', 3);
+                 api.v1.user.setMetadata('shared', 'from third');
+               }"#,
+        )
+        .await;
+    s.bind_trigger(&s.admin, "2", "4", &[&a1, &a2, &a3]).await;
+    let r = s.execute_trigger(&s.admin, "2", "4", json!({"claims": {"sub": "u"}})).await;
+    let effects = ok(&r);
+    assert_eq!(
+        effects["claims"],
+        json!({"step": 1, "urn:zitadel:iam:action:first:log": ["one"], "sawStep": 1, "sawLog": ["one"],
+            "sawInactive": false, "sawMutation": false,
+            "urn:zitadel:iam:action:third:log": ["key \"step\" already exists"]}),
+        "ctx is a snapshot: mutating it changes nothing"
+    );
+    let md = metadata_effect(effects);
+    assert_eq!(md.len(), 2, "one entry per key across actions: {md:?}");
+    assert_eq!(md["shared"], "\"from third\"", "the last write wins across actions");
+    assert_eq!(md["firstOnly"], "1");
+    assert_eq!(outcomes(&r), ["OUTCOME_SUCCEEDED", "OUTCOME_SKIPPED", "OUTCOME_SUCCEEDED"]);
+    let runs = r.body["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["actionId"], a1.as_str());
+    assert_eq!(runs[1]["actionId"], a2.as_str());
+    assert_eq!(runs[1]["actionName"], "inactive");
+    assert!(runs[1].get("id").is_none(), "a skipped action did not start: no id: {r:?}");
+    assert!(runs[0]["id"].is_string() && runs[2]["id"].is_string());
+    assert_ne!(runs[0]["id"], runs[2]["id"]);
+}
+
+async fn failing_action_stops_the_trigger(s: &TestServer) {
+    let b1 = s.create_script_action("b1", "function b1(ctx, api) { api.v1.claims.setClaim('b1', true); }").await;
+    let b2 = s
+        .create_script_action("b2", "function b2(ctx, api) { api.v1.claims.setClaim('b2', true); throw 'boom'; }")
+        .await;
+    let b3 = s.create_script_action("b3", "function b3(ctx, api) { api.v1.claims.setClaim('b3', true); }").await;
+    let b4 = s.create_script_action("b4", "function b4(ctx, api) {}").await;
+    deactivate(s, &b4).await;
+    s.bind_trigger(&s.admin, "2", "5", &[&b1, &b2, &b3, &b4]).await;
+    let r = s.execute_trigger(&s.admin, "2", "5", json!({})).await;
+    let body = failed(&r);
+    assert_error_text(&body["error"], "action \"b2\": boom");
+    assert_eq!(outcomes(&r), ["OUTCOME_SUCCEEDED", "OUTCOME_FAILED", "OUTCOME_NOT_RUN", "OUTCOME_SKIPPED"]);
+    let runs = body["runs"].as_array().unwrap();
+    assert_error_text(&runs[1]["error"], "boom");
+    assert!(runs[1].get("allowedToFail").is_none(), "allowedToFail false is omitted: {r:?}");
+    assert!(runs[1]["id"].is_string());
+    assert!(runs[2].get("id").is_none(), "a run that did not start has no id: {r:?}");
+    assert_eq!(runs[2]["actionName"], "b3");
+    assert!(runs[2].get("error").is_none());
+}
+
+async fn allowed_to_fail_continues(s: &TestServer) {
+    let c1 = s
+        .create_action_body(
+            &s.admin,
+            json!({"name": "mayFail", "allowedToFail": true,
+                "script": "function mayFail(ctx, api) { api.v1.claims.setClaim('lost', 1); api.v1.claims.appendLogIntoClaims('lost'); api.v1.user.setMetadata('lost', 1); throw new Error('tolerated'); }"}),
+        )
+        .await;
+    let c2 = s
+        .create_script_action(
+            "after",
+            "function after(ctx, api) { api.v1.claims.setClaim('sawLost', ctx.v1.claims.lost === undefined ? 'no' : 'yes'); }",
+        )
+        .await;
+    s.bind_trigger(&s.admin, "2", "4", &[&c1, &c2]).await;
+    let r = s.execute_trigger(&s.admin, "2", "4", json!({})).await;
+    let effects = ok(&r);
+    assert_eq!(effects, &json!({"claims": {"sawLost": "no"}}), "the failed action's effects are discarded: {r:?}");
+    assert_eq!(outcomes(&r), ["OUTCOME_FAILED", "OUTCOME_SUCCEEDED"]);
+    let run = &r.body["runs"][0];
+    assert_eq!(run["allowedToFail"], true, "{r:?}");
+    assert_error_text(&run["error"], "Error: tolerated");
+    assert!(run["id"].is_string());
+}
+
+async fn thrown_values_and_missing_function(s: &TestServer) {
+    let cases = [
+        ("throw 'plain text';", "plain text"),
+        ("throw new Error('bad thing');", "Error: bad thing"),
+        ("throw new TypeError('wrong type');", "TypeError: wrong type"),
+        ("throw 42;", "42"),
+        ("throw null;", "null"),
+        ("throw { toString: function () { return 'custom'; } };", "custom"),
+        ("throw ['a', 'b'];", "a,b"),
+    ];
+    for (body, expected) in cases {
+        let script = format!("function thrower(ctx, api) {{ {body} }}");
+        let r = test_inline(s, "thrower", &script, "2", "4", json!({})).await;
+        failed(&r);
+        assert_error_text(&r.body["runs"][0]["error"], expected);
+        assert_eq!(r.body["runs"][0]["outcome"], "OUTCOME_FAILED");
+    }
+
+    // Through _execute: the top-level error names the action.
+    let id = s.create_script_action("missing", "function other(ctx, api) {}").await;
+    s.bind_trigger(&s.admin, "3", "2", &[&id]).await;
+    let r = s.execute_trigger(&s.admin, "3", "2", json!({})).await;
+    assert_eq!(failed(&r)["error"], "action \"missing\": function \"missing\" not found");
+    assert_eq!(r.body["runs"][0]["error"], "function \"missing\" not found");
+
+    // A syntax error fails the run.
+    let r = test_inline(s, "broken", "function broken(ctx, api) {", "2", "4", json!({})).await;
+    failed(&r);
+    assert!(r.body["runs"][0]["error"].as_str().is_some_and(|e| !e.is_empty()), "{r:?}");
+
+    // The entry function may be any global binding: function, var, let, const.
+    let mut wrong = Vec::new();
+    for (name, script) in [
+        ("viaVar", "var viaVar = function (ctx, api) { api.v1.claims.setClaim('ok', 'var'); };"),
+        ("viaLet", "let viaLet = (ctx, api) => { api.v1.claims.setClaim('ok', 'let'); };"),
+        ("viaConst", "const viaConst = function (ctx, api) { api.v1.claims.setClaim('ok', 'const'); };"),
+    ] {
+        let r = test_inline(s, name, script, "2", "4", json!({})).await;
+        if r.body["outcome"] != "OUTCOME_SUCCEEDED" || !r.body["effects"]["claims"]["ok"].is_string() {
+            wrong.push(format!("{name}: {r:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "the global binding named like the action is called (runtime-v1.md §1.3): {wrong:#?}");
+}
+
+async fn async_entry_functions(s: &TestServer) {
+    let r = test_inline(
+        s,
+        "asyncOk",
+        "async function asyncOk(ctx, api) { await null; const v = await Promise.resolve(7); api.v1.claims.setClaim('v', v); }",
+        "2",
+        "4",
+        json!({}),
+    )
+    .await;
+    assert_eq!(ok(&r), &json!({"claims": {"v": 7}}), "{r:?}");
+
+    let r = test_inline(
+        s,
+        "asyncFail",
+        "async function asyncFail(ctx, api) { await null; api.v1.claims.setClaim('v', 1); throw new Error('late failure'); }",
+        "2",
+        "4",
+        json!({}),
+    )
+    .await;
+    failed(&r);
+    assert_error_text(&r.body["runs"][0]["error"], "Error: late failure");
+
+    let r = test_inline(
+        s,
+        "rejects",
+        "function rejects(ctx, api) { return Promise.reject('why not'); }",
+        "2",
+        "4",
+        json!({}),
+    )
+    .await;
+    failed(&r);
+    assert_error_text(&r.body["runs"][0]["error"], "why not");
+
+    for script in [
+        "function pending(ctx, api) { return new Promise(function () {}); }",
+        "async function pending(ctx, api) { await new Promise(function () {}); api.v1.claims.setClaim('never', 1); }",
+    ] {
+        let r = test_inline(s, "pending", script, "2", "4", json!({})).await;
+        failed(&r);
+        assert_eq!(r.body["runs"][0]["error"], "promise never settled", "{r:?}");
+    }
+
+    // The job queue is drained after a plain function returns.
+    let r = test_inline(
+        s,
+        "queued",
+        "function queued(ctx, api) { Promise.resolve().then(function () { api.v1.claims.setClaim('late', true); }); }",
+        "2",
+        "4",
+        json!({}),
+    )
+    .await;
+    assert_eq!(ok(&r), &json!({"claims": {"late": true}}), "{r:?}");
+
+    // Through _execute as well.
+    let id = s
+        .create_script_action(
+            "asyncExec",
+            "async function asyncExec(ctx, api) { await null; api.v1.attributes.setCustomAttribute('A', '', 'v'); }",
+        )
+        .await;
+    s.bind_trigger(&s.admin, "4", "6", &[&id]).await;
+    let r = s.execute_trigger(&s.admin, "4", "6", json!({})).await;
+    assert_eq!(ok(&r), &json!({"attributes": [{"name": "A", "values": ["v"]}]}), "{r:?}");
+}
+
+async fn fresh_realm_per_run(s: &TestServer) {
+    let script = r#"
+      var counter = (typeof counter === 'number' ? counter : 0) + 1;
+      function fresh(ctx, api) {
+        Array.prototype.polluted = true;
+        globalThis.leaked = (globalThis.leaked || 0) + 1;
+        api.v1.claims.setClaim('counter', counter);
+        api.v1.claims.setClaim('leaked', globalThis.leaked);
+        api.v1.claims.setClaim('polluted', [].polluted === true);
+      }"#;
+    let id = s.create_script_action("fresh", script).await;
+    let id2 = s.create_script_action("fresh2", &script.replace("function fresh(", "function fresh2(")).await;
+    s.bind_trigger(&s.admin, "2", "4", &[&id]).await;
+    for _ in 0..2 {
+        let r = s.execute_trigger(&s.admin, "2", "4", json!({})).await;
+        assert_eq!(ok(&r)["claims"], json!({"counter": 1, "leaked": 1, "polluted": true}), "{r:?}");
+    }
+    // Two actions of one trigger do not share a realm either.
+    s.bind_trigger(&s.admin, "2", "4", &[&id, &id2]).await;
+    let r = s.execute_trigger(&s.admin, "2", "4", json!({})).await;
+    let effects = ok(&r);
+    assert_eq!(effects["claims"]["counter"], 1);
+    assert_eq!(effects["claims"]["leaked"], 1);
+    assert_eq!(
+        effects["claims"]["urn:zitadel:iam:action:fresh2:log"],
+        json!(["key \"counter\" already exists", "key \"leaked\" already exists", "key \"polluted\" already exists"])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The response and the request
+// ---------------------------------------------------------------------------------------------
+
+async fn empty_trigger(s: &TestServer) {
+    for (flow, trigger) in [("1", "1"), ("2", "4"), ("4", "6")] {
+        let r = s.execute_trigger(&s.admin, flow, trigger, json!({"claims": {"sub": "x"}})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED");
+        assert!(r.body.get("effects").is_none(), "no effects: {r:?}");
+        assert!(r.body.get("runs").is_none(), "no runs: {r:?}");
+        assert!(r.body.get("error").is_none(), "{r:?}");
+    }
+    // An action that does nothing: a run, but no effects.
+    let id = s.create_script_action("noop", "function noop(ctx, api) {}").await;
+    s.bind_trigger(&s.admin, "2", "4", &[&id]).await;
+    let r = s.execute_trigger(&s.admin, "2", "4", json!({"claims": {"sub": "x"}})).await;
+    assert!(r.body.get("effects").is_none(), "keys with nothing in them are omitted: {r:?}");
+    assert_eq!(r.body["runs"].as_array().unwrap().len(), 1);
+}
+
+fn is_duration(v: &Value) -> bool {
+    let Some(s) = v.as_str() else { return false };
+    let Some(num) = s.strip_suffix('s') else { return false };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && matches!(frac.len(), 0 | 3 | 6 | 9)
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_id(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+}
+
+async fn response_shape(s: &TestServer) {
+    let quiet = s.create_script_action("quiet", "function quiet(ctx, api) { api.v1.claims.setClaim('q', 1); }").await;
+    let loud = s
+        .create_script_action(
+            "loud",
+            "function loud(ctx, api) { var log = require('zitadel/log'); log.log('hello'); log.warn('careful'); }",
+        )
+        .await;
+    s.bind_trigger(&s.admin, "2", "5", &[&quiet, &loud]).await;
+    let r = s.execute_trigger(&s.admin, "2", "5", json!({})).await;
+    ok(&r);
+    assert!(is_id(&r.body["runId"]), "runId: {r:?}");
+    let runs = r.body["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for (run, (id, name)) in runs.iter().zip([(&quiet, "quiet"), (&loud, "loud")]) {
+        assert!(is_id(&run["id"]), "{run}");
+        assert_ne!(run["id"], r.body["runId"]);
+        assert_eq!(run["actionId"], id.as_str());
+        assert_eq!(run["actionName"], name);
+        assert_eq!(run["outcome"], "OUTCOME_SUCCEEDED");
+        assert!(is_duration(&run["duration"]), "protojson duration: {run}");
+        assert!(run.get("error").is_none() && run.get("allowedToFail").is_none(), "{run}");
+        assert!(run.get("logs").is_none(), "_execute does not return logs: {run}");
+    }
+    let quiet_usage = &runs[0]["usage"];
+    for counter in ["httpCalls", "logRecords", "logBytes"] {
+        assert!(quiet_usage.get(counter).is_none(), "zero counters are omitted: {quiet_usage}");
+    }
+    let usage = &runs[1]["usage"];
+    assert_eq!(usage["logRecords"], 2, "{usage}");
+    assert!(usage["logBytes"].as_u64().is_some_and(|b| b > 0), "{usage}");
+    assert!(usage.get("httpCalls").is_none(), "{usage}");
+}
+
+async fn bad_context_is_400(s: &TestServer) {
+    let id = s.create_script_action("ctxCheck", "function ctxCheck(ctx, api) {}").await;
+    s.bind_trigger(&s.admin, "2", "4", &[&id]).await;
+    s.bind_trigger(&s.admin, "1", "1", &[&id]).await;
+    let cases = [
+        ("2", "4", json!({"claims": "not an object"}), "claims"),
+        ("2", "4", json!({"userGrants": {"projectId": "p"}}), "userGrants"),
+        ("2", "4", json!({"userMetadata": "x"}), "userMetadata"),
+        ("2", "4", json!({"user": [1]}), "user"),
+        ("2", "4", json!({"org": 5}), "org"),
+        ("2", "4", json!({"application": "app"}), "application"),
+        ("1", "1", json!({"accessToken": 5}), "accessToken"),
+        ("1", "1", json!({"idTokenClaims": ["sub"]}), "idTokenClaims"),
+        ("1", "1", json!({"externalUser": true}), "externalUser"),
+        ("1", "1", json!({"authError": {}}), "authError"),
+    ];
+    for (flow, trigger, context, field) in cases {
+        let r = s.execute_trigger(&s.admin, flow, trigger, context.clone()).await;
+        assert_eq!(r.status, 400, "{context}: {r:?}");
+        assert_eq!(r.code(), 3, "{r:?}");
+        let message = r.body["message"].as_str().unwrap_or("").to_lowercase();
+        assert!(message.contains(&field.to_lowercase()), "the message names {field}: {r:?}");
+    }
+    // Unknown fields are ignored.
+    let r = s.execute_trigger(&s.admin, "2", "4", json!({"somethingElse": [1, 2], "claims": {}})).await;
+    ok(&r);
+    // No context at all is fine too.
+    let r = s.post("/management/v1/flows/2/trigger/4/_execute", &s.admin, json!({})).await;
+    ok(&r);
+}
+
+async fn unknown_flow_or_trigger_is_400(s: &TestServer) {
+    for path in ["9/trigger/1", "0/trigger/1", "x/trigger/1", "5/trigger/6"] {
+        let r = s.post(&format!("/management/v1/flows/{path}/{EXECUTE}"), &s.admin, json!({"context": {}})).await;
+        assert_eq!(r.status, 400, "{path}: {r:?}");
+        assert_eq!(r.code(), 3, "{r:?}");
+        assert_eq!(r.error_id(), "COMMAND-Dfhj5", "{r:?}");
+    }
+    for path in ["2/trigger/1", "1/trigger/4", "4/trigger/5", "3/trigger/6", "1/trigger/9"] {
+        let r = s.post(&format!("/management/v1/flows/{path}/{EXECUTE}"), &s.admin, json!({"context": {}})).await;
+        assert_eq!(r.status, 400, "{path}: {r:?}");
+        assert_eq!(r.code(), 3, "{r:?}");
+        assert_eq!(r.error_id(), "COMMAND-Dfgh6", "{r:?}");
+    }
+    // The aliases of SetTriggerActions work here too.
+    let id = s.create_script_action("alias", "function alias(ctx, api) { api.setFirstName('A'); }").await;
+    s.bind_trigger(&s.admin, "1", "1", &[&id]).await;
+    let r = s
+        .post(
+            "/management/v1/flows/FLOW_TYPE_EXTERNAL_AUTHENTICATION/trigger/TRIGGER_TYPE_POST_AUTHENTICATION/_execute",
+            &s.admin,
+            json!({"context": {}}),
+        )
+        .await;
+    assert_eq!(ok(&r)["externalUser"]["human"]["firstName"], "A", "{r:?}");
+}
+
+async fn execute_permissions(s: &TestServer) {
+    let id = s.create_script_action("perm", "function perm(ctx, api) { api.v1.claims.setClaim('by', 'perm'); }").await;
+    s.bind_trigger(&s.admin, "2", "4", &[&id]).await;
+    let executor = s.create_token("default", "ORG_EXECUTOR").await;
+    let r = s.execute_trigger(&executor, "2", "4", json!({})).await;
+    assert_eq!(ok(&r), &json!({"claims": {"by": "perm"}}), "ORG_EXECUTOR may execute: {r:?}");
+    let owner = s.create_token("default", "ORG_OWNER").await;
+    let r = s.execute_trigger(&owner, "2", "4", json!({})).await;
+    ok(&r);
+    let viewer = s.create_token("default", "ORG_VIEWER").await;
+    let r = s.execute_trigger(&viewer, "2", "4", json!({})).await;
+    assert_eq!(r.status, 403, "ORG_VIEWER may not execute: {r:?}");
+    assert_eq!(r.code(), 7);
+    assert_eq!(r.error_id(), "AUTH-5mWD2");
+
+    // Another organization runs its own (empty) trigger.
+    let other = s.create_org("Other Org").await;
+    let other_exec = s.create_token(&other, "ORG_EXECUTOR").await;
+    let r = s.execute_trigger(&other_exec, "2", "4", json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.get("runs").is_none(), "another org's actions never run: {r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Modules and globals
+// ---------------------------------------------------------------------------------------------
+
+fn logs_of(r: &Reply) -> Vec<(String, String)> {
+    r.body["runs"][0]["logs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs[0].logs: {r:?}"))
+        .iter()
+        .map(|l| (l["level"].as_str().unwrap().to_string(), l["message"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+const FORMAT_SCRIPT: &str = r#"
+function formats(ctx, api) {
+  var log = require('zitadel/log');
+  log.log('%s is %d years', 'Bob', 42);
+  log.log('int %i and float %f', 42.9, '3.25');
+  log.log('json %j', { a: [1, 'x'] });
+  log.log('obj %o!', { a: 1 });
+  log.log('100%% sure');
+  log.log('a', 'b', 3);
+  log.log('x=%s', 1, 2, 'three');
+  log.log('missing %s and %d');
+  log.log('number %d', '12');
+  log.log(5, 6);
+  log.log('string %s', 'plain');
+}
+"#;
+
+async fn log_formatting(s: &TestServer) {
+    let r = test_inline(s, "formats", FORMAT_SCRIPT, "2", "4", json!({})).await;
+    ok(&r);
+    let logs = logs_of(&r);
+    let messages: Vec<&str> = logs.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(messages.len(), 11, "{messages:?}");
+    assert_eq!(messages[0], "Bob is 42 years");
+    assert_eq!(messages[1], "int 42 and float 3.25");
+    assert_eq!(messages[2], "json {\"a\":[1,\"x\"]}");
+    assert!(
+        messages[3].starts_with("obj ")
+            && messages[3].ends_with('!')
+            && messages[3].contains('a')
+            && messages[3].contains('1')
+            && !messages[3].contains("%o"),
+        "%o renders the object: {:?}",
+        messages[3]
+    );
+    assert_eq!(messages[4], "100% sure");
+    assert_eq!(messages[5], "a b 3", "extra arguments are space-joined");
+    assert_eq!(messages[6], "x=1 2 three");
+    assert_eq!(messages[7], "missing %s and %d", "placeholders without arguments stay");
+    assert_eq!(messages[8], "number 12");
+    assert_eq!(messages[9], "5 6");
+    assert_eq!(messages[10], "string plain");
+    assert!(logs.iter().all(|(level, _)| level == "info"), "{logs:?}");
+}
+
+async fn log_levels_and_console(s: &TestServer) {
+    let script = r#"
+      function levels(ctx, api) {
+        var log = require('zitadel/log');
+        log.log('l'); log.info('i'); log.debug('d'); log.warn('w'); log.error('e');
+        console.log('cl %d', 1); console.info('ci'); console.debug('cd'); console.warn('cw'); console.error('ce', 'x');
+      }"#;
+    let r = test_inline(s, "levels", script, "3", "1", json!({})).await;
+    ok(&r);
+    let logs = logs_of(&r);
+    let expected: Vec<(String, String)> = [
+        ("info", "l"),
+        ("info", "i"),
+        ("debug", "d"),
+        ("warn", "w"),
+        ("error", "e"),
+        ("info", "cl 1"),
+        ("info", "ci"),
+        ("debug", "cd"),
+        ("warn", "cw"),
+        ("error", "ce x"),
+    ]
+    .iter()
+    .map(|(l, m)| (l.to_string(), m.to_string()))
+    .collect();
+    assert_eq!(logs, expected);
+    for record in r.body["runs"][0]["logs"].as_array().unwrap() {
+        let time = record["time"].as_str().unwrap_or("");
+        assert!(time.ends_with('Z') && time.contains('T') && time.len() >= 20, "RFC 3339 UTC time: {record}");
+        assert_eq!(keys(record), ["level", "message", "time"]);
+    }
+    assert_eq!(r.body["runs"][0]["usage"]["logRecords"], 10, "{r:?}");
+
+    // Logs of a failed run are kept too.
+    let r = test_inline(
+        s,
+        "logThenFail",
+        "function logThenFail() { console.warn('before'); throw 'x'; }",
+        "2",
+        "4",
+        json!({}),
+    )
+    .await;
+    failed(&r);
+    assert_eq!(logs_of(&r), [("warn".to_string(), "before".to_string())]);
+}
+
+fn is_uuid(s: &str, version: char) -> bool {
+    let b = s.as_bytes();
+    s.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && s.chars().enumerate().all(|(i, c)| [8, 13, 18, 23].contains(&i) || c.is_ascii_hexdigit())
+        && s.chars().all(|c| !c.is_ascii_uppercase())
+        && b[14] as char == version
+        && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+}
+
+async fn uuid_module(s: &TestServer) {
+    let script = r#"
+      function ids(ctx, api) {
+        var uuid = require('zitadel/uuid');
+        var c = api.v1.claims;
+        c.setClaim('v1', uuid.v1()); c.setClaim('v1b', uuid.v1());
+        c.setClaim('v4', uuid.v4()); c.setClaim('v4b', uuid.v4());
+        c.setClaim('v7', uuid.v7()); c.setClaim('v7b', uuid.v7());
+        c.setClaim('v3dns', uuid.v3(uuid.namespaceDNS, 'example.com'));
+        c.setClaim('v3dnsAgain', uuid.v3(uuid.namespaceDNS, 'example.com'));
+        c.setClaim('v5dns', uuid.v5(uuid.namespaceDNS, 'example.com'));
+        c.setClaim('v5dnsAgain', uuid.v5(uuid.namespaceDNS, 'example.com'));
+        c.setClaim('v5url', uuid.v5(uuid.namespaceURL, 'https://example.com/'));
+        c.setClaim('v3url', uuid.v3(uuid.namespaceURL, 'https://example.com/'));
+        c.setClaim('ns', [uuid.namespaceDNS, uuid.namespaceURL, uuid.namespaceOID, uuid.namespaceX500]);
+      }"#;
+    let r = test_inline(s, "ids", script, "2", "4", json!({})).await;
+    let claims = ok(&r)["claims"].clone();
+    let get = |k: &str| claims[k].as_str().unwrap_or_else(|| panic!("claim {k}: {claims}")).to_string();
+    for (key, version) in [("v1", '1'), ("v1b", '1'), ("v4", '4'), ("v4b", '4'), ("v7", '7'), ("v7b", '7')] {
+        assert!(is_uuid(&get(key), version), "{key} = {}", get(key));
+    }
+    assert_ne!(get("v1"), get("v1b"));
+    assert_ne!(get("v4"), get("v4b"));
+    assert_ne!(get("v7"), get("v7b"));
+    assert_eq!(get("v3dns"), "9073926b-929f-31c2-abc9-fad77ae3e8eb");
+    assert_eq!(get("v3dnsAgain"), get("v3dns"));
+    assert_eq!(get("v5dns"), "cfbff0d1-9375-5685-968c-48ce8b15ae17");
+    assert_eq!(get("v5dnsAgain"), get("v5dns"));
+    assert_eq!(get("v5url"), "dd2c1780-811a-5296-81c5-178a0ef488bc");
+    assert_eq!(get("v3url"), "b9dcdff8-af4a-365d-8043-0f8361942709");
+    assert_eq!(
+        claims["ns"],
+        json!([
+            "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+            "6ba7b811-9dad-11d1-80b4-00c04fd430c8",
+            "6ba7b812-9dad-11d1-80b4-00c04fd430c8",
+            "6ba7b814-9dad-11d1-80b4-00c04fd430c8"
+        ])
+    );
+
+    // Deterministic across runs as well.
+    let r2 = test_inline(s, "ids", script, "2", "4", json!({})).await;
+    assert_eq!(ok(&r2)["claims"]["v5url"], claims["v5url"]);
+}
+
+async fn require_unknown_module(s: &TestServer) {
+    let script = r#"
+      function req(ctx, api) {
+        var messages = [];
+        ['other', 'fs', 'zitadel/nope', 'http'].forEach(function (name) {
+          try { require(name); messages.push('loaded ' + name); } catch (e) { messages.push(String(e) + '|' + (e instanceof Error)); }
+        });
+        api.v1.claims.setClaim('messages', messages);
+        api.v1.claims.setClaim('known', [typeof require('zitadel/http').fetch, typeof require('zitadel/log').log,
+          typeof require('zitadel/uuid').v4]);
+        api.v1.claims.setClaim('globals', [typeof setTimeout, typeof process, typeof Buffer, typeof console.log]);
+      }"#;
+    let r = test_inline(s, "req", script, "2", "4", json!({})).await;
+    let claims = &ok(&r)["claims"];
+    assert_eq!(
+        claims["messages"],
+        json!([
+            "Error: module \"other\" not found|true",
+            "Error: module \"fs\" not found|true",
+            "Error: module \"zitadel/nope\" not found|true",
+            "Error: module \"http\" not found|true"
+        ])
+    );
+    assert_eq!(claims["known"], json!(["function", "function", "function"]));
+    assert_eq!(claims["globals"], json!(["undefined", "undefined", "undefined", "function"]));
+
+    // Uncaught, it fails the run with that text.
+    let r = test_inline(s, "reqFail", "function reqFail() { require('other'); }", "2", "4", json!({})).await;
+    failed(&r);
+    assert_error_text(&r.body["runs"][0]["error"], "Error: module \"other\" not found");
+}
+
+backend_tests!(
+    external_post_authentication,
+    pre_creation,
+    post_creation,
+    internal_post_authentication,
+    complement_token,
+    complement_saml,
+    order_and_data_passing,
+    failing_action_stops_the_trigger,
+    allowed_to_fail_continues,
+    thrown_values_and_missing_function,
+    async_entry_functions,
+    fresh_realm_per_run,
+    empty_trigger,
+    response_shape,
+    bad_context_is_400,
+    unknown_flow_or_trigger_is_400,
+    execute_permissions,
+    log_formatting,
+    log_levels_and_console,
+    uuid_module,
+    require_unknown_module,
+);
