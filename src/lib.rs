@@ -191,15 +191,11 @@ async fn prune_runs(store: Arc<store::Store>, config: Config, mut stop: tokio::s
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if !store.try_job_lock("prune-runs").await {
-                    continue;
-                }
                 match store::runs::prune(&store, config.run_retention.as_std(), config.run_max_rows).await {
                     Ok(n) if n > 0 => tracing::info!(removed = n, "pruned run records"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning run records failed"),
                 }
-                store.release_job_lock("prune-runs").await;
             }
             _ = stop.changed() => break,
         }

@@ -4,12 +4,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_init;
 mod m20261123_000002_runs;
+mod m20261123_000003_action_search_index;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_init::Migration), Box::new(m20261123_000002_runs::Migration)]
+        vec![
+            Box::new(m20261123_000001_init::Migration),
+            Box::new(m20261123_000002_runs::Migration),
+            Box::new(m20261123_000003_action_search_index::Migration),
+        ]
     }
 }

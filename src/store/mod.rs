@@ -118,32 +118,32 @@ impl Store {
         events::last_position(&self.db).await
     }
 
-    /// A session-level lock for background jobs that must run on one replica at a time
-    /// (PostgreSQL advisory lock; always granted on SQLite).
-    pub async fn try_job_lock(&self, name: &str) -> bool {
-        if self.backend != DatabaseBackend::Postgres {
-            return true;
-        }
-        let stmt = Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_try_advisory_lock($1) AS locked",
-            [lock_key(name).into()],
-        );
-        match self.db.query_one(stmt).await {
-            Ok(Some(row)) => row.try_get::<bool>("", "locked").unwrap_or(false),
-            _ => false,
-        }
-    }
-
-    pub async fn release_job_lock(&self, name: &str) {
+    /// Runs a background job on one replica at a time: inside a transaction holding a
+    /// transaction-level advisory lock on PostgreSQL (skipped when another replica holds it).
+    pub async fn exclusive_job<T, F>(&self, name: &str, f: F) -> ApiResult<Option<T>>
+    where
+        T: Send,
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send,
+    {
+        let txn = self.db.begin().await?;
         if self.backend == DatabaseBackend::Postgres {
             let stmt = Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
-                "SELECT pg_advisory_unlock($1)",
+                "SELECT pg_try_advisory_xact_lock($1) AS locked",
                 [lock_key(name).into()],
             );
-            let _ = self.db.execute(stmt).await;
+            let locked = match txn.query_one(stmt).await? {
+                Some(row) => row.try_get::<bool>("", "locked").unwrap_or(false),
+                None => false,
+            };
+            if !locked {
+                txn.rollback().await?;
+                return Ok(None);
+            }
         }
+        let value = f(&txn).await?;
+        txn.commit().await?;
+        Ok(Some(value))
     }
 
     pub async fn ping(&self) -> bool {

@@ -4,7 +4,7 @@ use super::Store;
 use crate::error::ApiResult;
 use entity::run;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -111,11 +111,18 @@ pub async fn get(store: &Store, org: i64, id: i64) -> ApiResult<Option<run::Mode
 
 /// Deletes records older than `retention` and, per org, all but the newest `max_rows`.
 pub async fn prune(store: &Store, retention: Duration, max_rows: u64) -> ApiResult<u64> {
+    let removed = store
+        .exclusive_job("prune-runs", move |txn| Box::pin(async move { prune_in(txn, retention, max_rows).await }))
+        .await?;
+    Ok(removed.unwrap_or(0))
+}
+
+async fn prune_in<C: ConnectionTrait>(conn: &C, retention: Duration, max_rows: u64) -> ApiResult<u64> {
     let cutoff = crate::domain::time::now_micros() - retention.as_micros() as i64;
     let mut removed =
-        run::Entity::delete_many().filter(run::Column::StartedAt.lt(cutoff)).exec(&store.db).await?.rows_affected;
+        run::Entity::delete_many().filter(run::Column::StartedAt.lt(cutoff)).exec(conn).await?.rows_affected;
     let orgs: Vec<i64> =
-        run::Entity::find().select_only().column(run::Column::OrgId).distinct().into_tuple().all(&store.db).await?;
+        run::Entity::find().select_only().column(run::Column::OrgId).distinct().into_tuple().all(conn).await?;
     for org in orgs {
         let boundary: Option<i64> = run::Entity::find()
             .select_only()
@@ -125,13 +132,13 @@ pub async fn prune(store: &Store, retention: Duration, max_rows: u64) -> ApiResu
             .offset(max_rows.saturating_sub(1))
             .limit(1)
             .into_tuple()
-            .one(&store.db)
+            .one(conn)
             .await?;
         if let Some(boundary) = boundary {
             removed += run::Entity::delete_many()
                 .filter(run::Column::OrgId.eq(org))
                 .filter(run::Column::Id.lt(boundary))
-                .exec(&store.db)
+                .exec(conn)
                 .await?
                 .rows_affected;
         }
