@@ -70,6 +70,7 @@ pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -
     let state = AppState(Arc::new(Inner {
         store,
         sandbox,
+        trigger_cache: Default::default(),
         run_writer,
         background_stop,
         background_tasks: std::sync::Mutex::new(vec![writer_task, pruner]),

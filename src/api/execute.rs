@@ -173,6 +173,67 @@ pub struct TestActionRequest {
     pub context: Option<Value>,
 }
 
+/// How long `_execute` may reuse a trigger's action list. Writes through this server clear it at
+/// once; other replicas see a change within this bound (the contract allows 1 s).
+const TRIGGER_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+type TriggerKey = (i64, i32, i32);
+type CachedList = (std::time::Instant, std::sync::Arc<Vec<ActionSpec>>);
+
+/// Recently loaded trigger action lists, so `_execute` usually costs no database round trip.
+#[derive(Default)]
+pub struct TriggerCache {
+    entries: std::sync::Mutex<std::collections::HashMap<TriggerKey, CachedList>>,
+}
+
+impl TriggerCache {
+    fn get(&self, key: TriggerKey) -> Option<std::sync::Arc<Vec<ActionSpec>>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&key).filter(|(at, _)| at.elapsed() < TRIGGER_CACHE_TTL).map(|(_, list)| list.clone())
+    }
+
+    fn put(&self, key: TriggerKey, list: std::sync::Arc<Vec<ActionSpec>>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > 10_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < TRIGGER_CACHE_TTL);
+        }
+        entries.insert(key, (std::time::Instant::now(), list));
+    }
+
+    /// Forgets everything cached for an organization (after any change to its actions or flows).
+    pub fn invalidate(&self, org: i64) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|(o, _, _), _| *o != org);
+    }
+}
+
+async fn trigger_action_specs(
+    s: &AppState,
+    org: i64,
+    flow: FlowType,
+    trigger: TriggerType,
+) -> ApiResult<std::sync::Arc<Vec<ActionSpec>>> {
+    let key = (org, flow.0, trigger.0);
+    if let Some(list) = s.trigger_cache.get(key) {
+        return Ok(list);
+    }
+    let max = s.config.max_action_timeout;
+    let list: Vec<ActionSpec> = flow_store::trigger_actions(&s.store.db, org, flow, trigger)
+        .await?
+        .into_iter()
+        .map(|a| ActionSpec {
+            id: a.id,
+            timeout: effective_timeout(a.timeout_nanos, max),
+            active: a.state == ActionState::Active.number() as i32,
+            name: a.name,
+            script: a.script,
+            allowed_to_fail: a.allowed_to_fail,
+        })
+        .collect();
+    let list = std::sync::Arc::new(list);
+    s.trigger_cache.put(key, list.clone());
+    Ok(list)
+}
+
 fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<(FlowType, TriggerType)> {
     let flow = FlowType::parse(flow)
         .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfhj5", "FlowType missing"))?;
@@ -297,19 +358,7 @@ pub async fn execute_flow_trigger(
 ) -> ApiResult<ExecuteFlowTriggerResponse> {
     let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("ExecuteFlowTriggerRequest", r.context)?;
-    let max = s.config.max_action_timeout;
-    let actions: Vec<ActionSpec> = flow_store::trigger_actions(&s.store.db, c.org, flow, trigger)
-        .await?
-        .into_iter()
-        .map(|a| ActionSpec {
-            id: a.id,
-            timeout: effective_timeout(a.timeout_nanos, max),
-            active: a.state == ActionState::Active.number() as i32,
-            name: a.name,
-            script: a.script,
-            allowed_to_fail: a.allowed_to_fail,
-        })
-        .collect();
+    let actions = trigger_action_specs(&s, c.org, flow, trigger).await?;
     if actions.is_empty() {
         return Ok(ExecuteFlowTriggerResponse {
             outcome: Outcome::Succeeded,
@@ -319,7 +368,7 @@ pub async fn execute_flow_trigger(
             error: String::new(),
         });
     }
-    let report = run_trigger(&s, c.org, flow, trigger, &context, &actions).await?;
+    let report = run_trigger(&s, c.org, flow, trigger, &context, actions.as_slice()).await?;
     let run_id = s.store.new_id();
     let mut records = Vec::new();
     let mut runs = Vec::with_capacity(report.runs.len());

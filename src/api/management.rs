@@ -509,6 +509,7 @@ pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> Ap
         allowed_to_fail: r.allowed_to_fail,
     };
     let w = action_store::update(&s.store, c.org, c.token_id, id, input).await?;
+    s.trigger_cache.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
@@ -522,6 +523,7 @@ pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> Ap
 pub async fn deactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
     let id = action_id(&r.id, ApiError::not_found("COMMAND-NRmhu", "Action not found"))?;
     let w = action_store::set_state(&s.store, c.org, c.token_id, id, false).await?;
+    s.trigger_cache.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
@@ -535,6 +537,7 @@ pub async fn deactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResul
 pub async fn reactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
     let id = action_id(&r.id, ApiError::not_found("COMMAND-Aa22g", "Action not found"))?;
     let w = action_store::set_state(&s.store, c.org, c.token_id, id, true).await?;
+    s.trigger_cache.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
@@ -547,6 +550,7 @@ pub async fn reactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResul
 pub async fn delete_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<Empty> {
     let id = action_id(&r.id, ApiError::not_found("COMMAND-Dgh4h", "Action not found"))?;
     action_store::delete(&s.store, c.org, c.token_id, id).await?;
+    s.trigger_cache.invalidate(c.org);
     Ok(Empty {})
 }
 
@@ -669,6 +673,7 @@ pub async fn get_flow(s: AppState, c: Caller, r: FlowTypeRequest) -> ApiResult<G
 pub async fn clear_flow(s: AppState, c: Caller, r: FlowTypeRequest) -> ApiResult<DetailsResponse> {
     let flow = FlowType::parse(&r.flow_type).ok_or_else(|| flow_missing("COMMAND-Dfw2h"))?;
     let w = flow_store::clear_flow(&s.store, c.org, c.token_id, flow).await?;
+    s.trigger_cache.invalidate(c.org);
     Ok(DetailsResponse {
         details: ObjectDetails {
             sequence: w.sequence,
@@ -693,6 +698,7 @@ pub async fn set_trigger_actions(s: AppState, c: Caller, r: SetTriggerActionsReq
         .filter(|t| flow.triggers().contains(t))
         .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfgh6", "TriggerType is invalid"))?;
     let w = flow_store::set_trigger_actions(&s.store, c.org, c.token_id, flow, trigger, r.action_ids).await?;
+    s.trigger_cache.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 

@@ -36,6 +36,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub struct Inner {
     pub store: Arc<Store>,
     pub sandbox: Arc<crate::runtime::pool::SandboxPool>,
+    pub trigger_cache: execute::TriggerCache,
     pub run_writer: crate::store::runs::RunWriter,
     /// Stops the background jobs (run writer, pruning) at shutdown.
     pub background_stop: tokio::sync::watch::Sender<bool>,

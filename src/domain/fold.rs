@@ -40,18 +40,6 @@ fn fold_char(c: char) -> char {
     }
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-pub fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,10 +52,5 @@ mod tests {
         assert_eq!(fold("ΟΔΟΣ"), fold("οδος"));
         // NFC: decomposed a + combining diaeresis equals precomposed ä.
         assert_eq!(fold("a\u{0308}"), fold("Ä"));
-    }
-
-    #[test]
-    fn escapes_like_metacharacters() {
-        assert_eq!(escape_like(r"a%b_c\d"), r"a\%b\_c\\d");
     }
 }

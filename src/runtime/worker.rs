@@ -65,14 +65,20 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
     let mut line = String::new();
+    // The realm for the next run is built while waiting for it, off the request path.
+    let mut next: Option<Result<Context, String>> = None;
     loop {
+        if next.is_none() {
+            next = Some(new_context());
+        }
         line.clear();
         match stdin.lock().read_line(&mut line) {
             Ok(0) | Err(_) => return std::process::ExitCode::SUCCESS,
             Ok(_) => {}
         }
+        let ctx = next.take().unwrap_or_else(new_context);
         let result = match serde_json::from_str::<Job>(&line) {
-            Ok(job) => run_job(&job),
+            Ok(job) => run_job_in(&job, ctx),
             Err(e) => JobResult { ok: false, error: Some(format!("sandbox: bad job: {e}")), ..Default::default() },
         };
         let mut out = serde_json::to_string(&result).unwrap_or_else(|_| "{\"ok\":false}".into());
@@ -108,14 +114,26 @@ fn error_text(err: JsError, ctx: &mut Context) -> String {
     }
 }
 
+/// A fresh realm with the sandbox's settings. No module loader: `import()` must not read files.
+fn new_context() -> Result<Context, String> {
+    let mut ctx = Context::builder()
+        .module_loader(std::rc::Rc::new(IdleModuleLoader))
+        .build()
+        .map_err(|e| format!("sandbox: {e}"))?;
+    ctx.runtime_limits_mut().set_recursion_limit(512);
+    Ok(ctx)
+}
+
 /// Runs one job in a fresh realm.
 pub fn run_job(job: &Job) -> JobResult {
-    // No module loader: `import()` must not read files.
-    let ctx = &mut match Context::builder().module_loader(std::rc::Rc::new(IdleModuleLoader)).build() {
+    run_job_in(job, new_context())
+}
+
+fn run_job_in(job: &Job, ctx: Result<Context, String>) -> JobResult {
+    let ctx = &mut match ctx {
         Ok(ctx) => ctx,
-        Err(e) => return JobResult { ok: false, error: Some(format!("sandbox: {e}")), ..Default::default() },
+        Err(e) => return JobResult { ok: false, error: Some(e), ..Default::default() },
     };
-    ctx.runtime_limits_mut().set_recursion_limit(512);
     let mut result = match execute(job, ctx) {
         Ok(result) => result,
         Err(e) => JobResult { ok: false, error: Some(e), ..Default::default() },
