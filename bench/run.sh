@@ -21,7 +21,7 @@ json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 start_server() { # $1 = database url
   (cd "$WORK" && RUST_LOG=warn ACTIONSD_DATABASE_URL="$1" ACTIONSD_ADDR="127.0.0.1:$PORT" \
-    ACTIONSD_ADMIN_TOKEN="$TOKEN" ACTIONSD_ENCRYPTION_KEY=bench-key-0123456789 "$BIN" serve >"$WORK/server.log" 2>&1) &
+    ACTIONSD_ADMIN_TOKEN="$TOKEN" ACTIONSD_ENCRYPTION_KEY=bench-key-0123456789 exec "$BIN" serve >"$WORK/server.log" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do curl -sf "$BASE/debug/ready" >/dev/null && return 0; sleep 0.1; done
   echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
@@ -78,6 +78,6 @@ for b in $BACKENDS; do
       schema="bench_$(date +%s)"
       psql "$PG_URL" -qc "CREATE SCHEMA $schema" >/dev/null
       run_backend PostgreSQL "$PG_URL?options=-c%20search_path%3D$schema"
-      psql "$PG_URL" -qc "DROP SCHEMA $schema CASCADE" >/dev/null ;;
+      psql "$PG_URL" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 ;;
   esac
 done

@@ -38,7 +38,7 @@ summary() {
     END {printf "| %s | %s | %s | %s | %s |\n", label, rps, p50, p99, (errors==""?0:errors)}'
 }
 
-(cd "$WORK" && RUST_LOG=warn ACTIONSD_ADDR="127.0.0.1:$PORT" ACTIONSD_ADMIN_TOKEN="$TOKEN" "$BIN" serve >"$WORK/server.log" 2>&1) &
+(cd "$WORK" && RUST_LOG=warn ACTIONSD_ADDR="127.0.0.1:$PORT" ACTIONSD_ADMIN_TOKEN="$TOKEN" exec "$BIN" serve >"$WORK/server.log" 2>&1) &
 PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf "$BASE/debug/ready" >/dev/null && break; sleep 0.1; done
 auth=(-H "Authorization: Bearer $TOKEN")

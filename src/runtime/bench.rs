@@ -56,7 +56,7 @@ pub async fn run(iterations: usize, exe: std::path::PathBuf) {
             t.elapsed()
         })
         .collect();
-    report("in-process (fresh realm + prelude + script + call)", samples);
+    report("in-process (fresh realm + bindings + script + call)", samples);
 
     let pool = SandboxPool::new(PoolConfig {
         exe,
@@ -79,5 +79,5 @@ pub async fn run(iterations: usize, exe: std::path::PathBuf) {
         assert!(r.map(|r| r.ok).unwrap_or(false));
         samples.push(t.elapsed());
     }
-    report("sandbox worker process (adds IPC + JSON framing)", samples);
+    report("through a warm sandbox worker (realm pre-built; adds IPC + JSON framing)", samples);
 }
