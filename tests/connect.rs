@@ -267,6 +267,44 @@ async fn connect_org_and_admin_rpcs(s: &TestServer) {
     assert_eq!(r.status, 401, "{r:?}");
 }
 
+async fn connect_execute_flow_trigger(s: &TestServer) {
+    // ExecuteFlowTrigger on a trigger without actions
+    let c =
+        ok(&mgmt(s, "ExecuteFlowTrigger", &s.admin, json!({"flowType": "2", "triggerType": "4", "context": {}})).await);
+    assert_eq!(c["outcome"], "OUTCOME_SUCCEEDED", "{c}");
+    assert!(c.get("runs").is_none() && c.get("effects").is_none(), "no runs, no effects: {c}");
+    let g = ok(&s.post("/management/v1/flows/2/trigger/4/_execute", &s.admin, json!({"context": {}})).await);
+    assert_eq!(g["outcome"], "OUTCOME_SUCCEEDED", "{g}");
+    assert_eq!(keys(&c), keys(&g));
+    let r = mgmt(s, "ExecuteFlowTrigger", &s.admin, json!({"flowType": "1", "triggerType": "4", "context": {}})).await;
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (400, &json!("invalid_argument")), "{r:?}");
+}
+
+async fn connect_test_action(s: &TestServer) {
+    let c = ok(&mgmt(
+        s,
+        "TestAction",
+        &s.admin,
+        json!({"name": "dry", "script": "function dry(ctx, api) {}", "flowType": "2", "triggerType": "4", "context": {}}),
+    )
+    .await);
+    assert_eq!(c["outcome"], "OUTCOME_SUCCEEDED", "{c}");
+    assert_eq!(c["runs"][0]["outcome"], "OUTCOME_SUCCEEDED", "{c}");
+    let r =
+        mgmt(s, "TestAction", &s.admin, json!({"name": "", "script": "x", "flowType": "2", "triggerType": "4"})).await;
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (400, &json!("invalid_argument")), "{r:?}");
+}
+
+async fn connect_list_runs_and_get_run(s: &TestServer) {
+    let lc = ok(&mgmt(s, "ListRuns", &s.admin, json!({})).await);
+    let lg = ok(&s.post("/management/v1/runs/_search", &s.admin, json!({})).await);
+    assert_eq!(without_view_timestamp(&lc), without_view_timestamp(&lg));
+    assert!(lc.get("result").is_none(), "no runs yet: {lc}");
+    let r = mgmt(s, "GetRun", &s.admin, json!({"id": "123"})).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(r.body["code"], "not_found", "{r:?}");
+}
+
 async fn connect_error_bodies(s: &TestServer) {
     // not_found
     assert_connect_err(
@@ -464,6 +502,9 @@ backend_tests!(
     connect_action_rpcs_match_gateway,
     connect_flow_rpcs_match_gateway,
     connect_org_and_admin_rpcs,
+    connect_execute_flow_trigger,
+    connect_test_action,
+    connect_list_runs_and_get_run,
     connect_error_bodies,
     connect_routing,
 );

@@ -125,6 +125,12 @@ impl Store {
         T: Send,
         F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send,
     {
+        // On SQLite every writer must queue on the single-writer lock: a second writer could make
+        // a deferred transaction's upgrade from read to write fail at once (SQLITE_BUSY_SNAPSHOT).
+        let _guard = match self.backend {
+            DatabaseBackend::Sqlite => Some(self.sqlite_writer.lock().await),
+            _ => None,
+        };
         let txn = self.db.begin().await?;
         if self.backend == DatabaseBackend::Postgres {
             let stmt = Statement::from_sql_and_values(
