@@ -27,6 +27,8 @@ pub struct PoolConfig {
 pub enum RunFailure {
     /// The deadline passed; the worker was killed.
     Timeout,
+    /// The script's top level ran past its own bound (`min(5s, timeout)`); the worker was killed.
+    TopLevelTimeout(Duration),
     /// The worker ran out of its memory allowance.
     Memory,
     /// The worker died for another reason.
@@ -206,23 +208,39 @@ impl SandboxPool {
     async fn exchange(&self, worker: &mut Worker, job: &Job, deadline: Instant) -> Result<JobResult, RunFailure> {
         let mut line = serde_json::to_vec(job).map_err(|e| RunFailure::Crashed(e.to_string()))?;
         line.push(b'\n');
-        let io = async {
+        let top_level = Duration::from_millis(job.top_level_ms);
+        let top_deadline = (Instant::now() + top_level).min(deadline);
+        let send = async {
             worker.stdin.write_all(&line).await?;
-            worker.stdin.flush().await?;
-            let mut answer = String::new();
-            let n = worker.stdout.read_line(&mut answer).await?;
-            if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "worker exited"));
-            }
-            Ok(answer)
+            worker.stdin.flush().await
         };
-        match tokio::time::timeout_at(deadline, io).await {
-            Err(_) => Err(RunFailure::Timeout),
-            Ok(Err(e)) => Err(RunFailure::Crashed(e.to_string())),
-            Ok(Ok(answer)) => {
-                serde_json::from_str(&answer).map_err(|e| RunFailure::Crashed(format!("bad answer: {e}")))
-            }
+        match tokio::time::timeout_at(deadline, send).await {
+            Err(_) => return Err(RunFailure::Timeout),
+            Ok(Err(e)) => return Err(RunFailure::Crashed(e.to_string())),
+            Ok(Ok(())) => {}
         }
+        // The first line is either the top-level marker or (when the script failed early) the answer.
+        let mut answer = read_answer_line(&mut worker.stdout, top_deadline, deadline, top_level).await?;
+        if answer == super::worker::EVALUATED_LINE {
+            answer = read_answer_line(&mut worker.stdout, deadline, deadline, top_level).await?;
+        }
+        serde_json::from_str(&answer).map_err(|e| RunFailure::Crashed(format!("bad answer: {e}")))
+    }
+}
+
+async fn read_answer_line(
+    stdout: &mut BufReader<ChildStdout>,
+    until: Instant,
+    run_deadline: Instant,
+    top_level: Duration,
+) -> Result<String, RunFailure> {
+    let mut answer = String::new();
+    match tokio::time::timeout_at(until, stdout.read_line(&mut answer)).await {
+        Err(_) if until < run_deadline => Err(RunFailure::TopLevelTimeout(top_level)),
+        Err(_) => Err(RunFailure::Timeout),
+        Ok(Err(e)) => Err(RunFailure::Crashed(e.to_string())),
+        Ok(Ok(0)) => Err(RunFailure::Crashed("worker exited".into())),
+        Ok(Ok(_)) => Ok(answer),
     }
 }
 

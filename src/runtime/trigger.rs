@@ -186,6 +186,10 @@ impl TriggerRun<'_> {
                 (Err(format!("trigger timeout after {}", self.trigger_budget)), true)
             }
             Err(RunFailure::Timeout) => (Err(format!("timeout after {}", action.timeout)), false),
+            Err(RunFailure::TopLevelTimeout(bound)) => {
+                let bound = Duration { nanos: bound.as_nanos() as i64 };
+                (Err(format!("timeout after {bound} (top-level evaluation)")), false)
+            }
             Err(RunFailure::Memory) => (Err("memory limit exceeded".into()), false),
             Err(RunFailure::Crashed(reason)) => (Err(format!("sandbox crashed: {reason}")), false),
         }

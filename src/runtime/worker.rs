@@ -14,6 +14,9 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 /// Stack of the engine thread: deep enough for the engine's recursion limit through native callbacks.
+/// Written by a worker when a script's top level has been evaluated.
+pub const EVALUATED_LINE: &str = "{\"evaluated\":true}\n";
+
 const ENGINE_STACK: usize = 64 << 20;
 
 /// Entry point of `actionsd sandbox-worker`. Never returns normally.
@@ -78,7 +81,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         }
         let ctx = next.take().unwrap_or_else(new_context);
         let result = match serde_json::from_str::<Job>(&line) {
-            Ok(job) => run_job_in(&job, ctx),
+            Ok(job) => run_job_in(&job, ctx, true),
             Err(e) => JobResult { ok: false, error: Some(format!("sandbox: bad job: {e}")), ..Default::default() },
         };
         let mut out = serde_json::to_string(&result).unwrap_or_else(|_| "{\"ok\":false}".into());
@@ -126,15 +129,17 @@ fn new_context() -> Result<Context, String> {
 
 /// Runs one job in a fresh realm.
 pub fn run_job(job: &Job) -> JobResult {
-    run_job_in(job, new_context())
+    run_job_in(job, new_context(), false)
 }
 
-fn run_job_in(job: &Job, ctx: Result<Context, String>) -> JobResult {
+/// `report_evaluated`: tell the server (one line on stdout) when the script's top level is done,
+/// so it can hold the top level to its own, shorter deadline.
+fn run_job_in(job: &Job, ctx: Result<Context, String>, report_evaluated: bool) -> JobResult {
     let ctx = &mut match ctx {
         Ok(ctx) => ctx,
         Err(e) => return JobResult { ok: false, error: Some(e), ..Default::default() },
     };
-    let mut result = match execute(job, ctx) {
+    let mut result = match execute(job, ctx, report_evaluated) {
         Ok(result) => result,
         Err(e) => JobResult { ok: false, error: Some(e), ..Default::default() },
     };
@@ -170,7 +175,7 @@ fn failed(error: String) -> Result<JobResult, String> {
     Ok(JobResult { ok: false, error: Some(error), ..Default::default() })
 }
 
-fn execute(job: &Job, ctx: &mut Context) -> Result<JobResult, String> {
+fn execute(job: &Job, ctx: &mut Context, report_evaluated: bool) -> Result<JobResult, String> {
     let bindings = api::begin(ctx, job.flow, job.trigger, &job.name, &job.context, &job.state)
         .map_err(|e| format!("sandbox: {e}"))?;
     let global = ctx.global_object();
@@ -179,6 +184,11 @@ fn execute(job: &Job, ctx: &mut Context) -> Result<JobResult, String> {
     }
     if let Err(e) = ctx.eval(Source::from_bytes(job.script.as_bytes())) {
         return failed(error_text(e, ctx));
+    }
+    if report_evaluated {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(EVALUATED_LINE.as_bytes()).and_then(|_| out.flush());
     }
     let entry = match entry_function(job, &global, ctx) {
         Some(f) => f,
