@@ -102,19 +102,40 @@ fn data_size() -> Option<u64> {
 
 /// `String(value)` of a thrown value, or the engine's own message for its limit errors.
 fn error_text(err: JsError, ctx: &mut Context) -> String {
+    let position = throw_position(&err.to_string());
     if let Some(EngineError::RuntimeLimit(limit)) = err.as_engine() {
         return match limit {
             RuntimeLimitError::Recursion | RuntimeLimitError::StackSize => "recursion limit exceeded".into(),
             RuntimeLimitError::LoopIteration => "loop iteration limit exceeded".into(),
         };
     }
-    match err.into_opaque(ctx) {
+    let text = match err.into_opaque(ctx) {
         Ok(value) => match value.to_string(ctx) {
             Ok(s) => s.to_std_string_escaped(),
             Err(_) => "uncaught exception".into(),
         },
         Err(e) => e.to_string(),
+    };
+    match position {
+        Some(at) => format!("{text} {at}"),
+        None => text,
     }
+}
+
+/// ` at <function> (<line>:<column>)` of the innermost frame, from the engine's backtrace
+/// (lines like `    at b (unknown at :2:21)`).
+fn throw_position(display: &str) -> Option<String> {
+    let frame = display.lines().skip(1).map(str::trim).find(|l| l.starts_with("at "))?;
+    let rest = frame.strip_prefix("at ")?;
+    let (function, location) = rest.split_once(" (")?;
+    let location = location.trim_end_matches(')');
+    let line_col = location.rsplit_once(" at :").map(|(_, lc)| lc).unwrap_or(location);
+    let mut parts = line_col.split(':');
+    let (line, col) = (parts.next()?, parts.next()?);
+    if line.parse::<u32>().is_err() || col.parse::<u32>().is_err() {
+        return None;
+    }
+    Some(format!("at {function} ({line}:{col})"))
 }
 
 /// A fresh realm with the sandbox's settings. No module loader: `import()` must not read files.
@@ -215,5 +236,34 @@ fn execute(job: &Job, ctx: &mut Context, report_evaluated: bool) -> Result<JobRe
     match api::finish(&bindings, ctx) {
         Ok(state) => Ok(JobResult { ok: true, state: Some(state), ..Default::default() }),
         Err(e) => failed(error_text(e, ctx)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(script: &str) -> Job {
+        Job {
+            script: script.into(),
+            name: "a".into(),
+            flow: 2,
+            trigger: 4,
+            context: serde_json::json!({}),
+            state: serde_json::json!({}),
+            top_level_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn thrown_errors_name_their_position() {
+        let cases = [
+            ("function a(){ throw new Error('boom') }", "Error: boom at a (1:21)"),
+            ("function a(){ b() }\nfunction b(){ throw new TypeError('t') }", "TypeError: t at b (2:21)"),
+            ("function a(){ throw 'plain' }", "plain at a (1:21)"),
+        ];
+        for (script, expected) in cases {
+            assert_eq!(run_job(&job(script)).error.as_deref(), Some(expected), "{script}");
+        }
     }
 }
