@@ -356,9 +356,18 @@ pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<(u64
             },
         };
     }
+    // Count and filter on the covering index (org_id, name_folded, name, state, id), then fetch
+    // only the matching rows: a filter over a large org never reads every row.
+    let counted: Option<i64> = action::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(action::Column::OrgId.eq(org))
+        .filter(cond.clone())
+        .into_tuple()
+        .one(&store.db)
+        .await?;
+    let total = counted.unwrap_or(0).max(0) as u64;
     if !cond.is_empty() {
-        // Filter on the covering index (org_id, name_folded, name, state, id) first, then fetch
-        // only the matching rows: a filter over a large org never reads every row.
         let matching = Query::select()
             .column(action::Column::Id)
             .from(action::Entity)
@@ -367,7 +376,6 @@ pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<(u64
             .to_owned();
         q = q.filter(action::Column::Id.in_subquery(matching));
     }
-    let total = q.clone().count(&store.db).await?;
     let order = if params.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
     q = match params.sort {
         SortColumn::Unspecified | SortColumn::Id => q,
