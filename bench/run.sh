@@ -5,6 +5,8 @@
 # Env: DURATION (default 10s), PG_URL (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 DURATION=${DURATION:-10s}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
@@ -29,14 +31,6 @@ start_server() { # $1 = database url
 
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; }
 
-summary() { # $1 = label; reads wrk --latency output on stdin
-  awk -v label="$1" '
-    /Requests\/sec/ {rps=$2}
-    /^ +50%/ {p50=$2}
-    /^ +99%/ {p99=$2}
-    /Non-2xx/ {errors=$NF}
-    END {printf "| %s | %s | %s | %s | %s |\n", label, rps, p50, p99, (errors==""?0:errors)}'
-}
 
 run_backend() { # $1 = name, $2 = url
   start_server "$2"

@@ -8,6 +8,8 @@
 # Env: DURATION (default 10s), ITERATIONS (default 3000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 command -v node >/dev/null || { echo "node is required" >&2; exit 1; }
 DURATION=${DURATION:-10s}
@@ -29,14 +31,6 @@ echo "## (a) + (c) per-run cost"
 node bench/node_vm.js "$ITERATIONS"
 echo
 
-summary() {
-  awk -v label="$1" '
-    /Requests\/sec/ {rps=$2}
-    /^ +50%/ {p50=$2}
-    /^ +99%/ {p99=$2}
-    /Non-2xx/ {errors=$NF}
-    END {printf "| %s | %s | %s | %s | %s |\n", label, rps, p50, p99, (errors==""?0:errors)}'
-}
 
 (cd "$WORK" && RUST_LOG=warn ACTIONSD_ADDR="127.0.0.1:$PORT" ACTIONSD_ADMIN_TOKEN="$TOKEN" exec "$BIN" serve >"$WORK/server.log" 2>&1) &
 PIDS+=($!)

@@ -546,6 +546,18 @@ fn human_setter(target: fn(&mut RunState) -> &mut Value, field: &str, value: Val
     });
 }
 
+/// Sets a top-level field of the external user or the user being built.
+fn top_setter(target: fn(&mut RunState) -> &mut Value, field: &str, value: Value) {
+    RUN.with(|r| {
+        let mut r = r.borrow_mut();
+        let obj = target(&mut r);
+        if !obj.is_object() {
+            *obj = json!({});
+        }
+        obj[field] = value;
+    });
+}
+
 fn ext(r: &mut RunState) -> &mut Value {
     &mut r.external_user
 }
@@ -601,13 +613,7 @@ fn ext_phone_verified(_: &JsValue, args: &[JsValue], _: &mut Context) -> JsResul
 }
 fn ext_preferred_username(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let v = arg_string(args, 0, ctx)?;
-    RUN.with(|r| {
-        let mut r = r.borrow_mut();
-        if !r.external_user.is_object() {
-            r.external_user = json!({});
-        }
-        r.external_user["preferredUsername"] = Value::String(v);
-    });
+    top_setter(ext, "preferredUsername", Value::String(v));
     Ok(JsValue::undefined())
 }
 fn user_has(field: &str) -> bool {
@@ -643,13 +649,7 @@ fn usr_gender(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsVa
 }
 fn usr_username(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let v = arg_string(args, 0, ctx)?;
-    RUN.with(|r| {
-        let mut r = r.borrow_mut();
-        if !r.user.is_object() {
-            r.user = json!({});
-        }
-        r.user["username"] = Value::String(v);
-    });
+    top_setter(usr, "username", Value::String(v));
     Ok(JsValue::undefined())
 }
 

@@ -76,6 +76,17 @@ impl Store {
         self.ids.next()
     }
 
+    /// Begins a write transaction. On SQLite every writer queues on the single-writer lock first:
+    /// a second writer could make a deferred transaction's upgrade from read to write fail at once
+    /// (SQLITE_BUSY_SNAPSHOT).
+    async fn begin_writer(&self) -> Result<(Option<tokio::sync::MutexGuard<'_, ()>>, DatabaseTransaction), DbErr> {
+        let guard = match self.backend {
+            DatabaseBackend::Sqlite => Some(self.sqlite_writer.lock().await),
+            _ => None,
+        };
+        Ok((guard, self.db.begin().await?))
+    }
+
     /// Runs `f` in a transaction, serialized with every other writer holding one of `locks`
     /// (PostgreSQL: transaction-scoped advisory locks; SQLite: the single writer).
     pub async fn write<T, F>(&self, locks: &[String], f: F) -> ApiResult<T>
@@ -83,11 +94,7 @@ impl Store {
         T: Send,
         F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send,
     {
-        let _guard = match self.backend {
-            DatabaseBackend::Sqlite => Some(self.sqlite_writer.lock().await),
-            _ => None,
-        };
-        let txn = self.db.begin().await?;
+        let (_guard, txn) = self.begin_writer().await?;
         if self.backend == DatabaseBackend::Postgres {
             let mut keys: Vec<i64> = locks.iter().map(|k| lock_key(k)).collect();
             keys.sort_unstable();
@@ -125,13 +132,7 @@ impl Store {
         T: Send,
         F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send,
     {
-        // On SQLite every writer must queue on the single-writer lock: a second writer could make
-        // a deferred transaction's upgrade from read to write fail at once (SQLITE_BUSY_SNAPSHOT).
-        let _guard = match self.backend {
-            DatabaseBackend::Sqlite => Some(self.sqlite_writer.lock().await),
-            _ => None,
-        };
-        let txn = self.db.begin().await?;
+        let (_guard, txn) = self.begin_writer().await?;
         if self.backend == DatabaseBackend::Postgres {
             let stmt = Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
