@@ -3,10 +3,12 @@
 
 pub mod action;
 pub mod event;
+pub mod execution;
 pub mod flow;
 pub mod flow_trigger_action;
 pub mod node;
 pub mod org;
 pub mod run;
 pub mod setting;
+pub mod target;
 pub mod token;

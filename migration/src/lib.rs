@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_init;
 mod m20261123_000002_runs;
 mod m20261123_000003_action_search_index;
+mod m20261123_000004_targets;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_init::Migration),
             Box::new(m20261123_000002_runs::Migration),
             Box::new(m20261123_000003_action_search_index::Migration),
+            Box::new(m20261123_000004_targets::Migration),
         ]
     }
 }

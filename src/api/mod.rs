@@ -1,6 +1,7 @@
 //! The transport layer: every RPC is one handler, reachable through its REST gateway path and
 //! through Connect unary JSON, with one authentication, permission check and validation.
 
+pub mod action_v2;
 pub mod admin;
 pub mod auth;
 pub mod execute;
@@ -274,6 +275,7 @@ pub fn rpcs() -> &'static [Rpc] {
         let mut all = management::rpcs();
         all.extend(execute::rpcs());
         all.extend(admin::rpcs());
+        all.extend(action_v2::rpcs());
         all
     })
 }

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the REST gateway paths, one operation per RPC.
 
-use super::{admin, execute, management, messages};
+use super::{action_v2, admin, execute, management, messages};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -19,6 +19,9 @@ use utoipa::{Modify, OpenApi};
         management::clear_flow, management::set_trigger_actions, management::add_org, management::get_my_org,
         execute::execute_flow_trigger, execute::test_action, execute::list_runs, execute::get_run,
         admin::list_orgs, admin::add_token, admin::list_tokens, admin::remove_token,
+        action_v2::create_target, action_v2::update_target, action_v2::delete_target, action_v2::get_target,
+        action_v2::list_targets, action_v2::set_execution, action_v2::list_executions,
+        action_v2::list_execution_functions, action_v2::list_execution_methods, action_v2::list_execution_services,
     ),
     components(schemas(messages::GatewayError, messages::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -26,6 +29,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "ManagementService", description = "Actions, flows and triggers, organizations"),
         (name = "AdminService", description = "Instance administration: organizations and API tokens"),
+        (name = "ActionService", description = "Actions v2: targets and executions (instance-wide, IAM_OWNER only)"),
     )
 )]
 pub struct ApiDoc;

@@ -2,10 +2,12 @@
 //! one aggregate and appends the event log in the same transaction as the read-table change.
 
 pub mod actions;
+pub mod crypto;
 pub mod events;
 pub mod flows;
 pub mod orgs;
 pub mod runs;
+pub mod targets;
 pub mod tokens;
 
 use crate::domain::id::IdGenerator;

@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+/// An Actions v2 target (instance-scoped). The signing key is stored encrypted.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "targets")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub name: String,
+    /// `rest_webhook`, `rest_call` or `rest_async`.
+    pub target_type: String,
+    pub interrupt_on_error: bool,
+    pub endpoint: String,
+    pub timeout_nanos: i64,
+    /// The PAYLOAD_TYPE_* number (never 0: unspecified is stored as JSON).
+    pub payload_type: i32,
+    /// `v1:` + base64(nonce || AES-256-GCM ciphertext) of the signing key.
+    pub signing_key_enc: String,
+    pub sequence: i64,
+    pub created_at: i64,
+    pub changed_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,306 @@
+//! Actions v2 targets and executions (instance-scoped). All writes hold one lock, so a
+//! SetExecution sees a consistent set of targets and DeleteTarget can prune every execution.
+
+use super::events::{self, NewEvent};
+use super::Store;
+use crate::error::{ApiError, ApiResult, Kind};
+use entity::{execution, target};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, Set};
+
+pub const LOCK: &str = "actions_v2";
+
+pub fn not_found() -> ApiError {
+    ApiError::new(Kind::NotFound, "Errors.Target.NotFound", "Target not found")
+}
+
+pub fn already_exists() -> ApiError {
+    ApiError::new(Kind::AlreadyExists, "Errors.Target.AlreadyExists", "A target with this name already exists")
+}
+
+/// A target as written by CreateTarget (already validated; the signing key encrypted).
+pub struct NewTarget {
+    pub name: String,
+    pub target_type: String,
+    pub interrupt_on_error: bool,
+    pub endpoint: String,
+    pub timeout_nanos: i64,
+    pub payload_type: i32,
+    pub signing_key_enc: String,
+}
+
+/// The fields an UpdateTarget sets (None: unchanged). Already validated.
+#[derive(Default)]
+pub struct TargetPatch {
+    pub name: Option<String>,
+    pub target_type: Option<(String, bool)>,
+    pub endpoint: Option<String>,
+    pub timeout_nanos: Option<i64>,
+    pub payload_type: Option<i32>,
+    /// A new encrypted signing key (rotation).
+    pub signing_key_enc: Option<String>,
+}
+
+async fn name_taken(txn: &DatabaseTransaction, name: &str, except: Option<i64>) -> ApiResult<bool> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let found = target::Entity::find().filter(target::Column::Name.eq(name)).one(txn).await?;
+    Ok(found.is_some_and(|t| Some(t.id) != except))
+}
+
+fn target_event(t: &target::Model) -> serde_json::Value {
+    serde_json::json!({
+        "name": t.name, "targetType": t.target_type, "interruptOnError": t.interrupt_on_error,
+        "endpoint": t.endpoint, "timeoutNanos": t.timeout_nanos, "payloadType": t.payload_type,
+    })
+}
+
+pub async fn create_target(store: &Store, new: NewTarget, creator: i64, owner: i64) -> ApiResult<target::Model> {
+    let id = store.new_id();
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                if name_taken(txn, &new.name, None).await? {
+                    return Err(already_exists());
+                }
+                let mut model = target::Model {
+                    id,
+                    name: new.name,
+                    target_type: new.target_type,
+                    interrupt_on_error: new.interrupt_on_error,
+                    endpoint: new.endpoint,
+                    timeout_nanos: new.timeout_nanos,
+                    payload_type: new.payload_type,
+                    signing_key_enc: new.signing_key_enc,
+                    sequence: 0,
+                    created_at: 0,
+                    changed_at: 0,
+                };
+                let written = events::append(
+                    txn,
+                    NewEvent {
+                        aggregate_type: "target",
+                        aggregate_id: id.to_string(),
+                        event_type: "target.added",
+                        resource_owner: owner,
+                        creator,
+                        payload: target_event(&model),
+                    },
+                )
+                .await?;
+                model.sequence = written.sequence;
+                model.created_at = written.created_at;
+                model.changed_at = written.created_at;
+                target::Entity::insert(target::ActiveModel::from(model.clone()))
+                    .exec_without_returning(txn)
+                    .await
+                    .map_err(|e| super::unique_or_internal(e, already_exists()))?;
+                Ok(model)
+            })
+        })
+        .await
+}
+
+/// Applies a partial update; a patch that changes nothing writes no event and returns the stored row.
+pub async fn update_target(
+    store: &Store,
+    id: i64,
+    patch: TargetPatch,
+    creator: i64,
+    owner: i64,
+) -> ApiResult<target::Model> {
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                let current = target::Entity::find_by_id(id).one(txn).await?.ok_or_else(not_found)?;
+                let mut next = current.clone();
+                let mut changes = serde_json::Map::new();
+                if let Some(name) = patch.name.filter(|n| *n != current.name) {
+                    if name_taken(txn, &name, Some(id)).await? {
+                        return Err(already_exists());
+                    }
+                    changes.insert("name".into(), name.clone().into());
+                    next.name = name;
+                }
+                if let Some((kind, interrupt)) = patch.target_type {
+                    if kind != current.target_type || interrupt != current.interrupt_on_error {
+                        changes.insert("targetType".into(), kind.clone().into());
+                        changes.insert("interruptOnError".into(), interrupt.into());
+                        next.target_type = kind;
+                        next.interrupt_on_error = interrupt;
+                    }
+                }
+                if let Some(endpoint) = patch.endpoint.filter(|e| *e != current.endpoint) {
+                    changes.insert("endpoint".into(), endpoint.clone().into());
+                    next.endpoint = endpoint;
+                }
+                if let Some(t) = patch.timeout_nanos.filter(|t| *t != current.timeout_nanos) {
+                    changes.insert("timeoutNanos".into(), t.into());
+                    next.timeout_nanos = t;
+                }
+                if let Some(p) = patch.payload_type.filter(|p| *p != current.payload_type) {
+                    changes.insert("payloadType".into(), p.into());
+                    next.payload_type = p;
+                }
+                if let Some(key) = patch.signing_key_enc {
+                    // Never the key itself: only that it changed.
+                    changes.insert("signingKeyRotated".into(), true.into());
+                    next.signing_key_enc = key;
+                }
+                if changes.is_empty() {
+                    return Ok(current);
+                }
+                let written = events::append(
+                    txn,
+                    NewEvent {
+                        aggregate_type: "target",
+                        aggregate_id: id.to_string(),
+                        event_type: "target.changed",
+                        resource_owner: owner,
+                        creator,
+                        payload: serde_json::Value::Object(changes),
+                    },
+                )
+                .await?;
+                next.sequence = written.sequence;
+                next.changed_at = written.created_at;
+                let mut am: target::ActiveModel = current.into();
+                am.name = Set(next.name.clone());
+                am.target_type = Set(next.target_type.clone());
+                am.interrupt_on_error = Set(next.interrupt_on_error);
+                am.endpoint = Set(next.endpoint.clone());
+                am.timeout_nanos = Set(next.timeout_nanos);
+                am.payload_type = Set(next.payload_type);
+                am.signing_key_enc = Set(next.signing_key_enc.clone());
+                am.sequence = Set(next.sequence);
+                am.changed_at = Set(next.changed_at);
+                am.update(txn).await.map_err(|e| super::unique_or_internal(e, already_exists()))?;
+                Ok(next)
+            })
+        })
+        .await
+}
+
+/// Deletes a target and removes it from every execution. Returns the deletion time, or None
+/// when there was no such target (idempotent).
+pub async fn delete_target(store: &Store, id: i64, creator: i64, owner: i64) -> ApiResult<Option<i64>> {
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                if target::Entity::find_by_id(id).one(txn).await?.is_none() {
+                    return Ok(None);
+                }
+                let written = events::append(
+                    txn,
+                    NewEvent {
+                        aggregate_type: "target",
+                        aggregate_id: id.to_string(),
+                        event_type: "target.removed",
+                        resource_owner: owner,
+                        creator,
+                        payload: serde_json::json!({}),
+                    },
+                )
+                .await?;
+                target::Entity::delete_by_id(id).exec(txn).await?;
+                let wanted = id.to_string();
+                for exec in execution::Entity::find().all(txn).await? {
+                    let ids = target_ids(&exec);
+                    if !ids.contains(&wanted) {
+                        continue;
+                    }
+                    let rest: Vec<String> = ids.into_iter().filter(|t| *t != wanted).collect();
+                    write_execution(txn, Some(exec.clone()), &exec.id, rest, creator, owner).await?;
+                }
+                Ok(Some(written.created_at))
+            })
+        })
+        .await
+}
+
+pub async fn get_target<C: ConnectionTrait>(conn: &C, id: i64) -> ApiResult<Option<target::Model>> {
+    Ok(target::Entity::find_by_id(id).one(conn).await?)
+}
+
+pub async fn all_targets<C: ConnectionTrait>(conn: &C) -> ApiResult<Vec<target::Model>> {
+    Ok(target::Entity::find().all(conn).await?)
+}
+
+pub async fn all_executions<C: ConnectionTrait>(conn: &C) -> ApiResult<Vec<execution::Model>> {
+    Ok(execution::Entity::find().all(conn).await?)
+}
+
+/// The ordered target ids of an execution.
+pub fn target_ids(e: &execution::Model) -> Vec<String> {
+    serde_json::from_str(&e.targets).unwrap_or_default()
+}
+
+/// Writes (or, for an empty list, removes) one execution with its event. Returns the event time,
+/// or None when nothing changed (clearing an execution that does not exist).
+async fn write_execution(
+    txn: &DatabaseTransaction,
+    current: Option<execution::Model>,
+    id: &str,
+    targets: Vec<String>,
+    creator: i64,
+    owner: i64,
+) -> ApiResult<Option<i64>> {
+    if targets.is_empty() && current.is_none() {
+        return Ok(None);
+    }
+    let event_type = if targets.is_empty() { "execution.v2.removed" } else { "execution.v2.set" };
+    let written = events::append(
+        txn,
+        NewEvent {
+            aggregate_type: "execution",
+            aggregate_id: id.to_string(),
+            event_type,
+            resource_owner: owner,
+            creator,
+            payload: serde_json::json!({"targets": targets}),
+        },
+    )
+    .await?;
+    let list = serde_json::to_string(&targets).map_err(ApiError::internal)?;
+    match current {
+        Some(_) if targets.is_empty() => {
+            execution::Entity::delete_by_id(id.to_string()).exec(txn).await?;
+        }
+        Some(existing) => {
+            let mut am: execution::ActiveModel = existing.into();
+            am.targets = Set(list);
+            am.sequence = Set(written.sequence);
+            am.changed_at = Set(written.created_at);
+            am.update(txn).await?;
+        }
+        None => {
+            execution::Entity::insert(execution::ActiveModel {
+                id: Set(id.to_string()),
+                targets: Set(list),
+                sequence: Set(written.sequence),
+                created_at: Set(written.created_at),
+                changed_at: Set(written.created_at),
+            })
+            .exec_without_returning(txn)
+            .await?;
+        }
+    }
+    Ok(Some(written.created_at))
+}
+
+/// Replaces the target list of one execution (`[]` clears it). Every target must exist.
+pub async fn set_execution(store: &Store, id: String, targets: Vec<i64>, creator: i64, owner: i64) -> ApiResult<i64> {
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                for t in &targets {
+                    if target::Entity::find_by_id(*t).one(txn).await?.is_none() {
+                        return Err(not_found());
+                    }
+                }
+                let current = execution::Entity::find_by_id(id.clone()).one(txn).await?;
+                let ids = targets.iter().map(i64::to_string).collect();
+                let at = write_execution(txn, current, &id, ids, creator, owner).await?;
+                Ok(at.unwrap_or_else(crate::domain::time::now_micros))
+            })
+        })
+        .await
+}
