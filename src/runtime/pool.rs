@@ -190,7 +190,11 @@ impl SandboxPool {
                             let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
                         }
                         let stderr = worker.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-                        classify_crash(status.ok().and_then(|s| s.ok()), &stderr)
+                        classify_crash(
+                            status.ok().and_then(|s| s.ok()),
+                            &stderr,
+                            Duration::from_millis(job.top_level_ms),
+                        )
                     }
                     other => {
                         tokio::spawn(async move {
@@ -208,39 +212,23 @@ impl SandboxPool {
     async fn exchange(&self, worker: &mut Worker, job: &Job, deadline: Instant) -> Result<JobResult, RunFailure> {
         let mut line = serde_json::to_vec(job).map_err(|e| RunFailure::Crashed(e.to_string()))?;
         line.push(b'\n');
-        let top_level = Duration::from_millis(job.top_level_ms);
-        let top_deadline = (Instant::now() + top_level).min(deadline);
-        let send = async {
+        let io = async {
             worker.stdin.write_all(&line).await?;
-            worker.stdin.flush().await
+            worker.stdin.flush().await?;
+            let mut answer = String::new();
+            let n = worker.stdout.read_line(&mut answer).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "worker exited"));
+            }
+            Ok(answer)
         };
-        match tokio::time::timeout_at(deadline, send).await {
-            Err(_) => return Err(RunFailure::Timeout),
-            Ok(Err(e)) => return Err(RunFailure::Crashed(e.to_string())),
-            Ok(Ok(())) => {}
+        match tokio::time::timeout_at(deadline, io).await {
+            Err(_) => Err(RunFailure::Timeout),
+            Ok(Err(e)) => Err(RunFailure::Crashed(e.to_string())),
+            Ok(Ok(answer)) => {
+                serde_json::from_str(&answer).map_err(|e| RunFailure::Crashed(format!("bad answer: {e}")))
+            }
         }
-        // The first line is either the top-level marker or (when the script failed early) the answer.
-        let mut answer = read_answer_line(&mut worker.stdout, top_deadline, deadline, top_level).await?;
-        if answer == super::worker::EVALUATED_LINE {
-            answer = read_answer_line(&mut worker.stdout, deadline, deadline, top_level).await?;
-        }
-        serde_json::from_str(&answer).map_err(|e| RunFailure::Crashed(format!("bad answer: {e}")))
-    }
-}
-
-async fn read_answer_line(
-    stdout: &mut BufReader<ChildStdout>,
-    until: Instant,
-    run_deadline: Instant,
-    top_level: Duration,
-) -> Result<String, RunFailure> {
-    let mut answer = String::new();
-    match tokio::time::timeout_at(until, stdout.read_line(&mut answer)).await {
-        Err(_) if until < run_deadline => Err(RunFailure::TopLevelTimeout(top_level)),
-        Err(_) => Err(RunFailure::Timeout),
-        Ok(Err(e)) => Err(RunFailure::Crashed(e.to_string())),
-        Ok(Ok(0)) => Err(RunFailure::Crashed("worker exited".into())),
-        Ok(Ok(_)) => Ok(answer),
     }
 }
 
@@ -257,7 +245,10 @@ fn sandbox_dir() -> PathBuf {
     .clone()
 }
 
-fn classify_crash(status: Option<std::process::ExitStatus>, stderr: &str) -> RunFailure {
+fn classify_crash(status: Option<std::process::ExitStatus>, stderr: &str, top_level: Duration) -> RunFailure {
+    if stderr.contains(super::worker::TOP_LEVEL_EXIT) {
+        return RunFailure::TopLevelTimeout(top_level);
+    }
     if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
         return RunFailure::Memory;
     }

@@ -14,8 +14,8 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 /// Stack of the engine thread: deep enough for the engine's recursion limit through native callbacks.
-/// Written by a worker when a script's top level has been evaluated.
-pub const EVALUATED_LINE: &str = "{\"evaluated\":true}\n";
+/// Written to stderr by a worker that ends itself because a script's top level ran too long.
+pub const TOP_LEVEL_EXIT: &str = "sandbox: top-level evaluation timed out";
 
 const ENGINE_STACK: usize = 64 << 20;
 
@@ -47,6 +47,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     }
+    let watch = TopLevelWatch::start();
     // Warm the engine once so the baseline includes its one-time allocations.
     drop(run_job(&Job {
         script: "function warm(ctx, api) {}".into(),
@@ -81,7 +82,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         }
         let ctx = next.take().unwrap_or_else(new_context);
         let result = match serde_json::from_str::<Job>(&line) {
-            Ok(job) => run_job_in(&job, ctx, true),
+            Ok(job) => run_job_in(&job, ctx, Some(&watch)),
             Err(e) => JobResult { ok: false, error: Some(format!("sandbox: bad job: {e}")), ..Default::default() },
         };
         let mut out = serde_json::to_string(&result).unwrap_or_else(|_| "{\"ok\":false}".into());
@@ -150,17 +151,58 @@ fn new_context() -> Result<Context, String> {
 
 /// Runs one job in a fresh realm.
 pub fn run_job(job: &Job) -> JobResult {
-    run_job_in(job, new_context(), false)
+    run_job_in(job, new_context(), None)
 }
 
-/// `report_evaluated`: tell the server (one line on stdout) when the script's top level is done,
-/// so it can hold the top level to its own, shorter deadline.
-fn run_job_in(job: &Job, ctx: Result<Context, String>, report_evaluated: bool) -> JobResult {
+/// Holds a script's top level to its bound (`min(5s, timeout)`): a watchdog thread ends the worker
+/// process if evaluation is still running at the deadline (the server then reports the timeout).
+struct TopLevelWatch {
+    tx: std::sync::mpsc::Sender<Option<std::time::Instant>>,
+}
+
+impl TopLevelWatch {
+    fn start() -> Self {
+        use std::sync::mpsc::RecvTimeoutError;
+        let (tx, rx) = std::sync::mpsc::channel::<Option<std::time::Instant>>();
+        std::thread::Builder::new()
+            .name("top-level-watch".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let mut deadline: Option<std::time::Instant> = None;
+                loop {
+                    let next = match deadline {
+                        Some(d) => rx.recv_timeout(d.saturating_duration_since(std::time::Instant::now())),
+                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    match next {
+                        Ok(d) => deadline = d,
+                        Err(RecvTimeoutError::Timeout) => {
+                            eprintln!("{TOP_LEVEL_EXIT}");
+                            std::process::exit(75);
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })
+            .expect("spawn the top-level watchdog");
+        TopLevelWatch { tx }
+    }
+
+    fn arm(&self, bound: std::time::Duration) {
+        let _ = self.tx.send(Some(std::time::Instant::now() + bound));
+    }
+
+    fn disarm(&self) {
+        let _ = self.tx.send(None);
+    }
+}
+
+fn run_job_in(job: &Job, ctx: Result<Context, String>, watch: Option<&TopLevelWatch>) -> JobResult {
     let ctx = &mut match ctx {
         Ok(ctx) => ctx,
         Err(e) => return JobResult { ok: false, error: Some(e), ..Default::default() },
     };
-    let mut result = match execute(job, ctx, report_evaluated) {
+    let mut result = match execute(job, ctx, watch) {
         Ok(result) => result,
         Err(e) => JobResult { ok: false, error: Some(e), ..Default::default() },
     };
@@ -196,20 +238,22 @@ fn failed(error: String) -> Result<JobResult, String> {
     Ok(JobResult { ok: false, error: Some(error), ..Default::default() })
 }
 
-fn execute(job: &Job, ctx: &mut Context, report_evaluated: bool) -> Result<JobResult, String> {
+fn execute(job: &Job, ctx: &mut Context, watch: Option<&TopLevelWatch>) -> Result<JobResult, String> {
     let bindings = api::begin(ctx, job.flow, job.trigger, &job.name, &job.context, &job.state)
         .map_err(|e| format!("sandbox: {e}"))?;
     let global = ctx.global_object();
     for (name, value) in [("require", bindings.require.clone()), ("console", bindings.console.clone())] {
         global.set(JsString::from(name), value, false, ctx).map_err(|e| format!("sandbox: {e}"))?;
     }
-    if let Err(e) = ctx.eval(Source::from_bytes(job.script.as_bytes())) {
-        return failed(error_text(e, ctx));
+    if let Some(w) = watch {
+        w.arm(std::time::Duration::from_millis(job.top_level_ms));
     }
-    if report_evaluated {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(EVALUATED_LINE.as_bytes()).and_then(|_| out.flush());
+    let evaluated = ctx.eval(Source::from_bytes(job.script.as_bytes()));
+    if let Some(w) = watch {
+        w.disarm();
+    }
+    if let Err(e) = evaluated {
+        return failed(error_text(e, ctx));
     }
     let entry = match entry_function(job, &global, ctx) {
         Some(f) => f,
