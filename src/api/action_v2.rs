@@ -7,7 +7,6 @@ use super::json::{self, is_false, is_zero_u64};
 use super::messages::GatewayError;
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::fold::fold;
-use crate::domain::role::Permission;
 use crate::domain::time::format_micros;
 use crate::domain::Duration;
 use crate::error::{ApiError, ApiResult, Kind};
@@ -58,16 +57,7 @@ const SIGNING_KEY_LEN: usize = 36;
 
 pub fn rpcs() -> Vec<Rpc> {
     use BodyMode::{Ignored, Whole};
-    let rpc = |method, http, path, body, call| Rpc {
-        service: SERVICE,
-        method,
-        http,
-        path,
-        body,
-        permission: Permission::Instance,
-        org_scoped: false,
-        call,
-    };
+    let rpc = |method, http, path, body, call| Rpc::instance(SERVICE, method, http, path, body, call);
     vec![
         rpc("CreateTarget", Method::POST, "/v2/actions/targets", Whole, rpc_call!(create_target)),
         rpc("UpdateTarget", Method::POST, "/v2/actions/targets/{id}", Whole, rpc_call!(update_target)),

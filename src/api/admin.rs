@@ -5,7 +5,7 @@ use super::auth::Caller;
 use super::management::{org_msg, Org};
 use super::messages::{GatewayError, ListDetails, ListQuery, ObjectDetails};
 use super::{AppState, BodyMode, Rpc};
-use crate::domain::role::{Permission, Role};
+use crate::domain::role::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::rpc_call;
 use crate::store::{orgs as org_store, tokens as token_store};
@@ -16,16 +16,7 @@ use utoipa::ToSchema;
 pub const SERVICE: &str = "zitadel.admin.v1.AdminService";
 
 pub fn rpcs() -> Vec<Rpc> {
-    let rpc = |method, http, path, body, call| Rpc {
-        service: SERVICE,
-        method,
-        http,
-        path,
-        body,
-        permission: Permission::Instance,
-        org_scoped: false,
-        call,
-    };
+    let rpc = |method, http, path, body, call| Rpc::instance(SERVICE, method, http, path, body, call);
     vec![
         rpc("ListOrgs", Method::POST, "/admin/v1/orgs/_search", BodyMode::Whole, rpc_call!(list_orgs)),
         rpc("AddToken", Method::POST, "/admin/v1/tokens", BodyMode::Whole, rpc_call!(add_token)),

@@ -21,15 +21,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 pub fn rpcs() -> Vec<Rpc> {
-    let rpc = |method, http, path, body, permission, call| Rpc {
-        service: super::management::SERVICE,
-        method,
-        http,
-        path,
-        body,
-        permission,
-        org_scoped: true,
-        call,
+    let rpc = |method, http, path, body, permission, call| {
+        Rpc::org(super::management::SERVICE, method, http, path, body, permission, call)
     };
     vec![
         rpc(

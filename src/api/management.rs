@@ -22,16 +22,8 @@ pub const SERVICE: &str = "zitadel.management.v1.ManagementService";
 pub fn rpcs() -> Vec<Rpc> {
     use BodyMode::{Ignored, Whole};
     use Permission::{Any, Instance, Read, Write};
-    let rpc = |method, http, path, body, permission, call| Rpc {
-        service: SERVICE,
-        method,
-        http,
-        path,
-        body,
-        permission,
-        org_scoped: true,
-        call,
-    };
+    let rpc =
+        |method, http, path, body, permission, call| Rpc::org(SERVICE, method, http, path, body, permission, call);
     vec![
         rpc("ListActions", Method::POST, "/management/v1/actions/_search", Whole, Read, rpc_call!(list_actions)),
         rpc("GetAction", Method::GET, "/management/v1/actions/{id}", Ignored, Read, rpc_call!(get_action)),

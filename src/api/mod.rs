@@ -83,6 +83,31 @@ pub struct Rpc {
 }
 
 impl Rpc {
+    /// An organization-scoped RPC: `x-zitadel-orgid` selects the organization.
+    pub fn org(
+        service: &'static str,
+        method: &'static str,
+        http: Method,
+        path: &'static str,
+        body: BodyMode,
+        permission: Permission,
+        call: RpcCall,
+    ) -> Rpc {
+        Rpc { service, method, http, path, body, permission, org_scoped: true, call }
+    }
+
+    /// An instance RPC: IAM_OWNER only, `x-zitadel-orgid` ignored.
+    pub fn instance(
+        service: &'static str,
+        method: &'static str,
+        http: Method,
+        path: &'static str,
+        body: BodyMode,
+        call: RpcCall,
+    ) -> Rpc {
+        Rpc { service, method, http, path, body, permission: Permission::Instance, org_scoped: false, call }
+    }
+
     pub fn full_name(&self) -> String {
         format!("/{}/{}", self.service, self.method)
     }

@@ -707,60 +707,51 @@ fn set_custom_attribute(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsR
     Ok(JsValue::undefined())
 }
 
+/// A named native function that captures one array of the run's `api` object.
+fn array_fn<F>(ctx: &mut Context, name: &str, length: usize, array: &JsObject, f: F) -> JsValue
+where
+    F: Fn(&JsValue, &[JsValue], &JsObject, &mut Context) -> JsResult<JsValue> + Copy + 'static,
+{
+    FunctionObjectBuilder::new(ctx.realm(), NativeFunction::from_copy_closure_with_captures(f, array.clone()))
+        .name(JsString::from(name))
+        .length(length)
+        .build()
+        .into()
+}
+
 /// `appendMetadata(key, value)`: pushes `{key, value}` onto the captured `api.metadata` array.
 fn append_metadata_fn(ctx: &mut Context, array: &JsObject) -> JsValue {
-    FunctionObjectBuilder::new(
-        ctx.realm(),
-        NativeFunction::from_copy_closure_with_captures(
-            |_, args, array: &JsObject, ctx| {
-                let key = arg_string(args, 0, ctx)?;
-                let item = ObjectInitializer::new(ctx)
-                    .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
-                    .property(js_string!("value"), args.get_or_undefined(1).clone(), Attribute::all())
-                    .build();
-                let arr = JsArray::from_object(array.clone())?;
-                arr.push(item, ctx)?;
-                Ok(JsValue::undefined())
-            },
-            array.clone(),
-        ),
-    )
-    .name(js_string!("appendMetadata"))
-    .length(2)
-    .build()
-    .into()
+    array_fn(ctx, "appendMetadata", 2, array, |_, args, array, ctx| {
+        let key = arg_string(args, 0, ctx)?;
+        let item = ObjectInitializer::new(ctx)
+            .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
+            .property(js_string!("value"), args.get_or_undefined(1).clone(), Attribute::all())
+            .build();
+        let arr = JsArray::from_object(array.clone())?;
+        arr.push(item, ctx)?;
+        Ok(JsValue::undefined())
+    })
 }
 
 /// `v1.appendUserGrant({projectId, projectGrantId?, roles})` onto the captured `api.userGrants`.
 fn append_user_grant_fn(ctx: &mut Context, array: &JsObject) -> JsValue {
-    FunctionObjectBuilder::new(
-        ctx.realm(),
-        NativeFunction::from_copy_closure_with_captures(
-            |_, args, array: &JsObject, ctx| {
-                let grant = args.get_or_undefined(0);
-                let Some(obj) = grant.as_object() else {
-                    return Err(type_err("appendUserGrant: a grant object {projectId, roles} is required"));
-                };
-                let project = obj.get(js_string!("projectId"), ctx)?;
-                if project.is_null_or_undefined() || project.as_string().is_some_and(|s| s.is_empty()) {
-                    return Err(type_err("appendUserGrant: projectId is required"));
-                }
-                let item =
-                    ObjectInitializer::new(ctx).property(js_string!("projectId"), project, Attribute::all()).build();
-                for key in ["projectGrantId", "roles"] {
-                    let v = obj.get(JsString::from(key), ctx)?;
-                    item.set(JsString::from(key), v, true, ctx)?;
-                }
-                JsArray::from_object(array.clone())?.push(item, ctx)?;
-                Ok(JsValue::undefined())
-            },
-            array.clone(),
-        ),
-    )
-    .name(js_string!("appendUserGrant"))
-    .length(1)
-    .build()
-    .into()
+    array_fn(ctx, "appendUserGrant", 1, array, |_, args, array, ctx| {
+        let grant = args.get_or_undefined(0);
+        let Some(obj) = grant.as_object() else {
+            return Err(type_err("appendUserGrant: a grant object {projectId, roles} is required"));
+        };
+        let project = obj.get(js_string!("projectId"), ctx)?;
+        if project.is_null_or_undefined() || project.as_string().is_some_and(|s| s.is_empty()) {
+            return Err(type_err("appendUserGrant: projectId is required"));
+        }
+        let item = ObjectInitializer::new(ctx).property(js_string!("projectId"), project, Attribute::all()).build();
+        for key in ["projectGrantId", "roles"] {
+            let v = obj.get(JsString::from(key), ctx)?;
+            item.set(JsString::from(key), v, true, ctx)?;
+        }
+        JsArray::from_object(array.clone())?.push(item, ctx)?;
+        Ok(JsValue::undefined())
+    })
 }
 
 fn object_with(ctx: &mut Context, fns: &[(&str, usize, NativeFn)]) -> JsObject {
