@@ -7,6 +7,7 @@ pub mod error;
 pub mod metrics;
 pub mod runtime;
 pub mod store;
+pub mod v2;
 
 use api::{AppState, Inner};
 use axum::http::{HeaderName, HeaderValue, Request};
@@ -67,7 +68,9 @@ pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -
     let (background_stop, stop_rx) = tokio::sync::watch::channel(false);
     let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
     let pruner = tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx));
+    let v2 = build_v2(&store, &config).await?;
     let state = AppState(Arc::new(Inner {
+        v2,
         store,
         sandbox,
         trigger_cache: Default::default(),
@@ -81,6 +84,17 @@ pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -
     }));
     state.auth.reload(&state.store).await.map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
     Ok(state)
+}
+
+async fn build_v2(store: &store::Store, config: &Config) -> anyhow::Result<v2::V2> {
+    let policy = Arc::new(
+        runtime::http::NetPolicy::parse(&config.http_deny_list, &config.http_allow_list)
+            .map_err(|e| anyhow::anyhow!("invalid HTTP deny/allow list: {e}"))?,
+    );
+    let client = runtime::http::async_client(policy.clone(), None).map_err(|e| anyhow::anyhow!(e))?;
+    let instance_id = store::tokens::instance_id(&store.db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let keys = v2::payload::KeyState::load(store, config.encryption_key.as_deref().unwrap_or("")).await?;
+    Ok(v2::V2 { instance_id, keys, client, policy })
 }
 
 /// With SQLite and no configured key, the key lives in a file beside the database (created once).

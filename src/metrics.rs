@@ -14,6 +14,12 @@ pub struct Metrics {
     run_duration: HistogramVec,
     pub workers: IntGaugeVec,
     pub workers_restarted: IntGauge,
+    target_calls: IntCounterVec,
+    target_latency: HistogramVec,
+    /// Open deliveries (pending or failed with a retry scheduled).
+    pub queue_depth: IntGauge,
+    /// Age in seconds of the oldest open delivery.
+    pub queue_oldest_age: prometheus::Gauge,
 }
 
 impl Default for Metrics {
@@ -54,19 +60,59 @@ impl Metrics {
             "Sandbox workers killed or crashed and replaced since start",
         )
         .expect("valid metric");
+        let target_calls = IntCounterVec::new(
+            Opts::new("actionsd_target_calls_total", "Actions v2 target calls by target type and outcome"),
+            &["target_type", "outcome"],
+        )
+        .expect("valid metric");
+        let target_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "actionsd_target_call_duration_seconds",
+                "Actions v2 target call latency by target type",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["target_type"],
+        )
+        .expect("valid metric");
+        let queue_depth = IntGauge::new(
+            "actionsd_delivery_queue_depth",
+            "Open deliveries (pending, or failed with a retry scheduled)",
+        )
+        .expect("valid metric");
+        let queue_oldest_age = prometheus::Gauge::new(
+            "actionsd_delivery_oldest_pending_age_seconds",
+            "Age of the oldest open delivery in seconds",
+        )
+        .expect("valid metric");
         let registry = Registry::new();
-        let collectors: [Box<dyn Collector>; 6] = [
+        let collectors: [Box<dyn Collector>; 10] = [
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(runs.clone()),
             Box::new(run_duration.clone()),
             Box::new(workers.clone()),
             Box::new(workers_restarted.clone()),
+            Box::new(target_calls.clone()),
+            Box::new(target_latency.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(queue_oldest_age.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("register");
         }
-        Metrics { registry, requests, latency, runs, run_duration, workers, workers_restarted }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            runs,
+            run_duration,
+            workers,
+            workers_restarted,
+            target_calls,
+            target_latency,
+            queue_depth,
+            queue_oldest_age,
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -81,6 +127,11 @@ impl Metrics {
     pub fn observe_run(&self, outcome: &str, elapsed: Duration) {
         self.runs.with_label_values(&[outcome]).inc();
         self.run_duration.with_label_values(&[outcome]).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_target_call(&self, target_type: &str, outcome: &str, elapsed: Duration) {
+        self.target_calls.with_label_values(&[target_type, outcome]).inc();
+        self.target_latency.with_label_values(&[target_type]).observe(elapsed.as_secs_f64());
     }
 
     pub fn render(&self) -> String {

@@ -2,6 +2,7 @@
 //! Timestamps are microseconds since the Unix epoch; ids are time-ordered 64-bit numbers.
 
 pub mod action;
+pub mod delivery;
 pub mod event;
 pub mod execution;
 pub mod flow;
@@ -11,4 +12,5 @@ pub mod org;
 pub mod run;
 pub mod setting;
 pub mod target;
+pub mod target_key;
 pub mod token;

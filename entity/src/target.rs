@@ -17,6 +17,9 @@ pub struct Model {
     pub payload_type: i32,
     /// `v1:` + base64(nonce || AES-256-GCM ciphertext) of the signing key.
     pub signing_key_enc: String,
+    /// The key replaced by the last rotation, still valid until `previous_key_expires_at`.
+    pub previous_key_enc: Option<String>,
+    pub previous_key_expires_at: Option<i64>,
     pub sequence: i64,
     pub created_at: i64,
     pub changed_at: i64,

@@ -6,6 +6,7 @@ mod m20261123_000001_init;
 mod m20261123_000002_runs;
 mod m20261123_000003_action_search_index;
 mod m20261123_000004_targets;
+mod m20261123_000005_v2_delivery;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_runs::Migration),
             Box::new(m20261123_000003_action_search_index::Migration),
             Box::new(m20261123_000004_targets::Migration),
+            Box::new(m20261123_000005_v2_delivery::Migration),
         ]
     }
 }

@@ -35,6 +35,7 @@ use std::time::Instant;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub struct Inner {
+    pub v2: crate::v2::V2,
     pub store: Arc<Store>,
     pub sandbox: Arc<crate::runtime::pool::SandboxPool>,
     pub trigger_cache: execute::TriggerCache,

@@ -376,7 +376,7 @@ fn redirect_policy(policy: Arc<NetPolicy>) -> redirect::Policy {
 }
 
 /// Turns a reqwest error into a clear message (without `fetch:` prefix).
-fn describe_error(err: &reqwest::Error) -> String {
+pub fn describe_error(err: &reqwest::Error) -> String {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(guard) = e.downcast_ref::<GuardError>() {

@@ -70,6 +70,8 @@ pub async fn create_target(store: &Store, new: NewTarget, creator: i64, owner: i
                     timeout_nanos: new.timeout_nanos,
                     payload_type: new.payload_type,
                     signing_key_enc: new.signing_key_enc,
+                    previous_key_enc: None,
+                    previous_key_expires_at: None,
                     sequence: 0,
                     created_at: 0,
                     changed_at: 0,

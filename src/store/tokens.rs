@@ -34,7 +34,7 @@ pub struct NewToken {
     pub is_bootstrap: bool,
 }
 
-async fn instance_id<C: ConnectionTrait>(conn: &C) -> ApiResult<String> {
+pub async fn instance_id<C: ConnectionTrait>(conn: &C) -> ApiResult<String> {
     Ok(get_setting(conn, "instance_id").await?.unwrap_or_else(|| "0".into()))
 }
 

@@ -1,0 +1,18 @@
+//! Actions v2 at run time: calling targets, payload encoding and signing, and the durable
+//! delivery queue. The CRUD side lives in `api::action_v2` and `store::targets`.
+
+pub mod call;
+pub mod payload;
+
+use std::sync::Arc;
+
+/// What v2 needs at run time, shared by every request.
+pub struct V2 {
+    /// The deployment's instance id (`instanceID` in payloads).
+    pub instance_id: String,
+    /// Signing keys for JWT payloads and the JWKS.
+    pub keys: payload::KeyState,
+    /// One HTTP client for every target call (SSRF guard on resolved addresses and redirects).
+    pub client: reqwest::Client,
+    pub policy: Arc<crate::runtime::http::NetPolicy>,
+}
