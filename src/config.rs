@@ -9,6 +9,23 @@ fn duration_arg(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("invalid duration {s:?} (use e.g. 20s, 500ms, 5m, 24h, 7d)"))
 }
 
+/// A retry schedule: the waits after the 1st, 2nd, … failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule(pub Vec<std::time::Duration>);
+
+fn schedule_arg(s: &str) -> Result<Schedule, String> {
+    let steps = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| duration_arg(p).map(|d| d.as_std()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if steps.is_empty() {
+        return Err("the retry schedule needs at least one step".into());
+    }
+    Ok(Schedule(steps))
+}
+
 fn size_arg(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let (num, mult) = [
@@ -97,6 +114,18 @@ pub struct Config {
     /// After this a failing delivery is dead.
     #[arg(long, env = "ACTIONSD_DELIVERY_MAX_AGE", default_value = "24h", value_parser = duration_arg)]
     pub delivery_max_age: Duration,
+
+    /// Waits between delivery attempts, comma-separated; the last one repeats until the max age.
+    #[arg(long, env = "ACTIONSD_DELIVERY_RETRY_SCHEDULE", default_value = "5s,30s,2m,10m,30m,1h,3h,6h", value_parser = schedule_arg)]
+    pub delivery_retry_schedule: Schedule,
+
+    /// Delivery attempts in flight at once on this server.
+    #[arg(long, env = "ACTIONSD_DELIVERY_CONCURRENCY", default_value_t = 64)]
+    pub delivery_concurrency: usize,
+
+    /// How often the queue is polled for work committed through other replicas and for due retries.
+    #[arg(long, env = "ACTIONSD_DELIVERY_POLL_INTERVAL", default_value = "100ms", value_parser = duration_arg)]
+    pub delivery_poll_interval: Duration,
 
     /// Allowed browser origins for CORS, comma-separated (empty: no CORS).
     #[arg(long, env = "ACTIONSD_CORS_ORIGINS", default_value = "")]

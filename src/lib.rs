@@ -83,6 +83,10 @@ pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -
         default_org,
     }));
     state.auth.reload(&state.store).await.map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
+    let queue = v2::queue::start(state.clone(), state.background_stop.subscribe());
+    if let Ok(mut tasks) = state.background_tasks.lock() {
+        tasks.push(queue);
+    }
     Ok(state)
 }
 
@@ -94,7 +98,7 @@ async fn build_v2(store: &store::Store, config: &Config) -> anyhow::Result<v2::V
     let client = runtime::http::async_client(policy.clone(), None).map_err(|e| anyhow::anyhow!(e))?;
     let instance_id = store::tokens::instance_id(&store.db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let keys = v2::payload::KeyState::load(store, config.encryption_key.as_deref().unwrap_or("")).await?;
-    Ok(v2::V2 { instance_id, keys, client, policy })
+    Ok(v2::V2 { instance_id, keys, client, policy, registry: Default::default() })
 }
 
 /// With SQLite and no configured key, the key lives in a file beside the database (created once).

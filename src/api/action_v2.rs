@@ -54,6 +54,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(270);
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;
 const SIGNING_KEY_LEN: usize = 36;
+/// Bounds of a public key (the PEM text, after base64 decoding).
+const MAX_PUBLIC_KEY_BYTES: usize = 8192;
 
 pub fn rpcs() -> Vec<Rpc> {
     use BodyMode::{Ignored, Whole};
@@ -86,6 +88,41 @@ pub fn rpcs() -> Vec<Rpc> {
             "/v2/actions/executions/services",
             Ignored,
             rpc_call!(list_execution_services),
+        ),
+        rpc(
+            "AddPublicKey",
+            Method::POST,
+            "/v2/actions/targets/{targetId}/publickeys",
+            Whole,
+            rpc_call!(add_public_key),
+        ),
+        rpc(
+            "ActivatePublicKey",
+            Method::POST,
+            "/v2/actions/targets/{targetId}/publickeys/{keyId}/activate",
+            Whole,
+            rpc_call!(activate_public_key),
+        ),
+        rpc(
+            "DeactivatePublicKey",
+            Method::POST,
+            "/v2/actions/targets/{targetId}/publickeys/{keyId}/deactivate",
+            Whole,
+            rpc_call!(deactivate_public_key),
+        ),
+        rpc(
+            "RemovePublicKey",
+            Method::DELETE,
+            "/v2/actions/targets/{targetId}/publickeys/{keyId}",
+            Ignored,
+            rpc_call!(remove_public_key),
+        ),
+        rpc(
+            "ListPublicKeys",
+            Method::POST,
+            "/v2/actions/targets/{targetId}/publickeys/search",
+            Whole,
+            rpc_call!(list_public_keys),
         ),
     ]
 }
@@ -238,7 +275,8 @@ pub struct UpdateTargetRequest {
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub endpoint: Option<String>,
-    /// Present: rotate the signing key (the old key stops being valid at once).
+    /// Present: rotate the signing key. `"0s"`: the old key stops being valid at once; `"<d>s"` with
+    /// d > 0: the old key stays valid for d (calls carry both signatures until then).
     #[serde(default, alias = "expiration_signing_key", deserialize_with = "json::duration_opt::deserialize")]
     #[schema(value_type = Option<String>, example = "0s")]
     pub expiration_signing_key: Option<Duration>,
@@ -518,6 +556,93 @@ pub struct ListExecutionServicesResponse {
     pub services: Vec<String>,
 }
 
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddPublicKeyRequest {
+    #[serde(default, alias = "target_id")]
+    #[schema(ignore)]
+    pub target_id: String,
+    /// base64 (protobuf bytes) of a PEM `PUBLIC KEY` block: RSA (at least 2048 bits) or EC P-256;
+    /// 1..8192 bytes after decoding.
+    #[serde(default, alias = "public_key")]
+    #[schema(example = "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0K...")]
+    pub public_key: String,
+    /// RFC 3339, in the future; from then on the key is not used.
+    #[serde(default, alias = "expiration_date")]
+    #[schema(example = "2030-01-01T00:00:00Z")]
+    pub expiration_date: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddPublicKeyResponse {
+    pub key_id: String,
+    pub creation_date: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyIdRequest {
+    #[serde(default, alias = "target_id")]
+    pub target_id: String,
+    #[serde(default, alias = "key_id")]
+    pub key_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivatePublicKeyResponse {
+    pub change_date: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeactivatePublicKeyResponse {
+    pub change_date: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovePublicKeyResponse {
+    /// Absent when the target had no such key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPublicKeysRequest {
+    #[serde(default, alias = "target_id")]
+    #[schema(ignore)]
+    pub target_id: String,
+}
+
+/// A public key of a target; JWE payloads are encrypted to the active one.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKey {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub active: bool,
+    /// `SHA256:` + unpadded base64 of SHA-256(DER of the SubjectPublicKeyInfo).
+    #[schema(example = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU")]
+    pub fingerprint: String,
+    /// base64 of the PEM block as added.
+    pub public_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
+    pub creation_date: String,
+    pub change_date: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPublicKeysResponse {
+    /// Oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub public_keys: Vec<PublicKey>,
+}
+
 // ---------- validation ----------
 
 fn target_kind(
@@ -627,6 +752,53 @@ fn target_msg(s: &AppState, t: target::Model) -> ApiResult<Target> {
 
 fn parse_target_id(raw: &str) -> ApiResult<i64> {
     crate::domain::id::parse(raw).ok_or_else(store::not_found)
+}
+
+fn invalid_public_key(message: impl Into<String>) -> ApiError {
+    err(Kind::InvalidArgument, "Errors.Target.InvalidPublicKey", message)
+}
+
+/// protobuf `bytes` in JSON: standard or URL-safe base64, padded or not.
+fn decode_bytes(raw: &str) -> Option<Vec<u8>> {
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+    use base64::{alphabet, Engine};
+    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&alphabet::STANDARD, config)
+        .decode(raw)
+        .or_else(|_| GeneralPurpose::new(&alphabet::URL_SAFE, config).decode(raw))
+        .ok()
+}
+
+/// The PEM text of an AddPublicKey request, validated; with its fingerprint.
+fn check_public_key(msg: &str, raw: &str) -> ApiResult<(String, String)> {
+    // The PEM text itself is accepted too (easier with curl); the contract's form is base64.
+    let bytes = if raw.trim_start().starts_with("-----BEGIN") {
+        raw.as_bytes().to_vec()
+    } else {
+        decode_bytes(raw).ok_or_else(|| invalid_public_key(format!("invalid {msg}.PublicKey: not base64")))?
+    };
+    if bytes.is_empty() || bytes.len() > MAX_PUBLIC_KEY_BYTES {
+        return Err(invalid_public_key(format!(
+            "invalid {msg}.PublicKey: value length must be between 1 and {MAX_PUBLIC_KEY_BYTES} bytes, inclusive"
+        )));
+    }
+    let pem = String::from_utf8(bytes)
+        .map_err(|_| invalid_public_key(format!("invalid {msg}.PublicKey: not a PEM PUBLIC KEY block")))?;
+    let parsed = crate::v2::jose::parse_public_key_pem(&pem)
+        .map_err(|why| invalid_public_key(format!("invalid {msg}.PublicKey: {why}")))?;
+    Ok((pem, parsed.fingerprint()))
+}
+
+fn public_key_msg(k: entity::target_key::Model) -> PublicKey {
+    PublicKey {
+        key_id: k.id.to_string(),
+        active: k.active,
+        fingerprint: k.fingerprint,
+        public_key: crate::v2::jose::pem_to_b64(&k.public_key),
+        expiration_date: k.expires_at.map(format_micros),
+        creation_date: format_micros(k.created_at),
+        change_date: format_micros(k.changed_at),
+    }
 }
 
 // ---------- conditions ----------
@@ -838,12 +1010,13 @@ pub async fn update_target(s: AppState, c: Caller, r: UpdateTargetRequest) -> Ap
     if let Some(endpoint) = &r.endpoint {
         check_endpoint(&s, MSG, endpoint)?;
     }
-    let new_key = match r.expiration_signing_key {
+    let (new_key, grace_micros) = match r.expiration_signing_key {
         Some(d) if d.nanos < 0 => {
             return Err(invalid_target(format!("invalid {MSG}.ExpirationSigningKey: must not be negative")))
         }
-        Some(_) => Some(generate_signing_key()),
-        None => None,
+        // Rounded up, so that any positive grace period keeps the old key a little.
+        Some(d) => (Some(generate_signing_key()), d.nanos.saturating_add(999) / 1000),
+        None => (None, 0),
     };
     let patch = store::TargetPatch {
         name: r.name,
@@ -852,6 +1025,7 @@ pub async fn update_target(s: AppState, c: Caller, r: UpdateTargetRequest) -> Ap
         timeout_nanos,
         payload_type: r.payload_type.map(|p| payload_number(Some(p))),
         signing_key_enc: new_key.as_deref().map(|k| encrypt_key(&s, k)).transpose()?,
+        signing_key_grace_micros: grace_micros,
     };
     let model = store::update_target(&s.store, id, patch, c.token_id, c.token_org).await?;
     Ok(UpdateTargetResponse { change_date: format_micros(model.changed_at), signing_key: new_key })
@@ -1084,6 +1258,108 @@ pub async fn list_execution_services(
     _r: EmptyRequest,
 ) -> ApiResult<ListExecutionServicesResponse> {
     Ok(ListExecutionServicesResponse { services: known_services() })
+}
+
+#[utoipa::path(post, path = "/v2/actions/targets/{targetId}/publickeys", tag = "ActionService",
+    operation_id = "ActionService_AddPublicKey",
+    summary = "Add a public key to a target (inactive until activated); JWE payloads are encrypted to the active key",
+    params(("targetId" = String, Path, description = "Target id")),
+    request_body = AddPublicKeyRequest,
+    responses((status = 200, body = AddPublicKeyResponse),
+        (status = 400, description = "Not a PEM PUBLIC KEY block (RSA or EC P-256), over 8192 bytes, or an expiration \
+            in the past (Errors.Target.InvalidPublicKey)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn add_public_key(s: AppState, c: Caller, r: AddPublicKeyRequest) -> ApiResult<AddPublicKeyResponse> {
+    const MSG: &str = "AddPublicKeyRequest";
+    let target_id = parse_target_id(&r.target_id)?;
+    let (public_key, fingerprint) = check_public_key(MSG, &r.public_key)?;
+    let expires_at = match r.expiration_date.as_deref() {
+        None => None,
+        Some(raw) => {
+            let at = crate::domain::time::parse_rfc3339(raw).ok_or_else(|| {
+                invalid_public_key(format!("invalid {MSG}.ExpirationDate: not an RFC 3339 timestamp"))
+            })?;
+            if at <= crate::domain::time::now_micros() {
+                return Err(invalid_public_key(format!("invalid {MSG}.ExpirationDate: must be in the future")));
+            }
+            Some(at)
+        }
+    };
+    let new = store::NewKey { public_key, fingerprint, expires_at };
+    let key = store::add_key(&s.store, target_id, new, c.token_id, c.token_org).await?;
+    Ok(AddPublicKeyResponse { key_id: key.id.to_string(), creation_date: format_micros(key.created_at) })
+}
+
+fn parse_key_id(raw: &str) -> ApiResult<i64> {
+    crate::domain::id::parse(raw).ok_or_else(store::key_not_found)
+}
+
+#[utoipa::path(post, path = "/v2/actions/targets/{targetId}/publickeys/{keyId}/activate", tag = "ActionService",
+    operation_id = "ActionService_ActivatePublicKey",
+    summary = "Activate a public key; the target's previously active key is deactivated",
+    params(("targetId" = String, Path, description = "Target id"), ("keyId" = String, Path, description = "Key id")),
+    responses((status = 200, body = ActivatePublicKeyResponse),
+        (status = 400, description = "The key has expired (Errors.Target.InvalidPublicKey)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target or key not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn activate_public_key(
+    s: AppState,
+    c: Caller,
+    r: PublicKeyIdRequest,
+) -> ApiResult<ActivatePublicKeyResponse> {
+    let target_id = parse_target_id(&r.target_id)?;
+    let key_id = parse_key_id(&r.key_id)?;
+    let now = crate::domain::time::now_micros();
+    let key = store::activate_key(&s.store, target_id, key_id, now, c.token_id, c.token_org).await?;
+    Ok(ActivatePublicKeyResponse { change_date: format_micros(key.changed_at) })
+}
+
+#[utoipa::path(post, path = "/v2/actions/targets/{targetId}/publickeys/{keyId}/deactivate", tag = "ActionService",
+    operation_id = "ActionService_DeactivatePublicKey",
+    summary = "Deactivate a public key (a JWE target without an active key fails its calls)",
+    params(("targetId" = String, Path, description = "Target id"), ("keyId" = String, Path, description = "Key id")),
+    responses((status = 200, body = DeactivatePublicKeyResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target or key not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn deactivate_public_key(
+    s: AppState,
+    c: Caller,
+    r: PublicKeyIdRequest,
+) -> ApiResult<DeactivatePublicKeyResponse> {
+    let target_id = parse_target_id(&r.target_id)?;
+    let key_id = parse_key_id(&r.key_id)?;
+    let key = store::deactivate_key(&s.store, target_id, key_id, c.token_id, c.token_org).await?;
+    Ok(DeactivatePublicKeyResponse { change_date: format_micros(key.changed_at) })
+}
+
+#[utoipa::path(delete, path = "/v2/actions/targets/{targetId}/publickeys/{keyId}", tag = "ActionService",
+    operation_id = "ActionService_RemovePublicKey",
+    summary = "Remove an inactive public key (idempotent: an unknown key id answers without deletionDate)",
+    params(("targetId" = String, Path, description = "Target id"), ("keyId" = String, Path, description = "Key id")),
+    responses((status = 200, body = RemovePublicKeyResponse),
+        (status = 400, description = "The key is active (code 9, Errors.Target.PublicKeyActive)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn remove_public_key(s: AppState, c: Caller, r: PublicKeyIdRequest) -> ApiResult<RemovePublicKeyResponse> {
+    let target_id = parse_target_id(&r.target_id)?;
+    let key_id = crate::domain::id::parse(&r.key_id);
+    let at = store::remove_key(&s.store, target_id, key_id, c.token_id, c.token_org).await?;
+    Ok(RemovePublicKeyResponse { deletion_date: at.map(format_micros) })
+}
+
+#[utoipa::path(post, path = "/v2/actions/targets/{targetId}/publickeys/search", tag = "ActionService",
+    operation_id = "ActionService_ListPublicKeys", summary = "List a target's public keys, oldest first",
+    params(("targetId" = String, Path, description = "Target id")),
+    request_body = ListPublicKeysRequest,
+    responses((status = 200, body = ListPublicKeysResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn list_public_keys(s: AppState, _c: Caller, r: ListPublicKeysRequest) -> ApiResult<ListPublicKeysResponse> {
+    let target_id = parse_target_id(&r.target_id)?;
+    store::get_target(&s.store.db, target_id).await?.ok_or_else(store::not_found)?;
+    let keys = store::list_keys(&s.store.db, target_id).await?;
+    Ok(ListPublicKeysResponse { public_keys: keys.into_iter().map(public_key_msg).collect() })
 }
 
 #[cfg(test)]

@@ -321,9 +321,9 @@ async fn run_trigger(
     trigger: TriggerType,
     context: &Value,
     actions: &[ActionSpec],
+    trigger_deadline: tokio::time::Instant,
 ) -> ApiResult<TriggerReport> {
     let budget = s.config.max_trigger_time;
-    let trigger_deadline = tokio::time::Instant::now() + budget.as_std();
     let slot = s.sandbox.acquire(org).await.ok_or_else(overloaded)?;
     let run =
         TriggerRun { pool: &s.sandbox, slot: &slot, flow, trigger, context, trigger_deadline, trigger_budget: budget };
@@ -334,6 +334,24 @@ async fn run_trigger(
         }
     }
     Ok(report)
+}
+
+/// Runs the trigger's v2 function targets (if any), adding to `effects`; the outcome and the
+/// top-level error text (empty on success).
+async fn run_function(
+    s: &AppState,
+    flow: FlowType,
+    trigger: TriggerType,
+    context: &Value,
+    trigger_deadline: tokio::time::Instant,
+    effects: &mut serde_json::Map<String, Value>,
+) -> ApiResult<(Outcome, String)> {
+    use crate::v2::functions::{self, FunctionOutcome, FunctionRun};
+    let run = FunctionRun { flow, trigger, context, trigger_deadline, trigger_budget: s.config.max_trigger_time };
+    Ok(match functions::run(s, &run, effects).await? {
+        FunctionOutcome::NotConfigured | FunctionOutcome::Ran => (Outcome::Succeeded, String::new()),
+        FunctionOutcome::Failed(error) => (Outcome::Failed, error),
+    })
 }
 
 #[utoipa::path(post, path = "/management/v1/flows/{flowType}/trigger/{triggerType}/_execute", tag = "ManagementService",
@@ -349,19 +367,31 @@ pub async fn execute_flow_trigger(
     c: Caller,
     r: ExecuteFlowTriggerRequest,
 ) -> ApiResult<ExecuteFlowTriggerResponse> {
+    let trigger_deadline = tokio::time::Instant::now() + s.config.max_trigger_time.as_std();
     let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("ExecuteFlowTriggerRequest", r.context)?;
     let actions = trigger_action_specs(&s, c.org, flow, trigger).await?;
     if actions.is_empty() {
+        let mut effects = serde_json::Map::new();
+        let (outcome, error) = run_function(&s, flow, trigger, &context, trigger_deadline, &mut effects).await?;
         return Ok(ExecuteFlowTriggerResponse {
-            outcome: Outcome::Succeeded,
-            effects: None,
+            outcome,
+            effects: (outcome == Outcome::Succeeded && !effects.is_empty()).then_some(effects),
             runs: vec![],
             run_id: String::new(),
-            error: String::new(),
+            error,
         });
     }
-    let report = run_trigger(&s, c.org, flow, trigger, &context, actions.as_slice()).await?;
+    let mut report = run_trigger(&s, c.org, flow, trigger, &context, actions.as_slice(), trigger_deadline).await?;
+    // v2 function targets run after the v1 actions, unless the trigger already failed.
+    if let Some(effects) = report.effects.as_mut() {
+        let (outcome, error) = run_function(&s, flow, trigger, &context, trigger_deadline, effects).await?;
+        if outcome == Outcome::Failed {
+            report.outcome = outcome.number() as i32;
+            report.error = Some(error);
+            report.effects = None;
+        }
+    }
     let run_id = s.store.new_id();
     let mut records = Vec::new();
     let mut runs = Vec::with_capacity(report.runs.len());
@@ -443,7 +473,9 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
     };
     let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("TestActionRequest", r.context)?;
-    let report = run_trigger(&s, c.org, flow, trigger, &context, std::slice::from_ref(&spec)).await?;
+    let deadline = tokio::time::Instant::now() + s.config.max_trigger_time.as_std();
+    // A dry run: no v2 function targets are called.
+    let report = run_trigger(&s, c.org, flow, trigger, &context, std::slice::from_ref(&spec), deadline).await?;
     Ok(ExecuteFlowTriggerResponse {
         outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
         effects: report.effects.filter(|e| !e.is_empty()),

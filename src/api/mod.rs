@@ -4,7 +4,9 @@
 pub mod action_v2;
 pub mod admin;
 pub mod auth;
+pub mod deliveries;
 pub mod execute;
+pub mod intercept;
 pub mod json;
 pub mod management;
 pub mod messages;
@@ -67,8 +69,25 @@ pub enum BodyMode {
     Ignored,
 }
 
-pub type RpcCall =
+pub type RpcFn =
     fn(AppState, Caller, serde_json::Value, &'static Rpc) -> BoxFuture<'static, ApiResult<serde_json::Value>>;
+
+/// An RPC's handler, and a decode-only check of its request message (run before request
+/// targets, so that they never see a request the handler could not even read).
+#[derive(Clone, Copy)]
+pub struct RpcCall {
+    pub call: RpcFn,
+    pub decode: fn(&serde_json::Value, &'static Rpc) -> ApiResult<()>,
+}
+
+/// Decodes `value` as the request type of `handler` (for [`RpcCall::decode`]).
+pub fn decode_with<R, F, Fut>(_handler: F, value: &serde_json::Value, rpc: &Rpc) -> ApiResult<()>
+where
+    F: Fn(AppState, Caller, R) -> Fut,
+    R: DeserializeOwned,
+{
+    parse_request::<R>(value.clone(), rpc).map(|_| ())
+}
 
 /// One RPC: its names, its REST route, what it needs, and its handler.
 pub struct Rpc {
@@ -122,7 +141,7 @@ impl Rpc {
         format!("{}_{}", self.service_short(), self.method)
     }
 
-    fn message_name(&self) -> String {
+    pub fn message_name(&self) -> String {
         format!("{}Request", self.method)
     }
 }
@@ -131,12 +150,15 @@ impl Rpc {
 #[macro_export]
 macro_rules! rpc_call {
     ($handler:path) => {
-        |state, caller, value, rpc| {
-            Box::pin(async move {
-                let request = $crate::api::parse_request(value, rpc)?;
-                let response = $handler(state, caller, request).await?;
-                $crate::api::to_value(response)
-            })
+        $crate::api::RpcCall {
+            call: |state, caller, value, rpc| {
+                Box::pin(async move {
+                    let request = $crate::api::parse_request(value, rpc)?;
+                    let response = $handler(state, caller, request).await?;
+                    $crate::api::to_value(response)
+                })
+            },
+            decode: |value, rpc| $crate::api::decode_with($handler, value, rpc),
         }
     };
 }
@@ -158,7 +180,7 @@ pub fn parse_request<T: DeserializeOwned>(value: serde_json::Value, rpc: &Rpc) -
 }
 
 /// `query.limit` → `Query.Limit`, `allowed_to_fail` → `AllowedToFail` (proto field style).
-fn field_path(path: &str) -> String {
+pub(crate) fn field_path(path: &str) -> String {
     if path == "." {
         return String::new();
     }
@@ -229,19 +251,28 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
 }
 
 /// Builds the request message from the body and the path parameters (which win).
-fn request_value(
+pub(crate) fn request_value(
     rpc: &Rpc,
     body: &[u8],
     params: Vec<(String, String)>,
     transport: Transport,
 ) -> ApiResult<serde_json::Value> {
     let use_body = transport == Transport::Connect || rpc.body == BodyMode::Whole;
-    let mut value = if use_body && !body.iter().all(u8::is_ascii_whitespace) {
+    let value = if use_body && !body.iter().all(u8::is_ascii_whitespace) {
         serde_json::from_slice::<serde_json::Value>(body)
             .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))?
     } else {
         serde_json::Value::Object(Default::default())
     };
+    normalize_message(rpc, value, params)
+}
+
+/// Applies the path parameters (which win over the body), drops nulls and refuses NUL characters.
+pub(crate) fn normalize_message(
+    rpc: &Rpc,
+    mut value: serde_json::Value,
+    params: Vec<(String, String)>,
+) -> ApiResult<serde_json::Value> {
     let serde_json::Value::Object(map) = &mut value else {
         return Err(ApiError::invalid(format!("invalid {}: the body must be a JSON object", rpc.message_name())));
     };
@@ -282,8 +313,8 @@ async fn dispatch(
                 lang_from_header(header_str(&parts.headers, "accept-language")),
             )
             .await?;
-        let value = request_value(rpc, &body, params, transport)?;
-        (rpc.call)(state.clone(), caller, value, rpc).await
+        let value = request_value(rpc, &body, params.clone(), transport)?;
+        intercept::run(&state, caller, rpc, &parts.headers, value, params).await
     }
     .await;
     let response = match result {
@@ -302,6 +333,7 @@ pub fn rpcs() -> &'static [Rpc] {
         all.extend(execute::rpcs());
         all.extend(admin::rpcs());
         all.extend(action_v2::rpcs());
+        all.extend(deliveries::rpcs());
         all
     })
 }

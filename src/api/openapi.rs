@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
         action_v2::create_target, action_v2::update_target, action_v2::delete_target, action_v2::get_target,
         action_v2::list_targets, action_v2::set_execution, action_v2::list_executions,
         action_v2::list_execution_functions, action_v2::list_execution_methods, action_v2::list_execution_services,
+        action_v2::add_public_key, action_v2::activate_public_key, action_v2::deactivate_public_key,
+        action_v2::remove_public_key, action_v2::list_public_keys,
     ),
     components(schemas(messages::GatewayError, messages::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -29,7 +31,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "ManagementService", description = "Actions, flows and triggers, organizations"),
         (name = "AdminService", description = "Instance administration: organizations and API tokens"),
-        (name = "ActionService", description = "Actions v2: targets and executions (instance-wide, IAM_OWNER only)"),
+        (name = "ActionService", description = "Actions v2: targets, their public keys and executions (instance-wide, IAM_OWNER only)"),
     )
 )]
 pub struct ApiDoc;

@@ -1,4 +1,4 @@
-//! Health, readiness and metrics endpoints (no authentication).
+//! Health, readiness, metrics and the instance's JWKS (no authentication).
 
 use super::AppState;
 use axum::extract::State;
@@ -12,6 +12,15 @@ pub fn router() -> Router<AppState> {
         .route("/debug/healthz", get(healthz))
         .route("/debug/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/oauth/v2/keys", get(jwks))
+}
+
+/// The public keys that verify JWT payloads (Actions v2 `PAYLOAD_TYPE_JWT`/`_JWE`), as a JWKS.
+async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=300")],
+        s.v2.keys.jwks().to_string(),
+    )
 }
 
 async fn healthz() -> impl IntoResponse {

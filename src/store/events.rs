@@ -33,18 +33,38 @@ pub async fn append<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> ApiResult<
         .await?;
     let sequence = last.flatten().unwrap_or(0) + 1;
     let created_at = now_micros();
+    if e.aggregate_type == "target" || e.aggregate_type == "execution" {
+        crate::v2::registry::note_written();
+    }
+    let resource_owner = e.resource_owner.to_string();
+    let creator = e.creator.to_string();
     event::Entity::insert(event::ActiveModel {
         aggregate_type: Set(e.aggregate_type.to_string()),
-        aggregate_id: Set(e.aggregate_id),
+        aggregate_id: Set(e.aggregate_id.clone()),
         sequence: Set(sequence),
         event_type: Set(e.event_type.to_string()),
-        resource_owner: Set(e.resource_owner.to_string()),
-        creator: Set(e.creator.to_string()),
+        resource_owner: Set(resource_owner.clone()),
+        creator: Set(creator.clone()),
         created_at: Set(created_at),
         payload: Set(e.payload.to_string()),
         ..Default::default()
     })
     .exec_without_returning(conn)
+    .await?;
+    // The outbox: deliveries for event executions commit (or roll back) with the event.
+    super::deliveries::on_event(
+        conn,
+        super::deliveries::EventInfo {
+            aggregate_type: e.aggregate_type,
+            aggregate_id: &e.aggregate_id,
+            sequence,
+            event_type: e.event_type,
+            resource_owner: &resource_owner,
+            creator: &creator,
+            created_at,
+            payload: &e.payload,
+        },
+    )
     .await?;
     Ok(Written { sequence, created_at })
 }

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod crypto;
+pub mod deliveries;
 pub mod events;
 pub mod flows;
 pub mod orgs;
@@ -25,6 +26,8 @@ pub struct Store {
     /// SQLite has one writer at a time anyway; queueing writers here avoids SQLITE_BUSY storms.
     sqlite_writer: tokio::sync::Mutex<()>,
     pub ids: IdGenerator,
+    /// This process's node number (also the owner of delivery leases).
+    pub node: i64,
 }
 
 /// Opens the database with the settings each backend needs to be safe, and applies migrations.
@@ -71,7 +74,8 @@ impl Store {
         .exec(&db)
         .await?
         .last_insert_id;
-        Ok(Store { db, backend, sqlite_writer: tokio::sync::Mutex::new(()), ids: IdGenerator::new(node) })
+        crate::domain::id::set_process_node(node);
+        Ok(Store { db, backend, sqlite_writer: tokio::sync::Mutex::new(()), ids: IdGenerator::new(node), node })
     }
 
     pub fn new_id(&self) -> i64 {
@@ -110,9 +114,17 @@ impl Store {
                 .await?;
             }
         }
+        let queued = deliveries::enqueued_count();
+        let v2_written = crate::v2::registry::written_count();
         match f(&txn).await {
             Ok(v) => {
                 txn.commit().await?;
+                if deliveries::enqueued_count() != queued {
+                    deliveries::wake();
+                }
+                if crate::v2::registry::written_count() != v2_written {
+                    crate::v2::registry::note_committed();
+                }
                 Ok(v)
             }
             Err(e) => {

@@ -4,8 +4,8 @@
 use super::events::{self, NewEvent};
 use super::Store;
 use crate::error::{ApiError, ApiResult, Kind};
-use entity::{execution, target};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, Set};
+use entity::{execution, target, target_key};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 
 pub const LOCK: &str = "actions_v2";
 
@@ -38,10 +38,11 @@ pub struct TargetPatch {
     pub payload_type: Option<i32>,
     /// A new encrypted signing key (rotation).
     pub signing_key_enc: Option<String>,
+    /// With a rotation: how long (µs) the replaced key stays valid; 0 drops it at once.
+    pub signing_key_grace_micros: i64,
 }
 
 async fn name_taken(txn: &DatabaseTransaction, name: &str, except: Option<i64>) -> ApiResult<bool> {
-    use sea_orm::{ColumnTrait, QueryFilter};
     let found = target::Entity::find().filter(target::Column::Name.eq(name)).one(txn).await?;
     Ok(found.is_some_and(|t| Some(t.id) != except))
 }
@@ -143,9 +144,21 @@ pub async fn update_target(
                     next.payload_type = p;
                 }
                 if let Some(key) = patch.signing_key_enc {
-                    // Never the key itself: only that it changed.
+                    // Never the key itself: only that it changed, and how long the old one lasts.
                     changes.insert("signingKeyRotated".into(), true.into());
-                    next.signing_key_enc = key;
+                    if patch.signing_key_grace_micros > 0 {
+                        let until = crate::domain::time::now_micros().saturating_add(patch.signing_key_grace_micros);
+                        changes.insert(
+                            "previousSigningKeyExpirationDate".into(),
+                            crate::domain::time::format_micros(until).into(),
+                        );
+                        next.previous_key_enc = Some(std::mem::replace(&mut next.signing_key_enc, key));
+                        next.previous_key_expires_at = Some(until);
+                    } else {
+                        next.signing_key_enc = key;
+                        next.previous_key_enc = None;
+                        next.previous_key_expires_at = None;
+                    }
                 }
                 if changes.is_empty() {
                     return Ok(current);
@@ -172,6 +185,8 @@ pub async fn update_target(
                 am.timeout_nanos = Set(next.timeout_nanos);
                 am.payload_type = Set(next.payload_type);
                 am.signing_key_enc = Set(next.signing_key_enc.clone());
+                am.previous_key_enc = Set(next.previous_key_enc.clone());
+                am.previous_key_expires_at = Set(next.previous_key_expires_at);
                 am.sequence = Set(next.sequence);
                 am.changed_at = Set(next.changed_at);
                 am.update(txn).await.map_err(|e| super::unique_or_internal(e, already_exists()))?;
@@ -203,6 +218,7 @@ pub async fn delete_target(store: &Store, id: i64, creator: i64, owner: i64) -> 
                 )
                 .await?;
                 target::Entity::delete_by_id(id).exec(txn).await?;
+                target_key::Entity::delete_many().filter(target_key::Column::TargetId.eq(id)).exec(txn).await?;
                 let wanted = id.to_string();
                 for exec in execution::Entity::find().all(txn).await? {
                     let ids = target_ids(&exec);
@@ -305,4 +321,238 @@ pub async fn set_execution(store: &Store, id: String, targets: Vec<i64>, creator
             })
         })
         .await
+}
+
+// ---------- public keys (JWE) ----------
+
+pub fn key_not_found() -> ApiError {
+    ApiError::new(Kind::NotFound, "Errors.Target.NotFound", "Public key not found")
+}
+
+pub fn key_active() -> ApiError {
+    ApiError::new(
+        Kind::FailedPrecondition,
+        "Errors.Target.PublicKeyActive",
+        "The public key is active: deactivate it (or activate another one) before removing it",
+    )
+}
+
+/// A public key as AddPublicKey writes it (already validated).
+pub struct NewKey {
+    pub public_key: String,
+    pub fingerprint: String,
+    pub expires_at: Option<i64>,
+}
+
+/// Appends a `target.key.*` event and keeps the target's sequence current.
+async fn key_event(
+    txn: &DatabaseTransaction,
+    t: &target::Model,
+    event_type: &'static str,
+    payload: serde_json::Value,
+    creator: i64,
+    owner: i64,
+) -> ApiResult<events::Written> {
+    let written = events::append(
+        txn,
+        NewEvent {
+            aggregate_type: "target",
+            aggregate_id: t.id.to_string(),
+            event_type,
+            resource_owner: owner,
+            creator,
+            payload,
+        },
+    )
+    .await?;
+    let mut am: target::ActiveModel = t.clone().into();
+    am.sequence = Set(written.sequence);
+    am.update(txn).await?;
+    Ok(written)
+}
+
+async fn find_key(txn: &DatabaseTransaction, target_id: i64, key_id: i64) -> ApiResult<Option<target_key::Model>> {
+    Ok(target_key::Entity::find_by_id(key_id).one(txn).await?.filter(|k| k.target_id == target_id))
+}
+
+/// Adds an inactive public key to a target.
+pub async fn add_key(
+    store: &Store,
+    target_id: i64,
+    new: NewKey,
+    creator: i64,
+    owner: i64,
+) -> ApiResult<target_key::Model> {
+    let id = store.new_id();
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                let t = target::Entity::find_by_id(target_id).one(txn).await?.ok_or_else(not_found)?;
+                let written = key_event(
+                    txn,
+                    &t,
+                    "target.key.added",
+                    serde_json::json!({
+                        "keyId": id.to_string(),
+                        "fingerprint": new.fingerprint,
+                        "expirationDate": new.expires_at.map(crate::domain::time::format_micros),
+                    }),
+                    creator,
+                    owner,
+                )
+                .await?;
+                let model = target_key::Model {
+                    id,
+                    target_id,
+                    public_key: new.public_key,
+                    fingerprint: new.fingerprint,
+                    active: false,
+                    expires_at: new.expires_at,
+                    created_at: written.created_at,
+                    changed_at: written.created_at,
+                };
+                target_key::Entity::insert(target_key::ActiveModel::from(model.clone()))
+                    .exec_without_returning(txn)
+                    .await?;
+                Ok(model)
+            })
+        })
+        .await
+}
+
+async fn set_key_active(
+    txn: &DatabaseTransaction,
+    t: &target::Model,
+    key: target_key::Model,
+    active: bool,
+    creator: i64,
+    owner: i64,
+) -> ApiResult<target_key::Model> {
+    let event_type = if active { "target.key.activated" } else { "target.key.deactivated" };
+    let written =
+        key_event(txn, t, event_type, serde_json::json!({"keyId": key.id.to_string()}), creator, owner).await?;
+    let mut am: target_key::ActiveModel = key.into();
+    am.active = Set(active);
+    am.changed_at = Set(written.created_at);
+    Ok(am.update(txn).await?)
+}
+
+/// Activates a key, deactivating the target's previously active key in the same transaction.
+/// Activating the active key changes nothing (no event; the stored change time).
+/// `now` (µs) decides whether the key has expired (an expired key cannot be activated).
+pub async fn activate_key(
+    store: &Store,
+    target_id: i64,
+    key_id: i64,
+    now: i64,
+    creator: i64,
+    owner: i64,
+) -> ApiResult<target_key::Model> {
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                let t = target::Entity::find_by_id(target_id).one(txn).await?.ok_or_else(not_found)?;
+                let key = find_key(txn, target_id, key_id).await?.ok_or_else(key_not_found)?;
+                if key.active {
+                    return Ok(key);
+                }
+                if key.expires_at.is_some_and(|at| at <= now) {
+                    return Err(ApiError::new(
+                        Kind::InvalidArgument,
+                        "Errors.Target.InvalidPublicKey",
+                        "The public key has expired and cannot be activated",
+                    ));
+                }
+                let previous = target_key::Entity::find()
+                    .filter(target_key::Column::TargetId.eq(target_id))
+                    .filter(target_key::Column::Active.eq(true))
+                    .all(txn)
+                    .await?;
+                for old in previous {
+                    set_key_active(txn, &t, old, false, creator, owner).await?;
+                }
+                set_key_active(txn, &t, key, true, creator, owner).await
+            })
+        })
+        .await
+}
+
+/// Deactivates a key; deactivating an inactive key changes nothing.
+pub async fn deactivate_key(
+    store: &Store,
+    target_id: i64,
+    key_id: i64,
+    creator: i64,
+    owner: i64,
+) -> ApiResult<target_key::Model> {
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                let t = target::Entity::find_by_id(target_id).one(txn).await?.ok_or_else(not_found)?;
+                let key = find_key(txn, target_id, key_id).await?.ok_or_else(key_not_found)?;
+                if !key.active {
+                    return Ok(key);
+                }
+                set_key_active(txn, &t, key, false, creator, owner).await
+            })
+        })
+        .await
+}
+
+/// Removes an inactive key. Returns the removal time, or None when the target has no such key
+/// (idempotent, like DeleteTarget). An unknown target is NotFound; the active key cannot be removed.
+pub async fn remove_key(
+    store: &Store,
+    target_id: i64,
+    key_id: Option<i64>,
+    creator: i64,
+    owner: i64,
+) -> ApiResult<Option<i64>> {
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                let t = target::Entity::find_by_id(target_id).one(txn).await?.ok_or_else(not_found)?;
+                let Some(key_id) = key_id else { return Ok(None) };
+                let Some(key) = find_key(txn, target_id, key_id).await? else { return Ok(None) };
+                if key.active {
+                    return Err(key_active());
+                }
+                let written = key_event(
+                    txn,
+                    &t,
+                    "target.key.removed",
+                    serde_json::json!({"keyId": key.id.to_string()}),
+                    creator,
+                    owner,
+                )
+                .await?;
+                target_key::Entity::delete_by_id(key.id).exec(txn).await?;
+                Ok(Some(written.created_at))
+            })
+        })
+        .await
+}
+
+/// The keys of a target, oldest first.
+pub async fn list_keys<C: ConnectionTrait>(conn: &C, target_id: i64) -> ApiResult<Vec<target_key::Model>> {
+    use sea_orm::QueryOrder;
+    Ok(target_key::Entity::find()
+        .filter(target_key::Column::TargetId.eq(target_id))
+        .order_by_asc(target_key::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// The target's active key, unless it has expired at `now` (µs).
+pub async fn active_key<C: ConnectionTrait>(
+    conn: &C,
+    target_id: i64,
+    now: i64,
+) -> ApiResult<Option<target_key::Model>> {
+    let key = target_key::Entity::find()
+        .filter(target_key::Column::TargetId.eq(target_id))
+        .filter(target_key::Column::Active.eq(true))
+        .one(conn)
+        .await?;
+    Ok(key.filter(|k| k.expires_at.is_none_or(|at| at > now)))
 }

@@ -2,7 +2,11 @@
 //! delivery queue. The CRUD side lives in `api::action_v2` and `store::targets`.
 
 pub mod call;
+pub mod functions;
+pub mod jose;
 pub mod payload;
+pub mod queue;
+pub mod registry;
 
 use std::sync::Arc;
 
@@ -15,4 +19,6 @@ pub struct V2 {
     /// One HTTP client for every target call (SSRF guard on resolved addresses and redirects).
     pub client: reqwest::Client,
     pub policy: Arc<crate::runtime::http::NetPolicy>,
+    /// Executions and targets, cached for interception and functions.
+    pub registry: registry::Registry,
 }

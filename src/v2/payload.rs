@@ -1,22 +1,81 @@
 //! Payload encoding (JSON, JWT, JWE) and the signing keys of a target.
 
-use crate::error::{ApiError, ApiResult};
+use super::jose::{self, SigningKey};
+use crate::error::{ApiError, ApiResult, Kind};
 use crate::store::Store;
 use entity::target;
 
+/// Where the instance signing key lives (encrypted PKCS#8 PEM) in the settings table.
+pub const SIGNING_KEY_SETTING: &str = "instance_signing_key";
+
+/// PAYLOAD_TYPE_* numbers as stored in `targets.payload_type`.
+pub const PAYLOAD_JSON: i32 = 1;
+pub const PAYLOAD_JWT: i32 = 2;
+pub const PAYLOAD_JWE: i32 = 3;
+
 /// The instance's own keys (JWT signing; published as JWKS at `GET /oauth/v2/keys`).
-pub struct KeyState {}
+pub struct KeyState {
+    signing: SigningKey,
+}
 
 impl KeyState {
-    /// Loads the instance signing key, creating it at first start (once across replicas).
-    pub async fn load(_store: &Store, _encryption_key: &str) -> anyhow::Result<KeyState> {
-        Ok(KeyState {})
+    /// Loads the instance signing key, creating it at first start (once across replicas: the
+    /// first committed insert wins and every replica then reads that one).
+    pub async fn load(store: &Store, encryption_key: &str) -> anyhow::Result<KeyState> {
+        let stored = match crate::store::orgs::get_setting(&store.db, SIGNING_KEY_SETTING)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the instance signing key: {e}"))?
+        {
+            Some(v) => v,
+            None => {
+                let fresh = tokio::task::spawn_blocking(SigningKey::generate).await?.map_err(anyhow::Error::msg)?;
+                let pem = fresh.to_pkcs8_pem().map_err(anyhow::Error::msg)?;
+                let sealed = crate::store::crypto::encrypt(encryption_key, &pem).map_err(anyhow::Error::msg)?;
+                insert_setting_once(store, SIGNING_KEY_SETTING, sealed)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("storing the instance signing key: {e}"))?
+            }
+        };
+        let pem = crate::store::crypto::decrypt(encryption_key, &stored)
+            .map_err(|e| anyhow::anyhow!("the instance signing key cannot be read: {e}"))?;
+        let signing = SigningKey::from_pkcs8_pem(&pem).map_err(anyhow::Error::msg)?;
+        Ok(KeyState { signing })
     }
 
     /// The JWKS document (`{"keys": [...]}`).
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({"keys": []})
+        serde_json::json!({"keys": [self.signing.jwk()]})
     }
+
+    /// The key id of the instance signing key (`kid` of JWT payloads and in the JWKS).
+    pub fn kid(&self) -> &str {
+        self.signing.kid()
+    }
+
+    /// A compact JWS (RS256) over `payload` as is.
+    pub fn sign_jwt(&self, payload: &[u8]) -> ApiResult<String> {
+        self.signing.sign_jwt(payload).map_err(ApiError::internal)
+    }
+}
+
+/// Inserts a setting unless it exists (inside a write transaction under the instance lock, and
+/// with ON CONFLICT DO NOTHING); returns the value stored afterwards, ours or a concurrent one.
+async fn insert_setting_once(store: &Store, key: &'static str, value: String) -> ApiResult<String> {
+    use entity::setting;
+    use sea_orm::{sea_query::OnConflict, EntityTrait, Set};
+    store
+        .write(&[crate::store::INSTANCE_LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                setting::Entity::insert(setting::ActiveModel { key: Set(key.to_string()), value: Set(value) })
+                    .on_conflict(OnConflict::column(setting::Column::Key).do_nothing().to_owned())
+                    .exec_without_returning(txn)
+                    .await?;
+                crate::store::orgs::get_setting(txn, key)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("the setting vanished after its insert"))
+            })
+        })
+        .await
 }
 
 /// A body ready to send.
@@ -27,12 +86,39 @@ pub struct Encoded {
 
 /// The signing keys valid at `now` (µs): the current one first, then the previous one while its
 /// rotation grace period lasts.
-pub fn signing_keys(encryption_key: &str, t: &target::Model, _now: i64) -> ApiResult<Vec<String>> {
-    let current = crate::store::crypto::decrypt(encryption_key, &t.signing_key_enc).map_err(ApiError::internal)?;
-    Ok(vec![current])
+pub fn signing_keys(encryption_key: &str, t: &target::Model, now: i64) -> ApiResult<Vec<String>> {
+    let decrypt = |sealed: &str| crate::store::crypto::decrypt(encryption_key, sealed).map_err(ApiError::internal);
+    let mut keys = vec![decrypt(&t.signing_key_enc)?];
+    if let (Some(previous), Some(until)) = (&t.previous_key_enc, t.previous_key_expires_at) {
+        if now < until {
+            keys.push(decrypt(previous)?);
+        }
+    }
+    Ok(keys)
 }
 
-/// Encodes a JSON payload as the target's payload type asks.
-pub async fn encode(_store: &Store, _keys: &KeyState, _t: &target::Model, json: Vec<u8>) -> ApiResult<Encoded> {
-    Ok(Encoded { body: json, content_type: "application/json" })
+pub fn no_active_key() -> ApiError {
+    ApiError::new(
+        Kind::FailedPrecondition,
+        "Errors.Target.NoActiveKey",
+        "The target's payload type is JWE but it has no active, unexpired public key",
+    )
+}
+
+/// Encodes a JSON payload as the target's payload type asks: JSON as is, a JWT signed with the
+/// instance key, or that JWT encrypted (JWE) to the target's active, unexpired public key.
+pub async fn encode(store: &Store, keys: &KeyState, t: &target::Model, json: Vec<u8>) -> ApiResult<Encoded> {
+    match t.payload_type {
+        PAYLOAD_JWT => Ok(Encoded { body: keys.sign_jwt(&json)?.into_bytes(), content_type: "application/jwt" }),
+        PAYLOAD_JWE => {
+            let now = crate::domain::time::now_micros();
+            let key = crate::store::targets::active_key(&store.db, t.id, now).await?.ok_or_else(no_active_key)?;
+            let parsed = jose::parse_public_key_pem(&key.public_key).map_err(ApiError::internal)?;
+            let jwt = keys.sign_jwt(&json)?;
+            let jwe = jose::encrypt_jwe(&parsed.key, &key.id.to_string(), Some("JWT"), jwt.as_bytes())
+                .map_err(ApiError::internal)?;
+            Ok(Encoded { body: jwe.into_bytes(), content_type: "application/jose" })
+        }
+        _ => Ok(Encoded { body: json, content_type: "application/json" }),
+    }
 }

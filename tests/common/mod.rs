@@ -2,6 +2,8 @@
 //! or a fresh schema on the PostgreSQL server named by ACTIONSD_TEST_POSTGRES_URL).
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use actionsd::api::AppState;
 use actionsd::config::Config;
 use reqwest::{Method, StatusCode};
@@ -349,6 +351,34 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     if let Some(server) = $crate::common::TestServer::postgres().await {
+                        super::$name(&server).await;
+                        server.stop().await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// As `backend_tests!`, with a configuration adjustment (`fn(&mut Config)`) applied on both backends.
+#[macro_export]
+macro_rules! backend_tests_with {
+    ($adjust:path; $($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let server = $crate::common::TestServer::sqlite_with($adjust).await;
+                    super::$name(&server).await;
+                    server.stop().await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(server) = $crate::common::TestServer::postgres_with($adjust).await {
                         super::$name(&server).await;
                         server.stop().await;
                     }

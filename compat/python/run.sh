@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Runs the official ZITADEL Python SDK (zitadel-client, pinned in requirements.txt) against a fresh
+# actionsd: a venv in target/sdk-venv (reused), the already-built server binary on a free port with
+# a temporary SQLite database and a generated admin token, then sdk_targets.py.
+#
+# Usage: compat/python/run.sh [path/to/actionsd]   (default: target/debug/actionsd)
+#
+# The exit status is the check's. Whatever happens, the output contains one cargo-style line
+# `test result: ... N passed; M failed; 0 ignored; ...` (.ci/run counts it in its summary); a
+# failure before the check could run (no python, pip cannot reach PyPI, the server does not start)
+# counts as one failed test.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+HERE=compat/python
+VENV=${ACTIONSD_SDK_VENV:-target/sdk-venv}
+BIN=${1:-target/debug/actionsd}
+READY_TIMEOUT=60 # seconds for GET /debug/ready
+CHECK_TIMEOUT=300 # seconds for the whole check
+
+setup_failed() {
+  echo "python sdk: $*" >&2
+  echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (python sdk: setup failed: $*)"
+  exit 1
+}
+
+# --- the SDK, in its own venv -------------------------------------------------------------------
+
+command -v python3 >/dev/null 2>&1 || setup_failed "python3 not found"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+  setup_failed "zitadel-client needs Python >= 3.10, found $(python3 -V 2>&1)"
+
+if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  python3 -m venv "$VENV" || setup_failed "could not create a venv in $VENV (python3-venv needed)"
+fi
+PY=$ROOT/$VENV/bin/python
+[[ $VENV == /* ]] && PY=$VENV/bin/python
+
+# Pinned versions: when they are already installed pip does not go to the network. When it must
+# and cannot (no PyPI), this fails: the check is never skipped silently.
+if ! "$PY" -m pip install --quiet --disable-pip-version-check --retries 2 --timeout 30 \
+  -r "$HERE/requirements.txt"; then
+  setup_failed "pip install -r $HERE/requirements.txt failed (is PyPI reachable?)"
+fi
+
+# --- the server ---------------------------------------------------------------------------------
+
+[[ $BIN == /* ]] || BIN=$ROOT/$BIN
+[[ -x $BIN ]] || setup_failed "server binary $BIN not found (build it first: cargo build)"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/actionsd-sdk.XXXXXX")
+SERVER_PID=
+cleanup() {
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+server_log_tail() {
+  echo "--- last lines of the server log ($TMP/server.log):"
+  tail -n 40 "$TMP/server.log" 2>/dev/null || true
+  echo "---"
+}
+
+PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TOKEN=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')
+URL=http://127.0.0.1:$PORT
+
+# In the temp dir, so that no .env file of the working directory changes the configuration.
+(
+  cd "$TMP"
+  exec env \
+    ACTIONSD_DATABASE_URL="sqlite://$TMP/sdk.db?mode=rwc" \
+    ACTIONSD_ADDR="127.0.0.1:$PORT" \
+    ACTIONSD_ADMIN_TOKEN="$TOKEN" \
+    ACTIONSD_ADMIN_TOKEN_FILE="$TMP/admin.token" \
+    ACTIONSD_LOG_FORMAT=text \
+    RUST_LOG="${RUST_LOG:-info}" \
+    NO_COLOR=1 \
+    "$BIN" serve
+) >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+
+ready=0
+for _ in $(seq 1 $((READY_TIMEOUT * 5))); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    server_log_tail
+    setup_failed "the server exited before it was ready"
+  fi
+  if "$PY" -c 'import sys, urllib.request
+try:
+    sys.exit(urllib.request.urlopen(sys.argv[1], timeout=2).status != 200)
+except Exception:
+    sys.exit(1)' "$URL/debug/ready" 2>/dev/null; then
+    ready=1
+    break
+  fi
+  sleep 0.2
+done
+if ((!ready)); then
+  server_log_tail
+  setup_failed "the server did not answer GET /debug/ready within ${READY_TIMEOUT}s"
+fi
+echo "actionsd $("$BIN" --version 2>/dev/null | awk '{print $NF}') listening on $URL (database $TMP/sdk.db)"
+
+# --- the check ----------------------------------------------------------------------------------
+
+set +e
+ACTIONSD_URL=$URL ACTIONSD_TOKEN=$TOKEN timeout "$CHECK_TIMEOUT" "$PY" "$HERE/sdk_targets.py"
+rc=$?
+set -e
+if ((rc == 124)); then
+  echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (python sdk: timed out after ${CHECK_TIMEOUT}s)"
+fi
+if ((rc != 0)); then
+  server_log_tail
+fi
+exit "$rc"

@@ -1,0 +1,166 @@
+//! Request and response executions (actions-v2.md §4–§5): the most specific execution for an
+//! RPC runs its targets around the handler. The ActionService's own RPCs are never intercepted,
+//! so a broken target can always be fixed.
+
+use super::auth::Caller;
+use super::{AppState, Rpc};
+use crate::error::{ApiError, ApiResult};
+use crate::store::deliveries::{self, NewDelivery};
+use axum::http::HeaderMap;
+use entity::target;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Headers forwarded to request/response targets.
+const FORWARDED_HEADERS: [&str; 5] = ["Content-Type", "X-Forwarded-For", "X-Forwarded-Host", "Host", "Origin"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Request,
+    Response,
+}
+
+impl Phase {
+    fn prefix(self) -> &'static str {
+        match self {
+            Phase::Request => "request",
+            Phase::Response => "response",
+        }
+    }
+}
+
+/// Execution ids for an RPC, most specific first: method, service, all.
+fn candidates(phase: Phase, rpc: &Rpc) -> Vec<String> {
+    let p = phase.prefix();
+    vec![format!("{p}/{}", rpc.full_name()), format!("{p}/{}", rpc.service), p.to_string()]
+}
+
+fn forwarded_headers(headers: &HeaderMap) -> Value {
+    let mut out = Map::new();
+    for name in FORWARDED_HEADERS {
+        let values: Vec<Value> =
+            headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(|v| Value::String(v.into())).collect();
+        if !values.is_empty() {
+            out.insert(name.to_string(), Value::Array(values));
+        }
+    }
+    Value::Object(out)
+}
+
+/// Runs the handler of `rpc` with its request and response executions.
+pub async fn run(
+    state: &AppState,
+    caller: Caller,
+    rpc: &'static Rpc,
+    headers: &HeaderMap,
+    value: Value,
+    params: Vec<(String, String)>,
+) -> ApiResult<Value> {
+    if rpc.service == super::action_v2::SERVICE {
+        return (rpc.call.call)(state.clone(), caller, value, rpc).await;
+    }
+    let snapshot = state.v2.registry.snapshot(&state.store).await?;
+    if snapshot.is_empty() {
+        return (rpc.call.call)(state.clone(), caller, value, rpc).await;
+    }
+    let request_exec = snapshot.resolve(&candidates(Phase::Request, rpc));
+    let response_exec = snapshot.resolve(&candidates(Phase::Response, rpc));
+    if request_exec.is_none() && response_exec.is_none() {
+        return (rpc.call.call)(state.clone(), caller, value, rpc).await;
+    }
+    // Targets never see a request the handler could not even decode.
+    (rpc.call.decode)(&value, rpc)?;
+    let base = json!({
+        "fullMethod": rpc.full_name(),
+        "instanceID": state.v2.instance_id,
+        "orgID": caller.org.to_string(),
+        "userID": caller.token_id.to_string(),
+        "headers": forwarded_headers(headers),
+    });
+    let mut request = value;
+    if let Some((execution_id, targets)) = request_exec {
+        let mut payload = base.clone();
+        payload["request"] = request.clone();
+        if let Some(replacement) = run_targets(state, execution_id, targets, payload, "request").await? {
+            // The bare replacement request; path parameters and the organization stay.
+            let replaced = super::normalize_message(rpc, replacement, params)?;
+            (rpc.call.decode)(&replaced, rpc)?;
+            request = replaced;
+        }
+    }
+    let response = (rpc.call.call)(state.clone(), caller, request.clone(), rpc).await?;
+    if let Some((execution_id, targets)) = response_exec {
+        let mut payload = base;
+        payload["request"] = request;
+        payload["response"] = response.clone();
+        if let Some(replacement) = run_targets(state, execution_id, targets, payload, "response").await? {
+            return Ok(replacement);
+        }
+    }
+    Ok(response)
+}
+
+/// Calls the targets in order. Returns the last restCall output (chained: each restCall gets
+/// the previous one's output as its `field`), if any restCall ran.
+async fn run_targets(
+    state: &AppState,
+    execution_id: &str,
+    targets: &[Arc<target::Model>],
+    mut payload: Value,
+    field: &str,
+) -> ApiResult<Option<Value>> {
+    let mut replaced = None;
+    for t in targets {
+        let timeout = Duration::from_nanos(t.timeout_nanos.max(1) as u64);
+        let body = serde_json::to_vec(&payload).map_err(ApiError::internal)?;
+        let result = match t.target_type.as_str() {
+            "rest_async" => {
+                enqueue(state, t, execution_id, body).await?;
+                continue;
+            }
+            "rest_call" => match crate::v2::call::call_and_wait(state, t, body, timeout).await {
+                Ok(reply) => match serde_json::from_slice::<Value>(&reply) {
+                    Ok(v @ Value::Object(_)) => Ok(v),
+                    _ => Err(crate::v2::call::failed(format!(
+                        "target {} answered with a body that is not a JSON object",
+                        t.name
+                    ))),
+                },
+                Err(e) => Err(e),
+            },
+            _ => crate::v2::call::call_and_wait(state, t, body, timeout).await.map(|_| Value::Null),
+        };
+        match result {
+            Ok(Value::Null) => {}
+            Ok(v) => {
+                payload[field] = v.clone();
+                replaced = Some(v);
+            }
+            Err(e) if t.interrupt_on_error => return Err(e),
+            Err(e) => {
+                tracing::warn!(target_id = t.id, target = %t.name, execution = execution_id, error = %e.message,
+                    "target failed; continuing (interruptOnError is off)");
+            }
+        }
+    }
+    Ok(replaced)
+}
+
+async fn enqueue(state: &AppState, t: &target::Model, execution_id: &str, body: Vec<u8>) -> ApiResult<()> {
+    let id = state.store.new_id();
+    let payload = String::from_utf8(body).map_err(ApiError::internal)?;
+    deliveries::enqueue(
+        &state.store,
+        vec![NewDelivery {
+            target_id: t.id,
+            execution_id: execution_id.to_string(),
+            event_type: None,
+            aggregate_key: format!("async:{id}"),
+            seq: 0,
+            payload,
+        }],
+    )
+    .await?;
+    Ok(())
+}

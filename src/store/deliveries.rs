@@ -1,0 +1,379 @@
+//! The durable delivery queue (event executions and restAsync targets): a transactional outbox.
+//!
+//! Rows are inserted in the transaction of the event (or by the intercepted request for restAsync)
+//! and claimed by the queue workers of any replica with a lease (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL; SQLite has one writer anyway). A delivery waits while an earlier one of the same
+//! (target, aggregate) is still open, so one aggregate's events reach a target in order.
+
+use super::Store;
+use crate::domain::time::now_micros;
+use crate::error::{ApiError, ApiResult, Kind};
+use entity::delivery;
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryResult, Set, Statement, Value as DbValue,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const PENDING: i32 = 1;
+pub const SUCCEEDED: i32 = 2;
+pub const FAILED: i32 = 3;
+pub const DEAD: i32 = 4;
+
+static ENQUEUED: AtomicU64 = AtomicU64::new(0);
+static WAKE: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+
+/// Wakes the local queue worker after a commit that inserted deliveries.
+pub fn waker() -> &'static tokio::sync::Notify {
+    WAKE.get_or_init(tokio::sync::Notify::new)
+}
+
+pub fn wake() {
+    waker().notify_one();
+}
+
+/// How many delivery rows this process has written (a hint for [`Store::write`] to wake the worker).
+pub fn enqueued_count() -> u64 {
+    ENQUEUED.load(Ordering::Relaxed)
+}
+
+/// Rewrites `$n` placeholders to SQLite's `?n`.
+fn stmt(backend: DatabaseBackend, sql: &str, values: Vec<DbValue>) -> Statement {
+    let sql = match backend {
+        DatabaseBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_string(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+pub struct NewDelivery {
+    pub target_id: i64,
+    pub execution_id: String,
+    pub event_type: Option<String>,
+    pub aggregate_key: String,
+    pub seq: i64,
+    pub payload: String,
+}
+
+/// Inserts deliveries (in the caller's transaction); returns their ids.
+pub async fn insert<C: ConnectionTrait>(conn: &C, rows: Vec<NewDelivery>) -> ApiResult<Vec<i64>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = now_micros();
+    let mut ids = Vec::with_capacity(rows.len());
+    let models: Vec<delivery::ActiveModel> = rows
+        .into_iter()
+        .map(|r| {
+            let id = crate::domain::id::process_ids().next();
+            ids.push(id);
+            delivery::ActiveModel {
+                id: Set(id),
+                target_id: Set(r.target_id),
+                execution_id: Set(r.execution_id),
+                event_type: Set(r.event_type),
+                aggregate_key: Set(r.aggregate_key),
+                seq: Set(r.seq),
+                payload: Set(r.payload),
+                state: Set(PENDING),
+                attempts: Set(0),
+                last_status: Set(0),
+                last_error: Set(String::new()),
+                next_attempt_at: Set(now),
+                lease_until: Set(0),
+                lease_owner: Set(0),
+                created_at: Set(now),
+                changed_at: Set(now),
+            }
+        })
+        .collect();
+    let n = models.len() as u64;
+    delivery::Entity::insert_many(models).exec_without_returning(conn).await?;
+    ENQUEUED.fetch_add(n, Ordering::Relaxed);
+    Ok(ids)
+}
+
+/// Inserts deliveries in a transaction of their own (restAsync targets); the worker is woken
+/// after the commit.
+pub async fn enqueue(store: &Store, rows: Vec<NewDelivery>) -> ApiResult<Vec<i64>> {
+    store.write(&[], move |txn| Box::pin(async move { insert(txn, rows).await })).await
+}
+
+/// The execution ids an event type matches, most specific first: `event/<type>`, the group
+/// prefixes from longest to shortest (`event/<group>.*`), then `event`.
+pub fn event_execution_ids(event_type: &str) -> Vec<String> {
+    let mut ids = vec![format!("event/{event_type}")];
+    let mut prefix = event_type;
+    while let Some((head, _)) = prefix.rsplit_once('.') {
+        ids.push(format!("event/{head}.*"));
+        prefix = head;
+    }
+    ids.push("event".to_string());
+    ids
+}
+
+/// An event just appended, as the outbox needs it.
+pub struct EventInfo<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+    pub event_type: &'a str,
+    pub resource_owner: &'a str,
+    pub creator: &'a str,
+    pub created_at: i64,
+    pub payload: &'a serde_json::Value,
+}
+
+/// The transactional outbox: queues the event for the targets of the most specific event
+/// execution visible to this transaction.
+pub async fn on_event<C: ConnectionTrait>(conn: &C, e: EventInfo<'_>) -> ApiResult<()> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let candidates = event_execution_ids(e.event_type);
+    let found = entity::execution::Entity::find()
+        .filter(entity::execution::Column::Id.is_in(candidates.clone()))
+        .all(conn)
+        .await?;
+    let Some(execution) = candidates.iter().find_map(|id| found.iter().find(|x| &x.id == id)) else {
+        return Ok(());
+    };
+    let targets = super::targets::target_ids(execution);
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let instance_id = super::tokens::instance_id(conn).await?;
+    let created = chrono::DateTime::from_timestamp_micros(e.created_at)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let body = serde_json::json!({
+        "aggregateID": e.aggregate_id,
+        "aggregateType": e.aggregate_type,
+        "resourceOwner": e.resource_owner,
+        "instanceID": instance_id,
+        "version": "v1",
+        "sequence": e.sequence,
+        "event_type": e.event_type,
+        "created_at": created,
+        "userID": e.creator,
+        "event_payload": e.payload,
+    })
+    .to_string();
+    let rows = targets
+        .iter()
+        .filter_map(|t| crate::domain::id::parse(t))
+        .map(|target_id| NewDelivery {
+            target_id,
+            execution_id: execution.id.clone(),
+            event_type: Some(e.event_type.to_string()),
+            aggregate_key: format!("{}:{}", e.aggregate_type, e.aggregate_id),
+            seq: e.sequence,
+            payload: body.clone(),
+        })
+        .collect();
+    insert(conn, rows).await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due deliveries for this node until `lease_until`.
+pub async fn claim(store: &Store, limit: u64, lease_until: i64) -> ApiResult<Vec<delivery::Model>> {
+    let now = now_micros();
+    let backend = store.backend;
+    let node = store.node;
+    let lock = if backend == DatabaseBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE deliveries SET lease_until = $1, lease_owner = $2 WHERE id IN (
+            SELECT d.id FROM deliveries d
+            WHERE d.state IN ({PENDING}, {FAILED}) AND d.next_attempt_at <= $3 AND d.lease_until < $3
+              AND NOT EXISTS (SELECT 1 FROM deliveries e
+                  WHERE e.target_id = d.target_id AND e.aggregate_key = d.aggregate_key
+                    AND e.seq < d.seq AND e.state IN ({PENDING}, {FAILED}))
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT $4 {lock})
+         RETURNING *"
+    );
+    let values = vec![lease_until.into(), node.into(), now.into(), (limit as i64).into()];
+    store
+        .write(&[], move |txn| {
+            Box::pin(async move {
+                let rows = txn.query_all(stmt(backend, &sql, values)).await?;
+                rows.iter().map(|r| delivery::Model::from_query_result(r, "").map_err(ApiError::from)).collect()
+            })
+        })
+        .await
+}
+
+/// Extends the leases of deliveries still in flight on this node.
+pub async fn renew(store: &Store, ids: &[i64], lease_until: i64) -> ApiResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let backend = store.backend;
+    let sql = format!(
+        "UPDATE deliveries SET lease_until = $1 WHERE lease_owner = $2 AND id IN ({})",
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    );
+    let values = vec![lease_until.into(), store.node.into()];
+    store
+        .write(&[], move |txn| {
+            Box::pin(async move {
+                txn.execute(stmt(backend, &sql, values)).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Gives claimed deliveries back (shutdown): claimable again at once by any replica.
+pub async fn release(store: &Store, ids: &[i64]) -> ApiResult<()> {
+    renew(store, ids, 0).await
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub id: i64,
+    pub state: i32,
+    pub status: i32,
+    pub error: String,
+    pub next_attempt_at: i64,
+}
+
+/// Records attempt results (only for deliveries this node still holds).
+pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let backend = store.backend;
+    let node = store.node;
+    store
+        .write(&[], move |txn| {
+            Box::pin(async move {
+                let now = now_micros();
+                // Successes with the same status in one statement each.
+                let mut ok_by_status: std::collections::BTreeMap<i32, Vec<i64>> = Default::default();
+                for r in results.iter().filter(|r| r.state == SUCCEEDED) {
+                    ok_by_status.entry(r.status).or_default().push(r.id);
+                }
+                for (status, ids) in ok_by_status {
+                    let sql = format!(
+                        "UPDATE deliveries SET state = {SUCCEEDED}, attempts = attempts + 1, last_status = $1,
+                         last_error = '', lease_until = 0, changed_at = $2
+                         WHERE lease_owner = $3 AND state IN ({PENDING}, {FAILED}) AND id IN ({})",
+                        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                    );
+                    txn.execute(stmt(backend, &sql, vec![status.into(), now.into(), node.into()])).await?;
+                }
+                for r in results.into_iter().filter(|r| r.state != SUCCEEDED) {
+                    let sql = "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
+                         last_error = $3, next_attempt_at = $4, lease_until = 0, changed_at = $5
+                         WHERE id = $6 AND lease_owner = $7 AND state IN (1, 3)";
+                    let values = vec![
+                        r.state.into(),
+                        r.status.into(),
+                        r.error.into(),
+                        r.next_attempt_at.into(),
+                        now.into(),
+                        r.id.into(),
+                        node.into(),
+                    ];
+                    txn.execute(stmt(backend, sql, values)).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+pub fn not_found() -> ApiError {
+    ApiError::new(Kind::NotFound, "Errors.Delivery.NotFound", "Delivery not found")
+}
+
+/// RetryDelivery: a FAILED or DEAD delivery becomes PENDING with its next attempt now.
+pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
+    store
+        .write(&[format!("delivery:{id}")], move |txn| {
+            Box::pin(async move {
+                let row = delivery::Entity::find_by_id(id).one(txn).await?.ok_or_else(not_found)?;
+                if row.state != FAILED && row.state != DEAD {
+                    return Err(ApiError::new(
+                        Kind::FailedPrecondition,
+                        "Errors.Delivery.NotRetryable",
+                        "Only a failed or dead delivery can be retried",
+                    ));
+                }
+                let now = now_micros();
+                let mut am: delivery::ActiveModel = row.into();
+                am.state = Set(PENDING);
+                am.next_attempt_at = Set(now);
+                am.lease_until = Set(0);
+                am.changed_at = Set(now);
+                use sea_orm::ActiveModelTrait;
+                am.update(txn).await?;
+                Ok(now)
+            })
+        })
+        .await
+}
+
+pub struct ListQuery {
+    pub target_id: Option<i64>,
+    pub state: Option<i32>,
+    pub event_type: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+    pub asc: bool,
+}
+
+/// ListDeliveries: newest first unless `asc`; returns the page and the total.
+pub async fn list<C: ConnectionTrait>(conn: &C, q: ListQuery) -> ApiResult<(Vec<delivery::Model>, u64)> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut select = delivery::Entity::find();
+    if let Some(t) = q.target_id {
+        select = select.filter(delivery::Column::TargetId.eq(t));
+    }
+    if let Some(s) = q.state {
+        select = select.filter(delivery::Column::State.eq(s));
+    }
+    if let Some(e) = q.event_type {
+        select = select.filter(delivery::Column::EventType.eq(e));
+    }
+    let total = select.clone().count(conn).await?;
+    let order = if q.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
+    let rows = select.order_by(delivery::Column::Id, order).offset(q.offset).limit(q.limit).all(conn).await?;
+    Ok((rows, total))
+}
+
+/// Open deliveries and the creation time of the oldest one (queue metrics).
+pub async fn open_stats<C: ConnectionTrait>(conn: &C, backend: DatabaseBackend) -> ApiResult<(i64, Option<i64>)> {
+    let sql =
+        format!("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE state IN ({PENDING}, {FAILED})");
+    let row: Option<QueryResult> = conn.query_one(stmt(backend, &sql, vec![])).await?;
+    let Some(row) = row else { return Ok((0, None)) };
+    let n: i64 = row.try_get("", "n").unwrap_or(0);
+    let oldest: Option<i64> = row.try_get("", "oldest").unwrap_or(None);
+    Ok((n, oldest))
+}
+
+/// Removes finished deliveries (succeeded or dead) older than `before` (µs).
+pub async fn prune(store: &Store, before: i64) -> ApiResult<u64> {
+    let backend = store.backend;
+    let sql = format!("DELETE FROM deliveries WHERE state IN ({SUCCEEDED}, {DEAD}) AND changed_at < $1");
+    let done = store
+        .exclusive_job("prune_deliveries", move |txn| {
+            Box::pin(async move { Ok(txn.execute(stmt(backend, &sql, vec![before.into()])).await?.rows_affected()) })
+        })
+        .await?;
+    Ok(done.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_ids_most_specific_first() {
+        assert_eq!(
+            event_execution_ids("org.flow.cleared"),
+            vec!["event/org.flow.cleared", "event/org.flow.*", "event/org.*", "event"]
+        );
+        assert_eq!(event_execution_ids("x"), vec!["event/x", "event"]);
+    }
+}

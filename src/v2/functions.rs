@@ -1,0 +1,441 @@
+//! Function executions inside `_execute` (actions-v2.md §5 "function"): after the v1 actions of
+//! flow 2 triggers 4/5 and flow 4 trigger 6, the targets of the execution `function/<name>` run in
+//! order and add to the same effects as the v1 actions (docs/v2-functions.md).
+
+use crate::api::AppState;
+use crate::domain::{FlowType, TriggerType};
+use crate::error::{ApiError, ApiResult, Kind};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+
+/// The function a trigger runs after its v1 actions, if any.
+pub fn function_name(flow: FlowType, trigger: TriggerType) -> Option<&'static str> {
+    match (flow.0, trigger.0) {
+        (2, 4) => Some("preuserinfo"),
+        (2, 5) => Some("preaccesstoken"),
+        (4, 6) => Some("presamlresponse"),
+        _ => None,
+    }
+}
+
+/// The claim the log entries of a function go to (`urn:zitadel:iam:action:function/<name>:log`).
+pub fn log_claim(name: &str) -> String {
+    format!("urn:zitadel:iam:action:function/{name}:log")
+}
+
+/// Claim keys with this prefix are reserved and silently ignored.
+const RESERVED_CLAIM_PREFIX: &str = "urn:zitadel:iam";
+
+/// What running a function did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FunctionOutcome {
+    /// No execution for the function (or it has no targets): nothing ran.
+    NotConfigured,
+    /// The targets ran; failures of targets without `interruptOnError` were logged and skipped.
+    Ran,
+    /// The chain stopped: the error text for the `_execute` response.
+    Failed(String),
+}
+
+/// One function run inside one `_execute` call.
+pub struct FunctionRun<'a> {
+    pub flow: FlowType,
+    pub trigger: TriggerType,
+    /// The `_execute` context (already type-checked).
+    pub context: &'a Value,
+    /// When the whole trigger must be done, and its budget for error texts.
+    pub trigger_deadline: Instant,
+    pub trigger_budget: crate::domain::Duration,
+}
+
+/// A restCall reply (snake_case as upstream; camelCase accepted too). Unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Reply {
+    #[serde(alias = "setUserMetadata", deserialize_with = "null_default")]
+    pub set_user_metadata: Vec<ReplyMetadata>,
+    #[serde(alias = "appendClaims", deserialize_with = "null_default")]
+    pub append_claims: Vec<ReplyClaim>,
+    #[serde(alias = "appendLogClaims", deserialize_with = "null_default")]
+    pub append_log_claims: Vec<String>,
+    #[serde(alias = "appendAttribute", deserialize_with = "null_default")]
+    pub append_attribute: Vec<ReplyAttribute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplyMetadata {
+    pub key: String,
+    /// Base64 of the bytes to store (protobuf `bytes` in JSON).
+    #[serde(deserialize_with = "null_default")]
+    pub value: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplyClaim {
+    pub key: String,
+    pub value: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplyAttribute {
+    pub name: String,
+    #[serde(alias = "nameFormat", deserialize_with = "null_default")]
+    pub name_format: String,
+    #[serde(deserialize_with = "null_default")]
+    pub value: Vec<String>,
+}
+
+/// `null` reads as the default (as Go's encoding/json leaves a nil slice).
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Parses a restCall reply; an empty body is an empty reply.
+pub fn parse_reply(body: &[u8]) -> ApiResult<Reply> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Reply::default());
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
+        ApiError::new(
+            Kind::FailedPrecondition,
+            "Errors.Execution.ResponseIsNotValidJSON",
+            "the target's reply is not valid JSON",
+        )
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::new(
+            Kind::FailedPrecondition,
+            "Errors.Execution.ResponseIsNotValidJSON",
+            format!("the target's reply is not a valid function response: {e}"),
+        )
+    })
+}
+
+/// Runs the targets of `function/<name>` (if the trigger has a function and it is configured),
+/// adding what restCall targets return to `effects`. `Err` only for internal errors (storage).
+pub async fn run(s: &AppState, run: &FunctionRun<'_>, effects: &mut Map<String, Value>) -> ApiResult<FunctionOutcome> {
+    let Some(name) = function_name(run.flow, run.trigger) else {
+        return Ok(FunctionOutcome::NotConfigured);
+    };
+    let execution = format!("function/{name}");
+    let snap = s.v2.registry.snapshot(&s.store).await?;
+    let Some((execution_id, targets)) = snap.resolve(std::slice::from_ref(&execution)) else {
+        return Ok(FunctionOutcome::NotConfigured);
+    };
+    let execution_id = execution_id.to_string();
+    let targets = targets.to_vec();
+    drop(snap);
+
+    let mut log: Vec<String> = Vec::new();
+    let mut outcome = FunctionOutcome::Ran;
+    for t in &targets {
+        let body = serde_json::to_vec(&payload(&execution, run.flow, run.context, effects))
+            .map_err(|e| ApiError::internal(format!("encoding the function payload: {e}")))?;
+        if t.target_type == "rest_async" {
+            let id = s.store.new_id();
+            crate::store::deliveries::insert(
+                &s.store.db,
+                vec![crate::store::deliveries::NewDelivery {
+                    target_id: t.id,
+                    execution_id: execution_id.clone(),
+                    event_type: None,
+                    aggregate_key: format!("async:{id}"),
+                    seq: 0,
+                    payload: String::from_utf8(body).unwrap_or_default(),
+                }],
+            )
+            .await?;
+            crate::store::deliveries::wake();
+            continue;
+        }
+        let own = std::time::Duration::from_nanos(t.timeout_nanos.max(0) as u64);
+        let left = run.trigger_deadline.saturating_duration_since(Instant::now());
+        let trigger_bound = left < own;
+        let result = if left.is_zero() {
+            Err(crate::v2::call::timed_out("the trigger time is used up"))
+        } else {
+            crate::v2::call::call_and_wait(s, t, body, own.min(left)).await
+        };
+        let result = result.and_then(|reply| {
+            if t.target_type == "rest_call" {
+                let reply = parse_reply(&reply)?;
+                apply_reply(name, run.flow, run.context, effects, &mut log, reply);
+            }
+            Ok(())
+        });
+        let Err(e) = result else { continue };
+        if trigger_bound && e.kind == Kind::DeadlineExceeded {
+            // As for v1 actions: the trigger budget running out fails the trigger whatever the
+            // target's interruptOnError says.
+            outcome = FunctionOutcome::Failed(format!("trigger timeout after {}", run.trigger_budget));
+            break;
+        }
+        if t.interrupt_on_error {
+            outcome = FunctionOutcome::Failed(format!("target \"{}\": {}", t.name, e.message));
+            break;
+        }
+        tracing::warn!(target = %t.name, function = %execution, error = %e.message, "function target failed; continuing");
+    }
+    if outcome == FunctionOutcome::Ran && run.flow.0 == 2 && !log.is_empty() {
+        let claims = claims_mut(effects);
+        match claims.get_mut(&log_claim(name)) {
+            Some(Value::Array(existing)) => existing.extend(log.into_iter().map(Value::String)),
+            _ => {
+                claims.insert(log_claim(name), json!(log));
+            }
+        }
+    }
+    effects.retain(|_, v| !is_empty(v));
+    Ok(outcome)
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn claims_mut(effects: &mut Map<String, Value>) -> &mut Map<String, Value> {
+    let entry = effects.entry("claims").or_insert_with(|| Value::Object(Map::new()));
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
+    }
+    entry.as_object_mut().expect("claims is an object")
+}
+
+fn array_mut<'a>(effects: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
+    let entry = effects.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+    if !entry.is_array() {
+        *entry = Value::Array(Vec::new());
+    }
+    entry.as_array_mut().expect("an array")
+}
+
+/// Decodes base64 (standard or URL-safe, padded or not) and re-encodes it standard, padded.
+fn normalize_base64(value: &str) -> Option<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let v = value.trim();
+    let bytes = STANDARD
+        .decode(v)
+        .or_else(|_| STANDARD_NO_PAD.decode(v))
+        .or_else(|_| URL_SAFE.decode(v))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(v))
+        .ok()?;
+    Some(STANDARD.encode(bytes))
+}
+
+/// Adds a restCall reply to the effects with the v1 rules (runtime-v1.md §4.3/§4.4). Only the
+/// parts meaningful for the trigger apply: claims and log entries for flow 2, attributes for
+/// flow 4, metadata for both.
+pub fn apply_reply(
+    name: &str,
+    flow: FlowType,
+    context: &Value,
+    effects: &mut Map<String, Value>,
+    log: &mut Vec<String>,
+    reply: Reply,
+) {
+    for m in reply.set_user_metadata {
+        let value = normalize_base64(&m.value);
+        let (true, Some(value)) = (!m.key.is_empty(), value) else {
+            if flow.0 == 2 {
+                log.push(format!("failed to set user metadata key {:?}", m.key));
+            }
+            tracing::warn!(function = name, key = %m.key, "function reply: invalid metadata entry ignored");
+            continue;
+        };
+        let list = array_mut(effects, "metadata");
+        let item = json!({"key": m.key, "value": value});
+        match list.iter_mut().find(|e| e.get("key").and_then(Value::as_str) == Some(m.key.as_str())) {
+            Some(existing) => *existing = item,
+            None => list.push(item),
+        }
+    }
+    if flow.0 == 2 {
+        let input = context.get("claims").and_then(Value::as_object);
+        for c in reply.append_claims {
+            if c.key.starts_with(RESERVED_CLAIM_PREFIX) {
+                continue;
+            }
+            let claims = claims_mut(effects);
+            if input.is_some_and(|i| i.contains_key(&c.key)) || claims.contains_key(&c.key) {
+                log.push(format!("key \"{}\" already exists", c.key));
+                continue;
+            }
+            claims.insert(c.key, c.value);
+        }
+        log.extend(reply.append_log_claims);
+    }
+    if flow.0 == 4 {
+        for a in reply.append_attribute {
+            let list = array_mut(effects, "attributes");
+            if list.iter().any(|e| e.get("name").and_then(Value::as_str) == Some(a.name.as_str())) {
+                continue;
+            }
+            let mut attr = json!({"name": a.name, "values": a.value});
+            if !a.name_format.is_empty() {
+                attr["nameFormat"] = Value::String(a.name_format);
+            }
+            list.push(attr);
+        }
+    }
+}
+
+/// The payload a function target receives: `{function, userinfo, user, user_metadata, org,
+/// user_grants}` with snake_case keys as upstream, from the context and the effects so far.
+pub fn payload(function: &str, flow: FlowType, context: &Value, effects: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert("function".into(), Value::String(function.to_string()));
+    if flow.0 == 2 {
+        // Claim names are kept as they are (no case conversion).
+        let mut userinfo = context.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
+        if let Some(added) = effects.get("claims").and_then(Value::as_object) {
+            for (k, v) in added {
+                userinfo.insert(k.clone(), v.clone());
+            }
+        }
+        out.insert("userinfo".into(), Value::Object(userinfo));
+    }
+    if let Some(user) = context.get("user").filter(|u| u.is_object()) {
+        out.insert("user".into(), snake_keys(&normalize_user(user)));
+    }
+    let mut metadata: Vec<Value> = context.get("userMetadata").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(set) = effects.get("metadata").and_then(Value::as_array) {
+        for item in set {
+            let key = item.get("key").and_then(Value::as_str);
+            match metadata.iter_mut().find(|m| m.get("key").and_then(Value::as_str) == key) {
+                Some(existing) => *existing = item.clone(),
+                None => metadata.push(item.clone()),
+            }
+        }
+    }
+    if !metadata.is_empty() {
+        out.insert("user_metadata".into(), snake_keys(&Value::Array(metadata)));
+    }
+    if let Some(org) = context.get("org").filter(|o| o.is_object()) {
+        out.insert("org".into(), snake_keys(org));
+    }
+    if let Some(grants) = context.get("userGrants").filter(|g| g.as_array().is_some_and(|a| !a.is_empty())) {
+        out.insert("user_grants".into(), snake_keys(grants));
+    }
+    Value::Object(out)
+}
+
+const GENDERS: &[&str] = &["GENDER_UNSPECIFIED", "GENDER_FEMALE", "GENDER_MALE", "GENDER_DIVERSE"];
+const USER_STATES: &[&str] = &[
+    "USER_STATE_UNSPECIFIED",
+    "USER_STATE_ACTIVE",
+    "USER_STATE_INACTIVE",
+    "USER_STATE_DELETED",
+    "USER_STATE_LOCKED",
+    "USER_STATE_SUSPEND",
+    "USER_STATE_INITIAL",
+];
+
+fn enum_number(v: &mut Value, names: &[&str]) {
+    if let Value::String(s) = v {
+        let n = names.iter().position(|n| n == s).map(|p| p as i64).or_else(|| s.parse().ok()).unwrap_or(0);
+        *v = json!(n);
+    }
+}
+
+/// `gender` and `state` given by name become their numbers (as upstream sends them).
+fn normalize_user(user: &Value) -> Value {
+    let mut u = user.clone();
+    if let Some(state) = u.get_mut("state") {
+        enum_number(state, USER_STATES);
+    }
+    if let Some(gender) = u.get_mut("human").and_then(|h| h.get_mut("gender")) {
+        enum_number(gender, GENDERS);
+    }
+    u
+}
+
+/// `camelCase` → `snake_case` (`projectID` → `project_id`); snake_case stays as it is.
+fn snake_case(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    let mut out = String::with_capacity(key.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1);
+            let boundary = prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+                || (prev.is_some_and(|p| p.is_ascii_uppercase()) && next.is_some_and(|n| n.is_ascii_lowercase()));
+            if boundary && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Object keys converted to snake_case, recursively.
+fn snake_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (snake_case(k), snake_keys(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(snake_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case_conversion() {
+        assert_eq!(snake_case("isEmailVerified"), "is_email_verified");
+        assert_eq!(snake_case("projectID"), "project_id");
+        assert_eq!(snake_case("projectGrantId"), "project_grant_id");
+        assert_eq!(snake_case("primary_domain"), "primary_domain");
+        assert_eq!(snake_case("id"), "id");
+        assert_eq!(snake_case("loginNames"), "login_names");
+    }
+
+    #[test]
+    fn reply_accepts_both_spellings_and_nulls() {
+        let r = parse_reply(br#"{"appendClaims":[{"key":"a","value":1}],"append_log_claims":null,
+            "set_user_metadata":[{"key":"k","value":"dg=="}],"appendAttribute":[{"name":"n","nameFormat":"f","value":["x"]}]}"#)
+        .unwrap();
+        assert_eq!(r.append_claims.len(), 1);
+        assert!(r.append_log_claims.is_empty());
+        assert_eq!(r.set_user_metadata[0].value, "dg==");
+        assert_eq!(r.append_attribute[0].name_format, "f");
+        assert!(parse_reply(b"").unwrap().append_claims.is_empty());
+        assert!(parse_reply(b"not json").is_err());
+        assert!(parse_reply(br#"{"append_claims": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn claim_rules_match_v1() {
+        let ctx = json!({"claims": {"sub": "u1"}});
+        let mut effects = Map::new();
+        effects.insert("claims".into(), json!({"v1": true}));
+        let mut log = Vec::new();
+        let reply = parse_reply(
+            br#"{"append_claims":[{"key":"urn:zitadel:iam:x","value":1},{"key":"sub","value":2},
+            {"key":"v1","value":3},{"key":"new","value":4}],"append_log_claims":["hello"],
+            "append_attribute":[{"name":"ignored","value":["x"]}]}"#,
+        )
+        .unwrap();
+        apply_reply("preaccesstoken", FlowType(2), &ctx, &mut effects, &mut log, reply);
+        assert_eq!(effects["claims"], json!({"v1": true, "new": 4}));
+        assert_eq!(log, vec!["key \"sub\" already exists", "key \"v1\" already exists", "hello"]);
+        assert!(!effects.contains_key("attributes"));
+    }
+}

@@ -1,0 +1,307 @@
+//! The delivery worker: claims due deliveries, calls their targets with bounded concurrency,
+//! records every attempt (batched) and schedules retries. One per server process; replicas on one
+//! PostgreSQL share the rows through leases.
+
+use super::call::{self, CallFailure};
+use crate::api::AppState;
+use crate::domain::time::now_micros;
+use crate::store::deliveries::{self, AttemptResult, DEAD, FAILED, SUCCEEDED};
+use entity::{delivery, target};
+use rand::Rng;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+/// How long a claim is held without renewal; renewed every third of it while the call runs.
+const LEASE: Duration = Duration::from_secs(30);
+/// Most rows claimed in one statement.
+const CLAIM_BATCH: usize = 256;
+/// How long the shutdown waits for attempts in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Targets are re-read at most this often by the worker.
+const TARGET_CACHE_TTL: Duration = Duration::from_secs(1);
+
+fn micros(d: Duration) -> i64 {
+    d.as_micros().min(i64::MAX as u128) as i64
+}
+
+/// When the next attempt after `attempts` failed ones is due (None: give up, the delivery is dead).
+pub fn next_attempt(
+    schedule: &[Duration],
+    attempts: i32,
+    retry_after: Option<u64>,
+    now: i64,
+    created_at: i64,
+    max_age: Duration,
+) -> Option<i64> {
+    let step =
+        schedule.get((attempts.max(1) - 1) as usize).or(schedule.last()).copied().unwrap_or(Duration::from_secs(5));
+    let wait = match retry_after {
+        // The receiver's own wait wins, within the bounds of the schedule's longest step.
+        Some(secs) => Duration::from_secs(secs.max(1)).min(schedule.iter().max().copied().unwrap_or(step)),
+        None => step.mul_f64(rand::thread_rng().gen_range(0.8..1.2)),
+    };
+    let at = now + micros(wait);
+    (at <= created_at + micros(max_age)).then_some(at)
+}
+
+struct TargetCache {
+    entries: Mutex<HashMap<i64, (Instant, Option<target::Model>)>>,
+}
+
+impl TargetCache {
+    async fn get(&self, state: &AppState, id: i64) -> Result<Option<target::Model>, String> {
+        if let Some((at, t)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            if at.elapsed() < TARGET_CACHE_TTL {
+                return Ok(t.clone());
+            }
+        }
+        let t = crate::store::targets::get_target(&state.store.db, id).await.map_err(|e| e.message)?;
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (Instant::now(), t.clone()));
+        Ok(t)
+    }
+}
+
+/// One attempt of one delivery.
+async fn attempt(state: &AppState, targets: &TargetCache, row: &delivery::Model) -> AttemptResult {
+    let started = Instant::now();
+    let config = &state.config;
+    let fail = |status: i32, error: String, retry_after: Option<u64>| {
+        let now = now_micros();
+        match next_attempt(
+            &config.delivery_retry_schedule.0,
+            row.attempts + 1,
+            retry_after,
+            now,
+            row.created_at,
+            config.delivery_max_age.as_std(),
+        ) {
+            Some(at) => AttemptResult { id: row.id, state: FAILED, status, error, next_attempt_at: at },
+            None => AttemptResult { id: row.id, state: DEAD, status, error, next_attempt_at: 0 },
+        }
+    };
+    let t = match targets.get(state, row.target_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return AttemptResult {
+                id: row.id,
+                state: DEAD,
+                status: 0,
+                error: "the target was removed".into(),
+                next_attempt_at: 0,
+            }
+        }
+        Err(e) => return fail(0, format!("loading the target failed: {e}"), None),
+    };
+    let key = config.encryption_key.as_deref().unwrap_or("");
+    let timeout = Duration::from_nanos(t.timeout_nanos.max(1) as u64);
+    let result =
+        call::send(&state.v2, &state.store, key, &t, &row.id.to_string(), row.payload.clone().into_bytes(), timeout)
+            .await;
+    let (outcome, result) = match result {
+        Ok(answer) if (200..300).contains(&answer.status) => (
+            "ok",
+            AttemptResult {
+                id: row.id,
+                state: SUCCEEDED,
+                status: answer.status as i32,
+                error: String::new(),
+                next_attempt_at: 0,
+            },
+        ),
+        Ok(answer) => {
+            let snippet: String = String::from_utf8_lossy(&answer.body).chars().take(200).collect();
+            let error = format!(
+                "HTTP {}{}",
+                answer.status,
+                if snippet.is_empty() { String::new() } else { format!(": {snippet}") }
+            );
+            ("error", fail(answer.status as i32, error, answer.retry_after))
+        }
+        Err(CallFailure::Timeout) => ("timeout", fail(0, CallFailure::Timeout.describe(), None)),
+        Err(e) => ("error", fail(0, e.describe(), None)),
+    };
+    state.metrics.observe_target_call(&t.target_type, outcome, started.elapsed());
+    result
+}
+
+/// Starts the worker; it stops when `stop` turns true (after draining in-flight attempts).
+pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let concurrency = state.config.delivery_concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(concurrency));
+        let inflight: Arc<Mutex<HashSet<i64>>> = Default::default();
+        let targets = Arc::new(TargetCache { entries: Default::default() });
+        let (tx, rx) = mpsc::unbounded_channel::<AttemptResult>();
+        let recorder = tokio::spawn(record_results(state.clone(), rx, inflight.clone()));
+        let (aux_stop_tx, aux_stop) = watch::channel(false);
+        let renewer = tokio::spawn(renew_leases(state.clone(), inflight.clone(), aux_stop.clone()));
+        let stats = tokio::spawn(queue_stats(state.clone(), aux_stop));
+        let poll = state.config.delivery_poll_interval.as_std().max(Duration::from_millis(10));
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            // Wait for at least one free slot before claiming.
+            let first = tokio::select! {
+                p = permits.clone().acquire_owned() => p.ok(),
+                _ = stop.changed() => None,
+            };
+            let Some(first) = first else { break };
+            let want = (permits.available_permits() + 1).min(CLAIM_BATCH);
+            let lease_until = now_micros() + micros(LEASE);
+            let rows = match deliveries::claim(&state.store, want as u64, lease_until).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "claiming deliveries failed");
+                    Vec::new()
+                }
+            };
+            let claimed = rows.len();
+            let mut first = Some(first);
+            for row in rows {
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => match permits.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(row.id);
+                let (state, targets, tx) = (state.clone(), targets.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let result = attempt(&state, &targets, &row).await;
+                    let _ = tx.send(result);
+                    drop(permit);
+                });
+            }
+            drop(first);
+            if claimed < want {
+                tokio::select! {
+                    _ = deliveries::waker().notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        // Shutdown: let attempts in flight finish (bounded), then give back what is left.
+        let drained =
+            tokio::time::timeout(DRAIN_TIMEOUT, permits.clone().acquire_many_owned(concurrency as u32)).await.is_ok();
+        drop(tx);
+        let _ = recorder.await;
+        let left: Vec<i64> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+        if !drained || !left.is_empty() {
+            if let Err(e) = deliveries::release(&state.store, &left).await {
+                tracing::warn!(error = %e.message, "releasing deliveries at shutdown failed");
+            }
+        }
+        let _ = aux_stop_tx.send(true);
+        let _ = renewer.await;
+        let _ = stats.await;
+    })
+}
+
+/// Writes attempt results in batches (what arrived within a few milliseconds of each other).
+async fn record_results(
+    state: AppState,
+    mut rx: mpsc::UnboundedReceiver<AttemptResult>,
+    inflight: Arc<Mutex<HashSet<i64>>>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(5);
+        while batch.len() < 512 {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                _ => break,
+            }
+        }
+        let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+        let mut tries = 0;
+        loop {
+            match deliveries::record(&state.store, batch.clone()).await {
+                Ok(()) => break,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    tracing::warn!(error = %e.message, "recording delivery attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => {
+                    // The leases run out and the deliveries are attempted again (at-least-once).
+                    tracing::error!(error = %e.message, "recording delivery attempts failed");
+                    break;
+                }
+            }
+        }
+        let mut set = inflight.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            set.remove(&id);
+        }
+        drop(set);
+        // A success may unblock the next delivery of the same aggregate.
+        deliveries::wake();
+    }
+}
+
+async fn renew_leases(state: AppState, inflight: Arc<Mutex<HashSet<i64>>>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(LEASE / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let ids: Vec<i64> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+                if let Err(e) = deliveries::renew(&state.store, &ids, now_micros() + micros(LEASE)).await {
+                    tracing::warn!(error = %e.message, "renewing delivery leases failed");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Queue depth and oldest open delivery for /metrics; prunes finished deliveries hourly.
+async fn queue_stats(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match deliveries::open_stats(&state.store.db, state.store.backend).await {
+                    Ok((n, oldest)) => {
+                        state.metrics.queue_depth.set(n);
+                        let age = oldest.map(|o| (now_micros() - o).max(0) as f64 / 1e6).unwrap_or(0.0);
+                        state.metrics.queue_oldest_age.set(age);
+                    }
+                    Err(e) => tracing::warn!(error = %e.message, "reading queue stats failed"),
+                }
+                if last_prune.elapsed() > Duration::from_secs(3600) {
+                    last_prune = Instant::now();
+                    let before = now_micros() - micros(state.config.run_retention.as_std());
+                    if let Err(e) = deliveries::prune(&state.store, before).await {
+                        tracing::warn!(error = %e.message, "pruning deliveries failed");
+                    }
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_steps_repeat_the_last_and_stop_at_max_age() {
+        let schedule = [Duration::from_secs(5), Duration::from_secs(30)];
+        let day = Duration::from_secs(86_400);
+        let at = next_attempt(&schedule, 1, None, 0, 0, day).unwrap();
+        assert!((4_000_000..=6_000_000).contains(&at), "{at}");
+        let at = next_attempt(&schedule, 7, None, 0, 0, day).unwrap();
+        assert!((24_000_000..=36_000_000).contains(&at), "{at}");
+        assert_eq!(next_attempt(&schedule, 1, Some(20), 0, 0, day), Some(20_000_000));
+        assert_eq!(next_attempt(&schedule, 1, None, 0, 0, Duration::from_secs(1)), None);
+    }
+}

@@ -1,0 +1,89 @@
+//! A cached snapshot of the executions and targets, for the hot paths (interception of every
+//! RPC, functions inside `_execute`). Reloaded after local changes at once and otherwise at
+//! least every [`MAX_AGE`], so changes through other replicas are seen within a second.
+
+use crate::error::ApiResult;
+use crate::store::Store;
+use entity::target;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MAX_AGE: Duration = Duration::from_millis(250);
+
+/// Bumped (before commit) by every event on a target or execution aggregate.
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+/// Bumped after the commit of a transaction that bumped [`WRITTEN`].
+static COMMITTED: AtomicU64 = AtomicU64::new(0);
+
+pub fn written_count() -> u64 {
+    WRITTEN.load(Ordering::Relaxed)
+}
+
+pub fn note_written() {
+    WRITTEN.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn note_committed() {
+    COMMITTED.fetch_add(1, Ordering::Release);
+}
+
+pub struct Snapshot {
+    loaded: Instant,
+    generation: u64,
+    /// Execution id → its targets in call order (targets that no longer exist are left out).
+    executions: HashMap<String, Vec<Arc<target::Model>>>,
+}
+
+impl Snapshot {
+    /// The most specific of `candidates` (given most specific first) that has an execution.
+    pub fn resolve(&self, candidates: &[String]) -> Option<(&str, &[Arc<target::Model>])> {
+        candidates.iter().find_map(|c| self.executions.get_key_value(c).map(|(k, v)| (k.as_str(), v.as_slice())))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.executions.is_empty()
+    }
+}
+
+#[derive(Default)]
+pub struct Registry {
+    current: tokio::sync::RwLock<Option<Arc<Snapshot>>>,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl Registry {
+    pub async fn snapshot(&self, store: &Store) -> ApiResult<Arc<Snapshot>> {
+        if let Some(s) = self.fresh().await {
+            return Ok(s);
+        }
+        let _one = self.reload.lock().await;
+        if let Some(s) = self.fresh().await {
+            return Ok(s);
+        }
+        let generation = COMMITTED.load(Ordering::Acquire);
+        let targets: HashMap<i64, Arc<target::Model>> =
+            crate::store::targets::all_targets(&store.db).await?.into_iter().map(|t| (t.id, Arc::new(t))).collect();
+        let mut executions = HashMap::new();
+        for e in crate::store::targets::all_executions(&store.db).await? {
+            let list: Vec<Arc<target::Model>> = crate::store::targets::target_ids(&e)
+                .iter()
+                .filter_map(|id| crate::domain::id::parse(id))
+                .filter_map(|id| targets.get(&id).cloned())
+                .collect();
+            if !list.is_empty() {
+                executions.insert(e.id, list);
+            }
+        }
+        let snap = Arc::new(Snapshot { loaded: Instant::now(), generation, executions });
+        *self.current.write().await = Some(snap.clone());
+        Ok(snap)
+    }
+
+    async fn fresh(&self) -> Option<Arc<Snapshot>> {
+        let guard = self.current.read().await;
+        let s = guard.as_ref()?;
+        (s.loaded.elapsed() < MAX_AGE && s.generation == COMMITTED.load(Ordering::Acquire)).then(|| s.clone())
+    }
+}
