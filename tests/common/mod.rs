@@ -363,12 +363,12 @@ macro_rules! backend_tests {
 /// As `backend_tests!`, with a configuration adjustment (`fn(&mut Config)`) applied on both backends.
 #[macro_export]
 macro_rules! backend_tests_with {
-    ($adjust:path; $($name:ident),+ $(,)?) => {
+    ($adjust:ident; $($name:ident),+ $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let server = $crate::common::TestServer::sqlite_with($adjust).await;
+                    let server = $crate::common::TestServer::sqlite_with(super::$adjust).await;
                     super::$name(&server).await;
                     server.stop().await;
                 }
@@ -378,7 +378,7 @@ macro_rules! backend_tests_with {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    if let Some(server) = $crate::common::TestServer::postgres_with($adjust).await {
+                    if let Some(server) = $crate::common::TestServer::postgres_with(super::$adjust).await {
                         super::$name(&server).await;
                         server.stop().await;
                     }

@@ -1,0 +1,344 @@
+//! Request and response executions (actions-v2.md §3–§5): targets called around every RPC of
+//! either transport, restCall rewrites, interruptOnError, most specific match, and the
+//! ActionService never intercepted.
+
+mod common;
+
+use common::receiver::{standard_webhooks_valid, zitadel_signature_valid, Answer, Receiver};
+use common::TestServer;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const CREATE_ACTION: &str = "/zitadel.management.v1.ManagementService/CreateAction";
+const MGMT: &str = "zitadel.management.v1.ManagementService";
+
+fn allow_loopback(c: &mut actionsd::config::Config) {
+    c.http_allow_list = "127.0.0.1".into();
+    c.delivery_retry_schedule = actionsd::config::Schedule(vec![Duration::from_millis(200)]);
+}
+
+/// Creates a target and returns (id, signingKey).
+async fn target(s: &TestServer, name: &str, kind: Value, endpoint: &str, timeout: &str) -> (String, String) {
+    let mut body = json!({"name": name, "endpoint": endpoint, "timeout": timeout});
+    let obj = kind.as_object().unwrap().clone();
+    for (k, v) in obj {
+        body[k] = v;
+    }
+    let r = s.post("/v2/actions/targets", &s.admin, body).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    (r.body["id"].as_str().unwrap().to_string(), r.body["signingKey"].as_str().unwrap().to_string())
+}
+
+async fn set_execution(s: &TestServer, condition: Value, targets: &[&str]) {
+    let r = s.put("/v2/actions/executions", &s.admin, json!({"condition": condition, "targets": targets})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+async fn create_action(s: &TestServer, name: &str) -> common::Reply {
+    s.post(
+        "/management/v1/actions",
+        &s.admin,
+        json!({"name": name, "script": "function x(ctx, api) {}", "timeout": "1s"}),
+    )
+    .await
+}
+
+async fn action_names(s: &TestServer) -> Vec<String> {
+    let r = s.post("/management/v1/actions/_search", &s.admin, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body["result"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x["name"].as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
+
+async fn webhook_sees_signed_request_payload(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let (id, key) = target(s, "hook", json!({"restWebhook": {}}), &rx.url("/hook"), "5s").await;
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&id]).await;
+    let r = s
+        .call(
+            reqwest::Method::POST,
+            "/management/v1/actions",
+            Some(&s.admin),
+            &[("x-forwarded-for", "203.0.113.7"), ("origin", "https://console.example.com")],
+            Some(json!({"name": "first", "script": "function first(ctx, api) {}"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let got = rx.requests_to("/hook");
+    assert_eq!(got.len(), 1, "one call per request");
+    let p = got[0].json();
+    assert_eq!(p["fullMethod"], CREATE_ACTION);
+    assert_eq!(p["request"]["name"], "first");
+    assert!(p["instanceID"].as_str().is_some_and(|v| !v.is_empty()), "{p}");
+    assert!(p["orgID"].as_str().is_some_and(|v| !v.is_empty()), "{p}");
+    assert!(p["userID"].as_str().is_some_and(|v| !v.is_empty()), "{p}");
+    assert_eq!(p["headers"]["X-Forwarded-For"], json!(["203.0.113.7"]), "{p}");
+    assert_eq!(p["headers"]["Origin"], json!(["https://console.example.com"]), "{p}");
+    assert!(p.get("response").is_none(), "no response in a request payload: {p}");
+    assert_eq!(got[0].header("content-type"), "application/json");
+    assert!(zitadel_signature_valid(&got[0], &key), "ZITADEL-Signature: {}", got[0].header("zitadel-signature"));
+    assert!(standard_webhooks_valid(&got[0], &key), "webhook-signature: {}", got[0].header("webhook-signature"));
+    assert!(!zitadel_signature_valid(&got[0], "another-key"));
+    // Other methods are not intercepted by a method condition.
+    let r = s.get("/management/v1/orgs/me", &s.admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(rx.requests().len(), 1);
+    // The Connect transport is intercepted the same way.
+    let r = s
+        .connect(&CREATE_ACTION[1..], &s.admin, json!({"name": "second", "script": "function second(ctx, api) {}"}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(rx.requests().len(), 2);
+    assert_eq!(rx.requests()[1].json()["request"]["name"], "second");
+}
+
+async fn webhook_failure_interrupts_only_with_interrupt_on_error(s: &TestServer) {
+    let rx = Receiver::start().await;
+    rx.set_default(Answer::status(500));
+    let (strict, _) =
+        target(s, "strict", json!({"restWebhook": {"interruptOnError": true}}), &rx.url("/strict"), "5s").await;
+    let (lenient, _) = target(s, "lenient", json!({"restWebhook": {}}), &rx.url("/lenient"), "5s").await;
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&lenient]).await;
+    let r = create_action(s, "kept").await;
+    assert_eq!(r.status, 200, "a failing target without interruptOnError is logged only: {r:?}");
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&lenient, &strict]).await;
+    let r = create_action(s, "refused").await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.code(), 9, "{r:?}");
+    assert_eq!(r.error_id(), "Errors.Execution.Failed", "{r:?}");
+    assert_eq!(action_names(s).await, vec!["kept".to_string()], "the handler did not run");
+    // Connect form of the same error.
+    let r = s
+        .connect(&CREATE_ACTION[1..], &s.admin, json!({"name": "refused2", "script": "function a(ctx, api) {}"}))
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body["code"], "failed_precondition", "{r:?}");
+    // Both targets were called, in list order.
+    let paths: Vec<String> = rx.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, vec!["/lenient", "/lenient", "/strict", "/lenient", "/strict"]);
+}
+
+async fn forwarded_error_keeps_status_and_message(s: &TestServer) {
+    let rx = Receiver::start().await;
+    rx.set_default(Answer::json(200, json!({"forwardedStatusCode": 403, "forwardedErrorMessage": "not on fridays"})));
+    let (id, _) = target(s, "fwd", json!({"restWebhook": {"interruptOnError": true}}), &rx.url("/fwd"), "5s").await;
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&id]).await;
+    let r = create_action(s, "nope").await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(r.code(), 7, "{r:?}");
+    assert!(r.body["message"].as_str().unwrap().contains("not on fridays"), "{r:?}");
+    rx.set_default(Answer::json(200, json!({"forwardedStatusCode": 409, "forwardedErrorMessage": "taken"})));
+    let r = create_action(s, "nope").await;
+    assert_eq!(r.status, 409, "{r:?}");
+    rx.set_default(Answer::json(200, json!({"forwardedStatusCode": 418})));
+    let r = create_action(s, "nope").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 9), "any other status is FailedPrecondition: {r:?}");
+    assert!(action_names(s).await.is_empty());
+}
+
+async fn rest_call_rewrites_the_request(s: &TestServer) {
+    let rx = Receiver::start().await;
+    rx.set_default(Answer::json(200, json!({"name": "renamed", "script": "function renamed(ctx, api) {}"})));
+    let (id, _) = target(s, "rewrite", json!({"restCall": {"interruptOnError": true}}), &rx.url("/rw"), "5s").await;
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&id]).await;
+    let r = create_action(s, "original").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(action_names(s).await, vec!["renamed".to_string()]);
+    // An invalid replacement is refused like a bad client request, and nothing is created.
+    rx.set_default(Answer::json(200, json!({"name": "", "script": "function a(ctx, api) {}"})));
+    let r = create_action(s, "valid-name").await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.code(), 3, "{r:?}");
+    rx.set_default(Answer::json(200, json!({"name": 12})));
+    let r = create_action(s, "valid-name").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
+    assert_eq!(action_names(s).await, vec!["renamed".to_string()]);
+    // A reply that is not a JSON object fails the call.
+    rx.set_default(Answer::status(200));
+    let r = create_action(s, "valid-name").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{r:?}");
+}
+
+async fn rest_call_chain_and_path_parameters(s: &TestServer) {
+    let id = s.create_action(&s.admin, "target-of-update").await;
+    let rx = Receiver::start().await;
+    // The first restCall renames and tries to change the id; the second sees the first's output.
+    rx.queue([
+        Answer::json(200, json!({"id": "1", "name": "step-one", "script": "function a(ctx, api) {}"})),
+        Answer::json(200, json!({"id": "2", "name": "step-two", "script": "function a(ctx, api) {}"})),
+    ]);
+    let (a, _) = target(s, "one", json!({"restCall": {}}), &rx.url("/one"), "5s").await;
+    let (b, _) = target(s, "two", json!({"restCall": {}}), &rx.url("/two"), "5s").await;
+    set_execution(
+        s,
+        json!({"request": {"method": "/zitadel.management.v1.ManagementService/UpdateAction"}}),
+        &[&a, &b],
+    )
+    .await;
+    let r = s
+        .put(
+            &format!("/management/v1/actions/{id}"),
+            &s.admin,
+            json!({"name": "asked", "script": "function a(ctx, api) {}"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "the path parameter wins over the reply: {r:?}");
+    let got = rx.requests();
+    assert_eq!(got[0].json()["request"]["name"], "asked");
+    assert_eq!(got[1].json()["request"]["name"], "step-one", "chained");
+    let r = s.get(&format!("/management/v1/actions/{id}"), &s.admin).await;
+    assert_eq!(r.body["action"]["name"], "step-two", "{r:?}");
+}
+
+async fn response_targets_see_and_replace_the_response(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let (hook, _) = target(s, "resp-hook", json!({"restWebhook": {}}), &rx.url("/seen"), "5s").await;
+    set_execution(s, json!({"response": {"method": CREATE_ACTION}}), &[&hook]).await;
+    let r = create_action(s, "observed").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let p = rx.requests_to("/seen")[0].json();
+    assert_eq!(p["request"]["name"], "observed");
+    assert_eq!(p["response"]["id"], r.body["id"], "{p}");
+    // A failed handler runs no response targets.
+    let r = create_action(s, "observed").await;
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(rx.requests().len(), 1);
+    rx.set_default(Answer::json(200, json!({"id": "42", "details": {"sequence": "7"}})));
+    let (call, _) = target(s, "resp-call", json!({"restCall": {}}), &rx.url("/replace"), "5s").await;
+    set_execution(s, json!({"response": {"service": MGMT}}), &[&call]).await;
+    set_execution(s, json!({"response": {"method": CREATE_ACTION}}), &[]).await;
+    let r = create_action(s, "replaced").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, json!({"id": "42", "details": {"sequence": "7"}}));
+    set_execution(s, json!({"response": {"service": MGMT}}), &[]).await;
+    assert!(action_names(s).await.contains(&"replaced".to_string()), "the handler ran");
+}
+
+async fn most_specific_execution_wins(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let (m, _) = target(s, "method", json!({"restWebhook": {}}), &rx.url("/method"), "5s").await;
+    let (sv, _) = target(s, "service", json!({"restWebhook": {}}), &rx.url("/service"), "5s").await;
+    let (all, _) = target(s, "all", json!({"restWebhook": {}}), &rx.url("/all"), "5s").await;
+    set_execution(s, json!({"request": {"all": true}}), &[&all]).await;
+    set_execution(s, json!({"request": {"service": MGMT}}), &[&sv]).await;
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&m]).await;
+    assert_eq!(create_action(s, "a1").await.status, 200);
+    assert_eq!(rx.requests().iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), vec!["/method"]);
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[]).await;
+    assert_eq!(create_action(s, "a2").await.status, 200);
+    assert_eq!(rx.requests().last().unwrap().path, "/service");
+    set_execution(s, json!({"request": {"service": MGMT}}), &[]).await;
+    assert_eq!(create_action(s, "a3").await.status, 200);
+    assert_eq!(rx.requests().last().unwrap().path, "/all");
+    assert_eq!(rx.requests().len(), 3, "exactly one execution ran per request");
+    // The admin service is covered by `all` too.
+    let r = s.post("/admin/v1/orgs/_search", &s.admin, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(rx.requests().len(), 4);
+    assert_eq!(rx.requests()[3].json()["fullMethod"], "/zitadel.admin.v1.AdminService/ListOrgs");
+}
+
+async fn dead_target_on_all_requests_cannot_lock_out_the_admin(s: &TestServer) {
+    // A port nothing listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (id, _) =
+        target(s, "dead", json!({"restWebhook": {"interruptOnError": true}}), &format!("http://{dead}/x"), "2s").await;
+    set_execution(s, json!({"request": {"all": true}}), &[&id]).await;
+    let r = create_action(s, "blocked").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{r:?}");
+    assert_eq!(r.error_id(), "Errors.Execution.Failed");
+    // The ActionService is never intercepted: the admin can fix it both ways.
+    let r = s.post("/v2/actions/targets/search", &s.admin, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.delete(&format!("/v2/actions/targets/{id}"), &s.admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = create_action(s, "works-again").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // And with SetExecution clearing it instead.
+    let (id, _) =
+        target(s, "dead2", json!({"restWebhook": {"interruptOnError": true}}), &format!("http://{dead}/x"), "2s").await;
+    set_execution(s, json!({"response": {"all": true}}), &[&id]).await;
+    assert_eq!(create_action(s, "blocked2").await.status, 400);
+    set_execution(s, json!({"response": {"all": true}}), &[]).await;
+    assert_eq!(create_action(s, "works-again-2").await.status, 200);
+}
+
+async fn timeout_is_deadline_exceeded(s: &TestServer) {
+    let rx = Receiver::start().await;
+    rx.set_default(Answer::status(200).with_delay(Duration::from_secs(3)));
+    let (id, _) =
+        target(s, "slow", json!({"restWebhook": {"interruptOnError": true}}), &rx.url("/slow"), "0.300s").await;
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&id]).await;
+    let started = std::time::Instant::now();
+    let r = create_action(s, "late").await;
+    assert!(started.elapsed() < Duration::from_secs(2), "the target's timeout bounds the call");
+    assert_eq!(r.status, 504, "{r:?}");
+    assert_eq!(r.code(), 4, "{r:?}");
+    assert_eq!(r.error_id(), "Errors.Execution.Timeout", "{r:?}");
+}
+
+async fn targets_never_see_bad_requests(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let viewer = s.create_token("default", "ORG_VIEWER").await;
+    let (id, _) = target(s, "watch", json!({"restWebhook": {}}), &rx.url("/watch"), "5s").await;
+    set_execution(s, json!({"request": {"all": true}}), &[&id]).await;
+    let r = s.call(reqwest::Method::POST, "/management/v1/actions", None, &[], Some(json!({"name": "x"}))).await;
+    assert_eq!(r.status, 401);
+    let r = s.post("/management/v1/actions", &viewer, json!({"name": "x", "script": "function x(){}"})).await;
+    assert_eq!(r.status, 403);
+    let r = s.post("/management/v1/actions", &s.admin, json!({"name": ["not", "a", "string"]})).await;
+    assert_eq!(r.status, 400);
+    let r = s.call_raw(reqwest::Method::POST, "/management/v1/actions", Some(&s.admin), b"{not json".to_vec()).await;
+    assert_eq!(r.status, 400);
+    assert!(rx.requests().is_empty(), "no target call for unauthenticated, forbidden or undecodable requests");
+}
+
+async fn rest_async_goes_through_the_queue(s: &TestServer) {
+    let rx = Receiver::start().await;
+    rx.queue([Answer::status(503)]);
+    let (id, key) = target(s, "async", json!({"restAsync": {}}), &rx.url("/async"), "5s").await;
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&id]).await;
+    let r = create_action(s, "queued").await;
+    assert_eq!(r.status, 200, "the caller does not wait: {r:?}");
+    let got = rx.wait_until(Duration::from_secs(20), "two attempts", |r| r.len() >= 2).await;
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"), "retries keep the webhook-id");
+    assert_eq!(got[0].body, got[1].body, "and the body");
+    assert!(standard_webhooks_valid(&got[1], &key));
+    assert_eq!(got[1].json()["request"]["name"], "queued");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s
+            .post("/v2/actions/deliveries/search", &s.admin, json!({"filters": [{"targetIdFilter": {"targetId": id}}]}))
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let d = &r.body["deliveries"][0];
+        if d["state"] == "DELIVERY_STATE_SUCCEEDED" {
+            assert_eq!(d["attempts"], 2, "{d}");
+            assert_eq!(d["lastStatus"], 200, "{d}");
+            assert_eq!(d["id"].as_str().unwrap(), got[0].header("webhook-id"));
+            assert!(d.get("eventType").is_none(), "{d}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not recorded as succeeded: {d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+backend_tests_with!(allow_loopback;
+    webhook_sees_signed_request_payload,
+    webhook_failure_interrupts_only_with_interrupt_on_error,
+    forwarded_error_keeps_status_and_message,
+    rest_call_rewrites_the_request,
+    rest_call_chain_and_path_parameters,
+    response_targets_see_and_replace_the_response,
+    most_specific_execution_wins,
+    dead_target_on_all_requests_cannot_lock_out_the_admin,
+    timeout_is_deadline_exceeded,
+    targets_never_see_bad_requests,
+    rest_async_goes_through_the_queue,
+);
