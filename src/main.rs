@@ -38,6 +38,16 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
     },
+    /// Measure delivery throughput and latency and the cost of a request execution (benchmark helper).
+    #[command(hide = true)]
+    BenchDelivery {
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        #[arg(long, default_value_t = 300)]
+        latency_events: usize,
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     /// Internal: a sandbox worker process, started by the server.
     #[command(hide = true)]
     SandboxWorker {
@@ -128,6 +138,9 @@ async fn server_main() -> anyhow::Result<()> {
         Command::SandboxWorker { .. } => anyhow::bail!("sandbox-worker is started by the server"),
         Command::BenchRuntime { iterations } => {
             actionsd::runtime::bench::run(iterations, std::env::current_exe()?).await;
+        }
+        Command::BenchDelivery { events, latency_events, requests } => {
+            actionsd::v2::bench::run(config, events, latency_events, requests).await?;
         }
         Command::Openapi => {
             print!("{}", actionsd::api::openapi::json());

@@ -156,7 +156,8 @@ async fn create_target(s: &TestServer, name: &str, kind: Value, endpoint: &str) 
 }
 
 async fn set_function(s: &TestServer, function: &str, targets: &[&str]) {
-    let r = s.put(EXECUTIONS, &s.admin, json!({"condition": {"function": {"name": function}}, "targets": targets})).await;
+    let r =
+        s.put(EXECUTIONS, &s.admin, json!({"condition": {"function": {"name": function}}, "targets": targets})).await;
     assert_eq!(r.status, 200, "set execution function/{function}: {r:?}");
 }
 
@@ -183,7 +184,7 @@ fn ok(r: &Reply) -> &Value {
 }
 
 #[track_caller]
-fn failed<'a>(r: &'a Reply) -> &'a str {
+fn failed(r: &Reply) -> &str {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["outcome"], "OUTCOME_FAILED", "{r:?}");
     assert!(r.body.get("effects").is_none(), "no effects on failure: {r:?}");

@@ -150,7 +150,8 @@ async fn key_lifecycle(s: &TestServer) {
     let ec = ec_key();
     let ec_pem = ec_pem(&ec);
     let ec_der = ec.public_key().to_public_key_der().unwrap();
-    let rsa_id = add_key(s, &target, json!({"publicKey": b64(&rsa_pem), "expirationDate": "2099-01-02T03:04:05Z"})).await;
+    let rsa_id =
+        add_key(s, &target, json!({"publicKey": b64(&rsa_pem), "expirationDate": "2099-01-02T03:04:05Z"})).await;
     let ec_id = add_key(s, &target, json!({"public_key": b64(&ec_pem)})).await;
     assert!(rsa_id.parse::<u64>().is_ok() && ec_id.parse::<u64>().is_ok(), "{rsa_id} {ec_id}");
     assert_ne!(rsa_id, ec_id);
@@ -399,7 +400,7 @@ async fn signing_key_rotation_grace_period(s: &TestServer) {
     let id = r.body["id"].as_str().unwrap().to_string();
     let first = r.body["signingKey"].as_str().unwrap().to_string();
     let now = actionsd::domain::time::now_micros();
-    assert_eq!(payload::signing_keys(&enc, &target_row(s, &id).await, now).unwrap(), [first.clone()]);
+    assert_eq!(payload::signing_keys(&enc, &target_row(s, &id).await, now).unwrap(), [first.as_str()]);
 
     // d > 0: the old key stays valid for d.
     let r = s.post(&format!("{TARGETS}/{id}"), &s.admin, json!({"expirationSigningKey": "3600s"})).await;
@@ -412,7 +413,7 @@ async fn signing_key_rotation_grace_period(s: &TestServer) {
     let until = row.previous_key_expires_at.expect("grace period end");
     assert!((until - now - 3_600_000_000).abs() < 60_000_000, "about an hour: {until} vs {now}");
     assert_eq!(payload::signing_keys(&enc, &row, until - 1).unwrap().len(), 2);
-    assert_eq!(payload::signing_keys(&enc, &row, until).unwrap(), [second.clone()], "expired at the end");
+    assert_eq!(payload::signing_keys(&enc, &row, until).unwrap(), [second.as_str()], "expired at the end");
     let stored = row.previous_key_enc.clone().expect("previous key stored");
     assert!(!stored.contains(&first), "the previous key is encrypted at rest");
     assert_eq!(s.get(&format!("{TARGETS}/{id}"), &s.admin).await.body["target"]["signingKey"], second.as_str());
@@ -422,7 +423,7 @@ async fn signing_key_rotation_grace_period(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     let third = r.body["signingKey"].as_str().unwrap().to_string();
     let row = target_row(s, &id).await;
-    assert_eq!(payload::signing_keys(&enc, &row, actionsd::domain::time::now_micros()).unwrap(), [third.clone()]);
+    assert_eq!(payload::signing_keys(&enc, &row, actionsd::domain::time::now_micros()).unwrap(), [third.as_str()]);
     assert!(row.previous_key_enc.is_none() && row.previous_key_expires_at.is_none(), "{row:?}");
 
     // A short grace: valid now, not after it (checked with a later `now` instead of sleeping).
@@ -432,7 +433,7 @@ async fn signing_key_rotation_grace_period(s: &TestServer) {
     let row = target_row(s, &id).await;
     let now = actionsd::domain::time::now_micros();
     assert_eq!(payload::signing_keys(&enc, &row, now).unwrap(), [fourth.clone(), third.clone()]);
-    assert_eq!(payload::signing_keys(&enc, &row, now + 2_000_000).unwrap(), [fourth.clone()]);
+    assert_eq!(payload::signing_keys(&enc, &row, now + 2_000_000).unwrap(), [fourth.as_str()]);
 
     // Rotating again during a grace period: the key replaced now is the previous one.
     let r = s.post(&format!("{TARGETS}/{id}"), &s.admin, json!({"expirationSigningKey": "60s"})).await;
@@ -531,9 +532,8 @@ async fn jwks_and_jwt_payloads(s: &TestServer) {
 
     // JSON targets get the body as is.
     let json_id = create_target(s, webhook("json")).await;
-    let encoded = payload::encode(&s.state.store, &s.state.v2.keys, &target_row(s, &json_id).await, body.clone())
-        .await
-        .unwrap();
+    let encoded =
+        payload::encode(&s.state.store, &s.state.v2.keys, &target_row(s, &json_id).await, body.clone()).await.unwrap();
     assert_eq!(encoded.content_type, "application/json");
     assert_eq!(encoded.body, body);
 }

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Runs the official ZITADEL Python SDK (zitadel-client, pinned in requirements.txt) against a fresh
-# actionsd: a venv in target/sdk-venv (reused), the already-built server binary on a free port with
-# a temporary SQLite database and a generated admin token, then sdk_targets.py.
+# Runs the Python compatibility checks against a fresh actionsd: a venv in target/sdk-venv (reused)
+# with requirements.txt (the official ZITADEL Python SDK zitadel-client and the Standard Webhooks
+# library standardwebhooks, pinned), the already-built server binary on a free port with a temporary
+# SQLite database, a generated admin token and ACTIONSD_HTTP_ALLOW_LIST=127.0.0.1 (so that targets
+# may call the check's loopback receiver), then each check in CHECKS, one after the other:
+#   sdk_targets.py         the SDK: targets and executions
+#   webhook_signatures.py  target calls verify with standardwebhooks and the ZITADEL-Signature
+#                          scheme, across signing-key rotations (with and without a grace period)
 #
 # Usage: compat/python/run.sh [path/to/actionsd]   (default: target/debug/actionsd)
 #
-# The exit status is the check's. Whatever happens, the output contains one cargo-style line
-# `test result: ... N passed; M failed; 0 ignored; ...` (.ci/run counts it in its summary); a
-# failure before the check could run (no python, pip cannot reach PyPI, the server does not start)
-# counts as one failed test.
+# The exit status is non-zero if any check failed. Whatever happens, the output contains one
+# cargo-style line `test result: ... N passed; M failed; 0 ignored; ...` per check (.ci/run sums
+# them in its summary); a failure before the checks could run (no python, pip cannot reach PyPI,
+# the server does not start) counts as one failed test, a check that crashes or times out without
+# its summary line as one failed test of that check.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -17,7 +23,8 @@ HERE=compat/python
 VENV=${ACTIONSD_SDK_VENV:-target/sdk-venv}
 BIN=${1:-target/debug/actionsd}
 READY_TIMEOUT=60 # seconds for GET /debug/ready
-CHECK_TIMEOUT=300 # seconds for the whole check
+CHECK_TIMEOUT=300 # seconds for each check
+CHECKS=(sdk_targets.py webhook_signatures.py)
 
 setup_failed() {
   echo "python sdk: $*" >&2
@@ -85,6 +92,7 @@ URL=http://127.0.0.1:$PORT
     ACTIONSD_ADDR="127.0.0.1:$PORT" \
     ACTIONSD_ADMIN_TOKEN="$TOKEN" \
     ACTIONSD_ADMIN_TOKEN_FILE="$TMP/admin.token" \
+    ACTIONSD_HTTP_ALLOW_LIST=127.0.0.1 \
     ACTIONSD_LOG_FORMAT=text \
     RUST_LOG="${RUST_LOG:-info}" \
     NO_COLOR=1 \
@@ -114,16 +122,25 @@ if ((!ready)); then
 fi
 echo "actionsd $("$BIN" --version 2>/dev/null | awk '{print $NF}') listening on $URL (database $TMP/sdk.db)"
 
-# --- the check ----------------------------------------------------------------------------------
+# --- the checks ---------------------------------------------------------------------------------
 
-set +e
-ACTIONSD_URL=$URL ACTIONSD_TOKEN=$TOKEN timeout "$CHECK_TIMEOUT" "$PY" "$HERE/sdk_targets.py"
-rc=$?
-set -e
-if ((rc == 124)); then
-  echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (python sdk: timed out after ${CHECK_TIMEOUT}s)"
-fi
-if ((rc != 0)); then
+status=0
+for check in "${CHECKS[@]}"; do
+  echo "--- $check"
+  set +e
+  ACTIONSD_URL=$URL ACTIONSD_TOKEN=$TOKEN timeout "$CHECK_TIMEOUT" "$PY" "$HERE/$check" | tee "$TMP/check.out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if ((rc == 124)); then
+    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (python: $check timed out after ${CHECK_TIMEOUT}s)"
+  elif ((rc != 0)) && ! grep -q '^test result:' "$TMP/check.out"; then
+    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (python: $check exited with status $rc)"
+  fi
+  if ((rc != 0)); then
+    status=1
+  fi
+done
+if ((status != 0)); then
   server_log_tail
 fi
-exit "$rc"
+exit "$status"

@@ -100,14 +100,14 @@ pub fn rpcs() -> Vec<Rpc> {
             "ActivatePublicKey",
             Method::POST,
             "/v2/actions/targets/{targetId}/publickeys/{keyId}/activate",
-            Whole,
+            Ignored,
             rpc_call!(activate_public_key),
         ),
         rpc(
             "DeactivatePublicKey",
             Method::POST,
             "/v2/actions/targets/{targetId}/publickeys/{keyId}/deactivate",
-            Whole,
+            Ignored,
             rpc_call!(deactivate_public_key),
         ),
         rpc(
@@ -562,7 +562,7 @@ pub struct AddPublicKeyRequest {
     #[serde(default, alias = "target_id")]
     #[schema(ignore)]
     pub target_id: String,
-    /// base64 (protobuf bytes) of a PEM `PUBLIC KEY` block: RSA (at least 2048 bits) or EC P-256;
+    /// base64 (protobuf bytes) of a PEM `PUBLIC KEY` block: RSA (2048 to 8192 bits) or EC P-256;
     /// 1..8192 bytes after decoding.
     #[serde(default, alias = "public_key")]
     #[schema(example = "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0K...")]

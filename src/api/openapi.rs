@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the REST gateway paths, one operation per RPC.
 
-use super::{action_v2, admin, execute, management, messages};
+use super::{action_v2, admin, deliveries, execute, management, messages};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         action_v2::list_execution_functions, action_v2::list_execution_methods, action_v2::list_execution_services,
         action_v2::add_public_key, action_v2::activate_public_key, action_v2::deactivate_public_key,
         action_v2::remove_public_key, action_v2::list_public_keys,
+        deliveries::list_deliveries, deliveries::retry_delivery,
     ),
     components(schemas(messages::GatewayError, messages::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -31,7 +32,8 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "ManagementService", description = "Actions, flows and triggers, organizations"),
         (name = "AdminService", description = "Instance administration: organizations and API tokens"),
-        (name = "ActionService", description = "Actions v2: targets, their public keys and executions (instance-wide, IAM_OWNER only)"),
+        (name = "ActionService", description = "Actions v2: targets, their public keys, executions and deliveries \
+            (instance-wide, IAM_OWNER only)"),
     )
 )]
 pub struct ApiDoc;

@@ -27,8 +27,10 @@ pub struct Answer {
 #[derive(Debug)]
 pub enum CallFailure {
     Timeout,
-    /// Connection, DNS, denied address, oversize body, encoding.
+    /// Connection, DNS, denied address, oversize body.
     Failed(String),
+    /// The call could not be made as configured (e.g. a JWE target without an active key).
+    Refused(ApiError),
 }
 
 impl CallFailure {
@@ -36,6 +38,7 @@ impl CallFailure {
         match self {
             CallFailure::Timeout => "the target did not answer in time".into(),
             CallFailure::Failed(m) => m.clone(),
+            CallFailure::Refused(e) => e.full_message(),
         }
     }
 }
@@ -83,7 +86,7 @@ pub async fn send(
 ) -> Result<Answer, CallFailure> {
     let url = url::Url::parse(&t.endpoint).map_err(|e| CallFailure::Failed(format!("invalid endpoint: {e}")))?;
     v2.policy.check_url(&url).map_err(CallFailure::Failed)?;
-    let encoded = payload::encode(store, &v2.keys, t, json).await.map_err(|e| CallFailure::Failed(e.message))?;
+    let encoded = payload::encode(store, &v2.keys, t, json).await.map_err(CallFailure::Refused)?;
     let now = chrono::Utc::now();
     let keys =
         payload::signing_keys(encryption_key, t, now.timestamp_micros()).map_err(|e| CallFailure::Failed(e.message))?;
@@ -167,6 +170,7 @@ pub fn interpret(t: &target::Model, result: Result<Answer, CallFailure>) -> ApiR
             return Err(timed_out(format!("target {} did not answer within its timeout", t.name)))
         }
         Err(CallFailure::Failed(m)) => return Err(failed(format!("calling target {} failed: {m}", t.name))),
+        Err(CallFailure::Refused(e)) => return Err(e),
     };
     if !(200..300).contains(&answer.status) {
         return Err(failed(format!("target {} answered with HTTP {}", t.name, answer.status)));

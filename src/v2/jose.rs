@@ -18,6 +18,8 @@ use sha2::{Digest, Sha256};
 pub const SIGNING_KEY_BITS: usize = 2048;
 /// Smallest RSA modulus accepted for a target public key.
 pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted for a target public key.
+pub const MAX_RSA_BITS: usize = 8192;
 
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 const OID_EC: &str = "1.2.840.10045.2.1";
@@ -124,7 +126,7 @@ pub fn fingerprint(der: &[u8]) -> String {
     format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(der)))
 }
 
-/// Parses one PEM `PUBLIC KEY` (SubjectPublicKeyInfo) block holding an RSA key (≥ 2048 bits) or
+/// Parses one PEM `PUBLIC KEY` (SubjectPublicKeyInfo) block holding an RSA key (2048..8192 bits) or
 /// an EC P-256 key. The error says why, for the client.
 pub fn parse_public_key_pem(text: &str) -> Result<ParsedPublicKey, String> {
     let (label, doc) =
@@ -137,7 +139,15 @@ pub fn parse_public_key_pem(text: &str) -> Result<ParsedPublicKey, String> {
         .map_err(|_| "not a valid SubjectPublicKeyInfo".to_string())?;
     let key = match info.algorithm.oid.to_string().as_str() {
         OID_RSA => {
-            let key = RsaPublicKey::from_public_key_der(&der).map_err(|e| format!("invalid RSA public key: {e}"))?;
+            use rsa::pkcs1::der::Decode;
+            let bad = |e: &dyn std::fmt::Display| format!("invalid RSA public key: {e}");
+            let raw = rsa::pkcs1::RsaPublicKey::from_der(info.subject_public_key.raw_bytes()).map_err(|e| bad(&e))?;
+            let key = RsaPublicKey::new_with_max_size(
+                rsa::BigUint::from_bytes_be(raw.modulus.as_bytes()),
+                rsa::BigUint::from_bytes_be(raw.public_exponent.as_bytes()),
+                MAX_RSA_BITS,
+            )
+            .map_err(|e| bad(&e))?;
             let bits = key.n().bits();
             if bits < MIN_RSA_BITS {
                 return Err(format!("the RSA key has {bits} bits, at least {MIN_RSA_BITS} are required"));
@@ -255,7 +265,7 @@ mod tests {
     }
 
     enum Private {
-        Rsa(RsaPrivateKey),
+        Rsa(&'static RsaPrivateKey),
         P256(p256::SecretKey),
     }
 
@@ -358,7 +368,7 @@ mod tests {
         let private = rsa_private();
         let jwt = signing_key().sign_jwt(br#"{"a":"b"}"#).unwrap();
         let jwe = encrypt_jwe(&PublicKey::Rsa(private.to_public_key()), "42", Some("JWT"), jwt.as_bytes()).unwrap();
-        let (header, plain) = decrypt_jwe(&Private::Rsa(private.clone()), &jwe);
+        let (header, plain) = decrypt_jwe(&Private::Rsa(private), &jwe);
         assert_eq!(header, json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "42", "cty": "JWT"}));
         assert_eq!(plain, jwt.as_bytes());
         verify_jwt(&signing_key().public_key(), std::str::from_utf8(&plain).unwrap());
@@ -417,6 +427,20 @@ mod tests {
         let ec = p256::SecretKey::random(&mut OsRng).public_key();
         let ec_pem = ec.to_public_key_pem(LineEnding::CRLF).unwrap();
         assert!(matches!(parse_public_key_pem(&ec_pem).unwrap().key, PublicKey::P256(_)));
+
+        // Sizes beyond the rsa crate's default limit, up to 8192 bits (a modulus need not be a real
+        // product of primes to test the parser).
+        let big = |bits: usize| {
+            let mut n = vec![0xffu8; bits / 8];
+            n[bits / 8 - 1] = 0xfb;
+            let key =
+                RsaPublicKey::new_with_max_size(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from(65537u32), 16384)
+                    .unwrap();
+            key.to_public_key_pem(LineEnding::LF).unwrap()
+        };
+        assert!(matches!(parse_public_key_pem(&big(6144)).unwrap().key, PublicKey::Rsa(_)));
+        assert!(matches!(parse_public_key_pem(&big(8192)).unwrap().key, PublicKey::Rsa(_)));
+        assert!(parse_public_key_pem(&big(8200)).is_err());
 
         let small = RsaPrivateKey::new(&mut OsRng, 1024).unwrap().to_public_key().to_public_key_pem(LineEnding::LF);
         for bad in [

@@ -1,6 +1,7 @@
 //! Actions v2 at run time: calling targets, payload encoding and signing, and the durable
 //! delivery queue. The CRUD side lives in `api::action_v2` and `store::targets`.
 
+pub mod bench;
 pub mod call;
 pub mod functions;
 pub mod jose;

@@ -139,17 +139,20 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
         let renewer = tokio::spawn(renew_leases(state.clone(), inflight.clone(), aux_stop.clone()));
         let stats = tokio::spawn(queue_stats(state.clone(), aux_stop));
         let poll = state.config.delivery_poll_interval.as_std().max(Duration::from_millis(10));
+        let mut backlog = false;
         loop {
             if *stop.borrow() {
                 break;
             }
-            // Wait for at least one free slot before claiming.
+            // Wait for a free slot before claiming; with a backlog, for a quarter of them, so that
+            // claims stay batched instead of one row per finished attempt.
+            let need = if backlog { (concurrency / 4).max(1) as u32 } else { 1 };
             let first = tokio::select! {
-                p = permits.clone().acquire_owned() => p.ok(),
+                p = permits.clone().acquire_many_owned(need) => p.ok(),
                 _ = stop.changed() => None,
             };
-            let Some(first) = first else { break };
-            let want = (permits.available_permits() + 1).min(CLAIM_BATCH);
+            let Some(mut first) = first else { break };
+            let want = (permits.available_permits() + need as usize).min(CLAIM_BATCH);
             let lease_until = now_micros() + micros(LEASE);
             let rows = match deliveries::claim(&state.store, want as u64, lease_until).await {
                 Ok(rows) => rows,
@@ -159,14 +162,17 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
                 }
             };
             let claimed = rows.len();
-            let mut first = Some(first);
+            backlog = claimed == want;
             for row in rows {
-                let permit = match first.take() {
-                    Some(p) => p,
-                    None => match permits.clone().acquire_owned().await {
+                let permit = if first.num_permits() > 1 {
+                    first.split(1).expect("more than one permit held")
+                } else if first.num_permits() == 1 {
+                    std::mem::replace(&mut first, permits.clone().acquire_many_owned(0).await.expect("open semaphore"))
+                } else {
+                    match permits.clone().acquire_owned().await {
                         Ok(p) => p,
                         Err(_) => break,
-                    },
+                    }
                 };
                 inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(row.id);
                 let (state, targets, tx) = (state.clone(), targets.clone(), tx.clone());

@@ -199,7 +199,7 @@ pub fn zitadel_signature_valid(r: &Recorded, key: &str) -> bool {
     let mut data = format!("{t}.").into_bytes();
     data.extend_from_slice(&r.body);
     let expected = hex::encode(hmac_sha256(key.as_bytes(), &data));
-    sigs.iter().any(|s| *s == expected)
+    sigs.contains(&expected)
 }
 
 /// Checks the Standard Webhooks headers against `key` (the UTF-8 bytes of the signing key).

@@ -1,0 +1,390 @@
+//! The durable delivery queue with the real binary as child processes (actions-v2.md §6):
+//! deliveries survive `kill -9`, leases of a killed process expire, and two replicas on one
+//! PostgreSQL share the queue without double-sending.
+
+mod common;
+
+use common::receiver::{Answer, Receiver, Recorded};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "delivery-processes-admin-token-0123456789abcdefghij";
+const ENCRYPTION_KEY: &str = "delivery-processes-encryption-key-0123456789";
+
+/// One `actionsd serve` process.
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    client: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+impl Server {
+    /// Starts the binary with `env` (plus the admin token and loopback targets allowed) and waits
+    /// until `/debug/ready` answers 200.
+    async fn start(dir: &Path, name: &str, env: &[(&str, String)]) -> Server {
+        let port = free_port();
+        let log = dir.join(format!("{name}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_actionsd"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ACTIONSD_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("serve")
+            .current_dir(dir)
+            .env("ACTIONSD_ADDR", format!("127.0.0.1:{port}"))
+            .env("ACTIONSD_ADMIN_TOKEN", ADMIN)
+            .env("ACTIONSD_ADMIN_TOKEN_FILE", dir.join("admin.token"))
+            .env("ACTIONSD_HTTP_ALLOW_LIST", "127.0.0.1")
+            .env("ACTIONSD_SANDBOX_WORKERS", "1")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log"))
+            .stderr(log_file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn actionsd");
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), log, client };
+        server.wait_ready().await;
+        server
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("actionsd exited during start ({status}):\n{}", self.log_text());
+            }
+            if let Ok(r) = self.client.get(format!("{}/debug/ready", self.base)).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "actionsd not ready after 60 s:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown, no release of claimed deliveries.
+    fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(ADMIN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("request {path}: {e}\n{}", self.log_text()));
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn ok(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let (status, r) = self.call(method, path, Some(body)).await;
+        assert_eq!(status, 200, "{path}: {r}\n{}", self.log_text());
+        r
+    }
+
+    /// A restWebhook target on `endpoint` with an `action.added` event execution; returns its id.
+    async fn subscribe(&self, endpoint: &str, timeout: &str) -> String {
+        let r = self
+            .ok(
+                reqwest::Method::POST,
+                "/v2/actions/targets",
+                json!({"name": "receiver", "endpoint": endpoint, "timeout": timeout, "restWebhook": {}}),
+            )
+            .await;
+        let id = r["id"].as_str().expect("target id").to_string();
+        self.ok(
+            reqwest::Method::PUT,
+            "/v2/actions/executions",
+            json!({"condition": {"event": {"event": "action.added"}}, "targets": [id]}),
+        )
+        .await;
+        id
+    }
+
+    async fn create_action(&self, name: &str) -> String {
+        let r = self
+            .ok(
+                reqwest::Method::POST,
+                "/management/v1/actions",
+                json!({"name": name, "script": format!("function {name}(ctx, api) {{}}")}),
+            )
+            .await;
+        r["id"].as_str().expect("action id").to_string()
+    }
+
+    /// Every delivery record (up to 1,000 per page).
+    async fn deliveries(&self, filters: Value) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let r = self
+                .ok(
+                    reqwest::Method::POST,
+                    "/v2/actions/deliveries/search",
+                    json!({"pagination": {"offset": out.len(), "limit": 1000}, "filters": filters}),
+                )
+                .await;
+            let page = r["deliveries"].as_array().cloned().unwrap_or_default();
+            let total: usize = r["pagination"]["totalResult"].as_str().unwrap_or("0").parse().unwrap();
+            let empty = page.is_empty();
+            out.extend(page);
+            if empty || out.len() >= total {
+                return out;
+            }
+        }
+    }
+
+    async fn wait_deliveries(&self, timeout: Duration, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ds = self.deliveries(json!([])).await;
+            if pred(&ds) {
+                return ds;
+            }
+            let states: BTreeMap<String, usize> = ds.iter().fold(BTreeMap::new(), |mut m, d| {
+                *m.entry(d["state"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+                m
+            });
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; states {states:?}\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The sum of `actionsd_target_calls_total` samples with `outcome` (any outcome if None).
+    async fn target_calls(&self, outcome: Option<&str>) -> f64 {
+        let text = self.client.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("actionsd_target_calls_total{"))
+            .filter(|l| outcome.is_none_or(|o| l.contains(&format!("outcome=\"{o}\""))))
+            .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+            .sum()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ids_of(ds: &[Value]) -> BTreeSet<String> {
+    ds.iter().map(|d| d["id"].as_str().unwrap().to_string()).collect()
+}
+
+fn webhook_ids(reqs: &[Recorded]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in reqs {
+        *m.entry(r.header("webhook-id")).or_default() += 1;
+    }
+    m
+}
+
+fn sqlite_env(db: &Path, schedule: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("ACTIONSD_DATABASE_URL", format!("sqlite://{}?mode=rwc", db.display())),
+        ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", schedule.to_string()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_deliveries_survive_kill_9() {
+    const N: usize = 30;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("queue.db");
+    let env = sqlite_env(&db, "300ms,600ms");
+    let rx = Receiver::start().await;
+    rx.pause().await;
+
+    let server = Server::start(dir.path(), "run-1", &env).await;
+    let target = server.subscribe(&rx.url("/events"), "5s").await;
+    let mut actions = BTreeSet::new();
+    for i in 0..N {
+        actions.insert(server.create_action(&format!("survivor_{i}")).await);
+    }
+    let listed = server
+        .wait_deliveries(Duration::from_secs(20), "every delivery failed at least once", |ds| {
+            ds.len() == N
+                && ds.iter().all(|d| {
+                    d["state"] == "DELIVERY_STATE_FAILED"
+                        && d["attempts"].as_i64() >= Some(1)
+                        && d["targetId"] == target
+                })
+        })
+        .await;
+    let ids = ids_of(&listed);
+    assert!(rx.requests().is_empty());
+    server.kill_9();
+
+    rx.resume().await;
+    let started = Instant::now();
+    let server = Server::start(dir.path(), "run-2", &env).await;
+    let got = rx
+        .wait_until(Duration::from_secs(60), "every delivery after the restart", |r| {
+            ids.iter().all(|id| r.iter().any(|x| x.header("webhook-id") == *id))
+        })
+        .await;
+    eprintln!("all {N} deliveries arrived {:?} after the restart", started.elapsed());
+    let seen = webhook_ids(&got);
+    assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), ids, "only the queued deliveries, each at least once");
+    let aggregates: BTreeSet<String> =
+        got.iter().map(|r| r.json()["aggregateID"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(aggregates, actions, "every acknowledged action's event was delivered");
+    server
+        .wait_deliveries(Duration::from_secs(20), "all succeeded", |ds| {
+            ds.len() == N && ds.iter().all(|d| d["state"] == "DELIVERY_STATE_SUCCEEDED")
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_of_a_killed_process_expire() {
+    const N: usize = 5;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("lease.db");
+    let env = sqlite_env(&db, "300ms,600ms");
+    let rx = Receiver::start().await;
+    // The receiver holds every call: the attempts are in flight when the server dies.
+    rx.set_default(Answer::status(200).with_delay(Duration::from_secs(120)));
+
+    let server = Server::start(dir.path(), "run-1", &env).await;
+    server.subscribe(&rx.url("/slow"), "120s").await;
+    for i in 0..N {
+        server.create_action(&format!("in_flight_{i}")).await;
+    }
+    let first = rx.wait_until(Duration::from_secs(20), "N attempts in flight", |r| webhook_ids(r).len() == N).await;
+    let ids: BTreeSet<String> = webhook_ids(&first).into_keys().collect();
+    let listed = server.deliveries(json!([])).await;
+    assert_eq!(ids_of(&listed), ids);
+    assert!(listed.iter().all(|d| d["state"] == "DELIVERY_STATE_PENDING"), "claimed, not yet recorded: {listed:#?}");
+    server.kill_9();
+
+    rx.set_default(Answer::status(200));
+    let started = Instant::now();
+    let server = Server::start(dir.path(), "run-2", &env).await;
+    let got = rx
+        .wait_until(Duration::from_secs(90), "the redone attempts", |r| webhook_ids(r).values().all(|n| *n >= 2))
+        .await;
+    let waited = started.elapsed();
+    eprintln!("in-flight deliveries redone {waited:?} after the restart");
+    assert_eq!(webhook_ids(&got).into_keys().collect::<BTreeSet<_>>(), ids);
+    server
+        .wait_deliveries(Duration::from_secs(20), "all succeeded", |ds| {
+            ds.len() == N && ds.iter().all(|d| d["state"] == "DELIVERY_STATE_SUCCEEDED" && d["attempts"] == 1)
+        })
+        .await;
+}
+
+async fn create_schema(url: &str) -> String {
+    use sea_orm::{ConnectionTrait, Database};
+    let db = Database::connect(url).await.expect("connect to ACTIONSD_TEST_POSTGRES_URL");
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.expect("create schema");
+    db.close().await.ok();
+    schema
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    use sea_orm::{ConnectionTrait, Database};
+    if let Ok(db) = Database::connect(url).await {
+        let _ = db.execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
+        db.close().await.ok();
+    }
+}
+
+/// The test database URL with the connection's search_path set to `schema` (the binary takes no
+/// schema option, but the PostgreSQL driver passes `options` as startup parameters).
+fn url_with_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_postgres_deliver_each_event_exactly_once() {
+    const N: usize = 1000;
+    let Ok(url) = std::env::var(common::POSTGRES_ENV) else {
+        eprintln!(
+            "SKIPPED two_replicas_on_postgres_deliver_each_event_exactly_once: {} is not set",
+            common::POSTGRES_ENV
+        );
+        return;
+    };
+    let schema = create_schema(&url).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = vec![
+        ("ACTIONSD_DATABASE_URL", url_with_schema(&url, &schema)),
+        ("ACTIONSD_ENCRYPTION_KEY", ENCRYPTION_KEY.to_string()),
+        ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", "300ms,600ms".to_string()),
+    ];
+    let rx = Receiver::start().await;
+    let a = Server::start(dir.path(), "replica-a", &env).await;
+    let b = Server::start(dir.path(), "replica-b", &env).await;
+    // Both really share the database in that schema.
+    a.subscribe(&rx.url("/events"), "10s").await;
+    let (status, r) = b.call(reqwest::Method::POST, "/v2/actions/targets/search", Some(json!({}))).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["pagination"]["totalResult"], "1", "replica B sees A's target: {r}");
+
+    let started = Instant::now();
+    let servers = [&a, &b];
+    let actions: Vec<String> = futures::stream::iter(0..N)
+        .map(|i| async move { servers[i % 2].create_action(&format!("replicated_{i}")).await })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert_eq!(actions.iter().collect::<BTreeSet<_>>().len(), N);
+    let got = rx.wait_until(Duration::from_secs(120), "all 1,000 deliveries", |r| webhook_ids(r).len() >= N).await;
+    eprintln!("{N} events created and delivered in {:?}", started.elapsed());
+    let listed = b
+        .wait_deliveries(Duration::from_secs(30), "all recorded as succeeded", |ds| {
+            ds.len() == N && ds.iter().all(|d| d["state"] == "DELIVERY_STATE_SUCCEEDED")
+        })
+        .await;
+    // Nothing is open any more, so nothing can be sent again: the count is final.
+    let got_after = rx.requests();
+    let counts = webhook_ids(&got_after);
+    let duplicates: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "{} delivery ids received more than once: {duplicates:?}", duplicates.len());
+    assert_eq!(got_after.len(), N, "exactly {N} calls");
+    assert!(got.len() <= got_after.len());
+    assert_eq!(
+        counts.keys().cloned().collect::<BTreeSet<_>>(),
+        ids_of(&listed),
+        "the webhook-ids are the delivery ids"
+    );
+    assert!(listed.iter().all(|d| d["attempts"] == 1), "one attempt each");
+    let aggregates: BTreeSet<String> =
+        got_after.iter().map(|r| r.json()["aggregateID"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(aggregates, actions.into_iter().collect::<BTreeSet<_>>());
+    // Each replica counted its own calls; together exactly N, none failed.
+    let (calls_a, calls_b) = (a.target_calls(None).await, b.target_calls(None).await);
+    eprintln!("replica A made {calls_a} calls, replica B {calls_b}");
+    assert_eq!(calls_a + calls_b, N as f64, "no attempt was made twice");
+    assert_eq!(a.target_calls(Some("ok")).await + b.target_calls(Some("ok")).await, N as f64);
+    a.kill_9();
+    b.kill_9();
+    drop_schema(&url, &schema).await;
+}
