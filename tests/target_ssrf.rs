@@ -1,0 +1,90 @@
+//! SSRF at call time (actions-v2.md §2, §4): a target whose name resolves to a denied address, or
+//! whose answer redirects to one, is refused when it is called, unless allow-listed.
+
+mod common;
+
+use common::receiver::{Answer, Receiver};
+use common::TestServer;
+use serde_json::json;
+
+const CREATE_ACTION: &str = "/zitadel.management.v1.ManagementService/CreateAction";
+
+fn loopback_allowed(c: &mut actionsd::config::Config) {
+    c.http_allow_list = "127.0.0.1".into();
+}
+
+fn defaults(_: &mut actionsd::config::Config) {}
+
+/// This machine's host name, which resolves to a loopback address (127.0.0.1 or 127.0.1.1 in /etc/hosts).
+async fn loopback_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host name").trim().to_string();
+    let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 80)).await.expect("the host name resolves").collect();
+    assert!(
+        !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()),
+        "the test needs a host name that resolves to loopback; {name} → {addrs:?}"
+    );
+    name
+}
+
+async fn hook(s: &TestServer, endpoint: &str) -> String {
+    let r = s
+        .post(
+            "/v2/actions/targets",
+            &s.admin,
+            json!({"name": "guarded", "restWebhook": {"interruptOnError": true}, "timeout": "5s", "endpoint": endpoint}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "a host name is not resolved at create time: {r:?}");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = s
+        .put(
+            "/v2/actions/executions",
+            &s.admin,
+            json!({"condition": {"request": {"method": CREATE_ACTION}}, "targets": [id]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    id
+}
+
+async fn create_action(s: &TestServer) -> common::Reply {
+    s.post("/management/v1/actions", &s.admin, json!({"name": "a", "script": "function a(ctx, api) {}"})).await
+}
+
+async fn name_resolving_to_loopback_is_refused_at_call_time(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let name = loopback_name().await;
+    hook(s, &format!("http://{name}:{}/hook", rx.addr.port())).await;
+    let r = create_action(s).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{r:?}");
+    assert_eq!(r.error_id(), "Errors.Execution.Failed", "{r:?}");
+    assert!(r.body["message"].as_str().unwrap().contains("denied"), "{r:?}");
+    assert!(rx.requests().is_empty(), "nothing reached the receiver");
+}
+
+async fn redirect_to_denied_address_is_refused(s: &TestServer) {
+    let rx = Receiver::start().await;
+    hook(s, &rx.url("/hook")).await;
+    for location in ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/", "http://localhost/x"] {
+        rx.queue([Answer::status(302).with_header("location", location)]);
+        let r = create_action(s).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{location}: {r:?}");
+        let message = r.body["message"].as_str().unwrap();
+        assert!(message.contains("denied") && message.contains("redirect"), "{location}: {r:?}");
+    }
+    // A redirect within the allow list is followed.
+    rx.queue([Answer::status(302).with_header("location", &rx.url("/moved"))]);
+    let r = create_action(s).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(rx.requests().last().unwrap().path, "/moved");
+}
+
+mod defaults_cfg {
+    use super::*;
+    backend_tests_with!(defaults; name_resolving_to_loopback_is_refused_at_call_time);
+}
+
+mod allow_loopback {
+    use super::*;
+    backend_tests_with!(loopback_allowed; redirect_to_denied_address_is_refused);
+}
