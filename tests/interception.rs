@@ -295,6 +295,15 @@ async fn targets_never_see_bad_requests(s: &TestServer) {
     assert_eq!(r.status, 400);
     let r = s.call_raw(reqwest::Method::POST, "/management/v1/actions", Some(&s.admin), b"{not json".to_vec()).await;
     assert_eq!(r.status, 400);
+    // Field rules too: a name over 200 characters, an empty script, a timeout over the maximum.
+    for body in [
+        json!({"name": "n".repeat(201), "script": "function n(ctx, api) {}"}),
+        json!({"name": "ok", "script": ""}),
+        json!({"name": "ok", "script": "function ok(ctx, api) {}", "timeout": "99999s"}),
+    ] {
+        let r = s.post("/management/v1/actions", &s.admin, body).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
+    }
     assert!(rx.requests().is_empty(), "no target call for unauthenticated, forbidden or undecodable requests");
 }
 

@@ -70,7 +70,7 @@ pub async fn run(
         return (rpc.call.call)(state.clone(), caller, value, rpc).await;
     }
     // Targets never see a request the handler could not even decode.
-    (rpc.call.decode)(&value, rpc)?;
+    (rpc.call.decode)(state, &value, rpc)?;
     let base = json!({
         "fullMethod": rpc.full_name(),
         "instanceID": state.v2.instance_id,
@@ -85,7 +85,7 @@ pub async fn run(
         if let Some(replacement) = run_targets(state, execution_id, targets, payload, "request").await? {
             // The bare replacement request; path parameters and the organization stay.
             let replaced = super::normalize_message(rpc, replacement, params)?;
-            (rpc.call.decode)(&replaced, rpc)?;
+            (rpc.call.decode)(state, &replaced, rpc)?;
             request = replaced;
         }
     }

@@ -27,8 +27,22 @@ pub fn rpcs() -> Vec<Rpc> {
     vec![
         rpc("ListActions", Method::POST, "/management/v1/actions/_search", Whole, Read, rpc_call!(list_actions)),
         rpc("GetAction", Method::GET, "/management/v1/actions/{id}", Ignored, Read, rpc_call!(get_action)),
-        rpc("CreateAction", Method::POST, "/management/v1/actions", Whole, Write, rpc_call!(create_action)),
-        rpc("UpdateAction", Method::PUT, "/management/v1/actions/{id}", Whole, Write, rpc_call!(update_action)),
+        rpc(
+            "CreateAction",
+            Method::POST,
+            "/management/v1/actions",
+            Whole,
+            Write,
+            rpc_call!(create_action, check = check_create_action),
+        ),
+        rpc(
+            "UpdateAction",
+            Method::PUT,
+            "/management/v1/actions/{id}",
+            Whole,
+            Write,
+            rpc_call!(update_action, check = check_update_action),
+        ),
         rpc(
             "DeactivateAction",
             Method::POST,
@@ -448,6 +462,14 @@ fn action_id(raw: &str, not_found: ApiError) -> ApiResult<i64> {
 
 // ---------- handlers ----------
 
+fn check_create_action(s: &AppState, r: &CreateActionRequest) -> ApiResult<()> {
+    validate_action("CreateActionRequest", r.validate(), r.timeout, s.config.max_action_timeout)
+}
+
+fn check_update_action(s: &AppState, r: &UpdateActionRequest) -> ApiResult<()> {
+    validate_action("UpdateActionRequest", r.validate(), r.timeout, s.config.max_action_timeout)
+}
+
 #[utoipa::path(post, path = "/management/v1/actions", tag = "ManagementService",
     operation_id = "ManagementService_CreateAction", summary = "Create an action",
     request_body = CreateActionRequest,
@@ -456,8 +478,7 @@ fn action_id(raw: &str, not_found: ApiError) -> ApiResult<i64> {
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 409, description = "Name already used in this organization (V3-DKcYh)", body = GatewayError)))]
 pub async fn create_action(s: AppState, c: Caller, r: CreateActionRequest) -> ApiResult<CreateActionResponse> {
-    let max = s.config.max_action_timeout;
-    validate_action("CreateActionRequest", r.validate(), r.timeout, max)?;
+    check_create_action(&s, &r)?;
     let input = ActionInput {
         name: r.name,
         script: r.script,
@@ -491,8 +512,7 @@ pub async fn get_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<GetAc
         (status = 404, description = "COMMAND-Sfg2t", body = GatewayError),
         (status = 409, description = "V3-DKcYh", body = GatewayError)))]
 pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> ApiResult<DetailsResponse> {
-    let max = s.config.max_action_timeout;
-    validate_action("UpdateActionRequest", r.validate(), r.timeout, max)?;
+    check_update_action(&s, &r)?;
     let id = action_id(&r.id, ApiError::not_found("COMMAND-Sfg2t", "Action not found"))?;
     let input = ActionInput {
         name: r.name,

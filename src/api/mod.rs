@@ -77,7 +77,7 @@ pub type RpcFn =
 #[derive(Clone, Copy)]
 pub struct RpcCall {
     pub call: RpcFn,
-    pub decode: fn(&serde_json::Value, &'static Rpc) -> ApiResult<()>,
+    pub decode: fn(&AppState, &serde_json::Value, &'static Rpc) -> ApiResult<()>,
 }
 
 /// Decodes `value` as the request type of `handler` (for [`RpcCall::decode`]).
@@ -158,7 +158,23 @@ macro_rules! rpc_call {
                     $crate::api::to_value(response)
                 })
             },
-            decode: |value, rpc| $crate::api::decode_with($handler, value, rpc),
+            decode: |_state, value, rpc| $crate::api::decode_with($handler, value, rpc),
+        }
+    };
+    // With a field check that also runs before request targets (the handler runs it again).
+    ($handler:path, check = $check:path) => {
+        $crate::api::RpcCall {
+            call: |state, caller, value, rpc| {
+                Box::pin(async move {
+                    let request = $crate::api::parse_request(value, rpc)?;
+                    let response = $handler(state, caller, request).await?;
+                    $crate::api::to_value(response)
+                })
+            },
+            decode: |state, value, rpc| {
+                let request = $crate::api::parse_request(value.clone(), rpc)?;
+                $check(state, &request)
+            },
         }
     };
 }
