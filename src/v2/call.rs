@@ -109,7 +109,7 @@ pub async fn send(
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         if resp.content_length().is_some_and(|l| l > MAX_RESPONSE_BYTES as u64) {
             return Err(too_large());
         }
@@ -127,6 +127,16 @@ pub async fn send(
         Ok(r) => r,
         Err(_) => Err(CallFailure::Timeout),
     }
+}
+
+/// `Retry-After` as delta-seconds or as an HTTP date (seconds from `now`, at least 0).
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.timestamp() - now.timestamp()).max(0) as u64)
 }
 
 fn too_large() -> CallFailure {
@@ -225,6 +235,15 @@ mod tests {
         assert_eq!(sig, format!("t=1700000000,v1={expected}"));
         let two = zitadel_signature(&["a".into(), "b".into()], 1, b"x");
         assert_eq!(two.matches(",v1=").count(), 2);
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").unwrap().to_utc();
+        assert_eq!(parse_retry_after("120", now), Some(120));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(30));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(0));
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]

@@ -46,19 +46,22 @@ pub fn next_attempt(
     (at <= created_at + micros(max_age)).then_some(at)
 }
 
+/// Targets as the worker last read them: re-read after [`TARGET_CACHE_TTL`], and at once after a
+/// change to targets committed through this process.
 struct TargetCache {
-    entries: Mutex<HashMap<i64, (Instant, Option<target::Model>)>>,
+    entries: Mutex<HashMap<i64, (Instant, u64, Option<target::Model>)>>,
 }
 
 impl TargetCache {
     async fn get(&self, state: &AppState, id: i64) -> Result<Option<target::Model>, String> {
-        if let Some((at, t)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-            if at.elapsed() < TARGET_CACHE_TTL {
+        let generation = super::registry::committed_generation();
+        if let Some((at, seen, t)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            if at.elapsed() < TARGET_CACHE_TTL && *seen == generation {
                 return Ok(t.clone());
             }
         }
         let t = crate::store::targets::get_target(&state.store.db, id).await.map_err(|e| e.message)?;
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (Instant::now(), t.clone()));
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (Instant::now(), generation, t.clone()));
         Ok(t)
     }
 }

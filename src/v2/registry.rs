@@ -25,6 +25,11 @@ pub fn note_written() {
     WRITTEN.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Changes to targets or executions committed through this process so far.
+pub fn committed_generation() -> u64 {
+    COMMITTED.load(Ordering::Acquire)
+}
+
 pub fn note_committed() {
     COMMITTED.fetch_add(1, Ordering::Release);
 }
