@@ -49,8 +49,11 @@ pub fn next_attempt(
 /// Targets as the worker last read them: re-read after [`TARGET_CACHE_TTL`], and at once after a
 /// change to targets committed through this process.
 struct TargetCache {
-    entries: Mutex<HashMap<i64, (Instant, u64, Option<target::Model>)>>,
+    entries: Mutex<HashMap<i64, CachedTarget>>,
 }
+
+/// When it was read, the local change generation then, and the target (None: removed).
+type CachedTarget = (Instant, u64, Option<target::Model>);
 
 impl TargetCache {
     async fn get(&self, state: &AppState, id: i64) -> Result<Option<target::Model>, String> {
