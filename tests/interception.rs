@@ -304,6 +304,12 @@ async fn targets_never_see_bad_requests(s: &TestServer) {
         let r = s.post("/management/v1/actions", &s.admin, body).await;
         assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
     }
+    let r = s.post("/management/v1/flows/2/trigger/99", &s.admin, json!({"actionIds": []})).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = s.post("/management/v1/orgs", &s.admin, json!({"name": ""})).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = s.execute_trigger(&s.admin, "2", "5", json!("not an object")).await;
+    assert_eq!(r.status, 400, "{r:?}");
     assert!(rx.requests().is_empty(), "no target call for unauthenticated, forbidden or undecodable requests");
 }
 

@@ -31,7 +31,7 @@ pub fn rpcs() -> Vec<Rpc> {
             "/management/v1/flows/{flowType}/trigger/{triggerType}/_execute",
             BodyMode::Whole,
             Permission::Execute,
-            rpc_call!(execute_flow_trigger),
+            rpc_call!(execute_flow_trigger, check = check_execute),
         ),
         rpc(
             "TestAction",
@@ -237,6 +237,11 @@ fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<(FlowType, Trigger
 }
 
 /// Checks the types of the known context fields (unknown ones are ignored).
+fn check_execute(_s: &AppState, r: &ExecuteFlowTriggerRequest) -> ApiResult<()> {
+    parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    check_context("ExecuteFlowTriggerRequest", r.context.clone()).map(|_| ())
+}
+
 fn check_context(message: &str, context: Option<Value>) -> ApiResult<Value> {
     let context = context.unwrap_or_else(|| Value::Object(Default::default()));
     let Value::Object(map) = &context else {

@@ -84,9 +84,9 @@ pub fn rpcs() -> Vec<Rpc> {
             "/management/v1/flows/{flowType}/trigger/{triggerType}",
             Whole,
             Write,
-            rpc_call!(set_trigger_actions),
+            rpc_call!(set_trigger_actions, check = check_set_trigger_actions),
         ),
-        rpc("AddOrg", Method::POST, "/management/v1/orgs", Whole, Instance, rpc_call!(add_org)),
+        rpc("AddOrg", Method::POST, "/management/v1/orgs", Whole, Instance, rpc_call!(add_org, check = check_add_org)),
         rpc("GetMyOrg", Method::GET, "/management/v1/orgs/me", Ignored, Any, rpc_call!(get_my_org)),
     ]
 }
@@ -696,6 +696,18 @@ pub async fn clear_flow(s: AppState, c: Caller, r: FlowTypeRequest) -> ApiResult
     })
 }
 
+fn flow_and_trigger(r: &SetTriggerActionsRequest) -> ApiResult<(FlowType, TriggerType)> {
+    let flow = FlowType::parse(&r.flow_type).ok_or_else(|| flow_missing("COMMAND-Dfhj5"))?;
+    let trigger = TriggerType::parse(&r.trigger_type)
+        .filter(|t| flow.triggers().contains(t))
+        .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfgh6", "TriggerType is invalid"))?;
+    Ok((flow, trigger))
+}
+
+fn check_set_trigger_actions(_s: &AppState, r: &SetTriggerActionsRequest) -> ApiResult<()> {
+    flow_and_trigger(r).map(|_| ())
+}
+
 #[utoipa::path(post, path = "/management/v1/flows/{flowType}/trigger/{triggerType}", tag = "ManagementService",
     operation_id = "ManagementService_SetTriggerActions", summary = "Replace one trigger's ordered list of actions",
     params(("flowType" = String, Path, description = "Flow type id (1..4)"),
@@ -705,13 +717,20 @@ pub async fn clear_flow(s: AppState, c: Caller, r: FlowTypeRequest) -> ApiResult
         (status = 400, description = "COMMAND-Dfhj5, COMMAND-Dfgh6, COMMAND-Nfh52 or COMMAND-dg422", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
 pub async fn set_trigger_actions(s: AppState, c: Caller, r: SetTriggerActionsRequest) -> ApiResult<DetailsResponse> {
-    let flow = FlowType::parse(&r.flow_type).ok_or_else(|| flow_missing("COMMAND-Dfhj5"))?;
-    let trigger = TriggerType::parse(&r.trigger_type)
-        .filter(|t| flow.triggers().contains(t))
-        .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfgh6", "TriggerType is invalid"))?;
+    let (flow, trigger) = flow_and_trigger(&r)?;
     let w = flow_store::set_trigger_actions(&s.store, c.org, c.token_id, flow, trigger, r.action_ids).await?;
     s.trigger_cache.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
+}
+
+fn check_add_org(_s: &AppState, r: &AddOrgRequest) -> ApiResult<()> {
+    let len = r.name.chars().count();
+    if !(1..=200).contains(&len) {
+        return Err(ApiError::invalid(
+            "invalid AddOrgRequest.Name: value length must be between 1 and 200 runes, inclusive",
+        ));
+    }
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/management/v1/orgs", tag = "ManagementService",
@@ -721,12 +740,7 @@ pub async fn set_trigger_actions(s: AppState, c: Caller, r: SetTriggerActionsReq
         (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 409, description = "Name already used (ORG-lapo2m)", body = GatewayError)))]
 pub async fn add_org(s: AppState, c: Caller, r: AddOrgRequest) -> ApiResult<AddOrgResponse> {
-    let len = r.name.chars().count();
-    if !(1..=200).contains(&len) {
-        return Err(ApiError::invalid(
-            "invalid AddOrgRequest.Name: value length must be between 1 and 200 runes, inclusive",
-        ));
-    }
+    check_add_org(&s, &r)?;
     let org = org_store::add_org(&s.store, r.name, c.token_id).await?;
     s.auth.add_org(org.id);
     Ok(AddOrgResponse { id: org.id.to_string(), details: ObjectDetails::written(org.sequence, org.created_at, org.id) })

@@ -142,8 +142,8 @@ pub async fn run(s: &AppState, run: &FunctionRun<'_>, effects: &mut Map<String, 
             .map_err(|e| ApiError::internal(format!("encoding the function payload: {e}")))?;
         if t.target_type == "rest_async" {
             let id = s.store.new_id();
-            crate::store::deliveries::insert(
-                &s.store.db,
+            crate::store::deliveries::enqueue(
+                &s.store,
                 vec![crate::store::deliveries::NewDelivery {
                     target_id: t.id,
                     execution_id: execution_id.clone(),
@@ -154,7 +154,6 @@ pub async fn run(s: &AppState, run: &FunctionRun<'_>, effects: &mut Map<String, 
                 }],
             )
             .await?;
-            crate::store::deliveries::wake();
             continue;
         }
         let own = std::time::Duration::from_nanos(t.timeout_nanos.max(0) as u64);
