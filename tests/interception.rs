@@ -344,7 +344,29 @@ async fn rest_async_goes_through_the_queue(s: &TestServer) {
     }
 }
 
+async fn response_conditions_with_each_target_type(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let (queued, _) = target(s, "resp-async", json!({"restAsync": {}}), &rx.url("/async"), "5s").await;
+    let (failing, _) =
+        target(s, "resp-fail", json!({"restCall": {"interruptOnError": true}}), &rx.url("/fail"), "5s").await;
+    set_execution(s, json!({"response": {"method": CREATE_ACTION}}), &[&queued]).await;
+    let r = create_action(s, "async-response").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let got = rx.wait_until(Duration::from_secs(20), "the queued response call", |r| !r.is_empty()).await;
+    let p = got[0].json();
+    assert_eq!(p["request"]["name"], "async-response");
+    assert_eq!(p["response"]["id"], r.body["id"], "{p}");
+    // An interrupting restCall failure on the response fails the call after the handler ran.
+    rx.set_default(Answer::status(500));
+    set_execution(s, json!({"response": {"method": CREATE_ACTION}}), &[&failing]).await;
+    let r = create_action(s, "handled-then-failed").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{r:?}");
+    set_execution(s, json!({"response": {"method": CREATE_ACTION}}), &[]).await;
+    assert!(action_names(s).await.contains(&"handled-then-failed".to_string()));
+}
+
 backend_tests_with!(allow_loopback;
+    response_conditions_with_each_target_type,
     webhook_sees_signed_request_payload,
     webhook_failure_interrupts_only_with_interrupt_on_error,
     forwarded_error_keeps_status_and_message,
