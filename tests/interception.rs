@@ -365,7 +365,54 @@ async fn response_conditions_with_each_target_type(s: &TestServer) {
     assert!(action_names(s).await.contains(&"handled-then-failed".to_string()));
 }
 
+async fn jwt_and_jwe_payloads(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let r = s
+        .post(
+            "/v2/actions/targets",
+            &s.admin,
+            json!({"name": "jwt", "restWebhook": {"interruptOnError": true}, "timeout": "5s",
+                "endpoint": rx.url("/jwt"), "payloadType": "PAYLOAD_TYPE_JWT"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let (jwt, key) = (r.body["id"].as_str().unwrap().to_string(), r.body["signingKey"].as_str().unwrap().to_string());
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&jwt]).await;
+    assert_eq!(create_action(s, "signed").await.status, 200);
+    let got = rx.requests();
+    assert_eq!(got[0].header("content-type"), "application/jwt");
+    let text = String::from_utf8(got[0].body.clone()).unwrap();
+    assert_eq!(text.split('.').count(), 3, "a compact JWS: {text}");
+    assert!(zitadel_signature_valid(&got[0], &key), "signed over the bytes sent");
+    use base64::Engine;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.split('.').nth(1).unwrap()).unwrap();
+    let claims: Value = serde_json::from_slice(&claims).unwrap();
+    assert_eq!(claims["request"]["name"], "signed", "{claims}");
+    let jwks = s.call(reqwest::Method::GET, "/oauth/v2/keys", None, &[], None).await;
+    assert_eq!(jwks.status, 200, "{jwks:?}");
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.split('.').next().unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(&header).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    assert!(jwks.body["keys"].as_array().unwrap().iter().any(|k| k["kid"] == header["kid"]), "{jwks:?}");
+    // A JWE target without an active public key cannot be called.
+    let r = s
+        .post(
+            "/v2/actions/targets",
+            &s.admin,
+            json!({"name": "jwe", "restWebhook": {"interruptOnError": true}, "timeout": "5s",
+                "endpoint": rx.url("/jwe"), "payloadType": "PAYLOAD_TYPE_JWE"}),
+        )
+        .await;
+    let jwe = r.body["id"].as_str().unwrap().to_string();
+    set_execution(s, json!({"request": {"method": CREATE_ACTION}}), &[&jwe]).await;
+    let r = create_action(s, "sealed").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{r:?}");
+    assert_eq!(r.error_id(), "Errors.Target.NoActiveKey", "{r:?}");
+    assert!(rx.requests_to("/jwe").is_empty());
+}
+
 backend_tests_with!(allow_loopback;
+    jwt_and_jwe_payloads,
     response_conditions_with_each_target_type,
     webhook_sees_signed_request_payload,
     webhook_failure_interrupts_only_with_interrupt_on_error,
