@@ -87,11 +87,17 @@ async fn webhook_sees_signed_request_payload(s: &TestServer) {
     assert_eq!(rx.requests().len(), 1);
     // The Connect transport is intercepted the same way.
     let r = s
-        .connect(&CREATE_ACTION[1..], &s.admin, json!({"name": "second", "script": "function second(ctx, api) {}"}))
+        .connect(
+            &CREATE_ACTION[1..],
+            &s.admin,
+            json!({"name": "second", "script": "function second(ctx, api) {}", "allowed_to_fail": true}),
+        )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(rx.requests().len(), 2);
-    assert_eq!(rx.requests()[1].json()["request"]["name"], "second");
+    let p = rx.requests()[1].json();
+    assert_eq!(p["request"]["name"], "second");
+    assert_eq!(p["request"]["allowedToFail"], true, "targets see our JSON form: {p}");
 }
 
 async fn webhook_failure_interrupts_only_with_interrupt_on_error(s: &TestServer) {

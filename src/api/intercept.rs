@@ -48,6 +48,50 @@ fn forwarded_headers(headers: &HeaderMap) -> Value {
     Value::Object(out)
 }
 
+/// `allowed_to_fail` → `allowedToFail`; other keys (claims, metadata keys, URNs) stay as they are.
+fn camel_key(key: &str) -> Option<String> {
+    let proto_like = key.contains('_')
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !proto_like {
+        return None;
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// The request in our JSON form: proto field names as lowerCamelCase (requests may use either).
+/// Free-form data (an `_execute` context) is left untouched.
+fn canonical_request(value: &Value) -> Value {
+    fn walk(v: &Value, free_form: bool) -> Value {
+        match v {
+            Value::Object(map) if !free_form => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let key = camel_key(k).unwrap_or_else(|| k.clone());
+                        let inner = walk(v, key == "context");
+                        (key, inner)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) if !free_form => Value::Array(items.iter().map(|i| walk(i, false)).collect()),
+            other => other.clone(),
+        }
+    }
+    walk(value, false)
+}
+
 /// Runs the handler of `rpc` with its request and response executions.
 pub async fn run(
     state: &AppState,
@@ -81,7 +125,7 @@ pub async fn run(
     let mut request = value;
     if let Some((execution_id, targets)) = request_exec {
         let mut payload = base.clone();
-        payload["request"] = request.clone();
+        payload["request"] = canonical_request(&request);
         if let Some(replacement) = run_targets(state, execution_id, targets, payload, "request").await? {
             // The bare replacement request; path parameters and the organization stay.
             let replaced = super::normalize_message(rpc, replacement, params)?;
@@ -92,7 +136,7 @@ pub async fn run(
     let response = (rpc.call.call)(state.clone(), caller, request.clone(), rpc).await?;
     if let Some((execution_id, targets)) = response_exec {
         let mut payload = base;
-        payload["request"] = request;
+        payload["request"] = canonical_request(&request);
         payload["response"] = response.clone();
         if let Some(replacement) = run_targets(state, execution_id, targets, payload, "response").await? {
             return Ok(replacement);
@@ -134,7 +178,7 @@ async fn run_targets(
         match result {
             Ok(Value::Null) => {}
             Ok(v) => {
-                payload[field] = v.clone();
+                payload[field] = if field == "request" { canonical_request(&v) } else { v.clone() };
                 replaced = Some(v);
             }
             Err(e) if t.interrupt_on_error => return Err(e),
@@ -163,4 +207,22 @@ async fn enqueue(state: &AppState, t: &target::Model, execution_id: &str, body: 
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_rendered_with_camel_case_field_names() {
+        let given = json!({"allowed_to_fail": true, "name": "a", "action_ids": ["1"],
+            "context": {"user_metadata": [{"my_key": "v"}], "urn:zitadel:iam:x": 1},
+            "nested": [{"flow_type": "2"}]});
+        assert_eq!(
+            canonical_request(&given),
+            json!({"allowedToFail": true, "name": "a", "actionIds": ["1"],
+                "context": {"user_metadata": [{"my_key": "v"}], "urn:zitadel:iam:x": 1},
+                "nested": [{"flowType": "2"}]})
+        );
+    }
 }
