@@ -14,6 +14,9 @@ use sea_orm::{
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// PostgreSQL channel on which a commit that queued deliveries wakes every replica's worker.
+pub const NOTIFY_CHANNEL: &str = "actionsd_deliveries";
+
 pub const PENDING: i32 = 1;
 pub const SUCCEEDED: i32 = 2;
 pub const FAILED: i32 = 3;
@@ -88,6 +91,10 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, rows: Vec<NewDelivery>) -> Api
         .collect();
     let n = models.len() as u64;
     delivery::Entity::insert_many(models).exec_without_returning(conn).await?;
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        // Delivered to every replica's listener when (and only if) the transaction commits.
+        conn.execute(Statement::from_string(DatabaseBackend::Postgres, format!("NOTIFY {NOTIFY_CHANNEL}"))).await?;
+    }
     ENQUEUED.fetch_add(n, Ordering::Relaxed);
     Ok(ids)
 }

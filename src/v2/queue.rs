@@ -143,7 +143,9 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
         let recorder = tokio::spawn(record_results(state.clone(), rx, inflight.clone()));
         let (aux_stop_tx, aux_stop) = watch::channel(false);
         let renewer = tokio::spawn(renew_leases(state.clone(), inflight.clone(), aux_stop.clone()));
-        let stats = tokio::spawn(queue_stats(state.clone(), aux_stop));
+        let stats = tokio::spawn(queue_stats(state.clone(), aux_stop.clone()));
+        let listener = (state.store.backend == sea_orm::DatabaseBackend::Postgres)
+            .then(|| tokio::spawn(listen_for_commits(state.clone(), aux_stop)));
         let poll = state.config.delivery_poll_interval.as_std().max(Duration::from_millis(10));
         let mut backlog = false;
         loop {
@@ -211,6 +213,9 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
         let _ = aux_stop_tx.send(true);
         let _ = renewer.await;
         let _ = stats.await;
+        if let Some(listener) = listener {
+            let _ = listener.await;
+        }
     })
 }
 
@@ -253,6 +258,42 @@ async fn record_results(
         drop(set);
         // A success may unblock the next delivery of the same aggregate.
         deliveries::wake();
+    }
+}
+
+/// PostgreSQL: wakes the worker when any replica commits deliveries (`NOTIFY` in the inserting
+/// transaction), so work queued through another replica does not wait for the poll interval.
+async fn listen_for_commits(state: AppState, mut stop: watch::Receiver<bool>) {
+    use sea_orm::sqlx::postgres::PgListener;
+    let pool = state.store.db.get_postgres_connection_pool().clone();
+    let mut listener = loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut l) => match l.listen(deliveries::NOTIFY_CHANNEL).await {
+                Ok(()) => break l,
+                Err(e) => tracing::warn!(error = %e, "LISTEN for deliveries failed; polling only"),
+            },
+            Err(e) => tracing::warn!(error = %e, "connecting the delivery listener failed; polling only"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+    };
+    loop {
+        tokio::select! {
+            n = listener.recv() => match n {
+                Ok(_) => deliveries::wake(),
+                Err(e) => {
+                    // The listener reconnects on the next recv; the poll covers the gap.
+                    tracing::warn!(error = %e, "delivery listener lost its connection");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            },
+            _ = stop.changed() => return,
+        }
     }
 }
 
