@@ -6,9 +6,9 @@ use super::call::{self, CallFailure};
 use crate::api::AppState;
 use crate::domain::time::now_micros;
 use crate::store::deliveries::{self, AttemptResult, DEAD, FAILED, SUCCEEDED};
-use entity::{delivery, target};
+use entity::delivery;
 use rand::Rng;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -19,8 +19,6 @@ const LEASE: Duration = Duration::from_secs(30);
 const CLAIM_BATCH: usize = 256;
 /// How long the shutdown waits for attempts in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Targets are re-read at most this often by the worker.
-const TARGET_CACHE_TTL: Duration = Duration::from_secs(1);
 
 fn micros(d: Duration) -> i64 {
     d.as_micros().min(i64::MAX as u128) as i64
@@ -46,31 +44,8 @@ pub fn next_attempt(
     (at <= created_at + micros(max_age)).then_some(at)
 }
 
-/// Targets as the worker last read them: re-read after [`TARGET_CACHE_TTL`], and at once after a
-/// change to targets committed through this process.
-struct TargetCache {
-    entries: Mutex<HashMap<i64, CachedTarget>>,
-}
-
-/// When it was read, the local change generation then, and the target (None: removed).
-type CachedTarget = (Instant, u64, Option<target::Model>);
-
-impl TargetCache {
-    async fn get(&self, state: &AppState, id: i64) -> Result<Option<target::Model>, String> {
-        let generation = super::registry::committed_generation();
-        if let Some((at, seen, t)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-            if at.elapsed() < TARGET_CACHE_TTL && *seen == generation {
-                return Ok(t.clone());
-            }
-        }
-        let t = crate::store::targets::get_target(&state.store.db, id).await.map_err(|e| e.message)?;
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (Instant::now(), generation, t.clone()));
-        Ok(t)
-    }
-}
-
 /// One attempt of one delivery.
-async fn attempt(state: &AppState, targets: &TargetCache, row: &delivery::Model) -> AttemptResult {
+async fn attempt(state: &AppState, row: &delivery::Model) -> AttemptResult {
     let started = Instant::now();
     let config = &state.config;
     let fail = |status: i32, error: String, retry_after: Option<u64>| {
@@ -87,7 +62,7 @@ async fn attempt(state: &AppState, targets: &TargetCache, row: &delivery::Model)
             None => AttemptResult { id: row.id, state: DEAD, status, error, next_attempt_at: 0 },
         }
     };
-    let t = match targets.get(state, row.target_id).await {
+    let t = match state.v2.registry.snapshot(&state.store).await.map(|snap| snap.target(row.target_id)) {
         Ok(Some(t)) => t,
         Ok(None) => {
             return AttemptResult {
@@ -98,7 +73,7 @@ async fn attempt(state: &AppState, targets: &TargetCache, row: &delivery::Model)
                 next_attempt_at: 0,
             }
         }
-        Err(e) => return fail(0, format!("loading the target failed: {e}"), None),
+        Err(e) => return fail(0, format!("loading the target failed: {}", e.message), None),
     };
     let key = config.encryption_key.as_deref().unwrap_or("");
     let timeout = Duration::from_nanos(t.timeout_nanos.max(1) as u64);
@@ -138,7 +113,6 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
         let concurrency = state.config.delivery_concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
         let inflight: Arc<Mutex<HashSet<i64>>> = Default::default();
-        let targets = Arc::new(TargetCache { entries: Default::default() });
         let (tx, rx) = mpsc::unbounded_channel::<AttemptResult>();
         let recorder = tokio::spawn(record_results(state.clone(), rx, inflight.clone()));
         let (aux_stop_tx, aux_stop) = watch::channel(false);
@@ -183,9 +157,9 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
                     }
                 };
                 inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(row.id);
-                let (state, targets, tx) = (state.clone(), targets.clone(), tx.clone());
+                let (state, tx) = (state.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let result = attempt(&state, &targets, &row).await;
+                    let result = attempt(&state, &row).await;
                     let _ = tx.send(result);
                     drop(permit);
                 });

@@ -1,5 +1,5 @@
 //! A cached snapshot of the executions and targets, for the hot paths (interception of every
-//! RPC, functions inside `_execute`). Reloaded after local changes at once and otherwise at
+//! RPC, functions inside `_execute`, the delivery worker). Reloaded after local changes at once and otherwise at
 //! least every [`MAX_AGE`], so changes through other replicas are seen within a second.
 
 use crate::error::ApiResult;
@@ -25,11 +25,6 @@ pub fn note_written() {
     WRITTEN.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Changes to targets or executions committed through this process so far.
-pub fn committed_generation() -> u64 {
-    COMMITTED.load(Ordering::Acquire)
-}
-
 pub fn note_committed() {
     COMMITTED.fetch_add(1, Ordering::Release);
 }
@@ -39,12 +34,19 @@ pub struct Snapshot {
     generation: u64,
     /// Execution id → its targets in call order (targets that no longer exist are left out).
     executions: HashMap<String, Vec<Arc<target::Model>>>,
+    /// Every target by id (the delivery worker also calls targets no execution lists any more).
+    targets: HashMap<i64, Arc<target::Model>>,
 }
 
 impl Snapshot {
     /// The most specific of `candidates` (given most specific first) that has an execution.
     pub fn resolve(&self, candidates: &[String]) -> Option<(&str, &[Arc<target::Model>])> {
         candidates.iter().find_map(|c| self.executions.get_key_value(c).map(|(k, v)| (k.as_str(), v.as_slice())))
+    }
+
+    /// A target by id (None: it does not exist).
+    pub fn target(&self, id: i64) -> Option<Arc<target::Model>> {
+        self.targets.get(&id).cloned()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -81,7 +83,7 @@ impl Registry {
                 executions.insert(e.id, list);
             }
         }
-        let snap = Arc::new(Snapshot { loaded: Instant::now(), generation, executions });
+        let snap = Arc::new(Snapshot { loaded: Instant::now(), generation, executions, targets });
         *self.current.write().await = Some(snap.clone());
         Ok(snap)
     }
