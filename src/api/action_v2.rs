@@ -357,7 +357,7 @@ pub struct PaginationResponse {
 }
 
 /// (offset, limit, asc) after the defaults and bounds.
-fn page_bounds(p: &Option<PaginationRequest>) -> ApiResult<(u64, u64, bool)> {
+pub(super) fn page_bounds(p: &Option<PaginationRequest>) -> ApiResult<(u64, u64, bool)> {
     let p = p.clone().unwrap_or_default();
     let limit = match p.limit as u64 {
         0 => DEFAULT_LIMIT,
@@ -699,9 +699,7 @@ fn check_endpoint(s: &AppState, msg: &str, endpoint: &str) -> ApiResult<()> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host"));
     }
-    let policy = crate::runtime::http::NetPolicy::parse(&s.config.http_deny_list, &s.config.http_allow_list)
-        .map_err(ApiError::internal)?;
-    policy
+    s.v2.policy
         .check_url(&url)
         .map_err(|why| err(Kind::InvalidArgument, "Errors.Target.DeniedURL", format!("invalid {msg}.Endpoint: {why}")))
 }

@@ -1,13 +1,13 @@
 //! Delivery records of the durable queue (our extension of `zitadel.action.v2.ActionService`):
 //! ListDeliveries and RetryDelivery, IAM_OWNER only.
 
-use super::action_v2::{PaginationRequest, PaginationResponse, SERVICE};
+use super::action_v2::{page_bounds, PaginationRequest, PaginationResponse, SERVICE};
 use super::auth::Caller;
 use super::json::{self, is_zero_i64};
 use super::messages::GatewayError;
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::time::format_micros;
-use crate::error::{ApiError, ApiResult, Kind};
+use crate::error::{ApiError, ApiResult};
 use crate::proto_enum;
 use crate::rpc_call;
 use crate::store::deliveries as store;
@@ -149,9 +149,6 @@ fn delivery_msg(d: entity::delivery::Model) -> Delivery {
     }
 }
 
-const DEFAULT_LIMIT: u64 = 100;
-const MAX_LIMIT: u64 = 1000;
-
 #[utoipa::path(post, path = "/v2/actions/deliveries/search", tag = "ActionService",
     operation_id = "ActionService_ListDeliveries",
     summary = "List delivery records of the durable queue (newest first unless pagination.asc)",
@@ -160,16 +157,8 @@ const MAX_LIMIT: u64 = 1000;
         (status = 400, description = "Bad filter, or limit over 1000 (Errors.Query.LimitExceeded)", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
 pub async fn list_deliveries(s: AppState, _c: Caller, r: ListDeliveriesRequest) -> ApiResult<ListDeliveriesResponse> {
-    let p = r.pagination.unwrap_or_default();
-    let limit = match p.limit as u64 {
-        0 => DEFAULT_LIMIT,
-        n if n > MAX_LIMIT => {
-            return Err(ApiError::new(Kind::InvalidArgument, "Errors.Query.LimitExceeded", "Limit exceeded (max 1000)"))
-        }
-        n => n,
-    };
-    let mut q =
-        store::ListQuery { target_id: None, state: None, event_type: None, offset: p.offset, limit, asc: p.asc };
+    let (offset, limit, asc) = page_bounds(&r.pagination)?;
+    let mut q = store::ListQuery { target_id: None, state: None, event_type: None, offset, limit, asc };
     let mut empty = false;
     for (i, f) in r.filters.into_iter().enumerate() {
         let set = [f.target_id_filter.is_some(), f.state_filter.is_some(), f.event_type_filter.is_some()];
