@@ -5,7 +5,7 @@
 use super::auth::Caller;
 use super::{AppState, Rpc};
 use crate::error::{ApiError, ApiResult};
-use crate::store::deliveries::{self, NewDelivery};
+use crate::store::deliveries;
 use axum::http::HeaderMap;
 use entity::target;
 use serde_json::{json, Map, Value};
@@ -160,7 +160,7 @@ async fn run_targets(
         let body = serde_json::to_vec(&payload).map_err(ApiError::internal)?;
         let result = match t.target_type.as_str() {
             "rest_async" => {
-                enqueue(state, t, execution_id, body).await?;
+                deliveries::enqueue_async(&state.store, t.id, execution_id, body).await?;
                 continue;
             }
             "rest_call" => match crate::v2::call::call_and_wait(state, t, body, timeout).await {
@@ -189,24 +189,6 @@ async fn run_targets(
         }
     }
     Ok(replaced)
-}
-
-async fn enqueue(state: &AppState, t: &target::Model, execution_id: &str, body: Vec<u8>) -> ApiResult<()> {
-    let id = state.store.new_id();
-    let payload = String::from_utf8(body).map_err(ApiError::internal)?;
-    deliveries::enqueue(
-        &state.store,
-        vec![NewDelivery {
-            target_id: t.id,
-            execution_id: execution_id.to_string(),
-            event_type: None,
-            aggregate_key: format!("async:{id}"),
-            seq: 0,
-            payload,
-        }],
-    )
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -105,6 +105,21 @@ pub async fn enqueue(store: &Store, rows: Vec<NewDelivery>) -> ApiResult<Vec<i64
     store.write(&[], move |txn| Box::pin(async move { insert(txn, rows).await })).await
 }
 
+/// Queues one call of a restAsync target (request/response or function execution); such a
+/// delivery is ordered after nothing (an aggregate of its own).
+pub async fn enqueue_async(store: &Store, target_id: i64, execution_id: &str, payload: Vec<u8>) -> ApiResult<()> {
+    let payload = String::from_utf8(payload).map_err(ApiError::internal)?;
+    let row = NewDelivery {
+        target_id,
+        execution_id: execution_id.to_string(),
+        event_type: None,
+        aggregate_key: format!("async:{}", store.new_id()),
+        seq: 0,
+        payload,
+    };
+    enqueue(store, vec![row]).await.map(|_| ())
+}
+
 /// The execution ids an event type matches, most specific first: `event/<type>`, the group
 /// prefixes from longest to shortest (`event/<group>.*`), then `event`.
 pub fn event_execution_ids(event_type: &str) -> Vec<String> {

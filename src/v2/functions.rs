@@ -141,19 +141,7 @@ pub async fn run(s: &AppState, run: &FunctionRun<'_>, effects: &mut Map<String, 
         let body = serde_json::to_vec(&payload(&execution, run.flow, run.context, effects))
             .map_err(|e| ApiError::internal(format!("encoding the function payload: {e}")))?;
         if t.target_type == "rest_async" {
-            let id = s.store.new_id();
-            crate::store::deliveries::enqueue(
-                &s.store,
-                vec![crate::store::deliveries::NewDelivery {
-                    target_id: t.id,
-                    execution_id: execution_id.clone(),
-                    event_type: None,
-                    aggregate_key: format!("async:{id}"),
-                    seq: 0,
-                    payload: String::from_utf8(body).unwrap_or_default(),
-                }],
-            )
-            .await?;
+            crate::store::deliveries::enqueue_async(&s.store, t.id, &execution_id, body).await?;
             continue;
         }
         let own = std::time::Duration::from_nanos(t.timeout_nanos.max(0) as u64);
