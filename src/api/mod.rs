@@ -149,28 +149,26 @@ impl Rpc {
 /// Builds an [`RpcCall`] from a typed handler `async fn(AppState, Caller, Req) -> ApiResult<Resp>`.
 #[macro_export]
 macro_rules! rpc_call {
+    // The handler call shared by both forms: decode, run, encode.
+    (@call $handler:path) => {
+        |state, caller, value, rpc| {
+            Box::pin(async move {
+                let request = $crate::api::parse_request(value, rpc)?;
+                let response = $handler(state, caller, request).await?;
+                $crate::api::to_value(response)
+            })
+        }
+    };
     ($handler:path) => {
         $crate::api::RpcCall {
-            call: |state, caller, value, rpc| {
-                Box::pin(async move {
-                    let request = $crate::api::parse_request(value, rpc)?;
-                    let response = $handler(state, caller, request).await?;
-                    $crate::api::to_value(response)
-                })
-            },
+            call: $crate::rpc_call!(@call $handler),
             decode: |_state, value, rpc| $crate::api::decode_with($handler, value, rpc),
         }
     };
     // With a field check that also runs before request targets (the handler runs it again).
     ($handler:path, check = $check:path) => {
         $crate::api::RpcCall {
-            call: |state, caller, value, rpc| {
-                Box::pin(async move {
-                    let request = $crate::api::parse_request(value, rpc)?;
-                    let response = $handler(state, caller, request).await?;
-                    $crate::api::to_value(response)
-                })
-            },
+            call: $crate::rpc_call!(@call $handler),
             decode: |state, value, rpc| {
                 let request = $crate::api::parse_request(value.clone(), rpc)?;
                 $check(state, &request)
