@@ -6,14 +6,10 @@
 mod common;
 
 use actionsd::config::Config;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::IntoResponse;
+use common::receiver::{Answer, Receiver};
 use common::{b64, metadata_effect, Reply, TestServer};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TARGETS: &str = "/v2/actions/targets";
@@ -24,122 +20,15 @@ fn allow_local(c: &mut Config) {
     c.http_allow_list = "127.0.0.1".into();
 }
 
-/// Like `backend_tests!`, but the servers may call targets on 127.0.0.1.
-macro_rules! function_tests {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let server = $crate::common::TestServer::sqlite_with(super::allow_local).await;
-                    super::$name(&server).await;
-                    server.stop().await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if let Some(server) = $crate::common::TestServer::postgres_with(super::allow_local).await {
-                        super::$name(&server).await;
-                        server.stop().await;
-                    }
-                }
-            )+
-        }
-    };
+/// A receiver answering 200 `{}` unless told otherwise.
+async fn receiver() -> Receiver {
+    let rx = Receiver::start().await;
+    rx.set_default(Answer::json(200, json!({})));
+    rx
 }
 
-// ---------- a recording receiver ----------
-
-#[derive(Debug, Clone)]
-struct Recorded {
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Recorded {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
-    }
-}
-
-#[derive(Default)]
-struct ReceiverState {
-    requests: Vec<Recorded>,
-    /// path → (status, body, delay)
-    replies: HashMap<String, (u16, Value, Duration)>,
-}
-
-#[derive(Clone)]
-struct Receiver {
-    base: String,
-    state: Arc<Mutex<ReceiverState>>,
-}
-
-async fn receive(
-    State(state): State<Arc<Mutex<ReceiverState>>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    let path = uri.path().to_string();
-    let (status, reply, delay) = {
-        let mut s = state.lock().unwrap();
-        s.requests.push(Recorded { path: path.clone(), headers, body: body.to_vec() });
-        s.replies.get(&path).cloned().unwrap_or((200, json!({}), Duration::ZERO))
-    };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    (StatusCode::from_u16(status).unwrap(), axum::Json(reply)).into_response()
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = Arc::new(Mutex::new(ReceiverState::default()));
-        let app = axum::Router::new().fallback(receive).with_state(state.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Receiver { base, state }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn reply(&self, path: &str, status: u16, body: Value) {
-        self.state.lock().unwrap().replies.insert(path.to_string(), (status, body, Duration::ZERO));
-    }
-
-    fn reply_slowly(&self, path: &str, delay: Duration) {
-        self.state.lock().unwrap().replies.insert(path.to_string(), (200, json!({}), delay));
-    }
-
-    fn requests(&self, path: &str) -> Vec<Recorded> {
-        self.state.lock().unwrap().requests.iter().filter(|r| r.path == path).cloned().collect()
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.state.lock().unwrap().requests.iter().map(|r| r.path.clone()).collect()
-    }
-
-    /// Waits (bounded) until `path` got at least `n` requests.
-    async fn wait_for(&self, path: &str, n: usize) -> Vec<Recorded> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let got = self.requests(path);
-            if got.len() >= n || Instant::now() >= deadline {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+fn paths(rx: &Receiver) -> Vec<String> {
+    rx.requests().into_iter().map(|r| r.path).collect()
 }
 
 // ---------- helpers ----------
@@ -217,8 +106,11 @@ const LOG_CLAIM_AT: &str = "urn:zitadel:iam:action:function/preaccesstoken:log";
 // ---------- tests ----------
 
 async fn rest_call_adds_claim_next_to_v1_claim(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply("/call", 200, json!({"append_claims": [{"key": "v2claim", "value": {"nested": [1, 2]}}]}));
+    let rx = receiver().await;
+    rx.reply_at(
+        "/call",
+        Answer::json(200, json!({"append_claims": [{"key": "v2claim", "value": {"nested": [1, 2]}}]})),
+    );
     bind_v1(s, "2", "5", "addV1", "function addV1(ctx, api) { api.v1.claims.setClaim('v1claim', 'from v1'); }").await;
     let (id, _) = create_target(s, "call", call_kind(true), &rx.url("/call")).await;
     set_function(s, "preaccesstoken", &[&id]).await;
@@ -230,29 +122,31 @@ async fn rest_call_adds_claim_next_to_v1_claim(s: &TestServer) {
     let runs = r.body["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 1, "{r:?}");
     assert_eq!(runs[0]["actionName"], "addV1");
-    assert_eq!(rx.requests("/call").len(), 1);
+    assert_eq!(rx.requests_to("/call").len(), 1);
 
     // The other token trigger has no execution: its targets are not called.
     let r = s.execute_trigger(&s.admin, "2", "4", token_context()).await;
     ok(&r);
-    assert_eq!(rx.requests("/call").len(), 1, "preuserinfo has no execution");
+    assert_eq!(rx.requests_to("/call").len(), 1, "preuserinfo has no execution");
 }
 
 async fn claim_rules_and_log_claims(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply(
+    let rx = receiver().await;
+    rx.reply_at(
         "/call",
-        200,
-        json!({
-            "appendClaims": [
-                {"key": "urn:zitadel:iam:org:project:roles", "value": "reserved"},
-                {"key": "urn:zitadel:iamfoo", "value": "reserved too"},
-                {"key": "sub", "value": "someone else"},
-                {"key": "v1claim", "value": "overwrite?"},
-                {"key": "fresh", "value": 42}
-            ],
-            "append_log_claims": ["first log", "second log"]
-        }),
+        Answer::json(
+            200,
+            json!({
+                "appendClaims": [
+                    {"key": "urn:zitadel:iam:org:project:roles", "value": "reserved"},
+                    {"key": "urn:zitadel:iamfoo", "value": "reserved too"},
+                    {"key": "sub", "value": "someone else"},
+                    {"key": "v1claim", "value": "overwrite?"},
+                    {"key": "fresh", "value": 42}
+                ],
+                "append_log_claims": ["first log", "second log"]
+            }),
+        ),
     );
     bind_v1(s, "2", "5", "addV1", "function addV1(ctx, api) { api.v1.claims.setClaim('v1claim', 'kept'); }").await;
     let (id, _) = create_target(s, "call", call_kind(false), &rx.url("/call")).await;
@@ -272,14 +166,16 @@ async fn claim_rules_and_log_claims(s: &TestServer) {
 }
 
 async fn set_user_metadata(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply(
+    let rx = receiver().await;
+    rx.reply_at(
         "/call",
-        200,
-        json!({"set_user_metadata": [
-            {"key": "lang", "value": b64("\"fr\"")},
-            {"key": "plain", "value": b64("raw bytes")}
-        ]}),
+        Answer::json(
+            200,
+            json!({"set_user_metadata": [
+                {"key": "lang", "value": b64("\"fr\"")},
+                {"key": "plain", "value": b64("raw bytes")}
+            ]}),
+        ),
     );
     bind_v1(
         s,
@@ -302,7 +198,7 @@ async fn set_user_metadata(s: &TestServer) {
     assert!(effects.get("claims").is_none(), "no claims were added: {r:?}");
 
     // The target saw the v1 write merged into user_metadata.
-    let payload = rx.requests("/call")[0].json();
+    let payload = rx.requests_to("/call")[0].json();
     let seen: HashMap<String, String> = payload["user_metadata"]
         .as_array()
         .expect("user_metadata")
@@ -314,11 +210,8 @@ async fn set_user_metadata(s: &TestServer) {
 }
 
 async fn saml_append_attribute(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply(
-        "/call",
-        200,
-        json!({
+    let rx = receiver().await;
+    rx.reply_at("/call", Answer::json(200, json!({
             "append_attribute": [
                 {"name": "Email", "name_format": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", "value": ["jdoe@acme.example"]},
                 {"name": "Roles", "nameFormat": "", "value": ["ignored"]},
@@ -326,7 +219,7 @@ async fn saml_append_attribute(s: &TestServer) {
             ],
             "append_claims": [{"key": "not", "value": "for saml"}],
             "set_user_metadata": [{"key": "saml", "value": b64("true")}]
-        }),
+        })),
     );
     bind_v1(
         s,
@@ -355,7 +248,7 @@ async fn saml_append_attribute(s: &TestServer) {
     assert!(effects.get("claims").is_none(), "claims do not apply to SAML: {r:?}");
     assert_eq!(metadata_effect(effects).get("saml").map(String::as_str), Some("true"));
 
-    let payload = rx.requests("/call")[0].json();
+    let payload = rx.requests_to("/call")[0].json();
     assert_eq!(payload["function"], "function/presamlresponse");
     assert!(payload.get("userinfo").is_none(), "{payload}");
     assert_eq!(payload["user"]["id"], "219000000000000001");
@@ -363,7 +256,7 @@ async fn saml_append_attribute(s: &TestServer) {
 }
 
 async fn preuserinfo_payload(s: &TestServer) {
-    let rx = Receiver::start().await;
+    let rx = receiver().await;
     bind_v1(s, "2", "4", "addV1", "function addV1(ctx, api) { api.v1.userinfo.setClaim('v1claim', 7); }").await;
     let (id, _) = create_target(s, "hook", webhook_kind(true), &rx.url("/hook")).await;
     set_function(s, "preuserinfo", &[&id]).await;
@@ -372,7 +265,7 @@ async fn preuserinfo_payload(s: &TestServer) {
     let effects = ok(&r);
     assert_eq!(effects["claims"], json!({"v1claim": 7}), "a webhook's reply is ignored: {r:?}");
 
-    let got = rx.requests("/hook");
+    let got = rx.requests_to("/hook");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
     let p = got[0].json();
@@ -397,9 +290,15 @@ async fn preuserinfo_payload(s: &TestServer) {
 }
 
 async fn chained_targets_see_previous_claims(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply("/one", 200, json!({"append_claims": [{"key": "one", "value": 1}], "append_log_claims": ["from one"]}));
-    rx.reply("/two", 200, json!({"append_claims": [{"key": "two", "value": 2}, {"key": "one", "value": "again"}]}));
+    let rx = receiver().await;
+    rx.reply_at(
+        "/one",
+        Answer::json(200, json!({"append_claims": [{"key": "one", "value": 1}], "append_log_claims": ["from one"]})),
+    );
+    rx.reply_at(
+        "/two",
+        Answer::json(200, json!({"append_claims": [{"key": "two", "value": 2}, {"key": "one", "value": "again"}]})),
+    );
     let (one, _) = create_target(s, "one", call_kind(true), &rx.url("/one")).await;
     let (two, _) = create_target(s, "two", call_kind(true), &rx.url("/two")).await;
     set_function(s, "preaccesstoken", &[&one, &two]).await;
@@ -413,13 +312,13 @@ async fn chained_targets_see_previous_claims(s: &TestServer) {
         json!({"one": 1, "two": 2, LOG_CLAIM_AT: ["from one", "key \"one\" already exists"]}),
         "{r:?}"
     );
-    assert_eq!(rx.paths(), vec!["/one", "/two"], "list order");
-    assert_eq!(rx.requests("/two")[0].json()["userinfo"]["one"], 1, "the second target sees the first's claim");
+    assert_eq!(paths(&rx), vec!["/one", "/two"], "list order");
+    assert_eq!(rx.requests_to("/two")[0].json()["userinfo"]["one"], 1, "the second target sees the first's claim");
 }
 
 async fn webhook_500_with_interrupt_fails(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply("/bad", 500, json!({"oops": true}));
+    let rx = receiver().await;
+    rx.reply_at("/bad", Answer::json(500, json!({"oops": true})));
     bind_v1(s, "2", "5", "addV1", "function addV1(ctx, api) { api.v1.claims.setClaim('v1claim', 1); }").await;
     let (bad, _) = create_target(s, "bad", webhook_kind(true), &rx.url("/bad")).await;
     let (after, _) = create_target(s, "after", call_kind(true), &rx.url("/after")).await;
@@ -430,13 +329,13 @@ async fn webhook_500_with_interrupt_fails(s: &TestServer) {
     assert!(error.starts_with("target \"bad\": "), "{error}");
     assert!(error.contains("500"), "{error}");
     assert_eq!(r.body["runs"][0]["outcome"], "OUTCOME_SUCCEEDED", "the v1 action itself succeeded: {r:?}");
-    assert!(rx.requests("/after").is_empty(), "the chain stopped");
+    assert!(rx.requests_to("/after").is_empty(), "the chain stopped");
 }
 
 async fn webhook_500_without_interrupt_continues(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply("/bad", 500, json!({}));
-    rx.reply("/after", 200, json!({"append_claims": [{"key": "after", "value": true}]}));
+    let rx = receiver().await;
+    rx.reply_at("/bad", Answer::json(500, json!({})));
+    rx.reply_at("/after", Answer::json(200, json!({"append_claims": [{"key": "after", "value": true}]})));
     let (bad, _) = create_target(s, "bad", webhook_kind(false), &rx.url("/bad")).await;
     let (after, _) = create_target(s, "after", call_kind(false), &rx.url("/after")).await;
     set_function(s, "preaccesstoken", &[&bad, &after]).await;
@@ -444,12 +343,12 @@ async fn webhook_500_without_interrupt_continues(s: &TestServer) {
     let r = s.execute_trigger(&s.admin, "2", "5", token_context()).await;
     let effects = ok(&r);
     assert_eq!(effects["claims"], json!({"after": true}), "{r:?}");
-    assert_eq!(rx.paths(), vec!["/bad", "/after"]);
+    assert_eq!(paths(&rx), vec!["/bad", "/after"]);
 }
 
 async fn forwarded_error_interrupts(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply("/call", 200, json!({"forwardedStatusCode": 403, "forwardedErrorMessage": "nope"}));
+    let rx = receiver().await;
+    rx.reply_at("/call", Answer::json(200, json!({"forwardedStatusCode": 403, "forwardedErrorMessage": "nope"})));
     bind_v1(s, "2", "4", "addV1", "function addV1(ctx, api) { api.v1.claims.setClaim('v1claim', 1); }").await;
     let (id, _) = create_target(s, "guard", call_kind(true), &rx.url("/call")).await;
     set_function(s, "preuserinfo", &[&id]).await;
@@ -465,8 +364,8 @@ async fn forwarded_error_interrupts(s: &TestServer) {
 }
 
 async fn invalid_rest_call_reply(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply("/call", 200, json!({"append_claims": "not a list"}));
+    let rx = receiver().await;
+    rx.reply_at("/call", Answer::json(200, json!({"append_claims": "not a list"})));
     let (id, _) = create_target(s, "strict", call_kind(true), &rx.url("/call")).await;
     set_function(s, "preaccesstoken", &[&id]).await;
     let r = s.execute_trigger(&s.admin, "2", "5", token_context()).await;
@@ -475,13 +374,13 @@ async fn invalid_rest_call_reply(s: &TestServer) {
 
 async fn signature_header_verifies(s: &TestServer) {
     use hmac::{Hmac, Mac};
-    let rx = Receiver::start().await;
+    let rx = receiver().await;
     let (id, key) = create_target(s, "signed", webhook_kind(true), &rx.url("/signed")).await;
     set_function(s, "preaccesstoken", &[&id]).await;
     let r = s.execute_trigger(&s.admin, "2", "5", token_context()).await;
     ok(&r);
 
-    let got = rx.requests("/signed");
+    let got = rx.requests_to("/signed");
     assert_eq!(got.len(), 1);
     let header = got[0].headers.get("zitadel-signature").expect("ZITADEL-Signature").to_str().unwrap().to_string();
     let mut t = None;
@@ -505,8 +404,8 @@ async fn signature_header_verifies(s: &TestServer) {
 }
 
 async fn rest_async_enqueues_a_delivery(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply("/after", 200, json!({"append_claims": [{"key": "after", "value": 1}]}));
+    let rx = receiver().await;
+    rx.reply_at("/after", Answer::json(200, json!({"append_claims": [{"key": "after", "value": 1}]})));
     let (async_id, _) = create_target(s, "async", json!({"restAsync": {}}), &rx.url("/async")).await;
     let (after, _) = create_target(s, "after", call_kind(true), &rx.url("/after")).await;
     set_function(s, "preuserinfo", &[&async_id, &after]).await;
@@ -521,7 +420,8 @@ async fn rest_async_enqueues_a_delivery(s: &TestServer) {
     assert_eq!(deliveries[0]["executionId"], "function/preuserinfo", "{list:?}");
     assert_eq!(deliveries[0]["targetId"], async_id.as_str(), "{list:?}");
 
-    let got = rx.wait_for("/async", 1).await;
+    rx.wait_until(Duration::from_secs(10), "the queued call", |r| r.iter().any(|x| x.path == "/async")).await;
+    let got = rx.requests_to("/async");
     assert_eq!(got.len(), 1, "the queue delivered the async call");
     let p = got[0].json();
     assert_eq!(p["function"], "function/preuserinfo", "{p}");
@@ -541,17 +441,17 @@ async fn rest_async_enqueues_a_delivery(s: &TestServer) {
 }
 
 async fn failed_v1_trigger_skips_function(s: &TestServer) {
-    let rx = Receiver::start().await;
+    let rx = receiver().await;
     bind_v1(s, "2", "5", "boom", "function boom(ctx, api) { throw new Error('v1 failed'); }").await;
     let (id, _) = create_target(s, "call", call_kind(true), &rx.url("/call")).await;
     set_function(s, "preaccesstoken", &[&id]).await;
     let r = s.execute_trigger(&s.admin, "2", "5", token_context()).await;
     assert!(failed(&r).starts_with("action \"boom\": "), "{r:?}");
-    assert!(rx.paths().is_empty(), "no target is called after a failed trigger");
+    assert!(paths(&rx).is_empty(), "no target is called after a failed trigger");
 }
 
 async fn test_action_calls_no_targets(s: &TestServer) {
-    let rx = Receiver::start().await;
+    let rx = receiver().await;
     let (id, _) = create_target(s, "call", call_kind(true), &rx.url("/call")).await;
     set_function(s, "preaccesstoken", &[&id]).await;
     let r = s
@@ -562,10 +462,10 @@ async fn test_action_calls_no_targets(s: &TestServer) {
         )
         .await;
     assert_eq!(ok(&r)["claims"], json!({"x": 1}), "{r:?}");
-    assert!(rx.paths().is_empty(), "_test calls no targets");
+    assert!(paths(&rx).is_empty(), "_test calls no targets");
 }
 
-function_tests!(
+backend_tests_with!(allow_local;
     rest_call_adds_claim_next_to_v1_claim,
     claim_rules_and_log_claims,
     set_user_metadata,
@@ -590,8 +490,8 @@ fn short_budget(c: &mut Config) {
 }
 
 async fn trigger_budget_bounds_targets(s: &TestServer) {
-    let rx = Receiver::start().await;
-    rx.reply_slowly("/slow", Duration::from_secs(10));
+    let rx = receiver().await;
+    rx.reply_at("/slow", Answer::json(200, json!({})).with_delay(Duration::from_secs(10)));
     // Not interrupting, but the trigger budget (1s) runs out first: the trigger fails (as for v1).
     let (id, _) = create_target(s, "slow", webhook_kind(false), &rx.url("/slow")).await;
     set_function(s, "preaccesstoken", &[&id]).await;
@@ -601,17 +501,7 @@ async fn trigger_budget_bounds_targets(s: &TestServer) {
     assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn trigger_budget_bounds_targets_sqlite() {
-    let server = TestServer::sqlite_with(short_budget).await;
-    trigger_budget_bounds_targets(&server).await;
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn trigger_budget_bounds_targets_postgres() {
-    if let Some(server) = TestServer::postgres_with(short_budget).await {
-        trigger_budget_bounds_targets(&server).await;
-        server.stop().await;
-    }
+mod budget {
+    use super::*;
+    backend_tests_with!(short_budget; trigger_budget_bounds_targets);
 }

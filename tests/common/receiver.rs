@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ struct Inner {
     requests: Mutex<Vec<Recorded>>,
     /// Answers used once each, in order, before the default.
     queued: Mutex<VecDeque<Answer>>,
+    /// Standing answers for one path, before the default.
+    per_path: Mutex<HashMap<String, Answer>>,
     default: Mutex<Option<Answer>>,
     changed: tokio::sync::Notify,
 }
@@ -74,7 +76,9 @@ pub struct Receiver {
 async fn handle(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
     let answer = {
         let next = inner.queued.lock().unwrap().pop_front();
-        next.or_else(|| inner.default.lock().unwrap().clone()).unwrap_or_else(|| Answer::status(200))
+        next.or_else(|| inner.per_path.lock().unwrap().get(uri.path()).cloned())
+            .or_else(|| inner.default.lock().unwrap().clone())
+            .unwrap_or_else(|| Answer::status(200))
     };
     inner.requests.lock().unwrap().push(Recorded {
         path: uri.path().to_string(),
@@ -133,6 +137,11 @@ impl Receiver {
 
     pub fn set_default(&self, answer: Answer) {
         *self.inner.default.lock().unwrap() = Some(answer);
+    }
+
+    /// Answers every request to `path` with `answer` (after any queued answers).
+    pub fn reply_at(&self, path: &str, answer: Answer) {
+        self.inner.per_path.lock().unwrap().insert(path.to_string(), answer);
     }
 
     pub fn queue(&self, answers: impl IntoIterator<Item = Answer>) {
