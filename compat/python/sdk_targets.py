@@ -19,10 +19,11 @@ from __future__ import annotations
 import datetime
 import os
 import sys
-import traceback
 import uuid
 import warnings
 from importlib.metadata import version as dist_version
+
+from checks import CheckFailed, Runner, expect, expect_eq
 
 # The SDK imports authlib.jose (for its private-key authenticator), which prints a deprecation
 # warning on import (authlib forces its warnings to "always"); that noise is not ours, so warnings
@@ -62,52 +63,8 @@ ENDPOINT = "https://hooks.example.com/sdk"
 ENDPOINT_2 = "https://hooks.example.com/sdk-v2"
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond: bool, what: str) -> None:
-    if not cond:
-        raise CheckFailed(what)
-
-
-def expect_eq(actual, wanted, what: str) -> None:
-    if actual != wanted:
-        raise CheckFailed(f"{what}: got {actual!r}, want {wanted!r}")
-
-
 def is_timestamp(value) -> bool:
     return isinstance(value, datetime.datetime) and value.tzinfo is not None
-
-
-class Runner:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, fn) -> bool:
-        try:
-            fn()
-        except CheckFailed as e:
-            self._fail(name, str(e))
-            return False
-        except ApiError as e:
-            self._fail(name, f"HTTP {e.code}, body {e.response_body!r}")
-            return False
-        except Exception as e:  # noqa: BLE001 - a deserialization error is a finding too
-            self._fail(name, f"{type(e).__name__}: {e}")
-            traceback.print_exc(file=sys.stdout)
-            return False
-        print(f"PASS {name}", flush=True)
-        self.passed += 1
-        return True
-
-    def skip_as_failed(self, name: str, why: str) -> None:
-        self._fail(name, why)
-
-    def _fail(self, name: str, why: str) -> None:
-        print(f"FAIL {name}: {why}", flush=True)
-        self.failed += 1
 
 
 def condition_request_method(method: str) -> ActionServiceCondition:
@@ -134,7 +91,7 @@ def main() -> int:
 
     client = Zitadel.with_access_token(url, token)
     actions = client.actions
-    r = Runner()
+    r = Runner(describe={ApiError: lambda e: f"HTTP {e.code}, body {e.response_body!r}"})
 
     suffix = uuid.uuid4().hex[:12]
     name = f"sdk-target-{suffix}"

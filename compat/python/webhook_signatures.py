@@ -36,7 +36,6 @@ import string
 import sys
 import threading
 import time
-import traceback
 import urllib.error
 import urllib.request
 import uuid
@@ -46,52 +45,13 @@ from importlib.metadata import version as dist_version
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from checks import CheckFailed, Runner, expect, expect_eq
+
 CREATE_ACTION = "/zitadel.management.v1.ManagementService/CreateAction"
 GRACE_SECONDS = 4
 SYNC_WAIT = 5.0  # seconds a synchronous call may take to show up at the receiver
 ASYNC_WAIT = 30.0  # seconds for the durable delivery of an event
 SIGNATURE_HEADERS = ("ZITADEL-Signature", "webhook-id", "webhook-timestamp", "webhook-signature")
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond: bool, what: str) -> None:
-    if not cond:
-        raise CheckFailed(what)
-
-
-def expect_eq(actual, wanted, what: str) -> None:
-    if actual != wanted:
-        raise CheckFailed(f"{what}: got {actual!r}, want {wanted!r}")
-
-
-class Runner:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, fn) -> bool:
-        try:
-            fn()
-        except CheckFailed as e:
-            self._fail(name, str(e))
-            return False
-        except Exception as e:  # noqa: BLE001 - anything unexpected is a finding too
-            self._fail(name, f"{type(e).__name__}: {e}")
-            traceback.print_exc(file=sys.stdout)
-            return False
-        print(f"PASS {name}", flush=True)
-        self.passed += 1
-        return True
-
-    def skip_as_failed(self, name: str, why: str) -> None:
-        self._fail(name, why)
-
-    def _fail(self, name: str, why: str) -> None:
-        print(f"FAIL {name}: {why}", flush=True)
-        self.failed += 1
 
 
 # --- the receiver ----------------------------------------------------------------------------------
