@@ -4,100 +4,48 @@
 
 mod common;
 
+use common::process::Process;
 use common::receiver::{Answer, Receiver, Recorded};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "delivery-processes-admin-token-0123456789abcdefghij";
 const ENCRYPTION_KEY: &str = "delivery-processes-encryption-key-0123456789";
 
-/// One `actionsd serve` process.
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    client: reqwest::Client,
-}
+/// One `actionsd serve` process with the admin token and loopback targets allowed, and the
+/// queue-specific helpers these tests share.
+struct Server(Process);
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+impl std::ops::Deref for Server {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.0
+    }
 }
 
 impl Server {
-    /// Starts the binary with `env` (plus the admin token and loopback targets allowed) and waits
-    /// until `/debug/ready` answers 200.
+    /// Starts the binary with `env` (plus the admin token and loopback targets allowed).
     async fn start(dir: &Path, name: &str, env: &[(&str, String)]) -> Server {
-        let port = free_port();
-        let log = dir.join(format!("{name}.log"));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_actionsd"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ACTIONSD_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.arg("serve")
-            .current_dir(dir)
-            .env("ACTIONSD_ADDR", format!("127.0.0.1:{port}"))
-            .env("ACTIONSD_ADMIN_TOKEN", ADMIN)
-            .env("ACTIONSD_ADMIN_TOKEN_FILE", dir.join("admin.token"))
-            .env("ACTIONSD_HTTP_ALLOW_LIST", "127.0.0.1")
-            .env("ACTIONSD_SANDBOX_WORKERS", "1")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn actionsd");
-        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
-        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), log, client };
-        server.wait_ready().await;
-        server
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("actionsd exited during start ({status}):\n{}", self.log_text());
-            }
-            if let Ok(r) = self.client.get(format!("{}/debug/ready", self.base)).send().await {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "actionsd not ready after 60 s:\n{}", self.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut all = vec![
+            ("ACTIONSD_ADMIN_TOKEN", ADMIN.to_string()),
+            ("ACTIONSD_HTTP_ALLOW_LIST", "127.0.0.1".to_string()),
+            ("ACTIONSD_SANDBOX_WORKERS", "1".to_string()),
+        ];
+        all.extend(env.iter().cloned());
+        Server(Process::start(dir, name, &all).await)
     }
 
     /// SIGKILL: no graceful shutdown, no release of claimed deliveries.
-    fn kill_9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("wait");
+    fn kill_9(self) {
+        self.0.kill_9();
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(ADMIN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("request {path}: {e}\n{}", self.log_text()));
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        self.request(method, path, Some(ADMIN), body).await
     }
 
     async fn ok(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -181,13 +129,6 @@ impl Server {
             .filter(|l| outcome.is_none_or(|o| l.contains(&format!("outcome=\"{o}\""))))
             .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
             .sum()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

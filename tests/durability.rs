@@ -1,116 +1,22 @@
 //! The real binary on a SQLite file: acknowledged writes survive `kill -9`, and the operations
 //! surface (README §6) answers without authentication.
 
-use reqwest::StatusCode;
+mod common;
+
+use common::process::Process;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 const ADMIN: &str = "durability-admin-token-0123456789abcdefghijklmnop";
 const ACTIONS: &str = "/management/v1/actions";
 
-/// One `actionsd serve` process.
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-impl Server {
-    /// Starts the binary on `db` (a SQLite file) in `dir`; waits until `/debug/ready` answers 200.
-    async fn start(dir: &Path, db: &Path, run: usize, client: &reqwest::Client) -> Server {
-        let port = free_port();
-        let log = dir.join(format!("server-{run}.log"));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_actionsd"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ACTIONSD_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.arg("serve")
-            .current_dir(dir)
-            .env("ACTIONSD_DATABASE_URL", format!("sqlite://{}?mode=rwc", db.display()))
-            .env("ACTIONSD_ADDR", format!("127.0.0.1:{port}"))
-            .env("ACTIONSD_ADMIN_TOKEN", ADMIN)
-            .env("ACTIONSD_ADMIN_TOKEN_FILE", dir.join("admin.token"))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file);
-        let child = cmd.spawn().expect("spawn actionsd");
-        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), log };
-        server.wait_ready(client).await;
-        server
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("actionsd exited during start ({status}):\n{}", self.log_text());
-            }
-            if let Ok(r) = client.get(format!("{}/debug/ready", self.base)).send().await {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "actionsd not ready after 60 s:\n{}", self.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL: no graceful shutdown, no flush.
-    fn kill_9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("wait");
-    }
-
-    async fn call(
-        &self,
-        client: &reqwest::Client,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = client.request(method, format!("{}{}", self.base, path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("request {path}: {e}\n{}", self.log_text()));
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn post(&self, client: &reqwest::Client, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(client, reqwest::Method::POST, path, Some(token), Some(body)).await
-    }
-
-    async fn get(&self, client: &reqwest::Client, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(client, reqwest::Method::GET, path, Some(token), None).await
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the binary on `db` (a SQLite file) in `dir`; `run` numbers the log file.
+async fn start(dir: &Path, db: &Path, run: usize) -> Process {
+    let env = [
+        ("ACTIONSD_DATABASE_URL", format!("sqlite://{}?mode=rwc", db.display())),
+        ("ACTIONSD_ADMIN_TOKEN", ADMIN.to_string()),
+    ];
+    Process::start(dir, &format!("server-{run}"), &env).await
 }
 
 /// What the client was told it stored.
@@ -136,11 +42,11 @@ fn new_action(i: usize, prefix: &str) -> (Value, Expected) {
 
 /// Creates `n` actions (half one by one, half concurrently), then deactivates, updates and deletes
 /// some; every step must be acknowledged with 200.
-async fn write_batch(server: &Server, client: &reqwest::Client, prefix: &str, n: usize) -> Vec<Expected> {
+async fn write_batch(server: &Process, prefix: &str, n: usize) -> Vec<Expected> {
     let mut out = Vec::new();
     for i in 0..n / 2 {
         let (body, mut e) = new_action(i, prefix);
-        let (status, r) = server.post(client, ACTIONS, ADMIN, body).await;
+        let (status, r) = server.post(ACTIONS, ADMIN, body).await;
         assert_eq!(status, 200, "{r}");
         e.id = r["id"].as_str().expect("id").to_string();
         out.push(e);
@@ -148,7 +54,7 @@ async fn write_batch(server: &Server, client: &reqwest::Client, prefix: &str, n:
     let concurrent = futures::future::join_all((n / 2..n).map(|i| {
         let (body, e) = new_action(i, prefix);
         async move {
-            let (status, r) = server.post(client, ACTIONS, ADMIN, body).await;
+            let (status, r) = server.post(ACTIONS, ADMIN, body).await;
             assert_eq!(status, 200, "{r}");
             Expected { id: r["id"].as_str().expect("id").to_string(), ..e }
         }
@@ -157,7 +63,7 @@ async fn write_batch(server: &Server, client: &reqwest::Client, prefix: &str, n:
     out.extend(concurrent);
     for (i, e) in out.iter_mut().enumerate() {
         if i % 3 == 1 {
-            let (status, r) = server.post(client, &format!("{ACTIONS}/{}/_deactivate", e.id), ADMIN, json!({})).await;
+            let (status, r) = server.post(&format!("{ACTIONS}/{}/_deactivate", e.id), ADMIN, json!({})).await;
             assert_eq!(status, 200, "{r}");
             e.active = false;
         }
@@ -166,14 +72,13 @@ async fn write_batch(server: &Server, client: &reqwest::Client, prefix: &str, n:
             e.allowed_to_fail = !e.allowed_to_fail;
             let body =
                 json!({"name": e.name, "script": e.script, "timeout": e.timeout, "allowedToFail": e.allowed_to_fail});
-            let (status, r) = server
-                .call(client, reqwest::Method::PUT, &format!("{ACTIONS}/{}", e.id), Some(ADMIN), Some(body))
-                .await;
+            let (status, r) =
+                server.request(reqwest::Method::PUT, &format!("{ACTIONS}/{}", e.id), Some(ADMIN), Some(body)).await;
             assert_eq!(status, 200, "{r}");
         }
         if i % 7 == 3 {
             let (status, r) =
-                server.call(client, reqwest::Method::DELETE, &format!("{ACTIONS}/{}", e.id), Some(ADMIN), None).await;
+                server.request(reqwest::Method::DELETE, &format!("{ACTIONS}/{}", e.id), Some(ADMIN), None).await;
             assert_eq!(status, 200, "{r}");
             e.deleted = true;
         }
@@ -181,10 +86,10 @@ async fn write_batch(server: &Server, client: &reqwest::Client, prefix: &str, n:
     out
 }
 
-async fn verify(server: &Server, client: &reqwest::Client, expected: &[Expected], what: &str) {
+async fn verify(server: &Process, expected: &[Expected], what: &str) {
     let mut missing = Vec::new();
     for e in expected {
-        let (status, r) = server.get(client, &format!("{ACTIONS}/{}", e.id), ADMIN).await;
+        let (status, r) = server.get(&format!("{ACTIONS}/{}", e.id), ADMIN).await;
         if e.deleted {
             if status != 404 {
                 missing.push(format!("deleted action {} ({}) is back: {status} {r}", e.name, e.id));
@@ -208,7 +113,7 @@ async fn verify(server: &Server, client: &reqwest::Client, expected: &[Expected]
     }
     assert!(missing.is_empty(), "{what}: {} problem(s):\n{}", missing.len(), missing.join("\n"));
     let live = expected.iter().filter(|e| !e.deleted).count();
-    let (status, r) = server.post(client, &format!("{ACTIONS}/_search"), ADMIN, json!({})).await;
+    let (status, r) = server.post(&format!("{ACTIONS}/_search"), ADMIN, json!({})).await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["details"]["totalResult"], live.to_string(), "{what}: ListActions total");
 }
@@ -217,31 +122,28 @@ async fn verify(server: &Server, client: &reqwest::Client, expected: &[Expected]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("durable.db");
-    let client = reqwest::Client::new();
 
-    let server = Server::start(dir.path(), &db, 1, &client).await;
-    let (status, r) = server.post(&client, "/management/v1/orgs", ADMIN, json!({"name": "Durable Org"})).await;
+    let server = start(dir.path(), &db, 1).await;
+    let (status, r) = server.post("/management/v1/orgs", ADMIN, json!({"name": "Durable Org"})).await;
     assert_eq!(status, 200, "{r}");
     let org = r["id"].as_str().expect("org id").to_string();
-    let (status, r) = server.post(&client, "/admin/v1/tokens", ADMIN, json!({"orgId": org, "role": "ORG_OWNER"})).await;
+    let (status, r) = server.post("/admin/v1/tokens", ADMIN, json!({"orgId": org, "role": "ORG_OWNER"})).await;
     assert_eq!(status, 200, "{r}");
     let org_token = r["token"].as_str().expect("token").to_string();
-    let (status, r) = server
-        .post(&client, ACTIONS, &org_token, json!({"name": "org_action", "script": "function org_action(){}"}))
-        .await;
+    let (status, r) =
+        server.post(ACTIONS, &org_token, json!({"name": "org_action", "script": "function org_action(){}"})).await;
     assert_eq!(status, 200, "{r}");
     let org_action = r["id"].as_str().expect("id").to_string();
 
-    let mut expected = write_batch(&server, &client, "first", 40).await;
+    let mut expected = write_batch(&server, "first", 40).await;
     let bound: Vec<String> = expected.iter().filter(|e| !e.deleted).take(3).map(|e| e.id.clone()).collect();
-    let (status, r) =
-        server.post(&client, "/management/v1/flows/1/trigger/1", ADMIN, json!({"actionIds": bound})).await;
+    let (status, r) = server.post("/management/v1/flows/1/trigger/1", ADMIN, json!({"actionIds": bound})).await;
     assert_eq!(status, 200, "{r}");
     server.kill_9();
 
-    let server = Server::start(dir.path(), &db, 2, &client).await;
-    verify(&server, &client, &expected, "after the first kill -9").await;
-    let (status, r) = server.get(&client, "/management/v1/flows/1", ADMIN).await;
+    let server = start(dir.path(), &db, 2).await;
+    verify(&server, &expected, "after the first kill -9").await;
+    let (status, r) = server.get("/management/v1/flows/1", ADMIN).await;
     assert_eq!(status, 200, "{r}");
     let got: Vec<&str> = r["flow"]["triggerActions"][0]["actions"]
         .as_array()
@@ -251,25 +153,24 @@ async fn acknowledged_writes_survive_kill_9() {
         .collect();
     assert_eq!(got, bound.iter().map(String::as_str).collect::<Vec<_>>(), "flow binding after kill -9: {r}");
     // The org and its token survived too.
-    let (status, r) = server.get(&client, "/management/v1/orgs/me", &org_token).await;
+    let (status, r) = server.get("/management/v1/orgs/me", &org_token).await;
     assert_eq!(status, 200, "org token after kill -9: {r}");
     assert_eq!(r["org"]["id"], org.as_str());
     assert_eq!(r["org"]["name"], "Durable Org");
-    let (status, r) = server.get(&client, &format!("{ACTIONS}/{org_action}"), &org_token).await;
+    let (status, r) = server.get(&format!("{ACTIONS}/{org_action}"), &org_token).await;
     assert_eq!(status, 200, "{r}");
 
     // A second round on the recovered file.
-    expected.extend(write_batch(&server, &client, "second", 30).await);
+    expected.extend(write_batch(&server, "second", 30).await);
     server.kill_9();
-    let server = Server::start(dir.path(), &db, 3, &client).await;
-    verify(&server, &client, &expected, "after the second kill -9").await;
+    let server = start(dir.path(), &db, 3).await;
+    verify(&server, &expected, "after the second kill -9").await;
     // Names of deleted actions are free, live ones still clash (the unique index recovered too).
     let live = expected.iter().find(|e| !e.deleted).expect("a live action");
-    let (status, r) =
-        server.post(&client, ACTIONS, ADMIN, json!({"name": live.name.to_uppercase(), "script": "x"})).await;
+    let (status, r) = server.post(ACTIONS, ADMIN, json!({"name": live.name.to_uppercase(), "script": "x"})).await;
     assert_eq!(status, 409, "{r}");
     if let Some(gone) = expected.iter().find(|e| e.deleted) {
-        let (status, r) = server.post(&client, ACTIONS, ADMIN, json!({"name": gone.name, "script": "x"})).await;
+        let (status, r) = server.post(ACTIONS, ADMIN, json!({"name": gone.name, "script": "x"})).await;
         assert_eq!(status, 200, "{r}");
     }
 }
@@ -301,7 +202,7 @@ async fn ops_endpoints_need_no_auth() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("ops.db");
     let client = reqwest::Client::new();
-    let server = Server::start(dir.path(), &db, 1, &client).await;
+    let server = start(dir.path(), &db, 1).await;
     let get = |path: &str| client.get(format!("{}{}", server.base, path)).send();
 
     for path in ["/debug/healthz", "/debug/ready"] {
@@ -309,11 +210,11 @@ async fn ops_endpoints_need_no_auth() {
         assert_eq!(r.status(), 200, "{path}");
     }
     // API calls do need a token (contrast).
-    let (status, r) = server.call(&client, reqwest::Method::GET, "/management/v1/orgs/me", None, None).await;
+    let (status, r) = server.request(reqwest::Method::GET, "/management/v1/orgs/me", None, None).await;
     assert_eq!(status, 401, "{r}");
 
     // Metrics count requests by route and status.
-    let (status, r) = server.post(&client, &format!("{ACTIONS}/_search"), ADMIN, json!({})).await;
+    let (status, r) = server.post(&format!("{ACTIONS}/_search"), ADMIN, json!({})).await;
     assert_eq!(status, 200, "{r}");
     let r = get("/metrics").await.expect("metrics");
     assert_eq!(r.status(), 200);

@@ -2,6 +2,7 @@
 //! or a fresh schema on the PostgreSQL server named by ACTIONSD_TEST_POSTGRES_URL).
 #![allow(dead_code)]
 
+pub mod process;
 pub mod receiver;
 
 use actionsd::api::AppState;

@@ -1,0 +1,115 @@
+//! The real `actionsd` binary as a child process, for tests that kill it (`kill -9`) or run
+//! several servers on one database.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One `actionsd serve` process; killed when dropped.
+pub struct Process {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+    pub client: reqwest::Client,
+}
+
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+impl Process {
+    /// Starts `actionsd serve` in `dir` on a free port, with no `ACTIONSD_*` variable inherited but
+    /// the ones in `env`; output goes to `<dir>/<name>.log`. Waits until `/debug/ready` answers 200.
+    pub async fn start(dir: &Path, name: &str, env: &[(&str, String)]) -> Process {
+        let port = free_port();
+        let log = dir.join(format!("{name}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_actionsd"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ACTIONSD_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("serve")
+            .current_dir(dir)
+            .env("ACTIONSD_ADDR", format!("127.0.0.1:{port}"))
+            .env("ACTIONSD_ADMIN_TOKEN_FILE", dir.join("admin.token"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log"))
+            .stderr(log_file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn actionsd");
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+        let mut p = Process { child, base: format!("http://127.0.0.1:{port}"), log, client };
+        p.wait_ready().await;
+        p
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("actionsd exited during start ({status}):\n{}", self.log_text());
+            }
+            if let Ok(r) = self.client.get(format!("{}/debug/ready", self.base)).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "actionsd not ready after 60 s:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown, nothing flushed or released.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
+    /// Any request; `token` None sends no Authorization header.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("request {path}: {e}\n{}", self.log_text()));
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::GET, path, Some(token), None).await
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
