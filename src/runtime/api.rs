@@ -169,7 +169,8 @@ fn merged_user_metadata(state: &RunState) -> Vec<Value> {
     list
 }
 
-fn enum_number(v: Option<&Value>, names: &[&str]) -> Value {
+/// An enum given by name (or as a number in a string) as its number; anything else is 0.
+pub(crate) fn enum_number(v: Option<&Value>, names: &[&str]) -> Value {
     match v {
         Some(Value::String(s)) => {
             let n = names.iter().position(|n| n == s).map(|p| p as i64).or_else(|| s.parse().ok()).unwrap_or(0);
@@ -180,8 +181,8 @@ fn enum_number(v: Option<&Value>, names: &[&str]) -> Value {
     }
 }
 
-const GENDERS: &[&str] = &["GENDER_UNSPECIFIED", "GENDER_FEMALE", "GENDER_MALE", "GENDER_DIVERSE"];
-const USER_STATES: &[&str] = &[
+pub(crate) const GENDERS: &[&str] = &["GENDER_UNSPECIFIED", "GENDER_FEMALE", "GENDER_MALE", "GENDER_DIVERSE"];
+pub(crate) const USER_STATES: &[&str] = &[
     "USER_STATE_UNSPECIFIED",
     "USER_STATE_ACTIVE",
     "USER_STATE_INACTIVE",

@@ -61,7 +61,8 @@ pub fn effect_keys(flow: FlowType, trigger: TriggerType) -> &'static [&'static s
     }
 }
 
-fn is_empty(v: &Value) -> bool {
+/// Null, `{}` or `[]`: an effect that is left out of a result.
+pub(crate) fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Object(m) => m.is_empty(),

@@ -5,6 +5,8 @@
 use crate::api::AppState;
 use crate::domain::{FlowType, TriggerType};
 use crate::error::{ApiError, ApiResult, Kind};
+use crate::runtime::api::{enum_number, GENDERS, USER_STATES};
+use crate::runtime::trigger::is_empty;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -185,15 +187,6 @@ pub async fn run(s: &AppState, run: &FunctionRun<'_>, effects: &mut Map<String, 
     Ok(outcome)
 }
 
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Object(m) => m.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    }
-}
-
 fn claims_mut(effects: &mut Map<String, Value>) -> &mut Map<String, Value> {
     let entry = effects.entry("claims").or_insert_with(|| Value::Object(Map::new()));
     if !entry.is_object() {
@@ -320,32 +313,14 @@ pub fn payload(function: &str, flow: FlowType, context: &Value, effects: &Map<St
     Value::Object(out)
 }
 
-const GENDERS: &[&str] = &["GENDER_UNSPECIFIED", "GENDER_FEMALE", "GENDER_MALE", "GENDER_DIVERSE"];
-const USER_STATES: &[&str] = &[
-    "USER_STATE_UNSPECIFIED",
-    "USER_STATE_ACTIVE",
-    "USER_STATE_INACTIVE",
-    "USER_STATE_DELETED",
-    "USER_STATE_LOCKED",
-    "USER_STATE_SUSPEND",
-    "USER_STATE_INITIAL",
-];
-
-fn enum_number(v: &mut Value, names: &[&str]) {
-    if let Value::String(s) = v {
-        let n = names.iter().position(|n| n == s).map(|p| p as i64).or_else(|| s.parse().ok()).unwrap_or(0);
-        *v = json!(n);
-    }
-}
-
 /// `gender` and `state` given by name become their numbers (as upstream sends them).
 fn normalize_user(user: &Value) -> Value {
     let mut u = user.clone();
-    if let Some(state) = u.get_mut("state") {
-        enum_number(state, USER_STATES);
+    if let Some(state) = u.get_mut("state").filter(|v| v.is_string()) {
+        *state = enum_number(Some(state), USER_STATES);
     }
-    if let Some(gender) = u.get_mut("human").and_then(|h| h.get_mut("gender")) {
-        enum_number(gender, GENDERS);
+    if let Some(gender) = u.get_mut("human").and_then(|h| h.get_mut("gender")).filter(|v| v.is_string()) {
+        *gender = enum_number(Some(gender), GENDERS);
     }
     u
 }
