@@ -6,7 +6,7 @@ mod common;
 use actionsd::v2::payload;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use common::{Reply, TestServer};
+use common::{assert_error, webhook_target as webhook, TestServer};
 use reqwest::Method;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
@@ -74,19 +74,6 @@ fn keys_path(target: &str) -> String {
 
 fn key_path(target: &str, key: &str) -> String {
     format!("{TARGETS}/{target}/publickeys/{key}")
-}
-
-/// Gateway error with the contract key as `details[0].id` and in the message.
-#[track_caller]
-fn assert_error(r: &Reply, status: u16, code: i64, key: &str, what: &str) {
-    assert_eq!(r.status, status, "{what}: {r:?}");
-    assert_eq!(r.code(), code, "{what}: {r:?}");
-    assert_eq!(r.error_id(), key, "{what}: {r:?}");
-    assert!(r.body["message"].as_str().unwrap_or("").contains(key), "{what}: {r:?}");
-}
-
-fn webhook(name: &str) -> Value {
-    json!({"name": name, "restWebhook": {}, "timeout": "10s", "endpoint": "https://hooks.example.com/z"})
 }
 
 async fn create_target(s: &TestServer, body: Value) -> String {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Reply, TestServer};
+use common::{assert_error, webhook_target as webhook, Reply, TestServer};
 use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
@@ -15,19 +15,6 @@ const MGMT_CREATE: &str = "/zitadel.management.v1.ManagementService/CreateAction
 
 fn target_path(id: &str) -> String {
     format!("{TARGETS}/{id}")
-}
-
-/// Gateway error with the contract key as `details[0].id` and in the message.
-#[track_caller]
-fn assert_error(r: &Reply, status: u16, code: i64, key: &str, what: &str) {
-    assert_eq!(r.status, status, "{what}: {r:?}");
-    assert_eq!(r.code(), code, "{what}: {r:?}");
-    assert_eq!(r.error_id(), key, "{what}: {r:?}");
-    assert!(r.body["message"].as_str().unwrap_or("").contains(key), "{what}: {r:?}");
-}
-
-fn webhook(name: &str) -> Value {
-    json!({"name": name, "restWebhook": {}, "timeout": "10s", "endpoint": "https://hooks.example.com/z"})
 }
 
 async fn create(s: &TestServer, body: Value) -> (String, String) {

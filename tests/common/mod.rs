@@ -361,6 +361,22 @@ macro_rules! backend_tests {
     };
 }
 
+// ---------- helpers for the Actions v2 tests ----------
+
+/// Gateway error with the contract key as `details[0].id` and in the message.
+#[track_caller]
+pub fn assert_error(r: &Reply, status: u16, code: i64, key: &str, what: &str) {
+    assert_eq!(r.status, status, "{what}: {r:?}");
+    assert_eq!(r.code(), code, "{what}: {r:?}");
+    assert_eq!(r.error_id(), key, "{what}: {r:?}");
+    assert!(r.body["message"].as_str().unwrap_or("").contains(key), "{what}: {r:?}");
+}
+
+/// A CreateTarget body for a restWebhook target on an external (never called) endpoint.
+pub fn webhook_target(name: &str) -> Value {
+    serde_json::json!({"name": name, "restWebhook": {}, "timeout": "10s", "endpoint": "https://hooks.example.com/z"})
+}
+
 /// As `backend_tests!`, with a configuration adjustment (`fn(&mut Config)`) applied on both backends.
 #[macro_export]
 macro_rules! backend_tests_with {
