@@ -239,15 +239,6 @@ async fn leases_of_a_killed_process_expire() {
         .await;
 }
 
-async fn create_schema(url: &str) -> String {
-    use sea_orm::{ConnectionTrait, Database};
-    let db = Database::connect(url).await.expect("connect to ACTIONSD_TEST_POSTGRES_URL");
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.expect("create schema");
-    db.close().await.ok();
-    schema
-}
-
 async fn drop_schema(url: &str, schema: &str) {
     use sea_orm::{ConnectionTrait, Database};
     if let Ok(db) = Database::connect(url).await {
@@ -273,7 +264,7 @@ async fn two_replicas_on_postgres_deliver_each_event_exactly_once() {
         );
         return;
     };
-    let schema = create_schema(&url).await;
+    let schema = common::create_schema(&url).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let env = vec![
         ("ACTIONSD_DATABASE_URL", url_with_schema(&url, &schema)),

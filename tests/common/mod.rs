@@ -324,7 +324,8 @@ fn parse_http_response(raw: &[u8]) -> Reply {
     Reply { status: StatusCode::from_u16(code).expect("status"), body, headers }
 }
 
-async fn create_schema(url: &str) -> String {
+/// A fresh, empty schema on the PostgreSQL server at `url`.
+pub async fn create_schema(url: &str) -> String {
     use sea_orm::{ConnectionTrait, Database};
     let db = Database::connect(url).await.expect("connect to ACTIONSD_TEST_POSTGRES_URL");
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
