@@ -55,6 +55,15 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_DATABASE_URL", default_value = "sqlite://actionsd.db?mode=rwc")]
     pub database_url: String,
 
+    /// Longest wait of a request for a database connection before it gets 503 Unavailable.
+    #[arg(long, env = "ACTIONSD_DB_ACQUIRE_TIMEOUT", default_value = "2s", value_parser = duration_arg)]
+    pub db_acquire_timeout: Duration,
+
+    /// SQLite: largest size the database file may grow to (e.g. 10GiB); writes past it get 503
+    /// like a full disk. Unset: limited by the disk only.
+    #[arg(long, env = "ACTIONSD_SQLITE_MAX_SIZE", value_parser = size_arg)]
+    pub sqlite_max_size: Option<u64>,
+
     /// Listen address.
     #[arg(long, env = "ACTIONSD_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -143,6 +152,13 @@ pub struct Config {
 impl Config {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+    }
+
+    pub fn db_options(&self) -> crate::store::DbOptions {
+        crate::store::DbOptions {
+            acquire_timeout: self.db_acquire_timeout.as_std().max(std::time::Duration::from_millis(10)),
+            sqlite_max_size: self.sqlite_max_size,
+        }
     }
 
     pub fn workers(&self) -> usize {

@@ -155,10 +155,36 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is asked to wait (`Retry-After`) when the database is unavailable.
+pub const DB_RETRY_AFTER_SECS: u64 = 2;
+
+impl ApiError {
+    /// The database cannot serve the request now (outage, full disk, exhausted pool): 503 code 14
+    /// with `Retry-After`; the detail goes to the log.
+    #[track_caller]
+    pub fn db_unavailable(detail: impl std::fmt::Display) -> Self {
+        let at = std::panic::Location::caller();
+        tracing::warn!(error = %detail, location = %at, "database unavailable");
+        let mut e = Self::new(Kind::Unavailable, "STORE-Unav1", "Database unavailable, try again later");
+        e.retry_after = Some(DB_RETRY_AFTER_SECS);
+        e
+    }
+
+    /// A database error: 503 when it is transient (see [`crate::store::is_transient`]), else 500.
+    #[track_caller]
+    pub fn from_db(err: sea_orm::DbErr) -> Self {
+        if crate::store::is_transient(&err) {
+            ApiError::db_unavailable(err)
+        } else {
+            ApiError::internal(err)
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     #[track_caller]
     fn from(err: sea_orm::DbErr) -> Self {
-        ApiError::internal(err)
+        ApiError::from_db(err)
     }
 }
 
@@ -166,7 +192,7 @@ impl From<sea_orm::TransactionError<ApiError>> for ApiError {
     #[track_caller]
     fn from(err: sea_orm::TransactionError<ApiError>) -> Self {
         match err {
-            sea_orm::TransactionError::Connection(e) => ApiError::internal(e),
+            sea_orm::TransactionError::Connection(e) => ApiError::from_db(e),
             sea_orm::TransactionError::Transaction(e) => e,
         }
     }

@@ -36,8 +36,8 @@ pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -
         }
         config.encryption_key = Some(sqlite_encryption_key(&config.database_url)?);
     }
-    let db = store::connect(&config.database_url, schema).await?;
-    let store = store::Store::new(db).await?;
+    let dbs = store::connect(&config.database_url, schema, &config.db_options()).await?;
+    let store = store::Store::new(dbs).await?;
     let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone())
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
@@ -199,7 +199,7 @@ pub async fn serve(
     for task in tasks {
         let _ = task.await;
     }
-    state.store.db.clone().close().await.ok();
+    state.store.close().await;
     result
 }
 

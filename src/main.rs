@@ -147,7 +147,7 @@ async fn server_main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             init_logging(&config.log_format);
-            store::connect(&config.database_url, None).await?;
+            store::connect(&config.database_url, None, &config.db_options()).await?;
             tracing::info!("migrations applied");
         }
         Command::Serve => {

@@ -28,6 +28,11 @@ pub struct Job {
     pub state: serde_json::Value,
     /// Milliseconds the top-level evaluation may take (`min(5s, timeout)`).
     pub top_level_ms: u64,
+    /// Milliseconds the whole run may take from when the worker reads it (0: no bound of its
+    /// own). The server sets it from the run's deadline when it sends the job; the worker ends
+    /// itself shortly after it, should the server not be there to kill it.
+    #[serde(default)]
+    pub deadline_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

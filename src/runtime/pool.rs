@@ -249,6 +249,9 @@ fn classify_crash(status: Option<std::process::ExitStatus>, stderr: &str, top_le
     if stderr.contains(super::worker::TOP_LEVEL_EXIT) {
         return RunFailure::TopLevelTimeout(top_level);
     }
+    if stderr.contains(super::worker::DEADLINE_EXIT) {
+        return RunFailure::Timeout;
+    }
     if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
         return RunFailure::Memory;
     }

@@ -165,6 +165,7 @@ impl TriggerRun<'_> {
             context: self.context.clone(),
             state: state.clone(),
             top_level_ms: (action.timeout.as_std().as_millis() as u64).min(TOP_LEVEL_MAX_MS),
+            deadline_ms: (deadline.saturating_duration_since(Instant::now()).as_millis() as u64).max(1),
         };
         let outcome = if Instant::now() >= deadline {
             Err(RunFailure::Timeout)

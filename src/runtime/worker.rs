@@ -13,10 +13,18 @@ use boa_engine::{Context, JsError, JsString, JsValue, Source};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-/// Stack of the engine thread: deep enough for the engine's recursion limit through native callbacks.
 /// Written to stderr by a worker that ends itself because a script's top level ran too long.
 pub const TOP_LEVEL_EXIT: &str = "sandbox: top-level evaluation timed out";
 
+/// Written to stderr by a worker that ends itself because its run passed the deadline and the
+/// server did not kill it first (the server is gone or stalled).
+pub const DEADLINE_EXIT: &str = "sandbox: run deadline passed";
+
+/// How long after a run's deadline the worker ends itself. The server kills it at the deadline;
+/// this is the second line, within runtime-v1's "timeout + 50 ms".
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Stack of the engine thread: deep enough for the engine's recursion limit through native callbacks.
 const ENGINE_STACK: usize = 64 << 20;
 
 /// Entry point of `actionsd sandbox-worker`. Never returns normally.
@@ -33,6 +41,8 @@ pub fn main(settings: WorkerSettings) -> std::process::ExitCode {
 }
 
 fn serve(settings: WorkerSettings) -> std::process::ExitCode {
+    // First of all, so that a server that dies while this worker starts is noticed too.
+    let jobs = read_jobs();
     let policy = match NetPolicy::parse(&settings.deny_list, &settings.allow_list) {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -47,7 +57,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     }
-    let watch = TopLevelWatch::start();
+    let watch = Watchdog::start();
     // Warm the engine once so the baseline includes its one-time allocations.
     drop(run_job(&Job {
         script: "function warm(ctx, api) {}".into(),
@@ -57,6 +67,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         context: serde_json::json!({}),
         state: serde_json::json!({}),
         top_level_ms: 1000,
+        deadline_ms: 0,
     }));
     if settings.memory_limit > 0 {
         let baseline = data_size().unwrap_or(64 << 20);
@@ -66,23 +77,24 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     }
-    let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
-    let mut line = String::new();
     // The realm for the next run is built while waiting for it, off the request path.
     let mut next: Option<Result<Context, String>> = None;
     loop {
         if next.is_none() {
             next = Some(new_context());
         }
-        line.clear();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return std::process::ExitCode::SUCCESS,
-            Ok(_) => {}
-        }
+        let Ok(line) = jobs.recv() else { return std::process::ExitCode::SUCCESS };
         let ctx = next.take().unwrap_or_else(new_context);
         let result = match serde_json::from_str::<Job>(&line) {
-            Ok(job) => run_job_in(&job, ctx, Some(&watch)),
+            Ok(job) => {
+                if job.deadline_ms > 0 {
+                    watch.arm_run(std::time::Duration::from_millis(job.deadline_ms) + DEADLINE_MARGIN);
+                }
+                let result = run_job_in(&job, ctx, Some(&watch));
+                watch.disarm_run();
+                result
+            }
             Err(e) => JobResult { ok: false, error: Some(format!("sandbox: bad job: {e}")), ..Default::default() },
         };
         let mut out = serde_json::to_string(&result).unwrap_or_else(|_| "{\"ok\":false}".into());
@@ -91,6 +103,34 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             return std::process::ExitCode::SUCCESS;
         }
     }
+}
+
+/// Reads job lines from stdin on a thread of its own. The server holds the only write end of
+/// this pipe, so end of input means the server is gone (exited, crashed or killed with SIGKILL):
+/// the worker then ends at once, whatever its engine thread is running, so no run outlives its
+/// server.
+fn read_jobs() -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(1);
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let mut lock = stdin.lock();
+            loop {
+                let mut line = String::new();
+                match lock.read_line(&mut line) {
+                    Ok(0) | Err(_) => std::process::exit(0),
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            std::process::exit(0);
+                        }
+                    }
+                }
+            }
+        })
+        .expect("spawn the stdin reader");
+    rx
 }
 
 /// The process's data segment size (what RLIMIT_DATA counts), from /proc.
@@ -154,50 +194,82 @@ pub fn run_job(job: &Job) -> JobResult {
     run_job_in(job, new_context(), None)
 }
 
-/// Holds a script's top level to its bound (`min(5s, timeout)`): a watchdog thread ends the worker
-/// process if evaluation is still running at the deadline (the server then reports the timeout).
-struct TopLevelWatch {
-    tx: std::sync::mpsc::Sender<Option<std::time::Instant>>,
+/// Ends the worker process when a bound passes while the engine still runs: a script's top level
+/// (`min(5s, timeout)`; the server then reports the top-level timeout) and, as a second line
+/// behind the server's kill, the whole run's deadline.
+struct Watchdog {
+    tx: std::sync::mpsc::Sender<(Bound, Option<std::time::Instant>)>,
 }
 
-impl TopLevelWatch {
+#[derive(Clone, Copy)]
+enum Bound {
+    TopLevel,
+    Run,
+}
+
+impl Watchdog {
     fn start() -> Self {
         use std::sync::mpsc::RecvTimeoutError;
-        let (tx, rx) = std::sync::mpsc::channel::<Option<std::time::Instant>>();
+        use std::time::Instant;
+        let (tx, rx) = std::sync::mpsc::channel::<(Bound, Option<Instant>)>();
         std::thread::Builder::new()
-            .name("top-level-watch".into())
+            .name("watchdog".into())
             .stack_size(64 * 1024)
             .spawn(move || {
-                let mut deadline: Option<std::time::Instant> = None;
+                let (mut top, mut run): (Option<Instant>, Option<Instant>) = (None, None);
                 loop {
-                    let next = match deadline {
-                        Some(d) => rx.recv_timeout(d.saturating_duration_since(std::time::Instant::now())),
+                    let next = match (top, run) {
+                        (None, None) => None,
+                        (a, b) => a.into_iter().chain(b).min(),
+                    };
+                    let msg = match next {
+                        Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
                         None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                     };
-                    match next {
-                        Ok(d) => deadline = d,
+                    match msg {
+                        Ok((Bound::TopLevel, d)) => top = d,
+                        Ok((Bound::Run, d)) => run = d,
                         Err(RecvTimeoutError::Timeout) => {
-                            eprintln!("{TOP_LEVEL_EXIT}");
-                            std::process::exit(75);
+                            let now = Instant::now();
+                            if top.is_some_and(|d| d <= now) {
+                                eprintln!("{TOP_LEVEL_EXIT}");
+                                std::process::exit(75);
+                            }
+                            if run.is_some_and(|d| d <= now) {
+                                eprintln!("{DEADLINE_EXIT}");
+                                std::process::exit(76);
+                            }
                         }
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
                 }
             })
-            .expect("spawn the top-level watchdog");
-        TopLevelWatch { tx }
+            .expect("spawn the watchdog");
+        Watchdog { tx }
+    }
+
+    fn set(&self, bound: Bound, after: Option<std::time::Duration>) {
+        let _ = self.tx.send((bound, after.map(|a| std::time::Instant::now() + a)));
     }
 
     fn arm(&self, bound: std::time::Duration) {
-        let _ = self.tx.send(Some(std::time::Instant::now() + bound));
+        self.set(Bound::TopLevel, Some(bound));
     }
 
     fn disarm(&self) {
-        let _ = self.tx.send(None);
+        self.set(Bound::TopLevel, None);
+    }
+
+    fn arm_run(&self, bound: std::time::Duration) {
+        self.set(Bound::Run, Some(bound));
+    }
+
+    fn disarm_run(&self) {
+        self.set(Bound::Run, None);
     }
 }
 
-fn run_job_in(job: &Job, ctx: Result<Context, String>, watch: Option<&TopLevelWatch>) -> JobResult {
+fn run_job_in(job: &Job, ctx: Result<Context, String>, watch: Option<&Watchdog>) -> JobResult {
     let ctx = &mut match ctx {
         Ok(ctx) => ctx,
         Err(e) => return JobResult { ok: false, error: Some(e), ..Default::default() },
@@ -238,7 +310,7 @@ fn failed(error: String) -> Result<JobResult, String> {
     Ok(JobResult { ok: false, error: Some(error), ..Default::default() })
 }
 
-fn execute(job: &Job, ctx: &mut Context, watch: Option<&TopLevelWatch>) -> Result<JobResult, String> {
+fn execute(job: &Job, ctx: &mut Context, watch: Option<&Watchdog>) -> Result<JobResult, String> {
     let bindings = api::begin(ctx, job.flow, job.trigger, &job.name, &job.context, &job.state)
         .map_err(|e| format!("sandbox: {e}"))?;
     let global = ctx.global_object();
@@ -296,6 +368,7 @@ mod tests {
             context: serde_json::json!({}),
             state: serde_json::json!({}),
             top_level_ms: 1000,
+            deadline_ms: 0,
         }
     }
 

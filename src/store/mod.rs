@@ -2,6 +2,7 @@
 //! one aggregate and appends the event log in the same transaction as the read-table change.
 
 pub mod actions;
+pub mod connect;
 pub mod crypto;
 pub mod deliveries;
 pub mod events;
@@ -13,69 +14,52 @@ pub mod tokens;
 
 use crate::domain::id::IdGenerator;
 use crate::error::{ApiError, ApiResult};
+pub use connect::{connect, Databases, DbOptions};
 use futures::future::BoxFuture;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, Set, SqlErr, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set, SqlErr,
+    Statement, TransactionTrait,
 };
-use std::time::Duration;
 
 pub struct Store {
+    /// Reads (and, on PostgreSQL, writes).
     pub db: DatabaseConnection,
+    /// The connection write transactions run on (SQLite: a pool of its own; see [`connect`]).
+    writer: DatabaseConnection,
+    /// `/debug/ready`'s own connection.
+    health: DatabaseConnection,
     pub backend: DatabaseBackend,
     /// SQLite has one writer at a time anyway; queueing writers here avoids SQLITE_BUSY storms.
     sqlite_writer: tokio::sync::Mutex<()>,
+    acquire_timeout: std::time::Duration,
     pub ids: IdGenerator,
     /// This process's node number (also the owner of delivery leases).
     pub node: i64,
 }
 
-/// Opens the database with the settings each backend needs to be safe, and applies migrations.
-pub async fn connect(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, DbErr> {
-    let mut opts = ConnectOptions::new(url.to_string());
-    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
-    if url.starts_with("sqlite:") {
-        opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                .create_if_missing(true)
-        });
-    } else {
-        opts.max_connections(32).min_connections(2);
-        if let Some(schema) = schema {
-            opts.set_schema_search_path(schema.to_string());
-        }
-    }
-    let db = Database::connect(opts).await?;
-    use migration::MigratorTrait;
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        // Two replicas starting together must not both run the migrations.
-        let txn = db.begin().await?;
-        txn.execute(Statement::from_string(DatabaseBackend::Postgres, "SELECT pg_advisory_xact_lock(7261001)")).await?;
-        migration::Migrator::up(&txn, None).await?;
-        txn.commit().await?;
-    } else {
-        migration::Migrator::up(&db, None).await?;
-    }
-    Ok(db)
-}
-
 impl Store {
     /// Takes a node number for id generation from the database.
-    pub async fn new(db: DatabaseConnection) -> Result<Self, DbErr> {
+    pub async fn new(dbs: Databases) -> Result<Self, DbErr> {
+        let Databases { db, writer, health, acquire_timeout } = dbs;
         let backend = db.get_database_backend();
         let node = entity::node::Entity::insert(entity::node::ActiveModel {
             started_at: Set(crate::domain::time::now_micros()),
             ..Default::default()
         })
-        .exec(&db)
+        .exec(&writer)
         .await?
         .last_insert_id;
         crate::domain::id::set_process_node(node);
-        Ok(Store { db, backend, sqlite_writer: tokio::sync::Mutex::new(()), ids: IdGenerator::new(node), node })
+        Ok(Store {
+            db,
+            writer,
+            health,
+            backend,
+            sqlite_writer: tokio::sync::Mutex::new(()),
+            acquire_timeout,
+            ids: IdGenerator::new(node),
+            node,
+        })
     }
 
     pub fn new_id(&self) -> i64 {
@@ -87,10 +71,16 @@ impl Store {
     /// (SQLITE_BUSY_SNAPSHOT).
     async fn begin_writer(&self) -> Result<(Option<tokio::sync::MutexGuard<'_, ()>>, DatabaseTransaction), DbErr> {
         let guard = match self.backend {
-            DatabaseBackend::Sqlite => Some(self.sqlite_writer.lock().await),
+            DatabaseBackend::Sqlite => {
+                // Bounded like a pool acquire: a writer stuck behind a stalled one gets 503, not a hang.
+                match tokio::time::timeout(self.acquire_timeout, self.sqlite_writer.lock()).await {
+                    Ok(guard) => Some(guard),
+                    Err(_) => return Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)),
+                }
+            }
             _ => None,
         };
-        Ok((guard, self.db.begin().await?))
+        Ok((guard, self.writer.begin().await?))
     }
 
     /// Runs `f` in a transaction, serialized with every other writer holding one of `locks`
@@ -128,7 +118,11 @@ impl Store {
                 Ok(v)
             }
             Err(e) => {
-                txn.rollback().await?;
+                // The request's own error wins over a failed rollback (nothing was committed either
+                // way; the connection is checked before it is reused).
+                if let Err(rollback) = txn.rollback().await {
+                    tracing::warn!(error = %rollback, "rolling back a failed write failed");
+                }
                 Err(e)
             }
         }
@@ -167,8 +161,18 @@ impl Store {
         Ok(Some(value))
     }
 
+    /// Whether the database answers within [`connect::HEALTH_TIMEOUT`] (on its own connection, so
+    /// busy request pools do not delay the answer).
     pub async fn ping(&self) -> bool {
-        self.db.execute(Statement::from_string(self.backend, "SELECT 1")).await.is_ok()
+        let probe = self.health.execute(Statement::from_string(self.backend, "SELECT 1"));
+        matches!(tokio::time::timeout(connect::HEALTH_TIMEOUT, probe).await, Ok(Ok(_)))
+    }
+
+    /// Closes every pool (at shutdown).
+    pub async fn close(&self) {
+        let _ = self.health.clone().close().await;
+        let _ = self.writer.clone().close().await;
+        let _ = self.db.clone().close().await;
     }
 }
 
@@ -192,12 +196,51 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-/// Maps a unique-constraint violation to the given error, anything else to an internal error.
+/// Maps a unique-constraint violation to the given error, anything else as [`ApiError::from_db`].
 #[track_caller]
 pub fn unique_or_internal(err: DbErr, on_unique: ApiError) -> ApiError {
     if is_unique_violation(&err) {
         on_unique
     } else {
-        ApiError::internal(err)
+        ApiError::from_db(err)
     }
+}
+
+/// Whether a database error is a passing condition rather than a bug: the database cannot be
+/// reached or has no room, a connection broke, the pool had nothing free in time, a statement
+/// was cancelled or lost a lock conflict. Nothing was committed; the client may try again.
+pub fn is_transient(err: &DbErr) -> bool {
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    let sqlx_err = match err {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return true,
+        _ => return false,
+    };
+    use sea_orm::sqlx::Error as E;
+    match sqlx_err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
+        E::Database(db) => db.code().is_some_and(|code| transient_code(&code)),
+        _ => false,
+    }
+}
+
+/// Database error codes that mean "not now": SQLite's primary result codes (the low byte of an
+/// extended code) and PostgreSQL's SQLSTATEs.
+fn transient_code(code: &str) -> bool {
+    if let Ok(n) = code.parse::<i64>() {
+        // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_NOMEM 7, SQLITE_IOERR 10, SQLITE_FULL 13,
+        // SQLITE_CANTOPEN 14, SQLITE_PROTOCOL 15.
+        return matches!(n & 0xff, 5 | 6 | 7 | 10 | 13 | 14 | 15);
+    }
+    // 08: connection exception; 53: insufficient resources (disk full, out of memory, too many
+    // connections); 57014 statement timeout / cancel; 57P01–57P05 shutdown, crash recovery, idle
+    // session timeout; 40001 serialization failure; 40P01 deadlock; 55P03 lock not available;
+    // 58030 I/O error.
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || matches!(code, "57014" | "40001" | "40P01" | "55P03" | "58030")
 }

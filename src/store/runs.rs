@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-pub async fn insert(store: &Store, rows: Vec<run::Model>) -> ApiResult<()> {
+pub async fn insert(store: &Store, rows: Arc<Vec<run::Model>>) -> ApiResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -26,6 +26,9 @@ pub async fn insert(store: &Store, rows: Vec<run::Model>) -> ApiResult<()> {
         })
         .await
 }
+
+/// Most run records held back while the database is unavailable (the oldest go first past it).
+const MAX_PENDING: usize = 200_000;
 
 /// Collects run records and writes them in one transaction per batch (at most ~200 ms late).
 #[derive(Clone)]
@@ -53,8 +56,36 @@ impl RunWriter {
                         _ => break,
                     }
                 }
-                if let Err(e) = insert(&store, rows).await {
-                    tracing::error!(error = %e, "writing run records failed");
+                // While the database is unavailable the batch is kept and tried again (with what
+                // arrives meanwhile), so an outage delays run records instead of losing them.
+                let mut wait = Duration::from_millis(250);
+                loop {
+                    let batch = Arc::new(std::mem::take(&mut rows));
+                    let result = insert(&store, batch.clone()).await;
+                    rows = Arc::try_unwrap(batch).unwrap_or_else(|shared| shared.as_ref().clone());
+                    match result {
+                        Ok(()) => break,
+                        Err(e) if e.kind == crate::error::Kind::Unavailable && !*stop.borrow() => {
+                            tracing::warn!(error = %e, pending = rows.len(), "writing run records failed; retrying");
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => {}
+                                _ = stop.changed() => {}
+                            }
+                            wait = (wait * 2).min(Duration::from_secs(5));
+                            while let Ok(more) = rx.try_recv() {
+                                rows.extend(more);
+                            }
+                            if rows.len() > MAX_PENDING {
+                                let dropped = rows.len() - MAX_PENDING;
+                                rows.drain(..dropped);
+                                tracing::error!(dropped, "run records dropped: the database is unavailable too long");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, dropped = rows.len(), "writing run records failed");
+                            break;
+                        }
+                    }
                 }
             }
             // Shutting down: write whatever is still queued.
@@ -63,7 +94,7 @@ impl RunWriter {
             while let Ok(more) = rx.try_recv() {
                 rest.extend(more);
             }
-            if let Err(e) = insert(&store, rest).await {
+            if let Err(e) = insert(&store, Arc::new(rest)).await {
                 tracing::error!(error = %e, "writing run records at shutdown failed");
             }
         });

@@ -1,0 +1,188 @@
+//! Opening the database: the connection pools, their limits, and the checks that keep a
+//! connection whose transaction went wrong out of the pool.
+//!
+//! Three pools per process:
+//! - `db`, for reads (and every PostgreSQL write);
+//! - `writer` (SQLite only): the one connection writers take in turn. SQLite has one writer at a
+//!   time anyway; giving writers their own connection lets the store check it after every
+//!   transaction (see [`sqlite_writer_clean`]) without slowing reads;
+//! - `health`: one connection with a short timeout for `/debug/ready`, so readiness answers even
+//!   while the request pools are exhausted or the database does not answer.
+
+use sea_orm::sqlx::{self, pool::PoolConnectionMetadata, ConnectOptions as _, Executor as _, TransactionManager};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, SqlxPostgresConnector,
+    SqlxSqliteConnector, Statement, TransactionTrait,
+};
+use std::time::Duration;
+
+/// How requests wait for the database.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Longest wait for a pooled connection (a new connection included) before a request fails
+    /// with 503 Unavailable.
+    pub acquire_timeout: Duration,
+    /// SQLite: the largest size the database file may grow to (a quota; writes past it fail like
+    /// a full disk). None: no limit but the disk.
+    pub sqlite_max_size: Option<u64>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions { acquire_timeout: Duration::from_secs(2), sqlite_max_size: None }
+    }
+}
+
+/// The pools of one process (see the module documentation).
+pub struct Databases {
+    pub db: DatabaseConnection,
+    pub writer: DatabaseConnection,
+    pub health: DatabaseConnection,
+    /// [`DbOptions::acquire_timeout`], also the bound for waiting on SQLite's single writer.
+    pub acquire_timeout: Duration,
+}
+
+/// How many transactions the driver believes are open on `conn`.
+fn depth<DB: sqlx::Database>(conn: &DB::Connection) -> usize {
+    DB::TransactionManager::get_transaction_depth(conn)
+}
+
+/// How long `/debug/ready` waits for the database.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+
+const SQLITE_PAGE_SIZE: u64 = 4096;
+
+fn conn_err(e: sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(e))
+}
+
+/// Opens the pools with the settings each backend needs to be safe, and applies migrations.
+pub async fn connect(url: &str, schema: Option<&str>, opts: &DbOptions) -> Result<Databases, DbErr> {
+    let dbs = if url.starts_with("sqlite:") { sqlite(url, opts).await? } else { postgres(url, schema, opts).await? };
+    migrate(&dbs.db).await?;
+    Ok(dbs)
+}
+
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use migration::MigratorTrait;
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        // Two replicas starting together must not both run the migrations.
+        let txn = db.begin().await?;
+        txn.execute(Statement::from_string(DatabaseBackend::Postgres, "SELECT pg_advisory_xact_lock(7261001)")).await?;
+        migration::Migrator::up(&txn, None).await?;
+        txn.commit().await?;
+    } else {
+        migration::Migrator::up(db, None).await?;
+    }
+    Ok(())
+}
+
+async fn sqlite(url: &str, opts: &DbOptions) -> Result<Databases, DbErr> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+    let mut connect: SqliteConnectOptions = url.parse().map_err(conn_err)?;
+    connect = connect
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .create_if_missing(true)
+        .disable_statement_logging();
+    if let Some(max) = opts.sqlite_max_size {
+        connect = connect.pragma("max_page_count", (max / SQLITE_PAGE_SIZE).max(1).to_string());
+    }
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let base = || {
+        SqlitePoolOptions::new()
+            .acquire_timeout(opts.acquire_timeout)
+            // A connection left inside a transaction never goes back to the pool.
+            .after_release(|conn, _meta| Box::pin(async move { Ok(depth::<sqlx::Sqlite>(conn) == 0) }))
+    };
+    if in_memory {
+        // One in-memory database lives in one connection: every pool is that connection.
+        let pool = base()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(connect)
+            .await
+            .map_err(conn_err)?;
+        let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+        return Ok(Databases { db: db.clone(), writer: db.clone(), health: db, acquire_timeout: opts.acquire_timeout });
+    }
+    let read = base().max_connections(8).min_connections(1).connect_with(connect.clone()).await.map_err(conn_err)?;
+    let writer = SqlitePoolOptions::new()
+        .acquire_timeout(opts.acquire_timeout)
+        .max_connections(1)
+        .min_connections(1)
+        .after_release(|conn, meta| Box::pin(sqlite_writer_clean(conn, meta)))
+        .connect_with(connect.clone())
+        .await
+        .map_err(conn_err)?;
+    let health = SqlitePoolOptions::new()
+        .acquire_timeout(HEALTH_TIMEOUT)
+        .max_connections(1)
+        .min_connections(0)
+        .connect_lazy_with(connect);
+    Ok(Databases {
+        db: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
+        writer: SqlxSqliteConnector::from_sqlx_sqlite_pool(writer),
+        health: SqlxSqliteConnector::from_sqlx_sqlite_pool(health),
+        acquire_timeout: opts.acquire_timeout,
+    })
+}
+
+/// Whether the writer connection may be used again after a transaction.
+///
+/// When a statement or a COMMIT fails with SQLITE_FULL or SQLITE_IOERR, SQLite may roll the whole
+/// transaction back on its own, so the driver's idea of "inside a transaction" and the
+/// connection's real state part ways; reused, such a connection turns the next transaction into
+/// a savepoint of a transaction that never commits (an acknowledged write that is lost). So the
+/// connection goes back only when both agree that no transaction is open: `BEGIN` succeeds only
+/// outside one (queued after any pending rollback of the driver, so it sees the final state).
+async fn sqlite_writer_clean(conn: &mut sqlx::SqliteConnection, _meta: PoolConnectionMetadata) -> sqlx::Result<bool> {
+    if conn.execute("BEGIN").await.is_err() {
+        tracing::warn!("the database writer connection was left inside a transaction; discarding it");
+        return Ok(false);
+    }
+    if conn.execute("ROLLBACK").await.is_err() {
+        return Ok(false);
+    }
+    if depth::<sqlx::Sqlite>(conn) != 0 {
+        tracing::warn!("the database writer connection's transaction state is out of step; discarding it");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+async fn postgres(url: &str, schema: Option<&str>, opts: &DbOptions) -> Result<Databases, DbErr> {
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    let mut connect: PgConnectOptions = url.parse().map_err(conn_err)?;
+    connect = connect.disable_statement_logging();
+    if let Some(schema) = schema {
+        connect = connect.options([("search_path", schema)]);
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(32)
+        .min_connections(2)
+        .acquire_timeout(opts.acquire_timeout)
+        // A connection still inside a transaction (a COMMIT or ROLLBACK that failed half-way) is
+        // closed instead of reused.
+        .after_release(|conn, _meta| Box::pin(async move { Ok(depth::<sqlx::Postgres>(conn) == 0) }))
+        .connect_with(connect.clone())
+        .await
+        .map_err(conn_err)?;
+    let health = PgPoolOptions::new()
+        .acquire_timeout(HEALTH_TIMEOUT)
+        .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(30))
+        .connect_lazy_with(connect);
+    let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+    Ok(Databases {
+        writer: db.clone(),
+        db,
+        health: SqlxPostgresConnector::from_sqlx_postgres_pool(health),
+        acquire_timeout: opts.acquire_timeout,
+    })
+}
