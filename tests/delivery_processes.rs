@@ -239,21 +239,6 @@ async fn leases_of_a_killed_process_expire() {
         .await;
 }
 
-async fn drop_schema(url: &str, schema: &str) {
-    use sea_orm::{ConnectionTrait, Database};
-    if let Ok(db) = Database::connect(url).await {
-        let _ = db.execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
-        db.close().await.ok();
-    }
-}
-
-/// The test database URL with the connection's search_path set to `schema` (the binary takes no
-/// schema option, but the PostgreSQL driver passes `options` as startup parameters).
-fn url_with_schema(url: &str, schema: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-c%20search_path%3D{schema}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_on_postgres_deliver_each_event_exactly_once() {
     const N: usize = 1000;
@@ -267,7 +252,7 @@ async fn two_replicas_on_postgres_deliver_each_event_exactly_once() {
     let schema = common::create_schema(&url).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let env = vec![
-        ("ACTIONSD_DATABASE_URL", url_with_schema(&url, &schema)),
+        ("ACTIONSD_DATABASE_URL", common::url_with_schema(&url, &schema)),
         ("ACTIONSD_ENCRYPTION_KEY", ENCRYPTION_KEY.to_string()),
         ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", "300ms,600ms".to_string()),
     ];
@@ -318,5 +303,5 @@ async fn two_replicas_on_postgres_deliver_each_event_exactly_once() {
     assert_eq!(a.target_calls(Some("ok")).await + b.target_calls(Some("ok")).await, N as f64);
     a.kill_9();
     b.kill_9();
-    drop_schema(&url, &schema).await;
+    common::drop_schema(&url, &schema).await;
 }

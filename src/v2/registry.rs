@@ -54,10 +54,16 @@ impl Snapshot {
     }
 }
 
+/// After a failed reload, how long requests get that failure at once instead of each trying
+/// (and waiting for) the database again.
+const FAILURE_HOLD: Duration = Duration::from_millis(500);
+
 #[derive(Default)]
 pub struct Registry {
     current: tokio::sync::RwLock<Option<Arc<Snapshot>>>,
     reload: tokio::sync::Mutex<()>,
+    /// The last failed reload: when it ended and why.
+    failed: std::sync::Mutex<Option<(Instant, crate::error::ApiError)>>,
 }
 
 impl Registry {
@@ -65,10 +71,32 @@ impl Registry {
         if let Some(s) = self.fresh().await {
             return Ok(s);
         }
+        let waiting_since = Instant::now();
+        if let Some(e) = self.recent_failure(|at| at.elapsed() < FAILURE_HOLD) {
+            return Err(e);
+        }
         let _one = self.reload.lock().await;
         if let Some(s) = self.fresh().await {
             return Ok(s);
         }
+        // A reload that failed while this request waited for the lock answers it too: with the
+        // database down, requests fail after one acquire timeout, not after one per queued request.
+        if let Some(e) = self.recent_failure(|at| at > waiting_since) {
+            return Err(e);
+        }
+        let loaded = self.load(store).await;
+        if let Err(e) = &loaded {
+            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), e.clone()));
+        }
+        loaded
+    }
+
+    fn recent_failure(&self, recent: impl Fn(Instant) -> bool) -> Option<crate::error::ApiError> {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.as_ref().filter(|(at, _)| recent(*at)).map(|(_, e)| e.clone())
+    }
+
+    async fn load(&self, store: &Store) -> ApiResult<Arc<Snapshot>> {
         let generation = COMMITTED.load(Ordering::Acquire);
         let targets: HashMap<i64, Arc<target::Model>> =
             crate::store::targets::all_targets(&store.db).await?.into_iter().map(|t| (t.id, Arc::new(t))).collect();

@@ -334,6 +334,21 @@ pub async fn create_schema(url: &str) -> String {
     schema
 }
 
+pub async fn drop_schema(url: &str, schema: &str) {
+    use sea_orm::{ConnectionTrait, Database};
+    if let Ok(db) = Database::connect(url).await {
+        let _ = db.execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
+        db.close().await.ok();
+    }
+}
+
+/// The test database URL with the connection's search_path set to `schema` (the binary takes no
+/// schema option, but the PostgreSQL driver passes `options` as startup parameters).
+pub fn url_with_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
 /// Runs each listed `async fn(TestServer)` once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! backend_tests {

@@ -1,0 +1,636 @@
+//! Failure paths with the real binary: a full SQLite database or disk never yields an
+//! acknowledged write that is lost, a PostgreSQL outage gets fast 503s and heals by itself, and
+//! sandbox workers never outlive their server or their deadline.
+
+mod common;
+
+use common::process::Process;
+use common::receiver::{Answer, Receiver};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "reliability-admin-token-0123456789abcdefghijklmnop";
+const ACTIONS: &str = "/management/v1/actions";
+
+fn sqlite_env(db: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("ACTIONSD_DATABASE_URL", format!("sqlite://{}?mode=rwc", db.display())),
+        ("ACTIONSD_ADMIN_TOKEN", ADMIN.to_string()),
+        ("ACTIONSD_SANDBOX_WORKERS", "1".to_string()),
+    ]
+}
+
+/// An action body whose script is about `size` bytes (so a few fill a page).
+fn big_action(name: &str, size: usize) -> Value {
+    json!({"name": name, "script": format!("function {name}(ctx, api) {{ /* {} */ }}", "x".repeat(size))})
+}
+
+/// What a write under pressure may answer: 200 (then it must be durable) or a clean 503 code 14
+/// with Retry-After. Anything else fails the test.
+#[derive(Default)]
+struct Tally {
+    acknowledged: Vec<String>,
+    unavailable: usize,
+}
+
+async fn create_checked(server: &Process, name: &str, size: usize, tally: &Mutex<Tally>) -> bool {
+    let resp = server
+        .client
+        .post(format!("{}{ACTIONS}", server.base))
+        .bearer_auth(ADMIN)
+        .json(&big_action(name, size))
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status();
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body: Value = resp.json().await.expect("JSON body");
+    match status {
+        StatusCode::OK => {
+            let id = body["id"].as_str().expect("id").to_string();
+            // Acknowledged means readable at once, too.
+            let (status, r) = server.get(&format!("{ACTIONS}/{id}"), ADMIN).await;
+            assert_eq!(status, 200, "action {id} acknowledged but not readable: {r}\n{}", server.log_text());
+            tally.lock().unwrap().acknowledged.push(id);
+            true
+        }
+        StatusCode::SERVICE_UNAVAILABLE => {
+            assert_eq!(body["code"], 14, "{body}");
+            assert!(body["message"].as_str().unwrap_or("").contains("unavailable"), "{body}");
+            assert!(retry_after.is_some(), "503 without Retry-After: {body}");
+            tally.lock().unwrap().unavailable += 1;
+            false
+        }
+        other => panic!("write under a full database answered {other}: {body}\n{}", server.log_text()),
+    }
+}
+
+/// Writes with `parallel` clients until `failures` writes were refused (or `max` were tried).
+async fn fill(server: &Process, prefix: &str, size: usize, parallel: usize, failures: usize) -> Tally {
+    let tally = Mutex::new(Tally::default());
+    let mut i = 0usize;
+    while tally.lock().unwrap().unavailable < failures && i < 20_000 {
+        let names: Vec<String> = (i..i + parallel).map(|n| format!("{prefix}_{n}")).collect();
+        i += parallel;
+        futures::future::join_all(names.iter().map(|n| create_checked(server, n, size, &tally))).await;
+    }
+    let t = tally.into_inner().unwrap();
+    assert!(t.unavailable >= failures, "the database never filled up ({} writes acknowledged)", t.acknowledged.len());
+    t
+}
+
+/// Every acknowledged action is there (after a restart).
+async fn assert_all_present(server: &Process, ids: &[String], what: &str) {
+    let mut lost = Vec::new();
+    for id in ids {
+        let (status, _) = server.get(&format!("{ACTIONS}/{id}"), ADMIN).await;
+        if status != 200 {
+            lost.push(id.clone());
+        }
+    }
+    assert!(lost.is_empty(), "{what}: {} acknowledged writes lost: {lost:?}", lost.len());
+}
+
+/// The database capped at a small size (`ACTIONSD_SQLITE_MAX_SIZE`: SQLite answers SQLITE_FULL
+/// exactly as for a full disk, and rolls the transaction back on its own): no root needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_sqlite_database_never_acknowledges_a_lost_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("full.db");
+    let mut env = sqlite_env(&db);
+    env.push(("ACTIONSD_SQLITE_MAX_SIZE", "768KiB".to_string()));
+    let server = Process::start(dir.path(), "capped-1", &env).await;
+
+    let mut tally = fill(&server, "fill", 3000, 8, 40).await;
+    // Small writes in between: some fit into partly used pages, none may be lost.
+    let more = fill(&server, "small", 10, 4, 8).await;
+    tally.acknowledged.extend(more.acknowledged);
+    // A failed write leaves nothing behind: the unique name is free for a retry later.
+    assert!(tally.unavailable > 0);
+
+    server.kill_9();
+
+    let server = Process::start(dir.path(), "capped-2", &sqlite_env(&db)).await;
+    assert_all_present(&server, &tally.acknowledged, "after kill -9 and restart").await;
+    let (status, r) = server.post(&format!("{ACTIONS}/_search"), ADMIN, json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["details"]["totalResult"], tally.acknowledged.len().to_string(), "nothing unacknowledged appeared");
+    // Without the cap the same database takes writes again, the refused names included.
+    let again = Mutex::new(Tally::default());
+    for n in 0..5 {
+        assert!(create_checked(&server, &format!("fill_{}", 10_000 + n), 3000, &again).await, "{}", server.log_text());
+    }
+}
+
+/// A real full disk: the database on a small tmpfs, the rest of it filled by a file. Needs root
+/// (mount); elsewhere skipped with a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_disk_never_acknowledges_a_lost_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).expect("mount point");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs"])
+        .arg(&mnt)
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            eprintln!(
+                "SKIPPED full_disk_never_acknowledges_a_lost_write: mount not permitted: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED full_disk_never_acknowledges_a_lost_write: no mount command: {e}");
+            return;
+        }
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let db = mnt.join("disk.db");
+    let server = Process::start(dir.path(), "disk-1", &sqlite_env(&db)).await;
+    // Some history first, so the WAL index is in place.
+    let tally = Mutex::new(Tally::default());
+    for n in 0..20 {
+        assert!(create_checked(&server, &format!("warm_{n}"), 500, &tally).await);
+    }
+    // Fill the rest of the disk.
+    let filler = mnt.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![0u8; 16 * 1024];
+        while f.write_all(&chunk).and_then(|_| f.sync_data()).is_ok() {}
+        let mut small = [0u8; 512];
+        small.fill(1);
+        while f.write_all(&small).and_then(|_| f.sync_data()).is_ok() {}
+    }
+    let mut tally = tally.into_inner().unwrap();
+    let full = fill(&server, "full", 3000, 8, 40).await;
+    tally.acknowledged.extend(full.acknowledged);
+    let (status, r) = server.request(reqwest::Method::GET, "/debug/healthz", None, None).await;
+    assert_eq!(status, 200, "{r}");
+
+    // Space freed: writes succeed again, no restart.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let again = Mutex::new(Tally::default());
+    for n in 0..10 {
+        assert!(
+            create_checked(&server, &format!("after_free_{n}"), 3000, &again).await,
+            "write after freeing the disk refused\n{}",
+            server.log_text()
+        );
+    }
+    tally.acknowledged.extend(again.into_inner().unwrap().acknowledged);
+    server.kill_9();
+
+    let server = Process::start(dir.path(), "disk-2", &sqlite_env(&db)).await;
+    assert_all_present(&server, &tally.acknowledged, "after kill -9 and restart").await;
+    let (status, r) = server.post(&format!("{ACTIONS}/_search"), ADMIN, json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["details"]["totalResult"], tally.acknowledged.len().to_string());
+    drop(server);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sandbox workers
+
+/// PIDs whose parent is `ppid`, from /proc.
+fn children_of(ppid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Some((parent, _)) = stat(pid) {
+            if parent == ppid {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// (parent pid, state) of a process, None once it is gone.
+fn stat(pid: u32) -> Option<(u32, char)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    Some((parent, state))
+}
+
+fn alive(pid: u32) -> bool {
+    matches!(stat(pid), Some((_, state)) if state != 'Z' && state != 'X')
+}
+
+fn is_worker(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("sandbox-worker"))
+        .unwrap_or(false)
+}
+
+/// `kill -9` of the server while an action spins (`while(true){}`, 10 s timeout): its workers
+/// end with it, long before the timeout.
+async fn killed_server_leaves_no_worker(env: Vec<(&'static str, String)>, dir: &Path) {
+    let server = Process::start(dir, "spin", &env).await;
+    let (status, r) = server
+        .post(
+            ACTIONS,
+            ADMIN,
+            json!({"name": "spin", "script": "function spin(ctx, api) { while (true) {} }", "timeout": "10s"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let (status, r) = server.post("/management/v1/flows/2/trigger/4", ADMIN, json!({"actionIds": [id]})).await;
+    assert_eq!(status, 200, "{r}");
+    let pid = server.pid();
+    let exec = {
+        let (client, url) =
+            (server.client.clone(), format!("{}/management/v1/flows/2/trigger/4/_execute", server.base));
+        tokio::spawn(async move { client.post(url).bearer_auth(ADMIN).json(&json!({"context": {}})).send().await })
+    };
+    // Wait until the run holds a worker (the metrics count it busy).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = server.client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        let busy = text
+            .lines()
+            .find(|l| l.starts_with("actionsd_sandbox_workers{") && l.contains("busy"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if busy >= 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never started:\n{text}\n{}", server.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let workers: Vec<u32> = children_of(pid).into_iter().filter(|p| is_worker(*p)).collect();
+    assert!(!workers.is_empty(), "no sandbox worker found under the server {pid}");
+    let killed = Instant::now();
+    server.kill_9();
+    let _ = exec.await;
+    loop {
+        let left: Vec<u32> = workers.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            eprintln!("{} worker(s) gone {:?} after kill -9 of the server", workers.len(), killed.elapsed());
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(2),
+            "sandbox workers {left:?} still run {:?} after the server was killed (the action's timeout is 10 s)",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_server_leaves_no_worker_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = sqlite_env(&dir.path().join("spin.db"));
+    killed_server_leaves_no_worker(env, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_server_leaves_no_worker_postgres() {
+    let Ok(url) = std::env::var(common::POSTGRES_ENV) else {
+        eprintln!(
+            "SKIPPED PostgreSQL variant: killed_server_leaves_no_worker_postgres ({} is not set)",
+            common::POSTGRES_ENV
+        );
+        return;
+    };
+    let schema = common::create_schema(&url).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = vec![
+        ("ACTIONSD_DATABASE_URL", common::url_with_schema(&url, &schema)),
+        ("ACTIONSD_ADMIN_TOKEN", ADMIN.to_string()),
+        ("ACTIONSD_ENCRYPTION_KEY", "reliability-encryption-key-0123456789".to_string()),
+        ("ACTIONSD_SANDBOX_WORKERS", "1".to_string()),
+    ];
+    killed_server_leaves_no_worker(env, dir.path()).await;
+    common::drop_schema(&url, &schema).await;
+}
+
+/// The worker holds a run's deadline on its own: with its server alive but not killing it (stdin
+/// kept open, nobody reading), it ends itself shortly after the deadline.
+#[test]
+fn worker_ends_itself_at_the_deadline() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
+        .args(["sandbox-worker", "--memory-limit", "67108864"])
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn worker");
+    let job = json!({
+        "script": "function spin(ctx, api) { while (true) {} }",
+        "name": "spin", "flow": 2, "trigger": 4, "context": {}, "state": {},
+        "top_level_ms": 5000, "deadline_ms": 300,
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let sent = Instant::now();
+    writeln!(stdin, "{job}").unwrap();
+    stdin.flush().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(5), "the worker ran on past its deadline");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = sent.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    eprintln!("worker ended {took:?} after a job with a 300 ms deadline");
+    assert!(stderr.contains("run deadline passed"), "{status}: {stderr}");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    // Startup (engine warm-up) happens before the job is read; the bound is deadline + margin.
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    drop(stdin);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL outage, on a throwaway cluster of its own (so other tests keep their server).
+
+struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    sock: PathBuf,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Cluster {
+    fn pg_bin() -> Option<PathBuf> {
+        let mut versions: Vec<PathBuf> =
+            std::fs::read_dir("/usr/lib/postgresql").ok()?.flatten().map(|e| e.path().join("bin")).collect();
+        versions.sort();
+        versions.into_iter().rev().find(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())
+    }
+
+    /// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root).
+    fn run(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        let exe = self.bin.join(tool);
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            std::process::Command::new(exe)
+        };
+        cmd.args(args).output().expect("run a PostgreSQL tool")
+    }
+
+    fn create(dir: &Path) -> Result<Cluster, String> {
+        let bin = Cluster::pg_bin().ok_or("no PostgreSQL server binaries under /usr/lib/postgresql")?;
+        let base = dir.join("pg");
+        std::fs::create_dir_all(&base).map_err(|e| e.to_string())?;
+        if is_root() {
+            let ok = std::process::Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir).status();
+            if !matches!(ok, Ok(s) if s.success()) {
+                return Err("cannot hand the cluster directory to the postgres user".into());
+            }
+        }
+        let c = Cluster {
+            bin,
+            data: base.join("data"),
+            sock: base.clone(),
+            port: common::process::free_port(),
+            log: base.join("server.log"),
+        };
+        let out = c.run("initdb", &["-D", c.data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        if !out.status.success() {
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(c)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn start(&self) {
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.sock.display());
+        let out = self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-l",
+                self.log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Stops at once (like a crash: connections are cut).
+    fn stop(&self) {
+        let _ = self.run("pg_ctl", &["-D", self.data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_outage_fails_fast_and_heals() {
+    if std::env::var(common::POSTGRES_ENV).is_err() {
+        eprintln!(
+            "SKIPPED PostgreSQL variant: postgres_outage_fails_fast_and_heals ({} is not set)",
+            common::POSTGRES_ENV
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = match Cluster::create(dir.path()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("SKIPPED PostgreSQL variant: postgres_outage_fails_fast_and_heals (no throwaway cluster: {e})");
+            return;
+        }
+    };
+    cluster.start();
+    let rx = Receiver::start().await;
+    let env = vec![
+        ("ACTIONSD_DATABASE_URL", cluster.url()),
+        ("ACTIONSD_ADMIN_TOKEN", ADMIN.to_string()),
+        ("ACTIONSD_ENCRYPTION_KEY", "reliability-encryption-key-0123456789".to_string()),
+        ("ACTIONSD_HTTP_ALLOW_LIST", "127.0.0.1".to_string()),
+        ("ACTIONSD_SANDBOX_WORKERS", "1".to_string()),
+        ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", "200ms,500ms,1s".to_string()),
+    ];
+    let server = Process::start(dir.path(), "outage", &env).await;
+    // Every created action becomes a delivery to the receiver.
+    let (status, r) = server
+        .post(
+            "/v2/actions/targets",
+            ADMIN,
+            json!({"name": "receiver", "endpoint": rx.url("/events"), "timeout": "5s", "restWebhook": {}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let target = r["id"].as_str().unwrap().to_string();
+    let (status, r) = server
+        .request(
+            reqwest::Method::PUT,
+            "/v2/actions/executions",
+            Some(ADMIN),
+            Some(json!({"condition": {"event": {"event": "action.added"}}, "targets": [target]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    rx.set_default(Answer::status(200));
+
+    // Write load throughout: 4 writers, each request timed.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let slowest_refusal = Arc::new(Mutex::new(Duration::ZERO));
+    let load = {
+        let (stop, acknowledged, slowest) = (stop.clone(), acknowledged.clone(), slowest_refusal.clone());
+        let (client, base) = (server.client.clone(), server.base.clone());
+        tokio::spawn(async move {
+            futures::stream::iter(0..4)
+                .for_each_concurrent(4, |w| {
+                    let (stop, acknowledged, slowest, client, base) =
+                        (stop.clone(), acknowledged.clone(), slowest.clone(), client.clone(), base.clone());
+                    async move {
+                        let mut n = 0;
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            n += 1;
+                            let name = format!("load_{w}_{n}");
+                            let started = Instant::now();
+                            let resp = client
+                                .post(format!("{base}{ACTIONS}"))
+                                .bearer_auth(ADMIN)
+                                .json(&json!({"name": name, "script": format!("function {name}() {{}}")}))
+                                .timeout(Duration::from_secs(30))
+                                .send()
+                                .await
+                                .expect("the server answers during the outage");
+                            let status = resp.status();
+                            let retry_after = resp.headers().contains_key("retry-after");
+                            let body: Value = resp.json().await.expect("JSON");
+                            match status.as_u16() {
+                                200 => acknowledged.lock().unwrap().push(body["id"].as_str().unwrap().to_string()),
+                                503 => {
+                                    assert_eq!(body["code"], 14, "{body}");
+                                    assert!(retry_after, "503 without Retry-After");
+                                    let took = started.elapsed();
+                                    {
+                                        let mut s = slowest.lock().unwrap();
+                                        *s = (*s).max(took);
+                                    }
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
+                                }
+                                other => panic!("write during an outage answered {other}: {body}"),
+                            }
+                        }
+                    }
+                })
+                .await
+        })
+    };
+    let before = wait_for(|| acknowledged.lock().unwrap().len() >= 20, Duration::from_secs(30)).await;
+    assert!(before, "no writes before the outage\n{}", server.log_text());
+
+    cluster.stop();
+    let down_at = Instant::now();
+    // Ready answers 503 quickly; healthz stays 200.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, _) = server.request(reqwest::Method::GET, "/debug/ready", None, None).await;
+        let took = started.elapsed();
+        assert_eq!(status, 503, "ready during the outage");
+        assert!(took < Duration::from_millis(1500), "ready took {took:?} during the outage");
+        let (status, _) = server.request(reqwest::Method::GET, "/debug/healthz", None, None).await;
+        assert_eq!(status, 200, "healthz during the outage");
+    }
+    // Reads fail fast too.
+    let started = Instant::now();
+    let (status, r) = server.post(&format!("{ACTIONS}/_search"), ADMIN, json!({})).await;
+    assert_eq!(status, 503, "{r}");
+    assert_eq!(r["code"], 14, "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a read took {:?} during the outage\n{}",
+        started.elapsed(),
+        server.log_text()
+    );
+    while down_at.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let acknowledged_during = acknowledged.lock().unwrap().len();
+    cluster.start();
+    let up_at = Instant::now();
+    // Recovers by itself: writes are acknowledged again and ready is 200.
+    let healed =
+        wait_for(|| acknowledged.lock().unwrap().len() >= acknowledged_during + 20, Duration::from_secs(30)).await;
+    assert!(healed, "writes did not recover after the database came back\n{}", server.log_text());
+    eprintln!("writes acknowledged again {:?} after the database came back", up_at.elapsed());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.await.expect("load");
+    let (status, _) = server.request(reqwest::Method::GET, "/debug/ready", None, None).await;
+    assert_eq!(status, 200);
+    let slowest = *slowest_refusal.lock().unwrap();
+    eprintln!("slowest 503 during the outage: {slowest:?}");
+    assert!(slowest < Duration::from_secs(3), "a write waited {slowest:?} for its 503");
+
+    // Nothing acknowledged is lost, and every acknowledged create is delivered.
+    let ids = acknowledged.lock().unwrap().clone();
+    assert_all_present(&server, &ids, "after the outage").await;
+    let want: BTreeSet<String> = ids.iter().cloned().collect();
+    let got = rx
+        .wait_until(Duration::from_secs(60), "deliveries of every acknowledged create", |reqs| {
+            let seen: BTreeSet<String> =
+                reqs.iter().filter_map(|r| r.json()["aggregateID"].as_str().map(str::to_string)).collect();
+            want.is_subset(&seen)
+        })
+        .await;
+    eprintln!("{} creates acknowledged, {} deliveries received", ids.len(), got.len());
+    drop(server);
+}
+
+async fn wait_for(mut pred: impl FnMut() -> bool, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if pred() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pred()
+}
