@@ -633,7 +633,7 @@ async fn rolled_back_events_queue_nothing(s: &TestServer) {
                 actionsd::store::events::append(
                     txn,
                     actionsd::store::events::NewEvent {
-                        aggregate_type: "action",
+                        aggregate_type: actionsd::store::events::Aggregate::Action,
                         aggregate_id: aggregate.to_string(),
                         event_type: "action.added",
                         resource_owner: org,

@@ -590,3 +590,22 @@ backend_tests!(
     connect_transport,
     signing_key_encrypted_at_rest,
 );
+
+/// Change signals belong to one store: a target written through one server moves that server's
+/// v2 generation only, even with two servers in one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn change_signals_are_per_store() {
+    let a = TestServer::sqlite().await;
+    let b = TestServer::sqlite().await;
+    let (a0, b0) = (a.state.store.changes.v2_generation(), b.state.store.changes.v2_generation());
+    let r = a.post("/v2/actions/targets", &a.admin, common::webhook_target("per-store")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(a.state.store.changes.v2_generation() > a0, "the writing store saw its change");
+    assert_eq!(b.state.store.changes.v2_generation(), b0, "the other store saw nothing");
+    // An action (not a target or an execution) does not move the generation.
+    let a1 = a.state.store.changes.v2_generation();
+    a.create_action(&a.admin, "unrelated").await;
+    assert_eq!(a.state.store.changes.v2_generation(), a1);
+    a.stop().await;
+    b.stop().await;
+}

@@ -211,6 +211,6 @@ pub async fn list_deliveries(s: AppState, _c: Caller, r: ListDeliveriesRequest) 
 pub async fn retry_delivery(s: AppState, _c: Caller, r: RetryDeliveryRequest) -> ApiResult<RetryDeliveryResponse> {
     let id = crate::domain::id::parse(&r.id).ok_or_else(store::not_found)?;
     let at = store::retry(&s.store, id).await?;
-    crate::store::deliveries::wake();
+    s.store.changes.wake_deliveries();
     Ok(RetryDeliveryResponse { change_date: format_micros(at) })
 }

@@ -40,19 +40,6 @@ impl IdGenerator {
     }
 }
 
-static PROCESS_IDS: std::sync::OnceLock<IdGenerator> = std::sync::OnceLock::new();
-
-/// Records the node number of this process (the first store opened), for ids minted where no
-/// store is at hand (delivery rows written inside another aggregate's transaction).
-pub fn set_process_node(node: i64) {
-    let _ = PROCESS_IDS.set(IdGenerator::new(node));
-}
-
-/// The process-wide generator (node 0 until a store has been opened).
-pub fn process_ids() -> &'static IdGenerator {
-    PROCESS_IDS.get_or_init(|| IdGenerator::new(0))
-}
-
 /// Parses an id from a path or body; anything that is not a positive decimal i64 matches nothing.
 pub fn parse(s: &str) -> Option<i64> {
     if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {

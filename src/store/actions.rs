@@ -42,7 +42,7 @@ fn action_event(
     payload: serde_json::Value,
 ) -> NewEvent<'static> {
     NewEvent {
-        aggregate_type: "action",
+        aggregate_type: crate::store::events::Aggregate::Action,
         aggregate_id: action_id.to_string(),
         event_type,
         resource_owner: org,
@@ -212,7 +212,7 @@ pub async fn delete(store: &Store, org: i64, creator: i64, id: i64) -> ApiResult
                     let written = events::append(
                         txn,
                         NewEvent {
-                            aggregate_type: "org",
+                            aggregate_type: crate::store::events::Aggregate::Org,
                             aggregate_id: org.to_string(),
                             event_type: "org.flow.trigger_actions.cascade.removed",
                             resource_owner: org,

@@ -12,7 +12,6 @@ use entity::delivery;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryResult, Set, Statement, Value as DbValue,
 };
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// PostgreSQL channel on which a commit that queued deliveries wakes every replica's worker.
 pub const NOTIFY_CHANNEL: &str = "actionsd_deliveries";
@@ -21,23 +20,6 @@ pub const PENDING: i32 = 1;
 pub const SUCCEEDED: i32 = 2;
 pub const FAILED: i32 = 3;
 pub const DEAD: i32 = 4;
-
-static ENQUEUED: AtomicU64 = AtomicU64::new(0);
-static WAKE: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
-
-/// Wakes the local queue worker after a commit that inserted deliveries.
-pub fn waker() -> &'static tokio::sync::Notify {
-    WAKE.get_or_init(tokio::sync::Notify::new)
-}
-
-pub fn wake() {
-    waker().notify_one();
-}
-
-/// How many delivery rows this process has written (a hint for [`Store::write`] to wake the worker).
-pub fn enqueued_count() -> u64 {
-    ENQUEUED.load(Ordering::Relaxed)
-}
 
 /// Rewrites `$n` placeholders to SQLite's `?n`.
 fn stmt(backend: DatabaseBackend, sql: &str, values: Vec<DbValue>) -> Statement {
@@ -64,11 +46,12 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, rows: Vec<NewDelivery>) -> Api
     }
     let now = now_micros();
     let mut ids = Vec::with_capacity(rows.len());
-    let models: Vec<delivery::ActiveModel> = rows
-        .into_iter()
-        .map(|r| {
-            let id = crate::domain::id::process_ids().next();
-            ids.push(id);
+    let mut models: Vec<delivery::ActiveModel> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id = super::changes::tx_id()
+            .ok_or_else(|| crate::error::ApiError::internal("deliveries inserted outside a write transaction"))?;
+        ids.push(id);
+        models.push({
             delivery::ActiveModel {
                 id: Set(id),
                 target_id: Set(r.target_id),
@@ -87,15 +70,14 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, rows: Vec<NewDelivery>) -> Api
                 created_at: Set(now),
                 changed_at: Set(now),
             }
-        })
-        .collect();
-    let n = models.len() as u64;
+        });
+    }
     delivery::Entity::insert_many(models).exec_without_returning(conn).await?;
     if conn.get_database_backend() == DatabaseBackend::Postgres {
         // Delivered to every replica's listener when (and only if) the transaction commits.
         conn.execute(Statement::from_string(DatabaseBackend::Postgres, format!("NOTIFY {NOTIFY_CHANNEL}"))).await?;
     }
-    ENQUEUED.fetch_add(n, Ordering::Relaxed);
+    super::changes::mark(super::changes::Mark::DeliveriesQueued);
     Ok(ids)
 }
 
@@ -135,7 +117,7 @@ pub fn event_execution_ids(event_type: &str) -> Vec<String> {
 
 /// An event just appended, as the outbox needs it.
 pub struct EventInfo<'a> {
-    pub aggregate_type: &'a str,
+    pub aggregate_type: super::events::Aggregate,
     pub aggregate_id: &'a str,
     pub sequence: i64,
     pub event_type: &'a str,
@@ -149,7 +131,7 @@ pub struct EventInfo<'a> {
 /// execution visible to this transaction.
 pub async fn on_event<C: ConnectionTrait>(conn: &C, e: EventInfo<'_>) -> ApiResult<()> {
     queue_event(conn, &e).await?;
-    if e.aggregate_type == "target" && e.event_type == "target.removed" {
+    if e.aggregate_type == super::events::Aggregate::Target && e.event_type == "target.removed" {
         target_removed(conn, e.aggregate_id).await?;
     }
     Ok(())
@@ -187,7 +169,7 @@ async fn queue_event<C: ConnectionTrait>(conn: &C, e: &EventInfo<'_>) -> ApiResu
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let body = serde_json::json!({
         "aggregateID": e.aggregate_id,
-        "aggregateType": e.aggregate_type,
+        "aggregateType": e.aggregate_type.as_str(),
         "resourceOwner": e.resource_owner,
         "instanceID": instance_id,
         "version": "v1",
@@ -205,7 +187,7 @@ async fn queue_event<C: ConnectionTrait>(conn: &C, e: &EventInfo<'_>) -> ApiResu
             target_id,
             execution_id: execution.id.clone(),
             event_type: Some(e.event_type.to_string()),
-            aggregate_key: format!("{}:{}", e.aggregate_type, e.aggregate_id),
+            aggregate_key: format!("{}:{}", e.aggregate_type.as_str(), e.aggregate_id),
             seq: e.sequence,
             payload: body.clone(),
         })

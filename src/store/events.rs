@@ -5,8 +5,30 @@ use crate::error::ApiResult;
 use entity::event;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
+/// The aggregates events are written for (stored as their names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    Action,
+    Execution,
+    Instance,
+    Org,
+    Target,
+}
+
+impl Aggregate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregate::Action => "action",
+            Aggregate::Execution => "execution",
+            Aggregate::Instance => "instance",
+            Aggregate::Org => "org",
+            Aggregate::Target => "target",
+        }
+    }
+}
+
 pub struct NewEvent<'a> {
-    pub aggregate_type: &'a str,
+    pub aggregate_type: Aggregate,
     pub aggregate_id: String,
     pub event_type: &'a str,
     pub resource_owner: i64,
@@ -26,20 +48,20 @@ pub async fn append<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> ApiResult<
     let last: Option<Option<i64>> = event::Entity::find()
         .select_only()
         .column_as(event::Column::Sequence.max(), "max")
-        .filter(event::Column::AggregateType.eq(e.aggregate_type))
+        .filter(event::Column::AggregateType.eq(e.aggregate_type.as_str()))
         .filter(event::Column::AggregateId.eq(e.aggregate_id.clone()))
         .into_tuple()
         .one(conn)
         .await?;
     let sequence = last.flatten().unwrap_or(0) + 1;
     let created_at = now_micros();
-    if e.aggregate_type == "target" || e.aggregate_type == "execution" {
-        crate::v2::registry::note_written();
+    if matches!(e.aggregate_type, Aggregate::Target | Aggregate::Execution) {
+        super::changes::mark(super::changes::Mark::TargetsOrExecutions);
     }
     let resource_owner = e.resource_owner.to_string();
     let creator = e.creator.to_string();
     event::Entity::insert(event::ActiveModel {
-        aggregate_type: Set(e.aggregate_type.to_string()),
+        aggregate_type: Set(e.aggregate_type.as_str().to_string()),
         aggregate_id: Set(e.aggregate_id.clone()),
         sequence: Set(sequence),
         event_type: Set(e.event_type.to_string()),

@@ -76,7 +76,14 @@ async fn touch_flow(txn: &DatabaseTransaction, org: i64, flow_type: FlowType, wr
 }
 
 fn org_event(org: i64, creator: i64, event_type: &'static str, payload: serde_json::Value) -> NewEvent<'static> {
-    NewEvent { aggregate_type: "org", aggregate_id: org.to_string(), event_type, resource_owner: org, creator, payload }
+    NewEvent {
+        aggregate_type: crate::store::events::Aggregate::Org,
+        aggregate_id: org.to_string(),
+        event_type,
+        resource_owner: org,
+        creator,
+        payload,
+    }
 }
 
 /// Replaces one trigger's ordered action list. `ids` are the raw ids from the request.

@@ -2,6 +2,7 @@
 //! one aggregate and appends the event log in the same transaction as the read-table change.
 
 pub mod actions;
+pub mod changes;
 pub mod connect;
 pub mod crypto;
 pub mod deliveries;
@@ -32,7 +33,9 @@ pub struct Store {
     /// SQLite has one writer at a time anyway; queueing writers here avoids SQLITE_BUSY storms.
     sqlite_writer: tokio::sync::Mutex<()>,
     acquire_timeout: std::time::Duration,
-    pub ids: IdGenerator,
+    pub ids: std::sync::Arc<IdGenerator>,
+    /// What committed writes changed (per store: the v2 snapshot and the delivery worker follow it).
+    pub changes: changes::Changes,
     /// This process's node number (also the owner of delivery leases).
     pub node: i64,
 }
@@ -49,7 +52,6 @@ impl Store {
         .exec(&writer)
         .await?
         .last_insert_id;
-        crate::domain::id::set_process_node(node);
         Ok(Store {
             db,
             writer,
@@ -57,7 +59,8 @@ impl Store {
             backend,
             sqlite_writer: tokio::sync::Mutex::new(()),
             acquire_timeout,
-            ids: IdGenerator::new(node),
+            ids: std::sync::Arc::new(IdGenerator::new(node)),
+            changes: changes::Changes::default(),
             node,
         })
     }
@@ -104,17 +107,17 @@ impl Store {
                 .await?;
             }
         }
-        let queued = deliveries::enqueued_count();
-        let v2_written = crate::v2::registry::written_count();
-        match f(&txn).await {
+        let scope = changes::TxScope { marks: Default::default(), ids: self.ids.clone() };
+        let (result, marks) = changes::TX
+            .scope(scope, async {
+                let result = f(&txn).await;
+                (result, changes::TX.with(|tx| tx.marks.clone()))
+            })
+            .await;
+        match result {
             Ok(v) => {
                 txn.commit().await?;
-                if deliveries::enqueued_count() != queued {
-                    deliveries::wake();
-                }
-                if crate::v2::registry::written_count() != v2_written {
-                    crate::v2::registry::note_committed();
-                }
+                self.changes.committed(&marks);
                 Ok(v)
             }
             Err(e) => {
@@ -156,8 +159,16 @@ impl Store {
                 return Ok(None);
             }
         }
-        let value = f(&txn).await?;
+        let scope = changes::TxScope { marks: Default::default(), ids: self.ids.clone() };
+        let (value, marks) = changes::TX
+            .scope(scope, async {
+                let value = f(&txn).await;
+                (value, changes::TX.with(|tx| tx.marks.clone()))
+            })
+            .await;
+        let value = value?;
         txn.commit().await?;
+        self.changes.committed(&marks);
         Ok(Some(value))
     }
 

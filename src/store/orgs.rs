@@ -44,7 +44,7 @@ pub async fn insert_org(
     let written = events::append(
         txn,
         NewEvent {
-            aggregate_type: "org",
+            aggregate_type: crate::store::events::Aggregate::Org,
             aggregate_id: id.to_string(),
             event_type: "org.added",
             resource_owner: id,

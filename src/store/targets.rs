@@ -80,7 +80,7 @@ pub async fn create_target(store: &Store, new: NewTarget, creator: i64, owner: i
                 let written = events::append(
                     txn,
                     NewEvent {
-                        aggregate_type: "target",
+                        aggregate_type: crate::store::events::Aggregate::Target,
                         aggregate_id: id.to_string(),
                         event_type: "target.added",
                         resource_owner: owner,
@@ -166,7 +166,7 @@ pub async fn update_target(
                 let written = events::append(
                     txn,
                     NewEvent {
-                        aggregate_type: "target",
+                        aggregate_type: crate::store::events::Aggregate::Target,
                         aggregate_id: id.to_string(),
                         event_type: "target.changed",
                         resource_owner: owner,
@@ -208,7 +208,7 @@ pub async fn delete_target(store: &Store, id: i64, creator: i64, owner: i64) -> 
                 let written = events::append(
                     txn,
                     NewEvent {
-                        aggregate_type: "target",
+                        aggregate_type: crate::store::events::Aggregate::Target,
                         aggregate_id: id.to_string(),
                         event_type: "target.removed",
                         resource_owner: owner,
@@ -268,7 +268,7 @@ async fn write_execution(
     let written = events::append(
         txn,
         NewEvent {
-            aggregate_type: "execution",
+            aggregate_type: crate::store::events::Aggregate::Execution,
             aggregate_id: id.to_string(),
             event_type,
             resource_owner: owner,
@@ -356,7 +356,7 @@ async fn key_event(
     let written = events::append(
         txn,
         NewEvent {
-            aggregate_type: "target",
+            aggregate_type: crate::store::events::Aggregate::Target,
             aggregate_id: t.id.to_string(),
             event_type,
             resource_owner: owner,

@@ -48,7 +48,7 @@ async fn insert_token(
     let written = events::append(
         txn,
         NewEvent {
-            aggregate_type: "instance",
+            aggregate_type: crate::store::events::Aggregate::Instance,
             aggregate_id: instance_id(txn).await?,
             event_type: "token.added",
             resource_owner: new.org_id,
@@ -104,7 +104,7 @@ pub async fn remove_token(store: &Store, id: i64, creator: i64) -> ApiResult<tok
                 events::append(
                     txn,
                     NewEvent {
-                        aggregate_type: "instance",
+                        aggregate_type: crate::store::events::Aggregate::Instance,
                         aggregate_id: instance_id(txn).await?,
                         event_type: "token.removed",
                         resource_owner: model.org_id,

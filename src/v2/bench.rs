@@ -111,7 +111,7 @@ pub async fn run(mut config: Config, events_n: usize, latency_n: usize, requests
                     events::append(
                         txn,
                         NewEvent {
-                            aggregate_type: "action",
+                            aggregate_type: crate::store::events::Aggregate::Action,
                             aggregate_id: format!("{p}-{i}"),
                             event_type: "action.added",
                             resource_owner: 0,
@@ -151,7 +151,7 @@ pub async fn run(mut config: Config, events_n: usize, latency_n: usize, requests
                     events::append(
                         txn,
                         NewEvent {
-                            aggregate_type: "action",
+                            aggregate_type: crate::store::events::Aggregate::Action,
                             aggregate_id: agg,
                             event_type: "action.added",
                             resource_owner: 0,

@@ -167,7 +167,7 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
             drop(first);
             if claimed < want {
                 tokio::select! {
-                    _ = deliveries::waker().notified() => {}
+                    _ = state.store.changes.deliveries_waker().notified() => {}
                     _ = tokio::time::sleep(poll) => {}
                     _ = stop.changed() => {}
                 }
@@ -231,7 +231,7 @@ async fn record_results(
         }
         drop(set);
         // A success may unblock the next delivery of the same aggregate.
-        deliveries::wake();
+        state.store.changes.wake_deliveries();
     }
 }
 
@@ -256,7 +256,7 @@ async fn listen_for_commits(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             n = listener.recv() => match n {
-                Ok(_) => deliveries::wake(),
+                Ok(_) => state.store.changes.wake_deliveries(),
                 Err(e) => {
                     // The listener reconnects on the next recv; the poll covers the gap.
                     tracing::warn!(error = %e, "delivery listener lost its connection");

@@ -6,28 +6,10 @@ use crate::error::ApiResult;
 use crate::store::Store;
 use entity::target;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MAX_AGE: Duration = Duration::from_millis(250);
-
-/// Bumped (before commit) by every event on a target or execution aggregate.
-static WRITTEN: AtomicU64 = AtomicU64::new(0);
-/// Bumped after the commit of a transaction that bumped [`WRITTEN`].
-static COMMITTED: AtomicU64 = AtomicU64::new(0);
-
-pub fn written_count() -> u64 {
-    WRITTEN.load(Ordering::Relaxed)
-}
-
-pub fn note_written() {
-    WRITTEN.fetch_add(1, Ordering::Relaxed);
-}
-
-pub fn note_committed() {
-    COMMITTED.fetch_add(1, Ordering::Release);
-}
 
 pub struct Snapshot {
     loaded: Instant,
@@ -68,7 +50,7 @@ pub struct Registry {
 
 impl Registry {
     pub async fn snapshot(&self, store: &Store) -> ApiResult<Arc<Snapshot>> {
-        if let Some(s) = self.fresh().await {
+        if let Some(s) = self.fresh(store).await {
             return Ok(s);
         }
         let waiting_since = Instant::now();
@@ -76,7 +58,7 @@ impl Registry {
             return Err(e);
         }
         let _one = self.reload.lock().await;
-        if let Some(s) = self.fresh().await {
+        if let Some(s) = self.fresh(store).await {
             return Ok(s);
         }
         // A reload that failed while this request waited for the lock answers it too: with the
@@ -97,7 +79,7 @@ impl Registry {
     }
 
     async fn load(&self, store: &Store) -> ApiResult<Arc<Snapshot>> {
-        let generation = COMMITTED.load(Ordering::Acquire);
+        let generation = store.changes.v2_generation();
         let targets: HashMap<i64, Arc<target::Model>> =
             crate::store::targets::all_targets(&store.db).await?.into_iter().map(|t| (t.id, Arc::new(t))).collect();
         let mut executions = HashMap::new();
@@ -116,9 +98,9 @@ impl Registry {
         Ok(snap)
     }
 
-    async fn fresh(&self) -> Option<Arc<Snapshot>> {
+    async fn fresh(&self, store: &Store) -> Option<Arc<Snapshot>> {
         let guard = self.current.read().await;
         let s = guard.as_ref()?;
-        (s.loaded.elapsed() < MAX_AGE && s.generation == COMMITTED.load(Ordering::Acquire)).then(|| s.clone())
+        (s.loaded.elapsed() < MAX_AGE && s.generation == store.changes.v2_generation()).then(|| s.clone())
     }
 }
