@@ -634,3 +634,128 @@ async fn wait_for(mut pred: impl FnMut() -> bool, timeout: Duration) -> bool {
     }
     pred()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Commit-time failures injected in-process (no root needed), on both backends.
+
+mod in_process {
+    use super::*;
+    use crate::common::TestServer;
+    use actionsd::store::events::{append, Aggregate, NewEvent};
+    use sea_orm::{ConnectionTrait, DatabaseTransaction};
+
+    /// Appends an action event for `aggregate`, then runs `sabotage` in the same transaction.
+    async fn failing_write(
+        s: &TestServer,
+        aggregate: &'static str,
+        sabotage: &'static str,
+    ) -> actionsd::error::ApiError {
+        let org = s.state.default_org;
+        let result = s
+            .state
+            .store
+            .write(&[], move |txn: &DatabaseTransaction| {
+                Box::pin(async move {
+                    append(
+                        txn,
+                        NewEvent {
+                            aggregate_type: Aggregate::Action,
+                            aggregate_id: aggregate.to_string(),
+                            event_type: "action.added",
+                            resource_owner: org,
+                            creator: 0,
+                            payload: json!({}),
+                        },
+                    )
+                    .await?;
+                    txn.execute_unprepared(sabotage).await?;
+                    Ok(())
+                })
+            })
+            .await;
+        result.expect_err("a transaction whose commit fails must not be acknowledged")
+    }
+
+    async fn event_count(s: &TestServer, aggregate: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM events WHERE aggregate_id = '{aggregate}'");
+        let row = s
+            .state
+            .store
+            .db
+            .query_one(sea_orm::Statement::from_string(s.state.store.backend, sql))
+            .await
+            .expect("count")
+            .expect("row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+
+    /// After a failed commit: later writes are acknowledged only when another connection (the read
+    /// pool) sees them, i.e. they really committed.
+    async fn later_writes_commit(s: &TestServer, prefix: &str) {
+        for n in 0..20 {
+            let name = format!("{prefix}_{n}");
+            let r = s.post(ACTIONS, &s.admin, json!({"name": name, "script": format!("function {name}() {{}}")})).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            let id = r.body["id"].as_str().unwrap();
+            let got = s.get(&format!("{ACTIONS}/{id}"), &s.admin).await;
+            assert_eq!(got.status, 200, "write {n} after a failed commit acknowledged but not committed: {got:?}");
+        }
+    }
+
+    /// A deferred foreign key violated inside the transaction: the database refuses the COMMIT.
+    async fn commit_refused_by_the_database(s: &TestServer) {
+        let setup = [
+            "CREATE TABLE fault_parent (id BIGINT PRIMARY KEY)",
+            "CREATE TABLE fault_child (parent BIGINT REFERENCES fault_parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        ];
+        for sql in setup {
+            s.state.store.db.execute_unprepared(sql).await.expect(sql);
+        }
+        for round in 0..3 {
+            let err =
+                failing_write(s, ["fk-0", "fk-1", "fk-2"][round], "INSERT INTO fault_child (parent) VALUES (42)").await;
+            assert!(matches!(err.http_status().as_u16(), 500 | 503), "{err:?}");
+            assert_eq!(
+                event_count(s, ["fk-0", "fk-1", "fk-2"][round]).await,
+                0,
+                "the refused transaction left its event"
+            );
+            later_writes_commit(s, &format!("after_fk_{round}")).await;
+        }
+    }
+
+    crate::backend_tests!(commit_refused_by_the_database);
+
+    /// One-shot commands (`org create`, `token create`) build their state without background jobs:
+    /// nothing that could claim deliveries, prune, or hold run records in a batch when they exit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn one_shot_commands_start_no_background_jobs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+        let config = common::test_config(&url, dir.path());
+        let state = actionsd::build_state_for_command(config.clone()).await.expect("state");
+        assert!(state.background_tasks.lock().unwrap().is_empty(), "a one-shot command started background jobs");
+        assert!(state.run_writer.submit(Vec::new()).is_err(), "run records must be written at once, not batched");
+        drop(state);
+        // The server's state does start them.
+        let state = actionsd::build_state(config).await.expect("state");
+        assert!(state.background_tasks.lock().unwrap().len() >= 3);
+        let _ = state.background_stop.send(true);
+    }
+
+    /// SQLite rolls a transaction back by itself after SQLITE_FULL or an I/O error; the driver still
+    /// believes it is open. Simulated with a ROLLBACK behind the driver's back: the COMMIT fails, the
+    /// request is not acknowledged, and the connection is not reused in that state.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_rollback_behind_the_drivers_back() {
+        let s = TestServer::sqlite().await;
+        for round in 0..3 {
+            let aggregate = ["rb-0", "rb-1", "rb-2"][round];
+            let err = failing_write(&s, aggregate, "ROLLBACK").await;
+            assert!(matches!(err.http_status().as_u16(), 500 | 503), "{err:?}");
+            assert_eq!(event_count(&s, aggregate).await, 0);
+            later_writes_commit(&s, &format!("after_rollback_{round}")).await;
+        }
+        s.stop().await;
+    }
+}
