@@ -182,8 +182,11 @@ impl Config {
             #[command(flatten)]
             config: Config,
         }
-        use clap::Parser;
-        let mut c = Wrapper::parse_from(["actionsd"]).config;
+        // Defaults only: the surrounding environment's ACTIONSD_* variables are not read.
+        use clap::{CommandFactory, FromArgMatches};
+        let cmd = Wrapper::command().mut_args(|a| a.env(None::<&'static str>));
+        let matches = cmd.get_matches_from(["actionsd"]);
+        let mut c = Wrapper::from_arg_matches(&matches).expect("the defaults parse").config;
         c.database_url = url.to_string();
         c
     }
@@ -192,6 +195,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_ignore_the_environment() {
+        // A variable that would change the default if it were read (set for this process only;
+        // other tests do not read this one).
+        std::env::set_var("ACTIONSD_RUN_MAX_ROWS", "7");
+        let c = Config::for_database("sqlite::memory:");
+        std::env::remove_var("ACTIONSD_RUN_MAX_ROWS");
+        assert_eq!(c.run_max_rows, 100_000);
+        assert_eq!(c.database_url, "sqlite::memory:");
+    }
 
     #[test]
     fn sizes() {

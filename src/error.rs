@@ -139,15 +139,16 @@ impl ApiError {
     }
 
     pub fn gateway_body(&self) -> serde_json::Value {
-        let mut body = json!({"code": self.kind.grpc_code(), "message": self.full_message()});
-        if let Some(id) = self.id {
-            body["details"] = json!([{
+        // `details` is always there (the OpenAPI schema requires it): empty when there is no id.
+        let details = match self.id {
+            Some(id) => json!([{
                 "@type": "type.googleapis.com/zitadel.v1.ErrorDetail",
                 "id": id,
                 "message": self.message,
-            }]);
-        }
-        body
+            }]),
+            None => json!([]),
+        };
+        json!({"code": self.kind.grpc_code(), "message": self.full_message(), "details": details})
     }
 
     pub fn connect_body(&self) -> serde_json::Value {

@@ -836,3 +836,22 @@ backend_tests!(
     parallel_set_trigger_actions,
     delete_racing_set_trigger_actions,
 );
+
+/// Gateway errors always carry `details` (the OpenAPI schema requires it), an empty array when the
+/// error has no id: malformed JSON, an empty query object, a missing token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gateway_errors_always_have_details() {
+    let s = TestServer::sqlite().await;
+    let cases = [
+        s.call_raw(Method::POST, "/management/v1/actions", Some(&s.admin), b"{not json".to_vec()).await,
+        s.call_raw(Method::GET, "/management/v1/orgs/me", None, Vec::new()).await,
+        s.put("/management/v1/actions/1", &s.admin, json!({"name": "", "script": "x"})).await,
+        s.post("/management/v1/actions", &s.admin, json!({"name": 5})).await,
+    ];
+    for r in cases {
+        assert!(r.status.is_client_error(), "{r:?}");
+        assert!(r.body["details"].is_array(), "no details array in {r:?}");
+        assert!(r.body["code"].is_i64() && r.body["message"].is_string(), "{r:?}");
+    }
+    s.stop().await;
+}
