@@ -25,11 +25,21 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Connects to the database, applies migrations, bootstraps the instance and builds the state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    build_state_with_schema(config, None).await
+    build(config, None, true).await
 }
 
 /// As [`build_state`], on a given PostgreSQL schema (tests isolate themselves this way).
-pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -> anyhow::Result<AppState> {
+pub async fn build_state_with_schema(config: Config, schema: Option<&str>) -> anyhow::Result<AppState> {
+    build(config, schema, true).await
+}
+
+/// The state for a one-shot command (`org create`, `token create`): no background jobs, so the
+/// command never claims deliveries, prunes or batches run records and then exits holding them.
+pub async fn build_state_for_command(config: Config) -> anyhow::Result<AppState> {
+    build(config, None, false).await
+}
+
+async fn build(mut config: Config, schema: Option<&str>, background: bool) -> anyhow::Result<AppState> {
     if config.encryption_key.as_deref().unwrap_or("").is_empty() {
         if config.is_postgres() {
             anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
@@ -66,8 +76,15 @@ pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -
         allow_list: config.http_allow_list.clone(),
     });
     let (background_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
-    let pruner = tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx));
+    let mut background_tasks = Vec::new();
+    let run_writer = if background {
+        let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
+        background_tasks.push(writer_task);
+        background_tasks.push(tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx)));
+        run_writer
+    } else {
+        store::runs::RunWriter::direct()
+    };
     let v2 = build_v2(&store, &config).await?;
     let state = AppState(Arc::new(Inner {
         v2,
@@ -76,16 +93,18 @@ pub async fn build_state_with_schema(mut config: Config, schema: Option<&str>) -
         trigger_cache: Default::default(),
         run_writer,
         background_stop,
-        background_tasks: std::sync::Mutex::new(vec![writer_task, pruner]),
+        background_tasks: std::sync::Mutex::new(background_tasks),
         config,
         auth: Default::default(),
         metrics: metrics::Metrics::new(),
         default_org,
     }));
     state.auth.reload(&state.store).await.map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
-    let queue = v2::queue::start(state.clone(), state.background_stop.subscribe());
-    if let Ok(mut tasks) = state.background_tasks.lock() {
-        tasks.push(queue);
+    if background {
+        let queue = v2::queue::start(state.clone(), state.background_stop.subscribe());
+        if let Ok(mut tasks) = state.background_tasks.lock() {
+            tasks.push(queue);
+        }
     }
     Ok(state)
 }

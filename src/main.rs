@@ -158,14 +158,14 @@ async fn server_main() -> anyhow::Result<()> {
             actionsd::serve(state, listener, shutdown_signal()).await?;
         }
         Command::Org { command: OrgCommand::Create { name } } => {
-            let state = actionsd::build_state(config).await?;
+            let state = actionsd::build_state_for_command(config).await?;
             let org = store::orgs::add_org(&state.store, name, 0)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.full_message()))?;
             println!("{}", org.id);
         }
         Command::Token { command: TokenCommand::Create { org, role, description } } => {
-            let state = actionsd::build_state(config).await?;
+            let state = actionsd::build_state_for_command(config).await?;
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("unknown role {role:?}: use IAM_OWNER, ORG_OWNER, ORG_VIEWER or ORG_EXECUTOR")
             })?;

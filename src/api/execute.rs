@@ -425,7 +425,9 @@ pub async fn execute_flow_trigger(
         }
     }
     // Records of failed runs are committed before answering; the others go out in batches.
-    if records.iter().any(|r| r.outcome == Outcome::Failed.number() as i32) || !s.run_writer.submit(records.clone()) {
+    let failed = records.iter().any(|r| r.outcome == Outcome::Failed.number() as i32);
+    let write_now = if failed { Some(records) } else { s.run_writer.submit(records).err() };
+    if let Some(records) = write_now {
         run_store::insert(&s.store, std::sync::Arc::new(records)).await?;
     }
     let effects = report.effects.filter(|e| !e.is_empty());

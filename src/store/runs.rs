@@ -31,9 +31,12 @@ pub async fn insert(store: &Store, rows: Arc<Vec<run::Model>>) -> ApiResult<()> 
 const MAX_PENDING: usize = 200_000;
 
 /// Collects run records and writes them in one transaction per batch (at most ~200 ms late).
+/// Batches of run records the writer holds before callers write their records themselves.
+const QUEUE_BATCHES: usize = 4096;
+
 #[derive(Clone)]
 pub struct RunWriter {
-    tx: mpsc::UnboundedSender<Vec<run::Model>>,
+    tx: mpsc::Sender<Vec<run::Model>>,
 }
 
 impl RunWriter {
@@ -41,7 +44,7 @@ impl RunWriter {
         store: Arc<Store>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<run::Model>>();
+        let (tx, mut rx) = mpsc::channel::<Vec<run::Model>>(QUEUE_BATCHES);
         let task = tokio::spawn(async move {
             loop {
                 let first = tokio::select! {
@@ -101,8 +104,18 @@ impl RunWriter {
         (RunWriter { tx }, task)
     }
 
-    pub fn submit(&self, rows: Vec<run::Model>) -> bool {
-        self.tx.send(rows).is_ok()
+    /// A writer without a batching task: every submit gives the records back to be written at once
+    /// (one-shot commands, which start no background jobs).
+    pub fn direct() -> Self {
+        let (tx, _) = mpsc::channel(1);
+        RunWriter { tx }
+    }
+
+    /// Queues records for the next batch; gives them back when the queue is full (the writer
+    /// falls behind, e.g. while the database is unavailable) or closed, so that the caller writes
+    /// them itself: memory stays bounded and the load pushes back on the callers.
+    pub fn submit(&self, rows: Vec<run::Model>) -> Result<(), Vec<run::Model>> {
+        self.tx.try_send(rows).map_err(|e| e.into_inner())
     }
 }
 

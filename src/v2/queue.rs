@@ -113,7 +113,9 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
         let concurrency = state.config.delivery_concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
         let inflight: Arc<Mutex<HashSet<i64>>> = Default::default();
-        let (tx, rx) = mpsc::unbounded_channel::<AttemptResult>();
+        // Bounded: while results cannot be recorded, finished attempts wait holding their permits,
+        // so no new deliveries are claimed and memory stays bounded.
+        let (tx, rx) = mpsc::channel::<AttemptResult>(concurrency);
         let recorder = tokio::spawn(record_results(state.clone(), rx, inflight.clone()));
         let (aux_stop_tx, aux_stop) = watch::channel(false);
         let renewer = tokio::spawn(renew_leases(state.clone(), inflight.clone(), aux_stop.clone()));
@@ -160,7 +162,7 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
                 let (state, tx) = (state.clone(), tx.clone());
                 tokio::spawn(async move {
                     let result = attempt(&state, &row).await;
-                    let _ = tx.send(result);
+                    let _ = tx.send(result).await;
                     drop(permit);
                 });
             }
@@ -194,11 +196,7 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
 }
 
 /// Writes attempt results in batches (what arrived within a few milliseconds of each other).
-async fn record_results(
-    state: AppState,
-    mut rx: mpsc::UnboundedReceiver<AttemptResult>,
-    inflight: Arc<Mutex<HashSet<i64>>>,
-) {
+async fn record_results(state: AppState, mut rx: mpsc::Receiver<AttemptResult>, inflight: Arc<Mutex<HashSet<i64>>>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + Duration::from_millis(5);
