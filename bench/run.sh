@@ -2,6 +2,7 @@
 # Load benchmark of the management API on loopback with wrk (Debian package `wrk`).
 #   bash bench/run.sh                 # SQLite and, if reachable, PostgreSQL
 #   BACKENDS=sqlite bash bench/run.sh
+#   BIN=/path/to/actionsd bash bench/run.sh   # a given binary (e.g. an older build, to compare)
 # Env: DURATION (default 10s), PG_URL (default postgres://postgres@127.0.0.1:5432/test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,10 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 BACKENDS=${BACKENDS:-sqlite postgres}
 PORT=${PORT:-18080}
 BASE="http://127.0.0.1:$PORT"
-cargo build --release --quiet
-BIN=$PWD/target/release/actionsd
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --quiet
+  BIN=$PWD/target/release/actionsd
+fi
 WORK=$(mktemp -d)
 trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 TOKEN=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 43)
