@@ -80,7 +80,8 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     let run_writer = if background {
         let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
         background_tasks.push(writer_task);
-        background_tasks.push(tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx)));
+        background_tasks.push(tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx.clone())));
+        background_tasks.push(tokio::spawn(renew_node_lease(store.clone(), stop_rx)));
         run_writer
     } else {
         store::runs::RunWriter::direct()
@@ -233,6 +234,23 @@ async fn prune_runs(store: Arc<store::Store>, config: Config, mut stop: tokio::s
                     Ok(n) if n > 0 => tracing::info!(removed = n, "pruned run records"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning run records failed"),
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Keeps the node-number lease (see `store::nodes`).
+async fn renew_node_lease(store: Arc<store::Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(store::nodes::RENEW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = store.renew_node_lease().await {
+                    tracing::warn!(error = %e, "renewing the node-number lease failed");
                 }
             }
             _ = stop.changed() => break,

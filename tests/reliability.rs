@@ -739,7 +739,7 @@ mod in_process {
         drop(state);
         // The server's state does start them.
         let state = actionsd::build_state(config).await.expect("state");
-        assert!(state.background_tasks.lock().unwrap().len() >= 3);
+        assert!(state.background_tasks.lock().unwrap().len() >= 4);
         let _ = state.background_stop.send(true);
     }
 
@@ -757,5 +757,72 @@ mod in_process {
             later_writes_commit(&s, &format!("after_rollback_{round}")).await;
         }
         s.stop().await;
+    }
+
+    /// Node numbers are leased: two live processes never share one, a released or expired one is
+    /// taken again, and when all 1,024 are held a start fails clearly instead of colliding.
+    async fn node_numbers_are_leased(url: &str, schema: Option<&str>) {
+        use actionsd::store::{connect, DbOptions, Store};
+        let open = || async { Store::new(connect(url, schema, &DbOptions::default()).await.expect("connect")).await };
+        let mut stores = Vec::new();
+        for _ in 0..5 {
+            stores.push(open().await.expect("store"));
+        }
+        let numbers: BTreeSet<i64> = stores.iter().map(|s| s.ids.node()).collect();
+        assert_eq!(numbers.len(), 5, "two live stores share a node number: {numbers:?}");
+        // Ids minted by different stores in the same millisecond differ.
+        let ids: BTreeSet<i64> = stores.iter().map(|s| s.new_id()).collect();
+        assert_eq!(ids.len(), 5);
+        // A released number is the next one taken.
+        let released = stores[2].ids.node();
+        stores.remove(2).close().await;
+        let again = open().await.expect("store");
+        assert_eq!(again.ids.node(), released);
+        // Renewal keeps the number; a lease taken over by another owner is noticed and replaced.
+        again.renew_node_lease().await.expect("renew");
+        assert_eq!(again.ids.node(), released);
+        let db = &again.db;
+        let backend = again.backend;
+        let exec = |sql: String| async move {
+            db.execute(sea_orm::Statement::from_string(backend, sql)).await.expect("sql");
+        };
+        exec(format!("UPDATE node_leases SET owner = -1 WHERE node_no = {released}")).await;
+        again.renew_node_lease().await.expect("renew after losing the lease");
+        assert_ne!(again.ids.node(), released, "kept minting with a number another process holds");
+        // Every number held by live owners: a new start fails instead of sharing one.
+        let far = 4_102_444_800_000_000i64; // year 2100
+        exec("DELETE FROM node_leases".to_string()).await;
+        exec(format!(
+            "WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < 1023) \
+             INSERT INTO node_leases (node_no, owner, lease_until) SELECT n, -2, {far} FROM seq"
+        ))
+        .await;
+        let err = open().await.err().expect("a start with no free node number must fail");
+        assert!(err.to_string().contains("node numbers are leased"), "{err}");
+        // Expired leases are free again.
+        exec("UPDATE node_leases SET lease_until = 0 WHERE node_no = 7".to_string()).await;
+        let late = open().await.expect("store");
+        assert_eq!(late.ids.node(), 7);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn node_numbers_are_leased_sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("nodes.db").display());
+        node_numbers_are_leased(&url, None).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn node_numbers_are_leased_postgres() {
+        let Ok(url) = std::env::var(common::POSTGRES_ENV) else {
+            eprintln!(
+                "SKIPPED PostgreSQL variant: node_numbers_are_leased_postgres ({} is not set)",
+                common::POSTGRES_ENV
+            );
+            return;
+        };
+        let schema = common::create_schema(&url).await;
+        node_numbers_are_leased(&url, Some(&schema)).await;
+        common::drop_schema(&url, &schema).await;
     }
 }

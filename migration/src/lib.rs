@@ -7,6 +7,7 @@ mod m20261123_000002_runs;
 mod m20261123_000003_action_search_index;
 mod m20261123_000004_targets;
 mod m20261123_000005_v2_delivery;
+mod m20261202_000006_node_leases;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_action_search_index::Migration),
             Box::new(m20261123_000004_targets::Migration),
             Box::new(m20261123_000005_v2_delivery::Migration),
+            Box::new(m20261202_000006_node_leases::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 //! Layout: 41 bits of milliseconds since 2024-01-01, 10 bits of node number (taken from the
 //! database at start, so replicas never collide), 12 bits of sequence within a millisecond.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 const EPOCH_MS: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
@@ -10,13 +11,23 @@ const NODE_BITS: u32 = 10;
 const SEQ_BITS: u32 = 12;
 
 pub struct IdGenerator {
-    node: i64,
+    node: AtomicI64,
     state: Mutex<(i64, i64)>, // (last millisecond, sequence)
 }
 
 impl IdGenerator {
     pub fn new(node: i64) -> Self {
-        IdGenerator { node: node & ((1 << NODE_BITS) - 1), state: Mutex::new((0, 0)) }
+        IdGenerator { node: AtomicI64::new(node & ((1 << NODE_BITS) - 1)), state: Mutex::new((0, 0)) }
+    }
+
+    /// The node number in the ids this generator mints.
+    pub fn node(&self) -> i64 {
+        self.node.load(Ordering::Relaxed)
+    }
+
+    /// Switches to another node number (after a lost lease).
+    pub fn set_node(&self, node: i64) {
+        self.node.store(node & ((1 << NODE_BITS) - 1), Ordering::Relaxed);
     }
 
     pub fn next(&self) -> i64 {
@@ -36,7 +47,7 @@ impl IdGenerator {
             state.1 = 0;
         }
         state.0 = now;
-        (now << (NODE_BITS + SEQ_BITS)) | (self.node << SEQ_BITS) | state.1
+        (now << (NODE_BITS + SEQ_BITS)) | (self.node() << SEQ_BITS) | state.1
     }
 }
 

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod deliveries;
 pub mod events;
 pub mod flows;
+pub mod nodes;
 pub mod orgs;
 pub mod runs;
 pub mod targets;
@@ -36,12 +37,16 @@ pub struct Store {
     pub ids: std::sync::Arc<IdGenerator>,
     /// What committed writes changed (per store: the v2 snapshot and the delivery worker follow it).
     pub changes: changes::Changes,
-    /// This process's node number (also the owner of delivery leases).
+    /// This process's row in `nodes`, unique per start: the owner of its delivery leases and of
+    /// its node-number lease (the node number itself is `ids.node()`).
     pub node: i64,
+    /// When the node-number lease ends (microseconds), and one renewal at a time.
+    node_lease_until: std::sync::atomic::AtomicI64,
+    node_lease_renewal: tokio::sync::Mutex<()>,
 }
 
 impl Store {
-    /// Takes a node number for id generation from the database.
+    /// Registers this process and leases a node number for id generation.
     pub async fn new(dbs: Databases) -> Result<Self, DbErr> {
         let Databases { db, writer, health, acquire_timeout } = dbs;
         let backend = db.get_database_backend();
@@ -52,6 +57,7 @@ impl Store {
         .exec(&writer)
         .await?
         .last_insert_id;
+        let (node_no, lease_until) = nodes::claim(&writer, node).await?;
         Ok(Store {
             db,
             writer,
@@ -59,7 +65,9 @@ impl Store {
             backend,
             sqlite_writer: tokio::sync::Mutex::new(()),
             acquire_timeout,
-            ids: std::sync::Arc::new(IdGenerator::new(node)),
+            ids: std::sync::Arc::new(IdGenerator::new(node_no)),
+            node_lease_until: std::sync::atomic::AtomicI64::new(lease_until),
+            node_lease_renewal: tokio::sync::Mutex::new(()),
             changes: changes::Changes::default(),
             node,
         })
@@ -67,6 +75,33 @@ impl Store {
 
     pub fn new_id(&self) -> i64 {
         self.ids.next()
+    }
+
+    /// Renews the node-number lease; if it was lost, leases another number and mints with it.
+    pub async fn renew_node_lease(&self) -> ApiResult<()> {
+        use std::sync::atomic::Ordering;
+        let _one = self.node_lease_renewal.lock().await;
+        let current = self.ids.node();
+        let until = match nodes::renew(&self.writer, current, self.node).await? {
+            Some(until) => until,
+            None => {
+                let (node_no, until) = nodes::claim(&self.writer, self.node).await?;
+                tracing::warn!(lost = current, now = node_no, "the node-number lease was lost; took another number");
+                self.ids.set_node(node_no);
+                until
+            }
+        };
+        self.node_lease_until.store(until, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Before a write: renews the lease first when it is close to its end (e.g. after an outage).
+    async fn ensure_node_lease(&self) -> ApiResult<()> {
+        let left = self.node_lease_until.load(std::sync::atomic::Ordering::Relaxed) - crate::domain::time::now_micros();
+        if left < nodes::RENEW_BEFORE_WRITE.as_micros() as i64 {
+            self.renew_node_lease().await?;
+        }
+        Ok(())
     }
 
     /// Begins a write transaction. On SQLite every writer queues on the single-writer lock first:
@@ -93,6 +128,7 @@ impl Store {
         T: Send,
         F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send,
     {
+        self.ensure_node_lease().await?;
         let (_guard, txn) = self.begin_writer().await?;
         if self.backend == DatabaseBackend::Postgres {
             let mut keys: Vec<i64> = locks.iter().map(|k| lock_key(k)).collect();
@@ -179,8 +215,11 @@ impl Store {
         matches!(tokio::time::timeout(connect::HEALTH_TIMEOUT, probe).await, Ok(Ok(_)))
     }
 
-    /// Closes every pool (at shutdown).
+    /// Closes every pool (at shutdown), giving the node number back first.
     pub async fn close(&self) {
+        if let Err(e) = nodes::release(&self.writer, self.ids.node(), self.node).await {
+            tracing::warn!(error = %e, "releasing the node number failed (it expires by itself)");
+        }
         let _ = self.health.clone().close().await;
         let _ = self.writer.clone().close().await;
         let _ = self.db.clone().close().await;
