@@ -307,13 +307,7 @@ async fn killed_server_leaves_no_worker_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_server_leaves_no_worker_postgres() {
-    let Ok(url) = std::env::var(common::POSTGRES_ENV) else {
-        eprintln!(
-            "SKIPPED PostgreSQL variant: killed_server_leaves_no_worker_postgres ({} is not set)",
-            common::POSTGRES_ENV
-        );
-        return;
-    };
+    let Some(url) = common::postgres_url_or_skip("killed_server_leaves_no_worker_postgres") else { return };
     let schema = common::create_schema(&url).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let env = vec![
@@ -467,11 +461,7 @@ fn is_root() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_outage_fails_fast_and_heals() {
-    if std::env::var(common::POSTGRES_ENV).is_err() {
-        eprintln!(
-            "SKIPPED PostgreSQL variant: postgres_outage_fails_fast_and_heals ({} is not set)",
-            common::POSTGRES_ENV
-        );
+    if common::postgres_url_or_skip("postgres_outage_fails_fast_and_heals").is_none() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -814,13 +804,7 @@ mod in_process {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn node_numbers_are_leased_postgres() {
-        let Ok(url) = std::env::var(common::POSTGRES_ENV) else {
-            eprintln!(
-                "SKIPPED PostgreSQL variant: node_numbers_are_leased_postgres ({} is not set)",
-                common::POSTGRES_ENV
-            );
-            return;
-        };
+        let Some(url) = common::postgres_url_or_skip("node_numbers_are_leased_postgres") else { return };
         let schema = common::create_schema(&url).await;
         node_numbers_are_leased(&url, Some(&schema)).await;
         common::drop_schema(&url, &schema).await;

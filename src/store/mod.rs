@@ -143,13 +143,7 @@ impl Store {
                 .await?;
             }
         }
-        let scope = changes::TxScope { marks: Default::default(), ids: self.ids.clone() };
-        let (result, marks) = changes::TX
-            .scope(scope, async {
-                let result = f(&txn).await;
-                (result, changes::TX.with(|tx| tx.marks.clone()))
-            })
-            .await;
+        let (result, marks) = self.in_tx_scope(f(&txn)).await;
         match result {
             Ok(v) => {
                 txn.commit().await?;
@@ -165,6 +159,17 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Runs a transaction's body with a fresh change-marks scope; returns its result and what it marked.
+    async fn in_tx_scope<T>(&self, body: impl std::future::Future<Output = T>) -> (T, changes::TxMarks) {
+        let scope = changes::TxScope { marks: Default::default(), ids: self.ids.clone() };
+        changes::TX
+            .scope(scope, async {
+                let value = body.await;
+                (value, changes::TX.with(|tx| tx.marks.clone()))
+            })
+            .await
     }
 
     /// Global position of the newest event (ListDetails.processedSequence).
@@ -195,13 +200,7 @@ impl Store {
                 return Ok(None);
             }
         }
-        let scope = changes::TxScope { marks: Default::default(), ids: self.ids.clone() };
-        let (value, marks) = changes::TX
-            .scope(scope, async {
-                let value = f(&txn).await;
-                (value, changes::TX.with(|tx| tx.marks.clone()))
-            })
-            .await;
+        let (value, marks) = self.in_tx_scope(f(&txn)).await;
         let value = value?;
         txn.commit().await?;
         self.changes.committed(&marks);

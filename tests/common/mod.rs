@@ -334,6 +334,18 @@ pub async fn create_schema(url: &str) -> String {
     schema
 }
 
+/// The PostgreSQL URL for a test that runs only on PostgreSQL; None (after saying so on stderr, in
+/// the form `.ci/run` counts as skipped) when the variable is not set.
+pub fn postgres_url_or_skip(test: &str) -> Option<String> {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(url) => Some(url),
+        Err(_) => {
+            eprintln!("SKIPPED PostgreSQL variant: {test} ({POSTGRES_ENV} is not set)");
+            None
+        }
+    }
+}
+
 pub async fn drop_schema(url: &str, schema: &str) {
     use sea_orm::{ConnectionTrait, Database};
     if let Ok(db) = Database::connect(url).await {
