@@ -1,0 +1,563 @@
+//! `zitadel.action.v2.ActionService`: Actions v2 targets and executions (IAM_OWNER only).
+//! Errors carry the contract's key (`Errors.Target.Invalid`, …) as their id, so it appears in
+//! the message and as `details[0].id`.
+
+use super::auth::Caller;
+use super::json::{self, is_false, is_zero_u64};
+use super::messages::GatewayError;
+use super::{AppState, BodyMode, Rpc};
+use crate::domain::fold::fold;
+use crate::domain::time::format_micros;
+use crate::domain::Duration;
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::proto_enum;
+use crate::rpc_call;
+use crate::store::{crypto, targets as store};
+use axum::http::Method;
+use entity::{execution, target};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub const SERVICE: &str = "zitadel.action.v2.ActionService";
+
+/// Functions a `function` condition may name.
+pub const FUNCTIONS: &[&str] = &["preaccesstoken", "presamlresponse", "preuserinfo"];
+
+/// Event types an `event` condition may name (README §5).
+pub const EVENT_TYPES: &[&str] = &[
+    "action.added",
+    "action.changed",
+    "action.deactivated",
+    "action.reactivated",
+    "action.removed",
+    "org.added",
+    "org.flow.trigger_actions.set",
+    "org.flow.trigger_actions.cascade.removed",
+    "org.flow.cleared",
+    "token.added",
+    "token.removed",
+    "target.added",
+    "target.changed",
+    "target.removed",
+    "target.key.added",
+    "target.key.activated",
+    "target.key.deactivated",
+    "target.key.removed",
+    "execution.v2.set",
+    "execution.v2.removed",
+];
+
+const MAX_NAME: usize = 1000;
+const MAX_ENDPOINT: usize = 2048;
+const MAX_TIMEOUT: Duration = Duration::from_secs(270);
+const DEFAULT_LIMIT: u64 = 100;
+const MAX_LIMIT: u64 = 1000;
+const SIGNING_KEY_LEN: usize = 36;
+/// Bounds of a public key (the PEM text, after base64 decoding).
+const MAX_PUBLIC_KEY_BYTES: usize = 8192;
+
+pub fn rpcs() -> Vec<Rpc> {
+    use BodyMode::{Ignored, Whole};
+    let rpc = |method, http, path, body, call| Rpc::instance(SERVICE, method, http, path, body, call);
+    vec![
+        rpc("CreateTarget", Method::POST, "/v2/actions/targets", Whole, rpc_call!(create_target)),
+        rpc("UpdateTarget", Method::POST, "/v2/actions/targets/{id}", Whole, rpc_call!(update_target)),
+        rpc("DeleteTarget", Method::DELETE, "/v2/actions/targets/{id}", Ignored, rpc_call!(delete_target)),
+        rpc("GetTarget", Method::GET, "/v2/actions/targets/{id}", Ignored, rpc_call!(get_target)),
+        rpc("ListTargets", Method::POST, "/v2/actions/targets/search", Whole, rpc_call!(list_targets)),
+        rpc("SetExecution", Method::PUT, "/v2/actions/executions", Whole, rpc_call!(set_execution)),
+        rpc("ListExecutions", Method::POST, "/v2/actions/executions/search", Whole, rpc_call!(list_executions)),
+        rpc(
+            "ListExecutionFunctions",
+            Method::GET,
+            "/v2/actions/executions/functions",
+            Ignored,
+            rpc_call!(list_execution_functions),
+        ),
+        rpc(
+            "ListExecutionMethods",
+            Method::GET,
+            "/v2/actions/executions/methods",
+            Ignored,
+            rpc_call!(list_execution_methods),
+        ),
+        rpc(
+            "ListExecutionServices",
+            Method::GET,
+            "/v2/actions/executions/services",
+            Ignored,
+            rpc_call!(list_execution_services),
+        ),
+        rpc(
+            "AddPublicKey",
+            Method::POST,
+            "/v2/actions/targets/{targetId}/publickeys",
+            Whole,
+            rpc_call!(add_public_key),
+        ),
+        rpc(
+            "ActivatePublicKey",
+            Method::POST,
+            "/v2/actions/targets/{targetId}/publickeys/{keyId}/activate",
+            Ignored,
+            rpc_call!(activate_public_key),
+        ),
+        rpc(
+            "DeactivatePublicKey",
+            Method::POST,
+            "/v2/actions/targets/{targetId}/publickeys/{keyId}/deactivate",
+            Ignored,
+            rpc_call!(deactivate_public_key),
+        ),
+        rpc(
+            "RemovePublicKey",
+            Method::DELETE,
+            "/v2/actions/targets/{targetId}/publickeys/{keyId}",
+            Ignored,
+            rpc_call!(remove_public_key),
+        ),
+        rpc(
+            "ListPublicKeys",
+            Method::POST,
+            "/v2/actions/targets/{targetId}/publickeys/search",
+            Whole,
+            rpc_call!(list_public_keys),
+        ),
+    ]
+}
+
+fn err(kind: Kind, key: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(kind, key, message)
+}
+
+fn invalid_target(message: impl Into<String>) -> ApiError {
+    err(Kind::InvalidArgument, "Errors.Target.Invalid", message)
+}
+
+fn invalid_execution(message: impl Into<String>) -> ApiError {
+    err(Kind::InvalidArgument, "Errors.Execution.Invalid", message)
+}
+
+proto_enum!(
+    /// How a target's payload is encoded (ZITADEL numbering).
+    PayloadType {
+        Unspecified = 0 => "PAYLOAD_TYPE_UNSPECIFIED",
+        Json = 1 => "PAYLOAD_TYPE_JSON",
+        Jwt = 2 => "PAYLOAD_TYPE_JWT",
+        Jwe = 3 => "PAYLOAD_TYPE_JWE",
+    }
+);
+
+proto_enum!(
+    /// How a text filter compares (ZITADEL numbering).
+    TextFilterMethod {
+        Equals = 0 => "TEXT_FILTER_METHOD_EQUALS",
+        EqualsIgnoreCase = 1 => "TEXT_FILTER_METHOD_EQUALS_IGNORE_CASE",
+        StartsWith = 2 => "TEXT_FILTER_METHOD_STARTS_WITH",
+        StartsWithIgnoreCase = 3 => "TEXT_FILTER_METHOD_STARTS_WITH_IGNORE_CASE",
+        Contains = 4 => "TEXT_FILTER_METHOD_CONTAINS",
+        ContainsIgnoreCase = 5 => "TEXT_FILTER_METHOD_CONTAINS_IGNORE_CASE",
+        EndsWith = 6 => "TEXT_FILTER_METHOD_ENDS_WITH",
+        EndsWithIgnoreCase = 7 => "TEXT_FILTER_METHOD_ENDS_WITH_IGNORE_CASE",
+    }
+);
+
+proto_enum!(
+    /// Column to sort ListTargets by (ZITADEL numbering; unspecified = creation order).
+    TargetFieldName {
+        Unspecified = 0 => "TARGET_FIELD_NAME_UNSPECIFIED",
+        Id = 1 => "TARGET_FIELD_NAME_ID",
+        CreatedDate = 2 => "TARGET_FIELD_NAME_CREATED_DATE",
+        ChangedDate = 3 => "TARGET_FIELD_NAME_CHANGED_DATE",
+        Name = 4 => "TARGET_FIELD_NAME_NAME",
+        TargetType = 5 => "TARGET_FIELD_NAME_TARGET_TYPE",
+        Url = 6 => "TARGET_FIELD_NAME_URL",
+        Timeout = 7 => "TARGET_FIELD_NAME_TIMEOUT",
+        InterruptOnError = 8 => "TARGET_FIELD_NAME_INTERRUPT_ON_ERROR",
+    }
+);
+
+proto_enum!(
+    /// Column to sort ListExecutions by (ZITADEL numbering; unspecified = by execution id).
+    ExecutionFieldName {
+        Unspecified = 0 => "EXECUTION_FIELD_NAME_UNSPECIFIED",
+        Id = 1 => "EXECUTION_FIELD_NAME_ID",
+        CreatedDate = 2 => "EXECUTION_FIELD_NAME_CREATED_DATE",
+        ChangedDate = 3 => "EXECUTION_FIELD_NAME_CHANGED_DATE",
+    }
+);
+
+proto_enum!(
+    /// The kind of an execution's condition.
+    ExecutionType {
+        Unspecified = 0 => "EXECUTION_TYPE_UNSPECIFIED",
+        Request = 1 => "EXECUTION_TYPE_REQUEST",
+        Response = 2 => "EXECUTION_TYPE_RESPONSE",
+        Event = 3 => "EXECUTION_TYPE_EVENT",
+        Function = 4 => "EXECUTION_TYPE_FUNCTION",
+    }
+);
+
+mod executions;
+mod messages;
+mod public_keys;
+mod targets;
+
+pub use executions::*;
+pub use messages::*;
+pub use public_keys::*;
+pub use targets::*;
+
+// ---------- validation ----------
+
+fn target_kind(
+    msg: &str,
+    webhook: Option<RestWebhook>,
+    call: Option<RestCall>,
+    asynchronous: Option<RestAsync>,
+) -> ApiResult<Option<(String, bool)>> {
+    let count = webhook.is_some() as u8 + call.is_some() as u8 + asynchronous.is_some() as u8;
+    if count > 1 {
+        return Err(invalid_target(format!(
+            "invalid {msg}: only one of restWebhook, restCall and restAsync may be set"
+        )));
+    }
+    Ok(match (webhook, call, asynchronous) {
+        (Some(w), _, _) => Some(("rest_webhook".into(), w.interrupt_on_error)),
+        (_, Some(c), _) => Some(("rest_call".into(), c.interrupt_on_error)),
+        (_, _, Some(_)) => Some(("rest_async".into(), false)),
+        _ => None,
+    })
+}
+
+fn check_name(msg: &str, name: &str) -> ApiResult<()> {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_NAME {
+        return Err(invalid_target(format!(
+            "invalid {msg}.Name: value length must be between 1 and {MAX_NAME} runes, inclusive"
+        )));
+    }
+    Ok(())
+}
+
+fn check_timeout(msg: &str, timeout: Option<Duration>) -> ApiResult<i64> {
+    match timeout {
+        Some(t) if t.nanos > 0 && t <= MAX_TIMEOUT => Ok(t.nanos),
+        _ => Err(err(
+            Kind::InvalidArgument,
+            "Errors.Target.NoTimeout",
+            format!("invalid {msg}.Timeout: a timeout greater than 0s and at most 270s is required"),
+        )),
+    }
+}
+
+fn check_endpoint(s: &AppState, msg: &str, endpoint: &str) -> ApiResult<()> {
+    let invalid =
+        |why: &str| err(Kind::InvalidArgument, "Errors.Target.InvalidURL", format!("invalid {msg}.Endpoint: {why}"));
+    if endpoint.is_empty() || endpoint.chars().count() > MAX_ENDPOINT {
+        return Err(invalid("value length must be between 1 and 2048 runes, inclusive"));
+    }
+    let url = url::Url::parse(endpoint).map_err(|_| invalid("not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL has no host"));
+    }
+    s.v2.policy
+        .check_url(&url)
+        .map_err(|why| err(Kind::InvalidArgument, "Errors.Target.DeniedURL", format!("invalid {msg}.Endpoint: {why}")))
+}
+
+fn payload_number(p: Option<PayloadType>) -> i32 {
+    match p.unwrap_or_default() {
+        PayloadType::Unspecified => PayloadType::Json.number() as i32,
+        other => other.number() as i32,
+    }
+}
+
+fn generate_signing_key() -> String {
+    rand::rngs::OsRng.sample_iter(&rand::distributions::Alphanumeric).take(SIGNING_KEY_LEN).map(char::from).collect()
+}
+
+fn encryption_key(s: &AppState) -> &str {
+    s.config.encryption_key.as_deref().unwrap_or("")
+}
+
+fn encrypt_key(s: &AppState, key: &str) -> ApiResult<String> {
+    crypto::encrypt(encryption_key(s), key).map_err(ApiError::internal)
+}
+
+fn target_msg(s: &AppState, t: target::Model) -> ApiResult<Target> {
+    let signing_key = crypto::decrypt(encryption_key(s), &t.signing_key_enc).map_err(ApiError::internal)?;
+    let (mut rest_webhook, mut rest_call, mut rest_async) = (None, None, None);
+    match t.target_type.as_str() {
+        "rest_call" => rest_call = Some(RestCall { interrupt_on_error: t.interrupt_on_error }),
+        "rest_async" => rest_async = Some(RestAsync {}),
+        _ => rest_webhook = Some(RestWebhook { interrupt_on_error: t.interrupt_on_error }),
+    }
+    Ok(Target {
+        id: t.id.to_string(),
+        creation_date: format_micros(t.created_at),
+        change_date: format_micros(t.changed_at),
+        name: t.name,
+        rest_webhook,
+        rest_call,
+        rest_async,
+        timeout: Duration { nanos: t.timeout_nanos }.to_string(),
+        endpoint: t.endpoint,
+        signing_key,
+        payload_type: PayloadType::from_number(t.payload_type as i64)
+            .filter(|p| !p.is_zero())
+            .unwrap_or(PayloadType::Json),
+    })
+}
+
+fn parse_target_id(raw: &str) -> ApiResult<i64> {
+    crate::domain::id::parse(raw).ok_or_else(store::not_found)
+}
+
+fn invalid_public_key(message: impl Into<String>) -> ApiError {
+    err(Kind::InvalidArgument, "Errors.Target.InvalidPublicKey", message)
+}
+
+/// protobuf `bytes` in JSON: standard or URL-safe base64, padded or not.
+fn decode_bytes(raw: &str) -> Option<Vec<u8>> {
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+    use base64::{alphabet, Engine};
+    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&alphabet::STANDARD, config)
+        .decode(raw)
+        .or_else(|_| GeneralPurpose::new(&alphabet::URL_SAFE, config).decode(raw))
+        .ok()
+}
+
+/// The PEM text of an AddPublicKey request, validated; with its fingerprint.
+fn check_public_key(msg: &str, raw: &str) -> ApiResult<(String, String)> {
+    // The PEM text itself is accepted too (easier with curl); the contract's form is base64.
+    let bytes = if raw.trim_start().starts_with("-----BEGIN") {
+        raw.as_bytes().to_vec()
+    } else {
+        decode_bytes(raw).ok_or_else(|| invalid_public_key(format!("invalid {msg}.PublicKey: not base64")))?
+    };
+    if bytes.is_empty() || bytes.len() > MAX_PUBLIC_KEY_BYTES {
+        return Err(invalid_public_key(format!(
+            "invalid {msg}.PublicKey: value length must be between 1 and {MAX_PUBLIC_KEY_BYTES} bytes, inclusive"
+        )));
+    }
+    let pem = String::from_utf8(bytes)
+        .map_err(|_| invalid_public_key(format!("invalid {msg}.PublicKey: not a PEM PUBLIC KEY block")))?;
+    let parsed = crate::v2::jose::parse_public_key_pem(&pem)
+        .map_err(|why| invalid_public_key(format!("invalid {msg}.PublicKey: {why}")))?;
+    Ok((pem, parsed.fingerprint()))
+}
+
+fn public_key_msg(k: entity::target_key::Model) -> PublicKey {
+    PublicKey {
+        key_id: k.id.to_string(),
+        active: k.active,
+        fingerprint: k.fingerprint,
+        public_key: crate::v2::jose::pem_to_b64(&k.public_key),
+        expiration_date: k.expires_at.map(format_micros),
+        creation_date: format_micros(k.created_at),
+        change_date: format_micros(k.changed_at),
+    }
+}
+
+// ---------- conditions ----------
+
+/// Full names of every RPC a request/response condition may name (not the ActionService's own).
+pub fn known_methods() -> Vec<String> {
+    let mut all: Vec<String> = super::rpcs().iter().filter(|r| r.service != SERVICE).map(|r| r.full_name()).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+pub fn known_services() -> Vec<String> {
+    let mut all: Vec<String> =
+        super::rpcs().iter().filter(|r| r.service != SERVICE).map(|r| r.service.to_string()).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+fn condition_unknown(message: String) -> ApiError {
+    err(Kind::NotFound, "Errors.Execution.ConditionInvalid", message)
+}
+
+fn condition_forbidden(message: String) -> ApiError {
+    err(Kind::InvalidArgument, "Errors.Execution.ConditionInvalid", message)
+}
+
+fn is_event_group(group: &str) -> bool {
+    !group.is_empty() && EVENT_TYPES.iter().any(|t| t.strip_prefix(group).is_some_and(|rest| rest.starts_with('.')))
+}
+
+/// The execution id of a condition. `check` also verifies that what it names exists.
+fn condition_id(msg: &str, c: &Condition, check: bool) -> ApiResult<String> {
+    let set =
+        c.request.is_some() as u8 + c.response.is_some() as u8 + c.function.is_some() as u8 + c.event.is_some() as u8;
+    if set != 1 {
+        return Err(invalid_execution(format!(
+            "invalid {msg}: exactly one of request, response, function and event must be set"
+        )));
+    }
+    if let Some((prefix, r)) =
+        c.request.as_ref().map(|r| ("request", r)).or_else(|| c.response.as_ref().map(|r| ("response", r)))
+    {
+        let forms = r.method.is_some() as u8 + r.service.is_some() as u8 + r.all.is_some() as u8;
+        if forms != 1 {
+            return Err(invalid_execution(format!(
+                "invalid {msg}.{}: exactly one of method, service and all must be set",
+                if prefix == "request" { "Request" } else { "Response" }
+            )));
+        }
+        if let Some(method) = &r.method {
+            if check {
+                if method.strip_prefix('/').and_then(|m| m.split_once('/')).is_some_and(|(svc, _)| svc == SERVICE) {
+                    return Err(condition_forbidden(format!(
+                        "the ActionService's own method {method} cannot be a condition"
+                    )));
+                }
+                if !known_methods().contains(method) {
+                    return Err(condition_unknown(format!("unknown method {method:?}")));
+                }
+            }
+            return Ok(format!("{prefix}/{method}"));
+        }
+        if let Some(service) = &r.service {
+            if check {
+                if service == SERVICE {
+                    return Err(condition_forbidden(format!("the {SERVICE} cannot be a condition")));
+                }
+                if !known_services().contains(service) {
+                    return Err(condition_unknown(format!("unknown service {service:?}")));
+                }
+            }
+            return Ok(format!("{prefix}/{service}"));
+        }
+        return Ok(prefix.to_string());
+    }
+    if let Some(f) = &c.function {
+        if check && !FUNCTIONS.contains(&f.name.as_str()) {
+            return Err(condition_unknown(format!("unknown function {:?}", f.name)));
+        }
+        return Ok(format!("function/{}", f.name));
+    }
+    let e = c.event.as_ref().expect("one condition is set");
+    let forms = e.event.is_some() as u8 + e.group.is_some() as u8 + e.all.is_some() as u8;
+    if forms != 1 {
+        return Err(invalid_execution(format!("invalid {msg}.Event: exactly one of event, group and all must be set")));
+    }
+    if let Some(ty) = &e.event {
+        if check && !EVENT_TYPES.contains(&ty.as_str()) {
+            return Err(condition_unknown(format!("unknown event type {ty:?}")));
+        }
+        return Ok(format!("event/{ty}"));
+    }
+    if let Some(group) = &e.group {
+        let group = group.strip_suffix(".*").unwrap_or(group);
+        if check && !is_event_group(group) {
+            return Err(condition_unknown(format!("unknown event group {group:?}")));
+        }
+        return Ok(format!("event/{group}.*"));
+    }
+    Ok("event".into())
+}
+
+/// The condition an execution id stands for (inverse of [`condition_id`]).
+fn condition_of(id: &str) -> (ExecutionType, Condition) {
+    let (kind, rest) = match id.split_once('/') {
+        Some((k, r)) => (k, Some(r)),
+        None => (id, None),
+    };
+    let request_form = |rest: Option<&str>| match rest {
+        None => RequestExecution { all: Some(true), ..Default::default() },
+        Some(m) if m.starts_with('/') => RequestExecution { method: Some(m.to_string()), ..Default::default() },
+        Some(svc) => RequestExecution { service: Some(svc.to_string()), ..Default::default() },
+    };
+    match kind {
+        "request" => (ExecutionType::Request, Condition { request: Some(request_form(rest)), ..Default::default() }),
+        "response" => (ExecutionType::Response, Condition { response: Some(request_form(rest)), ..Default::default() }),
+        "function" => (
+            ExecutionType::Function,
+            Condition {
+                function: Some(FunctionExecution { name: rest.unwrap_or_default().to_string() }),
+                ..Default::default()
+            },
+        ),
+        _ => {
+            let event = match rest {
+                None => EventExecution { all: Some(true), ..Default::default() },
+                Some(g) if g.ends_with(".*") => {
+                    EventExecution { group: Some(g.trim_end_matches(".*").to_string()), ..Default::default() }
+                }
+                Some(t) => EventExecution { event: Some(t.to_string()), ..Default::default() },
+            };
+            (ExecutionType::Event, Condition { event: Some(event), ..Default::default() })
+        }
+    }
+}
+
+fn text_matches(method: TextFilterMethod, value: &str, wanted: &str) -> bool {
+    use TextFilterMethod::*;
+    let (v, w) = match method {
+        EqualsIgnoreCase | StartsWithIgnoreCase | ContainsIgnoreCase | EndsWithIgnoreCase => {
+            (fold(value), fold(wanted))
+        }
+        _ => (value.to_string(), wanted.to_string()),
+    };
+    match method {
+        Equals | EqualsIgnoreCase => v == w,
+        StartsWith | StartsWithIgnoreCase => v.starts_with(&w),
+        Contains | ContainsIgnoreCase => v.contains(&w),
+        EndsWith | EndsWithIgnoreCase => v.ends_with(&w),
+    }
+}
+
+// ---------- shared by the handlers ----------
+
+const R400: &str = "Invalid request (see the error table)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_ids_round_trip() {
+        for id in [
+            "request",
+            "request//zitadel.management.v1.ManagementService/CreateAction",
+            "request/zitadel.management.v1.ManagementService",
+            "response",
+            "response/zitadel.admin.v1.AdminService",
+            "function/preuserinfo",
+            "event",
+            "event/action.added",
+            "event/org.flow.*",
+        ] {
+            let (_, c) = condition_of(id);
+            assert_eq!(condition_id("C", &c, true).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn event_groups_are_dot_prefixes() {
+        assert!(is_event_group("action"));
+        assert!(is_event_group("org.flow"));
+        assert!(is_event_group("target.key"));
+        assert!(!is_event_group("act"));
+        assert!(!is_event_group("action.added"));
+        assert!(!is_event_group(""));
+    }
+
+    #[test]
+    fn signing_keys_are_36_alphanumerics() {
+        let k = generate_signing_key();
+        assert_eq!(k.len(), 36);
+        assert!(k.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(k, generate_signing_key());
+    }
+}

@@ -1,0 +1,105 @@
+//! Target public keys (for JWE payloads): add, activate, deactivate, remove and list.
+
+use super::*;
+
+#[utoipa::path(post, path = "/v2/actions/targets/{targetId}/publickeys", tag = "ActionService",
+    operation_id = "ActionService_AddPublicKey",
+    summary = "Add a public key to a target (inactive until activated); JWE payloads are encrypted to the active key",
+    params(("targetId" = String, Path, description = "Target id")),
+    request_body = AddPublicKeyRequest,
+    responses((status = 200, body = AddPublicKeyResponse),
+        (status = 400, description = "Not a PEM PUBLIC KEY block (RSA or EC P-256), over 8192 bytes, or an expiration \
+            in the past (Errors.Target.InvalidPublicKey)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn add_public_key(s: AppState, c: Caller, r: AddPublicKeyRequest) -> ApiResult<AddPublicKeyResponse> {
+    const MSG: &str = "AddPublicKeyRequest";
+    let target_id = parse_target_id(&r.target_id)?;
+    let (public_key, fingerprint) = check_public_key(MSG, &r.public_key)?;
+    let expires_at = match r.expiration_date.as_deref() {
+        None => None,
+        Some(raw) => {
+            let at = crate::domain::time::parse_rfc3339(raw).ok_or_else(|| {
+                invalid_public_key(format!("invalid {MSG}.ExpirationDate: not an RFC 3339 timestamp"))
+            })?;
+            if at <= crate::domain::time::now_micros() {
+                return Err(invalid_public_key(format!("invalid {MSG}.ExpirationDate: must be in the future")));
+            }
+            Some(at)
+        }
+    };
+    let new = store::NewKey { public_key, fingerprint, expires_at };
+    let key = store::add_key(&s.store, target_id, new, c.token_id, c.token_org).await?;
+    Ok(AddPublicKeyResponse { key_id: key.id.to_string(), creation_date: format_micros(key.created_at) })
+}
+
+fn parse_key_id(raw: &str) -> ApiResult<i64> {
+    crate::domain::id::parse(raw).ok_or_else(store::key_not_found)
+}
+
+#[utoipa::path(post, path = "/v2/actions/targets/{targetId}/publickeys/{keyId}/activate", tag = "ActionService",
+    operation_id = "ActionService_ActivatePublicKey",
+    summary = "Activate a public key; the target's previously active key is deactivated",
+    params(("targetId" = String, Path, description = "Target id"), ("keyId" = String, Path, description = "Key id")),
+    responses((status = 200, body = ActivatePublicKeyResponse),
+        (status = 400, description = "The key has expired (Errors.Target.InvalidPublicKey)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target or key not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn activate_public_key(
+    s: AppState,
+    c: Caller,
+    r: PublicKeyIdRequest,
+) -> ApiResult<ActivatePublicKeyResponse> {
+    let target_id = parse_target_id(&r.target_id)?;
+    let key_id = parse_key_id(&r.key_id)?;
+    let now = crate::domain::time::now_micros();
+    let key = store::activate_key(&s.store, target_id, key_id, now, c.token_id, c.token_org).await?;
+    Ok(ActivatePublicKeyResponse { change_date: format_micros(key.changed_at) })
+}
+
+#[utoipa::path(post, path = "/v2/actions/targets/{targetId}/publickeys/{keyId}/deactivate", tag = "ActionService",
+    operation_id = "ActionService_DeactivatePublicKey",
+    summary = "Deactivate a public key (a JWE target without an active key fails its calls)",
+    params(("targetId" = String, Path, description = "Target id"), ("keyId" = String, Path, description = "Key id")),
+    responses((status = 200, body = DeactivatePublicKeyResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target or key not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn deactivate_public_key(
+    s: AppState,
+    c: Caller,
+    r: PublicKeyIdRequest,
+) -> ApiResult<DeactivatePublicKeyResponse> {
+    let target_id = parse_target_id(&r.target_id)?;
+    let key_id = parse_key_id(&r.key_id)?;
+    let key = store::deactivate_key(&s.store, target_id, key_id, c.token_id, c.token_org).await?;
+    Ok(DeactivatePublicKeyResponse { change_date: format_micros(key.changed_at) })
+}
+
+#[utoipa::path(delete, path = "/v2/actions/targets/{targetId}/publickeys/{keyId}", tag = "ActionService",
+    operation_id = "ActionService_RemovePublicKey",
+    summary = "Remove an inactive public key (idempotent: an unknown key id answers without deletionDate)",
+    params(("targetId" = String, Path, description = "Target id"), ("keyId" = String, Path, description = "Key id")),
+    responses((status = 200, body = RemovePublicKeyResponse),
+        (status = 400, description = "The key is active (code 9, Errors.Target.PublicKeyActive)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn remove_public_key(s: AppState, c: Caller, r: PublicKeyIdRequest) -> ApiResult<RemovePublicKeyResponse> {
+    let target_id = parse_target_id(&r.target_id)?;
+    let key_id = crate::domain::id::parse(&r.key_id);
+    let at = store::remove_key(&s.store, target_id, key_id, c.token_id, c.token_org).await?;
+    Ok(RemovePublicKeyResponse { deletion_date: at.map(format_micros) })
+}
+
+#[utoipa::path(post, path = "/v2/actions/targets/{targetId}/publickeys/search", tag = "ActionService",
+    operation_id = "ActionService_ListPublicKeys", summary = "List a target's public keys, oldest first",
+    params(("targetId" = String, Path, description = "Target id")),
+    request_body = ListPublicKeysRequest,
+    responses((status = 200, body = ListPublicKeysResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
+pub async fn list_public_keys(s: AppState, _c: Caller, r: ListPublicKeysRequest) -> ApiResult<ListPublicKeysResponse> {
+    let target_id = parse_target_id(&r.target_id)?;
+    store::get_target(&s.store.db, target_id).await?.ok_or_else(store::not_found)?;
+    let keys = store::list_keys(&s.store.db, target_id).await?;
+    Ok(ListPublicKeysResponse { public_keys: keys.into_iter().map(public_key_msg).collect() })
+}
