@@ -5,13 +5,12 @@
 //! PostgreSQL; SQLite has one writer anyway). A delivery waits while an earlier one of the same
 //! (target, aggregate) is still open, so one aggregate's events reach a target in order.
 
+use super::stmt;
 use super::Store;
 use crate::domain::time::now_micros;
 use crate::error::{ApiError, ApiResult, Kind};
 use entity::delivery;
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryResult, Set, Statement, Value as DbValue,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryResult, Set, Statement};
 
 /// PostgreSQL channel on which a commit that queued deliveries wakes every replica's worker.
 pub const NOTIFY_CHANNEL: &str = "actionsd_deliveries";
@@ -20,15 +19,6 @@ pub const PENDING: i32 = 1;
 pub const SUCCEEDED: i32 = 2;
 pub const FAILED: i32 = 3;
 pub const DEAD: i32 = 4;
-
-/// Rewrites `$n` placeholders to SQLite's `?n`.
-fn stmt(backend: DatabaseBackend, sql: &str, values: Vec<DbValue>) -> Statement {
-    let sql = match backend {
-        DatabaseBackend::Sqlite => sql.replace('$', "?"),
-        _ => sql.to_string(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
 
 pub struct NewDelivery {
     pub target_id: i64,
@@ -51,25 +41,23 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, rows: Vec<NewDelivery>) -> Api
         let id = super::changes::tx_id()
             .ok_or_else(|| crate::error::ApiError::internal("deliveries inserted outside a write transaction"))?;
         ids.push(id);
-        models.push({
-            delivery::ActiveModel {
-                id: Set(id),
-                target_id: Set(r.target_id),
-                execution_id: Set(r.execution_id),
-                event_type: Set(r.event_type),
-                aggregate_key: Set(r.aggregate_key),
-                seq: Set(r.seq),
-                payload: Set(r.payload),
-                state: Set(PENDING),
-                attempts: Set(0),
-                last_status: Set(0),
-                last_error: Set(String::new()),
-                next_attempt_at: Set(now),
-                lease_until: Set(0),
-                lease_owner: Set(0),
-                created_at: Set(now),
-                changed_at: Set(now),
-            }
+        models.push(delivery::ActiveModel {
+            id: Set(id),
+            target_id: Set(r.target_id),
+            execution_id: Set(r.execution_id),
+            event_type: Set(r.event_type),
+            aggregate_key: Set(r.aggregate_key),
+            seq: Set(r.seq),
+            payload: Set(r.payload),
+            state: Set(PENDING),
+            attempts: Set(0),
+            last_status: Set(0),
+            last_error: Set(String::new()),
+            next_attempt_at: Set(now),
+            lease_until: Set(0),
+            lease_owner: Set(0),
+            created_at: Set(now),
+            changed_at: Set(now),
         });
     }
     delivery::Entity::insert_many(models).exec_without_returning(conn).await?;

@@ -225,6 +225,15 @@ impl Store {
     }
 }
 
+/// A statement written with PostgreSQL's `$n` placeholders, rewritten to SQLite's `?n` there.
+pub(crate) fn stmt(backend: DatabaseBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let sql = match backend {
+        DatabaseBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_string(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 /// A stable 64-bit key for an advisory lock name (FNV-1a; stable across builds and replicas).
 fn lock_key(name: &str) -> i64 {
     let mut hash: u64 = 0xcbf29ce484222325;

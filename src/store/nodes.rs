@@ -6,8 +6,9 @@
 //! number) is noticed at the next renewal, which claims a new number. So two live processes never
 //! mint ids with the same node number.
 
+use super::stmt;
 use crate::domain::time::now_micros;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use std::time::Duration;
 
 /// How long a claimed node number stays reserved without renewal.
@@ -21,15 +22,6 @@ const NODE_NUMBERS: i64 = 1024;
 
 fn micros(d: Duration) -> i64 {
     d.as_micros() as i64
-}
-
-fn stmt(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        sea_orm::DatabaseBackend::Sqlite => sql.replace('$', "?"),
-        _ => sql.to_string(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Claims the lowest free or expired node number for `owner` (the process's `nodes` row id);
@@ -49,14 +41,19 @@ pub async fn claim(db: &DatabaseConnection, owner: i64) -> Result<(i64, i64), Db
              RETURNING node_no",
             last = NODE_NUMBERS - 1
         );
-        let row = db.query_one(stmt(db, &sql, vec![owner.into(), until.into(), now.into()])).await?;
+        let row =
+            db.query_one(stmt(db.get_database_backend(), &sql, vec![owner.into(), until.into(), now.into()])).await?;
         if let Some(row) = row {
             return Ok((row.try_get::<i64>("", "node_no")?, until));
         }
         // Either every number is leased, or another process took the chosen one at the same
         // moment: look again.
         let free: Option<i64> = db
-            .query_one(stmt(db, "SELECT COUNT(*) AS n FROM node_leases WHERE lease_until >= $1", vec![now.into()]))
+            .query_one(stmt(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM node_leases WHERE lease_until >= $1",
+                vec![now.into()],
+            ))
             .await?
             .map(|r| r.try_get::<i64>("", "n"))
             .transpose()?;
@@ -72,7 +69,7 @@ pub async fn renew(db: &DatabaseConnection, node: i64, owner: i64) -> Result<Opt
     let until = now_micros() + micros(LEASE);
     let done = db
         .execute(stmt(
-            db,
+            db.get_database_backend(),
             "UPDATE node_leases SET lease_until = $1 WHERE node_no = $2 AND owner = $3",
             vec![until.into(), node.into(), owner.into()],
         ))
@@ -82,7 +79,11 @@ pub async fn renew(db: &DatabaseConnection, node: i64, owner: i64) -> Result<Opt
 
 /// Gives the number back (at shutdown), so the next start can take it at once.
 pub async fn release(db: &DatabaseConnection, node: i64, owner: i64) -> Result<(), DbErr> {
-    db.execute(stmt(db, "DELETE FROM node_leases WHERE node_no = $1 AND owner = $2", vec![node.into(), owner.into()]))
-        .await?;
+    db.execute(stmt(
+        db.get_database_backend(),
+        "DELETE FROM node_leases WHERE node_no = $1 AND owner = $2",
+        vec![node.into(), owner.into()],
+    ))
+    .await?;
     Ok(())
 }
