@@ -223,52 +223,63 @@ pub async fn serve(
     result
 }
 
+/// Runs `job` every `period` until `stop` turns true; with `at_start` also once right away. A late
+/// tick waits a whole period again rather than catching up.
+async fn every<F, Fut>(period: Duration, at_start: bool, mut stop: tokio::sync::watch::Receiver<bool>, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if !at_start {
+        tick.tick().await;
+    }
+    loop {
+        tokio::select! {
+            _ = tick.tick() => job().await,
+            _ = stop.changed() => break,
+        }
+    }
+}
+
 /// Prunes run records every minute (once across replicas on PostgreSQL).
-async fn prune_runs(store: Arc<store::Store>, config: Config, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                match store::runs::prune(&store, config.run_retention.as_std(), config.run_max_rows).await {
-                    Ok(n) if n > 0 => tracing::info!(removed = n, "pruned run records"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning run records failed"),
-                }
+async fn prune_runs(store: Arc<store::Store>, config: Config, stop: tokio::sync::watch::Receiver<bool>) {
+    let (retention, max_rows) = (config.run_retention.as_std(), config.run_max_rows);
+    every(Duration::from_secs(60), true, stop, || {
+        let store = store.clone();
+        async move {
+            match store::runs::prune(&store, retention, max_rows).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "pruned run records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning run records failed"),
             }
-            _ = stop.changed() => break,
         }
-    }
+    })
+    .await
 }
 
-/// Keeps the node-number lease (see `store::nodes`).
-async fn renew_node_lease(store: Arc<store::Store>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(store::nodes::RENEW_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = store.renew_node_lease().await {
-                    tracing::warn!(error = %e, "renewing the node-number lease failed");
-                }
+/// Keeps the node-number lease (see `store::nodes`); it was taken at start.
+async fn renew_node_lease(store: Arc<store::Store>, stop: tokio::sync::watch::Receiver<bool>) {
+    every(store::nodes::RENEW_EVERY, false, stop, || {
+        let store = store.clone();
+        async move {
+            if let Err(e) = store.renew_node_lease().await {
+                tracing::warn!(error = %e, "renewing the node-number lease failed");
             }
-            _ = stop.changed() => break,
         }
-    }
+    })
+    .await
 }
 
-async fn refresh_auth(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(api::auth::REFRESH_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = state.auth.reload(&state.store).await {
-                    tracing::warn!(error = %e, "token cache reload failed");
-                }
+async fn refresh_auth(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
+    every(api::auth::REFRESH_INTERVAL, true, stop, || {
+        let state = state.clone();
+        async move {
+            if let Err(e) = state.auth.reload(&state.store).await {
+                tracing::warn!(error = %e, "token cache reload failed");
             }
-            _ = stop.changed() => break,
         }
-    }
+    })
+    .await
 }
