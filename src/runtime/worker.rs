@@ -218,10 +218,7 @@ impl Watchdog {
             .spawn(move || {
                 let (mut top, mut run): (Option<Instant>, Option<Instant>) = (None, None);
                 loop {
-                    let next = match (top, run) {
-                        (None, None) => None,
-                        (a, b) => a.into_iter().chain(b).min(),
-                    };
+                    let next = top.into_iter().chain(run).min();
                     let msg = match next {
                         Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
                         None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
