@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod runtime;
+pub mod service;
 pub mod store;
 pub mod v2;
 
@@ -86,39 +87,47 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     } else {
         store::runs::RunWriter::direct()
     };
-    let v2 = build_v2(&store, &config).await?;
+    let v2 = Arc::new(v2::V2::load(&store, &config).await?);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let key = config.encryption_key.clone().unwrap_or_default();
+    let targets = Arc::new(service::targets::Targets::new(store.clone(), v2.clone(), metrics.clone(), key));
+    let limits = service::execute::Limits {
+        max_trigger_time: config.max_trigger_time,
+        max_action_timeout: config.max_action_timeout,
+    };
+    let execute = service::execute::ExecuteTrigger::new(
+        store.clone(),
+        sandbox.clone(),
+        targets.clone(),
+        metrics.clone(),
+        run_writer,
+        limits,
+    );
     let state = AppState(Arc::new(Inner {
         v2,
         store,
         sandbox,
-        trigger_cache: Default::default(),
-        run_writer,
+        targets,
+        execute,
         background_stop,
         background_tasks: std::sync::Mutex::new(background_tasks),
         config,
         auth: Default::default(),
-        metrics: metrics::Metrics::new(),
+        metrics,
         default_org,
     }));
     state.auth.reload(&state.store).await.map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
     if background {
-        let queue = v2::queue::start(state.clone(), state.background_stop.subscribe());
+        let queue = service::queue::start(
+            state.targets.clone(),
+            service::queue::QueueConfig::from_config(&state.config),
+            state.background_stop.subscribe(),
+        );
         if let Ok(mut tasks) = state.background_tasks.lock() {
             tasks.push(queue);
         }
     }
     Ok(state)
-}
-
-async fn build_v2(store: &store::Store, config: &Config) -> anyhow::Result<v2::V2> {
-    let policy = Arc::new(
-        runtime::http::NetPolicy::parse(&config.http_deny_list, &config.http_allow_list)
-            .map_err(|e| anyhow::anyhow!("invalid HTTP deny/allow list: {e}"))?,
-    );
-    let client = runtime::http::async_client(policy.clone(), None).map_err(|e| anyhow::anyhow!(e))?;
-    let instance_id = store::tokens::instance_id(&store.db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let keys = v2::payload::KeyState::load(store, config.encryption_key.as_deref().unwrap_or("")).await?;
-    Ok(v2::V2 { instance_id, keys, client, policy, registry: Default::default() })
 }
 
 /// With SQLite and no configured key, the key lives in a file beside the database (created once).

@@ -4,8 +4,11 @@
 //! fails only its run, memory is capped per run, and `fetch` cannot reach denied addresses.
 //!
 //! These tests measure latencies, so they run one at a time (see `SERIAL`) on SQLite only: the
-//! database backend plays no part in the sandbox.
+//! database backend plays no part in the sandbox. They also read this process's RSS and count its
+//! sandbox-worker children, so they are the one test binary of their own (tests/it holds the rest):
+//! no other test's servers may share the process while they measure.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use actionsd::config::Config;

@@ -2,7 +2,7 @@
 
 use super::auth::Caller;
 use super::json;
-use super::management::{validate_action, ActionState};
+use super::management::validate_action;
 use super::messages::{GatewayError, ListDetails, ListQuery};
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::role::Permission;
@@ -10,10 +10,11 @@ use crate::domain::{Duration, FlowType, TriggerType};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::proto_enum;
 use crate::rpc_call;
-use crate::runtime::trigger::{ActionSpec, RunReport, TriggerReport, TriggerRun};
+use crate::runtime::trigger::{ActionSpec, RunReport};
 use crate::runtime::LogRecord;
+use crate::service::execute::effective_timeout;
 use crate::store::runs::RunFilter;
-use crate::store::{actions as action_store, flows as flow_store, runs as run_store};
+use crate::store::{actions as action_store, runs as run_store};
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -166,67 +167,6 @@ pub struct TestActionRequest {
     pub context: Option<Value>,
 }
 
-/// How long `_execute` may reuse a trigger's action list. Writes through this server clear it at
-/// once; other replicas see a change within this bound (the contract allows 1 s).
-const TRIGGER_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(250);
-
-type TriggerKey = (i64, i32, i32);
-type CachedList = (std::time::Instant, std::sync::Arc<Vec<ActionSpec>>);
-
-/// Recently loaded trigger action lists, so `_execute` usually costs no database round trip.
-#[derive(Default)]
-pub struct TriggerCache {
-    entries: std::sync::Mutex<std::collections::HashMap<TriggerKey, CachedList>>,
-}
-
-impl TriggerCache {
-    fn get(&self, key: TriggerKey) -> Option<std::sync::Arc<Vec<ActionSpec>>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&key).filter(|(at, _)| at.elapsed() < TRIGGER_CACHE_TTL).map(|(_, list)| list.clone())
-    }
-
-    fn put(&self, key: TriggerKey, list: std::sync::Arc<Vec<ActionSpec>>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() > 10_000 {
-            entries.retain(|_, (at, _)| at.elapsed() < TRIGGER_CACHE_TTL);
-        }
-        entries.insert(key, (std::time::Instant::now(), list));
-    }
-
-    /// Forgets everything cached for an organization (after any change to its actions or flows).
-    pub fn invalidate(&self, org: i64) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|(o, _, _), _| *o != org);
-    }
-}
-
-async fn trigger_action_specs(
-    s: &AppState,
-    org: i64,
-    flow: FlowType,
-    trigger: TriggerType,
-) -> ApiResult<std::sync::Arc<Vec<ActionSpec>>> {
-    let key = (org, flow.0, trigger.0);
-    if let Some(list) = s.trigger_cache.get(key) {
-        return Ok(list);
-    }
-    let max = s.config.max_action_timeout;
-    let list: Vec<ActionSpec> = flow_store::trigger_actions(&s.store.db, org, flow, trigger)
-        .await?
-        .into_iter()
-        .map(|a| ActionSpec {
-            id: a.id,
-            timeout: effective_timeout(a.timeout_nanos, max),
-            active: a.state == ActionState::Active.number() as i32,
-            name: a.name,
-            script: a.script,
-            allowed_to_fail: a.allowed_to_fail,
-        })
-        .collect();
-    let list = std::sync::Arc::new(list);
-    s.trigger_cache.put(key, list.clone());
-    Ok(list)
-}
-
 fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<(FlowType, TriggerType)> {
     let flow = FlowType::parse(flow)
         .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfhj5", "FlowType missing"))?;
@@ -282,20 +222,6 @@ fn check_context(message: &str, context: Option<Value>) -> ApiResult<Value> {
     Ok(context)
 }
 
-fn overloaded() -> ApiError {
-    let mut e = ApiError::new(Kind::Unavailable, "RUNTIME-q0eue", "All sandbox workers are busy, retry later");
-    e.retry_after = Some(1);
-    e
-}
-
-fn effective_timeout(stored_nanos: i64, max: Duration) -> Duration {
-    if stored_nanos <= 0 || stored_nanos > max.nanos {
-        max
-    } else {
-        Duration { nanos: stored_nanos }
-    }
-}
-
 fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSummary {
     RunSummary {
         id: id.map(|i| i.to_string()).unwrap_or_default(),
@@ -319,46 +245,6 @@ fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSummary {
     }
 }
 
-async fn run_trigger(
-    s: &AppState,
-    org: i64,
-    flow: FlowType,
-    trigger: TriggerType,
-    context: &Value,
-    actions: &[ActionSpec],
-    trigger_deadline: tokio::time::Instant,
-) -> ApiResult<TriggerReport> {
-    let budget = s.config.max_trigger_time;
-    let slot = s.sandbox.acquire(org).await.ok_or_else(overloaded)?;
-    let run =
-        TriggerRun { pool: &s.sandbox, slot: &slot, flow, trigger, context, trigger_deadline, trigger_budget: budget };
-    let report = run.run(actions).await;
-    for r in &report.runs {
-        if let (Some(d), Some(outcome)) = (r.duration, Outcome::from_number(r.outcome as i64)) {
-            s.metrics.observe_run(outcome.name(), d);
-        }
-    }
-    Ok(report)
-}
-
-/// Runs the trigger's v2 function targets (if any), adding to `effects`; the outcome and the
-/// top-level error text (empty on success).
-async fn run_function(
-    s: &AppState,
-    flow: FlowType,
-    trigger: TriggerType,
-    context: &Value,
-    trigger_deadline: tokio::time::Instant,
-    effects: &mut serde_json::Map<String, Value>,
-) -> ApiResult<(Outcome, String)> {
-    use crate::v2::functions::{self, FunctionOutcome, FunctionRun};
-    let run = FunctionRun { flow, trigger, context, trigger_deadline, trigger_budget: s.config.max_trigger_time };
-    Ok(match functions::run(s, &run, effects).await? {
-        FunctionOutcome::NotConfigured | FunctionOutcome::Ran => (Outcome::Succeeded, String::new()),
-        FunctionOutcome::Failed(error) => (Outcome::Failed, error),
-    })
-}
-
 #[utoipa::path(post, path = "/management/v1/flows/{flowType}/trigger/{triggerType}/_execute", tag = "ManagementService",
     operation_id = "ManagementService_ExecuteFlowTrigger", summary = "Run a trigger's actions and return their effects",
     params(("flowType" = String, Path, description = "Flow type id (1..4)"),
@@ -372,70 +258,15 @@ pub async fn execute_flow_trigger(
     c: Caller,
     r: ExecuteFlowTriggerRequest,
 ) -> ApiResult<ExecuteFlowTriggerResponse> {
-    let trigger_deadline = tokio::time::Instant::now() + s.config.max_trigger_time.as_std();
     let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("ExecuteFlowTriggerRequest", r.context)?;
-    let actions = trigger_action_specs(&s, c.org, flow, trigger).await?;
-    if actions.is_empty() {
-        let mut effects = serde_json::Map::new();
-        let (outcome, error) = run_function(&s, flow, trigger, &context, trigger_deadline, &mut effects).await?;
-        return Ok(ExecuteFlowTriggerResponse {
-            outcome,
-            effects: (outcome == Outcome::Succeeded && !effects.is_empty()).then_some(effects),
-            runs: vec![],
-            run_id: String::new(),
-            error,
-        });
-    }
-    let mut report = run_trigger(&s, c.org, flow, trigger, &context, actions.as_slice(), trigger_deadline).await?;
-    // v2 function targets run after the v1 actions, unless the trigger already failed.
-    if let Some(effects) = report.effects.as_mut() {
-        let (outcome, error) = run_function(&s, flow, trigger, &context, trigger_deadline, effects).await?;
-        if outcome == Outcome::Failed {
-            report.outcome = outcome.number() as i32;
-            report.error = Some(error);
-            report.effects = None;
-        }
-    }
-    let run_id = s.store.new_id();
-    let mut records = Vec::new();
-    let mut runs = Vec::with_capacity(report.runs.len());
-    for r in &report.runs {
-        let id = r.started_at.map(|_| s.store.new_id());
-        runs.push(summary(r, id, false));
-        if let (Some(id), Some(started_at)) = (id, r.started_at) {
-            records.push(entity::run::Model {
-                id,
-                run_id,
-                org_id: c.org,
-                action_id: r.action_id,
-                action_name: r.action_name.clone(),
-                flow_type: flow.0,
-                trigger_type: trigger.0,
-                outcome: r.outcome,
-                allowed_to_fail: r.allowed_to_fail,
-                error: r.error.clone().unwrap_or_default(),
-                started_at,
-                duration_nanos: r.duration.map(|d| d.as_nanos() as i64).unwrap_or(0),
-                logs: serde_json::to_string(&r.logs).unwrap_or_else(|_| "[]".into()),
-                http_calls: r.http_calls as i32,
-                log_records: r.logs.len() as i32,
-                log_bytes: r.log_bytes.min(i32::MAX as u64) as i32,
-            });
-        }
-    }
-    // Records of failed runs are committed before answering; the others go out in batches.
-    let failed = records.iter().any(|r| r.outcome == Outcome::Failed.number() as i32);
-    let write_now = if failed { Some(records) } else { s.run_writer.submit(records).err() };
-    if let Some(records) = write_now {
-        run_store::insert(&s.store, std::sync::Arc::new(records)).await?;
-    }
-    let effects = report.effects.filter(|e| !e.is_empty());
+    let done = s.execute.execute(c.org, flow, trigger, &context).await?;
+    let report = done.report;
     Ok(ExecuteFlowTriggerResponse {
         outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
-        effects,
-        runs,
-        run_id: run_id.to_string(),
+        effects: report.effects.filter(|e| !e.is_empty()),
+        runs: report.runs.iter().zip(&done.record_ids).map(|(r, id)| summary(r, *id, false)).collect(),
+        run_id: done.run_id.map(|id| id.to_string()).unwrap_or_default(),
         error: report.error.unwrap_or_default(),
     })
 }
@@ -448,7 +279,7 @@ pub async fn execute_flow_trigger(
         (status = 404, description = "Unknown actionId (QUERY-GEfnb)", body = GatewayError),
         (status = 503, body = GatewayError)))]
 pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiResult<ExecuteFlowTriggerResponse> {
-    let max = s.config.max_action_timeout;
+    let max = s.execute.limits.max_action_timeout;
     let stored = r.action_id.as_deref().filter(|id| !id.is_empty());
     let spec = if let Some(raw_id) = stored {
         if !r.name.is_empty() || !r.script.is_empty() {
@@ -480,9 +311,8 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
     };
     let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("TestActionRequest", r.context)?;
-    let deadline = tokio::time::Instant::now() + s.config.max_trigger_time.as_std();
     // A dry run: no v2 function targets are called.
-    let report = run_trigger(&s, c.org, flow, trigger, &context, std::slice::from_ref(&spec), deadline).await?;
+    let report = s.execute.test(c.org, spec, flow, trigger, &context).await?;
     Ok(ExecuteFlowTriggerResponse {
         outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
         effects: report.effects.filter(|e| !e.is_empty()),

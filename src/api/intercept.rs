@@ -5,12 +5,11 @@
 use super::auth::Caller;
 use super::{AppState, Rpc};
 use crate::error::{ApiError, ApiResult};
-use crate::store::deliveries;
+use crate::service::targets::{Chain, ChainEnd};
 use axum::http::HeaderMap;
 use entity::target;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Headers forwarded to request/response targets.
 const FORWARDED_HEADERS: [&str; 5] = ["Content-Type", "X-Forwarded-For", "X-Forwarded-Host", "Host", "Origin"];
@@ -145,50 +144,45 @@ pub async fn run(
     Ok(response)
 }
 
-/// Calls the targets in order. Returns the last restCall output (chained: each restCall gets
-/// the previous one's output as its `field`), if any restCall ran.
+/// A request or response execution: each target gets the payload with the latest `field`
+/// (chained: a restCall's output replaces it for the next target and for the caller).
+struct Replace {
+    payload: Value,
+    field: &'static str,
+    replaced: Option<Value>,
+}
+
+impl Chain for Replace {
+    fn body(&self) -> ApiResult<Vec<u8>> {
+        serde_json::to_vec(&self.payload).map_err(ApiError::internal)
+    }
+
+    fn reply(&mut self, t: &target::Model, reply: Vec<u8>) -> ApiResult<()> {
+        let v @ Value::Object(_) = serde_json::from_slice::<Value>(&reply).unwrap_or(Value::Null) else {
+            return Err(crate::v2::call::failed(format!(
+                "target {} answered with a body that is not a JSON object",
+                t.name
+            )));
+        };
+        self.payload[self.field] = if self.field == "request" { canonical_request(&v) } else { v.clone() };
+        self.replaced = Some(v);
+        Ok(())
+    }
+}
+
+/// Calls the targets in order. Returns the last restCall output, if any restCall ran.
 async fn run_targets(
     state: &AppState,
     execution_id: &str,
     targets: &[Arc<target::Model>],
-    mut payload: Value,
-    field: &str,
+    payload: Value,
+    field: &'static str,
 ) -> ApiResult<Option<Value>> {
-    let mut replaced = None;
-    for t in targets {
-        let timeout = Duration::from_nanos(t.timeout_nanos.max(1) as u64);
-        let body = serde_json::to_vec(&payload).map_err(ApiError::internal)?;
-        let result = match t.target_type.as_str() {
-            "rest_async" => {
-                deliveries::enqueue_async(&state.store, t.id, execution_id, body).await?;
-                continue;
-            }
-            "rest_call" => match crate::v2::call::call_and_wait(state, t, body, timeout).await {
-                Ok(reply) => match serde_json::from_slice::<Value>(&reply) {
-                    Ok(v @ Value::Object(_)) => Ok(v),
-                    _ => Err(crate::v2::call::failed(format!(
-                        "target {} answered with a body that is not a JSON object",
-                        t.name
-                    ))),
-                },
-                Err(e) => Err(e),
-            },
-            _ => crate::v2::call::call_and_wait(state, t, body, timeout).await.map(|_| Value::Null),
-        };
-        match result {
-            Ok(Value::Null) => {}
-            Ok(v) => {
-                payload[field] = if field == "request" { canonical_request(&v) } else { v.clone() };
-                replaced = Some(v);
-            }
-            Err(e) if t.interrupt_on_error => return Err(e),
-            Err(e) => {
-                tracing::warn!(target_id = t.id, target = %t.name, execution = execution_id, error = %e.message,
-                    "target failed; continuing (interruptOnError is off)");
-            }
-        }
+    let mut chain = Replace { payload, field, replaced: None };
+    match state.targets.run_chain(execution_id, targets, None, &mut chain).await? {
+        ChainEnd::Interrupted { error, .. } => Err(error),
+        ChainEnd::Completed | ChainEnd::OutOfTime => Ok(chain.replaced),
     }
-    Ok(replaced)
 }
 
 #[cfg(test)]

@@ -521,7 +521,7 @@ pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> Ap
         allowed_to_fail: r.allowed_to_fail,
     };
     let w = action_store::update(&s.store, c.org, c.token_id, id, input).await?;
-    s.trigger_cache.invalidate(c.org);
+    s.execute.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
@@ -535,7 +535,7 @@ pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> Ap
 pub async fn deactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
     let id = action_id(&r.id, ApiError::not_found("COMMAND-NRmhu", "Action not found"))?;
     let w = action_store::set_state(&s.store, c.org, c.token_id, id, false).await?;
-    s.trigger_cache.invalidate(c.org);
+    s.execute.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
@@ -549,7 +549,7 @@ pub async fn deactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResul
 pub async fn reactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
     let id = action_id(&r.id, ApiError::not_found("COMMAND-Aa22g", "Action not found"))?;
     let w = action_store::set_state(&s.store, c.org, c.token_id, id, true).await?;
-    s.trigger_cache.invalidate(c.org);
+    s.execute.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 
@@ -562,7 +562,7 @@ pub async fn reactivate_action(s: AppState, c: Caller, r: IdRequest) -> ApiResul
 pub async fn delete_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<Empty> {
     let id = action_id(&r.id, ApiError::not_found("COMMAND-Dgh4h", "Action not found"))?;
     action_store::delete(&s.store, c.org, c.token_id, id).await?;
-    s.trigger_cache.invalidate(c.org);
+    s.execute.invalidate(c.org);
     Ok(Empty {})
 }
 
@@ -685,7 +685,7 @@ pub async fn get_flow(s: AppState, c: Caller, r: FlowTypeRequest) -> ApiResult<G
 pub async fn clear_flow(s: AppState, c: Caller, r: FlowTypeRequest) -> ApiResult<DetailsResponse> {
     let flow = FlowType::parse(&r.flow_type).ok_or_else(|| flow_missing("COMMAND-Dfw2h"))?;
     let w = flow_store::clear_flow(&s.store, c.org, c.token_id, flow).await?;
-    s.trigger_cache.invalidate(c.org);
+    s.execute.invalidate(c.org);
     Ok(DetailsResponse {
         details: ObjectDetails {
             sequence: w.sequence,
@@ -719,7 +719,7 @@ fn check_set_trigger_actions(_s: &AppState, r: &SetTriggerActionsRequest) -> Api
 pub async fn set_trigger_actions(s: AppState, c: Caller, r: SetTriggerActionsRequest) -> ApiResult<DetailsResponse> {
     let (flow, trigger) = flow_and_trigger(&r)?;
     let w = flow_store::set_trigger_actions(&s.store, c.org, c.token_id, flow, trigger, r.action_ids).await?;
-    s.trigger_cache.invalidate(c.org);
+    s.execute.invalidate(c.org);
     Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
 }
 

@@ -37,17 +37,19 @@ use std::time::Instant;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub struct Inner {
-    pub v2: crate::v2::V2,
+    pub v2: Arc<crate::v2::V2>,
     pub store: Arc<Store>,
     pub sandbox: Arc<crate::runtime::pool::SandboxPool>,
-    pub trigger_cache: execute::TriggerCache,
-    pub run_writer: crate::store::runs::RunWriter,
+    /// Calling targets (interception, functions, the delivery queue).
+    pub targets: Arc<crate::service::targets::Targets>,
+    /// Running triggers (`_execute`, `_test`).
+    pub execute: crate::service::execute::ExecuteTrigger,
     /// Stops the background jobs (run writer, pruning) at shutdown.
     pub background_stop: tokio::sync::watch::Sender<bool>,
     pub background_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub config: Config,
     pub auth: AuthCache,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub default_org: i64,
 }
 

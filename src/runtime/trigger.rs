@@ -12,6 +12,17 @@ pub const OUTCOME_FAILED: i32 = 2;
 pub const OUTCOME_SKIPPED: i32 = 3;
 pub const OUTCOME_NOT_RUN: i32 = 4;
 
+/// The wire name of an outcome number (metrics label).
+pub fn outcome_label(outcome: i32) -> Option<&'static str> {
+    match outcome {
+        OUTCOME_SUCCEEDED => Some("OUTCOME_SUCCEEDED"),
+        OUTCOME_FAILED => Some("OUTCOME_FAILED"),
+        OUTCOME_SKIPPED => Some("OUTCOME_SKIPPED"),
+        OUTCOME_NOT_RUN => Some("OUTCOME_NOT_RUN"),
+        _ => None,
+    }
+}
+
 pub const TOP_LEVEL_MAX_MS: u64 = 5000;
 
 #[derive(Debug, Clone)]

@@ -326,6 +326,7 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
         .await
 }
 
+#[derive(Debug, Default)]
 pub struct ListQuery {
     pub target_id: Option<i64>,
     pub state: Option<i32>,

@@ -202,28 +202,6 @@ pub fn interpret(t: &target::Model, result: Result<Answer, CallFailure>) -> ApiR
     Ok(answer.body)
 }
 
-/// Calls a waited-for target and interprets its answer, recording metrics.
-pub async fn call_and_wait(
-    state: &crate::api::AppState,
-    t: &target::Model,
-    json: Vec<u8>,
-    timeout: Duration,
-) -> ApiResult<Vec<u8>> {
-    let started = Instant::now();
-    let webhook_id = state.store.new_id().to_string();
-    let key = state.config.encryption_key.as_deref().unwrap_or("");
-    let result = send(&state.v2, &state.store, key, t, &webhook_id, json, timeout).await;
-    let outcome = interpret(t, result);
-    let label = match &outcome {
-        Ok(_) => "ok",
-        Err(e) if e.kind == Kind::DeadlineExceeded => "timeout",
-        Err(e) if e.id == Some("Errors.Execution.Forwarded") => "forwarded_error",
-        Err(_) => "error",
-    };
-    state.metrics.observe_target_call(&t.target_type, label, started.elapsed());
-    outcome
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

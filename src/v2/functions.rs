@@ -1,8 +1,8 @@
-//! Function executions inside `_execute` (actions-v2.md §5 "function"): after the v1 actions of
-//! flow 2 triggers 4/5 and flow 4 trigger 6, the targets of the execution `function/<name>` run in
-//! order and add to the same effects as the v1 actions (docs/v2-functions.md).
+//! Function executions inside `_execute` (docs/v2-functions.md): after the v1 actions of flow 2
+//! triggers 4/5 and flow 4 trigger 6, the targets of the execution `function/<name>` run in order
+//! and add to the same effects as the v1 actions. This module holds the payload and reply
+//! mappings; `service::execute` runs the chain.
 
-use crate::api::AppState;
 use crate::domain::{FlowType, TriggerType};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::runtime::api::{enum_number, GENDERS, USER_STATES};
@@ -10,7 +10,6 @@ use crate::runtime::trigger::is_empty;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tokio::time::Instant;
 
 /// The function a trigger runs after its v1 actions, if any.
 pub fn function_name(flow: FlowType, trigger: TriggerType) -> Option<&'static str> {
@@ -29,28 +28,6 @@ pub fn log_claim(name: &str) -> String {
 
 /// Claim keys with this prefix are reserved and silently ignored.
 const RESERVED_CLAIM_PREFIX: &str = "urn:zitadel:iam";
-
-/// What running a function did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum FunctionOutcome {
-    /// No execution for the function (or it has no targets): nothing ran.
-    NotConfigured,
-    /// The targets ran; failures of targets without `interruptOnError` were logged and skipped.
-    Ran,
-    /// The chain stopped: the error text for the `_execute` response.
-    Failed(String),
-}
-
-/// One function run inside one `_execute` call.
-pub struct FunctionRun<'a> {
-    pub flow: FlowType,
-    pub trigger: TriggerType,
-    /// The `_execute` context (already type-checked).
-    pub context: &'a Value,
-    /// When the whole trigger must be done, and its budget for error texts.
-    pub trigger_deadline: Instant,
-    pub trigger_budget: crate::domain::Duration,
-}
 
 /// A restCall reply (snake_case as upstream; camelCase accepted too). Unknown fields are ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -122,59 +99,10 @@ pub fn parse_reply(body: &[u8]) -> ApiResult<Reply> {
     })
 }
 
-/// Runs the targets of `function/<name>` (if the trigger has a function and it is configured),
-/// adding what restCall targets return to `effects`. `Err` only for internal errors (storage).
-pub async fn run(s: &AppState, run: &FunctionRun<'_>, effects: &mut Map<String, Value>) -> ApiResult<FunctionOutcome> {
-    let Some(name) = function_name(run.flow, run.trigger) else {
-        return Ok(FunctionOutcome::NotConfigured);
-    };
-    let execution = format!("function/{name}");
-    let snap = s.v2.registry.snapshot(&s.store).await?;
-    let Some((execution_id, targets)) = snap.resolve(std::slice::from_ref(&execution)) else {
-        return Ok(FunctionOutcome::NotConfigured);
-    };
-    let execution_id = execution_id.to_string();
-    let targets = targets.to_vec();
-    drop(snap);
-
-    let mut log: Vec<String> = Vec::new();
-    let mut outcome = FunctionOutcome::Ran;
-    for t in &targets {
-        let body = serde_json::to_vec(&payload(&execution, run.flow, run.context, effects))
-            .map_err(|e| ApiError::internal(format!("encoding the function payload: {e}")))?;
-        if t.target_type == "rest_async" {
-            crate::store::deliveries::enqueue_async(&s.store, t.id, &execution_id, body).await?;
-            continue;
-        }
-        let own = std::time::Duration::from_nanos(t.timeout_nanos.max(0) as u64);
-        let left = run.trigger_deadline.saturating_duration_since(Instant::now());
-        let trigger_bound = left < own;
-        let result = if left.is_zero() {
-            Err(crate::v2::call::timed_out("the trigger time is used up"))
-        } else {
-            crate::v2::call::call_and_wait(s, t, body, own.min(left)).await
-        };
-        let result = result.and_then(|reply| {
-            if t.target_type == "rest_call" {
-                let reply = parse_reply(&reply)?;
-                apply_reply(name, run.flow, run.context, effects, &mut log, reply);
-            }
-            Ok(())
-        });
-        let Err(e) = result else { continue };
-        if trigger_bound && e.kind == Kind::DeadlineExceeded {
-            // As for v1 actions: the trigger budget running out fails the trigger whatever the
-            // target's interruptOnError says.
-            outcome = FunctionOutcome::Failed(format!("trigger timeout after {}", run.trigger_budget));
-            break;
-        }
-        if t.interrupt_on_error {
-            outcome = FunctionOutcome::Failed(format!("target \"{}\": {}", t.name, e.message));
-            break;
-        }
-        tracing::warn!(target = %t.name, function = %execution, error = %e.message, "function target failed; continuing");
-    }
-    if outcome == FunctionOutcome::Ran && run.flow.0 == 2 && !log.is_empty() {
+/// Completes a function's effects after its chain ran: its log entries become the log claim
+/// (flow 2 only) and empty effects are dropped.
+pub fn finish(name: &str, flow: FlowType, effects: &mut Map<String, Value>, log: Vec<String>) {
+    if flow.0 == 2 && !log.is_empty() {
         let claims = claims_mut(effects);
         match claims.get_mut(&log_claim(name)) {
             Some(Value::Array(existing)) => existing.extend(log.into_iter().map(Value::String)),
@@ -184,7 +112,6 @@ pub async fn run(s: &AppState, run: &FunctionRun<'_>, effects: &mut Map<String, 
         }
     }
     effects.retain(|_, v| !is_empty(v));
-    Ok(outcome)
 }
 
 fn claims_mut(effects: &mut Map<String, Value>) -> &mut Map<String, Value> {

@@ -1,12 +1,12 @@
-//! Actions v2 at run time: calling targets, payload encoding and signing, and the durable
-//! delivery queue. The CRUD side lives in `api::action_v2` and `store::targets`.
+//! Actions v2 at run time: payload encoding and signing, one signed call, the function
+//! payload/reply mappings and the execution registry. Chains of targets and the durable delivery
+//! queue are use cases in `service`; the CRUD side lives in `api::action_v2` and `store::targets`.
 
 pub mod bench;
 pub mod call;
 pub mod functions;
 pub mod jose;
 pub mod payload;
-pub mod queue;
 pub mod registry;
 
 use std::sync::Arc;
@@ -22,4 +22,18 @@ pub struct V2 {
     pub policy: Arc<crate::runtime::http::NetPolicy>,
     /// Executions and targets, cached for interception and functions.
     pub registry: registry::Registry,
+}
+
+impl V2 {
+    /// Loads the instance id and signing keys and builds the guarded HTTP client.
+    pub async fn load(store: &crate::store::Store, config: &crate::config::Config) -> anyhow::Result<V2> {
+        let policy = Arc::new(
+            crate::runtime::http::NetPolicy::parse(&config.http_deny_list, &config.http_allow_list)
+                .map_err(|e| anyhow::anyhow!("invalid HTTP deny/allow list: {e}"))?,
+        );
+        let client = crate::runtime::http::async_client(policy.clone(), None).map_err(|e| anyhow::anyhow!(e))?;
+        let instance_id = crate::store::tokens::instance_id(&store.db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let keys = payload::KeyState::load(store, config.encryption_key.as_deref().unwrap_or("")).await?;
+        Ok(V2 { instance_id, keys, client, policy, registry: Default::default() })
+    }
 }

@@ -1,7 +1,7 @@
 //! The real binary on a SQLite file: acknowledged writes survive `kill -9`, and the operations
 //! surface (README §6) answers without authentication.
 
-mod common;
+use crate::common;
 
 use common::process::Process;
 use serde_json::{json, Value};

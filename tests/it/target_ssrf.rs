@@ -1,7 +1,7 @@
 //! SSRF at call time (actions-v2.md §2, §4): a target whose name resolves to a denied address, or
 //! whose answer redirects to one, is refused when it is called, unless allow-listed.
 
-mod common;
+use crate::common;
 
 use common::receiver::{Answer, Receiver};
 use common::TestServer;

@@ -2,7 +2,7 @@
 //! deliveries survive `kill -9`, leases of a killed process expire, and two replicas on one
 //! PostgreSQL share the queue without double-sending.
 
-mod common;
+use crate::common;
 
 use common::process::Process;
 use common::receiver::{Answer, Receiver, Recorded};

@@ -3,7 +3,7 @@
 //! attributes next to the v1 actions in one `_execute` result; interrupting failures fail it.
 //! Targets call a small recording HTTP receiver on 127.0.0.1 (allowed through the allow list).
 
-mod common;
+use crate::common;
 
 use actionsd::config::Config;
 use common::receiver::{Answer, Receiver};

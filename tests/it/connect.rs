@@ -2,7 +2,7 @@
 //! (`POST /<package.Service>/<Method>`), compared with the REST gateway, and Connect error bodies
 //! (contract README.md §1, §3.2, §4; management-v1.md; execute.md).
 
-mod common;
+use crate::common;
 
 use common::{Reply, TestServer};
 use reqwest::Method;

@@ -2,7 +2,7 @@
 //! acknowledged write that is lost, a PostgreSQL outage gets fast 503s and heals by itself, and
 //! sandbox workers never outlive their server or their deadline.
 
-mod common;
+use crate::common;
 
 use common::process::Process;
 use common::receiver::{Answer, Receiver};
@@ -725,7 +725,10 @@ mod in_process {
         let config = common::test_config(&url, dir.path());
         let state = actionsd::build_state_for_command(config.clone()).await.expect("state");
         assert!(state.background_tasks.lock().unwrap().is_empty(), "a one-shot command started background jobs");
-        assert!(state.run_writer.submit(Vec::new()).is_err(), "run records must be written at once, not batched");
+        assert!(
+            state.execute.run_writer.submit(Vec::new()).is_err(),
+            "run records must be written at once, not batched"
+        );
         drop(state);
         // The server's state does start them.
         let state = actionsd::build_state(config).await.expect("state");

@@ -1,6 +1,6 @@
 //! Authentication, organizations and permissions (README §4, management-v1.md §1 and §5).
 
-mod common;
+use crate::common;
 
 use common::{Reply, TestServer};
 use reqwest::Method;

@@ -9,7 +9,7 @@
 //! In scripts, `__HTTP_BASE__` is replaced by the address of a mock HTTP service run by this test
 //! (the server is configured to allow 127.0.0.1 for `fetch`).
 
-mod common;
+use crate::common;
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};

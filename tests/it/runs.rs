@@ -2,7 +2,7 @@
 //! records searchable by action, outcome, flow type and run id, failed runs visible at once, logs only
 //! in GetRun, paging limits, organization isolation and retention pruning.
 
-mod common;
+use crate::common;
 
 use common::{Reply, TestServer};
 use reqwest::Method;

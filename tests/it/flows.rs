@@ -1,7 +1,7 @@
 //! Black-box tests of flows and triggers (ListFlowTypes, ListFlowTriggerTypes, GetFlow,
 //! SetTriggerActions, ClearFlow) over the REST gateway, against contract/management-v1.md §4.
 
-mod common;
+use crate::common;
 
 use common::{Reply, TestServer};
 use reqwest::Method;

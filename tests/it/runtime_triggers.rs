@@ -2,7 +2,7 @@
 //! what `ctx` holds for each trigger, what every `api` function does to the effects, the order and
 //! data passing between the actions of a trigger, failures, the response shape, and the modules.
 
-mod common;
+use crate::common;
 
 use common::{b64, metadata_effect, metadata_json, Reply, TestServer};
 use serde_json::{json, Value};

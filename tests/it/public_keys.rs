@@ -1,7 +1,7 @@
 //! Actions v2 target public keys (actions-v2.md §1, §2 "Public keys"), signing-key rotation with a
 //! grace period, the instance JWKS (`GET /oauth/v2/keys`) and JWT/JWE payload encoding.
 
-mod common;
+use crate::common;
 
 use actionsd::v2::payload;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};

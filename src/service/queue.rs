@@ -2,16 +2,49 @@
 //! records every attempt (batched) and schedules retries. One per server process; replicas on one
 //! PostgreSQL share the rows through leases.
 
-use super::call::{self, CallFailure};
-use crate::api::AppState;
+use super::targets::Targets;
 use crate::domain::time::now_micros;
 use crate::store::deliveries::{self, AttemptResult, DEAD, FAILED, SUCCEEDED};
+use crate::v2::call::CallFailure;
 use entity::delivery;
 use rand::Rng;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
+
+/// The queue's settings (from the server configuration).
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// How often the queue looks for due deliveries when nothing woke it.
+    pub poll_interval: Duration,
+    /// The wait after the n-th failed attempt (the last step repeats).
+    pub retry_schedule: Vec<Duration>,
+    /// A delivery still failing this long after its creation is dead.
+    pub max_age: Duration,
+    /// Finished deliveries older than this are pruned.
+    pub retention: Duration,
+}
+
+impl QueueConfig {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            concurrency: config.delivery_concurrency.max(1),
+            poll_interval: config.delivery_poll_interval.as_std().max(Duration::from_millis(10)),
+            retry_schedule: config.delivery_retry_schedule.0.clone(),
+            max_age: config.delivery_max_age.as_std(),
+            retention: config.run_retention.as_std(),
+        }
+    }
+}
+
+/// What every task of the queue shares.
+struct Queue {
+    targets: Arc<Targets>,
+    config: QueueConfig,
+}
 
 /// How long a claim is held without renewal; renewed every third of it while the call runs.
 const LEASE: Duration = Duration::from_secs(30);
@@ -45,24 +78,17 @@ pub fn next_attempt(
 }
 
 /// One attempt of one delivery.
-async fn attempt(state: &AppState, row: &delivery::Model) -> AttemptResult {
+async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
     let started = Instant::now();
-    let config = &state.config;
+    let config = &q.config;
     let fail = |status: i32, error: String, retry_after: Option<u64>| {
         let now = now_micros();
-        match next_attempt(
-            &config.delivery_retry_schedule.0,
-            row.attempts + 1,
-            retry_after,
-            now,
-            row.created_at,
-            config.delivery_max_age.as_std(),
-        ) {
+        match next_attempt(&config.retry_schedule, row.attempts + 1, retry_after, now, row.created_at, config.max_age) {
             Some(at) => AttemptResult { id: row.id, state: FAILED, status, error, next_attempt_at: at },
             None => AttemptResult { id: row.id, state: DEAD, status, error, next_attempt_at: 0 },
         }
     };
-    let t = match state.v2.registry.snapshot(&state.store).await.map(|snap| snap.target(row.target_id)) {
+    let t = match q.targets.v2.registry.snapshot(&q.targets.store).await.map(|snap| snap.target(row.target_id)) {
         Ok(Some(t)) => t,
         Ok(None) => {
             return AttemptResult {
@@ -75,11 +101,8 @@ async fn attempt(state: &AppState, row: &delivery::Model) -> AttemptResult {
         }
         Err(e) => return fail(0, format!("loading the target failed: {}", e.message), None),
     };
-    let key = config.encryption_key.as_deref().unwrap_or("");
     let timeout = Duration::from_nanos(t.timeout_nanos.max(1) as u64);
-    let result =
-        call::send(&state.v2, &state.store, key, &t, &row.id.to_string(), row.payload.clone().into_bytes(), timeout)
-            .await;
+    let result = q.targets.send(&t, &row.id.to_string(), row.payload.clone().into_bytes(), timeout).await;
     let (outcome, result) = match result {
         Ok(answer) if (200..300).contains(&answer.status) => (
             "ok",
@@ -103,14 +126,19 @@ async fn attempt(state: &AppState, row: &delivery::Model) -> AttemptResult {
         Err(CallFailure::Timeout) => ("timeout", fail(0, CallFailure::Timeout.describe(), None)),
         Err(e) => ("error", fail(0, e.describe(), None)),
     };
-    state.metrics.observe_target_call(&t.target_type, outcome, started.elapsed());
+    q.targets.metrics.observe_target_call(&t.target_type, outcome, started.elapsed());
     result
 }
 
 /// Starts the worker; it stops when `stop` turns true (after draining in-flight attempts).
-pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn start(
+    targets: Arc<Targets>,
+    config: QueueConfig,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let state = Arc::new(Queue { targets, config });
     tokio::spawn(async move {
-        let concurrency = state.config.delivery_concurrency.max(1);
+        let concurrency = state.config.concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
         let inflight: Arc<Mutex<HashSet<i64>>> = Default::default();
         // Bounded: while results cannot be recorded, finished attempts wait holding their permits,
@@ -120,9 +148,9 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
         let (aux_stop_tx, aux_stop) = watch::channel(false);
         let renewer = tokio::spawn(renew_leases(state.clone(), inflight.clone(), aux_stop.clone()));
         let stats = tokio::spawn(queue_stats(state.clone(), aux_stop.clone()));
-        let listener = (state.store.backend == sea_orm::DatabaseBackend::Postgres)
+        let listener = (state.targets.store.backend == sea_orm::DatabaseBackend::Postgres)
             .then(|| tokio::spawn(listen_for_commits(state.clone(), aux_stop)));
-        let poll = state.config.delivery_poll_interval.as_std().max(Duration::from_millis(10));
+        let poll = state.config.poll_interval.max(Duration::from_millis(10));
         let mut backlog = false;
         loop {
             if *stop.borrow() {
@@ -138,7 +166,7 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
             let Some(mut first) = first else { break };
             let want = (permits.available_permits() + need as usize).min(CLAIM_BATCH);
             let lease_until = now_micros() + micros(LEASE);
-            let rows = match deliveries::claim(&state.store, want as u64, lease_until).await {
+            let rows = match deliveries::claim(&state.targets.store, want as u64, lease_until).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e.message, "claiming deliveries failed");
@@ -169,7 +197,7 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
             drop(first);
             if claimed < want {
                 tokio::select! {
-                    _ = state.store.changes.deliveries_waker().notified() => {}
+                    _ = state.targets.store.changes.deliveries_waker().notified() => {}
                     _ = tokio::time::sleep(poll) => {}
                     _ = stop.changed() => {}
                 }
@@ -182,7 +210,7 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
         let _ = recorder.await;
         let left: Vec<i64> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
         if !drained || !left.is_empty() {
-            if let Err(e) = deliveries::release(&state.store, &left).await {
+            if let Err(e) = deliveries::release(&state.targets.store, &left).await {
                 tracing::warn!(error = %e.message, "releasing deliveries at shutdown failed");
             }
         }
@@ -196,7 +224,7 @@ pub fn start(state: AppState, mut stop: watch::Receiver<bool>) -> tokio::task::J
 }
 
 /// Writes attempt results in batches (what arrived within a few milliseconds of each other).
-async fn record_results(state: AppState, mut rx: mpsc::Receiver<AttemptResult>, inflight: Arc<Mutex<HashSet<i64>>>) {
+async fn record_results(state: Arc<Queue>, mut rx: mpsc::Receiver<AttemptResult>, inflight: Arc<Mutex<HashSet<i64>>>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + Duration::from_millis(5);
@@ -209,7 +237,7 @@ async fn record_results(state: AppState, mut rx: mpsc::Receiver<AttemptResult>, 
         let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
         let mut tries = 0;
         loop {
-            match deliveries::record(&state.store, batch.clone()).await {
+            match deliveries::record(&state.targets.store, batch.clone()).await {
                 Ok(()) => break,
                 Err(e) if tries < 3 => {
                     tries += 1;
@@ -229,15 +257,15 @@ async fn record_results(state: AppState, mut rx: mpsc::Receiver<AttemptResult>, 
         }
         drop(set);
         // A success may unblock the next delivery of the same aggregate.
-        state.store.changes.wake_deliveries();
+        state.targets.store.changes.wake_deliveries();
     }
 }
 
 /// PostgreSQL: wakes the worker when any replica commits deliveries (`NOTIFY` in the inserting
 /// transaction), so work queued through another replica does not wait for the poll interval.
-async fn listen_for_commits(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn listen_for_commits(state: Arc<Queue>, mut stop: watch::Receiver<bool>) {
     use sea_orm::sqlx::postgres::PgListener;
-    let pool = state.store.db.get_postgres_connection_pool().clone();
+    let pool = state.targets.store.db.get_postgres_connection_pool().clone();
     let mut listener = loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut l) => match l.listen(deliveries::NOTIFY_CHANNEL).await {
@@ -254,7 +282,7 @@ async fn listen_for_commits(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             n = listener.recv() => match n {
-                Ok(_) => state.store.changes.wake_deliveries(),
+                Ok(_) => state.targets.store.changes.wake_deliveries(),
                 Err(e) => {
                     // The listener reconnects on the next recv; the poll covers the gap.
                     tracing::warn!(error = %e, "delivery listener lost its connection");
@@ -269,14 +297,14 @@ async fn listen_for_commits(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn renew_leases(state: AppState, inflight: Arc<Mutex<HashSet<i64>>>, mut stop: watch::Receiver<bool>) {
+async fn renew_leases(state: Arc<Queue>, inflight: Arc<Mutex<HashSet<i64>>>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(LEASE / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 let ids: Vec<i64> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
-                if let Err(e) = deliveries::renew(&state.store, &ids, now_micros() + micros(LEASE)).await {
+                if let Err(e) = deliveries::renew(&state.targets.store, &ids, now_micros() + micros(LEASE)).await {
                     tracing::warn!(error = %e.message, "renewing delivery leases failed");
                 }
             }
@@ -286,25 +314,25 @@ async fn renew_leases(state: AppState, inflight: Arc<Mutex<HashSet<i64>>>, mut s
 }
 
 /// Queue depth and oldest open delivery for /metrics; prunes finished deliveries hourly.
-async fn queue_stats(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn queue_stats(state: Arc<Queue>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                match deliveries::open_stats(&state.store.db, state.store.backend).await {
+                match deliveries::open_stats(&state.targets.store.db, state.targets.store.backend).await {
                     Ok((n, oldest)) => {
-                        state.metrics.queue_depth.set(n);
+                        state.targets.metrics.queue_depth.set(n);
                         let age = oldest.map(|o| (now_micros() - o).max(0) as f64 / 1e6).unwrap_or(0.0);
-                        state.metrics.queue_oldest_age.set(age);
+                        state.targets.metrics.queue_oldest_age.set(age);
                     }
                     Err(e) => tracing::warn!(error = %e.message, "reading queue stats failed"),
                 }
                 if last_prune.elapsed() > Duration::from_secs(3600) {
                     last_prune = Instant::now();
-                    let before = now_micros() - micros(state.config.run_retention.as_std());
-                    if let Err(e) = deliveries::prune(&state.store, before).await {
+                    let before = now_micros() - micros(state.config.retention);
+                    if let Err(e) = deliveries::prune(&state.targets.store, before).await {
                         tracing::warn!(error = %e.message, "pruning deliveries failed");
                     }
                 }

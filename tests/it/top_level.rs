@@ -1,6 +1,6 @@
 //! The top level of a script gets at most min(5s, timeout) (runtime-v1.md §1.2).
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use serde_json::json;

@@ -3,7 +3,7 @@
 //! RetryDelivery, per-aggregate order, ListDeliveries, target removal and metrics. Every test runs
 //! on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::body::Bytes;
 use axum::extract::State;

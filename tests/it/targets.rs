@@ -1,7 +1,7 @@
 //! Actions v2 targets and executions (actions-v2.md §1–§3): CRUD, validation, partial update,
 //! executions and their conditions, IAM_OWNER only, both transports, signing key at rest.
 
-mod common;
+use crate::common;
 
 use common::{assert_error, webhook_target as webhook, Reply, TestServer};
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! Black-box tests of the action RPCs of `zitadel.management.v1.ManagementService` over the REST
 //! gateway, against contract/management-v1.md §2–§3 and README.md §2–§5.
 
-mod common;
+use crate::common;
 
 use common::{Reply, TestServer};
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! Bad input never produces a 5xx or a non-contract body (README §2, §3); concurrent writes keep
 //! names unique and flows consistent (README §5, management-v1.md §3-§4).
 
-mod common;
+use crate::common;
 
 use common::{Reply, TestServer};
 use futures::future::join_all;

@@ -2,7 +2,7 @@
 //! either transport, restCall rewrites, interruptOnError, most specific match, and the
 //! ActionService never intercepted.
 
-mod common;
+use crate::common;
 
 use common::receiver::{standard_webhooks_valid, zitadel_signature_valid, Answer, Receiver};
 use common::TestServer;

@@ -1,0 +1,313 @@
+//! Running a trigger (`_execute`, `_test`): the trigger's action list (cached), the v1 run in
+//! the sandbox, the v2 function targets after it, and the run records.
+
+use super::targets::{Chain, ChainEnd, Targets};
+use crate::domain::{Duration, FlowType, TriggerType};
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::metrics::Metrics;
+use crate::runtime::pool::SandboxPool;
+use crate::runtime::trigger::{ActionSpec, RunReport, TriggerReport, TriggerRun, OUTCOME_FAILED, OUTCOME_SUCCEEDED};
+use crate::store::runs::RunWriter;
+use crate::store::{flows as flow_store, runs as run_store, Store};
+use crate::v2::functions;
+use entity::target;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+
+/// How long `_execute` may reuse a trigger's action list. Writes through this server clear it at
+/// once; other replicas see a change within this bound (the contract allows 1 s).
+const TRIGGER_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+type TriggerKey = (i64, i32, i32);
+type CachedList = (std::time::Instant, Arc<Vec<ActionSpec>>);
+
+/// Recently loaded trigger action lists, so `_execute` usually costs no database round trip.
+#[derive(Default)]
+struct TriggerCache {
+    entries: Mutex<HashMap<TriggerKey, CachedList>>,
+}
+
+impl TriggerCache {
+    fn get(&self, key: TriggerKey) -> Option<Arc<Vec<ActionSpec>>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&key).filter(|(at, _)| at.elapsed() < TRIGGER_CACHE_TTL).map(|(_, list)| list.clone())
+    }
+
+    fn put(&self, key: TriggerKey, list: Arc<Vec<ActionSpec>>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > 10_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < TRIGGER_CACHE_TTL);
+        }
+        entries.insert(key, (std::time::Instant::now(), list));
+    }
+
+    fn invalidate(&self, org: i64) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|(o, _, _), _| *o != org);
+    }
+}
+
+/// The limits a trigger runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The budget of a whole trigger (all actions and function targets).
+    pub max_trigger_time: Duration,
+    /// The most any one action may run; also what a stored timeout of 0 means.
+    pub max_action_timeout: Duration,
+}
+
+/// What an `_execute` call did.
+#[derive(Debug)]
+pub struct Executed {
+    pub report: TriggerReport,
+    /// The id shared by the run records of this call (none when no action is configured).
+    pub run_id: Option<i64>,
+    /// The record id of each run of `report.runs` that started.
+    pub record_ids: Vec<Option<i64>>,
+}
+
+/// The trigger use case, shared by every transport.
+pub struct ExecuteTrigger {
+    store: Arc<Store>,
+    sandbox: Arc<SandboxPool>,
+    targets: Arc<Targets>,
+    metrics: Arc<Metrics>,
+    pub run_writer: RunWriter,
+    cache: TriggerCache,
+    pub limits: Limits,
+}
+
+fn overloaded() -> ApiError {
+    let mut e = ApiError::new(Kind::Unavailable, "RUNTIME-q0eue", "All sandbox workers are busy, retry later");
+    e.retry_after = Some(1);
+    e
+}
+
+/// The timeout an action runs with: its own, or the maximum when it has none or more.
+pub fn effective_timeout(stored_nanos: i64, max: Duration) -> Duration {
+    if stored_nanos <= 0 || stored_nanos > max.nanos {
+        max
+    } else {
+        Duration { nanos: stored_nanos }
+    }
+}
+
+impl ExecuteTrigger {
+    pub fn new(
+        store: Arc<Store>,
+        sandbox: Arc<SandboxPool>,
+        targets: Arc<Targets>,
+        metrics: Arc<Metrics>,
+        run_writer: RunWriter,
+        limits: Limits,
+    ) -> Self {
+        Self { store, sandbox, targets, metrics, run_writer, cache: TriggerCache::default(), limits }
+    }
+
+    /// Forgets the cached action lists of an organization (after any change to its actions or flows).
+    pub fn invalidate(&self, org: i64) {
+        self.cache.invalidate(org);
+    }
+
+    /// The action list of a trigger, in order (inactive actions included; they are skipped).
+    async fn action_specs(&self, org: i64, flow: FlowType, trigger: TriggerType) -> ApiResult<Arc<Vec<ActionSpec>>> {
+        let key = (org, flow.0, trigger.0);
+        if let Some(list) = self.cache.get(key) {
+            return Ok(list);
+        }
+        let max = self.limits.max_action_timeout;
+        let list: Vec<ActionSpec> = flow_store::trigger_actions(&self.store.db, org, flow, trigger)
+            .await?
+            .into_iter()
+            .map(|a| ActionSpec {
+                id: a.id,
+                timeout: effective_timeout(a.timeout_nanos, max),
+                active: a.state == crate::store::actions::STATE_ACTIVE,
+                name: a.name,
+                script: a.script,
+                allowed_to_fail: a.allowed_to_fail,
+            })
+            .collect();
+        let list = Arc::new(list);
+        self.cache.put(key, list.clone());
+        Ok(list)
+    }
+
+    /// Runs actions in the sandbox (one slot of the organization for the whole trigger).
+    async fn run_actions(
+        &self,
+        org: i64,
+        flow: FlowType,
+        trigger: TriggerType,
+        context: &Value,
+        actions: &[ActionSpec],
+        trigger_deadline: Instant,
+    ) -> ApiResult<TriggerReport> {
+        let slot = self.sandbox.acquire(org).await.ok_or_else(overloaded)?;
+        let run = TriggerRun {
+            pool: &self.sandbox,
+            slot: &slot,
+            flow,
+            trigger,
+            context,
+            trigger_deadline,
+            trigger_budget: self.limits.max_trigger_time,
+        };
+        let report = run.run(actions).await;
+        for r in &report.runs {
+            if let (Some(d), Some(outcome)) = (r.duration, crate::runtime::trigger::outcome_label(r.outcome)) {
+                self.metrics.observe_run(outcome, d);
+            }
+        }
+        Ok(report)
+    }
+
+    /// `_execute`: the trigger's actions, then its v2 function targets, with run records (records
+    /// of failed runs are committed before answering, the others are batched).
+    pub async fn execute(
+        &self,
+        org: i64,
+        flow: FlowType,
+        trigger: TriggerType,
+        context: &Value,
+    ) -> ApiResult<Executed> {
+        let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
+        let actions = self.action_specs(org, flow, trigger).await?;
+        if actions.is_empty() {
+            let mut effects = Map::new();
+            let error = self.run_function(flow, trigger, context, deadline, &mut effects).await?;
+            let report = match error {
+                None => TriggerReport { outcome: OUTCOME_SUCCEEDED, error: None, effects: Some(effects), runs: vec![] },
+                Some(error) => {
+                    TriggerReport { outcome: OUTCOME_FAILED, error: Some(error), effects: None, runs: vec![] }
+                }
+            };
+            return Ok(Executed { report, run_id: None, record_ids: vec![] });
+        }
+        let mut report = self.run_actions(org, flow, trigger, context, actions.as_slice(), deadline).await?;
+        // v2 function targets run after the v1 actions, unless the trigger already failed.
+        if let Some(effects) = report.effects.as_mut() {
+            if let Some(error) = self.run_function(flow, trigger, context, deadline, effects).await? {
+                report.outcome = OUTCOME_FAILED;
+                report.error = Some(error);
+                report.effects = None;
+            }
+        }
+        let run_id = self.store.new_id();
+        let record_ids: Vec<Option<i64>> =
+            report.runs.iter().map(|r| r.started_at.map(|_| self.store.new_id())).collect();
+        let records: Vec<entity::run::Model> = report
+            .runs
+            .iter()
+            .zip(&record_ids)
+            .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, flow, trigger))
+            .collect();
+        let failed = records.iter().any(|r| r.outcome == OUTCOME_FAILED);
+        let write_now = if failed { Some(records) } else { self.run_writer.submit(records).err() };
+        if let Some(records) = write_now {
+            run_store::insert(&self.store, Arc::new(records)).await?;
+        }
+        Ok(Executed { report, run_id: Some(run_id), record_ids })
+    }
+
+    /// `_test`: one action as a dry run (no function targets, nothing stored).
+    pub async fn test(
+        &self,
+        org: i64,
+        action: ActionSpec,
+        flow: FlowType,
+        trigger: TriggerType,
+        context: &Value,
+    ) -> ApiResult<TriggerReport> {
+        let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
+        self.run_actions(org, flow, trigger, context, std::slice::from_ref(&action), deadline).await
+    }
+
+    /// Runs the targets of the trigger's function execution (if any), adding to `effects`.
+    /// `Ok(Some(error))`: the chain failed and so does the trigger.
+    async fn run_function(
+        &self,
+        flow: FlowType,
+        trigger: TriggerType,
+        context: &Value,
+        deadline: Instant,
+        effects: &mut Map<String, Value>,
+    ) -> ApiResult<Option<String>> {
+        let Some(name) = functions::function_name(flow, trigger) else {
+            return Ok(None);
+        };
+        let execution = format!("function/{name}");
+        let snap = self.targets.v2.registry.snapshot(&self.store).await?;
+        let Some((execution_id, targets)) = snap.resolve(std::slice::from_ref(&execution)) else {
+            return Ok(None);
+        };
+        let (execution_id, targets) = (execution_id.to_string(), targets.to_vec());
+        drop(snap);
+        let mut chain = FunctionChain { name, execution: &execution, flow, context, effects, log: Vec::new() };
+        let end = self.targets.run_chain(&execution_id, &targets, Some(deadline), &mut chain).await?;
+        let FunctionChain { log, effects, .. } = chain;
+        let error = match end {
+            ChainEnd::Completed => {
+                functions::finish(name, flow, effects, log);
+                return Ok(None);
+            }
+            ChainEnd::OutOfTime => format!("trigger timeout after {}", self.limits.max_trigger_time),
+            ChainEnd::Interrupted { target, error } => format!("target \"{target}\": {}", error.message),
+        };
+        Ok(Some(error))
+    }
+}
+
+/// A function execution: every target gets the payload built from the context and the effects
+/// so far; restCall replies add to the effects with the v1 rules.
+struct FunctionChain<'a> {
+    name: &'static str,
+    execution: &'a str,
+    flow: FlowType,
+    context: &'a Value,
+    effects: &'a mut Map<String, Value>,
+    log: Vec<String>,
+}
+
+impl Chain for FunctionChain<'_> {
+    fn body(&self) -> ApiResult<Vec<u8>> {
+        serde_json::to_vec(&functions::payload(self.execution, self.flow, self.context, self.effects))
+            .map_err(|e| ApiError::internal(format!("encoding the function payload: {e}")))
+    }
+
+    fn reply(&mut self, _target: &target::Model, reply: Vec<u8>) -> ApiResult<()> {
+        let reply = functions::parse_reply(&reply)?;
+        functions::apply_reply(self.name, self.flow, self.context, self.effects, &mut self.log, reply);
+        Ok(())
+    }
+}
+
+/// The run record of one action run that started.
+fn run_record(
+    r: &RunReport,
+    id: i64,
+    run_id: i64,
+    org: i64,
+    flow: FlowType,
+    trigger: TriggerType,
+) -> Option<entity::run::Model> {
+    Some(entity::run::Model {
+        id,
+        run_id,
+        org_id: org,
+        action_id: r.action_id,
+        action_name: r.action_name.clone(),
+        flow_type: flow.0,
+        trigger_type: trigger.0,
+        outcome: r.outcome,
+        allowed_to_fail: r.allowed_to_fail,
+        error: r.error.clone().unwrap_or_default(),
+        started_at: r.started_at?,
+        duration_nanos: r.duration.map(|d| d.as_nanos() as i64).unwrap_or(0),
+        logs: serde_json::to_string(&r.logs).unwrap_or_else(|_| "[]".into()),
+        http_calls: r.http_calls as i32,
+        log_records: r.logs.len() as i32,
+        log_bytes: r.log_bytes.min(i32::MAX as u64) as i32,
+    })
+}

@@ -1,0 +1,120 @@
+//! Calling the targets of an execution: one waited-for call, one queued call, and the chain that
+//! runs an execution's targets in order. Interception (request/response executions), function
+//! executions inside `_execute` and the delivery queue all go through here.
+
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::metrics::Metrics;
+use crate::store::{deliveries, Store};
+use crate::v2::call::{self, Answer, CallFailure};
+use crate::v2::V2;
+use entity::target;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Everything a target call needs, shared by every caller.
+pub struct Targets {
+    pub store: Arc<Store>,
+    pub v2: Arc<V2>,
+    pub metrics: Arc<Metrics>,
+    encryption_key: String,
+}
+
+/// What a chain does with the targets' answers (the caller's part of [`Targets::run_chain`]).
+pub trait Chain {
+    /// The body the next target receives (it may include what earlier targets returned).
+    fn body(&self) -> ApiResult<Vec<u8>>;
+    /// A restCall target's 2xx answer. An error counts as that target failing.
+    fn reply(&mut self, target: &target::Model, reply: Vec<u8>) -> ApiResult<()>;
+}
+
+/// How a chain ended.
+#[derive(Debug)]
+pub enum ChainEnd {
+    /// Every target ran (failures of targets without `interruptOnError` were logged and skipped).
+    Completed,
+    /// A target with `interruptOnError` failed.
+    Interrupted { target: String, error: ApiError },
+    /// The chain's deadline passed while a target was bound by it.
+    OutOfTime,
+}
+
+impl Targets {
+    pub fn new(store: Arc<Store>, v2: Arc<V2>, metrics: Arc<Metrics>, encryption_key: String) -> Self {
+        Self { store, v2, metrics, encryption_key }
+    }
+
+    /// Sends one signed call and returns what came back (no interpretation).
+    pub async fn send(
+        &self,
+        t: &target::Model,
+        webhook_id: &str,
+        json: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Answer, CallFailure> {
+        call::send(&self.v2, &self.store, &self.encryption_key, t, webhook_id, json, timeout).await
+    }
+
+    /// Calls a waited-for target (restWebhook, restCall) and interprets its answer: the 2xx body, or
+    /// the error the caller's operation fails with (a forwarded error keeps its status and message).
+    pub async fn call_and_wait(&self, t: &target::Model, json: Vec<u8>, timeout: Duration) -> ApiResult<Vec<u8>> {
+        let started = std::time::Instant::now();
+        let webhook_id = self.store.new_id().to_string();
+        let outcome = call::interpret(t, self.send(t, &webhook_id, json, timeout).await);
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(e) if e.kind == Kind::DeadlineExceeded => "timeout",
+            Err(e) if e.id == Some("Errors.Execution.Forwarded") => "forwarded_error",
+            Err(_) => "error",
+        };
+        self.metrics.observe_target_call(&t.target_type, label, started.elapsed());
+        outcome
+    }
+
+    /// Queues one call of a restAsync target; the delivery queue sends it (at least once).
+    pub async fn enqueue_async(&self, t: &target::Model, execution_id: &str, json: Vec<u8>) -> ApiResult<()> {
+        deliveries::enqueue_async(&self.store, t.id, execution_id, json).await
+    }
+
+    /// Runs an execution's targets in order: restAsync targets are queued, restWebhook and restCall
+    /// targets are called and waited for, and a restCall's answer goes to `chain`. Each call is bound
+    /// by its target's timeout and, if given, by `deadline`. `Err` only for internal errors.
+    pub async fn run_chain(
+        &self,
+        execution_id: &str,
+        targets: &[Arc<target::Model>],
+        deadline: Option<Instant>,
+        chain: &mut impl Chain,
+    ) -> ApiResult<ChainEnd> {
+        for t in targets {
+            let body = chain.body()?;
+            if t.target_type == "rest_async" {
+                self.enqueue_async(t, execution_id, body).await?;
+                continue;
+            }
+            let own = Duration::from_nanos(t.timeout_nanos.max(1) as u64);
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let bound_by_deadline = left.is_some_and(|left| left < own);
+            let result = match left {
+                Some(left) if left.is_zero() => Err(call::timed_out("the trigger time is used up")),
+                _ => self.call_and_wait(t, body, left.map_or(own, |l| l.min(own))).await,
+            };
+            let result = result.and_then(|reply| match t.target_type.as_str() {
+                "rest_call" => chain.reply(t, reply),
+                _ => Ok(()),
+            });
+            let Err(error) = result else { continue };
+            if bound_by_deadline && error.kind == Kind::DeadlineExceeded {
+                // The caller's time running out ends the chain whatever the target's
+                // interruptOnError says.
+                return Ok(ChainEnd::OutOfTime);
+            }
+            if t.interrupt_on_error {
+                return Ok(ChainEnd::Interrupted { target: t.name.clone(), error });
+            }
+            tracing::warn!(target_id = t.id, target = %t.name, execution = execution_id, error = %error.message,
+                "target failed; continuing (interruptOnError is off)");
+        }
+        Ok(ChainEnd::Completed)
+    }
+}

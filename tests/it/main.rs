@@ -1,0 +1,27 @@
+//! The integration tests, linked into one binary (one link on a 2-core machine instead of one per
+//! file). Each module is one area; `common` holds the shared harness.
+
+#[macro_use]
+mod common;
+
+mod actions;
+mod auth;
+mod compat_corpus;
+mod connect;
+mod deliveries;
+mod delivery_processes;
+mod durability;
+mod flows;
+mod functions;
+mod interception;
+mod openapi;
+mod public_keys;
+mod reliability;
+mod robustness;
+mod runs;
+mod runtime_triggers;
+mod service;
+mod smoke;
+mod target_ssrf;
+mod targets;
+mod top_level;
