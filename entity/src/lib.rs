@@ -7,6 +7,8 @@ pub mod event;
 pub mod execution;
 pub mod flow;
 pub mod flow_trigger_action;
+pub mod fold;
+pub mod fold_table;
 pub mod node;
 pub mod org;
 pub mod run;

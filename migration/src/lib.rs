@@ -8,6 +8,7 @@ mod m20261123_000003_action_search_index;
 mod m20261123_000004_targets;
 mod m20261123_000005_v2_delivery;
 mod m20261202_000006_node_leases;
+pub mod m20261202_000007_refold_names;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_targets::Migration),
             Box::new(m20261123_000005_v2_delivery::Migration),
             Box::new(m20261202_000006_node_leases::Migration),
+            Box::new(m20261202_000007_refold_names::Migration),
         ]
     }
 }

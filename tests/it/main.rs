@@ -12,6 +12,7 @@ mod deliveries;
 mod delivery_processes;
 mod durability;
 mod flows;
+mod folding;
 mod functions;
 mod interception;
 mod openapi;
