@@ -7,6 +7,8 @@
 #   sdk_targets.py         the SDK: targets and executions
 #   webhook_signatures.py  target calls verify with standardwebhooks and the ZITADEL-Signature
 #                          scheme, across signing-key rotations (with and without a grace period)
+#   contract_fuzz.py       schemathesis over the server's own OpenAPI document with the admin
+#                          token: no 5xx, every response conforms to the document
 #
 # Usage: compat/python/run.sh [path/to/actionsd]   (default: target/debug/actionsd)
 #
@@ -24,7 +26,7 @@ VENV=${ACTIONSD_SDK_VENV:-target/sdk-venv}
 BIN=${1:-target/debug/actionsd}
 READY_TIMEOUT=60 # seconds for GET /debug/ready
 CHECK_TIMEOUT=300 # seconds for each check
-CHECKS=(sdk_targets.py webhook_signatures.py)
+CHECKS=(sdk_targets.py webhook_signatures.py contract_fuzz.py)
 
 setup_failed() {
   echo "python sdk: $*" >&2
