@@ -6,7 +6,7 @@ use super::management::validate_action;
 use super::messages::{GatewayError, ListDetails, ListQuery};
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::role::Permission;
-use crate::domain::{Duration, FlowType, TriggerType};
+use crate::domain::{Duration, FlowType, Trigger, TriggerType};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::proto_enum;
 use crate::rpc_call;
@@ -167,13 +167,13 @@ pub struct TestActionRequest {
     pub context: Option<Value>,
 }
 
-fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<(FlowType, TriggerType)> {
+fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<Trigger> {
     let flow = FlowType::parse(flow)
         .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfhj5", "FlowType missing"))?;
     let trigger = TriggerType::parse(trigger)
-        .filter(|t| flow.triggers().contains(t))
+        .and_then(|t| Trigger::new(flow, t))
         .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfgh6", "TriggerType is invalid"))?;
-    Ok((flow, trigger))
+    Ok(trigger)
 }
 
 /// Checks the types of the known context fields (unknown ones are ignored).
@@ -258,9 +258,9 @@ pub async fn execute_flow_trigger(
     c: Caller,
     r: ExecuteFlowTriggerRequest,
 ) -> ApiResult<ExecuteFlowTriggerResponse> {
-    let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("ExecuteFlowTriggerRequest", r.context)?;
-    let done = s.execute.execute(c.org, flow, trigger, &context).await?;
+    let done = s.execute.execute(c.org, trigger, &context).await?;
     let report = done.report;
     Ok(ExecuteFlowTriggerResponse {
         outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
@@ -309,10 +309,10 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
             allowed_to_fail: r.allowed_to_fail,
         }
     };
-    let (flow, trigger) = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("TestActionRequest", r.context)?;
     // A dry run: no v2 function targets are called.
-    let report = s.execute.test(c.org, spec, flow, trigger, &context).await?;
+    let report = s.execute.test(c.org, spec, trigger, &context).await?;
     Ok(ExecuteFlowTriggerResponse {
         outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
         effects: report.effects.filter(|e| !e.is_empty()),

@@ -52,7 +52,79 @@ const TRIGGERS: [Names; 6] = [
     },
 ];
 
+/// A flow and one of its trigger types: the nine points where v1 actions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// External Authentication / Post Authentication (1/1).
+    ExternalPostAuthentication,
+    /// External Authentication / Pre Creation (1/2).
+    ExternalPreCreation,
+    /// External Authentication / Post Creation (1/3).
+    ExternalPostCreation,
+    /// Internal Authentication / Post Authentication (3/1).
+    InternalPostAuthentication,
+    /// Internal Authentication / Pre Creation (3/2).
+    InternalPreCreation,
+    /// Internal Authentication / Post Creation (3/3).
+    InternalPostCreation,
+    /// Complement Token / Pre Userinfo creation (2/4).
+    PreUserinfoCreation,
+    /// Complement Token / Pre access token creation (2/5).
+    PreAccessTokenCreation,
+    /// Complement SAMLResponse / Pre SAMLResponse creation (4/6).
+    PreSamlResponseCreation,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 9] = [
+        Trigger::ExternalPostAuthentication,
+        Trigger::ExternalPreCreation,
+        Trigger::ExternalPostCreation,
+        Trigger::InternalPostAuthentication,
+        Trigger::InternalPreCreation,
+        Trigger::InternalPostCreation,
+        Trigger::PreUserinfoCreation,
+        Trigger::PreAccessTokenCreation,
+        Trigger::PreSamlResponseCreation,
+    ];
+
+    /// The trigger for a flow/trigger-type pair, if the flow has that trigger type.
+    pub fn new(flow: FlowType, trigger: TriggerType) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|t| t.flow() == flow && t.trigger_type() == trigger)
+    }
+
+    pub fn flow(self) -> FlowType {
+        use Trigger::*;
+        match self {
+            ExternalPostAuthentication | ExternalPreCreation | ExternalPostCreation => {
+                FlowType::EXTERNAL_AUTHENTICATION
+            }
+            InternalPostAuthentication | InternalPreCreation | InternalPostCreation => {
+                FlowType::INTERNAL_AUTHENTICATION
+            }
+            PreUserinfoCreation | PreAccessTokenCreation => FlowType::COMPLEMENT_TOKEN,
+            PreSamlResponseCreation => FlowType::COMPLEMENT_SAML_RESPONSE,
+        }
+    }
+
+    pub fn trigger_type(self) -> TriggerType {
+        use Trigger::*;
+        TriggerType(match self {
+            ExternalPostAuthentication | InternalPostAuthentication => 1,
+            ExternalPreCreation | InternalPreCreation => 2,
+            ExternalPostCreation | InternalPostCreation => 3,
+            PreUserinfoCreation => 4,
+            PreAccessTokenCreation => 5,
+            PreSamlResponseCreation => 6,
+        })
+    }
+}
+
 impl FlowType {
+    pub const EXTERNAL_AUTHENTICATION: FlowType = FlowType(1);
+    pub const COMPLEMENT_TOKEN: FlowType = FlowType(2);
+    pub const INTERNAL_AUTHENTICATION: FlowType = FlowType(3);
+    pub const COMPLEMENT_SAML_RESPONSE: FlowType = FlowType(4);
     pub const ALL: [FlowType; 4] = [FlowType(1), FlowType(2), FlowType(3), FlowType(4)];
 
     /// Accepts `1`..`4` and the enum names ZITADEL clients send.
@@ -146,6 +218,20 @@ pub fn lang_from_header(header: Option<&str>) -> Lang {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flow_trigger_pair_is_one_trigger() {
+        let mut pairs = 0;
+        for flow in FlowType::ALL {
+            for &trigger in flow.triggers() {
+                let t = Trigger::new(flow, trigger).expect("a trigger for every pair of the flow");
+                assert_eq!((t.flow(), t.trigger_type()), (flow, trigger));
+                pairs += 1;
+            }
+        }
+        assert_eq!(pairs, Trigger::ALL.len());
+        assert_eq!(Trigger::new(FlowType(2), TriggerType(1)), None);
+    }
 
     #[test]
     fn accept_language() {

@@ -8,5 +8,5 @@ pub mod role;
 pub mod time;
 
 pub use duration::Duration;
-pub use flow::{FlowType, TriggerType};
+pub use flow::{FlowType, Trigger, TriggerType};
 pub use role::Role;

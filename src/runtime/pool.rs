@@ -56,6 +56,8 @@ pub struct SandboxPool {
     slots: Arc<Semaphore>,
     org_slots: Mutex<HashMap<i64, Arc<Semaphore>>>,
     pub stats: PoolStats,
+    /// The workers' working directory: empty, so nothing they could reach is on disk.
+    dir: PathBuf,
 }
 
 /// Permission to run actions: one worker slot, counted against the organization's share.
@@ -73,6 +75,7 @@ impl SandboxPool {
             slots,
             org_slots: Mutex::new(HashMap::new()),
             stats: PoolStats::default(),
+            dir: sandbox_dir(),
         })
     }
 
@@ -111,7 +114,7 @@ impl SandboxPool {
             .arg("--memory-limit")
             .arg(self.config.memory_limit.to_string())
             .env_clear()
-            .current_dir(sandbox_dir())
+            .current_dir(&self.dir)
             .env("MALLOC_ARENA_MAX", "1")
             .env("ACTIONSD_HTTP_DENY_LIST", &self.config.deny_list)
             .env("ACTIONSD_HTTP_ALLOW_LIST", &self.config.allow_list)
@@ -232,17 +235,13 @@ impl SandboxPool {
     }
 }
 
-/// An empty directory for workers to run in, so nothing they could reach is on disk.
+/// An empty directory for workers to run in (one per process; pools of one process share it).
 fn sandbox_dir() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("actionsd-sandbox-{}", std::process::id()));
-        match std::fs::create_dir_all(&dir) {
-            Ok(()) => dir,
-            Err(_) => PathBuf::from("/"),
-        }
-    })
-    .clone()
+    let dir = std::env::temp_dir().join(format!("actionsd-sandbox-{}", std::process::id()));
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => dir,
+        Err(_) => PathBuf::from("/"),
+    }
 }
 
 fn classify_crash(status: Option<std::process::ExitStatus>, stderr: &str, top_level: Duration) -> RunFailure {

@@ -2,7 +2,7 @@
 
 use super::pool::{RunFailure, SandboxPool, Slot};
 use super::{Job, LogRecord};
-use crate::domain::{Duration, FlowType, TriggerType};
+use crate::domain::{Duration, Trigger};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -60,15 +60,15 @@ pub struct TriggerReport {
 }
 
 /// The effect keys a trigger produces.
-pub fn effect_keys(flow: FlowType, trigger: TriggerType) -> &'static [&'static str] {
-    match (flow.0, trigger.0) {
-        (1, 1) => &["externalUser", "metadata"],
-        (1 | 3, 2) => &["user", "metadata"],
-        (1 | 3, 3) => &["userGrants"],
-        (3, 1) => &["metadata"],
-        (2, 4 | 5) => &["claims", "metadata"],
-        (4, 6) => &["attributes", "metadata"],
-        _ => &[],
+pub fn effect_keys(trigger: Trigger) -> &'static [&'static str] {
+    use Trigger::*;
+    match trigger {
+        ExternalPostAuthentication => &["externalUser", "metadata"],
+        ExternalPreCreation | InternalPreCreation => &["user", "metadata"],
+        ExternalPostCreation | InternalPostCreation => &["userGrants"],
+        InternalPostAuthentication => &["metadata"],
+        PreUserinfoCreation | PreAccessTokenCreation => &["claims", "metadata"],
+        PreSamlResponseCreation => &["attributes", "metadata"],
     }
 }
 
@@ -82,9 +82,9 @@ pub(crate) fn is_empty(v: &Value) -> bool {
     }
 }
 
-pub fn effects_of(flow: FlowType, trigger: TriggerType, state: &Value) -> serde_json::Map<String, Value> {
+pub fn effects_of(trigger: Trigger, state: &Value) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
-    for key in effect_keys(flow, trigger) {
+    for key in effect_keys(trigger) {
         if let Some(v) = state.get(*key) {
             if !is_empty(v) {
                 out.insert((*key).to_string(), v.clone());
@@ -97,8 +97,7 @@ pub fn effects_of(flow: FlowType, trigger: TriggerType, state: &Value) -> serde_
 pub struct TriggerRun<'a> {
     pub pool: &'a Arc<SandboxPool>,
     pub slot: &'a Slot,
-    pub flow: FlowType,
-    pub trigger: TriggerType,
+    pub trigger: Trigger,
     pub context: &'a Value,
     /// When the whole trigger must be done, and its budget for error texts.
     pub trigger_deadline: Instant,
@@ -150,7 +149,7 @@ impl TriggerRun<'_> {
             None => TriggerReport {
                 outcome: OUTCOME_SUCCEEDED,
                 error: None,
-                effects: Some(effects_of(self.flow, self.trigger, &state)),
+                effects: Some(effects_of(self.trigger, &state)),
                 runs,
             },
         }
@@ -171,8 +170,8 @@ impl TriggerRun<'_> {
         let job = Job {
             script: action.script.clone(),
             name: action.name.clone(),
-            flow: self.flow.0,
-            trigger: self.trigger.0,
+            flow: self.trigger.flow().0,
+            trigger: self.trigger.trigger_type().0,
             context: self.context.clone(),
             state: state.clone(),
             top_level_ms: (action.timeout.as_std().as_millis() as u64).min(TOP_LEVEL_MAX_MS),

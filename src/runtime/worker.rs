@@ -5,6 +5,7 @@
 use super::api;
 use super::http::{self, NetPolicy};
 use super::{Job, JobResult, WorkerSettings};
+use crate::domain::{FlowType, Trigger, TriggerType};
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::error::{EngineError, RuntimeLimitError};
 use boa_engine::module::IdleModuleLoader;
@@ -50,13 +51,13 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match http::blocking_client(policy.clone()) {
-        Ok(client) => api::NET.with(|n| *n.borrow_mut() = Some((client, policy))),
+    let net = match http::blocking_client(policy.clone()) {
+        Ok(client) => api::Net { client, policy },
         Err(e) => {
             eprintln!("sandbox: http client: {e}");
             return std::process::ExitCode::from(2);
         }
-    }
+    };
     let watch = Watchdog::start();
     // Warm the engine once so the baseline includes its one-time allocations.
     drop(run_job(&Job {
@@ -91,7 +92,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
                 if job.deadline_ms > 0 {
                     watch.arm_run(std::time::Duration::from_millis(job.deadline_ms) + DEADLINE_MARGIN);
                 }
-                let result = run_job_in(&job, ctx, Some(&watch));
+                let result = run_job_in(&job, ctx, Some(&watch), Some(&net));
                 watch.disarm_run();
                 result
             }
@@ -191,7 +192,7 @@ fn new_context() -> Result<Context, String> {
 
 /// Runs one job in a fresh realm.
 pub fn run_job(job: &Job) -> JobResult {
-    run_job_in(job, new_context(), None)
+    run_job_in(job, new_context(), None, None)
 }
 
 /// Ends the worker process when a bound passes while the engine still runs: a script's top level
@@ -266,16 +267,19 @@ impl Watchdog {
     }
 }
 
-fn run_job_in(job: &Job, ctx: Result<Context, String>, watch: Option<&Watchdog>) -> JobResult {
+fn run_job_in(job: &Job, ctx: Result<Context, String>, watch: Option<&Watchdog>, net: Option<&api::Net>) -> JobResult {
     let ctx = &mut match ctx {
         Ok(ctx) => ctx,
         Err(e) => return JobResult { ok: false, error: Some(e), ..Default::default() },
     };
+    if let Some(net) = net {
+        ctx.insert_data(net.clone());
+    }
     let mut result = match execute(job, ctx, watch) {
         Ok(result) => result,
         Err(e) => JobResult { ok: false, error: Some(e), ..Default::default() },
     };
-    let usage = api::usage();
+    let usage = api::usage(ctx);
     result.logs = usage.logs;
     result.http_calls = usage.http_calls;
     result.log_bytes = usage.log_bytes;
@@ -308,8 +312,10 @@ fn failed(error: String) -> Result<JobResult, String> {
 }
 
 fn execute(job: &Job, ctx: &mut Context, watch: Option<&Watchdog>) -> Result<JobResult, String> {
-    let bindings = api::begin(ctx, job.flow, job.trigger, &job.name, &job.context, &job.state)
-        .map_err(|e| format!("sandbox: {e}"))?;
+    let trigger = Trigger::new(FlowType(job.flow), TriggerType(job.trigger))
+        .ok_or_else(|| format!("sandbox: unsupported flow/trigger {}/{}", job.flow, job.trigger))?;
+    let bindings =
+        api::begin(ctx, trigger, &job.name, &job.context, &job.state).map_err(|e| format!("sandbox: {e}"))?;
     let global = ctx.global_object();
     for (name, value) in [("require", bindings.require.clone()), ("console", bindings.console.clone())] {
         global.set(JsString::from(name), value, false, ctx).map_err(|e| format!("sandbox: {e}"))?;

@@ -2,7 +2,7 @@
 //! the sandbox, the v2 function targets after it, and the run records.
 
 use super::targets::{Chain, ChainEnd, Targets};
-use crate::domain::{Duration, FlowType, TriggerType};
+use crate::domain::{Duration, Trigger};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::metrics::Metrics;
 use crate::runtime::pool::SandboxPool;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 /// once; other replicas see a change within this bound (the contract allows 1 s).
 const TRIGGER_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(250);
 
-type TriggerKey = (i64, i32, i32);
+type TriggerKey = (i64, Trigger);
 type CachedList = (std::time::Instant, Arc<Vec<ActionSpec>>);
 
 /// Recently loaded trigger action lists, so `_execute` usually costs no database round trip.
@@ -44,7 +44,7 @@ impl TriggerCache {
     }
 
     fn invalidate(&self, org: i64) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|(o, _, _), _| *o != org);
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|(o, _), _| *o != org);
     }
 }
 
@@ -111,24 +111,25 @@ impl ExecuteTrigger {
     }
 
     /// The action list of a trigger, in order (inactive actions included; they are skipped).
-    async fn action_specs(&self, org: i64, flow: FlowType, trigger: TriggerType) -> ApiResult<Arc<Vec<ActionSpec>>> {
-        let key = (org, flow.0, trigger.0);
+    async fn action_specs(&self, org: i64, trigger: Trigger) -> ApiResult<Arc<Vec<ActionSpec>>> {
+        let key = (org, trigger);
         if let Some(list) = self.cache.get(key) {
             return Ok(list);
         }
         let max = self.limits.max_action_timeout;
-        let list: Vec<ActionSpec> = flow_store::trigger_actions(&self.store.db, org, flow, trigger)
-            .await?
-            .into_iter()
-            .map(|a| ActionSpec {
-                id: a.id,
-                timeout: effective_timeout(a.timeout_nanos, max),
-                active: a.state == crate::store::actions::STATE_ACTIVE,
-                name: a.name,
-                script: a.script,
-                allowed_to_fail: a.allowed_to_fail,
-            })
-            .collect();
+        let list: Vec<ActionSpec> =
+            flow_store::trigger_actions(&self.store.db, org, trigger.flow(), trigger.trigger_type())
+                .await?
+                .into_iter()
+                .map(|a| ActionSpec {
+                    id: a.id,
+                    timeout: effective_timeout(a.timeout_nanos, max),
+                    active: a.state == crate::store::actions::STATE_ACTIVE,
+                    name: a.name,
+                    script: a.script,
+                    allowed_to_fail: a.allowed_to_fail,
+                })
+                .collect();
         let list = Arc::new(list);
         self.cache.put(key, list.clone());
         Ok(list)
@@ -138,8 +139,7 @@ impl ExecuteTrigger {
     async fn run_actions(
         &self,
         org: i64,
-        flow: FlowType,
-        trigger: TriggerType,
+        trigger: Trigger,
         context: &Value,
         actions: &[ActionSpec],
         trigger_deadline: Instant,
@@ -148,7 +148,6 @@ impl ExecuteTrigger {
         let run = TriggerRun {
             pool: &self.sandbox,
             slot: &slot,
-            flow,
             trigger,
             context,
             trigger_deadline,
@@ -165,18 +164,12 @@ impl ExecuteTrigger {
 
     /// `_execute`: the trigger's actions, then its v2 function targets, with run records (records
     /// of failed runs are committed before answering, the others are batched).
-    pub async fn execute(
-        &self,
-        org: i64,
-        flow: FlowType,
-        trigger: TriggerType,
-        context: &Value,
-    ) -> ApiResult<Executed> {
+    pub async fn execute(&self, org: i64, trigger: Trigger, context: &Value) -> ApiResult<Executed> {
         let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
-        let actions = self.action_specs(org, flow, trigger).await?;
+        let actions = self.action_specs(org, trigger).await?;
         if actions.is_empty() {
             let mut effects = Map::new();
-            let error = self.run_function(flow, trigger, context, deadline, &mut effects).await?;
+            let error = self.run_function(trigger, context, deadline, &mut effects).await?;
             let report = match error {
                 None => TriggerReport { outcome: OUTCOME_SUCCEEDED, error: None, effects: Some(effects), runs: vec![] },
                 Some(error) => {
@@ -185,10 +178,10 @@ impl ExecuteTrigger {
             };
             return Ok(Executed { report, run_id: None, record_ids: vec![] });
         }
-        let mut report = self.run_actions(org, flow, trigger, context, actions.as_slice(), deadline).await?;
+        let mut report = self.run_actions(org, trigger, context, actions.as_slice(), deadline).await?;
         // v2 function targets run after the v1 actions, unless the trigger already failed.
         if let Some(effects) = report.effects.as_mut() {
-            if let Some(error) = self.run_function(flow, trigger, context, deadline, effects).await? {
+            if let Some(error) = self.run_function(trigger, context, deadline, effects).await? {
                 report.outcome = OUTCOME_FAILED;
                 report.error = Some(error);
                 report.effects = None;
@@ -201,7 +194,7 @@ impl ExecuteTrigger {
             .runs
             .iter()
             .zip(&record_ids)
-            .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, flow, trigger))
+            .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, trigger))
             .collect();
         let failed = records.iter().any(|r| r.outcome == OUTCOME_FAILED);
         let write_now = if failed { Some(records) } else { self.run_writer.submit(records).err() };
@@ -216,25 +209,23 @@ impl ExecuteTrigger {
         &self,
         org: i64,
         action: ActionSpec,
-        flow: FlowType,
-        trigger: TriggerType,
+        trigger: Trigger,
         context: &Value,
     ) -> ApiResult<TriggerReport> {
         let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
-        self.run_actions(org, flow, trigger, context, std::slice::from_ref(&action), deadline).await
+        self.run_actions(org, trigger, context, std::slice::from_ref(&action), deadline).await
     }
 
     /// Runs the targets of the trigger's function execution (if any), adding to `effects`.
     /// `Ok(Some(error))`: the chain failed and so does the trigger.
     async fn run_function(
         &self,
-        flow: FlowType,
-        trigger: TriggerType,
+        trigger: Trigger,
         context: &Value,
         deadline: Instant,
         effects: &mut Map<String, Value>,
     ) -> ApiResult<Option<String>> {
-        let Some(name) = functions::function_name(flow, trigger) else {
+        let Some(name) = functions::function_name(trigger) else {
             return Ok(None);
         };
         let execution = format!("function/{name}");
@@ -244,12 +235,13 @@ impl ExecuteTrigger {
         };
         let (execution_id, targets) = (execution_id.to_string(), targets.to_vec());
         drop(snap);
-        let mut chain = FunctionChain { name, execution: &execution, flow, context, effects, log: Vec::new() };
+        let mut chain =
+            FunctionChain { name, execution: &execution, flow: trigger.flow(), context, effects, log: Vec::new() };
         let end = self.targets.run_chain(&execution_id, &targets, Some(deadline), &mut chain).await?;
         let FunctionChain { log, effects, .. } = chain;
         let error = match end {
             ChainEnd::Completed => {
-                functions::finish(name, flow, effects, log);
+                functions::finish(name, trigger.flow(), effects, log);
                 return Ok(None);
             }
             ChainEnd::OutOfTime => format!("trigger timeout after {}", self.limits.max_trigger_time),
@@ -264,7 +256,7 @@ impl ExecuteTrigger {
 struct FunctionChain<'a> {
     name: &'static str,
     execution: &'a str,
-    flow: FlowType,
+    flow: crate::domain::FlowType,
     context: &'a Value,
     effects: &'a mut Map<String, Value>,
     log: Vec<String>,
@@ -284,22 +276,15 @@ impl Chain for FunctionChain<'_> {
 }
 
 /// The run record of one action run that started.
-fn run_record(
-    r: &RunReport,
-    id: i64,
-    run_id: i64,
-    org: i64,
-    flow: FlowType,
-    trigger: TriggerType,
-) -> Option<entity::run::Model> {
+fn run_record(r: &RunReport, id: i64, run_id: i64, org: i64, trigger: Trigger) -> Option<entity::run::Model> {
     Some(entity::run::Model {
         id,
         run_id,
         org_id: org,
         action_id: r.action_id,
         action_name: r.action_name.clone(),
-        flow_type: flow.0,
-        trigger_type: trigger.0,
+        flow_type: trigger.flow().0,
+        trigger_type: trigger.trigger_type().0,
         outcome: r.outcome,
         allowed_to_fail: r.allowed_to_fail,
         error: r.error.clone().unwrap_or_default(),

@@ -3,7 +3,7 @@
 //! and add to the same effects as the v1 actions. This module holds the payload and reply
 //! mappings; `service::execute` runs the chain.
 
-use crate::domain::{FlowType, TriggerType};
+use crate::domain::{FlowType, Trigger};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::runtime::api::{enum_number, GENDERS, USER_STATES};
 use crate::runtime::trigger::is_empty;
@@ -12,11 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 /// The function a trigger runs after its v1 actions, if any.
-pub fn function_name(flow: FlowType, trigger: TriggerType) -> Option<&'static str> {
-    match (flow.0, trigger.0) {
-        (2, 4) => Some("preuserinfo"),
-        (2, 5) => Some("preaccesstoken"),
-        (4, 6) => Some("presamlresponse"),
+pub fn function_name(trigger: Trigger) -> Option<&'static str> {
+    match trigger {
+        Trigger::PreUserinfoCreation => Some("preuserinfo"),
+        Trigger::PreAccessTokenCreation => Some("preaccesstoken"),
+        Trigger::PreSamlResponseCreation => Some("presamlresponse"),
         _ => None,
     }
 }
@@ -102,7 +102,7 @@ pub fn parse_reply(body: &[u8]) -> ApiResult<Reply> {
 /// Completes a function's effects after its chain ran: its log entries become the log claim
 /// (flow 2 only) and empty effects are dropped.
 pub fn finish(name: &str, flow: FlowType, effects: &mut Map<String, Value>, log: Vec<String>) {
-    if flow.0 == 2 && !log.is_empty() {
+    if flow == FlowType::COMPLEMENT_TOKEN && !log.is_empty() {
         let claims = claims_mut(effects);
         match claims.get_mut(&log_claim(name)) {
             Some(Value::Array(existing)) => existing.extend(log.into_iter().map(Value::String)),
@@ -157,7 +157,7 @@ pub fn apply_reply(
     for m in reply.set_user_metadata {
         let value = normalize_base64(&m.value);
         let (true, Some(value)) = (!m.key.is_empty(), value) else {
-            if flow.0 == 2 {
+            if flow == FlowType::COMPLEMENT_TOKEN {
                 log.push(format!("failed to set user metadata key {:?}", m.key));
             }
             tracing::warn!(function = name, key = %m.key, "function reply: invalid metadata entry ignored");
@@ -170,7 +170,7 @@ pub fn apply_reply(
             None => list.push(item),
         }
     }
-    if flow.0 == 2 {
+    if flow == FlowType::COMPLEMENT_TOKEN {
         let input = context.get("claims").and_then(Value::as_object);
         for c in reply.append_claims {
             if c.key.starts_with(RESERVED_CLAIM_PREFIX) {
@@ -185,7 +185,7 @@ pub fn apply_reply(
         }
         log.extend(reply.append_log_claims);
     }
-    if flow.0 == 4 {
+    if flow == FlowType::COMPLEMENT_SAML_RESPONSE {
         for a in reply.append_attribute {
             let list = array_mut(effects, "attributes");
             if list.iter().any(|e| e.get("name").and_then(Value::as_str) == Some(a.name.as_str())) {
@@ -205,7 +205,7 @@ pub fn apply_reply(
 pub fn payload(function: &str, flow: FlowType, context: &Value, effects: &Map<String, Value>) -> Value {
     let mut out = Map::new();
     out.insert("function".into(), Value::String(function.to_string()));
-    if flow.0 == 2 {
+    if flow == FlowType::COMPLEMENT_TOKEN {
         // Claim names are kept as they are (no case conversion).
         let mut userinfo = context.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
         if let Some(added) = effects.get("claims").and_then(Value::as_object) {
@@ -322,7 +322,7 @@ mod tests {
             "append_attribute":[{"name":"ignored","value":["x"]}]}"#,
         )
         .unwrap();
-        apply_reply("preaccesstoken", FlowType(2), &ctx, &mut effects, &mut log, reply);
+        apply_reply("preaccesstoken", FlowType::COMPLEMENT_TOKEN, &ctx, &mut effects, &mut log, reply);
         assert_eq!(effects["claims"], json!({"v1": true, "new": 4}));
         assert_eq!(log, vec!["key \"sub\" already exists", "key \"v1\" already exists", "hello"]);
         assert!(!effects.contains_key("attributes"));

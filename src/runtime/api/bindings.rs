@@ -1,0 +1,222 @@
+//! The `ctx` and `api` objects of each trigger (runtime-v1.md §4), one builder per kind of trigger.
+
+use super::*;
+use crate::domain::{FlowType, Trigger};
+
+/// One trigger's `ctx` and `api`, and the arrays `finish` reads back.
+pub(super) struct Built {
+    pub ctx: JsValue,
+    pub api: JsValue,
+    pub metadata_array: Option<(JsObject, Vec<Prefilled>)>,
+    pub grants_array: Option<JsObject>,
+}
+
+/// The bindings of `trigger`, from the run's context (`context`) and state.
+pub(super) fn build(ctx: &mut Context, trigger: Trigger, context: &Value) -> JsResult<Built> {
+    use Trigger::*;
+    match trigger {
+        ExternalPostAuthentication => external_post_authentication(ctx, context),
+        ExternalPreCreation | InternalPreCreation => pre_creation(ctx, context),
+        ExternalPostCreation | InternalPostCreation => post_creation(ctx, context),
+        InternalPostAuthentication => internal_post_authentication(ctx, context),
+        PreUserinfoCreation | PreAccessTokenCreation | PreSamlResponseCreation => complement(ctx, context, trigger),
+    }
+}
+
+fn field(context: &Value, key: &str) -> Value {
+    context.get(key).cloned().unwrap_or(Value::Null)
+}
+
+/// External Authentication / Post Authentication: the external user and its metadata, tokens of the IdP.
+fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<Built> {
+    let ext_user = with_run(ctx, |r| r.borrow().external_user.clone());
+    let mut ext_view = ext_user.clone();
+    if let Some(o) = ext_view.as_object_mut() {
+        o.remove("metadata");
+    }
+    let data = json!({
+        "accessToken": string_or_empty(&field(context, "accessToken")),
+        "idToken": string_or_empty(&field(context, "idToken")),
+        "refreshToken": string_or_empty(&field(context, "refreshToken")),
+        "v1": {
+            "externalUser": ext_view,
+            "authError": field(context, "authError").as_str().unwrap_or("none"),
+            "authRequest": field(context, "authRequest"), "httpRequest": field(context, "httpRequest"), "providerInfo": field(context, "providerInfo"),
+            "org": {},
+        },
+    });
+    let ctx_obj = JsValue::from_json(&data, ctx)?;
+    let o = ctx_obj.as_object().expect("object").clone();
+    let f = func(ctx, "getClaim", 1, get_claim);
+    set(&o, "getClaim", f, ctx)?;
+    let f = func(ctx, "claimsJSON", 0, claims_json);
+    set(&o, "claimsJSON", f, ctx)?;
+    let v1 = child(&o, "v1", ctx)?;
+    let org = child(&v1, "org", ctx)?;
+    let f = func(ctx, "getMetadata", 0, get_org_metadata);
+    set(&org, "getMetadata", f, ctx)?;
+    // api.metadata is pre-filled with the external user's metadata, values decoded.
+    let mut prefill: Vec<Value> = context
+        .get("externalUser")
+        .and_then(|e| e.get("metadata"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in with_run(ctx, |r| r.borrow().metadata.clone()) {
+        let item = json!({"key": k, "value": v});
+        match prefill.iter_mut().find(|m| m.get("key").and_then(Value::as_str) == Some(k.as_str())) {
+            Some(existing) => *existing = item,
+            None => prefill.push(item),
+        }
+    }
+    let arr = JsArray::new(ctx)?;
+    let mut originals = Vec::new();
+    for m in prefill {
+        let key = m.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+        let raw = m.get("value").and_then(Value::as_str).unwrap_or("").to_string();
+        let value = JsValue::from_json(&decode_metadata_value(&raw), ctx)?;
+        let item = ObjectInitializer::new(ctx)
+            .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
+            .property(js_string!("value"), value, Attribute::all())
+            .build();
+        arr.push(item.clone(), ctx)?;
+        originals.push((item, key, raw));
+    }
+    let arr_obj: JsObject = arr.into();
+    let api = object_with(
+        ctx,
+        &[
+            ("setFirstName", 1, ext_first_name),
+            ("setLastName", 1, ext_last_name),
+            ("setNickName", 1, ext_nick_name),
+            ("setDisplayName", 1, ext_display_name),
+            ("setPreferredLanguage", 1, ext_language),
+            ("setPreferredUsername", 1, ext_preferred_username),
+            ("setEmail", 1, ext_email),
+            ("setEmailVerified", 1, ext_email_verified),
+            ("setPhone", 1, ext_phone),
+            ("setPhoneVerified", 1, ext_phone_verified),
+        ],
+    );
+    set(&api, "metadata", arr_obj.clone().into(), ctx)?;
+    let append = append_metadata_fn(ctx, &arr_obj);
+    let v1api = child(&api, "v1", ctx)?;
+    let user = child(&v1api, "user", ctx)?;
+    set(&user, "appendMetadata", append, ctx)?;
+    let metadata_array = Some((arr_obj, originals));
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
+}
+
+/// Pre Creation (external and internal): the user about to be created.
+fn pre_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
+    let user = with_run(ctx, |r| r.borrow().user.clone());
+    let data = json!({"v1": {"user": user, "authRequest": field(context, "authRequest"), "httpRequest": field(context, "httpRequest")}});
+    let ctx_obj = JsValue::from_json(&data, ctx)?;
+    let api = object_with(
+        ctx,
+        &[
+            ("setFirstName", 1, usr_first_name),
+            ("setLastName", 1, usr_last_name),
+            ("setNickName", 1, usr_nick_name),
+            ("setDisplayName", 1, usr_display_name),
+            ("setPreferredLanguage", 1, usr_language),
+            ("setGender", 1, usr_gender),
+            ("setUsername", 1, usr_username),
+            ("setEmail", 1, usr_email),
+            ("setEmailVerified", 1, usr_email_verified),
+            ("setPhone", 1, usr_phone),
+            ("setPhoneVerified", 1, usr_phone_verified),
+        ],
+    );
+    let arr_obj: JsObject = JsArray::new(ctx)?.into();
+    set(&api, "metadata", arr_obj.clone().into(), ctx)?;
+    let append = append_metadata_fn(ctx, &arr_obj);
+    let v1api = child(&api, "v1", ctx)?;
+    let u = child(&v1api, "user", ctx)?;
+    set(&u, "appendMetadata", append, ctx)?;
+    let metadata_array = Some((arr_obj, Vec::new()));
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
+}
+
+/// Post Creation (external and internal): user grants to add.
+fn post_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
+    let data =
+        json!({"v1": {"authRequest": field(context, "authRequest"), "httpRequest": field(context, "httpRequest")}});
+    let ctx_obj = JsValue::from_json(&data, ctx)?;
+    let v1 = child(&ctx_obj.as_object().expect("object"), "v1", ctx)?;
+    let f = func(ctx, "getUser", 0, get_user);
+    set(&v1, "getUser", f, ctx)?;
+    let api = JsObject::with_object_proto(ctx.intrinsics());
+    let arr_obj: JsObject = JsArray::new(ctx)?.into();
+    set(&api, "userGrants", arr_obj.clone().into(), ctx)?;
+    let append = append_user_grant_fn(ctx, &arr_obj);
+    let v1api = child(&api, "v1", ctx)?;
+    set(&v1api, "appendUserGrant", append, ctx)?;
+    let grants_array = Some(arr_obj);
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array: None, grants_array })
+}
+
+/// Internal Authentication / Post Authentication: metadata of the authenticated user.
+fn internal_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<Built> {
+    let data = json!({"v1": {
+        "authMethod": string_or_empty(&field(context, "authMethod")),
+        "authError": field(context, "authError").as_str().unwrap_or("none"),
+        "authRequest": field(context, "authRequest"), "httpRequest": field(context, "httpRequest"),
+    }});
+    let ctx_obj = JsValue::from_json(&data, ctx)?;
+    let api = JsObject::with_object_proto(ctx.intrinsics());
+    let arr_obj: JsObject = JsArray::new(ctx)?.into();
+    set(&api, "metadata", arr_obj.clone().into(), ctx)?;
+    let append = append_metadata_fn(ctx, &arr_obj);
+    let v1api = child(&api, "v1", ctx)?;
+    let u = child(&v1api, "user", ctx)?;
+    set(&u, "appendMetadata", append, ctx)?;
+    let metadata_array = Some((arr_obj, Vec::new()));
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
+}
+
+/// Complement Token and Complement SAMLResponse: claims or attributes, user metadata.
+fn complement(ctx: &mut Context, context: &Value, trigger: Trigger) -> JsResult<Built> {
+    let grants = field(context, "userGrants").as_array().cloned().unwrap_or_default();
+    let mut v1 = json!({"user": {"grants": {"count": grants.len(), "grants": grants}}, "org": {}});
+    if trigger.flow() == FlowType::COMPLEMENT_TOKEN {
+        let claims = with_run(ctx, |r| {
+            let r = r.borrow();
+            let mut all = r.claims_input.clone();
+            for (k, v) in &r.claims_added {
+                all.insert(k.clone(), v.clone());
+            }
+            all
+        });
+        v1["claims"] = Value::Object(claims);
+        v1["application"] = json!({});
+        v1["actor"] = field(context, "actor");
+    }
+    let ctx_obj = JsValue::from_json(&json!({ "v1": v1 }), ctx)?;
+    let v1o = child(&ctx_obj.as_object().expect("object"), "v1", ctx)?;
+    let f = func(ctx, "getUser", 0, get_user);
+    set(&v1o, "getUser", f, ctx)?;
+    let user = child(&v1o, "user", ctx)?;
+    let f = func(ctx, "getMetadata", 0, get_user_metadata);
+    set(&user, "getMetadata", f, ctx)?;
+    let org = child(&v1o, "org", ctx)?;
+    let f = func(ctx, "getMetadata", 0, get_org_metadata);
+    set(&org, "getMetadata", f, ctx)?;
+    let api = JsObject::with_object_proto(ctx.intrinsics());
+    let v1api = child(&api, "v1", ctx)?;
+    let u = object_with(ctx, &[("setMetadata", 2, set_metadata)]);
+    set(&v1api, "user", u.into(), ctx)?;
+    if trigger.flow() == FlowType::COMPLEMENT_TOKEN {
+        let app = child(&v1o, "application", ctx)?;
+        let f = func(ctx, "getClientId", 0, get_client_id);
+        set(&app, "getClientId", f, ctx)?;
+        let claims =
+            object_with(ctx, &[("setClaim", 2, set_claim), ("appendLogIntoClaims", 1, append_log_into_claims)]);
+        set(&v1api, "claims", claims.clone().into(), ctx)?;
+        set(&v1api, "userinfo", claims.into(), ctx)?;
+    } else {
+        let attrs = object_with(ctx, &[("setCustomAttribute", 3, set_custom_attribute)]);
+        set(&v1api, "attributes", attrs.into(), ctx)?;
+    }
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array: None, grants_array: None })
+}

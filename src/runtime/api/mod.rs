@@ -1,0 +1,370 @@
+//! `ctx`, `api`, `require` and `console` for one v1 action run, built natively (no JS prelude to
+//! parse per run). The run's state lives in the run's own `Context` (its host-defined data): a
+//! worker makes a fresh context for every run, and [`begin`] installs the state in it.
+
+mod bindings;
+mod console;
+mod getters;
+mod modules;
+mod setters;
+
+use console::*;
+use getters::*;
+use modules::*;
+use setters::*;
+
+use super::http::{self, FetchRequest};
+use super::LogRecord;
+use crate::domain::Trigger;
+use base64::Engine;
+use boa_engine::object::builtins::JsArray;
+use boa_engine::object::{FunctionObjectBuilder, ObjectInitializer};
+use boa_engine::property::Attribute;
+use boa_engine::{js_string, Context, JsArgs, JsNativeError, JsObject, JsResult, JsString, JsValue, NativeFunction};
+use serde_json::{json, Map, Value};
+use std::cell::RefCell;
+
+pub const MAX_LOG_RECORDS: usize = 1000;
+pub const MAX_LOG_BYTES: u64 = 64 * 1024;
+
+type NativeFn = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
+
+#[derive(Default)]
+struct RunState {
+    name: String,
+    context: Value,
+    claims_input: Map<String, Value>,
+    claims_added: Map<String, Value>,
+    action_log: Vec<String>,
+    /// Metadata written by actions: (key, base64 value), one per key, last write wins.
+    metadata: Vec<(String, String)>,
+    external_user: Value,
+    user: Value,
+    grants: Vec<Value>,
+    attributes: Vec<Value>,
+    logs: Vec<LogRecord>,
+    log_bytes: u64,
+    truncated: bool,
+    http_calls: u32,
+}
+
+/// A worker's network access (its guarded client and the policy), handed to each run's context;
+/// without it `fetch` fails.
+#[derive(Clone)]
+pub struct Net {
+    pub client: reqwest::blocking::Client,
+    pub policy: std::sync::Arc<http::NetPolicy>,
+}
+
+/// Runs `f` on the run's state, which [`begin`] keeps in the context (one context per run).
+fn with_run<T>(ctx: &Context, f: impl FnOnce(&RefCell<RunState>) -> T) -> T {
+    f(ctx.get_data::<RefCell<RunState>>().expect("api::begin installs the run state"))
+}
+
+/// What a run produced besides its effects.
+pub struct Usage {
+    pub logs: Vec<LogRecord>,
+    pub http_calls: u32,
+    pub log_bytes: u64,
+}
+
+/// A pre-filled `api.metadata` item: the object, its key and its stored (base64) value.
+type Prefilled = (JsObject, String, String);
+
+/// The objects handed to the script, and what `finish` needs to read back.
+pub struct Bindings {
+    pub ctx: JsValue,
+    pub api: JsValue,
+    pub require: JsValue,
+    pub console: JsValue,
+    /// `api.metadata` (flows 1 and 3), with the items it was pre-filled with.
+    metadata_array: Option<(JsObject, Vec<Prefilled>)>,
+    /// `api.userGrants` (post creation).
+    grants_array: Option<JsObject>,
+    trigger: Trigger,
+}
+
+fn err(msg: impl Into<String>) -> boa_engine::JsError {
+    JsNativeError::error().with_message(msg.into()).into()
+}
+
+fn type_err(msg: impl Into<String>) -> boa_engine::JsError {
+    JsNativeError::typ().with_message(msg.into()).into()
+}
+
+fn js_str(s: &str) -> JsValue {
+    JsValue::from(JsString::from(s))
+}
+
+fn func(ctx: &mut Context, name: &str, length: usize, f: NativeFn) -> JsValue {
+    FunctionObjectBuilder::new(ctx.realm(), NativeFunction::from_fn_ptr(f))
+        .name(JsString::from(name))
+        .length(length)
+        .build()
+        .into()
+}
+
+fn set(obj: &JsObject, key: &str, value: JsValue, ctx: &mut Context) -> JsResult<()> {
+    obj.set(JsString::from(key), value, true, ctx).map(|_| ())
+}
+
+fn child(obj: &JsObject, key: &str, ctx: &mut Context) -> JsResult<JsObject> {
+    match obj.get(JsString::from(key), ctx)?.as_object() {
+        Some(o) => Ok(o.clone()),
+        None => {
+            let o = JsObject::with_object_proto(ctx.intrinsics());
+            set(obj, key, o.clone().into(), ctx)?;
+            Ok(o)
+        }
+    }
+}
+
+/// `String(v)`, with a missing/undefined argument as "".
+fn arg_string(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<String> {
+    let v = args.get_or_undefined(i);
+    if v.is_undefined() {
+        return Ok(String::new());
+    }
+    Ok(v.to_string(ctx)?.to_std_string_escaped())
+}
+
+fn arg_json(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<Value> {
+    Ok(args.get_or_undefined(i).to_json(ctx)?.unwrap_or(Value::Null))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A metadata value as scripts see it: JSON bytes parsed, anything else a string.
+fn decode_metadata_value(raw: &str) -> Value {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim()))
+        .unwrap_or_else(|_| raw.as_bytes().to_vec());
+    serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn encode_metadata_value(v: &Value) -> String {
+    b64(v.to_string().as_bytes())
+}
+
+fn set_metadata_entry(state: &mut RunState, key: String, encoded: String) {
+    match state.metadata.iter_mut().find(|(k, _)| *k == key) {
+        Some(entry) => entry.1 = encoded,
+        None => state.metadata.push((key, encoded)),
+    }
+}
+
+fn metadata_result(items: &[Value]) -> Value {
+    let list: Vec<Value> = items
+        .iter()
+        .map(|m| {
+            let mut out = Map::new();
+            out.insert("key".into(), m.get("key").cloned().unwrap_or(Value::String(String::new())));
+            out.insert("value".into(), decode_metadata_value(m.get("value").and_then(Value::as_str).unwrap_or("")));
+            for k in ["creationDate", "changeDate", "resourceOwner", "sequence"] {
+                if let Some(v) = m.get(k) {
+                    out.insert(k.into(), v.clone());
+                }
+            }
+            Value::Object(out)
+        })
+        .collect();
+    json!({"count": list.len(), "metadata": list})
+}
+
+/// User metadata from the context with the actions' writes applied.
+fn merged_user_metadata(state: &RunState) -> Vec<Value> {
+    let mut list: Vec<Value> = state.context.get("userMetadata").and_then(Value::as_array).cloned().unwrap_or_default();
+    for (k, v) in &state.metadata {
+        let item = json!({"key": k, "value": v});
+        match list.iter_mut().find(|m| m.get("key").and_then(Value::as_str) == Some(k)) {
+            Some(existing) => *existing = item,
+            None => list.push(item),
+        }
+    }
+    list
+}
+
+/// An enum given by name (or as a number in a string) as its number; anything else is 0.
+pub(crate) fn enum_number(v: Option<&Value>, names: &[&str]) -> Value {
+    match v {
+        Some(Value::String(s)) => {
+            let n = names.iter().position(|n| n == s).map(|p| p as i64).or_else(|| s.parse().ok()).unwrap_or(0);
+            json!(n)
+        }
+        Some(Value::Number(n)) => Value::Number(n.clone()),
+        _ => json!(0),
+    }
+}
+
+pub(crate) const GENDERS: &[&str] = &["GENDER_UNSPECIFIED", "GENDER_FEMALE", "GENDER_MALE", "GENDER_DIVERSE"];
+pub(crate) const USER_STATES: &[&str] = &[
+    "USER_STATE_UNSPECIFIED",
+    "USER_STATE_ACTIVE",
+    "USER_STATE_INACTIVE",
+    "USER_STATE_DELETED",
+    "USER_STATE_LOCKED",
+    "USER_STATE_SUSPEND",
+    "USER_STATE_INITIAL",
+];
+
+fn normalize_user(user: Option<&Value>) -> Value {
+    let Some(Value::Object(u)) = user else { return Value::Null };
+    let mut u = u.clone();
+    if u.contains_key("state") {
+        let n = enum_number(u.get("state"), USER_STATES);
+        u.insert("state".into(), n);
+    }
+    if let Some(Value::Object(h)) = u.get_mut("human") {
+        let n = enum_number(h.get("gender"), GENDERS);
+        h.insert("gender".into(), n);
+    }
+    Value::Object(u)
+}
+
+fn valid_locale(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let first = parts.next().unwrap_or("");
+    (2..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Resets the per-run state and builds the bindings for one flow/trigger.
+pub fn begin(ctx: &mut Context, trigger: Trigger, name: &str, context: &Value, state: &Value) -> JsResult<Bindings> {
+    let claims_input = context.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
+    let metadata = state
+        .get("metadata")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| {
+                    Some((m.get("key")?.as_str()?.to_string(), m.get("value")?.as_str().unwrap_or("").to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let external_user = state.get("externalUser").cloned().or_else(|| context.get("externalUser").cloned());
+    let user = state.get("user").cloned().unwrap_or_else(|| normalize_user(context.get("user")));
+    ctx.insert_data(RefCell::new(RunState {
+        name: name.to_string(),
+        context: context.clone(),
+        claims_input,
+        claims_added: state.get("claims").and_then(Value::as_object).cloned().unwrap_or_default(),
+        metadata,
+        external_user: external_user.unwrap_or_else(|| json!({})),
+        user,
+        grants: state.get("userGrants").and_then(Value::as_array).cloned().unwrap_or_default(),
+        attributes: state.get("attributes").and_then(Value::as_array).cloned().unwrap_or_default(),
+        ..Default::default()
+    }));
+    let require = require_fn(ctx);
+    let console: JsValue = logger(ctx).into();
+    let built = bindings::build(ctx, trigger, context)?;
+    Ok(Bindings {
+        ctx: built.ctx,
+        api: built.api,
+        require,
+        console,
+        metadata_array: built.metadata_array,
+        grants_array: built.grants_array,
+        trigger,
+    })
+}
+
+/// After a successful run: the new effects state.
+pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
+    if let Some((arr, originals)) = &b.metadata_array {
+        let arr = JsArray::from_object(arr.clone())?;
+        let len = arr.length(ctx)?;
+        for i in 0..len {
+            let item = arr.get(i, ctx)?;
+            let Some(obj) = item.as_object() else { continue };
+            let key = obj.get(js_string!("key"), ctx)?.to_string(ctx)?.to_std_string_escaped();
+            let value = obj.get(js_string!("value"), ctx)?.to_json(ctx)?.unwrap_or(Value::Null);
+            let encoded = encode_metadata_value(&value);
+            let unchanged = originals.iter().any(|(o, k, raw)| {
+                JsObject::equals(o, &obj) && *k == key && (*raw == encoded || decode_metadata_value(raw) == value)
+            });
+            if !unchanged {
+                with_run(ctx, |r| set_metadata_entry(&mut r.borrow_mut(), key, encoded));
+            }
+        }
+    }
+    if let Some(arr) = &b.grants_array {
+        let arr = JsArray::from_object(arr.clone())?;
+        let len = arr.length(ctx)?;
+        let mut grants = Vec::new();
+        for i in 0..len {
+            let item = arr.get(i, ctx)?;
+            let Some(obj) = item.as_object() else { continue };
+            let pick = |a: &str, b: &str, ctx: &mut Context| -> JsResult<JsValue> {
+                let v = obj.get(JsString::from(a), ctx)?;
+                if v.is_null_or_undefined() {
+                    obj.get(JsString::from(b), ctx)
+                } else {
+                    Ok(v)
+                }
+            };
+            let project = pick("projectId", "projectID", ctx)?;
+            let project = if project.is_null_or_undefined() {
+                String::new()
+            } else {
+                project.to_string(ctx)?.to_std_string_escaped()
+            };
+            let mut grant = json!({"projectId": project});
+            let pg = pick("projectGrantId", "projectGrantID", ctx)?;
+            if !pg.is_null_or_undefined() {
+                let pg = pg.to_string(ctx)?.to_std_string_escaped();
+                if !pg.is_empty() {
+                    grant["projectGrantId"] = Value::String(pg);
+                }
+            }
+            let roles = obj.get(js_string!("roles"), ctx)?;
+            let mut list = Vec::new();
+            if let Some(r) = roles.as_object().and_then(|o| JsArray::from_object(o.clone()).ok()) {
+                for j in 0..r.length(ctx)? {
+                    list.push(Value::String(r.get(j, ctx)?.to_string(ctx)?.to_std_string_escaped()));
+                }
+            }
+            grant["roles"] = Value::Array(list);
+            grants.push(grant);
+        }
+        with_run(ctx, |r| r.borrow_mut().grants.extend(grants));
+    }
+    Ok(with_run(ctx, |r| {
+        let r = r.borrow();
+        let metadata: Vec<Value> = r.metadata.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        use Trigger::*;
+        match b.trigger {
+            ExternalPostAuthentication => {
+                let mut e = r.external_user.clone();
+                if let Some(o) = e.as_object_mut() {
+                    o.remove("metadata");
+                }
+                json!({"externalUser": e, "metadata": metadata})
+            }
+            ExternalPreCreation | InternalPreCreation => json!({"user": r.user, "metadata": metadata}),
+            ExternalPostCreation | InternalPostCreation => json!({"userGrants": r.grants}),
+            InternalPostAuthentication => json!({"metadata": metadata}),
+            PreUserinfoCreation | PreAccessTokenCreation => {
+                let mut claims = r.claims_added.clone();
+                if !r.action_log.is_empty() {
+                    claims.insert(format!("urn:zitadel:iam:action:{}:log", r.name), json!(r.action_log));
+                }
+                json!({"claims": claims, "metadata": metadata})
+            }
+            PreSamlResponseCreation => json!({"attributes": r.attributes, "metadata": metadata}),
+        }
+    }))
+}
+
+/// Logs and counters of the run (also after a failure).
+pub fn usage(ctx: &Context) -> Usage {
+    with_run(ctx, |r| {
+        let mut r = r.borrow_mut();
+        Usage { logs: std::mem::take(&mut r.logs), http_calls: r.http_calls, log_bytes: r.log_bytes }
+    })
+}

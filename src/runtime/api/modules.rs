@@ -1,0 +1,152 @@
+//! `require`: `zitadel/http` (`fetch` through the worker's guarded client), `zitadel/uuid` and
+//! `zitadel/log`.
+
+use super::*;
+
+pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let url = args.get_or_undefined(0);
+    if !url.is_string() {
+        return Err(type_err("fetch: url must be a string"));
+    }
+    let mut req =
+        FetchRequest { url: url.to_string(ctx)?.to_std_string_escaped(), method: None, headers: None, body: None };
+    if let Some(options) = args.get_or_undefined(1).as_object() {
+        let method = options.get(js_string!("method"), ctx)?;
+        if !method.is_null_or_undefined() {
+            req.method = Some(method.to_string(ctx)?.to_std_string_escaped().to_uppercase());
+        }
+        let headers = options.get(js_string!("headers"), ctx)?;
+        if let Some(h) = headers.as_object() {
+            let mut map = std::collections::BTreeMap::new();
+            for key in h.own_property_keys(ctx)? {
+                let name = match &key {
+                    boa_engine::property::PropertyKey::String(s) => s.to_std_string_escaped(),
+                    boa_engine::property::PropertyKey::Index(i) => i.get().to_string(),
+                    boa_engine::property::PropertyKey::Symbol(_) => continue,
+                };
+                let v = h.get(key, ctx)?;
+                let values = if let Some(arr) = v.as_object().and_then(|o| JsArray::from_object(o.clone()).ok()) {
+                    let len = arr.length(ctx)?;
+                    let mut out = Vec::new();
+                    for i in 0..len {
+                        out.push(arr.get(i, ctx)?.to_string(ctx)?.to_std_string_escaped());
+                    }
+                    out
+                } else {
+                    v.to_string(ctx)?.to_std_string_escaped().split(',').map(|s| s.trim().to_string()).collect()
+                };
+                map.insert(name, values);
+            }
+            req.headers = Some(map);
+        }
+        let body = options.get(js_string!("body"), ctx)?;
+        if !body.is_undefined() {
+            if let Some(json) = body.to_json(ctx)? {
+                req.body = Some(json.to_string());
+            }
+        }
+    }
+    with_run(ctx, |r| r.borrow_mut().http_calls += 1);
+    let result = match ctx.get_data::<Net>() {
+        Some(net) => http::fetch_blocking(&net.client, &net.policy, req),
+        None => Err("fetch: networking is not available".into()),
+    };
+    let resp = result.map_err(err)?;
+    let headers = JsValue::from_json(&json!(resp.headers), ctx)?;
+    let obj = ObjectInitializer::new(ctx)
+        .property(js_string!("status"), resp.status, Attribute::all())
+        .property(js_string!("body"), JsString::from(resp.body.as_str()), Attribute::all())
+        .property(js_string!("headers"), headers, Attribute::all())
+        .function(NativeFunction::from_fn_ptr(response_text), js_string!("text"), 0)
+        .function(NativeFunction::from_fn_ptr(response_json), js_string!("json"), 0)
+        .build();
+    Ok(obj.into())
+}
+
+pub(super) fn response_body(this: &JsValue, ctx: &mut Context) -> JsResult<String> {
+    let obj = this.as_object().ok_or_else(|| type_err("not a fetch response"))?;
+    Ok(obj.get(js_string!("body"), ctx)?.to_string(ctx)?.to_std_string_escaped())
+}
+
+pub(super) fn response_text(this: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    Ok(js_str(&response_body(this, ctx)?))
+}
+
+pub(super) fn response_json(this: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let body = response_body(this, ctx)?;
+    let v: Value = serde_json::from_str(&body).map_err(|e| err(format!("fetch: response is not valid JSON: {e}")))?;
+    JsValue::from_json(&v, ctx)
+}
+
+pub(super) fn uuid_str(id: uuid::Uuid) -> JsValue {
+    js_str(&id.to_string())
+}
+
+pub(super) fn uuid_v1(_: &JsValue, _: &[JsValue], _: &mut Context) -> JsResult<JsValue> {
+    let mut node = [0u8; 6];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut node);
+    Ok(uuid_str(uuid::Uuid::now_v1(&node)))
+}
+pub(super) fn uuid_v4(_: &JsValue, _: &[JsValue], _: &mut Context) -> JsResult<JsValue> {
+    Ok(uuid_str(uuid::Uuid::new_v4()))
+}
+pub(super) fn uuid_v7(_: &JsValue, _: &[JsValue], _: &mut Context) -> JsResult<JsValue> {
+    Ok(uuid_str(uuid::Uuid::now_v7()))
+}
+pub(super) fn uuid_named(args: &[JsValue], ctx: &mut Context) -> JsResult<(uuid::Uuid, String)> {
+    let ns = arg_string(args, 0, ctx)?;
+    let name = arg_string(args, 1, ctx)?;
+    let ns = uuid::Uuid::parse_str(&ns).map_err(|_| type_err(format!("uuid: invalid namespace {ns:?}")))?;
+    Ok((ns, name))
+}
+pub(super) fn uuid_v3(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let (ns, name) = uuid_named(args, ctx)?;
+    Ok(uuid_str(uuid::Uuid::new_v3(&ns, name.as_bytes())))
+}
+pub(super) fn uuid_v5(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let (ns, name) = uuid_named(args, ctx)?;
+    Ok(uuid_str(uuid::Uuid::new_v5(&ns, name.as_bytes())))
+}
+
+pub(super) fn uuid_module(ctx: &mut Context) -> JsObject {
+    let mut init = ObjectInitializer::new(ctx);
+    for (name, f, len) in
+        [("v1", uuid_v1 as NativeFn, 0), ("v4", uuid_v4, 0), ("v7", uuid_v7, 0), ("v3", uuid_v3, 2), ("v5", uuid_v5, 2)]
+    {
+        init.function(NativeFunction::from_fn_ptr(f), JsString::from(name), len);
+    }
+    for (name, ns) in [
+        ("namespaceDNS", uuid::Uuid::NAMESPACE_DNS),
+        ("namespaceURL", uuid::Uuid::NAMESPACE_URL),
+        ("namespaceOID", uuid::Uuid::NAMESPACE_OID),
+        ("namespaceX500", uuid::Uuid::NAMESPACE_X500),
+    ] {
+        init.property(JsString::from(name), JsString::from(ns.to_string().as_str()), Attribute::all());
+    }
+    init.build()
+}
+
+pub(super) fn require_fn(ctx: &mut Context) -> JsValue {
+    let http = ObjectInitializer::new(ctx).function(NativeFunction::from_fn_ptr(fetch), js_string!("fetch"), 2).build();
+    let log = logger(ctx);
+    let uuid = uuid_module(ctx);
+    FunctionObjectBuilder::new(
+        ctx.realm(),
+        NativeFunction::from_copy_closure_with_captures(
+            |_, args, modules: &(JsObject, JsObject, JsObject), ctx| {
+                let name = arg_string(args, 0, ctx)?;
+                match name.as_str() {
+                    "zitadel/http" => Ok(modules.0.clone().into()),
+                    "zitadel/log" => Ok(modules.1.clone().into()),
+                    "zitadel/uuid" => Ok(modules.2.clone().into()),
+                    other => Err(err(format!("module \"{other}\" not found"))),
+                }
+            },
+            (http, log, uuid),
+        ),
+    )
+    .name(js_string!("require"))
+    .length(1)
+    .build()
+    .into()
+}

@@ -1,0 +1,242 @@
+//! The `api` functions: setters of the external user and the user being created, claims,
+//! metadata, SAML attributes and user grants, writing to the run's state.
+
+use super::*;
+
+pub(super) fn human_setter(ctx: &Context, target: fn(&mut RunState) -> &mut Value, field: &str, value: Value) {
+    with_run(ctx, |r| {
+        let mut r = r.borrow_mut();
+        let obj = target(&mut r);
+        if !obj.is_object() {
+            *obj = json!({});
+        }
+        let human = obj.as_object_mut().expect("object").entry("human").or_insert_with(|| json!({}));
+        if !human.is_object() {
+            *human = json!({});
+        }
+        human.as_object_mut().expect("object").insert(field.into(), value);
+    });
+}
+
+/// Sets a top-level field of the external user or the user being built.
+pub(super) fn top_setter(ctx: &Context, target: fn(&mut RunState) -> &mut Value, field: &str, value: Value) {
+    with_run(ctx, |r| {
+        let mut r = r.borrow_mut();
+        let obj = target(&mut r);
+        if !obj.is_object() {
+            *obj = json!({});
+        }
+        obj[field] = value;
+    });
+}
+
+pub(super) fn ext(r: &mut RunState) -> &mut Value {
+    &mut r.external_user
+}
+pub(super) fn usr(r: &mut RunState) -> &mut Value {
+    &mut r.user
+}
+
+macro_rules! string_setter {
+    ($fn_name:ident, $target:ident, $field:literal) => {
+        pub(super) fn $fn_name(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+            let v = arg_string(args, 0, ctx)?;
+            human_setter(ctx, $target, $field, Value::String(v));
+            Ok(JsValue::undefined())
+        }
+    };
+}
+
+string_setter!(ext_first_name, ext, "firstName");
+string_setter!(ext_last_name, ext, "lastName");
+string_setter!(ext_nick_name, ext, "nickName");
+string_setter!(ext_display_name, ext, "displayName");
+string_setter!(ext_email, ext, "email");
+string_setter!(ext_phone, ext, "phone");
+string_setter!(usr_first_name, usr, "firstName");
+string_setter!(usr_last_name, usr, "lastName");
+string_setter!(usr_nick_name, usr, "nickName");
+string_setter!(usr_display_name, usr, "displayName");
+string_setter!(usr_email, usr, "email");
+string_setter!(usr_phone, usr, "phone");
+
+pub(super) fn locale_arg(args: &[JsValue], ctx: &mut Context) -> JsResult<Value> {
+    let v = arg_string(args, 0, ctx)?;
+    Ok(Value::String(if valid_locale(&v) { v } else { "und".into() }))
+}
+
+pub(super) fn ext_language(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let v = locale_arg(args, ctx)?;
+    human_setter(ctx, ext, "preferredLanguage", v);
+    Ok(JsValue::undefined())
+}
+pub(super) fn usr_language(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let v = locale_arg(args, ctx)?;
+    human_setter(ctx, usr, "preferredLanguage", v);
+    Ok(JsValue::undefined())
+}
+pub(super) fn ext_email_verified(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    human_setter(ctx, ext, "isEmailVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
+    Ok(JsValue::undefined())
+}
+pub(super) fn ext_phone_verified(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    human_setter(ctx, ext, "isPhoneVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
+    Ok(JsValue::undefined())
+}
+pub(super) fn ext_preferred_username(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let v = arg_string(args, 0, ctx)?;
+    top_setter(ctx, ext, "preferredUsername", Value::String(v));
+    Ok(JsValue::undefined())
+}
+pub(super) fn user_has(ctx: &Context, field: &str) -> bool {
+    with_run(ctx, |r| {
+        r.borrow().user.get("human").and_then(|h| h.get(field)).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+    })
+}
+pub(super) fn usr_email_verified(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    if user_has(ctx, "email") {
+        human_setter(ctx, usr, "isEmailVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
+    }
+    Ok(JsValue::undefined())
+}
+pub(super) fn usr_phone_verified(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    if user_has(ctx, "phone") {
+        human_setter(ctx, usr, "isPhoneVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
+    }
+    Ok(JsValue::undefined())
+}
+pub(super) fn usr_gender(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let v = args.get_or_undefined(0);
+    let n = if let Some(s) = v.as_string() {
+        let s = s.to_std_string_escaped();
+        GENDERS.iter().position(|g| *g == s).map(|p| p as f64).unwrap_or_else(|| s.parse().unwrap_or(0.0))
+    } else if v.is_undefined() {
+        0.0
+    } else {
+        v.to_number(ctx)?
+    };
+    let n = if n.is_finite() { n.trunc() as i64 } else { 0 };
+    human_setter(ctx, usr, "gender", json!(n));
+    Ok(JsValue::undefined())
+}
+pub(super) fn usr_username(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let v = arg_string(args, 0, ctx)?;
+    top_setter(ctx, usr, "username", Value::String(v));
+    Ok(JsValue::undefined())
+}
+
+pub(super) fn set_claim(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let key = arg_string(args, 0, ctx)?;
+    let value = arg_json(args, 1, ctx)?;
+    with_run(ctx, |r| {
+        let mut r = r.borrow_mut();
+        if key.starts_with("urn:zitadel:iam") {
+            return;
+        }
+        if r.claims_input.contains_key(&key) || r.claims_added.contains_key(&key) {
+            r.action_log.push(format!("key \"{key}\" already exists"));
+            return;
+        }
+        r.claims_added.insert(key, value);
+    });
+    Ok(JsValue::undefined())
+}
+
+pub(super) fn append_log_into_claims(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let entry = arg_string(args, 0, ctx)?;
+    with_run(ctx, |r| r.borrow_mut().action_log.push(entry));
+    Ok(JsValue::undefined())
+}
+
+pub(super) fn set_metadata(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let key = arg_string(args, 0, ctx)?;
+    let value = arg_json(args, 1, ctx)?;
+    with_run(ctx, |r| set_metadata_entry(&mut r.borrow_mut(), key, encode_metadata_value(&value)));
+    Ok(JsValue::undefined())
+}
+
+pub(super) fn set_custom_attribute(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let name = arg_string(args, 0, ctx)?;
+    let name_format = match args.get_or_undefined(1) {
+        v if v.is_null_or_undefined() => String::new(),
+        v => v.to_string(ctx)?.to_std_string_escaped(),
+    };
+    let mut values = Vec::new();
+    for arg in args.iter().skip(2) {
+        values.push(Value::String(arg.to_string(ctx)?.to_std_string_escaped()));
+    }
+    with_run(ctx, |r| {
+        let mut r = r.borrow_mut();
+        if r.attributes.iter().any(|a| a.get("name").and_then(Value::as_str) == Some(name.as_str())) {
+            return;
+        }
+        let mut attr = json!({"name": name, "values": values});
+        if !name_format.is_empty() {
+            attr["nameFormat"] = Value::String(name_format);
+        }
+        r.attributes.push(attr);
+    });
+    Ok(JsValue::undefined())
+}
+
+/// A named native function that captures one array of the run's `api` object.
+pub(super) fn array_fn<F>(ctx: &mut Context, name: &str, length: usize, array: &JsObject, f: F) -> JsValue
+where
+    F: Fn(&JsValue, &[JsValue], &JsObject, &mut Context) -> JsResult<JsValue> + Copy + 'static,
+{
+    FunctionObjectBuilder::new(ctx.realm(), NativeFunction::from_copy_closure_with_captures(f, array.clone()))
+        .name(JsString::from(name))
+        .length(length)
+        .build()
+        .into()
+}
+
+/// `appendMetadata(key, value)`: pushes `{key, value}` onto the captured `api.metadata` array.
+pub(super) fn append_metadata_fn(ctx: &mut Context, array: &JsObject) -> JsValue {
+    array_fn(ctx, "appendMetadata", 2, array, |_, args, array, ctx| {
+        let key = arg_string(args, 0, ctx)?;
+        let item = ObjectInitializer::new(ctx)
+            .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
+            .property(js_string!("value"), args.get_or_undefined(1).clone(), Attribute::all())
+            .build();
+        let arr = JsArray::from_object(array.clone())?;
+        arr.push(item, ctx)?;
+        Ok(JsValue::undefined())
+    })
+}
+
+/// `v1.appendUserGrant({projectId, projectGrantId?, roles})` onto the captured `api.userGrants`.
+pub(super) fn append_user_grant_fn(ctx: &mut Context, array: &JsObject) -> JsValue {
+    array_fn(ctx, "appendUserGrant", 1, array, |_, args, array, ctx| {
+        let grant = args.get_or_undefined(0);
+        let Some(obj) = grant.as_object() else {
+            return Err(type_err("appendUserGrant: a grant object {projectId, roles} is required"));
+        };
+        let project = obj.get(js_string!("projectId"), ctx)?;
+        if project.is_null_or_undefined() || project.as_string().is_some_and(|s| s.is_empty()) {
+            return Err(type_err("appendUserGrant: projectId is required"));
+        }
+        let item = ObjectInitializer::new(ctx).property(js_string!("projectId"), project, Attribute::all()).build();
+        for key in ["projectGrantId", "roles"] {
+            let v = obj.get(JsString::from(key), ctx)?;
+            item.set(JsString::from(key), v, true, ctx)?;
+        }
+        JsArray::from_object(array.clone())?.push(item, ctx)?;
+        Ok(JsValue::undefined())
+    })
+}
+
+pub(super) fn object_with(ctx: &mut Context, fns: &[(&str, usize, NativeFn)]) -> JsObject {
+    let mut init = ObjectInitializer::new(ctx);
+    for (name, len, f) in fns {
+        init.function(NativeFunction::from_fn_ptr(*f), JsString::from(*name), *len);
+    }
+    init.build()
+}
+
+pub(super) fn string_or_empty(v: &Value) -> Value {
+    match v {
+        Value::String(_) => v.clone(),
+        _ => Value::String(String::new()),
+    }
+}
