@@ -9,19 +9,17 @@ use crate::domain::role::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::rpc_call;
 use crate::store::{orgs as org_store, tokens as token_store};
-use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub const SERVICE: &str = "zitadel.admin.v1.AdminService";
 
 pub fn rpcs() -> Vec<Rpc> {
-    let rpc = |method, http, path, body, call| Rpc::instance(SERVICE, method, http, path, body, call);
     vec![
-        rpc("ListOrgs", Method::POST, "/admin/v1/orgs/_search", BodyMode::Whole, rpc_call!(list_orgs)),
-        rpc("AddToken", Method::POST, "/admin/v1/tokens", BodyMode::Whole, rpc_call!(add_token)),
-        rpc("ListTokens", Method::POST, "/admin/v1/tokens/_search", BodyMode::Whole, rpc_call!(list_tokens)),
-        rpc("RemoveToken", Method::DELETE, "/admin/v1/tokens/{id}", BodyMode::Ignored, rpc_call!(remove_token)),
+        Rpc::instance::<__path_list_orgs>(SERVICE, BodyMode::Whole, rpc_call!(list_orgs)),
+        Rpc::instance::<__path_add_token>(SERVICE, BodyMode::Whole, rpc_call!(add_token)),
+        Rpc::instance::<__path_list_tokens>(SERVICE, BodyMode::Whole, rpc_call!(list_tokens)),
+        Rpc::instance::<__path_remove_token>(SERVICE, BodyMode::Ignored, rpc_call!(remove_token)),
     ]
 }
 

@@ -15,42 +15,32 @@ use crate::runtime::LogRecord;
 use crate::service::execute::effective_timeout;
 use crate::store::runs::RunFilter;
 use crate::store::{actions as action_store, runs as run_store};
-use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use validator::Validate;
 
 pub fn rpcs() -> Vec<Rpc> {
-    let rpc = |method, http, path, body, permission, call| {
-        Rpc::org(super::management::SERVICE, method, http, path, body, permission, call)
-    };
     vec![
-        rpc(
-            "ExecuteFlowTrigger",
-            Method::POST,
-            "/management/v1/flows/{flowType}/trigger/{triggerType}/_execute",
+        Rpc::org::<__path_execute_flow_trigger>(
+            super::management::SERVICE,
             BodyMode::Whole,
             Permission::Execute,
             rpc_call!(execute_flow_trigger, check = check_execute),
         ),
-        rpc(
-            "TestAction",
-            Method::POST,
-            "/management/v1/actions/_test",
+        Rpc::org::<__path_test_action>(
+            super::management::SERVICE,
             BodyMode::Whole,
             Permission::Write,
             rpc_call!(test_action),
         ),
-        rpc(
-            "ListRuns",
-            Method::POST,
-            "/management/v1/runs/_search",
+        Rpc::org::<__path_list_runs>(
+            super::management::SERVICE,
             BodyMode::Whole,
             Permission::Read,
             rpc_call!(list_runs),
         ),
-        rpc("GetRun", Method::GET, "/management/v1/runs/{id}", BodyMode::Ignored, Permission::Read, rpc_call!(get_run)),
+        Rpc::org::<__path_get_run>(super::management::SERVICE, BodyMode::Ignored, Permission::Read, rpc_call!(get_run)),
     ]
 }
 

@@ -12,7 +12,6 @@ use crate::proto_enum;
 use crate::rpc_call;
 use crate::store::actions::{self as action_store, ActionFilter, ActionInput, ListParams, SortColumn, TextMethod};
 use crate::store::{flows as flow_store, orgs as org_store};
-use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -22,72 +21,26 @@ pub const SERVICE: &str = "zitadel.management.v1.ManagementService";
 pub fn rpcs() -> Vec<Rpc> {
     use BodyMode::{Ignored, Whole};
     use Permission::{Any, Instance, Read, Write};
-    let rpc =
-        |method, http, path, body, permission, call| Rpc::org(SERVICE, method, http, path, body, permission, call);
     vec![
-        rpc("ListActions", Method::POST, "/management/v1/actions/_search", Whole, Read, rpc_call!(list_actions)),
-        rpc("GetAction", Method::GET, "/management/v1/actions/{id}", Ignored, Read, rpc_call!(get_action)),
-        rpc(
-            "CreateAction",
-            Method::POST,
-            "/management/v1/actions",
-            Whole,
-            Write,
-            rpc_call!(create_action, check = check_create_action),
-        ),
-        rpc(
-            "UpdateAction",
-            Method::PUT,
-            "/management/v1/actions/{id}",
-            Whole,
-            Write,
-            rpc_call!(update_action, check = check_update_action),
-        ),
-        rpc(
-            "DeactivateAction",
-            Method::POST,
-            "/management/v1/actions/{id}/_deactivate",
-            Ignored,
-            Write,
-            rpc_call!(deactivate_action),
-        ),
-        rpc(
-            "ReactivateAction",
-            Method::POST,
-            "/management/v1/actions/{id}/_reactivate",
-            Ignored,
-            Write,
-            rpc_call!(reactivate_action),
-        ),
-        rpc("DeleteAction", Method::DELETE, "/management/v1/actions/{id}", Ignored, Write, rpc_call!(delete_action)),
-        rpc(
-            "ListFlowTypes",
-            Method::POST,
-            "/management/v1/flows/types/_search",
-            Ignored,
-            Read,
-            rpc_call!(list_flow_types),
-        ),
-        rpc(
-            "ListFlowTriggerTypes",
-            Method::POST,
-            "/management/v1/flows/{type}/triggers/_search",
-            Ignored,
-            Read,
-            rpc_call!(list_flow_trigger_types),
-        ),
-        rpc("GetFlow", Method::GET, "/management/v1/flows/{type}", Ignored, Read, rpc_call!(get_flow)),
-        rpc("ClearFlow", Method::POST, "/management/v1/flows/{type}/_clear", Ignored, Write, rpc_call!(clear_flow)),
-        rpc(
-            "SetTriggerActions",
-            Method::POST,
-            "/management/v1/flows/{flowType}/trigger/{triggerType}",
+        Rpc::org::<__path_list_actions>(SERVICE, Whole, Read, rpc_call!(list_actions)),
+        Rpc::org::<__path_get_action>(SERVICE, Ignored, Read, rpc_call!(get_action)),
+        Rpc::org::<__path_create_action>(SERVICE, Whole, Write, rpc_call!(create_action, check = check_create_action)),
+        Rpc::org::<__path_update_action>(SERVICE, Whole, Write, rpc_call!(update_action, check = check_update_action)),
+        Rpc::org::<__path_deactivate_action>(SERVICE, Ignored, Write, rpc_call!(deactivate_action)),
+        Rpc::org::<__path_reactivate_action>(SERVICE, Ignored, Write, rpc_call!(reactivate_action)),
+        Rpc::org::<__path_delete_action>(SERVICE, Ignored, Write, rpc_call!(delete_action)),
+        Rpc::org::<__path_list_flow_types>(SERVICE, Ignored, Read, rpc_call!(list_flow_types)),
+        Rpc::org::<__path_list_flow_trigger_types>(SERVICE, Ignored, Read, rpc_call!(list_flow_trigger_types)),
+        Rpc::org::<__path_get_flow>(SERVICE, Ignored, Read, rpc_call!(get_flow)),
+        Rpc::org::<__path_clear_flow>(SERVICE, Ignored, Write, rpc_call!(clear_flow)),
+        Rpc::org::<__path_set_trigger_actions>(
+            SERVICE,
             Whole,
             Write,
             rpc_call!(set_trigger_actions, check = check_set_trigger_actions),
         ),
-        rpc("AddOrg", Method::POST, "/management/v1/orgs", Whole, Instance, rpc_call!(add_org, check = check_add_org)),
-        rpc("GetMyOrg", Method::GET, "/management/v1/orgs/me", Ignored, Any, rpc_call!(get_my_org)),
+        Rpc::org::<__path_add_org>(SERVICE, Whole, Instance, rpc_call!(add_org, check = check_add_org)),
+        Rpc::org::<__path_get_my_org>(SERVICE, Ignored, Any, rpc_call!(get_my_org)),
     ]
 }
 

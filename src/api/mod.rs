@@ -4,7 +4,6 @@
 pub mod action_v2;
 pub mod admin;
 pub mod auth;
-pub mod deliveries;
 pub mod execute;
 pub mod intercept;
 pub mod json;
@@ -91,7 +90,9 @@ where
     parse_request::<R>(value.clone(), rpc).map(|_| ())
 }
 
-/// One RPC: its names, its REST route, what it needs, and its handler.
+/// One RPC: its names, its REST route, what it needs, and its handler. The HTTP method, the path
+/// and the operation id (hence the RPC's method name) are declared once, in the handler's
+/// `#[utoipa::path]`, and read from there; the OpenAPI document is built from this table too.
 pub struct Rpc {
     pub service: &'static str,
     pub method: &'static str,
@@ -102,32 +103,89 @@ pub struct Rpc {
     /// Whether `x-zitadel-orgid` selects the organization (not for admin and v2 RPCs).
     pub org_scoped: bool,
     pub call: RpcCall,
+    /// The RPC's part of the OpenAPI document.
+    pub doc: fn() -> RpcDoc,
+}
+
+/// What the OpenAPI document holds for one RPC, from its handler's `#[utoipa::path]`.
+pub struct RpcDoc {
+    pub path: String,
+    pub method: utoipa::openapi::path::HttpMethod,
+    /// The operation, with its tags.
+    pub operation: utoipa::openapi::path::Operation,
+    /// The schemas its request and responses refer to.
+    pub schemas: Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+}
+
+/// A handler's `#[utoipa::path]` item (the `__path_<handler>` type utoipa generates).
+pub trait PathItem: utoipa::Path + utoipa::__dev::SchemaReferences + utoipa::__dev::Tags<'static> + 'static {}
+
+impl<T> PathItem for T where T: utoipa::Path + utoipa::__dev::SchemaReferences + utoipa::__dev::Tags<'static> + 'static {}
+
+fn doc_of<P: PathItem>() -> RpcDoc {
+    let mut operation = P::operation();
+    let tags: Vec<String> = <P as utoipa::__dev::Tags>::tags().into_iter().map(String::from).collect();
+    if !tags.is_empty() {
+        operation.tags = Some(tags);
+    }
+    let mut schemas = Vec::new();
+    <P as utoipa::__dev::SchemaReferences>::schemas(&mut schemas);
+    let method = P::methods().into_iter().next().expect("a #[utoipa::path] names its HTTP method");
+    RpcDoc { path: P::path(), method, operation, schemas }
+}
+
+fn http_method(m: &utoipa::openapi::path::HttpMethod) -> Method {
+    use utoipa::openapi::path::HttpMethod as H;
+    match m {
+        H::Get => Method::GET,
+        H::Post => Method::POST,
+        H::Put => Method::PUT,
+        H::Delete => Method::DELETE,
+        H::Patch => Method::PATCH,
+        H::Head => Method::HEAD,
+        H::Options => Method::OPTIONS,
+        H::Trace => Method::TRACE,
+    }
 }
 
 impl Rpc {
-    /// An organization-scoped RPC: `x-zitadel-orgid` selects the organization.
-    pub fn org(
-        service: &'static str,
-        method: &'static str,
-        http: Method,
-        path: &'static str,
-        body: BodyMode,
-        permission: Permission,
-        call: RpcCall,
-    ) -> Rpc {
-        Rpc { service, method, http, path, body, permission, org_scoped: true, call }
+    /// An organization-scoped RPC: `x-zitadel-orgid` selects the organization. `P` is the
+    /// handler's `__path_<handler>` type.
+    pub fn org<P: PathItem>(service: &'static str, body: BodyMode, permission: Permission, call: RpcCall) -> Rpc {
+        Self::declared::<P>(service, body, permission, true, call)
     }
 
     /// An instance RPC: IAM_OWNER only, `x-zitadel-orgid` ignored.
-    pub fn instance(
+    pub fn instance<P: PathItem>(service: &'static str, body: BodyMode, call: RpcCall) -> Rpc {
+        Self::declared::<P>(service, body, Permission::Instance, false, call)
+    }
+
+    fn declared<P: PathItem>(
         service: &'static str,
-        method: &'static str,
-        http: Method,
-        path: &'static str,
         body: BodyMode,
+        permission: Permission,
+        org_scoped: bool,
         call: RpcCall,
     ) -> Rpc {
-        Rpc { service, method, http, path, body, permission: Permission::Instance, org_scoped: false, call }
+        let doc = doc_of::<P>();
+        let operation_id = doc.operation.operation_id.clone().unwrap_or_default();
+        let short = service.rsplit('.').next().unwrap_or(service);
+        let method = match operation_id.split_once('_') {
+            Some((s, m)) if s == short && !m.is_empty() => m.to_string(),
+            _ => panic!("the operation id of {} must be {short}_<Method>, not {operation_id:?}", doc.path),
+        };
+        // Built once per process (the table is cached), so leaking the two names is bounded.
+        Rpc {
+            service,
+            method: Box::leak(method.into_boxed_str()),
+            http: http_method(&doc.method),
+            path: Box::leak(doc.path.into_boxed_str()),
+            body,
+            permission,
+            org_scoped,
+            call,
+            doc: doc_of::<P>,
+        }
     }
 
     pub fn full_name(&self) -> String {
@@ -349,7 +407,7 @@ pub fn rpcs() -> &'static [Rpc] {
         all.extend(execute::rpcs());
         all.extend(admin::rpcs());
         all.extend(action_v2::rpcs());
-        all.extend(deliveries::rpcs());
+        all.extend(action_v2::deliveries::rpcs());
         all
     })
 }
@@ -411,4 +469,34 @@ pub async fn method_not_allowed(req: Request) -> Response {
     }
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"code": 12, "message": "Method Not Allowed"})))
         .into_response()
+}
+
+#[cfg(test)]
+mod table_tests {
+    use std::collections::HashSet;
+
+    /// Each RPC has one route and one name, and the OpenAPI document holds exactly its operations.
+    #[test]
+    fn every_rpc_is_one_route_one_name_and_one_operation() {
+        let rpcs = super::rpcs();
+        let (mut routes, mut names) = (HashSet::new(), HashSet::new());
+        for r in rpcs {
+            assert!(routes.insert((r.http.clone(), r.path)), "{} {} twice", r.http, r.path);
+            assert!(names.insert(r.full_name()), "{} twice", r.full_name());
+            assert_eq!((r.doc)().operation.operation_id, Some(r.operation_id()));
+        }
+        let doc = super::openapi::ApiDoc::openapi_doc();
+        let operations: usize = doc
+            .paths
+            .paths
+            .values()
+            .map(|i| {
+                [&i.get, &i.put, &i.post, &i.delete, &i.options, &i.head, &i.patch, &i.trace]
+                    .iter()
+                    .filter(|o| o.is_some())
+                    .count()
+            })
+            .sum();
+        assert_eq!(operations, rpcs.len());
+    }
 }

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the REST gateway paths, one operation per RPC.
 
-use super::{action_v2, admin, deliveries, execute, management, messages};
+use super::messages;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -11,20 +11,6 @@ use utoipa::{Modify, OpenApi};
         description = "A standalone, ZITADEL-compatible identity actions server. Every operation is also \
             reachable as Connect unary JSON at `POST /<package.Service>/<Method>`.",
         license(name = "Apache-2.0"),
-    ),
-    paths(
-        management::list_actions, management::get_action, management::create_action, management::update_action,
-        management::deactivate_action, management::reactivate_action, management::delete_action,
-        management::list_flow_types, management::list_flow_trigger_types, management::get_flow,
-        management::clear_flow, management::set_trigger_actions, management::add_org, management::get_my_org,
-        execute::execute_flow_trigger, execute::test_action, execute::list_runs, execute::get_run,
-        admin::list_orgs, admin::add_token, admin::list_tokens, admin::remove_token,
-        action_v2::create_target, action_v2::update_target, action_v2::delete_target, action_v2::get_target,
-        action_v2::list_targets, action_v2::set_execution, action_v2::list_executions,
-        action_v2::list_execution_functions, action_v2::list_execution_methods, action_v2::list_execution_services,
-        action_v2::add_public_key, action_v2::activate_public_key, action_v2::deactivate_public_key,
-        action_v2::remove_public_key, action_v2::list_public_keys,
-        deliveries::list_deliveries, deliveries::retry_delivery,
     ),
     components(schemas(messages::GatewayError, messages::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -39,8 +25,19 @@ use utoipa::{Modify, OpenApi};
 pub struct ApiDoc;
 
 impl ApiDoc {
+    /// The document: the static parts above, and one operation per RPC of the RPC table (each
+    /// read from its handler's `#[utoipa::path]`) with the schemas it refers to.
     pub fn openapi_doc() -> utoipa::openapi::OpenApi {
-        <Self as OpenApi>::openapi()
+        let mut doc = <Self as OpenApi>::openapi();
+        let mut paths = utoipa::openapi::path::PathsBuilder::new();
+        let components = doc.components.get_or_insert_with(Default::default);
+        for rpc in super::rpcs() {
+            let d = (rpc.doc)();
+            paths = paths.path(d.path, utoipa::openapi::path::PathItem::new(d.method, d.operation));
+            components.schemas.extend(d.schemas);
+        }
+        doc.paths = paths.build();
+        doc
     }
 }
 
@@ -63,7 +60,7 @@ impl Modify for BearerAuth {
 
 /// The document as pretty JSON with a trailing newline (what `openapi/openapi.json` holds).
 pub fn json() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().expect("OpenAPI serializes");
+    let mut s = ApiDoc::openapi_doc().to_pretty_json().expect("OpenAPI serializes");
     s.push('\n');
     s
 }

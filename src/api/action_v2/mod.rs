@@ -13,7 +13,6 @@ use crate::error::{ApiError, ApiResult, Kind};
 use crate::proto_enum;
 use crate::rpc_call;
 use crate::store::{crypto, targets as store};
-use axum::http::Method;
 use entity::{execution, target};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -59,71 +58,22 @@ const MAX_PUBLIC_KEY_BYTES: usize = 8192;
 
 pub fn rpcs() -> Vec<Rpc> {
     use BodyMode::{Ignored, Whole};
-    let rpc = |method, http, path, body, call| Rpc::instance(SERVICE, method, http, path, body, call);
     vec![
-        rpc("CreateTarget", Method::POST, "/v2/actions/targets", Whole, rpc_call!(create_target)),
-        rpc("UpdateTarget", Method::POST, "/v2/actions/targets/{id}", Whole, rpc_call!(update_target)),
-        rpc("DeleteTarget", Method::DELETE, "/v2/actions/targets/{id}", Ignored, rpc_call!(delete_target)),
-        rpc("GetTarget", Method::GET, "/v2/actions/targets/{id}", Ignored, rpc_call!(get_target)),
-        rpc("ListTargets", Method::POST, "/v2/actions/targets/search", Whole, rpc_call!(list_targets)),
-        rpc("SetExecution", Method::PUT, "/v2/actions/executions", Whole, rpc_call!(set_execution)),
-        rpc("ListExecutions", Method::POST, "/v2/actions/executions/search", Whole, rpc_call!(list_executions)),
-        rpc(
-            "ListExecutionFunctions",
-            Method::GET,
-            "/v2/actions/executions/functions",
-            Ignored,
-            rpc_call!(list_execution_functions),
-        ),
-        rpc(
-            "ListExecutionMethods",
-            Method::GET,
-            "/v2/actions/executions/methods",
-            Ignored,
-            rpc_call!(list_execution_methods),
-        ),
-        rpc(
-            "ListExecutionServices",
-            Method::GET,
-            "/v2/actions/executions/services",
-            Ignored,
-            rpc_call!(list_execution_services),
-        ),
-        rpc(
-            "AddPublicKey",
-            Method::POST,
-            "/v2/actions/targets/{targetId}/publickeys",
-            Whole,
-            rpc_call!(add_public_key),
-        ),
-        rpc(
-            "ActivatePublicKey",
-            Method::POST,
-            "/v2/actions/targets/{targetId}/publickeys/{keyId}/activate",
-            Ignored,
-            rpc_call!(activate_public_key),
-        ),
-        rpc(
-            "DeactivatePublicKey",
-            Method::POST,
-            "/v2/actions/targets/{targetId}/publickeys/{keyId}/deactivate",
-            Ignored,
-            rpc_call!(deactivate_public_key),
-        ),
-        rpc(
-            "RemovePublicKey",
-            Method::DELETE,
-            "/v2/actions/targets/{targetId}/publickeys/{keyId}",
-            Ignored,
-            rpc_call!(remove_public_key),
-        ),
-        rpc(
-            "ListPublicKeys",
-            Method::POST,
-            "/v2/actions/targets/{targetId}/publickeys/search",
-            Whole,
-            rpc_call!(list_public_keys),
-        ),
+        Rpc::instance::<__path_create_target>(SERVICE, Whole, rpc_call!(create_target)),
+        Rpc::instance::<__path_update_target>(SERVICE, Whole, rpc_call!(update_target)),
+        Rpc::instance::<__path_delete_target>(SERVICE, Ignored, rpc_call!(delete_target)),
+        Rpc::instance::<__path_get_target>(SERVICE, Ignored, rpc_call!(get_target)),
+        Rpc::instance::<__path_list_targets>(SERVICE, Whole, rpc_call!(list_targets)),
+        Rpc::instance::<__path_set_execution>(SERVICE, Whole, rpc_call!(set_execution)),
+        Rpc::instance::<__path_list_executions>(SERVICE, Whole, rpc_call!(list_executions)),
+        Rpc::instance::<__path_list_execution_functions>(SERVICE, Ignored, rpc_call!(list_execution_functions)),
+        Rpc::instance::<__path_list_execution_methods>(SERVICE, Ignored, rpc_call!(list_execution_methods)),
+        Rpc::instance::<__path_list_execution_services>(SERVICE, Ignored, rpc_call!(list_execution_services)),
+        Rpc::instance::<__path_add_public_key>(SERVICE, Whole, rpc_call!(add_public_key)),
+        Rpc::instance::<__path_activate_public_key>(SERVICE, Ignored, rpc_call!(activate_public_key)),
+        Rpc::instance::<__path_deactivate_public_key>(SERVICE, Ignored, rpc_call!(deactivate_public_key)),
+        Rpc::instance::<__path_remove_public_key>(SERVICE, Ignored, rpc_call!(remove_public_key)),
+        Rpc::instance::<__path_list_public_keys>(SERVICE, Whole, rpc_call!(list_public_keys)),
     ]
 }
 
@@ -199,6 +149,7 @@ proto_enum!(
     }
 );
 
+pub mod deliveries;
 mod executions;
 mod messages;
 mod public_keys;

@@ -1,39 +1,24 @@
 //! Delivery records of the durable queue (our extension of `zitadel.action.v2.ActionService`):
 //! ListDeliveries and RetryDelivery, IAM_OWNER only.
 
-use super::action_v2::{page_bounds, PaginationRequest, PaginationResponse, SERVICE};
-use super::auth::Caller;
-use super::json::{self, is_zero_i64};
-use super::messages::GatewayError;
-use super::{AppState, BodyMode, Rpc};
+use super::{page_bounds, PaginationRequest, PaginationResponse, SERVICE};
+use crate::api::auth::Caller;
+use crate::api::json::{self, is_zero_i64};
+use crate::api::messages::GatewayError;
+use crate::api::{AppState, BodyMode, Rpc};
 use crate::domain::time::format_micros;
 use crate::error::{ApiError, ApiResult};
 use crate::proto_enum;
 use crate::rpc_call;
 use crate::store::deliveries as store;
-use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub fn rpcs() -> Vec<Rpc> {
     use BodyMode::{Ignored, Whole};
     vec![
-        Rpc::instance(
-            SERVICE,
-            "ListDeliveries",
-            Method::POST,
-            "/v2/actions/deliveries/search",
-            Whole,
-            rpc_call!(list_deliveries),
-        ),
-        Rpc::instance(
-            SERVICE,
-            "RetryDelivery",
-            Method::POST,
-            "/v2/actions/deliveries/{id}/retry",
-            Ignored,
-            rpc_call!(retry_delivery),
-        ),
+        Rpc::instance::<__path_list_deliveries>(SERVICE, Whole, rpc_call!(list_deliveries)),
+        Rpc::instance::<__path_retry_delivery>(SERVICE, Ignored, rpc_call!(retry_delivery)),
     ]
 }
 
