@@ -13,8 +13,7 @@ pub struct Model {
     /// As given; 0 means "the current maximum".
     pub timeout_nanos: i64,
     pub allowed_to_fail: bool,
-    /// 1 = inactive, 2 = active (ZITADEL numbering).
-    pub state: i32,
+    pub state: crate::enums::ActionState,
     pub sequence: i64,
     pub created_at: i64,
     pub changed_at: i64,

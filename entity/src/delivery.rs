@@ -15,8 +15,7 @@ pub struct Model {
     pub seq: i64,
     /// The JSON payload, fixed at creation so that every retry sends the same body.
     pub payload: String,
-    /// DELIVERY_STATE_* number: 1 pending, 2 succeeded, 3 failed (retry scheduled), 4 dead.
-    pub state: i32,
+    pub state: crate::enums::DeliveryState,
     pub attempts: i32,
     pub last_status: i32,
     pub last_error: String,

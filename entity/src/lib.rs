@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod delivery;
+pub mod enums;
 pub mod event;
 pub mod execution;
 pub mod flow;

@@ -13,8 +13,7 @@ pub struct Model {
     pub action_name: String,
     pub flow_type: i32,
     pub trigger_type: i32,
-    /// OUTCOME_* number.
-    pub outcome: i32,
+    pub outcome: crate::enums::Outcome,
     pub allowed_to_fail: bool,
     pub error: String,
     pub started_at: i64,

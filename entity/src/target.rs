@@ -8,13 +8,12 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(unique)]
     pub name: String,
-    /// `rest_webhook`, `rest_call` or `rest_async`.
-    pub target_type: String,
+    pub target_type: crate::enums::TargetKind,
     pub interrupt_on_error: bool,
     pub endpoint: String,
     pub timeout_nanos: i64,
-    /// The PAYLOAD_TYPE_* number (never 0: unspecified is stored as JSON).
-    pub payload_type: i32,
+    /// Unspecified is stored as JSON.
+    pub payload_type: crate::enums::PayloadType,
     /// `v1:` + base64(nonce || AES-256-GCM ciphertext) of the signing key.
     pub signing_key_enc: String,
     /// The key replaced by the last rotation, still valid until `previous_key_expires_at`.

@@ -55,6 +55,32 @@ proto_enum!(
     }
 );
 
+impl From<crate::domain::Outcome> for Outcome {
+    fn from(o: crate::domain::Outcome) -> Self {
+        use crate::domain::Outcome as O;
+        match o {
+            O::Succeeded => Outcome::Succeeded,
+            O::Failed => Outcome::Failed,
+            O::Skipped => Outcome::Skipped,
+            O::NotRun => Outcome::NotRun,
+        }
+    }
+}
+
+impl Outcome {
+    /// The stored outcome (none for unspecified).
+    fn stored(self) -> Option<crate::domain::Outcome> {
+        use crate::domain::Outcome as O;
+        match self {
+            Outcome::Unspecified => None,
+            Outcome::Succeeded => Some(O::Succeeded),
+            Outcome::Failed => Some(O::Failed),
+            Outcome::Skipped => Some(O::Skipped),
+            Outcome::NotRun => Some(O::NotRun),
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteFlowTriggerRequest {
@@ -217,10 +243,10 @@ fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSummary {
         id: id.map(|i| i.to_string()).unwrap_or_default(),
         action_id: if r.action_id > 0 { r.action_id.to_string() } else { String::new() },
         action_name: r.action_name.clone(),
-        outcome: Outcome::from_number(r.outcome as i64).unwrap_or_default(),
+        outcome: r.outcome.into(),
         allowed_to_fail: r.allowed_to_fail,
         error: r.error.clone().unwrap_or_default(),
-        duration: r.duration.map(|d| Duration { nanos: d.as_nanos() as i64 }.to_string()),
+        duration: r.duration.map(|d| Duration { nanos: i64::try_from(d.as_nanos()).unwrap_or(i64::MAX) }.to_string()),
         usage: r.started_at.map(|_| Usage {
             http_calls: r.http_calls,
             log_records: r.logs.len() as u32,
@@ -253,7 +279,7 @@ pub async fn execute_flow_trigger(
     let done = s.execute.execute(c.org, trigger, &context).await?;
     let report = done.report;
     Ok(ExecuteFlowTriggerResponse {
-        outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
+        outcome: report.outcome.into(),
         effects: report.effects.filter(|e| !e.is_empty()),
         runs: report.runs.iter().zip(&done.record_ids).map(|(r, id)| summary(r, *id, false)).collect(),
         run_id: done.run_id.map(|id| id.to_string()).unwrap_or_default(),
@@ -304,7 +330,7 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
     // A dry run: no v2 function targets are called.
     let report = s.execute.test(c.org, spec, trigger, &context).await?;
     Ok(ExecuteFlowTriggerResponse {
-        outcome: Outcome::from_number(report.outcome as i64).unwrap_or_default(),
+        outcome: report.outcome.into(),
         effects: report.effects.filter(|e| !e.is_empty()),
         runs: report.runs.iter().map(|r| summary(r, None, true)).collect(),
         run_id: String::new(),
@@ -419,7 +445,7 @@ fn run_msg(r: entity::run::Model, with_logs: bool) -> Run {
         action_name: r.action_name,
         flow_type: r.flow_type.to_string(),
         trigger_type: r.trigger_type.to_string(),
-        outcome: Outcome::from_number(r.outcome as i64).unwrap_or_default(),
+        outcome: r.outcome.into(),
         allowed_to_fail: r.allowed_to_fail,
         error: r.error,
         started_at: crate::domain::time::format_micros(r.started_at),
@@ -463,7 +489,7 @@ pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<
         filters.push(if let Some(q) = q.action_id_query {
             crate::domain::id::parse(&q.action_id).map(RunFilter::Action).unwrap_or(RunFilter::Nothing)
         } else if let Some(q) = q.outcome_query {
-            RunFilter::Outcome(q.outcome.number() as i32)
+            q.outcome.stored().map(RunFilter::Outcome).unwrap_or(RunFilter::Nothing)
         } else if let Some(q) = q.flow_type_query {
             let flow = FlowType::parse(&q.flow_type).ok_or_else(|| {
                 ApiError::invalid(format!(

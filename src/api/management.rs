@@ -53,6 +53,26 @@ proto_enum!(
     }
 );
 
+impl From<action_store::ActionState> for ActionState {
+    fn from(s: action_store::ActionState) -> Self {
+        match s {
+            action_store::ActionState::Inactive => ActionState::Inactive,
+            action_store::ActionState::Active => ActionState::Active,
+        }
+    }
+}
+
+impl ActionState {
+    /// The stored state (none for unspecified).
+    fn stored(self) -> Option<action_store::ActionState> {
+        match self {
+            ActionState::Unspecified => None,
+            ActionState::Inactive => Some(action_store::ActionState::Inactive),
+            ActionState::Active => Some(action_store::ActionState::Active),
+        }
+    }
+}
+
 proto_enum!(
     /// Column to sort ListActions by.
     ActionFieldName {
@@ -348,7 +368,7 @@ pub fn action_msg(a: entity::action::Model, max: Duration) -> Action {
     Action {
         id: a.id.to_string(),
         details: ObjectDetails::read(a.sequence, a.created_at, a.changed_at, a.org_id),
-        state: ActionState::from_number(a.state as i64).unwrap_or_default(),
+        state: a.state.into(),
         timeout: effective_timeout(a.timeout_nanos, max).to_string(),
         name: a.name,
         script: a.script,
@@ -544,7 +564,7 @@ pub async fn list_actions(s: AppState, c: Caller, r: ListActionsRequest) -> ApiR
             let method = TextMethod::from_number(q.method.number()).unwrap_or(TextMethod::Equals);
             ActionFilter::Name(q.name, method)
         } else if let Some(q) = q.action_state_query {
-            ActionFilter::State(q.state.number() as i32)
+            q.state.stored().map(ActionFilter::State).unwrap_or(ActionFilter::Nothing)
         } else {
             unreachable!("exactly one query kind is set")
         });

@@ -39,7 +39,9 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     use std::sync::atomic::Ordering;
     let busy = s.sandbox.stats.busy.load(Ordering::Relaxed);
     s.metrics.workers.with_label_values(&["busy"]).set(busy);
-    s.metrics.workers.with_label_values(&["idle"]).set(s.sandbox.idle_count() as i64);
-    s.metrics.workers_restarted.set(s.sandbox.stats.restarted.load(Ordering::Relaxed) as i64);
+    s.metrics.workers.with_label_values(&["idle"]).set(i64::try_from(s.sandbox.idle_count()).unwrap_or(i64::MAX));
+    s.metrics
+        .workers_restarted
+        .set(i64::try_from(s.sandbox.stats.restarted.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }

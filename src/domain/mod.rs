@@ -8,5 +8,6 @@ pub mod role;
 pub mod time;
 
 pub use duration::Duration;
+pub use entity::enums::{ActionState, DeliveryState, Outcome, PayloadType, TargetKind};
 pub use flow::{FlowType, Trigger, TriggerType};
 pub use role::Role;

@@ -2,26 +2,10 @@
 
 use super::pool::{RunFailure, SandboxPool, Slot};
 use super::{Job, LogRecord};
-use crate::domain::{Duration, Trigger};
+use crate::domain::{Duration, Outcome, Trigger};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::time::Instant;
-
-pub const OUTCOME_SUCCEEDED: i32 = 1;
-pub const OUTCOME_FAILED: i32 = 2;
-pub const OUTCOME_SKIPPED: i32 = 3;
-pub const OUTCOME_NOT_RUN: i32 = 4;
-
-/// The wire name of an outcome number (metrics label).
-pub fn outcome_label(outcome: i32) -> Option<&'static str> {
-    match outcome {
-        OUTCOME_SUCCEEDED => Some("OUTCOME_SUCCEEDED"),
-        OUTCOME_FAILED => Some("OUTCOME_FAILED"),
-        OUTCOME_SKIPPED => Some("OUTCOME_SKIPPED"),
-        OUTCOME_NOT_RUN => Some("OUTCOME_NOT_RUN"),
-        _ => None,
-    }
-}
 
 pub const TOP_LEVEL_MAX_MS: u64 = 5000;
 
@@ -39,7 +23,7 @@ pub struct ActionSpec {
 pub struct RunReport {
     pub action_id: i64,
     pub action_name: String,
-    pub outcome: i32,
+    pub outcome: Outcome,
     pub allowed_to_fail: bool,
     pub error: Option<String>,
     /// Set when the run started (microseconds since the epoch).
@@ -52,7 +36,7 @@ pub struct RunReport {
 
 #[derive(Debug, Clone)]
 pub struct TriggerReport {
-    pub outcome: i32,
+    pub outcome: Outcome,
     pub error: Option<String>,
     /// The effects (only the trigger's keys, non-empty), absent on failure.
     pub effects: Option<serde_json::Map<String, Value>>,
@@ -117,23 +101,23 @@ impl TriggerRun<'_> {
                 ..Default::default()
             };
             if !action.active {
-                report.outcome = OUTCOME_SKIPPED;
+                report.outcome = Outcome::Skipped;
                 runs.push(report);
                 continue;
             }
             if failure.is_some() {
-                report.outcome = OUTCOME_NOT_RUN;
+                report.outcome = Outcome::NotRun;
                 runs.push(report);
                 continue;
             }
             let (result, trigger_timed_out) = self.run_one(action, &state, &mut report).await;
             match result {
                 Ok(new_state) => {
-                    report.outcome = OUTCOME_SUCCEEDED;
+                    report.outcome = Outcome::Succeeded;
                     state = new_state;
                 }
                 Err(error) => {
-                    report.outcome = OUTCOME_FAILED;
+                    report.outcome = Outcome::Failed;
                     report.error = Some(error.clone());
                     if trigger_timed_out {
                         failure = Some(error);
@@ -145,9 +129,9 @@ impl TriggerRun<'_> {
             runs.push(report);
         }
         match failure {
-            Some(error) => TriggerReport { outcome: OUTCOME_FAILED, error: Some(error), effects: None, runs },
+            Some(error) => TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, runs },
             None => TriggerReport {
-                outcome: OUTCOME_SUCCEEDED,
+                outcome: Outcome::Succeeded,
                 error: None,
                 effects: Some(effects_of(self.trigger, &state)),
                 runs,

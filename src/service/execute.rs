@@ -2,11 +2,11 @@
 //! the sandbox, the v2 function targets after it, and the run records.
 
 use super::targets::{Chain, ChainEnd, Targets};
-use crate::domain::{Duration, Trigger};
+use crate::domain::{Duration, Outcome, Trigger};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::metrics::Metrics;
 use crate::runtime::pool::SandboxPool;
-use crate::runtime::trigger::{ActionSpec, RunReport, TriggerReport, TriggerRun, OUTCOME_FAILED, OUTCOME_SUCCEEDED};
+use crate::runtime::trigger::{ActionSpec, RunReport, TriggerReport, TriggerRun};
 use crate::store::runs::RunWriter;
 use crate::store::{flows as flow_store, runs as run_store, Store};
 use crate::v2::functions;
@@ -124,7 +124,7 @@ impl ExecuteTrigger {
                 .map(|a| ActionSpec {
                     id: a.id,
                     timeout: effective_timeout(a.timeout_nanos, max),
-                    active: a.state == crate::store::actions::STATE_ACTIVE,
+                    active: a.state == crate::store::actions::ActionState::Active,
                     name: a.name,
                     script: a.script,
                     allowed_to_fail: a.allowed_to_fail,
@@ -155,8 +155,8 @@ impl ExecuteTrigger {
         };
         let report = run.run(actions).await;
         for r in &report.runs {
-            if let (Some(d), Some(outcome)) = (r.duration, crate::runtime::trigger::outcome_label(r.outcome)) {
-                self.metrics.observe_run(outcome, d);
+            if let Some(d) = r.duration {
+                self.metrics.observe_run(r.outcome.name(), d);
             }
         }
         Ok(report)
@@ -171,9 +171,11 @@ impl ExecuteTrigger {
             let mut effects = Map::new();
             let error = self.run_function(trigger, context, deadline, &mut effects).await?;
             let report = match error {
-                None => TriggerReport { outcome: OUTCOME_SUCCEEDED, error: None, effects: Some(effects), runs: vec![] },
+                None => {
+                    TriggerReport { outcome: Outcome::Succeeded, error: None, effects: Some(effects), runs: vec![] }
+                }
                 Some(error) => {
-                    TriggerReport { outcome: OUTCOME_FAILED, error: Some(error), effects: None, runs: vec![] }
+                    TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, runs: vec![] }
                 }
             };
             return Ok(Executed { report, run_id: None, record_ids: vec![] });
@@ -182,7 +184,7 @@ impl ExecuteTrigger {
         // v2 function targets run after the v1 actions, unless the trigger already failed.
         if let Some(effects) = report.effects.as_mut() {
             if let Some(error) = self.run_function(trigger, context, deadline, effects).await? {
-                report.outcome = OUTCOME_FAILED;
+                report.outcome = Outcome::Failed;
                 report.error = Some(error);
                 report.effects = None;
             }
@@ -196,7 +198,7 @@ impl ExecuteTrigger {
             .zip(&record_ids)
             .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, trigger))
             .collect();
-        let failed = records.iter().any(|r| r.outcome == OUTCOME_FAILED);
+        let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
         let write_now = if failed { Some(records) } else { self.run_writer.submit(records).err() };
         if let Some(records) = write_now {
             run_store::insert(&self.store, Arc::new(records)).await?;

@@ -4,7 +4,7 @@
 
 use super::targets::Targets;
 use crate::domain::time::now_micros;
-use crate::store::deliveries::{self, AttemptResult, DEAD, FAILED, SUCCEEDED};
+use crate::store::deliveries::{self, AttemptResult, DeliveryState};
 use crate::v2::call::CallFailure;
 use entity::delivery;
 use rand::Rng;
@@ -84,8 +84,8 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
     let fail = |status: i32, error: String, retry_after: Option<u64>| {
         let now = now_micros();
         match next_attempt(&config.retry_schedule, row.attempts + 1, retry_after, now, row.created_at, config.max_age) {
-            Some(at) => AttemptResult { id: row.id, state: FAILED, status, error, next_attempt_at: at },
-            None => AttemptResult { id: row.id, state: DEAD, status, error, next_attempt_at: 0 },
+            Some(at) => AttemptResult { id: row.id, state: DeliveryState::Failed, status, error, next_attempt_at: at },
+            None => AttemptResult { id: row.id, state: DeliveryState::Dead, status, error, next_attempt_at: 0 },
         }
     };
     let t = match q.targets.v2.registry.snapshot(&q.targets.store).await.map(|snap| snap.target(row.target_id)) {
@@ -93,7 +93,7 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
         Ok(None) => {
             return AttemptResult {
                 id: row.id,
-                state: DEAD,
+                state: DeliveryState::Dead,
                 status: 0,
                 error: "the target was removed".into(),
                 next_attempt_at: 0,
@@ -108,7 +108,7 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
             "ok",
             AttemptResult {
                 id: row.id,
-                state: SUCCEEDED,
+                state: DeliveryState::Succeeded,
                 status: answer.status as i32,
                 error: String::new(),
                 next_attempt_at: 0,
@@ -126,7 +126,7 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
         Err(CallFailure::Timeout) => ("timeout", fail(0, CallFailure::Timeout.describe(), None)),
         Err(e) => ("error", fail(0, e.describe(), None)),
     };
-    q.targets.metrics.observe_target_call(&t.target_type, outcome, started.elapsed());
+    q.targets.metrics.observe_target_call(t.target_type.as_str(), outcome, started.elapsed());
     result
 }
 

@@ -7,6 +7,7 @@ use crate::metrics::Metrics;
 use crate::store::{deliveries, Store};
 use crate::v2::call::{self, Answer, CallFailure};
 use crate::v2::V2;
+use entity::enums::TargetKind;
 use entity::target;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +68,7 @@ impl Targets {
             Err(e) if e.id == Some("Errors.Execution.Forwarded") => "forwarded_error",
             Err(_) => "error",
         };
-        self.metrics.observe_target_call(&t.target_type, label, started.elapsed());
+        self.metrics.observe_target_call(t.target_type.as_str(), label, started.elapsed());
         outcome
     }
 
@@ -88,7 +89,7 @@ impl Targets {
     ) -> ApiResult<ChainEnd> {
         for t in targets {
             let body = chain.body()?;
-            if t.target_type == "rest_async" {
+            if t.target_type == TargetKind::RestAsync {
                 self.enqueue_async(t, execution_id, body).await?;
                 continue;
             }
@@ -99,8 +100,8 @@ impl Targets {
                 Some(left) if left.is_zero() => Err(call::timed_out("the trigger time is used up")),
                 _ => self.call_and_wait(t, body, left.map_or(own, |l| l.min(own))).await,
             };
-            let result = result.and_then(|reply| match t.target_type.as_str() {
-                "rest_call" => chain.reply(t, reply),
+            let result = result.and_then(|reply| match t.target_type {
+                TargetKind::RestCall => chain.reply(t, reply),
                 _ => Ok(()),
             });
             let Err(error) = result else { continue };

@@ -11,8 +11,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-pub const STATE_INACTIVE: i32 = 1;
-pub const STATE_ACTIVE: i32 = 2;
+pub use entity::enums::ActionState;
 
 pub struct ActionInput {
     pub name: String,
@@ -82,7 +81,7 @@ pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -
                     script: Set(input.script),
                     timeout_nanos: Set(input.timeout_nanos),
                     allowed_to_fail: Set(input.allowed_to_fail),
-                    state: Set(STATE_ACTIVE),
+                    state: Set(ActionState::Active),
                     sequence: Set(written.sequence),
                     created_at: Set(written.created_at),
                     changed_at: Set(written.created_at),
@@ -154,9 +153,9 @@ pub async fn set_state(store: &Store, org: i64, creator: i64, id: i64, active: b
             Box::pin(async move {
                 let current = get(txn, org, id).await?;
                 let (from, to, event_type) = if active {
-                    (STATE_INACTIVE, STATE_ACTIVE, "action.reactivated")
+                    (ActionState::Inactive, ActionState::Active, "action.reactivated")
                 } else {
-                    (STATE_ACTIVE, STATE_INACTIVE, "action.deactivated")
+                    (ActionState::Active, ActionState::Inactive, "action.deactivated")
                 };
                 let Some(current) = current else {
                     return Err(if active {
@@ -272,7 +271,7 @@ pub enum ActionFilter {
     /// An id that cannot exist (unparsable): matches nothing.
     Nothing,
     Name(String, TextMethod),
-    State(i32),
+    State(ActionState),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

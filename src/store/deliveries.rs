@@ -10,15 +10,21 @@ use super::Store;
 use crate::domain::time::now_micros;
 use crate::error::{ApiError, ApiResult, Kind};
 use entity::delivery;
-use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryResult, Set, Statement};
+use sea_orm::{
+    ActiveEnum, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryResult, Set, Statement,
+};
 
 /// PostgreSQL channel on which a commit that queued deliveries wakes every replica's worker.
 pub const NOTIFY_CHANNEL: &str = "actionsd_deliveries";
 
-pub const PENDING: i32 = 1;
-pub const SUCCEEDED: i32 = 2;
-pub const FAILED: i32 = 3;
-pub const DEAD: i32 = 4;
+pub use entity::enums::DeliveryState;
+
+// The stored numbers of the states, for the hand-written statements below (a test checks them
+// against `DeliveryState`).
+const PENDING: i32 = 1;
+const SUCCEEDED: i32 = 2;
+const FAILED: i32 = 3;
+const DEAD: i32 = 4;
 
 pub struct NewDelivery {
     pub target_id: i64,
@@ -49,7 +55,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, rows: Vec<NewDelivery>) -> Api
             aggregate_key: Set(r.aggregate_key),
             seq: Set(r.seq),
             payload: Set(r.payload),
-            state: Set(PENDING),
+            state: Set(DeliveryState::Pending),
             attempts: Set(0),
             last_status: Set(0),
             last_error: Set(String::new()),
@@ -243,7 +249,7 @@ pub async fn release(store: &Store, ids: &[i64]) -> ApiResult<()> {
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
     pub id: i64,
-    pub state: i32,
+    pub state: DeliveryState,
     pub status: i32,
     pub error: String,
     pub next_attempt_at: i64,
@@ -262,7 +268,7 @@ pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()>
                 let now = now_micros();
                 // Successes with the same status in one statement each.
                 let mut ok_by_status: std::collections::BTreeMap<i32, Vec<i64>> = Default::default();
-                for r in results.iter().filter(|r| r.state == SUCCEEDED) {
+                for r in results.iter().filter(|r| r.state == DeliveryState::Succeeded) {
                     ok_by_status.entry(r.status).or_default().push(r.id);
                 }
                 for (status, ids) in ok_by_status {
@@ -274,12 +280,14 @@ pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()>
                     );
                     txn.execute(stmt(backend, &sql, vec![status.into(), now.into(), node.into()])).await?;
                 }
-                for r in results.into_iter().filter(|r| r.state != SUCCEEDED) {
-                    let sql = "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
+                for r in results.into_iter().filter(|r| r.state != DeliveryState::Succeeded) {
+                    let sql = format!(
+                        "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
                          last_error = $3, next_attempt_at = $4, lease_until = 0, changed_at = $5
-                         WHERE id = $6 AND lease_owner = $7 AND state IN (1, 3)";
+                         WHERE id = $6 AND lease_owner = $7 AND state IN ({PENDING}, {FAILED})"
+                    );
                     let values = vec![
-                        r.state.into(),
+                        r.state.to_value().into(),
                         r.status.into(),
                         r.error.into(),
                         r.next_attempt_at.into(),
@@ -287,7 +295,7 @@ pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()>
                         r.id.into(),
                         node.into(),
                     ];
-                    txn.execute(stmt(backend, sql, values)).await?;
+                    txn.execute(stmt(backend, &sql, values)).await?;
                 }
                 Ok(())
             })
@@ -305,7 +313,7 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
         .write(&[format!("delivery:{id}")], move |txn| {
             Box::pin(async move {
                 let row = delivery::Entity::find_by_id(id).one(txn).await?.ok_or_else(not_found)?;
-                if row.state != FAILED && row.state != DEAD {
+                if !matches!(row.state, DeliveryState::Failed | DeliveryState::Dead) {
                     return Err(ApiError::new(
                         Kind::FailedPrecondition,
                         "Errors.Delivery.NotRetryable",
@@ -314,7 +322,7 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
                 }
                 let now = now_micros();
                 let mut am: delivery::ActiveModel = row.into();
-                am.state = Set(PENDING);
+                am.state = Set(DeliveryState::Pending);
                 am.next_attempt_at = Set(now);
                 am.lease_until = Set(0);
                 am.changed_at = Set(now);
@@ -329,7 +337,7 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
 #[derive(Debug, Default)]
 pub struct ListQuery {
     pub target_id: Option<i64>,
-    pub state: Option<i32>,
+    pub state: Option<DeliveryState>,
     pub event_type: Option<String>,
     pub offset: u64,
     pub limit: u64,
@@ -381,6 +389,14 @@ pub async fn prune(store: &Store, before: i64) -> ApiResult<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_statement_numbers_are_the_stored_states() {
+        assert_eq!(DeliveryState::Pending.to_value(), PENDING);
+        assert_eq!(DeliveryState::Succeeded.to_value(), SUCCEEDED);
+        assert_eq!(DeliveryState::Failed.to_value(), FAILED);
+        assert_eq!(DeliveryState::Dead.to_value(), DEAD);
+    }
 
     #[test]
     fn execution_ids_most_specific_first() {

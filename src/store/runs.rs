@@ -121,7 +121,7 @@ impl RunWriter {
 
 pub enum RunFilter {
     Action(i64),
-    Outcome(i32),
+    Outcome(crate::domain::Outcome),
     Flow(i32),
     RunId(i64),
     Nothing,

@@ -4,8 +4,11 @@
 use super::events::{self, NewEvent};
 use super::Store;
 use crate::error::{ApiError, ApiResult, Kind};
+pub use entity::enums::{PayloadType, TargetKind};
 use entity::{execution, target, target_key};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+};
 
 pub const LOCK: &str = "actions_v2";
 
@@ -20,11 +23,11 @@ pub fn already_exists() -> ApiError {
 /// A target as written by CreateTarget (already validated; the signing key encrypted).
 pub struct NewTarget {
     pub name: String,
-    pub target_type: String,
+    pub target_type: TargetKind,
     pub interrupt_on_error: bool,
     pub endpoint: String,
     pub timeout_nanos: i64,
-    pub payload_type: i32,
+    pub payload_type: PayloadType,
     pub signing_key_enc: String,
 }
 
@@ -32,10 +35,10 @@ pub struct NewTarget {
 #[derive(Default)]
 pub struct TargetPatch {
     pub name: Option<String>,
-    pub target_type: Option<(String, bool)>,
+    pub target_type: Option<(TargetKind, bool)>,
     pub endpoint: Option<String>,
     pub timeout_nanos: Option<i64>,
-    pub payload_type: Option<i32>,
+    pub payload_type: Option<PayloadType>,
     /// A new encrypted signing key (rotation).
     pub signing_key_enc: Option<String>,
     /// With a rotation: how long (µs) the replaced key stays valid; 0 drops it at once.
@@ -49,8 +52,8 @@ async fn name_taken(txn: &DatabaseTransaction, name: &str, except: Option<i64>) 
 
 fn target_event(t: &target::Model) -> serde_json::Value {
     serde_json::json!({
-        "name": t.name, "targetType": t.target_type, "interruptOnError": t.interrupt_on_error,
-        "endpoint": t.endpoint, "timeoutNanos": t.timeout_nanos, "payloadType": t.payload_type,
+        "name": t.name, "targetType": t.target_type.as_str(), "interruptOnError": t.interrupt_on_error,
+        "endpoint": t.endpoint, "timeoutNanos": t.timeout_nanos, "payloadType": t.payload_type.to_value(),
     })
 }
 
@@ -125,7 +128,7 @@ pub async fn update_target(
                 }
                 if let Some((kind, interrupt)) = patch.target_type {
                     if kind != current.target_type || interrupt != current.interrupt_on_error {
-                        changes.insert("targetType".into(), kind.clone().into());
+                        changes.insert("targetType".into(), kind.as_str().into());
                         changes.insert("interruptOnError".into(), interrupt.into());
                         next.target_type = kind;
                         next.interrupt_on_error = interrupt;
@@ -140,7 +143,7 @@ pub async fn update_target(
                     next.timeout_nanos = t;
                 }
                 if let Some(p) = patch.payload_type.filter(|p| *p != current.payload_type) {
-                    changes.insert("payloadType".into(), p.into());
+                    changes.insert("payloadType".into(), p.to_value().into());
                     next.payload_type = p;
                 }
                 if let Some(key) = patch.signing_key_enc {
@@ -179,7 +182,7 @@ pub async fn update_target(
                 next.changed_at = written.created_at;
                 let mut am: target::ActiveModel = current.into();
                 am.name = Set(next.name.clone());
-                am.target_type = Set(next.target_type.clone());
+                am.target_type = Set(next.target_type);
                 am.interrupt_on_error = Set(next.interrupt_on_error);
                 am.endpoint = Set(next.endpoint.clone());
                 am.timeout_nanos = Set(next.timeout_nanos);

@@ -3,15 +3,11 @@
 use super::jose::{self, SigningKey};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::store::Store;
+use entity::enums::PayloadType;
 use entity::target;
 
 /// Where the instance signing key lives (encrypted PKCS#8 PEM) in the settings table.
 pub const SIGNING_KEY_SETTING: &str = "instance_signing_key";
-
-/// PAYLOAD_TYPE_* numbers as stored in `targets.payload_type`.
-pub const PAYLOAD_JSON: i32 = 1;
-pub const PAYLOAD_JWT: i32 = 2;
-pub const PAYLOAD_JWE: i32 = 3;
 
 /// The instance's own keys (JWT signing; published as JWKS at `GET /oauth/v2/keys`).
 pub struct KeyState {
@@ -109,8 +105,8 @@ pub fn no_active_key() -> ApiError {
 /// instance key, or that JWT encrypted (JWE) to the target's active, unexpired public key.
 pub async fn encode(store: &Store, keys: &KeyState, t: &target::Model, json: Vec<u8>) -> ApiResult<Encoded> {
     match t.payload_type {
-        PAYLOAD_JWT => Ok(Encoded { body: keys.sign_jwt(&json)?.into_bytes(), content_type: "application/jwt" }),
-        PAYLOAD_JWE => {
+        PayloadType::Jwt => Ok(Encoded { body: keys.sign_jwt(&json)?.into_bytes(), content_type: "application/jwt" }),
+        PayloadType::Jwe => {
             let now = crate::domain::time::now_micros();
             let key = crate::store::targets::active_key(&store.db, t.id, now).await?.ok_or_else(no_active_key)?;
             let parsed = jose::parse_public_key_pem(&key.public_key).map_err(ApiError::internal)?;
@@ -119,6 +115,6 @@ pub async fn encode(store: &Store, keys: &KeyState, t: &target::Model, json: Vec
                 .map_err(ApiError::internal)?;
             Ok(Encoded { body: jwe.into_bytes(), content_type: "application/jose" })
         }
-        _ => Ok(Encoded { body: json, content_type: "application/json" }),
+        PayloadType::Json => Ok(Encoded { body: json, content_type: "application/json" }),
     }
 }

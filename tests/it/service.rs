@@ -5,6 +5,7 @@
 
 use crate::common::receiver::{zitadel_signature_valid, Answer, Receiver};
 use crate::common::{self, test_config};
+use actionsd::domain::{PayloadType, TargetKind};
 use actionsd::error::{ApiError, ApiResult};
 use actionsd::metrics::Metrics;
 use actionsd::service::queue::{self, QueueConfig};
@@ -55,18 +56,18 @@ impl Env {
     async fn target(
         &self,
         name: &str,
-        kind: &str,
+        kind: TargetKind,
         interrupt: bool,
         endpoint: String,
         timeout: Duration,
     ) -> Arc<target::Model> {
         let new = target_store::NewTarget {
             name: name.into(),
-            target_type: kind.into(),
+            target_type: kind,
             interrupt_on_error: interrupt,
             endpoint,
             timeout_nanos: timeout.as_nanos() as i64,
-            payload_type: 1,
+            payload_type: PayloadType::Json,
             signing_key_enc: store::crypto::encrypt(KEY, SIGNING_KEY).expect("encrypt"),
         };
         Arc::new(target_store::create_target(&self.store, new, 1, 1).await.expect("create target"))
@@ -117,10 +118,10 @@ async fn a_chain_calls_waited_targets_in_order_and_queues_async_ones_for_the_que
         rx.reply_at("/call", Answer::json(200, json!({"answer": 42})));
         let second = Duration::from_secs(5);
         let chain_targets = vec![
-            env.target("hook", "rest_webhook", true, rx.url("/hook"), second).await,
-            env.target("call", "rest_call", true, rx.url("/call"), second).await,
-            env.target("async", "rest_async", false, rx.url("/async"), second).await,
-            env.target("hook2", "rest_webhook", true, rx.url("/hook2"), second).await,
+            env.target("hook", TargetKind::RestWebhook, true, rx.url("/hook"), second).await,
+            env.target("call", TargetKind::RestCall, true, rx.url("/call"), second).await,
+            env.target("async", TargetKind::RestAsync, false, rx.url("/async"), second).await,
+            env.target("hook2", TargetKind::RestWebhook, true, rx.url("/hook2"), second).await,
         ];
         let mut chain = Collect::default();
         let end = env.targets.run_chain("request", &chain_targets, None, &mut chain).await.expect("chain");
@@ -162,7 +163,7 @@ async fn a_chain_calls_waited_targets_in_order_and_queues_async_ones_for_the_que
         worker.await.expect("queue stops");
         let q = deliveries::ListQuery { target_id: Some(chain_targets[2].id), limit: 10, ..Default::default() };
         let (rows, _) = deliveries::list(&env.store.db, q).await.expect("list deliveries");
-        assert_eq!(rows[0].state, deliveries::SUCCEEDED, "{:?}", rows[0]);
+        assert_eq!(rows[0].state, deliveries::DeliveryState::Succeeded, "{:?}", rows[0]);
         assert_eq!(rows[0].attempts, 1);
         env.close().await;
     })
@@ -177,10 +178,10 @@ async fn interrupt_on_error_decides_whether_a_failure_ends_the_chain() {
         rx.reply_at("/strict", Answer::status(502));
         let second = Duration::from_secs(5);
         let chain_targets = vec![
-            env.target("lenient", "rest_call", false, rx.url("/lenient"), second).await,
-            env.target("ok", "rest_webhook", true, rx.url("/ok"), second).await,
-            env.target("strict", "rest_call", true, rx.url("/strict"), second).await,
-            env.target("never", "rest_webhook", true, rx.url("/never"), second).await,
+            env.target("lenient", TargetKind::RestCall, false, rx.url("/lenient"), second).await,
+            env.target("ok", TargetKind::RestWebhook, true, rx.url("/ok"), second).await,
+            env.target("strict", TargetKind::RestCall, true, rx.url("/strict"), second).await,
+            env.target("never", TargetKind::RestWebhook, true, rx.url("/never"), second).await,
         ];
         let mut chain = Collect::default();
         let end = env.targets.run_chain("response", &chain_targets, None, &mut chain).await.expect("chain");
@@ -197,7 +198,7 @@ async fn interrupt_on_error_decides_whether_a_failure_ends_the_chain() {
 
         // A reply the chain refuses counts as that target failing.
         rx.reply_at("/json", Answer::json(200, json!({})));
-        let refusing = vec![env.target("json", "rest_call", true, rx.url("/json"), second).await];
+        let refusing = vec![env.target("json", TargetKind::RestCall, true, rx.url("/json"), second).await];
         let mut chain = Collect { refuse: true, ..Default::default() };
         let end = env.targets.run_chain("response", &refusing, None, &mut chain).await.expect("chain");
         assert!(
@@ -216,8 +217,8 @@ async fn the_callers_deadline_bounds_every_call_and_ends_the_chain() {
         rx.reply_at("/slow", Answer::status(200).with_delay(Duration::from_secs(3)));
         // interruptOnError is off: only the deadline can end the chain here.
         let chain_targets = vec![
-            env.target("slow", "rest_webhook", false, rx.url("/slow"), Duration::from_secs(10)).await,
-            env.target("after", "rest_webhook", false, rx.url("/after"), Duration::from_secs(10)).await,
+            env.target("slow", TargetKind::RestWebhook, false, rx.url("/slow"), Duration::from_secs(10)).await,
+            env.target("after", TargetKind::RestWebhook, false, rx.url("/after"), Duration::from_secs(10)).await,
         ];
         let started = Instant::now();
         let deadline = started + Duration::from_millis(300);
@@ -234,8 +235,8 @@ async fn the_callers_deadline_bounds_every_call_and_ends_the_chain() {
         // A target's own timeout still applies when the deadline is further away, and with
         // interruptOnError off the chain goes on.
         let own = vec![
-            env.target("own", "rest_webhook", false, rx.url("/slow"), Duration::from_millis(200)).await,
-            env.target("next", "rest_webhook", false, rx.url("/next"), Duration::from_secs(5)).await,
+            env.target("own", TargetKind::RestWebhook, false, rx.url("/slow"), Duration::from_millis(200)).await,
+            env.target("next", TargetKind::RestWebhook, false, rx.url("/next"), Duration::from_secs(5)).await,
         ];
         let far = Instant::now() + Duration::from_secs(30);
         let end = env.targets.run_chain("function/x", &own, Some(far), &mut Collect::default()).await.unwrap();

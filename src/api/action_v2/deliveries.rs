@@ -33,6 +33,30 @@ proto_enum!(
     }
 );
 
+impl From<store::DeliveryState> for DeliveryState {
+    fn from(s: store::DeliveryState) -> Self {
+        match s {
+            store::DeliveryState::Pending => DeliveryState::Pending,
+            store::DeliveryState::Succeeded => DeliveryState::Succeeded,
+            store::DeliveryState::Failed => DeliveryState::Failed,
+            store::DeliveryState::Dead => DeliveryState::Dead,
+        }
+    }
+}
+
+impl DeliveryState {
+    /// The stored state (none for unspecified).
+    fn stored(self) -> Option<store::DeliveryState> {
+        match self {
+            DeliveryState::Unspecified => None,
+            DeliveryState::Pending => Some(store::DeliveryState::Pending),
+            DeliveryState::Succeeded => Some(store::DeliveryState::Succeeded),
+            DeliveryState::Failed => Some(store::DeliveryState::Failed),
+            DeliveryState::Dead => Some(store::DeliveryState::Dead),
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetIdFilter {
@@ -118,15 +142,15 @@ pub struct RetryDeliveryResponse {
 }
 
 fn delivery_msg(d: entity::delivery::Model) -> Delivery {
-    let open = d.state == store::PENDING || d.state == store::FAILED;
+    let open = matches!(d.state, store::DeliveryState::Pending | store::DeliveryState::Failed);
     Delivery {
         id: d.id.to_string(),
         target_id: d.target_id.to_string(),
         execution_id: d.execution_id,
         event_type: d.event_type.filter(|e| !e.is_empty()),
-        state: DeliveryState::from_number(d.state as i64).unwrap_or_default(),
-        attempts: d.attempts as i64,
-        last_status: d.last_status as i64,
+        state: d.state.into(),
+        attempts: i64::from(d.attempts),
+        last_status: i64::from(d.last_status),
         last_error: d.last_error,
         next_attempt_date: open.then(|| format_micros(d.next_attempt_at)),
         creation_date: format_micros(d.created_at),
@@ -165,7 +189,7 @@ pub async fn list_deliveries(s: AppState, _c: Caller, r: ListDeliveriesRequest) 
                     "invalid ListDeliveriesRequest.Filters[{i}].StateFilter.State: a delivery state is required"
                 )));
             }
-            q.state = Some(st.state.number() as i32);
+            q.state = st.state.stored();
         }
         if let Some(e) = f.event_type_filter {
             q.event_type = Some(e.event_type);

@@ -12,6 +12,7 @@ use crate::domain::Duration;
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::proto_enum;
 use crate::rpc_call;
+use crate::store::targets::{PayloadType as StoredPayloadType, TargetKind};
 use crate::store::{crypto, targets as store};
 use entity::{execution, target};
 use rand::Rng;
@@ -167,7 +168,7 @@ fn target_kind(
     webhook: Option<RestWebhook>,
     call: Option<RestCall>,
     asynchronous: Option<RestAsync>,
-) -> ApiResult<Option<(String, bool)>> {
+) -> ApiResult<Option<(TargetKind, bool)>> {
     let count = webhook.is_some() as u8 + call.is_some() as u8 + asynchronous.is_some() as u8;
     if count > 1 {
         return Err(invalid_target(format!(
@@ -175,9 +176,9 @@ fn target_kind(
         )));
     }
     Ok(match (webhook, call, asynchronous) {
-        (Some(w), _, _) => Some(("rest_webhook".into(), w.interrupt_on_error)),
-        (_, Some(c), _) => Some(("rest_call".into(), c.interrupt_on_error)),
-        (_, _, Some(_)) => Some(("rest_async".into(), false)),
+        (Some(w), _, _) => Some((TargetKind::RestWebhook, w.interrupt_on_error)),
+        (_, Some(c), _) => Some((TargetKind::RestCall, c.interrupt_on_error)),
+        (_, _, Some(_)) => Some((TargetKind::RestAsync, false)),
         _ => None,
     })
 }
@@ -221,10 +222,22 @@ fn check_endpoint(s: &AppState, msg: &str, endpoint: &str) -> ApiResult<()> {
         .map_err(|why| err(Kind::InvalidArgument, "Errors.Target.DeniedURL", format!("invalid {msg}.Endpoint: {why}")))
 }
 
-fn payload_number(p: Option<PayloadType>) -> i32 {
+/// The stored payload type: unspecified is JSON.
+fn stored_payload_type(p: Option<PayloadType>) -> StoredPayloadType {
     match p.unwrap_or_default() {
-        PayloadType::Unspecified => PayloadType::Json.number() as i32,
-        other => other.number() as i32,
+        PayloadType::Unspecified | PayloadType::Json => StoredPayloadType::Json,
+        PayloadType::Jwt => StoredPayloadType::Jwt,
+        PayloadType::Jwe => StoredPayloadType::Jwe,
+    }
+}
+
+impl From<StoredPayloadType> for PayloadType {
+    fn from(p: StoredPayloadType) -> Self {
+        match p {
+            StoredPayloadType::Json => PayloadType::Json,
+            StoredPayloadType::Jwt => PayloadType::Jwt,
+            StoredPayloadType::Jwe => PayloadType::Jwe,
+        }
     }
 }
 
@@ -243,10 +256,10 @@ fn encrypt_key(s: &AppState, key: &str) -> ApiResult<String> {
 fn target_msg(s: &AppState, t: target::Model) -> ApiResult<Target> {
     let signing_key = crypto::decrypt(encryption_key(s), &t.signing_key_enc).map_err(ApiError::internal)?;
     let (mut rest_webhook, mut rest_call, mut rest_async) = (None, None, None);
-    match t.target_type.as_str() {
-        "rest_call" => rest_call = Some(RestCall { interrupt_on_error: t.interrupt_on_error }),
-        "rest_async" => rest_async = Some(RestAsync {}),
-        _ => rest_webhook = Some(RestWebhook { interrupt_on_error: t.interrupt_on_error }),
+    match t.target_type {
+        TargetKind::RestCall => rest_call = Some(RestCall { interrupt_on_error: t.interrupt_on_error }),
+        TargetKind::RestAsync => rest_async = Some(RestAsync {}),
+        TargetKind::RestWebhook => rest_webhook = Some(RestWebhook { interrupt_on_error: t.interrupt_on_error }),
     }
     Ok(Target {
         id: t.id.to_string(),
@@ -259,9 +272,7 @@ fn target_msg(s: &AppState, t: target::Model) -> ApiResult<Target> {
         timeout: Duration { nanos: t.timeout_nanos }.to_string(),
         endpoint: t.endpoint,
         signing_key,
-        payload_type: PayloadType::from_number(t.payload_type as i64)
-            .filter(|p| !p.is_zero())
-            .unwrap_or(PayloadType::Json),
+        payload_type: t.payload_type.into(),
     })
 }
 

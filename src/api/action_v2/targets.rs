@@ -24,7 +24,7 @@ pub async fn create_target(s: AppState, c: Caller, r: CreateTargetRequest) -> Ap
         interrupt_on_error: interrupt,
         endpoint: r.endpoint,
         timeout_nanos,
-        payload_type: payload_number(r.payload_type),
+        payload_type: stored_payload_type(r.payload_type),
         signing_key_enc: encrypt_key(&s, &signing_key)?,
     };
     let model = store::create_target(&s.store, new, c.token_id, c.token_org).await?;
@@ -68,7 +68,7 @@ pub async fn update_target(s: AppState, c: Caller, r: UpdateTargetRequest) -> Ap
         target_type,
         endpoint: r.endpoint,
         timeout_nanos,
-        payload_type: r.payload_type.map(|p| payload_number(Some(p))),
+        payload_type: r.payload_type.map(|p| stored_payload_type(Some(p))),
         signing_key_enc: new_key.as_deref().map(|k| encrypt_key(&s, k)).transpose()?,
         signing_key_grace_micros: grace_micros,
     };
@@ -135,7 +135,9 @@ pub async fn list_targets(s: AppState, _c: Caller, r: ListTargetsRequest) -> Api
     match r.sorting_column {
         TargetFieldName::ChangedDate => rows.sort_by_key(|t| (t.changed_at, t.id)),
         TargetFieldName::Name => rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id))),
-        TargetFieldName::TargetType => rows.sort_by(|a, b| a.target_type.cmp(&b.target_type).then(a.id.cmp(&b.id))),
+        TargetFieldName::TargetType => {
+            rows.sort_by(|a, b| a.target_type.as_str().cmp(b.target_type.as_str()).then(a.id.cmp(&b.id)))
+        }
         TargetFieldName::Url => rows.sort_by(|a, b| a.endpoint.cmp(&b.endpoint).then(a.id.cmp(&b.id))),
         TargetFieldName::Timeout => rows.sort_by_key(|t| (t.timeout_nanos, t.id)),
         TargetFieldName::InterruptOnError => rows.sort_by_key(|t| (t.interrupt_on_error, t.id)),
