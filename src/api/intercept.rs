@@ -4,6 +4,7 @@
 
 use super::auth::Caller;
 use super::{AppState, Rpc};
+use crate::domain::execution::{ExecutionId, Phase};
 use crate::error::{ApiError, ApiResult};
 use crate::service::targets::{Chain, ChainEnd};
 use axum::http::HeaderMap;
@@ -14,25 +15,9 @@ use std::sync::Arc;
 /// Headers forwarded to request/response targets.
 const FORWARDED_HEADERS: [&str; 5] = ["Content-Type", "X-Forwarded-For", "X-Forwarded-Host", "Host", "Origin"];
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Request,
-    Response,
-}
-
-impl Phase {
-    fn prefix(self) -> &'static str {
-        match self {
-            Phase::Request => "request",
-            Phase::Response => "response",
-        }
-    }
-}
-
 /// Execution ids for an RPC, most specific first: method, service, all.
 fn candidates(phase: Phase, rpc: &Rpc) -> Vec<String> {
-    let p = phase.prefix();
-    vec![format!("{p}/{}", rpc.full_name()), format!("{p}/{}", rpc.service), p.to_string()]
+    ExecutionId::for_rpc(phase, rpc.service, &rpc.full_name()).iter().map(ExecutionId::to_string).collect()
 }
 
 fn forwarded_headers(headers: &HeaderMap) -> Value {

@@ -1,6 +1,7 @@
 //! Plain types and rules shared by the API, the store and (later) the runtime.
 
 pub mod duration;
+pub mod execution;
 pub mod flow;
 pub mod fold;
 pub mod id;

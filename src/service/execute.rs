@@ -2,6 +2,7 @@
 //! the sandbox, the v2 function targets after it, and the run records.
 
 use super::targets::{Chain, ChainEnd, Targets};
+use crate::domain::execution::ExecutionId;
 use crate::domain::{Duration, Outcome, Trigger};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::metrics::Metrics;
@@ -230,7 +231,7 @@ impl ExecuteTrigger {
         let Some(name) = functions::function_name(trigger) else {
             return Ok(None);
         };
-        let execution = format!("function/{name}");
+        let execution = ExecutionId::Function(name.to_string()).to_string();
         let snap = self.targets.v2.registry.snapshot(&self.store).await?;
         let Some((execution_id, targets)) = snap.resolve(std::slice::from_ref(&execution)) else {
             return Ok(None);

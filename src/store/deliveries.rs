@@ -7,6 +7,7 @@
 
 use super::stmt;
 use super::Store;
+use crate::domain::execution::ExecutionId;
 use crate::domain::time::now_micros;
 use crate::error::{ApiError, ApiResult, Kind};
 use entity::delivery;
@@ -99,14 +100,7 @@ pub async fn enqueue_async(store: &Store, target_id: i64, execution_id: &str, pa
 /// The execution ids an event type matches, most specific first: `event/<type>`, the group
 /// prefixes from longest to shortest (`event/<group>.*`), then `event`.
 pub fn event_execution_ids(event_type: &str) -> Vec<String> {
-    let mut ids = vec![format!("event/{event_type}")];
-    let mut prefix = event_type;
-    while let Some((head, _)) = prefix.rsplit_once('.') {
-        ids.push(format!("event/{head}.*"));
-        prefix = head;
-    }
-    ids.push("event".to_string());
-    ids
+    ExecutionId::for_event(event_type).iter().map(ExecutionId::to_string).collect()
 }
 
 /// An event just appended, as the outbox needs it.

@@ -6,6 +6,7 @@ use super::auth::Caller;
 use super::json::{self, is_false, is_zero_u64};
 use super::messages::GatewayError;
 use super::{AppState, BodyMode, Rpc};
+use crate::domain::execution::{EventScope, ExecutionId, Phase, RpcScope};
 use crate::domain::fold::fold;
 use crate::domain::time::format_micros;
 use crate::domain::Duration;
@@ -359,6 +360,10 @@ fn is_event_group(group: &str) -> bool {
 
 /// The execution id of a condition. `check` also verifies that what it names exists.
 fn condition_id(msg: &str, c: &Condition, check: bool) -> ApiResult<String> {
+    condition_execution(msg, c, check).map(|id| id.to_string())
+}
+
+fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<ExecutionId> {
     let set =
         c.request.is_some() as u8 + c.response.is_some() as u8 + c.function.is_some() as u8 + c.event.is_some() as u8;
     if set != 1 {
@@ -366,14 +371,18 @@ fn condition_id(msg: &str, c: &Condition, check: bool) -> ApiResult<String> {
             "invalid {msg}: exactly one of request, response, function and event must be set"
         )));
     }
-    if let Some((prefix, r)) =
-        c.request.as_ref().map(|r| ("request", r)).or_else(|| c.response.as_ref().map(|r| ("response", r)))
+    if let Some((phase, r)) =
+        c.request.as_ref().map(|r| (Phase::Request, r)).or_else(|| c.response.as_ref().map(|r| (Phase::Response, r)))
     {
+        let in_phase = |scope| match phase {
+            Phase::Request => ExecutionId::Request(scope),
+            Phase::Response => ExecutionId::Response(scope),
+        };
         let forms = r.method.is_some() as u8 + r.service.is_some() as u8 + r.all.is_some() as u8;
         if forms != 1 {
             return Err(invalid_execution(format!(
                 "invalid {msg}.{}: exactly one of method, service and all must be set",
-                if prefix == "request" { "Request" } else { "Response" }
+                if phase == Phase::Request { "Request" } else { "Response" }
             )));
         }
         if let Some(method) = &r.method {
@@ -387,7 +396,7 @@ fn condition_id(msg: &str, c: &Condition, check: bool) -> ApiResult<String> {
                     return Err(condition_unknown(format!("unknown method {method:?}")));
                 }
             }
-            return Ok(format!("{prefix}/{method}"));
+            return Ok(in_phase(RpcScope::Method(method.clone())));
         }
         if let Some(service) = &r.service {
             if check {
@@ -398,15 +407,15 @@ fn condition_id(msg: &str, c: &Condition, check: bool) -> ApiResult<String> {
                     return Err(condition_unknown(format!("unknown service {service:?}")));
                 }
             }
-            return Ok(format!("{prefix}/{service}"));
+            return Ok(in_phase(RpcScope::Service(service.clone())));
         }
-        return Ok(prefix.to_string());
+        return Ok(in_phase(RpcScope::All));
     }
     if let Some(f) = &c.function {
         if check && !FUNCTIONS.contains(&f.name.as_str()) {
             return Err(condition_unknown(format!("unknown function {:?}", f.name)));
         }
-        return Ok(format!("function/{}", f.name));
+        return Ok(ExecutionId::Function(f.name.clone()));
     }
     let e = c.event.as_ref().expect("one condition is set");
     let forms = e.event.is_some() as u8 + e.group.is_some() as u8 + e.all.is_some() as u8;
@@ -417,46 +426,41 @@ fn condition_id(msg: &str, c: &Condition, check: bool) -> ApiResult<String> {
         if check && !EVENT_TYPES.contains(&ty.as_str()) {
             return Err(condition_unknown(format!("unknown event type {ty:?}")));
         }
-        return Ok(format!("event/{ty}"));
+        return Ok(ExecutionId::Event(EventScope::Event(ty.clone())));
     }
     if let Some(group) = &e.group {
         let group = group.strip_suffix(".*").unwrap_or(group);
         if check && !is_event_group(group) {
             return Err(condition_unknown(format!("unknown event group {group:?}")));
         }
-        return Ok(format!("event/{group}.*"));
+        return Ok(ExecutionId::Event(EventScope::Group(group.to_string())));
     }
-    Ok("event".into())
+    Ok(ExecutionId::Event(EventScope::All))
 }
 
 /// The condition an execution id stands for (inverse of [`condition_id`]).
 fn condition_of(id: &str) -> (ExecutionType, Condition) {
-    let (kind, rest) = match id.split_once('/') {
-        Some((k, r)) => (k, Some(r)),
-        None => (id, None),
+    let request_form = |scope: RpcScope| match scope {
+        RpcScope::All => RequestExecution { all: Some(true), ..Default::default() },
+        RpcScope::Method(m) => RequestExecution { method: Some(m), ..Default::default() },
+        RpcScope::Service(s) => RequestExecution { service: Some(s), ..Default::default() },
     };
-    let request_form = |rest: Option<&str>| match rest {
-        None => RequestExecution { all: Some(true), ..Default::default() },
-        Some(m) if m.starts_with('/') => RequestExecution { method: Some(m.to_string()), ..Default::default() },
-        Some(svc) => RequestExecution { service: Some(svc.to_string()), ..Default::default() },
-    };
-    match kind {
-        "request" => (ExecutionType::Request, Condition { request: Some(request_form(rest)), ..Default::default() }),
-        "response" => (ExecutionType::Response, Condition { response: Some(request_form(rest)), ..Default::default() }),
-        "function" => (
-            ExecutionType::Function,
-            Condition {
-                function: Some(FunctionExecution { name: rest.unwrap_or_default().to_string() }),
-                ..Default::default()
-            },
-        ),
-        _ => {
-            let event = match rest {
-                None => EventExecution { all: Some(true), ..Default::default() },
-                Some(g) if g.ends_with(".*") => {
-                    EventExecution { group: Some(g.trim_end_matches(".*").to_string()), ..Default::default() }
-                }
-                Some(t) => EventExecution { event: Some(t.to_string()), ..Default::default() },
+    // Stored ids were written by condition_id; anything else reads as "all events".
+    match ExecutionId::parse(id).unwrap_or(ExecutionId::Event(EventScope::All)) {
+        ExecutionId::Request(s) => {
+            (ExecutionType::Request, Condition { request: Some(request_form(s)), ..Default::default() })
+        }
+        ExecutionId::Response(s) => {
+            (ExecutionType::Response, Condition { response: Some(request_form(s)), ..Default::default() })
+        }
+        ExecutionId::Function(name) => {
+            (ExecutionType::Function, Condition { function: Some(FunctionExecution { name }), ..Default::default() })
+        }
+        ExecutionId::Event(scope) => {
+            let event = match scope {
+                EventScope::All => EventExecution { all: Some(true), ..Default::default() },
+                EventScope::Group(g) => EventExecution { group: Some(g), ..Default::default() },
+                EventScope::Event(t) => EventExecution { event: Some(t), ..Default::default() },
             };
             (ExecutionType::Event, Condition { event: Some(event), ..Default::default() })
         }
