@@ -232,30 +232,10 @@ pub async fn serve(
     result
 }
 
-/// Runs `job` every `period` until `stop` turns true; with `at_start` also once right away. A late
-/// tick waits a whole period again rather than catching up.
-async fn every<F, Fut>(period: Duration, at_start: bool, mut stop: tokio::sync::watch::Receiver<bool>, mut job: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    if !at_start {
-        tick.tick().await;
-    }
-    loop {
-        tokio::select! {
-            _ = tick.tick() => job().await,
-            _ = stop.changed() => break,
-        }
-    }
-}
-
 /// Prunes run records every minute (once across replicas on PostgreSQL).
 async fn prune_runs(store: Arc<store::Store>, config: Config, stop: tokio::sync::watch::Receiver<bool>) {
     let (retention, max_rows) = (config.run_retention.as_std(), config.run_max_rows);
-    every(Duration::from_secs(60), true, stop, || {
+    service::every(Duration::from_secs(60), true, stop, || {
         let store = store.clone();
         async move {
             match store::runs::prune(&store, retention, max_rows).await {
@@ -270,7 +250,7 @@ async fn prune_runs(store: Arc<store::Store>, config: Config, stop: tokio::sync:
 
 /// Keeps the node-number lease (see `store::nodes`); it was taken at start.
 async fn renew_node_lease(store: Arc<store::Store>, stop: tokio::sync::watch::Receiver<bool>) {
-    every(store::nodes::RENEW_EVERY, false, stop, || {
+    service::every(store::nodes::RENEW_EVERY, false, stop, || {
         let store = store.clone();
         async move {
             if let Err(e) = store.renew_node_lease().await {
@@ -282,7 +262,7 @@ async fn renew_node_lease(store: Arc<store::Store>, stop: tokio::sync::watch::Re
 }
 
 async fn refresh_auth(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
-    every(api::auth::REFRESH_INTERVAL, true, stop, || {
+    service::every(api::auth::REFRESH_INTERVAL, true, stop, || {
         let state = state.clone();
         async move {
             if let Err(e) = state.auth.reload(&state.store).await {

@@ -297,49 +297,46 @@ async fn listen_for_commits(state: Arc<Queue>, mut stop: watch::Receiver<bool>) 
     }
 }
 
-async fn renew_leases(state: Arc<Queue>, inflight: Arc<Mutex<HashSet<i64>>>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(LEASE / 3);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let ids: Vec<i64> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
-                if let Err(e) = deliveries::renew(&state.targets.store, &ids, now_micros() + micros(LEASE)).await {
-                    tracing::warn!(error = %e.message, "renewing delivery leases failed");
-                }
+async fn renew_leases(state: Arc<Queue>, inflight: Arc<Mutex<HashSet<i64>>>, stop: watch::Receiver<bool>) {
+    super::every(LEASE / 3, true, stop, || {
+        let ids: Vec<i64> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+        let state = state.clone();
+        async move {
+            if let Err(e) = deliveries::renew(&state.targets.store, &ids, now_micros() + micros(LEASE)).await {
+                tracing::warn!(error = %e.message, "renewing delivery leases failed");
             }
-            _ = stop.changed() => break,
         }
-    }
+    })
+    .await
 }
 
 /// Queue depth and oldest open delivery for /metrics; prunes finished deliveries hourly.
-async fn queue_stats(state: Arc<Queue>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+async fn queue_stats(state: Arc<Queue>, stop: watch::Receiver<bool>) {
     let mut last_prune = Instant::now();
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                match deliveries::open_stats(&state.targets.store.db, state.targets.store.backend).await {
-                    Ok((n, oldest)) => {
-                        state.targets.metrics.queue_depth.set(n);
-                        let age = oldest.map(|o| (now_micros() - o).max(0) as f64 / 1e6).unwrap_or(0.0);
-                        state.targets.metrics.queue_oldest_age.set(age);
-                    }
-                    Err(e) => tracing::warn!(error = %e.message, "reading queue stats failed"),
+    super::every(Duration::from_secs(2), true, stop, || {
+        let prune = last_prune.elapsed() > Duration::from_secs(3600);
+        if prune {
+            last_prune = Instant::now();
+        }
+        let state = state.clone();
+        async move {
+            match deliveries::open_stats(&state.targets.store.db, state.targets.store.backend).await {
+                Ok((n, oldest)) => {
+                    state.targets.metrics.queue_depth.set(n);
+                    let age = oldest.map(|o| (now_micros() - o).max(0) as f64 / 1e6).unwrap_or(0.0);
+                    state.targets.metrics.queue_oldest_age.set(age);
                 }
-                if last_prune.elapsed() > Duration::from_secs(3600) {
-                    last_prune = Instant::now();
-                    let before = now_micros() - micros(state.config.retention);
-                    if let Err(e) = deliveries::prune(&state.targets.store, before).await {
-                        tracing::warn!(error = %e.message, "pruning deliveries failed");
-                    }
+                Err(e) => tracing::warn!(error = %e.message, "reading queue stats failed"),
+            }
+            if prune {
+                let before = now_micros() - micros(state.config.retention);
+                if let Err(e) = deliveries::prune(&state.targets.store, before).await {
+                    tracing::warn!(error = %e.message, "pruning deliveries failed");
                 }
             }
-            _ = stop.changed() => break,
         }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]
