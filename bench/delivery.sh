@@ -13,8 +13,10 @@ EVENTS=${EVENTS:-10000}
 LATENCY_EVENTS=${LATENCY_EVENTS:-300}
 REQUESTS=${REQUESTS:-2000}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-cargo build --release --quiet
-BIN=$PWD/target/release/actionsd
+if [[ -z ${BIN:-} ]]; then # BIN=/path/to/actionsd runs a given binary (e.g. an older build, to compare)
+  cargo build --release --quiet
+  BIN=$PWD/target/release/actionsd
+fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 args=(bench-delivery --events "$EVENTS" --latency-events "$LATENCY_EVENTS" --requests "$REQUESTS")

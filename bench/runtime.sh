@@ -16,8 +16,10 @@ DURATION=${DURATION:-10s}
 ITERATIONS=${ITERATIONS:-3000}
 PORT=${PORT:-18090}
 NODE_PORT=${NODE_PORT:-18091}
-cargo build --release --quiet
-BIN=$PWD/target/release/actionsd
+if [[ -z ${BIN:-} ]]; then # BIN=/path/to/actionsd runs a given binary (e.g. an older build, to compare)
+  cargo build --release --quiet
+  BIN=$PWD/target/release/actionsd
+fi
 WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT

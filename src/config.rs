@@ -68,6 +68,11 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
 
+    /// The URL clients reach this server at (e.g. https://actions.example.com); it prefixes the
+    /// connector's callUrl. Unset: callUrl is only the path.
+    #[arg(long, env = "ACTIONSD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// If set, (re)registered at start as an IAM_OWNER token of the default org.
     #[arg(long, env = "ACTIONSD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

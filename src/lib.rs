@@ -103,12 +103,21 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         run_writer,
         limits,
     );
+    let connector_health = Arc::new(service::connector::Health::default());
+    if background {
+        background_tasks.push(tokio::spawn(flush_connector_health(
+            store.clone(),
+            connector_health.clone(),
+            background_stop.subscribe(),
+        )));
+    }
     let state = AppState(Arc::new(Inner {
         v2,
         store,
         sandbox,
         targets,
         execute,
+        connector_health: connector_health.clone(),
         background_stop,
         background_tasks: std::sync::Mutex::new(background_tasks),
         config,
@@ -185,6 +194,7 @@ pub fn app(state: AppState) -> Router {
     };
     let router = api::api_router()
         .merge(api::ops::router())
+        .merge(api::connector_call::router())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
@@ -216,7 +226,8 @@ pub async fn serve(
     let refresher = tokio::spawn(refresh_auth(state.clone(), stop_rx));
     let sandbox = state.sandbox.clone();
     tokio::spawn(async move { sandbox.warm().await });
-    let result = axum::serve(listener, app(state.clone()))
+    let service = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
         })
@@ -230,6 +241,23 @@ pub async fn serve(
     }
     state.store.close().await;
     result
+}
+
+/// Adds the connector's call counters to the stored health every second (and once at shutdown).
+async fn flush_connector_health(
+    store: Arc<store::Store>,
+    health: Arc<service::connector::Health>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let flush = |store: Arc<store::Store>, health: Arc<service::connector::Health>| async move {
+        let deltas = health.take();
+        if let Err(e) = store::connections::add_health(&store, deltas.clone()).await {
+            tracing::warn!(error = %e, "recording connector health failed; kept for the next attempt");
+            health.restore(deltas);
+        }
+    };
+    service::every(Duration::from_secs(1), false, stop, || flush(store.clone(), health.clone())).await;
+    flush(store, health).await;
 }
 
 /// Prunes run records every minute (once across replicas on PostgreSQL).

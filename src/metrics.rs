@@ -16,6 +16,8 @@ pub struct Metrics {
     pub workers_restarted: IntGauge,
     target_calls: IntCounterVec,
     target_latency: HistogramVec,
+    connector_calls: IntCounterVec,
+    connector_latency: prometheus::Histogram,
     /// Open deliveries (pending or failed with a retry scheduled).
     pub queue_depth: IntGauge,
     /// Age in seconds of the oldest open delivery.
@@ -84,8 +86,18 @@ impl Metrics {
             "Age of the oldest open delivery in seconds",
         )
         .expect("valid metric");
+        let connector_calls = IntCounterVec::new(
+            Opts::new("actionsd_connector_calls_total", "ZITADEL connector calls by condition kind and outcome"),
+            &["condition", "outcome"],
+        )
+        .expect("valid metric");
+        let connector_latency = prometheus::Histogram::with_opts(
+            HistogramOpts::new("actionsd_connector_call_duration_seconds", "ZITADEL connector call latency")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
         let registry = Registry::new();
-        let collectors: [Box<dyn Collector>; 10] = [
+        let collectors: [Box<dyn Collector>; 12] = [
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(runs.clone()),
@@ -96,6 +108,8 @@ impl Metrics {
             Box::new(target_latency.clone()),
             Box::new(queue_depth.clone()),
             Box::new(queue_oldest_age.clone()),
+            Box::new(connector_calls.clone()),
+            Box::new(connector_latency.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("register");
@@ -112,7 +126,16 @@ impl Metrics {
             target_latency,
             queue_depth,
             queue_oldest_age,
+            connector_calls,
+            connector_latency,
         }
+    }
+
+    /// One connector call: its condition kind (`function`, `request`, `response`, `event`, `none`)
+    /// and outcome (`succeeded`, `failed`, `passthrough`, `inactive`, `rejected`, `unavailable`).
+    pub fn observe_connector_call(&self, condition: &str, outcome: &str, elapsed: Duration) {
+        self.connector_calls.with_label_values(&[condition, outcome]).inc();
+        self.connector_latency.observe(elapsed.as_secs_f64());
     }
 
     pub fn registry(&self) -> &Registry {

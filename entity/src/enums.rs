@@ -73,6 +73,28 @@ pub enum PayloadType {
     Jwe,
 }
 
+/// Whether a connector connection runs actions (inactive: every verified call passes through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "i32", db_type = "Integer")]
+pub enum ConnectionState {
+    #[sea_orm(num_value = 1)]
+    Active,
+    #[sea_orm(num_value = 2)]
+    Inactive,
+}
+
+/// What a connector call answers when the actions cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "i32", db_type = "Integer")]
+pub enum FailMode {
+    /// The forwarded error (ZITADEL aborts the operation when the target interrupts on error).
+    #[sea_orm(num_value = 1)]
+    Closed,
+    /// Pass-through (as if no target were configured).
+    #[sea_orm(num_value = 2)]
+    Open,
+}
+
 impl Outcome {
     /// The wire name, also the metrics label (`OUTCOME_SUCCEEDED`, …).
     pub fn name(self) -> &'static str {

@@ -2,6 +2,9 @@
 //! Timestamps are microseconds since the Unix epoch; ids are time-ordered 64-bit numbers.
 
 pub mod action;
+pub mod connection;
+pub mod connection_org_link;
+pub mod connection_rejection;
 pub mod delivery;
 pub mod enums;
 pub mod event;

@@ -9,6 +9,7 @@ mod m20261123_000004_targets;
 mod m20261123_000005_v2_delivery;
 mod m20261202_000006_node_leases;
 pub mod m20261202_000007_refold_names;
+mod m20261202_000008_connector;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_v2_delivery::Migration),
             Box::new(m20261202_000006_node_leases::Migration),
             Box::new(m20261202_000007_refold_names::Migration),
+            Box::new(m20261202_000008_connector::Migration),
         ]
     }
 }

@@ -85,7 +85,7 @@ pub async fn run(
     value: Value,
     params: Vec<(String, String)>,
 ) -> ApiResult<Value> {
-    if rpc.service == super::action_v2::SERVICE {
+    if !super::interceptable(rpc.service) {
         return (rpc.call.call)(state.clone(), caller, value, rpc).await;
     }
     let snapshot = state.v2.registry.snapshot(&state.store).await?;

@@ -4,6 +4,8 @@
 pub mod action_v2;
 pub mod admin;
 pub mod auth;
+pub mod connector;
+pub mod connector_call;
 pub mod execute;
 pub mod intercept;
 pub mod json;
@@ -41,8 +43,10 @@ pub struct Inner {
     pub sandbox: Arc<crate::runtime::pool::SandboxPool>,
     /// Calling targets (interception, functions, the delivery queue).
     pub targets: Arc<crate::service::targets::Targets>,
-    /// Running triggers (`_execute`, `_test`).
+    /// Running triggers (`_execute`, `_test`, connector calls).
     pub execute: crate::service::execute::ExecuteTrigger,
+    /// Connector call counters not yet added to the stored health.
+    pub connector_health: Arc<crate::service::connector::Health>,
     /// Stops the background jobs (run writer, pruning) at shutdown.
     pub background_stop: tokio::sync::watch::Sender<bool>,
     pub background_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -310,7 +314,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn read_body(body: Body) -> ApiResult<Bytes> {
+pub(crate) async fn read_body(body: Body) -> ApiResult<Bytes> {
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
     use http_body_util::BodyExt;
     match limited.collect().await {
@@ -399,6 +403,12 @@ async fn dispatch(
     response
 }
 
+/// Whether request/response executions may apply to a service's RPCs: never to the ActionService
+/// and the ConnectorService, so that a broken target can always be fixed.
+pub fn interceptable(service: &str) -> bool {
+    service != action_v2::SERVICE && service != connector::SERVICE
+}
+
 /// All RPCs served by this build.
 pub fn rpcs() -> &'static [Rpc] {
     static ALL: std::sync::OnceLock<Vec<Rpc>> = std::sync::OnceLock::new();
@@ -408,6 +418,7 @@ pub fn rpcs() -> &'static [Rpc] {
         all.extend(admin::rpcs());
         all.extend(action_v2::rpcs());
         all.extend(action_v2::deliveries::rpcs());
+        all.extend(connector::rpcs());
         all
     })
 }
@@ -449,7 +460,7 @@ pub fn api_router() -> Router<AppState> {
 }
 
 fn is_connect_path(path: &str) -> bool {
-    path.starts_with("/zitadel.")
+    path.starts_with("/zitadel.") || path.starts_with("/actionsd.")
 }
 
 pub async fn not_found(req: Request) -> Response {
@@ -497,6 +508,6 @@ mod table_tests {
                     .count()
             })
             .sum();
-        assert_eq!(operations, rpcs.len());
+        assert_eq!(operations, rpcs.len() + 1, "every RPC, and the connector's call");
     }
 }

@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi};
         (name = "AdminService", description = "Instance administration: organizations and API tokens"),
         (name = "ActionService", description = "Actions v2: targets, their public keys, executions and deliveries \
             (instance-wide, IAM_OWNER only)"),
+        (name = "ConnectorService", description = "The ZITADEL connector: connections (one per ZITADEL target) and \
+            their organization links (instance-wide, IAM_OWNER only)"),
     )
 )]
 pub struct ApiDoc;
@@ -36,6 +38,7 @@ impl ApiDoc {
             paths = paths.path(d.path, utoipa::openapi::path::PathItem::new(d.method, d.operation));
             components.schemas.extend(d.schemas);
         }
+        paths = paths.path_from::<super::connector_call::__path_call_doc>();
         doc.paths = paths.build();
         doc
     }
@@ -54,6 +57,15 @@ impl Modify for BearerAuth {
                     .description(Some("An actionsd API token (see `actionsd token create`)"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "zitadelSignature",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "ZITADEL-Signature",
+                    "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" under the connection's signing key>",
+                ),
+            )),
         );
     }
 }

@@ -167,8 +167,36 @@ impl ExecuteTrigger {
     /// of failed runs are committed before answering, the others are batched).
     pub async fn execute(&self, org: i64, trigger: Trigger, context: &Value) -> ApiResult<Executed> {
         let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
+        self.run_and_record(org, trigger, context, deadline, true).await
+    }
+
+    /// A connector call: the trigger's actions within `deadline`, with run records, and without
+    /// actionsd's own v2 function targets (a ZITADEL function calling back into ZITADEL's would loop).
+    pub async fn execute_for_connector(
+        &self,
+        org: i64,
+        trigger: Trigger,
+        context: &Value,
+        deadline: Instant,
+    ) -> ApiResult<Executed> {
+        self.run_and_record(org, trigger, context, deadline, false).await
+    }
+
+    async fn run_and_record(
+        &self,
+        org: i64,
+        trigger: Trigger,
+        context: &Value,
+        deadline: Instant,
+        functions: bool,
+    ) -> ApiResult<Executed> {
         let actions = self.action_specs(org, trigger).await?;
         if actions.is_empty() {
+            if !functions {
+                let report =
+                    TriggerReport { outcome: Outcome::Succeeded, error: None, effects: Some(Map::new()), runs: vec![] };
+                return Ok(Executed { report, run_id: None, record_ids: vec![] });
+            }
             let mut effects = Map::new();
             let error = self.run_function(trigger, context, deadline, &mut effects).await?;
             let report = match error {
@@ -183,7 +211,7 @@ impl ExecuteTrigger {
         }
         let mut report = self.run_actions(org, trigger, context, actions.as_slice(), deadline).await?;
         // v2 function targets run after the v1 actions, unless the trigger already failed.
-        if let Some(effects) = report.effects.as_mut() {
+        if let Some(effects) = report.effects.as_mut().filter(|_| functions) {
             if let Some(error) = self.run_function(trigger, context, deadline, effects).await? {
                 report.outcome = Outcome::Failed;
                 report.error = Some(error);

@@ -3,6 +3,7 @@
 //! v2 runtime, metrics) and never the HTTP layer, so that they can be driven from tests, from the
 //! REST gateway and Connect alike.
 
+pub mod connector;
 pub mod execute;
 pub mod queue;
 pub mod targets;

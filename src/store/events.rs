@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregate {
     Action,
+    Connection,
     Execution,
     Instance,
     Org,
@@ -19,6 +20,7 @@ impl Aggregate {
     pub fn as_str(self) -> &'static str {
         match self {
             Aggregate::Action => "action",
+            Aggregate::Connection => "connection",
             Aggregate::Execution => "execution",
             Aggregate::Instance => "instance",
             Aggregate::Org => "org",

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod changes;
 pub mod connect;
+pub mod connections;
 pub mod crypto;
 pub mod deliveries;
 pub mod events;

@@ -66,6 +66,12 @@ impl SigningKey {
         self.private.to_public_key()
     }
 
+    /// The public key as a PEM `PUBLIC KEY` block (SubjectPublicKeyInfo).
+    pub fn public_key_pem(&self) -> Result<String, String> {
+        use rsa::pkcs8::EncodePublicKey;
+        self.public_key().to_public_key_pem(LineEnding::LF).map_err(|e| format!("SPKI encoding: {e}"))
+    }
+
     /// The public JWK (`kty`, `use`, `alg`, `kid`, `n`, `e`).
     pub fn jwk(&self) -> serde_json::Value {
         let public = self.public_key();

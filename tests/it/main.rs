@@ -8,6 +8,8 @@ mod actions;
 mod auth;
 mod compat_corpus;
 mod connect;
+mod connector;
+mod connector_call;
 mod deliveries;
 mod delivery_processes;
 mod durability;

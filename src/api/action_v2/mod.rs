@@ -332,7 +332,8 @@ fn public_key_msg(k: entity::target_key::Model) -> PublicKey {
 
 /// Full names of every RPC a request/response condition may name (not the ActionService's own).
 pub fn known_methods() -> Vec<String> {
-    let mut all: Vec<String> = super::rpcs().iter().filter(|r| r.service != SERVICE).map(|r| r.full_name()).collect();
+    let mut all: Vec<String> =
+        super::rpcs().iter().filter(|r| super::interceptable(r.service)).map(|r| r.full_name()).collect();
     all.sort();
     all.dedup();
     all
@@ -340,7 +341,7 @@ pub fn known_methods() -> Vec<String> {
 
 pub fn known_services() -> Vec<String> {
     let mut all: Vec<String> =
-        super::rpcs().iter().filter(|r| r.service != SERVICE).map(|r| r.service.to_string()).collect();
+        super::rpcs().iter().filter(|r| super::interceptable(r.service)).map(|r| r.service.to_string()).collect();
     all.sort();
     all.dedup();
     all

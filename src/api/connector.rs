@@ -1,0 +1,721 @@
+//! `actionsd.connector.v1.ConnectorService`: connections of the ZITADEL connector (one per
+//! ZITADEL target) and their organization links (zitadel-connector.md §1). Instance RPCs
+//! (IAM_OWNER), never intercepted by actionsd's own executions.
+
+use super::action_v2::PayloadType;
+use super::auth::Caller;
+use super::json::{self};
+use super::messages::{GatewayError, ListDetails, ListQuery, ObjectDetails};
+use super::{AppState, BodyMode, Rpc};
+use crate::domain::fold::fold;
+use crate::domain::time::format_micros;
+use crate::domain::Duration;
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::proto_enum;
+use crate::rpc_call;
+use crate::store::connections::{self as store, ConnectionState as StoredState, FailMode as StoredFailMode};
+use crate::store::crypto;
+use entity::connection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub const SERVICE: &str = "actionsd.connector.v1.ConnectorService";
+
+const R400: &str = "Invalid request (see the error table)";
+const MAX_NAME: usize = 200;
+const MAX_KEYS: usize = 2;
+const KEY_LEN: std::ops::RangeInclusive<usize> = 16..=200;
+const DEFAULT_TOLERANCE: Duration = Duration { nanos: 300_000_000_000 };
+const DEFAULT_CALL_TIMEOUT: Duration = Duration { nanos: 10_000_000_000 };
+const MIN_DURATION: Duration = Duration { nanos: 1_000_000_000 };
+const MAX_TOLERANCE: Duration = Duration { nanos: 3_600_000_000_000 };
+
+pub fn rpcs() -> Vec<Rpc> {
+    use BodyMode::{Ignored, Whole};
+    vec![
+        Rpc::instance::<__path_create_connection>(SERVICE, Whole, rpc_call!(create_connection)),
+        Rpc::instance::<__path_get_connection>(SERVICE, Ignored, rpc_call!(get_connection)),
+        Rpc::instance::<__path_list_connections>(SERVICE, Whole, rpc_call!(list_connections)),
+        Rpc::instance::<__path_update_connection>(SERVICE, Whole, rpc_call!(update_connection)),
+        Rpc::instance::<__path_delete_connection>(SERVICE, Ignored, rpc_call!(delete_connection)),
+        Rpc::instance::<__path_set_org_link>(SERVICE, Whole, rpc_call!(set_org_link)),
+        Rpc::instance::<__path_remove_org_link>(SERVICE, Ignored, rpc_call!(remove_org_link)),
+        Rpc::instance::<__path_list_org_links>(SERVICE, Whole, rpc_call!(list_org_links)),
+    ]
+}
+
+proto_enum!(
+    /// Whether a connection runs actions.
+    ConnectionState {
+        Unspecified = 0 => "CONNECTION_STATE_UNSPECIFIED",
+        Active = 1 => "CONNECTION_STATE_ACTIVE",
+        Inactive = 2 => "CONNECTION_STATE_INACTIVE",
+    }
+);
+
+proto_enum!(
+    /// What a call answers when the actions cannot run.
+    FailMode {
+        Unspecified = 0 => "FAIL_MODE_UNSPECIFIED",
+        Closed = 1 => "FAIL_MODE_CLOSED",
+        Open = 2 => "FAIL_MODE_OPEN",
+    }
+);
+
+proto_enum!(
+    /// How a text query compares.
+    TextQueryMethod {
+        Equals = 0 => "TEXT_QUERY_METHOD_EQUALS",
+        EqualsIgnoreCase = 1 => "TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE",
+        StartsWith = 2 => "TEXT_QUERY_METHOD_STARTS_WITH",
+        StartsWithIgnoreCase = 3 => "TEXT_QUERY_METHOD_STARTS_WITH_IGNORE_CASE",
+        Contains = 4 => "TEXT_QUERY_METHOD_CONTAINS",
+        ContainsIgnoreCase = 5 => "TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE",
+        EndsWith = 6 => "TEXT_QUERY_METHOD_ENDS_WITH",
+        EndsWithIgnoreCase = 7 => "TEXT_QUERY_METHOD_ENDS_WITH_IGNORE_CASE",
+    }
+);
+
+// ---------- messages ----------
+
+/// The ZITADEL API a connection may call (lookups, effects, key rotation).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZitadelApiInput {
+    #[serde(default, alias = "base_url")]
+    #[schema(example = "https://my-instance.zitadel.cloud")]
+    pub base_url: String,
+    /// Write-only: a personal access token. Absent: unchanged; "": removed.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The id of the ZITADEL target that calls this connection (needed for key rotation).
+    #[serde(default, alias = "zitadel_target_id")]
+    pub zitadel_target_id: String,
+}
+
+/// The configuration of a connection, as CreateConnection and UpdateConnection take it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionInput {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub state: ConnectionState,
+    /// Write-only: 0 to 2 keys of 16 to 200 characters. Absent (on update): unchanged.
+    #[serde(default, alias = "signing_keys")]
+    pub signing_keys: Option<Vec<String>>,
+    #[serde(default, alias = "timestamp_tolerance", deserialize_with = "json::duration_opt::deserialize")]
+    #[schema(value_type = Option<String>, example = "300s")]
+    pub timestamp_tolerance: Option<Duration>,
+    #[serde(default, alias = "call_timeout", deserialize_with = "json::duration_opt::deserialize")]
+    #[schema(value_type = Option<String>, example = "10s")]
+    pub call_timeout: Option<Duration>,
+    #[serde(default, alias = "fail_mode")]
+    pub fail_mode: FailMode,
+    #[serde(default, alias = "default_org_id")]
+    pub default_org_id: String,
+    #[serde(default, alias = "zitadel_api", deserialize_with = "json::message_opt::deserialize")]
+    pub zitadel_api: Option<ZitadelApiInput>,
+    #[serde(default, alias = "payload_types")]
+    pub payload_types: Vec<PayloadType>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateConnectionRequest {
+    #[serde(default)]
+    #[schema(ignore)]
+    pub id: String,
+    #[serde(flatten)]
+    pub config: ConnectionInput,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateConnectionResponse {
+    pub id: String,
+    pub details: ObjectDetails,
+    /// Where the ZITADEL target must point (`ACTIONSD_PUBLIC_URL` + the call path).
+    pub call_url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetailsResponse {
+    pub details: ObjectDetails,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZitadelApiView {
+    pub base_url: String,
+    pub has_token: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zitadel_target_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JweView {
+    /// Add it to the ZITADEL target with AddPublicKey, then ActivatePublicKey.
+    pub public_key_pem: String,
+    /// The same PEM, base64-encoded (protobuf `bytes` fields take this form).
+    pub public_key_pem_base64: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_call_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[schema(value_type = String, example = "12")]
+    #[serde(serialize_with = "json::int64::serialize")]
+    pub calls: i64,
+    #[schema(value_type = String, example = "0")]
+    #[serde(serialize_with = "json::int64::serialize")]
+    pub rejected: i64,
+    #[schema(value_type = String, example = "0")]
+    #[serde(serialize_with = "json::int64::serialize")]
+    pub failed: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejection {
+    pub time: String,
+    pub reason: String,
+    pub remote_addr: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub id: String,
+    pub details: ObjectDetails,
+    pub name: String,
+    pub state: ConnectionState,
+    pub call_url: String,
+    /// Masked: "…" and the last 4 characters of each key.
+    pub signing_keys: Vec<String>,
+    #[schema(example = "300s")]
+    pub timestamp_tolerance: String,
+    #[schema(example = "10s")]
+    pub call_timeout: String,
+    pub fail_mode: FailMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zitadel_api: Option<ZitadelApiView>,
+    pub payload_types: Vec<PayloadType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwe: Option<JweView>,
+    pub health: Health,
+    pub recent_rejections: Vec<Rejection>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GetConnectionResponse {
+    pub connection: Connection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct IdRequest {
+    #[serde(default)]
+    pub id: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ConnectionNameQuery {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub method: TextQueryMethod,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionQuery {
+    #[serde(default, alias = "connection_name_query", deserialize_with = "json::message_opt::deserialize")]
+    pub connection_name_query: Option<ConnectionNameQuery>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ListConnectionsRequest {
+    #[serde(default, deserialize_with = "json::message_opt::deserialize")]
+    pub query: Option<ListQuery>,
+    #[serde(default, deserialize_with = "json::messages::deserialize")]
+    pub queries: Vec<ConnectionQuery>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListConnectionsResponse {
+    pub details: ListDetails,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub result: Vec<Connection>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetOrgLinkRequest {
+    #[serde(default)]
+    #[schema(ignore)]
+    pub id: String,
+    #[serde(default, alias = "zitadel_org_id")]
+    #[schema(ignore)]
+    pub zitadel_org_id: String,
+    /// The actionsd organization whose actions run for this ZITADEL organization.
+    #[serde(default, alias = "org_id")]
+    pub org_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgLinkRequest {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, alias = "zitadel_org_id")]
+    pub zitadel_org_id: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ListOrgLinksRequest {
+    #[serde(default)]
+    #[schema(ignore)]
+    pub id: String,
+    #[serde(default, deserialize_with = "json::message_opt::deserialize")]
+    pub query: Option<ListQuery>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgLink {
+    pub zitadel_org_id: String,
+    pub org_id: String,
+    pub details: ObjectDetails,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListOrgLinksResponse {
+    pub details: ListDetails,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub result: Vec<OrgLink>,
+}
+
+// ---------- validation ----------
+
+fn invalid(msg: &str, field: &str, why: &str) -> ApiError {
+    ApiError::invalid(format!("invalid {msg}.{field}: {why}"))
+}
+
+fn parse_connection_id(raw: &str) -> ApiResult<i64> {
+    crate::domain::id::parse(raw).ok_or_else(store::not_found)
+}
+
+fn org_not_found() -> ApiError {
+    ApiError::not_found("CONN-0rgNf", "Organization not found")
+}
+
+async fn existing_org(s: &AppState, raw: &str) -> ApiResult<i64> {
+    let id = crate::domain::id::parse(raw).ok_or_else(org_not_found)?;
+    crate::store::orgs::get_org(&s.store.db, id).await?.ok_or_else(org_not_found)?;
+    Ok(id)
+}
+
+fn encryption_key(s: &AppState) -> &str {
+    s.config.encryption_key.as_deref().unwrap_or("")
+}
+
+fn stored_state(s: ConnectionState) -> StoredState {
+    match s {
+        ConnectionState::Inactive => StoredState::Inactive,
+        ConnectionState::Unspecified | ConnectionState::Active => StoredState::Active,
+    }
+}
+
+fn stored_fail_mode(f: FailMode) -> StoredFailMode {
+    match f {
+        FailMode::Open => StoredFailMode::Open,
+        FailMode::Unspecified | FailMode::Closed => StoredFailMode::Closed,
+    }
+}
+
+/// Checks a Create/UpdateConnection message; the configuration and secrets to store.
+async fn check_input(
+    s: &AppState,
+    msg: &str,
+    r: ConnectionInput,
+    current: Option<&connection::Model>,
+) -> ApiResult<(store::Config, store::Secrets)> {
+    let len = r.name.chars().count();
+    if len == 0 || len > MAX_NAME {
+        return Err(invalid(msg, "Name", &format!("value length must be between 1 and {MAX_NAME} runes, inclusive")));
+    }
+    let key = encryption_key(s);
+    let signing_keys = match r.signing_keys {
+        None => None,
+        Some(keys) => {
+            if keys.len() > MAX_KEYS {
+                return Err(invalid(msg, "SigningKeys", &format!("at most {MAX_KEYS} keys")));
+            }
+            let mut enc = Vec::with_capacity(keys.len());
+            for (i, k) in keys.iter().enumerate() {
+                if !KEY_LEN.contains(&k.chars().count()) {
+                    return Err(invalid(
+                        msg,
+                        &format!("SigningKeys[{i}]"),
+                        &format!(
+                            "value length must be between {} and {} runes, inclusive",
+                            KEY_LEN.start(),
+                            KEY_LEN.end()
+                        ),
+                    ));
+                }
+                enc.push(crypto::encrypt(key, k).map_err(ApiError::internal)?);
+            }
+            Some(enc)
+        }
+    };
+    let tolerance = r.timestamp_tolerance.unwrap_or(DEFAULT_TOLERANCE);
+    if tolerance.nanos < MIN_DURATION.nanos || tolerance.nanos > MAX_TOLERANCE.nanos {
+        return Err(invalid(msg, "TimestampTolerance", "must be between 1s and 3600s"));
+    }
+    let max_call = s.config.max_trigger_time;
+    let default_call = if DEFAULT_CALL_TIMEOUT.nanos <= max_call.nanos { DEFAULT_CALL_TIMEOUT } else { max_call };
+    let call_timeout = r.call_timeout.unwrap_or(default_call);
+    if call_timeout.nanos < MIN_DURATION.nanos || call_timeout.nanos > max_call.nanos {
+        return Err(invalid(msg, "CallTimeout", &format!("must be between 1s and {max_call}")));
+    }
+    let default_org_id = match r.default_org_id.trim() {
+        "" => None,
+        raw => Some(existing_org(s, raw).await?),
+    };
+    let (zitadel_base_url, zitadel_target_id, zitadel_token) = match r.zitadel_api {
+        None => (None, None, Some(None)),
+        Some(api) => {
+            let url = url::Url::parse(&api.base_url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
+                .ok_or_else(|| invalid(msg, "ZitadelApi.BaseUrl", "must be an absolute http or https URL"))?;
+            s.v2.policy.check_url(&url).map_err(|why| {
+                ApiError::new(Kind::InvalidArgument, "CONN-d3n1d", format!("invalid {msg}.ZitadelApi.BaseUrl: {why}"))
+            })?;
+            let token = match api.token {
+                None => None,
+                Some(t) if t.is_empty() => Some(None),
+                Some(t) => Some(Some(crypto::encrypt(key, &t).map_err(ApiError::internal)?)),
+            };
+            let target = Some(api.zitadel_target_id.trim().to_string()).filter(|t| !t.is_empty());
+            (Some(api.base_url.trim_end_matches('/').to_string()), target, token)
+        }
+    };
+    let mut payload_types: Vec<i32> = Vec::new();
+    for p in if r.payload_types.is_empty() { vec![PayloadType::Json] } else { r.payload_types } {
+        let n = match p {
+            PayloadType::Unspecified | PayloadType::Json => PayloadType::Json.number(),
+            other => other.number(),
+        } as i32;
+        if !payload_types.contains(&n) {
+            payload_types.push(n);
+        }
+    }
+    let needs_api = payload_types.iter().any(|n| *n != PayloadType::Json.number() as i32);
+    if needs_api && zitadel_base_url.is_none() {
+        return Err(invalid(msg, "PayloadTypes", "PAYLOAD_TYPE_JWT and PAYLOAD_TYPE_JWE need zitadelApi.baseUrl"));
+    }
+    let wants_jwe = payload_types.contains(&(PayloadType::Jwe.number() as i32));
+    let has_jwe = current.is_some_and(|c| c.jwe_private_key_enc.is_some());
+    let jwe = match (wants_jwe, has_jwe) {
+        (true, false) => {
+            // RSA key generation is CPU-bound: off the async executor.
+            let pair = tokio::task::spawn_blocking(crate::v2::jose::SigningKey::generate)
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?;
+            let private = pair.to_pkcs8_pem().map_err(ApiError::internal)?;
+            let public = pair.public_key_pem().map_err(ApiError::internal)?;
+            Some(Some((crypto::encrypt(key, &private).map_err(ApiError::internal)?, public)))
+        }
+        (false, true) => Some(None),
+        _ => None,
+    };
+    // No zitadelApi at all removes the token; with zitadelApi and no token given, it stays.
+    let zitadel_token = if zitadel_base_url.is_none() { Some(None) } else { zitadel_token };
+    let config = store::Config {
+        name: r.name,
+        state: stored_state(r.state),
+        timestamp_tolerance_nanos: tolerance.nanos,
+        call_timeout_nanos: call_timeout.nanos,
+        fail_mode: stored_fail_mode(r.fail_mode),
+        default_org_id,
+        zitadel_base_url,
+        zitadel_target_id,
+        payload_types,
+    };
+    Ok((config, store::Secrets { signing_keys, zitadel_token, jwe }))
+}
+
+/// `ACTIONSD_PUBLIC_URL` + the call path (only the path when the setting is unset).
+fn call_url(s: &AppState, id: i64) -> String {
+    let base = s.config.public_url.as_deref().unwrap_or("").trim_end_matches('/');
+    format!("{base}/connector/v1/connections/{id}/call")
+}
+
+fn mask(s: &AppState, enc: &str) -> String {
+    let plain = crypto::decrypt(encryption_key(s), enc).unwrap_or_default();
+    let chars: Vec<char> = plain.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    format!("…{tail}")
+}
+
+async fn connection_msg(s: &AppState, c: connection::Model) -> ApiResult<Connection> {
+    let now = crate::domain::time::now_micros();
+    let rejections = store::rejections(&s.store.db, c.id).await?;
+    let keys = store::keys_of(&c)
+        .into_iter()
+        .filter(|k| k.expires_at.is_none_or(|at| at > now))
+        .map(|k| mask(s, &k.enc))
+        .collect();
+    let payload_types =
+        store::payload_types_of(&c).into_iter().filter_map(|n| PayloadType::from_number(i64::from(n))).collect();
+    Ok(Connection {
+        id: c.id.to_string(),
+        details: ObjectDetails::read(c.sequence, c.created_at, c.changed_at, s.default_org),
+        call_url: call_url(s, c.id),
+        name: c.name,
+        state: match c.state {
+            StoredState::Active => ConnectionState::Active,
+            StoredState::Inactive => ConnectionState::Inactive,
+        },
+        signing_keys: keys,
+        timestamp_tolerance: Duration { nanos: c.timestamp_tolerance_nanos }.to_string(),
+        call_timeout: Duration { nanos: c.call_timeout_nanos }.to_string(),
+        fail_mode: match c.fail_mode {
+            StoredFailMode::Closed => FailMode::Closed,
+            StoredFailMode::Open => FailMode::Open,
+        },
+        default_org_id: c.default_org_id.map(|o| o.to_string()),
+        zitadel_api: c.zitadel_base_url.map(|base_url| ZitadelApiView {
+            base_url,
+            has_token: c.zitadel_token_enc.is_some(),
+            zitadel_target_id: c.zitadel_target_id,
+        }),
+        payload_types,
+        jwe: c.jwe_public_key_pem.map(|pem| {
+            use base64::Engine;
+            JweView {
+                public_key_pem_base64: base64::engine::general_purpose::STANDARD.encode(pem.as_bytes()),
+                public_key_pem: pem,
+            }
+        }),
+        health: Health {
+            last_call_date: c.last_call_at.map(format_micros),
+            last_error: Some(c.last_error).filter(|e| !e.is_empty()),
+            calls: c.calls,
+            rejected: c.rejected,
+            failed: c.failed,
+        },
+        recent_rejections: rejections
+            .into_iter()
+            .map(|r| Rejection { time: format_micros(r.at), reason: r.reason, remote_addr: r.remote_addr })
+            .collect(),
+    })
+}
+
+fn text_matches(method: TextQueryMethod, value: &str, wanted: &str) -> bool {
+    use TextQueryMethod::*;
+    let (v, w) = match method {
+        EqualsIgnoreCase | StartsWithIgnoreCase | ContainsIgnoreCase | EndsWithIgnoreCase => {
+            (fold(value), fold(wanted))
+        }
+        _ => (value.to_string(), wanted.to_string()),
+    };
+    match method {
+        Equals | EqualsIgnoreCase => v == w,
+        StartsWith | StartsWithIgnoreCase => v.starts_with(&w),
+        Contains | ContainsIgnoreCase => v.contains(&w),
+        EndsWith | EndsWithIgnoreCase => v.ends_with(&w),
+    }
+}
+
+// ---------- handlers ----------
+
+#[utoipa::path(post, path = "/connector/v1/connections", tag = "ConnectorService",
+    operation_id = "ConnectorService_CreateConnection", summary = "Create a connection (one ZITADEL target)",
+    request_body = ConnectionInput,
+    responses((status = 200, body = CreateConnectionResponse),
+        (status = 400, description = R400, body = GatewayError), (status = 401, body = GatewayError),
+        (status = 403, body = GatewayError),
+        (status = 404, description = "defaultOrgId names no organization (CONN-0rgNf)", body = GatewayError),
+        (status = 409, description = "A connection with this name exists (CONN-n4m3x)", body = GatewayError)))]
+pub async fn create_connection(s: AppState, c: Caller, r: ConnectionInput) -> ApiResult<CreateConnectionResponse> {
+    let (config, secrets) = check_input(&s, "CreateConnectionRequest", r, None).await?;
+    let model = store::create(&s.store, config, secrets, c.token_id, c.token_org).await?;
+    Ok(CreateConnectionResponse {
+        id: model.id.to_string(),
+        details: ObjectDetails::written(model.sequence, model.created_at, c.token_org),
+        call_url: call_url(&s, model.id),
+    })
+}
+
+#[utoipa::path(get, path = "/connector/v1/connections/{id}", tag = "ConnectorService",
+    operation_id = "ConnectorService_GetConnection", summary = "Get a connection (secrets masked)",
+    params(("id" = String, Path, description = "Connection id")),
+    responses((status = 200, body = GetConnectionResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Connection not found (CONN-n0tFd)", body = GatewayError)))]
+pub async fn get_connection(s: AppState, _c: Caller, r: IdRequest) -> ApiResult<GetConnectionResponse> {
+    let id = parse_connection_id(&r.id)?;
+    let model = store::get(&s.store.db, id).await?.ok_or_else(store::not_found)?;
+    Ok(GetConnectionResponse { connection: connection_msg(&s, model).await? })
+}
+
+#[utoipa::path(post, path = "/connector/v1/connections/_search", tag = "ConnectorService",
+    operation_id = "ConnectorService_ListConnections", summary = "Search connections (by creation, newest first unless asc)",
+    request_body = ListConnectionsRequest,
+    responses((status = 200, body = ListConnectionsResponse),
+        (status = 400, description = R400, body = GatewayError), (status = 401, body = GatewayError),
+        (status = 403, body = GatewayError)))]
+pub async fn list_connections(
+    s: AppState,
+    _c: Caller,
+    r: ListConnectionsRequest,
+) -> ApiResult<ListConnectionsResponse> {
+    let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
+    let mut filters = Vec::new();
+    for (i, q) in r.queries.into_iter().enumerate() {
+        let Some(q) = q.connection_name_query else {
+            return Err(ApiError::invalid(format!(
+                "invalid ListConnectionsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid ConnectionQuery.Query: value is required"
+            )));
+        };
+        filters.push(q);
+    }
+    let mut rows: Vec<connection::Model> = store::all(&s.store.db)
+        .await?
+        .into_iter()
+        .filter(|c| filters.iter().all(|f| text_matches(f.method, &c.name, &f.name)))
+        .collect();
+    if !asc {
+        rows.reverse();
+    }
+    let total = rows.len() as u64;
+    let position = s.store.last_position().await?;
+    let mut result = Vec::new();
+    for c in rows.into_iter().skip(usize::try_from(offset).unwrap_or(usize::MAX)).take(limit as usize) {
+        result.push(connection_msg(&s, c).await?);
+    }
+    Ok(ListConnectionsResponse { details: ListDetails::new(total, position), result })
+}
+
+#[utoipa::path(put, path = "/connector/v1/connections/{id}", tag = "ConnectorService",
+    operation_id = "ConnectorService_UpdateConnection",
+    summary = "Replace a connection's configuration (absent write-only secrets stay)",
+    params(("id" = String, Path, description = "Connection id")),
+    request_body = ConnectionInput,
+    responses((status = 200, body = DetailsResponse),
+        (status = 400, description = R400, body = GatewayError), (status = 401, body = GatewayError),
+        (status = 403, body = GatewayError),
+        (status = 404, description = "Connection or default organization not found", body = GatewayError),
+        (status = 409, description = "A connection with this name exists (CONN-n4m3x)", body = GatewayError)))]
+pub async fn update_connection(s: AppState, c: Caller, r: UpdateConnectionRequest) -> ApiResult<DetailsResponse> {
+    let id = parse_connection_id(&r.id)?;
+    let current = store::get(&s.store.db, id).await?.ok_or_else(store::not_found)?;
+    let (config, secrets) = check_input(&s, "UpdateConnectionRequest", r.config, Some(&current)).await?;
+    let model = store::update(&s.store, id, config, secrets, c.token_id, c.token_org).await?;
+    Ok(DetailsResponse {
+        details: ObjectDetails {
+            sequence: model.sequence,
+            creation_date: None,
+            change_date: Some(format_micros(model.changed_at)),
+            resource_owner: c.token_org.to_string(),
+        },
+    })
+}
+
+#[utoipa::path(delete, path = "/connector/v1/connections/{id}", tag = "ConnectorService",
+    operation_id = "ConnectorService_DeleteConnection", summary = "Delete a connection and its organization links",
+    params(("id" = String, Path, description = "Connection id")),
+    responses((status = 200, body = DetailsResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Connection not found (CONN-n0tFd)", body = GatewayError)))]
+pub async fn delete_connection(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
+    let id = parse_connection_id(&r.id)?;
+    let written = store::delete(&s.store, id, c.token_id, c.token_org).await?.ok_or_else(store::not_found)?;
+    Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
+}
+
+#[utoipa::path(put, path = "/connector/v1/connections/{id}/orgs/{zitadelOrgId}", tag = "ConnectorService",
+    operation_id = "ConnectorService_SetOrgLink",
+    summary = "Run an actionsd organization's actions for calls of a ZITADEL organization",
+    params(("id" = String, Path, description = "Connection id"),
+        ("zitadelOrgId" = String, Path, description = "ZITADEL organization id")),
+    request_body = SetOrgLinkRequest,
+    responses((status = 200, body = DetailsResponse),
+        (status = 400, description = R400, body = GatewayError), (status = 401, body = GatewayError),
+        (status = 403, body = GatewayError),
+        (status = 404, description = "Connection (CONN-n0tFd) or organization (CONN-0rgNf) not found", body = GatewayError)))]
+pub async fn set_org_link(s: AppState, c: Caller, r: SetOrgLinkRequest) -> ApiResult<DetailsResponse> {
+    let id = parse_connection_id(&r.id)?;
+    let zitadel_org = r.zitadel_org_id.trim().to_string();
+    if zitadel_org.is_empty() || zitadel_org.len() > 200 {
+        return Err(invalid(
+            "SetOrgLinkRequest",
+            "ZitadelOrgId",
+            "value length must be between 1 and 200 runes, inclusive",
+        ));
+    }
+    if r.org_id.trim().is_empty() {
+        return Err(invalid("SetOrgLinkRequest", "OrgId", "value is required"));
+    }
+    store::get(&s.store.db, id).await?.ok_or_else(store::not_found)?;
+    let org = existing_org(&s, r.org_id.trim()).await?;
+    let written = store::set_link(&s.store, id, zitadel_org, org, c.token_id, c.token_org).await?;
+    Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
+}
+
+#[utoipa::path(delete, path = "/connector/v1/connections/{id}/orgs/{zitadelOrgId}", tag = "ConnectorService",
+    operation_id = "ConnectorService_RemoveOrgLink", summary = "Remove an organization link",
+    params(("id" = String, Path, description = "Connection id"),
+        ("zitadelOrgId" = String, Path, description = "ZITADEL organization id")),
+    responses((status = 200, body = DetailsResponse),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Connection (CONN-n0tFd) or link (CONN-l1nkN) not found", body = GatewayError)))]
+pub async fn remove_org_link(s: AppState, c: Caller, r: OrgLinkRequest) -> ApiResult<DetailsResponse> {
+    let id = parse_connection_id(&r.id)?;
+    let written = store::remove_link(&s.store, id, r.zitadel_org_id, c.token_id, c.token_org)
+        .await?
+        .ok_or_else(|| ApiError::not_found("CONN-l1nkN", "Organization link not found"))?;
+    Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
+}
+
+#[utoipa::path(post, path = "/connector/v1/connections/{id}/orgs/_search", tag = "ConnectorService",
+    operation_id = "ConnectorService_ListOrgLinks", summary = "List a connection's organization links",
+    params(("id" = String, Path, description = "Connection id")),
+    request_body = ListOrgLinksRequest,
+    responses((status = 200, body = ListOrgLinksResponse),
+        (status = 400, description = R400, body = GatewayError), (status = 401, body = GatewayError),
+        (status = 403, body = GatewayError),
+        (status = 404, description = "Connection not found (CONN-n0tFd)", body = GatewayError)))]
+pub async fn list_org_links(s: AppState, c: Caller, r: ListOrgLinksRequest) -> ApiResult<ListOrgLinksResponse> {
+    let id = parse_connection_id(&r.id)?;
+    let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
+    store::get(&s.store.db, id).await?.ok_or_else(store::not_found)?;
+    let mut links = store::links(&s.store.db, id).await?;
+    if !asc {
+        links.reverse();
+    }
+    let total = links.len() as u64;
+    let position = s.store.last_position().await?;
+    let result = links
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(limit as usize)
+        .map(|l| OrgLink {
+            zitadel_org_id: l.zitadel_org_id,
+            org_id: l.org_id.to_string(),
+            details: ObjectDetails::read(l.sequence, l.created_at, l.changed_at, c.token_org),
+        })
+        .collect();
+    Ok(ListOrgLinksResponse { details: ListDetails::new(total, position), result })
+}

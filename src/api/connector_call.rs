@@ -1,0 +1,234 @@
+//! `POST /connector/v1/connections/{id}/call`: where a ZITADEL target of the connector points
+//! (zitadel-connector.md §2). REST only, no Bearer token: the `ZITADEL-Signature` header
+//! authenticates the call. Checks in the contract's order; nothing runs and no run is stored
+//! unless every check passed.
+
+use super::AppState;
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::service::connector::{self as conn, reason, Condition};
+use crate::store::connections::{self as store, ConnectionState, FailMode};
+use crate::store::crypto;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+pub const CALL_PATH: &str = "/connector/v1/connections/{id}/call";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(CALL_PATH, post(call))
+}
+
+fn error(err: ApiError) -> Response {
+    super::error_response(&err, super::Transport::Gateway)
+}
+
+fn reply(body: Value) -> Response {
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// The outcome of a verified call, for the metric and the health counters.
+struct Done {
+    body: Value,
+    outcome: &'static str,
+    failure: Option<String>,
+}
+
+async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Request) -> Response {
+    let started = Instant::now();
+    let remote =
+        req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    // 1. The connection.
+    let Some(id) = crate::domain::id::parse(&raw_id) else { return error(store::not_found()) };
+    let connection = match store::get(&s.store.db, id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error(store::not_found()),
+        Err(e) => return error(e),
+    };
+    let (parts, body) = req.into_parts();
+    // 2. The body limit.
+    let body = match super::read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return error(e),
+    };
+    // 3. Signature and timestamp.
+    let now = crate::domain::time::now_micros();
+    let key = s.config.encryption_key.as_deref().unwrap_or("");
+    let keys: Vec<String> = store::keys_of(&connection)
+        .into_iter()
+        .filter(|k| k.expires_at.is_none_or(|at| at > now))
+        .filter_map(|k| crypto::decrypt(key, &k.enc).ok())
+        .collect();
+    let header = parts.headers.get("zitadel-signature").and_then(|v| v.to_str().ok());
+    let tolerance = connection.timestamp_tolerance_nanos / 1_000_000_000;
+    if let Err(why) = conn::verify_signature(header, &body, &keys, tolerance, now / 1_000_000) {
+        return rejected(
+            &s,
+            id,
+            why,
+            remote,
+            started,
+            ApiError::new(Kind::Unauthenticated, "CONN-s1gn4", format!("signature check failed: {why}")),
+        )
+        .await;
+    }
+    // 4. An inactive connection passes everything through.
+    let payload = match decode(&connection, &body) {
+        Ok(p) => p,
+        Err((why, err)) => {
+            if connection.state == ConnectionState::Inactive {
+                // Verified, so the kill switch applies before the body is looked at.
+                s.connector_health.count(id, false, false, None);
+                s.metrics.observe_connector_call("none", "inactive", started.elapsed());
+                return reply(serde_json::json!({}));
+            }
+            return rejected(&s, id, why, remote, started, err).await;
+        }
+    };
+    let condition = Condition::of(&payload);
+    let label = condition.as_ref().map(Condition::metric_label).unwrap_or("none");
+    if connection.state == ConnectionState::Inactive {
+        s.connector_health.count(id, false, false, None);
+        s.metrics.observe_connector_call(label, "inactive", started.elapsed());
+        return reply(conn::pass_through(condition.as_ref(), &payload));
+    }
+    let done = run(&s, &connection, condition.as_ref(), &payload).await;
+    let failed = done.failure.is_some();
+    tracing::info!(connection_id = id, condition = %condition.as_ref().map(Condition::label).unwrap_or_default(),
+        outcome = done.outcome, "connector call");
+    s.connector_health.count(id, false, failed, done.failure);
+    s.metrics.observe_connector_call(label, done.outcome, started.elapsed());
+    reply(done.body)
+}
+
+async fn rejected(
+    s: &AppState,
+    id: i64,
+    why: &'static str,
+    remote: String,
+    started: Instant,
+    err: ApiError,
+) -> Response {
+    tracing::warn!(connection_id = id, reason = why, remote = %remote, "connector call refused");
+    if let Err(e) = store::reject(&s.store, id, why, remote).await {
+        tracing::warn!(connection_id = id, error = %e.message, "recording a refused connector call failed");
+    }
+    s.connector_health.count(id, true, false, Some(why.to_string()));
+    s.metrics.observe_connector_call("none", "rejected", started.elapsed());
+    error(err)
+}
+
+/// Step 5: the body as JSON (JWT and JWE bodies are recognized, and refused).
+fn decode(connection: &entity::connection::Model, body: &[u8]) -> Result<Value, (&'static str, ApiError)> {
+    let allowed = store::payload_types_of(connection);
+    let text = std::str::from_utf8(body).map(str::trim).unwrap_or("");
+    let unquoted = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    let parts = unquoted.split('.').count();
+    let is_jose = !unquoted.is_empty()
+        && (parts == 3 || parts == 5)
+        && unquoted.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if is_jose {
+        let kind = if parts == 3 { 2 } else { 3 };
+        let why = if allowed.contains(&kind) {
+            "JWT and JWE payloads are not supported by this version"
+        } else {
+            "the connection does not accept this payload type"
+        };
+        return Err((reason::PAYLOAD_TYPE, ApiError::new(Kind::InvalidArgument, "CONN-typ3s", why)));
+    }
+    if !allowed.contains(&1) {
+        return Err((
+            reason::PAYLOAD_TYPE,
+            ApiError::new(Kind::InvalidArgument, "CONN-typ3s", "the connection does not accept JSON payloads"),
+        ));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err((
+            reason::MALFORMED_BODY,
+            ApiError::new(Kind::InvalidArgument, "CONN-b0dy1", "the body is not a JSON object"),
+        )),
+    }
+}
+
+/// §3–§6 for a verified call: the org, the v1 trigger, the reply.
+async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Condition>, payload: &Value) -> Done {
+    let pass = |outcome| Done { body: conn::pass_through(condition, payload), outcome, failure: None };
+    let Some(Condition::Function(name)) = condition else { return pass("passthrough") };
+    let Some(mapped) = conn::map_function(name, payload) else { return pass("passthrough") };
+    let org = match org_for(s, c, mapped.zitadel_org.as_deref()).await {
+        Ok(Some(org)) => org,
+        Ok(None) => return pass("passthrough"),
+        Err(e) => return unavailable(c, condition, payload, &e.message),
+    };
+    let call_timeout = Duration::from_nanos(c.call_timeout_nanos.max(0) as u64);
+    let deadline = tokio::time::Instant::now() + call_timeout;
+    let run = s.execute.execute_for_connector(org, mapped.trigger, &mapped.context, deadline);
+    let budget_spent = || format!("callTimeout {} reached", crate::domain::Duration { nanos: c.call_timeout_nanos });
+    // The trigger ends itself at the deadline; the outer bound only catches what does not (a wait
+    // for the database), a little later so that the trigger's own answer wins.
+    let done = match tokio::time::timeout_at(deadline + Duration::from_millis(250), run).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return unavailable(c, condition, payload, &e.message),
+        Err(_) => return unavailable(c, condition, payload, &budget_spent()),
+    };
+    let report = done.report;
+    if report.error.is_some() && tokio::time::Instant::now() >= deadline {
+        return unavailable(c, condition, payload, &budget_spent());
+    }
+    if report.runs.is_empty() {
+        return pass("passthrough");
+    }
+    match report.effects {
+        Some(effects) if report.error.is_none() => {
+            let names: Vec<String> = report.runs.iter().map(|r| r.action_name.clone()).collect();
+            Done { body: conn::function_reply(mapped.trigger, &effects, &names), outcome: "succeeded", failure: None }
+        }
+        _ => {
+            let message = report.error.unwrap_or_else(|| "the actions failed".into());
+            Done { body: conn::forwarded_error(&message), outcome: "failed", failure: Some(message) }
+        }
+    }
+}
+
+/// The actions cannot run: the forwarded error (fail closed) or a pass-through (fail open).
+fn unavailable(c: &entity::connection::Model, condition: Option<&Condition>, payload: &Value, why: &str) -> Done {
+    let failure = Some(format!("actions unavailable: {why}"));
+    match c.fail_mode {
+        FailMode::Closed => Done {
+            body: conn::forwarded_error(failure.as_deref().unwrap_or_default()),
+            outcome: "unavailable",
+            failure,
+        },
+        FailMode::Open => Done { body: conn::pass_through(condition, payload), outcome: "unavailable", failure },
+    }
+}
+
+/// §3: the linked actionsd org of the ZITADEL org, else the connection's default org.
+async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Option<&str>) -> ApiResult<Option<i64>> {
+    if let Some(z) = zitadel_org {
+        if let Some(org) = store::linked_org(&s.store.db, c.id, z).await? {
+            return Ok(Some(org));
+        }
+    }
+    Ok(c.default_org_id)
+}
+
+/// The call as the OpenAPI document shows it (served by [`call`], outside the RPC table).
+#[utoipa::path(post, path = "/connector/v1/connections/{id}/call", tag = "ConnectorService",
+    operation_id = "ConnectorService_Call",
+    summary = "Where a ZITADEL target points: run the linked organization's v1 actions for an Actions v2 call",
+    description = "REST only, authenticated by ZITADEL's signature header (no Bearer token). Function conditions \
+        (preuserinfo, preaccesstoken, presamlresponse) run the mapped v1 trigger; other conditions pass through.",
+    params(("id" = String, Path, description = "Connection id")),
+    request_body(content = Object, description = "ZITADEL's Actions v2 payload", content_type = "application/json"),
+    responses((status = 200, description = "The reply ZITADEL applies (or a forwarded error)", body = Object),
+        (status = 400, description = "Payload type not accepted (CONN-typ3s) or malformed body (CONN-b0dy1)", body = super::messages::GatewayError),
+        (status = 401, description = "Signature or timestamp check failed (CONN-s1gn4)", body = super::messages::GatewayError),
+        (status = 404, description = "Connection not found (CONN-n0tFd)", body = super::messages::GatewayError),
+        (status = 413, description = "Body over 1 MiB", body = super::messages::GatewayError)),
+    security(("zitadelSignature" = [])))]
+pub fn call_doc() {}

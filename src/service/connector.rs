@@ -1,0 +1,446 @@
+//! The ZITADEL connector's call (zitadel-connector.md §2–§6): checking ZITADEL's signature,
+//! reading the condition of a payload, mapping it to a v1 trigger and context, and turning the
+//! trigger's effects into the reply ZITADEL applies. The HTTP side is `api::connector_call`.
+//!
+//! Mapped so far: the function conditions (preuserinfo, preaccesstoken, presamlresponse); every
+//! other condition passes through (§6).
+
+use crate::domain::Trigger;
+use crate::store::connections::HealthDelta;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Health counters of the calls since the last flush, per connection: counting in memory keeps
+/// a write off every call; a background job adds them to the stored counters every second.
+#[derive(Default)]
+pub struct Health {
+    pending: Mutex<HashMap<i64, HealthDelta>>,
+}
+
+impl Health {
+    /// Counts one call of a connection; `error` is a rejection or failure text.
+    pub fn count(&self, id: i64, rejected: bool, failed: bool, error: Option<String>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let d = pending.entry(id).or_default();
+        d.calls += 1;
+        d.rejected += i64::from(rejected);
+        d.failed += i64::from(failed);
+        d.last_call_at = Some(crate::domain::time::now_micros());
+        if error.is_some() {
+            d.last_error = error;
+        }
+    }
+
+    /// What was counted since the last call.
+    pub fn take(&self) -> Vec<(i64, HealthDelta)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect()
+    }
+
+    /// Puts counts back after a failed flush (they are added to what came meanwhile).
+    pub fn restore(&self, deltas: Vec<(i64, HealthDelta)>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, d) in deltas {
+            let p = pending.entry(id).or_default();
+            p.calls += d.calls;
+            p.rejected += d.rejected;
+            p.failed += d.failed;
+            p.last_call_at = p.last_call_at.max(d.last_call_at);
+            if p.last_error.is_none() {
+                p.last_error = d.last_error;
+            }
+        }
+    }
+}
+
+/// Why a call was refused (the texts of `recentRejections`).
+pub mod reason {
+    pub const MALFORMED_SIGNATURE: &str = "missing or malformed signature header";
+    pub const BAD_SIGNATURE: &str = "bad signature";
+    pub const STALE: &str = "stale timestamp";
+    pub const NO_KEY: &str = "no signing key";
+    pub const PAYLOAD_TYPE: &str = "payload type not allowed";
+    pub const BAD_JOSE: &str = "bad JWT/JWE";
+    pub const MALFORMED_BODY: &str = "malformed body";
+}
+
+/// Checks `ZITADEL-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…]` against the keys: one `v1`
+/// must be the hex HMAC-SHA256 of `"<t>." + body` under one key (compared in constant time), and
+/// `|now − t|` at most `tolerance_secs`. The error is the rejection reason.
+pub fn verify_signature(
+    header: Option<&str>,
+    body: &[u8],
+    keys: &[String],
+    tolerance_secs: i64,
+    now_secs: i64,
+) -> Result<(), &'static str> {
+    let header = header.ok_or(reason::MALFORMED_SIGNATURE)?;
+    let mut timestamp: Option<i64> = None;
+    let mut signatures: Vec<Vec<u8>> = Vec::new();
+    for part in header.split(',') {
+        let (name, value) = part.trim().split_once('=').ok_or(reason::MALFORMED_SIGNATURE)?;
+        match name.trim() {
+            "t" if timestamp.is_none() => {
+                timestamp = Some(value.trim().parse().map_err(|_| reason::MALFORMED_SIGNATURE)?);
+            }
+            "t" => return Err(reason::MALFORMED_SIGNATURE),
+            "v1" => signatures.push(hex::decode(value.trim()).map_err(|_| reason::MALFORMED_SIGNATURE)?),
+            _ => {}
+        }
+    }
+    let t = timestamp.ok_or(reason::MALFORMED_SIGNATURE)?;
+    if signatures.is_empty() {
+        return Err(reason::MALFORMED_SIGNATURE);
+    }
+    if keys.is_empty() {
+        return Err(reason::NO_KEY);
+    }
+    let signed = keys.iter().any(|key| {
+        signatures.iter().any(|sig| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+            mac.update(t.to_string().as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            mac.verify_slice(sig).is_ok()
+        })
+    });
+    if !signed {
+        return Err(reason::BAD_SIGNATURE);
+    }
+    if now_secs.abs_diff(t) > tolerance_secs.max(0) as u64 {
+        return Err(reason::STALE);
+    }
+    Ok(())
+}
+
+/// What ZITADEL called for, read from the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// `function/<name>`.
+    Function(String),
+    Request(String),
+    Response(String),
+    Event(String),
+}
+
+impl Condition {
+    /// The condition of a payload (None: not a ZITADEL Actions v2 payload).
+    pub fn of(payload: &Value) -> Option<Condition> {
+        if let Some(f) = payload.get("function").and_then(Value::as_str) {
+            let name = f.strip_prefix("function/").unwrap_or(f);
+            return Some(Condition::Function(name.to_string()));
+        }
+        if let Some(method) = payload.get("fullMethod").and_then(Value::as_str) {
+            return Some(if payload.get("response").is_some() {
+                Condition::Response(method.to_string())
+            } else {
+                Condition::Request(method.to_string())
+            });
+        }
+        payload
+            .get("event_type")
+            .or_else(|| payload.get("eventType"))
+            .and_then(Value::as_str)
+            .map(|t| Condition::Event(t.to_string()))
+    }
+
+    /// As run records name it: `function/<name>`, `request/<fullMethod>`, `event/<type>`.
+    pub fn label(&self) -> String {
+        match self {
+            Condition::Function(n) => format!("function/{n}"),
+            Condition::Request(m) => format!("request{m}"),
+            Condition::Response(m) => format!("response{m}"),
+            Condition::Event(t) => format!("event/{t}"),
+        }
+    }
+
+    /// The metrics label (bounded: no method names or event types).
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Condition::Function(_) => "function",
+            Condition::Request(_) => "request",
+            Condition::Response(_) => "response",
+            Condition::Event(_) => "event",
+        }
+    }
+}
+
+/// A call mapped to a v1 trigger: the trigger, its context and the ZITADEL org of §3.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    pub trigger: Trigger,
+    pub context: Value,
+    pub zitadel_org: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// `camelCase` of a protobuf snake_case key (`primary_domain` → `primaryDomain`); other keys stay.
+fn camel(key: &str) -> String {
+    if !key.contains('_') {
+        return key.to_string();
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Object keys to camelCase, recursively.
+fn camel_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (camel(k), camel_keys(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(camel_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The first of `names` present in `obj`.
+fn pick<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
+    names.iter().find_map(|n| obj.get(*n)).filter(|v| !v.is_null())
+}
+
+/// A user grant in any of ZITADEL's spellings, as execute.md's `userGrants` item.
+fn user_grant(g: &Value) -> Value {
+    let Some(obj) = g.as_object() else { return json!({}) };
+    let mut out = Map::new();
+    let fields: [(&str, &[&str]); 6] = [
+        ("id", &["id", "ID", "grant_id_self"]),
+        ("projectId", &["project_id", "projectId", "ProjectID", "projectID"]),
+        ("projectGrantId", &["grant_id", "grantId", "projectGrantId", "project_grant_id", "GrantID", "ProjectGrantID"]),
+        ("projectName", &["project_name", "projectName", "ProjectName"]),
+        ("roles", &["roles", "Roles"]),
+        ("state", &["state", "State"]),
+    ];
+    for (name, spellings) in fields {
+        if let Some(v) = pick(obj, spellings) {
+            out.insert(name.to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// The ZITADEL org of a function call: the user's resource owner, else the org's id.
+fn function_org(payload: &Value, warnings: &mut Vec<String>) -> Option<String> {
+    let user_org = payload
+        .get("user")
+        .and_then(|u| u.get("resource_owner").or_else(|| u.get("resourceOwner")))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let org = payload.get("org").and_then(|o| o.get("id")).and_then(Value::as_str).filter(|s| !s.is_empty());
+    if let (Some(u), Some(o)) = (user_org, org) {
+        if u != o {
+            let text = format!("the user's organization {u} differs from the payload's org {o}; the user's is used");
+            tracing::warn!("{text}");
+            warnings.push(text);
+        }
+    }
+    user_org.or(org).map(str::to_string)
+}
+
+/// Maps a function call (§4's function rows). None for a function with no v1 trigger.
+pub fn map_function(name: &str, payload: &Value) -> Option<Mapped> {
+    let trigger = match name {
+        "preuserinfo" => Trigger::PreUserinfoCreation,
+        "preaccesstoken" => Trigger::PreAccessTokenCreation,
+        "presamlresponse" => Trigger::PreSamlResponseCreation,
+        _ => return None,
+    };
+    let mut warnings = Vec::new();
+    let zitadel_org = function_org(payload, &mut warnings);
+    let mut ctx = Map::new();
+    if trigger != Trigger::PreSamlResponseCreation {
+        // Claim names are kept as they are.
+        if let Some(claims) = payload.get("userinfo").filter(|v| v.is_object()) {
+            ctx.insert("claims".into(), claims.clone());
+        }
+        if let Some(client_id) =
+            payload.get("application").and_then(|a| a.get("client_id").or_else(|| a.get("clientId")))
+        {
+            ctx.insert("application".into(), json!({"clientId": client_id}));
+        }
+        if let Some(actor) = payload.get("actor").filter(|v| !v.is_null()) {
+            ctx.insert("actor".into(), actor.clone());
+        }
+    }
+    if let Some(user) = payload.get("user").filter(|v| v.is_object()) {
+        ctx.insert("user".into(), camel_keys(user));
+    }
+    if let Some(metadata) = payload.get("user_metadata").and_then(Value::as_array) {
+        let items: Vec<Value> =
+            metadata.iter().map(|m| json!({"key": m.get("key").cloned().unwrap_or(Value::Null), "value": m.get("value").cloned().unwrap_or(Value::Null)})).collect();
+        ctx.insert("userMetadata".into(), Value::Array(items));
+    }
+    if let Some(grants) = payload.get("user_grants").and_then(Value::as_array) {
+        ctx.insert("userGrants".into(), Value::Array(grants.iter().map(user_grant).collect()));
+    }
+    if let Some(org) = payload.get("org").filter(|v| v.is_object()) {
+        ctx.insert("org".into(), camel_keys(org));
+    }
+    Some(Mapped { trigger, context: Value::Object(ctx), zitadel_org, warnings })
+}
+
+/// The reply of a function call from the trigger's effects (§5). `runs` are the action names in
+/// run order (for their log claims).
+pub fn function_reply(trigger: Trigger, effects: &Map<String, Value>, action_names: &[String]) -> Value {
+    let mut out = Map::new();
+    if let Some(metadata) = effects.get("metadata").and_then(Value::as_array).filter(|m| !m.is_empty()) {
+        let set: Vec<Value> = metadata
+            .iter()
+            .map(|m| json!({"key": m.get("key").cloned().unwrap_or(Value::Null), "value": m.get("value").cloned().unwrap_or(Value::Null)}))
+            .collect();
+        out.insert("set_user_metadata".into(), Value::Array(set));
+    }
+    if trigger == Trigger::PreSamlResponseCreation {
+        if let Some(attrs) = effects.get("attributes").and_then(Value::as_array).filter(|a| !a.is_empty()) {
+            let list: Vec<Value> = attrs
+                .iter()
+                .map(|a| {
+                    json!({
+                        "name": a.get("name").cloned().unwrap_or(Value::Null),
+                        "name_format": a.get("nameFormat").cloned().unwrap_or(Value::String(String::new())),
+                        "value": a.get("values").cloned().unwrap_or(json!([])),
+                    })
+                })
+                .collect();
+            out.insert("append_attribute".into(), Value::Array(list));
+        }
+        return Value::Object(out);
+    }
+    let claims = effects.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
+    let log_key = |name: &str| format!("urn:zitadel:iam:action:{name}:log");
+    let log_keys: Vec<String> = action_names.iter().map(|n| log_key(n)).collect();
+    let append: Vec<Value> =
+        claims.iter().filter(|(k, _)| !log_keys.contains(k)).map(|(k, v)| json!({"key": k, "value": v})).collect();
+    let mut logs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for name in action_names {
+        if !seen.insert(name) {
+            continue;
+        }
+        if let Some(entries) = claims.get(&log_key(name)).and_then(Value::as_array) {
+            for e in entries {
+                let text = e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string());
+                logs.push(Value::String(format!("{name}: {text}")));
+            }
+        }
+    }
+    if !append.is_empty() {
+        out.insert("append_claims".into(), Value::Array(append));
+    }
+    if !logs.is_empty() {
+        out.insert("append_log_claims".into(), Value::Array(logs));
+    }
+    Value::Object(out)
+}
+
+/// What ZITADEL gets when the actions failed on a function or request condition (§5).
+pub fn forwarded_error(message: &str) -> Value {
+    json!({"forwardedStatusCode": 400, "forwardedErrorMessage": message})
+}
+
+/// The pass-through reply (§6): the request or response object, `{}` for functions and events.
+pub fn pass_through(condition: Option<&Condition>, payload: &Value) -> Value {
+    match condition {
+        Some(Condition::Request(_)) => payload.get("request").cloned().unwrap_or_else(|| json!({})),
+        Some(Condition::Response(_)) => payload.get("response").cloned().unwrap_or_else(|| json!({})),
+        _ => json!({}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(key: &str, t: i64, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn signatures_are_checked_like_zitadel_signs_them() {
+        let keys = vec!["old-key-0123456789".to_string(), "new-key-0123456789".to_string()];
+        let body = br#"{"function":"function/preuserinfo"}"#;
+        let now = 1_700_000_000;
+        let good = format!("t={now},v1={}", sign(&keys[1], now, body));
+        assert_eq!(verify_signature(Some(&good), body, &keys, 300, now), Ok(()));
+        // Several v1 entries: one matching is enough.
+        let two = format!("t={now},v1={},v1={}", sign("other-key-000000000", now, body), sign(&keys[0], now, body));
+        assert_eq!(verify_signature(Some(&two), body, &keys, 300, now), Ok(()));
+        assert_eq!(verify_signature(Some(&good), b"{}", &keys, 300, now), Err(reason::BAD_SIGNATURE));
+        assert_eq!(verify_signature(Some(&good), body, &keys, 300, now + 301), Err(reason::STALE));
+        assert_eq!(verify_signature(Some(&good), body, &keys, 300, now - 301), Err(reason::STALE), "future too");
+        assert_eq!(verify_signature(Some(&good), body, &[], 300, now), Err(reason::NO_KEY));
+        for bad in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=zz", "garbage", "t=1,t=2,v1=00"] {
+            assert_eq!(verify_signature(Some(bad), body, &keys, 300, now), Err(reason::MALFORMED_SIGNATURE), "{bad}");
+        }
+        assert_eq!(verify_signature(None, body, &keys, 300, now), Err(reason::MALFORMED_SIGNATURE));
+    }
+
+    #[test]
+    fn function_payloads_map_to_the_v1_context() {
+        let payload = json!({
+            "function": "function/preaccesstoken",
+            "userinfo": {"sub": "u1", "email": "a@b.c"},
+            "user": {"id": "u1", "resource_owner": "zorg", "human": {"first_name": "Ann", "gender": 1}, "state": 1},
+            "user_metadata": [{"key": "k", "value": "dg=="}],
+            "org": {"id": "zorg", "primary_domain": "b.c", "name": "B"},
+            "user_grants": [{"project_id": "p1", "grant_id": "g1", "roles": ["r"]}, {"ProjectID": "p2", "GrantID": "g2"}],
+            "application": {"client_id": "c1"},
+        });
+        let Some(Condition::Function(name)) = Condition::of(&payload) else { panic!("a function") };
+        let m = map_function(&name, &payload).expect("mapped");
+        assert_eq!(m.trigger, Trigger::PreAccessTokenCreation);
+        assert_eq!(m.zitadel_org.as_deref(), Some("zorg"));
+        assert_eq!(m.context["claims"], json!({"sub": "u1", "email": "a@b.c"}));
+        assert_eq!(m.context["user"]["human"]["firstName"], "Ann");
+        assert_eq!(m.context["user"]["resourceOwner"], "zorg");
+        assert_eq!(m.context["userMetadata"], json!([{"key": "k", "value": "dg=="}]));
+        assert_eq!(
+            m.context["userGrants"],
+            json!([{"projectId": "p1", "projectGrantId": "g1", "roles": ["r"]}, {"projectId": "p2", "projectGrantId": "g2"}])
+        );
+        assert_eq!(m.context["org"]["primaryDomain"], "b.c");
+        assert_eq!(m.context["application"], json!({"clientId": "c1"}));
+        assert!(map_function("unknown", &payload).is_none());
+    }
+
+    #[test]
+    fn replies_follow_zitadels_function_response() {
+        let effects = json!({
+            "claims": {"tenant": "t1", "urn:zitadel:iam:action:a:log": ["one", "two"], "urn:zitadel:iam:action:b:log": ["three"]},
+            "metadata": [{"key": "k", "value": "dg=="}],
+        });
+        let reply = function_reply(
+            Trigger::PreAccessTokenCreation,
+            effects.as_object().unwrap(),
+            &["b".to_string(), "a".to_string()],
+        );
+        assert_eq!(
+            reply,
+            json!({
+                "append_claims": [{"key": "tenant", "value": "t1"}],
+                "append_log_claims": ["b: three", "a: one", "a: two"],
+                "set_user_metadata": [{"key": "k", "value": "dg=="}],
+            })
+        );
+        let saml = json!({"attributes": [{"name": "n", "nameFormat": "f", "values": ["v"]}]});
+        assert_eq!(
+            function_reply(Trigger::PreSamlResponseCreation, saml.as_object().unwrap(), &[]),
+            json!({"append_attribute": [{"name": "n", "name_format": "f", "value": ["v"]}]})
+        );
+        assert_eq!(function_reply(Trigger::PreUserinfoCreation, &Map::new(), &[]), json!({}));
+    }
+}

@@ -1,0 +1,393 @@
+//! The connector's call endpoint acting as ZITADEL (zitadel-connector.md §2, §3, §5, §6 for the
+//! function conditions): signed snake_case function payloads, the org routing, the replies ZITADEL
+//! applies, failures as forwarded errors, and every authenticity check refusing before anything
+//! runs. On SQLite and PostgreSQL.
+
+use crate::common::receiver::hmac_sha256;
+use crate::common::{assert_error, Reply, TestServer};
+use serde_json::{json, Value};
+
+const CONNECTIONS: &str = "/connector/v1/connections";
+const KEY: &str = "zitadel-target-signing-key-1";
+const ROTATED: &str = "zitadel-target-signing-key-2";
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn signature(key: &str, t: i64, body: &[u8]) -> String {
+    let mut data = format!("{t}.").into_bytes();
+    data.extend_from_slice(body);
+    format!("t={t},v1={}", hex::encode(hmac_sha256(key.as_bytes(), &data)))
+}
+
+async fn post_call(s: &TestServer, call_url: &str, body: &[u8], signature: Option<&str>) -> Reply {
+    let mut req = s.client.post(format!("{}{}", s.base, call_url)).header("content-type", "application/json");
+    if let Some(sig) = signature {
+        req = req.header("ZITADEL-Signature", sig);
+    }
+    let resp = req.body(body.to_vec()).send().await.expect("request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), headers }
+}
+
+async fn signed_call(s: &TestServer, call_url: &str, payload: &Value) -> Reply {
+    let body = serde_json::to_vec(payload).unwrap();
+    let sig = signature(KEY, now(), &body);
+    post_call(s, call_url, &body, Some(&sig)).await
+}
+
+/// A connection with KEY, linked ZITADEL org `zorg` → a fresh actionsd org; (call URL, id, org, org token).
+async fn setup(s: &TestServer, extra: Value) -> (String, String, String, String) {
+    let org = s.create_org(&format!("connected org {}", uuid::Uuid::new_v4().simple())).await;
+    let token = s.create_token(&org, "ORG_OWNER").await;
+    let mut body = json!({"name": format!("conn-{}", uuid::Uuid::new_v4().simple()), "signingKeys": [KEY]});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let r = s.post(CONNECTIONS, &s.admin, body).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = s.put(&format!("{CONNECTIONS}/{id}/orgs/zorg"), &s.admin, json!({"orgId": org})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    (r_call_url(&id), id, org, token)
+}
+
+fn r_call_url(id: &str) -> String {
+    format!("{CONNECTIONS}/{id}/call")
+}
+
+async fn bind(s: &TestServer, token: &str, org: &str, flow: &str, trigger: &str, scripts: &[(&str, &str, bool)]) {
+    let mut ids = Vec::new();
+    for (name, script, allowed_to_fail) in scripts {
+        let r = s
+            .call_org(
+                reqwest::Method::POST,
+                "/management/v1/actions",
+                token,
+                org,
+                Some(json!({"name": name, "script": script, "allowedToFail": allowed_to_fail})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let r = s
+        .call_org(
+            reqwest::Method::POST,
+            &format!("/management/v1/flows/{flow}/trigger/{trigger}"),
+            token,
+            org,
+            Some(json!({"actionIds": ids})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+/// ZITADEL's function payload (snake_case, as its Go structs marshal).
+fn token_payload(function: &str, org: &str) -> Value {
+    json!({
+        "function": format!("function/{function}"),
+        "userinfo": {"sub": "312", "email": "ann@example.com", "urn:zitadel:iam:org:id": org},
+        "user": {
+            "id": "312", "creation_date": "2026-01-01T00:00:00Z", "resource_owner": org, "state": 1,
+            "username": "ann", "preferred_login_name": "ann@example.com",
+            "human": {"first_name": "Ann", "last_name": "Lee", "display_name": "Ann Lee", "preferred_language": "en",
+                      "gender": 1, "email": "ann@example.com", "is_email_verified": true}
+        },
+        "user_metadata": [{"key": "tier", "value": "Z29sZA=="}],
+        "org": {"id": org, "name": "Connected", "primary_domain": "example.com"},
+        "user_grants": [{"id": "g1", "project_id": "p1", "grant_id": "pg1", "roles": ["admin"], "project_name": "App"}],
+        "application": {"client_id": "client-1"}
+    })
+}
+
+/// The org's run records once there are at least `n` (successful runs are written in batches).
+async fn runs_of(s: &TestServer, token: &str, n: usize) -> Vec<Value> {
+    let count = |r: &Reply| r.body["result"].as_array().map_or(0, Vec::len);
+    let r = s.poll_runs(token, json!({}), |r| count(r) >= n).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body["result"].as_array().cloned().unwrap_or_default()
+}
+
+async fn complement_token_reply(s: &TestServer) {
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let script = r#"function addClaims(ctx, api) {
+        var meta = ctx.v1.user.getMetadata();
+        api.v1.claims.setClaim('tier', meta.metadata[0].value);
+        api.v1.claims.setClaim('client', ctx.v1.application.getClientId());
+        api.v1.claims.setClaim('first', ctx.v1.getUser().human.firstName);
+        api.v1.claims.setClaim('grantProjects', ctx.v1.user.grants.grants.map(function (g) { return g.projectId + '/' + g.projectGrantId; }));
+        api.v1.claims.appendLogIntoClaims('set ' + ctx.v1.claims.sub);
+        api.v1.user.setMetadata('seen', true);
+    }"#;
+    let log_only = "function second(ctx, api) { api.v1.claims.appendLogIntoClaims('second ran'); }";
+    bind(s, &token, &org, "2", "5", &[("addClaims", script, false), ("second", log_only, false)]).await;
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut claims: Vec<(String, Value)> = r.body["append_claims"]
+        .as_array()
+        .expect("append_claims")
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap().to_string(), c["value"].clone()))
+        .collect();
+    claims.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        claims,
+        vec![
+            ("client".to_string(), json!("client-1")),
+            ("first".to_string(), json!("Ann")),
+            ("grantProjects".to_string(), json!(["p1/pg1"])),
+            ("tier".to_string(), json!("gold")),
+        ]
+    );
+    assert_eq!(r.body["append_log_claims"], json!(["addClaims: set 312", "second: second ran"]));
+    assert_eq!(r.body["set_user_metadata"], json!([{"key": "seen", "value": "dHJ1ZQ=="}]));
+    // The run is recorded in the linked org, like an _execute.
+    let runs = runs_of(s, &token, 2).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs
+        .iter()
+        .all(|r| r["outcome"] == "OUTCOME_SUCCEEDED" && r["flowType"] == "2" && r["triggerType"] == "5"));
+    // Health counts the call.
+    let health = wait_health(s, &url, |h| h["calls"] == "1").await;
+    assert_eq!((health["rejected"].as_str(), health["failed"].as_str()), (Some("0"), Some("0")));
+}
+
+/// The connection's health, polled until `done` holds (it is flushed once a second).
+async fn wait_health(s: &TestServer, call_url: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let id = call_url.trim_end_matches("/call").rsplit('/').next().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+        let health = r.body["connection"]["health"].clone();
+        if done(&health) {
+            return health;
+        }
+        assert!(std::time::Instant::now() < deadline, "health never got there: {health}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn saml_and_userinfo(s: &TestServer) {
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let saml = "function attrs(ctx, api) { api.v1.attributes.setCustomAttribute('dept', 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic', 'sales', 'eu'); }";
+    bind(s, &token, &org, "4", "6", &[("attrs", saml, false)]).await;
+    let mut payload = token_payload("presamlresponse", "zorg");
+    payload.as_object_mut().unwrap().remove("userinfo");
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.body,
+        json!({"append_attribute": [{"name": "dept", "name_format": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic", "value": ["sales", "eu"]}]})
+    );
+    // No action bound to pre userinfo: pass-through.
+    let r = signed_call(s, &url, &token_payload("preuserinfo", "zorg")).await;
+    assert_eq!((r.status.as_u16(), r.body.clone()), (200, json!({})), "{r:?}");
+}
+
+async fn failures_are_forwarded(s: &TestServer) {
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let ok = "function ok(ctx, api) { api.v1.claims.setClaim('ok', true); }";
+    let fails = "function fails(ctx, api) { throw new Error('no access for ' + ctx.v1.claims.sub); }";
+    let lenient = "function lenient(ctx, api) { throw new Error('ignored'); }";
+    bind(s, &token, &org, "2", "4", &[("lenient", lenient, true), ("ok", ok, false), ("fails", fails, false)]).await;
+    let r = signed_call(s, &url, &token_payload("preuserinfo", "zorg")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["forwardedStatusCode"], 400, "{r:?}");
+    let message = r.body["forwardedErrorMessage"].as_str().unwrap();
+    assert!(message.starts_with("action \"fails\": Error: no access for 312"), "{message}");
+    let runs = runs_of(s, &token, 3).await;
+    assert_eq!(runs.iter().filter(|r| r["outcome"] == "OUTCOME_FAILED").count(), 2, "{runs:?}");
+    wait_health(s, &url, |h| h["failed"] == "1" && h["lastError"].as_str().is_some_and(|e| e.contains("no access")))
+        .await;
+}
+
+async fn routing(s: &TestServer) {
+    let (url, id, org, token) = setup(s, json!({})).await;
+    bind(
+        s,
+        &token,
+        &org,
+        "2",
+        "5",
+        &[("mark", "function mark(ctx, api) { api.v1.claims.setClaim('who', 'linked'); }", false)],
+    )
+    .await;
+    // The user's org decides, not the payload's org (when they differ).
+    let mut payload = token_payload("preaccesstoken", "zorg");
+    payload["org"]["id"] = json!("someone-else");
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(r.body["append_claims"], json!([{"key": "who", "value": "linked"}]), "{r:?}");
+    // An unlinked org without a default passes through and runs nothing.
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "unlinked")).await;
+    assert_eq!((r.status.as_u16(), r.body.clone()), (200, json!({})), "{r:?}");
+    assert_eq!(runs_of(s, &token, 1).await.len(), 1, "only the linked call ran");
+    // With a default org, it runs that org's actions.
+    let default_org = s.create_org(&format!("default org {}", uuid::Uuid::new_v4().simple())).await;
+    let default_token = s.create_token(&default_org, "ORG_OWNER").await;
+    bind(
+        s,
+        &default_token,
+        &default_org,
+        "2",
+        "5",
+        &[("dflt", "function dflt(ctx, api) { api.v1.claims.setClaim('who', 'default'); }", false)],
+    )
+    .await;
+    let r =
+        s.put(&format!("{CONNECTIONS}/{id}"), &s.admin, json!({"name": "routing", "defaultOrgId": default_org})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "unlinked")).await;
+    assert_eq!(r.body["append_claims"], json!([{"key": "who", "value": "default"}]), "{r:?}");
+    // Two connections route the same ZITADEL org to different actionsd orgs.
+    let (other_url, _, other_org, other_token) = setup(s, json!({})).await;
+    bind(
+        s,
+        &other_token,
+        &other_org,
+        "2",
+        "5",
+        &[("other", "function other(ctx, api) { api.v1.claims.setClaim('who', 'other'); }", false)],
+    )
+    .await;
+    let r = signed_call(s, &other_url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.body["append_claims"], json!([{"key": "who", "value": "other"}]), "{r:?}");
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.body["append_claims"], json!([{"key": "who", "value": "linked"}]), "{r:?}");
+    // Conditions not mapped yet pass through: a request gets its request back.
+    let request = json!({"fullMethod": "/zitadel.user.v2.UserService/ListUsers", "instanceID": "i", "orgID": "o",
+        "userID": "u", "request": {"queries": []}});
+    let r = signed_call(s, &url, &request).await;
+    assert_eq!(r.body, json!({"queries": []}), "{r:?}");
+    // An inactive connection passes through without running anything.
+    let r = s
+        .put(&format!("{CONNECTIONS}/{id}"), &s.admin, json!({"name": "routing", "state": "CONNECTION_STATE_INACTIVE"}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let before = runs_of(s, &token, 2).await.len();
+    assert_eq!(before, 2, "the two linked calls");
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!((r.status.as_u16(), r.body.clone()), (200, json!({})), "{r:?}");
+    assert_eq!(runs_of(s, &token, 2).await.len(), before, "nothing ran");
+}
+
+async fn authenticity(s: &TestServer) {
+    let (url, id, org, token) = setup(s, json!({"timestampTolerance": "60s"})).await;
+    bind(
+        s,
+        &token,
+        &org,
+        "2",
+        "5",
+        &[("mark", "function mark(ctx, api) { api.v1.claims.setClaim('ran', true); }", false)],
+    )
+    .await;
+    let body = serde_json::to_vec(&token_payload("preaccesstoken", "zorg")).unwrap();
+    let t = now();
+    let refused = |r: &Reply, what: &str| assert_error(r, 401, 16, "CONN-s1gn4", what);
+    refused(&post_call(s, &url, &body, None).await, "no header");
+    refused(&post_call(s, &url, &body, Some("garbage")).await, "malformed header");
+    refused(&post_call(s, &url, &body, Some(&signature("wrong-key-0123456789", t, &body))).await, "wrong key");
+    refused(&post_call(s, &url, &body, Some(&signature(KEY, t - 61, &body))).await, "stale");
+    refused(&post_call(s, &url, &body, Some(&signature(KEY, t + 61, &body))).await, "future");
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    refused(&post_call(s, &url, &tampered, Some(&signature(KEY, t, &body))).await, "tampered body");
+    // Several v1 entries: one valid is enough (ZITADEL signs with every valid key).
+    let wrong = signature("wrong-key-0123456789", t, &body);
+    let right = signature(KEY, t, &body);
+    let both = format!("{wrong},v1={}", right.split("v1=").nth(1).unwrap());
+    let r = post_call(s, &url, &body, Some(&both)).await;
+    assert_eq!(r.body["append_claims"], json!([{"key": "ran", "value": true}]), "{r:?}");
+    // Malformed JSON and JWT bodies are refused after the signature check.
+    let bad = b"{not json".to_vec();
+    let r = post_call(s, &url, &bad, Some(&signature(KEY, t, &bad))).await;
+    assert_error(&r, 400, 3, "CONN-b0dy1", "malformed JSON");
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes();
+    let r = post_call(s, &url, &deep, Some(&signature(KEY, t, &deep))).await;
+    assert_eq!(r.status, 400, "deeply nested JSON: {r:?}");
+    let jwt = b"eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln".to_vec();
+    let r = post_call(s, &url, &jwt, Some(&signature(KEY, t, &jwt))).await;
+    assert_error(&r, 400, 3, "CONN-typ3s", "JWT not accepted");
+    // 1 MiB + 1 is too large; an unknown connection is 404 before anything else.
+    let big = vec![b' '; (1 << 20) + 1];
+    assert_eq!(post_call(s, &url, &big, Some(&signature(KEY, t, &big))).await.status, 413);
+    assert_error(
+        &post_call(s, &r_call_url("4242"), &body, Some(&right)).await,
+        404,
+        5,
+        "CONN-n0tFd",
+        "unknown connection",
+    );
+    // Nothing ran for the refused calls: one run (the accepted call).
+    assert_eq!(runs_of(s, &token, 1).await.len(), 1);
+    let r = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+    let rejections = r.body["connection"]["recentRejections"].as_array().unwrap().clone();
+    let reasons: Vec<&str> = rejections.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    for expected in [
+        "missing or malformed signature header",
+        "bad signature",
+        "stale timestamp",
+        "malformed body",
+        "payload type not allowed",
+    ] {
+        assert!(reasons.contains(&expected), "{expected} in {reasons:?}");
+    }
+    assert!(rejections.iter().all(|r| r["remoteAddr"] == "127.0.0.1"), "{rejections:?}");
+    assert!(!r.body.to_string().contains("eyJhbGciOiJSUzI1NiJ9"), "never a body");
+    wait_health(s, &url, |h| h["rejected"].as_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n >= 9)).await;
+
+    // A second key during a rotation window: both are accepted.
+    let r =
+        s.put(&format!("{CONNECTIONS}/{id}"), &s.admin, json!({"name": "auth", "signingKeys": [KEY, ROTATED]})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    for key in [KEY, ROTATED] {
+        let r = post_call(s, &url, &body, Some(&signature(key, now(), &body))).await;
+        assert_eq!(r.body["append_claims"], json!([{"key": "ran", "value": true}]), "{key}: {r:?}");
+    }
+    // Without keys every call is refused.
+    let r = s.put(&format!("{CONNECTIONS}/{id}"), &s.admin, json!({"name": "auth", "signingKeys": []})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    refused(&post_call(s, &url, &body, Some(&signature(KEY, now(), &body))).await, "no key");
+}
+
+async fn fail_modes_when_the_actions_cannot_run(s: &TestServer) {
+    // A 1 s call budget and an action that loops: the call gives up at the budget.
+    let (url, id, org, token) = setup(s, json!({"callTimeout": "1s"})).await;
+    bind(s, &token, &org, "2", "5", &[("slow", "function slow(ctx, api) { while (true) {} }", false)]).await;
+    let started = std::time::Instant::now();
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.body["forwardedStatusCode"], 400, "{r:?}");
+    assert_eq!(r.body["forwardedErrorMessage"], "actions unavailable: callTimeout 1s reached", "{r:?}");
+    // The contract's bound is the call timeout; generous slack for a loaded machine.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1) + std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Fail open: the same call passes through.
+    let r = s
+        .put(
+            &format!("{CONNECTIONS}/{id}"),
+            &s.admin,
+            json!({"name": "failmode", "signingKeys": [KEY], "callTimeout": "1s", "failMode": "FAIL_MODE_OPEN"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!((r.status.as_u16(), r.body.clone()), (200, json!({})), "fail open passes through: {r:?}");
+    wait_health(s, &url, |h| h["failed"] == "2" && h["lastError"].as_str().is_some_and(|e| e.contains("callTimeout")))
+        .await;
+}
+
+backend_tests!(
+    complement_token_reply,
+    saml_and_userinfo,
+    failures_are_forwarded,
+    routing,
+    authenticity,
+    fail_modes_when_the_actions_cannot_run
+);
