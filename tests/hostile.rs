@@ -1,4 +1,4 @@
-//! Containment of untrusted JavaScript (runtime-v1.md §1, §2, §5; README §4): hostile scripts end
+//! Containment of untrusted JavaScript (README, "How scripts are contained"): hostile scripts end
 //! by their deadline with a clear error while the server keeps serving, runs are isolated from each
 //! other and from the host, one organization cannot starve another, a crashed or killed sandbox
 //! fails only its run, memory is capped per run, and `fetch` cannot reach denied addresses.
@@ -30,7 +30,7 @@ const TEST_PATH: &str = "/management/v1/actions/_test";
 const EXECUTE_PATH: &str = "/management/v1/flows/2/trigger/4/_execute";
 /// The action timeout of the hostile runs.
 const TIMEOUT: Duration = Duration::from_secs(1);
-/// The contract allows timeout + 50 ms inside the server (runtime-v1 §2). Measured from the
+/// A run may take its timeout + 50 ms inside the server. Measured from the
 /// client, the HTTP round trip on a loaded 2-core debug build adds an unpredictable amount (a
 /// busy CI machine answered a 2 s budget after 2.40 s), so the client-side bound is generous; the
 /// tight bound is checked on the durations the server records for each run (see [`RUN_SLACK`]).
@@ -310,7 +310,7 @@ impl Expect {
 async fn hostile_scripts_fail_by_their_deadline_while_the_server_serves() {
     let _serial = SERIAL.lock().await;
     // The `fetch` case needs a local server that accepts and never answers: allow-list loopback.
-    let s = server(|c| c.http_allow_list = "127.0.0.1".into()).await;
+    let s = server(common::allow_loopback).await;
     let silent = serve_local("127.0.0.1:0", Arc::new(|_: &str| None)).await.expect("bind");
     let action = create_action(&s, &s.admin, "probe", "function probe(ctx, api) {}", "1s").await;
     let action_path = format!("/management/v1/actions/{action}");
@@ -559,7 +559,7 @@ async fn no_host_globals_modules_or_plumbing() {
     s.stop().await;
 }
 
-/// runtime-v1.md §5: "There is no filesystem, process, environment or network access except
+/// The sandbox promise (README, "How scripts are contained"): "There is no filesystem, process, environment or network access except
 /// through `zitadel/http`". ECMAScript's dynamic `import()` must not load files from the server's
 /// disk (a file in the working directory such as the generated `actionsd-admin.token` would leak
 /// through the error message of evaluating it as a module).
@@ -959,7 +959,7 @@ async fn fetch_checks_the_resolved_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fetch_reaches_an_allow_listed_server() {
     let _serial = SERIAL.lock().await;
-    let s = server(|c| c.http_allow_list = "127.0.0.1".into()).await;
+    let s = server(common::allow_loopback).await;
     let local = serve_local(
         "127.0.0.1:0",
         Arc::new(|req: &str| {

@@ -1,5 +1,5 @@
 //! `actionsd.connector.v1.ConnectorService`: connections of the ZITADEL connector (one per
-//! ZITADEL target) and their organization links (zitadel-connector.md §1). Instance RPCs
+//! ZITADEL target) and their organization links (README, "Use actionsd with ZITADEL"). Instance RPCs
 //! (IAM_OWNER), never intercepted by actionsd's own executions.
 
 use super::action_v2::PayloadType;

@@ -1,5 +1,5 @@
 //! `POST /connector/v1/connections/{id}/call`: where a ZITADEL target of the connector points
-//! (zitadel-connector.md §2). REST only, no Bearer token: the `ZITADEL-Signature` header
+//! (README, "Use actionsd with ZITADEL"). REST only, no Bearer token: the `ZITADEL-Signature` header
 //! authenticates the call. Checks in the contract's order; nothing runs and no run is stored
 //! unless every check passed.
 
@@ -154,7 +154,7 @@ fn decode(connection: &entity::connection::Model, body: &[u8]) -> Result<Value, 
     }
 }
 
-/// §3–§6 for a verified call: the org, the v1 trigger, the reply.
+/// A verified call: the org, the v1 trigger, the reply.
 async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Condition>, payload: &Value) -> Done {
     let pass = |outcome| Done { body: conn::pass_through(condition, payload), outcome, failure: None };
     let Some(Condition::Function(name)) = condition else { return pass("passthrough") };
@@ -207,7 +207,7 @@ fn unavailable(c: &entity::connection::Model, condition: Option<&Condition>, pay
     }
 }
 
-/// §3: the linked actionsd org of the ZITADEL org, else the connection's default org.
+/// The linked actionsd org of the ZITADEL org, else the connection's default org.
 async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Option<&str>) -> ApiResult<Option<i64>> {
     if let Some(z) = zitadel_org {
         if let Some(org) = store::linked_org(&s.store.db, c.id, z).await? {

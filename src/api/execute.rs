@@ -90,7 +90,7 @@ pub struct ExecuteFlowTriggerRequest {
     #[serde(default, alias = "trigger_type", deserialize_with = "json::num_or_str::deserialize")]
     #[schema(ignore)]
     pub trigger_type: String,
-    /// Trigger-specific data (see the contract's execute.md §1.1).
+    /// Trigger-specific data: what the trigger's actions read (`user`, `claims`, `userGrants`, …).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub context: Option<Value>,

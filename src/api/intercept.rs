@@ -1,4 +1,4 @@
-//! Request and response executions (actions-v2.md §4–§5): the most specific execution for an
+//! Request and response executions (README, "Actions v2"): the most specific execution for an
 //! RPC runs its targets around the handler. The ActionService's own RPCs are never intercepted,
 //! so a broken target can always be fixed.
 

@@ -1,9 +1,9 @@
-//! The ZITADEL connector's call (zitadel-connector.md §2–§6): checking ZITADEL's signature,
+//! The ZITADEL connector's call (README, "Use actionsd with ZITADEL"): checking ZITADEL's signature,
 //! reading the condition of a payload, mapping it to a v1 trigger and context, and turning the
 //! trigger's effects into the reply ZITADEL applies. The HTTP side is `api::connector_call`.
 //!
 //! Mapped so far: the function conditions (preuserinfo, preaccesstoken, presamlresponse); every
-//! other condition passes through (§6).
+//! other condition passes through.
 
 use crate::domain::Trigger;
 use crate::store::connections::HealthDelta;
@@ -167,7 +167,7 @@ impl Condition {
     }
 }
 
-/// A call mapped to a v1 trigger: the trigger, its context and the ZITADEL org of §3.
+/// A call mapped to a v1 trigger: the trigger, its context and the ZITADEL org the call is for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
     pub trigger: Trigger,
@@ -210,7 +210,7 @@ fn pick<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
     names.iter().find_map(|n| obj.get(*n)).filter(|v| !v.is_null())
 }
 
-/// A user grant in any of ZITADEL's spellings, as execute.md's `userGrants` item.
+/// A user grant in any of ZITADEL's spellings, as the `userGrants` items of an `_execute` context.
 fn user_grant(g: &Value) -> Value {
     let Some(obj) = g.as_object() else { return json!({}) };
     let mut out = Map::new();
@@ -248,7 +248,7 @@ fn function_org(payload: &Value, warnings: &mut Vec<String>) -> Option<String> {
     user_org.or(org).map(str::to_string)
 }
 
-/// Maps a function call (§4's function rows). None for a function with no v1 trigger.
+/// Maps a function call. None for a function with no v1 trigger.
 pub fn map_function(name: &str, payload: &Value) -> Option<Mapped> {
     let trigger = match name {
         "preuserinfo" => Trigger::PreUserinfoCreation,
@@ -290,7 +290,7 @@ pub fn map_function(name: &str, payload: &Value) -> Option<Mapped> {
     Some(Mapped { trigger, context: Value::Object(ctx), zitadel_org, warnings })
 }
 
-/// The reply of a function call from the trigger's effects (§5). `runs` are the action names in
+/// The reply of a function call from the trigger's effects. `runs` are the action names in
 /// run order (for their log claims).
 pub fn function_reply(trigger: Trigger, effects: &Map<String, Value>, action_names: &[String]) -> Value {
     let mut out = Map::new();
@@ -344,12 +344,12 @@ pub fn function_reply(trigger: Trigger, effects: &Map<String, Value>, action_nam
     Value::Object(out)
 }
 
-/// What ZITADEL gets when the actions failed on a function or request condition (§5).
+/// What ZITADEL gets when the actions failed on a function or request condition.
 pub fn forwarded_error(message: &str) -> Value {
     json!({"forwardedStatusCode": 400, "forwardedErrorMessage": message})
 }
 
-/// The pass-through reply (§6): the request or response object, `{}` for functions and events.
+/// The pass-through reply: the request or response object, `{}` for functions and events.
 pub fn pass_through(condition: Option<&Condition>, payload: &Value) -> Value {
     match condition {
         Some(Condition::Request(_)) => payload.get("request").cloned().unwrap_or_else(|| json!({})),

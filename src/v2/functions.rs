@@ -143,7 +143,7 @@ fn normalize_base64(value: &str) -> Option<String> {
     Some(STANDARD.encode(bytes))
 }
 
-/// Adds a restCall reply to the effects with the v1 rules (runtime-v1.md §4.3/§4.4). Only the
+/// Adds a restCall reply to the effects with the v1 rules (README, "How scripts are contained"). Only the
 /// parts meaningful for the trigger apply: claims and log entries for flow 2, attributes for
 /// flow 4, metadata for both.
 pub fn apply_reply(

@@ -1,9 +1,9 @@
 //! Black-box tests of the action RPCs of `zitadel.management.v1.ManagementService` over the REST
-//! gateway, against contract/management-v1.md §2–§3 and README.md §2–§5.
+//! gateway, as the README's walkthrough shows them.
 
 use crate::common;
 
-use common::{Reply, TestServer};
+use common::{assert_err, assert_err_text, Reply, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -12,24 +12,6 @@ const SEARCH: &str = "/management/v1/actions/_search";
 
 fn action_path(id: &str) -> String {
     format!("{ACTIONS}/{id}")
-}
-
-/// A gateway error with a stable id: status, gRPC code, `details[0]` and `message` = `<text> (<ID>)`.
-#[track_caller]
-fn assert_err(r: &Reply, status: u16, code: i64, id: &str) {
-    assert_eq!(r.status, status, "{r:?}");
-    assert_eq!(r.code(), code, "{r:?}");
-    assert_eq!(r.error_id(), id, "{r:?}");
-    assert_eq!(r.body["details"][0]["@type"], "type.googleapis.com/zitadel.v1.ErrorDetail", "{r:?}");
-    let detail = r.body["details"][0]["message"].as_str().unwrap_or("");
-    assert_eq!(r.body["message"], format!("{detail} ({id})"), "{r:?}");
-}
-
-/// Like [`assert_err`] and the human text is exactly `text`.
-#[track_caller]
-fn assert_err_text(r: &Reply, status: u16, code: i64, id: &str, text: &str) {
-    assert_err(r, status, code, id);
-    assert_eq!(r.body["message"], format!("{text} ({id})"), "{r:?}");
 }
 
 /// A request-validation failure: 400, code 3, exactly this message.

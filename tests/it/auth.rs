@@ -1,4 +1,4 @@
-//! Authentication, organizations and permissions (README §4, management-v1.md §1 and §5).
+//! Authentication, organizations and permissions (README, "Operations" and "Walkthrough with curl").
 
 use crate::common;
 
@@ -14,7 +14,7 @@ const ADMIN: &str = "zitadel.admin.v1.AdminService";
 const DENIED: &str = "No matching permissions found (AUTH-5mWD2)";
 const NO_ORG: &str = "Organisation doesn't exist (AUTH-Bs7Ds)";
 
-/// README §4: "Any call outside the role: 403 `AUTH-5mWD2`" (gateway form).
+/// A call outside the caller's role gets 403 `AUTH-5mWD2` (gateway form).
 #[track_caller]
 fn assert_denied(r: &Reply, what: &str) {
     assert_eq!(r.status, 403, "{what}: {r:?}");
@@ -214,7 +214,7 @@ async fn org_owner_cannot_see_other_orgs_actions(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["action"]["details"]["resourceOwner"], a.as_str(), "{r:?}");
 
-    // B's action is simply not there for A (management-v1.md §3.2 ids).
+    // B's action is simply not there for A (ids are per instance, not per org).
     let r = s.get(&action_path(&b_action), &owner_a).await;
     assert_not_found(&r, "QUERY-GEfnb", "GetAction of B's action by A's owner");
     assert_eq!(r.body["message"], "Action not found (QUERY-GEfnb)", "{r:?}");

@@ -165,7 +165,7 @@ fn fixtures_are_complete() {
 }
 
 fn allow_loopback(c: &mut actionsd::config::Config) {
-    c.http_allow_list = "127.0.0.1".into();
+    crate::common::allow_loopback(c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

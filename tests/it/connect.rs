@@ -1,6 +1,6 @@
 //! Every ManagementService and AdminService RPC through Connect unary JSON
 //! (`POST /<package.Service>/<Method>`), compared with the REST gateway, and Connect error bodies
-//! (contract README.md §1, §3.2, §4; management-v1.md; execute.md).
+//! (README, "API documentation").
 
 use crate::common;
 

@@ -1,4 +1,4 @@
-//! The connector's ConnectorService (zitadel-connector.md §1): connections with write-only,
+//! The connector's ConnectorService (README, "Use actionsd with ZITADEL"): connections with write-only,
 //! encrypted secrets, defaults and validation, organization links, events, both transports,
 //! IAM_OWNER only. On SQLite and PostgreSQL.
 

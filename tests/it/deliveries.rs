@@ -1,4 +1,4 @@
-//! The durable delivery queue (actions-v2.md §3, §5 "event", §6): event executions delivered
+//! The durable delivery queue (README, "Actions v2" and "Decisions"): event executions delivered
 //! through the transactional outbox, retries with the same webhook-id, Retry-After, max age,
 //! RetryDelivery, per-aggregate order, ListDeliveries, target removal and metrics. Every test runs
 //! on SQLite and on PostgreSQL.
@@ -24,7 +24,7 @@ fn schedule(steps: &[Duration]) -> actionsd::config::Schedule {
 
 /// Loopback targets allowed, a short retry schedule.
 fn fast(c: &mut actionsd::config::Config) {
-    c.http_allow_list = "127.0.0.1".into();
+    crate::common::allow_loopback(c);
     c.delivery_retry_schedule = schedule(&[Duration::from_millis(200), Duration::from_millis(400)]);
 }
 
@@ -739,7 +739,7 @@ mod retry_after {
     use super::*;
 
     fn long_schedule(c: &mut actionsd::config::Config) {
-        c.http_allow_list = "127.0.0.1".into();
+        crate::common::allow_loopback(c);
         c.delivery_retry_schedule = schedule(&[Duration::from_secs(3600)]);
     }
 
@@ -818,7 +818,7 @@ mod max_age {
     use super::*;
 
     fn short_life(c: &mut actionsd::config::Config) {
-        c.http_allow_list = "127.0.0.1".into();
+        crate::common::allow_loopback(c);
         c.delivery_retry_schedule = schedule(&[Duration::from_millis(300)]);
         c.delivery_max_age = actionsd::domain::Duration { nanos: 1_000_000_000 };
     }
@@ -919,7 +919,7 @@ mod outage {
     use super::*;
 
     fn outage_schedule(c: &mut actionsd::config::Config) {
-        c.http_allow_list = "127.0.0.1".into();
+        crate::common::allow_loopback(c);
         c.delivery_retry_schedule = schedule(&[Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(5)]);
     }
 

@@ -1,4 +1,4 @@
-//! The durable delivery queue with the real binary as child processes (actions-v2.md §6):
+//! The durable delivery queue with the real binary as child processes (README, "Actions v2"):
 //! deliveries survive `kill -9`, leases of a killed process expire, and two replicas on one
 //! PostgreSQL share the queue without double-sending.
 

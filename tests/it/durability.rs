@@ -1,5 +1,5 @@
 //! The real binary on a SQLite file: acknowledged writes survive `kill -9`, and the operations
-//! surface (README §6) answers without authentication.
+//! surface answers without authentication.
 
 use crate::common;
 

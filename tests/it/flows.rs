@@ -1,9 +1,9 @@
 //! Black-box tests of flows and triggers (ListFlowTypes, ListFlowTriggerTypes, GetFlow,
-//! SetTriggerActions, ClearFlow) over the REST gateway, against contract/management-v1.md §4.
+//! SetTriggerActions, ClearFlow) over the REST gateway, against README, "Walkthrough with curl"
 
 use crate::common;
 
-use common::{Reply, TestServer};
+use common::{assert_err, assert_err_text, Reply, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -34,22 +34,6 @@ fn flow_type(id: &str) -> Value {
 
 fn trigger_type(id: &str) -> Value {
     localized(&TRIGGER_TYPES, id, false)
-}
-
-#[track_caller]
-fn assert_err(r: &Reply, status: u16, code: i64, id: &str) {
-    assert_eq!(r.status, status, "{r:?}");
-    assert_eq!(r.code(), code, "{r:?}");
-    assert_eq!(r.error_id(), id, "{r:?}");
-    assert_eq!(r.body["details"][0]["@type"], "type.googleapis.com/zitadel.v1.ErrorDetail", "{r:?}");
-    let detail = r.body["details"][0]["message"].as_str().unwrap_or("");
-    assert_eq!(r.body["message"], format!("{detail} ({id})"), "{r:?}");
-}
-
-#[track_caller]
-fn assert_err_text(r: &Reply, status: u16, code: i64, id: &str, text: &str) {
-    assert_err(r, status, code, id);
-    assert_eq!(r.body["message"], format!("{text} ({id})"), "{r:?}");
 }
 
 #[track_caller]

@@ -1,4 +1,4 @@
-//! v2 function executions inside `_execute` (actions-v2.md §4, §5 "function"; execute.md):
+//! v2 function executions inside `_execute` (README, "Actions v2"; README, "Walkthrough with curl"):
 //! preuserinfo / preaccesstoken / presamlresponse targets add claims, metadata, log claims and
 //! attributes next to the v1 actions in one `_execute` result; interrupting failures fail it.
 //! Targets call a small recording HTTP receiver on 127.0.0.1 (allowed through the allow list).
@@ -17,7 +17,7 @@ const EXECUTIONS: &str = "/v2/actions/executions";
 const DELIVERIES: &str = "/v2/actions/deliveries/search";
 
 fn allow_local(c: &mut Config) {
-    c.http_allow_list = "127.0.0.1".into();
+    crate::common::allow_loopback(c);
 }
 
 /// A receiver answering 200 `{}` unless told otherwise.

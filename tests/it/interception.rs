@@ -1,4 +1,4 @@
-//! Request and response executions (actions-v2.md §3–§5): targets called around every RPC of
+//! Request and response executions (README, "Actions v2"): targets called around every RPC of
 //! either transport, restCall rewrites, interruptOnError, most specific match, and the
 //! ActionService never intercepted.
 
@@ -13,7 +13,7 @@ const CREATE_ACTION: &str = "/zitadel.management.v1.ManagementService/CreateActi
 const MGMT: &str = "zitadel.management.v1.ManagementService";
 
 fn allow_loopback(c: &mut actionsd::config::Config) {
-    c.http_allow_list = "127.0.0.1".into();
+    crate::common::allow_loopback(c);
     c.delivery_retry_schedule = actionsd::config::Schedule(vec![Duration::from_millis(200)]);
 }
 

@@ -24,7 +24,11 @@ fn every_rpc_has_exactly_its_operation() {
             .filter(|k| ["get", "post", "put", "delete", "patch"].contains(&k.as_str()))
             .count();
     }
-    assert_eq!(operations, rpcs().len(), "one operation per RPC");
+    assert_eq!(operations, rpcs().len() + 1, "one operation per RPC, and the connector's call");
+    let call = &doc["paths"]["/connector/v1/connections/{id}/call"]["post"];
+    assert_eq!(call["security"], serde_json::json!([{"zitadelSignature": []}]), "the call takes no Bearer token");
+    assert_eq!(doc["components"]["securitySchemes"]["zitadelSignature"]["in"], "header");
+    assert_eq!(doc["components"]["securitySchemes"]["zitadelSignature"]["name"], "ZITADEL-Signature");
     for rpc in rpcs() {
         let method = rpc.http.as_str().to_ascii_lowercase();
         let op = &doc["paths"][rpc.path][&method];

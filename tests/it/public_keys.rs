@@ -1,4 +1,4 @@
-//! Actions v2 target public keys (actions-v2.md §1, §2 "Public keys"), signing-key rotation with a
+//! Actions v2 target public keys (README, "Actions v2"), signing-key rotation with a
 //! grace period, the instance JWKS (`GET /oauth/v2/keys`) and JWT/JWE payload encoding.
 
 use crate::common;

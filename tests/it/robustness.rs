@@ -1,5 +1,5 @@
-//! Bad input never produces a 5xx or a non-contract body (README §2, §3); concurrent writes keep
-//! names unique and flows consistent (README §5, management-v1.md §3-§4).
+//! Bad input never produces a 5xx or a body of another shape; concurrent writes keep
+//! names unique and flows consistent (README, "Decisions").
 
 use crate::common;
 
@@ -13,7 +13,7 @@ const ACTIONS: &str = "/management/v1/actions";
 const MGMT: &str = "zitadel.management.v1.ManagementService";
 const ONE_MIB: usize = 1 << 20;
 
-/// README §3 table: which gRPC codes an HTTP status may carry.
+/// Which gRPC codes an HTTP status may carry.
 fn codes_for(status: u16) -> &'static [i64] {
     match status {
         400 => &[3, 9],
@@ -77,7 +77,7 @@ fn check_request_id(r: &Reply, what: &str) -> Result<(), String> {
     ensure(!id.is_empty(), || format!("{what}: no x-request-id header ({r:?})"))
 }
 
-/// A 4xx in gateway form (README §3.1): JSON object, numeric `code` matching the status, `message`.
+/// A 4xx in gateway form: JSON object, numeric `code` matching the status, `message`.
 fn check_gateway_4xx(r: &Reply, what: &str) -> Result<(), String> {
     ensure(r.status.is_client_error(), || format!("{what}: expected a 4xx, got {r:?}"))?;
     let code = r.body.get("code").and_then(Value::as_i64);
@@ -91,7 +91,7 @@ fn check_gateway_4xx(r: &Reply, what: &str) -> Result<(), String> {
     check_request_id(r, what)
 }
 
-/// A 4xx in Connect form (README §3.2).
+/// A 4xx in Connect form.
 fn check_connect_4xx(r: &Reply, what: &str) -> Result<(), String> {
     ensure(r.status.is_client_error(), || format!("{what}: expected a 4xx, got {r:?}"))?;
     let code = r.body.get("code").and_then(Value::as_str).unwrap_or("");
@@ -110,7 +110,7 @@ fn check_status_code(r: &Reply, status: u16, code: i64, what: &str) -> Result<()
     check_gateway_4xx(r, what)
 }
 
-/// 400 code 3 whose message names the field (README §2 "naming the field").
+/// 400 code 3 whose message names the field (naming the field).
 fn check_invalid_naming(r: &Reply, field: &str, what: &str) -> Result<(), String> {
     check_status_code(r, 400, 3, what)?;
     let norm = |s: &str| s.to_lowercase().replace('_', "");
@@ -338,14 +338,14 @@ async fn numbers_at_the_edges(s: &TestServer) {
     let action = s.create_action(&s.admin, "fixture").await;
     let mut sweep = Sweep::default();
     for path in [format!("{ACTIONS}/_search"), "/admin/v1/orgs/_search".into(), "/admin/v1/tokens/_search".into()] {
-        // Over the page limit: management-v1.md §2.
+        // Over the page limit (100).
         let r = s.post(&path, &s.admin, json!({"query": {"limit": 1001}})).await;
         sweep.check(check_status_code(&r, 400, 3, &format!("{path} limit 1001")).and_then(|_| {
             ensure(r.error_id() == "QUERY-4M0fs" && r.body["message"] == "Limit exceeded (QUERY-4M0fs)", || {
                 format!("{path} limit 1001: {r:?}")
             })
         }));
-        // Valid uint64/uint32 values, as strings or numbers (README §2).
+        // Valid uint64/uint32 values, as strings or numbers.
         for query in [
             json!({"offset": "18446744073709551615"}),
             json!({"offset": 18446744073709551615u64}),

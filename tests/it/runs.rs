@@ -1,4 +1,4 @@
-//! `_test` (dry run) and the run records of `_execute` (execute.md §2-§3): nothing stored by `_test`,
+//! `_test` (dry run) and the run records of `_execute` (README, "Walkthrough with curl"): nothing stored by `_test`,
 //! records searchable by action, outcome, flow type and run id, failed runs visible at once, logs only
 //! in GetRun, paging limits, organization isolation and retention pruning.
 
@@ -132,7 +132,7 @@ async fn test_action_stores_nothing(s: &TestServer) {
 }
 
 async fn test_action_response_shape(s: &TestServer) {
-    // A run without log records has no `logs` (empty arrays are omitted, README §2) and no zero counters.
+    // A run without log records has no `logs` (protojson omits empty arrays) and no zero counters.
     let r = s
         .test_action(
             &s.admin,
@@ -162,7 +162,7 @@ async fn test_action_response_shape(s: &TestServer) {
         .collect();
     assert_eq!(logs, [("debug", "d"), ("error", "e")]);
     assert_eq!(r.body["runs"][0]["usage"]["logRecords"], 2);
-    assert!(run.get("logs").is_none(), "an empty logs array is omitted (README §2): {run}");
+    assert!(run.get("logs").is_none(), "an empty logs array is omitted: {run}");
 }
 
 async fn test_action_validation(s: &TestServer) {
@@ -395,7 +395,7 @@ async fn failed_trigger_records(s: &TestServer) {
     assert_eq!(ids(&r), [failed_record, first_record], "{r:?}");
     let names: Vec<Value> = results(&r).iter().map(|x| x["actionName"].clone()).collect();
     assert_eq!(names, [json!("breaks"), json!("goesFirst")]);
-    // Zero values are omitted (README §2): a run without log records has no `logs`.
+    // Zero values are omitted (protojson): a run without log records has no `logs`.
     assert!(g.body["run"].get("logs").is_none(), "no log records, no logs: {g:?}");
 }
 

@@ -1,4 +1,4 @@
-//! The v1 JavaScript runtime seen through `_execute` and `_test` (contract: runtime-v1.md, execute.md):
+//! The v1 JavaScript runtime seen through `_execute` and `_test` (README, "How scripts are contained"):
 //! what `ctx` holds for each trigger, what every `api` function does to the effects, the order and
 //! data passing between the actions of a trigger, failures, the response shape, and the modules.
 
@@ -18,7 +18,7 @@ fn http_request() -> Value {
         "remoteAddr": "203.0.113.7"})
 }
 
-/// A User as the host sends it: enum names for state and gender (execute.md / runtime-v1.md §4.5).
+/// A User as the host sends it: enum names for state and gender (as the host sends it).
 fn user_context(state: &str, gender: &str) -> Value {
     json!({
         "id": "219000000000000001", "creationDate": "2024-01-02T03:04:05Z", "changeDate": "2024-02-03T04:05:06Z",
@@ -54,7 +54,7 @@ fn failed(r: &Reply) -> &Value {
     &r.body
 }
 
-/// `actual` is `expected`, optionally followed by ` at <function> (<line>:<column>)` (runtime-v1.md §1.5).
+/// `actual` is `expected`, optionally followed by ` at <function> (<line>:<column>)` (README, "How scripts are contained").
 #[track_caller]
 fn assert_error_text(actual: &Value, expected: &str) {
     let a = actual.as_str().unwrap_or_else(|| panic!("error is not a string: {actual}"));
@@ -724,7 +724,7 @@ async fn thrown_values_and_missing_function(s: &TestServer) {
             wrong.push(format!("{name}: {r:?}"));
         }
     }
-    assert!(wrong.is_empty(), "the global binding named like the action is called (runtime-v1.md §1.3): {wrong:#?}");
+    assert!(wrong.is_empty(), "the global binding named like the action is called: {wrong:#?}");
 }
 
 async fn async_entry_functions(s: &TestServer) {

@@ -44,7 +44,7 @@ impl Env {
 
     async fn open(url: &str, schema: Option<&str>, dir: tempfile::TempDir) -> Env {
         let mut config = test_config(url, dir.path());
-        config.http_allow_list = "127.0.0.1".into();
+        crate::common::allow_loopback(&mut config);
         let dbs = store::connect(url, schema, &config.db_options()).await.expect("connect");
         let store = Arc::new(Store::new(dbs).await.expect("store"));
         store::tokens::bootstrap(&store, config.admin_token.clone()).await.expect("bootstrap");

@@ -1,4 +1,4 @@
-//! SSRF at call time (actions-v2.md §2, §4): a target whose name resolves to a denied address, or
+//! SSRF at call time (README, "Actions v2"): a target whose name resolves to a denied address, or
 //! whose answer redirects to one, is refused when it is called, unless allow-listed.
 
 use crate::common;
@@ -10,7 +10,7 @@ use serde_json::json;
 const CREATE_ACTION: &str = "/zitadel.management.v1.ManagementService/CreateAction";
 
 fn loopback_allowed(c: &mut actionsd::config::Config) {
-    c.http_allow_list = "127.0.0.1".into();
+    crate::common::allow_loopback(c);
 }
 
 fn defaults(_: &mut actionsd::config::Config) {}

@@ -1,4 +1,4 @@
-//! Actions v2 targets and executions (actions-v2.md §1–§3): CRUD, validation, partial update,
+//! Actions v2 targets and executions (README, "Actions v2"): CRUD, validation, partial update,
 //! executions and their conditions, IAM_OWNER only, both transports, signing key at rest.
 
 use crate::common;

@@ -1,4 +1,4 @@
-//! The top level of a script gets at most min(5s, timeout) (runtime-v1.md §1.2).
+//! The top level of a script gets at most min(5s, timeout) (README, "How scripts are contained").
 
 use crate::common;
 

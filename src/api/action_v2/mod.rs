@@ -25,7 +25,7 @@ pub const SERVICE: &str = "zitadel.action.v2.ActionService";
 /// Functions a `function` condition may name.
 pub const FUNCTIONS: &[&str] = &["preaccesstoken", "presamlresponse", "preuserinfo"];
 
-/// Event types an `event` condition may name (README §5).
+/// Event types an `event` condition may name (the events this server writes).
 pub const EVENT_TYPES: &[&str] = &[
     "action.added",
     "action.changed",

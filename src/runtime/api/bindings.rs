@@ -1,4 +1,4 @@
-//! The `ctx` and `api` objects of each trigger (runtime-v1.md §4), one builder per kind of trigger.
+//! The `ctx` and `api` objects of each trigger (README, "How scripts are contained"), one builder per kind of trigger.
 
 use super::*;
 use crate::domain::{FlowType, Trigger};

@@ -391,7 +391,30 @@ macro_rules! backend_tests {
 
 // ---------- helpers for the Actions v2 tests ----------
 
-/// Gateway error with the contract key as `details[0].id` and in the message.
+/// A gateway error with a stable id: status, gRPC code, `details[0]` and `message` = `<text> (<ID>)`.
+#[track_caller]
+pub fn assert_err(r: &Reply, status: u16, code: i64, id: &str) {
+    assert_eq!(r.status, status, "{r:?}");
+    assert_eq!(r.code(), code, "{r:?}");
+    assert_eq!(r.error_id(), id, "{r:?}");
+    assert_eq!(r.body["details"][0]["@type"], "type.googleapis.com/zitadel.v1.ErrorDetail", "{r:?}");
+    let detail = r.body["details"][0]["message"].as_str().unwrap_or("");
+    assert_eq!(r.body["message"], format!("{detail} ({id})"), "{r:?}");
+}
+
+/// Like [`assert_err`] and the human text is exactly `text`.
+#[track_caller]
+pub fn assert_err_text(r: &Reply, status: u16, code: i64, id: &str, text: &str) {
+    assert_err(r, status, code, id);
+    assert_eq!(r.body["message"], format!("{text} ({id})"), "{r:?}");
+}
+
+/// Lets targets and `fetch` reach the tests' loopback receivers (denied by default).
+pub fn allow_loopback(c: &mut Config) {
+    c.http_allow_list = "127.0.0.1".into();
+}
+
+/// Gateway error with the error key as `details[0].id` and in the message.
 #[track_caller]
 pub fn assert_error(r: &Reply, status: u16, code: i64, key: &str, what: &str) {
     assert_eq!(r.status, status, "{what}: {r:?}");
