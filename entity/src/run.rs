@@ -23,6 +23,12 @@ pub struct Model {
     pub http_calls: i32,
     pub log_records: i32,
     pub log_bytes: i32,
+    /// The connector connection whose call ran this (None for `_execute`).
+    pub connection_id: Option<i64>,
+    /// A connector call's condition (`function/<name>`, `request/<method>`, `event/<type>`).
+    pub condition: Option<String>,
+    /// JSON array of warnings of the call (lookups that failed, effects not applied).
+    pub warnings: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

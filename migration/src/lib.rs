@@ -10,6 +10,7 @@ mod m20261123_000005_v2_delivery;
 mod m20261202_000006_node_leases;
 pub mod m20261202_000007_refold_names;
 mod m20261202_000008_connector;
+mod m20261202_000009_run_connector;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_node_leases::Migration),
             Box::new(m20261202_000007_refold_names::Migration),
             Box::new(m20261202_000008_connector::Migration),
+            Box::new(m20261202_000009_run_connector::Migration),
         ]
     }
 }

@@ -41,6 +41,7 @@ pub fn rpcs() -> Vec<Rpc> {
         Rpc::instance::<__path_set_org_link>(SERVICE, Whole, rpc_call!(set_org_link)),
         Rpc::instance::<__path_remove_org_link>(SERVICE, Ignored, rpc_call!(remove_org_link)),
         Rpc::instance::<__path_list_org_links>(SERVICE, Whole, rpc_call!(list_org_links)),
+        Rpc::instance::<__path_test_connection_call>(SERVICE, Whole, rpc_call!(test_connection_call)),
     ]
 }
 
@@ -718,4 +719,80 @@ pub async fn list_org_links(s: AppState, c: Caller, r: ListOrgLinksRequest) -> A
         })
         .collect();
     Ok(ListOrgLinksResponse { details: ListDetails::new(total, position), result })
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TestConnectionCallRequest {
+    #[serde(default)]
+    #[schema(ignore)]
+    pub id: String,
+    /// A ZITADEL Actions v2 payload as ZITADEL would send it (no signature needed).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub payload: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestConnectionCallResponse {
+    /// What the call would answer ZITADEL.
+    #[schema(value_type = Object)]
+    pub reply: serde_json::Value,
+    /// The payload's condition (`function/<name>`, `request/<method>`, …); empty when none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub condition: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(example = "2")]
+    pub flow_type: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    #[schema(example = "5")]
+    pub trigger_type: String,
+    /// The actionsd organization whose actions ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    pub outcome: super::execute::Outcome,
+    /// The action runs, with their logs.
+    pub runs: Vec<super::execute::RunSummary>,
+    /// Writes through the ZITADEL API a real call would queue (none are made by this version).
+    pub pending_api_effects: Vec<serde_json::Value>,
+}
+
+#[utoipa::path(post, path = "/connector/v1/connections/{id}/_test", tag = "ConnectorService",
+    operation_id = "ConnectorService_TestConnectionCall",
+    summary = "Dry-run a ZITADEL payload through a connection: the reply, the runs and their logs (nothing stored)",
+    params(("id" = String, Path, description = "Connection id")),
+    request_body = TestConnectionCallRequest,
+    responses((status = 200, body = TestConnectionCallResponse),
+        (status = 400, description = R400, body = GatewayError), (status = 401, body = GatewayError),
+        (status = 403, body = GatewayError),
+        (status = 404, description = "Connection not found (CONN-n0tFd)", body = GatewayError),
+        (status = 503, description = "No sandbox worker free, or the database is unavailable", body = GatewayError)))]
+pub async fn test_connection_call(
+    s: AppState,
+    _c: Caller,
+    r: TestConnectionCallRequest,
+) -> ApiResult<TestConnectionCallResponse> {
+    let id = parse_connection_id(&r.id)?;
+    let connection = store::get(&s.store.db, id).await?.ok_or_else(store::not_found)?;
+    let payload = match r.payload {
+        Some(p @ serde_json::Value::Object(_)) => p,
+        _ => return Err(invalid("TestConnectionCallRequest", "Payload", "must be a JSON object (ZITADEL's payload)")),
+    };
+    let dry = super::connector_call::dry_run(&s, &connection, &payload).await?;
+    let (outcome, runs) = match &dry.report {
+        Some(report) => {
+            (report.outcome.into(), report.runs.iter().map(|r| super::execute::summary(r, None, true)).collect())
+        }
+        None => (super::execute::Outcome::Succeeded, Vec::new()),
+    };
+    Ok(TestConnectionCallResponse {
+        reply: dry.reply,
+        condition: dry.condition.as_ref().map(crate::service::connector::Condition::label).unwrap_or_default(),
+        flow_type: dry.trigger.map(|t| t.flow().0.to_string()).unwrap_or_default(),
+        trigger_type: dry.trigger.map(|t| t.trigger_type().0.to_string()).unwrap_or_default(),
+        org_id: dry.org.map(|o| o.to_string()),
+        outcome,
+        runs,
+        pending_api_effects: Vec::new(),
+    })
 }

@@ -166,7 +166,12 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
     };
     let call_timeout = Duration::from_nanos(c.call_timeout_nanos.max(0) as u64);
     let deadline = tokio::time::Instant::now() + call_timeout;
-    let run = s.execute.execute_for_connector(org, mapped.trigger, &mapped.context, deadline);
+    let tag = crate::service::execute::RunTag {
+        connection_id: c.id,
+        condition: condition.map(Condition::label).unwrap_or_default(),
+        warnings: mapped.warnings.clone(),
+    };
+    let run = s.execute.execute_for_connector(org, mapped.trigger, &mapped.context, deadline, tag);
     let budget_spent = || format!("callTimeout {} reached", crate::domain::Duration { nanos: c.call_timeout_nanos });
     // The trigger ends itself at the deadline; the outer bound only catches what does not (a wait
     // for the database), a little later so that the trigger's own answer wins.
@@ -192,6 +197,46 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
             Done { body: conn::forwarded_error(&message), outcome: "failed", failure: Some(message) }
         }
     }
+}
+
+/// What a dry run found (TestConnectionCall): nothing stored, no health counted.
+pub(crate) struct DryRun {
+    pub reply: Value,
+    pub condition: Option<Condition>,
+    pub trigger: Option<crate::domain::Trigger>,
+    pub org: Option<i64>,
+    pub report: Option<crate::runtime::trigger::TriggerReport>,
+}
+
+/// §3–§6 without a signature, a stored run or a health count: what a call with this payload
+/// would answer. Errors (no worker free, database down) are returned as they are.
+pub(crate) async fn dry_run(s: &AppState, c: &entity::connection::Model, payload: &Value) -> ApiResult<DryRun> {
+    let condition = Condition::of(payload);
+    let pass = |trigger, org| DryRun {
+        reply: conn::pass_through(condition.as_ref(), payload),
+        condition: condition.clone(),
+        trigger,
+        org,
+        report: None,
+    };
+    let Some(Condition::Function(name)) = condition.as_ref() else { return Ok(pass(None, None)) };
+    let Some(mapped) = conn::map_function(name, payload) else { return Ok(pass(None, None)) };
+    let Some(org) = org_for(s, c, mapped.zitadel_org.as_deref()).await? else {
+        return Ok(pass(Some(mapped.trigger), None));
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_nanos(c.call_timeout_nanos.max(0) as u64);
+    let report = s.execute.dry_run(org, mapped.trigger, &mapped.context, deadline).await?;
+    if report.runs.is_empty() {
+        return Ok(pass(Some(mapped.trigger), Some(org)));
+    }
+    let reply = match (&report.effects, &report.error) {
+        (Some(effects), None) => {
+            let names: Vec<String> = report.runs.iter().map(|r| r.action_name.clone()).collect();
+            conn::function_reply(mapped.trigger, effects, &names)
+        }
+        (_, error) => conn::forwarded_error(error.as_deref().unwrap_or("the actions failed")),
+    };
+    Ok(DryRun { reply, condition, trigger: Some(mapped.trigger), org: Some(org), report: Some(report) })
 }
 
 /// The actions cannot run: the forwarded error (fail closed) or a pass-through (fail open).

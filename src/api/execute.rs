@@ -238,7 +238,7 @@ fn check_context(message: &str, context: Option<Value>) -> ApiResult<Value> {
     Ok(context)
 }
 
-fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSummary {
+pub(crate) fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSummary {
     RunSummary {
         id: id.map(|i| i.to_string()).unwrap_or_default(),
         action_id: if r.action_id > 0 { r.action_id.to_string() } else { String::new() },
@@ -359,6 +359,16 @@ pub struct RunQuery {
     pub flow_type_query: Option<FlowTypeQuery>,
     #[serde(default, alias = "run_id_query", deserialize_with = "json::message_opt::deserialize")]
     pub run_id_query: Option<RunIdQuery>,
+    /// Runs of one connector connection's calls.
+    #[serde(default, alias = "connection_id_query", deserialize_with = "json::message_opt::deserialize")]
+    pub connection_id_query: Option<ConnectionIdQuery>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionIdQuery {
+    #[serde(default, alias = "connection_id")]
+    pub connection_id: String,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -410,6 +420,14 @@ pub struct Run {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logs: Option<Vec<LogRecordMsg>>,
     pub resource_owner: String,
+    /// The connector connection whose call ran this (connector calls only).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub connection_id: String,
+    /// The connector call's condition (`function/<name>`, `request/<method>`, `event/<type>`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub condition: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -457,6 +475,9 @@ fn run_msg(r: entity::run::Model, with_logs: bool) -> Run {
         },
         logs,
         resource_owner: r.org_id.to_string(),
+        connection_id: r.connection_id.map(|c| c.to_string()).unwrap_or_default(),
+        condition: r.condition.unwrap_or_default(),
+        warnings: r.warnings.and_then(|w| serde_json::from_str(&w).ok()).unwrap_or_default(),
     }
 }
 
@@ -480,7 +501,8 @@ pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<
         let set = q.action_id_query.is_some() as u8
             + q.outcome_query.is_some() as u8
             + q.flow_type_query.is_some() as u8
-            + q.run_id_query.is_some() as u8;
+            + q.run_id_query.is_some() as u8
+            + q.connection_id_query.is_some() as u8;
         if set != 1 {
             return Err(ApiError::invalid(format!(
                 "invalid ListRunsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid RunQuery.Query: value is required"
@@ -500,6 +522,8 @@ pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<
             RunFilter::Flow(flow.0)
         } else if let Some(q) = q.run_id_query {
             crate::domain::id::parse(&q.run_id).map(RunFilter::RunId).unwrap_or(RunFilter::Nothing)
+        } else if let Some(q) = q.connection_id_query {
+            crate::domain::id::parse(&q.connection_id).map(RunFilter::Connection).unwrap_or(RunFilter::Nothing)
         } else {
             unreachable!("exactly one query kind is set")
         });

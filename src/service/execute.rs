@@ -68,6 +68,14 @@ pub struct Executed {
     pub record_ids: Vec<Option<i64>>,
 }
 
+/// What a connector call adds to its run records.
+#[derive(Debug, Clone, Default)]
+pub struct RunTag {
+    pub connection_id: i64,
+    pub condition: String,
+    pub warnings: Vec<String>,
+}
+
 /// The trigger use case, shared by every transport.
 pub struct ExecuteTrigger {
     store: Arc<Store>,
@@ -167,7 +175,7 @@ impl ExecuteTrigger {
     /// of failed runs are committed before answering, the others are batched).
     pub async fn execute(&self, org: i64, trigger: Trigger, context: &Value) -> ApiResult<Executed> {
         let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
-        self.run_and_record(org, trigger, context, deadline, true).await
+        self.run_and_record(org, trigger, context, deadline, None).await
     }
 
     /// A connector call: the trigger's actions within `deadline`, with run records, and without
@@ -178,8 +186,29 @@ impl ExecuteTrigger {
         trigger: Trigger,
         context: &Value,
         deadline: Instant,
+        tag: RunTag,
     ) -> ApiResult<Executed> {
-        self.run_and_record(org, trigger, context, deadline, false).await
+        self.run_and_record(org, trigger, context, deadline, Some(&tag)).await
+    }
+
+    /// A connector dry run: the trigger's actions within `deadline`, nothing stored.
+    pub async fn dry_run(
+        &self,
+        org: i64,
+        trigger: Trigger,
+        context: &Value,
+        deadline: Instant,
+    ) -> ApiResult<TriggerReport> {
+        let actions = self.action_specs(org, trigger).await?;
+        if actions.is_empty() {
+            return Ok(TriggerReport {
+                outcome: Outcome::Succeeded,
+                error: None,
+                effects: Some(Map::new()),
+                runs: vec![],
+            });
+        }
+        self.run_actions(org, trigger, context, actions.as_slice(), deadline).await
     }
 
     async fn run_and_record(
@@ -188,8 +217,10 @@ impl ExecuteTrigger {
         trigger: Trigger,
         context: &Value,
         deadline: Instant,
-        functions: bool,
+        tag: Option<&RunTag>,
     ) -> ApiResult<Executed> {
+        // Connector calls do not run actionsd's own v2 function targets.
+        let functions = tag.is_none();
         let actions = self.action_specs(org, trigger).await?;
         if actions.is_empty() {
             if !functions {
@@ -225,7 +256,7 @@ impl ExecuteTrigger {
             .runs
             .iter()
             .zip(&record_ids)
-            .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, trigger))
+            .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, trigger, tag))
             .collect();
         let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
         let write_now = if failed { Some(records) } else { self.run_writer.submit(records).err() };
@@ -307,7 +338,14 @@ impl Chain for FunctionChain<'_> {
 }
 
 /// The run record of one action run that started.
-fn run_record(r: &RunReport, id: i64, run_id: i64, org: i64, trigger: Trigger) -> Option<entity::run::Model> {
+fn run_record(
+    r: &RunReport,
+    id: i64,
+    run_id: i64,
+    org: i64,
+    trigger: Trigger,
+    tag: Option<&RunTag>,
+) -> Option<entity::run::Model> {
     Some(entity::run::Model {
         id,
         run_id,
@@ -325,5 +363,10 @@ fn run_record(r: &RunReport, id: i64, run_id: i64, org: i64, trigger: Trigger) -
         http_calls: r.http_calls as i32,
         log_records: r.logs.len() as i32,
         log_bytes: r.log_bytes.min(i32::MAX as u64) as i32,
+        connection_id: tag.map(|t| t.connection_id),
+        condition: tag.map(|t| t.condition.clone()),
+        warnings: tag
+            .filter(|t| !t.warnings.is_empty())
+            .map(|t| serde_json::to_string(&t.warnings).unwrap_or_else(|_| "[]".into())),
     })
 }

@@ -124,6 +124,7 @@ pub enum RunFilter {
     Outcome(crate::domain::Outcome),
     Flow(i32),
     RunId(i64),
+    Connection(i64),
     Nothing,
 }
 
@@ -141,6 +142,7 @@ pub async fn list(
             RunFilter::Outcome(o) => q.filter(run::Column::Outcome.eq(*o)),
             RunFilter::Flow(t) => q.filter(run::Column::FlowType.eq(*t)),
             RunFilter::RunId(id) => q.filter(run::Column::RunId.eq(*id)),
+            RunFilter::Connection(id) => q.filter(run::Column::ConnectionId.eq(*id)),
             RunFilter::Nothing => q.filter(Expr::cust("1 = 0")),
         };
     }

@@ -151,6 +151,18 @@ async fn complement_token_reply(s: &TestServer) {
     assert!(runs
         .iter()
         .all(|r| r["outcome"] == "OUTCOME_SUCCEEDED" && r["flowType"] == "2" && r["triggerType"] == "5"));
+    // Each carries the connection and the condition; ListRuns filters by connection.
+    let connection_id = url.trim_end_matches("/call").rsplit('/').next().unwrap().to_string();
+    assert!(
+        runs.iter().all(|r| r["connectionId"] == connection_id.as_str() && r["condition"] == "function/preaccesstoken"),
+        "{runs:?}"
+    );
+    let by_connection = json!({"queries": [{"connectionIdQuery": {"connectionId": connection_id}}]});
+    let r = s.list_runs(&token, by_connection).await;
+    assert_eq!(r.body["details"]["totalResult"], "2", "{r:?}");
+    let r = s.list_runs(&token, json!({"queries": [{"connectionIdQuery": {"connectionId": "1"}}]})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.get("result").is_none(), "{r:?}");
     // Health counts the call.
     let health = wait_health(s, &url, |h| h["calls"] == "1").await;
     assert_eq!((health["rejected"].as_str(), health["failed"].as_str()), (Some("0"), Some("0")));
@@ -383,7 +395,46 @@ async fn fail_modes_when_the_actions_cannot_run(s: &TestServer) {
         .await;
 }
 
+async fn dry_run(s: &TestServer) {
+    let (url, id, org, token) = setup(s, json!({})).await;
+    let script =
+        "function dry(ctx, api) { console.log('hello from ' + ctx.v1.claims.sub); api.v1.claims.setClaim('x', 1); }";
+    bind(s, &token, &org, "2", "5", &[("dry", script, false)]).await;
+    let test = format!("{CONNECTIONS}/{id}/_test");
+    let r = s.post(&test, &s.admin, json!({"payload": token_payload("preaccesstoken", "zorg")})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["reply"], json!({"append_claims": [{"key": "x", "value": 1}]}));
+    assert_eq!(r.body["condition"], "function/preaccesstoken");
+    assert_eq!((r.body["flowType"].as_str(), r.body["triggerType"].as_str()), (Some("2"), Some("5")));
+    assert_eq!(r.body["orgId"], org.as_str());
+    assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED");
+    assert_eq!(r.body["runs"][0]["actionName"], "dry");
+    assert!(r.body["runs"][0]["logs"][0]["message"].as_str().unwrap_or("").contains("hello from 312"), "{r:?}");
+    assert_eq!(r.body["pendingApiEffects"], json!([]));
+    // Other conditions: the pass-through reply; a payload that is no object is refused.
+    let request = json!({"fullMethod": "/zitadel.user.v2.UserService/ListUsers", "request": {"limit": 3}});
+    let r = s.post(&test, &s.admin, json!({"payload": request})).await;
+    assert_eq!(r.body["reply"], json!({"limit": 3}), "{r:?}");
+    assert!(r.body["runs"].as_array().is_some_and(Vec::is_empty), "{r:?}");
+    let r = s.post(&test, &s.admin, json!({"payload": "not an object"})).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
+    assert_error(
+        &s.post(&format!("{CONNECTIONS}/4242/_test"), &s.admin, json!({"payload": {}})).await,
+        404,
+        5,
+        "CONN-n0tFd",
+        "unknown",
+    );
+    // Nothing stored and nothing counted: a real call afterwards is the first run and the first call.
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.body["append_claims"], json!([{"key": "x", "value": 1}]), "{r:?}");
+    assert_eq!(runs_of(s, &token, 1).await.len(), 1, "only the real call's run is stored");
+    let health = wait_health(s, &url, |h| h["calls"] != "0").await;
+    assert_eq!(health["calls"], "1", "the dry runs are not counted: {health}");
+}
+
 backend_tests!(
+    dry_run,
     complement_token_reply,
     saml_and_userinfo,
     failures_are_forwarded,
