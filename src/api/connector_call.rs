@@ -157,8 +157,8 @@ fn decode(connection: &entity::connection::Model, body: &[u8]) -> Result<Value, 
 /// A verified call: the org, the v1 trigger, the reply.
 async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Condition>, payload: &Value) -> Done {
     let pass = |outcome| Done { body: conn::pass_through(condition, payload), outcome, failure: None };
-    let Some(Condition::Function(name)) = condition else { return pass("passthrough") };
-    let Some(mapped) = conn::map_function(name, payload) else { return pass("passthrough") };
+    let Some(condition_ref) = condition else { return pass("passthrough") };
+    let Some(mapped) = map(condition_ref, payload) else { return pass("passthrough") };
     let org = match org_for(s, c, mapped.zitadel_org.as_deref()).await {
         Ok(Some(org)) => org,
         Ok(None) => return pass("passthrough"),
@@ -190,12 +190,38 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
     match report.effects {
         Some(effects) if report.error.is_none() => {
             let names: Vec<String> = report.runs.iter().map(|r| r.action_name.clone()).collect();
-            Done { body: conn::function_reply(mapped.trigger, &effects, &names), outcome: "succeeded", failure: None }
+            let body = success_reply(condition_ref, mapped.trigger, payload, &effects, &names);
+            Done { body, outcome: "succeeded", failure: None }
         }
         _ => {
             let message = report.error.unwrap_or_else(|| "the actions failed".into());
             Done { body: conn::forwarded_error(&message), outcome: "failed", failure: Some(message) }
         }
+    }
+}
+
+/// The v1 trigger and context of a condition, for the conditions mapped so far.
+fn map(condition: &Condition, payload: &Value) -> Option<conn::Mapped> {
+    match condition {
+        Condition::Function(name) => conn::map_function(name, payload),
+        Condition::Request(method) => conn::map_request(method, payload),
+        _ => None,
+    }
+}
+
+/// The reply after the actions succeeded: the function response, or the changed request.
+fn success_reply(
+    condition: &Condition,
+    trigger: crate::domain::Trigger,
+    payload: &Value,
+    effects: &serde_json::Map<String, Value>,
+    action_names: &[String],
+) -> Value {
+    match condition {
+        Condition::Request(method) => {
+            conn::request_reply(method, payload.get("request").unwrap_or(&Value::Null), effects)
+        }
+        _ => conn::function_reply(trigger, effects, action_names),
     }
 }
 
@@ -219,8 +245,8 @@ pub(crate) async fn dry_run(s: &AppState, c: &entity::connection::Model, payload
         org,
         report: None,
     };
-    let Some(Condition::Function(name)) = condition.as_ref() else { return Ok(pass(None, None)) };
-    let Some(mapped) = conn::map_function(name, payload) else { return Ok(pass(None, None)) };
+    let Some(condition_ref) = condition.as_ref() else { return Ok(pass(None, None)) };
+    let Some(mapped) = map(condition_ref, payload) else { return Ok(pass(None, None)) };
     let Some(org) = org_for(s, c, mapped.zitadel_org.as_deref()).await? else {
         return Ok(pass(Some(mapped.trigger), None));
     };
@@ -232,7 +258,7 @@ pub(crate) async fn dry_run(s: &AppState, c: &entity::connection::Model, payload
     let reply = match (&report.effects, &report.error) {
         (Some(effects), None) => {
             let names: Vec<String> = report.runs.iter().map(|r| r.action_name.clone()).collect();
-            conn::function_reply(mapped.trigger, effects, &names)
+            success_reply(condition_ref, mapped.trigger, payload, effects, &names)
         }
         (_, error) => conn::forwarded_error(error.as_deref().unwrap_or("the actions failed")),
     };
@@ -267,7 +293,8 @@ async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Optio
     operation_id = "ConnectorService_Call",
     summary = "Where a ZITADEL target points: run the linked organization's v1 actions for an Actions v2 call",
     description = "REST only, authenticated by ZITADEL's signature header (no Bearer token). Function conditions \
-        (preuserinfo, preaccesstoken, presamlresponse) run the mapped v1 trigger; other conditions pass through.",
+        (preuserinfo, preaccesstoken, presamlresponse) and the requests of AddHumanUser and CreateUser run the mapped \
+        v1 trigger; other conditions pass through.",
     params(("id" = String, Path, description = "Connection id")),
     request_body(content = Object, description = "ZITADEL's Actions v2 payload", content_type = "application/json"),
     responses((status = 200, description = "The reply ZITADEL applies (or a forwarded error)", body = Object),

@@ -290,6 +290,126 @@ pub fn map_function(name: &str, payload: &Value) -> Option<Mapped> {
     Some(Mapped { trigger, context: Value::Object(ctx), zitadel_org, warnings })
 }
 
+/// Whether a request condition is user creation, and under which key its human user is
+/// (`None`: the request itself, AddHumanUser; `Some("human")`: CreateUser).
+fn user_creation(method: &str) -> Option<Option<&'static str>> {
+    let (service, rpc) = method.trim_start_matches('/').split_once('/')?;
+    if service != "zitadel.user.v2.UserService" && service != "zitadel.user.v2beta.UserService" {
+        return None;
+    }
+    match rpc {
+        "AddHumanUser" => Some(None),
+        "CreateUser" => Some(Some("human")),
+        _ => None,
+    }
+}
+
+/// The human part of a user-creation request (the request, or its `human`).
+fn human_part<'a>(request: &'a Value, under: Option<&str>) -> Option<&'a Value> {
+    match under {
+        None => Some(request),
+        Some(key) => request.get(key).filter(|h| h.is_object()),
+    }
+}
+
+/// Maps a request of AddHumanUser / CreateUser (with `human`) to Pre Creation: external when the
+/// request links an identity provider, else internal. None for every other request.
+pub fn map_request(method: &str, payload: &Value) -> Option<Mapped> {
+    let under = user_creation(method)?;
+    let request = payload.get("request")?;
+    let human = human_part(request, under)?;
+    let has_idp_links = human.get("idpLinks").and_then(Value::as_array).is_some_and(|l| !l.is_empty());
+    let trigger = if has_idp_links { Trigger::ExternalPreCreation } else { Trigger::InternalPreCreation };
+    let profile = human.get("profile").cloned().unwrap_or(Value::Null);
+    let email = human.get("email").cloned().unwrap_or(Value::Null);
+    let phone = human.get("phone").cloned().unwrap_or(Value::Null);
+    let text = |v: &Value, key: &str| v.get(key).cloned().unwrap_or(Value::String(String::new()));
+    let gender = crate::runtime::api::enum_number(profile.get("gender"), crate::runtime::api::GENDERS);
+    let user = json!({
+        "username": request.get("username").cloned().unwrap_or(Value::String(String::new())),
+        "human": {
+            "firstName": text(&profile, "givenName"),
+            "lastName": text(&profile, "familyName"),
+            "nickName": text(&profile, "nickName"),
+            "displayName": text(&profile, "displayName"),
+            "preferredLanguage": text(&profile, "preferredLanguage"),
+            "gender": gender,
+            "email": text(&email, "email"),
+            "isEmailVerified": email.get("isVerified").and_then(Value::as_bool).unwrap_or(false),
+            "phone": text(&phone, "phone"),
+            "isPhoneVerified": phone.get("isVerified").and_then(Value::as_bool).unwrap_or(false),
+        },
+    });
+    let zitadel_org = request
+        .get("organization")
+        .and_then(|o| o.get("orgId"))
+        .or_else(|| request.get("organizationId"))
+        .and_then(Value::as_str)
+        .filter(|o| !o.is_empty())
+        .map(str::to_string);
+    Some(Mapped { trigger, context: json!({ "user": user }), zitadel_org, warnings: Vec::new() })
+}
+
+/// The request ZITADEL goes on with: the received request with the setters' effects applied
+/// (profile, username, email and phone with their verification, metadata merged by key).
+pub fn request_reply(method: &str, request: &Value, effects: &Map<String, Value>) -> Value {
+    let mut out = request.clone();
+    let Some(under) = user_creation(method) else { return out };
+    if let Some(username) = effects.get("user").and_then(|u| u.get("username")).and_then(Value::as_str) {
+        if !username.is_empty() {
+            out["username"] = Value::String(username.to_string());
+        }
+    }
+    let human_target = match under {
+        None => &mut out,
+        Some(key) => &mut out[key],
+    };
+    if let Some(h) = effects.get("user").and_then(|u| u.get("human")).and_then(Value::as_object) {
+        let profile = [
+            ("firstName", "givenName"),
+            ("lastName", "familyName"),
+            ("nickName", "nickName"),
+            ("displayName", "displayName"),
+            ("preferredLanguage", "preferredLanguage"),
+        ];
+        for (from, to) in profile {
+            if let Some(v) = h.get(from).and_then(Value::as_str).filter(|v| !v.is_empty()) {
+                human_target["profile"][to] = Value::String(v.to_string());
+            }
+        }
+        if let Some(n) = h.get("gender").and_then(Value::as_i64).filter(|n| *n > 0) {
+            if let Some(name) = crate::runtime::api::GENDERS.get(n as usize) {
+                human_target["profile"]["gender"] = Value::String((*name).to_string());
+            }
+        }
+        for (field, key, verified) in [("email", "email", "isEmailVerified"), ("phone", "phone", "isPhoneVerified")] {
+            if let Some(v) = h.get(field).and_then(Value::as_str).filter(|v| !v.is_empty()) {
+                human_target[key][key] = Value::String(v.to_string());
+            }
+            if h.get(verified).and_then(Value::as_bool) == Some(true) {
+                if let Some(obj) = human_target[key].as_object_mut() {
+                    obj.remove("sendCode");
+                    obj.remove("returnCode");
+                    obj.insert("isVerified".into(), Value::Bool(true));
+                }
+            }
+        }
+    }
+    if let Some(set) = effects.get("metadata").and_then(Value::as_array).filter(|m| !m.is_empty()) {
+        let mut list: Vec<Value> = human_target.get("metadata").and_then(Value::as_array).cloned().unwrap_or_default();
+        for item in set {
+            let key = item.get("key").cloned().unwrap_or(Value::Null);
+            let entry = json!({"key": key, "value": item.get("value").cloned().unwrap_or(Value::Null)});
+            match list.iter_mut().find(|m| m.get("key") == Some(&key)) {
+                Some(existing) => *existing = entry,
+                None => list.push(entry),
+            }
+        }
+        human_target["metadata"] = Value::Array(list);
+    }
+    out
+}
+
 /// The reply of a function call from the trigger's effects. `runs` are the action names in
 /// run order (for their log claims).
 pub fn function_reply(trigger: Trigger, effects: &Map<String, Value>, action_names: &[String]) -> Value {
@@ -415,6 +535,51 @@ mod tests {
         assert_eq!(m.context["org"]["primaryDomain"], "b.c");
         assert_eq!(m.context["application"], json!({"clientId": "c1"}));
         assert!(map_function("unknown", &payload).is_none());
+    }
+
+    #[test]
+    fn user_creation_requests_map_to_pre_creation_and_back() {
+        let payload = json!({
+            "fullMethod": "/zitadel.user.v2.UserService/AddHumanUser",
+            "request": {
+                "username": "ann", "organization": {"orgId": "zorg"},
+                "profile": {"givenName": "Ann", "familyName": "Lee", "gender": "GENDER_FEMALE"},
+                "email": {"email": "ann@example.com", "sendCode": {}},
+                "metadata": [{"key": "a", "value": "MQ=="}],
+                "password": {"password": "secret"}
+            }
+        });
+        let Some(Condition::Request(method)) = Condition::of(&payload) else { panic!("a request") };
+        let m = map_request(&method, &payload).expect("mapped");
+        assert_eq!(m.trigger, Trigger::InternalPreCreation);
+        assert_eq!(m.zitadel_org.as_deref(), Some("zorg"));
+        assert_eq!(m.context["user"]["human"]["firstName"], "Ann");
+        assert_eq!(m.context["user"]["human"]["gender"], 1);
+        assert_eq!(m.context["user"]["human"]["isEmailVerified"], false);
+        let effects = json!({
+            "user": {"username": "ann.lee", "human": {"firstName": "Anna", "lastName": "Lee", "gender": 3,
+                     "email": "anna@example.com", "isEmailVerified": true}},
+            "metadata": [{"key": "a", "value": "Mg=="}, {"key": "b", "value": "Mw=="}],
+        });
+        let reply = request_reply(&method, &payload["request"], effects.as_object().unwrap());
+        assert_eq!(reply["username"], "ann.lee");
+        assert_eq!(reply["profile"], json!({"givenName": "Anna", "familyName": "Lee", "gender": "GENDER_DIVERSE"}));
+        assert_eq!(reply["email"], json!({"email": "anna@example.com", "isVerified": true}));
+        assert_eq!(reply["metadata"], json!([{"key": "a", "value": "Mg=="}, {"key": "b", "value": "Mw=="}]));
+        assert_eq!(reply["password"], json!({"password": "secret"}), "every other field kept");
+        // CreateUser: the same under `human`; an IdP link makes it external.
+        let create = json!({"fullMethod": "/zitadel.user.v2.UserService/CreateUser", "request": {
+            "organizationId": "zorg", "username": "bo", "human": {"profile": {"givenName": "Bo"},
+            "email": {"email": "bo@example.com"}, "idpLinks": [{"idpId": "i", "userId": "u"}]}}});
+        let m = map_request("/zitadel.user.v2.UserService/CreateUser", &create).expect("mapped");
+        assert_eq!(m.trigger, Trigger::ExternalPreCreation);
+        let reply = request_reply(
+            "/zitadel.user.v2.UserService/CreateUser",
+            &create["request"],
+            json!({"user": {"human": {"firstName": "Bob"}}}).as_object().unwrap(),
+        );
+        assert_eq!(reply["human"]["profile"]["givenName"], "Bob");
+        assert!(map_request("/zitadel.user.v2.UserService/ListUsers", &create).is_none());
     }
 
     #[test]

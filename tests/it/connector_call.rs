@@ -4,7 +4,7 @@
 //! runs. On SQLite and PostgreSQL.
 
 use crate::common::receiver::hmac_sha256;
-use crate::common::{assert_error, Reply, TestServer};
+use crate::common::{self, assert_error, Reply, TestServer};
 use serde_json::{json, Value};
 
 const CONNECTIONS: &str = "/connector/v1/connections";
@@ -433,7 +433,59 @@ async fn dry_run(s: &TestServer) {
     assert_eq!(health["calls"], "1", "the dry runs are not counted: {health}");
 }
 
+async fn registration_requests(s: &TestServer) {
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let script = r#"function normalize(ctx, api) {
+        var u = ctx.v1.user;
+        api.setFirstName(u.human.firstName.toUpperCase());
+        api.setUsername(u.human.email);
+        api.setEmailVerified(true);
+        api.v1.user.appendMetadata('source', 'connector');
+    }"#;
+    bind(s, &token, &org, "3", "2", &[("normalize", script, false)]).await;
+    let payload = json!({
+        "fullMethod": "/zitadel.user.v2.UserService/AddHumanUser", "instanceID": "inst", "orgID": "the-login-client-org",
+        "userID": "login-client", "headers": {},
+        "request": {
+            "username": "ann", "organization": {"orgId": "zorg"},
+            "profile": {"givenName": "Ann", "familyName": "Lee", "preferredLanguage": "en"},
+            "email": {"email": "ann@example.com", "sendCode": {"urlTemplate": "https://x/{{.Code}}"}},
+            "metadata": [{"key": "plan", "value": "Zm9v"}],
+            "password": {"password": "Secr3t!", "changeRequired": false}
+        }
+    });
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let reply = &r.body;
+    assert_eq!(reply["username"], "ann@example.com");
+    assert_eq!(reply["profile"], json!({"givenName": "ANN", "familyName": "Lee", "preferredLanguage": "en"}));
+    assert_eq!(reply["email"], json!({"email": "ann@example.com", "isVerified": true}), "sendCode replaced");
+    assert_eq!(reply["password"], json!({"password": "Secr3t!", "changeRequired": false}), "kept as received");
+    assert_eq!(reply["organization"], json!({"orgId": "zorg"}));
+    let metadata = reply["metadata"].as_array().expect("metadata");
+    assert_eq!(metadata[0], json!({"key": "plan", "value": "Zm9v"}));
+    assert_eq!(metadata[1]["key"], "source");
+    assert!(common::unb64(metadata[1]["value"].as_str().unwrap()).contains("connector"), "{metadata:?}");
+    let runs = runs_of(s, &token, 1).await;
+    assert_eq!((runs[0]["flowType"].as_str(), runs[0]["triggerType"].as_str()), (Some("3"), Some("2")));
+    assert_eq!(runs[0]["condition"], "request/zitadel.user.v2.UserService/AddHumanUser");
+
+    // A failing action stops the registration with ZITADEL's forwarded error.
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let deny = "function deny(ctx, api) { if (ctx.v1.user.human.email.endsWith('@blocked.example')) throw new Error('domain not allowed'); }";
+    bind(s, &token, &org, "3", "2", &[("deny", deny, false)]).await;
+    let mut blocked = payload.clone();
+    blocked["request"]["email"]["email"] = json!("eve@blocked.example");
+    let r = signed_call(s, &url, &blocked).await;
+    assert_eq!(r.body["forwardedStatusCode"], 400, "{r:?}");
+    assert!(
+        r.body["forwardedErrorMessage"].as_str().unwrap().starts_with("action \"deny\": Error: domain not allowed"),
+        "{r:?}"
+    );
+}
+
 backend_tests!(
+    registration_requests,
     dry_run,
     complement_token_reply,
     saml_and_userinfo,
