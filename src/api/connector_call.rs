@@ -195,8 +195,18 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
         }
         _ => {
             let message = report.error.unwrap_or_else(|| "the actions failed".into());
-            Done { body: conn::forwarded_error(&message), outcome: "failed", failure: Some(message) }
+            Done { body: failure_reply(condition_ref, payload, &message), outcome: "failed", failure: Some(message) }
         }
+    }
+}
+
+/// After the actions failed: functions and requests get the forwarded error (ZITADEL aborts the
+/// operation when its target interrupts on error); responses and events already happened, so
+/// the failure is only recorded and the reply is the unchanged response or `{}`.
+fn failure_reply(condition: &Condition, payload: &Value, message: &str) -> Value {
+    match condition {
+        Condition::Function(_) | Condition::Request(_) => conn::forwarded_error(message),
+        other => conn::pass_through(Some(other), payload),
     }
 }
 
@@ -205,7 +215,8 @@ fn map(condition: &Condition, payload: &Value) -> Option<conn::Mapped> {
     match condition {
         Condition::Function(name) => conn::map_function(name, payload),
         Condition::Request(method) => conn::map_request(method, payload),
-        _ => None,
+        Condition::Response(method) => conn::map_response(method, payload),
+        Condition::Event(event_type) => conn::map_event(event_type, payload),
     }
 }
 
@@ -221,7 +232,9 @@ fn success_reply(
         Condition::Request(method) => {
             conn::request_reply(method, payload.get("request").unwrap_or(&Value::Null), effects)
         }
-        _ => conn::function_reply(trigger, effects, action_names),
+        Condition::Function(_) => conn::function_reply(trigger, effects, action_names),
+        // Their effects (metadata) would go through the ZITADEL API; the reply is unchanged.
+        other => conn::pass_through(Some(other), payload),
     }
 }
 
@@ -260,7 +273,7 @@ pub(crate) async fn dry_run(s: &AppState, c: &entity::connection::Model, payload
             let names: Vec<String> = report.runs.iter().map(|r| r.action_name.clone()).collect();
             success_reply(condition_ref, mapped.trigger, payload, effects, &names)
         }
-        (_, error) => conn::forwarded_error(error.as_deref().unwrap_or("the actions failed")),
+        (_, error) => failure_reply(condition_ref, payload, error.as_deref().unwrap_or("the actions failed")),
     };
     Ok(DryRun { reply, condition, trigger: Some(mapped.trigger), org: Some(org), report: Some(report) })
 }
@@ -268,13 +281,14 @@ pub(crate) async fn dry_run(s: &AppState, c: &entity::connection::Model, payload
 /// The actions cannot run: the forwarded error (fail closed) or a pass-through (fail open).
 fn unavailable(c: &entity::connection::Model, condition: Option<&Condition>, payload: &Value, why: &str) -> Done {
     let failure = Some(format!("actions unavailable: {why}"));
+    let blocking = matches!(condition, Some(Condition::Function(_) | Condition::Request(_)));
     match c.fail_mode {
-        FailMode::Closed => Done {
+        FailMode::Closed if blocking => Done {
             body: conn::forwarded_error(failure.as_deref().unwrap_or_default()),
             outcome: "unavailable",
             failure,
         },
-        FailMode::Open => Done { body: conn::pass_through(condition, payload), outcome: "unavailable", failure },
+        _ => Done { body: conn::pass_through(condition, payload), outcome: "unavailable", failure },
     }
 }
 
@@ -293,8 +307,9 @@ async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Optio
     operation_id = "ConnectorService_Call",
     summary = "Where a ZITADEL target points: run the linked organization's v1 actions for an Actions v2 call",
     description = "REST only, authenticated by ZITADEL's signature header (no Bearer token). Function conditions \
-        (preuserinfo, preaccesstoken, presamlresponse) and the requests of AddHumanUser and CreateUser run the mapped \
-        v1 trigger; other conditions pass through.",
+        (preuserinfo, preaccesstoken, presamlresponse), the requests of AddHumanUser and CreateUser, the responses of \
+        CreateSession and SetSession and the password-check events run the mapped v1 trigger; other conditions pass \
+        through.",
     params(("id" = String, Path, description = "Connection id")),
     request_body(content = Object, description = "ZITADEL's Actions v2 payload", content_type = "application/json"),
     responses((status = 200, description = "The reply ZITADEL applies (or a forwarded error)", body = Object),

@@ -410,6 +410,51 @@ pub fn request_reply(method: &str, request: &Value, effects: &Map<String, Value>
     out
 }
 
+/// Maps a password-check event to Internal Authentication / Post Authentication; None for other
+/// events. The user is the event's aggregate; the ZITADEL org its resource owner.
+pub fn map_event(event_type: &str, payload: &Value) -> Option<Mapped> {
+    let auth_error = match event_type {
+        "user.human.password.check.succeeded" => "none",
+        "user.human.password.check.failed" => "password invalid",
+        _ => return None,
+    };
+    let zitadel_org = payload
+        .get("resourceOwner")
+        .or_else(|| payload.get("resource_owner"))
+        .and_then(Value::as_str)
+        .filter(|o| !o.is_empty())
+        .map(str::to_string);
+    let context = json!({"authMethod": "password", "authError": auth_error});
+    Some(Mapped { trigger: Trigger::InternalPostAuthentication, context, zitadel_org, warnings: Vec::new() })
+}
+
+/// The authentication method of a session request's checks, first in ZITADEL's order; None when
+/// only the user or an IdP intent was checked.
+fn session_auth_method(request: &Value) -> Option<&'static str> {
+    let checks = request.get("checks")?;
+    let checked = |key: &str| checks.get(key).is_some_and(|v| !v.is_null());
+    [("password", "password"), ("totp", "OTP"), ("otpSms", "OTP SMS"), ("otpEmail", "OTP Email"), ("webAuthN", "U2F")]
+        .into_iter()
+        .find(|(key, _)| checked(key))
+        .map(|(_, method)| method)
+}
+
+/// Maps the response of CreateSession / SetSession to Internal Authentication / Post
+/// Authentication, with the authentication method from the request's checks.
+pub fn map_response(method: &str, payload: &Value) -> Option<Mapped> {
+    let (service, rpc) = method.trim_start_matches('/').split_once('/')?;
+    let session = matches!(service, "zitadel.session.v2.SessionService" | "zitadel.session.v2beta.SessionService")
+        && matches!(rpc, "CreateSession" | "SetSession");
+    if !session {
+        return None;
+    }
+    let auth_method = session_auth_method(payload.get("request")?)?;
+    let context = json!({"authMethod": auth_method, "authError": "none"});
+    // The user's organization needs a lookup through the ZITADEL API; without it the
+    // connection's default organization runs.
+    Some(Mapped { trigger: Trigger::InternalPostAuthentication, context, zitadel_org: None, warnings: Vec::new() })
+}
+
 /// The reply of a function call from the trigger's effects. `runs` are the action names in
 /// run order (for their log claims).
 pub fn function_reply(trigger: Trigger, effects: &Map<String, Value>, action_names: &[String]) -> Value {
@@ -580,6 +625,32 @@ mod tests {
         );
         assert_eq!(reply["human"]["profile"]["givenName"], "Bob");
         assert!(map_request("/zitadel.user.v2.UserService/ListUsers", &create).is_none());
+    }
+
+    #[test]
+    fn password_checks_and_sessions_map_to_internal_post_authentication() {
+        let event =
+            json!({"aggregateID": "312", "resourceOwner": "zorg", "event_type": "user.human.password.check.failed"});
+        let Some(Condition::Event(t)) = Condition::of(&event) else { panic!("an event") };
+        let m = map_event(&t, &event).expect("mapped");
+        assert_eq!(m.trigger, Trigger::InternalPostAuthentication);
+        assert_eq!(m.context, json!({"authMethod": "password", "authError": "password invalid"}));
+        assert_eq!(m.zitadel_org.as_deref(), Some("zorg"));
+        assert!(map_event("user.human.added", &event).is_none());
+        let session = |checks: Value| {
+            json!({"fullMethod": "/zitadel.session.v2.SessionService/CreateSession",
+                   "request": {"checks": checks}, "response": {"sessionId": "s1"}})
+        };
+        let method = "/zitadel.session.v2.SessionService/CreateSession";
+        let auth = |p: &Value| map_response(method, p).map(|m| m.context["authMethod"].clone());
+        assert_eq!(
+            auth(&session(json!({"user": {"loginName": "a"}, "password": {"password": "x"}}))),
+            Some(json!("password"))
+        );
+        assert_eq!(auth(&session(json!({"otpEmail": {"code": "1"}, "totp": {"code": "2"}}))), Some(json!("OTP")));
+        assert_eq!(auth(&session(json!({"webAuthN": {}}))), Some(json!("U2F")));
+        assert_eq!(auth(&session(json!({"user": {"loginName": "a"}}))), None, "only a user check: pass-through");
+        assert!(map_response("/zitadel.user.v2.UserService/AddHumanUser", &session(json!({"password": {}}))).is_none());
     }
 
     #[test]

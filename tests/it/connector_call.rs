@@ -484,7 +484,43 @@ async fn registration_requests(s: &TestServer) {
     );
 }
 
+async fn password_checks_and_sessions(s: &TestServer) {
+    let (url, id, org, token) = setup(s, json!({})).await;
+    // The action reports what it saw through its (allowed) failure; the reply never changes.
+    let script = "function audit(ctx, api) { throw new Error('seen ' + ctx.v1.authMethod + '/' + ctx.v1.authError); }";
+    bind(s, &token, &org, "3", "1", &[("audit", script, true)]).await;
+    let event = json!({"aggregateID": "312", "aggregateType": "user", "resourceOwner": "zorg", "instanceID": "inst",
+        "version": "v2", "sequence": 7, "event_type": "user.human.password.check.failed",
+        "created_at": "2026-12-02T10:00:00Z", "userID": "312", "event_payload": "e30="});
+    let r = signed_call(s, &url, &event).await;
+    assert_eq!((r.status.as_u16(), r.body.clone()), (200, json!({})), "{r:?}");
+    let runs = runs_of(s, &token, 1).await;
+    assert_eq!(runs[0]["condition"], "event/user.human.password.check.failed");
+    assert_eq!((runs[0]["flowType"].as_str(), runs[0]["triggerType"].as_str()), (Some("3"), Some("1")));
+    assert!(runs[0]["error"].as_str().unwrap().contains("seen password/password invalid"), "{runs:?}");
+
+    // A session response: the method from the checks; the user's org needs the ZITADEL API, so
+    // the default org runs (none set: pass-through).
+    let session = json!({"fullMethod": "/zitadel.session.v2.SessionService/CreateSession",
+        "request": {"checks": {"user": {"loginName": "ann"}, "totp": {"code": "123456"}}},
+        "response": {"sessionId": "s1", "sessionToken": "tok", "details": {"sequence": "1"}}});
+    let r = signed_call(s, &url, &session).await;
+    assert_eq!(r.body, session["response"], "{r:?}");
+    assert_eq!(runs_of(s, &token, 1).await.len(), 1, "no org to run: nothing ran");
+    let r = s.put(&format!("{CONNECTIONS}/{id}"), &s.admin, json!({"name": "sessions", "defaultOrgId": org})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = signed_call(s, &url, &session).await;
+    assert_eq!(r.body, session["response"], "the response is never changed: {r:?}");
+    let runs = runs_of(s, &token, 2).await;
+    let run = runs
+        .iter()
+        .find(|r| r["condition"] == "response/zitadel.session.v2.SessionService/CreateSession")
+        .expect("a session run");
+    assert!(run["error"].as_str().unwrap().contains("seen OTP/none"), "{run:?}");
+}
+
 backend_tests!(
+    password_checks_and_sessions,
     registration_requests,
     dry_run,
     complement_token_reply,
