@@ -2,8 +2,9 @@
 //! reading the condition of a payload, mapping it to a v1 trigger and context, and turning the
 //! trigger's effects into the reply ZITADEL applies. The HTTP side is `api::connector_call`.
 //!
-//! Mapped so far: the function conditions (preuserinfo, preaccesstoken, presamlresponse); every
-//! other condition passes through.
+//! Mapped so far: the function conditions (preuserinfo, preaccesstoken, presamlresponse), the
+//! requests of AddHumanUser / CreateUser, the responses of CreateSession / SetSession (v2 and
+//! v2beta) and the password-check events; every other condition passes through.
 
 use crate::domain::Trigger;
 use crate::store::connections::HealthDelta;
