@@ -233,6 +233,9 @@ fn success_reply(
             conn::request_reply(method, payload.get("request").unwrap_or(&Value::Null), effects)
         }
         Condition::Function(_) => conn::function_reply(trigger, effects, action_names),
+        Condition::Response(_) if trigger == crate::domain::Trigger::ExternalPostAuthentication => {
+            conn::intent_reply(payload, effects)
+        }
         // Their effects (metadata) would go through the ZITADEL API; the reply is unchanged.
         other => conn::pass_through(Some(other), payload),
     }
@@ -308,8 +311,8 @@ async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Optio
     summary = "Where a ZITADEL target points: run the linked organization's v1 actions for an Actions v2 call",
     description = "REST only, authenticated by ZITADEL's signature header (no Bearer token). Function conditions \
         (preuserinfo, preaccesstoken, presamlresponse), the requests of AddHumanUser and CreateUser, the responses of \
-        CreateSession and SetSession and the password-check events run the mapped v1 trigger; other conditions pass \
-        through.",
+        RetrieveIdentityProviderIntent, CreateSession and SetSession and the password-check events run the mapped v1 \
+        trigger; other conditions pass through.",
     params(("id" = String, Path, description = "Connection id")),
     request_body(content = Object, description = "ZITADEL's Actions v2 payload", content_type = "application/json"),
     responses((status = 200, description = "The reply ZITADEL applies (or a forwarded error)", body = Object),

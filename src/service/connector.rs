@@ -3,8 +3,9 @@
 //! trigger's effects into the reply ZITADEL applies. The HTTP side is `api::connector_call`.
 //!
 //! Mapped so far: the function conditions (preuserinfo, preaccesstoken, presamlresponse), the
-//! requests of AddHumanUser / CreateUser, the responses of CreateSession / SetSession (v2 and
-//! v2beta) and the password-check events; every other condition passes through.
+//! requests of AddHumanUser / CreateUser, the responses of RetrieveIdentityProviderIntent and
+//! CreateSession / SetSession (v2 and v2beta) and the password-check events; every other
+//! condition passes through.
 
 use crate::domain::Trigger;
 use crate::store::connections::HealthDelta;
@@ -440,9 +441,123 @@ fn session_auth_method(request: &Value) -> Option<&'static str> {
         .map(|(_, method)| method)
 }
 
+/// Whether a method is RetrieveIdentityProviderIntent (v2 or v2beta).
+fn is_intent(method: &str) -> bool {
+    matches!(
+        method.trim_start_matches('/').split_once('/'),
+        Some(("zitadel.user.v2.UserService" | "zitadel.user.v2beta.UserService", "RetrieveIdentityProviderIntent"))
+    )
+}
+
+/// The payload of a JWT, decoded and not verified (ZITADEL verified the id token).
+fn jwt_claims(token: &str) -> Option<Value> {
+    use base64::Engine;
+    let part = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok().filter(Value::is_object)
+}
+
+/// The v1 `externalUser.human` of an AddHumanUser-shaped object (`addHumanUser` of an intent).
+fn external_human(add: &Value) -> Value {
+    let profile = add.get("profile").cloned().unwrap_or(Value::Null);
+    let email = add.get("email").cloned().unwrap_or(Value::Null);
+    let phone = add.get("phone").cloned().unwrap_or(Value::Null);
+    let text = |v: &Value, key: &str| v.get(key).cloned().unwrap_or(Value::String(String::new()));
+    json!({
+        "firstName": text(&profile, "givenName"),
+        "lastName": text(&profile, "familyName"),
+        "nickName": text(&profile, "nickName"),
+        "displayName": text(&profile, "displayName"),
+        "preferredLanguage": text(&profile, "preferredLanguage"),
+        "email": text(&email, "email"),
+        "isEmailVerified": email.get("isVerified").and_then(Value::as_bool).unwrap_or(false),
+        "phone": text(&phone, "phone"),
+        "isPhoneVerified": phone.get("isVerified").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+/// Maps the response of RetrieveIdentityProviderIntent to External Authentication / Post
+/// Authentication: the external user from the IdP information and `addHumanUser`.
+fn map_intent(payload: &Value) -> Option<Mapped> {
+    let response = payload.get("response")?;
+    let info = response.get("idpInformation").cloned().unwrap_or(Value::Null);
+    let add = response.get("addHumanUser").filter(|a| a.is_object());
+    let mut external = json!({
+        "externalId": info.get("userId").cloned().unwrap_or(Value::String(String::new())),
+        "externalIdpId": info.get("idpId").cloned().unwrap_or(Value::String(String::new())),
+        "preferredUsername": info.get("userName").cloned().unwrap_or(Value::String(String::new())),
+    });
+    if let Some(add) = add {
+        external["human"] = external_human(add);
+        if let Some(metadata) = add.get("metadata").filter(|m| m.is_array()) {
+            external["metadata"] = metadata.clone();
+        }
+    }
+    let oauth = info.get("oauth").cloned().unwrap_or(Value::Null);
+    let mut context = json!({"externalUser": external, "authError": "none"});
+    if let Some(raw) = info.get("rawInformation").filter(|r| r.is_object()) {
+        context["providerInfo"] = raw.clone();
+    }
+    for (from, to) in [("accessToken", "accessToken"), ("idToken", "idToken")] {
+        if let Some(t) = oauth.get(from).and_then(Value::as_str) {
+            context[to] = Value::String(t.to_string());
+        }
+    }
+    if let Some(claims) = oauth.get("idToken").and_then(Value::as_str).and_then(jwt_claims) {
+        context["idTokenClaims"] = claims;
+    }
+    let zitadel_org = add
+        .and_then(|a| a.get("organization"))
+        .and_then(|o| o.get("orgId"))
+        .and_then(Value::as_str)
+        .filter(|o| !o.is_empty())
+        .map(str::to_string);
+    Some(Mapped { trigger: Trigger::ExternalPostAuthentication, context, zitadel_org, warnings: Vec::new() })
+}
+
+/// The intent's response with `addHumanUser` changed by the external user the actions left
+/// (names, username when the preferred username changed, email/phone and verification) and
+/// the metadata effects merged into `addHumanUser.metadata`.
+pub fn intent_reply(payload: &Value, effects: &Map<String, Value>) -> Value {
+    let mut out = payload.get("response").cloned().unwrap_or_else(|| json!({}));
+    if !out.get("addHumanUser").is_some_and(Value::is_object) {
+        return out;
+    }
+    let original_username = payload
+        .get("response")
+        .and_then(|r| r.get("idpInformation"))
+        .and_then(|i| i.get("userName"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut user = json!({});
+    if let Some(e) = effects.get("externalUser").and_then(Value::as_object) {
+        if let Some(name) = e.get("preferredUsername").and_then(Value::as_str) {
+            if !name.is_empty() && name != original_username {
+                user["username"] = Value::String(name.to_string());
+            }
+        }
+        if let Some(h) = e.get("human") {
+            user["human"] = h.clone();
+        }
+    }
+    let mut fx = Map::new();
+    fx.insert("user".into(), user);
+    if let Some(m) = effects.get("metadata") {
+        fx.insert("metadata".into(), m.clone());
+    }
+    let add = out["addHumanUser"].clone();
+    out["addHumanUser"] = request_reply("/zitadel.user.v2.UserService/AddHumanUser", &add, &fx);
+    out
+}
+
 /// Maps the response of CreateSession / SetSession to Internal Authentication / Post
-/// Authentication, with the authentication method from the request's checks.
+/// Authentication, with the authentication method from the request's checks; and the response of
+/// RetrieveIdentityProviderIntent to External Authentication / Post Authentication.
 pub fn map_response(method: &str, payload: &Value) -> Option<Mapped> {
+    if is_intent(method) {
+        return map_intent(payload);
+    }
     let (service, rpc) = method.trim_start_matches('/').split_once('/')?;
     let session = matches!(service, "zitadel.session.v2.SessionService" | "zitadel.session.v2beta.SessionService")
         && matches!(rpc, "CreateSession" | "SetSession");
@@ -652,6 +767,49 @@ mod tests {
         assert_eq!(auth(&session(json!({"webAuthN": {}}))), Some(json!("U2F")));
         assert_eq!(auth(&session(json!({"user": {"loginName": "a"}}))), None, "only a user check: pass-through");
         assert!(map_response("/zitadel.user.v2.UserService/AddHumanUser", &session(json!({"password": {}}))).is_none());
+    }
+
+    #[test]
+    fn identity_provider_intents_map_to_external_post_authentication() {
+        use base64::Engine;
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"ext-1","hd":"example.com"}"#);
+        let id_token = format!("eyJhbGciOiJSUzI1NiJ9.{claims}.c2ln");
+        let payload = json!({
+            "fullMethod": "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent",
+            "request": {"idpIntentId": "i1", "idpIntentToken": "t"},
+            "response": {
+                "details": {"sequence": "1"},
+                "idpInformation": {"idpId": "idp1", "userId": "ext-1", "userName": "ann@idp",
+                    "oauth": {"accessToken": "at", "idToken": id_token}, "rawInformation": {"hd": "example.com"}},
+                "addHumanUser": {"username": "ann@idp", "organization": {"orgId": "zorg"},
+                    "profile": {"givenName": "Ann", "familyName": "Lee"}, "email": {"email": "ann@example.com"},
+                    "idpLinks": [{"idpId": "idp1", "userId": "ext-1"}]}
+            }
+        });
+        let Some(Condition::Response(method)) = Condition::of(&payload) else { panic!("a response") };
+        let m = map_response(&method, &payload).expect("mapped");
+        assert_eq!(m.trigger, Trigger::ExternalPostAuthentication);
+        assert_eq!(m.zitadel_org.as_deref(), Some("zorg"));
+        assert_eq!(m.context["externalUser"]["externalId"], "ext-1");
+        assert_eq!(m.context["externalUser"]["human"]["firstName"], "Ann");
+        assert_eq!(m.context["idTokenClaims"], json!({"sub": "ext-1", "hd": "example.com"}));
+        assert_eq!(m.context["providerInfo"], json!({"hd": "example.com"}));
+        assert_eq!(m.context["accessToken"], "at");
+        let effects = json!({
+            "externalUser": {"preferredUsername": "ann.lee", "human": {"firstName": "Anna", "email": "ann@example.com", "isEmailVerified": true}},
+            "metadata": [{"key": "team", "value": "YQ=="}],
+        });
+        let reply = intent_reply(&payload, effects.as_object().unwrap());
+        let add = &reply["addHumanUser"];
+        assert_eq!(add["username"], "ann.lee");
+        assert_eq!(add["profile"]["givenName"], "Anna");
+        assert_eq!(add["email"], json!({"email": "ann@example.com", "isVerified": true}));
+        assert_eq!(add["metadata"], json!([{"key": "team", "value": "YQ=="}]));
+        assert_eq!(add["idpLinks"], payload["response"]["addHumanUser"]["idpLinks"], "kept");
+        assert_eq!(reply["details"], json!({"sequence": "1"}));
+        // Unchanged preferred username: the username stays.
+        let same = json!({"externalUser": {"preferredUsername": "ann@idp"}});
+        assert_eq!(intent_reply(&payload, same.as_object().unwrap())["addHumanUser"]["username"], "ann@idp");
     }
 
     #[test]

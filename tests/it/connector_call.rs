@@ -519,7 +519,48 @@ async fn password_checks_and_sessions(s: &TestServer) {
     assert!(run["error"].as_str().unwrap().contains("seen OTP/none"), "{run:?}");
 }
 
+async fn identity_provider_intents(s: &TestServer) {
+    use base64::Engine;
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let script = r#"function ext(ctx, api) {
+        api.setFirstName(ctx.v1.externalUser.human.firstName + '!');
+        api.setPreferredUsername(ctx.v1.externalUser.human.email);
+        api.setEmailVerified(true);
+        api.v1.user.appendMetadata('hd', ctx.getClaim('hd'));
+    }"#;
+    bind(s, &token, &org, "1", "1", &[("ext", script, false)]).await;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"ext-1","hd":"example.com"}"#);
+    let payload = json!({
+        "fullMethod": "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent",
+        "instanceID": "inst", "orgID": "login-client-org", "userID": "login-client",
+        "request": {"idpIntentId": "i1", "idpIntentToken": "tok"},
+        "response": {
+            "details": {"sequence": "4", "changeDate": "2026-12-02T10:00:00Z", "resourceOwner": "inst"},
+            "idpInformation": {"idpId": "idp1", "userId": "ext-1", "userName": "ann@idp",
+                "oauth": {"accessToken": "at", "idToken": format!("eyJhbGciOiJSUzI1NiJ9.{claims}.c2ln")},
+                "rawInformation": {"hd": "example.com"}},
+            "addHumanUser": {"username": "ann@idp", "organization": {"orgId": "zorg"},
+                "profile": {"givenName": "Ann", "familyName": "Lee"}, "email": {"email": "ann@example.com"},
+                "idpLinks": [{"idpId": "idp1", "userId": "ext-1", "userName": "ann@idp"}]}
+        }
+    });
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let add = &r.body["addHumanUser"];
+    assert_eq!(add["profile"]["givenName"], "Ann!");
+    assert_eq!(add["username"], "ann@example.com", "setPreferredUsername ran");
+    assert_eq!(add["email"], json!({"email": "ann@example.com", "isVerified": true}));
+    assert_eq!(add["metadata"][0]["key"], "hd");
+    assert!(common::unb64(add["metadata"][0]["value"].as_str().unwrap()).contains("example.com"), "{add}");
+    assert_eq!(add["idpLinks"], payload["response"]["addHumanUser"]["idpLinks"]);
+    assert_eq!(r.body["idpInformation"], payload["response"]["idpInformation"], "the rest of the response is kept");
+    let runs = runs_of(s, &token, 1).await;
+    assert_eq!(runs[0]["condition"], "response/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent");
+    assert_eq!((runs[0]["flowType"].as_str(), runs[0]["triggerType"].as_str()), (Some("1"), Some("1")));
+}
+
 backend_tests!(
+    identity_provider_intents,
     password_checks_and_sessions,
     registration_requests,
     dry_run,
