@@ -310,9 +310,9 @@ async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Optio
     operation_id = "ConnectorService_Call",
     summary = "Where a ZITADEL target points: run the linked organization's v1 actions for an Actions v2 call",
     description = "REST only, authenticated by ZITADEL's signature header (no Bearer token). Function conditions \
-        (preuserinfo, preaccesstoken, presamlresponse), the requests of AddHumanUser and CreateUser, the responses of \
-        RetrieveIdentityProviderIntent, CreateSession and SetSession and the password-check events run the mapped v1 \
-        trigger; other conditions pass through.",
+        (preuserinfo, preaccesstoken, presamlresponse), the requests and responses of AddHumanUser and CreateUser, the \
+        responses of RetrieveIdentityProviderIntent, CreateSession and SetSession and the password-check events run \
+        the mapped v1 trigger; other conditions pass through.",
     params(("id" = String, Path, description = "Connection id")),
     request_body(content = Object, description = "ZITADEL's Actions v2 payload", content_type = "application/json"),
     responses((status = 200, description = "The reply ZITADEL applies (or a forwarded error)", body = Object),

@@ -3,9 +3,9 @@
 //! trigger's effects into the reply ZITADEL applies. The HTTP side is `api::connector_call`.
 //!
 //! Mapped so far: the function conditions (preuserinfo, preaccesstoken, presamlresponse), the
-//! requests of AddHumanUser / CreateUser, the responses of RetrieveIdentityProviderIntent and
-//! CreateSession / SetSession (v2 and v2beta) and the password-check events; every other
-//! condition passes through.
+//! requests and responses of AddHumanUser / CreateUser, the responses of
+//! RetrieveIdentityProviderIntent and CreateSession / SetSession (v2 and v2beta) and the
+//! password-check events; every other condition passes through.
 
 use crate::domain::Trigger;
 use crate::store::connections::HealthDelta;
@@ -441,6 +441,33 @@ fn session_auth_method(request: &Value) -> Option<&'static str> {
         .map(|(_, method)| method)
 }
 
+/// Maps the response of AddHumanUser / CreateUser to Post Creation (external with IdP links,
+/// else internal): the request's user with the new id and its organization.
+fn map_user_created(method: &str, payload: &Value) -> Option<Mapped> {
+    let as_request = json!({"request": payload.get("request")?});
+    let mut mapped = map_request(method, &as_request)?;
+    mapped.trigger = match mapped.trigger {
+        Trigger::ExternalPreCreation => Trigger::ExternalPostCreation,
+        _ => Trigger::InternalPostCreation,
+    };
+    let response = payload.get("response").cloned().unwrap_or(Value::Null);
+    if let Some(id) = response.get("userId").or_else(|| response.get("id")).and_then(Value::as_str) {
+        mapped.context["user"]["id"] = Value::String(id.to_string());
+    }
+    if mapped.zitadel_org.is_none() {
+        mapped.zitadel_org = response
+            .get("details")
+            .and_then(|d| d.get("resourceOwner"))
+            .and_then(Value::as_str)
+            .filter(|o| !o.is_empty())
+            .map(str::to_string);
+    }
+    if let Some(org) = &mapped.zitadel_org {
+        mapped.context["user"]["resourceOwner"] = Value::String(org.clone());
+    }
+    Some(mapped)
+}
+
 /// Whether a method is RetrieveIdentityProviderIntent (v2 or v2beta).
 fn is_intent(method: &str) -> bool {
     matches!(
@@ -557,6 +584,9 @@ pub fn intent_reply(payload: &Value, effects: &Map<String, Value>) -> Value {
 pub fn map_response(method: &str, payload: &Value) -> Option<Mapped> {
     if is_intent(method) {
         return map_intent(payload);
+    }
+    if user_creation(method).is_some() {
+        return map_user_created(method, payload);
     }
     let (service, rpc) = method.trim_start_matches('/').split_once('/')?;
     let session = matches!(service, "zitadel.session.v2.SessionService" | "zitadel.session.v2beta.SessionService")
@@ -766,7 +796,7 @@ mod tests {
         assert_eq!(auth(&session(json!({"otpEmail": {"code": "1"}, "totp": {"code": "2"}}))), Some(json!("OTP")));
         assert_eq!(auth(&session(json!({"webAuthN": {}}))), Some(json!("U2F")));
         assert_eq!(auth(&session(json!({"user": {"loginName": "a"}}))), None, "only a user check: pass-through");
-        assert!(map_response("/zitadel.user.v2.UserService/AddHumanUser", &session(json!({"password": {}}))).is_none());
+        assert!(map_response("/zitadel.user.v2.UserService/ListUsers", &session(json!({"password": {}}))).is_none());
     }
 
     #[test]
@@ -810,6 +840,22 @@ mod tests {
         // Unchanged preferred username: the username stays.
         let same = json!({"externalUser": {"preferredUsername": "ann@idp"}});
         assert_eq!(intent_reply(&payload, same.as_object().unwrap())["addHumanUser"]["username"], "ann@idp");
+    }
+
+    #[test]
+    fn user_creation_responses_map_to_post_creation() {
+        let payload = json!({
+            "fullMethod": "/zitadel.user.v2.UserService/AddHumanUser",
+            "request": {"username": "ann", "profile": {"givenName": "Ann"}, "email": {"email": "a@b.c"}},
+            "response": {"userId": "u9", "details": {"sequence": "1", "resourceOwner": "zorg"}}
+        });
+        let Some(Condition::Response(method)) = Condition::of(&payload) else { panic!("a response") };
+        let m = map_response(&method, &payload).expect("mapped");
+        assert_eq!(m.trigger, Trigger::InternalPostCreation);
+        assert_eq!(m.zitadel_org.as_deref(), Some("zorg"), "the response's resource owner");
+        assert_eq!(m.context["user"]["id"], "u9");
+        assert_eq!(m.context["user"]["resourceOwner"], "zorg");
+        assert_eq!(m.context["user"]["human"]["firstName"], "Ann");
     }
 
     #[test]

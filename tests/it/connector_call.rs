@@ -559,7 +559,25 @@ async fn identity_provider_intents(s: &TestServer) {
     assert_eq!((runs[0]["flowType"].as_str(), runs[0]["triggerType"].as_str()), (Some("1"), Some("1")));
 }
 
+async fn user_creation_responses(s: &TestServer) {
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let script = "function grant(ctx, api) { if (ctx.v1.getUser().id !== 'u9') throw new Error('user ' + ctx.v1.getUser().id); api.v1.appendUserGrant({projectId: 'p1', roles: ['member']}); }";
+    bind(s, &token, &org, "3", "3", &[("grant", script, false)]).await;
+    let payload = json!({
+        "fullMethod": "/zitadel.user.v2.UserService/AddHumanUser",
+        "request": {"username": "ann", "organization": {"orgId": "zorg"}, "profile": {"givenName": "Ann"}, "email": {"email": "a@b.c"}},
+        "response": {"userId": "u9", "details": {"sequence": "1", "resourceOwner": "zorg"}}
+    });
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(r.body, payload["response"], "the response is unchanged: {r:?}");
+    let runs = runs_of(s, &token, 1).await;
+    assert_eq!(runs[0]["outcome"], "OUTCOME_SUCCEEDED", "the action saw the new user's id: {runs:?}");
+    assert_eq!(runs[0]["condition"], "response/zitadel.user.v2.UserService/AddHumanUser");
+    assert_eq!((runs[0]["flowType"].as_str(), runs[0]["triggerType"].as_str()), (Some("3"), Some("3")));
+}
+
 backend_tests!(
+    user_creation_responses,
     identity_provider_intents,
     password_checks_and_sessions,
     registration_requests,
