@@ -42,6 +42,7 @@ pub fn rpcs() -> Vec<Rpc> {
         Rpc::instance::<__path_remove_org_link>(SERVICE, Ignored, rpc_call!(remove_org_link)),
         Rpc::instance::<__path_list_org_links>(SERVICE, Whole, rpc_call!(list_org_links)),
         Rpc::instance::<__path_test_connection_call>(SERVICE, Whole, rpc_call!(test_connection_call)),
+        Rpc::instance::<__path_rotate_connection_key>(SERVICE, Ignored, rpc_call!(rotate_connection_key)),
     ]
 }
 
@@ -795,4 +796,60 @@ pub async fn test_connection_call(
         runs,
         pending_api_effects: Vec::new(),
     })
+}
+
+/// How long ZITADEL's UpdateTarget may take during a rotation.
+const ROTATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[utoipa::path(post, path = "/connector/v1/connections/{id}/_rotate_key", tag = "ConnectorService",
+    operation_id = "ConnectorService_RotateConnectionKey",
+    summary = "Rotate the ZITADEL target's signing key without a gap",
+    description = "Calls ZITADEL's UpdateTarget with expirationSigningKey 0s (the connection's zitadelApi token), adds the \
+        returned key, and keeps the keys there were until timestampTolerance has passed.",
+    params(("id" = String, Path, description = "Connection id")),
+    responses((status = 200, body = DetailsResponse),
+        (status = 400, description = "No zitadelApi token or zitadelTargetId (CONN-r0t8k), or ZITADEL refused (CONN-r0t8z)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Connection not found (CONN-n0tFd)", body = GatewayError)))]
+pub async fn rotate_connection_key(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
+    let id = parse_connection_id(&r.id)?;
+    let connection = store::get(&s.store.db, id).await?.ok_or_else(store::not_found)?;
+    let (Some(base), Some(token_enc), Some(target)) = (
+        connection.zitadel_base_url.as_deref(),
+        connection.zitadel_token_enc.as_deref(),
+        connection.zitadel_target_id.as_deref(),
+    ) else {
+        return Err(ApiError::precondition(
+            "CONN-r0t8k",
+            "RotateConnectionKey needs zitadelApi with a token and a zitadelTargetId",
+        ));
+    };
+    let token = crypto::decrypt(encryption_key(&s), token_enc).map_err(ApiError::internal)?;
+    let refused = |why: String| ApiError::precondition("CONN-r0t8z", format!("ZITADEL's UpdateTarget failed: {why}"));
+    let url = format!("{base}/v2/actions/targets/{target}");
+    let answer =
+        s.v2.client
+            .post(&url)
+            .bearer_auth(token)
+            .timeout(ROTATE_TIMEOUT)
+            .json(&serde_json::json!({"expirationSigningKey": "0s"}))
+            .send()
+            .await
+            .map_err(|e| refused(crate::runtime::http::describe_error(&e)))?;
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let message = body.get("message").and_then(serde_json::Value::as_str).unwrap_or("");
+        return Err(refused(format!("HTTP {} {message}", status.as_u16())));
+    }
+    let new_key = body
+        .get("signingKey")
+        .or_else(|| body.get("signing_key"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| refused("the answer has no signingKey".into()))?;
+    let enc = crypto::encrypt(encryption_key(&s), new_key).map_err(ApiError::internal)?;
+    let old_until = crate::domain::time::now_micros() + connection.timestamp_tolerance_nanos / 1000;
+    let written = store::add_rotated_key(&s.store, id, enc, old_until, c.token_id, c.token_org).await?;
+    Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
 }

@@ -589,3 +589,60 @@ backend_tests!(
     authenticity,
     fail_modes_when_the_actions_cannot_run
 );
+
+mod rotation {
+    use super::*;
+    use crate::common::receiver::{Answer, Receiver};
+
+    fn loopback(c: &mut actionsd::config::Config) {
+        crate::common::allow_loopback(c);
+    }
+
+    /// RotateConnectionKey against a stand-in ZITADEL: UpdateTarget with expirationSigningKey 0s,
+    /// the new key accepted at once, the old one still accepted within the tolerance.
+    async fn rotate_key_without_a_gap(s: &TestServer) {
+        let zitadel = Receiver::start().await;
+        zitadel.reply_at(
+            "/v2/actions/targets/331",
+            Answer::json(200, json!({"changeDate": "2026-12-02T10:00:00Z", "signingKey": "rotated-by-zitadel-0042"})),
+        );
+        let api = json!({"zitadelApi": {"baseUrl": zitadel.url(""), "token": "pat-of-the-service-user", "zitadelTargetId": "331"}});
+        let (url, id, org, token) = setup(s, api).await;
+        bind(
+            s,
+            &token,
+            &org,
+            "2",
+            "5",
+            &[("mark", "function mark(ctx, api) { api.v1.claims.setClaim('ran', true); }", false)],
+        )
+        .await;
+        let rotate = format!("{CONNECTIONS}/{id}/_rotate_key");
+        let r = s.post(&rotate, &s.admin, json!({})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let calls = zitadel.requests_to("/v2/actions/targets/331");
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].header("authorization"), "Bearer pat-of-the-service-user");
+        assert_eq!(calls[0].json(), json!({"expirationSigningKey": "0s"}));
+        let c = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+        assert_eq!(c.body["connection"]["signingKeys"], json!(["…ey-1", "…0042"]), "{c:?}");
+        // ZITADEL now signs with the new key only; calls still in flight carry the old one.
+        let body = serde_json::to_vec(&token_payload("preaccesstoken", "zorg")).unwrap();
+        for key in ["rotated-by-zitadel-0042", KEY] {
+            let r = post_call(s, &url, &body, Some(&signature(key, now(), &body))).await;
+            assert_eq!(r.body["append_claims"], json!([{"key": "ran", "value": true}]), "{key}: {r:?}");
+        }
+        // ZITADEL refusing the update leaves the keys as they were.
+        zitadel.reply_at("/v2/actions/targets/331", Answer::json(403, json!({"code": 7, "message": "no permission"})));
+        let r = s.post(&rotate, &s.admin, json!({})).await;
+        assert_error(&r, 400, 9, "CONN-r0t8z", "ZITADEL refused");
+        let c = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+        assert_eq!(c.body["connection"]["signingKeys"], json!(["…ey-1", "…0042"]));
+        // Without a token and target id there is nothing to call.
+        let (_, plain, _, _) = setup(s, json!({})).await;
+        let r = s.post(&format!("{CONNECTIONS}/{plain}/_rotate_key"), &s.admin, json!({})).await;
+        assert_error(&r, 400, 9, "CONN-r0t8k", "no zitadelApi");
+    }
+
+    backend_tests_with!(loopback; rotate_key_without_a_gap);
+}
