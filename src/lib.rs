@@ -118,6 +118,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         targets,
         execute,
         connector_health: connector_health.clone(),
+        connector_cache: Default::default(),
         background_stop,
         background_tasks: std::sync::Mutex::new(background_tasks),
         config,

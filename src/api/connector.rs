@@ -553,6 +553,7 @@ fn text_matches(method: TextQueryMethod, value: &str, wanted: &str) -> bool {
 pub async fn create_connection(s: AppState, c: Caller, r: ConnectionInput) -> ApiResult<CreateConnectionResponse> {
     let (config, secrets) = check_input(&s, "CreateConnectionRequest", r, None).await?;
     let model = store::create(&s.store, config, secrets, c.token_id, c.token_org).await?;
+    s.connector_cache.invalidate(model.id);
     Ok(CreateConnectionResponse {
         id: model.id.to_string(),
         details: ObjectDetails::written(model.sequence, model.created_at, c.token_org),
@@ -625,6 +626,7 @@ pub async fn update_connection(s: AppState, c: Caller, r: UpdateConnectionReques
     let current = store::get(&s.store.db, id).await?.ok_or_else(store::not_found)?;
     let (config, secrets) = check_input(&s, "UpdateConnectionRequest", r.config, Some(&current)).await?;
     let model = store::update(&s.store, id, config, secrets, c.token_id, c.token_org).await?;
+    s.connector_cache.invalidate(id);
     Ok(DetailsResponse {
         details: ObjectDetails {
             sequence: model.sequence,
@@ -644,6 +646,7 @@ pub async fn update_connection(s: AppState, c: Caller, r: UpdateConnectionReques
 pub async fn delete_connection(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
     let id = parse_connection_id(&r.id)?;
     let written = store::delete(&s.store, id, c.token_id, c.token_org).await?.ok_or_else(store::not_found)?;
+    s.connector_cache.invalidate(id);
     Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
 }
 
@@ -673,6 +676,7 @@ pub async fn set_org_link(s: AppState, c: Caller, r: SetOrgLinkRequest) -> ApiRe
     store::get(&s.store.db, id).await?.ok_or_else(store::not_found)?;
     let org = existing_org(&s, r.org_id.trim()).await?;
     let written = store::set_link(&s.store, id, zitadel_org, org, c.token_id, c.token_org).await?;
+    s.connector_cache.invalidate(id);
     Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
 }
 
@@ -688,6 +692,7 @@ pub async fn remove_org_link(s: AppState, c: Caller, r: OrgLinkRequest) -> ApiRe
     let written = store::remove_link(&s.store, id, r.zitadel_org_id, c.token_id, c.token_org)
         .await?
         .ok_or_else(|| ApiError::not_found("CONN-l1nkN", "Organization link not found"))?;
+    s.connector_cache.invalidate(id);
     Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
 }
 
@@ -851,5 +856,6 @@ pub async fn rotate_connection_key(s: AppState, c: Caller, r: IdRequest) -> ApiR
     let enc = crypto::encrypt(encryption_key(&s), new_key).map_err(ApiError::internal)?;
     let old_until = crate::domain::time::now_micros() + connection.timestamp_tolerance_nanos / 1000;
     let written = store::add_rotated_key(&s.store, id, enc, old_until, c.token_id, c.token_org).await?;
+    s.connector_cache.invalidate(id);
     Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
 }

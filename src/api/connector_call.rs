@@ -43,11 +43,12 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
         req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
     // 1. The connection.
     let Some(id) = crate::domain::id::parse(&raw_id) else { return error(store::not_found()) };
-    let connection = match store::get(&s.store.db, id).await {
+    let cached = match connection_of(&s, id).await {
         Ok(Some(c)) => c,
         Ok(None) => return error(store::not_found()),
         Err(e) => return error(e),
     };
+    let connection = &cached.model;
     let (parts, body) = req.into_parts();
     // 2. The body limit.
     let body = match super::read_body(body).await {
@@ -56,12 +57,8 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
     };
     // 3. Signature and timestamp.
     let now = crate::domain::time::now_micros();
-    let key = s.config.encryption_key.as_deref().unwrap_or("");
-    let keys: Vec<String> = store::keys_of(&connection)
-        .into_iter()
-        .filter(|k| k.expires_at.is_none_or(|at| at > now))
-        .filter_map(|k| crypto::decrypt(key, &k.enc).ok())
-        .collect();
+    let keys: Vec<String> =
+        cached.keys.iter().filter(|(_, expires)| expires.is_none_or(|at| at > now)).map(|(k, _)| k.clone()).collect();
     let header = parts.headers.get("zitadel-signature").and_then(|v| v.to_str().ok());
     let tolerance = connection.timestamp_tolerance_nanos / 1_000_000_000;
     if let Err(why) = conn::verify_signature(header, &body, &keys, tolerance, now / 1_000_000) {
@@ -76,7 +73,7 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
         .await;
     }
     // 4. An inactive connection passes everything through.
-    let payload = match decode(&connection, &body) {
+    let payload = match decode(connection, &body) {
         Ok(p) => p,
         Err((why, err)) => {
             if connection.state == ConnectionState::Inactive {
@@ -95,7 +92,7 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
         s.metrics.observe_connector_call(label, "inactive", started.elapsed());
         return reply(conn::pass_through(condition.as_ref(), &payload));
     }
-    let done = run(&s, &connection, condition.as_ref(), &payload).await;
+    let done = run(&s, connection, condition.as_ref(), &payload).await;
     let failed = done.failure.is_some();
     tracing::info!(connection_id = id, condition = %condition.as_ref().map(Condition::label).unwrap_or_default(),
         outcome = done.outcome, "connector call");
@@ -295,10 +292,38 @@ fn unavailable(c: &entity::connection::Model, condition: Option<&Condition>, pay
     }
 }
 
+/// The connection with its decrypted keys, from the cache or the database.
+async fn connection_of(
+    s: &AppState,
+    id: i64,
+) -> ApiResult<Option<std::sync::Arc<crate::service::connector::CachedConnection>>> {
+    if let Some(cached) = s.connector_cache.connection(id) {
+        return Ok(cached);
+    }
+    let loaded = store::get(&s.store.db, id).await?.map(|model| {
+        let key = s.config.encryption_key.as_deref().unwrap_or("");
+        let keys = store::keys_of(&model)
+            .into_iter()
+            .filter_map(|k| crypto::decrypt(key, &k.enc).ok().map(|plain| (plain, k.expires_at)))
+            .collect();
+        std::sync::Arc::new(crate::service::connector::CachedConnection { model, keys })
+    });
+    s.connector_cache.put_connection(id, loaded.clone());
+    Ok(loaded)
+}
+
 /// The linked actionsd org of the ZITADEL org, else the connection's default org.
 async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Option<&str>) -> ApiResult<Option<i64>> {
     if let Some(z) = zitadel_org {
-        if let Some(org) = store::linked_org(&s.store.db, c.id, z).await? {
+        let linked = match s.connector_cache.link(c.id, z) {
+            Some(cached) => cached,
+            None => {
+                let loaded = store::linked_org(&s.store.db, c.id, z).await?;
+                s.connector_cache.put_link(c.id, z, loaded);
+                loaded
+            }
+        };
+        if let Some(org) = linked {
             return Ok(Some(org));
         }
     }

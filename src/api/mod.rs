@@ -47,6 +47,8 @@ pub struct Inner {
     pub execute: crate::service::execute::ExecuteTrigger,
     /// Connector call counters not yet added to the stored health.
     pub connector_health: Arc<crate::service::connector::Health>,
+    /// Connections and organization links recently read by connector calls.
+    pub connector_cache: crate::service::connector::ConnectionCache,
     /// Stops the background jobs (run writer, pruning) at shutdown.
     pub background_stop: tokio::sync::watch::Sender<bool>,
     pub background_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,

@@ -57,6 +57,63 @@ impl Health {
     }
 }
 
+/// How long a connection (with its decrypted keys) and an organization link are reused. Writes
+/// through this server clear them at once; other replicas see a change within this bound.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A connection as calls need it: the row and its signing keys, decrypted.
+pub struct CachedConnection {
+    pub model: entity::connection::Model,
+    /// The keys valid when loaded, with their expiry (µs; None: no expiry).
+    pub keys: Vec<(String, Option<i64>)>,
+}
+
+type LinkKey = (i64, String);
+/// When a connection was read, and what was there (None: no such connection).
+type CachedEntry = (std::time::Instant, Option<std::sync::Arc<CachedConnection>>);
+
+/// Connections and organization links recently read by calls, so that a call usually costs no
+/// database read before its actions run.
+#[derive(Default)]
+pub struct ConnectionCache {
+    connections: Mutex<HashMap<i64, CachedEntry>>,
+    links: Mutex<HashMap<LinkKey, (std::time::Instant, Option<i64>)>>,
+}
+
+impl ConnectionCache {
+    pub fn connection(&self, id: i64) -> Option<Option<std::sync::Arc<CachedConnection>>> {
+        let entries = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&id).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, c)| c.clone())
+    }
+
+    pub fn put_connection(&self, id: i64, c: Option<std::sync::Arc<CachedConnection>>) {
+        let mut entries = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > 10_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+        }
+        entries.insert(id, (std::time::Instant::now(), c));
+    }
+
+    pub fn link(&self, id: i64, zitadel_org: &str) -> Option<Option<i64>> {
+        let entries = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&(id, zitadel_org.to_string())).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, o)| *o)
+    }
+
+    pub fn put_link(&self, id: i64, zitadel_org: &str, org: Option<i64>) {
+        let mut entries = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > 10_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+        }
+        entries.insert((id, zitadel_org.to_string()), (std::time::Instant::now(), org));
+    }
+
+    /// Forgets a connection and its links (after any write to them).
+    pub fn invalidate(&self, id: i64) {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.links.lock().unwrap_or_else(|e| e.into_inner()).retain(|(c, _), _| *c != id);
+    }
+}
+
 /// Why a call was refused (the texts of `recentRejections`).
 pub mod reason {
     pub const MALFORMED_SIGNATURE: &str = "missing or malformed signature header";
