@@ -5,14 +5,15 @@
 use super::action_v2::PayloadType;
 use super::auth::Caller;
 use super::json::{self};
+use super::management::TextQueryMethod;
 use super::messages::{GatewayError, ListDetails, ListQuery, ObjectDetails};
 use super::{AppState, BodyMode, Rpc};
-use crate::domain::fold::fold;
 use crate::domain::time::format_micros;
 use crate::domain::Duration;
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::proto_enum;
 use crate::rpc_call;
+use crate::store::actions::TextMethod;
 use crate::store::connections::{self as store, ConnectionState as StoredState, FailMode as StoredFailMode};
 use crate::store::crypto;
 use entity::connection;
@@ -61,20 +62,6 @@ proto_enum!(
         Unspecified = 0 => "FAIL_MODE_UNSPECIFIED",
         Closed = 1 => "FAIL_MODE_CLOSED",
         Open = 2 => "FAIL_MODE_OPEN",
-    }
-);
-
-proto_enum!(
-    /// How a text query compares.
-    TextQueryMethod {
-        Equals = 0 => "TEXT_QUERY_METHOD_EQUALS",
-        EqualsIgnoreCase = 1 => "TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE",
-        StartsWith = 2 => "TEXT_QUERY_METHOD_STARTS_WITH",
-        StartsWithIgnoreCase = 3 => "TEXT_QUERY_METHOD_STARTS_WITH_IGNORE_CASE",
-        Contains = 4 => "TEXT_QUERY_METHOD_CONTAINS",
-        ContainsIgnoreCase = 5 => "TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE",
-        EndsWith = 6 => "TEXT_QUERY_METHOD_ENDS_WITH",
-        EndsWithIgnoreCase = 7 => "TEXT_QUERY_METHOD_ENDS_WITH_IGNORE_CASE",
     }
 );
 
@@ -525,19 +512,7 @@ async fn connection_msg(s: &AppState, c: connection::Model) -> ApiResult<Connect
 }
 
 fn text_matches(method: TextQueryMethod, value: &str, wanted: &str) -> bool {
-    use TextQueryMethod::*;
-    let (v, w) = match method {
-        EqualsIgnoreCase | StartsWithIgnoreCase | ContainsIgnoreCase | EndsWithIgnoreCase => {
-            (fold(value), fold(wanted))
-        }
-        _ => (value.to_string(), wanted.to_string()),
-    };
-    match method {
-        Equals | EqualsIgnoreCase => v == w,
-        StartsWith | StartsWithIgnoreCase => v.starts_with(&w),
-        Contains | ContainsIgnoreCase => v.contains(&w),
-        EndsWith | EndsWithIgnoreCase => v.ends_with(&w),
-    }
+    TextMethod::from_number(method.number()).is_some_and(|m| m.matches(value, wanted))
 }
 
 // ---------- handlers ----------

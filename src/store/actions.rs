@@ -264,6 +264,24 @@ impl TextMethod {
         .get(usize::try_from(n).ok()?)
         .copied()
     }
+
+    /// The comparison done in memory (lists kept small enough not to need the database), with the
+    /// same folding as the stored `name_folded` copies.
+    pub fn matches(self, value: &str, wanted: &str) -> bool {
+        use TextMethod::*;
+        let (v, w) = match self {
+            EqualsIgnoreCase | StartsWithIgnoreCase | ContainsIgnoreCase | EndsWithIgnoreCase => {
+                (fold(value), fold(wanted))
+            }
+            _ => (value.to_string(), wanted.to_string()),
+        };
+        match self {
+            Equals | EqualsIgnoreCase => v == w,
+            StartsWith | StartsWithIgnoreCase => v.starts_with(&w),
+            Contains | ContainsIgnoreCase => v.contains(&w),
+            EndsWith | EndsWithIgnoreCase => v.ends_with(&w),
+        }
+    }
 }
 
 pub enum ActionFilter {

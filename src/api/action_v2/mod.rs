@@ -7,7 +7,6 @@ use super::json::{self, is_false, is_zero_u64};
 use super::messages::GatewayError;
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::execution::{EventScope, ExecutionId, Phase, RpcScope};
-use crate::domain::fold::fold;
 use crate::domain::time::format_micros;
 use crate::domain::Duration;
 use crate::error::{ApiError, ApiResult, Kind};
@@ -468,20 +467,9 @@ fn condition_of(id: &str) -> (ExecutionType, Condition) {
     }
 }
 
+/// TextFilterMethod has the numbering of the store's TextMethod.
 fn text_matches(method: TextFilterMethod, value: &str, wanted: &str) -> bool {
-    use TextFilterMethod::*;
-    let (v, w) = match method {
-        EqualsIgnoreCase | StartsWithIgnoreCase | ContainsIgnoreCase | EndsWithIgnoreCase => {
-            (fold(value), fold(wanted))
-        }
-        _ => (value.to_string(), wanted.to_string()),
-    };
-    match method {
-        Equals | EqualsIgnoreCase => v == w,
-        StartsWith | StartsWithIgnoreCase => v.starts_with(&w),
-        Contains | ContainsIgnoreCase => v.contains(&w),
-        EndsWith | EndsWithIgnoreCase => v.ends_with(&w),
-    }
+    crate::store::actions::TextMethod::from_number(method.number()).is_some_and(|m| m.matches(value, wanted))
 }
 
 // ---------- shared by the handlers ----------
