@@ -37,22 +37,7 @@ fn camel_key(key: &str) -> Option<String> {
     let proto_like = key.contains('_')
         && key.starts_with(|c: char| c.is_ascii_lowercase())
         && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !proto_like {
-        return None;
-    }
-    let mut out = String::with_capacity(key.len());
-    let mut upper = false;
-    for c in key.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
+    proto_like.then(|| crate::domain::case::lower_camel(key))
 }
 
 /// The request in our JSON form: proto field names as lowerCamelCase (requests may use either).

@@ -235,30 +235,12 @@ pub struct Mapped {
     pub warnings: Vec<String>,
 }
 
-/// `camelCase` of a protobuf snake_case key (`primary_domain` → `primaryDomain`); other keys stay.
-fn camel(key: &str) -> String {
-    if !key.contains('_') {
-        return key.to_string();
-    }
-    let mut out = String::with_capacity(key.len());
-    let mut upper = false;
-    for c in key.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Object keys to camelCase, recursively.
 fn camel_keys(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (camel(k), camel_keys(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (crate::domain::case::lower_camel(k), camel_keys(v))).collect())
+        }
         Value::Array(a) => Value::Array(a.iter().map(camel_keys).collect()),
         other => other.clone(),
     }
