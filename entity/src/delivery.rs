@@ -7,7 +7,10 @@ pub struct Model {
     /// Also the `webhook-id` sent on every attempt.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: i64,
+    /// 0 for a delivery of a connection (`connection_id`).
     pub target_id: i64,
+    /// Set for the effects a connector call applies through ZITADEL's API.
+    pub connection_id: Option<i64>,
     pub execution_id: String,
     pub event_type: Option<String>,
     /// Deliveries of one (target, aggregate) go out in `seq` order.

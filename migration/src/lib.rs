@@ -11,6 +11,7 @@ mod m20261202_000006_node_leases;
 pub mod m20261202_000007_refold_names;
 mod m20261202_000008_connector;
 mod m20261202_000009_run_connector;
+mod m20261202_000010_connector_deliveries;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_refold_names::Migration),
             Box::new(m20261202_000008_connector::Migration),
             Box::new(m20261202_000009_run_connector::Migration),
+            Box::new(m20261202_000010_connector_deliveries::Migration),
         ]
     }
 }

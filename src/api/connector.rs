@@ -734,8 +734,14 @@ pub struct TestConnectionCallResponse {
     pub outcome: super::execute::Outcome,
     /// The action runs, with their logs.
     pub runs: Vec<super::execute::RunSummary>,
-    /// Writes through the ZITADEL API a real call would queue (none are made by this version).
+    /// Writes through the ZITADEL API a real call would queue (`{kind: "userGrant" | "metadata",
+    /// userId, body}`); the dry run makes none.
+    #[schema(value_type = Vec<Object>)]
     pub pending_api_effects: Vec<serde_json::Value>,
+    /// What a real call would record as the run's warnings (lookups that failed, effects that
+    /// cannot be applied).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/connector/v1/connections/{id}/_test", tag = "ConnectorService",
@@ -759,22 +765,27 @@ pub async fn test_connection_call(
         Some(p @ serde_json::Value::Object(_)) => p,
         _ => return Err(invalid("TestConnectionCallRequest", "Payload", "must be a JSON object (ZITADEL's payload)")),
     };
-    let dry = super::connector_call::dry_run(&s, &connection, &payload).await?;
+    let condition = crate::service::connector::Condition::of(&payload);
+    let deadline =
+        tokio::time::Instant::now() + std::time::Duration::from_nanos(connection.call_timeout_nanos.max(0) as u64);
+    let dry = super::connector_call::evaluate(&s, &connection, condition.as_ref(), &payload, deadline).await?;
     let (outcome, runs) = match &dry.report {
         Some(report) => {
             (report.outcome.into(), report.runs.iter().map(|r| super::execute::summary(r, None, true)).collect())
         }
         None => (super::execute::Outcome::Succeeded, Vec::new()),
     };
+    let trigger = dry.mapped.as_ref().map(|m| m.trigger);
     Ok(TestConnectionCallResponse {
         reply: dry.reply,
-        condition: dry.condition.as_ref().map(crate::service::connector::Condition::label).unwrap_or_default(),
-        flow_type: dry.trigger.map(|t| t.flow().0.to_string()).unwrap_or_default(),
-        trigger_type: dry.trigger.map(|t| t.trigger_type().0.to_string()).unwrap_or_default(),
+        condition: condition.as_ref().map(crate::service::connector::Condition::label).unwrap_or_default(),
+        flow_type: trigger.map(|t| t.flow().0.to_string()).unwrap_or_default(),
+        trigger_type: trigger.map(|t| t.trigger_type().0.to_string()).unwrap_or_default(),
         org_id: dry.org.map(|o| o.to_string()),
         outcome,
         runs,
-        pending_api_effects: Vec::new(),
+        pending_api_effects: dry.api_effects.iter().map(|e| e.preview()).collect(),
+        warnings: dry.mapped.map(|m| m.warnings).unwrap_or_default(),
     })
 }
 

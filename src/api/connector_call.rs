@@ -5,7 +5,7 @@
 
 use super::AppState;
 use crate::error::{ApiError, ApiResult, Kind};
-use crate::service::connector::{self as conn, reason, Condition};
+use crate::service::connector::{self as conn, reason, resolve, Condition};
 use crate::store::connections::{self as store, ConnectionState, FailMode};
 use crate::store::crypto;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -151,50 +151,127 @@ fn decode(connection: &entity::connection::Model, body: &[u8]) -> Result<Value, 
     }
 }
 
-/// A verified call: the org, the v1 trigger, the reply.
+/// A verified call: the org, the v1 trigger, the reply; the runs and the effects through
+/// ZITADEL's API stored (in one transaction) before the reply goes out.
 async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Condition>, payload: &Value) -> Done {
-    let pass = |outcome| Done { body: conn::pass_through(condition, payload), outcome, failure: None };
-    let Some(condition_ref) = condition else { return pass("passthrough") };
-    let Some(mapped) = map(condition_ref, payload) else { return pass("passthrough") };
-    let org = match org_for(s, c, mapped.zitadel_org.as_deref()).await {
-        Ok(Some(org)) => org,
-        Ok(None) => return pass("passthrough"),
-        Err(e) => return unavailable(c, condition, payload, &e.message),
-    };
     let call_timeout = Duration::from_nanos(c.call_timeout_nanos.max(0) as u64);
     let deadline = tokio::time::Instant::now() + call_timeout;
-    let tag = crate::service::execute::RunTag {
-        connection_id: c.id,
-        condition: condition.map(Condition::label).unwrap_or_default(),
-        warnings: mapped.warnings.clone(),
-    };
-    let run = s.execute.execute_for_connector(org, mapped.trigger, &mapped.context, deadline, tag);
     let budget_spent = || format!("callTimeout {} reached", crate::domain::Duration { nanos: c.call_timeout_nanos });
     // The trigger ends itself at the deadline; the outer bound only catches what does not (a wait
-    // for the database), a little later so that the trigger's own answer wins.
-    let done = match tokio::time::timeout_at(deadline + Duration::from_millis(250), run).await {
-        Ok(Ok(done)) => done,
+    // for the database or ZITADEL's API), a little later so that the trigger's own answer wins.
+    let bounded = tokio::time::timeout_at(deadline + Duration::from_millis(250), async {
+        let e = evaluate(s, c, condition, payload, deadline).await?;
+        if let (Some(mapped), Some(org), Some(report)) = (&e.mapped, e.org, &e.report) {
+            let tag = crate::service::execute::RunTag {
+                connection_id: c.id,
+                condition: condition.map(Condition::label).unwrap_or_default(),
+                warnings: mapped.warnings.clone(),
+            };
+            let deliveries = e.api_effects.iter().map(|effect| delivery_of(s, c, condition, effect)).collect();
+            s.execute.record_connector_run(org, mapped.trigger, report, &tag, deliveries).await?;
+        }
+        Ok::<_, ApiError>(e)
+    });
+    let e = match bounded.await {
+        Ok(Ok(e)) => e,
         Ok(Err(e)) => return unavailable(c, condition, payload, &e.message),
         Err(_) => return unavailable(c, condition, payload, &budget_spent()),
     };
-    let report = done.report;
-    if report.error.is_some() && tokio::time::Instant::now() >= deadline {
+    if e.outcome == "failed" && tokio::time::Instant::now() >= deadline {
         return unavailable(c, condition, payload, &budget_spent());
     }
+    Done { body: e.reply, outcome: e.outcome, failure: e.failure }
+}
+
+/// A queued request to ZITADEL's API, ordered per (connection, user).
+fn delivery_of(
+    s: &AppState,
+    c: &entity::connection::Model,
+    condition: Option<&Condition>,
+    effect: &crate::service::zitadel_api::ApiEffect,
+) -> crate::store::deliveries::NewDelivery {
+    crate::store::deliveries::NewDelivery {
+        target_id: 0,
+        connection_id: Some(c.id),
+        execution_id: condition.map(Condition::label).unwrap_or_default(),
+        event_type: match condition {
+            Some(Condition::Event(t)) => Some(t.clone()),
+            _ => None,
+        },
+        aggregate_key: format!("connection:{}:user:{}", c.id, effect.user_id),
+        seq: s.store.new_id(),
+        payload: effect.to_payload(),
+    }
+}
+
+/// What a verified call comes to before anything is stored (a call and its dry run share it).
+pub(crate) struct Evaluated {
+    pub reply: Value,
+    /// `succeeded`, `failed` or `passthrough`.
+    pub outcome: &'static str,
+    pub failure: Option<String>,
+    pub mapped: Option<conn::Mapped>,
+    pub org: Option<i64>,
+    pub report: Option<crate::runtime::trigger::TriggerReport>,
+    pub api_effects: Vec<crate::service::zitadel_api::ApiEffect>,
+}
+
+/// §3–§5: the mapping (with the lookups through ZITADEL's API), the org, the actions, the reply
+/// and the effects for the API. Errors mean the actions could not run (no worker free, the
+/// database unavailable).
+pub(crate) async fn evaluate(
+    s: &AppState,
+    c: &entity::connection::Model,
+    condition: Option<&Condition>,
+    payload: &Value,
+    deadline: tokio::time::Instant,
+) -> ApiResult<Evaluated> {
+    let pass = |mapped: Option<conn::Mapped>, org: Option<i64>| Evaluated {
+        reply: conn::pass_through(condition, payload),
+        outcome: "passthrough",
+        failure: None,
+        mapped,
+        org,
+        report: None,
+        api_effects: Vec::new(),
+    };
+    let Some(condition_ref) = condition else { return Ok(pass(None, None)) };
+    let access = s.targets.zitadel_access(c);
+    let api = &s.targets.zitadel;
+    let lookup_deadline = deadline.into_std();
+    let mapped = match condition_ref {
+        Condition::Function(name) => conn::map_function(name, payload),
+        Condition::Request(method) => conn::map_request(method, payload),
+        Condition::Response(method) => {
+            resolve::map_response_with_api(api, access.as_ref(), method, payload, lookup_deadline).await
+        }
+        Condition::Event(event_type) => conn::map_event(event_type, payload),
+    };
+    let Some(mut mapped) = mapped else { return Ok(pass(None, None)) };
+    let Some(org) = org_for(s, c, mapped.zitadel_org.as_deref()).await? else { return Ok(pass(Some(mapped), None)) };
+    if !s.execute.has_actions(org, mapped.trigger).await? {
+        return Ok(pass(Some(mapped), Some(org)));
+    }
+    resolve::add_metadata(api, access.as_ref(), &mut mapped, lookup_deadline).await;
+    let report = s.execute.run_for_connector(org, mapped.trigger, &mapped.context, deadline).await?;
     if report.runs.is_empty() {
-        return pass("passthrough");
+        return Ok(pass(Some(mapped), Some(org)));
     }
-    match report.effects {
-        Some(effects) if report.error.is_none() => {
+    let (reply, outcome, failure, api_effects) = match (&report.effects, &report.error) {
+        (Some(effects), None) => {
             let names: Vec<String> = report.runs.iter().map(|r| r.action_name.clone()).collect();
-            let body = success_reply(condition_ref, mapped.trigger, payload, &effects, &names);
-            Done { body, outcome: "succeeded", failure: None }
+            let reply = success_reply(condition_ref, mapped.trigger, payload, effects, &names);
+            let has_add = payload.pointer("/response/addHumanUser").is_some_and(Value::is_object);
+            let (list, warnings) = resolve::api_effects(condition_ref, &mapped, effects, access.as_ref(), has_add);
+            mapped.warnings.extend(warnings);
+            (reply, "succeeded", None, list)
         }
-        _ => {
-            let message = report.error.unwrap_or_else(|| "the actions failed".into());
-            Done { body: failure_reply(condition_ref, payload, &message), outcome: "failed", failure: Some(message) }
+        (_, error) => {
+            let message = error.clone().unwrap_or_else(|| "the actions failed".into());
+            (failure_reply(condition_ref, payload, &message), "failed", Some(message), Vec::new())
         }
-    }
+    };
+    Ok(Evaluated { reply, outcome, failure, mapped: Some(mapped), org: Some(org), report: Some(report), api_effects })
 }
 
 /// After the actions failed: functions and requests get the forwarded error (ZITADEL aborts the
@@ -204,16 +281,6 @@ fn failure_reply(condition: &Condition, payload: &Value, message: &str) -> Value
     match condition {
         Condition::Function(_) | Condition::Request(_) => conn::forwarded_error(message),
         other => conn::pass_through(Some(other), payload),
-    }
-}
-
-/// The v1 trigger and context of a condition, for the conditions mapped so far.
-fn map(condition: &Condition, payload: &Value) -> Option<conn::Mapped> {
-    match condition {
-        Condition::Function(name) => conn::map_function(name, payload),
-        Condition::Request(method) => conn::map_request(method, payload),
-        Condition::Response(method) => conn::map_response(method, payload),
-        Condition::Event(event_type) => conn::map_event(event_type, payload),
     }
 }
 
@@ -236,46 +303,6 @@ fn success_reply(
         // Their effects (metadata) would go through the ZITADEL API; the reply is unchanged.
         other => conn::pass_through(Some(other), payload),
     }
-}
-
-/// What a dry run found (TestConnectionCall): nothing stored, no health counted.
-pub(crate) struct DryRun {
-    pub reply: Value,
-    pub condition: Option<Condition>,
-    pub trigger: Option<crate::domain::Trigger>,
-    pub org: Option<i64>,
-    pub report: Option<crate::runtime::trigger::TriggerReport>,
-}
-
-/// §3–§6 without a signature, a stored run or a health count: what a call with this payload
-/// would answer. Errors (no worker free, database down) are returned as they are.
-pub(crate) async fn dry_run(s: &AppState, c: &entity::connection::Model, payload: &Value) -> ApiResult<DryRun> {
-    let condition = Condition::of(payload);
-    let pass = |trigger, org| DryRun {
-        reply: conn::pass_through(condition.as_ref(), payload),
-        condition: condition.clone(),
-        trigger,
-        org,
-        report: None,
-    };
-    let Some(condition_ref) = condition.as_ref() else { return Ok(pass(None, None)) };
-    let Some(mapped) = map(condition_ref, payload) else { return Ok(pass(None, None)) };
-    let Some(org) = org_for(s, c, mapped.zitadel_org.as_deref()).await? else {
-        return Ok(pass(Some(mapped.trigger), None));
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_nanos(c.call_timeout_nanos.max(0) as u64);
-    let report = s.execute.dry_run(org, mapped.trigger, &mapped.context, deadline).await?;
-    if report.runs.is_empty() {
-        return Ok(pass(Some(mapped.trigger), Some(org)));
-    }
-    let reply = match (&report.effects, &report.error) {
-        (Some(effects), None) => {
-            let names: Vec<String> = report.runs.iter().map(|r| r.action_name.clone()).collect();
-            success_reply(condition_ref, mapped.trigger, payload, effects, &names)
-        }
-        (_, error) => failure_reply(condition_ref, payload, error.as_deref().unwrap_or("the actions failed")),
-    };
-    Ok(DryRun { reply, condition, trigger: Some(mapped.trigger), org: Some(org), report: Some(report) })
 }
 
 /// The actions cannot run: the forwarded error (fail closed) or a pass-through (fail open).

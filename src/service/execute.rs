@@ -175,24 +175,19 @@ impl ExecuteTrigger {
     /// of failed runs are committed before answering, the others are batched).
     pub async fn execute(&self, org: i64, trigger: Trigger, context: &Value) -> ApiResult<Executed> {
         let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
-        self.run_and_record(org, trigger, context, deadline, None).await
+        self.run_and_record(org, trigger, context, deadline).await
     }
 
-    /// A connector call: the trigger's actions within `deadline`, with run records, and without
-    /// actionsd's own v2 function targets (a ZITADEL function calling back into ZITADEL's would loop).
-    pub async fn execute_for_connector(
-        &self,
-        org: i64,
-        trigger: Trigger,
-        context: &Value,
-        deadline: Instant,
-        tag: RunTag,
-    ) -> ApiResult<Executed> {
-        self.run_and_record(org, trigger, context, deadline, Some(&tag)).await
+    /// Whether the org has actions for the trigger (from the trigger cache).
+    pub async fn has_actions(&self, org: i64, trigger: Trigger) -> ApiResult<bool> {
+        Ok(!self.action_specs(org, trigger).await?.is_empty())
     }
 
-    /// A connector dry run: the trigger's actions within `deadline`, nothing stored.
-    pub async fn dry_run(
+    /// A connector call's actions within `deadline`, without actionsd's own v2 function targets (a
+    /// ZITADEL function calling back into ZITADEL's would loop). Nothing is stored: the caller
+    /// records the runs with [`Self::record_connector_run`] once it knows the call's warnings
+    /// and effects. The connector's dry run is this call alone.
+    pub async fn run_for_connector(
         &self,
         org: i64,
         trigger: Trigger,
@@ -211,23 +206,46 @@ impl ExecuteTrigger {
         self.run_actions(org, trigger, context, actions.as_slice(), deadline).await
     }
 
+    /// Stores a connector call's run records, and the deliveries that apply its effects through
+    /// ZITADEL's API in the same transaction (committed before the reply goes to ZITADEL).
+    /// Without deliveries the records go through the batching writer like `_execute`'s.
+    pub async fn record_connector_run(
+        &self,
+        org: i64,
+        trigger: Trigger,
+        report: &TriggerReport,
+        tag: &RunTag,
+        deliveries: Vec<crate::store::deliveries::NewDelivery>,
+    ) -> ApiResult<()> {
+        let run_id = self.store.new_id();
+        let records: Vec<entity::run::Model> = report
+            .runs
+            .iter()
+            .filter(|r| r.started_at.is_some())
+            .filter_map(|r| run_record(r, self.store.new_id(), run_id, org, trigger, Some(tag)))
+            .collect();
+        if deliveries.is_empty() {
+            return self.write_records(records).await;
+        }
+        self.store
+            .write(&[], move |txn| {
+                Box::pin(async move {
+                    run_store::insert_in(txn, &records).await?;
+                    crate::store::deliveries::insert(txn, deliveries).await.map(|_| ())
+                })
+            })
+            .await
+    }
+
     async fn run_and_record(
         &self,
         org: i64,
         trigger: Trigger,
         context: &Value,
         deadline: Instant,
-        tag: Option<&RunTag>,
     ) -> ApiResult<Executed> {
-        // Connector calls do not run actionsd's own v2 function targets.
-        let functions = tag.is_none();
         let actions = self.action_specs(org, trigger).await?;
         if actions.is_empty() {
-            if !functions {
-                let report =
-                    TriggerReport { outcome: Outcome::Succeeded, error: None, effects: Some(Map::new()), runs: vec![] };
-                return Ok(Executed { report, run_id: None, record_ids: vec![] });
-            }
             let mut effects = Map::new();
             let error = self.run_function(trigger, context, deadline, &mut effects).await?;
             let report = match error {
@@ -242,7 +260,7 @@ impl ExecuteTrigger {
         }
         let mut report = self.run_actions(org, trigger, context, actions.as_slice(), deadline).await?;
         // v2 function targets run after the v1 actions, unless the trigger already failed.
-        if let Some(effects) = report.effects.as_mut().filter(|_| functions) {
+        if let Some(effects) = report.effects.as_mut() {
             if let Some(error) = self.run_function(trigger, context, deadline, effects).await? {
                 report.outcome = Outcome::Failed;
                 report.error = Some(error);
@@ -256,14 +274,20 @@ impl ExecuteTrigger {
             .runs
             .iter()
             .zip(&record_ids)
-            .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, trigger, tag))
+            .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, trigger, None))
             .collect();
+        self.write_records(records).await?;
+        Ok(Executed { report, run_id: Some(run_id), record_ids })
+    }
+
+    /// Run records: those of failed runs committed before answering, the others batched.
+    async fn write_records(&self, records: Vec<entity::run::Model>) -> ApiResult<()> {
         let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
         let write_now = if failed { Some(records) } else { self.run_writer.submit(records).err() };
         if let Some(records) = write_now {
             run_store::insert(&self.store, Arc::new(records)).await?;
         }
-        Ok(Executed { report, run_id: Some(run_id), record_ids })
+        Ok(())
     }
 
     /// `_test`: one action as a dry run (no function targets, nothing stored).

@@ -7,6 +7,7 @@ pub mod connector;
 pub mod execute;
 pub mod queue;
 pub mod targets;
+pub mod zitadel_api;
 
 /// Runs `job` every `period` until `stop` turns true; with `at_start` also once right away. A late
 /// tick waits a whole period again rather than catching up.

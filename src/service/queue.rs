@@ -88,6 +88,9 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
             None => AttemptResult { id: row.id, state: DeliveryState::Dead, status, error, next_attempt_at: 0 },
         }
     };
+    if let Some(connection_id) = row.connection_id {
+        return attempt_api_effect(q, row, connection_id, fail).await;
+    }
     let t = match q.targets.v2.registry.snapshot(&q.targets.store).await.map(|snap| snap.target(row.target_id)) {
         Ok(Some(t)) => t,
         Ok(None) => {
@@ -127,6 +130,71 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
         Err(e) => ("error", fail(0, e.describe(), None)),
     };
     q.targets.metrics.observe_target_call(t.target_type.as_str(), outcome, started.elapsed());
+    result
+}
+
+/// One attempt of an effect a connector call applies through ZITADEL's API: the connection's
+/// current `baseUrl` and token, 409 counted as done, other client errors (but 408 and 429) dead
+/// at once.
+async fn attempt_api_effect(
+    q: &Queue,
+    row: &delivery::Model,
+    connection_id: i64,
+    fail: impl Fn(i32, String, Option<u64>) -> AttemptResult,
+) -> AttemptResult {
+    use super::zitadel_api::{verdict, ApiEffect, EffectVerdict};
+    let started = Instant::now();
+    let dead = |status: i32, error: String| AttemptResult {
+        id: row.id,
+        state: DeliveryState::Dead,
+        status,
+        error,
+        next_attempt_at: 0,
+    };
+    let Some(effect) = ApiEffect::from_payload(&row.payload) else {
+        return dead(0, "the delivery's payload is not an API effect".into());
+    };
+    let connection = match crate::store::connections::get(&q.targets.store.db, connection_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return dead(0, "the connection was removed".into()),
+        Err(e) => return fail(0, format!("loading the connection failed: {}", e.message), None),
+    };
+    let Some(access) = q.targets.zitadel_access(&connection) else {
+        return dead(0, "the connection has no zitadelApi".into());
+    };
+    if let Ok(url) = url::Url::parse(&format!("{}{}", access.base_url.trim_end_matches('/'), effect.path)) {
+        if let Err(e) = q.targets.v2.policy.check_url(&url) {
+            return fail(0, e, None);
+        }
+    }
+    let result = q.targets.zitadel.send_effect(&access, &effect).await;
+    let (outcome, result) = match result {
+        Ok(answer) => {
+            let snippet: String = String::from_utf8_lossy(&answer.body).chars().take(200).collect();
+            let error = format!(
+                "HTTP {}{}",
+                answer.status,
+                if snippet.is_empty() { String::new() } else { format!(": {snippet}") }
+            );
+            match verdict(answer.status) {
+                EffectVerdict::Done => (
+                    "ok",
+                    AttemptResult {
+                        id: row.id,
+                        state: DeliveryState::Succeeded,
+                        status: answer.status as i32,
+                        error: String::new(),
+                        next_attempt_at: 0,
+                    },
+                ),
+                EffectVerdict::Hopeless => ("error", dead(answer.status as i32, error)),
+                EffectVerdict::Retry => ("error", fail(answer.status as i32, error, answer.retry_after)),
+            }
+        }
+        Err(CallFailure::Timeout) => ("timeout", fail(0, CallFailure::Timeout.describe(), None)),
+        Err(e) => ("error", fail(0, e.describe(), None)),
+    };
+    q.targets.metrics.observe_target_call("zitadelApi", outcome, started.elapsed());
     result
 }
 

@@ -18,6 +18,8 @@ pub struct Targets {
     pub store: Arc<Store>,
     pub v2: Arc<V2>,
     pub metrics: Arc<Metrics>,
+    /// Lookups in and effects through a ZITADEL instance's API (connector).
+    pub zitadel: super::zitadel_api::ZitadelApi,
     encryption_key: String,
 }
 
@@ -42,7 +44,16 @@ pub enum ChainEnd {
 
 impl Targets {
     pub fn new(store: Arc<Store>, v2: Arc<V2>, metrics: Arc<Metrics>, encryption_key: String) -> Self {
-        Self { store, v2, metrics, encryption_key }
+        let zitadel = super::zitadel_api::ZitadelApi::new(v2.client.clone());
+        Self { store, v2, metrics, zitadel, encryption_key }
+    }
+
+    /// A connection's ZITADEL API settings with the token decrypted (None without `baseUrl`).
+    pub fn zitadel_access(&self, c: &entity::connection::Model) -> Option<super::zitadel_api::Access> {
+        let base_url = c.zitadel_base_url.clone().filter(|b| !b.is_empty())?;
+        let token =
+            c.zitadel_token_enc.as_deref().and_then(|t| crate::store::crypto::decrypt(&self.encryption_key, t).ok());
+        Some(super::zitadel_api::Access { connection_id: c.id, base_url, token })
     }
 
     /// Sends one signed call and returns what came back (no interpretation).

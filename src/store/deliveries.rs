@@ -29,6 +29,7 @@ const DEAD: i32 = 4;
 
 pub struct NewDelivery {
     pub target_id: i64,
+    pub connection_id: Option<i64>,
     pub execution_id: String,
     pub event_type: Option<String>,
     pub aggregate_key: String,
@@ -51,6 +52,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, rows: Vec<NewDelivery>) -> Api
         models.push(delivery::ActiveModel {
             id: Set(id),
             target_id: Set(r.target_id),
+            connection_id: Set(r.connection_id),
             execution_id: Set(r.execution_id),
             event_type: Set(r.event_type),
             aggregate_key: Set(r.aggregate_key),
@@ -88,6 +90,7 @@ pub async fn enqueue_async(store: &Store, target_id: i64, execution_id: &str, pa
     let payload = String::from_utf8(payload).map_err(ApiError::internal)?;
     let row = NewDelivery {
         target_id,
+        connection_id: None,
         execution_id: execution_id.to_string(),
         event_type: None,
         aggregate_key: format!("async:{}", store.new_id()),
@@ -173,6 +176,7 @@ async fn queue_event<C: ConnectionTrait>(conn: &C, e: &EventInfo<'_>) -> ApiResu
         .filter_map(|t| crate::domain::id::parse(t))
         .map(|target_id| NewDelivery {
             target_id,
+            connection_id: None,
             execution_id: execution.id.clone(),
             event_type: Some(e.event_type.to_string()),
             aggregate_key: format!("{}:{}", e.aggregate_type.as_str(), e.aggregate_id),
@@ -331,6 +335,7 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
 #[derive(Debug, Default)]
 pub struct ListQuery {
     pub target_id: Option<i64>,
+    pub connection_id: Option<i64>,
     pub state: Option<DeliveryState>,
     pub event_type: Option<String>,
     pub offset: u64,
@@ -344,6 +349,9 @@ pub async fn list<C: ConnectionTrait>(conn: &C, q: ListQuery) -> ApiResult<(Vec<
     let mut select = delivery::Entity::find();
     if let Some(t) = q.target_id {
         select = select.filter(delivery::Column::TargetId.eq(t));
+    }
+    if let Some(c) = q.connection_id {
+        select = select.filter(delivery::Column::ConnectionId.eq(c));
     }
     if let Some(s) = q.state {
         select = select.filter(delivery::Column::State.eq(s));

@@ -13,18 +13,17 @@ pub async fn insert(store: &Store, rows: Arc<Vec<run::Model>>) -> ApiResult<()> 
     if rows.is_empty() {
         return Ok(());
     }
-    store
-        .write(&[], move |txn| {
-            Box::pin(async move {
-                for chunk in rows.chunks(200) {
-                    run::Entity::insert_many(chunk.iter().cloned().map(run::ActiveModel::from))
-                        .exec_without_returning(txn)
-                        .await?;
-                }
-                Ok(())
-            })
-        })
-        .await
+    store.write(&[], move |txn| Box::pin(async move { insert_in(txn, &rows).await })).await
+}
+
+/// Inserts run records in the caller's transaction.
+pub async fn insert_in<C: sea_orm::ConnectionTrait>(conn: &C, rows: &[run::Model]) -> ApiResult<()> {
+    for chunk in rows.chunks(200) {
+        run::Entity::insert_many(chunk.iter().cloned().map(run::ActiveModel::from))
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Most run records held back while the database is unavailable (the oldest go first past it).

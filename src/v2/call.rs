@@ -101,6 +101,13 @@ pub async fn send(
         .header("webhook-timestamp", ts.to_string())
         .header("webhook-signature", standard_webhooks_signature(&keys, webhook_id, ts, &encoded.body))
         .body(encoded.body);
+    exchange(request, timeout).await
+}
+
+/// Sends a built request and reads the answer (status, body up to the response limit,
+/// `Retry-After`), all within `timeout`.
+pub async fn exchange(request: reqwest::RequestBuilder, timeout: Duration) -> Result<Answer, CallFailure> {
+    let request = request.timeout(timeout);
     let deadline = Instant::now() + timeout;
     let attempt = async {
         let mut resp = request.send().await.map_err(classify)?;

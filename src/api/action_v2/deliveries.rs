@@ -65,6 +65,13 @@ pub struct TargetIdFilter {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionIdFilter {
+    #[serde(default, alias = "connection_id")]
+    pub connection_id: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct StateFilter {
     #[serde(default)]
     pub state: DeliveryState,
@@ -87,6 +94,9 @@ pub struct DeliverySearchFilter {
     pub state_filter: Option<StateFilter>,
     #[serde(default, alias = "event_type_filter", deserialize_with = "json::message_opt::deserialize")]
     pub event_type_filter: Option<EventTypeFilter>,
+    /// The deliveries that apply a connector connection's effects through ZITADEL's API.
+    #[serde(default, alias = "connection_id_filter", deserialize_with = "json::message_opt::deserialize")]
+    pub connection_id_filter: Option<ConnectionIdFilter>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -98,12 +108,16 @@ pub struct ListDeliveriesRequest {
     pub filters: Vec<DeliverySearchFilter>,
 }
 
-/// One delivery: a queued call of one target for one event or restAsync request.
+/// One delivery: a queued call of one target for one event or restAsync request, or (with
+/// `connectionId` and no `targetId`) an effect a connector call applies through ZITADEL's API.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
     pub id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub target_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
     pub execution_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
@@ -145,7 +159,8 @@ fn delivery_msg(d: entity::delivery::Model) -> Delivery {
     let open = matches!(d.state, store::DeliveryState::Pending | store::DeliveryState::Failed);
     Delivery {
         id: d.id.to_string(),
-        target_id: d.target_id.to_string(),
+        target_id: if d.connection_id.is_some() { String::new() } else { d.target_id.to_string() },
+        connection_id: d.connection_id.map(|c| c.to_string()),
         execution_id: d.execution_id,
         event_type: d.event_type.filter(|e| !e.is_empty()),
         state: d.state.into(),
@@ -167,15 +182,26 @@ fn delivery_msg(d: entity::delivery::Model) -> Delivery {
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
 pub async fn list_deliveries(s: AppState, _c: Caller, r: ListDeliveriesRequest) -> ApiResult<ListDeliveriesResponse> {
     let (offset, limit, asc) = page_bounds(&r.pagination)?;
-    let mut q = store::ListQuery { target_id: None, state: None, event_type: None, offset, limit, asc };
+    let mut q = store::ListQuery { offset, limit, asc, ..Default::default() };
     let mut empty = false;
     for (i, f) in r.filters.into_iter().enumerate() {
-        let set = [f.target_id_filter.is_some(), f.state_filter.is_some(), f.event_type_filter.is_some()];
+        let set = [
+            f.target_id_filter.is_some(),
+            f.state_filter.is_some(),
+            f.event_type_filter.is_some(),
+            f.connection_id_filter.is_some(),
+        ];
         if set.iter().filter(|x| **x).count() != 1 {
             return Err(ApiError::invalid(format!(
-                "invalid ListDeliveriesRequest.Filters[{i}]: exactly one of targetIdFilter, stateFilter and \
-                 eventTypeFilter must be set"
+                "invalid ListDeliveriesRequest.Filters[{i}]: exactly one of targetIdFilter, stateFilter, \
+                 eventTypeFilter and connectionIdFilter must be set"
             )));
+        }
+        if let Some(c) = f.connection_id_filter {
+            match crate::domain::id::parse(&c.connection_id) {
+                Some(id) => q.connection_id = Some(id),
+                None => empty = true,
+            }
         }
         if let Some(t) = f.target_id_filter {
             match crate::domain::id::parse(&t.target_id) {

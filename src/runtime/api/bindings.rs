@@ -56,33 +56,8 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     let f = func(ctx, "getMetadata", 0, get_org_metadata);
     set(&org, "getMetadata", f, ctx)?;
     // api.metadata is pre-filled with the external user's metadata, values decoded.
-    let mut prefill: Vec<Value> = context
-        .get("externalUser")
-        .and_then(|e| e.get("metadata"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (k, v) in with_run(ctx, |r| r.borrow().metadata.clone()) {
-        let item = json!({"key": k, "value": v});
-        match prefill.iter_mut().find(|m| m.get("key").and_then(Value::as_str) == Some(k.as_str())) {
-            Some(existing) => *existing = item,
-            None => prefill.push(item),
-        }
-    }
-    let arr = JsArray::new(ctx)?;
-    let mut originals = Vec::new();
-    for m in prefill {
-        let key = m.get("key").and_then(Value::as_str).unwrap_or("").to_string();
-        let raw = m.get("value").and_then(Value::as_str).unwrap_or("").to_string();
-        let value = JsValue::from_json(&decode_metadata_value(&raw), ctx)?;
-        let item = ObjectInitializer::new(ctx)
-            .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
-            .property(js_string!("value"), value, Attribute::all())
-            .build();
-        arr.push(item.clone(), ctx)?;
-        originals.push((item, key, raw));
-    }
-    let arr_obj: JsObject = arr.into();
+    let given = context.get("externalUser").and_then(|e| e.get("metadata"));
+    let (arr_obj, originals) = prefilled_metadata(ctx, given)?;
     let api = object_with(
         ctx,
         &[
@@ -107,7 +82,35 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
 }
 
-/// Pre Creation (external and internal): the user about to be created.
+/// `api.metadata` pre-filled with `given` (`{key, value}` items, values base64) and what earlier
+/// actions of the trigger set, values decoded like `getMetadata()`; with the items as filled in.
+fn prefilled_metadata(ctx: &mut Context, given: Option<&Value>) -> JsResult<(JsObject, Vec<Prefilled>)> {
+    let mut prefill: Vec<Value> = given.and_then(Value::as_array).cloned().unwrap_or_default();
+    for (k, v) in with_run(ctx, |r| r.borrow().metadata.clone()) {
+        let item = json!({"key": k, "value": v});
+        match prefill.iter_mut().find(|m| m.get("key").and_then(Value::as_str) == Some(k.as_str())) {
+            Some(existing) => *existing = item,
+            None => prefill.push(item),
+        }
+    }
+    let arr = JsArray::new(ctx)?;
+    let mut originals = Vec::new();
+    for m in prefill {
+        let key = m.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+        let raw = m.get("value").and_then(Value::as_str).unwrap_or("").to_string();
+        let value = JsValue::from_json(&decode_metadata_value(&raw), ctx)?;
+        let item = ObjectInitializer::new(ctx)
+            .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
+            .property(js_string!("value"), value, Attribute::all())
+            .build();
+        arr.push(item.clone(), ctx)?;
+        originals.push((item, key, raw));
+    }
+    Ok((arr.into(), originals))
+}
+
+/// Pre Creation (external and internal): the user about to be created; `metadata` in the
+/// context (an extension: the connector passes a registration's metadata) pre-fills `api.metadata`.
 fn pre_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     let user = with_run(ctx, |r| r.borrow().user.clone());
     let data = json!({"v1": {"user": user, "authRequest": field(context, "authRequest"), "httpRequest": field(context, "httpRequest")}});
@@ -128,13 +131,13 @@ fn pre_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
             ("setPhoneVerified", 1, usr_phone_verified),
         ],
     );
-    let arr_obj: JsObject = JsArray::new(ctx)?.into();
+    let (arr_obj, originals) = prefilled_metadata(ctx, context.get("metadata"))?;
     set(&api, "metadata", arr_obj.clone().into(), ctx)?;
     let append = append_metadata_fn(ctx, &arr_obj);
     let v1api = child(&api, "v1", ctx)?;
     let u = child(&v1api, "user", ctx)?;
     set(&u, "appendMetadata", append, ctx)?;
-    let metadata_array = Some((arr_obj, Vec::new()));
+    let metadata_array = Some((arr_obj, originals));
     Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
 }
 

@@ -15,6 +15,8 @@ use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+pub mod resolve;
+
 /// Health counters of the calls since the last flush, per connection: counting in memory keeps
 /// a write off every call; a background job adds them to the stored counters every second.
 #[derive(Default)]
@@ -232,6 +234,8 @@ pub struct Mapped {
     pub trigger: Trigger,
     pub context: Value,
     pub zitadel_org: Option<String>,
+    /// The ZITADEL user the call is about (for lookups and effects through the API), when known.
+    pub user_id: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -328,7 +332,8 @@ pub fn map_function(name: &str, payload: &Value) -> Option<Mapped> {
     if let Some(org) = payload.get("org").filter(|v| v.is_object()) {
         ctx.insert("org".into(), camel_keys(org));
     }
-    Some(Mapped { trigger, context: Value::Object(ctx), zitadel_org, warnings })
+    let user_id = payload.get("user").and_then(|u| u.get("id")).and_then(Value::as_str).map(str::to_string);
+    Some(Mapped { trigger, context: Value::Object(ctx), zitadel_org, user_id, warnings })
 }
 
 /// Whether a request condition is user creation, and under which key its human user is
@@ -388,7 +393,12 @@ pub fn map_request(method: &str, payload: &Value) -> Option<Mapped> {
         .and_then(Value::as_str)
         .filter(|o| !o.is_empty())
         .map(str::to_string);
-    Some(Mapped { trigger, context: json!({ "user": user }), zitadel_org, warnings: Vec::new() })
+    // The request's metadata pre-fills `api.metadata` (an extension of the Pre Creation context).
+    let mut context = json!({ "user": user });
+    if let Some(metadata) = human.get("metadata").filter(|m| m.is_array()) {
+        context["metadata"] = metadata.clone();
+    }
+    Some(Mapped { trigger, context, zitadel_org, user_id: None, warnings: Vec::new() })
 }
 
 /// The request ZITADEL goes on with: the received request with the setters' effects applied
@@ -466,7 +476,14 @@ pub fn map_event(event_type: &str, payload: &Value) -> Option<Mapped> {
         .filter(|o| !o.is_empty())
         .map(str::to_string);
     let context = json!({"authMethod": "password", "authError": auth_error});
-    Some(Mapped { trigger: Trigger::InternalPostAuthentication, context, zitadel_org, warnings: Vec::new() })
+    let user_id = payload
+        .get("aggregateID")
+        .or_else(|| payload.get("aggregateId"))
+        .or_else(|| payload.get("aggregate_id"))
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string);
+    Some(Mapped { trigger: Trigger::InternalPostAuthentication, context, zitadel_org, user_id, warnings: Vec::new() })
 }
 
 /// The authentication method of a session request's checks, first in ZITADEL's order; None when
@@ -492,6 +509,10 @@ fn map_user_created(method: &str, payload: &Value) -> Option<Mapped> {
     let response = payload.get("response").cloned().unwrap_or(Value::Null);
     if let Some(id) = response.get("userId").or_else(|| response.get("id")).and_then(Value::as_str) {
         mapped.context["user"]["id"] = Value::String(id.to_string());
+        mapped.user_id = Some(id.to_string());
+    }
+    if let Some(obj) = mapped.context.as_object_mut() {
+        obj.remove("metadata");
     }
     if mapped.zitadel_org.is_none() {
         mapped.zitadel_org = response
@@ -578,7 +599,8 @@ fn map_intent(payload: &Value) -> Option<Mapped> {
         .and_then(Value::as_str)
         .filter(|o| !o.is_empty())
         .map(str::to_string);
-    Some(Mapped { trigger: Trigger::ExternalPostAuthentication, context, zitadel_org, warnings: Vec::new() })
+    let user_id = response.get("userId").and_then(Value::as_str).filter(|u| !u.is_empty()).map(str::to_string);
+    Some(Mapped { trigger: Trigger::ExternalPostAuthentication, context, zitadel_org, user_id, warnings: Vec::new() })
 }
 
 /// The intent's response with `addHumanUser` changed by the external user the actions left
@@ -627,17 +649,64 @@ pub fn map_response(method: &str, payload: &Value) -> Option<Mapped> {
     if user_creation(method).is_some() {
         return map_user_created(method, payload);
     }
-    let (service, rpc) = method.trim_start_matches('/').split_once('/')?;
-    let session = matches!(service, "zitadel.session.v2.SessionService" | "zitadel.session.v2beta.SessionService")
-        && matches!(rpc, "CreateSession" | "SetSession");
-    if !session {
+    if !is_session(method) {
         return None;
     }
     let auth_method = session_auth_method(payload.get("request")?)?;
     let context = json!({"authMethod": auth_method, "authError": "none"});
-    // The user's organization needs a lookup through the ZITADEL API; without it the
+    // The user's organization needs a lookup through the ZITADEL API (`resolve`); without it the
     // connection's default organization runs.
-    Some(Mapped { trigger: Trigger::InternalPostAuthentication, context, zitadel_org: None, warnings: Vec::new() })
+    let user_id = session_checked_user(payload);
+    Some(Mapped {
+        trigger: Trigger::InternalPostAuthentication,
+        context,
+        zitadel_org: None,
+        user_id,
+        warnings: Vec::new(),
+    })
+}
+
+/// Whether a method is CreateSession or SetSession (v2 or v2beta).
+pub fn is_session(method: &str) -> bool {
+    matches!(
+        method.trim_start_matches('/').split_once('/'),
+        Some((
+            "zitadel.session.v2.SessionService" | "zitadel.session.v2beta.SessionService",
+            "CreateSession" | "SetSession"
+        ))
+    )
+}
+
+/// The user id a session request checked (`request.checks.user.userId`).
+pub fn session_checked_user(payload: &Value) -> Option<String> {
+    payload.pointer("/request/checks/user/userId").and_then(Value::as_str).filter(|u| !u.is_empty()).map(str::to_string)
+}
+
+/// The session id of a CreateSession response or a SetSession request.
+pub fn session_id(payload: &Value) -> Option<String> {
+    payload
+        .pointer("/response/sessionId")
+        .or_else(|| payload.pointer("/request/sessionId"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The authentication method of a session's verified factors (`GET /v2/sessions/{id}`), first in
+/// ZITADEL's order; None when only the user or an IdP intent was verified.
+pub fn factors_auth_method(session: &Value) -> Option<&'static str> {
+    let factors = session.get("factors")?;
+    let verified = |key: &str| factors.get(key).is_some_and(|v| v.is_object());
+    if verified("password") {
+        return Some("password");
+    }
+    for (key, method) in [("totp", "OTP"), ("otpSms", "OTP SMS"), ("otpEmail", "OTP Email")] {
+        if verified(key) {
+            return Some(method);
+        }
+    }
+    let webauthn = factors.get("webAuthN").filter(|v| v.is_object())?;
+    Some(if webauthn.get("userVerified").and_then(Value::as_bool) == Some(true) { "passwordless" } else { "U2F" })
 }
 
 /// The reply of a function call from the trigger's effects. `runs` are the action names in

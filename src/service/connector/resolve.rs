@@ -1,0 +1,213 @@
+//! The parts of a connector call that need ZITADEL's API: whose organization a session or an
+//! intent belongs to, which factors a session verified, the metadata ZITADEL does not send, and
+//! the effects that only the API can apply (user grants, metadata of users that already exist).
+//! Without `zitadelApi` on the connection, each falls back as the README describes.
+
+use super::{map_response, Condition, Mapped};
+use crate::domain::Trigger;
+use crate::service::zitadel_api::{Access, ApiEffect, ZitadelApi};
+use serde_json::{json, Map, Value};
+use std::time::Instant;
+
+/// Maps a response condition, completing what the payload lacks through the API: for
+/// CreateSession / SetSession the session's verified factors and its user, for sessions and
+/// intents the user's organization. None: the condition passes through.
+pub async fn map_response_with_api(
+    api: &ZitadelApi,
+    access: Option<&Access>,
+    method: &str,
+    payload: &Value,
+    deadline: Instant,
+) -> Option<Mapped> {
+    let mut warnings = Vec::new();
+    let mut mapped = if super::is_session(method) {
+        let mut from_session = None;
+        if let (Some(access), Some(session_id)) = (access, super::session_id(payload)) {
+            match api.session(access, &session_id, deadline).await {
+                Ok(session) => from_session = Some(session),
+                Err(e) => warnings.push(format!("session lookup failed: {e}")),
+            }
+        }
+        match from_session {
+            Some(session) => {
+                let method = super::factors_auth_method(&session)?;
+                let user_id = super::session_checked_user(payload)
+                    .or_else(|| session.pointer("/factors/user/id").and_then(Value::as_str).map(str::to_string));
+                Mapped {
+                    trigger: Trigger::InternalPostAuthentication,
+                    context: json!({"authMethod": method, "authError": "none"}),
+                    zitadel_org: None,
+                    user_id,
+                    warnings: Vec::new(),
+                }
+            }
+            None => map_response(method, payload)?,
+        }
+    } else {
+        map_response(method, payload)?
+    };
+    let needs_user_org = super::is_session(method) || mapped.trigger == Trigger::ExternalPostAuthentication;
+    if let (true, Some(access), Some(user_id)) = (needs_user_org, access, mapped.user_id.clone()) {
+        match api.user_org(access, &user_id, deadline).await {
+            Ok(Some(org)) => mapped.zitadel_org = Some(org),
+            Ok(None) => warnings.push(format!("user {user_id} not found in ZITADEL")),
+            Err(e) => warnings.push(format!("user lookup failed: {e}")),
+        }
+    }
+    mapped.warnings.extend(warnings);
+    Some(mapped)
+}
+
+/// Adds the metadata ZITADEL does not send, once the call is known to run actions: the org's
+/// metadata (`ctx.v1.org.getMetadata()`) for the Complement Token, SAML and External
+/// Authentication triggers, and the user's metadata for SAML when the payload has none. Without
+/// `zitadelApi` they stay empty; a failed lookup counts as empty and leaves a warning.
+pub async fn add_metadata(api: &ZitadelApi, access: Option<&Access>, mapped: &mut Mapped, deadline: Instant) {
+    let Some(access) = access else { return };
+    let wants_org = matches!(
+        mapped.trigger,
+        Trigger::PreUserinfoCreation
+            | Trigger::PreAccessTokenCreation
+            | Trigger::PreSamlResponseCreation
+            | Trigger::ExternalPostAuthentication
+    );
+    if let (true, Some(org)) = (wants_org, mapped.zitadel_org.clone()) {
+        let has_metadata = mapped.context.pointer("/org/metadata").is_some_and(Value::is_array);
+        if !has_metadata {
+            match api.org_metadata(access, &org, deadline).await {
+                Ok(items) => {
+                    if !mapped.context.get("org").is_some_and(Value::is_object) {
+                        mapped.context["org"] = json!({"id": org});
+                    }
+                    mapped.context["org"]["metadata"] = Value::Array(items.to_vec());
+                }
+                Err(e) => mapped.warnings.push(format!("org metadata lookup failed: {e}")),
+            }
+        }
+    }
+    if mapped.trigger == Trigger::PreSamlResponseCreation && mapped.context.get("userMetadata").is_none() {
+        if let Some(user_id) = mapped.user_id.clone() {
+            match api.user_metadata(access, &user_id, mapped.zitadel_org.as_deref(), deadline).await {
+                Ok(items) => mapped.context["userMetadata"] = Value::Array(items.to_vec()),
+                Err(e) => mapped.warnings.push(format!("user metadata lookup failed: {e}")),
+            }
+        }
+    }
+}
+
+/// The effects of a successful call that only ZITADEL's API can apply, and the warnings for
+/// those that cannot be applied: user grants of Post Creation (for the new user), metadata of an
+/// intent's existing user, of a session's user and of an event's user. Function replies and
+/// changed requests carry their effects themselves.
+pub fn api_effects(
+    condition: &Condition,
+    mapped: &Mapped,
+    effects: &Map<String, Value>,
+    access: Option<&Access>,
+    has_add_human_user: bool,
+) -> (Vec<ApiEffect>, Vec<String>) {
+    let items = |key: &str| effects.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let (kind, list) = match (condition, mapped.trigger) {
+        (Condition::Response(_), Trigger::InternalPostCreation | Trigger::ExternalPostCreation) => {
+            ("userGrants", items("userGrants"))
+        }
+        (Condition::Response(_), Trigger::ExternalPostAuthentication) if has_add_human_user => return (vec![], vec![]),
+        (Condition::Response(_) | Condition::Event(_), _) => ("metadata", items("metadata")),
+        _ => return (vec![], vec![]),
+    };
+    if list.is_empty() {
+        return (vec![], vec![]);
+    }
+    let Some(access) = access else {
+        return (vec![], vec![format!("{kind} not applied: the connection has no zitadelApi")]);
+    };
+    if access.token.as_deref().is_none_or(str::is_empty) {
+        return (vec![], vec![format!("{kind} not applied: the connection's zitadelApi has no token")]);
+    }
+    let Some(user_id) = mapped.user_id.as_deref() else {
+        return (vec![], vec![format!("{kind} not applied: the user is not known")]);
+    };
+    let org = mapped.zitadel_org.as_deref();
+    let effects = list
+        .iter()
+        .map(|item| match kind {
+            "userGrants" => ApiEffect::user_grant(user_id, org, item),
+            _ => ApiEffect::metadata(user_id, org, item),
+        })
+        .collect();
+    (effects, vec![])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(token: Option<&str>) -> Access {
+        Access { connection_id: 1, base_url: "https://z.example.com".into(), token: token.map(str::to_string) }
+    }
+
+    fn mapped(trigger: Trigger, user: Option<&str>) -> Mapped {
+        Mapped {
+            trigger,
+            context: json!({}),
+            zitadel_org: Some("zorg".into()),
+            user_id: user.map(str::to_string),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn post_creation_grants_go_through_the_api_for_the_new_user() {
+        let effects = json!({"userGrants": [{"projectId": "p", "roles": ["a"]}]});
+        let cond = Condition::Response("/zitadel.user.v2.UserService/AddHumanUser".into());
+        let m = mapped(Trigger::InternalPostCreation, Some("u9"));
+        let (list, warnings) = api_effects(&cond, &m, effects.as_object().unwrap(), Some(&access(Some("t"))), false);
+        assert!(warnings.is_empty());
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].path, "/management/v1/users/u9/grants");
+        assert_eq!(list[0].zitadel_org.as_deref(), Some("zorg"));
+        let (none, warnings) = api_effects(&cond, &m, effects.as_object().unwrap(), None, false);
+        assert!(none.is_empty());
+        assert_eq!(warnings, vec!["userGrants not applied: the connection has no zitadelApi".to_string()]);
+    }
+
+    #[test]
+    fn metadata_of_existing_users_goes_through_the_api_and_new_users_carry_it() {
+        let effects = json!({"metadata": [{"key": "k", "value": "dg=="}]});
+        let intent = Condition::Response("/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent".into());
+        let m = mapped(Trigger::ExternalPostAuthentication, Some("u1"));
+        let fx = effects.as_object().unwrap();
+        assert_eq!(api_effects(&intent, &m, fx, Some(&access(Some("t"))), true), (vec![], vec![]), "in addHumanUser");
+        let (list, _) = api_effects(&intent, &m, fx, Some(&access(Some("t"))), false);
+        assert_eq!(list[0].path, "/management/v1/users/u1/metadata/k");
+        let event = Condition::Event("user.human.password.check.succeeded".into());
+        let (_, warnings) = api_effects(
+            &event,
+            &mapped(Trigger::InternalPostAuthentication, None),
+            fx,
+            Some(&access(Some("t"))),
+            false,
+        );
+        assert_eq!(warnings, vec!["metadata not applied: the user is not known".to_string()]);
+        let (_, warnings) = api_effects(&event, &m, fx, Some(&access(None)), false);
+        assert_eq!(warnings, vec!["metadata not applied: the connection's zitadelApi has no token".to_string()]);
+        let function = Condition::Function("preuserinfo".into());
+        assert_eq!(api_effects(&function, &m, fx, None, false), (vec![], vec![]), "the reply carries them");
+    }
+
+    #[test]
+    fn session_factors_name_the_method() {
+        let s = |f: Value| json!({"factors": f});
+        assert_eq!(
+            super::super::factors_auth_method(&s(json!({"user": {"id": "u"}, "password": {"verifiedAt": "x"}}))),
+            Some("password")
+        );
+        assert_eq!(super::super::factors_auth_method(&s(json!({"otpEmail": {}, "totp": {}}))), Some("OTP"));
+        assert_eq!(
+            super::super::factors_auth_method(&s(json!({"webAuthN": {"userVerified": true}}))),
+            Some("passwordless")
+        );
+        assert_eq!(super::super::factors_auth_method(&s(json!({"webAuthN": {}}))), Some("U2F"));
+        assert_eq!(super::super::factors_auth_method(&s(json!({"user": {"id": "u"}, "intent": {}}))), None);
+    }
+}
