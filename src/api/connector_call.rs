@@ -3,6 +3,7 @@
 //! authenticates the call. Checks in the contract's order; nothing runs and no run is stored
 //! unless every check passed.
 
+use super::action_v2::PayloadType;
 use super::AppState;
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::service::connector::{self as conn, reason, resolve, Condition};
@@ -73,7 +74,7 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
         .await;
     }
     // 4. An inactive connection passes everything through.
-    let payload = match decode(connection, &body) {
+    let payload = match decode(&s, connection, &body).await {
         Ok(p) => p,
         Err((why, err)) => {
             if connection.state == ConnectionState::Inactive {
@@ -118,36 +119,87 @@ async fn rejected(
     error(err)
 }
 
-/// Step 5: the body as JSON (JWT and JWE bodies are recognized, and refused).
-fn decode(connection: &entity::connection::Model, body: &[u8]) -> Result<Value, (&'static str, ApiError)> {
+/// Step 5: the body as JSON, or a JWT (verified against ZITADEL's JWKS) or JWE (decrypted with
+/// the connection's key pair, then verified as a JWT) whose payload is that JSON.
+async fn decode(
+    s: &AppState,
+    connection: &entity::connection::Model,
+    body: &[u8],
+) -> Result<Value, (&'static str, ApiError)> {
     let allowed = store::payload_types_of(connection);
     let text = std::str::from_utf8(body).map(str::trim).unwrap_or("");
     let unquoted = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
     let parts = unquoted.split('.').count();
     let is_jose = !unquoted.is_empty()
         && (parts == 3 || parts == 5)
-        && unquoted.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if is_jose {
-        let kind = if parts == 3 { 2 } else { 3 };
-        let why = if allowed.contains(&kind) {
-            "JWT and JWE payloads are not supported by this version"
-        } else {
-            "the connection does not accept this payload type"
-        };
-        return Err((reason::PAYLOAD_TYPE, ApiError::new(Kind::InvalidArgument, "CONN-typ3s", why)));
-    }
-    if !allowed.contains(&1) {
-        return Err((
+        && unquoted.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '='));
+    let type_refused = |what: &str| {
+        (
             reason::PAYLOAD_TYPE,
-            ApiError::new(Kind::InvalidArgument, "CONN-typ3s", "the connection does not accept JSON payloads"),
-        ));
-    }
-    match serde_json::from_slice::<Value>(body) {
+            ApiError::new(
+                Kind::InvalidArgument,
+                "CONN-typ3s",
+                format!("the connection does not accept {what} payloads"),
+            ),
+        )
+    };
+    let json = if is_jose {
+        let (kind, name) = if parts == 3 { (PayloadType::Jwt, "JWT") } else { (PayloadType::Jwe, "JWE") };
+        if !allowed.contains(&(kind.number() as i32)) {
+            return Err(type_refused(name));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_nanos(connection.call_timeout_nanos.max(0) as u64);
+        verified_jose(s, connection, unquoted, deadline).await.map_err(|why| {
+            (
+                reason::BAD_JOSE,
+                ApiError::new(Kind::Unauthenticated, "CONN-j0se1", format!("{name} payload refused: {why}")),
+            )
+        })?
+    } else {
+        if !allowed.contains(&(PayloadType::Json.number() as i32)) {
+            return Err(type_refused("JSON"));
+        }
+        body.to_vec()
+    };
+    match serde_json::from_slice::<Value>(&json) {
         Ok(v @ Value::Object(_)) => Ok(v),
         _ => Err((
             reason::MALFORMED_BODY,
             ApiError::new(Kind::InvalidArgument, "CONN-b0dy1", "the body is not a JSON object"),
         )),
+    }
+}
+
+/// The payload of a JWT or JWE body, checked: a JWE is decrypted with the connection's private
+/// key; the JWS is verified against ZITADEL's JWKS, fetched again once when it names a key the
+/// cached set lacks (only calls with a valid HMAC signature get this far).
+async fn verified_jose(
+    s: &AppState,
+    c: &entity::connection::Model,
+    compact: &str,
+    deadline: std::time::Instant,
+) -> Result<Vec<u8>, String> {
+    use crate::service::connector::jose;
+    let jws = if compact.split('.').count() == 5 {
+        let sealed = c.jwe_private_key_enc.as_deref().ok_or("the connection has no JWE key pair")?;
+        let pem = crypto::decrypt(s.config.encryption_key.as_deref().unwrap_or(""), sealed)
+            .map_err(|_| "the connection's JWE key cannot be read".to_string())?;
+        let plain = jose::decrypt_jwe(compact, &pem).map_err(|e| e.describe())?;
+        let text = String::from_utf8(plain).map_err(|_| "the JWE content is not a JWS".to_string())?;
+        let text = text.trim();
+        text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text).to_string()
+    } else {
+        compact.to_string()
+    };
+    let base = c.zitadel_base_url.as_deref().ok_or("the connection has no zitadelApi.baseUrl")?;
+    let api = &s.targets.zitadel;
+    let keys = api.jwks(base, false, deadline).await?;
+    match jose::verify_jws(&jws, &keys) {
+        Err(jose::JoseError::UnknownKid(_)) => {
+            let keys = api.jwks(base, true, deadline).await?;
+            jose::verify_jws(&jws, &keys).map_err(|e| e.describe())
+        }
+        other => other.map_err(|e| e.describe()),
     }
 }
 

@@ -15,6 +15,7 @@ use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+pub mod jose;
 pub mod resolve;
 
 /// Health counters of the calls since the last flush, per connection: counting in memory keeps
