@@ -7,21 +7,21 @@ use crate::common::receiver::hmac_sha256;
 use crate::common::{self, assert_error, Reply, TestServer};
 use serde_json::{json, Value};
 
-const CONNECTIONS: &str = "/connector/v1/connections";
-const KEY: &str = "zitadel-target-signing-key-1";
+pub(crate) const CONNECTIONS: &str = "/connector/v1/connections";
+pub(crate) const KEY: &str = "zitadel-target-signing-key-1";
 const ROTATED: &str = "zitadel-target-signing-key-2";
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn signature(key: &str, t: i64, body: &[u8]) -> String {
+pub(crate) fn signature(key: &str, t: i64, body: &[u8]) -> String {
     let mut data = format!("{t}.").into_bytes();
     data.extend_from_slice(body);
     format!("t={t},v1={}", hex::encode(hmac_sha256(key.as_bytes(), &data)))
 }
 
-async fn post_call(s: &TestServer, call_url: &str, body: &[u8], signature: Option<&str>) -> Reply {
+pub(crate) async fn post_call(s: &TestServer, call_url: &str, body: &[u8], signature: Option<&str>) -> Reply {
     let mut req = s.client.post(format!("{}{}", s.base, call_url)).header("content-type", "application/json");
     if let Some(sig) = signature {
         req = req.header("ZITADEL-Signature", sig);
@@ -33,14 +33,14 @@ async fn post_call(s: &TestServer, call_url: &str, body: &[u8], signature: Optio
     Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), headers }
 }
 
-async fn signed_call(s: &TestServer, call_url: &str, payload: &Value) -> Reply {
+pub(crate) async fn signed_call(s: &TestServer, call_url: &str, payload: &Value) -> Reply {
     let body = serde_json::to_vec(payload).unwrap();
     let sig = signature(KEY, now(), &body);
     post_call(s, call_url, &body, Some(&sig)).await
 }
 
 /// A connection with KEY, linked ZITADEL org `zorg` → a fresh actionsd org; (call URL, id, org, org token).
-async fn setup(s: &TestServer, extra: Value) -> (String, String, String, String) {
+pub(crate) async fn setup(s: &TestServer, extra: Value) -> (String, String, String, String) {
     let org = s.create_org(&format!("connected org {}", uuid::Uuid::new_v4().simple())).await;
     let token = s.create_token(&org, "ORG_OWNER").await;
     let mut body = json!({"name": format!("conn-{}", uuid::Uuid::new_v4().simple()), "signingKeys": [KEY]});
@@ -55,11 +55,18 @@ async fn setup(s: &TestServer, extra: Value) -> (String, String, String, String)
     (r_call_url(&id), id, org, token)
 }
 
-fn r_call_url(id: &str) -> String {
+pub(crate) fn r_call_url(id: &str) -> String {
     format!("{CONNECTIONS}/{id}/call")
 }
 
-async fn bind(s: &TestServer, token: &str, org: &str, flow: &str, trigger: &str, scripts: &[(&str, &str, bool)]) {
+pub(crate) async fn bind(
+    s: &TestServer,
+    token: &str,
+    org: &str,
+    flow: &str,
+    trigger: &str,
+    scripts: &[(&str, &str, bool)],
+) {
     let mut ids = Vec::new();
     for (name, script, allowed_to_fail) in scripts {
         let r = s
@@ -87,7 +94,7 @@ async fn bind(s: &TestServer, token: &str, org: &str, flow: &str, trigger: &str,
 }
 
 /// ZITADEL's function payload (snake_case, as its Go structs marshal).
-fn token_payload(function: &str, org: &str) -> Value {
+pub(crate) fn token_payload(function: &str, org: &str) -> Value {
     json!({
         "function": format!("function/{function}"),
         "userinfo": {"sub": "312", "email": "ann@example.com", "urn:zitadel:iam:org:id": org},
@@ -105,7 +112,7 @@ fn token_payload(function: &str, org: &str) -> Value {
 }
 
 /// The org's run records once there are at least `n` (successful runs are written in batches).
-async fn runs_of(s: &TestServer, token: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn runs_of(s: &TestServer, token: &str, n: usize) -> Vec<Value> {
     let count = |r: &Reply| r.body["result"].as_array().map_or(0, Vec::len);
     let r = s.poll_runs(token, json!({}), |r| count(r) >= n).await;
     assert_eq!(r.status, 200, "{r:?}");

@@ -9,6 +9,7 @@ mod auth;
 mod compat_corpus;
 mod connect;
 mod connector;
+mod connector_api;
 mod connector_call;
 mod deliveries;
 mod delivery_processes;
