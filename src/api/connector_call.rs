@@ -379,7 +379,12 @@ async fn connection_of(
     if let Some(cached) = s.connector_cache.connection(id) {
         return Ok(cached);
     }
-    let loaded = store::get(&s.store.db, id).await?.map(|model| {
+    let model = match store::get(&s.store.db, id).await {
+        Ok(model) => model,
+        // The database is unavailable: the last copy read keeps the fail mode working.
+        Err(e) => return s.connector_cache.stale_connection(id).ok_or(e),
+    };
+    let loaded = model.map(|model| {
         let key = s.config.encryption_key.as_deref().unwrap_or("");
         let keys = store::keys_of(&model)
             .into_iter()
@@ -397,7 +402,10 @@ async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Optio
         let linked = match s.connector_cache.link(c.id, z) {
             Some(cached) => cached,
             None => {
-                let loaded = store::linked_org(&s.store.db, c.id, z).await?;
+                let loaded = match store::linked_org(&s.store.db, c.id, z).await {
+                    Ok(loaded) => loaded,
+                    Err(e) => s.connector_cache.stale_link(c.id, z).ok_or(e)?,
+                };
                 s.connector_cache.put_link(c.id, z, loaded);
                 loaded
             }

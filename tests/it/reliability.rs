@@ -503,6 +503,7 @@ async fn postgres_outage_fails_fast_and_heals() {
         .await;
     assert_eq!(status, 200, "{r}");
     rx.set_default(Answer::status(200));
+    let connector = Connector::prepare(&server).await;
 
     // Write load throughout: 4 writers, each request timed.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -580,6 +581,9 @@ async fn postgres_outage_fails_fast_and_heals() {
         started.elapsed(),
         server.log_text()
     );
+    // Connector calls still check their signature (with the connection as last read) and answer
+    // as their fail mode says: closed → the forwarded error, open → pass-through.
+    connector.during_outage(&server).await;
     while down_at.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -612,6 +616,77 @@ async fn postgres_outage_fails_fast_and_heals() {
         .await;
     eprintln!("{} creates acknowledged, {} deliveries received", ids.len(), got.len());
     drop(server);
+}
+
+/// Two connector connections (fail closed, fail open) running an action of the default org.
+struct Connector {
+    closed: String,
+    open: String,
+}
+
+const CONNECTOR_KEY: &str = "outage-signing-key-0123456789";
+
+impl Connector {
+    async fn prepare(server: &Process) -> Connector {
+        let (status, org) = server.request(reqwest::Method::GET, "/management/v1/orgs/me", Some(ADMIN), None).await;
+        assert_eq!(status, 200, "{org}");
+        let org = org["org"]["id"].as_str().unwrap().to_string();
+        let (status, action) = server
+            .post(ACTIONS, ADMIN, json!({"name": "outage_claim", "script": "function outage_claim(ctx, api) { api.v1.claims.setClaim('up', true); }"}))
+            .await;
+        assert_eq!(status, 200, "{action}");
+        let (status, r) =
+            server.post("/management/v1/flows/2/trigger/5", ADMIN, json!({"actionIds": [action["id"]]})).await;
+        assert_eq!(status, 200, "{r}");
+        let mut urls = Vec::new();
+        for mode in ["FAIL_MODE_CLOSED", "FAIL_MODE_OPEN"] {
+            let body = json!({"name": mode, "signingKeys": [CONNECTOR_KEY], "failMode": mode, "defaultOrgId": org});
+            let (status, r) = server.post("/connector/v1/connections", ADMIN, body).await;
+            assert_eq!(status, 200, "{r}");
+            let url = r["callUrl"].as_str().unwrap().to_string();
+            // A call while the database is up: it runs, and the connection is read.
+            let (status, reply) = Self::call(server, &url).await;
+            assert_eq!(
+                (status.as_u16(), &reply["append_claims"]),
+                (200, &json!([{"key": "up", "value": true}])),
+                "{reply}"
+            );
+            urls.push(url);
+        }
+        Connector { open: urls.pop().unwrap(), closed: urls.pop().unwrap() }
+    }
+
+    async fn call(server: &Process, url: &str) -> (reqwest::StatusCode, Value) {
+        let body =
+            serde_json::to_vec(&json!({"function": "function/preaccesstoken", "userinfo": {"sub": "1"}})).unwrap();
+        let t = chrono::Utc::now().timestamp();
+        let mut signed = format!("{t}.").into_bytes();
+        signed.extend_from_slice(&body);
+        let header =
+            format!("t={t},v1={}", hex::encode(common::receiver::hmac_sha256(CONNECTOR_KEY.as_bytes(), &signed)));
+        let resp = server
+            .client
+            .post(format!("{}{url}", server.base))
+            .header("content-type", "application/json")
+            .header("ZITADEL-Signature", header)
+            .body(body)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .expect("the server answers connector calls during the outage");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn during_outage(&self, server: &Process) {
+        let (status, reply) = Self::call(server, &self.closed).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["forwardedStatusCode"], 400, "fail closed: {reply}");
+        let message = reply["forwardedErrorMessage"].as_str().unwrap_or("");
+        assert!(message.starts_with("actions unavailable: "), "{reply}");
+        let (status, reply) = Self::call(server, &self.open).await;
+        assert_eq!((status.as_u16(), reply.clone()), (200, json!({})), "fail open passes through");
+    }
 }
 
 async fn wait_for(mut pred: impl FnMut() -> bool, timeout: Duration) -> bool {

@@ -97,6 +97,19 @@ impl ConnectionCache {
         entries.insert(id, (std::time::Instant::now(), c));
     }
 
+    /// The last connection read, however old: what a call uses while the database is unavailable
+    /// (so that the signature can still be checked and the fail mode applied).
+    pub fn stale_connection(&self, id: i64) -> Option<Option<std::sync::Arc<CachedConnection>>> {
+        let entries = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&id).map(|(_, c)| c.clone())
+    }
+
+    /// The last link read, however old (see [`Self::stale_connection`]).
+    pub fn stale_link(&self, id: i64, zitadel_org: &str) -> Option<Option<i64>> {
+        let entries = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&(id, zitadel_org.to_string())).map(|(_, o)| *o)
+    }
+
     pub fn link(&self, id: i64, zitadel_org: &str) -> Option<Option<i64>> {
         let entries = self.links.lock().unwrap_or_else(|e| e.into_inner());
         entries.get(&(id, zitadel_org.to_string())).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, o)| *o)
