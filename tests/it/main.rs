@@ -11,6 +11,7 @@ mod connect;
 mod connector;
 mod connector_api;
 mod connector_call;
+mod connector_parity;
 mod deliveries;
 mod delivery_processes;
 mod durability;
