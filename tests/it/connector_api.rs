@@ -182,6 +182,15 @@ async fn effects_through_the_api_are_durable(s: &TestServer) {
                 "email": {"email": "ann@example.com"}},
             "response": {"userId": user, "details": {"sequence": "1", "resourceOwner": "zorg"}}})
     };
+    // The dry run shows what a call would queue, and writes nothing.
+    let r = s.post(&format!("{CONNECTIONS}/{id}/_test"), &s.admin, json!({"payload": created("u12")})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.body["pendingApiEffects"],
+        json!([{"kind": "userGrant", "userId": "u12", "body": {"projectId": "p1", "projectGrantId": "pg1", "roleKeys": ["reader"]}}]),
+        "{r:?}"
+    );
+    assert_eq!(r.body["reply"], created("u12")["response"]);
     // ZITADEL is down when the call comes: the reply goes out, the grant waits in the queue.
     z.pause().await;
     let first = created("u9");
@@ -202,6 +211,7 @@ async fn effects_through_the_api_are_durable(s: &TestServer) {
     z.reply_at("/management/v1/users/u11/grants", Answer::json(400, json!({"code": 3, "message": "no such role"})));
     signed_call(s, &url, &created("u10")).await;
     signed_call(s, &url, &created("u11")).await;
+    assert!(z.requests_to("/management/v1/users/u12/grants").is_empty(), "the dry run wrote nothing");
     let list = deliveries_of(s, &id, |l| {
         l.len() == 3
             && l.iter().all(|d| matches!(d["state"].as_str(), Some("DELIVERY_STATE_SUCCEEDED" | "DELIVERY_STATE_DEAD")))
