@@ -3,6 +3,7 @@
 //! PostgreSQL share the rows through leases.
 
 use super::targets::Targets;
+use super::zitadel_api::EffectVerdict;
 use crate::domain::time::now_micros;
 use crate::store::deliveries::{self, AttemptResult, DeliveryState};
 use crate::v2::call::CallFailure;
@@ -85,7 +86,7 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
         let now = now_micros();
         match next_attempt(&config.retry_schedule, row.attempts + 1, retry_after, now, row.created_at, config.max_age) {
             Some(at) => AttemptResult { id: row.id, state: DeliveryState::Failed, status, error, next_attempt_at: at },
-            None => AttemptResult { id: row.id, state: DeliveryState::Dead, status, error, next_attempt_at: 0 },
+            None => dead(row, status, error),
         }
     };
     if let Some(connection_id) = row.connection_id {
@@ -93,44 +94,54 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
     }
     let t = match q.targets.v2.registry.snapshot(&q.targets.store).await.map(|snap| snap.target(row.target_id)) {
         Ok(Some(t)) => t,
-        Ok(None) => {
-            return AttemptResult {
-                id: row.id,
-                state: DeliveryState::Dead,
-                status: 0,
-                error: "the target was removed".into(),
-                next_attempt_at: 0,
-            }
-        }
+        Ok(None) => return dead(row, 0, "the target was removed".into()),
         Err(e) => return fail(0, format!("loading the target failed: {}", e.message), None),
     };
     let timeout = Duration::from_nanos(t.timeout_nanos.max(1) as u64);
     let result = q.targets.send(&t, &row.id.to_string(), row.payload.clone().into_bytes(), timeout).await;
-    let (outcome, result) = match result {
-        Ok(answer) if (200..300).contains(&answer.status) => (
-            "ok",
-            AttemptResult {
-                id: row.id,
-                state: DeliveryState::Succeeded,
-                status: answer.status as i32,
-                error: String::new(),
-                next_attempt_at: 0,
-            },
-        ),
-        Ok(answer) => {
-            let snippet: String = String::from_utf8_lossy(&answer.body).chars().take(200).collect();
-            let error = format!(
-                "HTTP {}{}",
-                answer.status,
-                if snippet.is_empty() { String::new() } else { format!(": {snippet}") }
-            );
-            ("error", fail(answer.status as i32, error, answer.retry_after))
-        }
-        Err(CallFailure::Timeout) => ("timeout", fail(0, CallFailure::Timeout.describe(), None)),
-        Err(e) => ("error", fail(0, e.describe(), None)),
-    };
+    // A target's answer: 2xx done, anything else retried.
+    let verdict = |status: u16| if (200..300).contains(&status) { EffectVerdict::Done } else { EffectVerdict::Retry };
+    let (outcome, result) = judge(row, result, verdict, &fail);
     q.targets.metrics.observe_target_call(t.target_type.as_str(), outcome, started.elapsed());
     result
+}
+
+/// An attempt's result from what the call came to; `verdict` says how an answer's status counts.
+fn judge(
+    row: &delivery::Model,
+    result: Result<crate::v2::call::Answer, CallFailure>,
+    verdict: impl Fn(u16) -> EffectVerdict,
+    fail: &impl Fn(i32, String, Option<u64>) -> AttemptResult,
+) -> (&'static str, AttemptResult) {
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(CallFailure::Timeout) => return ("timeout", fail(0, CallFailure::Timeout.describe(), None)),
+        Err(e) => return ("error", fail(0, e.describe(), None)),
+    };
+    let status = answer.status as i32;
+    let verdict = verdict(answer.status);
+    if verdict == EffectVerdict::Done {
+        let ok = AttemptResult {
+            id: row.id,
+            state: DeliveryState::Succeeded,
+            status,
+            error: String::new(),
+            next_attempt_at: 0,
+        };
+        return ("ok", ok);
+    }
+    let snippet: String = String::from_utf8_lossy(&answer.body).chars().take(200).collect();
+    let error =
+        format!("HTTP {}{}", answer.status, if snippet.is_empty() { String::new() } else { format!(": {snippet}") });
+    match verdict {
+        EffectVerdict::Retry => ("error", fail(status, error, answer.retry_after)),
+        _ => ("error", dead(row, status, error)),
+    }
+}
+
+/// A delivery given up on.
+fn dead(row: &delivery::Model, status: i32, error: String) -> AttemptResult {
+    AttemptResult { id: row.id, state: DeliveryState::Dead, status, error, next_attempt_at: 0 }
 }
 
 /// One attempt of an effect a connector call applies through ZITADEL's API: the connection's
@@ -142,58 +153,21 @@ async fn attempt_api_effect(
     connection_id: i64,
     fail: impl Fn(i32, String, Option<u64>) -> AttemptResult,
 ) -> AttemptResult {
-    use super::zitadel_api::{verdict, ApiEffect, EffectVerdict};
+    use super::zitadel_api::{verdict, ApiEffect};
     let started = Instant::now();
-    let dead = |status: i32, error: String| AttemptResult {
-        id: row.id,
-        state: DeliveryState::Dead,
-        status,
-        error,
-        next_attempt_at: 0,
-    };
     let Some(effect) = ApiEffect::from_payload(&row.payload) else {
-        return dead(0, "the delivery's payload is not an API effect".into());
+        return dead(row, 0, "the delivery's payload is not an API effect".into());
     };
     let connection = match crate::store::connections::get(&q.targets.store.db, connection_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => return dead(0, "the connection was removed".into()),
+        Ok(None) => return dead(row, 0, "the connection was removed".into()),
         Err(e) => return fail(0, format!("loading the connection failed: {}", e.message), None),
     };
     let Some(access) = q.targets.zitadel_access(&connection) else {
-        return dead(0, "the connection has no zitadelApi".into());
+        return dead(row, 0, "the connection has no zitadelApi".into());
     };
-    if let Ok(url) = url::Url::parse(&format!("{}{}", access.base_url.trim_end_matches('/'), effect.path)) {
-        if let Err(e) = q.targets.v2.policy.check_url(&url) {
-            return fail(0, e, None);
-        }
-    }
     let result = q.targets.zitadel.send_effect(&access, &effect).await;
-    let (outcome, result) = match result {
-        Ok(answer) => {
-            let snippet: String = String::from_utf8_lossy(&answer.body).chars().take(200).collect();
-            let error = format!(
-                "HTTP {}{}",
-                answer.status,
-                if snippet.is_empty() { String::new() } else { format!(": {snippet}") }
-            );
-            match verdict(answer.status) {
-                EffectVerdict::Done => (
-                    "ok",
-                    AttemptResult {
-                        id: row.id,
-                        state: DeliveryState::Succeeded,
-                        status: answer.status as i32,
-                        error: String::new(),
-                        next_attempt_at: 0,
-                    },
-                ),
-                EffectVerdict::Hopeless => ("error", dead(answer.status as i32, error)),
-                EffectVerdict::Retry => ("error", fail(answer.status as i32, error, answer.retry_after)),
-            }
-        }
-        Err(CallFailure::Timeout) => ("timeout", fail(0, CallFailure::Timeout.describe(), None)),
-        Err(e) => ("error", fail(0, e.describe(), None)),
-    };
+    let (outcome, result) = judge(row, result, verdict, &fail);
     q.targets.metrics.observe_target_call("zitadelApi", outcome, started.elapsed());
     result
 }

@@ -44,7 +44,7 @@ pub enum ChainEnd {
 
 impl Targets {
     pub fn new(store: Arc<Store>, v2: Arc<V2>, metrics: Arc<Metrics>, encryption_key: String) -> Self {
-        let zitadel = super::zitadel_api::ZitadelApi::new(v2.client.clone());
+        let zitadel = super::zitadel_api::ZitadelApi::new(v2.client.clone(), v2.policy.clone());
         Self { store, v2, metrics, zitadel, encryption_key }
     }
 

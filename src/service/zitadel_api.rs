@@ -65,6 +65,8 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 /// Lookups and effect requests against ZITADEL, shared by every connector call.
 pub struct ZitadelApi {
     client: reqwest::Client,
+    /// The deny/allow lists of targets, checked on every URL before the call.
+    policy: Arc<crate::runtime::http::NetPolicy>,
     user_orgs: TtlCache<(i64, String), Option<String>>,
     metadata: TtlCache<(i64, String), Arc<Vec<Value>>>,
     jwks: TtlCache<String, Arc<Vec<Value>>>,
@@ -74,9 +76,10 @@ pub struct ZitadelApi {
 pub type Lookup<T> = Result<T, String>;
 
 impl ZitadelApi {
-    pub fn new(client: reqwest::Client) -> Self {
+    pub fn new(client: reqwest::Client, policy: Arc<crate::runtime::http::NetPolicy>) -> Self {
         ZitadelApi {
             client,
+            policy,
             user_orgs: TtlCache::new(USER_ORG_TTL),
             metadata: TtlCache::new(METADATA_TTL),
             jwks: TtlCache::new(JWKS_TTL),
@@ -111,6 +114,7 @@ impl ZitadelApi {
     ) -> Lookup<reqwest::RequestBuilder> {
         let url = access.url(path);
         let parsed = url::Url::parse(&url).map_err(|e| format!("invalid zitadelApi.baseUrl: {e}"))?;
+        self.policy.check_url(&parsed)?;
         let mut request = self.client.request(method, parsed).header(reqwest::header::ACCEPT, "application/json");
         if let Some(token) = access.token.as_deref().filter(|t| !t.is_empty()) {
             request = request.bearer_auth(token);
