@@ -35,7 +35,7 @@ start_server() { # $1 = database url
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; }
 
 
-run_backend() { # $1 = name, $2 = url
+run_backend() { # $1 = name, $2 = url, $3 = connections for CreateAction
   start_server "$2"
   local auth="Authorization: Bearer $TOKEN"
   local org
@@ -60,7 +60,7 @@ PY
   echo "| scenario | req/s | p50 | p99 | non-2xx |"
   echo "|---|---|---|---|---|"
   wrk -t2 -c64 -d"$DURATION" --latency "${oauth[@]}" "$BASE/management/v1/actions/$id" | summary "GetAction, 64 connections"
-  wrk -t2 -c64 -d"$DURATION" --latency "${oauth[@]}" -s bench/create.lua "$BASE/management/v1/actions" | summary "CreateAction, 64 connections"
+  wrk -t2 -c"$3" -d"$DURATION" --latency "${oauth[@]}" -s bench/create.lua "$BASE/management/v1/actions" | summary "CreateAction, $3 connections"
   wrk -t2 -c8 -d"$DURATION" --latency "${oauth[@]}" -s bench/list.lua "$BASE/management/v1/actions/_search" | summary "ListActions (10k actions, limit 100, contains), 8 connections"
   echo
   stop_server
@@ -70,11 +70,11 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 echo
 for b in $BACKENDS; do
   case $b in
-    sqlite) run_backend SQLite "sqlite://$WORK/bench.db?mode=rwc" ;;
+    sqlite) run_backend SQLite "sqlite://$WORK/bench.db?mode=rwc" 64 ;;
     postgres)
       schema="bench_$(date +%s)"
       psql "$PG_URL" -qc "CREATE SCHEMA $schema" >/dev/null
-      run_backend PostgreSQL "$PG_URL?options=-c%20search_path%3D$schema"
+      run_backend PostgreSQL "$PG_URL?options=-c%20search_path%3D$schema" 32
       psql "$PG_URL" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 ;;
   esac
 done

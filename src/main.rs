@@ -5,6 +5,11 @@ use actionsd::domain::role::Role;
 use actionsd::store;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the C library's allocator: a sandbox run builds a fresh realm (thousands of
+/// small objects) and drops it, and glibc's malloc/free took about 30 % of a run's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "actionsd", version, about = "A standalone, ZITADEL-compatible identity actions server")]
 struct Cli {

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     /// Age in seconds of the oldest open delivery.
     pub queue_oldest_age: prometheus::Gauge,
+    /// SQLite: write transactions committed, and the writers' transactions they held.
+    pub db_commits: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -96,8 +98,17 @@ impl Metrics {
                 .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("valid metric");
+        let db_commits = IntGaugeVec::new(
+            Opts::new(
+                "actionsd_sqlite_group_commits_total",
+                "SQLite group commit: commits made (kind=commits) and the writes they held (kind=writes)",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         let registry = Registry::new();
-        let collectors: [Box<dyn Collector>; 12] = [
+        let collectors: [Box<dyn Collector>; 13] = [
+            Box::new(db_commits.clone()),
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(runs.clone()),
@@ -128,6 +139,7 @@ impl Metrics {
             queue_oldest_age,
             connector_calls,
             connector_latency,
+            db_commits,
         }
     }
 

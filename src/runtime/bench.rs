@@ -58,6 +58,18 @@ pub async fn run(iterations: usize, exe: std::path::PathBuf) {
         })
         .collect();
     report("in-process (fresh realm + bindings + script + call)", samples);
+    // Where a run's time goes: the realm alone, then the realm with ctx/api built.
+    let phase = |f: &dyn Fn()| {
+        (0..iterations)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect::<Vec<_>>()
+    };
+    report("  phase: fresh realm only", phase(&|| drop(worker::new_realm())));
+    report("  phase: fresh realm + ctx/api bindings", phase(&|| worker::build_only(&job)));
 
     let pool = SandboxPool::new(PoolConfig {
         exe,

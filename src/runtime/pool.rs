@@ -116,6 +116,10 @@ impl SandboxPool {
             .env_clear()
             .current_dir(&self.dir)
             .env("MALLOC_ARENA_MAX", "1")
+            // mimalloc reserves its arenas (1 GiB) committed on Linux by default; reserved
+            // without access instead, only what is really committed counts against the
+            // worker's RLIMIT_DATA (the memory cap).
+            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
             .env("ACTIONSD_HTTP_DENY_LIST", &self.config.deny_list)
             .env("ACTIONSD_HTTP_ALLOW_LIST", &self.config.allow_list)
             .stdin(Stdio::piped())

@@ -190,6 +190,20 @@ fn new_context() -> Result<Context, String> {
     Ok(ctx)
 }
 
+/// A fresh realm, as a run gets it (for the benchmark's breakdown).
+pub fn new_realm() -> Result<Context, String> {
+    new_context()
+}
+
+/// A fresh realm with the job's `ctx`/`api` built, nothing run (for the benchmark's breakdown).
+pub fn build_only(job: &Job) {
+    if let (Ok(mut ctx), Some(trigger)) =
+        (new_context(), Trigger::new(FlowType(job.flow), TriggerType(job.trigger)))
+    {
+        let _ = api::begin(&mut ctx, trigger, &job.name, &job.context, &job.state);
+    }
+}
+
 /// Runs one job in a fresh realm.
 pub fn run_job(job: &Job) -> JobResult {
     run_job_in(job, new_context(), None, None)
@@ -198,8 +212,27 @@ pub fn run_job(job: &Job) -> JobResult {
 /// Ends the worker process when a bound passes while the engine still runs: a script's top level
 /// (`min(5s, timeout)`; the server then reports the top-level timeout) and, as a second line
 /// behind the server's kill, the whole run's deadline.
+///
+/// Arming and disarming only write the bounds; the watchdog thread is woken only when a bound
+/// comes before the one it sleeps until (a run's bounds are usually later than the previous
+/// run's, so most runs wake it not at all). When it wakes at a bound that was cleared or moved,
+/// it goes back to sleep until the next one.
 struct Watchdog {
-    tx: std::sync::mpsc::Sender<(Bound, Option<std::time::Instant>)>,
+    shared: Arc<(std::sync::Mutex<Bounds>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+struct Bounds {
+    top: Option<std::time::Instant>,
+    run: Option<std::time::Instant>,
+    /// What the watchdog thread sleeps until (None: until it is woken).
+    sleeping_until: Option<std::time::Instant>,
+}
+
+impl Bounds {
+    fn next(&self) -> Option<std::time::Instant> {
+        self.top.into_iter().chain(self.run).min()
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -210,44 +243,54 @@ enum Bound {
 
 impl Watchdog {
     fn start() -> Self {
-        use std::sync::mpsc::RecvTimeoutError;
         use std::time::Instant;
-        let (tx, rx) = std::sync::mpsc::channel::<(Bound, Option<Instant>)>();
+        let shared = Arc::new((std::sync::Mutex::new(Bounds::default()), std::sync::Condvar::new()));
+        let watched = shared.clone();
         std::thread::Builder::new()
             .name("watchdog".into())
             .stack_size(64 * 1024)
             .spawn(move || {
-                let (mut top, mut run): (Option<Instant>, Option<Instant>) = (None, None);
+                let (lock, wake) = &*watched;
+                let mut bounds = lock.lock().unwrap_or_else(|e| e.into_inner());
                 loop {
-                    let next = top.into_iter().chain(run).min();
-                    let msg = match next {
-                        Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                    };
-                    match msg {
-                        Ok((Bound::TopLevel, d)) => top = d,
-                        Ok((Bound::Run, d)) => run = d,
-                        Err(RecvTimeoutError::Timeout) => {
-                            let now = Instant::now();
-                            if top.is_some_and(|d| d <= now) {
-                                eprintln!("{TOP_LEVEL_EXIT}");
-                                std::process::exit(75);
-                            }
-                            if run.is_some_and(|d| d <= now) {
-                                eprintln!("{DEADLINE_EXIT}");
-                                std::process::exit(76);
-                            }
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return,
+                    let now = Instant::now();
+                    if bounds.top.is_some_and(|d| d <= now) {
+                        eprintln!("{TOP_LEVEL_EXIT}");
+                        std::process::exit(75);
                     }
+                    if bounds.run.is_some_and(|d| d <= now) {
+                        eprintln!("{DEADLINE_EXIT}");
+                        std::process::exit(76);
+                    }
+                    let next = bounds.next();
+                    bounds.sleeping_until = next;
+                    bounds = match next {
+                        Some(d) => match wake.wait_timeout(bounds, d - now) {
+                            Ok((b, _)) => b,
+                            Err(e) => e.into_inner().0,
+                        },
+                        None => wake.wait(bounds).unwrap_or_else(|e| e.into_inner()),
+                    };
                 }
             })
             .expect("spawn the watchdog");
-        Watchdog { tx }
+        Watchdog { shared }
     }
 
     fn set(&self, bound: Bound, after: Option<std::time::Duration>) {
-        let _ = self.tx.send((bound, after.map(|a| std::time::Instant::now() + a)));
+        let at = after.map(|a| std::time::Instant::now() + a);
+        let (lock, wake) = &*self.shared;
+        let mut bounds = lock.lock().unwrap_or_else(|e| e.into_inner());
+        match bound {
+            Bound::TopLevel => bounds.top = at,
+            Bound::Run => bounds.run = at,
+        }
+        if let Some(at) = at {
+            if bounds.sleeping_until.is_none_or(|s| at < s) {
+                bounds.sleeping_until = Some(at);
+                wake.notify_one();
+            }
+        }
     }
 
     fn arm(&self, bound: std::time::Duration) {

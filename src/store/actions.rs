@@ -5,7 +5,7 @@ use super::{org_lock, unique_or_internal, Store};
 use crate::domain::fold::fold;
 use crate::error::{ApiError, ApiResult, Kind};
 use entity::{action, flow, flow_trigger_action};
-use sea_orm::sea_query::{Expr, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -52,14 +52,17 @@ fn action_event(
 
 pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -> ApiResult<(i64, Written)> {
     let id = store.new_id();
+    // No organization lock: the action is new (nobody else can write it), and the name's
+    // uniqueness in the organization is the unique index's (a concurrent create of the same name
+    // fails on it with the same error as the check below).
     store
-        .write(&[org_lock(org)], move |txn| {
+        .write(&[], move |txn| {
             Box::pin(async move {
                 let folded = fold(&input.name);
                 if name_in_use(txn, org, &folded, None).await? {
                     return Err(name_taken());
                 }
-                let written = events::append(
+                let written = events::append_first(
                     txn,
                     action_event(
                         id,
@@ -360,7 +363,6 @@ fn name_condition(backend: DatabaseBackend, value: &str, method: TextMethod) -> 
 }
 
 pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<(u64, Vec<action::Model>)> {
-    let mut q = action::Entity::find().filter(action::Column::OrgId.eq(org));
     let mut cond = Condition::all();
     for f in &params.filters {
         cond = match f {
@@ -373,35 +375,66 @@ pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<(u64
             },
         };
     }
-    // Count and filter on the covering index (org_id, name_folded, name, state, id), then fetch
-    // only the matching rows: a filter over a large org never reads every row.
-    let counted: Option<i64> = action::Entity::find()
-        .select_only()
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(action::Column::OrgId.eq(org))
-        .filter(cond.clone())
-        .into_tuple()
-        .one(&store.db)
-        .await?;
-    let total = counted.unwrap_or(0).max(0) as u64;
-    if !cond.is_empty() {
-        let matching = Query::select()
-            .column(action::Column::Id)
-            .from(action::Entity)
-            .and_where(action::Column::OrgId.eq(org))
-            .cond_where(cond)
-            .to_owned();
-        q = q.filter(action::Column::Id.in_subquery(matching));
+    let in_org = || action::Entity::find().filter(action::Column::OrgId.eq(org));
+    if cond.is_empty() {
+        let total = in_org().count(&store.db).await?;
+        let rows = ordered(store.backend, in_org(), &params).offset(params.offset).limit(params.limit);
+        return Ok((total, rows.all(&store.db).await?));
     }
+    // With filters: one pass over the covering index (org_id, name_folded, name, state, id) reads
+    // every match's sort keys, without an ORDER BY (which would let SQLite walk the table in id
+    // order instead); the total is their number and the page a slice of them sorted here, so
+    // the filter is evaluated once and only the page's rows are read. The order is the same as
+    // the databases': names compare bytewise (SQLite's BINARY, PostgreSQL's "C" collation).
+    let mut keys: Vec<(i64, String, i32)> = action::Entity::find()
+        .select_only()
+        .column(action::Column::Id)
+        .column(action::Column::Name)
+        .column(action::Column::State)
+        .filter(action::Column::OrgId.eq(org))
+        .filter(cond)
+        .into_tuple()
+        .all(&store.db)
+        .await?;
+    let total = keys.len() as u64;
+    keys.sort_unstable_by(|a, b| {
+        let by = match params.sort {
+            SortColumn::Unspecified | SortColumn::Id => std::cmp::Ordering::Equal,
+            SortColumn::Name => a.1.as_bytes().cmp(b.1.as_bytes()),
+            SortColumn::State => a.2.cmp(&b.2),
+        }
+        .then(a.0.cmp(&b.0));
+        if params.asc {
+            by
+        } else {
+            by.reverse()
+        }
+    });
+    let page: Vec<i64> = keys
+        .into_iter()
+        .map(|k| k.0)
+        .skip(usize::try_from(params.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(params.limit).unwrap_or(usize::MAX))
+        .collect();
+    if page.is_empty() {
+        return Ok((total, Vec::new()));
+    }
+    let mut rows = in_org().filter(action::Column::Id.is_in(page.clone())).all(&store.db).await?;
+    let position: std::collections::HashMap<i64, usize> = page.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|r| position.get(&r.id).copied().unwrap_or(usize::MAX));
+    Ok((total, rows))
+}
+
+/// The list's order: the sort column (if any), then the id, both in the requested direction.
+fn ordered(backend: DatabaseBackend, q: sea_orm::Select<action::Entity>, params: &ListParams) -> sea_orm::Select<action::Entity> {
     let order = if params.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
-    q = match params.sort {
+    let q = match params.sort {
         SortColumn::Unspecified | SortColumn::Id => q,
-        SortColumn::Name if store.backend == DatabaseBackend::Postgres => {
+        SortColumn::Name if backend == DatabaseBackend::Postgres => {
             q.order_by(Expr::cust("\"name\" COLLATE \"C\""), order.clone())
         }
         SortColumn::Name => q.order_by(action::Column::Name, order.clone()),
         SortColumn::State => q.order_by(action::Column::State, order.clone()),
     };
-    let rows = q.order_by(action::Column::Id, order).offset(params.offset).limit(params.limit).all(&store.db).await?;
-    Ok((total, rows))
+    q.order_by(action::Column::Id, order)
 }

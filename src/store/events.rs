@@ -55,7 +55,16 @@ pub async fn append<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> ApiResult<
         .into_tuple()
         .one(conn)
         .await?;
-    let sequence = last.flatten().unwrap_or(0) + 1;
+    append_at(conn, e, last.flatten().unwrap_or(0) + 1).await
+}
+
+/// Appends the first event of an aggregate whose id was just minted (sequence 1; nothing to
+/// look up, and no other writer can hold the aggregate yet).
+pub async fn append_first<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> ApiResult<Written> {
+    append_at(conn, e, 1).await
+}
+
+async fn append_at<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>, sequence: i64) -> ApiResult<Written> {
     let created_at = now_micros();
     if matches!(e.aggregate_type, Aggregate::Target | Aggregate::Execution) {
         super::changes::mark(super::changes::Mark::TargetsOrExecutions);

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod deliveries;
 pub mod events;
 pub mod flows;
+pub mod group;
 pub mod nodes;
 pub mod orgs;
 pub mod runs;
@@ -33,11 +34,13 @@ pub struct Store {
     health: DatabaseConnection,
     pub backend: DatabaseBackend,
     /// SQLite has one writer at a time anyway; queueing writers here avoids SQLITE_BUSY storms.
-    sqlite_writer: tokio::sync::Mutex<()>,
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite: the write transactions queued while one commits are committed together.
+    group: Option<group::GroupCommit>,
     acquire_timeout: std::time::Duration,
     pub ids: std::sync::Arc<IdGenerator>,
     /// What committed writes changed (per store: the v2 snapshot and the delivery worker follow it).
-    pub changes: changes::Changes,
+    pub changes: std::sync::Arc<changes::Changes>,
     /// This process's row in `nodes`, unique per start: the owner of its delivery leases and of
     /// its node-number lease (the node number itself is `ids.node()`).
     pub node: i64,
@@ -59,19 +62,30 @@ impl Store {
         .await?
         .last_insert_id;
         let (node_no, lease_until) = nodes::claim(&writer, node).await?;
+        let sqlite_writer = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let changes = std::sync::Arc::new(changes::Changes::default());
+        let group = (backend == DatabaseBackend::Sqlite)
+            .then(|| group::GroupCommit::start(writer.clone(), sqlite_writer.clone(), changes.clone()));
         Ok(Store {
             db,
             writer,
             health,
             backend,
-            sqlite_writer: tokio::sync::Mutex::new(()),
+            sqlite_writer,
+            group,
             acquire_timeout,
             ids: std::sync::Arc::new(IdGenerator::new(node_no)),
             node_lease_until: std::sync::atomic::AtomicI64::new(lease_until),
             node_lease_renewal: tokio::sync::Mutex::new(()),
-            changes: changes::Changes::default(),
+            changes,
             node,
         })
+    }
+
+    /// SQLite: the committed write groups so far (None on PostgreSQL, which commits each
+    /// transaction by itself).
+    pub fn group_commits(&self) -> Option<&group::GroupStats> {
+        self.group.as_ref().map(|g| g.stats())
     }
 
     pub fn new_id(&self) -> i64 {
@@ -124,12 +138,18 @@ impl Store {
 
     /// Runs `f` in a transaction, serialized with every other writer holding one of `locks`
     /// (PostgreSQL: transaction-scoped advisory locks; SQLite: the single writer).
+    ///
+    /// On SQLite the transactions of concurrent writers are committed together (one fsync for the
+    /// group, see [`group`]); each caller still gets its answer only after its commit.
     pub async fn write<T, F>(&self, locks: &[String], f: F) -> ApiResult<T>
     where
-        T: Send,
-        F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send,
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
     {
         self.ensure_node_lease().await?;
+        if let Some(group) = &self.group {
+            return group.write(self.ids.clone(), self.acquire_timeout, f).await;
+        }
         let (_guard, txn) = self.begin_writer().await?;
         if self.backend == DatabaseBackend::Postgres {
             let mut keys: Vec<i64> = locks.iter().map(|k| lock_key(k)).collect();

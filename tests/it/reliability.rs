@@ -827,6 +827,71 @@ mod in_process {
         s.stop().await;
     }
 
+    /// SQLite commits the transactions of concurrent writers together, and still answers each
+    /// writer with its own fate: a create whose name is taken gets 409 while the others of its
+    /// group commit; a transaction that breaks the group (a ROLLBACK behind the driver's back, as
+    /// SQLite does by itself after SQLITE_FULL) takes its whole group down, and every writer of
+    /// that group is refused, never acknowledged. Whatever was acknowledged is committed (seen by
+    /// the read pool); whatever was refused left nothing (the same create succeeds on retry).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_group_commit_answers_each_writer_with_its_own_fate() {
+        let s = Arc::new(TestServer::sqlite().await);
+        let stats = s.state.store.group_commits().expect("SQLite commits in groups");
+        let before = (
+            stats.commits.load(std::sync::atomic::Ordering::Relaxed),
+            stats.writes.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        for round in 0..3 {
+            let taken = format!("taken_{round}");
+            let r = s.post(ACTIONS, &s.admin, json!({"name": taken, "script": "function taken() {}"})).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            let mut tasks = Vec::new();
+            for n in 0..32 {
+                let s = s.clone();
+                let name = if n % 8 == 7 { taken.clone() } else { format!("g{round}_{n}") };
+                tasks.push(tokio::spawn(async move {
+                    let body = json!({"name": name, "script": format!("function {name}() {{}}")});
+                    let r = s.post(ACTIONS, &s.admin, body).await;
+                    (name, r)
+                }));
+            }
+            let sabotaged = ["gs-0", "gs-1", "gs-2"][round];
+            let broken = {
+                let s = s.clone();
+                tokio::spawn(async move { failing_write(&s, sabotaged, "ROLLBACK").await })
+            };
+            let mut refused = Vec::new();
+            for t in tasks {
+                let (name, r) = t.await.expect("task");
+                match r.status.as_u16() {
+                    200 => {
+                        let id = r.body["id"].as_str().expect("id");
+                        let got = s.get(&format!("{ACTIONS}/{id}"), &s.admin).await;
+                        assert_eq!(got.status, 200, "{name} acknowledged but not committed: {got:?}");
+                    }
+                    409 => assert_eq!(name, taken, "a free name was refused as taken: {r:?}"),
+                    500 | 503 => refused.push(name),
+                    other => panic!("{name}: unexpected {other}: {r:?}"),
+                }
+            }
+            let err = broken.await.expect("task");
+            assert!(matches!(err.http_status().as_u16(), 500 | 503), "{err:?}");
+            assert_eq!(event_count(&s, sabotaged).await, 0, "the broken transaction left its event");
+            for name in refused.into_iter().filter(|n| *n != taken) {
+                let r = s.post(ACTIONS, &s.admin, json!({"name": name, "script": "function x() {}"})).await;
+                assert_eq!(r.status, 200, "{name} was refused, yet something of it stayed: {r:?}");
+            }
+        }
+        let after = (
+            stats.commits.load(std::sync::atomic::Ordering::Relaxed),
+            stats.writes.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        assert!(
+            after.1 - before.1 > after.0 - before.0,
+            "no two writes were ever committed together: {before:?} -> {after:?}"
+        );
+    }
+
     /// Node numbers are leased: two live processes never share one, a released or expired one is
     /// taken again, and when all 1,024 are held a start fails clearly instead of colliding.
     async fn node_numbers_are_leased(url: &str, schema: Option<&str>) {
