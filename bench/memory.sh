@@ -39,7 +39,7 @@ for _ in $(seq 1 100); do curl -sf "$BASE/debug/ready" >/dev/null && break; slee
 rss() {
   local server workers=0 kb
   server=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER/status")
-  for child in $(cat "/proc/$SERVER/task/"*/children 2>/dev/null); do
+  for child in $(ps -o pid= --ppid "$SERVER" 2>/dev/null); do
     kb=$(awk '/^VmRSS/ {print $2}' "/proc/$child/status" 2>/dev/null || echo 0)
     workers=$((workers + kb))
   done

@@ -45,7 +45,10 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         .set(i64::try_from(s.sandbox.stats.restarted.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
     if let Some(group) = s.store.group_commits() {
         for (kind, n) in [("commits", &group.commits), ("writes", &group.writes)] {
-            s.metrics.db_commits.with_label_values(&[kind]).set(i64::try_from(n.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+            s.metrics
+                .db_commits
+                .with_label_values(&[kind])
+                .set(i64::try_from(n.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())

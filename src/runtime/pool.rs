@@ -174,11 +174,12 @@ impl SandboxPool {
 
     /// Runs one job on a worker, holding `slot`, until `deadline`.
     pub async fn run(self: &Arc<Self>, _slot: &Slot, job: &Job, deadline: Instant) -> Result<JobResult, RunFailure> {
-        use std::sync::atomic::Ordering;
         let mut worker = self.take_worker().map_err(|e| RunFailure::Crashed(format!("cannot start a worker: {e}")))?;
-        self.stats.busy.fetch_add(1, Ordering::Relaxed);
+        // Counted down on drop too: a request cancelled mid-run (its client went away) drops this
+        // future, and the worker with it (killed on drop, its state unknown).
+        let busy = Busy::start(&self.stats.busy);
         let outcome = self.exchange(&mut worker, job, deadline).await;
-        self.stats.busy.fetch_sub(1, Ordering::Relaxed);
+        drop(busy);
         match outcome {
             Ok(result) => {
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,6 +237,22 @@ impl SandboxPool {
                 serde_json::from_str(&answer).map_err(|e| RunFailure::Crashed(format!("bad answer: {e}")))
             }
         }
+    }
+}
+
+/// One run counted in [`PoolStats::busy`] while it lives.
+struct Busy<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> Busy<'a> {
+    fn start(counter: &'a std::sync::atomic::AtomicI64) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Busy(counter)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -197,9 +197,7 @@ pub fn new_realm() -> Result<Context, String> {
 
 /// A fresh realm with the job's `ctx`/`api` built, nothing run (for the benchmark's breakdown).
 pub fn build_only(job: &Job) {
-    if let (Ok(mut ctx), Some(trigger)) =
-        (new_context(), Trigger::new(FlowType(job.flow), TriggerType(job.trigger)))
-    {
+    if let (Ok(mut ctx), Some(trigger)) = (new_context(), Trigger::new(FlowType(job.flow), TriggerType(job.trigger))) {
         let _ = api::begin(&mut ctx, trigger, &job.name, &job.context, &job.state);
     }
 }

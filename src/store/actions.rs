@@ -426,7 +426,11 @@ pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<(u64
 }
 
 /// The list's order: the sort column (if any), then the id, both in the requested direction.
-fn ordered(backend: DatabaseBackend, q: sea_orm::Select<action::Entity>, params: &ListParams) -> sea_orm::Select<action::Entity> {
+fn ordered(
+    backend: DatabaseBackend,
+    q: sea_orm::Select<action::Entity>,
+    params: &ListParams,
+) -> sea_orm::Select<action::Entity> {
     let order = if params.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
     let q = match params.sort {
         SortColumn::Unspecified | SortColumn::Id => q,

@@ -30,12 +30,15 @@ const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
 const ABANDONED: u8 = 2;
 
+/// Answers one writer with its group's outcome.
+type Answer = Box<dyn FnOnce(Result<(), ApiError>, &Changes) + Send>;
+
 /// What a member's body left behind, and how to answer its writer once the group's fate is known.
 struct Ran {
     /// The group must not commit (see the module documentation).
     poison: Option<ApiError>,
     /// Answers the writer with the group's outcome.
-    answer: Box<dyn FnOnce(Result<(), ApiError>, &Changes) + Send>,
+    answer: Answer,
 }
 
 type Body = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction, bool) -> BoxFuture<'c, Ran> + Send>;
@@ -76,11 +79,7 @@ fn db_fault(e: &ApiError) -> bool {
 impl GroupCommit {
     /// Starts the committer over `writer` (SQLite's single writer connection). It ends when the
     /// store is dropped.
-    pub(super) fn start(
-        writer: DatabaseConnection,
-        turn: Arc<tokio::sync::Mutex<()>>,
-        changes: Arc<Changes>,
-    ) -> Self {
+    pub(super) fn start(writer: DatabaseConnection, turn: Arc<tokio::sync::Mutex<()>>, changes: Arc<Changes>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(GroupStats::default());
         tokio::spawn(committer(writer, turn, changes, stats.clone(), rx));

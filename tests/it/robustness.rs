@@ -855,3 +855,48 @@ async fn gateway_errors_always_have_details() {
     }
     s.stop().await;
 }
+
+/// A client that goes away while its action runs: the request's work is dropped (the worker with
+/// it, its state unknown), the busy-workers count goes back to zero, and the next run works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_leaving_mid_run_leaves_no_busy_worker_behind() {
+    let s = TestServer::sqlite().await;
+    let r = s
+        .post(
+            ACTIONS,
+            &s.admin,
+            json!({"name": "spin", "script": "function spin(ctx, api) { for (;;) {} }", "timeout": "3s"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let spin = r.body["id"].as_str().unwrap().to_string();
+    let r = s.post("/management/v1/flows/2/trigger/4", &s.admin, json!({"actionIds": [spin]})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let impatient = reqwest::Client::builder().timeout(std::time::Duration::from_millis(300)).build().unwrap();
+    let sent = impatient
+        .post(format!("{}/management/v1/flows/2/trigger/4/_execute", s.base))
+        .bearer_auth(&s.admin)
+        .json(&json!({"context": {}}))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the run should outlast the client's patience: {sent:?}");
+    let busy = || s.state.sandbox.stats.busy.load(std::sync::atomic::Ordering::Relaxed);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while busy() != 0 && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(busy(), 0, "a cancelled run is still counted as busy");
+    let r = s
+        .post(
+            ACTIONS,
+            &s.admin,
+            json!({"name": "quick", "script": "function quick(ctx, api) { api.v1.claims.setClaim('k', 'v') }"}),
+        )
+        .await;
+    let quick = r.body["id"].as_str().unwrap().to_string();
+    s.post("/management/v1/flows/2/trigger/4", &s.admin, json!({"actionIds": [quick]})).await;
+    let r = s.post("/management/v1/flows/2/trigger/4/_execute", &s.admin, json!({"context": {}})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED", "{r:?}");
+    s.stop().await;
+}
