@@ -1167,7 +1167,37 @@ async fn require_unknown_module(s: &TestServer) {
     assert_error_text(&r.body["runs"][0]["error"], "Error: module \"other\" not found");
 }
 
+/// ZITADEL ≥ 2.51: each user grant may carry its organization's metadata; scripts read it through
+/// the grant's getOrgMetadata(), decoded like getMetadata(); a grant without it gives an empty list.
+async fn grant_org_metadata(s: &TestServer) {
+    let script = r#"function grantmeta(ctx, api) {
+  var grants = ctx.v1.user.grants.grants;
+  var seen = grants.map(function (g) { return g.getOrgMetadata(); });
+  api.v1.user.setMetadata('seen', {seen: seen, raw: grants.map(function (g) { return g.orgMetadata === undefined; })});
+}"#;
+    let id = s.create_script_action("grantmeta", script).await;
+    for (flow, trigger) in [("2", "4"), ("2", "5"), ("4", "6")] {
+        s.bind_trigger(&s.admin, flow, trigger, &[&id]).await;
+        let context = json!({"userGrants": [
+            {"projectId": "p1", "roles": ["a"], "orgMetadata": [
+                {"key": "tier", "value": b64("gold")}, {"key": "limits", "value": b64("{\"seats\":5}")}]},
+            {"projectId": "p2", "roles": ["b"]}
+        ]});
+        let r = s.execute_trigger(&s.admin, flow, trigger, context).await;
+        let effects = ok(&r);
+        let seen = metadata_json(effects, "seen");
+        assert_eq!(seen["raw"], json!([true, true]), "the raw base64 list is not on the grant: {seen}");
+        let first = &seen["seen"][0];
+        assert_eq!(first["count"], 2, "{seen}");
+        let pairs: Vec<(Value, Value)> =
+            first["metadata"].as_array().unwrap().iter().map(|m| (m["key"].clone(), m["value"].clone())).collect();
+        assert_eq!(pairs, [(json!("tier"), json!("gold")), (json!("limits"), json!({"seats": 5}))], "{flow}/{trigger}");
+        assert_eq!(seen["seen"][1], json!({"count": 0, "metadata": []}), "{flow}/{trigger}");
+    }
+}
+
 backend_tests!(
+    grant_org_metadata,
     external_post_authentication,
     pre_creation,
     post_creation,

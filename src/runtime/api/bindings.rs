@@ -180,7 +180,14 @@ fn internal_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
 
 /// Complement Token and Complement SAMLResponse: claims or attributes, user metadata.
 fn complement(ctx: &mut Context, context: &Value, trigger: Trigger) -> JsResult<Built> {
-    let grants = field(context, "userGrants").as_array().cloned().unwrap_or_default();
+    let mut grants = field(context, "userGrants").as_array().cloned().unwrap_or_default();
+    // A grant's organization metadata is read through its getOrgMetadata() (values decoded).
+    for grant in &mut grants {
+        if let Some(g) = grant.as_object_mut() {
+            g.remove("orgMetadata");
+        }
+    }
+    let grant_count = grants.len();
     let mut v1 = json!({"user": {"grants": {"count": grants.len(), "grants": grants}}, "org": {}});
     if trigger.flow() == FlowType::COMPLEMENT_TOKEN {
         let claims = with_run(ctx, |r| {
@@ -202,6 +209,31 @@ fn complement(ctx: &mut Context, context: &Value, trigger: Trigger) -> JsResult<
     let user = child(&v1o, "user", ctx)?;
     let f = func(ctx, "getMetadata", 0, get_user_metadata);
     set(&user, "getMetadata", f, ctx)?;
+    // Each grant gets getOrgMetadata() from a prototype of its own kind (not as an own property,
+    // so a grant a script serializes keeps its data shape); the method finds its grant by
+    // identity among the original grant objects.
+    let items = child(&child(&user, "grants", ctx)?, "grants", ctx)?;
+    let originals = JsArray::new(ctx)?;
+    let proto = JsObject::with_object_proto(ctx.intrinsics());
+    for index in 0..grant_count {
+        let item = items.get(index as u32, ctx)?;
+        if let Some(grant) = item.as_object() {
+            grant.set_prototype(Some(proto.clone()));
+        }
+        originals.push(item, ctx)?;
+    }
+    let f = array_fn(ctx, "getOrgMetadata", 0, &originals.into(), |this, _, originals, ctx| {
+        let len = originals.get(js_string!("length"), ctx)?.to_length(ctx)?;
+        for index in 0..len {
+            if let (Some(original), Some(this)) = (originals.get(index, ctx)?.as_object(), this.as_object()) {
+                if JsObject::equals(&original, &this) {
+                    return get_grant_org_metadata(index as usize, ctx);
+                }
+            }
+        }
+        get_grant_org_metadata(usize::MAX, ctx)
+    });
+    set(&proto, "getOrgMetadata", f, ctx)?;
     let org = child(&v1o, "org", ctx)?;
     let f = func(ctx, "getMetadata", 0, get_org_metadata);
     set(&org, "getMetadata", f, ctx)?;

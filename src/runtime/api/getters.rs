@@ -31,6 +31,22 @@ pub(super) fn get_org_metadata(_: &JsValue, _: &[JsValue], ctx: &mut Context) ->
     JsValue::from_json(&metadata_result(&items), ctx)
 }
 
+/// `getOrgMetadata()` of the `index`th user grant: the metadata of the organization that owns the
+/// grant (`userGrants[i].orgMetadata` of the context, ZITADEL ≥ 2.51), shaped like `getMetadata()`.
+pub(super) fn get_grant_org_metadata(index: usize, ctx: &mut Context) -> JsResult<JsValue> {
+    let items = with_run(ctx, |r| {
+        r.borrow()
+            .context
+            .get("userGrants")
+            .and_then(|g| g.get(index))
+            .and_then(|g| g.get("orgMetadata"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    });
+    JsValue::from_json(&metadata_result(&items), ctx)
+}
+
 pub(super) fn get_client_id(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     Ok(js_str(context_field(ctx, &["application", "clientId"]).as_str().unwrap_or("")))
 }
