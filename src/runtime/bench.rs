@@ -68,7 +68,7 @@ pub async fn run(iterations: usize, exe: std::path::PathBuf) {
             })
             .collect::<Vec<_>>()
     };
-    report("  phase: fresh realm only", phase(&|| drop(worker::new_realm())));
+    report("  phase: fresh realm only", phase(&|| drop(worker::new_context())));
     report("  phase: fresh realm + ctx/api bindings", phase(&|| worker::build_only(&job)));
 
     let pool = SandboxPool::new(PoolConfig {

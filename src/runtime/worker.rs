@@ -181,18 +181,13 @@ fn throw_position(display: &str) -> Option<String> {
 }
 
 /// A fresh realm with the sandbox's settings. No module loader: `import()` must not read files.
-fn new_context() -> Result<Context, String> {
+pub fn new_context() -> Result<Context, String> {
     let mut ctx = Context::builder()
         .module_loader(std::rc::Rc::new(IdleModuleLoader))
         .build()
         .map_err(|e| format!("sandbox: {e}"))?;
     ctx.runtime_limits_mut().set_recursion_limit(512);
     Ok(ctx)
-}
-
-/// A fresh realm, as a run gets it (for the benchmark's breakdown).
-pub fn new_realm() -> Result<Context, String> {
-    new_context()
 }
 
 /// A fresh realm with the job's `ctx`/`api` built, nothing run (for the benchmark's breakdown).

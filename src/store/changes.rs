@@ -72,6 +72,17 @@ tokio::task_local! {
     pub(super) static TX: TxScope;
 }
 
+/// Runs a write transaction's body in a fresh change-marks scope (ids minted with `ids`); returns
+/// its result and what it marked.
+pub(super) async fn scoped<T>(ids: Arc<IdGenerator>, body: impl std::future::Future<Output = T>) -> (T, TxMarks) {
+    let scope = TxScope { marks: Default::default(), ids };
+    TX.scope(scope, async {
+        let value = body.await;
+        (value, TX.with(|tx| tx.marks.clone()))
+    })
+    .await
+}
+
 /// Records that the running write transaction did `what`. Outside a write transaction (which the
 /// store never does) the mark has nothing to attach to and is dropped.
 pub fn mark(what: Mark) {

@@ -14,7 +14,7 @@
 //! - A writer that stops waiting before its body ran (its bounded wait ran out, or the request
 //!   was cancelled) is skipped: its body never runs.
 
-use super::changes::{self, Changes, TxMarks};
+use super::changes::{scoped, Changes, TxMarks};
 use crate::domain::id::IdGenerator;
 use crate::error::{ApiError, ApiResult, Kind};
 use futures::future::BoxFuture;
@@ -150,37 +150,37 @@ where
     T: Send + 'static,
     F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send,
 {
-    let poisoned = |e: ApiError, send: Box<dyn FnOnce(ApiResult<T>) + Send>| Ran {
-        poison: Some(e),
-        answer: Box::new(move |outcome, _| send(Err(outcome.err().unwrap_or_else(stopped)))),
-    };
     if alone {
         let (result, marks) = scoped(ids, f(txn)).await;
         return match result {
             Ok(v) => committed_answer(v, marks, send),
             // Alone in the group: rolling the whole transaction back is its savepoint's rollback.
-            Err(e) => Ran { poison: Some(e.clone()), answer: Box::new(move |_, _| send(Err(e))) },
+            Err(e) => poisoned(e, send),
         };
     }
     let sp = match txn.begin().await {
         Ok(sp) => sp,
-        Err(e) => return poisoned(ApiError::from_db(e), Box::new(send)),
+        Err(e) => return poisoned(ApiError::from_db(e), send),
     };
     let (result, marks) = scoped(ids, f(&sp)).await;
     match result {
         Ok(v) => match sp.commit().await {
             Ok(()) => committed_answer(v, marks, send),
-            Err(e) => poisoned(ApiError::from_db(e), Box::new(send)),
+            Err(e) => poisoned(ApiError::from_db(e), send),
         },
         Err(e) => {
             let rolled_back = sp.rollback().await;
             if db_fault(&e) || rolled_back.is_err() {
-                let shared = e.clone();
-                return Ran { poison: Some(shared), answer: Box::new(move |_, _| send(Err(e))) };
+                return poisoned(e, send);
             }
             Ran { poison: None, answer: Box::new(move |_, _| send(Err(e))) }
         }
     }
+}
+
+/// A member that keeps its group from committing, answered with its own error.
+fn poisoned<T: Send + 'static>(e: ApiError, send: impl FnOnce(ApiResult<T>) + Send + 'static) -> Ran {
+    Ran { poison: Some(e.clone()), answer: Box::new(move |_, _| send(Err(e))) }
 }
 
 fn committed_answer<T: Send + 'static>(
@@ -198,16 +198,6 @@ fn committed_answer<T: Send + 'static>(
             Err(e) => send(Err(e)),
         }),
     }
-}
-
-async fn scoped<T>(ids: Arc<IdGenerator>, body: impl std::future::Future<Output = T>) -> (T, TxMarks) {
-    let scope = changes::TxScope { marks: Default::default(), ids };
-    changes::TX
-        .scope(scope, async {
-            let value = body.await;
-            (value, changes::TX.with(|tx| tx.marks.clone()))
-        })
-        .await
 }
 
 async fn committer(

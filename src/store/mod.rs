@@ -164,7 +164,7 @@ impl Store {
                 .await?;
             }
         }
-        let (result, marks) = self.in_tx_scope(f(&txn)).await;
+        let (result, marks) = changes::scoped(self.ids.clone(), f(&txn)).await;
         match result {
             Ok(v) => {
                 txn.commit().await?;
@@ -180,17 +180,6 @@ impl Store {
                 Err(e)
             }
         }
-    }
-
-    /// Runs a transaction's body with a fresh change-marks scope; returns its result and what it marked.
-    async fn in_tx_scope<T>(&self, body: impl std::future::Future<Output = T>) -> (T, changes::TxMarks) {
-        let scope = changes::TxScope { marks: Default::default(), ids: self.ids.clone() };
-        changes::TX
-            .scope(scope, async {
-                let value = body.await;
-                (value, changes::TX.with(|tx| tx.marks.clone()))
-            })
-            .await
     }
 
     /// Global position of the newest event (ListDetails.processedSequence).
@@ -221,7 +210,7 @@ impl Store {
                 return Ok(None);
             }
         }
-        let (value, marks) = self.in_tx_scope(f(&txn)).await;
+        let (value, marks) = changes::scoped(self.ids.clone(), f(&txn)).await;
         let value = value?;
         txn.commit().await?;
         self.changes.committed(&marks);
