@@ -102,6 +102,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         metrics.clone(),
         run_writer,
         limits,
+        config.encryption_key.clone().unwrap_or_default(),
     );
     let connector_health = Arc::new(service::connector::Health::default());
     if background {

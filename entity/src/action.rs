@@ -17,6 +17,8 @@ pub struct Model {
     pub sequence: i64,
     pub created_at: i64,
     pub changed_at: i64,
+    /// The current version (see `action_version`), from 1.
+    pub version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,8 @@
 //! Timestamps are microseconds since the Unix epoch; ids are time-ordered 64-bit numbers.
 
 pub mod action;
+pub mod action_secret;
+pub mod action_version;
 pub mod connection;
 pub mod connection_org_link;
 pub mod connection_rejection;

@@ -29,6 +29,8 @@ pub struct Model {
     pub condition: Option<String>,
     /// JSON array of warnings of the call (lookups that failed, effects not applied).
     pub warnings: Option<String>,
+    /// The version of the action that ran (None for an inline `_test` script and older records).
+    pub action_version: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ pub mod m20261202_000007_refold_names;
 mod m20261202_000008_connector;
 mod m20261202_000009_run_connector;
 mod m20261202_000010_connector_deliveries;
+mod m20261203_000011_authoring;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_connector::Migration),
             Box::new(m20261202_000009_run_connector::Migration),
             Box::new(m20261202_000010_connector_deliveries::Migration),
+            Box::new(m20261203_000011_authoring::Migration),
         ]
     }
 }

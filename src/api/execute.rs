@@ -126,6 +126,9 @@ pub struct RunSummary {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub action_id: String,
     pub action_name: String,
+    /// The version of the action that ran (absent for an inline script).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub action_version: String,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "json::is_false")]
     pub allowed_to_fail: bool,
@@ -181,6 +184,9 @@ pub struct TestActionRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub context: Option<Value>,
+    /// Secret values for this dry run only (name → value), over the stored ones; never stored.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, String>,
 }
 
 fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<Trigger> {
@@ -243,6 +249,7 @@ pub(crate) fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSum
         id: id.map(|i| i.to_string()).unwrap_or_default(),
         action_id: if r.action_id > 0 { r.action_id.to_string() } else { String::new() },
         action_name: r.action_name.clone(),
+        action_version: r.action_version.map(|v| v.to_string()).unwrap_or_default(),
         outcome: r.outcome.into(),
         allowed_to_fail: r.allowed_to_fail,
         error: r.error.clone().unwrap_or_default(),
@@ -313,6 +320,7 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
             name: a.name,
             script: a.script,
             allowed_to_fail: a.allowed_to_fail,
+            version: a.version,
         }
     } else {
         validate_action("TestActionRequest", r.validate(), r.timeout, max)?;
@@ -323,12 +331,14 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
             name: r.name,
             script: r.script,
             allowed_to_fail: r.allowed_to_fail,
+            version: 0,
         }
     };
     let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("TestActionRequest", r.context)?;
     // A dry run: no v2 function targets are called.
-    let report = s.execute.test(c.org, spec, trigger, &context).await?;
+    let secrets = super::authoring::check_secret_overrides("TestActionRequest", &r.secrets)?;
+    let report = s.execute.test(c.org, spec, trigger, &context, &secrets).await?;
     Ok(ExecuteFlowTriggerResponse {
         outcome: report.outcome.into(),
         effects: report.effects.filter(|e| !e.is_empty()),
@@ -406,6 +416,9 @@ pub struct Run {
     pub run_id: String,
     pub action_id: String,
     pub action_name: String,
+    /// The version of the action that ran (absent on records written before versions existed).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub action_version: String,
     pub flow_type: String,
     pub trigger_type: String,
     pub outcome: Outcome,
@@ -461,6 +474,7 @@ fn run_msg(r: entity::run::Model, with_logs: bool) -> Run {
         run_id: r.run_id.to_string(),
         action_id: r.action_id.to_string(),
         action_name: r.action_name,
+        action_version: r.action_version.map(|v| v.to_string()).unwrap_or_default(),
         flow_type: r.flow_type.to_string(),
         trigger_type: r.trigger_type.to_string(),
         outcome: r.outcome.into(),

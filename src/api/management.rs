@@ -132,6 +132,9 @@ pub struct Action {
     pub timeout: String,
     #[serde(skip_serializing_if = "is_false")]
     pub allowed_to_fail: bool,
+    /// The current version (int64 as a string), from "1"; see ListActionVersions.
+    #[schema(example = "3")]
+    pub version: String,
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
@@ -159,6 +162,17 @@ pub struct CreateActionRequest {
 pub struct CreateActionResponse {
     pub id: String,
     pub details: ObjectDetails,
+    /// The action's first version, "1".
+    #[schema(example = "1")]
+    pub version: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateActionResponse {
+    pub details: ObjectDetails,
+    /// The version this change recorded.
+    #[schema(example = "2")]
+    pub version: String,
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
@@ -356,23 +370,16 @@ pub struct GetMyOrgResponse {
 
 // ---------- conversions ----------
 
-fn effective_timeout(stored: i64, max: Duration) -> Duration {
-    if stored <= 0 || stored > max.nanos {
-        max
-    } else {
-        Duration { nanos: stored }
-    }
-}
-
 pub fn action_msg(a: entity::action::Model, max: Duration) -> Action {
     Action {
         id: a.id.to_string(),
         details: ObjectDetails::read(a.sequence, a.created_at, a.changed_at, a.org_id),
         state: a.state.into(),
-        timeout: effective_timeout(a.timeout_nanos, max).to_string(),
+        timeout: crate::service::execute::effective_timeout(a.timeout_nanos, max).to_string(),
         name: a.name,
         script: a.script,
         allowed_to_fail: a.allowed_to_fail,
+        version: a.version.to_string(),
     }
 }
 
@@ -459,7 +466,11 @@ pub async fn create_action(s: AppState, c: Caller, r: CreateActionRequest) -> Ap
         allowed_to_fail: r.allowed_to_fail,
     };
     let (id, w) = action_store::create(&s.store, c.org, c.token_id, input).await?;
-    Ok(CreateActionResponse { id: id.to_string(), details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
+    Ok(CreateActionResponse {
+        id: id.to_string(),
+        details: ObjectDetails::written(w.sequence, w.created_at, c.org),
+        version: "1".into(),
+    })
 }
 
 #[utoipa::path(get, path = "/management/v1/actions/{id}", tag = "ManagementService",
@@ -479,12 +490,12 @@ pub async fn get_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<GetAc
     operation_id = "ManagementService_UpdateAction", summary = "Replace an action's name, script, timeout and allowedToFail",
     params(("id" = String, Path, description = "Action id")),
     request_body = UpdateActionRequest,
-    responses((status = 200, body = DetailsResponse),
+    responses((status = 200, body = UpdateActionResponse),
         (status = 400, description = "Validation error, or No changes (ACTION-dg4t2)", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "COMMAND-Sfg2t", body = GatewayError),
         (status = 409, description = "V3-DKcYh", body = GatewayError)))]
-pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> ApiResult<DetailsResponse> {
+pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> ApiResult<UpdateActionResponse> {
     check_update_action(&s, &r)?;
     let id = action_id(&r.id, ApiError::not_found("COMMAND-Sfg2t", "Action not found"))?;
     let input = ActionInput {
@@ -493,9 +504,13 @@ pub async fn update_action(s: AppState, c: Caller, r: UpdateActionRequest) -> Ap
         timeout_nanos: r.timeout.unwrap_or_default().nanos,
         allowed_to_fail: r.allowed_to_fail,
     };
-    let w = action_store::update(&s.store, c.org, c.token_id, id, input).await?;
+    let changed = action_store::update(&s.store, c.org, c.token_id, id, input).await?;
     s.execute.invalidate(c.org);
-    Ok(DetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
+    let w = changed.written;
+    Ok(UpdateActionResponse {
+        details: ObjectDetails::written(w.sequence, w.created_at, c.org),
+        version: changed.version.to_string(),
+    })
 }
 
 #[utoipa::path(post, path = "/management/v1/actions/{id}/_deactivate", tag = "ManagementService",

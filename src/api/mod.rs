@@ -4,6 +4,7 @@
 pub mod action_v2;
 pub mod admin;
 pub mod auth;
+pub mod authoring;
 pub mod connector;
 pub mod connector_call;
 pub mod execute;
@@ -417,6 +418,7 @@ pub fn rpcs() -> &'static [Rpc] {
     ALL.get_or_init(|| {
         let mut all = management::rpcs();
         all.extend(execute::rpcs());
+        all.extend(authoring::rpcs());
         all.extend(admin::rpcs());
         all.extend(action_v2::rpcs());
         all.extend(action_v2::deliveries::rpcs());

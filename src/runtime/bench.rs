@@ -26,6 +26,7 @@ pub fn job() -> Job {
         state: serde_json::json!({}),
         top_level_ms: 5000,
         deadline_ms: 0,
+        secrets: Default::default(),
     }
 }
 

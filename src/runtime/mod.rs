@@ -9,6 +9,7 @@ pub mod api;
 pub mod bench;
 pub mod http;
 pub mod pool;
+pub mod secrets;
 pub mod trigger;
 pub mod worker;
 
@@ -33,6 +34,9 @@ pub struct Job {
     /// itself shortly after it, should the server not be there to kill it.
     #[serde(default)]
     pub deadline_ms: u64,
+    /// The organization's secrets (name → value) for `require("zitadel/secrets")`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub secrets: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

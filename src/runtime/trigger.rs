@@ -1,6 +1,7 @@
 //! Runs the actions of one trigger in order, carrying effects from one action to the next.
 
 use super::pool::{RunFailure, SandboxPool, Slot};
+use super::secrets::Secrets;
 use super::{Job, LogRecord};
 use crate::domain::{Duration, Outcome, Trigger};
 use serde_json::Value;
@@ -17,12 +18,16 @@ pub struct ActionSpec {
     pub timeout: Duration,
     pub allowed_to_fail: bool,
     pub active: bool,
+    /// The action's version (0: an inline script of `_test`).
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
     pub action_id: i64,
     pub action_name: String,
+    /// The version that ran (None for an inline script).
+    pub action_version: Option<i64>,
     pub outcome: Outcome,
     pub allowed_to_fail: bool,
     pub error: Option<String>,
@@ -86,6 +91,8 @@ pub struct TriggerRun<'a> {
     /// When the whole trigger must be done, and its budget for error texts.
     pub trigger_deadline: Instant,
     pub trigger_budget: Duration,
+    /// The organization's secrets; their values are redacted from logs and error texts.
+    pub secrets: &'a Secrets,
 }
 
 impl TriggerRun<'_> {
@@ -97,6 +104,7 @@ impl TriggerRun<'_> {
             let mut report = RunReport {
                 action_id: action.id,
                 action_name: action.name.clone(),
+                action_version: (action.version > 0).then_some(action.version),
                 allowed_to_fail: action.allowed_to_fail,
                 ..Default::default()
             };
@@ -160,6 +168,7 @@ impl TriggerRun<'_> {
             state: state.clone(),
             top_level_ms: (action.timeout.as_std().as_millis() as u64).min(TOP_LEVEL_MAX_MS),
             deadline_ms: (deadline.saturating_duration_since(Instant::now()).as_millis() as u64).max(1),
+            secrets: self.secrets.values().clone(),
         };
         let outcome = if Instant::now() >= deadline {
             Err(RunFailure::Timeout)
@@ -168,7 +177,13 @@ impl TriggerRun<'_> {
         };
         report.duration = Some(started.elapsed());
         match outcome {
-            Ok(result) => {
+            Ok(mut result) => {
+                for record in &mut result.logs {
+                    self.secrets.redact_in(&mut record.message);
+                }
+                if let Some(error) = result.error.as_mut() {
+                    self.secrets.redact_in(error);
+                }
                 report.logs = result.logs;
                 report.http_calls = result.http_calls;
                 report.log_bytes = result.log_bytes;

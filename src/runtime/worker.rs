@@ -69,6 +69,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         state: serde_json::json!({}),
         top_level_ms: 1000,
         deadline_ms: 0,
+        secrets: Default::default(),
     }));
     if settings.memory_limit > 0 {
         let baseline = data_size().unwrap_or(64 << 20);
@@ -193,7 +194,7 @@ pub fn new_context() -> Result<Context, String> {
 /// A fresh realm with the job's `ctx`/`api` built, nothing run (for the benchmark's breakdown).
 pub fn build_only(job: &Job) {
     if let (Ok(mut ctx), Some(trigger)) = (new_context(), Trigger::new(FlowType(job.flow), TriggerType(job.trigger))) {
-        let _ = api::begin(&mut ctx, trigger, &job.name, &job.context, &job.state);
+        let _ = api::begin(&mut ctx, trigger, job);
     }
 }
 
@@ -350,8 +351,7 @@ fn failed(error: String) -> Result<JobResult, String> {
 fn execute(job: &Job, ctx: &mut Context, watch: Option<&Watchdog>) -> Result<JobResult, String> {
     let trigger = Trigger::new(FlowType(job.flow), TriggerType(job.trigger))
         .ok_or_else(|| format!("sandbox: unsupported flow/trigger {}/{}", job.flow, job.trigger))?;
-    let bindings =
-        api::begin(ctx, trigger, &job.name, &job.context, &job.state).map_err(|e| format!("sandbox: {e}"))?;
+    let bindings = api::begin(ctx, trigger, job).map_err(|e| format!("sandbox: {e}"))?;
     let global = ctx.global_object();
     for (name, value) in [("require", bindings.require.clone()), ("console", bindings.console.clone())] {
         global.set(JsString::from(name), value, false, ctx).map_err(|e| format!("sandbox: {e}"))?;
@@ -408,6 +408,7 @@ mod tests {
             state: serde_json::json!({}),
             top_level_ms: 1000,
             deadline_ms: 0,
+            secrets: Default::default(),
         }
     }
 

@@ -7,9 +7,10 @@ use crate::domain::{Duration, Outcome, Trigger};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::metrics::Metrics;
 use crate::runtime::pool::SandboxPool;
+use crate::runtime::secrets::Secrets;
 use crate::runtime::trigger::{ActionSpec, RunReport, TriggerReport, TriggerRun};
 use crate::store::runs::RunWriter;
-use crate::store::{flows as flow_store, runs as run_store, Store};
+use crate::store::{flows as flow_store, runs as run_store, secrets as secret_store, Store};
 use crate::v2::functions;
 use entity::target;
 use serde_json::{Map, Value};
@@ -22,30 +23,35 @@ use tokio::time::Instant;
 const TRIGGER_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(250);
 
 type TriggerKey = (i64, Trigger);
-type CachedList = (std::time::Instant, Arc<Vec<ActionSpec>>);
 
-/// Recently loaded trigger action lists, so `_execute` usually costs no database round trip.
-#[derive(Default)]
-struct TriggerCache {
-    entries: Mutex<HashMap<TriggerKey, CachedList>>,
+/// Recently loaded per-organization data (trigger action lists, secrets), so `_execute` usually
+/// costs no database round trip.
+struct OrgCache<K, V> {
+    entries: Mutex<HashMap<K, (std::time::Instant, Arc<V>)>>,
 }
 
-impl TriggerCache {
-    fn get(&self, key: TriggerKey) -> Option<Arc<Vec<ActionSpec>>> {
+impl<K, V> Default for OrgCache<K, V> {
+    fn default() -> Self {
+        Self { entries: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V> OrgCache<K, V> {
+    fn get(&self, key: K) -> Option<Arc<V>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&key).filter(|(at, _)| at.elapsed() < TRIGGER_CACHE_TTL).map(|(_, list)| list.clone())
+        entries.get(&key).filter(|(at, _)| at.elapsed() < TRIGGER_CACHE_TTL).map(|(_, v)| v.clone())
     }
 
-    fn put(&self, key: TriggerKey, list: Arc<Vec<ActionSpec>>) {
+    fn put(&self, key: K, value: Arc<V>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() > 10_000 {
             entries.retain(|_, (at, _)| at.elapsed() < TRIGGER_CACHE_TTL);
         }
-        entries.insert(key, (std::time::Instant::now(), list));
+        entries.insert(key, (std::time::Instant::now(), value));
     }
 
-    fn invalidate(&self, org: i64) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|(o, _), _| *o != org);
+    fn invalidate(&self, keep: impl Fn(&K) -> bool) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| keep(k));
     }
 }
 
@@ -83,7 +89,9 @@ pub struct ExecuteTrigger {
     targets: Arc<Targets>,
     metrics: Arc<Metrics>,
     pub run_writer: RunWriter,
-    cache: TriggerCache,
+    cache: OrgCache<TriggerKey, Vec<ActionSpec>>,
+    secrets: OrgCache<i64, Secrets>,
+    encryption_key: String,
     pub limits: Limits,
 }
 
@@ -110,13 +118,49 @@ impl ExecuteTrigger {
         metrics: Arc<Metrics>,
         run_writer: RunWriter,
         limits: Limits,
+        encryption_key: String,
     ) -> Self {
-        Self { store, sandbox, targets, metrics, run_writer, cache: TriggerCache::default(), limits }
+        Self {
+            store,
+            sandbox,
+            targets,
+            metrics,
+            run_writer,
+            cache: OrgCache::default(),
+            secrets: OrgCache::default(),
+            encryption_key,
+            limits,
+        }
     }
 
     /// Forgets the cached action lists of an organization (after any change to its actions or flows).
     pub fn invalidate(&self, org: i64) {
-        self.cache.invalidate(org);
+        self.cache.invalidate(|(o, _)| *o != org);
+    }
+
+    /// Forgets the cached secrets of an organization (after one was set or removed).
+    pub fn invalidate_secrets(&self, org: i64) {
+        self.secrets.invalidate(|o| *o != org);
+    }
+
+    /// The organization's secrets, decrypted (cached like the action lists). A value that does not
+    /// decrypt (the encryption key changed) is left out, with a warning: the script sees `undefined`.
+    pub async fn secrets(&self, org: i64) -> ApiResult<Arc<Secrets>> {
+        if let Some(s) = self.secrets.get(org) {
+            return Ok(s);
+        }
+        let mut values = std::collections::BTreeMap::new();
+        for row in secret_store::list(&self.store.db, org).await? {
+            match crate::store::crypto::decrypt(&self.encryption_key, &row.value_enc) {
+                Ok(v) => {
+                    values.insert(row.name, v);
+                }
+                Err(e) => tracing::warn!(org, secret = %row.name, "action secret unreadable: {e}"),
+            }
+        }
+        let secrets = Arc::new(Secrets::new(values));
+        self.secrets.put(org, secrets.clone());
+        Ok(secrets)
     }
 
     /// The action list of a trigger, in order (inactive actions included; they are skipped).
@@ -137,6 +181,7 @@ impl ExecuteTrigger {
                     name: a.name,
                     script: a.script,
                     allowed_to_fail: a.allowed_to_fail,
+                    version: a.version,
                 })
                 .collect();
         let list = Arc::new(list);
@@ -152,9 +197,20 @@ impl ExecuteTrigger {
         context: &Value,
         actions: &[ActionSpec],
         trigger_deadline: Instant,
+        overrides: Option<&std::collections::BTreeMap<String, String>>,
     ) -> ApiResult<TriggerReport> {
+        let stored = self.secrets(org).await?;
+        let overridden;
+        let secrets: &Secrets = match overrides {
+            Some(o) if !o.is_empty() => {
+                overridden = stored.overridden(o);
+                &overridden
+            }
+            _ => &stored,
+        };
         let slot = self.sandbox.acquire(org).await.ok_or_else(overloaded)?;
         let run = TriggerRun {
+            secrets,
             pool: &self.sandbox,
             slot: &slot,
             trigger,
@@ -203,7 +259,7 @@ impl ExecuteTrigger {
                 runs: vec![],
             });
         }
-        self.run_actions(org, trigger, context, actions.as_slice(), deadline).await
+        self.run_actions(org, trigger, context, actions.as_slice(), deadline, None).await
     }
 
     /// Stores a connector call's run records, and the deliveries that apply its effects through
@@ -258,7 +314,7 @@ impl ExecuteTrigger {
             };
             return Ok(Executed { report, run_id: None, record_ids: vec![] });
         }
-        let mut report = self.run_actions(org, trigger, context, actions.as_slice(), deadline).await?;
+        let mut report = self.run_actions(org, trigger, context, actions.as_slice(), deadline, None).await?;
         // v2 function targets run after the v1 actions, unless the trigger already failed.
         if let Some(effects) = report.effects.as_mut() {
             if let Some(error) = self.run_function(trigger, context, deadline, effects).await? {
@@ -290,16 +346,18 @@ impl ExecuteTrigger {
         Ok(())
     }
 
-    /// `_test`: one action as a dry run (no function targets, nothing stored).
+    /// `_test`: one action as a dry run (no function targets, nothing stored); `secrets` override
+    /// the stored values for this run only.
     pub async fn test(
         &self,
         org: i64,
         action: ActionSpec,
         trigger: Trigger,
         context: &Value,
+        secrets: &std::collections::BTreeMap<String, String>,
     ) -> ApiResult<TriggerReport> {
         let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
-        self.run_actions(org, trigger, context, std::slice::from_ref(&action), deadline).await
+        self.run_actions(org, trigger, context, std::slice::from_ref(&action), deadline, Some(secrets)).await
     }
 
     /// Runs the targets of the trigger's function execution (if any), adding to `effects`.
@@ -392,5 +450,6 @@ fn run_record(
         warnings: tag
             .filter(|t| !t.warnings.is_empty())
             .map(|t| serde_json::to_string(&t.warnings).unwrap_or_else(|_| "[]".into())),
+        action_version: r.action_version,
     })
 }

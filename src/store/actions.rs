@@ -4,7 +4,7 @@ use super::events::{self, NewEvent, Written};
 use super::{org_lock, unique_or_internal, Store};
 use crate::domain::fold::fold;
 use crate::error::{ApiError, ApiResult, Kind};
-use entity::{action, flow, flow_trigger_action};
+use entity::{action, action_version, flow, flow_trigger_action};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
@@ -13,6 +13,7 @@ use sea_orm::{
 
 pub use entity::enums::ActionState;
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionInput {
     pub name: String,
     pub script: String,
@@ -58,6 +59,7 @@ pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -
     store
         .write(&[], move |txn| {
             Box::pin(async move {
+                let stored_input = input.clone();
                 let folded = fold(&input.name);
                 if name_in_use(txn, org, &folded, None).await? {
                     return Err(name_taken());
@@ -88,10 +90,12 @@ pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -
                     sequence: Set(written.sequence),
                     created_at: Set(written.created_at),
                     changed_at: Set(written.created_at),
+                    version: Set(1),
                 })
                 .exec_without_returning(txn)
                 .await
                 .map_err(|e| unique_or_internal(e, name_taken()))?;
+                record_version(txn, id, org, 1, &stored_input, written).await?;
                 Ok((id, written))
             })
         })
@@ -102,51 +106,187 @@ pub async fn get<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> ApiResult<O
     Ok(action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org)).one(conn).await?)
 }
 
-pub async fn update(store: &Store, org: i64, creator: i64, id: i64, input: ActionInput) -> ApiResult<Written> {
+pub async fn update(store: &Store, org: i64, creator: i64, id: i64, input: ActionInput) -> ApiResult<Changed> {
     store
         .write(&[org_lock(org)], move |txn| {
             Box::pin(async move {
                 let Some(current) = get(txn, org, id).await? else {
                     return Err(ApiError::not_found("COMMAND-Sfg2t", "Action not found"));
                 };
-                if current.name == input.name
-                    && current.script == input.script
-                    && current.timeout_nanos == input.timeout_nanos
-                    && current.allowed_to_fail == input.allowed_to_fail
-                {
+                if content(&current) == input {
                     return Err(ApiError::precondition("ACTION-dg4t2", "No changes"));
                 }
-                let folded = fold(&input.name);
-                if folded != current.name_folded && name_in_use(txn, org, &folded, Some(id)).await? {
-                    return Err(name_taken());
-                }
-                let written = events::append(
-                    txn,
-                    action_event(
-                        id,
-                        org,
-                        creator,
-                        "action.changed",
-                        serde_json::json!({
-                            "name": input.name, "script": input.script,
-                            "timeout": input.timeout_nanos, "allowedToFail": input.allowed_to_fail,
-                        }),
-                    ),
-                )
-                .await?;
-                let mut am: action::ActiveModel = current.into();
-                am.name = Set(input.name);
-                am.name_folded = Set(folded);
-                am.script = Set(input.script);
-                am.timeout_nanos = Set(input.timeout_nanos);
-                am.allowed_to_fail = Set(input.allowed_to_fail);
-                am.sequence = Set(written.sequence);
-                am.changed_at = Set(written.created_at);
-                am.update(txn).await.map_err(|e| unique_or_internal(e, name_taken()))?;
-                Ok(written)
+                let payload = serde_json::json!({
+                    "name": input.name, "script": input.script,
+                    "timeout": input.timeout_nanos, "allowedToFail": input.allowed_to_fail,
+                });
+                replace_content(txn, current, creator, input, "action.changed", payload).await
             })
         })
         .await
+}
+
+/// A write that recorded a new version of an action.
+#[derive(Debug, Clone, Copy)]
+pub struct Changed {
+    pub written: Written,
+    pub version: i64,
+}
+
+/// The content a version records.
+pub fn content(a: &action::Model) -> ActionInput {
+    ActionInput {
+        name: a.name.clone(),
+        script: a.script.clone(),
+        timeout_nanos: a.timeout_nanos,
+        allowed_to_fail: a.allowed_to_fail,
+    }
+}
+
+/// Gives `current` new content as its next version (name uniqueness checked), with the event.
+async fn replace_content(
+    txn: &DatabaseTransaction,
+    current: action::Model,
+    creator: i64,
+    input: ActionInput,
+    event_type: &'static str,
+    payload: serde_json::Value,
+) -> ApiResult<Changed> {
+    let (id, org) = (current.id, current.org_id);
+    let folded = fold(&input.name);
+    if folded != current.name_folded && name_in_use(txn, org, &folded, Some(id)).await? {
+        return Err(name_taken());
+    }
+    let written = events::append(txn, action_event(id, org, creator, event_type, payload)).await?;
+    let version = current.version + 1;
+    let mut am: action::ActiveModel = current.into();
+    am.name = Set(input.name.clone());
+    am.name_folded = Set(folded);
+    am.script = Set(input.script.clone());
+    am.timeout_nanos = Set(input.timeout_nanos);
+    am.allowed_to_fail = Set(input.allowed_to_fail);
+    am.sequence = Set(written.sequence);
+    am.changed_at = Set(written.created_at);
+    am.version = Set(version);
+    am.update(txn).await.map_err(|e| unique_or_internal(e, name_taken()))?;
+    record_version(txn, id, org, version, &input, written).await?;
+    Ok(Changed { written, version })
+}
+
+/// How many versions of an action are kept (the newest).
+pub const KEPT_VERSIONS: i64 = 50;
+
+/// Stores a version and drops those that fall out of the kept window.
+async fn record_version(
+    txn: &DatabaseTransaction,
+    action_id: i64,
+    org: i64,
+    version: i64,
+    input: &ActionInput,
+    written: Written,
+) -> ApiResult<()> {
+    action_version::Entity::insert(action_version::ActiveModel {
+        action_id: Set(action_id),
+        version: Set(version),
+        org_id: Set(org),
+        name: Set(input.name.clone()),
+        script: Set(input.script.clone()),
+        timeout_nanos: Set(input.timeout_nanos),
+        allowed_to_fail: Set(input.allowed_to_fail),
+        sequence: Set(written.sequence),
+        created_at: Set(written.created_at),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    if version > KEPT_VERSIONS {
+        action_version::Entity::delete_many()
+            .filter(action_version::Column::ActionId.eq(action_id))
+            .filter(action_version::Column::Version.lte(version - KEPT_VERSIONS))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn version_not_found() -> ApiError {
+    ApiError::not_found("ACTION-v3rs0", "Action version not found")
+}
+
+/// The kept versions of an action of `org`, newest first (None: no such action).
+pub async fn versions<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    id: i64,
+) -> ApiResult<Option<Vec<action_version::Model>>> {
+    if get(conn, org, id).await?.is_none() {
+        return Ok(None);
+    }
+    let rows = action_version::Entity::find()
+        .filter(action_version::Column::ActionId.eq(id))
+        .filter(action_version::Column::OrgId.eq(org))
+        .order_by_desc(action_version::Column::Version)
+        .all(conn)
+        .await?;
+    Ok(Some(rows))
+}
+
+/// One kept version of an action of `org`.
+pub async fn version<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    id: i64,
+    version: i64,
+) -> ApiResult<Option<action_version::Model>> {
+    Ok(action_version::Entity::find_by_id((id, version))
+        .filter(action_version::Column::OrgId.eq(org))
+        .one(conn)
+        .await?)
+}
+
+/// Gives an action the content of one of its kept versions, as a new version. `check` validates
+/// that content as an UpdateAction would (limits may have changed since it was recorded).
+pub async fn rollback(
+    store: &Store,
+    org: i64,
+    creator: i64,
+    id: i64,
+    to: i64,
+    check: impl FnOnce(&ActionInput) -> ApiResult<()> + Send + 'static,
+) -> ApiResult<Changed> {
+    store
+        .write(&[org_lock(org)], move |txn| {
+            Box::pin(async move {
+                let Some(current) = get(txn, org, id).await? else {
+                    return Err(ApiError::not_found("COMMAND-Sfg2t", "Action not found"));
+                };
+                let target = version(txn, org, id, to).await?.ok_or_else(version_not_found)?;
+                let input = ActionInput {
+                    name: target.name,
+                    script: target.script,
+                    timeout_nanos: target.timeout_nanos,
+                    allowed_to_fail: target.allowed_to_fail,
+                };
+                check(&input)?;
+                if content(&current) == input {
+                    return Err(ApiError::precondition(
+                        "ACTION-r0llb",
+                        "The action already has the content of this version",
+                    ));
+                }
+                let payload = serde_json::json!({
+                    "fromVersion": to.to_string(), "version": (current.version + 1).to_string(),
+                    "name": input.name, "script": input.script,
+                    "timeout": input.timeout_nanos, "allowedToFail": input.allowed_to_fail,
+                });
+                replace_content(txn, current, creator, input, "action.rolledback", payload).await
+            })
+        })
+        .await
+}
+
+/// Whether the action of `org` exists (for telling an unknown action from an unknown version).
+pub async fn exists<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> ApiResult<bool> {
+    Ok(get(conn, org, id).await?.is_some())
 }
 
 /// Deactivates (`active = false`) or reactivates an action.
@@ -232,6 +372,7 @@ pub async fn delete(store: &Store, org: i64, creator: i64, id: i64) -> ApiResult
                         .await?;
                 }
                 action::Entity::delete_by_id(id).exec(txn).await?;
+                action_version::Entity::delete_many().filter(action_version::Column::ActionId.eq(id)).exec(txn).await?;
                 Ok(())
             })
         })

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregate {
     Action,
+    ActionSecret,
     Connection,
     Execution,
     Instance,
@@ -20,6 +21,7 @@ impl Aggregate {
     pub fn as_str(self) -> &'static str {
         match self {
             Aggregate::Action => "action",
+            Aggregate::ActionSecret => "action_secret",
             Aggregate::Connection => "connection",
             Aggregate::Execution => "execution",
             Aggregate::Instance => "instance",

@@ -13,6 +13,7 @@ pub mod group;
 pub mod nodes;
 pub mod orgs;
 pub mod runs;
+pub mod secrets;
 pub mod targets;
 pub mod tokens;
 

@@ -149,7 +149,8 @@ async fn create_action_returns_id_and_write_details(s: &TestServer) {
     let org = my_org(s, &s.admin).await;
     let r = create(s, json!({"name": "first", "script": script("first")})).await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(keys(&r.body), ["details", "id"], "{r:?}");
+    assert_eq!(keys(&r.body), ["details", "id", "version"], "{r:?}");
+    assert_eq!(r.body["version"], "1", "{r:?}");
     assert_id(&r.body["id"]);
     assert_write_details(&r.body["details"], "1", &org);
 
@@ -169,7 +170,7 @@ async fn get_action_returns_full_action(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(keys(&r.body), ["action"], "{r:?}");
     let a = &r.body["action"];
-    assert_eq!(keys(a), ["allowedToFail", "details", "id", "name", "script", "state", "timeout"], "{a}");
+    assert_eq!(keys(a), ["allowedToFail", "details", "id", "name", "script", "state", "timeout", "version"], "{a}");
     assert_eq!(a["id"], id.as_str());
     assert_eq!(a["name"], "full");
     assert_eq!(a["script"], script("full"));
@@ -357,7 +358,8 @@ async fn update_action_replaces_fields_and_bumps_sequence(s: &TestServer) {
 
     let r = update(s, &id, json!({"name": "after", "script": "y", "timeout": "7.25s", "allowedToFail": true})).await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(keys(&r.body), ["details"], "{r:?}");
+    assert_eq!(keys(&r.body), ["details", "version"], "{r:?}");
+    assert_eq!(r.body["version"], "2", "{r:?}");
     let updated = assert_write_details(&r.body["details"], "2", &org);
     assert!(updated >= created, "update creationDate is the time of the new event");
 

@@ -75,7 +75,7 @@ async fn connect_action_rpcs_match_gateway(s: &TestServer) {
         json!({"name": "viaConnect", "script": "function viaConnect(){}", "timeout": "2.5s", "allowed_to_fail": true}),
     )
     .await);
-    assert_eq!(keys(&c), ["details", "id"], "{c}");
+    assert_eq!(keys(&c), ["details", "id", "version"], "{c}");
     assert_eq!(keys(&c["details"]), ["creationDate", "resourceOwner", "sequence"]);
     assert_eq!(c["details"]["sequence"], "1");
     assert_eq!(c["details"]["resourceOwner"], org.as_str());
@@ -93,7 +93,7 @@ async fn connect_action_rpcs_match_gateway(s: &TestServer) {
 
     // UpdateAction: the id is a body field
     let u = ok(&mgmt(s, "UpdateAction", &s.admin, json!({"id": id, "name": "renamed", "script": "y"})).await);
-    assert_eq!(keys(&u), ["details"], "{u}");
+    assert_eq!(keys(&u), ["details", "version"], "{u}");
     assert_eq!(keys(&u["details"]), ["creationDate", "resourceOwner", "sequence"]);
     assert_eq!(u["details"]["sequence"], "2");
     let g = ok(&mgmt(s, "GetAction", &s.admin, json!({"id": id})).await);

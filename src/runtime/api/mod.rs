@@ -46,6 +46,8 @@ struct RunState {
     log_bytes: u64,
     truncated: bool,
     http_calls: u32,
+    /// The organization's secrets, for `require("zitadel/secrets").get(name)`.
+    secrets: std::collections::BTreeMap<String, String>,
 }
 
 /// A worker's network access (its guarded client and the policy), handed to each run's context;
@@ -233,7 +235,8 @@ fn valid_locale(s: &str) -> bool {
 }
 
 /// Resets the per-run state and builds the bindings for one flow/trigger.
-pub fn begin(ctx: &mut Context, trigger: Trigger, name: &str, context: &Value, state: &Value) -> JsResult<Bindings> {
+pub fn begin(ctx: &mut Context, trigger: Trigger, job: &super::Job) -> JsResult<Bindings> {
+    let (name, context, state) = (job.name.as_str(), &job.context, &job.state);
     let claims_input = context.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
     let metadata = state
         .get("metadata")
@@ -258,6 +261,7 @@ pub fn begin(ctx: &mut Context, trigger: Trigger, name: &str, context: &Value, s
         user,
         grants: state.get("userGrants").and_then(Value::as_array).cloned().unwrap_or_default(),
         attributes: state.get("attributes").and_then(Value::as_array).cloned().unwrap_or_default(),
+        secrets: job.secrets.clone(),
         ..Default::default()
     }));
     let require = require_fn(ctx);

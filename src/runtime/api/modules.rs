@@ -1,5 +1,5 @@
-//! `require`: `zitadel/http` (`fetch` through the worker's guarded client), `zitadel/uuid` and
-//! `zitadel/log`.
+//! `require`: `zitadel/http` (`fetch` through the worker's guarded client), `zitadel/uuid`,
+//! `zitadel/log` and `zitadel/secrets`.
 
 use super::*;
 
@@ -126,6 +126,21 @@ pub(super) fn uuid_module(ctx: &mut Context) -> JsObject {
     init.build()
 }
 
+/// `get(name)`: the secret's value as a string, or `undefined` when the organization has none of
+/// that name.
+pub(super) fn secret_get(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let name = args.get_or_undefined(0);
+    if !name.is_string() {
+        return Err(type_err("secrets.get: name must be a string"));
+    }
+    let name = name.to_string(ctx)?.to_std_string_escaped();
+    Ok(with_run(ctx, |r| r.borrow().secrets.get(&name).map(|v| js_str(v)).unwrap_or_default()))
+}
+
+pub(super) fn secrets_module(ctx: &mut Context) -> JsObject {
+    ObjectInitializer::new(ctx).function(NativeFunction::from_fn_ptr(secret_get), js_string!("get"), 1).build()
+}
+
 pub(super) fn require_fn(ctx: &mut Context) -> JsValue {
     let http = ObjectInitializer::new(ctx).function(NativeFunction::from_fn_ptr(fetch), js_string!("fetch"), 2).build();
     let log = logger(ctx);
@@ -139,6 +154,8 @@ pub(super) fn require_fn(ctx: &mut Context) -> JsValue {
                     "zitadel/http" => Ok(modules.0.clone().into()),
                     "zitadel/log" => Ok(modules.1.clone().into()),
                     "zitadel/uuid" => Ok(modules.2.clone().into()),
+                    // Built on first use: most scripts never ask for it.
+                    "zitadel/secrets" => Ok(secrets_module(ctx).into()),
                     other => Err(err(format!("module \"{other}\" not found"))),
                 }
             },
