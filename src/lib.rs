@@ -82,6 +82,9 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
         background_tasks.push(writer_task);
         background_tasks.push(tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx.clone())));
+        if store.backend == sea_orm::DatabaseBackend::Postgres {
+            background_tasks.push(tokio::spawn(service::tail::listen(store.clone(), stop_rx.clone())));
+        }
         background_tasks.push(tokio::spawn(renew_node_lease(store.clone(), stop_rx)));
         run_writer
     } else {
@@ -272,6 +275,11 @@ async fn prune_runs(store: Arc<store::Store>, config: Config, stop: tokio::sync:
                 Ok(n) if n > 0 => tracing::info!(removed = n, "pruned run records"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning run records failed"),
+            }
+            match store::recordings::prune(&store).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "pruned recorded contexts"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning recorded contexts failed"),
             }
         }
     })

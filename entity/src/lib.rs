@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod action_secret;
+pub mod action_setting;
 pub mod action_version;
 pub mod connection;
 pub mod connection_org_link;
@@ -17,6 +18,7 @@ pub mod fold;
 pub mod fold_table;
 pub mod node;
 pub mod org;
+pub mod recorded_context;
 pub mod run;
 pub mod setting;
 pub mod target;

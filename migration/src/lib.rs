@@ -13,6 +13,7 @@ mod m20261202_000008_connector;
 mod m20261202_000009_run_connector;
 mod m20261202_000010_connector_deliveries;
 mod m20261203_000011_authoring;
+mod m20261203_000012_replay;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_run_connector::Migration),
             Box::new(m20261202_000010_connector_deliveries::Migration),
             Box::new(m20261203_000011_authoring::Migration),
+            Box::new(m20261203_000012_replay::Migration),
         ]
     }
 }

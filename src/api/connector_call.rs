@@ -220,7 +220,7 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
                 warnings: mapped.warnings.clone(),
             };
             let deliveries = e.api_effects.iter().map(|effect| delivery_of(s, c, condition, effect)).collect();
-            s.execute.record_connector_run(org, mapped.trigger, report, &tag, deliveries).await?;
+            s.execute.record_connector_run(org, mapped.trigger, report, &tag, deliveries, &mapped.context).await?;
         }
         Ok::<_, ApiError>(e)
     });

@@ -14,6 +14,7 @@ pub mod management;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
+pub mod replay;
 
 use crate::config::Config;
 use crate::domain::flow::lang_from_header;
@@ -419,6 +420,7 @@ pub fn rpcs() -> &'static [Rpc] {
         let mut all = management::rpcs();
         all.extend(execute::rpcs());
         all.extend(authoring::rpcs());
+        all.extend(replay::rpcs());
         all.extend(admin::rpcs());
         all.extend(action_v2::rpcs());
         all.extend(action_v2::deliveries::rpcs());

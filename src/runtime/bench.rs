@@ -27,6 +27,7 @@ pub fn job() -> Job {
         top_level_ms: 5000,
         deadline_ms: 0,
         secrets: Default::default(),
+        deny_fetch: false,
     }
 }
 

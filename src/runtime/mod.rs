@@ -37,7 +37,13 @@ pub struct Job {
     /// The organization's secrets (name → value) for `require("zitadel/secrets")`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub secrets: std::collections::BTreeMap<String, String>,
+    /// A replay with `FETCH_DENY`: every `fetch` throws (catchable).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deny_fetch: bool,
 }
+
+/// Put in a run's context when its `fetch` must throw (a replay with `FETCH_DENY`).
+pub struct FetchDenied;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LogRecord {

@@ -93,6 +93,8 @@ pub struct TriggerRun<'a> {
     pub trigger_budget: Duration,
     /// The organization's secrets; their values are redacted from logs and error texts.
     pub secrets: &'a Secrets,
+    /// Every `fetch` throws (a replay with `FETCH_DENY`).
+    pub deny_fetch: bool,
 }
 
 impl TriggerRun<'_> {
@@ -169,6 +171,7 @@ impl TriggerRun<'_> {
             top_level_ms: (action.timeout.as_std().as_millis() as u64).min(TOP_LEVEL_MAX_MS),
             deadline_ms: (deadline.saturating_duration_since(Instant::now()).as_millis() as u64).max(1),
             secrets: self.secrets.values().clone(),
+            deny_fetch: self.deny_fetch,
         };
         let outcome = if Instant::now() >= deadline {
             Err(RunFailure::Timeout)

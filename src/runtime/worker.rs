@@ -70,6 +70,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         top_level_ms: 1000,
         deadline_ms: 0,
         secrets: Default::default(),
+        deny_fetch: false,
     }));
     if settings.memory_limit > 0 {
         let baseline = data_size().unwrap_or(64 << 20);
@@ -309,7 +310,9 @@ fn run_job_in(job: &Job, ctx: Result<Context, String>, watch: Option<&Watchdog>,
         Ok(ctx) => ctx,
         Err(e) => return JobResult { ok: false, error: Some(e), ..Default::default() },
     };
-    if let Some(net) = net {
+    if job.deny_fetch {
+        ctx.insert_data(super::FetchDenied);
+    } else if let Some(net) = net {
         ctx.insert_data(net.clone());
     }
     let mut result = match execute(job, ctx, watch) {
@@ -409,6 +412,7 @@ mod tests {
             top_level_ms: 1000,
             deadline_ms: 0,
             secrets: Default::default(),
+            deny_fetch: false,
         }
     }
 

@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use crate::runtime::pool::SandboxPool;
 use crate::runtime::secrets::Secrets;
 use crate::runtime::trigger::{ActionSpec, RunReport, TriggerReport, TriggerRun};
+use crate::store::recordings::Settings;
 use crate::store::runs::RunWriter;
 use crate::store::{flows as flow_store, runs as run_store, secrets as secret_store, Store};
 use crate::v2::functions;
@@ -82,15 +83,25 @@ pub struct RunTag {
     pub warnings: Vec<String>,
 }
 
+/// What a dry run (`_test`, `_replay`) changes about running actions.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DryRun<'a> {
+    /// Secret values over the stored ones.
+    pub secrets: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// Every `fetch` throws.
+    pub deny_fetch: bool,
+}
+
 /// The trigger use case, shared by every transport.
 pub struct ExecuteTrigger {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     sandbox: Arc<SandboxPool>,
     targets: Arc<Targets>,
     metrics: Arc<Metrics>,
     pub run_writer: RunWriter,
     cache: OrgCache<TriggerKey, Vec<ActionSpec>>,
     secrets: OrgCache<i64, Secrets>,
+    settings: OrgCache<i64, Settings>,
     encryption_key: String,
     pub limits: Limits,
 }
@@ -128,6 +139,7 @@ impl ExecuteTrigger {
             run_writer,
             cache: OrgCache::default(),
             secrets: OrgCache::default(),
+            settings: OrgCache::default(),
             encryption_key,
             limits,
         }
@@ -141,6 +153,21 @@ impl ExecuteTrigger {
     /// Forgets the cached secrets of an organization (after one was set or removed).
     pub fn invalidate_secrets(&self, org: i64) {
         self.secrets.invalidate(|o| *o != org);
+    }
+
+    /// Forgets the cached action settings of an organization (after they changed).
+    pub fn invalidate_settings(&self, org: i64) {
+        self.settings.invalidate(|o| *o != org);
+    }
+
+    /// The organization's action settings (cached like the action lists).
+    pub async fn settings(&self, org: i64) -> ApiResult<Settings> {
+        if let Some(s) = self.settings.get(org) {
+            return Ok(*s);
+        }
+        let settings = crate::store::recordings::settings(&self.store.db, org).await?;
+        self.settings.put(org, Arc::new(settings));
+        Ok(settings)
     }
 
     /// The organization's secrets, decrypted (cached like the action lists). A value that does not
@@ -164,7 +191,7 @@ impl ExecuteTrigger {
     }
 
     /// The action list of a trigger, in order (inactive actions included; they are skipped).
-    async fn action_specs(&self, org: i64, trigger: Trigger) -> ApiResult<Arc<Vec<ActionSpec>>> {
+    pub(crate) async fn action_specs(&self, org: i64, trigger: Trigger) -> ApiResult<Arc<Vec<ActionSpec>>> {
         let key = (org, trigger);
         if let Some(list) = self.cache.get(key) {
             return Ok(list);
@@ -190,18 +217,18 @@ impl ExecuteTrigger {
     }
 
     /// Runs actions in the sandbox (one slot of the organization for the whole trigger).
-    async fn run_actions(
+    pub(crate) async fn run_actions(
         &self,
         org: i64,
         trigger: Trigger,
         context: &Value,
         actions: &[ActionSpec],
         trigger_deadline: Instant,
-        overrides: Option<&std::collections::BTreeMap<String, String>>,
+        dry: &DryRun<'_>,
     ) -> ApiResult<TriggerReport> {
         let stored = self.secrets(org).await?;
         let overridden;
-        let secrets: &Secrets = match overrides {
+        let secrets: &Secrets = match dry.secrets {
             Some(o) if !o.is_empty() => {
                 overridden = stored.overridden(o);
                 &overridden
@@ -211,6 +238,7 @@ impl ExecuteTrigger {
         let slot = self.sandbox.acquire(org).await.ok_or_else(overloaded)?;
         let run = TriggerRun {
             secrets,
+            deny_fetch: dry.deny_fetch,
             pool: &self.sandbox,
             slot: &slot,
             trigger,
@@ -259,7 +287,7 @@ impl ExecuteTrigger {
                 runs: vec![],
             });
         }
-        self.run_actions(org, trigger, context, actions.as_slice(), deadline, None).await
+        self.run_actions(org, trigger, context, actions.as_slice(), deadline, &DryRun::default()).await
     }
 
     /// Stores a connector call's run records, and the deliveries that apply its effects through
@@ -272,6 +300,7 @@ impl ExecuteTrigger {
         report: &TriggerReport,
         tag: &RunTag,
         deliveries: Vec<crate::store::deliveries::NewDelivery>,
+        context: &Value,
     ) -> ApiResult<()> {
         let run_id = self.store.new_id();
         let records: Vec<entity::run::Model> = report
@@ -280,17 +309,36 @@ impl ExecuteTrigger {
             .filter(|r| r.started_at.is_some())
             .filter_map(|r| run_record(r, self.store.new_id(), run_id, org, trigger, Some(tag)))
             .collect();
+        let recorded = self.recording(org, trigger, run_id, context).await?;
         if deliveries.is_empty() {
-            return self.write_records(records).await;
+            return self.write_records(records, recorded).await;
         }
+        let committed = records.clone();
         self.store
             .write(&[], move |txn| {
                 Box::pin(async move {
                     run_store::insert_in(txn, &records).await?;
+                    crate::store::recordings::insert_in(txn, recorded.as_slice()).await?;
                     crate::store::deliveries::insert(txn, deliveries).await.map(|_| ())
                 })
             })
-            .await
+            .await?;
+        self.store.runs_committed(&committed);
+        Ok(())
+    }
+
+    /// The context to record for a call (when the organization records them and it fits).
+    async fn recording(
+        &self,
+        org: i64,
+        trigger: Trigger,
+        run_id: i64,
+        context: &Value,
+    ) -> ApiResult<Option<entity::recorded_context::Model>> {
+        if !self.settings(org).await?.record_contexts {
+            return Ok(None);
+        }
+        Ok(super::replay::record(org, trigger, run_id, context))
     }
 
     async fn run_and_record(
@@ -312,9 +360,17 @@ impl ExecuteTrigger {
                     TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, runs: vec![] }
                 }
             };
-            return Ok(Executed { report, run_id: None, record_ids: vec![] });
+            // A recorded call has a run id even when no action ran.
+            let run_id = self.store.new_id();
+            let recorded = self.recording(org, trigger, run_id, context).await?;
+            if recorded.is_none() {
+                return Ok(Executed { report, run_id: None, record_ids: vec![] });
+            }
+            self.write_records(vec![], recorded).await?;
+            return Ok(Executed { report, run_id: Some(run_id), record_ids: vec![] });
         }
-        let mut report = self.run_actions(org, trigger, context, actions.as_slice(), deadline, None).await?;
+        let mut report =
+            self.run_actions(org, trigger, context, actions.as_slice(), deadline, &DryRun::default()).await?;
         // v2 function targets run after the v1 actions, unless the trigger already failed.
         if let Some(effects) = report.effects.as_mut() {
             if let Some(error) = self.run_function(trigger, context, deadline, effects).await? {
@@ -332,16 +388,24 @@ impl ExecuteTrigger {
             .zip(&record_ids)
             .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, trigger, None))
             .collect();
-        self.write_records(records).await?;
+        let recorded = self.recording(org, trigger, run_id, context).await?;
+        self.write_records(records, recorded).await?;
         Ok(Executed { report, run_id: Some(run_id), record_ids })
     }
 
     /// Run records: those of failed runs committed before answering, the others batched.
-    async fn write_records(&self, records: Vec<entity::run::Model>) -> ApiResult<()> {
+    async fn write_records(
+        &self,
+        records: Vec<entity::run::Model>,
+        recorded: Option<entity::recorded_context::Model>,
+    ) -> ApiResult<()> {
         let failed = records.iter().any(|r| r.outcome == Outcome::Failed);
-        let write_now = if failed { Some(records) } else { self.run_writer.submit(records).err() };
-        if let Some(records) = write_now {
-            run_store::insert(&self.store, Arc::new(records)).await?;
+        let pending = run_store::Pending { runs: records, contexts: recorded.into_iter().collect() };
+        let write_now = if failed { Some(pending) } else { self.run_writer.submit(pending).err() };
+        if let Some(pending) = write_now {
+            let pending = Arc::new(pending);
+            run_store::insert_pending(&self.store, pending.clone()).await?;
+            self.store.runs_committed(&pending.runs);
         }
         Ok(())
     }
@@ -357,7 +421,8 @@ impl ExecuteTrigger {
         secrets: &std::collections::BTreeMap<String, String>,
     ) -> ApiResult<TriggerReport> {
         let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
-        self.run_actions(org, trigger, context, std::slice::from_ref(&action), deadline, Some(secrets)).await
+        let dry = DryRun { secrets: Some(secrets), deny_fetch: false };
+        self.run_actions(org, trigger, context, std::slice::from_ref(&action), deadline, &dry).await
     }
 
     /// Runs the targets of the trigger's function execution (if any), adding to `effects`.

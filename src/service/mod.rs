@@ -6,6 +6,8 @@
 pub mod connector;
 pub mod execute;
 pub mod queue;
+pub mod replay;
+pub mod tail;
 pub mod targets;
 pub mod zitadel_api;
 

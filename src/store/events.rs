@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 pub enum Aggregate {
     Action,
     ActionSecret,
+    ActionSettings,
     Connection,
     Execution,
     Instance,
@@ -22,6 +23,7 @@ impl Aggregate {
         match self {
             Aggregate::Action => "action",
             Aggregate::ActionSecret => "action_secret",
+            Aggregate::ActionSettings => "action_settings",
             Aggregate::Connection => "connection",
             Aggregate::Execution => "execution",
             Aggregate::Instance => "instance",

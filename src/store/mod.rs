@@ -12,6 +12,7 @@ pub mod flows;
 pub mod group;
 pub mod nodes;
 pub mod orgs;
+pub mod recordings;
 pub mod runs;
 pub mod secrets;
 pub mod targets;
@@ -48,6 +49,8 @@ pub struct Store {
     /// When the node-number lease ends (microseconds), and one renewal at a time.
     node_lease_until: std::sync::atomic::AtomicI64,
     node_lease_renewal: tokio::sync::Mutex<()>,
+    /// The live tails of run records open in this process.
+    pub tail: std::sync::Arc<crate::service::tail::TailHub>,
 }
 
 impl Store {
@@ -80,7 +83,16 @@ impl Store {
             node_lease_renewal: tokio::sync::Mutex::new(()),
             changes,
             node,
+            tail: Default::default(),
         })
+    }
+
+    /// After run records committed: SQLite hands them to this process's tails at once;
+    /// PostgreSQL's transaction sent their ids with NOTIFY, and every replica's listener does it.
+    pub fn runs_committed(&self, rows: &[entity::run::Model]) {
+        if self.backend == DatabaseBackend::Sqlite {
+            self.tail.deliver(rows);
+        }
     }
 
     /// SQLite: the committed write groups so far (None on PostgreSQL, which commits each

@@ -2,7 +2,7 @@
 
 use super::Store;
 use crate::error::ApiResult;
-use entity::run;
+use entity::{recorded_context, run};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::sync::Arc;
@@ -13,29 +13,92 @@ pub async fn insert(store: &Store, rows: Arc<Vec<run::Model>>) -> ApiResult<()> 
     if rows.is_empty() {
         return Ok(());
     }
-    store.write(&[], move |txn| Box::pin(async move { insert_in(txn, &rows).await })).await
+    let written = rows.clone();
+    store.write(&[], move |txn| Box::pin(async move { insert_in(txn, &written).await })).await?;
+    store.runs_committed(&rows);
+    Ok(())
 }
 
-/// Inserts run records in the caller's transaction.
+/// Inserts run records in the caller's transaction (on PostgreSQL, with the NOTIFY that brings
+/// them to every replica's live tails at commit; see [`Store::runs_committed`]).
 pub async fn insert_in<C: sea_orm::ConnectionTrait>(conn: &C, rows: &[run::Model]) -> ApiResult<()> {
     for chunk in rows.chunks(200) {
         run::Entity::insert_many(chunk.iter().cloned().map(run::ActiveModel::from))
             .exec_without_returning(conn)
             .await?;
     }
+    if conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // A payload stays far below PostgreSQL's 8000-byte limit: 300 ids of up to 20 digits.
+        for chunk in rows.chunks(300) {
+            let ids: Vec<String> = chunk.iter().map(|r| r.id.to_string()).collect();
+            conn.execute(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [crate::service::tail::NOTIFY_CHANNEL.into(), ids.join(",").into()],
+            ))
+            .await?;
+        }
+    }
     Ok(())
+}
+
+/// Run records by id (for the live tail of PostgreSQL replicas).
+pub async fn by_ids<C: ConnectionTrait>(conn: &C, ids: Vec<i64>) -> ApiResult<Vec<run::Model>> {
+    Ok(run::Entity::find().filter(run::Column::Id.is_in(ids)).order_by_asc(run::Column::Id).all(conn).await?)
 }
 
 /// Most run records held back while the database is unavailable (the oldest go first past it).
 const MAX_PENDING: usize = 200_000;
 
-/// Collects run records and writes them in one transaction per batch (at most ~200 ms late).
 /// Batches of run records the writer holds before callers write their records themselves.
 const QUEUE_BATCHES: usize = 4096;
 
+/// What the writer stores in one transaction: run records and recorded contexts.
+#[derive(Debug, Default, Clone)]
+pub struct Pending {
+    pub runs: Vec<run::Model>,
+    pub contexts: Vec<recorded_context::Model>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.runs.len() + self.contexts.len()
+    }
+
+    fn extend(&mut self, more: Pending) {
+        self.runs.extend(more.runs);
+        self.contexts.extend(more.contexts);
+    }
+
+    /// Drops the oldest `n` items (run records first).
+    fn drop_oldest(&mut self, n: usize) {
+        let from_runs = n.min(self.runs.len());
+        self.runs.drain(..from_runs);
+        let from_contexts = (n - from_runs).min(self.contexts.len());
+        self.contexts.drain(..from_contexts);
+    }
+}
+
+/// Writes run records and recorded contexts in one transaction.
+pub async fn insert_pending(store: &Store, pending: Arc<Pending>) -> ApiResult<()> {
+    if pending.len() == 0 {
+        return Ok(());
+    }
+    store
+        .write(&[], move |txn| {
+            Box::pin(async move {
+                insert_in(txn, &pending.runs).await?;
+                super::recordings::insert_in(txn, &pending.contexts).await
+            })
+        })
+        .await
+}
+
+/// Collects run records (and recorded contexts) and writes them in one transaction per batch (at
+/// most ~200 ms late).
 #[derive(Clone)]
 pub struct RunWriter {
-    tx: mpsc::Sender<Vec<run::Model>>,
+    tx: mpsc::Sender<Pending>,
 }
 
 impl RunWriter {
@@ -43,7 +106,7 @@ impl RunWriter {
         store: Arc<Store>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<Vec<run::Model>>(QUEUE_BATCHES);
+        let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE_BATCHES);
         let task = tokio::spawn(async move {
             loop {
                 let first = tokio::select! {
@@ -63,10 +126,13 @@ impl RunWriter {
                 let mut wait = Duration::from_millis(250);
                 loop {
                     let batch = Arc::new(std::mem::take(&mut rows));
-                    let result = insert(&store, batch.clone()).await;
+                    let result = insert_pending(&store, batch.clone()).await;
                     rows = Arc::try_unwrap(batch).unwrap_or_else(|shared| shared.as_ref().clone());
                     match result {
-                        Ok(()) => break,
+                        Ok(()) => {
+                            store.runs_committed(&rows.runs);
+                            break;
+                        }
                         Err(e) if e.kind == crate::error::Kind::Unavailable && !*stop.borrow() => {
                             tracing::warn!(error = %e, pending = rows.len(), "writing run records failed; retrying");
                             tokio::select! {
@@ -79,7 +145,7 @@ impl RunWriter {
                             }
                             if rows.len() > MAX_PENDING {
                                 let dropped = rows.len() - MAX_PENDING;
-                                rows.drain(..dropped);
+                                rows.drop_oldest(dropped);
                                 tracing::error!(dropped, "run records dropped: the database is unavailable too long");
                             }
                         }
@@ -92,11 +158,11 @@ impl RunWriter {
             }
             // Shutting down: write whatever is still queued.
             rx.close();
-            let mut rest = Vec::new();
+            let mut rest = Pending::default();
             while let Ok(more) = rx.try_recv() {
                 rest.extend(more);
             }
-            if let Err(e) = insert(&store, Arc::new(rest)).await {
+            if let Err(e) = insert_pending(&store, Arc::new(rest)).await {
                 tracing::error!(error = %e, "writing run records at shutdown failed");
             }
         });
@@ -113,8 +179,8 @@ impl RunWriter {
     /// Queues records for the next batch; gives them back when the queue is full (the writer
     /// falls behind, e.g. while the database is unavailable) or closed, so that the caller writes
     /// them itself: memory stays bounded and the load pushes back on the callers.
-    pub fn submit(&self, rows: Vec<run::Model>) -> Result<(), Vec<run::Model>> {
-        self.tx.try_send(rows).map_err(|e| e.into_inner())
+    pub fn submit(&self, pending: Pending) -> Result<(), Pending> {
+        self.tx.try_send(pending).map_err(|e| e.into_inner())
     }
 }
 

@@ -22,6 +22,7 @@ mod interception;
 mod openapi;
 mod public_keys;
 mod reliability;
+mod replay;
 mod robustness;
 mod runs;
 mod runtime_triggers;

@@ -801,7 +801,7 @@ mod in_process {
         let state = actionsd::build_state_for_command(config.clone()).await.expect("state");
         assert!(state.background_tasks.lock().unwrap().is_empty(), "a one-shot command started background jobs");
         assert!(
-            state.execute.run_writer.submit(Vec::new()).is_err(),
+            state.execute.run_writer.submit(Default::default()).is_err(),
             "run records must be written at once, not batched"
         );
         drop(state);

@@ -46,6 +46,9 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
             }
         }
     }
+    if ctx.get_data::<super::super::FetchDenied>().is_some() {
+        return Err(err("fetch: denied in this replay (FETCH_DENY)"));
+    }
     with_run(ctx, |r| r.borrow_mut().http_calls += 1);
     let result = match ctx.get_data::<Net>() {
         Some(net) => http::fetch_blocking(&net.client, &net.policy, req),
