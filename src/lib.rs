@@ -124,6 +124,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         connector_health: connector_health.clone(),
         connector_cache: Default::default(),
         background_stop,
+        closing: tokio::sync::watch::channel(false).0,
         background_tasks: std::sync::Mutex::new(background_tasks),
         config,
         auth: Default::default(),
@@ -200,6 +201,7 @@ pub fn app(state: AppState) -> Router {
     let router = api::api_router()
         .merge(api::ops::router())
         .merge(api::connector_call::router())
+        .merge(api::tail::router())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
@@ -232,9 +234,12 @@ pub async fn serve(
     let sandbox = state.sandbox.clone();
     tokio::spawn(async move { sandbox.warm().await });
     let service = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let closing = state.closing.clone();
     let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
+            // Live tails end first; then the requests in flight are drained.
+            closing.send_replace(true);
         })
         .await;
     let _ = stop_tx.send(true);

@@ -69,7 +69,7 @@ impl From<crate::domain::Outcome> for Outcome {
 
 impl Outcome {
     /// The stored outcome (none for unspecified).
-    fn stored(self) -> Option<crate::domain::Outcome> {
+    pub(crate) fn stored(self) -> Option<crate::domain::Outcome> {
         use crate::domain::Outcome as O;
         match self {
             Outcome::Unspecified => None,
@@ -461,7 +461,7 @@ pub struct GetRunRequest {
     pub id: String,
 }
 
-fn run_msg(r: entity::run::Model, with_logs: bool) -> Run {
+pub(crate) fn run_msg(r: entity::run::Model, with_logs: bool) -> Run {
     let logs = (with_logs && r.logs != "[]").then(|| {
         serde_json::from_str::<Vec<LogRecord>>(&r.logs)
             .unwrap_or_default()

@@ -15,6 +15,7 @@ pub mod messages;
 pub mod openapi;
 pub mod ops;
 pub mod replay;
+pub mod tail;
 
 use crate::config::Config;
 use crate::domain::flow::lang_from_header;
@@ -53,6 +54,8 @@ pub struct Inner {
     pub connector_cache: crate::service::connector::ConnectionCache,
     /// Stops the background jobs (run writer, pruning) at shutdown.
     pub background_stop: tokio::sync::watch::Sender<bool>,
+    /// Set when the server starts shutting down: long-lived streams (live tails) end first.
+    pub closing: tokio::sync::watch::Sender<bool>,
     pub background_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub config: Config,
     pub auth: AuthCache,
@@ -514,6 +517,6 @@ mod table_tests {
                     .count()
             })
             .sum();
-        assert_eq!(operations, rpcs.len() + 1, "every RPC, and the connector's call");
+        assert_eq!(operations, rpcs.len() + 2, "every RPC, the connector's call and the live tail");
     }
 }

@@ -39,9 +39,18 @@ impl ApiDoc {
             components.schemas.extend(d.schemas);
         }
         paths = paths.path_from::<super::connector_call::__path_call_doc>();
+        paths = paths.path_from::<super::tail::__path_tail_doc>();
+        components.schemas.extend(tail_schemas());
         doc.paths = paths.build();
         doc
     }
+}
+
+/// The schemas the live tail's event refers to (it is not in the RPC table).
+fn tail_schemas() -> Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)> {
+    let mut schemas = Vec::new();
+    <super::tail::__path_tail_doc as utoipa::__dev::SchemaReferences>::schemas(&mut schemas);
+    schemas
 }
 
 struct BearerAuth;

@@ -187,3 +187,68 @@ pub async fn listen(store: Arc<crate::store::Store>, mut stop: tokio::sync::watc
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(org: i64, id: i64) -> run::Model {
+        run::Model {
+            id,
+            run_id: id,
+            org_id: org,
+            action_id: 7,
+            action_name: "a".into(),
+            flow_type: 2,
+            trigger_type: 4,
+            outcome: crate::domain::Outcome::Succeeded,
+            allowed_to_fail: false,
+            error: String::new(),
+            started_at: 0,
+            duration_nanos: 0,
+            logs: "[]".into(),
+            http_calls: 0,
+            log_records: 0,
+            log_bytes: 0,
+            connection_id: None,
+            condition: None,
+            warnings: None,
+            action_version: Some(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_gets_overflow_and_is_closed() {
+        let hub = Arc::new(TailHub::default());
+        let mut slow = hub.subscribe(1, TailFilter::default()).unwrap();
+        let rows: Vec<run::Model> = (0..BUFFER as i64 + 5).map(|i| record(1, i)).collect();
+        hub.deliver(&rows);
+        for i in 0..BUFFER as i64 {
+            match slow.events.recv().await {
+                Some(TailEvent::Run(r)) => assert_eq!(r.id, i),
+                other => panic!("event {i}: {other:?}"),
+            }
+        }
+        assert!(matches!(slow.events.recv().await, Some(TailEvent::Overflow)));
+        assert!(slow.events.recv().await.is_none(), "nothing after the overflow");
+        assert_eq!(hub.open(), 0, "the overflowed tail lost its slot");
+    }
+
+    #[tokio::test]
+    async fn slots_filters_and_organizations() {
+        let hub = Arc::new(TailHub::default());
+        let tails: Vec<Tail> =
+            (0..MAX_TAILS_PER_ORG).map(|_| hub.subscribe(1, TailFilter::default()).unwrap()).collect();
+        assert!(hub.subscribe(1, TailFilter::default()).is_none());
+        let mut other = hub.subscribe(2, TailFilter { action_id: Some(8), ..Default::default() }).unwrap();
+        hub.deliver(&[record(2, 1)]);
+        assert!(other.events.try_recv().is_err(), "filtered out");
+        let mut matching = record(2, 2);
+        matching.action_id = 8;
+        hub.deliver(&[matching]);
+        assert!(matches!(other.events.try_recv(), Ok(TailEvent::Run(r)) if r.id == 2));
+        drop(tails);
+        assert_eq!(hub.open_for(1), 0);
+        assert!(hub.subscribe(1, TailFilter::default()).is_some());
+    }
+}

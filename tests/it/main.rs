@@ -29,6 +29,7 @@ mod runtime_triggers;
 mod secrets;
 mod service;
 mod smoke;
+mod tail;
 mod target_ssrf;
 mod targets;
 mod top_level;

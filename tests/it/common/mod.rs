@@ -93,6 +93,24 @@ impl TestServer {
         Some(Self::start(state, dir, "postgres").await)
     }
 
+    /// Two servers (replicas) on one fresh PostgreSQL schema, sharing the bootstrap token; None
+    /// (after saying so) without a PostgreSQL URL.
+    pub async fn postgres_replicas() -> Option<(Self, Self)> {
+        let Ok(url) = std::env::var(POSTGRES_ENV) else {
+            let _ = writeln!(std::io::stderr(), "SKIPPED PostgreSQL replicas: {POSTGRES_ENV} is not set");
+            return None;
+        };
+        let schema = create_schema(&url).await;
+        let dir_a = tempfile::tempdir().expect("tempdir");
+        let dir_b = tempfile::tempdir().expect("tempdir");
+        let config_a = test_config(&url, dir_a.path());
+        let mut config_b = test_config(&url, dir_b.path());
+        config_b.admin_token = config_a.admin_token.clone();
+        let a = actionsd::build_state_with_schema(config_a, Some(&schema)).await.expect("replica a");
+        let b = actionsd::build_state_with_schema(config_b, Some(&schema)).await.expect("replica b");
+        Some((Self::start(a, dir_a, "postgres").await, Self::start(b, dir_b, "postgres").await))
+    }
+
     async fn start(state: AppState, dir: tempfile::TempDir, backend: &'static str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
