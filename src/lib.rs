@@ -202,6 +202,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::ops::router())
         .merge(api::connector_call::router())
         .merge(api::tail::router())
+        .merge(api::types::router())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)

@@ -189,7 +189,7 @@ pub struct TestActionRequest {
     pub secrets: std::collections::BTreeMap<String, String>,
 }
 
-fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<Trigger> {
+pub(crate) fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<Trigger> {
     let flow = FlowType::parse(flow)
         .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfhj5", "FlowType missing"))?;
     let trigger = TriggerType::parse(trigger)

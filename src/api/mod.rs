@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod replay;
 pub mod tail;
+pub mod types;
 
 use crate::config::Config;
 use crate::domain::flow::lang_from_header;
@@ -517,6 +518,6 @@ mod table_tests {
                     .count()
             })
             .sum();
-        assert_eq!(operations, rpcs.len() + 2, "every RPC, the connector's call and the live tail");
+        assert_eq!(operations, rpcs.len() + 5, "every RPC, the connector's call, the live tail, the trigger documents");
     }
 }

@@ -40,6 +40,9 @@ impl ApiDoc {
         }
         paths = paths.path_from::<super::connector_call::__path_call_doc>();
         paths = paths.path_from::<super::tail::__path_tail_doc>();
+        paths = paths.path_from::<super::types::__path_types_doc>();
+        paths = paths.path_from::<super::types::__path_context_schema_doc>();
+        paths = paths.path_from::<super::types::__path_effects_schema_doc>();
         components.schemas.extend(tail_schemas());
         doc.paths = paths.build();
         doc

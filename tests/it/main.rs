@@ -33,4 +33,5 @@ mod tail;
 mod target_ssrf;
 mod targets;
 mod top_level;
+mod types;
 mod versions;

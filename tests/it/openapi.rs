@@ -24,7 +24,17 @@ fn every_rpc_has_exactly_its_operation() {
             .filter(|k| ["get", "post", "put", "delete", "patch"].contains(&k.as_str()))
             .count();
     }
-    assert_eq!(operations, rpcs().len() + 1, "one operation per RPC, and the connector's call");
+    assert_eq!(
+        operations,
+        rpcs().len() + 5,
+        "one operation per RPC, the connector's call, the live tail and the three trigger documents"
+    );
+    let tail = &doc["paths"]["/management/v1/runs/_tail"]["get"]["responses"]["200"]["content"];
+    assert!(tail.get("text/event-stream").is_some(), "{tail}");
+    let types = &doc["paths"]["/management/v1/flows/{flowType}/trigger/{triggerType}/types.d.ts"]["get"];
+    assert!(types["responses"]["200"]["content"].get("text/plain; charset=utf-8").is_some(), "{types}");
+    let schema = &doc["paths"]["/management/v1/flows/{flowType}/trigger/{triggerType}/context.schema.json"]["get"];
+    assert!(schema["responses"]["200"]["content"].get("application/schema+json").is_some(), "{schema}");
     let call = &doc["paths"]["/connector/v1/connections/{id}/call"]["post"];
     assert_eq!(call["security"], serde_json::json!([{"zitadelSignature": []}]), "the call takes no Bearer token");
     assert_eq!(doc["components"]["securitySchemes"]["zitadelSignature"]["in"], "header");

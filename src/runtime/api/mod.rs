@@ -7,6 +7,7 @@ mod console;
 mod getters;
 mod modules;
 mod setters;
+pub mod surface;
 
 use console::*;
 use getters::*;

@@ -533,14 +533,21 @@ impl TestServer {
         assert_eq!(r.status, 200, "bind {flow}/{trigger} {ids:?}: {r:?}");
     }
 
-    /// ExecuteFlowTrigger `{"context": context}` as `token`.
+    /// ExecuteFlowTrigger `{"context": context}` as `token`. When it succeeds, the context must
+    /// validate against the trigger's context schema and the effects against its effects schema
+    /// (the documents of authoring.md §3), so every test's example checks them.
     pub async fn execute_trigger(&self, token: &str, flow: &str, trigger: &str, context: Value) -> Reply {
-        self.post(
-            &format!("/management/v1/flows/{flow}/trigger/{trigger}/_execute"),
-            token,
-            serde_json::json!({"context": context}),
-        )
-        .await
+        let r = self
+            .post(
+                &format!("/management/v1/flows/{flow}/trigger/{trigger}/_execute"),
+                token,
+                serde_json::json!({"context": context.clone()}),
+            )
+            .await;
+        if r.status == 200 {
+            check_against_schemas(flow, trigger, &context, &r.body);
+        }
+        r
     }
 
     /// TestAction with the given body as `token`.
@@ -563,5 +570,24 @@ impl TestServer {
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+    }
+}
+
+/// Validates an `_execute` context and its answer's effects against the trigger's JSON Schemas.
+#[track_caller]
+pub fn check_against_schemas(flow: &str, trigger: &str, context: &Value, answer: &Value) {
+    use actionsd::domain::{FlowType, Trigger, TriggerType};
+    use actionsd::runtime::api::surface;
+    let (Some(f), Some(t)) = (FlowType::parse(flow), TriggerType::parse(trigger)) else { return };
+    let Some(t) = Trigger::new(f, t) else { return };
+    let validate = |schema: Value, instance: &Value, what: &str| {
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        let errors: Vec<String> =
+            validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "{what} of {flow}/{trigger} does not match its schema: {errors:?}\n{instance}");
+    };
+    validate(surface::context_schema(t), context, "the context");
+    if let Some(effects) = answer.get("effects") {
+        validate(surface::effects_schema(t), effects, "the effects");
     }
 }

@@ -1,0 +1,112 @@
+//! The editor documents (authoring.md §3): types.d.ts and the context/effects JSON Schemas served
+//! per trigger, their media types, errors and roles; the served declarations type-check the
+//! corpus in tests/types (good scripts pass, wrong ones fail) with the pinned TypeScript.
+
+use crate::common;
+
+use actionsd::domain::{FlowType, Trigger, TriggerType};
+use common::{assert_err, TestServer};
+use serde_json::Value;
+
+const ALL: [(i32, i32); 9] = [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5), (3, 1), (3, 2), (3, 3), (4, 6)];
+
+fn base(flow: &str, trigger: &str) -> String {
+    format!("/management/v1/flows/{flow}/trigger/{trigger}")
+}
+
+async fn fetch(s: &TestServer, token: Option<&str>, path: &str) -> (u16, String, String) {
+    let mut req = s.client.get(format!("{}{path}", s.base));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let media = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (status, media, resp.text().await.unwrap_or_default())
+}
+
+async fn documents_per_trigger(s: &TestServer) {
+    for (flow, trigger) in ALL {
+        let t = Trigger::new(FlowType(flow), TriggerType(trigger)).unwrap();
+        let at = base(&flow.to_string(), &trigger.to_string());
+        let (status, media, body) = fetch(s, Some(&s.admin), &format!("{at}/types.d.ts")).await;
+        assert_eq!((status, media.as_str()), (200, "text/plain; charset=utf-8"), "{at}");
+        assert_eq!(body, actionsd::runtime::api::surface::declarations(t), "{at}");
+        assert!(body.contains("declare const ctx") && body.contains("declare const api"), "{at}");
+        for (doc, expected) in [
+            ("context.schema.json", actionsd::runtime::api::surface::context_schema(t)),
+            ("effects.schema.json", actionsd::runtime::api::surface::effects_schema(t)),
+        ] {
+            let (status, media, body) = fetch(s, Some(&s.admin), &format!("{at}/{doc}")).await;
+            assert_eq!((status, media.as_str()), (200, "application/schema+json"), "{at}/{doc}");
+            let schema: Value = serde_json::from_str(&body).expect("schema JSON");
+            assert_eq!(schema, expected);
+            assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+            jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{at}/{doc} is not a valid schema: {e}"));
+        }
+    }
+    // The path spellings of _execute, its 400s, and the roles of GetFlow.
+    let (status, _, body) = fetch(
+        s,
+        Some(&s.admin),
+        &format!("{}/types.d.ts", base("FLOW_TYPE_CUSTOMIZE_TOKEN", "TRIGGER_TYPE_PRE_USERINFO_CREATION")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("setClaim"), "complement token declarations");
+    for (flow, trigger, id) in [
+        ("9", "1", "COMMAND-Dfhj5"),
+        ("x", "1", "COMMAND-Dfhj5"),
+        ("2", "1", "COMMAND-Dfgh6"),
+        ("1", "7", "COMMAND-Dfgh6"),
+    ] {
+        let r = s.get(&format!("{}/effects.schema.json", base(flow, trigger)), &s.admin).await;
+        assert_err(&r, 400, 3, id);
+    }
+    let viewer = s.create_token("default", "ORG_VIEWER").await;
+    assert_eq!(fetch(s, Some(&viewer), &format!("{}/types.d.ts", base("2", "4"))).await.0, 200);
+    let executor = s.create_token("default", "ORG_EXECUTOR").await;
+    assert_eq!(fetch(s, Some(&executor), &format!("{}/types.d.ts", base("2", "4"))).await.0, 403);
+    assert_eq!(fetch(s, None, &format!("{}/context.schema.json", base("2", "4"))).await.0, 401);
+}
+
+backend_tests!(documents_per_trigger);
+
+/// The served declarations against the corpus, with the TypeScript pinned in tests/types
+/// (`npm ci` there; `.ci/run` does it). Without it the check says SKIPPED, unless
+/// ACTIONSD_TEST_REQUIRE_TSC is set (CI), where it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_declarations_type_check_the_corpus() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/types");
+    if !corpus.join("node_modules/.bin/tsc").exists() {
+        assert!(
+            std::env::var_os("ACTIONSD_TEST_REQUIRE_TSC").is_none(),
+            "ACTIONSD_TEST_REQUIRE_TSC is set but tests/types has no TypeScript (npm ci there)"
+        );
+        eprintln!("SKIPPED TypeScript corpus: run `npm ci` in tests/types to type-check it");
+        return;
+    }
+    let s = TestServer::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (flow, trigger) in ALL {
+        let (status, _, body) =
+            fetch(&s, Some(&s.admin), &format!("{}/types.d.ts", base(&flow.to_string(), &trigger.to_string()))).await;
+        assert_eq!(status, 200);
+        std::fs::write(dir.path().join(format!("{flow}-{trigger}.d.ts")), body).unwrap();
+    }
+    s.stop().await;
+    let out = tokio::process::Command::new("sh")
+        .arg(corpus.join("check.sh"))
+        .arg(dir.path())
+        .output()
+        .await
+        .expect("run check.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the corpus does not type-check as it must:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked: usize = text.lines().filter(|l| l.starts_with("pass ")).count();
+    assert!(checked >= 9 * 3, "too few scripts checked: {checked}\n{text}");
+}
