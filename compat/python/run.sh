@@ -9,6 +9,8 @@
 #                          scheme, across signing-key rotations (with and without a grace period)
 #   contract_fuzz.py       schemathesis over the server's own OpenAPI document with the admin
 #                          token: no 5xx, every response conforms to the document
+#   proto_wire.py          proto/ compiles, and the messages shared with ZITADEL keep ZITADEL's
+#                          field names, numbers and types (tests/fixtures/zitadel_wire.json)
 #
 # Usage: compat/python/run.sh [path/to/actionsd]   (default: target/debug/actionsd)
 #
@@ -26,7 +28,7 @@ VENV=${ACTIONSD_SDK_VENV:-target/sdk-venv}
 BIN=${1:-target/debug/actionsd}
 READY_TIMEOUT=60 # seconds for GET /debug/ready
 CHECK_TIMEOUT=300 # seconds for each check
-CHECKS=(sdk_targets.py webhook_signatures.py contract_fuzz.py)
+CHECKS=(sdk_targets.py webhook_signatures.py contract_fuzz.py proto_wire.py)
 
 setup_failed() {
   echo "python sdk: $*" >&2
