@@ -4,8 +4,9 @@
 #   baseline      no secrets, recording off, no tail
 #   secrets       the organization has 10 secrets (40 characters each), sent with every run
 #   recording     recordContexts on (every call's context stored, redacted)
-#   10 tails      10 clients tailing the organization's runs (curl -N)
-# The baseline runs first and last; the others are compared with the mean of those two.
+#   10 tails      10 clients tailing the organization's runs (curl -N), twice
+# Every scenario round sits between two baseline rounds and is compared with their mean (the
+# database grows during the run, so rounds far apart are not comparable).
 # Env: DURATION (default 10s), BIN (a given binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,39 +44,60 @@ URL="$BASE/management/v1/flows/2/trigger/4/_execute"
 wrk -t2 -c32 -d3s "${auth[@]}" -s "$WORK/execute.lua" "$URL" >/dev/null # warm the workers
 
 round() { # $1 = label
-  wrk -t2 -c32 -d"$DURATION" --latency "${auth[@]}" -s "$WORK/execute.lua" "$URL" | summary "$1" | tee -a "$WORK/rows"
+  wrk -t2 -c32 -d"$DURATION" --latency "${auth[@]}" -s "$WORK/execute.lua" "$URL" >"$WORK/wrk.txt"
+  summary "$1" <"$WORK/wrk.txt" | tee -a "$WORK/rows"
+  grep -h "Socket errors" "$WORK/wrk.txt" >&2 || true
 }
 
 echo "machine: $(nproc) cores, $(uname -sr)"
 echo
 echo "| scenario | req/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
-round "baseline (first)"
+round "baseline"
 for i in $(seq 1 10); do
   curl -sf -X PUT "$BASE/management/v1/actions/secrets/SECRET_$i" "${auth[@]}" \
     -d "{\"value\":\"$(head -c 30 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)\"}" >/dev/null
 done
 round "10 secrets"
 for i in $(seq 1 10); do curl -sf -X DELETE "$BASE/management/v1/actions/secrets/SECRET_$i" "${auth[@]}" >/dev/null; done
+round "baseline"
 curl -sf -X PUT "$BASE/management/v1/actions/_settings" "${auth[@]}" -d '{"recordContexts":true}' >/dev/null
 round "recording contexts"
 curl -sf -X PUT "$BASE/management/v1/actions/_settings" "${auth[@]}" -d '{"recordContexts":false}' >/dev/null
-for i in $(seq 1 10); do
-  curl -sN "$BASE/management/v1/runs/_tail" "${auth[@]}" >"$WORK/tail-$i.txt" &
-  PIDS+=($!)
+round "baseline"
+cpu_of_tails() { # CPU seconds the curl readers used so far (utime + stime)
+  local ticks=0 p
+  for p in "${TAILS[@]}"; do
+    [[ -r /proc/$p/stat ]] && ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "scale=2; $ticks / $(getconf CLK_TCK)" | bc
+}
+tailed=0
+tail_cpu=0
+for pass in 1 2; do
+  TAILS=()
+  for i in $(seq 1 10); do
+    curl -sN "$BASE/management/v1/runs/_tail" "${auth[@]}" >"$WORK/tail-$pass-$i.txt" &
+    TAILS+=($!)
+    PIDS+=($!)
+  done
+  sleep 1
+  before=$(cpu_of_tails)
+  round "10 tails listening"
+  after=$(cpu_of_tails)
+  tail_cpu=$(echo "$tail_cpu + $after - $before" | bc)
+  kill "${TAILS[@]}" 2>/dev/null || true
+  wait "${TAILS[@]}" 2>/dev/null || true
+  tailed=$((tailed + $(cat "$WORK"/tail-$pass-*.txt | grep -c '^event: run' || true)))
+  round "baseline"
 done
-sleep 1
-round "10 tails listening"
-tailed=$(cat "$WORK"/tail-*.txt | grep -c '^event: run' || true)
-for i in $(seq 1 10); do kill "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; done
-round "baseline (last)"
 echo
-echo "events received by the 10 tails: $tailed"
+echo "events received by the tails: $tailed; the curl readers (on the same 2 cores) used $tail_cpu CPU-seconds during their rounds"
 awk -F'|' '
-  NR == 1 || /baseline \(last\)/ {base += $3; n++}
-  {rps[NR] = $3; label[NR] = $2}
+  {label[NR] = $2; rps[NR] = $3}
   END {
-    mean = base / n
-    printf "baseline mean: %.0f req/s\n", mean
-    for (i = 2; i < NR; i++) printf "%s: %+.1f %%\n", label[i], (rps[i] / mean - 1) * 100
+    for (i = 2; i < NR; i += 2) {
+      mean = (rps[i - 1] + rps[i + 1]) / 2
+      printf "%s: %+.1f %% (against the baselines around it, %.0f req/s)\n", label[i], (rps[i] / mean - 1) * 100, mean
+    }
   }' "$WORK/rows"

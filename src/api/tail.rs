@@ -160,12 +160,12 @@ async fn tail(
             }
             tokio::select! {
                 event = subscription.events.recv() => match event {
-                    Some(TailEvent::Run(record)) => {
-                        let msg = run_msg(record.as_ref().clone(), true);
-                        match Event::default().event("run").json_data(&msg) {
-                            Ok(e) => yield Ok::<Event, std::convert::Infallible>(e),
-                            Err(e) => tracing::warn!(error = %e, "encoding a tailed run failed"),
-                        }
+                    Some(TailEvent::Run(run)) => {
+                        // Encoded once for all the tails that get this record.
+                        let data = run.data.get_or_init(|| {
+                            serde_json::to_string(&run_msg(run.record.clone(), true)).unwrap_or_default()
+                        });
+                        yield Ok::<Event, std::convert::Infallible>(Event::default().event("run").data(data.as_str()));
                     }
                     Some(TailEvent::Overflow) => {
                         yield Ok(Event::default().event("overflow").data("the reader fell 1000 events behind"));

@@ -18,10 +18,18 @@ pub const MAX_TAILS_PER_ORG: usize = 10;
 /// Events a slow reader may fall behind before its stream ends with `overflow`.
 pub const BUFFER: usize = 1000;
 
+/// A committed run record as the tails of its organization share it: the record, and its event
+/// data, encoded once by the first tail that sends it.
+#[derive(Debug)]
+pub struct TailedRun {
+    pub record: run::Model,
+    pub data: std::sync::OnceLock<String>,
+}
+
 /// What a tail receives.
 #[derive(Debug, Clone)]
 pub enum TailEvent {
-    Run(Arc<run::Model>),
+    Run(Arc<TailedRun>),
     /// The reader fell [`BUFFER`] events behind; nothing more follows.
     Overflow,
 }
@@ -134,7 +142,9 @@ impl TailHub {
                     let _ = s.tx.try_send(TailEvent::Overflow);
                     return false;
                 }
-                let record = shared.get_or_insert_with(|| Arc::new(row.clone())).clone();
+                let record = shared
+                    .get_or_insert_with(|| Arc::new(TailedRun { record: row.clone(), data: Default::default() }))
+                    .clone();
                 s.tx.try_send(TailEvent::Run(record)).is_ok()
             });
         }
@@ -225,7 +235,7 @@ mod tests {
         hub.deliver(&rows);
         for i in 0..BUFFER as i64 {
             match slow.events.recv().await {
-                Some(TailEvent::Run(r)) => assert_eq!(r.id, i),
+                Some(TailEvent::Run(r)) => assert_eq!(r.record.id, i),
                 other => panic!("event {i}: {other:?}"),
             }
         }
@@ -246,7 +256,7 @@ mod tests {
         let mut matching = record(2, 2);
         matching.action_id = 8;
         hub.deliver(&[matching]);
-        assert!(matches!(other.events.try_recv(), Ok(TailEvent::Run(r)) if r.id == 2));
+        assert!(matches!(other.events.try_recv(), Ok(TailEvent::Run(r)) if r.record.id == 2));
         drop(tails);
         assert_eq!(hub.open_for(1), 0);
         assert!(hub.subscribe(1, TailFilter::default()).is_some());
