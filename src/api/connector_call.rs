@@ -213,14 +213,21 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
     // for the database or ZITADEL's API), a little later so that the trigger's own answer wins.
     let bounded = tokio::time::timeout_at(deadline + Duration::from_millis(250), async {
         let e = evaluate(s, c, condition, payload, deadline).await?;
-        if let (Some(mapped), Some(org), Some(report)) = (&e.mapped, e.org, &e.report) {
-            let tag = crate::service::execute::RunTag {
-                connection_id: c.id,
-                condition: condition.map(Condition::label).unwrap_or_default(),
-                warnings: mapped.warnings.clone(),
-            };
-            let deliveries = e.api_effects.iter().map(|effect| delivery_of(s, c, condition, effect)).collect();
-            s.execute.record_connector_run(org, mapped.trigger, report, &tag, deliveries, &mapped.context).await?;
+        match (&e.mapped, e.org, &e.report) {
+            (Some(mapped), Some(org), Some(report)) => {
+                let tag = crate::service::execute::RunTag {
+                    connection_id: c.id,
+                    condition: condition.map(Condition::label).unwrap_or_default(),
+                    warnings: mapped.warnings.clone(),
+                };
+                let deliveries = e.api_effects.iter().map(|effect| delivery_of(s, c, condition, effect)).collect();
+                s.execute.record_connector_run(org, mapped.trigger, report, &tag, deliveries, &mapped.context).await?;
+            }
+            // No action ran: the context is still recorded for replay (when the org records them).
+            (Some(mapped), Some(org), None) => {
+                s.execute.record_context_only(org, mapped.trigger, &mapped.context).await
+            }
+            _ => {}
         }
         Ok::<_, ApiError>(e)
     });

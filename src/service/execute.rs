@@ -327,6 +327,20 @@ impl ExecuteTrigger {
         Ok(())
     }
 
+    /// Records a connector call's context when no action ran for it (and the organization records
+    /// contexts). A failure to queue it is logged, not answered: the call itself did nothing.
+    pub async fn record_context_only(&self, org: i64, trigger: Trigger, context: &Value) {
+        let run_id = self.store.new_id();
+        let written = match self.recording(org, trigger, run_id, context).await {
+            Ok(Some(recorded)) => self.write_records(vec![], Some(recorded)).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::warn!(org, error = %e, "recording a connector call's context failed");
+        }
+    }
+
     /// The context to record for a call (when the organization records them and it fits).
     async fn recording(
         &self,

@@ -305,7 +305,32 @@ async fn retention_prunes_and_hides(s: &TestServer) {
     assert_eq!(recorded(s).await.len(), 1);
 }
 
+/// Connector calls record their (mapped) context too, also when no action ran, and a replay uses it.
+async fn connector_calls_are_recorded(s: &TestServer) {
+    use crate::connector_call::{bind, setup, signed_call, token_payload};
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let r = s.call_org(Method::PUT, SETTINGS, &token, &org, Some(json!({"recordContexts": true}))).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let rows = wait_recorded(s, 1).await;
+    assert_eq!((rows[0].org_id.to_string(), rows[0].flow_type, rows[0].trigger_type), (org.clone(), 2, 5));
+    let script = "function tag(ctx, api) { api.v1.claims.setClaim('first', ctx.v1.getUser().human.firstName) }";
+    bind(s, &token, &org, "2", "5", &[("tag", script, false)]).await;
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    wait_recorded(s, 2).await;
+    let draft = json!({"name": "tag", "script": "function tag(ctx, api) { api.v1.claims.setClaim('first', 'x') }"});
+    let r = s
+        .call_org(Method::POST, "/management/v1/flows/2/trigger/5/_replay", &token, &org, Some(json!({"draft": draft})))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["summary"]["total"], 2, "{r:?}");
+    assert_eq!(r.body["results"][0]["before"]["effects"]["claims"]["first"], "Ann", "{r:?}");
+}
+
 backend_tests!(
+    connector_calls_are_recorded,
     settings_read_write_and_roles,
     execute_records_redacted_contexts,
     replay_before_after_changed,
