@@ -337,3 +337,36 @@ backend_tests!(
     replay_request_rules,
     retention_prunes_and_hides,
 );
+
+/// The whole replay is bounded by ACTIONSD_MAX_TRIGGER_TIME: what does not fit is left out and the
+/// answer says `truncated`.
+mod bounded {
+    use super::*;
+
+    fn one_second_triggers(c: &mut actionsd::config::Config) {
+        c.max_trigger_time = actionsd::domain::Duration { nanos: 1_000_000_000 };
+        c.max_action_timeout = actionsd::domain::Duration { nanos: 1_000_000_000 };
+    }
+
+    async fn replay_is_truncated_at_the_trigger_time(s: &TestServer) {
+        record_on(s, &s.admin).await;
+        for sub in ["a", "b", "c", "d", "e", "f"] {
+            assert_eq!(s.execute_trigger(&s.admin, "2", "4", json!({"claims": {"sub": sub}})).await.status, 200);
+        }
+        wait_recorded(s, 6).await;
+        // Each replayed call takes about 300 ms: six do not fit in one second.
+        let slow = "function slow(ctx, api) { var end = Date.now() + 300; while (Date.now() < end) {} }";
+        let r = replay(s, json!({"draft": {"name": "slow", "script": slow}})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body["truncated"], true, "{r:?}");
+        let total = r.body["summary"]["total"].as_u64().unwrap_or(0);
+        assert!((1..6).contains(&total), "some fit, not all: {r:?}");
+        assert_eq!(r.body["results"].as_array().map_or(0, Vec::len) as u64, total);
+        // Every result that is there ran to its end.
+        for x in r.body["results"].as_array().unwrap() {
+            assert_eq!(x["after"]["outcome"], "OUTCOME_SUCCEEDED", "{x}");
+        }
+    }
+
+    backend_tests_with!(one_second_triggers; replay_is_truncated_at_the_trigger_time);
+}
