@@ -3,7 +3,7 @@
 
 use super::auth::Caller;
 use super::json::is_false;
-use super::management::{validate_action, SERVICE};
+use super::management::{validate_action, UpdateActionRequest, SERVICE};
 use super::messages::{GatewayError, ListDetails, ObjectDetails};
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::role::Permission;
@@ -16,6 +16,7 @@ use crate::store::{actions as action_store, secrets as secret_store};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
+use validator::Validate;
 
 pub fn rpcs() -> Vec<Rpc> {
     use BodyMode::{Ignored, Whole};
@@ -60,10 +61,7 @@ fn check_secret_value(field: &str, value: &str) -> ApiResult<()> {
 
 /// Checks the `secrets` override map of a dry run (`_test`, `_replay`): names and values follow
 /// the rules of SetActionSecret.
-pub fn check_secret_overrides(
-    message: &str,
-    secrets: &BTreeMap<String, String>,
-) -> ApiResult<BTreeMap<String, String>> {
+pub fn check_secret_overrides(message: &str, secrets: &BTreeMap<String, String>) -> ApiResult<()> {
     for (name, value) in secrets {
         if !valid_secret_name(name) {
             return Err(ApiError::invalid(format!(
@@ -72,7 +70,7 @@ pub fn check_secret_overrides(
         }
         check_secret_value(&format!("{message}.Secrets[{name:?}]"), value)?;
     }
-    Ok(secrets.clone())
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -239,10 +237,6 @@ fn action_not_found() -> ApiError {
     ApiError::not_found("QUERY-GEfnb", "Action not found")
 }
 
-fn version_not_found() -> ApiError {
-    ApiError::not_found("ACTION-v3rs0", "Action version not found")
-}
-
 fn parse_version(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().filter(|v| *v > 0)
 }
@@ -286,7 +280,7 @@ pub async fn get_action_version(
     };
     match found {
         Some(v) => Ok(GetActionVersionResponse { version: version_msg(v, s.config.max_action_timeout) }),
-        None if action_store::exists(&s.store.db, c.org, id).await? => Err(version_not_found()),
+        None if action_store::exists(&s.store.db, c.org, id).await? => Err(action_store::version_not_found()),
         None => Err(action_not_found()),
     }
 }
@@ -305,25 +299,18 @@ pub async fn rollback_action(s: AppState, c: Caller, r: ActionVersionRequest) ->
     let id = crate::domain::id::parse(&r.id).ok_or_else(not_found)?;
     let Some(to) = parse_version(&r.version) else {
         return Err(if action_store::exists(&s.store.db, c.org, id).await? {
-            version_not_found()
+            action_store::version_not_found()
         } else {
             not_found()
         });
     };
     let max = s.config.max_action_timeout;
+    // The version's content passes today's UpdateAction rules (limits may have changed since).
     let check = move |input: &action_store::ActionInput| {
-        let chars = |t: &str| t.chars().count();
-        if !(1..=200).contains(&chars(&input.name)) {
-            return Err(ApiError::invalid(
-                "invalid RollbackActionRequest.Name: value length must be between 1 and 200 runes, inclusive",
-            ));
-        }
-        if !(1..=10000).contains(&chars(&input.script)) {
-            return Err(ApiError::invalid(
-                "invalid RollbackActionRequest.Script: value length must be between 1 and 10000 runes, inclusive",
-            ));
-        }
-        validate_action("RollbackActionRequest", Ok(()), Some(Duration { nanos: input.timeout_nanos }), max)
+        let as_update =
+            UpdateActionRequest { name: input.name.clone(), script: input.script.clone(), ..Default::default() };
+        let timeout = Some(Duration { nanos: input.timeout_nanos });
+        validate_action("RollbackActionRequest", as_update.validate(), timeout, max)
     };
     let changed = action_store::rollback(&s.store, c.org, c.token_id, id, to, check).await?;
     s.execute.invalidate(c.org);

@@ -99,16 +99,12 @@ pub struct ExecuteFlowTriggerRequest {
 #[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
-    #[serde(skip_serializing_if = "is_zero_u32")]
+    #[serde(skip_serializing_if = "json::is_zero_u32")]
     pub http_calls: u32,
-    #[serde(skip_serializing_if = "is_zero_u32")]
+    #[serde(skip_serializing_if = "json::is_zero_u32")]
     pub log_records: u32,
-    #[serde(skip_serializing_if = "is_zero_u32")]
+    #[serde(skip_serializing_if = "json::is_zero_u32")]
     pub log_bytes: u32,
-}
-
-fn is_zero_u32(v: &u32) -> bool {
-    *v == 0
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -337,8 +333,8 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
     let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("TestActionRequest", r.context)?;
     // A dry run: no v2 function targets are called.
-    let secrets = super::authoring::check_secret_overrides("TestActionRequest", &r.secrets)?;
-    let report = s.execute.test(c.org, spec, trigger, &context, &secrets).await?;
+    super::authoring::check_secret_overrides("TestActionRequest", &r.secrets)?;
+    let report = s.execute.test(c.org, spec, trigger, &context, &r.secrets).await?;
     Ok(ExecuteFlowTriggerResponse {
         outcome: report.outcome.into(),
         effects: report.effects.filter(|e| !e.is_empty()),

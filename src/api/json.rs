@@ -183,6 +183,10 @@ macro_rules! proto_enum {
     };
 }
 
+pub fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
 pub fn is_zero_i64(v: &i64) -> bool {
     *v == 0
 }

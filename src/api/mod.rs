@@ -322,6 +322,27 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Authenticates a request from its headers (`authorization`, `x-zitadel-orgid`,
+/// `accept-language`): the RPCs and the REST-only endpoints (live tail, trigger documents).
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    permission: Permission,
+    org_scoped: bool,
+) -> ApiResult<Caller> {
+    state
+        .auth
+        .authenticate(
+            &state.store,
+            header_str(headers, "authorization"),
+            header_str(headers, "x-zitadel-orgid"),
+            permission,
+            org_scoped,
+            lang_from_header(header_str(headers, "accept-language")),
+        )
+        .await
+}
+
 pub(crate) async fn read_body(body: Body) -> ApiResult<Bytes> {
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
     use http_body_util::BodyExt;
@@ -388,17 +409,7 @@ async fn dispatch(
     let (parts, body) = req.into_parts();
     let result = async {
         let body = read_body(body).await?;
-        let caller = state
-            .auth
-            .authenticate(
-                &state.store,
-                header_str(&parts.headers, "authorization"),
-                header_str(&parts.headers, "x-zitadel-orgid"),
-                rpc.permission,
-                rpc.org_scoped,
-                lang_from_header(header_str(&parts.headers, "accept-language")),
-            )
-            .await?;
+        let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
         let value = request_value(rpc, &body, params.clone(), transport)?;
         intercept::run(&state, caller, rpc, &parts.headers, value, params).await
     }

@@ -8,7 +8,7 @@ use super::management::{validate_action, SERVICE};
 use super::messages::{GatewayError, ObjectDetails};
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::role::Permission;
-use crate::domain::{Duration, FlowType, Trigger, TriggerType};
+use crate::domain::Duration;
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::proto_enum;
 use crate::rpc_call;
@@ -201,16 +201,12 @@ pub struct ReplayResult {
 #[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplaySummary {
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "json::is_zero_u32")]
     pub total: u32,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "json::is_zero_u32")]
     pub changed: u32,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "json::is_zero_u32")]
     pub failed_after: u32,
-}
-
-fn is_zero(v: &u32) -> bool {
-    *v == 0
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -246,11 +242,7 @@ fn not_bound() -> ApiError {
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 503, body = GatewayError)))]
 pub async fn replay_trigger(s: AppState, c: Caller, r: ReplayTriggerRequest) -> ApiResult<ReplayTriggerResponse> {
-    let flow = FlowType::parse(&r.flow_type)
-        .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfhj5", "FlowType missing"))?;
-    let trigger = TriggerType::parse(&r.trigger_type)
-        .and_then(|t| Trigger::new(flow, t))
-        .ok_or_else(|| ApiError::new(Kind::InvalidArgument, "COMMAND-Dfgh6", "TriggerType is invalid"))?;
+    let trigger = super::execute::parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let Some(draft) = r.draft else {
         return Err(ApiError::invalid("invalid ReplayTriggerRequest.Draft: value is required"));
     };
@@ -269,7 +261,7 @@ pub async fn replay_trigger(s: AppState, c: Caller, r: ReplayTriggerRequest) -> 
             "invalid ReplayTriggerRequest.RunIds: value must contain no more than {MAX_REPLAYED} item(s)"
         )));
     }
-    let secrets = super::authoring::check_secret_overrides("ReplayTriggerRequest", &r.secrets)?;
+    super::authoring::check_secret_overrides("ReplayTriggerRequest", &r.secrets)?;
     let replaces = match draft.action_id.as_deref().filter(|id| !id.is_empty()) {
         Some(raw) => Some(crate::domain::id::parse(raw).ok_or_else(not_bound)?),
         None => None,
@@ -288,7 +280,7 @@ pub async fn replay_trigger(s: AppState, c: Caller, r: ReplayTriggerRequest) -> 
         active: true,
         version: 0,
     };
-    let replay = Replay { draft: spec, replaces, pick, secrets, deny_fetch: r.fetch == FetchMode::Deny };
+    let replay = Replay { draft: spec, replaces, pick, secrets: r.secrets, deny_fetch: r.fetch == FetchMode::Deny };
     let (results, truncated) = match s.execute.replay(c.org, trigger, replay).await? {
         ReplayOutcome::NotBound => return Err(not_bound()),
         ReplayOutcome::Done { results, truncated } => (results, truncated),

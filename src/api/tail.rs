@@ -4,7 +4,6 @@
 use super::auth::Caller;
 use super::execute::{run_msg, Outcome, Run};
 use super::{error_response, AppState, Transport};
-use crate::domain::flow::lang_from_header;
 use crate::domain::role::Permission;
 use crate::domain::{FlowType, TriggerType};
 use crate::error::{ApiError, ApiResult, Kind};
@@ -81,10 +80,6 @@ fn filter_of(q: TailQuery) -> ApiResult<TailFilter> {
     })
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// Whether the caller's token still exists and has not expired.
 async fn token_valid(s: &AppState, caller: &Caller) -> bool {
     use sea_orm::EntityTrait;
@@ -115,18 +110,7 @@ async fn tail(
     query: Result<Query<TailQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match s
-        .auth
-        .authenticate(
-            &s.store,
-            header(&headers, "authorization"),
-            header(&headers, "x-zitadel-orgid"),
-            Permission::Read,
-            true,
-            lang_from_header(header(&headers, "accept-language")),
-        )
-        .await
-    {
+    let caller = match super::authenticate(&s, &headers, Permission::Read, true).await {
         Ok(c) => c,
         Err(e) => return error_response(&e, Transport::Gateway),
     };

@@ -4,7 +4,6 @@
 
 use super::execute::parse_flow_trigger;
 use super::{error_response, AppState, Transport};
-use crate::domain::flow::lang_from_header;
 use crate::domain::role::Permission;
 use crate::domain::Trigger;
 use crate::runtime::api::surface;
@@ -30,28 +29,13 @@ enum Doc {
     Effects,
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 async fn document(
     State(s): State<AppState>,
     Path((flow, trigger)): Path<(String, String)>,
     headers: HeaderMap,
     doc: Doc,
 ) -> Response {
-    let authenticated = s
-        .auth
-        .authenticate(
-            &s.store,
-            header_str(&headers, "authorization"),
-            header_str(&headers, "x-zitadel-orgid"),
-            Permission::Read,
-            true,
-            lang_from_header(header_str(&headers, "accept-language")),
-        )
-        .await;
-    if let Err(e) = authenticated {
+    if let Err(e) = super::authenticate(&s, &headers, Permission::Read, true).await {
         return error_response(&e, Transport::Gateway);
     }
     let trigger: Trigger = match parse_flow_trigger(&flow, &trigger) {

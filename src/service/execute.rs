@@ -309,7 +309,7 @@ impl ExecuteTrigger {
             .filter(|r| r.started_at.is_some())
             .filter_map(|r| run_record(r, self.store.new_id(), run_id, org, trigger, Some(tag)))
             .collect();
-        let recorded = self.recording(org, trigger, run_id, context).await?;
+        let recorded = self.recording(org, trigger, Some(run_id), context).await?;
         if deliveries.is_empty() {
             return self.write_records(records, recorded).await;
         }
@@ -330,8 +330,7 @@ impl ExecuteTrigger {
     /// Records a connector call's context when no action ran for it (and the organization records
     /// contexts). A failure to queue it is logged, not answered: the call itself did nothing.
     pub async fn record_context_only(&self, org: i64, trigger: Trigger, context: &Value) {
-        let run_id = self.store.new_id();
-        let written = match self.recording(org, trigger, run_id, context).await {
+        let written = match self.recording(org, trigger, None, context).await {
             Ok(Some(recorded)) => self.write_records(vec![], Some(recorded)).await,
             Ok(None) => Ok(()),
             Err(e) => Err(e),
@@ -341,18 +340,19 @@ impl ExecuteTrigger {
         }
     }
 
-    /// The context to record for a call (when the organization records them and it fits).
+    /// The context to record for a call (when the organization records them and it fits), under
+    /// the call's `run_id`, or a new one for a call that has none (no action ran).
     async fn recording(
         &self,
         org: i64,
         trigger: Trigger,
-        run_id: i64,
+        run_id: Option<i64>,
         context: &Value,
     ) -> ApiResult<Option<entity::recorded_context::Model>> {
         if !self.settings(org).await?.record_contexts {
             return Ok(None);
         }
-        Ok(super::replay::record(org, trigger, run_id, context))
+        Ok(super::replay::record(org, trigger, run_id.unwrap_or_else(|| self.store.new_id()), context))
     }
 
     async fn run_and_record(
@@ -375,13 +375,12 @@ impl ExecuteTrigger {
                 }
             };
             // A recorded call has a run id even when no action ran.
-            let run_id = self.store.new_id();
-            let recorded = self.recording(org, trigger, run_id, context).await?;
-            if recorded.is_none() {
-                return Ok(Executed { report, run_id: None, record_ids: vec![] });
+            let recorded = self.recording(org, trigger, None, context).await?;
+            let run_id = recorded.as_ref().map(|r| r.run_id);
+            if recorded.is_some() {
+                self.write_records(vec![], recorded).await?;
             }
-            self.write_records(vec![], recorded).await?;
-            return Ok(Executed { report, run_id: Some(run_id), record_ids: vec![] });
+            return Ok(Executed { report, run_id, record_ids: vec![] });
         }
         let mut report =
             self.run_actions(org, trigger, context, actions.as_slice(), deadline, &DryRun::default()).await?;
@@ -402,7 +401,7 @@ impl ExecuteTrigger {
             .zip(&record_ids)
             .filter_map(|(r, id)| run_record(r, (*id)?, run_id, org, trigger, None))
             .collect();
-        let recorded = self.recording(org, trigger, run_id, context).await?;
+        let recorded = self.recording(org, trigger, Some(run_id), context).await?;
         self.write_records(records, recorded).await?;
         Ok(Executed { report, run_id: Some(run_id), record_ids })
     }

@@ -208,7 +208,7 @@ async fn record_version(
     Ok(())
 }
 
-fn version_not_found() -> ApiError {
+pub fn version_not_found() -> ApiError {
     ApiError::not_found("ACTION-v3rs0", "Action version not found")
 }
 
