@@ -130,6 +130,9 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         auth: Default::default(),
         metrics,
         default_org,
+        protos: Arc::new(
+            api::grpc::Protos::load().map_err(|e| anyhow::anyhow!("loading the protobuf descriptors: {e}"))?,
+        ),
     }));
     state.auth.reload(&state.store).await.map_err(|e| anyhow::anyhow!("loading tokens failed: {e}"))?;
     if background {
@@ -194,7 +197,12 @@ pub fn app(state: AppState) -> Router {
                 .allow_origin(AllowOrigin::list(origins))
                 .allow_methods(tower_http::cors::Any)
                 .allow_headers(tower_http::cors::Any)
-                .expose_headers([REQUEST_ID.clone()])
+                .expose_headers([
+                    REQUEST_ID.clone(),
+                    HeaderName::from_static("grpc-status"),
+                    HeaderName::from_static("grpc-message"),
+                    HeaderName::from_static("grpc-status-details-bin"),
+                ])
                 .max_age(Duration::from_secs(3600))
         })
     };
@@ -203,6 +211,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::connector_call::router())
         .merge(api::tail::router())
         .merge(api::types::router())
+        .merge(api::grpc::reflection_router())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)

@@ -8,6 +8,7 @@ pub mod authoring;
 pub mod connector;
 pub mod connector_call;
 pub mod execute;
+pub mod grpc;
 pub mod intercept;
 pub mod json;
 pub mod management;
@@ -62,6 +63,8 @@ pub struct Inner {
     pub auth: AuthCache,
     pub metrics: Arc<Metrics>,
     pub default_org: i64,
+    /// The protobuf descriptors of every RPC (gRPC, gRPC-web, Connect proto).
+    pub protos: Arc<grpc::Protos>,
 }
 
 #[derive(Clone)]
@@ -407,18 +410,42 @@ async fn dispatch(
 ) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    let protocol = match transport {
+        Transport::Gateway => grpc::Protocol::ConnectJson,
+        Transport::Connect => grpc::Protocol::from_headers(&parts.headers),
+    };
     let result = async {
         let body = read_body(body).await?;
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
-        let value = request_value(rpc, &body, params.clone(), transport)?;
-        intercept::run(&state, caller, rpc, &parts.headers, value, params).await
+        let value = match grpc::request_json(&state.protos, rpc, protocol, &parts.headers, &body)? {
+            Some(message) => normalize_message(rpc, message, params.clone())?,
+            None => request_value(rpc, &body, params.clone(), transport)?,
+        };
+        let call = intercept::run(&state, caller, rpc, &parts.headers, value, params);
+        let value = match (transport, grpc::deadline(&parts.headers)) {
+            (Transport::Connect, Some(limit)) => tokio::time::timeout(limit, call).await.map_err(|_| {
+                ApiError::bare(Kind::DeadlineExceeded, format!("deadline exceeded after {} ms", limit.as_millis()))
+            })??,
+            _ => call.await?,
+        };
+        match protocol {
+            grpc::Protocol::ConnectJson => Ok((StatusCode::OK, axum::Json(value)).into_response()),
+            _ => grpc::success(&state.protos, rpc, protocol, value),
+        }
     }
     .await;
-    let response = match result {
-        Ok(value) => (StatusCode::OK, axum::Json(value)).into_response(),
-        Err(err) => error_response(&err, transport),
+    let (response, status) = match result {
+        Ok(response) => (response, StatusCode::OK),
+        Err(err) => match protocol {
+            grpc::Protocol::Grpc(framing, codec) => (grpc::error(&err, framing, codec), err.http_status()),
+            _ => {
+                let response = error_response(&err, transport);
+                let status = response.status();
+                (response, status)
+            }
+        },
     };
-    state.metrics.observe_request(rpc.method, response.status().as_u16(), started.elapsed());
+    state.metrics.observe_request(rpc.method, status.as_u16(), started.elapsed());
     response
 }
 
@@ -484,7 +511,19 @@ fn is_connect_path(path: &str) -> bool {
     path.starts_with("/zitadel.") || path.starts_with("/actionsd.")
 }
 
+/// A gRPC or gRPC-web request by its content type: errors go in its status fields.
+fn grpc_protocol(req: &Request) -> Option<(grpc::Framing, grpc::Codec)> {
+    match grpc::Protocol::from_headers(req.headers()) {
+        grpc::Protocol::Grpc(framing, codec) => Some((framing, codec)),
+        _ => None,
+    }
+}
+
 pub async fn not_found(req: Request) -> Response {
+    if let Some((framing, codec)) = grpc_protocol(&req) {
+        let err = ApiError::bare(Kind::Unimplemented, format!("unknown method {}", req.uri().path()));
+        return grpc::error(&err, framing, codec);
+    }
     if is_connect_path(req.uri().path()) {
         let err = ApiError::bare(Kind::Unimplemented, format!("unknown procedure {}", req.uri().path()))
             .with_status(StatusCode::NOT_FOUND);
@@ -494,6 +533,10 @@ pub async fn not_found(req: Request) -> Response {
 }
 
 pub async fn method_not_allowed(req: Request) -> Response {
+    if let Some((framing, codec)) = grpc_protocol(&req) {
+        let err = ApiError::bare(Kind::Unimplemented, "gRPC requests use POST");
+        return grpc::error(&err, framing, codec);
+    }
     if is_connect_path(req.uri().path()) {
         let err = ApiError::bare(Kind::Unimplemented, "Method Not Allowed: Connect requests use POST")
             .with_status(StatusCode::METHOD_NOT_ALLOWED);

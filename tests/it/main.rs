@@ -18,6 +18,7 @@ mod durability;
 mod flows;
 mod folding;
 mod functions;
+mod grpc;
 mod interception;
 mod openapi;
 mod public_keys;

@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod receiver;
+pub mod wire;
 
 use actionsd::api::AppState;
 use actionsd::config::Config;

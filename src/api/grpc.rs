@@ -1,0 +1,440 @@
+//! gRPC, gRPC-web and Connect with protobuf bodies, on the Connect routes (`POST
+//! /<package.Service>/<Method>`): the request message is decoded from protobuf with the
+//! descriptors compiled from `proto/` and handed to the same handler, interception, auth and
+//! validation as its JSON form, as the JSON of protobuf's JSON mapping; the handler's JSON answer
+//! is encoded back. The content type picks the protocol:
+//!
+//! | content type | protocol |
+//! |---|---|
+//! | `application/grpc`, `application/grpc+proto`, `application/grpc+json` | gRPC (HTTP/2; h2c or TLS) |
+//! | `application/grpc-web`, `application/grpc-web+proto`, `+json` | gRPC-web (HTTP/1.1 or 2) |
+//! | `application/grpc-web-text`, `application/grpc-web-text+proto` | gRPC-web, base64 bodies |
+//! | `application/proto` | Connect unary, protobuf body (errors stay Connect JSON) |
+//! | anything else | Connect unary JSON (as before) |
+
+use super::Rpc;
+use crate::error::{ApiError, ApiResult, Kind};
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use prost::Message;
+use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The descriptor set of every file in `proto/` and its imports (compiled by `build.rs`).
+pub const DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/actionsd.fds"));
+
+/// The request and response descriptors of every method declared in `proto/`, by path
+/// (`/zitadel.management.v1.ManagementService/GetAction`).
+pub struct Protos {
+    pool: DescriptorPool,
+    methods: HashMap<String, (MessageDescriptor, MessageDescriptor)>,
+}
+
+impl Protos {
+    pub fn load() -> anyhow::Result<Protos> {
+        let pool = DescriptorPool::decode(DESCRIPTOR_SET)?;
+        let mut methods = HashMap::new();
+        for service in pool.services() {
+            for method in service.methods() {
+                methods
+                    .insert(format!("/{}/{}", service.full_name(), method.name()), (method.input(), method.output()));
+            }
+        }
+        Ok(Protos { pool, methods })
+    }
+
+    pub fn pool(&self) -> &DescriptorPool {
+        &self.pool
+    }
+
+    /// The request and response messages of an RPC.
+    pub fn method(&self, full_name: &str) -> Option<&(MessageDescriptor, MessageDescriptor)> {
+        self.methods.get(full_name)
+    }
+
+    /// Every method path declared in `proto/`.
+    pub fn method_names(&self) -> impl Iterator<Item = &str> {
+        self.methods.keys().map(String::as_str)
+    }
+}
+
+/// How a message body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Proto,
+    Json,
+}
+
+/// How gRPC messages are framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// gRPC over HTTP/2: length-prefixed messages, status in HTTP trailers.
+    Grpc,
+    /// gRPC-web: length-prefixed messages, status in a trailer frame of the body.
+    Web,
+    /// gRPC-web-text: the gRPC-web body in base64.
+    WebText,
+}
+
+/// The protocol of a request on a Connect route, from its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    ConnectJson,
+    ConnectProto,
+    Grpc(Framing, Codec),
+}
+
+impl Protocol {
+    pub fn from_headers(headers: &HeaderMap) -> Protocol {
+        let Some(media) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+            return Protocol::ConnectJson;
+        };
+        let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let grpc = |rest: &str, framing: Framing| match rest {
+            "" | "+proto" => Some(Protocol::Grpc(framing, Codec::Proto)),
+            "+json" => Some(Protocol::Grpc(framing, Codec::Json)),
+            _ => None,
+        };
+        let found = if let Some(rest) = media.strip_prefix("application/grpc-web-text") {
+            grpc(rest, Framing::WebText)
+        } else if let Some(rest) = media.strip_prefix("application/grpc-web") {
+            grpc(rest, Framing::Web)
+        } else if let Some(rest) = media.strip_prefix("application/grpc") {
+            grpc(rest, Framing::Grpc)
+        } else if media == "application/proto" {
+            Some(Protocol::ConnectProto)
+        } else {
+            None
+        };
+        found.unwrap_or(Protocol::ConnectJson)
+    }
+
+    /// The response's content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Protocol::ConnectJson => "application/json",
+            Protocol::ConnectProto => "application/proto",
+            Protocol::Grpc(Framing::Grpc, Codec::Proto) => "application/grpc",
+            Protocol::Grpc(Framing::Grpc, Codec::Json) => "application/grpc+json",
+            Protocol::Grpc(Framing::Web, Codec::Proto) => "application/grpc-web+proto",
+            Protocol::Grpc(Framing::Web, Codec::Json) => "application/grpc-web+json",
+            Protocol::Grpc(Framing::WebText, Codec::Proto) => "application/grpc-web-text+proto",
+            Protocol::Grpc(Framing::WebText, Codec::Json) => "application/grpc-web-text+json",
+        }
+    }
+
+    pub fn codec(self) -> Codec {
+        match self {
+            Protocol::ConnectJson => Codec::Json,
+            Protocol::ConnectProto => Codec::Proto,
+            Protocol::Grpc(_, codec) => codec,
+        }
+    }
+}
+
+fn descriptors<'a>(protos: &'a Protos, rpc: &Rpc) -> ApiResult<&'a (MessageDescriptor, MessageDescriptor)> {
+    protos
+        .method(&rpc.full_name())
+        .ok_or_else(|| ApiError::bare(Kind::Unimplemented, format!("{} has no protobuf definition", rpc.full_name())))
+}
+
+/// Decodes a protobuf request message into the JSON its handler reads (protobuf's JSON mapping:
+/// lowerCamelCase names, 64-bit integers as strings, enums by name, unset fields left out).
+pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<serde_json::Value> {
+    let (input, _) = descriptors(protos, rpc)?;
+    let message = DynamicMessage::decode(input.clone(), bytes)
+        .map_err(|e| ApiError::invalid(format!("invalid {}: malformed protobuf message: {e}", rpc.message_name())))?;
+    message
+        .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+        .map_err(|e| ApiError::invalid(format!("invalid {}: the message has no JSON form: {e}", rpc.message_name())))
+}
+
+/// Encodes a handler's JSON answer as the RPC's protobuf response message.
+pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> ApiResult<Vec<u8>> {
+    let (_, output) = descriptors(protos, rpc)?;
+    let options = DeserializeOptions::new().deny_unknown_fields(false);
+    let message = DynamicMessage::deserialize_with_options(output.clone(), value, &options)
+        .map_err(|e| ApiError::internal(format!("{} response does not fit its message: {e}", rpc.full_name())))?;
+    Ok(message.encode_to_vec())
+}
+
+/// The message of a unary gRPC request body (exactly one length-prefixed message).
+pub fn unframe(body: &[u8], headers: &HeaderMap, rpc: &Rpc) -> ApiResult<Bytes> {
+    let mut rest = body;
+    let mut message = None;
+    while !rest.is_empty() {
+        if rest.len() < 5 {
+            return Err(ApiError::invalid(format!("invalid {}: truncated gRPC frame", rpc.message_name())));
+        }
+        let flags = rest[0];
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let Some(payload) = rest.get(5..5 + len) else {
+            return Err(ApiError::invalid(format!("invalid {}: truncated gRPC frame", rpc.message_name())));
+        };
+        if flags & 0x80 != 0 {
+            return Err(ApiError::invalid("a gRPC request carries no trailers"));
+        }
+        if flags & 0x01 != 0 {
+            let encoding = headers.get("grpc-encoding").and_then(|v| v.to_str().ok()).unwrap_or("identity");
+            return Err(ApiError::bare(
+                Kind::Unimplemented,
+                format!("compressed messages are not supported (grpc-encoding {encoding}); send identity"),
+            ));
+        }
+        if message.replace(Bytes::copy_from_slice(payload)).is_some() {
+            return Err(ApiError::invalid(format!("{} is unary: send exactly one message", rpc.full_name())));
+        }
+        rest = &rest[5 + len..];
+    }
+    message.ok_or_else(|| ApiError::invalid(format!("{} is unary: send exactly one message", rpc.full_name())))
+}
+
+fn frame(flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 5);
+    out.push(flags);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// `grpc-timeout` (`<digits><H|M|S|m|u|n>`), or Connect's `connect-timeout-ms`.
+pub fn deadline(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(v) = headers.get("grpc-timeout").and_then(|v| v.to_str().ok()) {
+        let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+        if digits.is_empty() || digits.len() > 8 {
+            return None;
+        }
+        let n: u64 = digits.parse().ok()?;
+        return Some(match unit {
+            "H" => Duration::from_secs(n.saturating_mul(3600)),
+            "M" => Duration::from_secs(n.saturating_mul(60)),
+            "S" => Duration::from_secs(n),
+            "m" => Duration::from_millis(n),
+            "u" => Duration::from_micros(n),
+            "n" => Duration::from_nanos(n),
+            _ => return None,
+        });
+    }
+    let ms: u64 = headers.get("connect-timeout-ms")?.to_str().ok()?.parse().ok()?;
+    Some(Duration::from_millis(ms))
+}
+
+/// Decodes a request body per protocol: its JSON message (before path parameters and
+/// normalization).
+pub fn request_json(
+    protos: &Protos,
+    rpc: &Rpc,
+    protocol: Protocol,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Option<serde_json::Value>> {
+    let message: Bytes = match protocol {
+        Protocol::ConnectJson => return Ok(None),
+        Protocol::ConnectProto => Bytes::copy_from_slice(body),
+        Protocol::Grpc(Framing::WebText, _) => {
+            let compact: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(&compact)
+                .map_err(|_| ApiError::invalid("invalid gRPC-web-text body: not base64"))?;
+            unframe(&decoded, headers, rpc)?
+        }
+        Protocol::Grpc(_, _) => unframe(body, headers, rpc)?,
+    };
+    match protocol.codec() {
+        Codec::Proto => decode_request(protos, rpc, &message).map(Some),
+        Codec::Json => {
+            if message.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some(serde_json::Value::Object(Default::default())));
+            }
+            serde_json::from_slice(&message)
+                .map(Some)
+                .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))
+        }
+    }
+}
+
+/// The response of a successful call, encoded per protocol.
+pub fn success(protos: &Protos, rpc: &Rpc, protocol: Protocol, value: serde_json::Value) -> ApiResult<Response> {
+    let payload = match protocol.codec() {
+        Codec::Proto => encode_response(protos, rpc, value)?,
+        Codec::Json => serde_json::to_vec(&value).map_err(ApiError::internal)?,
+    };
+    let body = match protocol {
+        Protocol::ConnectJson | Protocol::ConnectProto => Body::from(payload),
+        Protocol::Grpc(Framing::Grpc, _) => {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", HeaderValue::from_static("0"));
+            grpc_body(frame(0, &payload), trailers)
+        }
+        Protocol::Grpc(framing, _) => {
+            let mut bytes = frame(0, &payload);
+            bytes.extend(frame(0x80, b"grpc-status:0\r\n"));
+            web_body(framing, bytes)
+        }
+    };
+    Ok(with_content_type(Response::new(body), protocol))
+}
+
+fn with_content_type(mut response: Response, protocol: Protocol) -> Response {
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(protocol.content_type()));
+    if let Protocol::Grpc(..) = protocol {
+        response.headers_mut().insert("grpc-accept-encoding", HeaderValue::from_static("identity"));
+    }
+    response
+}
+
+fn web_body(framing: Framing, bytes: Vec<u8>) -> Body {
+    match framing {
+        Framing::WebText => Body::from(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        _ => Body::from(bytes),
+    }
+}
+
+/// A gRPC body: one message, then the trailers.
+fn grpc_body(message: Vec<u8>, trailers: HeaderMap) -> Body {
+    let frames = futures::stream::iter([
+        Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from(message))),
+        Ok(http_body::Frame::trailers(trailers)),
+    ]);
+    Body::new(http_body_util::StreamBody::new(frames))
+}
+
+/// `grpc-message`: percent-encoded outside printable ASCII (and `%` itself).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `grpc-status-details-bin`: a `google.rpc.Status` carrying the `zitadel.v1.ErrorDetail` (id
+/// and text) as ZITADEL sends it.
+fn status_details(err: &ApiError) -> Vec<u8> {
+    use prost::encoding::{encode_key, encode_varint, int32, string, WireType};
+    let message = err.full_message();
+    let mut status = Vec::new();
+    int32::encode(1, &err.kind.grpc_code(), &mut status);
+    string::encode(2, &message, &mut status);
+    if let Some(id) = err.id {
+        let mut detail = Vec::new();
+        string::encode(1, &id.to_string(), &mut detail);
+        string::encode(2, &err.message, &mut detail);
+        let mut any = Vec::new();
+        string::encode(1, &"type.googleapis.com/zitadel.v1.ErrorDetail".to_string(), &mut any);
+        encode_key(2, WireType::LengthDelimited, &mut any);
+        encode_varint(detail.len() as u64, &mut any);
+        any.extend_from_slice(&detail);
+        encode_key(3, WireType::LengthDelimited, &mut status);
+        encode_varint(any.len() as u64, &mut status);
+        status.extend_from_slice(&any);
+    }
+    status
+}
+
+/// The status fields of an error (`grpc-status`, `grpc-message`, `grpc-status-details-bin`).
+fn status_fields(err: &ApiError) -> Vec<(HeaderName, HeaderValue)> {
+    let mut fields = vec![(HeaderName::from_static("grpc-status"), HeaderValue::from(err.kind.grpc_code()))];
+    if let Ok(v) = HeaderValue::from_str(&percent_encode(&err.full_message())) {
+        fields.push((HeaderName::from_static("grpc-message"), v));
+    }
+    let details = base64::engine::general_purpose::STANDARD_NO_PAD.encode(status_details(err));
+    if let Ok(v) = HeaderValue::from_str(&details) {
+        fields.push((HeaderName::from_static("grpc-status-details-bin"), v));
+    }
+    fields
+}
+
+/// A gRPC or gRPC-web error: HTTP 200 with the status in the headers and no message
+/// ("Trailers-Only"); `Retry-After` is kept for the 503 of an unavailable database.
+pub fn error(err: &ApiError, framing: Framing, codec: Codec) -> Response {
+    let mut response = with_content_type(Response::new(Body::empty()), Protocol::Grpc(framing, codec));
+    *response.status_mut() = StatusCode::OK;
+    for (name, value) in status_fields(err) {
+        response.headers_mut().insert(name, value);
+    }
+    if let Some(secs) = err.retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// gRPC server reflection (`grpc.reflection.v1` and `v1alpha`) over the same descriptors, so
+/// that `grpcurl`-style tools discover the services without the proto files.
+pub fn reflection_router<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    let builder =
+        || tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(DESCRIPTOR_SET);
+    let mut router = axum::Router::new();
+    match builder().build_v1() {
+        Ok(v1) => router = router.route_service("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", v1),
+        Err(e) => tracing::warn!(error = %e, "gRPC reflection v1 is not served"),
+    }
+    match builder().build_v1alpha() {
+        Ok(v1alpha) => {
+            router = router.route_service("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", v1alpha)
+        }
+        Err(e) => tracing::warn!(error = %e, "gRPC reflection v1alpha is not served"),
+    }
+    router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rpc_has_its_protobuf_methods_and_nothing_else() {
+        let protos = Protos::load().unwrap();
+        let served: std::collections::BTreeSet<String> = super::super::rpcs().iter().map(|r| r.full_name()).collect();
+        let declared: std::collections::BTreeSet<String> = protos.method_names().map(String::from).collect();
+        assert_eq!(served, declared);
+    }
+
+    #[test]
+    fn protocols_by_content_type() {
+        let p = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            Protocol::from_headers(&h)
+        };
+        assert_eq!(p("application/grpc"), Protocol::Grpc(Framing::Grpc, Codec::Proto));
+        assert_eq!(p("application/grpc+proto"), Protocol::Grpc(Framing::Grpc, Codec::Proto));
+        assert_eq!(p("application/grpc+json"), Protocol::Grpc(Framing::Grpc, Codec::Json));
+        assert_eq!(p("application/grpc-web"), Protocol::Grpc(Framing::Web, Codec::Proto));
+        assert_eq!(p("application/grpc-web+proto"), Protocol::Grpc(Framing::Web, Codec::Proto));
+        assert_eq!(p("application/grpc-web-text"), Protocol::Grpc(Framing::WebText, Codec::Proto));
+        assert_eq!(p("application/proto"), Protocol::ConnectProto);
+        assert_eq!(p("application/json"), Protocol::ConnectJson);
+        assert_eq!(p("application/grpc+thrift"), Protocol::ConnectJson);
+        assert_eq!(Protocol::from_headers(&HeaderMap::new()), Protocol::ConnectJson);
+    }
+
+    #[test]
+    fn timeouts() {
+        let d = |k: &str, v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            deadline(&h)
+        };
+        assert_eq!(d("grpc-timeout", "5S"), Some(Duration::from_secs(5)));
+        assert_eq!(d("grpc-timeout", "250m"), Some(Duration::from_millis(250)));
+        assert_eq!(d("grpc-timeout", "2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(d("grpc-timeout", "S"), None);
+        assert_eq!(d("grpc-timeout", "123456789S"), None);
+        assert_eq!(d("grpc-timeout", "5x"), None);
+        assert_eq!(d("connect-timeout-ms", "1500"), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn grpc_message_is_percent_encoded() {
+        assert_eq!(percent_encode("Action not found (COMMAND-x)"), "Action not found (COMMAND-x)");
+        assert_eq!(percent_encode("100% ü"), "100%25 %C3%BC");
+    }
+}

@@ -1,0 +1,440 @@
+//! Every RPC over every transport (README, "gRPC, gRPC-web and Connect proto"): the REST gateway,
+//! Connect JSON, Connect proto, gRPC over h2c, gRPC-web and gRPC-web-text give the same result
+//! and the same error code and message; the handlers' JSON is the protobuf JSON mapping of the
+//! messages in proto/ (every JSON answer is read as its message with unknown fields refused);
+//! interception, roles and organization isolation hold on each transport; reflection is served.
+
+use crate::common;
+
+use common::receiver::Receiver;
+use common::wire::{self, Outcome, Via};
+use common::TestServer;
+use serde_json::{json, Value};
+
+const MGMT: &str = "zitadel.management.v1.ManagementService";
+const V2: &str = "zitadel.action.v2.ActionService";
+
+/// Fields whose values differ between two otherwise equal calls (a list's read time; the ids
+/// and dates of objects each call creates).
+const VOLATILE: [&str; 9] =
+    ["viewTimestamp", "sequence", "creationDate", "changeDate", "setDate", "deletionDate", "id", "token", "signingKey"];
+
+fn without_volatile(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_volatile(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_volatile).collect()),
+        other => other.clone(),
+    }
+}
+
+/// All transports agree: the same code and message, and equal answers (`exact`: byte for byte
+/// as protobuf JSON; else apart from [`VOLATILE`] fields).
+#[track_caller]
+fn agree(what: &str, outcomes: &[Outcome], exact: bool) -> Outcome {
+    let first = &outcomes[0];
+    for o in &outcomes[1..] {
+        assert_eq!((o.code, &o.message), (first.code, &first.message), "{what}: {:?} vs {:?}", o, first);
+        if exact {
+            assert_eq!(o.body, first.body, "{what}: {:?} vs {:?}", o.via, first.via);
+        } else {
+            assert_eq!(
+                without_volatile(&o.body),
+                without_volatile(&first.body),
+                "{what}: {:?} vs {:?}",
+                o.via,
+                first.via
+            );
+        }
+    }
+    first.clone()
+}
+
+/// The request of an RPC with each path parameter set to `value`.
+fn with_path_params(rpc: &actionsd::api::Rpc, value: &str) -> Value {
+    let mut request = json!({});
+    let mut rest = rpc.path;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').unwrap() + start;
+        request[&rest[start + 1..end]] = json!(value);
+        rest = &rest[end + 1..];
+    }
+    request
+}
+
+async fn every_rpc_answers_alike_on_every_transport(s: &TestServer) {
+    let viewer = s.create_token("default", "ORG_VIEWER").await;
+    let mut checked = 0;
+    for rpc in actionsd::api::rpcs() {
+        let name = rpc.full_name();
+        // No token: the same UNAUTHENTICATED everywhere.
+        let anonymous = agree(&format!("{name} without a token"), &s.rpc_all(rpc, None, None, &json!({})).await, true);
+        assert_eq!(anonymous.code, 16, "{name}: {anonymous:?}");
+        // A viewer: allowed reads answer, the rest is PERMISSION_DENIED, alike everywhere.
+        let request = with_path_params(rpc, "404404404");
+        let as_viewer =
+            agree(&format!("{name} as ORG_VIEWER"), &s.rpc_all(rpc, Some(&viewer), None, &request).await, false);
+        assert!([0, 3, 5, 7, 9].contains(&as_viewer.code), "{name}: {as_viewer:?}");
+        // The instance owner, with nonexistent ids: whatever the answer, the same everywhere.
+        let as_owner =
+            agree(&format!("{name} as IAM_OWNER"), &s.rpc_all(rpc, Some(&s.admin), None, &request).await, false);
+        assert_ne!(as_owner.code, 13, "{name}: {as_owner:?}");
+        assert_ne!(as_owner.code, 16, "{name}: {as_owner:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 58, "every RPC");
+}
+
+async fn actions_and_flows_on_every_transport(s: &TestServer) {
+    let create = wire::rpc(&format!("{MGMT}/CreateAction"));
+    let mut ids = Vec::new();
+    for via in wire::ALL {
+        let name = format!("via{via:?}");
+        let r = s
+            .rpc_via(
+                via,
+                create,
+                Some(&s.admin),
+                None,
+                &json!({"name": name, "script": format!("function {name}(ctx, api) {{ api.v1.claims.setClaim('via', '{via:?}') }}"), "timeout": "2.500s", "allowedToFail": true}),
+            )
+            .await;
+        let body = r.ok().clone();
+        assert_eq!(body["details"]["sequence"], "1", "{via:?}: {body}");
+        assert_eq!(body["version"], "1", "{via:?}: {body}");
+        ids.push((via, name, body["id"].as_str().unwrap().to_string()));
+    }
+    let get = wire::rpc(&format!("{MGMT}/GetAction"));
+    for (via, name, id) in &ids {
+        let got = agree("GetAction", &s.rpc_all(get, Some(&s.admin), None, &json!({"id": id})).await, true);
+        let action = &got.body["action"];
+        assert_eq!(action["name"], *name, "created via {via:?}");
+        assert_eq!(action["timeout"], "2.500s");
+        assert_eq!(action["allowedToFail"], true);
+        assert_eq!(action["state"], "ACTION_STATE_ACTIVE");
+    }
+    // Update over gRPC, read everywhere.
+    let (_, _, first) = &ids[0];
+    let update = wire::rpc(&format!("{MGMT}/UpdateAction"));
+    let r = s
+        .rpc_via(
+            Via::Grpc,
+            update,
+            Some(&s.admin),
+            None,
+            &json!({"id": first, "name": "renamed", "script": "function renamed(ctx, api) {}", "timeout": "1s"}),
+        )
+        .await;
+    assert_eq!(r.ok()["version"], "2");
+    let got = agree("GetAction after update", &s.rpc_all(get, Some(&s.admin), None, &json!({"id": first})).await, true);
+    assert_eq!(got.body["action"]["name"], "renamed");
+    assert!(got.body["action"].get("allowedToFail").is_none(), "false is left out: {}", got.body);
+    // Lists and queries.
+    let list = wire::rpc(&format!("{MGMT}/ListActions"));
+    let all =
+        agree("ListActions", &s.rpc_all(list, Some(&s.admin), None, &json!({"query": {"limit": 100}})).await, false);
+    assert_eq!(all.body["details"]["totalResult"], "6");
+    let one = agree(
+        "ListActions by name",
+        &s.rpc_all(
+            list,
+            Some(&s.admin),
+            None,
+            &json!({"queries": [{"actionNameQuery": {"name": "viaGrpc", "method": "TEXT_QUERY_METHOD_EQUALS"}}]}),
+        )
+        .await,
+        false,
+    );
+    assert_eq!(one.body["result"].as_array().map(Vec::len), Some(1), "{}", one.body);
+    // Deactivate over gRPC-web, state everywhere.
+    let deactivate = wire::rpc(&format!("{MGMT}/DeactivateAction"));
+    s.rpc_via(Via::GrpcWeb, deactivate, Some(&s.admin), None, &json!({"id": first})).await.ok();
+    let got =
+        agree("GetAction after deactivate", &s.rpc_all(get, Some(&s.admin), None, &json!({"id": first})).await, true);
+    assert_eq!(got.body["action"]["state"], "ACTION_STATE_INACTIVE");
+    // Flows: bind over Connect proto, read everywhere.
+    let (_, _, second) = &ids[1];
+    let set = wire::rpc(&format!("{MGMT}/SetTriggerActions"));
+    s.rpc_via(
+        Via::ConnectProto,
+        set,
+        Some(&s.admin),
+        None,
+        &json!({"flowType": "2", "triggerType": "4", "actionIds": [second]}),
+    )
+    .await
+    .ok();
+    let flow = wire::rpc(&format!("{MGMT}/GetFlow"));
+    let got = agree("GetFlow", &s.rpc_all(flow, Some(&s.admin), None, &json!({"type": "2"})).await, true);
+    assert_eq!(got.body["flow"]["triggerActions"][0]["actions"][0]["id"], *second, "{}", got.body);
+    // _execute: free-form context and effects as google.protobuf.Struct.
+    let execute = wire::rpc(&format!("{MGMT}/ExecuteFlowTrigger"));
+    let context = json!({"v1": {"user": {"id": "u1", "human": {"firstName": "Ann"}}}, "numbers": [1, 2.5], "flag": true, "nothing": null});
+    let outcomes = s
+        .rpc_all(execute, Some(&s.admin), None, &json!({"flowType": "2", "triggerType": "4", "context": context}))
+        .await;
+    let effects = outcomes[0].ok()["effects"].clone();
+    assert!(effects.to_string().contains("ConnectJson"), "the bound action ran: {effects}");
+    for o in &outcomes {
+        assert_eq!(o.ok()["outcome"], outcomes[0].body["outcome"], "{:?}", o.via);
+        assert_eq!(o.ok()["effects"], effects, "{:?}", o.via);
+    }
+    // Delete over gRPC-web-text; NOT_FOUND with the same message everywhere.
+    let delete = wire::rpc(&format!("{MGMT}/DeleteAction"));
+    s.rpc_via(Via::GrpcWebText, delete, Some(&s.admin), None, &json!({"id": first})).await.ok();
+    let gone =
+        agree("GetAction after delete", &s.rpc_all(get, Some(&s.admin), None, &json!({"id": first})).await, true);
+    assert_eq!(gone.code, 5, "{gone:?}");
+    assert!(gone.message.contains('(') && gone.message.ends_with(')'), "the error id is in the message: {gone:?}");
+    // Invalid argument naming the field, everywhere.
+    let bad = agree(
+        "CreateAction without a name",
+        &s.rpc_all(create, Some(&s.admin), None, &json!({"script": "function x(){}"})).await,
+        true,
+    );
+    assert_eq!(bad.code, 3, "{bad:?}");
+    assert!(bad.message.to_lowercase().contains("name"), "{bad:?}");
+}
+
+async fn targets_and_executions_on_every_transport(s: &TestServer) {
+    let create = wire::rpc(&format!("{V2}/CreateTarget"));
+    let mut ids = Vec::new();
+    for via in wire::ALL {
+        let r = s
+            .rpc_via(
+                via,
+                create,
+                Some(&s.admin),
+                None,
+                &json!({"name": format!("target{via:?}"), "restWebhook": {"interruptOnError": true}, "endpoint": "https://example.com/hook", "timeout": "10s"}),
+            )
+            .await;
+        let body = r.ok().clone();
+        assert!(body["signingKey"].as_str().is_some_and(|k| !k.is_empty()), "{via:?}: {body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    let get = wire::rpc(&format!("{V2}/GetTarget"));
+    for id in &ids {
+        let got = agree("GetTarget", &s.rpc_all(get, Some(&s.admin), None, &json!({"id": id})).await, true);
+        assert_eq!(got.body["target"]["restWebhook"]["interruptOnError"], true, "{}", got.body);
+        assert_eq!(got.body["target"]["timeout"], "10s");
+    }
+    let set = wire::rpc(&format!("{V2}/SetExecution"));
+    let condition = json!({"request": {"method": "/zitadel.management.v1.ManagementService/GetAction"}});
+    s.rpc_via(Via::Grpc, set, Some(&s.admin), None, &json!({"condition": condition, "targets": [ids[0]]})).await.ok();
+    let list = wire::rpc(&format!("{V2}/ListExecutions"));
+    let got = agree("ListExecutions", &s.rpc_all(list, Some(&s.admin), None, &json!({})).await, true);
+    assert_eq!(got.body["executions"][0]["condition"], condition, "{}", got.body);
+    assert_eq!(got.body["executions"][0]["targets"], json!([ids[0]]));
+    let targets = wire::rpc(&format!("{V2}/ListTargets"));
+    let got = agree("ListTargets", &s.rpc_all(targets, Some(&s.admin), None, &json!({})).await, true);
+    assert_eq!(got.body["pagination"]["totalResult"], "6", "{}", got.body);
+    s.rpc_via(Via::GrpcWeb, set, Some(&s.admin), None, &json!({"condition": condition, "targets": []})).await.ok();
+    let got = agree("ListExecutions after clearing", &s.rpc_all(list, Some(&s.admin), None, &json!({})).await, true);
+    assert!(got.body.get("executions").is_none(), "{}", got.body);
+    // Reading the methods an execution may name.
+    let methods = wire::rpc(&format!("{V2}/ListExecutionMethods"));
+    let got = agree("ListExecutionMethods", &s.rpc_all(methods, Some(&s.admin), None, &json!({})).await, true);
+    assert!(got.body["methods"].as_array().is_some_and(|m| m.len() > 20), "{}", got.body);
+}
+
+async fn roles_and_org_isolation_on_every_transport(s: &TestServer) {
+    let other = s.create_org("grpc-other").await;
+    let other_owner = s.create_token(&other, "ORG_OWNER").await;
+    let theirs = s.create_action(&other_owner, "theirs").await;
+    let mine = s.create_action(&s.admin, "mine").await;
+    let viewer = s.create_token("default", "ORG_VIEWER").await;
+    let get = wire::rpc(&format!("{MGMT}/GetAction"));
+    let delete = wire::rpc(&format!("{MGMT}/DeleteAction"));
+    let add_token = wire::rpc("zitadel.admin.v1.AdminService/AddToken");
+    // Another organization's action does not exist for this one.
+    let hidden =
+        agree("GetAction of another org", &s.rpc_all(get, Some(&viewer), None, &json!({"id": theirs})).await, true);
+    assert_eq!(hidden.code, 5, "{hidden:?}");
+    let hidden =
+        agree("GetAction of another org", &s.rpc_all(get, Some(&other_owner), None, &json!({"id": mine})).await, true);
+    assert_eq!(hidden.code, 5, "{hidden:?}");
+    // x-zitadel-orgid from metadata: an org owner cannot switch to an org not its own.
+    let switched = agree(
+        "x-zitadel-orgid",
+        &s.rpc_all(get, Some(&other_owner), Some(&s.default_org_id().await), &json!({"id": mine})).await,
+        true,
+    );
+    assert_eq!(switched.code, 7, "{switched:?}");
+    // The instance owner may, on every transport.
+    let allowed = agree(
+        "x-zitadel-orgid as IAM_OWNER",
+        &s.rpc_all(get, Some(&s.admin), Some(&other), &json!({"id": theirs})).await,
+        true,
+    );
+    assert_eq!(allowed.body["action"]["name"], "theirs");
+    // Roles: a viewer reads, but neither deletes nor adds tokens.
+    let read = agree("GetAction as viewer", &s.rpc_all(get, Some(&viewer), None, &json!({"id": mine})).await, true);
+    assert_eq!(read.code, 0);
+    let denied =
+        agree("DeleteAction as viewer", &s.rpc_all(delete, Some(&viewer), None, &json!({"id": mine})).await, true);
+    assert_eq!(denied.code, 7, "{denied:?}");
+    let denied = agree(
+        "AddToken as org owner",
+        &s.rpc_all(add_token, Some(&other_owner), None, &json!({"orgId": other, "role": "ORG_OWNER"})).await,
+        true,
+    );
+    assert_eq!(denied.code, 7, "{denied:?}");
+    // Still there.
+    let still = agree("GetAction", &s.rpc_all(get, Some(&s.admin), None, &json!({"id": mine})).await, true);
+    assert_eq!(still.body["action"]["name"], "mine");
+}
+
+mod intercepted {
+    use super::*;
+
+    fn allow_loopback(c: &mut actionsd::config::Config) {
+        crate::common::allow_loopback(c);
+    }
+
+    backend_tests_with!(allow_loopback; interception_sees_every_transport_alike);
+
+    async fn interception_sees_every_transport_alike(s: &TestServer) {
+        let rx = Receiver::start().await;
+        let target = s
+            .post(
+                "/v2/actions/targets",
+                &s.admin,
+                json!({"name": "seer", "restWebhook": {}, "endpoint": rx.url("/seen"), "timeout": "5s"}),
+            )
+            .await;
+        assert_eq!(target.status, 200, "{target:?}");
+        let id = s.create_action(&s.admin, "seen").await;
+        let method = "/zitadel.management.v1.ManagementService/GetAction";
+        let r = s
+            .put(
+                "/v2/actions/executions",
+                &s.admin,
+                json!({"condition": {"request": {"method": method}}, "targets": [target.body["id"]]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let get = wire::rpc(&format!("{MGMT}/GetAction"));
+        for via in wire::ALL {
+            let got = s.rpc_via(via, get, Some(&s.admin), None, &json!({"id": id})).await;
+            assert_eq!(got.ok()["action"]["name"], "seen", "{via:?}");
+        }
+        let seen = rx.requests_to("/seen");
+        assert_eq!(seen.len(), 6, "one target call per transport");
+        let first = seen[0].json();
+        for call in &seen {
+            let p = call.json();
+            assert_eq!(p["fullMethod"], method);
+            assert_eq!(p["request"], first["request"], "the same request message whatever the transport");
+            assert_eq!(p["orgID"], first["orgID"]);
+        }
+        assert_eq!(first["request"], json!({"id": id}));
+    }
+}
+
+async fn reflection_lists_the_services(s: &TestServer) {
+    // ServerReflectionInfo, list_services = 7 (a string), answered by list_services_response = 6.
+    let pool = wire::pool();
+    assert!(pool.get_service_by_name(MGMT).is_some());
+    for version in ["v1", "v1alpha"] {
+        let mut request = Vec::new();
+        prost::encoding::string::encode(7, &String::new(), &mut request);
+        let mut framed = vec![0u8];
+        framed.extend_from_slice(&(request.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&request);
+        let req =
+            hyper::Request::post(format!("{}/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo", s.base))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(http_body_util::Full::new(hyper::body::Bytes::from(framed)))
+                .unwrap();
+        let resp = wire::h2_client().request(req).await.expect("reflection call");
+        assert_eq!(resp.status(), 200);
+        use http_body_util::BodyExt;
+        let collected = resp.into_body().collect().await.expect("body");
+        let text = String::from_utf8_lossy(&collected.to_bytes()).to_string();
+        for service in [MGMT, "zitadel.admin.v1.AdminService", V2, "actionsd.connector.v1.ConnectorService"] {
+            assert!(text.contains(service), "{version} lists {service}: {text:?}");
+        }
+    }
+}
+
+async fn grpc_edge_cases(s: &TestServer) {
+    let get = wire::rpc(&format!("{MGMT}/GetMyOrg"));
+    let url = format!("{}{}", s.base, get.full_name());
+    let send = |body: Vec<u8>, extra: Vec<(&'static str, &'static str)>| {
+        let url = url.clone();
+        let token = s.admin.clone();
+        async move {
+            let mut req = hyper::Request::post(url)
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("authorization", format!("Bearer {token}"));
+            for (k, v) in extra {
+                req = req.header(k, v);
+            }
+            let resp = wire::h2_client()
+                .request(req.body(http_body_util::Full::new(hyper::body::Bytes::from(body))).unwrap())
+                .await
+                .expect("call");
+            let head = resp.headers().clone();
+            use http_body_util::BodyExt;
+            let collected = resp.into_body().collect().await.unwrap();
+            let trailers = collected.trailers().cloned().unwrap_or_default();
+            let status = trailers.get("grpc-status").or(head.get("grpc-status")).unwrap().to_str().unwrap().to_string();
+            let message =
+                trailers.get("grpc-message").or(head.get("grpc-message")).map(|v| v.to_str().unwrap().to_string());
+            (status, message, head)
+        }
+    };
+    // An empty message is valid protobuf: the call succeeds.
+    let (status, _, head) = send(vec![0, 0, 0, 0, 0], vec![]).await;
+    assert_eq!(status, "0");
+    assert_eq!(head.get("content-type").unwrap(), "application/grpc");
+    // No message, two messages, a truncated frame, garbage: INVALID_ARGUMENT, never a crash.
+    for body in [vec![], vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0], vec![0, 0, 0, 0, 9, 1], vec![0, 0, 0, 0, 2, 0xff, 0xff]] {
+        let (status, message, _) = send(body.clone(), vec![]).await;
+        assert_eq!(status, "3", "{body:?}: {message:?}");
+    }
+    // A compressed message: UNIMPLEMENTED, naming the encoding.
+    let (status, message, head) = send(vec![1, 0, 0, 0, 0], vec![("grpc-encoding", "gzip")]).await;
+    assert_eq!(status, "12", "{message:?}");
+    assert!(message.unwrap().contains("gzip"));
+    assert_eq!(head.get("grpc-accept-encoding").unwrap(), "identity");
+    // The server is still fine.
+    let (status, _, _) = send(vec![0, 0, 0, 0, 0], vec![]).await;
+    assert_eq!(status, "0");
+    // An unknown method over gRPC is UNIMPLEMENTED.
+    let (status, ..) = {
+        let req = hyper::Request::post(format!("{}/{MGMT}/NoSuchMethod", s.base))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(vec![0u8, 0, 0, 0, 0])))
+            .unwrap();
+        let resp = wire::h2_client().request(req).await.unwrap();
+        let head = resp.headers().clone();
+        (head.get("grpc-status").map(|v| v.to_str().unwrap().to_string()), ())
+    };
+    assert_eq!(status.as_deref(), Some("12"));
+}
+
+/// `x-zitadel-orgid` value of the token's default organization.
+impl TestServer {
+    async fn default_org_id(&self) -> String {
+        let r = self.get("/management/v1/orgs/me", &self.admin).await;
+        r.body["org"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+backend_tests!(
+    every_rpc_answers_alike_on_every_transport,
+    actions_and_flows_on_every_transport,
+    targets_and_executions_on_every_transport,
+    roles_and_org_isolation_on_every_transport,
+    reflection_lists_the_services,
+    grpc_edge_cases,
+);
