@@ -20,6 +20,7 @@ mod folding;
 mod functions;
 mod grpc;
 mod interception;
+mod node_sdk;
 mod openapi;
 mod public_keys;
 mod reliability;
