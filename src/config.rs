@@ -152,6 +152,11 @@ pub struct Config {
     /// Log format: text or json.
     #[arg(long, env = "ACTIONSD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// Checks every JSON answer against its protobuf message (unknown fields refused) and fails
+    /// the call with 500 if it does not fit: for tests and debugging, not for production.
+    #[arg(long, env = "ACTIONSD_CHECK_PROTO_ANSWERS", hide = true)]
+    pub check_proto_answers: bool,
 }
 
 impl Config {

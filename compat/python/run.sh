@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs the Python compatibility checks against a fresh actionsd: a venv in target/sdk-venv (reused)
-# with requirements.txt (the official ZITADEL Python SDK zitadel-client and the Standard Webhooks
-# library standardwebhooks, pinned), the already-built server binary on a free port with a temporary
-# SQLite database, a generated admin token and ACTIONSD_HTTP_ALLOW_LIST=127.0.0.1 (so that targets
-# may call the check's loopback receiver), then each check in CHECKS, one after the other:
+# with requirements.txt (the official ZITADEL Python SDK zitadel-client, the Standard Webhooks
+# library standardwebhooks, grpcio with grpcio-reflection, pinned), the already-built server binary
+# on a free port with a temporary SQLite database, a generated admin token and
+# ACTIONSD_HTTP_ALLOW_LIST=127.0.0.1 (so that targets may call the check's loopback receiver), then
+# each check in CHECKS, one after the other:
 #   sdk_targets.py         the SDK: targets and executions
 #   webhook_signatures.py  target calls verify with standardwebhooks and the ZITADEL-Signature
 #                          scheme, across signing-key rotations (with and without a grace period)
+#   grpc_reflection_check.py
+#                          gRPC over h2c with the official grpcio client: services and message
+#                          classes from the server's reflection (v1alpha via grpcio-reflection, and
+#                          v1), unary calls with the admin token, status codes and error details
+#                          (before the fuzzer: it expects nothing bound to flow 2 / trigger 4)
 #   contract_fuzz.py       schemathesis over the server's own OpenAPI document with the admin
 #                          token: no 5xx, every response conforms to the document
 #   proto_wire.py          proto/ compiles, and the messages shared with ZITADEL keep ZITADEL's
@@ -28,7 +34,7 @@ VENV=${ACTIONSD_SDK_VENV:-target/sdk-venv}
 BIN=${1:-target/debug/actionsd}
 READY_TIMEOUT=60 # seconds for GET /debug/ready
 CHECK_TIMEOUT=300 # seconds for each check
-CHECKS=(sdk_targets.py webhook_signatures.py contract_fuzz.py proto_wire.py)
+CHECKS=(sdk_targets.py webhook_signatures.py grpc_reflection_check.py contract_fuzz.py proto_wire.py)
 
 setup_failed() {
   echo "python sdk: $*" >&2

@@ -161,6 +161,18 @@ pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> 
     Ok(message.encode_to_vec())
 }
 
+/// Whether a handler's JSON answer reads as its protobuf response message under protobuf's JSON
+/// mapping with unknown fields refused (`check_proto_answers`): then gRPC and Connect proto
+/// clients get every field a JSON client gets.
+pub fn check_answer(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> ApiResult<()> {
+    let (_, output) = descriptors(protos, rpc)?;
+    DynamicMessage::deserialize_with_options(output.clone(), value.clone(), &DeserializeOptions::new())
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::internal(format!("{} answer is not its protobuf message: {e}: {value}", rpc.full_name()))
+        })
+}
+
 /// The message of a unary gRPC request body (exactly one length-prefixed message).
 pub fn unframe(body: &[u8], headers: &HeaderMap, rpc: &Rpc) -> ApiResult<Bytes> {
     let mut rest = body;

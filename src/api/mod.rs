@@ -429,7 +429,12 @@ async fn dispatch(
             _ => call.await?,
         };
         match protocol {
-            grpc::Protocol::ConnectJson => Ok((StatusCode::OK, axum::Json(value)).into_response()),
+            grpc::Protocol::ConnectJson => {
+                if state.config.check_proto_answers {
+                    grpc::check_answer(&state.protos, rpc, &value)?;
+                }
+                Ok((StatusCode::OK, axum::Json(value)).into_response())
+            }
             _ => grpc::success(&state.protos, rpc, protocol, value),
         }
     }

@@ -56,6 +56,8 @@ pub fn test_config(url: &str, dir: &std::path::Path) -> Config {
     config.addr = "127.0.0.1:0".into();
     config.sandbox_exe = Some(env!("CARGO_BIN_EXE_actionsd").into());
     config.sandbox_workers = Some(2);
+    // Every JSON answer of every test must read as its protobuf message (proto/).
+    config.check_proto_answers = true;
     config
 }
 
