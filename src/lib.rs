@@ -245,6 +245,14 @@ pub async fn serve(
     tokio::spawn(async move { sandbox.warm().await });
     let service = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let closing = state.closing.clone();
+    // No Nagle delay: an HTTP/2 answer (gRPC) is several small writes (headers, message,
+    // trailers), and the last would otherwise wait for the client's delayed ACK (~40 ms).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -30,17 +30,20 @@ pub const DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/acti
 /// (`/zitadel.management.v1.ManagementService/GetAction`).
 pub struct Protos {
     pool: DescriptorPool,
-    methods: HashMap<String, (MessageDescriptor, MessageDescriptor)>,
+    /// Service full name → method name → (request, response).
+    methods: HashMap<String, HashMap<String, (MessageDescriptor, MessageDescriptor)>>,
 }
 
 impl Protos {
     pub fn load() -> anyhow::Result<Protos> {
         let pool = DescriptorPool::decode(DESCRIPTOR_SET)?;
-        let mut methods = HashMap::new();
+        let mut methods: HashMap<String, HashMap<_, _>> = HashMap::new();
         for service in pool.services() {
             for method in service.methods() {
                 methods
-                    .insert(format!("/{}/{}", service.full_name(), method.name()), (method.input(), method.output()));
+                    .entry(service.full_name().to_string())
+                    .or_default()
+                    .insert(method.name().to_string(), (method.input(), method.output()));
             }
         }
         Ok(Protos { pool, methods })
@@ -50,14 +53,14 @@ impl Protos {
         &self.pool
     }
 
-    /// The request and response messages of an RPC.
-    pub fn method(&self, full_name: &str) -> Option<&(MessageDescriptor, MessageDescriptor)> {
-        self.methods.get(full_name)
+    /// The request and response messages of a service's method.
+    pub fn method(&self, service: &str, method: &str) -> Option<&(MessageDescriptor, MessageDescriptor)> {
+        self.methods.get(service)?.get(method)
     }
 
-    /// Every method path declared in `proto/`.
-    pub fn method_names(&self) -> impl Iterator<Item = &str> {
-        self.methods.keys().map(String::as_str)
+    /// Every method path (`/<service>/<method>`) declared in `proto/`.
+    pub fn method_names(&self) -> Vec<String> {
+        self.methods.iter().flat_map(|(s, m)| m.keys().map(move |name| format!("/{s}/{name}"))).collect()
     }
 }
 
@@ -137,7 +140,7 @@ impl Protocol {
 
 fn descriptors<'a>(protos: &'a Protos, rpc: &Rpc) -> ApiResult<&'a (MessageDescriptor, MessageDescriptor)> {
     protos
-        .method(&rpc.full_name())
+        .method(rpc.service, rpc.method)
         .ok_or_else(|| ApiError::bare(Kind::Unimplemented, format!("{} has no protobuf definition", rpc.full_name())))
 }
 
@@ -145,6 +148,9 @@ fn descriptors<'a>(protos: &'a Protos, rpc: &Rpc) -> ApiResult<&'a (MessageDescr
 /// lowerCamelCase names, 64-bit integers as strings, enums by name, unset fields left out).
 pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<serde_json::Value> {
     let (input, _) = descriptors(protos, rpc)?;
+    if let Some(value) = super::protojson::decode(input, bytes) {
+        return Ok(value);
+    }
     let message = DynamicMessage::decode(input.clone(), bytes)
         .map_err(|e| ApiError::invalid(format!("invalid {}: malformed protobuf message: {e}", rpc.message_name())))?;
     message
@@ -155,6 +161,9 @@ pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<ser
 /// Encodes a handler's JSON answer as the RPC's protobuf response message.
 pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> ApiResult<Vec<u8>> {
     let (_, output) = descriptors(protos, rpc)?;
+    if let Some(bytes) = super::protojson::encode(output, &value) {
+        return Ok(bytes);
+    }
     let options = DeserializeOptions::new().deny_unknown_fields(false);
     let message = DynamicMessage::deserialize_with_options(output.clone(), value, &options)
         .map_err(|e| ApiError::internal(format!("{} response does not fit its message: {e}", rpc.full_name())))?;
@@ -174,8 +183,8 @@ pub fn check_answer(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> Ap
 }
 
 /// The message of a unary gRPC request body (exactly one length-prefixed message).
-pub fn unframe(body: &[u8], headers: &HeaderMap, rpc: &Rpc) -> ApiResult<Bytes> {
-    let mut rest = body;
+pub fn unframe(body: &Bytes, headers: &HeaderMap, rpc: &Rpc) -> ApiResult<Bytes> {
+    let mut rest: &[u8] = body;
     let mut message = None;
     while !rest.is_empty() {
         if rest.len() < 5 {
@@ -196,7 +205,8 @@ pub fn unframe(body: &[u8], headers: &HeaderMap, rpc: &Rpc) -> ApiResult<Bytes> 
                 format!("compressed messages are not supported (grpc-encoding {encoding}); send identity"),
             ));
         }
-        if message.replace(Bytes::copy_from_slice(payload)).is_some() {
+        let start = body.len() - rest.len() + 5;
+        if message.replace(body.slice(start..start + payload.len())).is_some() {
             return Err(ApiError::invalid(format!("{} is unary: send exactly one message", rpc.full_name())));
         }
         rest = &rest[5 + len..];
@@ -241,17 +251,17 @@ pub fn request_json(
     rpc: &Rpc,
     protocol: Protocol,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
 ) -> ApiResult<Option<serde_json::Value>> {
     let message: Bytes = match protocol {
         Protocol::ConnectJson => return Ok(None),
-        Protocol::ConnectProto => Bytes::copy_from_slice(body),
+        Protocol::ConnectProto => body.clone(),
         Protocol::Grpc(Framing::WebText, _) => {
             let compact: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(&compact)
                 .map_err(|_| ApiError::invalid("invalid gRPC-web-text body: not base64"))?;
-            unframe(&decoded, headers, rpc)?
+            unframe(&Bytes::from(decoded), headers, rpc)?
         }
         Protocol::Grpc(_, _) => unframe(body, headers, rpc)?,
     };
@@ -405,7 +415,7 @@ mod tests {
     fn every_rpc_has_its_protobuf_methods_and_nothing_else() {
         let protos = Protos::load().unwrap();
         let served: std::collections::BTreeSet<String> = super::super::rpcs().iter().map(|r| r.full_name()).collect();
-        let declared: std::collections::BTreeSet<String> = protos.method_names().map(String::from).collect();
+        let declared: std::collections::BTreeSet<String> = protos.method_names().into_iter().collect();
         assert_eq!(served, declared);
     }
 

@@ -15,6 +15,7 @@ pub mod management;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
+pub mod protojson;
 pub mod replay;
 pub mod tail;
 pub mod types;

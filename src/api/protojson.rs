@@ -1,0 +1,701 @@
+//! Protobuf bytes ↔ protobuf's JSON mapping, directly by descriptor, without building a dynamic
+//! message in between (the gRPC and Connect proto transports convert every request and answer).
+//! Covers what `proto/` uses: scalars, enums, repeated and map fields, nested messages, and the
+//! well-known `Timestamp`, `Duration`, `Struct`, `Value` and `ListValue`. Anything else (a
+//! repeated occurrence of a singular message field, a value of the wrong JSON type …) returns
+//! `None`, and the caller falls back to prost-reflect's dynamic messages, which decide.
+
+use base64::Engine;
+use prost::encoding::{decode_varint, encode_key, encode_varint, WireType};
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Number, Value};
+
+// ------------------------------------------------------------------------------------------
+// JSON → protobuf
+
+/// Encodes a JSON message; `None` when it is not one this encoder takes.
+pub fn encode(desc: &MessageDescriptor, value: &Value) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    encode_message(desc, value, &mut out)?;
+    Some(out)
+}
+
+fn encode_message(desc: &MessageDescriptor, value: &Value, out: &mut Vec<u8>) -> Option<()> {
+    match desc.full_name() {
+        "google.protobuf.Timestamp" => return encode_timestamp(value.as_str()?, out),
+        "google.protobuf.Duration" => return encode_duration(value.as_str()?, out),
+        "google.protobuf.Struct" => return encode_struct(value.as_object()?, out),
+        "google.protobuf.Value" => return encode_value(value, out),
+        "google.protobuf.ListValue" => return encode_list(value.as_array()?, out),
+        name if name.starts_with("google.protobuf.") => return None,
+        _ => {}
+    }
+    let object = value.as_object()?;
+    for (name, v) in object {
+        if v.is_null() {
+            continue;
+        }
+        let Some(field) = desc.get_field_by_json_name(name).or_else(|| desc.get_field_by_name(name)) else {
+            continue; // unknown fields are left out, as the dynamic path does
+        };
+        if field.is_map() {
+            let Kind::Message(entry) = field.kind() else { return None };
+            let (key_field, value_field) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+            for (k, item) in v.as_object()? {
+                let mut bytes = Vec::new();
+                encode_single(&key_field, &Value::String(k.clone()), &mut bytes, true)?;
+                encode_single(&value_field, item, &mut bytes, true)?;
+                length_delimited(field.number(), &bytes, out);
+            }
+        } else if field.is_list() {
+            for item in v.as_array()? {
+                encode_single(&field, item, out, true)?;
+            }
+        } else {
+            encode_single(&field, v, out, field.supports_presence())?;
+        }
+    }
+    Some(())
+}
+
+fn length_delimited(number: u32, bytes: &[u8], out: &mut Vec<u8>) {
+    encode_key(number, WireType::LengthDelimited, out);
+    encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+fn int_of(v: &Value) -> Option<i128> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e19).map(|f| f as i128)),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn float_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            other => other.parse().ok(),
+        },
+        _ => None,
+    }
+}
+
+/// One value of `field` (a list item, a map key or value, or a singular field); a default value
+/// of a field without presence is left out, as protobuf encoders do.
+fn encode_single(field: &FieldDescriptor, v: &Value, out: &mut Vec<u8>, always: bool) -> Option<()> {
+    let n = field.number();
+    let varint = |x: u64, out: &mut Vec<u8>| {
+        if always || x != 0 {
+            encode_key(n, WireType::Varint, out);
+            encode_varint(x, out);
+        }
+    };
+    match field.kind() {
+        Kind::Double => {
+            let f = float_of(v)?;
+            if always || f.to_bits() != 0 {
+                encode_key(n, WireType::SixtyFourBit, out);
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+        }
+        Kind::Float => {
+            let f = float_of(v)? as f32;
+            if always || f.to_bits() != 0 {
+                encode_key(n, WireType::ThirtyTwoBit, out);
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+        }
+        Kind::Int32 => varint(i32::try_from(int_of(v)?).ok()? as i64 as u64, out),
+        Kind::Int64 => varint(i64::try_from(int_of(v)?).ok()? as u64, out),
+        Kind::Uint32 => varint(u32::try_from(int_of(v)?).ok()? as u64, out),
+        Kind::Uint64 => varint(u64::try_from(int_of(v)?).ok()?, out),
+        Kind::Sint32 => {
+            let x = i32::try_from(int_of(v)?).ok()?;
+            varint(((x << 1) ^ (x >> 31)) as u32 as u64, out)
+        }
+        Kind::Sint64 => {
+            let x = i64::try_from(int_of(v)?).ok()?;
+            varint(((x << 1) ^ (x >> 63)) as u64, out)
+        }
+        Kind::Fixed32 | Kind::Sfixed32 => {
+            let x = int_of(v)?;
+            let bits = if matches!(field.kind(), Kind::Fixed32) {
+                u32::try_from(x).ok()?
+            } else {
+                i32::try_from(x).ok()? as u32
+            };
+            if always || bits != 0 {
+                encode_key(n, WireType::ThirtyTwoBit, out);
+                out.extend_from_slice(&bits.to_le_bytes());
+            }
+        }
+        Kind::Fixed64 | Kind::Sfixed64 => {
+            let x = int_of(v)?;
+            let bits = if matches!(field.kind(), Kind::Fixed64) {
+                u64::try_from(x).ok()?
+            } else {
+                i64::try_from(x).ok()? as u64
+            };
+            if always || bits != 0 {
+                encode_key(n, WireType::SixtyFourBit, out);
+                out.extend_from_slice(&bits.to_le_bytes());
+            }
+        }
+        Kind::Bool => varint(u64::from(v.as_bool()?), out),
+        Kind::String => {
+            let s = v.as_str()?;
+            if always || !s.is_empty() {
+                length_delimited(n, s.as_bytes(), out);
+            }
+        }
+        Kind::Bytes => {
+            let s = v.as_str()?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
+                .ok()?;
+            if always || !bytes.is_empty() {
+                length_delimited(n, &bytes, out);
+            }
+        }
+        Kind::Enum(e) => {
+            let number = match v {
+                Value::String(name) => e.get_value_by_name(name)?.number(),
+                other => i32::try_from(int_of(other)?).ok()?,
+            };
+            varint(number as i64 as u64, out)
+        }
+        Kind::Message(m) => {
+            let mut bytes = Vec::new();
+            encode_message(&m, v, &mut bytes)?;
+            length_delimited(n, &bytes, out);
+        }
+    }
+    Some(())
+}
+
+fn encode_timestamp(text: &str, out: &mut Vec<u8>) -> Option<()> {
+    let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    let (seconds, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
+    if seconds != 0 {
+        encode_key(1, WireType::Varint, out);
+        encode_varint(seconds as u64, out);
+    }
+    if nanos != 0 {
+        encode_key(2, WireType::Varint, out);
+        encode_varint(nanos as u64, out);
+    }
+    Some(())
+}
+
+fn encode_duration(text: &str, out: &mut Vec<u8>) -> Option<()> {
+    let body = text.strip_suffix('s')?;
+    let (negative, body) = match body.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, body),
+    };
+    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 9
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut seconds: i64 = whole.parse().ok()?;
+    let mut nanos: i32 = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().ok()? };
+    if negative {
+        seconds = -seconds;
+        nanos = -nanos;
+    }
+    if seconds != 0 {
+        encode_key(1, WireType::Varint, out);
+        encode_varint(seconds as u64, out);
+    }
+    if nanos != 0 {
+        encode_key(2, WireType::Varint, out);
+        encode_varint(nanos as i64 as u64, out);
+    }
+    Some(())
+}
+
+fn encode_struct(map: &Map<String, Value>, out: &mut Vec<u8>) -> Option<()> {
+    for (k, v) in map {
+        let mut value = Vec::new();
+        encode_value(v, &mut value)?;
+        let mut entry = Vec::with_capacity(k.len() + value.len() + 4);
+        length_delimited(1, k.as_bytes(), &mut entry);
+        length_delimited(2, &value, &mut entry);
+        length_delimited(1, &entry, out);
+    }
+    Some(())
+}
+
+fn encode_list(items: &[Value], out: &mut Vec<u8>) -> Option<()> {
+    for v in items {
+        let mut value = Vec::new();
+        encode_value(v, &mut value)?;
+        length_delimited(1, &value, out);
+    }
+    Some(())
+}
+
+fn encode_value(v: &Value, out: &mut Vec<u8>) -> Option<()> {
+    match v {
+        Value::Null => {
+            encode_key(1, WireType::Varint, out);
+            encode_varint(0, out);
+        }
+        Value::Number(n) => {
+            encode_key(2, WireType::SixtyFourBit, out);
+            out.extend_from_slice(&n.as_f64()?.to_le_bytes());
+        }
+        Value::String(s) => length_delimited(3, s.as_bytes(), out),
+        Value::Bool(b) => {
+            encode_key(4, WireType::Varint, out);
+            encode_varint(u64::from(*b), out);
+        }
+        Value::Object(map) => {
+            let mut bytes = Vec::new();
+            encode_struct(map, &mut bytes)?;
+            length_delimited(5, &bytes, out);
+        }
+        Value::Array(items) => {
+            let mut bytes = Vec::new();
+            encode_list(items, &mut bytes)?;
+            length_delimited(6, &bytes, out);
+        }
+    }
+    Some(())
+}
+
+// ------------------------------------------------------------------------------------------
+// protobuf → JSON
+
+/// Decodes a message into its JSON mapping (lowerCamelCase names, 64-bit integers as strings,
+/// enums by name, unset fields left out); `None` when it is not one this decoder takes.
+pub fn decode(desc: &MessageDescriptor, bytes: &[u8]) -> Option<Value> {
+    decode_message(desc, bytes)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Option<u64> {
+        decode_varint(&mut self.buf).ok()
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Some(head)
+    }
+    fn key(&mut self) -> Option<(u32, u8)> {
+        let key = self.varint()?;
+        let number = u32::try_from(key >> 3).ok().filter(|n| *n > 0)?;
+        Some((number, (key & 7) as u8))
+    }
+    /// The payload of a field with wire type `wire`: its varint / fixed bits or bytes.
+    fn payload(&mut self, wire: u8) -> Option<Payload<'a>> {
+        Some(match wire {
+            0 => Payload::Varint(self.varint()?),
+            1 => Payload::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+            2 => {
+                let len = usize::try_from(self.varint()?).ok()?;
+                Payload::Bytes(self.take(len)?)
+            }
+            5 => Payload::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().ok()?)),
+            _ => return None, // groups (3, 4) are not used by proto3
+        })
+    }
+}
+
+enum Payload<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Bytes(&'a [u8]),
+}
+
+fn decode_message(desc: &MessageDescriptor, bytes: &[u8]) -> Option<Value> {
+    match desc.full_name() {
+        "google.protobuf.Timestamp" => return decode_timestamp(bytes),
+        "google.protobuf.Duration" => return decode_duration(bytes),
+        "google.protobuf.Struct" => return decode_struct(bytes).map(Value::Object),
+        "google.protobuf.Value" => return decode_value(bytes),
+        "google.protobuf.ListValue" => return decode_list(bytes).map(Value::Array),
+        name if name.starts_with("google.protobuf.") => return None,
+        _ => {}
+    }
+    let mut out = Map::new();
+    let mut r = Reader { buf: bytes };
+    while !r.buf.is_empty() {
+        let (number, wire) = r.key()?;
+        let payload = r.payload(wire)?;
+        let Some(field) = desc.get_field(number) else { continue }; // unknown: skipped
+        let name = field.json_name();
+        if field.is_map() {
+            let Payload::Bytes(entry) = payload else { return None };
+            let Kind::Message(entry_desc) = field.kind() else { return None };
+            let (key, value) = decode_map_entry(&entry_desc, entry)?;
+            out.entry(name.to_string())
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()?
+                .insert(key, value);
+        } else if field.is_list() {
+            let list = out.entry(name.to_string()).or_insert_with(|| Value::Array(Vec::new())).as_array_mut()?;
+            match payload {
+                // Packed scalars.
+                Payload::Bytes(packed) if is_packable(&field.kind()) => {
+                    let mut pr = Reader { buf: packed };
+                    let wire = packed_wire(&field.kind());
+                    while !pr.buf.is_empty() {
+                        list.push(scalar(&field.kind(), pr.payload(wire)?)?);
+                    }
+                }
+                other => list.push(single(&field.kind(), other)?),
+            }
+        } else {
+            if out.contains_key(name) {
+                return None; // a repeated singular field (merge semantics): the dynamic path decides
+            }
+            if let Some(oneof) = field.containing_oneof() {
+                if oneof.fields().any(|f| f.number() != number && out.contains_key(f.json_name())) {
+                    return None; // two members of one oneof: the dynamic path decides
+                }
+            }
+            let default = match &payload {
+                Payload::Varint(x) | Payload::Fixed64(x) => *x == 0,
+                Payload::Fixed32(x) => *x == 0,
+                Payload::Bytes(b) => b.is_empty() && !matches!(field.kind(), Kind::Message(_)),
+            };
+            let value = single(&field.kind(), payload)?;
+            if field.supports_presence() || !default {
+                out.insert(name.to_string(), value);
+            }
+        }
+    }
+    // Oneof members and explicit-presence fields keep even their default values (present);
+    // plain proto3 fields never appear at their default.
+    Some(Value::Object(out))
+}
+
+fn is_packable(kind: &Kind) -> bool {
+    !matches!(kind, Kind::String | Kind::Bytes | Kind::Message(_))
+}
+
+fn packed_wire(kind: &Kind) -> u8 {
+    match kind {
+        Kind::Double | Kind::Fixed64 | Kind::Sfixed64 => 1,
+        Kind::Float | Kind::Fixed32 | Kind::Sfixed32 => 5,
+        _ => 0,
+    }
+}
+
+fn decode_map_entry(entry: &MessageDescriptor, bytes: &[u8]) -> Option<(String, Value)> {
+    let (key_field, value_field) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+    let mut key = None;
+    let mut value = None;
+    let mut r = Reader { buf: bytes };
+    while !r.buf.is_empty() {
+        let (number, wire) = r.key()?;
+        let payload = r.payload(wire)?;
+        if number == 1 {
+            key = Some(single(&key_field.kind(), payload)?);
+        } else if number == 2 {
+            value = Some(single(&value_field.kind(), payload)?);
+        }
+    }
+    let key = match key {
+        Some(Value::String(s)) => s,
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return None,
+        None => default_json(&key_field.kind())?.as_str().map(String::from).unwrap_or_else(|| "0".into()),
+    };
+    let value = match value {
+        Some(v) => v,
+        None => default_json(&value_field.kind())?,
+    };
+    Some((key, value))
+}
+
+/// The JSON of a kind's default value (a map entry without its value).
+fn default_json(kind: &Kind) -> Option<Value> {
+    Some(match kind {
+        Kind::String | Kind::Bytes => Value::String(String::new()),
+        Kind::Bool => Value::Bool(false),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => Value::String("0".into()),
+        Kind::Enum(e) => Value::String(e.default_value().name().to_string()),
+        Kind::Message(m) => decode_message(m, &[])?,
+        _ => Value::Number(0.into()),
+    })
+}
+
+fn single(kind: &Kind, payload: Payload<'_>) -> Option<Value> {
+    match (kind, payload) {
+        (Kind::String, Payload::Bytes(b)) => Some(Value::String(std::str::from_utf8(b).ok()?.to_string())),
+        (Kind::Bytes, Payload::Bytes(b)) => Some(Value::String(base64::engine::general_purpose::STANDARD.encode(b))),
+        (Kind::Message(m), Payload::Bytes(b)) => decode_message(m, b),
+        (_, Payload::Bytes(_)) => None,
+        (kind, payload) => scalar(kind, payload),
+    }
+}
+
+fn float_json(f: f64) -> Value {
+    if f.is_nan() {
+        Value::String("NaN".into())
+    } else if f.is_infinite() {
+        Value::String(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
+    } else {
+        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    }
+}
+
+fn scalar(kind: &Kind, payload: Payload<'_>) -> Option<Value> {
+    Some(match (kind, payload) {
+        (Kind::Double, Payload::Fixed64(b)) => float_json(f64::from_bits(b)),
+        (Kind::Float, Payload::Fixed32(b)) => float_json(f64::from(f32::from_bits(b))),
+        (Kind::Int32, Payload::Varint(x)) => Value::from(x as i64 as i32),
+        (Kind::Int64, Payload::Varint(x)) => Value::String((x as i64).to_string()),
+        (Kind::Uint32, Payload::Varint(x)) => Value::from(x as u32),
+        (Kind::Uint64, Payload::Varint(x)) => Value::String(x.to_string()),
+        (Kind::Sint32, Payload::Varint(x)) => {
+            let x = x as u32;
+            Value::from(((x >> 1) as i32) ^ -((x & 1) as i32))
+        }
+        (Kind::Sint64, Payload::Varint(x)) => Value::String((((x >> 1) as i64) ^ -((x & 1) as i64)).to_string()),
+        (Kind::Fixed32, Payload::Fixed32(b)) => Value::from(b),
+        (Kind::Sfixed32, Payload::Fixed32(b)) => Value::from(b as i32),
+        (Kind::Fixed64, Payload::Fixed64(b)) => Value::String(b.to_string()),
+        (Kind::Sfixed64, Payload::Fixed64(b)) => Value::String((b as i64).to_string()),
+        (Kind::Bool, Payload::Varint(x)) => Value::Bool(x != 0),
+        (Kind::Enum(e), Payload::Varint(x)) => {
+            let number = x as i64 as i32;
+            match e.get_value(number) {
+                Some(v) => Value::String(v.name().to_string()),
+                None => Value::from(number),
+            }
+        }
+        _ => return None,
+    })
+}
+
+fn seconds_nanos(bytes: &[u8]) -> Option<(i64, i32)> {
+    let (mut seconds, mut nanos) = (0i64, 0i32);
+    let mut r = Reader { buf: bytes };
+    while !r.buf.is_empty() {
+        let (number, wire) = r.key()?;
+        match (number, r.payload(wire)?) {
+            (1, Payload::Varint(x)) => seconds = x as i64,
+            (2, Payload::Varint(x)) => nanos = x as i64 as i32,
+            _ => {}
+        }
+    }
+    Some((seconds, nanos))
+}
+
+/// Nanoseconds as protobuf's JSON writes them: 0, 3, 6 or 9 digits.
+fn fraction(nanos: u32) -> String {
+    if nanos == 0 {
+        String::new()
+    } else if nanos % 1_000_000 == 0 {
+        format!(".{:03}", nanos / 1_000_000)
+    } else if nanos % 1_000 == 0 {
+        format!(".{:06}", nanos / 1_000)
+    } else {
+        format!(".{nanos:09}")
+    }
+}
+
+fn decode_timestamp(bytes: &[u8]) -> Option<Value> {
+    let (seconds, nanos) = seconds_nanos(bytes)?;
+    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    let t = chrono::DateTime::from_timestamp(seconds, 0)?;
+    // Protobuf's range: years 1 to 9999.
+    if !(-62_135_596_800..=253_402_300_799).contains(&seconds) {
+        return None;
+    }
+    Some(Value::String(format!("{}{}Z", t.format("%Y-%m-%dT%H:%M:%S"), fraction(nanos))))
+}
+
+fn decode_duration(bytes: &[u8]) -> Option<Value> {
+    let (seconds, nanos) = seconds_nanos(bytes)?;
+    if nanos.unsigned_abs() >= 1_000_000_000 || (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0) {
+        return None;
+    }
+    let sign = if seconds < 0 || nanos < 0 { "-" } else { "" };
+    Some(Value::String(format!("{sign}{}{}s", seconds.unsigned_abs(), fraction(nanos.unsigned_abs()))))
+}
+
+fn decode_struct(bytes: &[u8]) -> Option<Map<String, Value>> {
+    let mut out = Map::new();
+    let mut r = Reader { buf: bytes };
+    while !r.buf.is_empty() {
+        let (number, wire) = r.key()?;
+        let Payload::Bytes(entry) = r.payload(wire)? else { continue };
+        if number != 1 {
+            continue;
+        }
+        let (mut key, mut value) = (String::new(), Value::Null);
+        let mut er = Reader { buf: entry };
+        while !er.buf.is_empty() {
+            let (n, w) = er.key()?;
+            match (n, er.payload(w)?) {
+                (1, Payload::Bytes(k)) => key = std::str::from_utf8(k).ok()?.to_string(),
+                (2, Payload::Bytes(v)) => value = decode_value(v)?,
+                _ => {}
+            }
+        }
+        out.insert(key, value);
+    }
+    Some(out)
+}
+
+fn decode_list(bytes: &[u8]) -> Option<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut r = Reader { buf: bytes };
+    while !r.buf.is_empty() {
+        let (number, wire) = r.key()?;
+        let payload = r.payload(wire)?;
+        if let (1, Payload::Bytes(v)) = (number, payload) {
+            out.push(decode_value(v)?);
+        }
+    }
+    Some(out)
+}
+
+fn decode_value(bytes: &[u8]) -> Option<Value> {
+    let mut value = None;
+    let mut r = Reader { buf: bytes };
+    while !r.buf.is_empty() {
+        let (number, wire) = r.key()?;
+        value = Some(match (number, r.payload(wire)?) {
+            (1, Payload::Varint(_)) => Value::Null,
+            (2, Payload::Fixed64(b)) => {
+                let f = f64::from_bits(b);
+                // A Value cannot hold NaN or an infinity in JSON.
+                Value::Number(Number::from_f64(f)?)
+            }
+            (3, Payload::Bytes(s)) => Value::String(std::str::from_utf8(s).ok()?.to_string()),
+            (4, Payload::Varint(x)) => Value::Bool(x != 0),
+            (5, Payload::Bytes(s)) => Value::Object(decode_struct(s)?),
+            (6, Payload::Bytes(l)) => Value::Array(decode_list(l)?),
+            _ => continue,
+        });
+    }
+    // A Value with no kind set has no JSON form.
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use prost_reflect::{DeserializeOptions, DynamicMessage, SerializeOptions};
+    use serde_json::json;
+
+    fn pool() -> prost_reflect::DescriptorPool {
+        prost_reflect::DescriptorPool::decode(super::super::grpc::DESCRIPTOR_SET).unwrap()
+    }
+
+    fn dynamic_encode(desc: &MessageDescriptor, v: &Value) -> Vec<u8> {
+        DynamicMessage::deserialize_with_options(desc.clone(), v.clone(), &DeserializeOptions::new())
+            .unwrap()
+            .encode_to_vec()
+    }
+
+    fn dynamic_decode(desc: &MessageDescriptor, b: &[u8]) -> Value {
+        DynamicMessage::decode(desc.clone(), b)
+            .unwrap()
+            .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+            .unwrap()
+    }
+
+    /// Both directions agree with prost-reflect: the same message after encoding, the same JSON
+    /// after decoding.
+    #[track_caller]
+    fn same_as_dynamic(message: &str, v: Value) {
+        let desc = pool().get_message_by_name(message).unwrap();
+        let fast = encode(&desc, &v).expect("fast encode");
+        let dynamic = dynamic_encode(&desc, &v);
+        assert_eq!(
+            DynamicMessage::decode(desc.clone(), fast.as_slice()).unwrap(),
+            DynamicMessage::decode(desc.clone(), dynamic.as_slice()).unwrap(),
+            "{message} {v}"
+        );
+        assert_eq!(decode(&desc, &dynamic).expect("fast decode"), dynamic_decode(&desc, &dynamic), "{message} {v}");
+        assert_eq!(decode(&desc, &fast).expect("fast decode"), dynamic_decode(&desc, &dynamic), "{message} {v}");
+    }
+
+    #[test]
+    fn messages_of_every_shape() {
+        same_as_dynamic(
+            "zitadel.action.v1.Action",
+            json!({"id": "123", "details": {"sequence": "42", "creationDate": "2026-12-03T10:11:12.345Z", "changeDate": "2026-12-03T10:11:12.123456789Z", "resourceOwner": "9"},
+                   "state": "ACTION_STATE_INACTIVE", "name": "n", "script": "s", "timeout": "2.500s", "allowedToFail": true, "version": "7"}),
+        );
+        same_as_dynamic(
+            "zitadel.action.v1.Action",
+            json!({"timeout": "-1.000000001s", "allowedToFail": false, "state": 1}),
+        );
+        same_as_dynamic(
+            "zitadel.management.v1.ExecuteFlowTriggerRequest",
+            json!({"flowType": "2", "triggerType": "4", "context": {"a": null, "b": 1.5, "c": "x", "d": true, "e": {"f": [1, "two", {"g": []}, null]}, "h": {}}}),
+        );
+        same_as_dynamic(
+            "zitadel.management.v1.ListActionsRequest",
+            json!({"query": {"offset": "10", "limit": 5, "asc": true}, "sortingColumn": "ACTION_FIELD_NAME_NAME",
+                   "queries": [{"actionNameQuery": {"name": "", "method": "TEXT_QUERY_METHOD_EQUALS"}}, {"actionStateQuery": {"state": "ACTION_STATE_ACTIVE"}}]}),
+        );
+        same_as_dynamic(
+            "zitadel.management.v1.TestActionRequest",
+            json!({"actionId": "", "secrets": {"a": "1", "b": ""}, "context": {"x": {"y": "z"}}, "timeout": "0s"}),
+        );
+        same_as_dynamic(
+            "zitadel.management.v1.SetTriggerActionsRequest",
+            json!({"flowType": "1", "triggerType": "1", "actionIds": ["1", "2"]}),
+        );
+    }
+
+    #[test]
+    fn timestamps_and_durations_in_protobuf_json_form() {
+        let desc = pool().get_message_by_name("zitadel.v1.ObjectDetails").unwrap();
+        for (input, output) in [
+            ("2026-12-03T10:11:12Z", "2026-12-03T10:11:12Z"),
+            ("2026-12-03T10:11:12.5Z", "2026-12-03T10:11:12.500Z"),
+            ("2026-12-03T10:11:12.123456Z", "2026-12-03T10:11:12.123456Z"),
+            ("2026-12-03T11:11:12.000000001+01:00", "2026-12-03T10:11:12.000000001Z"),
+        ] {
+            let bytes = encode(&desc, &json!({"creationDate": input})).unwrap();
+            assert_eq!(decode(&desc, &bytes).unwrap(), json!({"creationDate": output}));
+        }
+        assert!(
+            encode(&desc, &json!({"creationDate": "yesterday"})).is_none(),
+            "not RFC 3339: the dynamic path decides"
+        );
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused_not_misread() {
+        let desc = pool().get_message_by_name("zitadel.action.v1.Action").unwrap();
+        for bytes in [&[0x0a, 0x05, b'a'][..], &[0x08][..], &[0x00, 0x01][..], &[0x0b][..]] {
+            assert!(decode(&desc, bytes).is_none(), "{bytes:?}");
+        }
+    }
+}
