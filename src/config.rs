@@ -149,6 +149,15 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_SANDBOX_EXE", hide = true)]
     pub sandbox_exe: Option<String>,
 
+    /// TLS certificate chain (PEM, leaf first) for the API port; with `--tls-key-file`, every
+    /// transport is served over HTTPS (HTTP/2 by ALPN for gRPC). Unset: plain HTTP and h2c.
+    #[arg(long, env = "ACTIONSD_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<String>,
+
+    /// The private key (PEM) of `--tls-cert-file`.
+    #[arg(long, env = "ACTIONSD_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<String>,
+
     /// Log format: text or json.
     #[arg(long, env = "ACTIONSD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

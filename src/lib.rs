@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod runtime;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod v2;
 
 use api::{AppState, Inner};
@@ -239,27 +240,40 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A TLS configuration that does not load stops the start, before anything runs.
+    let tls = match (&state.config.tls_cert_file, &state.config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(std::io::Error::other)?),
+        _ => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let refresher = tokio::spawn(refresh_auth(state.clone(), stop_rx));
     let sandbox = state.sandbox.clone();
     tokio::spawn(async move { sandbox.warm().await });
     let service = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let closing = state.closing.clone();
-    // No Nagle delay: an HTTP/2 answer (gRPC) is several small writes (headers, message,
-    // trailers), and the last would otherwise wait for the client's delayed ACK (~40 ms).
+    // Live tails end first; then the requests in flight are drained.
+    let graceful = async move {
+        shutdown.await;
+        closing.send_replace(true);
+    };
     use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
+    let result = match tls {
+        Some(acceptor) => {
+            // (tap_io: the remote address reaches the handlers as ConnectInfo.)
+            let listener = tls::TlsListener::new(listener, acceptor)?.tap_io(|_| {});
+            axum::serve(listener, service).with_graceful_shutdown(graceful).await
         }
-    });
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Live tails end first; then the requests in flight are drained.
-            closing.send_replace(true);
-        })
-        .await;
+        None => {
+            // No Nagle delay: an HTTP/2 answer (gRPC) is several small writes (headers, message,
+            // trailers), and the last would otherwise wait for the client's delayed ACK (~40 ms).
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set");
+                }
+            });
+            axum::serve(listener, service).with_graceful_shutdown(graceful).await
+        }
+    };
     let _ = stop_tx.send(true);
     let _ = refresher.await;
     let _ = state.background_stop.send(true);

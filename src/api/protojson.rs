@@ -10,23 +10,30 @@ use prost::encoding::{decode_varint, encode_key, encode_varint, WireType};
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Number, Value};
 
+/// Deepest nesting of messages (and `Struct`/`ListValue` levels) either direction takes; deeper
+/// input goes to the dynamic path, whose decoder refuses it (prost's limit is 100).
+const MAX_DEPTH: u32 = 64;
+
 // ------------------------------------------------------------------------------------------
 // JSON → protobuf
 
 /// Encodes a JSON message; `None` when it is not one this encoder takes.
 pub fn encode(desc: &MessageDescriptor, value: &Value) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(64);
-    encode_message(desc, value, &mut out)?;
+    encode_message(desc, value, &mut out, 0)?;
     Some(out)
 }
 
-fn encode_message(desc: &MessageDescriptor, value: &Value, out: &mut Vec<u8>) -> Option<()> {
+fn encode_message(desc: &MessageDescriptor, value: &Value, out: &mut Vec<u8>, depth: u32) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     match desc.full_name() {
         "google.protobuf.Timestamp" => return encode_timestamp(value.as_str()?, out),
         "google.protobuf.Duration" => return encode_duration(value.as_str()?, out),
-        "google.protobuf.Struct" => return encode_struct(value.as_object()?, out),
-        "google.protobuf.Value" => return encode_value(value, out),
-        "google.protobuf.ListValue" => return encode_list(value.as_array()?, out),
+        "google.protobuf.Struct" => return encode_struct(value.as_object()?, out, depth),
+        "google.protobuf.Value" => return encode_value(value, out, depth),
+        "google.protobuf.ListValue" => return encode_list(value.as_array()?, out, depth),
         name if name.starts_with("google.protobuf.") => return None,
         _ => {}
     }
@@ -43,16 +50,16 @@ fn encode_message(desc: &MessageDescriptor, value: &Value, out: &mut Vec<u8>) ->
             let (key_field, value_field) = (entry.map_entry_key_field(), entry.map_entry_value_field());
             for (k, item) in v.as_object()? {
                 let mut bytes = Vec::new();
-                encode_single(&key_field, &Value::String(k.clone()), &mut bytes, true)?;
-                encode_single(&value_field, item, &mut bytes, true)?;
+                encode_single(&key_field, &Value::String(k.clone()), &mut bytes, true, depth)?;
+                encode_single(&value_field, item, &mut bytes, true, depth)?;
                 length_delimited(field.number(), &bytes, out);
             }
         } else if field.is_list() {
             for item in v.as_array()? {
-                encode_single(&field, item, out, true)?;
+                encode_single(&field, item, out, true, depth)?;
             }
         } else {
-            encode_single(&field, v, out, field.supports_presence())?;
+            encode_single(&field, v, out, field.supports_presence(), depth)?;
         }
     }
     Some(())
@@ -91,7 +98,7 @@ fn float_of(v: &Value) -> Option<f64> {
 
 /// One value of `field` (a list item, a map key or value, or a singular field); a default value
 /// of a field without presence is left out, as protobuf encoders do.
-fn encode_single(field: &FieldDescriptor, v: &Value, out: &mut Vec<u8>, always: bool) -> Option<()> {
+fn encode_single(field: &FieldDescriptor, v: &Value, out: &mut Vec<u8>, always: bool, depth: u32) -> Option<()> {
     let n = field.number();
     let varint = |x: u64, out: &mut Vec<u8>| {
         if always || x != 0 {
@@ -178,7 +185,7 @@ fn encode_single(field: &FieldDescriptor, v: &Value, out: &mut Vec<u8>, always: 
         }
         Kind::Message(m) => {
             let mut bytes = Vec::new();
-            encode_message(&m, v, &mut bytes)?;
+            encode_message(&m, v, &mut bytes, depth + 1)?;
             length_delimited(n, &bytes, out);
         }
     }
@@ -230,10 +237,10 @@ fn encode_duration(text: &str, out: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
-fn encode_struct(map: &Map<String, Value>, out: &mut Vec<u8>) -> Option<()> {
+fn encode_struct(map: &Map<String, Value>, out: &mut Vec<u8>, depth: u32) -> Option<()> {
     for (k, v) in map {
         let mut value = Vec::new();
-        encode_value(v, &mut value)?;
+        encode_value(v, &mut value, depth + 1)?;
         let mut entry = Vec::with_capacity(k.len() + value.len() + 4);
         length_delimited(1, k.as_bytes(), &mut entry);
         length_delimited(2, &value, &mut entry);
@@ -242,16 +249,19 @@ fn encode_struct(map: &Map<String, Value>, out: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
-fn encode_list(items: &[Value], out: &mut Vec<u8>) -> Option<()> {
+fn encode_list(items: &[Value], out: &mut Vec<u8>, depth: u32) -> Option<()> {
     for v in items {
         let mut value = Vec::new();
-        encode_value(v, &mut value)?;
+        encode_value(v, &mut value, depth + 1)?;
         length_delimited(1, &value, out);
     }
     Some(())
 }
 
-fn encode_value(v: &Value, out: &mut Vec<u8>) -> Option<()> {
+fn encode_value(v: &Value, out: &mut Vec<u8>, depth: u32) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     match v {
         Value::Null => {
             encode_key(1, WireType::Varint, out);
@@ -268,12 +278,12 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) -> Option<()> {
         }
         Value::Object(map) => {
             let mut bytes = Vec::new();
-            encode_struct(map, &mut bytes)?;
+            encode_struct(map, &mut bytes, depth)?;
             length_delimited(5, &bytes, out);
         }
         Value::Array(items) => {
             let mut bytes = Vec::new();
-            encode_list(items, &mut bytes)?;
+            encode_list(items, &mut bytes, depth)?;
             length_delimited(6, &bytes, out);
         }
     }
@@ -286,7 +296,7 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) -> Option<()> {
 /// Decodes a message into its JSON mapping (lowerCamelCase names, 64-bit integers as strings,
 /// enums by name, unset fields left out); `None` when it is not one this decoder takes.
 pub fn decode(desc: &MessageDescriptor, bytes: &[u8]) -> Option<Value> {
-    decode_message(desc, bytes)
+    decode_message(desc, bytes, 0)
 }
 
 struct Reader<'a> {
@@ -332,13 +342,16 @@ enum Payload<'a> {
     Bytes(&'a [u8]),
 }
 
-fn decode_message(desc: &MessageDescriptor, bytes: &[u8]) -> Option<Value> {
+fn decode_message(desc: &MessageDescriptor, bytes: &[u8], depth: u32) -> Option<Value> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     match desc.full_name() {
         "google.protobuf.Timestamp" => return decode_timestamp(bytes),
         "google.protobuf.Duration" => return decode_duration(bytes),
-        "google.protobuf.Struct" => return decode_struct(bytes).map(Value::Object),
-        "google.protobuf.Value" => return decode_value(bytes),
-        "google.protobuf.ListValue" => return decode_list(bytes).map(Value::Array),
+        "google.protobuf.Struct" => return decode_struct(bytes, depth).map(Value::Object),
+        "google.protobuf.Value" => return decode_value(bytes, depth),
+        "google.protobuf.ListValue" => return decode_list(bytes, depth).map(Value::Array),
         name if name.starts_with("google.protobuf.") => return None,
         _ => {}
     }
@@ -352,7 +365,7 @@ fn decode_message(desc: &MessageDescriptor, bytes: &[u8]) -> Option<Value> {
         if field.is_map() {
             let Payload::Bytes(entry) = payload else { return None };
             let Kind::Message(entry_desc) = field.kind() else { return None };
-            let (key, value) = decode_map_entry(&entry_desc, entry)?;
+            let (key, value) = decode_map_entry(&entry_desc, entry, depth)?;
             out.entry(name.to_string())
                 .or_insert_with(|| Value::Object(Map::new()))
                 .as_object_mut()?
@@ -368,7 +381,7 @@ fn decode_message(desc: &MessageDescriptor, bytes: &[u8]) -> Option<Value> {
                         list.push(scalar(&field.kind(), pr.payload(wire)?)?);
                     }
                 }
-                other => list.push(single(&field.kind(), other)?),
+                other => list.push(single(&field.kind(), other, depth)?),
             }
         } else {
             if out.contains_key(name) {
@@ -384,7 +397,7 @@ fn decode_message(desc: &MessageDescriptor, bytes: &[u8]) -> Option<Value> {
                 Payload::Fixed32(x) => *x == 0,
                 Payload::Bytes(b) => b.is_empty() && !matches!(field.kind(), Kind::Message(_)),
             };
-            let value = single(&field.kind(), payload)?;
+            let value = single(&field.kind(), payload, depth)?;
             if field.supports_presence() || !default {
                 out.insert(name.to_string(), value);
             }
@@ -407,7 +420,7 @@ fn packed_wire(kind: &Kind) -> u8 {
     }
 }
 
-fn decode_map_entry(entry: &MessageDescriptor, bytes: &[u8]) -> Option<(String, Value)> {
+fn decode_map_entry(entry: &MessageDescriptor, bytes: &[u8], depth: u32) -> Option<(String, Value)> {
     let (key_field, value_field) = (entry.map_entry_key_field(), entry.map_entry_value_field());
     let mut key = None;
     let mut value = None;
@@ -416,9 +429,9 @@ fn decode_map_entry(entry: &MessageDescriptor, bytes: &[u8]) -> Option<(String, 
         let (number, wire) = r.key()?;
         let payload = r.payload(wire)?;
         if number == 1 {
-            key = Some(single(&key_field.kind(), payload)?);
+            key = Some(single(&key_field.kind(), payload, depth)?);
         } else if number == 2 {
-            value = Some(single(&value_field.kind(), payload)?);
+            value = Some(single(&value_field.kind(), payload, depth)?);
         }
     }
     let key = match key {
@@ -426,32 +439,32 @@ fn decode_map_entry(entry: &MessageDescriptor, bytes: &[u8]) -> Option<(String, 
         Some(Value::Bool(b)) => b.to_string(),
         Some(Value::Number(n)) => n.to_string(),
         Some(_) => return None,
-        None => default_json(&key_field.kind())?.as_str().map(String::from).unwrap_or_else(|| "0".into()),
+        None => default_json(&key_field.kind(), depth)?.as_str().map(String::from).unwrap_or_else(|| "0".into()),
     };
     let value = match value {
         Some(v) => v,
-        None => default_json(&value_field.kind())?,
+        None => default_json(&value_field.kind(), depth)?,
     };
     Some((key, value))
 }
 
 /// The JSON of a kind's default value (a map entry without its value).
-fn default_json(kind: &Kind) -> Option<Value> {
+fn default_json(kind: &Kind, depth: u32) -> Option<Value> {
     Some(match kind {
         Kind::String | Kind::Bytes => Value::String(String::new()),
         Kind::Bool => Value::Bool(false),
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => Value::String("0".into()),
         Kind::Enum(e) => Value::String(e.default_value().name().to_string()),
-        Kind::Message(m) => decode_message(m, &[])?,
+        Kind::Message(m) => decode_message(m, &[], depth + 1)?,
         _ => Value::Number(0.into()),
     })
 }
 
-fn single(kind: &Kind, payload: Payload<'_>) -> Option<Value> {
+fn single(kind: &Kind, payload: Payload<'_>, depth: u32) -> Option<Value> {
     match (kind, payload) {
         (Kind::String, Payload::Bytes(b)) => Some(Value::String(std::str::from_utf8(b).ok()?.to_string())),
         (Kind::Bytes, Payload::Bytes(b)) => Some(Value::String(base64::engine::general_purpose::STANDARD.encode(b))),
-        (Kind::Message(m), Payload::Bytes(b)) => decode_message(m, b),
+        (Kind::Message(m), Payload::Bytes(b)) => decode_message(m, b, depth + 1),
         (_, Payload::Bytes(_)) => None,
         (kind, payload) => scalar(kind, payload),
     }
@@ -543,7 +556,7 @@ fn decode_duration(bytes: &[u8]) -> Option<Value> {
     Some(Value::String(format!("{sign}{}{}s", seconds.unsigned_abs(), fraction(nanos.unsigned_abs()))))
 }
 
-fn decode_struct(bytes: &[u8]) -> Option<Map<String, Value>> {
+fn decode_struct(bytes: &[u8], depth: u32) -> Option<Map<String, Value>> {
     let mut out = Map::new();
     let mut r = Reader { buf: bytes };
     while !r.buf.is_empty() {
@@ -558,7 +571,7 @@ fn decode_struct(bytes: &[u8]) -> Option<Map<String, Value>> {
             let (n, w) = er.key()?;
             match (n, er.payload(w)?) {
                 (1, Payload::Bytes(k)) => key = std::str::from_utf8(k).ok()?.to_string(),
-                (2, Payload::Bytes(v)) => value = decode_value(v)?,
+                (2, Payload::Bytes(v)) => value = decode_value(v, depth + 1)?,
                 _ => {}
             }
         }
@@ -567,20 +580,23 @@ fn decode_struct(bytes: &[u8]) -> Option<Map<String, Value>> {
     Some(out)
 }
 
-fn decode_list(bytes: &[u8]) -> Option<Vec<Value>> {
+fn decode_list(bytes: &[u8], depth: u32) -> Option<Vec<Value>> {
     let mut out = Vec::new();
     let mut r = Reader { buf: bytes };
     while !r.buf.is_empty() {
         let (number, wire) = r.key()?;
         let payload = r.payload(wire)?;
         if let (1, Payload::Bytes(v)) = (number, payload) {
-            out.push(decode_value(v)?);
+            out.push(decode_value(v, depth + 1)?);
         }
     }
     Some(out)
 }
 
-fn decode_value(bytes: &[u8]) -> Option<Value> {
+fn decode_value(bytes: &[u8], depth: u32) -> Option<Value> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     let mut value = None;
     let mut r = Reader { buf: bytes };
     while !r.buf.is_empty() {
@@ -594,8 +610,8 @@ fn decode_value(bytes: &[u8]) -> Option<Value> {
             }
             (3, Payload::Bytes(s)) => Value::String(std::str::from_utf8(s).ok()?.to_string()),
             (4, Payload::Varint(x)) => Value::Bool(x != 0),
-            (5, Payload::Bytes(s)) => Value::Object(decode_struct(s)?),
-            (6, Payload::Bytes(l)) => Value::Array(decode_list(l)?),
+            (5, Payload::Bytes(s)) => Value::Object(decode_struct(s, depth)?),
+            (6, Payload::Bytes(l)) => Value::Array(decode_list(l, depth)?),
             _ => continue,
         });
     }
@@ -689,6 +705,41 @@ mod tests {
             encode(&desc, &json!({"creationDate": "yesterday"})).is_none(),
             "not RFC 3339: the dynamic path decides"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_the_dynamic_path() {
+        let desc = pool().get_message_by_name("zitadel.management.v1.ExecuteFlowTriggerRequest").unwrap();
+        // A Value holding a ListValue holding a Value … 2,000 levels deep, a few bytes each.
+        let mut value: Vec<u8> = vec![0x20, 0x01]; // bool_value: true
+        for _ in 0..2_000 {
+            let mut list = vec![0x0a];
+            encode_varint(value.len() as u64, &mut list);
+            list.extend_from_slice(&value);
+            let mut next = vec![0x32];
+            encode_varint(list.len() as u64, &mut next);
+            next.extend_from_slice(&list);
+            value = next;
+        }
+        let mut entry = vec![0x0a, 0x01, b'k', 0x12];
+        encode_varint(value.len() as u64, &mut entry);
+        entry.extend_from_slice(&value);
+        let mut context = vec![0x0a];
+        encode_varint(entry.len() as u64, &mut context);
+        context.extend_from_slice(&entry);
+        let mut request = vec![0x1a];
+        encode_varint(context.len() as u64, &mut request);
+        request.extend_from_slice(&context);
+        assert!(decode(&desc, &request).is_none());
+        assert!(
+            DynamicMessage::decode(desc.clone(), request.as_slice()).is_err(),
+            "and the dynamic decoder refuses it"
+        );
+        let mut deep = json!(true);
+        for _ in 0..200 {
+            deep = json!([deep]);
+        }
+        assert!(encode(&desc, &json!({"context": {"k": deep}})).is_none());
     }
 
     #[test]

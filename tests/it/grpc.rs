@@ -405,6 +405,36 @@ async fn grpc_edge_cases(s: &TestServer) {
     assert_eq!(status, "12", "{message:?}");
     assert!(message.unwrap().contains("gzip"));
     assert_eq!(head.get("grpc-accept-encoding").unwrap(), "identity");
+    // A context nested 2,000 levels deep (a few bytes per level): INVALID_ARGUMENT.
+    let mut value: Vec<u8> = vec![0x20, 0x01];
+    for _ in 0..2_000 {
+        let mut list = vec![0x0a];
+        prost::encoding::encode_varint(value.len() as u64, &mut list);
+        list.extend_from_slice(&value);
+        value = vec![0x32];
+        prost::encoding::encode_varint(list.len() as u64, &mut value);
+        value.extend_from_slice(&list);
+    }
+    let mut entry = vec![0x0a, 0x01, b'k', 0x12];
+    prost::encoding::encode_varint(value.len() as u64, &mut entry);
+    entry.extend_from_slice(&value);
+    let mut message = vec![0x0a, 0x01, b'2', 0x12, 0x01, b'4', 0x1a];
+    prost::encoding::encode_varint(entry.len() as u64 + 1 + varint_len(entry.len()), &mut message);
+    message.push(0x0a);
+    prost::encoding::encode_varint(entry.len() as u64, &mut message);
+    message.extend_from_slice(&entry);
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    let execute = wire::rpc(&format!("{MGMT}/ExecuteFlowTrigger"));
+    let req = hyper::Request::post(format!("{}{}", s.base, execute.full_name()))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {}", s.admin))
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(framed)))
+        .unwrap();
+    let resp = wire::h2_client().request(req).await.expect("call");
+    assert_eq!(resp.headers().get("grpc-status").map(|v| v.to_str().unwrap()), Some("3"), "{:?}", resp.headers());
     // The server is still fine.
     let (status, _, _) = send(vec![0, 0, 0, 0, 0], vec![]).await;
     assert_eq!(status, "0");
@@ -422,6 +452,160 @@ async fn grpc_edge_cases(s: &TestServer) {
     assert_eq!(status.as_deref(), Some("12"));
 }
 
+/// `grpc-timeout` bounds a call: a run longer than the deadline ends with DEADLINE_EXCEEDED, on
+/// gRPC and on Connect (`connect-timeout-ms`), and the server goes on.
+async fn deadlines_end_calls(s: &TestServer) {
+    let id = s
+        .create_action_body(
+            &s.admin,
+            json!({"name": "slow", "script": "function slow(ctx, api) { var t = Date.now(); while (Date.now() - t < 4000) {} }", "timeout": "10s"}),
+        )
+        .await;
+    s.bind_trigger(&s.admin, "2", "4", &[&id]).await;
+    let execute = wire::rpc(&format!("{MGMT}/ExecuteFlowTrigger"));
+    let started = std::time::Instant::now();
+    let message = wire::to_message(
+        &wire::pool().get_message_by_name("zitadel.management.v1.ExecuteFlowTriggerRequest").unwrap(),
+        &json!({"flowType": "2", "triggerType": "4", "context": {}}),
+    );
+    let payload = prost::Message::encode_to_vec(&message);
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&payload);
+    let req = hyper::Request::post(format!("{}{}", s.base, execute.full_name()))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "300m")
+        .header("authorization", format!("Bearer {}", s.admin))
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(framed)))
+        .unwrap();
+    let resp = wire::h2_client().request(req).await.expect("call");
+    assert_eq!(resp.headers().get("grpc-status").map(|v| v.to_str().unwrap()), Some("4"), "{:?}", resp.headers());
+    assert!(started.elapsed() < std::time::Duration::from_millis(3500), "ended at the deadline, not after the run");
+    let r = s
+        .call(
+            reqwest::Method::POST,
+            &execute.full_name(),
+            Some(&s.admin),
+            &[("connect-timeout-ms", "300")],
+            Some(json!({"flowType": "2", "triggerType": "4", "context": {}})),
+        )
+        .await;
+    assert_eq!(r.body["code"], "deadline_exceeded", "{r:?}");
+    // The server goes on.
+    let get = wire::rpc(&format!("{MGMT}/GetAction"));
+    let ok = s.rpc_via(Via::Grpc, get, Some(&s.admin), None, &json!({"id": id})).await;
+    assert_eq!(ok.ok()["action"]["name"], "slow");
+}
+
+/// With a certificate and key configured, the port speaks TLS: gRPC over HTTP/2 negotiated by
+/// ALPN, and REST over HTTP/1.1, both verified against the test CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_serves_grpc_and_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    std::fs::write(at("leaf.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: Vec<Vec<String>> = vec![
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &at("ca.key"), "-out", &at("ca.pem"), "-days", "2", "-subj", "/CN=actionsd test CA"],
+        ]
+        .concat(),
+        [&["req"][..], &ec, &["-keyout", &at("key.pem"), "-out", &at("leaf.csr"), "-subj", "/CN=localhost"]].concat(),
+        [
+            "x509",
+            "-req",
+            "-in",
+            &at("leaf.csr"),
+            "-CA",
+            &at("ca.pem"),
+            "-CAkey",
+            &at("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &at("cert.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &at("leaf.ext"),
+        ]
+        .to_vec(),
+    ]
+    .into_iter()
+    .map(|v| v.into_iter().map(String::from).collect())
+    .collect();
+    for args in steps {
+        let out = std::process::Command::new("openssl").args(&args).output().expect("openssl (Debian package openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (cert, key) = (at("cert.pem"), at("key.pem"));
+    let s = TestServer::sqlite_with(|c| {
+        c.tls_cert_file = Some(cert);
+        c.tls_key_file = Some(key);
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    // gRPC: TLS with ALPN h2.
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(at("ca.pem")).unwrap();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    use rustls::pki_types::pem::PemObject;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "HTTP/2 by ALPN");
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("HTTP/2 over TLS");
+    tokio::spawn(conn);
+    let req = hyper::Request::post(format!("https://localhost:{port}/{MGMT}/GetMyOrg"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {}", s.admin))
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(vec![0u8, 0, 0, 0, 0])))
+        .unwrap();
+    let resp = send.send_request(req).await.expect("gRPC over TLS");
+    use http_body_util::BodyExt;
+    let collected = resp.into_body().collect().await.unwrap();
+    assert_eq!(collected.trailers().and_then(|t| t.get("grpc-status")).unwrap(), "0");
+    assert!(collected.to_bytes().len() > 5, "the answer message");
+    // REST over HTTP/1.1 with TLS.
+    let client =
+        reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap()).build().unwrap();
+    let r = client
+        .get(format!("https://localhost:{port}/management/v1/orgs/me"))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .expect("REST over TLS");
+    assert_eq!(r.status(), 200);
+    // Plain HTTP on the TLS port gets no answer.
+    assert!(reqwest::get(format!("http://{addr}/debug/ready")).await.is_err(), "plain HTTP is not served");
+    s.stop().await;
+}
+
+fn varint_len(n: usize) -> u64 {
+    let mut buf = Vec::new();
+    prost::encoding::encode_varint(n as u64, &mut buf);
+    buf.len() as u64
+}
+
 /// `x-zitadel-orgid` value of the token's default organization.
 impl TestServer {
     async fn default_org_id(&self) -> String {
@@ -437,4 +621,5 @@ backend_tests!(
     roles_and_org_isolation_on_every_transport,
     reflection_lists_the_services,
     grpc_edge_cases,
+    deadlines_end_calls,
 );
