@@ -3,7 +3,9 @@
 # GetAction at 64 connections and _execute (one Complement Token action) at 32, SQLite.
 #   bash bench/grpc.sh            # BIN=/path/to/actionsd for a given binary; DURATION (10s)
 # Needs wrk and h2load (Debian packages wrk and nghttp2-client). h2load reports the mean
-# latency (no percentiles); each load is one stream per connection (-m 1), like wrk.
+# latency (no percentiles). Each load is first one stream per connection (-m 1), like wrk, then
+# the same number of calls in flight multiplexed over 4 connections (-c 4 -m 16 / -m 8), the way
+# gRPC clients use a channel (one HTTP/2 connection carrying many calls).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -96,6 +98,8 @@ wrk -t2 -c64 -d"$DURATION" --latency "${auth[@]}" "$BASE/management/v1/actions/$
   summary "GetAction, REST over HTTP/1.1 (wrk), 64 conns" | awk -F'|' '{printf "|%s|%s| p50 %s, p99 %s |%s|\n", $2, $3, $4, $5, $6}'
 h2load -c64 -m1 -t2 -D "$SECONDS_RUN" "${auth[@]}" "$BASE/management/v1/actions/$ID" | h2row "GetAction, REST over h2c (h2load), 64 conns"
 h2load -c64 -m1 -t2 -D "$SECONDS_RUN" "${grpc_headers[@]}" -d "$WORK/get.grpc" "$BASE$GRPC_GET" | h2row "GetAction, gRPC over h2c (h2load), 64 conns"
+h2load -c4 -m16 -t2 -D "$SECONDS_RUN" "${auth[@]}" "$BASE/management/v1/actions/$ID" | h2row "GetAction, REST over h2c (h2load), 4 conns x 16 streams"
+h2load -c4 -m16 -t2 -D "$SECONDS_RUN" "${grpc_headers[@]}" -d "$WORK/get.grpc" "$BASE$GRPC_GET" | h2row "GetAction, gRPC over h2c (h2load), 4 conns x 16 streams"
 # _execute, one action, 32 connections.
 wrk -t2 -c32 -d2s "${auth[@]}" -s "$WORK/execute.lua" "$BASE/management/v1/flows/2/trigger/4/_execute" >/dev/null
 wrk -t2 -c32 -d"$DURATION" --latency "${auth[@]}" -s "$WORK/execute.lua" "$BASE/management/v1/flows/2/trigger/4/_execute" |
@@ -104,3 +108,5 @@ h2load -c32 -m1 -t2 -D "$SECONDS_RUN" "${auth[@]}" -H "content-type: application
   "$BASE/management/v1/flows/2/trigger/4/_execute" | h2row "_execute, REST over h2c (h2load), 32 conns"
 h2load -c32 -m1 -t2 -D "$SECONDS_RUN" "${grpc_headers[@]}" -d "$WORK/execute.grpc" "$BASE$GRPC_EXECUTE" |
   h2row "_execute, gRPC over h2c (h2load), 32 conns"
+h2load -c4 -m8 -t2 -D "$SECONDS_RUN" "${grpc_headers[@]}" -d "$WORK/execute.grpc" "$BASE$GRPC_EXECUTE" |
+  h2row "_execute, gRPC over h2c (h2load), 4 conns x 8 streams"
