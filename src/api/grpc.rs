@@ -95,19 +95,27 @@ impl Protocol {
         let Some(media) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
             return Protocol::ConnectJson;
         };
-        let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let grpc = |rest: &str, framing: Framing| match rest {
-            "" | "+proto" => Some(Protocol::Grpc(framing, Codec::Proto)),
-            "+json" => Some(Protocol::Grpc(framing, Codec::Json)),
-            _ => None,
+        // Media types are case-insensitive; compared without allocating (every Connect call).
+        let media = media.split(';').next().unwrap_or("").trim();
+        let strip = |prefix: &str| {
+            media.get(..prefix.len()).filter(|head| head.eq_ignore_ascii_case(prefix)).map(|_| &media[prefix.len()..])
         };
-        let found = if let Some(rest) = media.strip_prefix("application/grpc-web-text") {
+        let grpc = |rest: &str, framing: Framing| {
+            if rest.is_empty() || rest.eq_ignore_ascii_case("+proto") {
+                Some(Protocol::Grpc(framing, Codec::Proto))
+            } else if rest.eq_ignore_ascii_case("+json") {
+                Some(Protocol::Grpc(framing, Codec::Json))
+            } else {
+                None
+            }
+        };
+        let found = if let Some(rest) = strip("application/grpc-web-text") {
             grpc(rest, Framing::WebText)
-        } else if let Some(rest) = media.strip_prefix("application/grpc-web") {
+        } else if let Some(rest) = strip("application/grpc-web") {
             grpc(rest, Framing::Web)
-        } else if let Some(rest) = media.strip_prefix("application/grpc") {
+        } else if let Some(rest) = strip("application/grpc") {
             grpc(rest, Framing::Grpc)
-        } else if media == "application/proto" {
+        } else if media.eq_ignore_ascii_case("application/proto") {
             Some(Protocol::ConnectProto)
         } else {
             None
@@ -267,14 +275,7 @@ pub fn request_json(
     };
     match protocol.codec() {
         Codec::Proto => decode_request(protos, rpc, &message).map(Some),
-        Codec::Json => {
-            if message.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Some(serde_json::Value::Object(Default::default())));
-            }
-            serde_json::from_slice(&message)
-                .map(Some)
-                .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))
-        }
+        Codec::Json => super::json_message(rpc, &message).map(Some),
     }
 }
 
@@ -435,6 +436,7 @@ mod tests {
         assert_eq!(p("application/proto"), Protocol::ConnectProto);
         assert_eq!(p("application/json"), Protocol::ConnectJson);
         assert_eq!(p("application/grpc+thrift"), Protocol::ConnectJson);
+        assert_eq!(p("Application/GRPC-Web+Proto; charset=x"), Protocol::Grpc(Framing::Web, Codec::Proto));
         assert_eq!(Protocol::from_headers(&HeaderMap::new()), Protocol::ConnectJson);
     }
 

@@ -369,13 +369,18 @@ pub(crate) fn request_value(
     transport: Transport,
 ) -> ApiResult<serde_json::Value> {
     let use_body = transport == Transport::Connect || rpc.body == BodyMode::Whole;
-    let value = if use_body && !body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))?
-    } else {
-        serde_json::Value::Object(Default::default())
-    };
+    let value = if use_body { json_message(rpc, body)? } else { serde_json::Value::Object(Default::default()) };
     normalize_message(rpc, value, params)
+}
+
+/// A JSON request message (REST and Connect bodies, gRPC's `+json` codec); an empty body is the
+/// empty message.
+pub(crate) fn json_message(rpc: &Rpc, body: &[u8]) -> ApiResult<serde_json::Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))
 }
 
 /// Applies the path parameters (which win over the body), drops nulls and refuses NUL characters.
@@ -429,15 +434,10 @@ async fn dispatch(
             })??,
             _ => call.await?,
         };
-        match protocol {
-            grpc::Protocol::ConnectJson => {
-                if state.config.check_proto_answers {
-                    grpc::check_answer(&state.protos, rpc, &value)?;
-                }
-                Ok((StatusCode::OK, axum::Json(value)).into_response())
-            }
-            _ => grpc::success(&state.protos, rpc, protocol, value),
+        if protocol == grpc::Protocol::ConnectJson && state.config.check_proto_answers {
+            grpc::check_answer(&state.protos, rpc, &value)?;
         }
+        grpc::success(&state.protos, rpc, protocol, value)
     }
     .await;
     let (response, status) = match result {

@@ -106,21 +106,21 @@ fn encode_single(field: &FieldDescriptor, v: &Value, out: &mut Vec<u8>, always: 
             encode_varint(x, out);
         }
     };
+    let fixed32 = |bits: u32, out: &mut Vec<u8>| {
+        if always || bits != 0 {
+            encode_key(n, WireType::ThirtyTwoBit, out);
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+    };
+    let fixed64 = |bits: u64, out: &mut Vec<u8>| {
+        if always || bits != 0 {
+            encode_key(n, WireType::SixtyFourBit, out);
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+    };
     match field.kind() {
-        Kind::Double => {
-            let f = float_of(v)?;
-            if always || f.to_bits() != 0 {
-                encode_key(n, WireType::SixtyFourBit, out);
-                out.extend_from_slice(&f.to_le_bytes());
-            }
-        }
-        Kind::Float => {
-            let f = float_of(v)? as f32;
-            if always || f.to_bits() != 0 {
-                encode_key(n, WireType::ThirtyTwoBit, out);
-                out.extend_from_slice(&f.to_le_bytes());
-            }
-        }
+        Kind::Double => fixed64(float_of(v)?.to_bits(), out),
+        Kind::Float => fixed32((float_of(v)? as f32).to_bits(), out),
         Kind::Int32 => varint(i32::try_from(int_of(v)?).ok()? as i64 as u64, out),
         Kind::Int64 => varint(i64::try_from(int_of(v)?).ok()? as u64, out),
         Kind::Uint32 => varint(u32::try_from(int_of(v)?).ok()? as u64, out),
@@ -133,30 +133,10 @@ fn encode_single(field: &FieldDescriptor, v: &Value, out: &mut Vec<u8>, always: 
             let x = i64::try_from(int_of(v)?).ok()?;
             varint(((x << 1) ^ (x >> 63)) as u64, out)
         }
-        Kind::Fixed32 | Kind::Sfixed32 => {
-            let x = int_of(v)?;
-            let bits = if matches!(field.kind(), Kind::Fixed32) {
-                u32::try_from(x).ok()?
-            } else {
-                i32::try_from(x).ok()? as u32
-            };
-            if always || bits != 0 {
-                encode_key(n, WireType::ThirtyTwoBit, out);
-                out.extend_from_slice(&bits.to_le_bytes());
-            }
-        }
-        Kind::Fixed64 | Kind::Sfixed64 => {
-            let x = int_of(v)?;
-            let bits = if matches!(field.kind(), Kind::Fixed64) {
-                u64::try_from(x).ok()?
-            } else {
-                i64::try_from(x).ok()? as u64
-            };
-            if always || bits != 0 {
-                encode_key(n, WireType::SixtyFourBit, out);
-                out.extend_from_slice(&bits.to_le_bytes());
-            }
-        }
+        Kind::Fixed32 => fixed32(u32::try_from(int_of(v)?).ok()?, out),
+        Kind::Sfixed32 => fixed32(i32::try_from(int_of(v)?).ok()? as u32, out),
+        Kind::Fixed64 => fixed64(u64::try_from(int_of(v)?).ok()?, out),
+        Kind::Sfixed64 => fixed64(i64::try_from(int_of(v)?).ok()? as u64, out),
         Kind::Bool => varint(u64::from(v.as_bool()?), out),
         Kind::String => {
             let s = v.as_str()?;
@@ -194,38 +174,19 @@ fn encode_single(field: &FieldDescriptor, v: &Value, out: &mut Vec<u8>, always: 
 
 fn encode_timestamp(text: &str, out: &mut Vec<u8>) -> Option<()> {
     let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    let (seconds, nanos) = (t.timestamp(), t.timestamp_subsec_nanos());
-    if seconds != 0 {
-        encode_key(1, WireType::Varint, out);
-        encode_varint(seconds as u64, out);
-    }
-    if nanos != 0 {
-        encode_key(2, WireType::Varint, out);
-        encode_varint(nanos as u64, out);
-    }
+    encode_seconds_nanos(t.timestamp(), t.timestamp_subsec_nanos() as i32, out);
     Some(())
 }
 
 fn encode_duration(text: &str, out: &mut Vec<u8>) -> Option<()> {
-    let body = text.strip_suffix('s')?;
-    let (negative, body) = match body.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, body),
-    };
-    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || frac.len() > 9
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let mut seconds: i64 = whole.parse().ok()?;
-    let mut nanos: i32 = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().ok()? };
-    if negative {
-        seconds = -seconds;
-        nanos = -nanos;
-    }
+    let d = crate::domain::Duration::parse(text)?;
+    // Truncating division: the nanos carry the seconds' sign, as the Duration message requires.
+    encode_seconds_nanos(d.nanos / 1_000_000_000, (d.nanos % 1_000_000_000) as i32, out);
+    Some(())
+}
+
+/// The fields of `Timestamp` and `Duration`: `seconds = 1`, `nanos = 2`.
+fn encode_seconds_nanos(seconds: i64, nanos: i32, out: &mut Vec<u8>) {
     if seconds != 0 {
         encode_key(1, WireType::Varint, out);
         encode_varint(seconds as u64, out);
@@ -234,7 +195,6 @@ fn encode_duration(text: &str, out: &mut Vec<u8>) -> Option<()> {
         encode_key(2, WireType::Varint, out);
         encode_varint(nanos as i64 as u64, out);
     }
-    Some(())
 }
 
 fn encode_struct(map: &Map<String, Value>, out: &mut Vec<u8>, depth: u32) -> Option<()> {
@@ -552,8 +512,8 @@ fn decode_duration(bytes: &[u8]) -> Option<Value> {
     if nanos.unsigned_abs() >= 1_000_000_000 || (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0) {
         return None;
     }
-    let sign = if seconds < 0 || nanos < 0 { "-" } else { "" };
-    Some(Value::String(format!("{sign}{}{}s", seconds.unsigned_abs(), fraction(nanos.unsigned_abs()))))
+    let nanos = seconds.checked_mul(1_000_000_000)?.checked_add(i64::from(nanos))?;
+    Some(Value::String(crate::domain::Duration { nanos }.to_string()))
 }
 
 fn decode_struct(bytes: &[u8], depth: u32) -> Option<Map<String, Value>> {

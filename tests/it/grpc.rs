@@ -343,20 +343,10 @@ async fn reflection_lists_the_services(s: &TestServer) {
     for version in ["v1", "v1alpha"] {
         let mut request = Vec::new();
         prost::encoding::string::encode(7, &String::new(), &mut request);
-        let mut framed = vec![0u8];
-        framed.extend_from_slice(&(request.len() as u32).to_be_bytes());
-        framed.extend_from_slice(&request);
-        let req =
-            hyper::Request::post(format!("{}/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo", s.base))
-                .header("content-type", "application/grpc")
-                .header("te", "trailers")
-                .body(http_body_util::Full::new(hyper::body::Bytes::from(framed)))
-                .unwrap();
-        let resp = wire::h2_client().request(req).await.expect("reflection call");
-        assert_eq!(resp.status(), 200);
-        use http_body_util::BodyExt;
-        let collected = resp.into_body().collect().await.expect("body");
-        let text = String::from_utf8_lossy(&collected.to_bytes()).to_string();
+        let url = format!("{}/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo", s.base);
+        let answer = wire::grpc_raw(&url, &[], wire::frame(0, &request)).await;
+        assert_eq!(answer.status, "0", "{version}: {:?}", answer.message);
+        let text = String::from_utf8_lossy(&answer.body).to_string();
         for service in [MGMT, "zitadel.admin.v1.AdminService", V2, "actionsd.connector.v1.ConnectorService"] {
             assert!(text.contains(service), "{version} lists {service}: {text:?}");
         }
@@ -366,29 +356,14 @@ async fn reflection_lists_the_services(s: &TestServer) {
 async fn grpc_edge_cases(s: &TestServer) {
     let get = wire::rpc(&format!("{MGMT}/GetMyOrg"));
     let url = format!("{}{}", s.base, get.full_name());
+    let auth = format!("Bearer {}", s.admin);
     let send = |body: Vec<u8>, extra: Vec<(&'static str, &'static str)>| {
-        let url = url.clone();
-        let token = s.admin.clone();
+        let (url, auth) = (url.clone(), auth.clone());
         async move {
-            let mut req = hyper::Request::post(url)
-                .header("content-type", "application/grpc")
-                .header("te", "trailers")
-                .header("authorization", format!("Bearer {token}"));
-            for (k, v) in extra {
-                req = req.header(k, v);
-            }
-            let resp = wire::h2_client()
-                .request(req.body(http_body_util::Full::new(hyper::body::Bytes::from(body))).unwrap())
-                .await
-                .expect("call");
-            let head = resp.headers().clone();
-            use http_body_util::BodyExt;
-            let collected = resp.into_body().collect().await.unwrap();
-            let trailers = collected.trailers().cloned().unwrap_or_default();
-            let status = trailers.get("grpc-status").or(head.get("grpc-status")).unwrap().to_str().unwrap().to_string();
-            let message =
-                trailers.get("grpc-message").or(head.get("grpc-message")).map(|v| v.to_str().unwrap().to_string());
-            (status, message, head)
+            let mut metadata = vec![("authorization", auth.as_str())];
+            metadata.extend(extra);
+            let answer = wire::grpc_raw(&url, &metadata, body).await;
+            (answer.status, answer.message, answer.headers)
         }
     };
     // An empty message is valid protobuf: the call succeeds.
@@ -423,33 +398,22 @@ async fn grpc_edge_cases(s: &TestServer) {
     message.push(0x0a);
     prost::encoding::encode_varint(entry.len() as u64, &mut message);
     message.extend_from_slice(&entry);
-    let mut framed = vec![0u8];
-    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    framed.extend_from_slice(&message);
     let execute = wire::rpc(&format!("{MGMT}/ExecuteFlowTrigger"));
-    let req = hyper::Request::post(format!("{}{}", s.base, execute.full_name()))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("authorization", format!("Bearer {}", s.admin))
-        .body(http_body_util::Full::new(hyper::body::Bytes::from(framed)))
-        .unwrap();
-    let resp = wire::h2_client().request(req).await.expect("call");
-    assert_eq!(resp.headers().get("grpc-status").map(|v| v.to_str().unwrap()), Some("3"), "{:?}", resp.headers());
+    let answer = wire::grpc_raw(
+        &format!("{}{}", s.base, execute.full_name()),
+        &[("authorization", &auth)],
+        wire::frame(0, &message),
+    )
+    .await;
+    assert_eq!(answer.status, "3", "{:?}", answer.message);
+    assert_eq!(answer.headers.get("grpc-status").unwrap(), "3", "an error is trailers-only");
     // The server is still fine.
     let (status, _, _) = send(vec![0, 0, 0, 0, 0], vec![]).await;
     assert_eq!(status, "0");
     // An unknown method over gRPC is UNIMPLEMENTED.
-    let (status, ..) = {
-        let req = hyper::Request::post(format!("{}/{MGMT}/NoSuchMethod", s.base))
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .body(http_body_util::Full::new(hyper::body::Bytes::from(vec![0u8, 0, 0, 0, 0])))
-            .unwrap();
-        let resp = wire::h2_client().request(req).await.unwrap();
-        let head = resp.headers().clone();
-        (head.get("grpc-status").map(|v| v.to_str().unwrap().to_string()), ())
-    };
-    assert_eq!(status.as_deref(), Some("12"));
+    let answer = wire::grpc_raw(&format!("{}/{MGMT}/NoSuchMethod", s.base), &[], vec![0u8, 0, 0, 0, 0]).await;
+    assert_eq!(answer.status, "12");
+    assert_eq!(answer.headers.get("grpc-status").unwrap(), "12", "an error is trailers-only");
 }
 
 /// `grpc-timeout` bounds a call: a run longer than the deadline ends with DEADLINE_EXCEEDED, on
@@ -468,19 +432,15 @@ async fn deadlines_end_calls(s: &TestServer) {
         &wire::pool().get_message_by_name("zitadel.management.v1.ExecuteFlowTriggerRequest").unwrap(),
         &json!({"flowType": "2", "triggerType": "4", "context": {}}),
     );
-    let payload = prost::Message::encode_to_vec(&message);
-    let mut framed = vec![0u8];
-    framed.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    framed.extend_from_slice(&payload);
-    let req = hyper::Request::post(format!("{}{}", s.base, execute.full_name()))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("grpc-timeout", "300m")
-        .header("authorization", format!("Bearer {}", s.admin))
-        .body(http_body_util::Full::new(hyper::body::Bytes::from(framed)))
-        .unwrap();
-    let resp = wire::h2_client().request(req).await.expect("call");
-    assert_eq!(resp.headers().get("grpc-status").map(|v| v.to_str().unwrap()), Some("4"), "{:?}", resp.headers());
+    let auth = format!("Bearer {}", s.admin);
+    let answer = wire::grpc_raw(
+        &format!("{}{}", s.base, execute.full_name()),
+        &[("authorization", &auth), ("grpc-timeout", "300m")],
+        wire::frame(0, &prost::Message::encode_to_vec(&message)),
+    )
+    .await;
+    assert_eq!(answer.status, "4", "{:?}", answer.message);
+    assert_eq!(answer.headers.get("grpc-status").unwrap(), "4", "an error is trailers-only");
     assert!(started.elapsed() < std::time::Duration::from_millis(3500), "ended at the deadline, not after the run");
     let r = s
         .call(

@@ -10,12 +10,12 @@ use common::TestServer;
 
 async fn official_node_sdk_manages_actions_flows_targets_and_executions(s: &TestServer) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node_sdk");
-    if !dir.join("node_modules/@zitadel/node").exists() {
-        assert!(
-            std::env::var_os("ACTIONSD_TEST_REQUIRE_NODE_SDK").is_none(),
-            "ACTIONSD_TEST_REQUIRE_NODE_SDK is set but tests/node_sdk has no node_modules (npm ci there)"
-        );
-        eprintln!("SKIPPED @zitadel/node SDK test: run `npm ci` in tests/node_sdk");
+    if !common::npm_installed_or_skip(
+        &dir,
+        "node_modules/@zitadel/node",
+        "ACTIONSD_TEST_REQUIRE_NODE_SDK",
+        "@zitadel/node SDK test",
+    ) {
         return;
     }
     let out = tokio::process::Command::new("node")

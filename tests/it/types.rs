@@ -78,12 +78,12 @@ backend_tests!(documents_per_trigger);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_declarations_type_check_the_corpus() {
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/types");
-    if !corpus.join("node_modules/.bin/tsc").exists() {
-        assert!(
-            std::env::var_os("ACTIONSD_TEST_REQUIRE_TSC").is_none(),
-            "ACTIONSD_TEST_REQUIRE_TSC is set but tests/types has no TypeScript (npm ci there)"
-        );
-        eprintln!("SKIPPED TypeScript corpus: run `npm ci` in tests/types to type-check it");
+    if !common::npm_installed_or_skip(
+        &corpus,
+        "node_modules/.bin/tsc",
+        "ACTIONSD_TEST_REQUIRE_TSC",
+        "TypeScript corpus",
+    ) {
         return;
     }
     let s = TestServer::sqlite().await;

@@ -357,6 +357,21 @@ pub async fn create_schema(url: &str) -> String {
 
 /// The PostgreSQL URL for a test that runs only on PostgreSQL; None (after saying so on stderr, in
 /// the form `.ci/run` counts as skipped) when the variable is not set.
+/// Whether the npm packages a check needs are installed in `dir` (`installed` is a path inside
+/// it). Without them the check says SKIPPED, unless `require_env` is set (CI), where it fails.
+pub fn npm_installed_or_skip(dir: &std::path::Path, installed: &str, require_env: &str, what: &str) -> bool {
+    if dir.join(installed).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(require_env).is_none(),
+        "{require_env} is set but {} has no {installed} (npm ci there)",
+        dir.display()
+    );
+    eprintln!("SKIPPED {what}: run `npm ci` in {}", dir.display());
+    false
+}
+
 pub fn postgres_url_or_skip(test: &str) -> Option<String> {
     match std::env::var(POSTGRES_ENV) {
         Ok(url) => Some(url),

@@ -138,7 +138,8 @@ pub fn h2_client(
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).http2_only(true).build_http()
 }
 
-fn frame(flags: u8, payload: &[u8]) -> Vec<u8> {
+/// A length-prefixed gRPC message (`flags` 0, or 0x80 for a gRPC-web trailer block).
+pub fn frame(flags: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![flags];
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.extend_from_slice(payload);
@@ -166,6 +167,38 @@ fn unframe(mut body: &[u8]) -> (Vec<Vec<u8>>, Vec<(String, String)>) {
         body = &body[5 + len..];
     }
     (messages, trailers)
+}
+
+/// The answer of a raw gRPC call: status and message from the trailers (or, for a
+/// trailers-only answer, the headers), the response headers, and the body as sent.
+pub struct RawGrpc {
+    pub status: String,
+    pub message: Option<String>,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+/// POSTs `body` (framed by the caller, as given) to `url` as a gRPC call over h2c, with extra
+/// metadata.
+pub async fn grpc_raw(url: &str, metadata: &[(&str, &str)], body: Vec<u8>) -> RawGrpc {
+    let mut req = hyper::Request::post(url).header("content-type", "application/grpc").header("te", "trailers");
+    for (k, v) in metadata {
+        req = req.header(*k, *v);
+    }
+    let resp = h2_client()
+        .request(req.body(http_body_util::Full::new(Bytes::from(body))).expect("request"))
+        .await
+        .expect("gRPC call");
+    assert_eq!(resp.status(), 200, "gRPC answers 200");
+    assert_eq!(resp.version(), hyper::Version::HTTP_2);
+    let headers = resp.headers().clone();
+    let collected = resp.into_body().collect().await.expect("gRPC body");
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    let field =
+        |name: &str| trailers.get(name).or_else(|| headers.get(name)).map(|v| v.to_str().expect("ascii").to_string());
+    let status = field("grpc-status").expect("grpc-status");
+    let message = field("grpc-message").map(|m| percent_decode(&m));
+    RawGrpc { status, message, headers, body: collected.to_bytes() }
 }
 
 impl TestServer {
@@ -246,31 +279,16 @@ impl TestServer {
             }
             Via::Grpc => {
                 let payload = frame(0, &to_message(&input, request).encode_to_vec());
-                let mut req =
-                    hyper::Request::post(&url).header("content-type", "application/grpc").header("te", "trailers");
-                for (k, v) in &headers {
-                    req = req.header(k.as_str(), v.as_str());
-                }
-                let req = req.body(http_body_util::Full::new(Bytes::from(payload))).expect("request");
-                let resp = h2_client().request(req).await.expect("gRPC call");
-                assert_eq!(resp.status(), 200, "gRPC answers 200");
-                assert_eq!(resp.version(), hyper::Version::HTTP_2);
-                let head = resp.headers().clone();
-                let collected = resp.into_body().collect().await.expect("gRPC body");
-                let trailers = collected.trailers().cloned().unwrap_or_default();
-                let bytes = collected.to_bytes();
-                let field = |name: &str| {
-                    trailers.get(name).or_else(|| head.get(name)).map(|v| v.to_str().expect("ascii").to_string())
-                };
-                let code: i64 = field("grpc-status").expect("grpc-status").parse().expect("numeric status");
-                let (messages, _) = unframe(&bytes);
+                let metadata: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let answer = grpc_raw(&url, &metadata, payload).await;
+                let code: i64 = answer.status.parse().expect("numeric status");
+                let (messages, _) = unframe(&answer.body);
                 if code == 0 {
                     assert_eq!(messages.len(), 1, "one response message");
                     Outcome { via, code, message: String::new(), body: decode_out(&messages[0]) }
                 } else {
                     assert!(messages.is_empty(), "no message with an error");
-                    let message = percent_decode(&field("grpc-message").unwrap_or_default());
-                    Outcome { via, code, message, body: Value::Null }
+                    Outcome { via, code, message: answer.message.unwrap_or_default(), body: Value::Null }
                 }
             }
             Via::GrpcWeb | Via::GrpcWebText => {
