@@ -590,13 +590,12 @@ pub async fn list_actions(s: AppState, c: Caller, r: ListActionsRequest) -> ApiR
         ActionFieldName::Id => SortColumn::Id,
         ActionFieldName::State => SortColumn::State,
     };
-    let position = s.store.last_position().await?;
-    let (total, rows) = action_store::list(&s.store, c.org, ListParams { offset, limit, asc, sort, filters }).await?;
+    let page = action_store::list(&s.store, c.org, ListParams { offset, limit, asc, sort, filters }).await?;
     let max = s.config.max_action_timeout;
     Ok(ListActionsResponse {
-        details: ListDetails::new(total, position),
+        details: ListDetails::new(page.total, page.position),
         sorting_column: r.sorting_column,
-        result: rows.into_iter().map(|a| action_msg(a, max)).collect(),
+        result: page.rows.into_iter().map(|a| action_msg(a, max)).collect(),
     })
 }
 

@@ -8,7 +8,7 @@ use entity::{action, action_version, flow, flow_trigger_action};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
 };
 
 pub use entity::enums::ActionState;
@@ -503,83 +503,157 @@ fn name_condition(backend: DatabaseBackend, value: &str, method: TextMethod) -> 
     }
 }
 
-pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<(u64, Vec<action::Model>)> {
+/// One page of actions with the number of matches and the position of the newest event, all
+/// read by one statement (one snapshot).
+pub struct Page {
+    pub total: u64,
+    pub position: i64,
+    pub rows: Vec<action::Model>,
+}
+
+/// The columns of a page row, in the order `list` aggregates them.
+const PAGE_COLUMNS: &str = "a.\"id\", a.\"org_id\", a.\"name\", a.\"name_folded\", a.\"script\", a.\"timeout_nanos\", \
+    a.\"allowed_to_fail\", a.\"state\", a.\"sequence\", a.\"created_at\", a.\"changed_at\", a.\"version\"";
+
+/// A page row as the JSON functions give it: an array of `PAGE_COLUMNS`, in order (serde reads a
+/// struct from an array field by field).
+#[derive(serde::Deserialize)]
+struct PageRow {
+    id: i64,
+    org_id: i64,
+    name: String,
+    name_folded: String,
+    script: String,
+    timeout_nanos: i64,
+    allowed_to_fail: Flag,
+    state: i32,
+    sequence: i64,
+    created_at: i64,
+    changed_at: i64,
+    version: i64,
+}
+
+/// A boolean as the JSON functions give it: `true`/`false` (PostgreSQL) or 0/1 (SQLite).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Int(i64),
+}
+
+impl TryFrom<PageRow> for action::Model {
+    type Error = ApiError;
+
+    fn try_from(r: PageRow) -> ApiResult<Self> {
+        use sea_orm::ActiveEnum;
+        let state = ActionState::try_from_value(&r.state)
+            .map_err(|_| ApiError::internal(format!("action {}: unknown state {}", r.id, r.state)))?;
+        Ok(action::Model {
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            name_folded: r.name_folded,
+            script: r.script,
+            timeout_nanos: r.timeout_nanos,
+            allowed_to_fail: match r.allowed_to_fail {
+                Flag::Bool(b) => b,
+                Flag::Int(i) => i != 0,
+            },
+            state,
+            sequence: r.sequence,
+            created_at: r.created_at,
+            changed_at: r.changed_at,
+            version: r.version,
+        })
+    }
+}
+
+pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<Page> {
+    let backend = store.backend;
+    let pg = backend == DatabaseBackend::Postgres;
     let mut cond = Condition::all();
     for f in &params.filters {
         cond = match f {
             ActionFilter::Id(id) => cond.add(action::Column::Id.eq(*id)),
             ActionFilter::Nothing => cond.add(Expr::cust("1 = 0")),
             ActionFilter::State(s) => cond.add(action::Column::State.eq(*s)),
-            ActionFilter::Name(value, method) => match name_condition(store.backend, value, *method) {
+            ActionFilter::Name(value, method) => match name_condition(backend, value, *method) {
                 Some(c) => cond.add(c),
                 None => cond,
             },
         };
     }
-    let in_org = || action::Entity::find().filter(action::Column::OrgId.eq(org));
-    if cond.is_empty() {
-        let total = in_org().count(&store.db).await?;
-        let rows = ordered(store.backend, in_org(), &params).offset(params.offset).limit(params.limit);
-        return Ok((total, rows.all(&store.db).await?));
-    }
-    // With filters: one pass over the covering index (org_id, name_folded, name, state, id) reads
-    // every match's sort keys, without an ORDER BY (which would let SQLite walk the table in id
-    // order instead); the total is their number and the page a slice of them sorted here, so
-    // the filter is evaluated once and only the page's rows are read. The order is the same as
-    // the databases': names compare bytewise (SQLite's BINARY, PostgreSQL's "C" collation).
-    let mut keys: Vec<(i64, String, i32)> = action::Entity::find()
+    // One statement: the matches' sort keys come from the covering index (org_id, name_folded,
+    // name, state, id) once, materialized, so the filter is evaluated once for the total and the
+    // page; only the page's rows are read in full, and they come back as one JSON array in one
+    // result row (the SQLite driver hands every result row from its thread to the caller: a
+    // hundred rows were a hundred hand-offs). The order is the databases' (names bytewise:
+    // SQLite's BINARY, PostgreSQL's "C" collation) and is applied again to the array here.
+    let filtered = !cond.is_empty();
+    let matches = action::Entity::find()
         .select_only()
         .column(action::Column::Id)
         .column(action::Column::Name)
         .column(action::Column::State)
         .filter(action::Column::OrgId.eq(org))
         .filter(cond)
-        .into_tuple()
-        .all(&store.db)
-        .await?;
-    let total = keys.len() as u64;
-    keys.sort_unstable_by(|a, b| {
+        .build(backend);
+    let dir = if params.asc { "ASC" } else { "DESC" };
+    let name = if pg { "\"name\" COLLATE \"C\"" } else { "\"name\"" };
+    let order = match params.sort {
+        SortColumn::Unspecified | SortColumn::Id => format!("\"id\" {dir}"),
+        SortColumn::Name => format!("{name} {dir}, \"id\" {dir}"),
+        SortColumn::State => format!("\"state\" {dir}, \"id\" {dir}"),
+    };
+    // PostgreSQL reads each page row by its key (a join made it hash the whole table when it
+    // guessed many matches); SQLite's join already does, and its JSON values would lose their
+    // JSON type through a subquery.
+    let page = if pg {
+        format!(
+            "(SELECT json_agg((SELECT json_build_array({PAGE_COLUMNS}) FROM \"actions\" a WHERE a.\"id\" = p.\"id\"))::text FROM p)"
+        )
+    } else {
+        format!(
+            "(SELECT json_group_array(json_array({PAGE_COLUMNS})) FROM p JOIN \"actions\" a ON a.\"id\" = p.\"id\")"
+        )
+    };
+    // Without a filter there is nothing to evaluate twice: the matches are inlined into the
+    // count and the page, which then use whichever index suits each.
+    let materialized = if filtered { "MATERIALIZED" } else { "NOT MATERIALIZED" };
+    let sql = format!(
+        "WITH m AS {materialized} ({inner}), \
+         p AS (SELECT \"id\" FROM m ORDER BY {order} LIMIT {limit} OFFSET {offset}) \
+         SELECT (SELECT count(*) FROM m) AS total, \
+         (SELECT max(\"position\") FROM \"events\") AS position, \
+         {page} AS page",
+        inner = matches.sql,
+        limit = params.limit.min(i64::MAX as u64),
+        offset = params.offset.min(i64::MAX as u64),
+    );
+    let statement = Statement::from_sql_and_values(backend, sql, matches.values.map(|v| v.0).unwrap_or_default());
+    let row =
+        store.db.query_one(statement).await?.ok_or_else(|| ApiError::internal("the list statement returned no row"))?;
+    let total: i64 = row.try_get("", "total")?;
+    let position: Option<i64> = row.try_get("", "position")?;
+    let page: Option<String> = row.try_get("", "page")?;
+    let parsed: Vec<PageRow> = match page.as_deref() {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(text).map_err(|e| ApiError::internal(format!("the list page: {e}")))?,
+    };
+    let mut rows = parsed.into_iter().map(action::Model::try_from).collect::<ApiResult<Vec<_>>>()?;
+    use sea_orm::ActiveEnum;
+    rows.sort_unstable_by(|a, b| {
         let by = match params.sort {
             SortColumn::Unspecified | SortColumn::Id => std::cmp::Ordering::Equal,
-            SortColumn::Name => a.1.as_bytes().cmp(b.1.as_bytes()),
-            SortColumn::State => a.2.cmp(&b.2),
+            SortColumn::Name => a.name.as_bytes().cmp(b.name.as_bytes()),
+            SortColumn::State => a.state.to_value().cmp(&b.state.to_value()),
         }
-        .then(a.0.cmp(&b.0));
+        .then(a.id.cmp(&b.id));
         if params.asc {
             by
         } else {
             by.reverse()
         }
     });
-    let page: Vec<i64> = keys
-        .into_iter()
-        .map(|k| k.0)
-        .skip(usize::try_from(params.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(params.limit).unwrap_or(usize::MAX))
-        .collect();
-    if page.is_empty() {
-        return Ok((total, Vec::new()));
-    }
-    let mut rows = in_org().filter(action::Column::Id.is_in(page.clone())).all(&store.db).await?;
-    let position: std::collections::HashMap<i64, usize> = page.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    rows.sort_by_key(|r| position.get(&r.id).copied().unwrap_or(usize::MAX));
-    Ok((total, rows))
-}
-
-/// The list's order: the sort column (if any), then the id, both in the requested direction.
-fn ordered(
-    backend: DatabaseBackend,
-    q: sea_orm::Select<action::Entity>,
-    params: &ListParams,
-) -> sea_orm::Select<action::Entity> {
-    let order = if params.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
-    let q = match params.sort {
-        SortColumn::Unspecified | SortColumn::Id => q,
-        SortColumn::Name if backend == DatabaseBackend::Postgres => {
-            q.order_by(Expr::cust("\"name\" COLLATE \"C\""), order.clone())
-        }
-        SortColumn::Name => q.order_by(action::Column::Name, order.clone()),
-        SortColumn::State => q.order_by(action::Column::State, order.clone()),
-    };
-    q.order_by(action::Column::Id, order)
+    Ok(Page { total: u64::try_from(total).unwrap_or(0), position: position.unwrap_or(0), rows })
 }

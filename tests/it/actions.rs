@@ -747,6 +747,19 @@ async fn list_actions_paging(s: &TestServer) {
         assert!(body.get("result").is_none(), "offset {past}: {body}");
         assert_eq!(body["details"]["totalResult"], "5", "totalResult also past the end (offset {past})");
     }
+    // The same with a filter (the matches are counted and paged by one statement).
+    let filtered = |offset: u64, asc: bool| {
+        json!({"sortingColumn": "ACTION_FIELD_NAME_NAME", "query": {"offset": offset, "limit": 2, "asc": asc},
+            "queries": [{"actionStateQuery": {"state": "ACTION_STATE_ACTIVE"}}]})
+    };
+    let body = list_ok(s, filtered(1, false)).await;
+    assert_eq!(result_names(&body), ["d", "c"]);
+    assert_eq!(body["details"]["totalResult"], "5");
+    let body = list_ok(s, filtered(4, true)).await;
+    assert_eq!(result_names(&body), ["e"]);
+    let body = list_ok(s, filtered(7, true)).await;
+    assert!(body.get("result").is_none(), "{body}");
+    assert_eq!(body["details"]["totalResult"], "5", "filtered totalResult past the end");
 }
 
 async fn list_actions_text_query_methods(s: &TestServer) {
