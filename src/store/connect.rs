@@ -91,8 +91,12 @@ async fn sqlite(url: &str, opts: &DbOptions) -> Result<Databases, DbErr> {
         connect = connect.pragma("max_page_count", (max / SQLITE_PAGE_SIZE).max(1).to_string());
     }
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    // No ping before each use: a connection to a local file cannot be cut off, and each ping is a
+    // round trip to the connection's thread (as costly as the query itself for a point read).
+    // A failing database still fails the query itself, as fast.
     let base = || {
         SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .acquire_timeout(opts.acquire_timeout)
             // A connection left inside a transaction never goes back to the pool.
             .after_release(|conn, _meta| Box::pin(async move { Ok(depth::<sqlx::Sqlite>(conn) == 0) }))
@@ -112,6 +116,7 @@ async fn sqlite(url: &str, opts: &DbOptions) -> Result<Databases, DbErr> {
     }
     let read = base().max_connections(8).min_connections(1).connect_with(connect.clone()).await.map_err(conn_err)?;
     let writer = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .acquire_timeout(opts.acquire_timeout)
         .max_connections(1)
         .min_connections(1)
