@@ -6,6 +6,10 @@
 # latency (no percentiles). Each load is first one stream per connection (-m 1), like wrk, then
 # the same number of calls in flight multiplexed over 4 connections (-c 4 -m 16 / -m 8), the way
 # gRPC clients use a channel (one HTTP/2 connection carrying many calls).
+# Every row also gives the server's CPU time per call (the server process and its sandbox
+# workers, from /proc): the load generator shares the machine's two cores, and gRPC costs it
+# more than REST (it sends a DATA frame per call and parses trailers), so req/s alone also
+# measures the client. ROUNDS (default 1) repeats the whole table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -80,33 +84,68 @@ check_grpc "$GRPC_GET" "$WORK/get.grpc"
 check_grpc "$GRPC_EXECUTE" "$WORK/execute.grpc"
 
 # h2load's summary as one table row: label, req/s, mean latency, failed (non-2xx or errors).
-h2row() {
-  awk -v label="$1" '
-    /^finished in/ {rps=$4}
-    /^requests:/ {failed=$10 + 0; errored=$12 + 0}
-    /^time for request:/ {mean=$6}
-    END {printf "| %s | %s | mean %s | %d |\n", label, rps, mean, failed + errored}'
+# CPU time (ms) used so far by the server and its sandbox workers.
+cpu_ms() {
+  local ticks=0 p f
+  for p in $SERVER_PID $(pgrep -P "$SERVER_PID" || true); do
+    # Fields 14 and 15 of /proc/PID/stat (utime, stime), after the command name in parentheses.
+    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    read -r -a f <<<"$f"
+    ticks=$((ticks + f[11] + f[12]))
+  done
+  echo $((ticks * 1000 / $(getconf CLK_TCK)))
 }
 
+# Runs a load (the rest of the arguments) and prints one table row: label, req/s, latency, the
+# server's CPU per call, failures.
+measure() {
+  local label=$1 tool=$2 out before after
+  shift 2
+  before=$(cpu_ms)
+  out=$("$@")
+  after=$(cpu_ms)
+  awk -v label="$label" -v tool="$tool" -v cpu=$((after - before)) '
+    tool == "wrk" && /Requests\/sec/ {rps=$2}
+    tool == "wrk" && / requests in / {n=$1}
+    tool == "wrk" && /^ +50%/ {p50=$2}
+    tool == "wrk" && /^ +99%/ {p99=$2}
+    tool == "wrk" && /Non-2xx/ {failed=$NF}
+    tool == "h2load" && /^finished in/ {rps=$4}
+    tool == "h2load" && /^requests:/ {n=$8; failed=$10 + $12}
+    tool == "h2load" && /^time for request:/ {mean=$6}
+    END {
+      lat = (tool == "wrk") ? sprintf("p50 %s, p99 %s", p50, p99) : sprintf("mean %s", mean)
+      printf "| %s | %s | %s | %.1f µs | %d |\n", label, rps, lat, (n > 0 ? cpu * 1000 / n : 0), failed
+    }' <<<"$out"
+}
+
+auth_h2=(-H "Authorization: Bearer $TOKEN")
+h2() { h2load -t2 -D "$SECONDS_RUN" "$@"; }
 echo "machine: $(nproc) cores, $(uname -sr); $DURATION per figure, SQLite"
-echo
-echo "| scenario | req/s | latency | failed |"
-echo "|---|---|---|---|"
-# GetAction, 64 connections.
 wrk -t2 -c64 -d2s "${auth[@]}" "$BASE/management/v1/actions/$ID" >/dev/null
-wrk -t2 -c64 -d"$DURATION" --latency "${auth[@]}" "$BASE/management/v1/actions/$ID" |
-  summary "GetAction, REST over HTTP/1.1 (wrk), 64 conns" | awk -F'|' '{printf "|%s|%s| p50 %s, p99 %s |%s|\n", $2, $3, $4, $5, $6}'
-h2load -c64 -m1 -t2 -D "$SECONDS_RUN" "${auth[@]}" "$BASE/management/v1/actions/$ID" | h2row "GetAction, REST over h2c (h2load), 64 conns"
-h2load -c64 -m1 -t2 -D "$SECONDS_RUN" "${grpc_headers[@]}" -d "$WORK/get.grpc" "$BASE$GRPC_GET" | h2row "GetAction, gRPC over h2c (h2load), 64 conns"
-h2load -c4 -m16 -t2 -D "$SECONDS_RUN" "${auth[@]}" "$BASE/management/v1/actions/$ID" | h2row "GetAction, REST over h2c (h2load), 4 conns x 16 streams"
-h2load -c4 -m16 -t2 -D "$SECONDS_RUN" "${grpc_headers[@]}" -d "$WORK/get.grpc" "$BASE$GRPC_GET" | h2row "GetAction, gRPC over h2c (h2load), 4 conns x 16 streams"
-# _execute, one action, 32 connections.
 wrk -t2 -c32 -d2s "${auth[@]}" -s "$WORK/execute.lua" "$BASE/management/v1/flows/2/trigger/4/_execute" >/dev/null
-wrk -t2 -c32 -d"$DURATION" --latency "${auth[@]}" -s "$WORK/execute.lua" "$BASE/management/v1/flows/2/trigger/4/_execute" |
-  summary "_execute, REST over HTTP/1.1 (wrk), 32 conns" | awk -F'|' '{printf "|%s|%s| p50 %s, p99 %s |%s|\n", $2, $3, $4, $5, $6}'
-h2load -c32 -m1 -t2 -D "$SECONDS_RUN" "${auth[@]}" -H "content-type: application/json" -d "$WORK/execute.json" \
-  "$BASE/management/v1/flows/2/trigger/4/_execute" | h2row "_execute, REST over h2c (h2load), 32 conns"
-h2load -c32 -m1 -t2 -D "$SECONDS_RUN" "${grpc_headers[@]}" -d "$WORK/execute.grpc" "$BASE$GRPC_EXECUTE" |
-  h2row "_execute, gRPC over h2c (h2load), 32 conns"
-h2load -c4 -m8 -t2 -D "$SECONDS_RUN" "${grpc_headers[@]}" -d "$WORK/execute.grpc" "$BASE$GRPC_EXECUTE" |
-  h2row "_execute, gRPC over h2c (h2load), 4 conns x 8 streams"
+for round in $(seq 1 "${ROUNDS:-1}"); do
+  echo
+  echo "round $round"
+  echo
+  echo "| scenario | req/s | latency | server CPU per call | failed |"
+  echo "|---|---|---|---|---|"
+  measure "GetAction, REST over HTTP/1.1 (wrk), 64 conns" wrk \
+    wrk -t2 -c64 -d"$DURATION" --latency "${auth[@]}" "$BASE/management/v1/actions/$ID"
+  measure "GetAction, REST over h2c (h2load), 64 conns" h2load \
+    h2 -c64 -m1 "${auth_h2[@]}" "$BASE/management/v1/actions/$ID"
+  measure "GetAction, gRPC over h2c (h2load), 64 conns" h2load \
+    h2 -c64 -m1 "${grpc_headers[@]}" -d "$WORK/get.grpc" "$BASE$GRPC_GET"
+  measure "GetAction, REST over h2c (h2load), 4 conns x 16 streams" h2load \
+    h2 -c4 -m16 "${auth_h2[@]}" "$BASE/management/v1/actions/$ID"
+  measure "GetAction, gRPC over h2c (h2load), 4 conns x 16 streams" h2load \
+    h2 -c4 -m16 "${grpc_headers[@]}" -d "$WORK/get.grpc" "$BASE$GRPC_GET"
+  measure "_execute, REST over HTTP/1.1 (wrk), 32 conns" wrk \
+    wrk -t2 -c32 -d"$DURATION" --latency "${auth[@]}" -s "$WORK/execute.lua" "$BASE/management/v1/flows/2/trigger/4/_execute"
+  measure "_execute, REST over h2c (h2load), 32 conns" h2load \
+    h2 -c32 -m1 "${auth_h2[@]}" -H "content-type: application/json" -d "$WORK/execute.json" "$BASE/management/v1/flows/2/trigger/4/_execute"
+  measure "_execute, gRPC over h2c (h2load), 32 conns" h2load \
+    h2 -c32 -m1 "${grpc_headers[@]}" -d "$WORK/execute.grpc" "$BASE$GRPC_EXECUTE"
+  measure "_execute, gRPC over h2c (h2load), 4 conns x 8 streams" h2load \
+    h2 -c4 -m8 "${grpc_headers[@]}" -d "$WORK/execute.grpc" "$BASE$GRPC_EXECUTE"
+done
