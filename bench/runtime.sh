@@ -35,7 +35,8 @@ echo
 
 
 (cd "$WORK" && RUST_LOG=warn ACTIONSD_ADDR="127.0.0.1:$PORT" ACTIONSD_ADMIN_TOKEN="$TOKEN" exec "$BIN" serve >"$WORK/server.log" 2>&1) &
-PIDS+=($!)
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
 for _ in $(seq 1 100); do curl -sf "$BASE/debug/ready" >/dev/null && break; sleep 0.1; done
 auth=(-H "Authorization: Bearer $TOKEN")
 SCRIPT=$(python3 -c 'import json,sys; print(json.dumps(open("src/runtime/bench.rs").read().split("r#\"")[1].split("\"#")[0]))')
@@ -60,7 +61,9 @@ for n in 1 5; do
   curl -sf "$BASE/management/v1/flows/2/trigger/4" "${auth[@]}" -d "{\"actionIds\":[${list%,}]}" >/dev/null
   # warm the workers
   wrk -t2 -c32 -d2s "${auth[@]}" -s "$WORK/execute.lua" "$BASE/management/v1/flows/2/trigger/4/_execute" >/dev/null
+  cpu_per_run "$SERVER_PID" "$BASE" "${DURATION%s}" >"$WORK/cpu.$n" &
   wrk -t2 -c32 -d"$DURATION" --latency "${auth[@]}" -s "$WORK/execute.lua" "$BASE/management/v1/flows/2/trigger/4/_execute" | summary "actionsd, $n action(s)"
+  wait $!
   node bench/node_vm.js --serve "$NODE_PORT" "$n" &
   NODE_PID=$!
   for _ in $(seq 1 50); do curl -sf -X POST "http://127.0.0.1:$NODE_PORT/execute" -d "$CONTEXT" >/dev/null && break; sleep 0.1; done
@@ -68,3 +71,6 @@ for n in 1 5; do
   wrk -t2 -c32 -d"$DURATION" --latency -s "$WORK/execute.lua" "http://127.0.0.1:$NODE_PORT/execute" | summary "node vm server, $n action(s)"
   kill "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
 done
+echo
+echo "CPU per action run under that load (server and sandbox workers, from /proc and /metrics):"
+for n in 1 5; do echo "- $n action(s): $(cat "$WORK/cpu.$n")"; done
