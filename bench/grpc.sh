@@ -83,17 +83,11 @@ check_grpc() { # $1 = path, $2 = body file
 check_grpc "$GRPC_GET" "$WORK/get.grpc"
 check_grpc "$GRPC_EXECUTE" "$WORK/execute.grpc"
 
-# h2load's summary as one table row: label, req/s, mean latency, failed (non-2xx or errors).
 # CPU time (ms) used so far by the server and its sandbox workers.
 cpu_ms() {
-  local ticks=0 p f
-  for p in $SERVER_PID $(pgrep -P "$SERVER_PID" || true); do
-    # Fields 14 and 15 of /proc/PID/stat (utime, stime), after the command name in parentheses.
-    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
-    read -r -a f <<<"$f"
-    ticks=$((ticks + f[11] + f[12]))
-  done
-  echo $((ticks * 1000 / $(getconf CLK_TCK)))
+  local kids self
+  read -r kids self <<<"$(cpu_ticks "$SERVER_PID")"
+  echo $(((kids + self) * 1000 / $(getconf CLK_TCK)))
 }
 
 # Runs a load (the rest of the arguments) and prints one table row: label, req/s, latency, the

@@ -7,8 +7,8 @@ use crate::error::{ApiError, ApiResult, Kind};
 use entity::{action, action_version, flow, flow_trigger_action};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
 };
 
 pub use entity::enums::ActionState;
@@ -545,7 +545,6 @@ impl TryFrom<PageRow> for action::Model {
     type Error = ApiError;
 
     fn try_from(r: PageRow) -> ApiResult<Self> {
-        use sea_orm::ActiveEnum;
         let state = ActionState::try_from_value(&r.state)
             .map_err(|_| ApiError::internal(format!("action {}: unknown state {}", r.id, r.state)))?;
         Ok(action::Model {
@@ -583,9 +582,9 @@ pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<Page
             },
         };
     }
-    // One statement: the matches' sort keys come from the covering index (org_id, name_folded,
-    // name, state, id) once, materialized, so the filter is evaluated once for the total and the
-    // page; only the page's rows are read in full, and they come back as one JSON array in one
+    // One statement: with a filter, the matches' sort keys come from the covering index
+    // (org_id, name_folded, name, state, id) once, materialized, so the filter is evaluated once
+    // for the total and the page; only the page's rows are read in full, and they come back as one JSON array in one
     // result row (the SQLite driver hands every result row from its thread to the caller: a
     // hundred rows were a hundred hand-offs). The order is the databases' (names bytewise:
     // SQLite's BINARY, PostgreSQL's "C" collation) and is applied again to the array here.
@@ -624,9 +623,10 @@ pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<Page
         "WITH m AS {materialized} ({inner}), \
          p AS (SELECT \"id\" FROM m ORDER BY {order} LIMIT {limit} OFFSET {offset}) \
          SELECT (SELECT count(*) FROM m) AS total, \
-         (SELECT max(\"position\") FROM \"events\") AS position, \
+         ({position}) AS position, \
          {page} AS page",
         inner = matches.sql,
+        position = events::last_position_query().build(backend).sql,
         limit = params.limit.min(i64::MAX as u64),
         offset = params.offset.min(i64::MAX as u64),
     );
@@ -641,7 +641,6 @@ pub async fn list(store: &Store, org: i64, params: ListParams) -> ApiResult<Page
         Some(text) => serde_json::from_str(text).map_err(|e| ApiError::internal(format!("the list page: {e}")))?,
     };
     let mut rows = parsed.into_iter().map(action::Model::try_from).collect::<ApiResult<Vec<_>>>()?;
-    use sea_orm::ActiveEnum;
     rows.sort_unstable_by(|a, b| {
         let by = match params.sort {
             SortColumn::Unspecified | SortColumn::Id => std::cmp::Ordering::Equal,

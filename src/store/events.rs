@@ -106,12 +106,13 @@ async fn append_at<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>, sequence: i64)
     Ok(Written { sequence, created_at })
 }
 
+/// The global position of the newest event (NULL without events), as a query without parameters
+/// (lists read it inside their own statement, as one snapshot).
+pub fn last_position_query() -> sea_orm::Select<event::Entity> {
+    event::Entity::find().select_only().column_as(event::Column::Position.max(), "max")
+}
+
 pub async fn last_position<C: ConnectionTrait>(conn: &C) -> ApiResult<i64> {
-    let last: Option<Option<i64>> = event::Entity::find()
-        .select_only()
-        .column_as(event::Column::Position.max(), "max")
-        .into_tuple()
-        .one(conn)
-        .await?;
+    let last: Option<Option<i64>> = last_position_query().into_tuple().one(conn).await?;
     Ok(last.flatten().unwrap_or(0))
 }
