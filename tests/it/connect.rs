@@ -315,6 +315,22 @@ async fn connect_error_bodies(s: &TestServer) {
     );
     let r = mgmt(s, "UpdateAction", &s.admin, json!({"id": "123", "name": "n", "script": "s"})).await;
     assert_connect_err(&r, 404, "not_found", "Action not found (COMMAND-Sfg2t)");
+    // ZITADEL validates UpdateActionRequest.id (1..200 runes) before anything else; GetActionRequest
+    // has no rule on its id, so an empty one is simply not found.
+    for body in [json!({"name": "n", "script": "s"}), json!({"id": "9".repeat(201), "name": "", "script": "s"})] {
+        assert_connect_err(
+            &mgmt(s, "UpdateAction", &s.admin, body).await,
+            400,
+            "invalid_argument",
+            "invalid UpdateActionRequest.Id: value length must be between 1 and 200 runes, inclusive",
+        );
+    }
+    assert_connect_err(
+        &mgmt(s, "GetAction", &s.admin, json!({"id": ""})).await,
+        404,
+        "not_found",
+        "Action not found (QUERY-GEfnb)",
+    );
     for (method, id) in [
         ("DeactivateAction", "COMMAND-NRmhu"),
         ("ReactivateAction", "COMMAND-Aa22g"),
