@@ -44,7 +44,8 @@ pub struct AddTokenRequest {
     #[serde(alias = "org_id")]
     #[schema(example = "293485729384756231")]
     pub org_id: String,
-    #[serde(default)]
+    /// A role name or its number in the `TokenRole` enum (1 IAM_OWNER … 4 ORG_EXECUTOR).
+    #[serde(default, deserialize_with = "crate::api::json::num_or_str::deserialize")]
     #[schema(value_type = String, example = "ORG_OWNER")]
     pub role: String,
     #[serde(default)]
@@ -137,7 +138,7 @@ async fn resolve_org(s: &AppState, raw: &str, field: &str) -> ApiResult<i64> {
         (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Organization not found", body = GatewayError)))]
 pub async fn add_token(s: AppState, c: Caller, r: AddTokenRequest) -> ApiResult<AddTokenResponse> {
-    let role = Role::parse(&r.role).ok_or_else(|| {
+    let role = Role::parse(&r.role).or_else(|| Role::from_number(r.role.parse().ok()?)).ok_or_else(|| {
         ApiError::invalid("invalid AddTokenRequest.Role: must be one of IAM_OWNER, ORG_OWNER, ORG_VIEWER, ORG_EXECUTOR")
     })?;
     if r.description.chars().count() > 200 {

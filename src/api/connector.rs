@@ -106,6 +106,7 @@ pub struct ConnectionInput {
     #[serde(default, alias = "zitadel_api", deserialize_with = "json::message_opt::deserialize")]
     pub zitadel_api: Option<ZitadelApiInput>,
     #[serde(default, alias = "payload_types")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub payload_types: Vec<PayloadType>,
 }
 
@@ -137,6 +138,7 @@ pub struct DetailsResponse {
 #[serde(rename_all = "camelCase")]
 pub struct ZitadelApiView {
     pub base_url: String,
+    #[serde(skip_serializing_if = "json::is_false")]
     pub has_token: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zitadel_target_id: Option<String>,
@@ -159,13 +161,13 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[schema(value_type = String, example = "12")]
-    #[serde(serialize_with = "json::int64::serialize")]
+    #[serde(serialize_with = "json::int64::serialize", skip_serializing_if = "json::is_zero_i64")]
     pub calls: i64,
     #[schema(value_type = String, example = "0")]
-    #[serde(serialize_with = "json::int64::serialize")]
+    #[serde(serialize_with = "json::int64::serialize", skip_serializing_if = "json::is_zero_i64")]
     pub rejected: i64,
     #[schema(value_type = String, example = "0")]
-    #[serde(serialize_with = "json::int64::serialize")]
+    #[serde(serialize_with = "json::int64::serialize", skip_serializing_if = "json::is_zero_i64")]
     pub failed: i64,
 }
 
@@ -186,6 +188,7 @@ pub struct Connection {
     pub state: ConnectionState,
     pub call_url: String,
     /// Masked: "…" and the last 4 characters of each key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signing_keys: Vec<String>,
     #[schema(example = "300s")]
     pub timestamp_tolerance: String,
@@ -200,6 +203,7 @@ pub struct Connection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwe: Option<JweView>,
     pub health: Health,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub recent_rejections: Vec<Rejection>,
 }
 
@@ -733,10 +737,12 @@ pub struct TestConnectionCallResponse {
     pub org_id: Option<String>,
     pub outcome: super::execute::Outcome,
     /// The action runs, with their logs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<super::execute::RunSummary>,
     /// Writes through the ZITADEL API a real call would queue (`{kind: "userGrant" | "metadata",
     /// userId, body}`); the dry run makes none.
     #[schema(value_type = Vec<Object>)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending_api_effects: Vec<serde_json::Value>,
     /// What a real call would record as the run's warnings (lookups that failed, effects that
     /// cannot be applied).

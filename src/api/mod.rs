@@ -306,6 +306,11 @@ pub enum Transport {
 
 pub fn error_response(err: &ApiError, transport: Transport) -> Response {
     let body = match transport {
+        // Over the size limit the gateway answers in the shape of its other transport-level
+        // errors (unknown route 404, wrong method 405): `{code, message}`.
+        Transport::Gateway if err.http_status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            serde_json::json!({"code": err.kind.grpc_code(), "message": err.full_message()})
+        }
         Transport::Gateway => err.gateway_body(),
         Transport::Connect => err.connect_body(),
     };
@@ -531,8 +536,8 @@ pub async fn not_found(req: Request) -> Response {
         return grpc::error(&err, framing, codec);
     }
     if is_connect_path(req.uri().path()) {
-        let err = ApiError::bare(Kind::Unimplemented, format!("unknown procedure {}", req.uri().path()))
-            .with_status(StatusCode::NOT_FOUND);
+        // Connect's `unimplemented`, with its HTTP status from the error table (501).
+        let err = ApiError::bare(Kind::Unimplemented, format!("unknown procedure {}", req.uri().path()));
         return error_response(&err, Transport::Connect);
     }
     (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"code": 5, "message": "Not Found"}))).into_response()

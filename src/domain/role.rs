@@ -25,6 +25,11 @@ impl Role {
         }
     }
 
+    /// The role's number in the `TokenRole` protobuf enum (0 is unspecified).
+    pub fn from_number(n: i64) -> Option<Role> {
+        usize::try_from(n).ok()?.checked_sub(1).and_then(|i| Role::ALL.get(i).copied())
+    }
+
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s))
     }

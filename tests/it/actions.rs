@@ -1210,6 +1210,9 @@ async fn wrong_method_and_body_limit(s: &TestServer) {
     let r = s.call_raw(Method::POST, ACTIONS, Some(&s.admin), big.into_bytes()).await;
     assert_eq!(r.status, 413, "{r:?}");
     assert_eq!(r.code(), 8, "{r:?}");
+    let mut shape: Vec<&String> = r.body.as_object().expect("an object").keys().collect();
+    shape.sort();
+    assert_eq!(shape, ["code", "message"], "the shape of the 404 and 405 bodies: {r:?}");
     assert_eq!(list_ok(s, json!({})).await["details"]["totalResult"], "1");
 }
 

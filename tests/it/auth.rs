@@ -677,7 +677,15 @@ async fn list_tokens_hides_secrets_and_filters_by_org(s: &TestServer) {
     let a_id = r.body["id"].as_str().expect("id").to_string();
     let a_secret = r.body["token"].as_str().expect("token").to_string();
     assert!(a_secret.len() >= 32, "token too short for 32 bytes of entropy: {a_secret:?}");
-    let (a2_id, a2_secret) = s.add_token(&a, "ORG_EXECUTOR").await;
+    // The role is an enum: its number works like its name (4 = ORG_EXECUTOR); 0 and 5 are no role.
+    let r = s.post("/admin/v1/tokens", &s.admin, json!({"orgId": a, "role": 4})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let (a2_id, a2_secret) =
+        (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string());
+    for bad in [json!(0), json!(5), json!("TOKEN_ROLE_UNSPECIFIED")] {
+        let r = s.post("/admin/v1/tokens", &s.admin, json!({"orgId": a, "role": bad})).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{bad}: {r:?}");
+    }
     let (b_id, b_secret) = s.add_token(&b, "ORG_VIEWER").await;
     let secrets = [a_secret.as_str(), a2_secret.as_str(), b_secret.as_str(), s.admin.as_str()];
 
@@ -709,6 +717,8 @@ async fn list_tokens_hides_secrets_and_filters_by_org(s: &TestServer) {
     assert_eq!(entry["role"], "ORG_OWNER", "{entry}");
     assert_eq!(entry["description"], "deploy bot", "{entry}");
     assert!(entry["details"].is_object(), "{entry}");
+    let numbered = all.body["result"].as_array().unwrap().iter().find(|t| t["id"] == a2_id.as_str()).unwrap();
+    assert_eq!(numbered["role"], "ORG_EXECUTOR", "role 4: {numbered}");
 
     for (body, what) in [(json!({"orgId": a}), "orgId"), (json!({"org_id": a}), "org_id")] {
         let only_a = s.post("/admin/v1/tokens/_search", &s.admin, body).await;

@@ -502,7 +502,8 @@ async fn connect_routing(s: &TestServer) {
         format!("/{MGMT}/listactions"),
     ] {
         let r = s.call(Method::POST, &path, Some(&s.admin), &[], Some(json!({}))).await;
-        assert_eq!(r.status, 404, "{path}: {r:?}");
+        assert_eq!(r.status, 501, "{path}: {r:?}");
+        assert_eq!(r.body["code"], "unimplemented", "{path}: {r:?}");
     }
 
     // Connect unary uses POST

@@ -340,6 +340,7 @@ function postCreation(ctx, api) {
   api.userGrants.push({ projectID: "p2", projectGrantID: "pg2", roles: ["user"] });
   api.v1.appendUserGrant({ projectId: "p3", roles: ["r3"] });
   api.v1.appendUserGrant({ projectId: "p4", projectGrantId: "pg4", roles: ["r4"] });
+  api.v1.appendUserGrant({ projectID: "p5", projectGrantID: "pg5", roles: ["r5"] });
   var seen = { user: ctx.v1.getUser(), authRequest: ctx.v1.authRequest, httpRequest: ctx.v1.httpRequest, err: err };
   api.v1.appendUserGrant({ projectId: "seen", roles: [JSON.stringify(seen)] });
 }
@@ -355,19 +356,20 @@ async fn post_creation(s: &TestServer) {
         let effects = ok(&r);
         assert_eq!(keys(effects), ["userGrants"], "flow {flow}: {r:?}");
         let grants = effects["userGrants"].as_array().unwrap();
-        assert_eq!(grants.len(), 5, "{r:?}");
+        assert_eq!(grants.len(), 6, "{r:?}");
         assert_eq!(
-            grants[..4],
+            grants[..5],
             [
                 json!({"projectId": "p1", "roles": ["admin", "viewer"]}),
                 json!({"projectId": "p2", "projectGrantId": "pg2", "roles": ["user"]}),
                 json!({"projectId": "p3", "roles": ["r3"]}),
                 json!({"projectId": "p4", "projectGrantId": "pg4", "roles": ["r4"]}),
+                json!({"projectId": "p5", "projectGrantId": "pg5", "roles": ["r5"]}),
             ],
-            "both spellings are normalized"
+            "both spellings are normalized, pushed or appended"
         );
-        assert_eq!(grants[4]["projectId"], "seen");
-        let seen: Value = serde_json::from_str(grants[4]["roles"][0].as_str().unwrap()).unwrap();
+        assert_eq!(grants[5]["projectId"], "seen");
+        let seen: Value = serde_json::from_str(grants[5]["roles"][0].as_str().unwrap()).unwrap();
         assert_eq!(seen["user"], user_seen(4, 3));
         assert_eq!(seen["authRequest"], auth_request());
         assert_eq!(seen["httpRequest"], http_request());
@@ -1161,6 +1163,20 @@ async fn require_unknown_module(s: &TestServer) {
     assert_eq!(claims["known"], json!(["function", "function", "function"]));
     assert_eq!(claims["globals"], json!(["undefined", "undefined", "undefined", "function"]));
 
+    // Bad fetch arguments are catchable TypeErrors, thrown before any connection is made (a failed
+    // connection would be a plain Error).
+    let script = r#"
+      function badfetch(ctx, api) {
+        var http = require('zitadel/http'), seen = [];
+        [[5], ['http://example.com/', 5], ['http://example.com/', 'GET'], ['http://example.com/', {headers: 'x'}]]
+          .forEach(function (args) {
+            try { http.fetch.apply(null, args); seen.push('sent'); } catch (e) { seen.push(e instanceof TypeError); }
+          });
+        api.v1.claims.setClaim('seen', seen);
+      }"#;
+    let r = test_inline(s, "badfetch", script, "2", "4", json!({})).await;
+    assert_eq!(ok(&r)["claims"]["seen"], json!([true, true, true, true]), "{r:?}");
+
     // Uncaught, it fails the run with that text.
     let r = test_inline(s, "reqFail", "function reqFail() { require('other'); }", "2", "4", json!({})).await;
     failed(&r);
@@ -1196,7 +1212,20 @@ async fn grant_org_metadata(s: &TestServer) {
     }
 }
 
+/// setGender takes the numbers 0..3 or the enum names; anything else is 0 (unspecified), so the
+/// effect always fits its schema.
+async fn set_gender_values(s: &TestServer) {
+    for (arg, expected) in [("2", 2), ("'GENDER_DIVERSE'", 3), ("1.7", 1), ("9", 0), ("-1", 0), ("'x'", 0), ("NaN", 0)]
+    {
+        let script = format!("function g(ctx, api) {{ api.setGender({arg}); }}");
+        let r = test_inline(s, "g", &script, "3", "2", json!({"user": {"human": {"firstName": "A"}}})).await;
+        let gender = ok(&r)["user"]["human"]["gender"].as_i64().unwrap_or(0);
+        assert_eq!(gender, expected, "setGender({arg}): {r:?}");
+    }
+}
+
 backend_tests!(
+    set_gender_values,
     grant_org_metadata,
     external_post_authentication,
     pre_creation,

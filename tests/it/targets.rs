@@ -418,6 +418,19 @@ async fn set_execution_validation(s: &TestServer) {
         (json!({"request": {"method": format!("/{SVC}/CreateTarget")}}), 400, 3, "Errors.Execution.ConditionInvalid"),
         (json!({"response": {"method": format!("/{SVC}/SetExecution")}}), 400, 3, "Errors.Execution.ConditionInvalid"),
         (json!({"request": {"service": SVC}}), 400, 3, "Errors.Execution.ConditionInvalid"),
+        // The ConnectorService is never intercepted either.
+        (
+            json!({"response": {"service": "actionsd.connector.v1.ConnectorService"}}),
+            400,
+            3,
+            "Errors.Execution.ConditionInvalid",
+        ),
+        (
+            json!({"request": {"method": "/actionsd.connector.v1.ConnectorService/ListConnections"}}),
+            400,
+            3,
+            "Errors.Execution.ConditionInvalid",
+        ),
         (json!({"response": {"service": SVC}}), 400, 3, "Errors.Execution.ConditionInvalid"),
         (json!({}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"request": {}}), 400, 3, "Errors.Execution.Invalid"),

@@ -31,6 +31,16 @@ pub const EVENT_TYPES: &[&str] = &[
     "action.deactivated",
     "action.reactivated",
     "action.removed",
+    "action.rolledback",
+    "action.secret.set",
+    "action.secret.removed",
+    "action.settings.changed",
+    "connection.added",
+    "connection.changed",
+    "connection.key.rotated",
+    "connection.removed",
+    "connection.org.linked",
+    "connection.org.unlinked",
     "org.added",
     "org.flow.trigger_actions.set",
     "org.flow.trigger_actions.cascade.removed",
@@ -387,10 +397,11 @@ fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<Execu
         }
         if let Some(method) = &r.method {
             if check {
-                if method.strip_prefix('/').and_then(|m| m.split_once('/')).is_some_and(|(svc, _)| svc == SERVICE) {
-                    return Err(condition_forbidden(format!(
-                        "the ActionService's own method {method} cannot be a condition"
-                    )));
+                // The ActionService and the ConnectorService are never intercepted.
+                if let Some((svc, _)) = method.strip_prefix('/').and_then(|m| m.split_once('/')) {
+                    if !super::interceptable(svc) {
+                        return Err(condition_forbidden(format!("the {svc}'s method {method} cannot be a condition")));
+                    }
                 }
                 if !known_methods().contains(method) {
                     return Err(condition_unknown(format!("unknown method {method:?}")));
@@ -400,8 +411,8 @@ fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<Execu
         }
         if let Some(service) = &r.service {
             if check {
-                if service == SERVICE {
-                    return Err(condition_forbidden(format!("the {SERVICE} cannot be a condition")));
+                if !super::interceptable(service) {
+                    return Err(condition_forbidden(format!("the {service} cannot be a condition")));
                 }
                 if !known_services().contains(service) {
                     return Err(condition_unknown(format!("unknown service {service:?}")));

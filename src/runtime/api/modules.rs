@@ -10,12 +10,19 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
     }
     let mut req =
         FetchRequest { url: url.to_string(ctx)?.to_std_string_escaped(), method: None, headers: None, body: None };
-    if let Some(options) = args.get_or_undefined(1).as_object() {
+    let options = args.get_or_undefined(1);
+    if !options.is_null_or_undefined() && !options.is_object() {
+        return Err(type_err("fetch: options must be an object {method?, headers?, body?}"));
+    }
+    if let Some(options) = options.as_object() {
         let method = options.get(js_string!("method"), ctx)?;
         if !method.is_null_or_undefined() {
             req.method = Some(method.to_string(ctx)?.to_std_string_escaped().to_uppercase());
         }
         let headers = options.get(js_string!("headers"), ctx)?;
+        if !headers.is_null_or_undefined() && !headers.is_object() {
+            return Err(type_err("fetch: headers must be an object of names to values"));
+        }
         if let Some(h) = headers.as_object() {
             let mut map = std::collections::BTreeMap::new();
             for key in h.own_property_keys(ctx)? {

@@ -115,7 +115,8 @@ pub(super) fn usr_gender(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> Js
     } else {
         v.to_number(ctx)?
     };
-    let n = if n.is_finite() { n.trunc() as i64 } else { 0 };
+    // Anything but the four genders is "unspecified", like an unknown name.
+    let n = if n.is_finite() && (0.0..4.0).contains(&n) { n.trunc() as i64 } else { 0 };
     human_setter(ctx, usr, "gender", json!(n));
     Ok(JsValue::undefined())
 }
@@ -212,15 +213,24 @@ pub(super) fn append_user_grant_fn(ctx: &mut Context, array: &JsObject) -> JsVal
         let Some(obj) = grant.as_object() else {
             return Err(type_err("appendUserGrant: a grant object {projectId, roles} is required"));
         };
-        let project = obj.get(js_string!("projectId"), ctx)?;
+        // Both spellings, as for items pushed onto `api.userGrants` (upstream's field is `projectID`).
+        let either = |a: &str, b: &str, ctx: &mut Context| -> JsResult<JsValue> {
+            let v = obj.get(JsString::from(a), ctx)?;
+            if v.is_null_or_undefined() {
+                obj.get(JsString::from(b), ctx)
+            } else {
+                Ok(v)
+            }
+        };
+        let project = either("projectId", "projectID", ctx)?;
         if project.is_null_or_undefined() || project.as_string().is_some_and(|s| s.is_empty()) {
             return Err(type_err("appendUserGrant: projectId is required"));
         }
+        let grant_id = either("projectGrantId", "projectGrantID", ctx)?;
+        let roles = obj.get(js_string!("roles"), ctx)?;
         let item = ObjectInitializer::new(ctx).property(js_string!("projectId"), project, Attribute::all()).build();
-        for key in ["projectGrantId", "roles"] {
-            let v = obj.get(JsString::from(key), ctx)?;
-            item.set(JsString::from(key), v, true, ctx)?;
-        }
+        item.set(js_string!("projectGrantId"), grant_id, true, ctx)?;
+        item.set(js_string!("roles"), roles, true, ctx)?;
         JsArray::from_object(array.clone())?.push(item, ctx)?;
         Ok(JsValue::undefined())
     })

@@ -254,8 +254,14 @@ static NEW_USER_GRANT: Shape = Shape {
     name: "NewUserGrant",
     doc: "Argument of `api.v1.appendUserGrant`.",
     body: Body::Members(&[
-        data("projectId", "string", "Project to grant (required: without it the call throws a TypeError)."),
+        maybe(
+            "projectId",
+            "string",
+            "Project to grant (this or `projectID` is required: without either the call throws a TypeError).",
+        ),
+        maybe("projectID", "string", "Upstream's spelling of `projectId`."),
         maybe("projectGrantId", "string", "Project grant, for a project granted to the organization."),
+        maybe("projectGrantID", "string", "Upstream's spelling of `projectGrantId`."),
         data("roles", "string[]", "Role keys to grant."),
     ]),
 };
@@ -489,7 +495,7 @@ static PRE_CREATION_API: Shape = Shape {
             "setGender",
             &[arg("gender", "number | GenderName")],
             "void",
-            "Sets the gender: 0 unspecified, 1 female, 2 male, 3 diverse.",
+            "Sets the gender: 0 unspecified, 1 female, 2 male, 3 diverse (any other value: 0).",
         ),
         func("setUsername", &[arg("username", "string")], "void", "Sets the username."),
         SET_EMAIL,
