@@ -196,48 +196,143 @@ pub(crate) fn parse_flow_trigger(flow: &str, trigger: &str) -> ApiResult<Trigger
 
 /// Checks the types of the known context fields (unknown ones are ignored).
 fn check_execute(_s: &AppState, r: &ExecuteFlowTriggerRequest) -> ApiResult<()> {
-    parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
-    check_context("ExecuteFlowTriggerRequest", r.context.clone()).map(|_| ())
+    let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    check_context("ExecuteFlowTriggerRequest", trigger, r.context.clone()).map(|_| ())
 }
 
-fn check_context(message: &str, context: Option<Value>) -> ApiResult<Value> {
+/// The context's known fields against the trigger's context schema (the one served as
+/// `context.schema.json`), at every depth: a value of the wrong type, an enum name that does not
+/// exist or metadata that is not base64 is a 400 naming the field. Unknown fields are ignored
+/// (and `null`s are gone before this: they count as absent).
+fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> ApiResult<Value> {
     let context = context.unwrap_or_else(|| Value::Object(Default::default()));
-    let Value::Object(map) = &context else {
+    if !context.is_object() {
         return Err(ApiError::invalid(format!("invalid {message}.Context: must be an object")));
-    };
-    const OBJECTS: &[&str] = &[
-        "externalUser",
-        "authRequest",
-        "httpRequest",
-        "providerInfo",
-        "idTokenClaims",
-        "org",
-        "user",
-        "claims",
-        "application",
-        "actor",
-    ];
-    const STRINGS: &[&str] = &["authError", "accessToken", "idToken", "refreshToken", "authMethod"];
-    const ARRAYS: &[&str] = &["userMetadata", "userGrants"];
-    for (key, value) in map {
-        let expected = if OBJECTS.contains(&key.as_str()) {
-            (value.is_object(), "an object")
-        } else if STRINGS.contains(&key.as_str()) {
-            (value.is_string(), "a string")
-        } else if ARRAYS.contains(&key.as_str()) {
-            (value.is_array(), "an array")
-        } else {
-            (true, "")
-        };
-        if !expected.0 {
-            let mut field = key.clone();
-            if let Some(first) = field.get(..1) {
-                field.replace_range(..1, &first.to_uppercase());
-            }
-            return Err(ApiError::invalid(format!("invalid {message}.Context.{field}: must be {}", expected.1)));
-        }
+    }
+    let schema = context_schema(trigger);
+    let mut path = Vec::new();
+    if let Err((path, expected)) = conforms(schema, &context, &mut path) {
+        return Err(ApiError::invalid(format!("invalid {message}.Context{path}: must be {expected}")));
     }
     Ok(context)
+}
+
+/// The context schemas, built once (they are constant).
+fn context_schema(trigger: Trigger) -> &'static Value {
+    static SCHEMAS: std::sync::OnceLock<Vec<(Trigger, Value)>> = std::sync::OnceLock::new();
+    let all = SCHEMAS
+        .get_or_init(|| Trigger::ALL.iter().map(|t| (*t, crate::runtime::api::surface::context_schema(*t))).collect());
+    &all.iter().find(|(t, _)| *t == trigger).expect("a schema for every trigger").1
+}
+
+/// `.Field.Items[0].Roles`: each name with its first letter upper-cased, as protobuf
+/// validation names fields.
+fn field_path(segments: &[&str]) -> String {
+    let mut out = String::new();
+    for segment in segments {
+        if segment.starts_with('[') {
+            out.push_str(segment);
+            continue;
+        }
+        out.push('.');
+        let mut chars = segment.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    out
+}
+
+/// What a schema asks for, in words.
+fn expected(schema: &Value) -> String {
+    if let Some(branches) = schema["anyOf"].as_array() {
+        let words: Vec<String> = branches.iter().map(expected).collect();
+        return words.join(" or ");
+    }
+    if let Some(names) = schema["enum"].as_array() {
+        let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+        return format!("one of {}", names.join(", "));
+    }
+    let word = |ty: &str| match ty {
+        "object" => "an object",
+        "array" => "an array",
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "a boolean",
+        _ => "a value",
+    };
+    match &schema["type"] {
+        Value::String(ty) if ty == "string" && schema["contentEncoding"] == "base64" => "base64 text".into(),
+        Value::String(ty) => word(ty).into(),
+        Value::Array(types) => types.iter().filter_map(Value::as_str).map(word).collect::<Vec<_>>().join(" or "),
+        _ => "a value".into(),
+    }
+}
+
+/// Whether `value` has the JSON type `ty` (integers: numbers without a fraction).
+fn has_type(value: &Value, ty: &str) -> bool {
+    match ty {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "number" => value.is_number(),
+        "integer" => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
+        _ => true,
+    }
+}
+
+/// The keywords the context schemas use: type, enum, anyOf, allOf, properties, items and a base64
+/// `contentEncoding`. On a violation, the field's path and what it must be.
+fn conforms(schema: &Value, value: &Value, path: &mut Vec<String>) -> Result<(), (String, String)> {
+    let here = |path: &Vec<String>| field_path(&path.iter().map(String::as_str).collect::<Vec<_>>());
+    if let Some(branches) = schema["anyOf"].as_array() {
+        if !branches.iter().any(|b| conforms(b, value, &mut Vec::new()).is_ok()) {
+            return Err((here(path), expected(schema)));
+        }
+    }
+    let typed = match &schema["type"] {
+        Value::String(ty) => has_type(value, ty),
+        Value::Array(types) => types.iter().filter_map(Value::as_str).any(|ty| has_type(value, ty)),
+        _ => true,
+    };
+    if !typed {
+        return Err((here(path), expected(schema)));
+    }
+    if let Some(names) = schema["enum"].as_array() {
+        if !names.contains(value) {
+            return Err((here(path), expected(schema)));
+        }
+    }
+    if schema["contentEncoding"] == "base64" {
+        if let Some(text) = value.as_str() {
+            if super::action_v2::decode_bytes(text).is_none() {
+                return Err((here(path), expected(schema)));
+            }
+        }
+    }
+    if let (Some(props), Some(map)) = (schema["properties"].as_object(), value.as_object()) {
+        for (key, field) in map {
+            if let Some(sub) = props.get(key) {
+                path.push(key.clone());
+                conforms(sub, field, path)?;
+                path.pop();
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in list.iter().enumerate() {
+            path.push(format!("[{i}]"));
+            conforms(items, item, path)?;
+            path.pop();
+        }
+    }
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        conforms(part, value, path)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn summary(r: &RunReport, id: Option<i64>, with_logs: bool) -> RunSummary {
@@ -278,7 +373,7 @@ pub async fn execute_flow_trigger(
     r: ExecuteFlowTriggerRequest,
 ) -> ApiResult<ExecuteFlowTriggerResponse> {
     let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
-    let context = check_context("ExecuteFlowTriggerRequest", r.context)?;
+    let context = check_context("ExecuteFlowTriggerRequest", trigger, r.context)?;
     let done = s.execute.execute(c.org, trigger, &context).await?;
     let report = done.report;
     Ok(ExecuteFlowTriggerResponse {
@@ -331,7 +426,7 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
         }
     };
     let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
-    let context = check_context("TestActionRequest", r.context)?;
+    let context = check_context("TestActionRequest", trigger, r.context)?;
     // A dry run: no v2 function targets are called.
     super::authoring::check_secret_overrides("TestActionRequest", &r.secrets)?;
     let report = s.execute.test(c.org, spec, trigger, &context, &r.secrets).await?;

@@ -911,6 +911,22 @@ async fn bad_context_is_400(s: &TestServer) {
         ("1", "1", json!({"idTokenClaims": ["sub"]}), "idTokenClaims"),
         ("1", "1", json!({"externalUser": true}), "externalUser"),
         ("1", "1", json!({"authError": {}}), "authError"),
+        // Known fields are checked at every depth, against the served context.schema.json.
+        ("2", "4", json!({"userGrants": [{"projectId": "p", "roles": "a"}]}), "userGrants[0].roles"),
+        ("2", "4", json!({"user": {"human": {"gender": 2.5}}}), "user.human.gender"),
+        ("2", "4", json!({"user": {"human": {"gender": "GENDER_X"}}}), "user.human.gender"),
+        ("2", "4", json!({"user": {"state": "BOGUS"}}), "user.state"),
+        ("2", "4", json!({"user": {"loginNames": "a"}}), "user.loginNames"),
+        ("2", "4", json!({"userMetadata": [{"key": "k", "value": "!!not base64"}]}), "userMetadata[0].value"),
+        ("2", "4", json!({"userMetadata": [{"key": 1, "value": "MQ=="}]}), "userMetadata[0].key"),
+        ("2", "4", json!({"application": {"clientId": 5}}), "application.clientId"),
+        ("2", "4", json!({"org": {"metadata": "x"}}), "org.metadata"),
+        (
+            "1",
+            "1",
+            json!({"externalUser": {"human": {"isEmailVerified": "yes"}}}),
+            "externalUser.human.isEmailVerified",
+        ),
     ];
     for (flow, trigger, context, field) in cases {
         let r = s.execute_trigger(&s.admin, flow, trigger, context.clone()).await;
@@ -919,8 +935,35 @@ async fn bad_context_is_400(s: &TestServer) {
         let message = r.body["message"].as_str().unwrap_or("").to_lowercase();
         assert!(message.contains(&field.to_lowercase()), "the message names {field}: {r:?}");
     }
-    // Unknown fields are ignored.
-    let r = s.execute_trigger(&s.admin, "2", "4", json!({"somethingElse": [1, 2], "claims": {}})).await;
+    let r = s.execute_trigger(&s.admin, "2", "4", json!({"userGrants": [{"projectId": "p", "roles": "a"}]})).await;
+    assert_eq!(
+        r.body["message"], "invalid ExecuteFlowTriggerRequest.Context.UserGrants[0].Roles: must be an array",
+        "{r:?}"
+    );
+    let r = s
+        .test_action(
+            &s.admin,
+            json!({"name": "t", "script": "function t() {}", "flowType": "2", "triggerType": "4",
+                   "context": {"user": {"state": "BOGUS"}}}),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 3), "_test checks the context too: {r:?}");
+    assert!(
+        r.body["message"].as_str().unwrap_or("").starts_with("invalid TestActionRequest.Context.User.State: must be"),
+        "{r:?}"
+    );
+    // Unknown fields are ignored, at every depth; enums by name or number; base64 with or without
+    // padding.
+    let r = s
+        .execute_trigger(
+            &s.admin,
+            "2",
+            "4",
+            json!({"somethingElse": [1, 2], "claims": {}, "user": {"state": 1, "human": {"gender": "GENDER_MALE",
+                   "extra": {"x": 1}}, "unknown": 5},
+                   "userMetadata": [{"key": "k", "value": "MQ"}], "userGrants": [{"projectId": "p", "roles": ["a"], "state": {}}]}),
+        )
+        .await;
     ok(&r);
     // No context at all is fine too.
     let r = s.post("/management/v1/flows/2/trigger/4/_execute", &s.admin, json!({})).await;

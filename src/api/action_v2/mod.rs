@@ -295,7 +295,7 @@ fn invalid_public_key(message: impl Into<String>) -> ApiError {
 }
 
 /// protobuf `bytes` in JSON: standard or URL-safe base64, padded or not.
-fn decode_bytes(raw: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_bytes(raw: &str) -> Option<Vec<u8>> {
     use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
     use base64::{alphabet, Engine};
     let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
