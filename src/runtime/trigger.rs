@@ -75,12 +75,42 @@ pub fn effects_of(trigger: Trigger, state: &Value) -> serde_json::Map<String, Va
     let mut out = serde_json::Map::new();
     for key in effect_keys(trigger) {
         if let Some(v) = state.get(*key) {
-            if !is_empty(v) {
-                out.insert((*key).to_string(), v.clone());
+            let mut v = v.clone();
+            // The typed effects are protobuf messages: their zero values are left out, as in every
+            // response. Claims and metadata are the scripts' own values and stay as they are.
+            if matches!(*key, "externalUser" | "user" | "userGrants" | "attributes") {
+                strip_zero_fields(&mut v);
+            }
+            if !is_empty(&v) {
+                out.insert((*key).to_string(), v);
             }
         }
     }
     out
+}
+
+/// Removes the members of every object (at any depth) that are `""`, `0`, `false`, `null`, or
+/// empty arrays and objects (once their own zero members are gone). Array items are kept.
+fn strip_zero_fields(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for member in map.values_mut() {
+                strip_zero_fields(member);
+            }
+            map.retain(|_, member| !is_zero(member));
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_zero_fields),
+        _ => {}
+    }
+}
+
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Bool(b) => !b,
+        other => is_empty(other),
+    }
 }
 
 pub struct TriggerRun<'a> {

@@ -352,6 +352,7 @@ async fn authenticity(s: &TestServer) {
         "stale timestamp",
         "malformed body",
         "payload type not allowed",
+        "body too large",
     ] {
         assert!(reasons.contains(&expected), "{expected} in {reasons:?}");
     }
