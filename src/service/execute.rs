@@ -374,9 +374,13 @@ impl ExecuteTrigger {
                     TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, runs: vec![] }
                 }
             };
-            // A recorded call has a run id even when no action ran.
-            let recorded = self.recording(org, trigger, None, context).await?;
-            let run_id = recorded.as_ref().map(|r| r.run_id);
+            // While the organization records contexts, a call has a run id even when no action
+            // ran, and even when its context is too large to be stored.
+            let run_id = self.settings(org).await?.record_contexts.then(|| self.store.new_id());
+            let recorded = match run_id {
+                Some(id) => self.recording(org, trigger, Some(id), context).await?,
+                None => None,
+            };
             if recorded.is_some() {
                 self.write_records(vec![], recorded).await?;
             }

@@ -103,9 +103,11 @@ async fn execute_records_redacted_contexts(s: &TestServer) {
     assert_eq!(stored["user"]["human"]["password"], "[redacted]");
     assert_eq!(stored["user"]["client_secret"], "[redacted]");
     assert_eq!(stored["claims"]["sub"], "u2");
-    // Larger than 64 KiB: not stored (the call itself works).
+    // Larger than 64 KiB: not stored (the call itself works, and still gets its run id).
     let big = json!({"claims": {"blob": "x".repeat(70 * 1024)}});
-    assert_eq!(s.execute_trigger(&s.admin, "2", "4", big).await.status, 200);
+    let r = s.execute_trigger(&s.admin, "2", "4", big).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body["runId"].as_str().is_some_and(|id| !id.is_empty() && id != run_id), "{r:?}");
     let id = s.create_script_action("tierA", &claim_script("tierA", "gold")).await;
     s.bind_trigger(&s.admin, "2", "4", &[&id]).await;
     let r = s.execute_trigger(&s.admin, "2", "4", json!({"claims": {"sub": "u3"}})).await;
