@@ -252,18 +252,10 @@ static USER_GRANT_INPUT: Shape = Shape {
 
 static NEW_USER_GRANT: Shape = Shape {
     name: "NewUserGrant",
-    doc: "Argument of `api.v1.appendUserGrant`.",
-    body: Body::Members(&[
-        maybe(
-            "projectId",
-            "string",
-            "Project to grant (this or `projectID` is required: without either the call throws a TypeError).",
-        ),
-        maybe("projectID", "string", "Upstream's spelling of `projectId`."),
-        maybe("projectGrantId", "string", "Project grant, for a project granted to the organization."),
-        maybe("projectGrantID", "string", "Upstream's spelling of `projectGrantId`."),
-        data("roles", "string[]", "Role keys to grant."),
-    ]),
+    doc: "Argument of `api.v1.appendUserGrant`: the project in either spelling (without one the call throws a TypeError), the project grant for a project granted to the organization, and the role keys.",
+    body: Body::Alias(
+        "{ projectId: string; projectGrantId?: string; roles: string[] } | { projectID: string; projectGrantID?: string; roles: string[] }",
+    ),
 };
 
 static GENDER_NAME: Shape = Shape {
