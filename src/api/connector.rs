@@ -106,7 +106,6 @@ pub struct ConnectionInput {
     #[serde(default, alias = "zitadel_api", deserialize_with = "json::message_opt::deserialize")]
     pub zitadel_api: Option<ZitadelApiInput>,
     #[serde(default, alias = "payload_types")]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub payload_types: Vec<PayloadType>,
 }
 

@@ -227,7 +227,7 @@ fn context_schema(trigger: Trigger) -> &'static Value {
 
 /// `.Field.Items[0].Roles`: each name with its first letter upper-cased, as protobuf
 /// validation names fields.
-fn field_path(segments: &[&str]) -> String {
+fn field_path(segments: &[String]) -> String {
     let mut out = String::new();
     for segment in segments {
         if segment.starts_with('[') {
@@ -287,10 +287,9 @@ fn has_type(value: &Value, ty: &str) -> bool {
 /// The keywords the context schemas use: type, enum, anyOf, allOf, properties, items and a base64
 /// `contentEncoding`. On a violation, the field's path and what it must be.
 fn conforms(schema: &Value, value: &Value, path: &mut Vec<String>) -> Result<(), (String, String)> {
-    let here = |path: &Vec<String>| field_path(&path.iter().map(String::as_str).collect::<Vec<_>>());
     if let Some(branches) = schema["anyOf"].as_array() {
         if !branches.iter().any(|b| conforms(b, value, &mut Vec::new()).is_ok()) {
-            return Err((here(path), expected(schema)));
+            return Err((field_path(path), expected(schema)));
         }
     }
     let typed = match &schema["type"] {
@@ -299,17 +298,17 @@ fn conforms(schema: &Value, value: &Value, path: &mut Vec<String>) -> Result<(),
         _ => true,
     };
     if !typed {
-        return Err((here(path), expected(schema)));
+        return Err((field_path(path), expected(schema)));
     }
     if let Some(names) = schema["enum"].as_array() {
         if !names.contains(value) {
-            return Err((here(path), expected(schema)));
+            return Err((field_path(path), expected(schema)));
         }
     }
     if schema["contentEncoding"] == "base64" {
         if let Some(text) = value.as_str() {
             if super::action_v2::decode_bytes(text).is_none() {
-                return Err((here(path), expected(schema)));
+                return Err((field_path(path), expected(schema)));
             }
         }
     }

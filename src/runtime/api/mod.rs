@@ -135,6 +135,17 @@ fn arg_json(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<Value> {
     Ok(args.get_or_undefined(i).to_json(ctx)?.unwrap_or(Value::Null))
 }
 
+/// `obj[a]`, or `obj[b]` when that is null or undefined: a field scripts may spell two ways
+/// (`projectId` / upstream's `projectID`).
+fn either_spelling(obj: &JsObject, a: &str, b: &str, ctx: &mut Context) -> JsResult<JsValue> {
+    let v = obj.get(JsString::from(a), ctx)?;
+    if v.is_null_or_undefined() {
+        obj.get(JsString::from(b), ctx)
+    } else {
+        Ok(v)
+    }
+}
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -305,14 +316,7 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
         for i in 0..len {
             let item = arr.get(i, ctx)?;
             let Some(obj) = item.as_object() else { continue };
-            let pick = |a: &str, b: &str, ctx: &mut Context| -> JsResult<JsValue> {
-                let v = obj.get(JsString::from(a), ctx)?;
-                if v.is_null_or_undefined() {
-                    obj.get(JsString::from(b), ctx)
-                } else {
-                    Ok(v)
-                }
-            };
+            let pick = |a: &str, b: &str, ctx: &mut Context| either_spelling(&obj, a, b, ctx);
             let project = pick("projectId", "projectID", ctx)?;
             let project = if project.is_null_or_undefined() {
                 String::new()

@@ -214,19 +214,11 @@ pub(super) fn append_user_grant_fn(ctx: &mut Context, array: &JsObject) -> JsVal
             return Err(type_err("appendUserGrant: a grant object {projectId, roles} is required"));
         };
         // Both spellings, as for items pushed onto `api.userGrants` (upstream's field is `projectID`).
-        let either = |a: &str, b: &str, ctx: &mut Context| -> JsResult<JsValue> {
-            let v = obj.get(JsString::from(a), ctx)?;
-            if v.is_null_or_undefined() {
-                obj.get(JsString::from(b), ctx)
-            } else {
-                Ok(v)
-            }
-        };
-        let project = either("projectId", "projectID", ctx)?;
+        let project = super::either_spelling(&obj, "projectId", "projectID", ctx)?;
         if project.is_null_or_undefined() || project.as_string().is_some_and(|s| s.is_empty()) {
             return Err(type_err("appendUserGrant: projectId is required"));
         }
-        let grant_id = either("projectGrantId", "projectGrantID", ctx)?;
+        let grant_id = super::either_spelling(&obj, "projectGrantId", "projectGrantID", ctx)?;
         let roles = obj.get(js_string!("roles"), ctx)?;
         let item = ObjectInitializer::new(ctx).property(js_string!("projectId"), project, Attribute::all()).build();
         item.set(js_string!("projectGrantId"), grant_id, true, ctx)?;
