@@ -3,7 +3,8 @@
 # same time with the same actions (the script of src/runtime/bench.rs), and wrk alternates
 # between them round by round, so that the machine's drift hits both alike.
 #   bash bench/ab_execute.sh /path/to/actionsd-A /path/to/actionsd-B
-# Env: ROUNDS (per binary and action count, default 4), DURATION (default 8s).
+# Env: ROUNDS (per binary and action count, default 4), DURATION (default 8s), CONNS (default 32;
+# 1 shows the latency of a lone caller), ACTIONS (action counts, default "1 5").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -12,6 +13,8 @@ A=${1:?usage: ab_execute.sh BIN_A BIN_B}
 B=${2:?usage: ab_execute.sh BIN_A BIN_B}
 ROUNDS=${ROUNDS:-4}
 DURATION=${DURATION:-8s}
+CONNS=${CONNS:-32}
+ACTIONS=${ACTIONS:-1 5}
 WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
@@ -48,21 +51,21 @@ wrk.body = '{"context":{"claims":{"sub":"123"},"user":{"id":"123","username":"al
 LUA
 echo "A = $A"
 echo "B = $B"
-for n in 1 5; do
+for n in $ACTIONS; do
   bind a 18101 "$n"
   bind b 18102 "$n"
   for port in 18101 18102; do # warm the workers
     wrk -t2 -c32 -d2s "${auth[@]}" -s "$WORK/execute.lua" "http://127.0.0.1:$port/management/v1/flows/2/trigger/4/_execute" >/dev/null
   done
   echo
-  echo "### $n action(s), 32 connections"
+  echo "### $n action(s), $CONNS connection(s)"
   echo
   echo "| round | req/s | p50 | p99 | non-2xx |"
   echo "|---|---|---|---|---|"
   for r in $(seq 1 "$ROUNDS"); do
     for side in a b; do
       port=$([[ $side == a ]] && echo 18101 || echo 18102)
-      wrk -t2 -c32 -d"$DURATION" --latency "${auth[@]}" -s "$WORK/execute.lua" \
+      wrk -t"$(( CONNS < 2 ? 1 : 2 ))" -c"$CONNS" -d"$DURATION" --latency "${auth[@]}" -s "$WORK/execute.lua" \
         "http://127.0.0.1:$port/management/v1/flows/2/trigger/4/_execute" | summary "${side^^} $r" | tee -a "$WORK/rows-$n"
     done
   done

@@ -88,13 +88,13 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             next = Some(new_context());
         }
         let Ok(line) = jobs.recv() else { return std::process::ExitCode::SUCCESS };
-        let ctx = next.take().unwrap_or_else(new_context);
+        let mut ctx = next.take().unwrap_or_else(new_context);
         let result = match serde_json::from_str::<Job>(&line) {
             Ok(job) => {
                 if job.deadline_ms > 0 {
                     watch.arm_run(std::time::Duration::from_millis(job.deadline_ms) + DEADLINE_MARGIN);
                 }
-                let result = run_job_in(&job, ctx, Some(&watch), Some(&net));
+                let result = run_job_in(&job, &mut ctx, Some(&watch), Some(&net));
                 watch.disarm_run();
                 result
             }
@@ -105,6 +105,11 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         if stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()).is_err() {
             return std::process::ExitCode::SUCCESS;
         }
+        // After the answer is out: the used realm is garbage now, and nothing else of the engine is
+        // alive, so one collection here frees it without tracing a live realm (the collector's
+        // own schedule would also trace the pre-built next one, once or more per run).
+        drop(ctx);
+        boa_engine::gc::force_collect();
     }
 }
 
@@ -201,7 +206,7 @@ pub fn build_only(job: &Job) {
 
 /// Runs one job in a fresh realm.
 pub fn run_job(job: &Job) -> JobResult {
-    run_job_in(job, new_context(), None, None)
+    run_job_in(job, &mut new_context(), None, None)
 }
 
 /// Ends the worker process when a bound passes while the engine still runs: a script's top level
@@ -305,10 +310,15 @@ impl Watchdog {
     }
 }
 
-fn run_job_in(job: &Job, ctx: Result<Context, String>, watch: Option<&Watchdog>, net: Option<&api::Net>) -> JobResult {
-    let ctx = &mut match ctx {
+fn run_job_in(
+    job: &Job,
+    ctx: &mut Result<Context, String>,
+    watch: Option<&Watchdog>,
+    net: Option<&api::Net>,
+) -> JobResult {
+    let ctx = match ctx {
         Ok(ctx) => ctx,
-        Err(e) => return JobResult { ok: false, error: Some(e), ..Default::default() },
+        Err(e) => return JobResult { ok: false, error: Some(e.clone()), ..Default::default() },
     };
     if job.deny_fetch {
         ctx.insert_data(super::FetchDenied);
