@@ -82,10 +82,12 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
         Ok(p) => p,
         Err((why, err)) => {
             if connection.state == ConnectionState::Inactive {
-                // Verified, so the kill switch applies before the body is looked at.
+                // Verified, so the kill switch applies before the body is looked at. Which
+                // condition called is unknown here, so the answer is an empty body: ZITADEL applies
+                // only a non-empty one (`{}` would reset a request or response message).
                 s.connector_health.count(id, false, false, None);
                 s.metrics.observe_connector_call("none", "inactive", started.elapsed());
-                return reply(serde_json::json!({}));
+                return StatusCode::OK.into_response();
             }
             return rejected(&s, id, why, remote, started, err).await;
         }

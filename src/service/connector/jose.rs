@@ -1,7 +1,8 @@
 //! JWT and JWE bodies of connector calls: ZITADEL signs the JSON payload as a compact JWS with its
 //! instance keys (published at `<baseUrl>/oauth/v2/keys`) and, for JWE, encrypts that JWS to the
 //! public key the operator added to the target (the connection's key pair: `RSA-OAEP-256`,
-//! `A256GCM`). Accepted signature algorithms: RS256/384/512 and ES256; never `none` or HMAC.
+//! `A256GCM`). Accepted signature algorithms: those of ZITADEL's web keys, RS256/384/512,
+//! ES256/384/512 and EdDSA (Ed25519); never `none` or HMAC.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -84,16 +85,47 @@ fn verify_with(jwk: &Value, alg: &str, message: &[u8], signature: &[u8]) -> Resu
                 _ => rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::new(key).verify(message, &sig).is_ok(),
             })
         }
-        ("ES256", Some("EC")) => {
-            let mut point = vec![4u8];
-            point.extend(unb64(field("x")?)?);
-            point.extend(unb64(field("y")?)?);
-            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-256 key"))?;
-            let Ok(sig) = p256::ecdsa::Signature::from_slice(signature) else { return Ok(false) };
-            Ok(key.verify(message, &sig).is_ok())
+        ("ES256" | "ES384" | "ES512", Some("EC")) => {
+            // JWS signatures are r || s; the curve follows from the algorithm (RFC 7518 §3.4).
+            let (curve, point) = (field("crv")?, ec_point(field("x")?, field("y")?)?);
+            Ok(match (alg, curve) {
+                ("ES256", "P-256") => {
+                    let key =
+                        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-256 key"))?;
+                    p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
+                }
+                ("ES384", "P-384") => {
+                    let key =
+                        p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-384 key"))?;
+                    p384::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
+                }
+                ("ES512", "P-521") => {
+                    let key =
+                        p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-521 key"))?;
+                    p521::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
+                }
+                _ => false,
+            })
+        }
+        ("EdDSA", Some("OKP")) => {
+            if field("crv")? != "Ed25519" {
+                return Ok(false);
+            }
+            let x: [u8; 32] = unb64(field("x")?)?.try_into().map_err(|_| invalid("bad Ed25519 key"))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| invalid("bad Ed25519 key"))?;
+            let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else { return Ok(false) };
+            Ok(key.verify_strict(message, &sig).is_ok())
         }
         _ => Ok(false),
     }
+}
+
+/// An uncompressed SEC1 point from a JWK's `x` and `y`.
+fn ec_point(x: &str, y: &str) -> Result<Vec<u8>, JoseError> {
+    let mut point = vec![4u8];
+    point.extend(unb64(x)?);
+    point.extend(unb64(y)?);
+    Ok(point)
 }
 
 /// Decrypts a compact JWE (`RSA-OAEP-256`, `A256GCM`) with the connection's private key (PKCS#8
@@ -155,5 +187,71 @@ mod tests {
         let stranger = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
         let stranger_pem = stranger.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string();
         assert!(decrypt_jwe(&jwe, &stranger_pem).is_err());
+    }
+
+    /// A compact JWS over `payload` with `alg`, signed by `sign`.
+    fn jws(alg: &str, kid: &str, payload: &[u8], sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+        let head = URL_SAFE_NO_PAD.encode(serde_json::json!({"alg": alg, "kid": kid}).to_string());
+        let input = format!("{head}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let sig = URL_SAFE_NO_PAD.encode(sign(input.as_bytes()));
+        format!("{input}.{sig}")
+    }
+
+    fn ec_jwk(kid: &str, crv: &str, sec1: &[u8]) -> Value {
+        let half = (sec1.len() - 1) / 2;
+        serde_json::json!({"kty": "EC", "crv": crv, "kid": kid, "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(&sec1[1..1 + half]), "y": URL_SAFE_NO_PAD.encode(&sec1[1 + half..])})
+    }
+
+    #[test]
+    fn every_web_key_algorithm_of_zitadel_verifies() {
+        use rsa::signature::{RandomizedSigner, Signer};
+        let payload = br#"{"function":"function/preuserinfo"}"#;
+        let p256 = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let p384 = p384::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let p521 = p521::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let ed = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let cases = [
+            (
+                jws("ES256", "k256", payload, |m| {
+                    let s: p256::ecdsa::Signature = p256.sign(m);
+                    s.to_vec()
+                }),
+                ec_jwk("k256", "P-256", p256.verifying_key().to_encoded_point(false).as_bytes()),
+            ),
+            (
+                jws("ES384", "k384", payload, |m| {
+                    let s: p384::ecdsa::Signature = p384.sign(m);
+                    s.to_vec()
+                }),
+                ec_jwk("k384", "P-384", p384.verifying_key().to_encoded_point(false).as_bytes()),
+            ),
+            (
+                jws("ES512", "k521", payload, |m| {
+                    let s: p521::ecdsa::Signature = p521.sign_with_rng(&mut rand::rngs::OsRng, m);
+                    s.to_vec()
+                }),
+                ec_jwk("k521", "P-521", p521::ecdsa::VerifyingKey::from(&p521).to_encoded_point(false).as_bytes()),
+            ),
+            (
+                jws("EdDSA", "ked", payload, |m| ed.sign(m).to_bytes().to_vec()),
+                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "ked",
+                    "x": URL_SAFE_NO_PAD.encode(ed.verifying_key().as_bytes())}),
+            ),
+        ];
+        let jwks: Vec<Value> = cases.iter().map(|(_, jwk)| jwk.clone()).collect();
+        for (compact, jwk) in &cases {
+            assert_eq!(verify_jws(compact, &jwks).unwrap(), payload.to_vec(), "{jwk}");
+            // Tampered: one byte of the payload changed.
+            let mut parts: Vec<String> = compact.split('.').map(str::to_string).collect();
+            parts[1] = URL_SAFE_NO_PAD.encode(br#"{"function":"function/preaccesstoken"}"#);
+            assert!(matches!(verify_jws(&parts.join("."), &jwks), Err(JoseError::Invalid(_))), "{jwk}");
+            // The same kid naming a key of another curve or type never verifies.
+            for other in jwks.iter().filter(|k| *k != jwk) {
+                let mut swapped = other.clone();
+                swapped["kid"] = jwk["kid"].clone();
+                assert!(verify_jws(compact, &[swapped]).is_err(), "{jwk} with {other}");
+            }
+        }
     }
 }
