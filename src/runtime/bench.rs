@@ -72,6 +72,13 @@ pub async fn run(iterations: usize, exe: std::path::PathBuf) {
     };
     report("  phase: fresh realm only", phase(&|| drop(worker::new_context())));
     report("  phase: fresh realm + ctx/api bindings", phase(&|| worker::build_only(&job)));
+    report(
+        "  in-process, then the used realm collected at once (as a worker does)",
+        phase(&|| {
+            worker::run_job(&job);
+            boa_engine::gc::force_collect();
+        }),
+    );
 
     let pool = SandboxPool::new(PoolConfig {
         exe,
