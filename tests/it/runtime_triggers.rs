@@ -1267,7 +1267,63 @@ async fn set_gender_values(s: &TestServer) {
     }
 }
 
+/// `null` given to a string setter is the zero value, like `undefined` (upstream converts both to
+/// ""): mapping a claim the IdP did not send sets nothing, not the text "null".
+async fn null_in_string_setters(s: &TestServer) {
+    let script = "function m(ctx, api) { api.setFirstName(ctx.getClaim('given_name')); api.setNickName(null); \
+        api.setDisplayName(ctx.getClaim('name')); api.setPhone(undefined); }";
+    let context = json!({"idTokenClaims": {"name": "Ada L"},
+        "externalUser": {"externalId": "e1", "human": {"firstName": "Old", "nickName": "Nick", "phone": "+41"}}});
+    let r = test_inline(s, "m", script, "1", "1", context).await;
+    let human = &ok(&r)["externalUser"]["human"];
+    assert_eq!(human["displayName"], "Ada L", "{r:?}");
+    for field in ["firstName", "nickName", "phone"] {
+        assert!(human.get(field).is_none(), "{field} set to the zero value (omitted), not \"null\": {r:?}");
+    }
+}
+
+mod json_out {
+    use super::*;
+    use common::receiver::Receiver;
+
+    fn loopback(c: &mut actionsd::config::Config) {
+        common::allow_loopback(c);
+    }
+
+    /// What leaves a script as JSON (claim and metadata values, a fetch body) goes through
+    /// `JSON.stringify`: `toJSON` honoured (dates as ISO strings), functions and `undefined` dropped,
+    /// `-0` as 0, members in the script's order; replacing the global `JSON.stringify` changes nothing.
+    async fn values_leave_as_json_stringify_gives_them(s: &TestServer) {
+        let z = Receiver::start().await;
+        let script = format!(
+            "function conv(ctx, api) {{
+              JSON.stringify = function () {{ return '\"hijacked\"'; }};
+              var t = {{toJSON: function () {{ return 'x'; }}}};
+              require('zitadel/http').fetch('{}', {{method: 'POST',
+                body: {{b: 1, a: new Date(0), f: function () {{}}, u: undefined, z: -0, t: t}}}});
+              api.v1.claims.setClaim('date', new Date(0));
+              api.v1.claims.setClaim('obj', {{b: 1, f: function () {{}}, t: t}});
+              api.v1.claims.setClaim('zero', -0);
+              api.v1.user.setMetadata('when', new Date(0));
+            }}",
+            z.url("/hook")
+        );
+        let r = test_inline(s, "conv", &script, "2", "4", json!({})).await;
+        let effects = ok(&r);
+        assert_eq!(effects["claims"]["date"], "1970-01-01T00:00:00.000Z", "{r:?}");
+        assert_eq!(effects["claims"]["obj"], json!({"b": 1, "t": "x"}), "{r:?}");
+        assert_eq!(effects["claims"]["zero"], json!(0), "{r:?}");
+        assert_eq!(metadata_json(effects, "when"), json!("1970-01-01T00:00:00.000Z"), "{r:?}");
+        let sent = z.requests_to("/hook");
+        assert_eq!(sent.len(), 1, "{r:?}");
+        assert_eq!(String::from_utf8_lossy(&sent[0].body), r#"{"b":1,"a":"1970-01-01T00:00:00.000Z","z":0,"t":"x"}"#);
+    }
+
+    backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them);
+}
+
 backend_tests!(
+    null_in_string_setters,
     set_gender_values,
     grant_org_metadata,
     external_post_authentication,

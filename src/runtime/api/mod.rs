@@ -122,17 +122,40 @@ fn child(obj: &JsObject, key: &str, ctx: &mut Context) -> JsResult<JsObject> {
     }
 }
 
-/// `String(v)`, with a missing/undefined argument as "".
+/// `String(v)`, with a missing, `undefined` or `null` argument as "" (upstream converts both to
+/// the string's zero value: `api.setFirstName(ctx.getClaim('given_name'))` without that claim
+/// sets "", not "null").
 fn arg_string(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<String> {
     let v = args.get_or_undefined(i);
-    if v.is_undefined() {
+    if v.is_null_or_undefined() {
         return Ok(String::new());
     }
     Ok(v.to_string(ctx)?.to_std_string_escaped())
 }
 
 fn arg_json(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<Value> {
-    Ok(args.get_or_undefined(i).to_json(ctx)?.unwrap_or(Value::Null))
+    json_value(args.get_or_undefined(i), ctx)
+}
+
+/// The realm's own `JSON.stringify`, taken before the script runs (a script replacing the global
+/// one changes nothing here).
+struct Stringify(JsObject);
+
+/// `JSON.stringify(v)`: `toJSON` honoured (a `Date` becomes its ISO string), functions and
+/// `undefined` members dropped, `-0` as `0`, members in insertion order; `None` where
+/// `JSON.stringify` gives `undefined` (a function, `undefined`, a symbol).
+fn stringify(v: &JsValue, ctx: &mut Context) -> JsResult<Option<String>> {
+    let f = match ctx.get_data::<Stringify>() {
+        Some(f) => f.0.clone(),
+        None => return Ok(v.to_json(ctx)?.map(|j| j.to_string())),
+    };
+    let out = f.call(&JsValue::undefined(), std::slice::from_ref(v), ctx)?;
+    Ok(out.as_string().map(|s| s.to_std_string_escaped()))
+}
+
+/// A script value as JSON, through `JSON.stringify` (`null` where that gives `undefined`).
+fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
+    Ok(stringify(v, ctx)?.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or(Value::Null))
 }
 
 /// `obj[a]`, or `obj[b]` when that is null or undefined: a field scripts may spell two ways
@@ -276,6 +299,10 @@ pub fn begin(ctx: &mut Context, trigger: Trigger, job: &super::Job) -> JsResult<
         secrets: job.secrets.clone(),
         ..Default::default()
     }));
+    let stringify = ctx.intrinsics().objects().json().get(js_string!("stringify"), ctx)?;
+    if let Some(f) = stringify.as_object() {
+        ctx.insert_data(Stringify(f.clone()));
+    }
     let require = require_fn(ctx);
     let console: JsValue = logger(ctx).into();
     let built = bindings::build(ctx, trigger, context)?;
@@ -299,7 +326,7 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
             let item = arr.get(i, ctx)?;
             let Some(obj) = item.as_object() else { continue };
             let key = obj.get(js_string!("key"), ctx)?.to_string(ctx)?.to_std_string_escaped();
-            let value = obj.get(js_string!("value"), ctx)?.to_json(ctx)?.unwrap_or(Value::Null);
+            let value = json_value(&obj.get(js_string!("value"), ctx)?, ctx)?;
             let encoded = encode_metadata_value(&value);
             let unchanged = originals.iter().any(|(o, k, raw)| {
                 JsObject::equals(o, &obj) && *k == key && (*raw == encoded || decode_metadata_value(raw) == value)

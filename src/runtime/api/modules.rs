@@ -48,9 +48,7 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
         }
         let body = options.get(js_string!("body"), ctx)?;
         if !body.is_undefined() {
-            if let Some(json) = body.to_json(ctx)? {
-                req.body = Some(json.to_string());
-            }
+            req.body = stringify(&body, ctx)?;
         }
     }
     if ctx.get_data::<super::super::FetchDenied>().is_some() {
