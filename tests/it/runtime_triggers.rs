@@ -433,6 +433,22 @@ async fn internal_post_authentication(s: &TestServer) {
     let r = s.execute_trigger(&s.admin, "3", "1", json!({"authMethod": "password"})).await;
     let seen = metadata_json(ok(&r), "seen");
     assert_eq!(seen["authError"], "none", "authError defaults to \"none\"");
+    // A later action of the trigger finds what earlier ones put in api.metadata, decoded.
+    let later = s
+        .create_script_action(
+            "laterInternal",
+            "function laterInternal(ctx, api) { api.metadata.push({key: 'saw', value: api.metadata.map( \
+               function (m) { return m.key + '=' + JSON.stringify(m.value); }).sort()}); }",
+        )
+        .await;
+    s.bind_trigger(&s.admin, "3", "1", &[&id, &later]).await;
+    let r = s.execute_trigger(&s.admin, "3", "1", json!({"authMethod": "OTP"})).await;
+    let effects = ok(&r);
+    let saw = metadata_json(effects, "saw");
+    assert_eq!(saw.as_array().map(Vec::len), Some(4), "{r:?}");
+    assert!(saw.as_array().unwrap().contains(&json!("lang=\"de\"")), "{saw}");
+    assert!(saw.as_array().unwrap().contains(&json!("n=42")), "{saw}");
+    assert_eq!(metadata_effect(effects).len(), 5, "the four earlier entries are not repeated: {r:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

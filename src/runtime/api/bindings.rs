@@ -159,7 +159,8 @@ fn post_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array: None, grants_array })
 }
 
-/// Internal Authentication / Post Authentication: metadata of the authenticated user.
+/// Internal Authentication / Post Authentication: metadata of the authenticated user (`api.metadata`
+/// starts empty; a later action of the trigger sees the entries of earlier ones, as upstream).
 fn internal_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     let data = json!({"v1": {
         "authMethod": string_or_empty(&field(context, "authMethod")),
@@ -168,13 +169,14 @@ fn internal_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     }});
     let ctx_obj = JsValue::from_json(&data, ctx)?;
     let api = JsObject::with_object_proto(ctx.intrinsics());
-    let arr_obj: JsObject = JsArray::new(ctx)?.into();
+    // Empty for the trigger's first action; later ones see what earlier ones added.
+    let (arr_obj, originals) = prefilled_metadata(ctx, None)?;
     set(&api, "metadata", arr_obj.clone().into(), ctx)?;
     let append = append_metadata_fn(ctx, &arr_obj);
     let v1api = child(&api, "v1", ctx)?;
     let u = child(&v1api, "user", ctx)?;
     set(&u, "appendMetadata", append, ctx)?;
-    let metadata_array = Some((arr_obj, Vec::new()));
+    let metadata_array = Some((arr_obj, originals));
     Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
 }
 
