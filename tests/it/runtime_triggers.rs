@@ -1062,6 +1062,8 @@ function formats(ctx, api) {
   log.log('number %d', '12');
   log.log(5, 6);
   log.log('string %s', 'plain');
+  log.log('caught', new TypeError('boom'));
+  log.log('as %s', new RangeError('far'));
 }
 "#;
 
@@ -1070,7 +1072,8 @@ async fn log_formatting(s: &TestServer) {
     ok(&r);
     let logs = logs_of(&r);
     let messages: Vec<&str> = logs.iter().map(|(_, m)| m.as_str()).collect();
-    assert_eq!(messages.len(), 11, "{messages:?}");
+    assert_eq!(messages.len(), 13, "{messages:?}");
+    assert_eq!(messages[11..], ["caught TypeError: boom", "as RangeError: far"], "errors read as String(err)");
     assert_eq!(messages[0], "Bob is 42 years");
     assert_eq!(messages[1], "int 42 and float 3.25");
     assert_eq!(messages[2], "json {\"a\":[1,\"x\"]}");

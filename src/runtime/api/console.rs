@@ -10,7 +10,10 @@ pub(super) fn inspect(v: &JsValue, ctx: &mut Context) -> String {
     if v.is_undefined() {
         return "undefined".into();
     }
-    if !v.is_callable() {
+    // An error reads as `String(err)` ("TypeError: boom"), as in upstream's log formatting (its
+    // own members are not enumerable, so as JSON it would be `{}`).
+    let is_error = v.as_object().is_some_and(|o| o.is::<boa_engine::builtins::error::Error>());
+    if !v.is_callable() && !is_error {
         if let Ok(Some(json)) = v.to_json(ctx) {
             return json.to_string();
         }
