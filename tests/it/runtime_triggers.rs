@@ -1341,7 +1341,28 @@ mod json_out {
     backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them);
 }
 
+/// `setPreferredLanguage` keeps a BCP-47 tag in its canonical case (`_` read as `-`, as upstream's
+/// parser does) and turns anything else into `und`.
+async fn preferred_language_tags(s: &TestServer) {
+    for (arg, expected) in [
+        ("'de-CH'", "de-CH"),
+        ("'de_CH'", "de-CH"),
+        ("'EN-us'", "en-US"),
+        ("'zh-hant-tw'", "zh-Hant-TW"),
+        ("'fr'", "fr"),
+        ("'not a tag'", "und"),
+        ("'x'", "und"),
+        ("null", "und"),
+        ("''", "und"),
+    ] {
+        let script = format!("function l(ctx, api) {{ api.setPreferredLanguage({arg}); }}");
+        let r = test_inline(s, "l", &script, "3", "2", json!({"user": {"human": {"firstName": "A"}}})).await;
+        assert_eq!(ok(&r)["user"]["human"]["preferredLanguage"], expected, "setPreferredLanguage({arg}): {r:?}");
+    }
+}
+
 backend_tests!(
+    preferred_language_tags,
     null_in_string_setters,
     set_gender_values,
     grant_org_metadata,

@@ -261,12 +261,31 @@ fn normalize_user(user: Option<&Value>) -> Value {
     Value::Object(u)
 }
 
-fn valid_locale(s: &str) -> bool {
-    let mut parts = s.split('-');
+/// A BCP-47 tag in its canonical case (`EN-us` → `en-US`, `zh_hant_tw` → `zh-Hant-TW`; `_` is
+/// taken as `-`, as upstream's language parser does), or `None` when it is not a well-formed tag.
+fn canonical_locale(s: &str) -> Option<String> {
+    let mut parts = s.split(['-', '_']);
     let first = parts.next().unwrap_or("");
-    (2..=3).contains(&first.len())
-        && first.bytes().all(|b| b.is_ascii_alphabetic())
-        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    if !(2..=3).contains(&first.len()) || !first.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut out = first.to_ascii_lowercase();
+    for p in parts {
+        if !(2..=8).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        out.push('-');
+        let alphabetic = p.bytes().all(|b| b.is_ascii_alphabetic());
+        match p.len() {
+            4 if alphabetic => {
+                out.push_str(&p[..1].to_ascii_uppercase());
+                out.push_str(&p[1..].to_ascii_lowercase());
+            }
+            2 if alphabetic => out.push_str(&p.to_ascii_uppercase()),
+            _ => out.push_str(&p.to_ascii_lowercase()),
+        }
+    }
+    Some(out)
 }
 
 /// Resets the per-run state and builds the bindings for one flow/trigger.

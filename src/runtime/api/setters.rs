@@ -62,7 +62,7 @@ string_setter!(usr_phone, usr, "phone");
 
 pub(super) fn locale_arg(args: &[JsValue], ctx: &mut Context) -> JsResult<Value> {
     let v = arg_string(args, 0, ctx)?;
-    Ok(Value::String(if valid_locale(&v) { v } else { "und".into() }))
+    Ok(Value::String(canonical_locale(&v).unwrap_or_else(|| "und".into())))
 }
 
 pub(super) fn ext_language(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
