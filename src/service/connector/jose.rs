@@ -86,20 +86,22 @@ fn verify_with(jwk: &Value, alg: &str, message: &[u8], signature: &[u8]) -> Resu
             })
         }
         ("ES256" | "ES384" | "ES512", Some("EC")) => {
-            // JWS signatures are r || s; the curve follows from the algorithm (RFC 7518 §3.4).
-            let (curve, point) = (field("crv")?, ec_point(field("x")?, field("y")?)?);
+            // JWS signatures are r || s; the curve follows from the algorithm (RFC 7518 §3.4), and
+            // a key that names another curve never verifies.
+            let point = ec_point(field("x")?, field("y")?)?;
+            let curve = jwk.get("crv").and_then(Value::as_str);
             Ok(match (alg, curve) {
-                ("ES256", "P-256") => {
+                ("ES256", Some("P-256") | None) => {
                     let key =
                         p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-256 key"))?;
                     p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
                 }
-                ("ES384", "P-384") => {
+                ("ES384", Some("P-384") | None) => {
                     let key =
                         p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-384 key"))?;
                     p384::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
                 }
-                ("ES512", "P-521") => {
+                ("ES512", Some("P-521") | None) => {
                     let key =
                         p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-521 key"))?;
                     p521::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
