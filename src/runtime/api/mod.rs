@@ -137,8 +137,8 @@ fn arg_json(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<Value> {
     json_value(args.get_or_undefined(i), ctx)
 }
 
-/// The realm's own `JSON.stringify`, taken before the script runs (a script replacing the global
-/// one changes nothing here).
+/// The realm's own `JSON.stringify`, taken by [`begin`] before the script runs (a script
+/// replacing the global one changes nothing here).
 struct Stringify(JsObject);
 
 /// `JSON.stringify(v)`: `toJSON` honoured (a `Date` becomes its ISO string), functions and
@@ -147,7 +147,7 @@ struct Stringify(JsObject);
 fn stringify(v: &JsValue, ctx: &mut Context) -> JsResult<Option<String>> {
     let f = match ctx.get_data::<Stringify>() {
         Some(f) => f.0.clone(),
-        None => return Ok(v.to_json(ctx)?.map(|j| j.to_string())),
+        None => return Err(JsNativeError::typ().with_message("sandbox: JSON.stringify was not taken").into()),
     };
     let out = f.call(&JsValue::undefined(), std::slice::from_ref(v), ctx)?;
     Ok(out.as_string().map(|s| s.to_std_string_escaped()))
@@ -319,9 +319,9 @@ pub fn begin(ctx: &mut Context, trigger: Trigger, job: &super::Job) -> JsResult<
         ..Default::default()
     }));
     let stringify = ctx.intrinsics().objects().json().get(js_string!("stringify"), ctx)?;
-    if let Some(f) = stringify.as_object() {
-        ctx.insert_data(Stringify(f.clone()));
-    }
+    let stringify =
+        stringify.as_object().ok_or_else(|| JsNativeError::typ().with_message("sandbox: JSON.stringify is missing"))?;
+    ctx.insert_data(Stringify(stringify));
     let require = require_fn(ctx);
     let console: JsValue = logger(ctx).into();
     let built = bindings::build(ctx, trigger, context)?;
@@ -362,15 +362,14 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
         for i in 0..len {
             let item = arr.get(i, ctx)?;
             let Some(obj) = item.as_object() else { continue };
-            let pick = |a: &str, b: &str, ctx: &mut Context| either_spelling(&obj, a, b, ctx);
-            let project = pick("projectId", "projectID", ctx)?;
+            let project = either_spelling(&obj, "projectId", "projectID", ctx)?;
             let project = if project.is_null_or_undefined() {
                 String::new()
             } else {
                 project.to_string(ctx)?.to_std_string_escaped()
             };
             let mut grant = json!({"projectId": project});
-            let pg = pick("projectGrantId", "projectGrantID", ctx)?;
+            let pg = either_spelling(&obj, "projectGrantId", "projectGrantID", ctx)?;
             if !pg.is_null_or_undefined() {
                 let pg = pg.to_string(ctx)?.to_std_string_escaped();
                 if !pg.is_empty() {

@@ -89,23 +89,17 @@ fn verify_with(jwk: &Value, alg: &str, message: &[u8], signature: &[u8]) -> Resu
             // JWS signatures are r || s; the curve follows from the algorithm (RFC 7518 §3.4), and
             // a key that names another curve never verifies.
             let point = ec_point(field("x")?, field("y")?)?;
-            let curve = jwk.get("crv").and_then(Value::as_str);
-            Ok(match (alg, curve) {
-                ("ES256", Some("P-256") | None) => {
-                    let key =
-                        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-256 key"))?;
-                    p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
-                }
-                ("ES384", Some("P-384") | None) => {
-                    let key =
-                        p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-384 key"))?;
-                    p384::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
-                }
-                ("ES512", Some("P-521") | None) => {
-                    let key =
-                        p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| invalid("bad P-521 key"))?;
-                    p521::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
-                }
+            macro_rules! ecdsa {
+                ($curve:ident, $name:literal) => {{
+                    let key = $curve::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                        .map_err(|_| invalid(concat!("bad ", $name, " key")))?;
+                    $curve::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| key.verify(message, &sig).is_ok())
+                }};
+            }
+            Ok(match (alg, jwk.get("crv").and_then(Value::as_str)) {
+                ("ES256", Some("P-256") | None) => ecdsa!(p256, "P-256"),
+                ("ES384", Some("P-384") | None) => ecdsa!(p384, "P-384"),
+                ("ES512", Some("P-521") | None) => ecdsa!(p521, "P-521"),
                 _ => false,
             })
         }
