@@ -201,13 +201,7 @@ pub async fn list_tokens(s: AppState, _c: Caller, r: ListTokensRequest) -> ApiRe
         (status = 404, description = "Token not found", body = GatewayError)))]
 pub async fn remove_token(s: AppState, c: Caller, r: RemoveTokenRequest) -> ApiResult<RemoveTokenResponse> {
     let id = crate::domain::id::parse(&r.id).ok_or_else(|| ApiError::not_found("ADMIN-Tk4n0", "Token not found"))?;
-    let model = token_store::remove_token(&s.store, id, c.token_id).await?;
+    let (model, written) = token_store::remove_token(&s.store, id, c.token_id).await?;
     s.auth.revoke(id);
-    Ok(RemoveTokenResponse {
-        details: ObjectDetails {
-            change_date: Some(crate::domain::time::format_micros(crate::domain::time::now_micros())),
-            resource_owner: model.org_id.to_string(),
-            ..Default::default()
-        },
-    })
+    Ok(RemoveTokenResponse { details: ObjectDetails::changed(written.sequence, written.created_at, model.org_id) })
 }

@@ -608,8 +608,9 @@ pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<
             + q.run_id_query.is_some() as u8
             + q.connection_id_query.is_some() as u8;
         if set != 1 {
+            let why = if set == 0 { "value is required" } else { "only one of the query kinds may be set" };
             return Err(ApiError::invalid(format!(
-                "invalid ListRunsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid RunQuery.Query: value is required"
+                "invalid ListRunsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid RunQuery.Query: {why}"
             )));
         }
         filters.push(if let Some(q) = q.action_id_query {

@@ -681,14 +681,7 @@ pub async fn clear_flow(s: AppState, c: Caller, r: FlowTypeRequest) -> ApiResult
     let flow = FlowType::parse(&r.flow_type).ok_or_else(|| flow_missing("COMMAND-Dfw2h"))?;
     let w = flow_store::clear_flow(&s.store, c.org, c.token_id, flow).await?;
     s.execute.invalidate(c.org);
-    Ok(DetailsResponse {
-        details: ObjectDetails {
-            sequence: w.sequence,
-            creation_date: None,
-            change_date: Some(crate::domain::time::format_micros(w.created_at)),
-            resource_owner: c.org.to_string(),
-        },
-    })
+    Ok(DetailsResponse { details: ObjectDetails::changed(w.sequence, w.created_at, c.org) })
 }
 
 fn flow_and_trigger(r: &SetTriggerActionsRequest) -> ApiResult<(FlowType, TriggerType)> {

@@ -35,6 +35,17 @@ impl ObjectDetails {
         }
     }
 
+    /// Details of a removal or reset (ClearFlow, RemoveToken): sequence, change date (= the
+    /// event's time) and owner.
+    pub fn changed(sequence: i64, at: i64, owner: i64) -> Self {
+        ObjectDetails {
+            sequence,
+            creation_date: None,
+            change_date: Some(format_micros(at)),
+            resource_owner: owner.to_string(),
+        }
+    }
+
     /// Details of an object read: sequence, both dates and owner.
     pub fn read(sequence: i64, created: i64, changed: i64, owner: i64) -> Self {
         ObjectDetails {

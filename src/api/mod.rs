@@ -403,10 +403,18 @@ pub(crate) fn normalize_message(
     json::strip_nulls(&mut value);
     let mut path = Vec::new();
     if json::find_nul(&value, &mut path) {
+        // `queries`, `[0]`, `name` → `Queries[0].Name`, as serde's paths read.
+        let mut joined = String::new();
+        for segment in &path {
+            if !joined.is_empty() && !segment.starts_with('[') {
+                joined.push('.');
+            }
+            joined.push_str(segment);
+        }
         return Err(ApiError::invalid(format!(
             "invalid {}.{}: must not contain NUL characters",
             rpc.message_name(),
-            field_path(&path.join("."))
+            field_path(&joined)
         )));
     }
     Ok(value)

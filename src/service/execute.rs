@@ -520,7 +520,7 @@ fn run_record(
         trigger_type: trigger.trigger_type().0,
         outcome: r.outcome,
         allowed_to_fail: r.allowed_to_fail,
-        error: r.error.clone().unwrap_or_default(),
+        error: crate::store::storable(r.error.clone().unwrap_or_default()),
         started_at: r.started_at?,
         duration_nanos: r.duration.map(|d| d.as_nanos() as i64).unwrap_or(0),
         logs: serde_json::to_string(&r.logs).unwrap_or_else(|_| "[]".into()),
@@ -528,7 +528,7 @@ fn run_record(
         log_records: r.logs.len() as i32,
         log_bytes: r.log_bytes.min(i32::MAX as u64) as i32,
         connection_id: tag.map(|t| t.connection_id),
-        condition: tag.map(|t| t.condition.clone()),
+        condition: tag.map(|t| crate::store::storable(t.condition.clone())),
         warnings: tag
             .filter(|t| !t.warnings.is_empty())
             .map(|t| serde_json::to_string(&t.warnings).unwrap_or_else(|_| "[]".into())),

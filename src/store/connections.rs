@@ -418,7 +418,7 @@ pub async fn reject(store: &Store, id: i64, reason: &str, remote_addr: String) -
         id: store.new_id(),
         connection_id: id,
         at: crate::domain::time::now_micros(),
-        reason: reason.to_string(),
+        reason: super::storable(reason.to_string()),
         remote_addr,
     };
     store
@@ -474,7 +474,7 @@ pub async fn add_health(store: &Store, deltas: Vec<(i64, HealthDelta)>) -> ApiRe
                         d.rejected.into(),
                         d.failed.into(),
                         d.last_call_at.into(),
-                        d.last_error.into(),
+                        d.last_error.map(super::storable).into(),
                         id.into(),
                     ];
                     txn.execute(super::stmt(backend, sql, values)).await?;

@@ -287,7 +287,7 @@ pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()>
                     let values = vec![
                         r.state.to_value().into(),
                         r.status.into(),
-                        r.error.into(),
+                        super::storable(r.error).into(),
                         r.next_attempt_at.into(),
                         now.into(),
                         r.id.into(),

@@ -88,6 +88,18 @@ async fn append_at<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>, sequence: i64)
     })
     .exec_without_returning(conn)
     .await?;
+    if e.aggregate_type == Aggregate::Org {
+        // An org's details name the last event of its aggregate (flow changes included), like
+        // every other object's: its row carries that sequence and time.
+        if let Ok(org_id) = e.aggregate_id.parse::<i64>() {
+            entity::org::Entity::update_many()
+                .col_expr(entity::org::Column::Sequence, sea_orm::sea_query::Expr::value(sequence))
+                .col_expr(entity::org::Column::ChangedAt, sea_orm::sea_query::Expr::value(created_at))
+                .filter(entity::org::Column::Id.eq(org_id))
+                .exec(conn)
+                .await?;
+        }
+    }
     // The outbox: deliveries for event executions commit (or roll back) with the event.
     super::deliveries::on_event(
         conn,

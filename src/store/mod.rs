@@ -325,3 +325,14 @@ fn transient_code(code: &str) -> bool {
         || code.starts_with("57P")
         || matches!(code, "57014" | "40001" | "40P01" | "55P03" | "58030")
 }
+
+/// Text as both databases can store it: PostgreSQL refuses NUL in text columns, so a NUL that a
+/// script or a remote party put into an error text is kept as U+FFFD, on both backends (the same
+/// record whichever database holds it).
+pub fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}

@@ -94,14 +94,15 @@ pub async fn add_token(store: &Store, new: NewToken, creator: i64) -> ApiResult<
     Ok((model, secret))
 }
 
-pub async fn remove_token(store: &Store, id: i64, creator: i64) -> ApiResult<token::Model> {
+/// Revokes a token; the `token.removed` event written (for the answer's details) with the token.
+pub async fn remove_token(store: &Store, id: i64, creator: i64) -> ApiResult<(token::Model, events::Written)> {
     store
         .write(&[INSTANCE_LOCK.to_string()], move |txn| {
             Box::pin(async move {
                 let Some(model) = token::Entity::find_by_id(id).one(txn).await? else {
                     return Err(ApiError::not_found("ADMIN-Tk4n0", "Token not found"));
                 };
-                events::append(
+                let written = events::append(
                     txn,
                     NewEvent {
                         aggregate_type: crate::store::events::Aggregate::Instance,
@@ -114,7 +115,7 @@ pub async fn remove_token(store: &Store, id: i64, creator: i64) -> ApiResult<tok
                 )
                 .await?;
                 token::Entity::delete_by_id(id).exec(txn).await?;
-                Ok(model)
+                Ok((model, written))
             })
         })
         .await

@@ -952,6 +952,11 @@ async fn list_actions_empty_query_element(s: &TestServer) {
         &r,
         "invalid ListActionsRequest.Queries[1]: embedded message failed validation | caused by: invalid ActionQuery.Query: value is required",
     );
+    // A NUL is named with the same path spelling as every other error.
+    let r = list(s, json!({"queries": [{"actionNameQuery": {"name": "a\u{0}"}}]})).await;
+    assert_invalid(&r, "invalid ListActionsRequest.Queries[0].ActionNameQuery.Name: must not contain NUL characters");
+    let r = s.post("/management/v1/flows/2/trigger/4", &s.admin, json!({"actionIds": ["1", "a\u{0}"]})).await;
+    assert_invalid(&r, "invalid SetTriggerActionsRequest.ActionIds[1]: must not contain NUL characters");
 }
 
 async fn list_actions_sorting(s: &TestServer) {

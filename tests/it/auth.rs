@@ -573,6 +573,14 @@ async fn removed_token_is_rejected_at_once(s: &TestServer) {
 
     let r = s.delete(&format!("/admin/v1/tokens/{id}"), &s.admin).await;
     assert_eq!(r.status, 200, "{r:?}");
+    // The details name the token.removed event: its sequence and time.
+    let d = &r.body["details"];
+    let sequence: u64 = d["sequence"].as_str().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{r:?}"));
+    assert!(sequence > 1, "{r:?}");
+    assert!(d["changeDate"].as_str().is_some_and(|t| t.ends_with('Z')), "{r:?}");
+    let (_, _) = s.add_token(&a, "ORG_VIEWER").await;
+    let r2 = s.post("/admin/v1/tokens", &s.admin, json!({"orgId": a, "role": "ORG_VIEWER"})).await;
+    assert_eq!(r2.body["details"]["sequence"], (sequence + 2).to_string(), "next instance events: {r2:?}");
 
     let r = s.get(MY_ORG, &token).await;
     assert_unauthenticated(&r, "GetMyOrg right after RemoveToken");

@@ -572,6 +572,15 @@ async fn flow_sequence_uses_org_aggregate(s: &TestServer) {
     assert_eq!(r.body["details"]["sequence"], "2", "{r:?}");
     let r = set("1", "3", vec![ids[0].clone()]).await;
     assert_eq!(r.body["details"]["sequence"], "6", "{r:?}");
+    // The org's own details name the last event of its aggregate, and when it was written.
+    let written = r.body["details"]["creationDate"].clone();
+    let me = s.call(Method::GET, "/management/v1/orgs/me", Some(&s.admin), &h, None).await;
+    assert_eq!(me.body["org"]["details"]["sequence"], "6", "{me:?}");
+    assert_eq!(me.body["org"]["details"]["changeDate"], written, "{me:?}");
+    assert_ne!(me.body["org"]["details"]["creationDate"], written, "created before: {me:?}");
+    let listed = s.post("/admin/v1/orgs/_search", &s.admin, json!({})).await;
+    let entry = listed.body["result"].as_array().unwrap().iter().find(|o| o["id"] == org.as_str()).cloned();
+    assert_eq!(entry.unwrap()["details"]["sequence"], "6", "{listed:?}");
 }
 
 async fn flows_are_isolated_per_org(s: &TestServer) {

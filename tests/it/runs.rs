@@ -516,7 +516,33 @@ async fn retention_pruning(s: &TestServer) {
     wait_for_total(s, &s.admin, 1).await;
 }
 
+/// A failed action whose error text holds a NUL (binary data thrown, e.g. a fetched body): the
+/// trigger still answers 200 and every run record is stored (PostgreSQL refuses NUL in text; the
+/// record keeps it as U+FFFD on both backends).
+async fn nul_in_an_error_is_stored(s: &TestServer) {
+    let ok = s.create_script_action("beforeNul", "function beforeNul() {}").await;
+    let bad = s
+        .create_action_body(
+            &s.admin,
+            json!({"name": "nulErr", "script": "function nulErr() { throw new Error('bad\\u0000byte'); }", "allowedToFail": true}),
+        )
+        .await;
+    s.bind_trigger(&s.admin, "4", "6", &[&ok, &bad]).await;
+    let r = execute_ok(s, &s.admin, "4", "6").await;
+    assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED", "allowed to fail: {r:?}");
+    assert_eq!(r.body["runs"][1]["outcome"], "OUTCOME_FAILED", "{r:?}");
+    let failed = r.body["runs"][1]["id"].as_str().unwrap().to_string();
+    let g = s.get(&format!("/management/v1/runs/{failed}"), &s.admin).await;
+    assert_eq!(g.status, 200, "{g:?}");
+    let error = g.body["run"]["error"].as_str().unwrap();
+    assert!(error.starts_with("Error: bad\u{FFFD}byte"), "{g:?}");
+    let by_run = json!({"queries": [{"runIdQuery": {"runId": r.body["runId"]}}]});
+    let all = s.poll_runs(&s.admin, by_run, |r| total(r) >= 2).await;
+    assert_eq!(total(&all), 2, "both records stored: {all:?}");
+}
+
 backend_tests!(
+    nul_in_an_error_is_stored,
     test_action_stores_nothing,
     test_action_response_shape,
     test_action_validation,
