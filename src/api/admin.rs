@@ -16,9 +16,13 @@ pub const SERVICE: &str = "zitadel.admin.v1.AdminService";
 
 pub fn rpcs() -> Vec<Rpc> {
     vec![
-        Rpc::instance::<__path_list_orgs>(SERVICE, BodyMode::Whole, rpc_call!(list_orgs)),
-        Rpc::instance::<__path_add_token>(SERVICE, BodyMode::Whole, rpc_call!(add_token)),
-        Rpc::instance::<__path_list_tokens>(SERVICE, BodyMode::Whole, rpc_call!(list_tokens)),
+        Rpc::instance::<__path_list_orgs>(SERVICE, BodyMode::Whole, rpc_call!(list_orgs, check = check_list_orgs)),
+        Rpc::instance::<__path_add_token>(SERVICE, BodyMode::Whole, rpc_call!(add_token, check = check_add_token)),
+        Rpc::instance::<__path_list_tokens>(
+            SERVICE,
+            BodyMode::Whole,
+            rpc_call!(list_tokens, check = check_list_tokens),
+        ),
         Rpc::instance::<__path_remove_token>(SERVICE, BodyMode::Ignored, rpc_call!(remove_token)),
     ]
 }
@@ -131,13 +135,9 @@ async fn resolve_org(s: &AppState, raw: &str, field: &str) -> ApiResult<i64> {
     Ok(id)
 }
 
-#[utoipa::path(post, path = "/admin/v1/tokens", tag = "AdminService",
-    operation_id = "AdminService_AddToken", summary = "Create an API token for an organization and role",
-    request_body = AddTokenRequest,
-    responses((status = 200, body = AddTokenResponse),
-        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
-        (status = 404, description = "Organization not found", body = GatewayError)))]
-pub async fn add_token(s: AppState, c: Caller, r: AddTokenRequest) -> ApiResult<AddTokenResponse> {
+/// The role and expiry of an AddToken request, or the 400 of its first broken rule (also run
+/// before request targets).
+fn token_fields(r: &AddTokenRequest) -> ApiResult<(Role, Option<i64>)> {
     let role = Role::parse(&r.role).or_else(|| Role::from_number(r.role.parse().ok()?)).ok_or_else(|| {
         ApiError::invalid("invalid AddTokenRequest.Role: must be one of IAM_OWNER, ORG_OWNER, ORG_VIEWER, ORG_EXECUTOR")
     })?;
@@ -156,6 +156,29 @@ pub async fn add_token(s: AppState, c: Caller, r: AddTokenRequest) -> ApiResult<
             Some(at)
         }
     };
+    Ok((role, expires_at))
+}
+
+fn check_add_token(_s: &AppState, r: &AddTokenRequest) -> ApiResult<()> {
+    token_fields(r).map(|_| ())
+}
+
+fn check_list_orgs(_s: &AppState, r: &ListOrgsRequest) -> ApiResult<()> {
+    ListQuery::bounds(&r.query).map(|_| ())
+}
+
+fn check_list_tokens(_s: &AppState, r: &ListTokensRequest) -> ApiResult<()> {
+    ListQuery::bounds(&r.query).map(|_| ())
+}
+
+#[utoipa::path(post, path = "/admin/v1/tokens", tag = "AdminService",
+    operation_id = "AdminService_AddToken", summary = "Create an API token for an organization and role",
+    request_body = AddTokenRequest,
+    responses((status = 200, body = AddTokenResponse),
+        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Organization not found", body = GatewayError)))]
+pub async fn add_token(s: AppState, c: Caller, r: AddTokenRequest) -> ApiResult<AddTokenResponse> {
+    let (role, expires_at) = token_fields(&r)?;
     let org = resolve_org(&s, &r.org_id, "AddTokenRequest.OrgId").await?;
     let new = token_store::NewToken { org_id: org, role, description: r.description, expires_at, is_bootstrap: false };
     let (model, secret) = token_store::add_token(&s.store, new, c.token_id).await?;

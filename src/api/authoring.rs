@@ -218,7 +218,7 @@ pub struct RollbackActionResponse {
 pub struct ActionVersionRequest {
     #[serde(default)]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::int64_text::deserialize")]
     pub version: String,
 }
 

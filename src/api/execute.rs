@@ -32,13 +32,13 @@ pub fn rpcs() -> Vec<Rpc> {
             super::management::SERVICE,
             BodyMode::Whole,
             Permission::Write,
-            rpc_call!(test_action),
+            rpc_call!(test_action, check = check_test_action),
         ),
         Rpc::org::<__path_list_runs>(
             super::management::SERVICE,
             BodyMode::Whole,
             Permission::Read,
-            rpc_call!(list_runs),
+            rpc_call!(list_runs, check = check_list_runs),
         ),
         Rpc::org::<__path_get_run>(super::management::SERVICE, BodyMode::Ignored, Permission::Read, rpc_call!(get_run)),
     ]
@@ -384,6 +384,23 @@ pub async fn execute_flow_trigger(
     })
 }
 
+/// The field rules of TestAction, in their order (also run before request targets); the stored
+/// action of `actionId` is looked up after them.
+fn check_test_action(s: &AppState, r: &TestActionRequest) -> ApiResult<()> {
+    if r.action_id.as_deref().is_some_and(|id| !id.is_empty()) {
+        if !r.name.is_empty() || !r.script.is_empty() {
+            return Err(ApiError::invalid(
+                "invalid TestActionRequest: give either actionId or an inline name and script, not both",
+            ));
+        }
+    } else {
+        validate_action("TestActionRequest", r.validate(), r.timeout, s.execute.limits.max_action_timeout)?;
+    }
+    let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    check_context("TestActionRequest", trigger, r.context.clone())?;
+    super::authoring::check_secret_overrides("TestActionRequest", &r.secrets)
+}
+
 #[utoipa::path(post, path = "/management/v1/actions/_test", tag = "ManagementService",
     operation_id = "ManagementService_TestAction", summary = "Dry-run an inline script or a stored action (nothing is stored)",
     request_body = TestActionRequest,
@@ -392,14 +409,10 @@ pub async fn execute_flow_trigger(
         (status = 404, description = "Unknown actionId (QUERY-GEfnb)", body = GatewayError),
         (status = 503, body = GatewayError)))]
 pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiResult<ExecuteFlowTriggerResponse> {
+    check_test_action(&s, &r)?;
     let max = s.execute.limits.max_action_timeout;
     let stored = r.action_id.as_deref().filter(|id| !id.is_empty());
     let spec = if let Some(raw_id) = stored {
-        if !r.name.is_empty() || !r.script.is_empty() {
-            return Err(ApiError::invalid(
-                "invalid TestActionRequest: give either actionId or an inline name and script, not both",
-            ));
-        }
         let not_found = || ApiError::not_found("QUERY-GEfnb", "Action not found");
         let id = crate::domain::id::parse(raw_id).ok_or_else(not_found)?;
         let a = action_store::get(&s.store.db, c.org, id).await?.ok_or_else(not_found)?;
@@ -413,7 +426,6 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
             version: a.version,
         }
     } else {
-        validate_action("TestActionRequest", r.validate(), r.timeout, max)?;
         ActionSpec {
             id: 0,
             timeout: effective_timeout(r.timeout.unwrap_or_default().nanos, max),
@@ -427,7 +439,6 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
     let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("TestActionRequest", trigger, r.context)?;
     // A dry run: no v2 function targets are called.
-    super::authoring::check_secret_overrides("TestActionRequest", &r.secrets)?;
     let report = s.execute.test(c.org, spec, trigger, &context, &r.secrets).await?;
     Ok(ExecuteFlowTriggerResponse {
         outcome: report.outcome.into(),
@@ -587,21 +598,16 @@ pub(crate) fn run_msg(r: entity::run::Model, with_logs: bool) -> Run {
 
 const MAX_RUNS_PAGE: u64 = 100;
 
-#[utoipa::path(post, path = "/management/v1/runs/_search", tag = "ManagementService",
-    operation_id = "ManagementService_ListRuns", summary = "Search run records, newest first (without logs)",
-    request_body = ListRunsRequest,
-    responses((status = 200, body = ListRunsResponse),
-        (status = 400, description = "Invalid query, unknown flow type, or Limit exceeded (QUERY-4M0fs)", body = GatewayError),
-        (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
-pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<ListRunsResponse> {
-    let q = r.query.unwrap_or_default();
-    let limit = match q.limit as u64 {
+/// The page size and filters of a ListRuns request, or the 400 of its first broken rule (also run
+/// before request targets).
+fn run_filters(r: &ListRunsRequest) -> ApiResult<(u64, Vec<RunFilter>)> {
+    let limit = match r.query.as_ref().map_or(0, |q| q.limit) as u64 {
         0 => MAX_RUNS_PAGE,
         n if n > MAX_RUNS_PAGE => return Err(ApiError::new(Kind::InvalidArgument, "QUERY-4M0fs", "Limit exceeded")),
         n => n,
     };
     let mut filters = Vec::new();
-    for (i, q) in r.queries.into_iter().enumerate() {
+    for (i, q) in r.queries.iter().enumerate() {
         let set = q.action_id_query.is_some() as u8
             + q.outcome_query.is_some() as u8
             + q.flow_type_query.is_some() as u8
@@ -613,11 +619,11 @@ pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<
                 "invalid ListRunsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid RunQuery.Query: {why}"
             )));
         }
-        filters.push(if let Some(q) = q.action_id_query {
+        filters.push(if let Some(q) = &q.action_id_query {
             crate::domain::id::parse(&q.action_id).map(RunFilter::Action).unwrap_or(RunFilter::Nothing)
-        } else if let Some(q) = q.outcome_query {
+        } else if let Some(q) = &q.outcome_query {
             q.outcome.stored().map(RunFilter::Outcome).unwrap_or(RunFilter::Nothing)
-        } else if let Some(q) = q.flow_type_query {
+        } else if let Some(q) = &q.flow_type_query {
             let flow = FlowType::parse(&q.flow_type).ok_or_else(|| {
                 ApiError::invalid(format!(
                     "invalid ListRunsRequest.Queries[{i}].FlowTypeQuery.FlowType: unknown flow type {:?}",
@@ -625,14 +631,30 @@ pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<
                 ))
             })?;
             RunFilter::Flow(flow.0)
-        } else if let Some(q) = q.run_id_query {
+        } else if let Some(q) = &q.run_id_query {
             crate::domain::id::parse(&q.run_id).map(RunFilter::RunId).unwrap_or(RunFilter::Nothing)
-        } else if let Some(q) = q.connection_id_query {
+        } else if let Some(q) = &q.connection_id_query {
             crate::domain::id::parse(&q.connection_id).map(RunFilter::Connection).unwrap_or(RunFilter::Nothing)
         } else {
             unreachable!("exactly one query kind is set")
         });
     }
+    Ok((limit, filters))
+}
+
+fn check_list_runs(_s: &AppState, r: &ListRunsRequest) -> ApiResult<()> {
+    run_filters(r).map(|_| ())
+}
+
+#[utoipa::path(post, path = "/management/v1/runs/_search", tag = "ManagementService",
+    operation_id = "ManagementService_ListRuns", summary = "Search run records, newest first (without logs)",
+    request_body = ListRunsRequest,
+    responses((status = 200, body = ListRunsResponse),
+        (status = 400, description = "Invalid query, unknown flow type, or Limit exceeded (QUERY-4M0fs)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
+pub async fn list_runs(s: AppState, c: Caller, r: ListRunsRequest) -> ApiResult<ListRunsResponse> {
+    let (limit, filters) = run_filters(&r)?;
+    let q = r.query.unwrap_or_default();
     let position = s.store.last_position().await?;
     let (total, rows) = run_store::list(&s.store, c.org, &filters, q.offset.min(i64::MAX as u64), limit).await?;
     Ok(ListRunsResponse {

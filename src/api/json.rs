@@ -74,6 +74,45 @@ impl Visitor<'_> for U64Visitor {
     }
 }
 
+/// An int64 field kept as its decimal text (a version number in a path): a JSON number or a
+/// string of one, anything else a 400 naming the field; absent is empty.
+pub mod int64_text {
+    use super::*;
+
+    struct Text;
+
+    impl Visitor<'_> for Text {
+        type Value = String;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a 64-bit integer (number or string)")
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            i64::try_from(v).map(|v| v.to_string()).map_err(|_| E::custom(format!("value {v} out of range for int64")))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            if v.fract() != 0.0 || v < i64::MIN as f64 || v >= i64::MAX as f64 {
+                return Err(E::custom(format!("value {v} is not a 64-bit integer")));
+            }
+            Ok((v as i64).to_string())
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            v.parse::<i64>().map(|n| n.to_string()).map_err(|_| E::custom(format!("invalid int64 {v:?}")))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        d.deserialize_any(Text)
+    }
+}
+
 /// Durations: only the `"<seconds>s"` string form.
 pub mod duration_opt {
     use super::*;
@@ -317,4 +356,18 @@ pub fn find_nul(v: &serde_json::Value, path: &mut Vec<String>) -> bool {
         }),
         _ => false,
     }
+}
+
+/// A lowerCamelCase field name in proto's snake_case (`flowType` → `flow_type`).
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

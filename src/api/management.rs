@@ -22,7 +22,7 @@ pub fn rpcs() -> Vec<Rpc> {
     use BodyMode::{Ignored, Whole};
     use Permission::{Any, Instance, Read, Write};
     vec![
-        Rpc::org::<__path_list_actions>(SERVICE, Whole, Read, rpc_call!(list_actions)),
+        Rpc::org::<__path_list_actions>(SERVICE, Whole, Read, rpc_call!(list_actions, check = check_list_actions)),
         Rpc::org::<__path_get_action>(SERVICE, Ignored, Read, rpc_call!(get_action)),
         Rpc::org::<__path_create_action>(SERVICE, Whole, Write, rpc_call!(create_action, check = check_create_action)),
         Rpc::org::<__path_update_action>(SERVICE, Whole, Write, rpc_call!(update_action, check = check_update_action)),
@@ -562,16 +562,11 @@ pub async fn delete_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<Em
     Ok(Empty {})
 }
 
-#[utoipa::path(post, path = "/management/v1/actions/_search", tag = "ManagementService",
-    operation_id = "ManagementService_ListActions", summary = "Search the organization's actions",
-    request_body = ListActionsRequest,
-    responses((status = 200, body = ListActionsResponse),
-        (status = 400, description = "Invalid query, or Limit exceeded (QUERY-4M0fs)", body = GatewayError),
-        (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
-pub async fn list_actions(s: AppState, c: Caller, r: ListActionsRequest) -> ApiResult<ListActionsResponse> {
-    let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
-    let mut filters = Vec::with_capacity(r.queries.len());
-    for (i, q) in r.queries.into_iter().enumerate() {
+/// The field rules of ListActions (also run before request targets): the page bounds and exactly
+/// one kind per query.
+fn check_list_actions(_s: &AppState, r: &ListActionsRequest) -> ApiResult<()> {
+    ListQuery::bounds(&r.query)?;
+    for (i, q) in r.queries.iter().enumerate() {
         let set = q.action_id_query.is_some() as u8
             + q.action_name_query.is_some() as u8
             + q.action_state_query.is_some() as u8;
@@ -581,6 +576,21 @@ pub async fn list_actions(s: AppState, c: Caller, r: ListActionsRequest) -> ApiR
                 "invalid ListActionsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid ActionQuery.Query: {why}"
             )));
         }
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/management/v1/actions/_search", tag = "ManagementService",
+    operation_id = "ManagementService_ListActions", summary = "Search the organization's actions",
+    request_body = ListActionsRequest,
+    responses((status = 200, body = ListActionsResponse),
+        (status = 400, description = "Invalid query, or Limit exceeded (QUERY-4M0fs)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
+pub async fn list_actions(s: AppState, c: Caller, r: ListActionsRequest) -> ApiResult<ListActionsResponse> {
+    check_list_actions(&s, &r)?;
+    let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
+    let mut filters = Vec::with_capacity(r.queries.len());
+    for q in r.queries {
         filters.push(if let Some(q) = q.action_id_query {
             crate::domain::id::parse(&q.id).map(ActionFilter::Id).unwrap_or(ActionFilter::Nothing)
         } else if let Some(q) = q.action_name_query {

@@ -265,8 +265,25 @@ pub fn parse_request<T: DeserializeOwned>(value: serde_json::Value, rpc: &Rpc) -
         }
         let field = field_path(&path);
         let msg = if field.is_empty() { rpc.message_name() } else { format!("{}.{}", rpc.message_name(), field) };
-        ApiError::invalid(format!("invalid {msg}: {inner}"))
+        let text = format!("invalid {msg}: {inner}");
+        match shape_error_key(rpc) {
+            Some(key) => ApiError::new(Kind::InvalidArgument, key, text),
+            None => ApiError::invalid(text),
+        }
     })
+}
+
+/// The error key a request of the wrong shape carries, where the contract gives one (actions-v2.md
+/// §2: a target or a condition that is not the message it must be).
+fn shape_error_key(rpc: &Rpc) -> Option<&'static str> {
+    if rpc.service != action_v2::SERVICE {
+        return None;
+    }
+    match rpc.method {
+        "CreateTarget" | "UpdateTarget" => Some("Errors.Target.Invalid"),
+        "SetExecution" | "ListExecutions" => Some("Errors.Execution.Invalid"),
+        _ => None,
+    }
 }
 
 /// `query.limit` → `Query.Limit`, `allowed_to_fail` → `AllowedToFail` (proto field style).
@@ -388,6 +405,25 @@ pub(crate) fn json_message(rpc: &Rpc, body: &[u8]) -> ApiResult<serde_json::Valu
         .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))
 }
 
+/// The fields of a request message that are path parameters of the RPC's REST path
+/// (`/management/v1/actions/{id}` → `id`), with their values as the request has them (an absent
+/// one as empty: a reply cannot add it either).
+fn path_fields(rpc: &Rpc, value: &serde_json::Value) -> Vec<(String, String)> {
+    rpc.path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| {
+            let given = value.get(name).or_else(|| value.get(json::snake_case(name).as_str()));
+            let text = match given {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            };
+            (name.to_string(), text)
+        })
+        .collect()
+}
+
 /// Applies the path parameters (which win over the body), drops nulls and refuses NUL characters.
 pub(crate) fn normalize_message(
     rpc: &Rpc,
@@ -398,6 +434,11 @@ pub(crate) fn normalize_message(
         return Err(ApiError::invalid(format!("invalid {}: the body must be a JSON object", rpc.message_name())));
     };
     for (k, v) in params {
+        // The parameter replaces the field under either spelling.
+        let snake = json::snake_case(&k);
+        if snake != k {
+            map.remove(&snake);
+        }
         map.insert(k, serde_json::Value::String(v));
     }
     json::strip_nulls(&mut value);
@@ -439,6 +480,12 @@ async fn dispatch(
         let value = match grpc::request_json(&state.protos, rpc, protocol, &parts.headers, &body)? {
             Some(message) => normalize_message(rpc, message, params.clone())?,
             None => request_value(rpc, &body, params.clone(), transport)?,
+        };
+        // Over Connect and gRPC the REST path's parameters are body fields: they are taken from
+        // the request as sent, so that a request target's reply cannot change them either.
+        let params = match transport {
+            Transport::Gateway => params,
+            Transport::Connect => path_fields(rpc, &value),
         };
         let call = intercept::run(&state, caller, rpc, &parts.headers, value, params);
         let value = match (transport, grpc::deadline(&parts.headers)) {

@@ -27,8 +27,13 @@ pub fn rpcs() -> Vec<Rpc> {
     use Permission::{Read, Write};
     vec![
         Rpc::org::<__path_get_action_settings>(SERVICE, Ignored, Read, rpc_call!(get_action_settings)),
-        Rpc::org::<__path_set_action_settings>(SERVICE, Whole, Write, rpc_call!(set_action_settings)),
-        Rpc::org::<__path_replay_trigger>(SERVICE, Whole, Write, rpc_call!(replay_trigger)),
+        Rpc::org::<__path_set_action_settings>(
+            SERVICE,
+            Whole,
+            Write,
+            rpc_call!(set_action_settings, check = check_set_action_settings),
+        ),
+        Rpc::org::<__path_replay_trigger>(SERVICE, Whole, Write, rpc_call!(replay_trigger, check = check_replay)),
     ]
 }
 
@@ -87,6 +92,24 @@ pub async fn get_action_settings(
     })
 }
 
+/// The retention asked for, in whole seconds: inside 60s..604800s, a fraction rounded up (records
+/// are kept at least as long as asked).
+fn retention_secs(r: &SetActionSettingsRequest) -> ApiResult<Option<i64>> {
+    let Some(d) = r.retention else { return Ok(None) };
+    let (min, max) = (MIN_RETENTION_SECS as i128 * 1_000_000_000, MAX_RETENTION_SECS as i128 * 1_000_000_000);
+    if !(min..=max).contains(&(d.nanos as i128)) {
+        return Err(ApiError::invalid(format!(
+            "invalid SetActionSettingsRequest.Retention: value must be inside range [{MIN_RETENTION_SECS}s, {MAX_RETENTION_SECS}s]"
+        )));
+    }
+    Ok(Some((d.nanos as i128 + 999_999_999).div_euclid(1_000_000_000) as i64))
+}
+
+/// The field rules of SetActionSettings, also run before request targets.
+fn check_set_action_settings(_s: &AppState, r: &SetActionSettingsRequest) -> ApiResult<()> {
+    retention_secs(r).map(|_| ())
+}
+
 #[utoipa::path(put, path = "/management/v1/actions/_settings", tag = "ManagementService",
     operation_id = "ManagementService_SetActionSettings", summary = "Turn context recording on or off, set the retention",
     request_body = SetActionSettingsRequest,
@@ -98,16 +121,8 @@ pub async fn set_action_settings(
     c: Caller,
     r: SetActionSettingsRequest,
 ) -> ApiResult<SettingsDetailsResponse> {
-    let retention_secs = match r.retention {
-        Some(d) => {
-            let secs = d.nanos.div_euclid(1_000_000_000);
-            if d.nanos % 1_000_000_000 != 0 || !(MIN_RETENTION_SECS..=MAX_RETENTION_SECS).contains(&secs) {
-                return Err(ApiError::invalid(format!(
-                    "invalid SetActionSettingsRequest.Retention: value must be inside range [{MIN_RETENTION_SECS}s, {MAX_RETENTION_SECS}s] in whole seconds"
-                )));
-            }
-            secs
-        }
+    let retention_secs = match retention_secs(&r)? {
+        Some(secs) => secs,
         None => recordings::settings(&s.store.db, c.org).await?.retention_secs,
     };
     let new = Settings { record_contexts: r.record_contexts, retention_secs };
@@ -231,19 +246,10 @@ fn not_bound() -> ApiError {
     ApiError::new(Kind::FailedPrecondition, "ACTION-r3pl4", "The draft's action is not bound to this trigger")
 }
 
-#[utoipa::path(post, path = "/management/v1/flows/{flowType}/trigger/{triggerType}/_replay", tag = "ManagementService",
-    operation_id = "ManagementService_ReplayTrigger",
-    summary = "Run a draft action against recorded calls of a trigger, before and after (nothing is stored)",
-    params(("flowType" = String, Path, description = "Flow type id (1..4)"),
-        ("triggerType" = String, Path, description = "Trigger type id (1..6)")),
-    request_body = ReplayTriggerRequest,
-    responses((status = 200, body = ReplayTriggerResponse),
-        (status = 400, description = "Invalid draft, last/runIds, unknown flow or trigger; draft action not bound to the trigger (ACTION-r3pl4)", body = GatewayError),
-        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
-        (status = 503, body = GatewayError)))]
-pub async fn replay_trigger(s: AppState, c: Caller, r: ReplayTriggerRequest) -> ApiResult<ReplayTriggerResponse> {
-    let trigger = super::execute::parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
-    let Some(draft) = r.draft else {
+/// The field rules of ReplayTrigger, in their order (also run before request targets).
+fn check_replay(s: &AppState, r: &ReplayTriggerRequest) -> ApiResult<()> {
+    super::execute::parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    let Some(draft) = &r.draft else {
         return Err(ApiError::invalid("invalid ReplayTriggerRequest.Draft: value is required"));
     };
     let max = s.execute.limits.max_action_timeout;
@@ -261,7 +267,26 @@ pub async fn replay_trigger(s: AppState, c: Caller, r: ReplayTriggerRequest) -> 
             "invalid ReplayTriggerRequest.RunIds: value must contain no more than {MAX_REPLAYED} item(s)"
         )));
     }
-    super::authoring::check_secret_overrides("ReplayTriggerRequest", &r.secrets)?;
+    super::authoring::check_secret_overrides("ReplayTriggerRequest", &r.secrets)
+}
+
+#[utoipa::path(post, path = "/management/v1/flows/{flowType}/trigger/{triggerType}/_replay", tag = "ManagementService",
+    operation_id = "ManagementService_ReplayTrigger",
+    summary = "Run a draft action against recorded calls of a trigger, before and after (nothing is stored)",
+    params(("flowType" = String, Path, description = "Flow type id (1..4)"),
+        ("triggerType" = String, Path, description = "Trigger type id (1..6)")),
+    request_body = ReplayTriggerRequest,
+    responses((status = 200, body = ReplayTriggerResponse),
+        (status = 400, description = "Invalid draft, last/runIds, unknown flow or trigger; draft action not bound to the trigger (ACTION-r3pl4)", body = GatewayError),
+        (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 503, body = GatewayError)))]
+pub async fn replay_trigger(s: AppState, c: Caller, r: ReplayTriggerRequest) -> ApiResult<ReplayTriggerResponse> {
+    check_replay(&s, &r)?;
+    let trigger = super::execute::parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
+    let Some(draft) = r.draft else {
+        return Err(ApiError::invalid("invalid ReplayTriggerRequest.Draft: value is required"));
+    };
+    let max = s.execute.limits.max_action_timeout;
     let replaces = match draft.action_id.as_deref().filter(|id| !id.is_empty()) {
         Some(raw) => Some(crate::domain::id::parse(raw).ok_or_else(not_bound)?),
         None => None,

@@ -24,16 +24,23 @@ fn redacted_key(key: &str) -> bool {
 }
 
 /// `value` with the string values under credential-like keys replaced by `"[redacted]"`,
-/// anywhere in the object.
+/// anywhere in the object; also each string of a list under such a key (`headers` carry
+/// `{"authorization": ["Bearer …"]}`).
 pub fn redact_context(value: &Value) -> Value {
+    let hidden = || Value::String("[redacted]".into());
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if v.is_string() && redacted_key(k) {
-                        Value::String("[redacted]".into())
-                    } else {
-                        redact_context(v)
+                    let v = match v {
+                        Value::String(_) if redacted_key(k) => hidden(),
+                        Value::Array(items) if redacted_key(k) => Value::Array(
+                            items
+                                .iter()
+                                .map(|item| if item.is_string() { hidden() } else { redact_context(item) })
+                                .collect(),
+                        ),
+                        _ => redact_context(v),
                     };
                     (k.clone(), v)
                 })
@@ -152,6 +159,7 @@ mod tests {
             "user": {"password": "pw", "name": "alice", "PASSWORD": {"nested": "kept-object"}},
             "httpRequest": {"headers": {"Authorization": "Bearer x", "cookie": "c=1", "x-client_secret": "no"}},
             "list": [{"client_secret": "cs"}, {"clientSecret": 5}],
+            "headers": {"authorization": ["Bearer y"], "Cookie": ["a=1", {"password": "p"}, 3], "accept": ["*/*"]},
         });
         let r = redact_context(&ctx);
         assert_eq!(r["accessToken"], "[redacted]");
@@ -166,6 +174,10 @@ mod tests {
         assert_eq!(r["httpRequest"]["headers"]["x-client_secret"], "no");
         assert_eq!(r["list"][0]["client_secret"], "[redacted]");
         assert_eq!(r["list"][1]["clientSecret"], 5);
+        // Header lists: every string under a credential name, nested objects by their own keys.
+        assert_eq!(r["headers"]["authorization"], json!(["[redacted]"]));
+        assert_eq!(r["headers"]["Cookie"], json!(["[redacted]", {"password": "[redacted]"}, 3]));
+        assert_eq!(r["headers"]["accept"], json!(["*/*"]));
     }
 
     #[test]

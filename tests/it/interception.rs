@@ -288,6 +288,42 @@ async fn timeout_is_deadline_exceeded(s: &TestServer) {
     assert_eq!(r.error_id(), "Errors.Execution.Timeout", "{r:?}");
 }
 
+/// Over Connect the path parameters are body fields: a reply cannot change them either (the
+/// request goes to the object and trigger the caller named).
+async fn connect_replies_cannot_change_path_fields(s: &TestServer) {
+    let asked = s.create_action(&s.admin, "asked-for").await;
+    let other = s.create_action(&s.admin, "other-one").await;
+    let rx = Receiver::start().await;
+    rx.queue([
+        Answer::json(200, json!({"id": other, "name": "renamed", "script": "function a(ctx, api) {}"})),
+        Answer::json(200, json!({"flow_type": "4", "triggerType": "6", "context": {}})),
+    ]);
+    let (t, _) = target(s, "rewriter", json!({"restCall": {}}), &rx.url("/r"), "5s").await;
+    for method in ["UpdateAction", "ExecuteFlowTrigger"] {
+        set_execution(s, json!({"request": {"method": format!("/{MGMT}/{method}")}}), &[&t]).await;
+    }
+    let r = s
+        .connect(
+            &format!("{MGMT}/UpdateAction"),
+            &s.admin,
+            json!({"id": asked, "name": "mine", "script": "function a(ctx, api) {}"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.get(&format!("/management/v1/actions/{asked}"), &s.admin).await;
+    assert_eq!(r.body["action"]["name"], "renamed", "the asked-for action took the reply: {r:?}");
+    let r = s.get(&format!("/management/v1/actions/{other}"), &s.admin).await;
+    assert_eq!(r.body["action"]["name"], "other-one", "the reply's id changed nothing: {r:?}");
+
+    // A trigger with one failing action: the reply's flow and trigger are not the ones that run.
+    let fails = s.create_script_action("failsHere", "function failsHere() { throw new Error('x'); }").await;
+    s.bind_trigger(&s.admin, "2", "4", &[&fails]).await;
+    let r =
+        s.connect(&format!("{MGMT}/ExecuteFlowTrigger"), &s.admin, json!({"flow_type": "2", "triggerType": "4"})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["outcome"], "OUTCOME_FAILED", "2/4 ran: {r:?}");
+}
+
 async fn targets_never_see_bad_requests(s: &TestServer) {
     let rx = Receiver::start().await;
     let viewer = s.create_token("default", "ORG_VIEWER").await;
@@ -314,9 +350,51 @@ async fn targets_never_see_bad_requests(s: &TestServer) {
     assert_eq!(r.status, 400, "{r:?}");
     let r = s.post("/management/v1/orgs", &s.admin, json!({"name": ""})).await;
     assert_eq!(r.status, 400, "{r:?}");
+    assert!(rx.requests().is_empty(), "no target call for unauthenticated, forbidden or undecodable requests");
     let r = s.execute_trigger(&s.admin, "2", "5", json!("not an object")).await;
     assert_eq!(r.status, 400, "{r:?}");
-    assert!(rx.requests().is_empty(), "no target call for unauthenticated, forbidden or undecodable requests");
+    // Every RPC's field rules run before the targets: limits, settings, dry runs, replays, tokens.
+    let action = s.create_action(&s.admin, "kept").await;
+    assert_eq!(rx.requests().len(), 1, "the valid CreateAction was seen");
+    let draft = json!({"name": "d", "script": "function d(ctx, api) {}"});
+    for (method, path, body) in [
+        ("POST", "/management/v1/actions/_search".to_string(), json!({"query": {"limit": 1001}})),
+        ("POST", "/management/v1/actions/_search".to_string(), json!({"queries": [{}]})),
+        ("POST", "/management/v1/runs/_search".to_string(), json!({"query": {"limit": 101}})),
+        (
+            "POST",
+            "/management/v1/runs/_search".to_string(),
+            json!({"queries": [{"flowTypeQuery": {"flowType": "99"}}]}),
+        ),
+        ("PUT", "/management/v1/actions/_settings".to_string(), json!({"recordContexts": true, "retention": "10s"})),
+        (
+            "POST",
+            "/management/v1/actions/_test".to_string(),
+            json!({"name": "", "script": "x", "flowType": "2", "triggerType": "4"}),
+        ),
+        ("POST", "/management/v1/flows/2/trigger/4/_replay".to_string(), json!({"draft": draft, "last": 101})),
+        (
+            "POST",
+            "/management/v1/flows/2/trigger/4/_replay".to_string(),
+            json!({"draft": draft, "last": 1, "runIds": ["1"]}),
+        ),
+        ("POST", "/management/v1/flows/9/trigger/4/_replay".to_string(), json!({"draft": draft})),
+        ("POST", "/admin/v1/tokens".to_string(), json!({"orgId": "default", "role": "BOGUS"})),
+        ("POST", "/admin/v1/tokens/_search".to_string(), json!({"query": {"limit": 1001}})),
+        ("POST", "/admin/v1/orgs/_search".to_string(), json!({"query": {"limit": 1001}})),
+        ("GET", format!("/management/v1/actions/{action}/versions/abc"), Value::Null),
+        ("POST", format!("/management/v1/actions/{action}/versions/x1/_rollback"), json!({})),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let body = (!body.is_null()).then_some(body);
+        let r = s.call(method, &path, Some(&s.admin), &[], body).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{path}: {r:?}");
+    }
+    assert_eq!(
+        rx.requests().len(),
+        1,
+        "no target call for unauthenticated, forbidden, undecodable or invalid requests"
+    );
 }
 
 async fn rest_async_goes_through_the_queue(s: &TestServer) {
@@ -425,6 +503,7 @@ backend_tests_with!(allow_loopback;
     forwarded_error_keeps_status_and_message,
     rest_call_rewrites_the_request,
     rest_call_chain_and_path_parameters,
+    connect_replies_cannot_change_path_fields,
     response_targets_see_and_replace_the_response,
     most_specific_execution_wins,
     dead_target_on_all_requests_cannot_lock_out_the_admin,

@@ -49,10 +49,13 @@ async fn settings_read_write_and_roles(s: &TestServer) {
     // Absent retention keeps the current one; turning recording off keeps it too.
     assert_eq!(s.put(SETTINGS, &s.admin, json!({})).await.status, 200);
     assert_eq!(s.get(SETTINGS, &s.admin).await.body, json!({"settings": {"retention": "3600s"}}));
-    for bad in ["59s", "604801s", "0s", "90.5s"] {
+    for bad in ["59s", "604801s", "0s", "59.999s", "604800.001s"] {
         let r = s.put(SETTINGS, &s.admin, json!({"retention": bad})).await;
         assert_invalid(&r, "invalid SetActionSettingsRequest.Retention");
     }
+    // In range with a fraction: kept at least as long as asked (whole seconds, rounded up).
+    assert_eq!(s.put(SETTINGS, &s.admin, json!({"retention": "90.5s"})).await.status, 200);
+    assert_eq!(s.get(SETTINGS, &s.admin).await.body["settings"]["retention"], "91s");
     for edge in ["60s", "604800s"] {
         assert_eq!(s.put(SETTINGS, &s.admin, json!({"retention": edge})).await.status, 200, "{edge}");
     }
@@ -73,7 +76,7 @@ async fn settings_read_write_and_roles(s: &TestServer) {
         .count(&s.state.store.db)
         .await
         .unwrap();
-    assert_eq!(events, 5);
+    assert_eq!(events, 6, "one per successful write");
 }
 
 async fn execute_records_redacted_contexts(s: &TestServer) {

@@ -171,6 +171,7 @@ async fn create_target_validation(s: &TestServer) {
         ("name over 1000", with("name", json!("n".repeat(1001))), "Errors.Target.Invalid"),
         ("no type", without("restWebhook"), "Errors.Target.Invalid"),
         ("two types", with("restCall", json!({})), "Errors.Target.Invalid"),
+        ("type not a message", with("restWebhook", json!("x")), "Errors.Target.Invalid"),
         ("no timeout", without("timeout"), "Errors.Target.NoTimeout"),
         ("zero timeout", with("timeout", json!("0s")), "Errors.Target.NoTimeout"),
         ("negative timeout", with("timeout", json!("-1s")), "Errors.Target.NoTimeout"),
@@ -436,6 +437,9 @@ async fn set_execution_validation(s: &TestServer) {
         (json!({"request": {}}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"event": {}}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"request": {"all": true}, "event": {"all": true}}), 400, 3, "Errors.Execution.Invalid"),
+        // Not the message it must be: the same key.
+        (json!({"request": "x"}), 400, 3, "Errors.Execution.Invalid"),
+        (json!({"function": {"name": 5}}), 400, 3, "Errors.Execution.Invalid"),
         (
             json!({"request": {"all": true, "service": "zitadel.admin.v1.AdminService"}}),
             400,

@@ -100,9 +100,20 @@ async fn every_change_records_a_version(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["version"]["allowedToFail"], true);
 
-    for missing in ["6", "0", "-1", "x"] {
+    // int64 as a JSON number too.
+    let r = s
+        .connect("zitadel.management.v1.ManagementService/GetActionVersion", &s.admin, json!({"id": id, "version": 4}))
+        .await;
+    assert_eq!(r.body["version"]["version"], "4", "{r:?}");
+    for missing in ["6", "0", "-1"] {
         let r = s.get(&format!("{}/{missing}", versions_path(&id)), &s.admin).await;
         assert_err(&r, 404, 5, "ACTION-v3rs0");
+    }
+    // Not an int64: a 400 naming the field.
+    for bad in ["x", "1.5", "99999999999999999999"] {
+        let r = s.get(&format!("{}/{bad}", versions_path(&id)), &s.admin).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{bad}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap().starts_with("invalid GetActionVersionRequest.Version: "), "{r:?}");
     }
     let r = s.get(&versions_path("123456789"), &s.admin).await;
     assert_eq!(r.status, 404, "{r:?}");
