@@ -98,7 +98,11 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
         Err(e) => return fail(0, format!("loading the target failed: {}", e.message), None),
     };
     let timeout = Duration::from_nanos(t.timeout_nanos.max(1) as u64);
-    let result = q.targets.send(&t, &row.id.to_string(), row.payload.clone().into_bytes(), timeout).await;
+    let body = match q.targets.delivery_body(&row.payload) {
+        Ok(body) => body,
+        Err(e) => return dead(row, 0, format!("the stored body cannot be read: {e}")),
+    };
+    let result = q.targets.send(&t, &row.id.to_string(), body, timeout).await;
     // A target's answer: 2xx done, anything else retried.
     let verdict = |status: u16| if (200..300).contains(&status) { EffectVerdict::Done } else { EffectVerdict::Retry };
     let (outcome, result) = judge(row, result, verdict, &fail);

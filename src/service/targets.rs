@@ -83,9 +83,22 @@ impl Targets {
         outcome
     }
 
-    /// Queues one call of a restAsync target; the delivery queue sends it (at least once).
+    /// Queues one call of a restAsync target; the delivery queue sends it (at least once). The
+    /// body is stored encrypted: an intercepted request or response may carry a secret's value or
+    /// a new token, which are never kept in clear.
     pub async fn enqueue_async(&self, t: &target::Model, execution_id: &str, json: Vec<u8>) -> ApiResult<()> {
-        deliveries::enqueue_async(&self.store, t.id, execution_id, json).await
+        let plain = String::from_utf8(json).map_err(ApiError::internal)?;
+        let sealed = crate::store::crypto::encrypt(&self.encryption_key, &plain).map_err(ApiError::internal)?;
+        deliveries::enqueue_async(&self.store, t.id, execution_id, sealed.into_bytes()).await
+    }
+
+    /// The body a delivery sends: event payloads are stored as they go out, the bodies of
+    /// restAsync calls encrypted (see [`Targets::enqueue_async`]).
+    pub fn delivery_body(&self, stored: &str) -> Result<Vec<u8>, String> {
+        if stored.starts_with('{') {
+            return Ok(stored.as_bytes().to_vec());
+        }
+        crate::store::crypto::decrypt(&self.encryption_key, stored).map(String::into_bytes)
     }
 
     /// Runs an execution's targets in order: restAsync targets are queued, restWebhook and restCall

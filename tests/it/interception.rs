@@ -426,6 +426,26 @@ async fn rest_async_goes_through_the_queue(s: &TestServer) {
         assert!(std::time::Instant::now() < deadline, "not recorded as succeeded: {d}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // A secret's value and a new token travel to the target but are never stored in clear.
+    let secret_method = "/zitadel.management.v1.ManagementService/SetActionSecret";
+    set_execution(s, json!({"request": {"method": secret_method}}), &[&id]).await;
+    set_execution(s, json!({"response": {"method": "/zitadel.admin.v1.AdminService/AddToken"}}), &[&id]).await;
+    let r = s.put("/management/v1/actions/secrets/QUEUED", &s.admin, json!({"value": "plain-secret-4711"})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.post("/admin/v1/tokens", &s.admin, json!({"orgId": "default", "role": "ORG_VIEWER"})).await;
+    let token = r.body["token"].as_str().unwrap().to_string();
+    let got = rx.wait_until(Duration::from_secs(20), "both calls", |r| r.len() >= 4).await;
+    let bodies: Vec<String> = got[2..].iter().map(|r| String::from_utf8_lossy(&r.body).to_string()).collect();
+    assert!(bodies.iter().any(|b| b.contains("plain-secret-4711")), "the target gets the request: {bodies:?}");
+    assert!(bodies.iter().any(|b| b.contains(&token)), "and the response: {bodies:?}");
+    use sea_orm::EntityTrait;
+    let rows = entity::delivery::Entity::find().all(&s.state.store.db).await.unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in rows {
+        assert!(!row.payload.contains("plain-secret-4711") && !row.payload.contains(&token), "{row:?}");
+        assert!(!row.payload.contains("queued"), "stored encrypted: {row:?}");
+    }
 }
 
 async fn response_conditions_with_each_target_type(s: &TestServer) {
