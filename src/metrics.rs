@@ -125,6 +125,16 @@ impl Metrics {
         for c in collectors {
             registry.register(c).expect("register");
         }
+        // The series of runs and target calls exist from the start (at 0), so dashboards and
+        // alerts see them before the first run or call.
+        for outcome in ["OUTCOME_SUCCEEDED", "OUTCOME_FAILED"] {
+            runs.with_label_values(&[outcome]);
+        }
+        for kind in ["rest_webhook", "rest_call", "rest_async"] {
+            for outcome in ["ok", "error", "timeout"] {
+                target_calls.with_label_values(&[kind, outcome]);
+            }
+        }
         Metrics {
             registry,
             requests,

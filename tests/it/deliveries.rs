@@ -683,6 +683,11 @@ async fn metrics_show_target_calls_and_queue_depth(s: &TestServer) {
         assert_eq!(r.status, 200, "/metrics needs no token: {r:?}");
         r.body.as_str().unwrap_or_default().to_string()
     };
+    // The series are there (at 0) before the first call or run.
+    let first = metrics().await;
+    for series in ["actionsd_target_calls_total{", "actionsd_action_runs_total{"] {
+        assert!(first.lines().any(|l| l.starts_with(series) && l.ends_with(" 0")), "{series}\n{first}");
+    }
     let rx = Receiver::start().await;
     rx.pause().await;
     let (tid, _) = target(s, "metered", &rx.url("/metered")).await;
