@@ -140,7 +140,9 @@ async fn a_chain_calls_waited_targets_in_order_and_queues_async_ones_for_the_que
         let (rows, total) = deliveries::list(&env.store.db, q).await.expect("list deliveries");
         assert_eq!(total, 1);
         assert_eq!(rows[0].execution_id, "request");
-        assert_eq!(serde_json::from_str::<Value>(&rows[0].payload).unwrap(), json!({"step": 1}));
+        assert!(serde_json::from_str::<Value>(&rows[0].payload).is_err(), "stored encrypted: {}", rows[0].payload);
+        let body = env.targets.delivery_body(&rows[0].payload).expect("decrypts");
+        assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"step": 1}));
 
         // The delivery queue sends it, signed, and records the success.
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
