@@ -284,6 +284,7 @@ impl ExecuteTrigger {
                 outcome: Outcome::Succeeded,
                 error: None,
                 effects: Some(Map::new()),
+                fields_set: vec![],
                 runs: vec![],
             });
         }
@@ -367,12 +368,20 @@ impl ExecuteTrigger {
             let mut effects = Map::new();
             let error = self.run_function(trigger, context, deadline, &mut effects).await?;
             let report = match error {
-                None => {
-                    TriggerReport { outcome: Outcome::Succeeded, error: None, effects: Some(effects), runs: vec![] }
-                }
-                Some(error) => {
-                    TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, runs: vec![] }
-                }
+                None => TriggerReport {
+                    outcome: Outcome::Succeeded,
+                    error: None,
+                    effects: Some(effects),
+                    fields_set: vec![],
+                    runs: vec![],
+                },
+                Some(error) => TriggerReport {
+                    outcome: Outcome::Failed,
+                    error: Some(error),
+                    effects: None,
+                    fields_set: vec![],
+                    runs: vec![],
+                },
             };
             // While the organization records contexts, a call has a run id even when no action
             // ran, and even when its context is too large to be stored.
