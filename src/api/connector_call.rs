@@ -318,7 +318,8 @@ pub(crate) async fn evaluate(
         return Ok(pass(Some(mapped), Some(org)));
     }
     resolve::add_metadata(api, access.as_ref(), &mut mapped, lookup_deadline).await;
-    let report = s.execute.run_for_connector(org, mapped.trigger, &mapped.context, deadline).await?;
+    let budget = crate::domain::Duration { nanos: c.call_timeout_nanos };
+    let report = s.execute.run_for_connector(org, mapped.trigger, &mapped.context, deadline, budget).await?;
     if report.runs.is_empty() {
         return Ok(pass(Some(mapped), Some(org)));
     }

@@ -393,6 +393,10 @@ async fn fail_modes_when_the_actions_cannot_run(s: &TestServer) {
         "{:?}",
         started.elapsed()
     );
+    // The run record names the budget that ended it: the call's, not ACTIONSD_MAX_TRIGGER_TIME.
+    let runs = runs_of(s, &token, 1).await;
+    assert_eq!(runs[0]["error"], "trigger timeout after 1s", "{runs:?}");
+    assert_eq!(runs[0]["outcome"], "OUTCOME_FAILED", "{runs:?}");
     // Fail open: the same call passes through.
     let r = s
         .put(
