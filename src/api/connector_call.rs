@@ -317,7 +317,7 @@ pub(crate) async fn evaluate(
     if !s.execute.has_actions(org, mapped.trigger).await? {
         return Ok(pass(Some(mapped), Some(org)));
     }
-    resolve::add_metadata(api, access.as_ref(), &mut mapped, lookup_deadline).await;
+    resolve::add_metadata(api, access.as_ref(), &mut mapped, payload, lookup_deadline).await;
     let budget = crate::domain::Duration { nanos: c.call_timeout_nanos };
     let report = s.execute.run_for_connector(org, mapped.trigger, &mapped.context, deadline, budget).await?;
     if report.runs.is_empty() {
