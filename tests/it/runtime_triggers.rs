@@ -1338,7 +1338,26 @@ mod json_out {
         assert_eq!(String::from_utf8_lossy(&sent[0].body), r#"{"b":1,"a":"1970-01-01T00:00:00.000Z","z":0,"t":"x"}"#);
     }
 
-    backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them);
+    /// No `fetch` connection outlives its run: runs of two organizations, one after the other,
+    /// each reach the receiver over a connection of their own (a new source port every time).
+    async fn fetch_connections_do_not_outlive_the_run(s: &TestServer) {
+        let z = Receiver::start().await;
+        let other = s.create_org(&format!("fetching org {}", uuid::Uuid::new_v4().simple())).await;
+        let other_token = s.create_token(&other, "ORG_OWNER").await;
+        let script = format!("function hop(ctx, api) {{ require('zitadel/http').fetch('{}'); }}", z.url("/hop"));
+        let body = json!({"name": "hop", "script": script, "flowType": "2", "triggerType": "4", "context": {}});
+        for token in [&s.admin, &other_token, &s.admin, &other_token, &s.admin, &other_token] {
+            let r = s.test_action(token, body.clone()).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            ok(&r);
+        }
+        let ports: Vec<u16> = z.requests_to("/hop").iter().map(|r| r.peer.port()).collect();
+        assert_eq!(ports.len(), 6);
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "a connection was reused across runs: {ports:?}");
+    }
+
+    backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them, fetch_connections_do_not_outlive_the_run);
 }
 
 /// `setPreferredLanguage` keeps a BCP-47 tag in its canonical case (`_` read as `-`, as upstream's

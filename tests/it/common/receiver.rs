@@ -14,6 +14,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub at: Instant,
+    /// The client's address (its source port tells connections apart).
+    pub peer: std::net::SocketAddr,
 }
 
 impl Recorded {
@@ -75,7 +77,13 @@ pub struct Receiver {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let answer = {
         let next = inner.queued.lock().unwrap().pop_front();
         let by_header = || {
@@ -96,6 +104,7 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: 
         headers,
         body: body.to_vec(),
         at: Instant::now(),
+        peer,
     });
     inner.changed.notify_waiters();
     if !answer.delay.is_zero() {
@@ -123,7 +132,7 @@ impl Receiver {
     fn serve(&self, listener: tokio::net::TcpListener) {
         let app = axum::Router::new().fallback(handle).with_state(self.inner.clone());
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
         });
         *self.task.lock().unwrap() = Some(task);
     }
