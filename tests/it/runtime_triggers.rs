@@ -1096,6 +1096,49 @@ async fn log_formatting(s: &TestServer) {
     assert!(logs.iter().all(|(level, _)| level == "info"), "{logs:?}");
 }
 
+/// The directives follow Node's `util.format` for every primitive (the expected texts are what
+/// Node prints), and a log call never throws for one: a BigInt keeps its `n`, a symbol is `NaN` for
+/// the numeric directives, `%i` is `parseInt`, `%f` `parseFloat`, negative zero reads `-0`.
+async fn log_formatting_follows_node(s: &TestServer) {
+    let cases: [(&str, &str, &str); 25] = [
+        ("%d", "5n", "5n"),
+        ("%i", "5n", "5n"),
+        ("%f", "5n", "5"),
+        ("%s", "5n", "5n"),
+        ("%o", "5n", "5n"),
+        ("%i", "'12abc'", "12"),
+        ("%i", "'0x1A'", "26"),
+        ("%i", "42.9", "42"),
+        ("%i", "1e21", "1"),
+        ("%i", "-0", "0"),
+        ("%d", "'12abc'", "NaN"),
+        ("%d", "-0", "-0"),
+        ("%d", "-1.5", "-1.5"),
+        ("%d", "null", "0"),
+        ("%d", "true", "1"),
+        ("%s", "-0", "-0"),
+        ("%s", "1e21", "1e+21"),
+        ("%f", "'12.5px'", "12.5"),
+        ("%f", "-0", "0"),
+        ("%d", "Symbol('x')", "NaN"),
+        ("%i", "Symbol('x')", "NaN"),
+        ("%f", "Symbol('x')", "NaN"),
+        ("%s", "Symbol('x')", "Symbol(x)"),
+        ("%j", "new Date(0)", "\"1970-01-01T00:00:00.000Z\""),
+        ("%j", "(function () { var o = {}; o.o = o; return o; })()", "[Circular]"),
+    ];
+    let calls: String = cases.iter().map(|(d, arg, _)| format!("console.log('{d}', {arg});\n")).collect();
+    let script = format!("function node(ctx, api) {{\n{calls}console.log('x', -0, 5n, Symbol('s'));\n}}");
+    let r = test_inline(s, "node", &script, "2", "4", json!({})).await;
+    ok(&r);
+    let messages: Vec<String> = logs_of(&r).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(messages.len(), cases.len() + 1, "{messages:?}");
+    for ((directive, arg, expected), got) in cases.iter().zip(&messages) {
+        assert_eq!(got, expected, "console.log('{directive}', {arg})");
+    }
+    assert_eq!(messages[cases.len()], "x -0 5n Symbol(s)", "extra arguments");
+}
+
 async fn log_levels_and_console(s: &TestServer) {
     let script = r#"
       function levels(ctx, api) {
@@ -1403,6 +1446,7 @@ backend_tests!(
     unknown_flow_or_trigger_is_400,
     execute_permissions,
     log_formatting,
+    log_formatting_follows_node,
     log_levels_and_console,
     uuid_module,
     require_unknown_module,
