@@ -317,15 +317,16 @@ pub(crate) async fn evaluate(
     if !s.execute.has_actions(org, mapped.trigger).await? {
         return Ok(pass(Some(mapped), Some(org)));
     }
-    resolve::add_metadata(api, access.as_ref(), &mut mapped, lookup_deadline).await;
-    let report = s.execute.run_for_connector(org, mapped.trigger, &mapped.context, deadline).await?;
+    resolve::add_metadata(api, access.as_ref(), &mut mapped, payload, lookup_deadline).await;
+    let budget = crate::domain::Duration { nanos: c.call_timeout_nanos };
+    let report = s.execute.run_for_connector(org, mapped.trigger, &mapped.context, deadline, budget).await?;
     if report.runs.is_empty() {
         return Ok(pass(Some(mapped), Some(org)));
     }
     let (reply, outcome, failure, api_effects) = match (&report.effects, &report.error) {
         (Some(effects), None) => {
             let names: Vec<String> = report.runs.iter().map(|r| r.action_name.clone()).collect();
-            let reply = success_reply(condition_ref, mapped.trigger, payload, effects, &names);
+            let reply = success_reply(condition_ref, mapped.trigger, payload, effects, &report.fields_set, &names);
             let has_add = payload.pointer("/response/addHumanUser").is_some_and(Value::is_object);
             let (list, warnings) = resolve::api_effects(condition_ref, &mapped, effects, access.as_ref(), has_add);
             mapped.warnings.extend(warnings);
@@ -355,15 +356,16 @@ fn success_reply(
     trigger: crate::domain::Trigger,
     payload: &Value,
     effects: &serde_json::Map<String, Value>,
+    fields_set: &[String],
     action_names: &[String],
 ) -> Value {
     match condition {
         Condition::Request(method) => {
-            conn::request_reply(method, payload.get("request").unwrap_or(&Value::Null), effects)
+            conn::request_reply(method, payload.get("request").unwrap_or(&Value::Null), effects, fields_set)
         }
         Condition::Function(_) => conn::function_reply(trigger, effects, action_names),
         Condition::Response(_) if trigger == crate::domain::Trigger::ExternalPostAuthentication => {
-            conn::intent_reply(payload, effects)
+            conn::intent_reply(payload, effects, fields_set)
         }
         // Their effects (metadata) would go through the ZITADEL API; the reply is unchanged.
         other => conn::pass_through(Some(other), payload),

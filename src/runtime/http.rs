@@ -427,7 +427,10 @@ fn source_chain(err: &reqwest::Error) -> String {
 
 /// A blocking client with the guard installed (used inside sandbox worker
 /// processes, off any tokio runtime). Requests time out after
-/// [`DEFAULT_TIMEOUT`].
+/// [`DEFAULT_TIMEOUT`]. It keeps no idle connections: a worker serves runs of
+/// every organization one after the other, and nothing of one run (not even a
+/// keep-alive connection, whose state a run can spoil and a server can use to
+/// link requests) may reach the next.
 pub fn blocking_client(policy: Arc<NetPolicy>) -> Result<reqwest::blocking::Client, String> {
     blocking_client_with_timeout(policy, Some(DEFAULT_TIMEOUT))
 }
@@ -442,6 +445,7 @@ pub fn blocking_client_with_timeout(
         .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&policy))))
         .redirect(redirect_policy(policy))
         .connect_timeout(CONNECT_TIMEOUT)
+        .pool_max_idle_per_host(0)
         .timeout(timeout)
         .build()
         .map_err(|e| format!("http client: {e}"))

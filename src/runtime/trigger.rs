@@ -45,6 +45,10 @@ pub struct TriggerReport {
     pub error: Option<String>,
     /// The effects (only the trigger's keys, non-empty), absent on failure.
     pub effects: Option<serde_json::Map<String, Value>>,
+    /// The user fields the actions' setters wrote (`user.human.nickName`, …; see
+    /// [`super::api::FIELDS_SET`]), empty on failure. The connector applies exactly these to the
+    /// request it returns, zero values included.
+    pub fields_set: Vec<String>,
     pub runs: Vec<RunReport>,
 }
 
@@ -87,6 +91,15 @@ pub fn effects_of(trigger: Trigger, state: &Value) -> serde_json::Map<String, Va
         }
     }
     out
+}
+
+/// The user fields setters wrote, from a trigger's final state.
+fn fields_set_of(state: &Value) -> Vec<String> {
+    state
+        .get(super::api::FIELDS_SET)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 /// Removes the members of every object (at any depth) that are `""`, `0`, `false`, `null`, or
@@ -169,11 +182,14 @@ impl TriggerRun<'_> {
             runs.push(report);
         }
         match failure {
-            Some(error) => TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, runs },
+            Some(error) => {
+                TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, fields_set: vec![], runs }
+            }
             None => TriggerReport {
                 outcome: Outcome::Succeeded,
                 error: None,
                 effects: Some(effects_of(self.trigger, &state)),
+                fields_set: fields_set_of(&state),
                 runs,
             },
         }

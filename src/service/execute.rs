@@ -216,7 +216,8 @@ impl ExecuteTrigger {
         Ok(list)
     }
 
-    /// Runs actions in the sandbox (one slot of the organization for the whole trigger).
+    /// Runs actions in the sandbox (one slot of the organization for the whole trigger), within
+    /// `ACTIONSD_MAX_TRIGGER_TIME` ending at `trigger_deadline`.
     pub(crate) async fn run_actions(
         &self,
         org: i64,
@@ -224,6 +225,23 @@ impl ExecuteTrigger {
         context: &Value,
         actions: &[ActionSpec],
         trigger_deadline: Instant,
+        dry: &DryRun<'_>,
+    ) -> ApiResult<TriggerReport> {
+        let budget = self.limits.max_trigger_time;
+        self.run_actions_within(org, trigger, context, actions, trigger_deadline, budget, dry).await
+    }
+
+    /// [`Self::run_actions`] within another budget (a connection's `callTimeout`): `budget` is
+    /// what a run stopped by `trigger_deadline` names in its error (`trigger timeout after <t>`).
+    #[allow(clippy::too_many_arguments)]
+    async fn run_actions_within(
+        &self,
+        org: i64,
+        trigger: Trigger,
+        context: &Value,
+        actions: &[ActionSpec],
+        trigger_deadline: Instant,
+        budget: Duration,
         dry: &DryRun<'_>,
     ) -> ApiResult<TriggerReport> {
         let stored = self.secrets(org).await?;
@@ -244,7 +262,7 @@ impl ExecuteTrigger {
             trigger,
             context,
             trigger_deadline,
-            trigger_budget: self.limits.max_trigger_time,
+            trigger_budget: budget,
         };
         let report = run.run(actions).await;
         for r in &report.runs {
@@ -267,16 +285,18 @@ impl ExecuteTrigger {
         Ok(!self.action_specs(org, trigger).await?.is_empty())
     }
 
-    /// A connector call's actions within `deadline`, without actionsd's own v2 function targets (a
-    /// ZITADEL function calling back into ZITADEL's would loop). Nothing is stored: the caller
-    /// records the runs with [`Self::record_connector_run`] once it knows the call's warnings
-    /// and effects. The connector's dry run is this call alone.
+    /// A connector call's actions within `deadline`, the end of the connection's `callTimeout`
+    /// (`budget`, the length named when it stops a run), without actionsd's own v2 function
+    /// targets (a ZITADEL function calling back into ZITADEL's would loop). Nothing is stored: the
+    /// caller records the runs with [`Self::record_connector_run`] once it knows the call's
+    /// warnings and effects. The connector's dry run is this call alone.
     pub async fn run_for_connector(
         &self,
         org: i64,
         trigger: Trigger,
         context: &Value,
         deadline: Instant,
+        budget: Duration,
     ) -> ApiResult<TriggerReport> {
         let actions = self.action_specs(org, trigger).await?;
         if actions.is_empty() {
@@ -284,10 +304,11 @@ impl ExecuteTrigger {
                 outcome: Outcome::Succeeded,
                 error: None,
                 effects: Some(Map::new()),
+                fields_set: vec![],
                 runs: vec![],
             });
         }
-        self.run_actions(org, trigger, context, actions.as_slice(), deadline, &DryRun::default()).await
+        self.run_actions_within(org, trigger, context, actions.as_slice(), deadline, budget, &DryRun::default()).await
     }
 
     /// Stores a connector call's run records, and the deliveries that apply its effects through
@@ -367,12 +388,20 @@ impl ExecuteTrigger {
             let mut effects = Map::new();
             let error = self.run_function(trigger, context, deadline, &mut effects).await?;
             let report = match error {
-                None => {
-                    TriggerReport { outcome: Outcome::Succeeded, error: None, effects: Some(effects), runs: vec![] }
-                }
-                Some(error) => {
-                    TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, runs: vec![] }
-                }
+                None => TriggerReport {
+                    outcome: Outcome::Succeeded,
+                    error: None,
+                    effects: Some(effects),
+                    fields_set: vec![],
+                    runs: vec![],
+                },
+                Some(error) => TriggerReport {
+                    outcome: Outcome::Failed,
+                    error: Some(error),
+                    effects: None,
+                    fields_set: vec![],
+                    runs: vec![],
+                },
             };
             // While the organization records contexts, a call has a run id even when no action
             // ran, and even when its context is too large to be stored.

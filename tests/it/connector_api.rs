@@ -169,6 +169,64 @@ async fn metadata_zitadel_does_not_send(s: &TestServer) {
     );
 }
 
+/// The metadata of each grant's organization (`getOrgMetadata()`) is read from ZITADEL with
+/// the org's `x-zitadel-orgid`, once per distinct organization and call, and cached like the
+/// user's org metadata; a grant without an organization has none.
+async fn grant_organizations_metadata(s: &TestServer) {
+    let z = Receiver::start().await;
+    let search = "/management/v1/metadata/_search";
+    let items = |key: &str, value: &str| Answer::json(200, json!({"result": [{"key": key, "value": b64(value)}]}));
+    z.reply_at_with_header(search, "x-zitadel-orgid", "zorg", items("plan", "\"gold\""));
+    z.reply_at_with_header(search, "x-zitadel-orgid", "zGrantOrg", items("tier", "\"silver\""));
+    z.reply_at_with_header(search, "x-zitadel-orgid", "zGrant2", items("region", "\"eu\""));
+    let (url, _, org, token) = setup(s, api(&z)).await;
+    let script = "function orgs(ctx, api) { api.v1.claims.setClaim('grant_orgs', ctx.v1.user.grants.grants.map(function (g) { \
+                  return g.getOrgMetadata().metadata.map(function (m) { return m.key + '=' + m.value; }).join(','); })); \
+                  api.v1.claims.setClaim('org', ctx.v1.org.getMetadata().metadata[0].value); }";
+    bind(s, &token, &org, "2", "5", &[("orgs", script, false)]).await;
+    let mut payload = token_payload("preaccesstoken", "zorg");
+    payload["user_grants"] = json!([
+        {"id": "g1", "project_id": "p1", "roles": ["r"], "resource_owner": "zGrantOrg", "user_resource_owner": "zorg"},
+        {"id": "g2", "projectId": "p2", "resourceOwner": "zGrantOrg"},
+        {"ID": "g3", "ProjectID": "p3", "ResourceOwner": "zGrant2"},
+        {"id": "g4", "project_id": "p4", "resource_owner": "zorg"},
+        {"id": "g5", "project_id": "p5"}
+    ]);
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(
+        r.body["append_claims"],
+        json!([{"key": "grant_orgs", "value": ["tier=silver", "tier=silver", "region=eu", "plan=gold", ""]},
+               {"key": "org", "value": "gold"}]),
+        "{r:?}"
+    );
+    let mut asked: Vec<String> = z.requests_to(search).iter().map(|r| r.header("x-zitadel-orgid")).collect();
+    asked.sort();
+    assert_eq!(asked, ["zGrant2", "zGrantOrg", "zorg"], "one search per organization");
+    assert!(z.requests_to(search).iter().all(|r| r.header("authorization") == format!("Bearer {PAT}")));
+    // Cached: a second call reads nothing again.
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(r.body["append_claims"][0]["value"][2], "region=eu", "{r:?}");
+    assert_eq!(z.requests_to(search).len(), 3);
+    let runs = runs_of(s, &token, 2).await;
+    assert!(runs.iter().all(|r| r.get("warnings").is_none()), "{runs:?}");
+
+    // A grant organization whose search fails: empty metadata and one warning for it.
+    let broken = Receiver::start().await;
+    broken.reply_at_with_header(search, "x-zitadel-orgid", "zorg", items("plan", "\"gold\""));
+    broken.set_default(Answer::json(503, json!({"code": 14, "message": "unavailable"})));
+    let (url, _, org, token) = setup(s, api(&broken)).await;
+    bind(s, &token, &org, "2", "5", &[("orgs", script, false)]).await;
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(r.body["append_claims"][0]["value"], json!(["", "", "", "plan=gold", ""]), "{r:?}");
+    let runs = runs_of(s, &token, 1).await;
+    let warnings: Vec<String> = runs[0]["warnings"]
+        .as_array()
+        .map(|w| w.iter().filter_map(|w| w.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings.iter().all(|w| w.starts_with("metadata lookup of the grant organization") && w.contains("503")));
+}
+
 /// Post Creation user grants go to AddUserGrant as deliveries: retried through an outage, 409
 /// counted as done, other client errors dead at once; without zitadelApi a warning.
 async fn effects_through_the_api_are_durable(s: &TestServer) {
@@ -339,6 +397,7 @@ backend_tests_with!(
     fast;
     sessions_and_intents_find_their_user_through_the_api,
     metadata_zitadel_does_not_send,
+    grant_organizations_metadata,
     effects_through_the_api_are_durable,
     jwt_and_jwe_payloads,
     hostile_scripts_do_not_stall_other_calls

@@ -393,6 +393,10 @@ async fn fail_modes_when_the_actions_cannot_run(s: &TestServer) {
         "{:?}",
         started.elapsed()
     );
+    // The run record names the budget that ended it: the call's, not ACTIONSD_MAX_TRIGGER_TIME.
+    let runs = runs_of(s, &token, 1).await;
+    assert_eq!(runs[0]["error"], "trigger timeout after 1s", "{runs:?}");
+    assert_eq!(runs[0]["outcome"], "OUTCOME_FAILED", "{runs:?}");
     // Fail open: the same call passes through.
     let r = s
         .put(
@@ -589,7 +593,85 @@ async fn user_creation_responses(s: &TestServer) {
     assert_eq!((runs[0]["flowType"].as_str(), runs[0]["triggerType"].as_str()), (Some("3"), Some("3")));
 }
 
+/// Setters that write a zero value clear the field in the reply (as under `_execute`), and
+/// metadata merged into the request holds one entry per key with the action's write winning:
+/// AddHumanUser, CreateUser (under `human`) and the intent's `addHumanUser`.
+async fn zero_value_setters_and_merged_metadata(s: &TestServer) {
+    let (url, _, org, token) = setup(s, json!({})).await;
+    let script = r#"function zeroSet(ctx, api) {
+        api.setNickName(""); api.setDisplayName(""); api.setEmailVerified(false); api.setPhoneVerified(false);
+        api.setGender(0); api.v1.user.appendMetadata('dup', 'new');
+    }"#;
+    bind(s, &token, &org, "3", "2", &[("zeroSet", script, false)]).await;
+    let human = json!({
+        "profile": {"givenName": "Bob", "familyName": "B", "nickName": "nick", "displayName": "disp", "gender": "GENDER_FEMALE"},
+        "email": {"email": "bob@x.y", "isVerified": true},
+        "phone": {"phone": "+41", "isVerified": true},
+        "metadata": [{"key": "dup", "value": "ImEi"}, {"key": "dup", "value": "ImIi"}],
+    });
+    let merged = json!([{"key": "dup", "value": "Im5ldyI="}]);
+    let cleared = |reply: &Value| {
+        assert_eq!(reply["profile"], json!({"givenName": "Bob", "familyName": "B"}), "{reply}");
+        assert_eq!(reply["email"], json!({"email": "bob@x.y"}), "{reply}");
+        assert_eq!(reply["phone"], json!({"phone": "+41"}), "{reply}");
+        assert_eq!(reply["metadata"], merged, "{reply}");
+    };
+    let mut add = human.clone();
+    add["organization"] = json!({"orgId": "zorg"});
+    add["username"] = json!("bob");
+    let payload = json!({"fullMethod": "/zitadel.user.v2.UserService/AddHumanUser", "request": add});
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    cleared(&r.body);
+    assert_eq!(r.body["username"], "bob");
+    assert_eq!(r.body["organization"], json!({"orgId": "zorg"}));
+    let create = json!({"fullMethod": "/zitadel.user.v2.UserService/CreateUser",
+        "request": {"organizationId": "zorg", "username": "bob", "human": human}});
+    let r = signed_call(s, &url, &create).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    cleared(&r.body["human"]);
+    assert_eq!((r.body["username"].clone(), r.body["organizationId"].clone()), (json!("bob"), json!("zorg")));
+    // The same script under _execute clears the same fields of its user effect.
+    let context = json!({"user": {"username": "bob", "human": {"firstName": "Bob", "lastName": "B", "nickName": "nick",
+        "displayName": "disp", "gender": 1, "email": "bob@x.y", "isEmailVerified": true, "phone": "+41", "isPhoneVerified": true}}});
+    let r = s
+        .call_org(
+            reqwest::Method::POST,
+            "/management/v1/flows/3/trigger/2/_execute",
+            &token,
+            &org,
+            Some(json!({"context": context})),
+        )
+        .await;
+    assert_eq!(
+        r.body["effects"]["user"]["human"],
+        json!({"firstName": "Bob", "lastName": "B", "email": "bob@x.y", "phone": "+41"}),
+        "{r:?}"
+    );
+
+    // The intent: setters of the external user, setPreferredUsername("") included.
+    let ext = r#"function ext(ctx, api) {
+        api.setNickName(""); api.setEmailVerified(false); api.setPreferredUsername("");
+        api.v1.user.appendMetadata('dup', 'new');
+    }"#;
+    bind(s, &token, &org, "1", "1", &[("ext", ext, false)]).await;
+    let intent = json!({"fullMethod": "/zitadel.user.v2.UserService/RetrieveIdentityProviderIntent",
+        "response": {"idpInformation": {"idpId": "idp1", "userId": "ext-1"},
+            "addHumanUser": {"username": "eu", "organization": {"orgId": "zorg"},
+                "profile": {"givenName": "Eve", "nickName": "N"}, "email": {"email": "e@x", "isVerified": true},
+                "metadata": [{"key": "dup", "value": "ImEi"}, {"key": "dup", "value": "ImIi"}]}}});
+    let r = signed_call(s, &url, &intent).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let add = &r.body["addHumanUser"];
+    assert!(add.get("username").is_none(), "username follows setPreferredUsername: {add}");
+    assert_eq!(add["profile"], json!({"givenName": "Eve"}), "{add}");
+    assert_eq!(add["email"], json!({"email": "e@x"}), "{add}");
+    assert_eq!(add["metadata"], merged, "{add}");
+    assert_eq!(add["organization"], json!({"orgId": "zorg"}));
+}
+
 backend_tests!(
+    zero_value_setters_and_merged_metadata,
     user_creation_responses,
     identity_provider_intents,
     password_checks_and_sessions,

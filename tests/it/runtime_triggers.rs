@@ -1096,6 +1096,49 @@ async fn log_formatting(s: &TestServer) {
     assert!(logs.iter().all(|(level, _)| level == "info"), "{logs:?}");
 }
 
+/// The directives follow Node's `util.format` for every primitive (the expected texts are what
+/// Node prints), and a log call never throws for one: a BigInt keeps its `n`, a symbol is `NaN` for
+/// the numeric directives, `%i` is `parseInt`, `%f` `parseFloat`, negative zero reads `-0`.
+async fn log_formatting_follows_node(s: &TestServer) {
+    let cases: [(&str, &str, &str); 25] = [
+        ("%d", "5n", "5n"),
+        ("%i", "5n", "5n"),
+        ("%f", "5n", "5"),
+        ("%s", "5n", "5n"),
+        ("%o", "5n", "5n"),
+        ("%i", "'12abc'", "12"),
+        ("%i", "'0x1A'", "26"),
+        ("%i", "42.9", "42"),
+        ("%i", "1e21", "1"),
+        ("%i", "-0", "0"),
+        ("%d", "'12abc'", "NaN"),
+        ("%d", "-0", "-0"),
+        ("%d", "-1.5", "-1.5"),
+        ("%d", "null", "0"),
+        ("%d", "true", "1"),
+        ("%s", "-0", "-0"),
+        ("%s", "1e21", "1e+21"),
+        ("%f", "'12.5px'", "12.5"),
+        ("%f", "-0", "0"),
+        ("%d", "Symbol('x')", "NaN"),
+        ("%i", "Symbol('x')", "NaN"),
+        ("%f", "Symbol('x')", "NaN"),
+        ("%s", "Symbol('x')", "Symbol(x)"),
+        ("%j", "new Date(0)", "\"1970-01-01T00:00:00.000Z\""),
+        ("%j", "(function () { var o = {}; o.o = o; return o; })()", "[Circular]"),
+    ];
+    let calls: String = cases.iter().map(|(d, arg, _)| format!("console.log('{d}', {arg});\n")).collect();
+    let script = format!("function node(ctx, api) {{\n{calls}console.log('x', -0, 5n, Symbol('s'));\n}}");
+    let r = test_inline(s, "node", &script, "2", "4", json!({})).await;
+    ok(&r);
+    let messages: Vec<String> = logs_of(&r).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(messages.len(), cases.len() + 1, "{messages:?}");
+    for ((directive, arg, expected), got) in cases.iter().zip(&messages) {
+        assert_eq!(got, expected, "console.log('{directive}', {arg})");
+    }
+    assert_eq!(messages[cases.len()], "x -0 5n Symbol(s)", "extra arguments");
+}
+
 async fn log_levels_and_console(s: &TestServer) {
     let script = r#"
       function levels(ctx, api) {
@@ -1338,7 +1381,26 @@ mod json_out {
         assert_eq!(String::from_utf8_lossy(&sent[0].body), r#"{"b":1,"a":"1970-01-01T00:00:00.000Z","z":0,"t":"x"}"#);
     }
 
-    backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them);
+    /// No `fetch` connection outlives its run: runs of two organizations, one after the other,
+    /// each reach the receiver over a connection of their own (a new source port every time).
+    async fn fetch_connections_do_not_outlive_the_run(s: &TestServer) {
+        let z = Receiver::start().await;
+        let other = s.create_org(&format!("fetching org {}", uuid::Uuid::new_v4().simple())).await;
+        let other_token = s.create_token(&other, "ORG_OWNER").await;
+        let script = format!("function hop(ctx, api) {{ require('zitadel/http').fetch('{}'); }}", z.url("/hop"));
+        let body = json!({"name": "hop", "script": script, "flowType": "2", "triggerType": "4", "context": {}});
+        for token in [&s.admin, &other_token, &s.admin, &other_token, &s.admin, &other_token] {
+            let r = s.test_action(token, body.clone()).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            ok(&r);
+        }
+        let ports: Vec<u16> = z.requests_to("/hop").iter().map(|r| r.peer.port()).collect();
+        assert_eq!(ports.len(), 6);
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "a connection was reused across runs: {ports:?}");
+    }
+
+    backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them, fetch_connections_do_not_outlive_the_run);
 }
 
 /// `setPreferredLanguage` keeps a BCP-47 tag in its canonical case (`_` read as `-`, as upstream's
@@ -1384,6 +1446,7 @@ backend_tests!(
     unknown_flow_or_trigger_is_400,
     execute_permissions,
     log_formatting,
+    log_formatting_follows_node,
     log_levels_and_console,
     uuid_module,
     require_unknown_module,

@@ -6,7 +6,7 @@ use crate::common;
 
 use actionsd::domain::{FlowType, Trigger, TriggerType};
 use common::{assert_err, TestServer};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const ALL: [(i32, i32); 9] = [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5), (3, 1), (3, 2), (3, 3), (4, 6)];
 
@@ -70,7 +70,81 @@ async fn documents_per_trigger(s: &TestServer) {
     assert_eq!(fetch(s, None, &format!("{}/context.schema.json", base("2", "4"))).await.0, 401);
 }
 
-backend_tests!(documents_per_trigger);
+/// Effects with zero-valued members (omitted, as protojson omits them) and numbers a context
+/// carries through validate against the served effects schema of their trigger.
+async fn served_effects_schemas_accept_zero_valued_effects(s: &TestServer) {
+    let cases: [(&str, &str, Value, &str, Value); 6] = [
+        (
+            "1",
+            "3",
+            json!({}),
+            "api.v1.appendUserGrant({projectId: 'p2', roles: []}); api.userGrants.push({projectID: '', roles: ['a']}); \
+             api.userGrants.push({});",
+            json!({"userGrants": [{"projectId": "p2"}, {"roles": ["a"]}, {}]}),
+        ),
+        (
+            "3",
+            "3",
+            json!({}),
+            "api.userGrants.push({projectID: 'p', projectGrantID: '', roles: []});",
+            json!({"userGrants": [{"projectId": "p"}]}),
+        ),
+        (
+            "4",
+            "6",
+            json!({}),
+            "api.v1.attributes.setCustomAttribute('only', 'fmt'); api.v1.attributes.setCustomAttribute('', '', 'v');",
+            json!({"attributes": [{"name": "only", "nameFormat": "fmt"}, {"values": ["v"]}]}),
+        ),
+        (
+            "3",
+            "2",
+            json!({"user": {"username": "u", "state": 42, "human": {"firstName": "A", "gender": 7, "email": "e@x",
+                "isEmailVerified": true}}}),
+            "api.setFirstName(''); api.setEmailVerified(false); api.setUsername('');",
+            json!({"user": {"state": 42, "human": {"gender": 7, "email": "e@x"}}}),
+        ),
+        (
+            "1",
+            "1",
+            json!({"externalUser": {"externalId": "x", "preferredUsername": "p", "human": {"firstName": "A",
+                "email": "e@x", "isEmailVerified": true}}}),
+            "api.setFirstName(''); api.setEmailVerified(false); api.setPreferredUsername(''); \
+             api.v1.user.appendMetadata('', '');",
+            json!({"externalUser": {"externalId": "x", "human": {"email": "e@x"}},
+                "metadata": [{"key": "", "value": "IiI="}]}),
+        ),
+        (
+            "2",
+            "4",
+            json!({}),
+            "api.v1.claims.setClaim('zero', 0); api.v1.claims.setClaim('empty', ''); api.v1.user.setMetadata('', null);",
+            json!({"claims": {"zero": 0, "empty": ""}, "metadata": [{"key": "", "value": "bnVsbA=="}]}),
+        ),
+    ];
+    for (flow, trigger, context, body, expected) in cases {
+        let script = format!("function zeros(ctx, api) {{ {body} }}");
+        let r = s
+            .test_action(
+                &s.admin,
+                serde_json::json!({"name": "zeros", "script": script, "flowType": flow, "triggerType": trigger, "context": context}),
+            )
+            .await;
+        assert_eq!((r.status.as_u16(), &r.body["outcome"]), (200, &json!("OUTCOME_SUCCEEDED")), "{r:?}");
+        let effects = &r.body["effects"];
+        assert_eq!(effects, &expected, "{flow}/{trigger}");
+        let (status, _, served) =
+            fetch(s, Some(&s.admin), &format!("{}/effects.schema.json", base(flow, trigger))).await;
+        assert_eq!(status, 200);
+        let schema: Value = serde_json::from_str(&served).expect("schema JSON");
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        let errors: Vec<String> =
+            validator.iter_errors(effects).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "{flow}/{trigger}: {effects} against the served schema: {errors:?}");
+    }
+}
+
+backend_tests!(documents_per_trigger, served_effects_schemas_accept_zero_valued_effects);
 
 /// The served declarations against the corpus, with the TypeScript pinned in tests/types
 /// (`npm ci` there; `.ci/run` does it). Without it the check says SKIPPED, unless

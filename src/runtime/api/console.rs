@@ -3,12 +3,32 @@
 
 use super::*;
 
+/// A number as Node's `util.format` prints it: JavaScript's `String(n)`, except `-0` for negative zero.
+fn format_number(n: f64, ctx: &mut Context) -> String {
+    if n == 0.0 && n.is_sign_negative() {
+        return "-0".into();
+    }
+    JsValue::from(n).to_string(ctx).map(|s| s.to_std_string_escaped()).unwrap_or_else(|_| n.to_string())
+}
+
+/// A value as a log shows it: strings as they are, numbers as `String(n)` (`-0` kept), BigInts with
+/// their `n`, symbols as `Symbol(description)`, errors as `String(err)`, other values as JSON.
+/// Never throws for a primitive.
 pub(super) fn inspect(v: &JsValue, ctx: &mut Context) -> String {
     if let Some(s) = v.as_string() {
         return s.to_std_string_escaped();
     }
     if v.is_undefined() {
         return "undefined".into();
+    }
+    if let Some(n) = v.as_number() {
+        return format_number(n, ctx);
+    }
+    if let Some(b) = v.as_bigint() {
+        return format!("{b}n");
+    }
+    if let Some(sym) = v.as_symbol() {
+        return sym.descriptive_string().to_std_string_escaped();
     }
     // An error reads as `String(err)` ("TypeError: boom"), as in upstream's log formatting (its
     // own members are not enumerable, so as JSON it would be `{}`).
@@ -19,6 +39,45 @@ pub(super) fn inspect(v: &JsValue, ctx: &mut Context) -> String {
         }
     }
     v.to_string(ctx).map(|s| s.to_std_string_escaped()).unwrap_or_else(|_| "[object]".into())
+}
+
+/// Calls one of the realm's own global functions (`parseInt`, `parseFloat`: the intrinsics, not
+/// what a script may have put in their place) on `v`, as a number.
+fn parse_with(f: boa_engine::object::builtins::JsFunction, v: &JsValue, ctx: &mut Context) -> JsResult<f64> {
+    let n = f.call(&JsValue::undefined(), std::slice::from_ref(v), ctx)?;
+    Ok(n.as_number().unwrap_or(f64::NAN))
+}
+
+/// One `%` directive applied to its argument, as Node's `util.format` does: `%d` is `Number(v)`,
+/// `%i` `parseInt(v)`, `%f` `parseFloat(v)` (a BigInt keeps its `n` for `%d`/`%i`, a symbol is
+/// `NaN`), `%j` `JSON.stringify(v)` (`[Circular]` for a cycle), `%s %o %O` as [`inspect`].
+fn directive(f: char, a: &JsValue, ctx: &mut Context) -> JsResult<String> {
+    let is_symbol = a.as_symbol().is_some();
+    Ok(match f {
+        'd' | 'i' if a.is_bigint() => format!("{}n", a.as_bigint().expect("a bigint")),
+        'd' | 'i' | 'f' if is_symbol => "NaN".into(),
+        'd' => {
+            let n = a.to_numeric_number(ctx)?;
+            format_number(n, ctx)
+        }
+        'i' => {
+            let n = parse_with(ctx.intrinsics().objects().parse_int(), a, ctx)?;
+            format_number(n, ctx)
+        }
+        'f' => {
+            let n = parse_with(ctx.intrinsics().objects().parse_float(), a, ctx)?;
+            format_number(n, ctx)
+        }
+        'j' => match stringify(a, ctx) {
+            Ok(Some(text)) => text,
+            Ok(None) => "undefined".into(),
+            Err(e) if e.to_string().contains("cyclic") => "[Circular]".into(),
+            // JSON.stringify refuses a BigInt (also inside an object) or a throwing toJSON: the
+            // log shows the value as other directives do rather than failing the run.
+            Err(_) => inspect(a, ctx),
+        },
+        _ => inspect(a, ctx),
+    })
 }
 
 /// `util.format`: `%s %d %i %f %j %o %O %%`, extra arguments space-joined.
@@ -43,19 +102,7 @@ pub(super) fn format(args: &[JsValue], ctx: &mut Context) -> JsResult<String> {
                     chars.next();
                     let a = &args[rest];
                     rest += 1;
-                    match f {
-                        's' => out.push_str(&inspect(a, ctx)),
-                        'd' | 'i' => {
-                            let n = a.to_number(ctx)?;
-                            let n = if f == 'i' { n.trunc() } else { n };
-                            out.push_str(&JsValue::from(n).to_string(ctx)?.to_std_string_escaped());
-                        }
-                        'f' => {
-                            let n = a.to_number(ctx)?;
-                            out.push_str(&JsValue::from(n).to_string(ctx)?.to_std_string_escaped());
-                        }
-                        _ => out.push_str(&inspect(a, ctx)),
-                    }
+                    out.push_str(&directive(f, a, ctx)?);
                 }
                 _ => out.push('%'),
             }

@@ -27,6 +27,11 @@ use std::cell::RefCell;
 
 pub const MAX_LOG_RECORDS: usize = 1000;
 pub const MAX_LOG_BYTES: u64 = 64 * 1024;
+/// The state key (not an effect) listing the user fields setters wrote, e.g. `user.human.nickName`
+/// or `externalUser.preferredUsername`. A setter writing a zero value clears the field, and the
+/// effects leave zero values out, so only this tells "cleared" from "left alone" (the connector
+/// applies exactly these fields to the request it returns).
+pub const FIELDS_SET: &str = "fieldsSet";
 
 type NativeFn = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 
@@ -41,6 +46,9 @@ struct RunState {
     metadata: Vec<(String, String)>,
     external_user: Value,
     user: Value,
+    /// The fields of `externalUser` / `user` a setter wrote, as paths (`user.human.nickName`),
+    /// over all actions so far: see [`FIELDS_SET`].
+    fields_set: Vec<String>,
     grants: Vec<Value>,
     attributes: Vec<Value>,
     logs: Vec<LogRecord>,
@@ -313,6 +321,11 @@ pub fn begin(ctx: &mut Context, trigger: Trigger, job: &super::Job) -> JsResult<
         metadata,
         external_user: external_user.unwrap_or_else(|| json!({})),
         user,
+        fields_set: state
+            .get(FIELDS_SET)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
         grants: state.get("userGrants").and_then(Value::as_array).cloned().unwrap_or_default(),
         attributes: state.get("attributes").and_then(Value::as_array).cloned().unwrap_or_default(),
         secrets: job.secrets.clone(),
@@ -392,7 +405,7 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
         let r = r.borrow();
         let metadata: Vec<Value> = r.metadata.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
         use Trigger::*;
-        match b.trigger {
+        let mut state = match b.trigger {
             ExternalPostAuthentication => {
                 let mut e = r.external_user.clone();
                 if let Some(o) = e.as_object_mut() {
@@ -411,7 +424,11 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
                 json!({"claims": claims, "metadata": metadata})
             }
             PreSamlResponseCreation => json!({"attributes": r.attributes, "metadata": metadata}),
+        };
+        if !r.fields_set.is_empty() {
+            state[FIELDS_SET] = json!(r.fields_set);
         }
+        state
     }))
 }
 

@@ -3,10 +3,44 @@
 
 use super::*;
 
-pub(super) fn human_setter(ctx: &Context, target: fn(&mut RunState) -> &mut Value, field: &str, value: Value) {
+/// Whose fields a setter writes: the external user (External Authentication) or the user being
+/// created (Pre Creation). The name is the effect key, used in the paths of [`RunState::fields_set`].
+#[derive(Clone, Copy)]
+pub(super) enum Target {
+    External,
+    User,
+}
+
+impl Target {
+    fn value(self, r: &mut RunState) -> &mut Value {
+        match self {
+            Target::External => &mut r.external_user,
+            Target::User => &mut r.user,
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Target::External => "externalUser",
+            Target::User => "user",
+        }
+    }
+}
+
+/// Notes that a setter wrote `path` (e.g. `user.human.nickName`), whatever the value: a setter
+/// writing the zero value clears the field, which the zero-omitting effects cannot tell apart
+/// from a field left alone.
+fn note_set(r: &mut RunState, path: String) {
+    if !r.fields_set.contains(&path) {
+        r.fields_set.push(path);
+    }
+}
+
+pub(super) fn human_setter(ctx: &Context, target: Target, field: &str, value: Value) {
     with_run(ctx, |r| {
         let mut r = r.borrow_mut();
-        let obj = target(&mut r);
+        note_set(&mut r, format!("{}.human.{field}", target.key()));
+        let obj = target.value(&mut r);
         if !obj.is_object() {
             *obj = json!({});
         }
@@ -19,10 +53,11 @@ pub(super) fn human_setter(ctx: &Context, target: fn(&mut RunState) -> &mut Valu
 }
 
 /// Sets a top-level field of the external user or the user being built.
-pub(super) fn top_setter(ctx: &Context, target: fn(&mut RunState) -> &mut Value, field: &str, value: Value) {
+pub(super) fn top_setter(ctx: &Context, target: Target, field: &str, value: Value) {
     with_run(ctx, |r| {
         let mut r = r.borrow_mut();
-        let obj = target(&mut r);
+        note_set(&mut r, format!("{}.{field}", target.key()));
+        let obj = target.value(&mut r);
         if !obj.is_object() {
             *obj = json!({});
         }
@@ -30,15 +65,8 @@ pub(super) fn top_setter(ctx: &Context, target: fn(&mut RunState) -> &mut Value,
     });
 }
 
-pub(super) fn ext(r: &mut RunState) -> &mut Value {
-    &mut r.external_user
-}
-pub(super) fn usr(r: &mut RunState) -> &mut Value {
-    &mut r.user
-}
-
 macro_rules! string_setter {
-    ($fn_name:ident, $target:ident, $field:literal) => {
+    ($fn_name:ident, $target:expr, $field:literal) => {
         pub(super) fn $fn_name(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
             let v = arg_string(args, 0, ctx)?;
             human_setter(ctx, $target, $field, Value::String(v));
@@ -47,18 +75,18 @@ macro_rules! string_setter {
     };
 }
 
-string_setter!(ext_first_name, ext, "firstName");
-string_setter!(ext_last_name, ext, "lastName");
-string_setter!(ext_nick_name, ext, "nickName");
-string_setter!(ext_display_name, ext, "displayName");
-string_setter!(ext_email, ext, "email");
-string_setter!(ext_phone, ext, "phone");
-string_setter!(usr_first_name, usr, "firstName");
-string_setter!(usr_last_name, usr, "lastName");
-string_setter!(usr_nick_name, usr, "nickName");
-string_setter!(usr_display_name, usr, "displayName");
-string_setter!(usr_email, usr, "email");
-string_setter!(usr_phone, usr, "phone");
+string_setter!(ext_first_name, Target::External, "firstName");
+string_setter!(ext_last_name, Target::External, "lastName");
+string_setter!(ext_nick_name, Target::External, "nickName");
+string_setter!(ext_display_name, Target::External, "displayName");
+string_setter!(ext_email, Target::External, "email");
+string_setter!(ext_phone, Target::External, "phone");
+string_setter!(usr_first_name, Target::User, "firstName");
+string_setter!(usr_last_name, Target::User, "lastName");
+string_setter!(usr_nick_name, Target::User, "nickName");
+string_setter!(usr_display_name, Target::User, "displayName");
+string_setter!(usr_email, Target::User, "email");
+string_setter!(usr_phone, Target::User, "phone");
 
 pub(super) fn locale_arg(args: &[JsValue], ctx: &mut Context) -> JsResult<Value> {
     let v = arg_string(args, 0, ctx)?;
@@ -67,25 +95,25 @@ pub(super) fn locale_arg(args: &[JsValue], ctx: &mut Context) -> JsResult<Value>
 
 pub(super) fn ext_language(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let v = locale_arg(args, ctx)?;
-    human_setter(ctx, ext, "preferredLanguage", v);
+    human_setter(ctx, Target::External, "preferredLanguage", v);
     Ok(JsValue::undefined())
 }
 pub(super) fn usr_language(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let v = locale_arg(args, ctx)?;
-    human_setter(ctx, usr, "preferredLanguage", v);
+    human_setter(ctx, Target::User, "preferredLanguage", v);
     Ok(JsValue::undefined())
 }
 pub(super) fn ext_email_verified(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    human_setter(ctx, ext, "isEmailVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
+    human_setter(ctx, Target::External, "isEmailVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
     Ok(JsValue::undefined())
 }
 pub(super) fn ext_phone_verified(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    human_setter(ctx, ext, "isPhoneVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
+    human_setter(ctx, Target::External, "isPhoneVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
     Ok(JsValue::undefined())
 }
 pub(super) fn ext_preferred_username(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let v = arg_string(args, 0, ctx)?;
-    top_setter(ctx, ext, "preferredUsername", Value::String(v));
+    top_setter(ctx, Target::External, "preferredUsername", Value::String(v));
     Ok(JsValue::undefined())
 }
 pub(super) fn user_has(ctx: &Context, field: &str) -> bool {
@@ -95,13 +123,13 @@ pub(super) fn user_has(ctx: &Context, field: &str) -> bool {
 }
 pub(super) fn usr_email_verified(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     if user_has(ctx, "email") {
-        human_setter(ctx, usr, "isEmailVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
+        human_setter(ctx, Target::User, "isEmailVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
     }
     Ok(JsValue::undefined())
 }
 pub(super) fn usr_phone_verified(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     if user_has(ctx, "phone") {
-        human_setter(ctx, usr, "isPhoneVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
+        human_setter(ctx, Target::User, "isPhoneVerified", Value::Bool(args.get_or_undefined(0).to_boolean()));
     }
     Ok(JsValue::undefined())
 }
@@ -117,12 +145,12 @@ pub(super) fn usr_gender(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> Js
     };
     // Anything but the four genders is "unspecified", like an unknown name.
     let n = if n.is_finite() && (0.0..4.0).contains(&n) { n.trunc() as i64 } else { 0 };
-    human_setter(ctx, usr, "gender", json!(n));
+    human_setter(ctx, Target::User, "gender", json!(n));
     Ok(JsValue::undefined())
 }
 pub(super) fn usr_username(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let v = arg_string(args, 0, ctx)?;
-    top_setter(ctx, usr, "username", Value::String(v));
+    top_setter(ctx, Target::User, "username", Value::String(v));
     Ok(JsValue::undefined())
 }
 

@@ -1068,7 +1068,9 @@ fn enum_schema(names: &[&str], by_name: bool, description: &str) -> Value {
     if by_name {
         json!({"anyOf": [{"type": "integer"}, {"type": "string", "enum": names}], "description": description})
     } else {
-        json!({"type": "integer", "minimum": 0, "maximum": names.len() - 1, "description": description})
+        // Effects carry a context's number through unchanged (any integer the context schema
+        // allows), so no bounds here.
+        json!({"type": "integer", "description": description})
     }
 }
 
@@ -1308,12 +1310,12 @@ fn effect_schema(key: &str) -> Value {
             "description": "Grants to add to the new user.",
             "items": {
                 "type": "object",
+                "description": "Zero values are omitted: an empty `projectId` or `roles` list is absent.",
                 "properties": {
                     "projectId": {"type": "string"},
                     "projectGrantId": {"type": "string"},
                     "roles": {"type": "array", "items": {"type": "string"}},
                 },
-                "required": ["projectId", "roles"],
                 "additionalProperties": false,
             },
         }),
@@ -1329,12 +1331,12 @@ fn effect_schema(key: &str) -> Value {
             "description": "SAML attributes the actions added, one per name.",
             "items": {
                 "type": "object",
+                "description": "Zero values are omitted: an empty `name`, `nameFormat` or `values` list is absent.",
                 "properties": {
                     "name": {"type": "string"},
                     "nameFormat": {"type": "string"},
                     "values": {"type": "array", "items": {"type": "string"}},
                 },
-                "required": ["name", "values"],
                 "additionalProperties": false,
             },
         }),
@@ -1692,8 +1694,11 @@ function mods(ctx, api) {
         let token = effects_schema(PreUserinfoCreation);
         assert!(token["properties"]["claims"]["patternProperties"].is_object());
         assert_eq!(token["properties"]["metadata"]["items"]["properties"]["value"]["contentEncoding"], "base64");
+        // Typed effects omit zero values: nothing in them is required.
         let grants = effects_schema(ExternalPostCreation);
-        assert_eq!(grants["properties"]["userGrants"]["items"]["required"], json!(["projectId", "roles"]));
+        assert!(grants["properties"]["userGrants"]["items"].get("required").is_none());
+        let saml = effects_schema(PreSamlResponseCreation);
+        assert!(saml["properties"]["attributes"]["items"].get("required").is_none());
     }
 
     /// Writes every trigger's declarations to `$ACTIONSD_TYPES_OUT/<flow>-<trigger>.d.ts` (for the

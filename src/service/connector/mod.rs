@@ -415,64 +415,128 @@ pub fn map_request(method: &str, payload: &Value) -> Option<Mapped> {
     Some(Mapped { trigger, context, zitadel_org, user_id: None, warnings: Vec::new() })
 }
 
-/// The request ZITADEL goes on with: the received request with the setters' effects applied
-/// (profile, username, email and phone with their verification, metadata merged by key).
-pub fn request_reply(method: &str, request: &Value, effects: &Map<String, Value>) -> Value {
+/// The request ZITADEL goes on with: the received request with the fields the actions' setters
+/// wrote (`fields_set`, paths of the `user` effect such as `user.human.nickName`) taken from the
+/// `user` effect, and the metadata effects merged by key. A setter that wrote a zero value clears
+/// the field (omitted, as protojson omits zero values; `isVerified` false); every field no setter
+/// wrote stays as received.
+pub fn request_reply(method: &str, request: &Value, effects: &Map<String, Value>, fields_set: &[String]) -> Value {
     let mut out = request.clone();
     let Some(under) = user_creation(method) else { return out };
-    if let Some(username) = effects.get("user").and_then(|u| u.get("username")).and_then(Value::as_str) {
-        if !username.is_empty() {
-            out["username"] = Value::String(username.to_string());
-        }
-    }
+    let user = effects.get("user").cloned().unwrap_or(Value::Null);
+    let fields: Vec<&str> = fields_set.iter().filter_map(|f| f.strip_prefix("user.")).collect();
+    apply_setters(&mut out, under, &user, &fields);
     let human_target = match under {
-        None => &mut out,
-        Some(key) => &mut out[key],
+        None => Some(&mut out),
+        Some(key) => out.get_mut(key),
     };
-    if let Some(h) = effects.get("user").and_then(|u| u.get("human")).and_then(Value::as_object) {
-        let profile = [
-            ("firstName", "givenName"),
-            ("lastName", "familyName"),
-            ("nickName", "nickName"),
-            ("displayName", "displayName"),
-            ("preferredLanguage", "preferredLanguage"),
-        ];
-        for (from, to) in profile {
-            if let Some(v) = h.get(from).and_then(Value::as_str).filter(|v| !v.is_empty()) {
-                human_target["profile"][to] = Value::String(v.to_string());
-            }
-        }
-        if let Some(n) = h.get("gender").and_then(Value::as_i64).filter(|n| *n > 0) {
-            if let Some(name) = crate::runtime::api::GENDERS.get(n as usize) {
-                human_target["profile"]["gender"] = Value::String((*name).to_string());
-            }
-        }
-        for (field, key, verified) in [("email", "email", "isEmailVerified"), ("phone", "phone", "isPhoneVerified")] {
-            if let Some(v) = h.get(field).and_then(Value::as_str).filter(|v| !v.is_empty()) {
-                human_target[key][key] = Value::String(v.to_string());
-            }
-            if h.get(verified).and_then(Value::as_bool) == Some(true) {
-                if let Some(obj) = human_target[key].as_object_mut() {
-                    obj.remove("sendCode");
-                    obj.remove("returnCode");
-                    obj.insert("isVerified".into(), Value::Bool(true));
-                }
-            }
-        }
-    }
-    if let Some(set) = effects.get("metadata").and_then(Value::as_array).filter(|m| !m.is_empty()) {
-        let mut list: Vec<Value> = human_target.get("metadata").and_then(Value::as_array).cloned().unwrap_or_default();
-        for item in set {
-            let key = item.get("key").cloned().unwrap_or(Value::Null);
-            let entry = json!({"key": key, "value": item.get("value").cloned().unwrap_or(Value::Null)});
-            match list.iter_mut().find(|m| m.get("key") == Some(&key)) {
-                Some(existing) => *existing = entry,
-                None => list.push(entry),
-            }
-        }
-        human_target["metadata"] = Value::Array(list);
+    if let Some(target) = human_target {
+        merge_metadata(target, effects.get("metadata"));
     }
     out
+}
+
+/// `obj[key]` as an object, created when absent or null; None when `obj` is no object or the
+/// member is something else (a malformed request is left as it is rather than overwritten).
+fn member_object<'a>(obj: &'a mut Value, key: &str) -> Option<&'a mut Map<String, Value>> {
+    let member = obj.as_object_mut()?.entry(key).or_insert(Value::Null);
+    if member.is_null() {
+        *member = Value::Object(Map::new());
+    }
+    member.as_object_mut()
+}
+
+/// Sets `obj[parent][key]` (or `obj[key]`) to the string, or removes it when the string is empty
+/// (protojson's zero value); nothing is created to remove a member from.
+fn put_text(obj: &mut Value, parent: Option<&str>, key: &str, v: &str) {
+    let target = match parent {
+        Some(p) if v.is_empty() => obj.get_mut(p).and_then(Value::as_object_mut),
+        Some(p) => member_object(obj, p),
+        None => obj.as_object_mut(),
+    };
+    let Some(target) = target else { return };
+    if v.is_empty() {
+        target.remove(key);
+    } else {
+        target.insert(key.to_string(), Value::String(v.to_string()));
+    }
+}
+
+/// Applies a user effect (`{username, human: {firstName, …}}`) to an AddHumanUser-shaped request
+/// (under `human` for CreateUser), for the `fields` the setters wrote (`username`, `human.<field>`).
+fn apply_setters(out: &mut Value, under: Option<&str>, user: &Value, fields: &[&str]) {
+    let written = |path: &str| fields.contains(&path);
+    if written("username") {
+        put_text(out, None, "username", user.get("username").and_then(Value::as_str).unwrap_or(""));
+    }
+    let human = user.get("human").cloned().unwrap_or(Value::Null);
+    let text = |field: &str| human.get(field).and_then(Value::as_str).unwrap_or("").to_string();
+    let target = match under {
+        None => out,
+        Some(key) => match out.get_mut(key) {
+            Some(t) if t.is_object() => t,
+            _ => return,
+        },
+    };
+    let profile = [
+        ("firstName", "givenName"),
+        ("lastName", "familyName"),
+        ("nickName", "nickName"),
+        ("displayName", "displayName"),
+        ("preferredLanguage", "preferredLanguage"),
+    ];
+    for (from, to) in profile {
+        if written(&format!("human.{from}")) {
+            put_text(target, Some("profile"), to, &text(from));
+        }
+    }
+    if written("human.gender") {
+        let n = human.get("gender").and_then(Value::as_i64).unwrap_or(0);
+        let name = usize::try_from(n).ok().filter(|n| *n > 0).and_then(|n| crate::runtime::api::GENDERS.get(n));
+        put_text(target, Some("profile"), "gender", name.copied().unwrap_or(""));
+    }
+    for (field, verified) in [("email", "isEmailVerified"), ("phone", "isPhoneVerified")] {
+        if written(&format!("human.{field}")) {
+            put_text(target, Some(field), field, &text(field));
+        }
+        if !written(&format!("human.{verified}")) {
+            continue;
+        }
+        let Some(obj) = target.get_mut(field).and_then(Value::as_object_mut) else { continue };
+        if human.get(verified).and_then(Value::as_bool) == Some(true) {
+            // Verified replaces the other verification choices (a oneof in ZITADEL's request).
+            obj.remove("sendCode");
+            obj.remove("returnCode");
+            obj.insert("isVerified".into(), Value::Bool(true));
+        } else {
+            obj.remove("isVerified");
+        }
+    }
+}
+
+/// Merges metadata effects (`{key, value}`) into `target.metadata`: one entry per key, the last
+/// write winning (at the place of the key's first entry), effects after the received entries.
+/// Without metadata effects the received list stays as it is.
+fn merge_metadata(target: &mut Value, set: Option<&Value>) {
+    let Some(set) = set.and_then(Value::as_array).filter(|m| !m.is_empty()) else { return };
+    let received = target.get("metadata").and_then(Value::as_array).cloned().unwrap_or_default();
+    let written = set.iter().map(|item| {
+        json!({"key": item.get("key").cloned().unwrap_or(Value::Null), "value": item.get("value").cloned().unwrap_or(Value::Null)})
+    });
+    let mut list: Vec<Value> = Vec::with_capacity(received.len() + set.len());
+    for entry in received.into_iter().chain(written) {
+        let key = entry.get("key").and_then(Value::as_str).map(str::to_string);
+        let existing = key
+            .as_deref()
+            .and_then(|k| list.iter_mut().find(|m: &&mut Value| m.get("key").and_then(Value::as_str) == Some(k)));
+        match existing {
+            Some(e) => *e = entry,
+            None => list.push(entry),
+        }
+    }
+    if let Some(obj) = target.as_object_mut() {
+        obj.insert("metadata".into(), Value::Array(list));
+    }
 }
 
 /// Maps a password-check event to Internal Authentication / Post Authentication; None for other
@@ -617,39 +681,28 @@ fn map_intent(payload: &Value) -> Option<Mapped> {
     Some(Mapped { trigger: Trigger::ExternalPostAuthentication, context, zitadel_org, user_id, warnings: Vec::new() })
 }
 
-/// The intent's response with `addHumanUser` changed by the external user the actions left
-/// (names, username when the preferred username changed, email/phone and verification) and
-/// the metadata effects merged into `addHumanUser.metadata`.
-pub fn intent_reply(payload: &Value, effects: &Map<String, Value>) -> Value {
+/// The intent's response with `addHumanUser` changed by the external user the actions left, for
+/// the fields the setters wrote (`fields_set`, paths of the `externalUser` effect): names, email and
+/// phone with their verification, and `username` from `preferredUsername` only when
+/// `setPreferredUsername` ran; the metadata effects merged into `addHumanUser.metadata`.
+pub fn intent_reply(payload: &Value, effects: &Map<String, Value>, fields_set: &[String]) -> Value {
     let mut out = payload.get("response").cloned().unwrap_or_else(|| json!({}));
     if !out.get("addHumanUser").is_some_and(Value::is_object) {
         return out;
     }
-    let original_username = payload
-        .get("response")
-        .and_then(|r| r.get("idpInformation"))
-        .and_then(|i| i.get("userName"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let mut user = json!({});
-    if let Some(e) = effects.get("externalUser").and_then(Value::as_object) {
-        if let Some(name) = e.get("preferredUsername").and_then(Value::as_str) {
-            if !name.is_empty() && name != original_username {
-                user["username"] = Value::String(name.to_string());
-            }
-        }
-        if let Some(h) = e.get("human") {
-            user["human"] = h.clone();
-        }
-    }
-    let mut fx = Map::new();
-    fx.insert("user".into(), user);
-    if let Some(m) = effects.get("metadata") {
-        fx.insert("metadata".into(), m.clone());
-    }
-    let add = out["addHumanUser"].clone();
-    out["addHumanUser"] = request_reply("/zitadel.user.v2.UserService/AddHumanUser", &add, &fx);
+    let external = effects.get("externalUser").cloned().unwrap_or(Value::Null);
+    let user = json!({
+        "username": external.get("preferredUsername").cloned().unwrap_or(Value::Null),
+        "human": external.get("human").cloned().unwrap_or(Value::Null),
+    });
+    let fields: Vec<&str> = fields_set
+        .iter()
+        .filter_map(|f| f.strip_prefix("externalUser."))
+        .map(|f| if f == "preferredUsername" { "username" } else { f })
+        .collect();
+    let add = &mut out["addHumanUser"];
+    apply_setters(add, None, &user, &fields);
+    merge_metadata(add, effects.get("metadata"));
     out
 }
 
@@ -874,7 +927,16 @@ mod tests {
                      "email": "anna@example.com", "isEmailVerified": true}},
             "metadata": [{"key": "a", "value": "Mg=="}, {"key": "b", "value": "Mw=="}],
         });
-        let reply = request_reply(&method, &payload["request"], effects.as_object().unwrap());
+        let set: Vec<String> = [
+            "user.username",
+            "user.human.firstName",
+            "user.human.gender",
+            "user.human.email",
+            "user.human.isEmailVerified",
+        ]
+        .map(String::from)
+        .to_vec();
+        let reply = request_reply(&method, &payload["request"], effects.as_object().unwrap(), &set);
         assert_eq!(reply["username"], "ann.lee");
         assert_eq!(reply["profile"], json!({"givenName": "Anna", "familyName": "Lee", "gender": "GENDER_DIVERSE"}));
         assert_eq!(reply["email"], json!({"email": "anna@example.com", "isVerified": true}));
@@ -890,9 +952,71 @@ mod tests {
             "/zitadel.user.v2.UserService/CreateUser",
             &create["request"],
             json!({"user": {"human": {"firstName": "Bob"}}}).as_object().unwrap(),
+            &["user.human.firstName".to_string()],
         );
         assert_eq!(reply["human"]["profile"]["givenName"], "Bob");
+        // A field no setter wrote stays as received, even where the effect differs.
+        let reply = request_reply(
+            "/zitadel.user.v2.UserService/CreateUser",
+            &create["request"],
+            json!({"user": {"human": {"firstName": "Bob"}}}).as_object().unwrap(),
+            &[],
+        );
+        assert_eq!(reply, create["request"]);
         assert!(map_request("/zitadel.user.v2.UserService/ListUsers", &create).is_none());
+    }
+
+    #[test]
+    fn setters_writing_zero_values_clear_the_request_fields() {
+        let request = json!({
+            "username": "bob", "organization": {"orgId": "z1"},
+            "profile": {"givenName": "Bob", "nickName": "nick", "displayName": "disp", "gender": "GENDER_FEMALE"},
+            "email": {"email": "bob@x.y", "isVerified": true},
+            "phone": {"phone": "+41", "isVerified": true},
+        });
+        // The effect as the runtime leaves it: zero values omitted.
+        let effects =
+            json!({"user": {"username": "bob", "human": {"firstName": "Bob", "email": "bob@x.y", "phone": "+41"}}});
+        let set: Vec<String> = [
+            "user.human.nickName",
+            "user.human.displayName",
+            "user.human.isEmailVerified",
+            "user.human.isPhoneVerified",
+            "user.human.gender",
+        ]
+        .map(String::from)
+        .to_vec();
+        let method = "/zitadel.user.v2.UserService/AddHumanUser";
+        let reply = request_reply(method, &request, effects.as_object().unwrap(), &set);
+        assert_eq!(reply["profile"], json!({"givenName": "Bob"}));
+        assert_eq!(reply["email"], json!({"email": "bob@x.y"}));
+        assert_eq!(reply["phone"], json!({"phone": "+41"}));
+        assert_eq!(reply["username"], "bob");
+        // An empty username and a cleared field of a part the request lacks create nothing.
+        let set: Vec<String> = ["user.username", "user.human.phone"].map(String::from).to_vec();
+        let no_phone = json!({"username": "bob", "profile": {"givenName": "Bob"}});
+        let reply = request_reply(method, &no_phone, &Map::new(), &set);
+        assert_eq!(reply, json!({"profile": {"givenName": "Bob"}}));
+        // setEmailVerified(false) keeps a requested code.
+        let with_code = json!({"email": {"email": "a@b.c", "sendCode": {}}});
+        let reply = request_reply(method, &with_code, &Map::new(), &["user.human.isEmailVerified".to_string()]);
+        assert_eq!(reply, with_code);
+    }
+
+    #[test]
+    fn merged_metadata_holds_one_entry_per_key() {
+        let request = json!({"human": {"metadata": [
+            {"key": "dup", "value": "ImEi"}, {"key": "other", "value": "MQ=="}, {"key": "dup", "value": "ImIi"}]}});
+        let effects = json!({"metadata": [{"key": "dup", "value": "Im5ldyI="}, {"key": "new", "value": "Mg=="}]});
+        let reply =
+            request_reply("/zitadel.user.v2.UserService/CreateUser", &request, effects.as_object().unwrap(), &[]);
+        assert_eq!(
+            reply["human"]["metadata"],
+            json!([{"key": "dup", "value": "Im5ldyI="}, {"key": "other", "value": "MQ=="}, {"key": "new", "value": "Mg=="}])
+        );
+        // Without metadata effects the received list is kept as it is.
+        let reply = request_reply("/zitadel.user.v2.UserService/CreateUser", &request, &Map::new(), &[]);
+        assert_eq!(reply, request);
     }
 
     #[test]
@@ -951,7 +1075,11 @@ mod tests {
             "externalUser": {"preferredUsername": "ann.lee", "human": {"firstName": "Anna", "email": "ann@example.com", "isEmailVerified": true}},
             "metadata": [{"key": "team", "value": "YQ=="}],
         });
-        let reply = intent_reply(&payload, effects.as_object().unwrap());
+        let set: Vec<String> =
+            ["externalUser.preferredUsername", "externalUser.human.firstName", "externalUser.human.isEmailVerified"]
+                .map(String::from)
+                .to_vec();
+        let reply = intent_reply(&payload, effects.as_object().unwrap(), &set);
         let add = &reply["addHumanUser"];
         assert_eq!(add["username"], "ann.lee");
         assert_eq!(add["profile"]["givenName"], "Anna");
@@ -959,9 +1087,17 @@ mod tests {
         assert_eq!(add["metadata"], json!([{"key": "team", "value": "YQ=="}]));
         assert_eq!(add["idpLinks"], payload["response"]["addHumanUser"]["idpLinks"], "kept");
         assert_eq!(reply["details"], json!({"sequence": "1"}));
-        // Unchanged preferred username: the username stays.
-        let same = json!({"externalUser": {"preferredUsername": "ann@idp"}});
-        assert_eq!(intent_reply(&payload, same.as_object().unwrap())["addHumanUser"]["username"], "ann@idp");
+        // No setPreferredUsername: the username stays; an empty one clears it.
+        let other = json!({"externalUser": {"preferredUsername": "other"}});
+        assert_eq!(intent_reply(&payload, other.as_object().unwrap(), &[])["addHumanUser"]["username"], "ann@idp");
+        let cleared = json!({"externalUser": {"human": {"firstName": "Ann"}}});
+        let reply = intent_reply(
+            &payload,
+            cleared.as_object().unwrap(),
+            &["externalUser.preferredUsername".to_string(), "externalUser.human.lastName".to_string()],
+        );
+        assert!(reply["addHumanUser"].get("username").is_none(), "{reply}");
+        assert_eq!(reply["addHumanUser"]["profile"], json!({"givenName": "Ann"}));
     }
 
     #[test]

@@ -58,11 +58,39 @@ pub async fn map_response_with_api(
     Some(mapped)
 }
 
+/// How many organization metadata searches of one call run at a time.
+const PARALLEL_LOOKUPS: usize = 8;
+
+/// The organization that owns each of the payload's `user_grants` (`resource_owner`, in any of
+/// ZITADEL's spellings), by index; None where the grant names none.
+fn grant_orgs(payload: &Value) -> Vec<Option<String>> {
+    let Some(grants) = payload.get("user_grants").and_then(Value::as_array) else { return vec![] };
+    grants
+        .iter()
+        .map(|g| {
+            ["resource_owner", "resourceOwner", "ResourceOwner"]
+                .iter()
+                .find_map(|k| g.get(*k).and_then(Value::as_str))
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+        })
+        .collect()
+}
+
 /// Adds the metadata ZITADEL does not send, once the call is known to run actions: the org's
 /// metadata (`ctx.v1.org.getMetadata()`) for the Complement Token, SAML and External
-/// Authentication triggers, and the user's metadata for SAML when the payload has none. Without
-/// `zitadelApi` they stay empty; a failed lookup counts as empty and leaves a warning.
-pub async fn add_metadata(api: &ZitadelApi, access: Option<&Access>, mapped: &mut Mapped, deadline: Instant) {
+/// Authentication triggers, the metadata of each grant's organization (`getOrgMetadata()`) for
+/// Complement Token and SAML, and the user's metadata for SAML when the payload has none. Each
+/// organization is read once per call (and cached for 30 s). Without `zitadelApi` they stay empty;
+/// a failed lookup counts as empty and leaves a warning.
+pub async fn add_metadata(
+    api: &ZitadelApi,
+    access: Option<&Access>,
+    mapped: &mut Mapped,
+    payload: &Value,
+    deadline: Instant,
+) {
+    use futures::StreamExt;
     let Some(access) = access else { return };
     let wants_org = matches!(
         mapped.trigger,
@@ -71,18 +99,61 @@ pub async fn add_metadata(api: &ZitadelApi, access: Option<&Access>, mapped: &mu
             | Trigger::PreSamlResponseCreation
             | Trigger::ExternalPostAuthentication
     );
-    if let (true, Some(org)) = (wants_org, mapped.zitadel_org.clone()) {
-        let has_metadata = mapped.context.pointer("/org/metadata").is_some_and(Value::is_array);
-        if !has_metadata {
-            match api.org_metadata(access, &org, deadline).await {
-                Ok(items) => {
-                    if !mapped.context.get("org").is_some_and(Value::is_object) {
-                        mapped.context["org"] = json!({"id": org});
-                    }
-                    mapped.context["org"]["metadata"] = Value::Array(items.to_vec());
+    let has_grants = matches!(
+        mapped.trigger,
+        Trigger::PreUserinfoCreation | Trigger::PreAccessTokenCreation | Trigger::PreSamlResponseCreation
+    );
+    let has_metadata = mapped.context.pointer("/org/metadata").is_some_and(Value::is_array);
+    let own_org = mapped.zitadel_org.clone().filter(|_| wants_org && !has_metadata);
+    // The grants the context has as objects without their organization's metadata.
+    let grant_orgs: Vec<(usize, String)> = if has_grants {
+        let items = mapped.context.get("userGrants").and_then(Value::as_array);
+        grant_orgs(payload)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, org)| Some((i, org?)))
+            .filter(|(i, _)| {
+                items
+                    .and_then(|l| l.get(*i))
+                    .is_some_and(|g| g.is_object() && !g.get("orgMetadata").is_some_and(Value::is_array))
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let mut orgs: Vec<String> = Vec::new();
+    for org in own_org.iter().chain(grant_orgs.iter().map(|(_, o)| o)) {
+        if !orgs.contains(org) {
+            orgs.push(org.clone());
+        }
+    }
+    // Built in a loop, not a closure: a closure's future would not be `Send` for every lifetime.
+    let mut lookups = Vec::with_capacity(orgs.len());
+    for org in &orgs {
+        lookups.push(api.org_metadata(access, org, deadline));
+    }
+    let found: Vec<_> = futures::stream::iter(lookups).buffered(PARALLEL_LOOKUPS).collect().await;
+    let found: std::collections::HashMap<&str, _> = orgs.iter().map(String::as_str).zip(found).collect();
+    if let Some(org) = &own_org {
+        match &found[org.as_str()] {
+            Ok(items) => {
+                if !mapped.context.get("org").is_some_and(Value::is_object) {
+                    mapped.context["org"] = json!({"id": org});
                 }
-                Err(e) => mapped.warnings.push(format!("org metadata lookup failed: {e}")),
+                mapped.context["org"]["metadata"] = Value::Array(items.to_vec());
             }
+            Err(e) => mapped.warnings.push(format!("org metadata lookup failed: {e}")),
+        }
+    }
+    let mut warned: Vec<&str> = own_org.iter().map(String::as_str).collect();
+    for (i, org) in &grant_orgs {
+        match &found[org.as_str()] {
+            Ok(items) => mapped.context["userGrants"][*i]["orgMetadata"] = Value::Array(items.to_vec()),
+            Err(e) if !warned.contains(&org.as_str()) => {
+                warned.push(org);
+                mapped.warnings.push(format!("metadata lookup of the grant organization {org} failed: {e}"));
+            }
+            Err(_) => {}
         }
     }
     if mapped.trigger == Trigger::PreSamlResponseCreation && mapped.context.get("userMetadata").is_none() {

@@ -14,6 +14,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub at: Instant,
+    /// The client's address (its source port tells connections apart).
+    pub peer: std::net::SocketAddr,
 }
 
 impl Recorded {
@@ -63,6 +65,8 @@ struct Inner {
     queued: Mutex<VecDeque<Answer>>,
     /// Standing answers for one path, before the default.
     per_path: Mutex<HashMap<String, Answer>>,
+    /// Standing answers for one path and one value of a request header, before `per_path`.
+    per_header: Mutex<Vec<(String, String, String, Answer)>>,
     default: Mutex<Option<Answer>>,
     changed: tokio::sync::Notify,
 }
@@ -73,10 +77,25 @@ pub struct Receiver {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let answer = {
         let next = inner.queued.lock().unwrap().pop_front();
-        next.or_else(|| inner.per_path.lock().unwrap().get(uri.path()).cloned())
+        let by_header = || {
+            let list = inner.per_header.lock().unwrap();
+            list.iter()
+                .find(|(path, name, value, _)| {
+                    path == uri.path() && headers.get(name.as_str()).is_some_and(|v| v.as_bytes() == value.as_bytes())
+                })
+                .map(|(_, _, _, answer)| answer.clone())
+        };
+        next.or_else(by_header)
+            .or_else(|| inner.per_path.lock().unwrap().get(uri.path()).cloned())
             .or_else(|| inner.default.lock().unwrap().clone())
             .unwrap_or_else(|| Answer::status(200))
     };
@@ -85,6 +104,7 @@ async fn handle(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: 
         headers,
         body: body.to_vec(),
         at: Instant::now(),
+        peer,
     });
     inner.changed.notify_waiters();
     if !answer.delay.is_zero() {
@@ -112,7 +132,7 @@ impl Receiver {
     fn serve(&self, listener: tokio::net::TcpListener) {
         let app = axum::Router::new().fallback(handle).with_state(self.inner.clone());
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
         });
         *self.task.lock().unwrap() = Some(task);
     }
@@ -142,6 +162,12 @@ impl Receiver {
     /// Answers every request to `path` with `answer` (after any queued answers).
     pub fn reply_at(&self, path: &str, answer: Answer) {
         self.inner.per_path.lock().unwrap().insert(path.to_string(), answer);
+    }
+
+    /// Answers requests to `path` whose header `name` is `value` with `answer` (before
+    /// [`Receiver::reply_at`]'s answer for the path).
+    pub fn reply_at_with_header(&self, path: &str, name: &str, value: &str, answer: Answer) {
+        self.inner.per_header.lock().unwrap().push((path.into(), name.into(), value.into(), answer));
     }
 
     pub fn queue(&self, answers: impl IntoIterator<Item = Answer>) {
