@@ -1342,6 +1342,11 @@ async fn null_in_string_setters(s: &TestServer) {
     for field in ["firstName", "nickName", "phone"] {
         assert!(human.get(field).is_none(), "{field} set to the zero value (omitted), not \"null\": {r:?}");
     }
+    // SAML attribute values too.
+    let script =
+        "function a(ctx, api) { api.v1.attributes.setCustomAttribute('groups', null, 'x', null, undefined, 0); }";
+    let r = test_inline(s, "a", script, "4", "6", json!({})).await;
+    assert_eq!(ok(&r)["attributes"], json!([{"name": "groups", "values": ["x", "", "", "0"]}]), "{r:?}");
 }
 
 mod json_out {

@@ -192,7 +192,9 @@ pub(super) fn set_custom_attribute(_: &JsValue, args: &[JsValue], ctx: &mut Cont
     };
     let mut values = Vec::new();
     for arg in args.iter().skip(2) {
-        values.push(Value::String(arg.to_string(ctx)?.to_std_string_escaped()));
+        // `null` and `undefined` are the zero value, as for every string parameter.
+        let text = if arg.is_null_or_undefined() { String::new() } else { arg.to_string(ctx)?.to_std_string_escaped() };
+        values.push(Value::String(text));
     }
     with_run(ctx, |r| {
         let mut r = r.borrow_mut();
