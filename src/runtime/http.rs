@@ -578,7 +578,7 @@ pub fn fetch_blocking(
     if resp.content_length().is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(body_too_large());
     }
-    let mut body = Vec::new();
+    let mut body = body_buffer(resp.content_length());
     resp.by_ref()
         .take(MAX_BODY_BYTES as u64 + 1)
         .read_to_end(&mut body)
@@ -586,7 +586,19 @@ pub fn fetch_blocking(
     if body.len() > MAX_BODY_BYTES {
         return Err(body_too_large());
     }
-    Ok(FetchResponse { status, body: String::from_utf8_lossy(&body).into_owned(), headers })
+    Ok(FetchResponse { status, body: body_text(body), headers })
+}
+
+/// The buffer a body is read into: sized by `Content-Length` when the server gives one, so a
+/// large body is read without the doubling copies of a growing buffer (it counts against the
+/// run's memory limit).
+fn body_buffer(content_length: Option<u64>) -> Vec<u8> {
+    Vec::with_capacity(content_length.map_or(0, |len| len.min(MAX_BODY_BYTES as u64 + 1) as usize))
+}
+
+/// The body as text: UTF-8 as received (no copy), invalid sequences as U+FFFD.
+fn body_text(body: Vec<u8>) -> String {
+    String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The async equivalent of [`fetch_blocking`], for a client from [`async_client`].
@@ -606,7 +618,7 @@ pub async fn fetch_async(
     if resp.content_length().is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(body_too_large());
     }
-    let mut body = Vec::new();
+    let mut body = body_buffer(resp.content_length());
     while let Some(chunk) =
         resp.chunk().await.map_err(|e| format!("fetch: reading response body failed: {}", describe_error(&e)))?
     {
@@ -615,7 +627,7 @@ pub async fn fetch_async(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(FetchResponse { status, body: String::from_utf8_lossy(&body).into_owned(), headers })
+    Ok(FetchResponse { status, body: body_text(body), headers })
 }
 
 // ---------------------------------------------------------------------------

@@ -1351,7 +1351,7 @@ async fn null_in_string_setters(s: &TestServer) {
 
 mod json_out {
     use super::*;
-    use common::receiver::Receiver;
+    use common::receiver::{Answer, Receiver};
 
     fn loopback(c: &mut actionsd::config::Config) {
         common::allow_loopback(c);
@@ -1405,7 +1405,41 @@ mod json_out {
         assert_eq!(distinct.len(), ports.len(), "a connection was reused across runs: {ports:?}");
     }
 
-    backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them, fetch_connections_do_not_outlive_the_run);
+    /// Bodies up to the 10 MiB cap are read within the run's memory limit (64 MiB by default):
+    /// one buffer sized by Content-Length, the text shared by `body` and `text()`.
+    async fn fetch_reads_bodies_up_to_the_cap(s: &TestServer) {
+        let z = Receiver::start().await;
+        let cap = 10 * 1024 * 1024;
+        for (path, len) in [("/eight", 8 * 1024 * 1024), ("/cap", cap)] {
+            let mut answer = Answer::status(200).with_header("content-type", "text/plain");
+            answer.body = "a".repeat(len);
+            z.reply_at(path, answer);
+        }
+        let mut over = Answer::status(200);
+        over.body = "a".repeat(cap + 1);
+        z.reply_at("/over", over);
+        let script = format!(
+            "function big(ctx, api) {{
+              var http = require('zitadel/http');
+              var a = http.fetch('{eight}');
+              var b = http.fetch('{cap}');
+              var over;
+              try {{ http.fetch('{over}'); over = 'read'; }} catch (e) {{ over = String(e); }}
+              api.v1.claims.setClaim('lengths', [a.text().length, a.body.length, b.text().length, b.text() === b.body]);
+              api.v1.claims.setClaim('over', over);
+            }}",
+            eight = z.url("/eight"),
+            cap = z.url("/cap"),
+            over = z.url("/over"),
+        );
+        let r = test_inline(s, "big", &script, "2", "4", json!({})).await;
+        let claims = &ok(&r)["claims"];
+        assert_eq!(claims["lengths"], json!([8 * 1024 * 1024, 8 * 1024 * 1024, cap, true]), "{r:?}");
+        assert!(claims["over"].as_str().unwrap().contains("exceeds"), "{r:?}");
+    }
+
+    backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them, fetch_connections_do_not_outlive_the_run,
+        fetch_reads_bodies_up_to_the_cap);
 }
 
 /// `setPreferredLanguage` keeps a BCP-47 tag in its canonical case (`_` read as `-`, as upstream's

@@ -77,7 +77,9 @@ pub(super) fn response_body(this: &JsValue, ctx: &mut Context) -> JsResult<Strin
 }
 
 pub(super) fn response_text(this: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    Ok(js_str(&response_body(this, ctx)?))
+    let obj = this.as_object().ok_or_else(|| type_err("not a fetch response"))?;
+    // The body string itself (shared, not copied: a body may be 10 MiB).
+    Ok(obj.get(js_string!("body"), ctx)?.to_string(ctx)?.into())
 }
 
 pub(super) fn response_json(this: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
