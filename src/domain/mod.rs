@@ -1,5 +1,6 @@
 //! Plain types and rules shared by the API, the store and (later) the runtime.
 
+pub mod bytes;
 pub mod case;
 pub mod duration;
 pub mod execution;

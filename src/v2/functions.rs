@@ -132,14 +132,8 @@ fn array_mut<'a>(effects: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<
 
 /// Decodes base64 (standard or URL-safe, padded or not) and re-encodes it standard, padded.
 fn normalize_base64(value: &str) -> Option<String> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let v = value.trim();
-    let bytes = STANDARD
-        .decode(v)
-        .or_else(|_| STANDARD_NO_PAD.decode(v))
-        .or_else(|_| URL_SAFE.decode(v))
-        .or_else(|_| URL_SAFE_NO_PAD.decode(v))
-        .ok()?;
+    use base64::engine::general_purpose::STANDARD;
+    let bytes = crate::domain::bytes::decode_base64(value.trim())?;
     Some(STANDARD.encode(bytes))
 }
 

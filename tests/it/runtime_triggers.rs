@@ -1342,6 +1342,12 @@ async fn null_in_string_setters(s: &TestServer) {
     for field in ["firstName", "nickName", "phone"] {
         assert!(human.get(field).is_none(), "{field} set to the zero value (omitted), not \"null\": {r:?}");
     }
+    // A symbol reads as String(v) does; a pushed metadata item without a key has the empty key.
+    let script = "function y(ctx, api) { api.setNickName(Symbol('s')); api.metadata.push({value: 1}); }";
+    let r = test_inline(s, "y", script, "1", "1", json!({"externalUser": {"externalId": "e"}})).await;
+    let effects = ok(&r);
+    assert_eq!(effects["externalUser"]["human"]["nickName"], "Symbol(s)", "{r:?}");
+    assert_eq!(effects["metadata"], json!([{"key": "", "value": b64("1")}]), "{r:?}");
     // SAML attribute values too.
     let script =
         "function a(ctx, api) { api.v1.attributes.setCustomAttribute('groups', null, 'x', null, undefined, 0); }";
@@ -1442,6 +1448,23 @@ mod json_out {
         fetch_reads_bodies_up_to_the_cap);
 }
 
+/// `ctx.v1.externalUser` has every member of its shape, missing ones as zero values (the host may
+/// send only ids); URL-safe base64 metadata is decoded like the standard alphabet.
+async fn external_user_shape_and_metadata_alphabets(s: &TestServer) {
+    let script = "function e(ctx, api) { var u = ctx.v1.externalUser;
+        api.v1.user.appendMetadata('seen', {email: u.human.email, verified: u.human.isEmailVerified,
+          user: u.preferredUsername, meta: api.metadata.map(function (m) { return m.value; })}); }";
+    let context = json!({"externalUser": {"externalId": "x", "externalIdpId": "i",
+        "metadata": [{"key": "std", "value": "eyJrIjoifn5+In0="}, {"key": "url", "value": "eyJrIjoifn5-In0"}]}});
+    let r = test_inline(s, "e", script, "1", "1", context).await;
+    let seen = metadata_json(ok(&r), "seen");
+    assert_eq!(
+        seen,
+        json!({"email": "", "verified": false, "user": "", "meta": [{"k": "~~~"}, {"k": "~~~"}]}),
+        "{r:?}"
+    );
+}
+
 /// `setPreferredLanguage` keeps a BCP-47 tag in its canonical case (`_` read as `-`, as upstream's
 /// parser does) and turns anything else into `und`.
 async fn preferred_language_tags(s: &TestServer) {
@@ -1451,6 +1474,12 @@ async fn preferred_language_tags(s: &TestServer) {
         ("'EN-us'", "en-US"),
         ("'zh-hant-tw'", "zh-Hant-TW"),
         ("'fr'", "fr"),
+        ("'en-US-u-ca-gregory'", "en-US-u-ca-gregory"),
+        ("'DE-u-CO-phonebk'", "de-u-co-phonebk"),
+        ("'en-US-x-Twain'", "en-US-x-twain"),
+        ("'x-private'", "x-private"),
+        ("'en-u'", "und"),
+        ("'en-x'", "und"),
         ("'not a tag'", "und"),
         ("'x'", "und"),
         ("null", "und"),
@@ -1463,6 +1492,7 @@ async fn preferred_language_tags(s: &TestServer) {
 }
 
 backend_tests!(
+    external_user_shape_and_metadata_alphabets,
     preferred_language_tags,
     null_in_string_setters,
     set_gender_values,

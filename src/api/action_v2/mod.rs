@@ -296,13 +296,7 @@ fn invalid_public_key(message: impl Into<String>) -> ApiError {
 
 /// protobuf `bytes` in JSON: standard or URL-safe base64, padded or not.
 pub(crate) fn decode_bytes(raw: &str) -> Option<Vec<u8>> {
-    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
-    use base64::{alphabet, Engine};
-    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    GeneralPurpose::new(&alphabet::STANDARD, config)
-        .decode(raw)
-        .or_else(|_| GeneralPurpose::new(&alphabet::URL_SAFE, config).decode(raw))
-        .ok()
+    crate::domain::bytes::decode_base64(raw)
 }
 
 /// The PEM text of an AddPublicKey request, validated; with its fingerprint.

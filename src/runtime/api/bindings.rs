@@ -31,8 +31,26 @@ fn field(context: &Value, key: &str) -> Value {
 fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     let ext_user = with_run(ctx, |r| r.borrow().external_user.clone());
     let mut ext_view = ext_user.clone();
+    if !ext_view.is_object() {
+        ext_view = json!({});
+    }
     if let Some(o) = ext_view.as_object_mut() {
+        // Its metadata is `api.metadata`; every member of the shape is there (as upstream's
+        // object of a Go struct), the missing ones as zero values, so that
+        // `ctx.v1.externalUser.human.email` never throws.
         o.remove("metadata");
+        for key in ["externalId", "externalIdpId", "preferredUsername"] {
+            o.entry(key).or_insert_with(|| json!(""));
+        }
+        let human = o.entry("human").or_insert_with(|| json!({}));
+        if let Some(h) = human.as_object_mut() {
+            for key in ["firstName", "lastName", "nickName", "displayName", "preferredLanguage", "email", "phone"] {
+                h.entry(key).or_insert_with(|| json!(""));
+            }
+            for key in ["isEmailVerified", "isPhoneVerified"] {
+                h.entry(key).or_insert_with(|| json!(false));
+            }
+        }
     }
     let data = json!({
         "accessToken": string_or_empty(&field(context, "accessToken")),

@@ -134,9 +134,18 @@ fn child(obj: &JsObject, key: &str, ctx: &mut Context) -> JsResult<JsObject> {
 /// the string's zero value: `api.setFirstName(ctx.getClaim('given_name'))` without that claim
 /// sets "", not "null").
 fn arg_string(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<String> {
-    let v = args.get_or_undefined(i);
+    string_param(args.get_or_undefined(i), ctx)
+}
+
+/// A string parameter as upstream's setters take it: `null` and `undefined` are the zero value,
+/// a symbol its description (`String(v)`, which unlike ToString does not throw), anything else
+/// ToString.
+fn string_param(v: &JsValue, ctx: &mut Context) -> JsResult<String> {
     if v.is_null_or_undefined() {
         return Ok(String::new());
+    }
+    if let Some(symbol) = v.as_symbol() {
+        return Ok(symbol.descriptive_string().to_std_string_escaped());
     }
     Ok(v.to_string(ctx)?.to_std_string_escaped())
 }
@@ -183,10 +192,7 @@ fn b64(bytes: &[u8]) -> String {
 
 /// A metadata value as scripts see it: JSON bytes parsed, anything else a string.
 fn decode_metadata_value(raw: &str) -> Value {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(raw.trim())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim()))
-        .unwrap_or_else(|_| raw.as_bytes().to_vec());
+    let bytes = crate::domain::bytes::decode_base64(raw.trim()).unwrap_or_else(|| raw.as_bytes().to_vec());
     serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
@@ -271,15 +277,51 @@ fn normalize_user(user: Option<&Value>) -> Value {
 
 /// A BCP-47 tag in its canonical case (`EN-us` → `en-US`, `zh_hant_tw` → `zh-Hant-TW`; `_` is
 /// taken as `-`, as upstream's language parser does), or `None` when it is not a well-formed tag.
+/// Extensions (`-u-ca-gregory`) and private use (`-x-twain`, or a tag of private use only) are
+/// kept, in lower case.
 fn canonical_locale(s: &str) -> Option<String> {
-    let mut parts = s.split(['-', '_']);
+    let alphanumeric = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric());
+    let mut parts = s.split(['-', '_']).peekable();
     let first = parts.next().unwrap_or("");
-    if !(2..=3).contains(&first.len()) || !first.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return None;
+    let mut out = String::new();
+    if !first.eq_ignore_ascii_case("x") {
+        if !(2..=3).contains(&first.len()) || !first.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        out.push_str(&first.to_ascii_lowercase());
     }
-    let mut out = first.to_ascii_lowercase();
-    for p in parts {
-        if !(2..=8).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    let mut singleton = first.eq_ignore_ascii_case("x").then(|| "x".to_string());
+    if singleton.is_some() {
+        out.push('x');
+    }
+    let mut in_singleton = 0;
+    while let Some(p) = parts.next() {
+        if let Some(kind) = &singleton {
+            // Inside an extension (2..8 characters each) or private use (1..8, to the end).
+            let private = kind == "x";
+            if !private && p.len() == 1 {
+                if in_singleton == 0 {
+                    return None;
+                }
+                singleton = None;
+            } else {
+                if !(if private { 1 } else { 2 }..=8).contains(&p.len()) || !alphanumeric(p) {
+                    return None;
+                }
+                out.push('-');
+                out.push_str(&p.to_ascii_lowercase());
+                in_singleton += 1;
+                continue;
+            }
+        }
+        if p.len() == 1 && alphanumeric(p) {
+            singleton = Some(p.to_ascii_lowercase());
+            in_singleton = 0;
+            out.push('-');
+            out.push_str(&p.to_ascii_lowercase());
+            continue;
+        }
+        if !(2..=8).contains(&p.len()) || !alphanumeric(p) {
             return None;
         }
         out.push('-');
@@ -292,6 +334,10 @@ fn canonical_locale(s: &str) -> Option<String> {
             2 if alphabetic => out.push_str(&p.to_ascii_uppercase()),
             _ => out.push_str(&p.to_ascii_lowercase()),
         }
+    }
+    // A singleton needs at least one subtag after it.
+    if singleton.is_some() && in_singleton == 0 {
+        return None;
     }
     Some(out)
 }
@@ -357,7 +403,8 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
         for i in 0..len {
             let item = arr.get(i, ctx)?;
             let Some(obj) = item.as_object() else { continue };
-            let key = obj.get(js_string!("key"), ctx)?.to_string(ctx)?.to_std_string_escaped();
+            // A missing key is the empty one, as for appendMetadata (not "undefined").
+            let key = string_param(&obj.get(js_string!("key"), ctx)?, ctx)?;
             let value = json_value(&obj.get(js_string!("value"), ctx)?, ctx)?;
             let encoded = encode_metadata_value(&value);
             let unchanged = originals.iter().any(|(o, k, raw)| {

@@ -186,15 +186,10 @@ pub(super) fn set_metadata(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> 
 
 pub(super) fn set_custom_attribute(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let name = arg_string(args, 0, ctx)?;
-    let name_format = match args.get_or_undefined(1) {
-        v if v.is_null_or_undefined() => String::new(),
-        v => v.to_string(ctx)?.to_std_string_escaped(),
-    };
+    let name_format = string_param(args.get_or_undefined(1), ctx)?;
     let mut values = Vec::new();
     for arg in args.iter().skip(2) {
-        // `null` and `undefined` are the zero value, as for every string parameter.
-        let text = if arg.is_null_or_undefined() { String::new() } else { arg.to_string(ctx)?.to_std_string_escaped() };
-        values.push(Value::String(text));
+        values.push(Value::String(string_param(arg, ctx)?));
     }
     with_run(ctx, |r| {
         let mut r = r.borrow_mut();
