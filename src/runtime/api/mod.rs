@@ -281,7 +281,7 @@ fn normalize_user(user: Option<&Value>) -> Value {
 /// kept, in lower case.
 fn canonical_locale(s: &str) -> Option<String> {
     let alphanumeric = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric());
-    let mut parts = s.split(['-', '_']).peekable();
+    let mut parts = s.split(['-', '_']);
     let first = parts.next().unwrap_or("");
     let mut out = String::new();
     if !first.eq_ignore_ascii_case("x") {
@@ -295,7 +295,7 @@ fn canonical_locale(s: &str) -> Option<String> {
         out.push('x');
     }
     let mut in_singleton = 0;
-    while let Some(p) = parts.next() {
+    for p in parts {
         if let Some(kind) = &singleton {
             // Inside an extension (2..8 characters each) or private use (1..8, to the end).
             let private = kind == "x";
