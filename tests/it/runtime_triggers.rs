@@ -1448,6 +1448,38 @@ mod json_out {
         fetch_reads_bodies_up_to_the_cap);
 }
 
+/// Post Creation: `api.userGrants` holds what earlier actions added (one list across the
+/// trigger's actions, as upstream shares it); a failed action's changes are discarded.
+async fn user_grants_carry_across_actions(s: &TestServer) {
+    let first = s
+        .create_script_action(
+            "grantFirst",
+            "function grantFirst(ctx, api) { api.userGrants.push({projectID: 'a', roles: ['r']}); }",
+        )
+        .await;
+    let broken = s
+        .create_action_body(
+            &s.admin,
+            json!({"name": "grantBroken", "allowedToFail": true,
+                "script": "function grantBroken(ctx, api) { api.userGrants.length = 0; throw new Error('no'); }"}),
+        )
+        .await;
+    let second = s
+        .create_script_action(
+            "grantSecond",
+            "function grantSecond(ctx, api) { var seen = api.userGrants.map(function (g) { return g.projectId; });
+               api.userGrants.push({projectID: 'b', roles: seen}); api.v1.appendUserGrant({projectId: 'c', roles: []}); }",
+        )
+        .await;
+    s.bind_trigger(&s.admin, "3", "3", &[&first, &broken, &second]).await;
+    let r = s.execute_trigger(&s.admin, "3", "3", json!({})).await;
+    assert_eq!(
+        ok(&r)["userGrants"],
+        json!([{"projectId": "a", "roles": ["r"]}, {"projectId": "b", "roles": ["a"]}, {"projectId": "c"}]),
+        "{r:?}"
+    );
+}
+
 /// `ctx.v1.externalUser` has every member of its shape, missing ones as zero values (the host may
 /// send only ids); URL-safe base64 metadata is decoded like the standard alphabet.
 async fn external_user_shape_and_metadata_alphabets(s: &TestServer) {
@@ -1463,6 +1495,12 @@ async fn external_user_shape_and_metadata_alphabets(s: &TestServer) {
         json!({"email": "", "verified": false, "user": "", "meta": [{"k": "~~~"}, {"k": "~~~"}]}),
         "{r:?}"
     );
+    // An empty authError is no error: "none", as when it is absent.
+    let script = "function n(ctx, api) { api.v1.user.appendMetadata('err', ctx.v1.authError); }";
+    for flow in ["1", "3"] {
+        let r = test_inline(s, "n", script, flow, "1", json!({"authError": ""})).await;
+        assert_eq!(metadata_json(ok(&r), "err"), "none", "flow {flow}: {r:?}");
+    }
 }
 
 /// `setPreferredLanguage` keeps a BCP-47 tag in its canonical case (`_` read as `-`, as upstream's
@@ -1492,6 +1530,7 @@ async fn preferred_language_tags(s: &TestServer) {
 }
 
 backend_tests!(
+    user_grants_carry_across_actions,
     external_user_shape_and_metadata_alphabets,
     preferred_language_tags,
     null_in_string_setters,

@@ -58,7 +58,7 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
         "refreshToken": string_or_empty(&field(context, "refreshToken")),
         "v1": {
             "externalUser": ext_view,
-            "authError": field(context, "authError").as_str().unwrap_or("none"),
+            "authError": field(context, "authError").as_str().filter(|e| !e.is_empty()).unwrap_or("none"),
             "authRequest": field(context, "authRequest"), "httpRequest": field(context, "httpRequest"), "providerInfo": field(context, "providerInfo"),
             "org": {},
         },
@@ -168,7 +168,14 @@ fn post_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     let f = func(ctx, "getUser", 0, get_user);
     set(&v1, "getUser", f, ctx)?;
     let api = JsObject::with_object_proto(ctx.intrinsics());
-    let arr_obj: JsObject = JsArray::new(ctx)?.into();
+    // Pre-filled with the grants earlier actions added (as upstream shares one list across the
+    // trigger's actions); what the list holds after a successful run is the new list.
+    let earlier = with_run(ctx, |r| r.borrow().grants.clone());
+    let arr = JsArray::new(ctx)?;
+    for grant in earlier {
+        arr.push(JsValue::from_json(&grant, ctx)?, ctx)?;
+    }
+    let arr_obj: JsObject = arr.into();
     set(&api, "userGrants", arr_obj.clone().into(), ctx)?;
     let append = append_user_grant_fn(ctx, &arr_obj);
     let v1api = child(&api, "v1", ctx)?;
@@ -182,7 +189,7 @@ fn post_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
 fn internal_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     let data = json!({"v1": {
         "authMethod": string_or_empty(&field(context, "authMethod")),
-        "authError": field(context, "authError").as_str().unwrap_or("none"),
+        "authError": field(context, "authError").as_str().filter(|e| !e.is_empty()).unwrap_or("none"),
         "authRequest": field(context, "authRequest"), "httpRequest": field(context, "httpRequest"),
     }});
     let ctx_obj = JsValue::from_json(&data, ctx)?;

@@ -446,7 +446,7 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
             grant["roles"] = Value::Array(list);
             grants.push(grant);
         }
-        with_run(ctx, |r| r.borrow_mut().grants.extend(grants));
+        with_run(ctx, |r| r.borrow_mut().grants = grants);
     }
     Ok(with_run(ctx, |r| {
         let r = r.borrow();
