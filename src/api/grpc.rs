@@ -166,6 +166,17 @@ pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<ser
         .map_err(|e| ApiError::invalid(format!("invalid {}: the message has no JSON form: {e}", rpc.message_name())))
 }
 
+/// A request message in the canonical form of protobuf's JSON mapping (lowerCamelCase, zero
+/// values omitted, int64 as strings, enums by name), read from any form the mapping accepts
+/// (proto names, enum numbers, int64 numbers, timestamps with offsets); None when the value is
+/// not the RPC's request message.
+pub fn canonical_message(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> Option<serde_json::Value> {
+    let (input, _) = descriptors(protos, rpc).ok()?;
+    let options = DeserializeOptions::new().deny_unknown_fields(false);
+    let message = DynamicMessage::deserialize_with_options(input.clone(), value.clone(), &options).ok()?;
+    message.serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new()).ok()
+}
+
 /// Encodes a handler's JSON answer as the RPC's protobuf response message.
 pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> ApiResult<Vec<u8>> {
     let (_, output) = descriptors(protos, rpc)?;

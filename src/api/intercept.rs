@@ -7,7 +7,7 @@ use super::{AppState, Rpc};
 use crate::domain::execution::{ExecutionId, Phase};
 use crate::error::{ApiError, ApiResult};
 use crate::service::targets::{Chain, ChainEnd};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use entity::target;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -20,11 +20,15 @@ fn candidates(phase: Phase, rpc: &Rpc) -> Vec<String> {
     ExecutionId::for_rpc(phase, rpc.service, &rpc.full_name()).iter().map(ExecutionId::to_string).collect()
 }
 
-fn forwarded_headers(headers: &HeaderMap) -> Value {
+fn forwarded_headers(headers: &HeaderMap, uri: &Uri) -> Value {
     let mut out = Map::new();
     for name in FORWARDED_HEADERS {
-        let values: Vec<Value> =
+        let mut values: Vec<Value> =
             headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(|v| Value::String(v.into())).collect();
+        // HTTP/2 carries the host as `:authority`, not as a Host header.
+        if name == "Host" && values.is_empty() {
+            values.extend(uri.authority().map(|a| Value::String(a.to_string())));
+        }
         if !values.is_empty() {
             out.insert(name.to_string(), Value::Array(values));
         }
@@ -40,9 +44,26 @@ fn camel_key(key: &str) -> Option<String> {
     proto_like.then(|| crate::domain::case::lower_camel(key))
 }
 
-/// The request in our JSON form: proto field names as lowerCamelCase (requests may use either).
-/// Free-form data (an `_execute` context) is left untouched.
-fn canonical_request(value: &Value) -> Value {
+/// The request in our JSON form (README §2), as targets see it: the message read by the RPC's
+/// protobuf descriptor and written back by the JSON mapping (lowerCamelCase names, zero values
+/// omitted, 64-bit integers as strings, enums by name, timestamps in UTC, durations with 0, 3, 6
+/// or 9 digits), whichever spelling the client used. Free-form data (an `_execute` context) is
+/// passed as given. A message the descriptor does not read keeps its values, with its names
+/// in lowerCamelCase.
+fn canonical_request(state: &AppState, rpc: &Rpc, value: &Value) -> Value {
+    let named = camel_names(value);
+    let Some(mut canonical) = super::grpc::canonical_message(&state.protos, rpc, &named) else {
+        return named;
+    };
+    if let (Some(context), Some(map)) = (named.get("context"), canonical.as_object_mut()) {
+        map.insert("context".into(), context.clone());
+    }
+    canonical
+}
+
+/// Proto field names as lowerCamelCase (requests may use either); free-form data (an `_execute`
+/// context) is left untouched.
+fn camel_names(value: &Value) -> Value {
     fn walk(v: &Value, free_form: bool) -> Value {
         match v {
             Value::Object(map) if !free_form => Value::Object(
@@ -67,6 +88,7 @@ pub async fn run(
     caller: Caller,
     rpc: &'static Rpc,
     headers: &HeaderMap,
+    uri: &Uri,
     value: Value,
     params: Vec<(String, String)>,
 ) -> ApiResult<Value> {
@@ -89,25 +111,27 @@ pub async fn run(
         "instanceID": state.v2.instance_id,
         "orgID": caller.org.to_string(),
         "userID": caller.token_id.to_string(),
-        "headers": forwarded_headers(headers),
+        "headers": forwarded_headers(headers, uri),
     });
     let mut request = value;
     if let Some((execution_id, targets)) = request_exec {
         let mut payload = base.clone();
-        payload["request"] = canonical_request(&request);
-        if let Some(replacement) = run_targets(state, execution_id, targets, payload, "request").await? {
-            // The bare replacement request; path parameters and the organization stay.
-            let replaced = super::normalize_message(rpc, replacement, params)?;
-            (rpc.call.decode)(state, &replaced, rpc)?;
-            request = replaced;
+        payload["request"] = canonical_request(state, rpc, &request);
+        let chain = Replace { state, rpc, params: &params, payload, field: "request", replaced: None };
+        if let Some(replacement) = run_targets(state, execution_id, targets, chain).await? {
+            // The bare replacement request, path parameters already re-applied; the
+            // organization stays the caller's.
+            (rpc.call.decode)(state, &replacement, rpc)?;
+            request = replacement;
         }
     }
     let response = (rpc.call.call)(state.clone(), caller, request.clone(), rpc).await?;
     if let Some((execution_id, targets)) = response_exec {
         let mut payload = base;
-        payload["request"] = canonical_request(&request);
+        payload["request"] = canonical_request(state, rpc, &request);
         payload["response"] = response.clone();
-        if let Some(replacement) = run_targets(state, execution_id, targets, payload, "response").await? {
+        let chain = Replace { state, rpc, params: &params, payload, field: "response", replaced: None };
+        if let Some(replacement) = run_targets(state, execution_id, targets, chain).await? {
             return Ok(replacement);
         }
     }
@@ -116,13 +140,18 @@ pub async fn run(
 
 /// A request or response execution: each target gets the payload with the latest `field`
 /// (chained: a restCall's output replaces it for the next target and for the caller).
-struct Replace {
+struct Replace<'a> {
+    state: &'a AppState,
+    rpc: &'static Rpc,
+    /// The path parameters, re-applied over every request replacement (each later target and
+    /// the handler see the request the caller pointed at).
+    params: &'a [(String, String)],
     payload: Value,
     field: &'static str,
     replaced: Option<Value>,
 }
 
-impl Chain for Replace {
+impl Chain for Replace<'_> {
     fn body(&self) -> ApiResult<Vec<u8>> {
         serde_json::to_vec(&self.payload).map_err(ApiError::internal)
     }
@@ -134,8 +163,14 @@ impl Chain for Replace {
                 t.name
             )));
         };
-        self.payload[self.field] = if self.field == "request" { canonical_request(&v) } else { v.clone() };
-        self.replaced = Some(v);
+        if self.field == "request" {
+            let v = super::normalize_message(self.rpc, v, self.params.to_vec())?;
+            self.payload[self.field] = canonical_request(self.state, self.rpc, &v);
+            self.replaced = Some(v);
+        } else {
+            self.payload[self.field] = v.clone();
+            self.replaced = Some(v);
+        }
         Ok(())
     }
 }
@@ -145,10 +180,8 @@ async fn run_targets(
     state: &AppState,
     execution_id: &str,
     targets: &[Arc<target::Model>],
-    payload: Value,
-    field: &'static str,
+    mut chain: Replace<'_>,
 ) -> ApiResult<Option<Value>> {
-    let mut chain = Replace { payload, field, replaced: None };
     match state.targets.run_chain(execution_id, targets, None, &mut chain).await? {
         ChainEnd::Interrupted { error, .. } => Err(error),
         ChainEnd::Completed | ChainEnd::OutOfTime => Ok(chain.replaced),
@@ -165,7 +198,7 @@ mod tests {
             "context": {"user_metadata": [{"my_key": "v"}], "urn:zitadel:iam:x": 1},
             "nested": [{"flow_type": "2"}]});
         assert_eq!(
-            canonical_request(&given),
+            camel_names(&given),
             json!({"allowedToFail": true, "name": "a", "actionIds": ["1"],
                 "context": {"user_metadata": [{"my_key": "v"}], "urn:zitadel:iam:x": 1},
                 "nested": [{"flowType": "2"}]})

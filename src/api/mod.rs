@@ -487,7 +487,7 @@ async fn dispatch(
             Transport::Gateway => params,
             Transport::Connect => path_fields(rpc, &value),
         };
-        let call = intercept::run(&state, caller, rpc, &parts.headers, value, params);
+        let call = intercept::run(&state, caller, rpc, &parts.headers, &parts.uri, value, params);
         let value = match (transport, grpc::deadline(&parts.headers)) {
             (Transport::Connect, Some(limit)) => tokio::time::timeout(limit, call).await.map_err(|_| {
                 ApiError::bare(Kind::DeadlineExceeded, format!("deadline exceeded after {} ms", limit.as_millis()))

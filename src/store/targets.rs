@@ -268,6 +268,31 @@ async fn write_execution(
         return Ok(None);
     }
     let event_type = if targets.is_empty() { "execution.v2.removed" } else { "execution.v2.set" };
+    let list = serde_json::to_string(&targets).map_err(ApiError::internal)?;
+    // The row first: the event's deliveries go to the executions this transaction sees, the
+    // change included (a set of the `execution.v2.set` execution itself reaches its new targets).
+    let now = crate::domain::time::now_micros();
+    match &current {
+        Some(_) if targets.is_empty() => {
+            execution::Entity::delete_by_id(id.to_string()).exec(txn).await?;
+        }
+        Some(existing) => {
+            let mut am: execution::ActiveModel = existing.clone().into();
+            am.targets = Set(list);
+            am.update(txn).await?;
+        }
+        None => {
+            execution::Entity::insert(execution::ActiveModel {
+                id: Set(id.to_string()),
+                targets: Set(list),
+                sequence: Set(0),
+                created_at: Set(now),
+                changed_at: Set(now),
+            })
+            .exec_without_returning(txn)
+            .await?;
+        }
+    }
     let written = events::append(
         txn,
         NewEvent {
@@ -280,29 +305,15 @@ async fn write_execution(
         },
     )
     .await?;
-    let list = serde_json::to_string(&targets).map_err(ApiError::internal)?;
-    match current {
-        Some(_) if targets.is_empty() => {
-            execution::Entity::delete_by_id(id.to_string()).exec(txn).await?;
+    if !targets.is_empty() {
+        // Sequence and times are the event's.
+        let mut update = execution::Entity::update_many()
+            .col_expr(execution::Column::Sequence, sea_orm::sea_query::Expr::value(written.sequence))
+            .col_expr(execution::Column::ChangedAt, sea_orm::sea_query::Expr::value(written.created_at));
+        if current.is_none() {
+            update = update.col_expr(execution::Column::CreatedAt, sea_orm::sea_query::Expr::value(written.created_at));
         }
-        Some(existing) => {
-            let mut am: execution::ActiveModel = existing.into();
-            am.targets = Set(list);
-            am.sequence = Set(written.sequence);
-            am.changed_at = Set(written.created_at);
-            am.update(txn).await?;
-        }
-        None => {
-            execution::Entity::insert(execution::ActiveModel {
-                id: Set(id.to_string()),
-                targets: Set(list),
-                sequence: Set(written.sequence),
-                created_at: Set(written.created_at),
-                changed_at: Set(written.created_at),
-            })
-            .exec_without_returning(txn)
-            .await?;
-        }
+        update.filter(execution::Column::Id.eq(id)).exec(txn).await?;
     }
     Ok(Some(written.created_at))
 }

@@ -726,7 +726,36 @@ async fn metrics_show_target_calls_and_queue_depth(s: &TestServer) {
     }
 }
 
+/// An event's deliveries go to the executions its own transaction sees: a change of the
+/// `execution.v2.set` execution reaches its new targets, and a removed execution gets nothing.
+async fn an_execution_change_is_delivered_by_the_new_execution(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let (a, _) = target(s, "exec-a", &rx.url("/a")).await;
+    let (b, _) = target(s, "exec-b", &rx.url("/b")).await;
+    let condition = json!({"event": {"event": "execution.v2.set"}});
+    set_execution(s, condition.clone(), &[&a]).await;
+    set_execution(s, condition.clone(), &[&b]).await;
+    let to_b =
+        rx.wait_until(Duration::from_secs(15), "the second set at b", |r| r.iter().any(|x| x.path == "/b")).await;
+    let at_a: Vec<Value> = to_b.iter().filter(|r| r.path == "/a").map(|r| r.json()).collect();
+    let at_b: Vec<Value> = to_b.iter().filter(|r| r.path == "/b").map(|r| r.json()).collect();
+    assert_eq!(at_a.len(), 1, "the first set, seen by its own new execution: {at_a:?}");
+    assert_eq!(at_a[0]["event_payload"]["targets"], json!([a]), "{at_a:?}");
+    assert_eq!(at_b.len(), 1, "{at_b:?}");
+    assert_eq!(at_b[0]["event_payload"]["targets"], json!([b]), "{at_b:?}");
+    // Clearing it: the execution is gone in that transaction, nobody is called.
+    set_execution(s, condition, &[]).await;
+    set_execution(s, json!({"event": {"event": "action.added"}}), &[&a]).await;
+    create_action(s, "after-clear").await;
+    // The outbox rows commit with their events: three, none for the removal.
+    let r = s.post("/v2/actions/deliveries/search", &s.admin, json!({})).await;
+    let kinds: Vec<Value> = r.body["deliveries"].as_array().unwrap().iter().map(|d| d["eventType"].clone()).collect();
+    assert_eq!(kinds.len(), 3, "{r:?}");
+    assert!(!kinds.contains(&json!("execution.v2.removed")), "{kinds:?}");
+}
+
 backend_tests_with!(fast;
+    an_execution_change_is_delivered_by_the_new_execution,
     event_is_delivered_signed_and_recorded,
     only_the_most_specific_event_execution_runs,
     failed_attempts_are_retried_with_the_same_id_and_body,

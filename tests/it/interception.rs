@@ -324,6 +324,60 @@ async fn connect_replies_cannot_change_path_fields(s: &TestServer) {
     assert_eq!(r.body["outcome"], "OUTCOME_FAILED", "2/4 ran: {r:?}");
 }
 
+/// What a target sees of the request: our JSON form whatever the client's spelling (names,
+/// enums, int64s, durations), the path fields fixed for every later target of a chain, and the
+/// Host also over HTTP/2 (where it is `:authority`).
+async fn targets_see_the_canonical_request(s: &TestServer) {
+    let asked = s.create_action(&s.admin, "canon-asked").await;
+    let rx = Receiver::start().await;
+    let replaced = json!({"id": "1", "name": "replaced", "script": "function a(ctx, api) {}", "timeout": "2.5s"});
+    rx.reply_at("/rc", Answer::json(200, replaced));
+    rx.set_default(Answer::status(200));
+    let (rc, _) = target(s, "canon-rc", json!({"restCall": {}}), &rx.url("/rc"), "5s").await;
+    let (guard, _) = target(s, "canon-guard", json!({"restWebhook": {}}), &rx.url("/guard"), "5s").await;
+    set_execution(s, json!({"request": {"method": format!("/{MGMT}/UpdateAction")}}), &[&rc, &guard]).await;
+    let body =
+        json!({"name": "canon", "script": "function a(ctx, api) {}", "timeout": "2.5s", "allowed_to_fail": false});
+    let r = s.put(&format!("/management/v1/actions/{asked}"), &s.admin, body).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let first = rx.requests_to("/rc")[0].json();
+    assert_eq!(
+        first["request"],
+        json!({"id": asked, "name": "canon", "script": "function a(ctx, api) {}", "timeout": "2.500s"}),
+        "zero values omitted, the duration as protojson prints it"
+    );
+    let later = rx.requests_to("/guard")[0].json();
+    assert_eq!(later["request"]["id"], asked.as_str(), "the reply's id is not what later targets see: {later}");
+    assert_eq!(later["request"]["name"], "replaced", "{later}");
+    let r = s.get(&format!("/management/v1/actions/{asked}"), &s.admin).await;
+    assert_eq!(r.body["action"]["name"], "replaced", "{r:?}");
+
+    // Enums and int64s sent as numbers reach targets as names and strings.
+    set_execution(s, json!({"request": {"method": format!("/{MGMT}/ListActions")}}), &[&guard]).await;
+    let list = json!({"query": {"offset": 2, "asc": false}, "sorting_column": 1,
+        "queries": [{"actionStateQuery": {"state": 2}}]});
+    let r = s.post("/management/v1/actions/_search", &s.admin, list).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let seen = rx.requests_to("/guard").last().unwrap().json();
+    assert_eq!(
+        seen["request"],
+        json!({"query": {"offset": "2"}, "sortingColumn": "ACTION_FIELD_NAME_NAME",
+            "queries": [{"actionStateQuery": {"state": "ACTION_STATE_ACTIVE"}}]}),
+        "{seen}"
+    );
+
+    // HTTP/2 (h2c): the Host is the request's authority.
+    let req = hyper::Request::post(format!("{}/{MGMT}/ListActions", s.base))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", s.admin))
+        .body(http_body_util::Full::new(hyper::body::Bytes::from_static(b"{}")))
+        .unwrap();
+    let resp = common::wire::h2_client().request(req).await.expect("h2c call");
+    assert_eq!((resp.status().as_u16(), resp.version()), (200, hyper::Version::HTTP_2));
+    let seen = rx.requests_to("/guard").last().unwrap().json();
+    assert_eq!(seen["headers"]["Host"], json!([s.base.trim_start_matches("http://")]), "{seen}");
+}
+
 async fn targets_never_see_bad_requests(s: &TestServer) {
     let rx = Receiver::start().await;
     let viewer = s.create_token("default", "ORG_VIEWER").await;
@@ -524,6 +578,7 @@ backend_tests_with!(allow_loopback;
     rest_call_rewrites_the_request,
     rest_call_chain_and_path_parameters,
     connect_replies_cannot_change_path_fields,
+    targets_see_the_canonical_request,
     response_targets_see_and_replace_the_response,
     most_specific_execution_wins,
     dead_target_on_all_requests_cannot_lock_out_the_admin,
