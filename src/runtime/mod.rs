@@ -68,6 +68,11 @@ pub struct JobResult {
     pub http_calls: u32,
     #[serde(default)]
     pub log_bytes: u64,
+    /// The worker asks to be replaced after this answer: its data segment has grown past half of
+    /// the run memory limit over its start (the allocator keeps what a large run mapped), which
+    /// would shrink the next run's headroom, maybe another organization's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retire: bool,
 }
 
 /// Worker settings passed on its command line.

@@ -181,6 +181,15 @@ impl SandboxPool {
         let outcome = self.exchange(&mut worker, job, deadline).await;
         drop(busy);
         match outcome {
+            Ok(result) if result.retire => {
+                // Its memory headroom has shrunk: a fresh worker takes its place.
+                let _ = worker.child.start_kill();
+                tokio::spawn(async move {
+                    let _ = worker.child.wait().await;
+                });
+                self.replace_in_background();
+                Ok(result)
+            }
             Ok(result) => {
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
                 if idle.len() < self.config.workers {

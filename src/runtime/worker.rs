@@ -72,8 +72,11 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         secrets: Default::default(),
         deny_fetch: false,
     }));
+    // Past this data size a worker asks to be replaced (see JobResult::retire).
+    let mut retire_at = u64::MAX;
     if settings.memory_limit > 0 {
         let baseline = data_size().unwrap_or(64 << 20);
+        retire_at = baseline + settings.memory_limit / 2;
         let limit = baseline + settings.memory_limit;
         if let Err(e) = rlimit::setrlimit(rlimit::Resource::DATA, limit, limit) {
             eprintln!("sandbox: cannot set the memory limit: {e}");
@@ -100,6 +103,8 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             }
             Err(e) => JobResult { ok: false, error: Some(format!("sandbox: bad job: {e}")), ..Default::default() },
         };
+        let mut result = result;
+        result.retire = data_size().is_some_and(|size| size > retire_at);
         let mut out = serde_json::to_string(&result).unwrap_or_else(|_| "{\"ok\":false}".into());
         out.push('\n');
         if stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()).is_err() {

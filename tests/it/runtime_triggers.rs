@@ -1424,6 +1424,26 @@ mod json_out {
         let mut over = Answer::status(200);
         over.body = "a".repeat(cap + 1);
         z.reply_at("/over", over);
+        let restarted = || async {
+            let r = s.call(reqwest::Method::GET, "/metrics", None, &[], None).await;
+            let text = r.body.as_str().unwrap_or_default().to_string();
+            let line = text.lines().find(|l| l.starts_with("actionsd_sandbox_workers_restarted_total ")).unwrap();
+            line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+        };
+        // Small runs leave their worker as it was.
+        let before = restarted().await;
+        for _ in 0..3 {
+            ok(&test_inline(
+                s,
+                "small",
+                "function small(ctx, api) { api.v1.claims.setClaim('a', 1); }",
+                "2",
+                "4",
+                json!({}),
+            )
+            .await);
+        }
+        assert_eq!(restarted().await, before, "small runs keep their worker");
         // One body per run, as a script would fetch one document (each run has its own limit).
         for (path, len) in [("/eight", 8 * 1024 * 1024), ("/cap", cap)] {
             let script = format!(
@@ -1446,6 +1466,9 @@ mod json_out {
         );
         let r = test_inline(s, "big", &script, "2", "4", json!({})).await;
         assert!(ok(&r)["claims"]["over"].as_str().unwrap().contains("exceeds"), "{r:?}");
+        // A worker whose data segment grew past half of the limit (the allocator keeps what a
+        // large run mapped) is replaced, so the next run, maybe another org's, has its full limit.
+        assert!(restarted().await > before, "the workers of the large runs were replaced");
     }
 
     backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them, fetch_connections_do_not_outlive_the_run,
