@@ -357,17 +357,3 @@ pub fn find_nul(v: &serde_json::Value, path: &mut Vec<String>) -> bool {
         _ => false,
     }
 }
-
-/// A lowerCamelCase field name in proto's snake_case (`flowType` → `flow_type`).
-pub fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}

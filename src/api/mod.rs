@@ -413,7 +413,7 @@ fn path_fields(rpc: &Rpc, value: &serde_json::Value) -> Vec<(String, String)> {
         .split('/')
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
-            let given = value.get(name).or_else(|| value.get(json::snake_case(name).as_str()));
+            let given = value.get(name).or_else(|| value.get(crate::domain::case::snake(name).as_str()));
             let text = match given {
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(serde_json::Value::Number(n)) => n.to_string(),
@@ -435,7 +435,7 @@ pub(crate) fn normalize_message(
     };
     for (k, v) in params {
         // The parameter replaces the field under either spelling.
-        let snake = json::snake_case(&k);
+        let snake = crate::domain::case::snake(&k);
         if snake != k {
             map.remove(&snake);
         }

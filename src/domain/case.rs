@@ -18,6 +18,27 @@ pub fn lower_camel(key: &str) -> String {
     out
 }
 
+/// The protobuf field name of a JSON key: `camelCase` → `snake_case` (`projectID` → `project_id`); snake_case stays as it is.
+pub fn snake(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    let mut out = String::with_capacity(key.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1);
+            let boundary = prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+                || (prev.is_some_and(|p| p.is_ascii_uppercase()) && next.is_some_and(|n| n.is_ascii_lowercase()));
+            if boundary && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,5 +50,15 @@ mod tests {
         assert_eq!(lower_camel("client_id"), "clientId");
         assert_eq!(lower_camel("already"), "already");
         assert_eq!(lower_camel("urn:zitadel:iam:org:id"), "urn:zitadel:iam:org:id");
+    }
+
+    #[test]
+    fn snake_case_conversion() {
+        assert_eq!(snake("isEmailVerified"), "is_email_verified");
+        assert_eq!(snake("projectID"), "project_id");
+        assert_eq!(snake("projectGrantId"), "project_grant_id");
+        assert_eq!(snake("primary_domain"), "primary_domain");
+        assert_eq!(snake("id"), "id");
+        assert_eq!(snake("loginNames"), "login_names");
     }
 }

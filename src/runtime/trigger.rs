@@ -52,6 +52,24 @@ pub struct TriggerReport {
     pub runs: Vec<RunReport>,
 }
 
+impl TriggerReport {
+    /// A trigger that succeeded with these effects (no setter fields, no runs yet).
+    pub fn succeeded(effects: serde_json::Map<String, Value>) -> Self {
+        TriggerReport {
+            outcome: Outcome::Succeeded,
+            error: None,
+            effects: Some(effects),
+            fields_set: vec![],
+            runs: vec![],
+        }
+    }
+
+    /// A trigger that failed with this error (no runs yet).
+    pub fn failed(error: String) -> Self {
+        TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, fields_set: vec![], runs: vec![] }
+    }
+}
+
 /// The effect keys a trigger produces.
 pub fn effect_keys(trigger: Trigger) -> &'static [&'static str] {
     use Trigger::*;
@@ -91,15 +109,6 @@ pub fn effects_of(trigger: Trigger, state: &Value) -> serde_json::Map<String, Va
         }
     }
     out
-}
-
-/// The user fields setters wrote, from a trigger's final state.
-fn fields_set_of(state: &Value) -> Vec<String> {
-    state
-        .get(super::api::FIELDS_SET)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
 }
 
 /// Removes the members of every object (at any depth) that are `""`, `0`, `false`, `null`, or
@@ -182,15 +191,11 @@ impl TriggerRun<'_> {
             runs.push(report);
         }
         match failure {
-            Some(error) => {
-                TriggerReport { outcome: Outcome::Failed, error: Some(error), effects: None, fields_set: vec![], runs }
-            }
+            Some(error) => TriggerReport { runs, ..TriggerReport::failed(error) },
             None => TriggerReport {
-                outcome: Outcome::Succeeded,
-                error: None,
-                effects: Some(effects_of(self.trigger, &state)),
-                fields_set: fields_set_of(&state),
+                fields_set: super::api::fields_set(&state),
                 runs,
+                ..TriggerReport::succeeded(effects_of(self.trigger, &state))
             },
         }
     }

@@ -300,13 +300,7 @@ impl ExecuteTrigger {
     ) -> ApiResult<TriggerReport> {
         let actions = self.action_specs(org, trigger).await?;
         if actions.is_empty() {
-            return Ok(TriggerReport {
-                outcome: Outcome::Succeeded,
-                error: None,
-                effects: Some(Map::new()),
-                fields_set: vec![],
-                runs: vec![],
-            });
+            return Ok(TriggerReport::succeeded(Map::new()));
         }
         self.run_actions_within(org, trigger, context, actions.as_slice(), deadline, budget, &DryRun::default()).await
     }
@@ -388,20 +382,8 @@ impl ExecuteTrigger {
             let mut effects = Map::new();
             let error = self.run_function(trigger, context, deadline, &mut effects).await?;
             let report = match error {
-                None => TriggerReport {
-                    outcome: Outcome::Succeeded,
-                    error: None,
-                    effects: Some(effects),
-                    fields_set: vec![],
-                    runs: vec![],
-                },
-                Some(error) => TriggerReport {
-                    outcome: Outcome::Failed,
-                    error: Some(error),
-                    effects: None,
-                    fields_set: vec![],
-                    runs: vec![],
-                },
+                None => TriggerReport::succeeded(effects),
+                Some(error) => TriggerReport::failed(error),
             };
             // While the organization records contexts, a call has a run id even when no action
             // ran, and even when its context is too large to be stored.

@@ -246,31 +246,12 @@ fn normalize_user(user: &Value) -> Value {
     u
 }
 
-/// `camelCase` → `snake_case` (`projectID` → `project_id`); snake_case stays as it is.
-fn snake_case(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    let mut out = String::with_capacity(key.len() + 4);
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() {
-            let prev = i.checked_sub(1).map(|p| chars[p]);
-            let next = chars.get(i + 1);
-            let boundary = prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
-                || (prev.is_some_and(|p| p.is_ascii_uppercase()) && next.is_some_and(|n| n.is_ascii_lowercase()));
-            if boundary && !out.ends_with('_') {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Object keys converted to snake_case, recursively.
 fn snake_keys(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (snake_case(k), snake_keys(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (crate::domain::case::snake(k), snake_keys(v))).collect())
+        }
         Value::Array(a) => Value::Array(a.iter().map(snake_keys).collect()),
         other => other.clone(),
     }
@@ -279,16 +260,6 @@ fn snake_keys(v: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn snake_case_conversion() {
-        assert_eq!(snake_case("isEmailVerified"), "is_email_verified");
-        assert_eq!(snake_case("projectID"), "project_id");
-        assert_eq!(snake_case("projectGrantId"), "project_grant_id");
-        assert_eq!(snake_case("primary_domain"), "primary_domain");
-        assert_eq!(snake_case("id"), "id");
-        assert_eq!(snake_case("loginNames"), "login_names");
-    }
 
     #[test]
     fn reply_accepts_both_spellings_and_nulls() {

@@ -33,6 +33,15 @@ pub const MAX_LOG_BYTES: u64 = 64 * 1024;
 /// applies exactly these fields to the request it returns).
 pub const FIELDS_SET: &str = "fieldsSet";
 
+/// The user fields setters wrote, from a run's or a trigger's state (see [`FIELDS_SET`]).
+pub fn fields_set(state: &Value) -> Vec<String> {
+    state
+        .get(FIELDS_SET)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
 type NativeFn = fn(&JsValue, &[JsValue], &mut Context) -> JsResult<JsValue>;
 
 #[derive(Default)]
@@ -280,66 +289,66 @@ fn normalize_user(user: Option<&Value>) -> Value {
 /// Extensions (`-u-ca-gregory`) and private use (`-x-twain`, or a tag of private use only) are
 /// kept, in lower case.
 fn canonical_locale(s: &str) -> Option<String> {
+    /// Where a subtag stands: in the language part, or after a singleton (`u`, `x`) with this
+    /// many subtags of its own so far.
+    enum Part {
+        Language,
+        Extension(usize),
+        Private(usize),
+    }
     let alphanumeric = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric());
     let mut parts = s.split(['-', '_']);
     let first = parts.next().unwrap_or("");
-    let mut out = String::new();
-    if !first.eq_ignore_ascii_case("x") {
-        if !(2..=3).contains(&first.len()) || !first.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return None;
-        }
-        out.push_str(&first.to_ascii_lowercase());
-    }
-    let mut singleton = first.eq_ignore_ascii_case("x").then(|| "x".to_string());
-    if singleton.is_some() {
-        out.push('x');
-    }
-    let mut in_singleton = 0;
+    let (mut out, mut part) = if first.eq_ignore_ascii_case("x") {
+        ("x".to_string(), Part::Private(0))
+    } else if (2..=3).contains(&first.len()) && first.bytes().all(|b| b.is_ascii_alphabetic()) {
+        (first.to_ascii_lowercase(), Part::Language)
+    } else {
+        return None;
+    };
     for p in parts {
-        if let Some(kind) = &singleton {
-            // Inside an extension (2..8 characters each) or private use (1..8, to the end).
-            let private = kind == "x";
-            if !private && p.len() == 1 {
-                if in_singleton == 0 {
+        let singleton = p.len() == 1 && alphanumeric(p);
+        match part {
+            // Private use runs to the end: subtags of 1..8 characters.
+            Part::Private(n) if (1..=8).contains(&p.len()) && alphanumeric(p) => part = Part::Private(n + 1),
+            Part::Private(_) => return None,
+            // An extension's subtags have 2..8 characters; a singleton starts the next one.
+            Part::Extension(n) if !singleton => {
+                if !(2..=8).contains(&p.len()) || !alphanumeric(p) {
                     return None;
                 }
-                singleton = None;
-            } else {
-                if !(if private { 1 } else { 2 }..=8).contains(&p.len()) || !alphanumeric(p) {
+                part = Part::Extension(n + 1);
+            }
+            Part::Extension(0) => return None,
+            Part::Extension(_) | Part::Language if singleton => {
+                part = if p.eq_ignore_ascii_case("x") { Part::Private(0) } else { Part::Extension(0) };
+            }
+            Part::Extension(_) | Part::Language => {
+                if !(2..=8).contains(&p.len()) || !alphanumeric(p) {
                     return None;
                 }
                 out.push('-');
-                out.push_str(&p.to_ascii_lowercase());
-                in_singleton += 1;
+                let alphabetic = p.bytes().all(|b| b.is_ascii_alphabetic());
+                match p.len() {
+                    4 if alphabetic => {
+                        out.push_str(&p[..1].to_ascii_uppercase());
+                        out.push_str(&p[1..].to_ascii_lowercase());
+                    }
+                    2 if alphabetic => out.push_str(&p.to_ascii_uppercase()),
+                    _ => out.push_str(&p.to_ascii_lowercase()),
+                }
                 continue;
             }
         }
-        if p.len() == 1 && alphanumeric(p) {
-            singleton = Some(p.to_ascii_lowercase());
-            in_singleton = 0;
-            out.push('-');
-            out.push_str(&p.to_ascii_lowercase());
-            continue;
-        }
-        if !(2..=8).contains(&p.len()) || !alphanumeric(p) {
-            return None;
-        }
+        // Singletons, extensions and private use are lower case.
         out.push('-');
-        let alphabetic = p.bytes().all(|b| b.is_ascii_alphabetic());
-        match p.len() {
-            4 if alphabetic => {
-                out.push_str(&p[..1].to_ascii_uppercase());
-                out.push_str(&p[1..].to_ascii_lowercase());
-            }
-            2 if alphabetic => out.push_str(&p.to_ascii_uppercase()),
-            _ => out.push_str(&p.to_ascii_lowercase()),
-        }
+        out.push_str(&p.to_ascii_lowercase());
     }
     // A singleton needs at least one subtag after it.
-    if singleton.is_some() && in_singleton == 0 {
-        return None;
+    match part {
+        Part::Extension(0) | Part::Private(0) => None,
+        _ => Some(out),
     }
-    Some(out)
 }
 
 /// Resets the per-run state and builds the bindings for one flow/trigger.
@@ -367,11 +376,7 @@ pub fn begin(ctx: &mut Context, trigger: Trigger, job: &super::Job) -> JsResult<
         metadata,
         external_user: external_user.unwrap_or_else(|| json!({})),
         user,
-        fields_set: state
-            .get(FIELDS_SET)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
-            .unwrap_or_default(),
+        fields_set: fields_set(state),
         grants: state.get("userGrants").and_then(Value::as_array).cloned().unwrap_or_default(),
         attributes: state.get("attributes").and_then(Value::as_array).cloned().unwrap_or_default(),
         secrets: job.secrets.clone(),
