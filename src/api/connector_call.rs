@@ -99,13 +99,19 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
         s.metrics.observe_connector_call(label, "inactive", started.elapsed());
         return reply(conn::pass_through(condition.as_ref(), &payload));
     }
-    let done = run(&s, connection, condition.as_ref(), &payload).await;
-    let failed = done.failure.is_some();
-    tracing::info!(connection_id = id, condition = %condition.as_ref().map(Condition::label).unwrap_or_default(),
-        outcome = done.outcome, "connector call");
-    s.connector_health.count(id, false, failed, done.failure);
-    s.metrics.observe_connector_call(label, done.outcome, started.elapsed());
-    reply(done.body)
+    // On a task of its own: ZITADEL giving up on the call (its own timeout, a dropped connection)
+    // does not cancel runs that started; their records and the health counters are still stored.
+    let s2 = s.clone();
+    let task = tokio::spawn(async move {
+        let done = run(&s2, &cached.model, condition.as_ref(), &payload).await;
+        let failed = done.failure.is_some();
+        tracing::info!(connection_id = id, condition = %condition.as_ref().map(Condition::label).unwrap_or_default(),
+            outcome = done.outcome, "connector call");
+        s2.connector_health.count(id, false, failed, done.failure);
+        s2.metrics.observe_connector_call(label, done.outcome, started.elapsed());
+        reply(done.body)
+    });
+    task.await.unwrap_or_else(|e| error(ApiError::internal(e)))
 }
 
 async fn rejected(

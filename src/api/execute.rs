@@ -373,7 +373,12 @@ pub async fn execute_flow_trigger(
 ) -> ApiResult<ExecuteFlowTriggerResponse> {
     let trigger = parse_flow_trigger(&r.flow_type, &r.trigger_type)?;
     let context = check_context("ExecuteFlowTriggerRequest", trigger, r.context)?;
-    let done = s.execute.execute(c.org, trigger, &context).await?;
+    // On a task of its own: a caller that goes away (its deadline, a dropped connection) does not
+    // cancel runs that started, so their records are still stored (execute.md §3).
+    let task_state = s.clone();
+    let done = tokio::spawn(async move { task_state.execute.execute(c.org, trigger, &context).await })
+        .await
+        .map_err(ApiError::internal)??;
     let report = done.report;
     Ok(ExecuteFlowTriggerResponse {
         outcome: report.outcome.into(),

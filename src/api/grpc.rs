@@ -173,8 +173,39 @@ pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<ser
 pub fn canonical_message(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> Option<serde_json::Value> {
     let (input, _) = descriptors(protos, rpc).ok()?;
     let options = DeserializeOptions::new().deny_unknown_fields(false);
-    let message = DynamicMessage::deserialize_with_options(input.clone(), value.clone(), &options).ok()?;
+    let mut value = value.clone();
+    strings_for_numbers(input, &mut value, 0);
+    let message = DynamicMessage::deserialize_with_options(input.clone(), value, &options).ok()?;
     message.serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new()).ok()
+}
+
+/// Numbers given for string fields (ids and type numbers, which the handlers take either way)
+/// written as strings, so that the JSON mapping reads the message as the handler did.
+fn strings_for_numbers(desc: &MessageDescriptor, value: &mut serde_json::Value, depth: u32) {
+    use prost_reflect::Kind;
+    let Some(object) = value.as_object_mut() else { return };
+    if depth > 64 || desc.full_name().starts_with("google.protobuf.") {
+        return;
+    }
+    for (name, v) in object.iter_mut() {
+        let Some(field) = desc.get_field_by_json_name(name).or_else(|| desc.get_field_by_name(name)) else {
+            continue;
+        };
+        if field.is_map() {
+            continue;
+        }
+        let items: Vec<&mut serde_json::Value> = match v {
+            serde_json::Value::Array(items) if field.is_list() => items.iter_mut().collect(),
+            other => vec![other],
+        };
+        for item in items {
+            match field.kind() {
+                Kind::String if item.is_number() => *item = serde_json::Value::String(item.to_string()),
+                Kind::Message(m) => strings_for_numbers(&m, item, depth + 1),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Encodes a handler's JSON answer as the RPC's protobuf response message.
@@ -194,11 +225,23 @@ pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> 
 /// clients get every field a JSON client gets.
 pub fn check_answer(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> ApiResult<()> {
     let (_, output) = descriptors(protos, rpc)?;
+    not_the_message(output, value).map_or(Ok(()), |e| {
+        Err(ApiError::internal(format!("{} answer is not its protobuf message: {e}: {value}", rpc.full_name())))
+    })
+}
+
+/// Why a response target's reply is not the RPC's response message, read as ZITADEL reads it
+/// (protobuf's JSON mapping, unknown fields refused); None when it is one. Every transport then
+/// answers the same reply alike, and a protobuf client never gets a reply that cannot be encoded.
+pub fn reply_mismatch(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> Option<String> {
+    let (_, output) = descriptors(protos, rpc).ok()?;
+    not_the_message(output, value).map(|why| format!("not a {} message: {why}", output.name()))
+}
+
+fn not_the_message(output: &MessageDescriptor, value: &serde_json::Value) -> Option<String> {
     DynamicMessage::deserialize_with_options(output.clone(), value.clone(), &DeserializeOptions::new())
-        .map(|_| ())
-        .map_err(|e| {
-            ApiError::internal(format!("{} answer is not its protobuf message: {e}: {value}", rpc.full_name()))
-        })
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// The message of a unary gRPC request body (exactly one length-prefixed message).
@@ -265,6 +308,22 @@ pub fn deadline(headers: &HeaderMap) -> Option<Duration> {
 
 /// Decodes a request body per protocol: its JSON message (before path parameters and
 /// normalization).
+/// Connect unary requests: a body in an encoding other than identity (e.g. `Content-Encoding:
+/// gzip`) is refused with UNIMPLEMENTED naming the one supported, as Connect servers answer an
+/// encoding they do not support (instead of reading compressed bytes as a malformed message).
+pub fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let encoding = value.to_str().unwrap_or("").trim();
+        if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::bare(
+                Kind::Unimplemented,
+                format!("unsupported content encoding {encoding:?}: messages are not compressed; send identity"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn request_json(
     protos: &Protos,
     rpc: &Rpc,

@@ -477,6 +477,9 @@ async fn dispatch(
     let result = async {
         let body = read_body(body).await?;
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
+        if transport == Transport::Connect && !matches!(protocol, grpc::Protocol::Grpc(..)) {
+            grpc::check_content_encoding(&parts.headers)?;
+        }
         let value = match grpc::request_json(&state.protos, rpc, protocol, &parts.headers, &body)? {
             Some(message) => normalize_message(rpc, message, params.clone())?,
             None => request_value(rpc, &body, params.clone(), transport)?,

@@ -11,8 +11,10 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Number, Value};
 
 /// Deepest nesting of messages (and `Struct`/`ListValue` levels) either direction takes; deeper
-/// input goes to the dynamic path, whose decoder refuses it (prost's limit is 100).
-const MAX_DEPTH: u32 = 64;
+/// input goes to the dynamic path, whose decoder refuses it (prost's limit is 100). Above the
+/// nesting a JSON body may have (128), so that a context sent as a `Struct` is taken as deep as
+/// the same context sent as JSON.
+const MAX_DEPTH: u32 = 256;
 
 // ------------------------------------------------------------------------------------------
 // JSON → protobuf
@@ -435,6 +437,10 @@ fn float_json(f: f64) -> Value {
         Value::String("NaN".into())
     } else if f.is_infinite() {
         Value::String(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
+    } else if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+        // A whole number is written without a fraction (`1`, not `1.0`), as protobuf's JSON
+        // mapping writes it, so that it reads the same as when the client sent JSON.
+        Value::from(f as i64)
     } else {
         Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
     }
@@ -566,7 +572,10 @@ fn decode_value(bytes: &[u8], depth: u32) -> Option<Value> {
             (2, Payload::Fixed64(b)) => {
                 let f = f64::from_bits(b);
                 // A Value cannot hold NaN or an infinity in JSON.
-                Value::Number(Number::from_f64(f)?)
+                if !f.is_finite() {
+                    return None;
+                }
+                float_json(f)
             }
             (3, Payload::Bytes(s)) => Value::String(std::str::from_utf8(s).ok()?.to_string()),
             (4, Payload::Varint(x)) => Value::Bool(x != 0),

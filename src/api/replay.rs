@@ -134,10 +134,12 @@ pub async fn set_action_settings(
 // ---------- replay ----------
 
 proto_enum!(
-    /// What `fetch` does during a replay.
+    /// What `fetch` does during a replay; a new enum of the contract, so numbered from
+    /// `FETCH_UNSPECIFIED = 0` (which means the default, live) in the order listed.
     FetchMode {
-        Live = 0 => "FETCH_LIVE",
-        Deny = 1 => "FETCH_DENY",
+        Unspecified = 0 => "FETCH_UNSPECIFIED",
+        Live = 1 => "FETCH_LIVE",
+        Deny = 2 => "FETCH_DENY",
     }
 );
 

@@ -33,14 +33,18 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct TailQuery {
     /// Runs of this action.
+    #[serde(alias = "action_id")]
     pub action_id: Option<String>,
     /// Flow type id (1..4).
+    #[serde(alias = "flow_type")]
     pub flow_type: Option<String>,
     /// Trigger type id (1..6).
+    #[serde(alias = "trigger_type")]
     pub trigger_type: Option<String>,
     /// `OUTCOME_SUCCEEDED`, `OUTCOME_FAILED`, … (or the number).
     pub outcome: Option<String>,
     /// Runs of one connector connection's calls.
+    #[serde(alias = "connection_id")]
     pub connection_id: Option<String>,
 }
 

@@ -259,8 +259,10 @@ pub async fn delete(store: &Store, id: i64, creator: i64, owner: i64) -> ApiResu
         .await
 }
 
-/// After ZITADEL rotated the target's key: `new_key` (encrypted) is added, the keys there were
-/// stay valid until `old_until` (µs), keys already past their expiry are dropped.
+/// After ZITADEL rotated the target's key: `new_key` (encrypted) is added and the newest key there
+/// was (the last of the list, still valid) stays valid until `old_until` (µs) for the calls still
+/// in flight. Older keys are dropped, so a connection never holds more than two (signingKeys is
+/// 0..2), also after a rotation within another's window or during a manual one.
 pub async fn add_rotated_key(
     store: &Store,
     id: i64,
@@ -279,6 +281,7 @@ pub async fn add_rotated_key(
                     .filter(|k| k.expires_at.is_none_or(|at| at > now))
                     .map(|k| StoredKey { expires_at: Some(k.expires_at.unwrap_or(old_until).min(old_until)), ..k })
                     .collect();
+                keys.drain(..keys.len().saturating_sub(1));
                 keys.push(StoredKey { enc: new_key, expires_at: None });
                 let written = append(
                     txn,

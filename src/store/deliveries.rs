@@ -195,6 +195,14 @@ pub async fn claim(store: &Store, limit: u64, lease_until: i64) -> ApiResult<Vec
     let now = now_micros();
     let backend = store.backend;
     let node = store.node;
+    // Looked for on a read connection first: an idle queue polls often, and a claim that finds
+    // nothing due need not queue for the writer (on SQLite, the one writer every request shares).
+    let due = format!(
+        "SELECT 1 FROM deliveries WHERE state IN ({PENDING}, {FAILED}) AND next_attempt_at <= $1 AND lease_until < $1 LIMIT 1"
+    );
+    if store.db.query_one(stmt(backend, &due, vec![now.into()])).await?.is_none() {
+        return Ok(Vec::new());
+    }
     let lock = if backend == DatabaseBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
         "UPDATE deliveries SET lease_until = $1, lease_owner = $2 WHERE id IN (

@@ -734,12 +734,26 @@ mod rotation {
             let r = post_call(s, &url, &body, Some(&signature(key, now(), &body))).await;
             assert_eq!(r.body["append_claims"], json!([{"key": "ran", "value": true}]), "{key}: {r:?}");
         }
+        // A second rotation within the window: never more than two keys (signingKeys is 0..2),
+        // the newest previous key and the new one; the key two rotations back is dropped.
+        zitadel.reply_at(
+            "/v2/actions/targets/331",
+            Answer::json(200, json!({"changeDate": "2026-12-02T10:01:00Z", "signingKey": "rotated-by-zitadel-0043"})),
+        );
+        let r = s.post(&rotate, &s.admin, json!({})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let c = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+        assert_eq!(c.body["connection"]["signingKeys"], json!(["…0042", "…0043"]), "{c:?}");
+        for (key, accepted) in [("rotated-by-zitadel-0043", true), ("rotated-by-zitadel-0042", true), (KEY, false)] {
+            let r = post_call(s, &url, &body, Some(&signature(key, now(), &body))).await;
+            assert_eq!(r.status == 200, accepted, "{key}: {r:?}");
+        }
         // ZITADEL refusing the update leaves the keys as they were.
         zitadel.reply_at("/v2/actions/targets/331", Answer::json(403, json!({"code": 7, "message": "no permission"})));
         let r = s.post(&rotate, &s.admin, json!({})).await;
         assert_error(&r, 400, 9, "CONN-r0t8z", "ZITADEL refused");
         let c = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
-        assert_eq!(c.body["connection"]["signingKeys"], json!(["…ey-1", "…0042"]));
+        assert_eq!(c.body["connection"]["signingKeys"], json!(["…0042", "…0043"]));
         // Without a token and target id there is nothing to call.
         let (_, plain, _, _) = setup(s, json!({})).await;
         let r = s.post(&format!("{CONNECTIONS}/{plain}/_rotate_key"), &s.admin, json!({})).await;

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::receiver::Receiver;
+use common::receiver::{Answer, Receiver};
 use common::wire::{self, Outcome, Via};
 use common::TestServer;
 use serde_json::{json, Value};
@@ -296,7 +296,102 @@ mod intercepted {
         crate::common::allow_loopback(c);
     }
 
-    backend_tests_with!(allow_loopback; interception_sees_every_transport_alike);
+    backend_tests_with!(
+        allow_loopback;
+        interception_sees_every_transport_alike,
+        numbers_reach_targets_alike_on_every_transport,
+        response_replies_are_checked_alike_on_every_transport
+    );
+
+    /// A whole number in an `_execute` context (a `google.protobuf.Struct`) reaches function
+    /// targets as `1`, not `1.0`, whichever transport carried it: protobuf holds it as a double,
+    /// and the JSON mapping writes whole doubles without a fraction.
+    async fn numbers_reach_targets_alike_on_every_transport(s: &TestServer) {
+        let rx = Receiver::start().await;
+        let target = s
+            .post(
+                "/v2/actions/targets",
+                &s.admin,
+                json!({"name": "fn", "restWebhook": {}, "endpoint": rx.url("/fn"), "timeout": "5s"}),
+            )
+            .await;
+        assert_eq!(target.status, 200, "{target:?}");
+        let r = s
+            .put(
+                "/v2/actions/executions",
+                &s.admin,
+                json!({"condition": {"function": {"name": "preaccesstoken"}}, "targets": [target.body["id"]]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let execute = wire::rpc(&format!("{MGMT}/ExecuteFlowTrigger"));
+        let context = json!({"user": {"id": "u1", "state": 1, "sequence": 7, "human": {"gender": 2}}, "claims": {"n": 5, "half": 0.5}});
+        for via in wire::ALL {
+            let request = json!({"flowType": "2", "triggerType": "5", "context": context});
+            let got = s.rpc_via(via, execute, Some(&s.admin), None, &request).await;
+            assert_eq!(got.code, 0, "{via:?}: {got:?}");
+        }
+        let seen = rx.requests_to("/fn");
+        assert_eq!(seen.len(), 6, "one function call per transport");
+        for call in &seen {
+            let body = String::from_utf8_lossy(&call.body).to_string();
+            assert!(body.contains(r#""sequence":7"#) && body.contains(r#""state":1"#), "{body}");
+            assert!(body.contains(r#""gender":2"#) && body.contains(r#""n":5"#), "{body}");
+            assert!(body.contains(r#""half":0.5"#), "{body}");
+            assert!(!body.contains(".0,") && !body.contains(".0}"), "no whole number with a fraction: {body}");
+        }
+    }
+
+    /// A response target's reply that is not the RPC's response message (a field of the wrong
+    /// type, an unknown field, an unknown enum name) is the target's failure on every transport
+    /// (400 code 9 `Errors.Execution.Failed`), never a 500 on one and a pass on another; a reply
+    /// that is the message replaces the answer everywhere.
+    async fn response_replies_are_checked_alike_on_every_transport(s: &TestServer) {
+        let rx = Receiver::start().await;
+        let target = s
+            .post(
+                "/v2/actions/targets",
+                &s.admin,
+                json!({"name": "respcall", "restCall": {"interruptOnError": true}, "endpoint": rx.url("/resp"), "timeout": "5s"}),
+            )
+            .await;
+        assert_eq!(target.status, 200, "{target:?}");
+        let method = "/zitadel.management.v1.ManagementService/GetMyOrg";
+        let r = s
+            .put(
+                "/v2/actions/executions",
+                &s.admin,
+                json!({"condition": {"response": {"method": method}}, "targets": [target.body["id"]]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let get = wire::rpc(&format!("{MGMT}/GetMyOrg"));
+        for bad in [
+            json!({"org": {"id": {"nested": 1}}}),
+            json!({"org": {"details": {"creationDate": "yesterday"}}}),
+            json!({"org": {"state": "NOT_AN_ENUM"}}),
+            json!({"org": {"name": "x"}, "extra": true}),
+        ] {
+            rx.set_default(Answer::json(200, bad.clone()));
+            for via in wire::ALL {
+                let got = s.rpc_via(via, get, Some(&s.admin), None, &json!({})).await;
+                assert_eq!(got.code, 9, "{bad} via {via:?}: {got:?}");
+                assert!(
+                    got.message.contains("Errors.Execution.Failed") || got.message.contains("GetMyOrgResponse"),
+                    "{got:?}"
+                );
+            }
+        }
+        rx.set_default(Answer::json(
+            200,
+            json!({"org": {"id": "42", "name": "replaced", "state": "ORG_STATE_ACTIVE"}}),
+        ));
+        for via in wire::ALL {
+            let got = s.rpc_via(via, get, Some(&s.admin), None, &json!({})).await;
+            assert_eq!(got.code, 0, "{via:?}: {got:?}");
+            assert_eq!(got.body["org"]["name"], "replaced", "{via:?}");
+        }
+    }
 
     async fn interception_sees_every_transport_alike(s: &TestServer) {
         let rx = Receiver::start().await;
@@ -452,6 +547,22 @@ async fn deadlines_end_calls(s: &TestServer) {
         )
         .await;
     assert_eq!(r.body["code"], "deadline_exceeded", "{r:?}");
+    // The two runs the callers gave up on went on to their end, and their records are stored
+    // (execute.md §3: every run that started has one).
+    let query = json!({"queries": [{"actionIdQuery": {"actionId": id}}]});
+    let recorded = |r: &common::Reply| r.body["result"].as_array().is_some_and(|runs| runs.len() == 2);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let records = loop {
+        let r = s.list_runs(&s.admin, query.clone()).await;
+        if recorded(&r) || std::time::Instant::now() >= until {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(recorded(&records), "both runs recorded: {records:?}");
+    for run in records.body["result"].as_array().unwrap() {
+        assert_eq!(run["outcome"], "OUTCOME_SUCCEEDED", "{run}");
+    }
     // The server goes on.
     let get = wire::rpc(&format!("{MGMT}/GetAction"));
     let ok = s.rpc_via(Via::Grpc, get, Some(&s.admin), None, &json!({"id": id})).await;
@@ -583,3 +694,69 @@ backend_tests!(
     grpc_edge_cases,
     deadlines_end_calls,
 );
+
+/// Browsers: a CORS preflight of an allowed origin gets the headers it asks for by name
+/// (`Access-Control-Allow-Headers: *` does not cover `Authorization` in browsers), so gRPC-web and
+/// Connect clients can send their bearer token; another origin gets no CORS headers. A Connect
+/// body in an encoding the server does not speak is UNIMPLEMENTED, not a malformed message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn browser_preflights_and_connect_encodings() {
+    let s = TestServer::sqlite_with(|c| c.cors_origins = "http://app.example".into()).await;
+    let url = format!("{}/{MGMT}/GetMyOrg", s.base);
+    let asked = "content-type,x-grpc-web,x-user-agent,authorization,x-zitadel-orgid";
+    let preflight = |origin: &'static str| {
+        s.client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", asked)
+            .send()
+    };
+    let r = preflight("http://app.example").await.unwrap();
+    assert!(r.status().is_success(), "{r:?}");
+    let h = r.headers();
+    assert_eq!(h.get("access-control-allow-origin").unwrap(), "http://app.example");
+    let allowed = h.get("access-control-allow-headers").unwrap().to_str().unwrap().to_ascii_lowercase();
+    for name in asked.split(',') {
+        assert!(allowed.split(',').map(str::trim).any(|a| a == name), "{name} allowed: {allowed}");
+    }
+    assert!(h.get("access-control-allow-methods").unwrap().to_str().unwrap().contains("POST"));
+    let r = preflight("http://evil.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none(), "{r:?}");
+
+    let gzip_of_empty_object = vec![
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xab, 0xae, 0x05, 0x00, 0x43, 0xbf, 0xa6, 0xa3,
+        0x02, 0x00, 0x00, 0x00,
+    ];
+    for (content_type, encoding) in
+        [("application/json", "gzip"), ("application/proto", "gzip"), ("application/json", "br")]
+    {
+        let r = s
+            .client
+            .post(&url)
+            .header("authorization", format!("Bearer {}", s.admin))
+            .header("content-type", content_type)
+            .header("content-encoding", encoding)
+            .body(gzip_of_empty_object.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 501, "{content_type} {encoding}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "unimplemented", "{body}");
+        assert!(body["message"].as_str().unwrap().contains(encoding), "{body}");
+    }
+    // identity is the one encoding spoken.
+    let r = s
+        .client
+        .post(&url)
+        .header("authorization", format!("Bearer {}", s.admin))
+        .header("content-type", "application/json")
+        .header("content-encoding", "identity")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    s.stop().await;
+}

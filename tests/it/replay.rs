@@ -223,6 +223,22 @@ async fn replay_before_after_changed(s: &TestServer) {
     let after = &r.body["results"][0]["after"];
     assert!(after["effects"]["claims"]["fetched"].as_str().unwrap().contains("FETCH_DENY"), "{after}");
     assert_eq!(after["logs"][0]["message"], "key [secret API_KEY]");
+    // The enum by number, numbered as the contract's new enums are: 0 FETCH_UNSPECIFIED (the
+    // default, live), 1 FETCH_LIVE, 2 FETCH_DENY.
+    for (fetch, denied) in [
+        (json!(2), true),
+        (json!(1), false),
+        (json!(0), false),
+        (json!("FETCH_UNSPECIFIED"), false),
+        (json!("FETCH_LIVE"), false),
+    ] {
+        let r = replay(s, json!({"draft": {"name": "extra", "script": fetcher}, "last": 1, "fetch": fetch, "secrets": {"API_KEY": "k"}})).await;
+        assert_eq!(r.status, 200, "{fetch}: {r:?}");
+        let fetched = r.body["results"][0]["after"]["effects"]["claims"]["fetched"].as_str().unwrap().to_string();
+        assert_eq!(fetched.contains("FETCH_DENY"), denied, "{fetch}: {fetched}");
+    }
+    let r = replay(s, json!({"draft": {"name": "extra", "script": fetcher}, "last": 1, "fetch": 3})).await;
+    assert_eq!(r.status, 400, "{r:?}");
 
     // Nothing stored by replays: no run records, no recorded contexts.
     let runs_after = s.list_runs(&s.admin, json!({})).await.body["details"]["totalResult"].clone();

@@ -100,6 +100,8 @@ async fn runs_of_the_org_in_order_with_filters(s: &TestServer) {
     let mut only_b = tail(s, &s.admin, &format!("?actionId={b}")).await;
     let mut failed = tail(s, &s.admin, "?outcome=OUTCOME_FAILED&flowType=2&triggerType=5").await;
     let mut by_trigger = tail(s, &s.admin, "?flowType=2&triggerType=4").await;
+    // The proto (snake_case) spelling of the filters works too.
+    let mut by_trigger_snake = tail(s, &s.admin, "?flow_type=2&trigger_type=4").await;
     let org = s.create_org("tail-other").await;
     let other_owner = s.create_token(&org, "ORG_OWNER").await;
     let mut other = tail(s, &other_owner, "").await;
@@ -114,6 +116,7 @@ async fn runs_of_the_org_in_order_with_filters(s: &TestServer) {
     assert_eq!(run["actionVersion"], "1");
     let run = by_trigger.next_run(ONE_SECOND).await;
     assert_eq!(run["actionId"], a.as_str());
+    assert_eq!(by_trigger_snake.next_run(ONE_SECOND).await["actionId"], a.as_str());
 
     let r = s.execute_trigger(&s.admin, "2", "5", json!({})).await;
     assert_eq!(r.body["outcome"], "OUTCOME_FAILED");
@@ -124,6 +127,7 @@ async fn runs_of_the_org_in_order_with_filters(s: &TestServer) {
     assert_eq!(only_b.next_run(ONE_SECOND).await["actionId"], b.as_str());
     assert_eq!(failed.next_run(ONE_SECOND).await["actionId"], b.as_str());
     assert!(by_trigger.next(Duration::from_millis(300)).await.is_none(), "trigger filter");
+    assert!(by_trigger_snake.next(Duration::from_millis(100)).await.is_none(), "trigger filter, snake_case");
 
     // The other organization's tail saw none of this, only its own run.
     let own = s.create_action(&other_owner, "theirs").await;

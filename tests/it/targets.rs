@@ -180,6 +180,8 @@ async fn create_target_validation(s: &TestServer) {
         ("relative endpoint", with("endpoint", json!("/hook")), "Errors.Target.InvalidURL"),
         ("not a url", with("endpoint", json!("not a url")), "Errors.Target.InvalidURL"),
         ("ftp endpoint", with("endpoint", json!("ftp://example.com/x")), "Errors.Target.InvalidURL"),
+        ("http without //", with("endpoint", json!("http:example.com/x")), "Errors.Target.InvalidURL"),
+        ("https with one /", with("endpoint", json!("https:/example.com/x")), "Errors.Target.InvalidURL"),
         ("endpoint over 2048", with("endpoint", json!(long_url)), "Errors.Target.InvalidURL"),
         ("loopback", with("endpoint", json!("http://127.0.0.1:9000/x")), "Errors.Target.DeniedURL"),
         ("short loopback", with("endpoint", json!("http://127.1/x")), "Errors.Target.DeniedURL"),
@@ -436,6 +438,9 @@ async fn set_execution_validation(s: &TestServer) {
         (json!({}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"request": {}}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"event": {}}), 400, 3, "Errors.Execution.Invalid"),
+        (json!({"request": {"all": false}}), 400, 3, "Errors.Execution.Invalid"),
+        (json!({"response": {"all": false}}), 400, 3, "Errors.Execution.Invalid"),
+        (json!({"event": {"all": false}}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"request": {"all": true}, "event": {"all": true}}), 400, 3, "Errors.Execution.Invalid"),
         // Not the message it must be: the same key.
         (json!({"request": "x"}), 400, 3, "Errors.Execution.Invalid"),

@@ -224,7 +224,9 @@ fn check_endpoint(s: &AppState, msg: &str, endpoint: &str) -> ApiResult<()> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    // `http:host` parses (the scheme is a special one) but is no absolute URL: `//` must follow.
+    let authority = endpoint.get(url.scheme().len()..).is_some_and(|rest| rest.starts_with("://"));
+    if !authority || url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host"));
     }
     s.v2.policy
@@ -389,6 +391,12 @@ fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<Execu
                 if phase == Phase::Request { "Request" } else { "Response" }
             )));
         }
+        if r.all == Some(false) {
+            return Err(invalid_execution(format!(
+                "invalid {msg}.{}.All: value must equal true",
+                if phase == Phase::Request { "Request" } else { "Response" }
+            )));
+        }
         if let Some(method) = &r.method {
             if check {
                 // The ActionService and the ConnectorService are never intercepted.
@@ -426,6 +434,9 @@ fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<Execu
     let forms = e.event.is_some() as u8 + e.group.is_some() as u8 + e.all.is_some() as u8;
     if forms != 1 {
         return Err(invalid_execution(format!("invalid {msg}.Event: exactly one of event, group and all must be set")));
+    }
+    if e.all == Some(false) {
+        return Err(invalid_execution(format!("invalid {msg}.Event.All: value must equal true")));
     }
     if let Some(ty) = &e.event {
         if check && !EVENT_TYPES.contains(&ty.as_str()) {
