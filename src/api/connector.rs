@@ -388,7 +388,21 @@ async fn check_input(
             let url = url::Url::parse(&api.base_url)
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
+                .filter(|u| api.base_url.get(u.scheme().len()..).is_some_and(|rest| rest.starts_with("://")))
                 .ok_or_else(|| invalid(msg, "ZitadelApi.BaseUrl", "must be an absolute http or https URL"))?;
+            // API paths are appended to it: a query, a fragment or credentials would end up in
+            // the wrong place (the token goes in the Authorization header).
+            if url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
+                return Err(invalid(
+                    msg,
+                    "ZitadelApi.BaseUrl",
+                    "must be the API's base URL without a query, a fragment or credentials",
+                ));
+            }
             s.v2.policy.check_url(&url).map_err(|why| {
                 ApiError::new(Kind::InvalidArgument, "CONN-d3n1d", format!("invalid {msg}.ZitadelApi.BaseUrl: {why}"))
             })?;

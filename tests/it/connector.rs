@@ -172,6 +172,14 @@ async fn validation(s: &TestServer) {
     bad(json!({"name": "a", "callTimeout": "3600s"}), "CallTimeout").await;
     bad(json!({"name": "a", "zitadelApi": {"baseUrl": "ftp://zitadel.example.com"}}), "ZitadelApi.BaseUrl").await;
     bad(json!({"name": "a", "zitadelApi": {"baseUrl": "/relative"}}), "ZitadelApi.BaseUrl").await;
+    for base in [
+        "https://zitadel.example.com/?q=1",
+        "https://zitadel.example.com/#top",
+        "https://user:pw@zitadel.example.com",
+        "https:zitadel.example.com",
+    ] {
+        bad(json!({"name": "a", "zitadelApi": {"baseUrl": base}}), "ZitadelApi.BaseUrl").await;
+    }
     bad(json!({"name": "a", "payloadTypes": ["PAYLOAD_TYPE_JWT"]}), "PayloadTypes").await;
     // A private address is denied like a target's endpoint.
     let r =

@@ -225,8 +225,8 @@ impl Condition {
     pub fn label(&self) -> String {
         match self {
             Condition::Function(n) => format!("function/{n}"),
-            Condition::Request(m) => format!("request{m}"),
-            Condition::Response(m) => format!("response{m}"),
+            Condition::Request(m) => format!("request/{}", m.trim_start_matches('/')),
+            Condition::Response(m) => format!("response/{}", m.trim_start_matches('/')),
             Condition::Event(t) => format!("event/{t}"),
         }
     }
@@ -853,6 +853,15 @@ mod tests {
         mac.update(format!("{t}.").as_bytes());
         mac.update(body);
         hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn condition_labels_have_one_slash_after_the_kind() {
+        let method = "/zitadel.user.v2.UserService/AddHumanUser";
+        assert_eq!(Condition::Request(method.into()).label(), "request/zitadel.user.v2.UserService/AddHumanUser");
+        let bare = method.trim_start_matches('/');
+        assert_eq!(Condition::Response(bare.into()).label(), "response/zitadel.user.v2.UserService/AddHumanUser");
+        assert_eq!(Condition::Function("preuserinfo".into()).label(), "function/preuserinfo");
     }
 
     #[test]
