@@ -86,6 +86,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         if store.backend == sea_orm::DatabaseBackend::Postgres {
             background_tasks.push(tokio::spawn(service::tail::listen(store.clone(), stop_rx.clone())));
         }
+        background_tasks.push(tokio::spawn(renew_tail_leases(store.clone(), stop_rx.clone())));
         background_tasks.push(tokio::spawn(renew_node_lease(store.clone(), stop_rx)));
         run_writer
     } else {
@@ -319,6 +320,22 @@ async fn prune_runs(store: Arc<store::Store>, config: Config, stop: tokio::sync:
                 Ok(n) if n > 0 => tracing::info!(removed = n, "pruned recorded contexts"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning recorded contexts failed"),
+            }
+        }
+    })
+    .await
+}
+
+/// Keeps the leases of this process's open live tails (see `store::tails`).
+async fn renew_tail_leases(store: Arc<store::Store>, stop: tokio::sync::watch::Receiver<bool>) {
+    service::every(store::tails::RENEW_EVERY, false, stop, || {
+        let store = store.clone();
+        async move {
+            if store.tail.open() == 0 {
+                return;
+            }
+            if let Err(e) = store::tails::renew(&store).await {
+                tracing::warn!(error = %e, "renewing the live tails' leases failed");
             }
         }
     })

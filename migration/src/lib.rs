@@ -14,6 +14,7 @@ mod m20261202_000009_run_connector;
 mod m20261202_000010_connector_deliveries;
 mod m20261203_000011_authoring;
 mod m20261203_000012_replay;
+mod m20261205_000013_tail_leases;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_connector_deliveries::Migration),
             Box::new(m20261203_000011_authoring::Migration),
             Box::new(m20261203_000012_replay::Migration),
+            Box::new(m20261205_000013_tail_leases::Migration),
         ]
     }
 }

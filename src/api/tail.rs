@@ -109,6 +109,26 @@ async fn token_valid(s: &AppState, caller: &Caller) -> bool {
         (status = 429, description = "10 tails of this organization are open (RUN-t41l5)", body = super::messages::GatewayError)))]
 pub fn tail_doc() {}
 
+/// An open tail's lease; given back when the stream ends or its client goes away.
+struct Lease {
+    store: std::sync::Arc<crate::store::Store>,
+    id: i64,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let (store, id) = (self.store.clone(), self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = crate::store::tails::release(&store, id).await {
+                    // It expires by itself (store::tails::LEASE).
+                    tracing::warn!(error = %e, "giving a live tail's lease back failed");
+                }
+            });
+        }
+    }
+}
+
 async fn tail(
     State(s): State<AppState>,
     query: Result<Query<TailQuery>, axum::extract::rejection::QueryRejection>,
@@ -128,18 +148,24 @@ async fn tail(
         Ok(f) => f,
         Err(e) => return error_response(&e, Transport::Gateway),
     };
-    let Some(subscription) = s.store.tail.subscribe(caller.org, filter) else {
-        let e = ApiError::new(
-            Kind::ResourceExhausted,
-            "RUN-t41l5",
-            format!("at most {} live tails per organization", crate::service::tail::MAX_TAILS_PER_ORG),
-        );
-        return error_response(&e, Transport::Gateway);
+    let limit = crate::service::tail::MAX_TAILS_PER_ORG;
+    let too_many = || {
+        let e =
+            ApiError::new(Kind::ResourceExhausted, "RUN-t41l5", format!("at most {limit} live tails per organization"));
+        error_response(&e, Transport::Gateway)
+    };
+    let Some(subscription) = s.store.tail.subscribe(caller.org, filter) else { return too_many() };
+    // The limit holds across replicas: each open tail holds a lease in the database.
+    let lease = match crate::store::tails::acquire(&s.store, caller.org, limit).await {
+        Ok(Some(id)) => Lease { store: s.store.clone(), id },
+        Ok(None) => return too_many(),
+        Err(e) => return error_response(&e, Transport::Gateway),
     };
     let mut closing = s.closing.subscribe();
     let stream = async_stream::stream! {
-        // Moved whole into the stream: its slot is held for as long as the stream lives.
+        // Moved whole into the stream: its slot and lease are held for as long as the stream lives.
         let mut subscription = subscription;
+        let _lease = lease;
         let mut check = tokio::time::interval(TOKEN_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -15,6 +15,7 @@ pub mod orgs;
 pub mod recordings;
 pub mod runs;
 pub mod secrets;
+pub mod tails;
 pub mod targets;
 pub mod tokens;
 

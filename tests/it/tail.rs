@@ -1,7 +1,7 @@
 //! The live tail (authoring.md §5): `GET /management/v1/runs/_tail` streams the organization's
 //! run records (not other organizations') as they complete, filters apply, at most 10 per
-//! organization, a closed stream frees its slot, a revoked token ends the stream, and on
-//! PostgreSQL a tail sees the runs of another replica.
+//! organization (across replicas too), a closed stream frees its slot, a revoked token ends the
+//! stream, and on PostgreSQL a tail sees the runs of another replica.
 
 use crate::common;
 
@@ -206,6 +206,45 @@ async fn a_tail_sees_runs_of_another_replica() {
     assert_eq!(run["actionId"], id.as_str());
     assert_eq!(run["logs"][0]["message"], "from b");
     drop(stream);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Two replicas on one PostgreSQL database: the ten tails of an organization are counted across
+/// both (each open tail holds a lease in the database), and a closed one frees its slot for the
+/// other replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_per_org_across_replicas() {
+    let Some((a, b)) = TestServer::postgres_replicas().await else { return };
+    let mut on_a = Vec::new();
+    for _ in 0..6 {
+        on_a.push(tail(&a, &a.admin, "").await);
+    }
+    let mut on_b = Vec::new();
+    for _ in 0..4 {
+        on_b.push(tail(&b, &b.admin, "").await);
+    }
+    for server in [&a, &b] {
+        let r = open(server, &server.admin, "", None).await;
+        assert_eq!(r.status(), 429, "the eleventh tail of the organization");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["details"][0]["id"], "RUN-t41l5", "{body}");
+    }
+    // Another organization still has its own ten.
+    let org = a.create_org("tail-replicas").await;
+    assert_eq!(open(&b, &b.admin, "", Some(&org)).await.status(), 200);
+    // A tail closed on A frees a slot that B can take (within 5 s).
+    drop(on_a.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let reopened = loop {
+        let r = open(&b, &b.admin, "", None).await;
+        if r.status() == 200 || std::time::Instant::now() >= deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(reopened.status(), 200, "the slot closed on A was not freed for B within 5 s");
+    drop((on_a, on_b, reopened));
     a.stop().await;
     b.stop().await;
 }
