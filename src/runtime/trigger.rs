@@ -253,7 +253,7 @@ impl TriggerRun<'_> {
             Err(RunFailure::Timeout) => (Err(format!("timeout after {}", action.timeout)), false),
             Err(RunFailure::TopLevelTimeout(bound)) => {
                 let bound = Duration { nanos: bound.as_nanos() as i64 };
-                (Err(format!("timeout after {bound} (top-level evaluation)")), false)
+                (Err(format!("timeout after {bound}")), false)
             }
             Err(RunFailure::Memory) => (Err("memory limit exceeded".into()), false),
             Err(RunFailure::Crashed(reason)) => (Err(format!("sandbox crashed: {reason}")), false),

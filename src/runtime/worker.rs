@@ -154,6 +154,25 @@ fn data_size() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The most of a thrown value's text a run keeps (answers and run records): like a record's
+/// logs, a script cannot make its records or the answers that carry them arbitrarily large.
+pub const MAX_ERROR_BYTES: usize = 64 * 1024;
+
+/// `text` cut to [`MAX_ERROR_BYTES`] (at a character boundary), saying so.
+fn bounded_error(mut text: String) -> String {
+    if text.len() <= MAX_ERROR_BYTES {
+        return text;
+    }
+    let mut end = MAX_ERROR_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let dropped = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("… ({dropped} more bytes)"));
+    text
+}
+
 /// `String(value)` of a thrown value, or the engine's own message for its limit errors.
 fn error_text(err: JsError, ctx: &mut Context) -> String {
     let position = throw_position(&err.to_string());
@@ -164,12 +183,17 @@ fn error_text(err: JsError, ctx: &mut Context) -> String {
         };
     }
     let text = match err.into_opaque(ctx) {
+        // `String(symbol)` is its description; `symbol.toString()` semantics, not a TypeError.
+        Ok(value) if value.is_symbol() => {
+            value.as_symbol().map(|s| s.descriptive_string().to_std_string_escaped()).unwrap_or_default()
+        }
         Ok(value) => match value.to_string(ctx) {
             Ok(s) => s.to_std_string_escaped(),
             Err(_) => "uncaught exception".into(),
         },
         Err(e) => e.to_string(),
     };
+    let text = bounded_error(text);
     match position {
         Some(at) => format!("{text} {at}"),
         None => text,

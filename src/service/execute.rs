@@ -450,7 +450,18 @@ impl ExecuteTrigger {
     ) -> ApiResult<TriggerReport> {
         let deadline = Instant::now() + self.limits.max_trigger_time.as_std();
         let dry = DryRun { secrets: Some(secrets), deny_fetch: false };
-        self.run_actions(org, trigger, context, std::slice::from_ref(&action), deadline, &dry).await
+        let mut report = self.run_actions(org, trigger, context, std::slice::from_ref(&action), deadline, &dry).await?;
+        // A dry run says whether the script works (execute.md §2: a script that fails is
+        // `OUTCOME_FAILED` with the error), also when the action may fail in a trigger.
+        if report.outcome == Outcome::Succeeded {
+            if let Some(error) = report.runs.iter().find(|r| r.outcome == Outcome::Failed).and_then(|r| r.error.clone())
+            {
+                report.outcome = Outcome::Failed;
+                report.error = Some(format!("action \"{}\": {error}", action.name));
+                report.effects = None;
+            }
+        }
+        Ok(report)
     }
 
     /// Runs the targets of the trigger's function execution (if any), adding to `effects`.

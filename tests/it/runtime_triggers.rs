@@ -709,6 +709,7 @@ async fn thrown_values_and_missing_function(s: &TestServer) {
         ("throw null;", "null"),
         ("throw { toString: function () { return 'custom'; } };", "custom"),
         ("throw ['a', 'b'];", "a,b"),
+        ("throw Symbol('s');", "Symbol(s)"),
     ];
     for (body, expected) in cases {
         let script = format!("function thrower(ctx, api) {{ {body} }}");
@@ -717,6 +718,28 @@ async fn thrown_values_and_missing_function(s: &TestServer) {
         assert_error_text(&r.body["runs"][0]["error"], expected);
         assert_eq!(r.body["runs"][0]["outcome"], "OUTCOME_FAILED");
     }
+
+    // A thrown text is kept up to 64 KiB, then cut, saying how much was dropped.
+    let script = "function huge(ctx, api) { var t = 'e'; while (t.length < 1048576) t = t + t; throw t; }";
+    let r = test_inline(s, "huge", script, "2", "4", json!({})).await;
+    failed(&r);
+    let error = r.body["runs"][0]["error"].as_str().unwrap();
+    assert!(error.len() < 64 * 1024 + 100, "{} bytes", error.len());
+    assert!(
+        error.starts_with("eeee") && error.contains(&format!("… ({} more bytes)", 1048576 - 64 * 1024)),
+        "{}",
+        &error[error.len() - 60..]
+    );
+
+    // A dry run of an action that may fail in a trigger still says that the script failed.
+    let r = s
+        .test_action(
+            &s.admin,
+            json!({"name": "tolerated", "script": "function tolerated(ctx, api) { throw new Error('x'); }",
+                   "allowedToFail": true, "flowType": "2", "triggerType": "4"}),
+        )
+        .await;
+    assert_error_text(&failed(&r)["error"], "action \"tolerated\": Error: x");
 
     // Through _execute: the top-level error names the action.
     let id = s.create_script_action("missing", "function other(ctx, api) {}").await;
