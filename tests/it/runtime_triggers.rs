@@ -731,6 +731,30 @@ async fn thrown_values_and_missing_function(s: &TestServer) {
         &error[error.len() - 60..]
     );
 
+    // Values leaving the script are kept up to 100 levels deep; deeper is a catchable RangeError
+    // (never a silent null, never a lost answer).
+    let script =
+        "function deep(ctx, api) { var o = 1; for (var i = 0; i < 100; i++) o = [o]; api.v1.claims.setClaim('ok', o); \
+        var d = 1; for (var j = 0; j < 126; j++) d = [d]; \
+        try { api.v1.claims.setClaim('deep', d); } catch (e) { api.v1.claims.setClaim('caught', e.name); } \
+        api.v1.user.setMetadata('deep', d); }";
+    let r = test_inline(s, "deep", script, "2", "4", json!({})).await;
+    let error = failed(&r)["error"].as_str().unwrap();
+    assert!(error.starts_with("action \"deep\": RangeError: the value is nested deeper than 100 levels"), "{error}");
+    let script =
+        "function deep(ctx, api) { var o = 1; for (var i = 0; i < 100; i++) o = [o]; api.v1.claims.setClaim('ok', o); \
+        var d = 1; for (var j = 0; j < 126; j++) d = [d]; \
+        try { api.v1.claims.setClaim('deep', d); } catch (e) { api.v1.claims.setClaim('caught', e.name); } }";
+    let r = test_inline(s, "deep", script, "2", "4", json!({})).await;
+    assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED", "{r:?}");
+    let claims = &r.body["effects"]["claims"];
+    assert_eq!(claims["caught"], "RangeError", "{r:?}");
+    let mut kept = &claims["ok"];
+    for _ in 0..100 {
+        kept = &kept[0];
+    }
+    assert_eq!(kept, &json!(1), "the 100-level value arrives whole");
+
     // A dry run of an action that may fail in a trigger still says that the script failed.
     let r = s
         .test_action(

@@ -179,9 +179,28 @@ fn stringify(v: &JsValue, ctx: &mut Context) -> JsResult<Option<String>> {
     Ok(out.as_string().map(|s| s.to_std_string_escaped()))
 }
 
-/// A script value as JSON, through `JSON.stringify` (`null` where that gives `undefined`).
+/// Deepest nesting a value leaving a script (a claim, a metadata value) may have: it travels a few
+/// levels down in the worker's answer, which JSON readers take up to 128 levels deep.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// A script value as JSON, through `JSON.stringify` (`null` where that gives `undefined`). A
+/// value nested deeper than [`MAX_VALUE_DEPTH`] is a catchable `RangeError`, never a silent
+/// `null` or a lost answer.
 fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
-    Ok(stringify(v, ctx)?.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or(Value::Null))
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let Some(text) = stringify(v, ctx)? else { return Ok(Value::Null) };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(value) if depth(&value) <= MAX_VALUE_DEPTH => Ok(value),
+        _ => Err(JsNativeError::range()
+            .with_message(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels"))
+            .into()),
+    }
 }
 
 /// `obj[a]`, or `obj[b]` when that is null or undefined: a field scripts may spell two ways
