@@ -17,7 +17,7 @@ pub(super) fn context_field(ctx: &Context, path: &[&str]) -> Value {
 }
 
 pub(super) fn get_user(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let user = normalize_user(Some(&context_field(ctx, &["user"])));
+    let user = zero_filled_user(Some(&context_field(ctx, &["user"])));
     JsValue::from_json(&user, ctx)
 }
 

@@ -242,10 +242,15 @@ fn metadata_result(items: &[Value]) -> Value {
             let mut out = Map::new();
             out.insert("key".into(), m.get("key").cloned().unwrap_or(Value::String(String::new())));
             out.insert("value".into(), decode_metadata_value(m.get("value").and_then(Value::as_str).unwrap_or("")));
-            for k in ["creationDate", "changeDate", "resourceOwner", "sequence"] {
-                if let Some(v) = m.get(k) {
-                    out.insert(k.into(), v.clone());
-                }
+            // Every member of the Metadata result, as upstream gives them (zero values when the
+            // host left them out).
+            for (k, zero) in [
+                ("creationDate", json!("")),
+                ("changeDate", json!("")),
+                ("resourceOwner", json!("")),
+                ("sequence", json!(0)),
+            ] {
+                out.insert(k.into(), m.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(zero));
             }
             Value::Object(out)
         })
@@ -288,6 +293,61 @@ pub(crate) const USER_STATES: &[&str] = &[
     "USER_STATE_SUSPEND",
     "USER_STATE_INITIAL",
 ];
+
+/// `ctx.v1.getUser()`: the user of [`normalize_user`] with every member of runtime-v1 §4.5's User
+/// present, as upstream's structs give them to scripts: what the host left out (protobuf's JSON
+/// omits zero values) reads as `""`, `0`, `false` or `[]`, so `getUser().human.phone.startsWith(…)`
+/// works for a user without a phone. Without a user in the context, a user of zero values.
+fn zero_filled_user(user: Option<&Value>) -> Value {
+    fn fill(map: &mut Map<String, Value>, members: &[(&str, Value)]) {
+        for (name, zero) in members {
+            if map.get(*name).is_none_or(Value::is_null) {
+                map.insert((*name).to_string(), zero.clone());
+            }
+        }
+    }
+    let mut user = match normalize_user(user) {
+        Value::Object(u) => u,
+        _ => Map::new(),
+    };
+    let text = || Value::String(String::new());
+    fill(
+        &mut user,
+        &[
+            ("id", text()),
+            ("creationDate", text()),
+            ("changeDate", text()),
+            ("resourceOwner", text()),
+            ("sequence", json!(0)),
+            ("state", json!(0)),
+            ("username", text()),
+            ("loginNames", json!([])),
+            ("preferredLoginName", text()),
+        ],
+    );
+    if let Some(Value::Object(human)) = user.get_mut("human") {
+        fill(
+            human,
+            &[
+                ("firstName", text()),
+                ("lastName", text()),
+                ("nickName", text()),
+                ("displayName", text()),
+                ("avatarKey", text()),
+                ("preferredLanguage", text()),
+                ("gender", json!(0)),
+                ("email", text()),
+                ("isEmailVerified", json!(false)),
+                ("phone", text()),
+                ("isPhoneVerified", json!(false)),
+            ],
+        );
+    }
+    if let Some(Value::Object(machine)) = user.get_mut("machine") {
+        fill(machine, &[("name", text()), ("description", text())]);
+    }
+    Value::Object(user)
+}
 
 fn normalize_user(user: Option<&Value>) -> Value {
     let Some(Value::Object(u)) = user else { return Value::Null };

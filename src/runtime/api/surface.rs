@@ -203,10 +203,10 @@ static METADATA_ITEM: Shape = Shape {
     body: Body::Members(&[
         data("key", "string", "Metadata key."),
         data("value", "any", "The stored bytes: parsed when they are JSON, else a string."),
-        maybe("creationDate", "string", "When the entry was created."),
-        maybe("changeDate", "string", "When the entry last changed."),
-        maybe("resourceOwner", "string", "Organization that owns the entry."),
-        maybe("sequence", "number | string", "Sequence of the entry's last event."),
+        data("creationDate", "string", "When the entry was created (\"\" when the host did not say)."),
+        data("changeDate", "string", "When the entry last changed (\"\" when the host did not say)."),
+        data("resourceOwner", "string", "Organization that owns the entry."),
+        data("sequence", "number | string", "Sequence of the entry's last event (0 when the host did not say)."),
     ]),
 };
 
