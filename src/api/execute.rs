@@ -611,6 +611,7 @@ fn run_filters(r: &ListRunsRequest) -> ApiResult<(u64, Vec<RunFilter>)> {
         n if n > MAX_RUNS_PAGE => return Err(ApiError::new(Kind::InvalidArgument, "QUERY-4M0fs", "Limit exceeded")),
         n => n,
     };
+    super::check_query_count("ListRunsRequest", r.queries.len())?;
     let mut filters = Vec::new();
     for (i, q) in r.queries.iter().enumerate() {
         let set = q.action_id_query.is_some() as u8

@@ -566,6 +566,7 @@ pub async fn delete_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<Em
 /// one kind per query.
 fn check_list_actions(_s: &AppState, r: &ListActionsRequest) -> ApiResult<()> {
     ListQuery::bounds(&r.query)?;
+    super::check_query_count("ListActionsRequest", r.queries.len())?;
     for (i, q) in r.queries.iter().enumerate() {
         let set = q.action_id_query.is_some() as u8
             + q.action_name_query.is_some() as u8

@@ -40,6 +40,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Most `queries` one list request may combine (they are ANDed; a list of thousands would only
+/// build a statement too deep to render).
+pub const MAX_QUERIES: usize = 100;
+
+/// 400 naming the field when a list request combines more than [`MAX_QUERIES`] queries.
+pub fn check_query_count(message: &str, count: usize) -> ApiResult<()> {
+    if count > MAX_QUERIES {
+        return Err(ApiError::invalid(format!(
+            "invalid {message}.Queries: value must contain at most {MAX_QUERIES} item(s)"
+        )));
+    }
+    Ok(())
+}
+
 /// Request bodies above this are rejected with 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 

@@ -53,7 +53,8 @@ impl IdGenerator {
 
 /// Parses an id from a path or body; anything that is not a positive decimal i64 matches nothing.
 pub fn parse(s: &str) -> Option<i64> {
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    // Ids are opaque strings: `0123` is not the id `123` (no id starts with a zero).
+    if s.is_empty() || s.len() > 19 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse::<i64>().ok().filter(|v| *v > 0)

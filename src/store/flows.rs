@@ -86,6 +86,9 @@ fn org_event(org: i64, creator: i64, event_type: &'static str, payload: serde_js
     }
 }
 
+/// Rows or ids per statement (well under the bound parameters a statement may have).
+const CHUNK: usize = 1000;
+
 /// Replaces one trigger's ordered action list. `ids` are the raw ids from the request.
 pub async fn set_trigger_actions(
     store: &Store,
@@ -110,15 +113,18 @@ pub async fn set_trigger_actions(
                 if unique.len() != parsed.len() {
                     return Err(missing());
                 }
-                if !parsed.is_empty() {
-                    let found = action::Entity::find()
+                // In chunks: a statement has a bounded number of parameters (SQLite 32,766), and
+                // a trigger has no cap on its actions.
+                let mut found = 0;
+                for chunk in parsed.chunks(CHUNK) {
+                    found += action::Entity::find()
                         .filter(action::Column::OrgId.eq(org))
-                        .filter(action::Column::Id.is_in(parsed.clone()))
+                        .filter(action::Column::Id.is_in(chunk.to_vec()))
                         .count(txn)
                         .await?;
-                    if found as usize != parsed.len() {
-                        return Err(missing());
-                    }
+                }
+                if found as usize != parsed.len() {
+                    return Err(missing());
                 }
                 fta::Entity::delete_many()
                     .filter(fta::Column::OrgId.eq(org))
@@ -126,12 +132,12 @@ pub async fn set_trigger_actions(
                     .filter(fta::Column::TriggerType.eq(trigger.0))
                     .exec(txn)
                     .await?;
-                if !parsed.is_empty() {
-                    fta::Entity::insert_many(parsed.iter().enumerate().map(|(pos, id)| fta::ActiveModel {
+                for (n, chunk) in parsed.chunks(CHUNK).enumerate() {
+                    fta::Entity::insert_many(chunk.iter().enumerate().map(|(pos, id)| fta::ActiveModel {
                         org_id: Set(org),
                         flow_type: Set(flow_type.0),
                         trigger_type: Set(trigger.0),
-                        position: Set(pos as i32),
+                        position: Set((n * CHUNK + pos) as i32),
                         action_id: Set(*id),
                     }))
                     .exec_without_returning(txn)
@@ -197,12 +203,10 @@ pub async fn trigger_actions<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let mut by_id: HashMap<i64, action::Model> = action::Entity::find()
-        .filter(action::Column::Id.is_in(ids.clone()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect();
+    let mut by_id: HashMap<i64, action::Model> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let rows = action::Entity::find().filter(action::Column::Id.is_in(chunk.to_vec())).all(conn).await?;
+        by_id.extend(rows.into_iter().map(|a| (a.id, a)));
+    }
     Ok(ids.into_iter().filter_map(|id| by_id.remove(&id)).collect())
 }

@@ -957,6 +957,22 @@ async fn list_actions_empty_query_element(s: &TestServer) {
     assert_invalid(&r, "invalid ListActionsRequest.Queries[0].ActionNameQuery.Name: must not contain NUL characters");
     let r = s.post("/management/v1/flows/2/trigger/4", &s.admin, json!({"actionIds": ["1", "a\u{0}"]})).await;
     assert_invalid(&r, "invalid SetTriggerActionsRequest.ActionIds[1]: must not contain NUL characters");
+    // At most 100 queries in one request (they are ANDed): 100 is fine, thousands are a 400,
+    // never a statement too deep to build (ListRuns alike).
+    let id = s.create_action(&s.admin, "q").await;
+    let queries = |n: usize| json!({"queries": vec![json!({"actionIdQuery": {"id": id}}); n]});
+    let body = list_ok(s, queries(100)).await;
+    assert_eq!(body["result"].as_array().map(Vec::len), Some(1), "{body}");
+    for n in [101, 5_000] {
+        assert_invalid(
+            &list(s, queries(n)).await,
+            "invalid ListActionsRequest.Queries: value must contain at most 100 item(s)",
+        );
+        let runs = json!({"queries": vec![json!({"outcomeQuery": {"outcome": "OUTCOME_FAILED"}}); n]});
+        let r = s.post("/management/v1/runs/_search", &s.admin, runs).await;
+        assert_invalid(&r, "invalid ListRunsRequest.Queries: value must contain at most 100 item(s)");
+    }
+    assert_eq!(s.get("/management/v1/orgs/me", &s.admin).await.status, 200, "the server is fine");
 }
 
 async fn list_actions_sorting(s: &TestServer) {

@@ -366,18 +366,45 @@ async fn set_trigger_actions_invalid_ids(s: &TestServer) {
         vec!["not-a-number"],
         vec![""],
     ];
+    // An id spelled with a leading zero is not the id (ids are opaque strings).
+    let zero_a1 = format!("0{a1}");
+    let bad: Vec<Vec<&str>> = bad.into_iter().chain([vec![zero_a1.as_str()]]).collect();
     for ids in bad {
         let r = set_trigger(s, "2", "4", &ids).await;
         assert_err_text(&r, 400, 9, "COMMAND-dg422", "ActionIDs do not exist");
         let r = set_trigger(s, "2", "5", &ids).await;
         assert_err_text(&r, 400, 9, "COMMAND-dg422", "ActionIDs do not exist");
     }
+    // More unknown ids than a statement may have parameters: still the 400, never a 500.
+    let many: Vec<String> = (1..=40_000).map(|n| n.to_string()).collect();
+    let r = s.post(&trigger_path("2", "4"), &s.admin, json!({"actionIds": many})).await;
+    assert_err_text(&r, 400, 9, "COMMAND-dg422", "ActionIDs do not exist");
     // nothing changed
     assert_eq!(trigger_ids(&get_flow(s, "2").await), [tr("4", &[&a1])]);
 
     // the other org may use its own action
     let r = s.post(&trigger_path("2", "4"), &owner, json!({"actionIds": [foreign]})).await;
     assert_eq!(r.status, 200, "{r:?}");
+}
+
+/// No cap on actions per trigger: a list longer than one statement's rows is stored whole and in
+/// order, and read back so.
+async fn a_long_trigger_list_keeps_its_order(s: &TestServer) {
+    let mut ids = Vec::new();
+    for batch in 0..21 {
+        let made = futures::future::join_all(
+            (0..50).map(|i| async move { s.create_action(&s.admin, &format!("many{}", batch * 50 + i)).await }),
+        )
+        .await;
+        ids.extend(made);
+    }
+    ids.reverse();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    set_trigger_ok(s, "2", "4", &refs).await;
+    let all: Vec<&String> = ids.iter().collect();
+    assert_eq!(trigger_ids(&get_flow(s, "2").await), [tr("4", &all)]);
+    let r = set_trigger(s, "2", "4", &refs).await;
+    assert_err_text(&r, 400, 9, "COMMAND-Nfh52", "No Changes");
 }
 
 async fn set_trigger_actions_aliases_and_json(s: &TestServer) {
@@ -675,6 +702,7 @@ backend_tests!(
     set_trigger_actions_check_order,
     set_trigger_actions_no_changes,
     set_trigger_actions_invalid_ids,
+    a_long_trigger_list_keeps_its_order,
     set_trigger_actions_aliases_and_json,
     clear_flow_removes_assignments,
     delete_action_cascades_out_of_flows,
