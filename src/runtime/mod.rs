@@ -45,6 +45,67 @@ pub struct Job {
 /// Put in a run's context when its `fetch` must throw (a replay with `FETCH_DENY`).
 pub struct FetchDenied;
 
+/// A worker's log records of the run in progress, also written to a file of its own in the
+/// sandbox directory as they are made. A run killed at its deadline, out of memory or crashed
+/// answers nothing and its memory is gone; the server then reads what it had logged from the file
+/// (the records up to the moment it stopped, where an author debugging a timeout looks first).
+pub struct LogSpill {
+    file: std::cell::RefCell<std::fs::File>,
+    /// Whether the file holds records of the current or the last run.
+    dirty: std::cell::Cell<bool>,
+}
+
+impl LogSpill {
+    /// The file of the worker with process id `pid` in the sandbox directory `dir`.
+    pub fn path(dir: &std::path::Path, pid: u32) -> std::path::PathBuf {
+        dir.join(format!("worker-{pid}.log"))
+    }
+
+    /// In the worker: its file, in its working directory (the sandbox directory).
+    pub fn create() -> Option<std::rc::Rc<Self>> {
+        let path = Self::path(std::path::Path::new("."), std::process::id());
+        let file = std::fs::File::create(path).ok()?;
+        Some(std::rc::Rc::new(LogSpill { file: std::cell::RefCell::new(file), dirty: std::cell::Cell::new(false) }))
+    }
+
+    /// Before a run: forgets the last run's records (a file write only after a run that logged).
+    pub fn start_run(&self) {
+        use std::io::Seek;
+        if self.dirty.replace(false) {
+            let mut file = self.file.borrow_mut();
+            let _ = file.set_len(0);
+            let _ = file.seek(std::io::SeekFrom::Start(0));
+        }
+    }
+
+    pub fn append(&self, record: &LogRecord) {
+        use std::io::Write;
+        self.dirty.set(true);
+        if let Ok(mut line) = serde_json::to_vec(record) {
+            line.push(b'\n');
+            let _ = self.file.borrow_mut().write_all(&line);
+        }
+    }
+
+    /// In the server, after the worker with `pid` ended without an answer: the records its run had
+    /// made (at most what a run keeps; a line cut short by the kill is left out). The file goes.
+    pub fn take(dir: &std::path::Path, pid: u32) -> Vec<LogRecord> {
+        use std::io::Read;
+        let path = Self::path(dir, pid);
+        let mut text = String::new();
+        if let Ok(file) = std::fs::File::open(&path) {
+            let _ = file.take(256 * 1024).read_to_string(&mut text);
+        }
+        let _ = std::fs::remove_file(&path);
+        text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    }
+
+    /// In the server, when a worker ends after answering: its file goes.
+    pub fn remove(dir: &std::path::Path, pid: u32) {
+        let _ = std::fs::remove_file(Self::path(dir, pid));
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LogRecord {
     pub level: String,

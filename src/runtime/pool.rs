@@ -35,13 +35,39 @@ pub enum RunFailure {
     Crashed(String),
 }
 
+/// A run that produced no result: why, and what it had logged until then (read from its
+/// worker's [`super::LogSpill`] file).
+#[derive(Debug)]
+pub struct Failed {
+    pub failure: RunFailure,
+    pub logs: Vec<super::LogRecord>,
+}
+
+impl From<RunFailure> for Failed {
+    fn from(failure: RunFailure) -> Self {
+        Failed { failure, logs: Vec::new() }
+    }
+}
+
 struct Worker {
+    /// Its process id and the sandbox directory: where its log file is.
+    pid: Option<u32>,
+    dir: PathBuf,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     stderr: Arc<Mutex<String>>,
     /// Ends when the worker's stderr is closed (so all of it has been read).
     stderr_done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    /// Its log file goes with it (kept, unread, only while the process lives).
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            super::LogSpill::remove(&self.dir, pid);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -149,7 +175,7 @@ impl SandboxPool {
                 }
             }));
         }
-        Ok(Worker { child, stdin, stdout, stderr: stderr_buf, stderr_done })
+        Ok(Worker { pid: child.id(), dir: self.dir.clone(), child, stdin, stdout, stderr: stderr_buf, stderr_done })
     }
 
     fn take_worker(&self) -> std::io::Result<Worker> {
@@ -173,7 +199,7 @@ impl SandboxPool {
     }
 
     /// Runs one job on a worker, holding `slot`, until `deadline`.
-    pub async fn run(self: &Arc<Self>, _slot: &Slot, job: &Job, deadline: Instant) -> Result<JobResult, RunFailure> {
+    pub async fn run(self: &Arc<Self>, _slot: &Slot, job: &Job, deadline: Instant) -> Result<JobResult, Failed> {
         let mut worker = self.take_worker().map_err(|e| RunFailure::Crashed(format!("cannot start a worker: {e}")))?;
         // Counted down on drop too: a request cancelled mid-run (its client went away) drops this
         // future, and the worker with it (killed on drop, its state unknown).
@@ -213,15 +239,14 @@ impl SandboxPool {
                             Duration::from_millis(job.top_level_ms),
                         )
                     }
-                    other => {
-                        tokio::spawn(async move {
-                            let _ = worker.child.wait().await;
-                        });
-                        other
-                    }
+                    other => other,
                 };
+                let logs = worker.pid.map(|pid| super::LogSpill::take(&worker.dir, pid)).unwrap_or_default();
+                tokio::spawn(async move {
+                    let _ = worker.child.wait().await;
+                });
                 self.replace_in_background();
-                Err(failure)
+                Err(Failed { failure, logs })
             }
         }
     }

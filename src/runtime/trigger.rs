@@ -1,6 +1,6 @@
 //! Runs the actions of one trigger in order, carrying effects from one action to the next.
 
-use super::pool::{RunFailure, SandboxPool, Slot};
+use super::pool::{Failed, RunFailure, SandboxPool, Slot};
 use super::secrets::Secrets;
 use super::{Job, LogRecord};
 use crate::domain::{Duration, Outcome, Trigger};
@@ -225,7 +225,7 @@ impl TriggerRun<'_> {
             deny_fetch: self.deny_fetch,
         };
         let outcome = if Instant::now() >= deadline {
-            Err(RunFailure::Timeout)
+            Err(RunFailure::Timeout.into())
         } else {
             self.pool.run(self.slot, &job, deadline).await
         };
@@ -247,16 +247,26 @@ impl TriggerRun<'_> {
                     (Err(result.error.unwrap_or_else(|| "action failed".into())), false)
                 }
             }
-            Err(RunFailure::Timeout) if trigger_bound => {
-                (Err(format!("trigger timeout after {}", self.trigger_budget)), true)
+            Err(Failed { failure, mut logs }) => {
+                // What the run had logged before it was stopped (read from its worker's file).
+                for record in &mut logs {
+                    self.secrets.redact_in(&mut record.message);
+                }
+                report.log_bytes = logs.iter().map(|r| r.message.len() as u64).sum();
+                report.logs = logs;
+                match failure {
+                    RunFailure::Timeout if trigger_bound => {
+                        (Err(format!("trigger timeout after {}", self.trigger_budget)), true)
+                    }
+                    RunFailure::Timeout => (Err(format!("timeout after {}", action.timeout)), false),
+                    RunFailure::TopLevelTimeout(bound) => {
+                        let bound = Duration { nanos: bound.as_nanos() as i64 };
+                        (Err(format!("timeout after {bound}")), false)
+                    }
+                    RunFailure::Memory => (Err("memory limit exceeded".into()), false),
+                    RunFailure::Crashed(reason) => (Err(format!("sandbox crashed: {reason}")), false),
+                }
             }
-            Err(RunFailure::Timeout) => (Err(format!("timeout after {}", action.timeout)), false),
-            Err(RunFailure::TopLevelTimeout(bound)) => {
-                let bound = Duration { nanos: bound.as_nanos() as i64 };
-                (Err(format!("timeout after {bound}")), false)
-            }
-            Err(RunFailure::Memory) => (Err("memory limit exceeded".into()), false),
-            Err(RunFailure::Crashed(reason)) => (Err(format!("sandbox crashed: {reason}")), false),
         }
     }
 }

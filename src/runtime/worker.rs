@@ -84,6 +84,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         }
     }
     let mut stdout = std::io::stdout();
+    let spill = super::LogSpill::create();
     // The realm for the next run is built while waiting for it, off the request path.
     let mut next: Option<Result<Context, String>> = None;
     loop {
@@ -96,6 +97,10 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             Ok(job) => {
                 if job.deadline_ms > 0 {
                     watch.arm_run(std::time::Duration::from_millis(job.deadline_ms) + DEADLINE_MARGIN);
+                }
+                if let (Some(spill), Ok(ctx)) = (&spill, ctx.as_mut()) {
+                    spill.start_run();
+                    ctx.insert_data(spill.clone());
                 }
                 let result = run_job_in(&job, &mut ctx, Some(&watch), Some(&net));
                 watch.disarm_run();

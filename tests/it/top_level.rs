@@ -39,3 +39,54 @@ async fn top_level_is_bounded_by_five_seconds() {
     assert!(started.elapsed() >= Duration::from_millis(5500));
     s.stop().await;
 }
+
+/// A run stopped without an answer (its deadline, its memory, its top level) keeps what it had
+/// logged until then: in `_test`'s answer and in `_execute`'s run record, secrets redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logs_made_before_a_run_is_stopped_are_kept() {
+    let s = TestServer::sqlite().await;
+    let r = s.put("/management/v1/actions/secrets/API_KEY", &s.admin, json!({"value": "sk-live-123456"})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let cases = [
+        ("function a(ctx, api) { console.log('before the loop'); console.warn('key ' + require('zitadel/secrets').get('API_KEY')); while (true) {} }", "timeout after 1s"),
+        ("function a(ctx, api) { console.log('before the loop'); console.warn('key ' + require('zitadel/secrets').get('API_KEY')); let t = 'x'; while (true) t = t + t; }", "memory limit exceeded"),
+        ("console.log('before the loop'); console.warn('key ' + require('zitadel/secrets').get('API_KEY')); while (true) {}\nfunction a(ctx, api) {}", "timeout after 1s"),
+    ];
+    for (script, error) in cases {
+        let r = s
+            .post(
+                "/management/v1/actions/_test",
+                &s.admin,
+                json!({"name": "a", "script": script, "timeout": "1s", "flowType": "2", "triggerType": "4"}),
+            )
+            .await;
+        assert_eq!(r.body["outcome"], "OUTCOME_FAILED", "{r:?}");
+        let run = &r.body["runs"][0];
+        assert_eq!(run["error"], error, "{r:?}");
+        let logs: Vec<(&str, &str)> = run["logs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no logs: {r:?}"))
+            .iter()
+            .map(|l| (l["level"].as_str().unwrap(), l["message"].as_str().unwrap()))
+            .collect();
+        assert_eq!(logs, [("info", "before the loop"), ("warn", "key [secret API_KEY]")], "{script}");
+    }
+    // A run after a logging one that was not stopped starts with no records of the last one.
+    let r = s
+        .post(
+            "/management/v1/actions/_test",
+            &s.admin,
+            json!({"name": "a", "script": "function a(ctx, api) { while (true) {} }", "timeout": "1s", "flowType": "2", "triggerType": "4"}),
+        )
+        .await;
+    assert!(r.body["runs"][0].get("logs").is_none(), "{r:?}");
+    // Through _execute, the run record keeps them.
+    let id = s.create_action_body(&s.admin, json!({"name": "a", "script": cases[0].0, "timeout": "1s"})).await;
+    s.bind_trigger(&s.admin, "2", "4", &[&id]).await;
+    let r = s.execute_trigger(&s.admin, "2", "4", json!({})).await;
+    let record = r.body["runs"][0]["id"].as_str().unwrap().to_string();
+    let got = s.get(&format!("/management/v1/runs/{record}"), &s.admin).await;
+    assert_eq!(got.body["run"]["logs"][0]["message"], "before the loop", "{got:?}");
+    assert_eq!(got.body["run"]["logs"][1]["message"], "key [secret API_KEY]", "{got:?}");
+    s.stop().await;
+}

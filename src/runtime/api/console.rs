@@ -119,25 +119,31 @@ pub(super) fn format(args: &[JsValue], ctx: &mut Context) -> JsResult<String> {
 
 pub(super) fn record(level: &str, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let message = format(args, ctx)?;
-    with_run(ctx, |r| {
+    let kept = with_run(ctx, |r| {
         let mut r = r.borrow_mut();
         if r.truncated {
-            return;
+            return None;
         }
         let bytes = message.len() as u64;
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        if r.logs.len() >= MAX_LOG_RECORDS || r.log_bytes + bytes > MAX_LOG_BYTES {
+        let record = if r.logs.len() >= MAX_LOG_RECORDS || r.log_bytes + bytes > MAX_LOG_BYTES {
             r.truncated = true;
-            r.logs.push(LogRecord {
+            LogRecord {
                 level: "warn".into(),
                 message: "log truncated: a run keeps at most 1000 records and 64 KiB".into(),
                 time,
-            });
-            return;
-        }
-        r.log_bytes += bytes;
-        r.logs.push(LogRecord { level: level.into(), message, time });
+            }
+        } else {
+            r.log_bytes += bytes;
+            LogRecord { level: level.into(), message, time }
+        };
+        r.logs.push(record.clone());
+        Some(record)
     });
+    // Also out of the worker's memory at once: kept should the run end without an answer.
+    if let (Some(record), Some(spill)) = (kept, ctx.get_data::<std::rc::Rc<crate::runtime::LogSpill>>()) {
+        spill.append(&record);
+    }
     Ok(JsValue::undefined())
 }
 
