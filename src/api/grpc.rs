@@ -323,7 +323,20 @@ pub fn deadline(headers: &HeaderMap) -> Option<Duration> {
 /// Connect unary requests: a body in an encoding other than identity (e.g. `Content-Encoding:
 /// gzip`) is refused with UNIMPLEMENTED naming the one supported, as Connect servers answer an
 /// encoding they do not support (instead of reading compressed bytes as a malformed message).
-pub fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
+pub fn check_connect_headers(headers: &HeaderMap) -> ApiResult<()> {
+    // The Connect protocol has one version; a client that says another is not speaking it.
+    if let Some(version) = headers.get("connect-protocol-version") {
+        if version.as_bytes() != b"1" {
+            return Err(ApiError::invalid(format!(
+                "connect-protocol-version must be \"1\": got {:?}",
+                String::from_utf8_lossy(version.as_bytes())
+            )));
+        }
+    }
+    check_content_encoding(headers)
+}
+
+fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
     for value in headers.get_all(header::CONTENT_ENCODING) {
         let encoding = value.to_str().unwrap_or("").trim();
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {

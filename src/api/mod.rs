@@ -492,7 +492,7 @@ async fn dispatch(
         let body = read_body(body).await?;
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
         if transport == Transport::Connect && !matches!(protocol, grpc::Protocol::Grpc(..)) {
-            grpc::check_content_encoding(&parts.headers)?;
+            grpc::check_connect_headers(&parts.headers)?;
         }
         let value = match grpc::request_json(&state.protos, rpc, protocol, &parts.headers, &body)? {
             Some(message) => normalize_message(rpc, message, params.clone())?,

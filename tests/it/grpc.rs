@@ -746,6 +746,25 @@ async fn browser_preflights_and_connect_encodings() {
         assert_eq!(body["code"], "unimplemented", "{body}");
         assert!(body["message"].as_str().unwrap().contains(encoding), "{body}");
     }
+    // The one Connect protocol version; another is INVALID_ARGUMENT naming the header.
+    for (version, status) in [("1", 200), ("2", 400)] {
+        let r = s
+            .client
+            .post(&url)
+            .header("authorization", format!("Bearer {}", s.admin))
+            .header("content-type", "application/json")
+            .header("connect-protocol-version", version)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "version {version}");
+        if status == 400 {
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["code"], "invalid_argument", "{body}");
+            assert!(body["message"].as_str().unwrap().contains("connect-protocol-version"), "{body}");
+        }
+    }
     // identity is the one encoding spoken.
     let r = s
         .client
