@@ -456,6 +456,11 @@ pub(crate) fn normalize_message(
         map.insert(k, serde_json::Value::String(v));
     }
     json::strip_nulls(&mut value);
+    // A secret's value is stored encrypted, never as text, and may be any UTF-8 (authoring.md §1);
+    // its name is held to a pattern that has no NUL anyway.
+    if rpc.method == "SetActionSecret" {
+        return Ok(value);
+    }
     let mut path = Vec::new();
     if json::find_nul(&value, &mut path) {
         // `queries`, `[0]`, `name` → `Queries[0].Name`, as serde's paths read.

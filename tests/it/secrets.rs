@@ -138,6 +138,12 @@ async fn names_and_values_are_checked(s: &TestServer) {
     assert_eq!(set(s, &s.admin, "FULL", &"é".repeat(2048)).await.status, 200);
     assert_invalid_prefix(&set(s, &s.admin, "OVER", &"é".repeat(2049)).await, "invalid SetActionSecretRequest.Value: ");
     assert_eq!(names(&list(s, &s.admin).await), [max.as_str(), "FULL"]);
+    // Any UTF-8, NUL included (the value is stored encrypted, never as text): scripts read it whole.
+    assert_eq!(set(s, &s.admin, "WITH_NUL", "a\u{0}b").await.status, 200);
+    let script = "function n(ctx, api) { var v = require('zitadel/secrets').get('WITH_NUL'); \
+        api.v1.claims.setClaim('len', v.length); api.v1.claims.setClaim('code', v.charCodeAt(1)); }";
+    let r = s.test_action(&s.admin, json!({"name": "n", "script": script, "flowType": "2", "triggerType": "4"})).await;
+    assert_eq!(r.body["effects"]["claims"], json!({"len": 3, "code": 0}), "{r:?}");
 }
 
 fn urlencode(s: &str) -> String {
