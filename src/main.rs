@@ -58,6 +58,10 @@ enum Command {
     SandboxWorker {
         #[arg(long, default_value_t = 64 << 20)]
         memory_limit: u64,
+        /// Where the worker writes the log records of its runs as they are made (see
+        /// `runtime::LogSpill`); without it, nowhere.
+        #[arg(long)]
+        log_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -117,9 +121,10 @@ fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("sandbox-worker") {
         let cli = Cli::parse();
-        if let Some(Command::SandboxWorker { memory_limit }) = cli.command {
+        if let Some(Command::SandboxWorker { memory_limit, log_dir }) = cli.command {
             return actionsd::runtime::worker::main(actionsd::runtime::WorkerSettings {
                 memory_limit,
+                log_dir,
                 deny_list: cli.config.http_deny_list,
                 allow_list: cli.config.http_allow_list,
             });

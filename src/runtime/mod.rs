@@ -61,10 +61,9 @@ impl LogSpill {
         dir.join(format!("worker-{pid}.log"))
     }
 
-    /// In the worker: its file, in its working directory (the sandbox directory).
-    pub fn create() -> Option<std::rc::Rc<Self>> {
-        let path = Self::path(std::path::Path::new("."), std::process::id());
-        let file = std::fs::File::create(path).ok()?;
+    /// In the worker: its file in `dir` (the directory its pool named on its command line).
+    pub fn create(dir: &std::path::Path) -> Option<std::rc::Rc<Self>> {
+        let file = std::fs::File::create(Self::path(dir, std::process::id())).ok()?;
         Some(std::rc::Rc::new(LogSpill { file: std::cell::RefCell::new(file), dirty: std::cell::Cell::new(false) }))
     }
 
@@ -140,6 +139,8 @@ pub struct JobResult {
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub memory_limit: u64,
+    /// The directory of the worker's [`LogSpill`] file (the pool's sandbox directory).
+    pub log_dir: Option<std::path::PathBuf>,
     pub deny_list: String,
     pub allow_list: String,
 }

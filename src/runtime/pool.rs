@@ -139,6 +139,8 @@ impl SandboxPool {
             .arg("sandbox-worker")
             .arg("--memory-limit")
             .arg(self.config.memory_limit.to_string())
+            .arg("--log-dir")
+            .arg(&self.dir)
             .env_clear()
             .current_dir(&self.dir)
             .env("MALLOC_ARENA_MAX", "1")

@@ -84,7 +84,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         }
     }
     let mut stdout = std::io::stdout();
-    let spill = super::LogSpill::create();
+    let spill = settings.log_dir.as_deref().and_then(super::LogSpill::create);
     // The realm for the next run is built while waiting for it, off the request path.
     let mut next: Option<Result<Context, String>> = None;
     loop {
