@@ -385,11 +385,8 @@ async fn check_input(
     let (zitadel_base_url, zitadel_target_id, zitadel_token) = match r.zitadel_api {
         None => (None, None, Some(None)),
         Some(api) => {
-            let url = url::Url::parse(&api.base_url)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
-                .filter(|u| api.base_url.get(u.scheme().len()..).is_some_and(|rest| rest.starts_with("://")))
-                .ok_or_else(|| invalid(msg, "ZitadelApi.BaseUrl", "must be an absolute http or https URL"))?;
+            let url = super::absolute_http_url(&api.base_url)
+                .map_err(|_| invalid(msg, "ZitadelApi.BaseUrl", "must be an absolute http or https URL"))?;
             // API paths are appended to it: a query, a fragment or credentials would end up in
             // the wrong place (the token goes in the Authorization header).
             if url.query().is_some()

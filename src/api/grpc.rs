@@ -224,16 +224,9 @@ pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> 
 /// mapping with unknown fields refused (`check_proto_answers`): then gRPC and Connect proto
 /// clients get every field a JSON client gets.
 pub fn check_answer(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> ApiResult<()> {
-    fn depth(v: &serde_json::Value) -> usize {
-        match v {
-            serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-            serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-            _ => 0,
-        }
-    }
     // prost-reflect reads messages up to its recursion limit (100 message levels; a JSON level
     // of a `Struct` is two): deeper answers (a script's deeply nested claim) are not checked.
-    if depth(value) > 40 {
+    if crate::domain::nesting::depth(value) > 40 {
         return Ok(());
     }
     let (_, output) = descriptors(protos, rpc)?;
@@ -318,11 +311,7 @@ pub fn deadline(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_millis(ms))
 }
 
-/// Decodes a request body per protocol: its JSON message (before path parameters and
-/// normalization).
-/// Connect unary requests: a body in an encoding other than identity (e.g. `Content-Encoding:
-/// gzip`) is refused with UNIMPLEMENTED naming the one supported, as Connect servers answer an
-/// encoding they do not support (instead of reading compressed bytes as a malformed message).
+/// The Connect protocol's own headers of a unary request: its version, and its body's encoding.
 pub fn check_connect_headers(headers: &HeaderMap) -> ApiResult<()> {
     // The Connect protocol has one version; a client that says another is not speaking it.
     if let Some(version) = headers.get("connect-protocol-version") {
@@ -336,6 +325,9 @@ pub fn check_connect_headers(headers: &HeaderMap) -> ApiResult<()> {
     check_content_encoding(headers)
 }
 
+/// A body in an encoding other than identity (e.g. `Content-Encoding: gzip`) is refused with
+/// UNIMPLEMENTED naming the one supported, as Connect servers answer an encoding they do not
+/// support (instead of reading compressed bytes as a malformed message).
 fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
     for value in headers.get_all(header::CONTENT_ENCODING) {
         let encoding = value.to_str().unwrap_or("").trim();
@@ -349,6 +341,8 @@ fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
     Ok(())
 }
 
+/// Decodes a request body per protocol: its JSON message (before path parameters and
+/// normalization).
 pub fn request_json(
     protos: &Protos,
     rpc: &Rpc,

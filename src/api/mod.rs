@@ -54,6 +54,21 @@ pub fn check_query_count(message: &str, count: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// `raw` read as an absolute `http`/`https` URL with a host (a target's endpoint, ZITADEL's API
+/// base URL), or why it is not one.
+pub fn absolute_http_url(raw: &str) -> Result<url::Url, &'static str> {
+    let url = url::Url::parse(raw).map_err(|_| "not an absolute URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the scheme must be http or https");
+    }
+    // `http:host` parses (the scheme is a special one) but is no absolute URL: `//` must follow.
+    let authority = raw.get(url.scheme().len()..).is_some_and(|rest| rest.starts_with("://"));
+    if !authority || url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host");
+    }
+    Ok(url)
+}
+
 /// Request bodies above this are rejected with 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 

@@ -220,15 +220,7 @@ fn check_endpoint(s: &AppState, msg: &str, endpoint: &str) -> ApiResult<()> {
     if endpoint.is_empty() || endpoint.chars().count() > MAX_ENDPOINT {
         return Err(invalid("value length must be between 1 and 2048 runes, inclusive"));
     }
-    let url = url::Url::parse(endpoint).map_err(|_| invalid("not an absolute URL"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("the scheme must be http or https"));
-    }
-    // `http:host` parses (the scheme is a special one) but is no absolute URL: `//` must follow.
-    let authority = endpoint.get(url.scheme().len()..).is_some_and(|rest| rest.starts_with("://"));
-    if !authority || url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("the URL has no host"));
-    }
+    let url = super::absolute_http_url(endpoint).map_err(invalid)?;
     s.v2.policy
         .check_url(&url)
         .map_err(|why| err(Kind::InvalidArgument, "Errors.Target.DeniedURL", format!("invalid {msg}.Endpoint: {why}")))

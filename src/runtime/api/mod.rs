@@ -187,16 +187,9 @@ pub const MAX_VALUE_DEPTH: usize = 100;
 /// value nested deeper than [`MAX_VALUE_DEPTH`] is a catchable `RangeError`, never a silent
 /// `null` or a lost answer.
 fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
-    fn depth(v: &Value) -> usize {
-        match v {
-            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-            _ => 0,
-        }
-    }
     let Some(text) = stringify(v, ctx)? else { return Ok(Value::Null) };
     match serde_json::from_str::<Value>(&text) {
-        Ok(value) if depth(&value) <= MAX_VALUE_DEPTH => Ok(value),
+        Ok(value) if crate::domain::nesting::depth(&value) <= MAX_VALUE_DEPTH => Ok(value),
         _ => Err(JsNativeError::range()
             .with_message(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels"))
             .into()),
@@ -242,16 +235,21 @@ fn metadata_result(items: &[Value]) -> Value {
             let mut out = Map::new();
             out.insert("key".into(), m.get("key").cloned().unwrap_or(Value::String(String::new())));
             out.insert("value".into(), decode_metadata_value(m.get("value").and_then(Value::as_str).unwrap_or("")));
-            // Every member of the Metadata result, as upstream gives them (zero values when the
-            // host left them out).
-            for (k, zero) in [
-                ("creationDate", json!("")),
-                ("changeDate", json!("")),
-                ("resourceOwner", json!("")),
-                ("sequence", json!(0)),
-            ] {
-                out.insert(k.into(), m.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(zero));
+            for k in ["creationDate", "changeDate", "resourceOwner", "sequence"] {
+                if let Some(v) = m.get(k) {
+                    out.insert(k.into(), v.clone());
+                }
             }
+            // Every member of the Metadata result, as upstream gives them.
+            fill_missing(
+                &mut out,
+                &[
+                    ("creationDate", json!("")),
+                    ("changeDate", json!("")),
+                    ("resourceOwner", json!("")),
+                    ("sequence", json!(0)),
+                ],
+            );
             Value::Object(out)
         })
         .collect();
@@ -294,24 +292,27 @@ pub(crate) const USER_STATES: &[&str] = &[
     "USER_STATE_INITIAL",
 ];
 
+/// The zero value of each of `members` that `map` lacks (or holds as `null`): protobuf's JSON
+/// omits zero values, upstream's structs give them to scripts.
+fn fill_missing(map: &mut Map<String, Value>, members: &[(&str, Value)]) {
+    for (name, zero) in members {
+        if map.get(*name).is_none_or(Value::is_null) {
+            map.insert((*name).to_string(), zero.clone());
+        }
+    }
+}
+
 /// `ctx.v1.getUser()`: the user of [`normalize_user`] with every member of runtime-v1 §4.5's User
 /// present, as upstream's structs give them to scripts: what the host left out (protobuf's JSON
 /// omits zero values) reads as `""`, `0`, `false` or `[]`, so `getUser().human.phone.startsWith(…)`
 /// works for a user without a phone. Without a user in the context, a user of zero values.
 fn zero_filled_user(user: Option<&Value>) -> Value {
-    fn fill(map: &mut Map<String, Value>, members: &[(&str, Value)]) {
-        for (name, zero) in members {
-            if map.get(*name).is_none_or(Value::is_null) {
-                map.insert((*name).to_string(), zero.clone());
-            }
-        }
-    }
     let mut user = match normalize_user(user) {
         Value::Object(u) => u,
         _ => Map::new(),
     };
     let text = || Value::String(String::new());
-    fill(
+    fill_missing(
         &mut user,
         &[
             ("id", text()),
@@ -326,7 +327,7 @@ fn zero_filled_user(user: Option<&Value>) -> Value {
         ],
     );
     if let Some(Value::Object(human)) = user.get_mut("human") {
-        fill(
+        fill_missing(
             human,
             &[
                 ("firstName", text()),
@@ -344,7 +345,7 @@ fn zero_filled_user(user: Option<&Value>) -> Value {
         );
     }
     if let Some(Value::Object(machine)) = user.get_mut("machine") {
-        fill(machine, &[("name", text()), ("description", text())]);
+        fill_missing(machine, &[("name", text()), ("description", text())]);
     }
     Value::Object(user)
 }

@@ -1,0 +1,26 @@
+//! How deep a JSON value nests: what parsers and protobuf decoders bound.
+
+use serde_json::Value;
+
+/// Levels of arrays and objects in `v` (a scalar is 0, `[1]` is 1, `{"a": [1]}` is 2).
+pub fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::depth;
+    use serde_json::json;
+
+    #[test]
+    fn levels_of_arrays_and_objects() {
+        assert_eq!(depth(&json!(1)), 0);
+        assert_eq!(depth(&json!([1])), 1);
+        assert_eq!(depth(&json!({"a": [1], "b": 2})), 2);
+        assert_eq!(depth(&json!([[], [[[]]]])), 4);
+    }
+}
