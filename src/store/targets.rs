@@ -39,10 +39,51 @@ pub struct TargetPatch {
     pub endpoint: Option<String>,
     pub timeout_nanos: Option<i64>,
     pub payload_type: Option<PayloadType>,
-    /// A new encrypted signing key (rotation).
-    pub signing_key_enc: Option<String>,
-    /// With a rotation: how long (µs) the replaced key stays valid; 0 drops it at once.
-    pub signing_key_grace_micros: i64,
+    /// A new signing key (rotation).
+    pub rotation: Option<KeyRotation>,
+}
+
+/// A signing-key rotation of UpdateTarget.
+pub struct KeyRotation {
+    /// The new key, encrypted.
+    pub key_enc: String,
+    /// How long (µs) the replaced key stays valid; 0 drops it and every earlier one at once.
+    pub grace_micros: i64,
+    /// `ACTIONSD_ENCRYPTION_KEY`, to re-seal the keys still in their grace periods.
+    pub encryption_key: String,
+}
+
+/// At most this many replaced keys are kept in their grace periods; a rotation beyond it ends the
+/// grace of the oldest replaced key.
+pub const MAX_PREVIOUS_KEYS: usize = 10;
+
+/// A signing key replaced by a rotation, valid until `until` (µs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PreviousKey {
+    pub key: String,
+    pub until: i64,
+}
+
+/// The replaced keys of a target, most recently replaced first (expired ones included). They are
+/// sealed together as one JSON list in `previous_key_enc`; a row written before several were kept
+/// holds one bare key whose end is `previous_key_expires_at`.
+pub fn previous_keys(encryption_key: &str, t: &target::Model) -> ApiResult<Vec<PreviousKey>> {
+    let Some(sealed) = &t.previous_key_enc else { return Ok(Vec::new()) };
+    let plain = super::crypto::decrypt(encryption_key, sealed).map_err(ApiError::internal)?;
+    if plain.starts_with('[') {
+        return serde_json::from_str(&plain).map_err(ApiError::internal);
+    }
+    Ok(vec![PreviousKey { key: plain, until: t.previous_key_expires_at.unwrap_or(0) }])
+}
+
+/// Seals `keys` for `previous_key_enc`, with the latest end for `previous_key_expires_at`.
+fn seal_previous_keys(encryption_key: &str, keys: &[PreviousKey]) -> ApiResult<(Option<String>, Option<i64>)> {
+    if keys.is_empty() {
+        return Ok((None, None));
+    }
+    let plain = serde_json::to_string(keys).map_err(ApiError::internal)?;
+    let sealed = super::crypto::encrypt(encryption_key, &plain).map_err(ApiError::internal)?;
+    Ok((Some(sealed), keys.iter().map(|k| k.until).max()))
 }
 
 async fn name_taken(txn: &DatabaseTransaction, name: &str, except: Option<i64>) -> ApiResult<bool> {
@@ -146,22 +187,28 @@ pub async fn update_target(
                     changes.insert("payloadType".into(), p.to_value().into());
                     next.payload_type = p;
                 }
-                if let Some(key) = patch.signing_key_enc {
+                if let Some(rotation) = patch.rotation {
                     // Never the key itself: only that it changed, and how long the old one lasts.
                     changes.insert("signingKeyRotated".into(), true.into());
-                    if patch.signing_key_grace_micros > 0 {
-                        let until = crate::domain::time::now_micros().saturating_add(patch.signing_key_grace_micros);
+                    let replaced = std::mem::replace(&mut next.signing_key_enc, rotation.key_enc);
+                    let mut kept = Vec::new();
+                    if rotation.grace_micros > 0 {
+                        let now = crate::domain::time::now_micros();
+                        let until = now.saturating_add(rotation.grace_micros);
                         changes.insert(
                             "previousSigningKeyExpirationDate".into(),
                             crate::domain::time::format_micros(until).into(),
                         );
-                        next.previous_key_enc = Some(std::mem::replace(&mut next.signing_key_enc, key));
-                        next.previous_key_expires_at = Some(until);
-                    } else {
-                        next.signing_key_enc = key;
-                        next.previous_key_enc = None;
-                        next.previous_key_expires_at = None;
+                        let key =
+                            super::crypto::decrypt(&rotation.encryption_key, &replaced).map_err(ApiError::internal)?;
+                        kept.push(PreviousKey { key, until });
+                        kept.extend(
+                            previous_keys(&rotation.encryption_key, &current)?.into_iter().filter(|k| k.until > now),
+                        );
+                        kept.truncate(MAX_PREVIOUS_KEYS);
                     }
+                    (next.previous_key_enc, next.previous_key_expires_at) =
+                        seal_previous_keys(&rotation.encryption_key, &kept)?;
                 }
                 if changes.is_empty() {
                     return Ok(current);

@@ -80,15 +80,14 @@ pub struct Encoded {
     pub content_type: &'static str,
 }
 
-/// The signing keys valid at `now` (µs): the current one first, then the previous one while its
-/// rotation grace period lasts.
+/// The signing keys valid at `now` (µs): the current one first, then the keys replaced by
+/// rotations while their grace periods last, most recently replaced first.
 pub fn signing_keys(encryption_key: &str, t: &target::Model, now: i64) -> ApiResult<Vec<String>> {
-    let decrypt = |sealed: &str| crate::store::crypto::decrypt(encryption_key, sealed).map_err(ApiError::internal);
-    let mut keys = vec![decrypt(&t.signing_key_enc)?];
-    if let (Some(previous), Some(until)) = (&t.previous_key_enc, t.previous_key_expires_at) {
-        if now < until {
-            keys.push(decrypt(previous)?);
-        }
+    let current = crate::store::crypto::decrypt(encryption_key, &t.signing_key_enc).map_err(ApiError::internal)?;
+    let mut keys = vec![current];
+    if t.previous_key_expires_at.is_some_and(|until| now < until) {
+        let previous = crate::store::targets::previous_keys(encryption_key, t)?;
+        keys.extend(previous.into_iter().filter(|k| now < k.until).map(|k| k.key));
     }
     Ok(keys)
 }

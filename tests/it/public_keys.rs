@@ -422,11 +422,39 @@ async fn signing_key_rotation_grace_period(s: &TestServer) {
     assert_eq!(payload::signing_keys(&enc, &row, now).unwrap(), [fourth.clone(), third.clone()]);
     assert_eq!(payload::signing_keys(&enc, &row, now + 2_000_000).unwrap(), [fourth.as_str()]);
 
-    // Rotating again during a grace period: the key replaced now is the previous one.
+    // Rotating again during a grace period keeps every replaced key for its own grace period,
+    // most recently replaced first.
     let r = s.post(&format!("{TARGETS}/{id}"), &s.admin, json!({"expirationSigningKey": "60s"})).await;
     let fifth = r.body["signingKey"].as_str().unwrap().to_string();
     let row = target_row(s, &id).await;
-    assert_eq!(payload::signing_keys(&enc, &row, actionsd::domain::time::now_micros()).unwrap(), [fifth, fourth]);
+    let now = actionsd::domain::time::now_micros();
+    assert_eq!(payload::signing_keys(&enc, &row, now + 2_000_000).unwrap(), [fifth.clone(), fourth.clone()]);
+    let r = s.post(&format!("{TARGETS}/{id}"), &s.admin, json!({"expirationSigningKey": "3600s"})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let sixth = r.body["signingKey"].as_str().unwrap().to_string();
+    let row = target_row(s, &id).await;
+    let now = actionsd::domain::time::now_micros();
+    assert_eq!(payload::signing_keys(&enc, &row, now + 2_000_000).unwrap(), [sixth.clone(), fifth.clone(), fourth]);
+    assert_eq!(payload::signing_keys(&enc, &row, now + 61_000_000).unwrap(), [sixth.clone(), fifth.clone()]);
+    assert_eq!(payload::signing_keys(&enc, &row, now + 3_601_000_000).unwrap(), [sixth.as_str()]);
+    let stored = row.previous_key_enc.clone().expect("previous keys stored");
+    assert!(!stored.contains(&fifth), "the previous keys are encrypted at rest");
+    // A row written when one previous key was kept (a bare sealed key) still reads.
+    let mut legacy = row.clone();
+    legacy.previous_key_enc = Some(actionsd::store::crypto::encrypt(&enc, &fifth).unwrap());
+    legacy.previous_key_expires_at = Some(now + 10_000_000);
+    assert_eq!(payload::signing_keys(&enc, &legacy, now).unwrap(), [sixth.clone(), fifth.clone()]);
+    assert_eq!(payload::signing_keys(&enc, &legacy, now + 10_000_000).unwrap(), [sixth.as_str()]);
+    // At most MAX_PREVIOUS_KEYS replaced keys are kept.
+    let mut last = sixth;
+    for _ in 0..actionsd::store::targets::MAX_PREVIOUS_KEYS + 2 {
+        let r = s.post(&format!("{TARGETS}/{id}"), &s.admin, json!({"expirationSigningKey": "3600s"})).await;
+        last = r.body["signingKey"].as_str().unwrap().to_string();
+    }
+    let row = target_row(s, &id).await;
+    let keys = payload::signing_keys(&enc, &row, actionsd::domain::time::now_micros()).unwrap();
+    assert_eq!(keys.len(), 1 + actionsd::store::targets::MAX_PREVIOUS_KEYS, "{keys:?}");
+    assert_eq!(keys[0], last);
 
     // Negative or malformed durations are refused and change nothing.
     let before = target_row(s, &id).await;
@@ -443,8 +471,9 @@ async fn signing_key_rotation_grace_period(s: &TestServer) {
 
     // Every rotation is a target.changed event; no key, in clear or encrypted, in any payload.
     let events = event_types(s, &id).await;
-    assert_eq!(events.iter().filter(|(t, _)| t == "target.changed").count(), 4);
-    let secrets = [&first, &second, &third];
+    let rotations = 6 + actionsd::store::targets::MAX_PREVIOUS_KEYS + 2;
+    assert_eq!(events.iter().filter(|(t, _)| t == "target.changed").count(), rotations - 1);
+    let secrets = [&first, &second, &third, &fifth, &last];
     for (_, payload) in &events {
         for secret in secrets {
             assert!(!payload.contains(secret.as_str()), "{payload}");

@@ -69,8 +69,14 @@ pub async fn update_target(s: AppState, c: Caller, r: UpdateTargetRequest) -> Ap
         endpoint: r.endpoint,
         timeout_nanos,
         payload_type: r.payload_type.map(|p| stored_payload_type(Some(p))),
-        signing_key_enc: new_key.as_deref().map(|k| encrypt_key(&s, k)).transpose()?,
-        signing_key_grace_micros: grace_micros,
+        rotation: match new_key.as_deref() {
+            Some(key) => Some(store::KeyRotation {
+                key_enc: encrypt_key(&s, key)?,
+                grace_micros,
+                encryption_key: encryption_key(&s).to_string(),
+            }),
+            None => None,
+        },
     };
     let model = store::update_target(&s.store, id, patch, c.token_id, c.token_org).await?;
     Ok(UpdateTargetResponse { change_date: format_micros(model.changed_at), signing_key: new_key })
