@@ -750,7 +750,7 @@ pub struct TestConnectionCallResponse {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<super::execute::RunSummary>,
     /// Writes through the ZITADEL API a real call would queue (`{kind: "userGrant" | "metadata",
-    /// userId, body}`); the dry run makes none.
+    /// userId, body}`, a metadata one also with its `key`); the dry run makes none.
     #[schema(value_type = Vec<Object>)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending_api_effects: Vec<serde_json::Value>,

@@ -235,6 +235,27 @@ impl ZitadelApi {
 }
 
 /// A path segment from an id taken from a payload (ids are digits; anything else is escaped).
+/// Reverses [`segment`].
+fn unsegment(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
@@ -354,9 +375,14 @@ impl ApiEffect {
         })
     }
 
-    /// As the dry run shows it (`pendingApiEffects`).
+    /// As the dry run shows it (`pendingApiEffects`); a metadata effect also names its key (its
+    /// body holds only the value).
     pub fn preview(&self) -> Value {
-        json!({"kind": self.kind.as_str(), "userId": self.user_id, "body": self.body})
+        let mut out = json!({"kind": self.kind.as_str(), "userId": self.user_id, "body": self.body});
+        if self.kind == EffectKind::Metadata {
+            out["key"] = Value::String(unsegment(self.path.rsplit('/').next().unwrap_or("")));
+        }
+        out
     }
 }
 
@@ -397,6 +423,16 @@ mod tests {
         assert_eq!(m.body, json!({"value": "YQ=="}));
         assert_eq!(ApiEffect::from_payload(&m.to_payload()), Some(m));
         assert_eq!(ApiEffect::from_payload("{}"), None);
+    }
+
+    #[test]
+    fn a_metadata_preview_names_its_key() {
+        for key in ["team/a", "ä ö%2F", "plain_key-1.x~", "%"] {
+            let m = ApiEffect::metadata("u1", None, &json!({"key": key, "value": "YQ=="}));
+            assert_eq!(m.preview(), json!({"kind": "metadata", "userId": "u1", "key": key, "body": {"value": "YQ=="}}));
+        }
+        let g = ApiEffect::user_grant("u1", None, &json!({"projectId": "p", "roles": []}));
+        assert!(g.preview().get("key").is_none(), "{}", g.preview());
     }
 
     #[test]
