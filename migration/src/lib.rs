@@ -15,6 +15,7 @@ mod m20261202_000010_connector_deliveries;
 mod m20261203_000011_authoring;
 mod m20261203_000012_replay;
 mod m20261205_000013_tail_leases;
+mod m20261206_000014_target_name_hash_index;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_authoring::Migration),
             Box::new(m20261203_000012_replay::Migration),
             Box::new(m20261205_000013_tail_leases::Migration),
+            Box::new(m20261206_000014_target_name_hash_index::Migration),
         ]
     }
 }

@@ -652,7 +652,7 @@ pub async fn delete_connection(s: AppState, c: Caller, r: IdRequest) -> ApiResul
 pub async fn set_org_link(s: AppState, c: Caller, r: SetOrgLinkRequest) -> ApiResult<DetailsResponse> {
     let id = parse_connection_id(&r.id)?;
     let zitadel_org = r.zitadel_org_id.trim().to_string();
-    if zitadel_org.is_empty() || zitadel_org.len() > 200 {
+    if zitadel_org.is_empty() || zitadel_org.len() > store::MAX_ZITADEL_ORG_ID {
         return Err(invalid(
             "SetOrgLinkRequest",
             "ZitadelOrgId",

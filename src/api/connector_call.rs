@@ -264,15 +264,26 @@ fn delivery_of(
     crate::store::deliveries::NewDelivery {
         target_id: 0,
         connection_id: Some(c.id),
-        execution_id: condition.map(Condition::label).unwrap_or_default(),
+        execution_id: crate::store::storable(condition.map(Condition::label).unwrap_or_default()),
         event_type: match condition {
-            Some(Condition::Event(t)) => Some(t.clone()),
+            Some(Condition::Event(t)) => Some(crate::store::storable(t.clone())),
             _ => None,
         },
-        aggregate_key: format!("connection:{}:user:{}", c.id, effect.user_id),
+        aggregate_key: format!("connection:{}:user:{}", c.id, ordering_key(&effect.user_id)),
         seq: s.store.new_id(),
         payload: effect.to_payload(),
     }
+}
+
+/// A user id as the deliveries' ordering key holds it: as it is when it looks like an id, else
+/// (NUL, which PostgreSQL refuses in text, or longer than an index entry may be) its SHA-256, so
+/// that the effects of one user still go out in order on both backends.
+fn ordering_key(user_id: &str) -> String {
+    if user_id.len() <= 200 && !user_id.contains('\0') {
+        return user_id.to_string();
+    }
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(user_id.as_bytes())))
 }
 
 /// What a verified call comes to before anything is stored (a call and its dry run share it).

@@ -535,8 +535,13 @@ async fn dispatch(
             grpc::check_answer(&state.protos, rpc, &value)?;
         }
         grpc::success(&state.protos, rpc, protocol, value)
-    }
-    .await;
+    };
+    // A handler that panics answers like any internal error, in the transport's own form (the
+    // router's outer panic layer only knows the gateway's).
+    let result = match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(result)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::internal(format!("handler of {} panicked", rpc.method))),
+    };
     let (response, status) = match result {
         Ok(response) => (response, StatusCode::OK),
         Err(err) => match protocol {

@@ -410,8 +410,16 @@ pub async fn rejections<C: ConnectionTrait>(conn: &C, id: i64) -> ApiResult<Vec<
         .await?)
 }
 
+/// The longest ZITADEL organization id a link may have (bytes).
+pub const MAX_ZITADEL_ORG_ID: usize = 200;
+
 /// The actionsd organization linked to a ZITADEL organization, if any.
 pub async fn linked_org<C: ConnectionTrait>(conn: &C, id: i64, zitadel_org: &str) -> ApiResult<Option<i64>> {
+    // Ids no link can have (SetOrgLink refuses them) are not looked up: PostgreSQL refuses NUL in
+    // text, and a lookup must not turn odd input into a database error.
+    if zitadel_org.len() > MAX_ZITADEL_ORG_ID || zitadel_org.contains('\0') {
+        return Ok(None);
+    }
     Ok(link::Entity::find_by_id((id, zitadel_org.to_string())).one(conn).await?.map(|l| l.org_id))
 }
 

@@ -369,7 +369,12 @@ pub async fn list<C: ConnectionTrait>(conn: &C, q: ListQuery) -> ApiResult<(Vec<
     }
     let total = select.clone().count(conn).await?;
     let order = if q.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
-    let rows = select.order_by(delivery::Column::Id, order).offset(q.offset).limit(q.limit).all(conn).await?;
+    let rows = select
+        .order_by(delivery::Column::Id, order)
+        .offset(super::sql_count(q.offset))
+        .limit(q.limit)
+        .all(conn)
+        .await?;
     Ok((rows, total))
 }
 

@@ -337,3 +337,9 @@ pub fn storable(text: String) -> String {
         text
     }
 }
+
+/// An offset or limit as SQL takes it: the databases' integers are signed 64-bit, and a request may
+/// ask for any unsigned one (nothing lies that far anyway).
+pub fn sql_count(n: u64) -> u64 {
+    n.min(i64::MAX as u64)
+}

@@ -212,7 +212,12 @@ pub async fn list(
         };
     }
     let total = q.clone().count(&store.db).await?;
-    let rows = q.order_by_desc(run::Column::Id).offset(offset).limit(limit).all(&store.db).await?;
+    let rows = q
+        .order_by_desc(run::Column::Id)
+        .offset(super::sql_count(offset))
+        .limit(super::sql_count(limit))
+        .all(&store.db)
+        .await?;
     Ok((total, rows))
 }
 

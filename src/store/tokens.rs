@@ -134,7 +134,12 @@ pub async fn list_tokens(
     }
     let total = q.clone().count(&store.db).await?;
     let order = if asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
-    let rows = q.order_by(token::Column::Id, order).offset(offset).limit(limit).all(&store.db).await?;
+    let rows = q
+        .order_by(token::Column::Id, order)
+        .offset(super::sql_count(offset))
+        .limit(super::sql_count(limit))
+        .all(&store.db)
+        .await?;
     Ok((total, rows))
 }
 

@@ -298,6 +298,39 @@ async fn effects_through_the_api_are_durable(s: &TestServer) {
     assert!(deliveries_of(s, &plain, |_| true).await.is_empty());
 }
 
+/// Ids ZITADEL would never send (NUL, longer than an index entry) are odd input, not a database
+/// outage: the same on both backends — the user's effects queued, the runs recorded, an org id
+/// that no link can have is an org without a link.
+async fn odd_ids_in_payloads_are_not_database_errors(s: &TestServer) {
+    let z = Receiver::start().await;
+    let (url, id, org, token) = setup(s, api(&z)).await;
+    let grant = "function grant(ctx, api) { api.v1.appendUserGrant({projectId: 'p1', roles: ['reader']}); }";
+    bind(s, &token, &org, "3", "3", &[("grant", grant, false)]).await;
+    let created = |user: &str, zorg: &str| {
+        json!({"fullMethod": "/zitadel.user.v2.UserService/AddHumanUser",
+            "request": {"username": "ann", "organization": {"orgId": zorg}, "profile": {"givenName": "Ann", "familyName": "Lee"}},
+            "response": {"userId": user, "details": {"sequence": "1", "resourceOwner": zorg}}})
+    };
+    let long = "9".repeat(3000);
+    let calls = [
+        created("u\u{0}x", "zorg"),
+        created(&long, "zorg"),
+        created("u20", "z\u{0}"),
+        created("u21", &"z".repeat(300)),
+    ];
+    for call in &calls {
+        let r = signed_call(s, &url, call).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body, call["response"], "{r:?}");
+    }
+    // The first two ran in the linked org; the org ids no link can have passed through.
+    let list = deliveries_of(s, &id, |l| l.len() >= 2).await;
+    assert_eq!(list.len(), 2, "one queued grant per run: {list:?}");
+    assert_eq!(runs_of(s, &token, 2).await.len(), 2);
+    let grants = received(&z, &format!("/management/v1/users/{long}/grants"), 1).await;
+    assert_eq!(grants[0].json()["projectId"], "p1");
+}
+
 /// JWT bodies verified against ZITADEL's JWKS (refetched once for an unknown key id), JWE bodies
 /// decrypted with the connection's key pair; every refusal a 4xx with nothing run.
 async fn jwt_and_jwe_payloads(s: &TestServer) {
@@ -399,6 +432,7 @@ backend_tests_with!(
     metadata_zitadel_does_not_send,
     grant_organizations_metadata,
     effects_through_the_api_are_durable,
+    odd_ids_in_payloads_are_not_database_errors,
     jwt_and_jwe_payloads,
     hostile_scripts_do_not_stall_other_calls
 );

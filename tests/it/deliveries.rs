@@ -525,6 +525,15 @@ async fn list_deliveries_filters_order_and_pagination(s: &TestServer) {
     let page2 = list(s, json!({"pagination": {"offset": "2", "limit": "2"}})).await;
     let paged: Vec<Value> = items(&page1).into_iter().chain(items(&page2)).map(|d| d["id"].clone()).collect();
     assert_eq!(paged, all.iter().map(|d| d["id"].clone()).collect::<Vec<_>>());
+    // Offsets beyond SQL's signed 64-bit integers are an empty page, not a failure.
+    for offset in ["9223372036854775807", "9223372036854775808", "18446744073709551615"] {
+        let beyond = list(s, json!({"pagination": {"offset": offset}})).await;
+        assert!(items(&beyond).is_empty(), "{offset}: {beyond}");
+        assert_eq!(beyond["pagination"]["totalResult"], "4", "{offset}: {beyond}");
+        let r =
+            s.connect(&format!("{SERVICE}/ListDeliveries"), &s.admin, json!({"pagination": {"offset": offset}})).await;
+        assert_eq!(r.status, 200, "{offset}: {r:?}");
+    }
     let asc = list(s, json!({"pagination": {"asc": true}})).await;
     let mut reversed: Vec<Value> = items(&asc).into_iter().map(|d| d["id"].clone()).collect();
     reversed.reverse();

@@ -198,6 +198,11 @@ async fn create_target_validation(s: &TestServer) {
     // A name at the limit and an endpoint of exactly 2048 characters are fine; so is an unresolvable name.
     let url_2048 = format!("https://example.com/{}", "a".repeat(2048 - "https://example.com/".len()));
     create(s, with("name", json!("n".repeat(1000)))).await;
+    // 1,000 characters of four bytes each (larger than a PostgreSQL btree entry), unique all the same.
+    let wide: String = (0..1000u32).map(|i| char::from_u32(0x1F300 + (i * 7919) % 0x2FF).unwrap()).collect();
+    create(s, with("name", json!(wide))).await;
+    let r = s.post(TARGETS, &s.admin, with("name", json!(wide))).await;
+    assert_error(&r, 409, 6, "Errors.Target.AlreadyExists", "the same wide name again");
     let mut b = with("endpoint", json!(url_2048));
     b["name"] = json!("long-url");
     create(s, b).await;
