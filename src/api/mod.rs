@@ -476,8 +476,17 @@ pub(crate) fn normalize_message(
     if rpc.method == "SetActionSecret" {
         return Ok(value);
     }
+    // So may the values of a dry run's secret overrides, which are never stored at all.
+    let overrides = match rpc.method {
+        "TestAction" | "ReplayTrigger" => value.as_object_mut().and_then(|map| map.remove("secrets")),
+        _ => None,
+    };
     let mut path = Vec::new();
-    if json::find_nul(&value, &mut path) {
+    let has_nul = json::find_nul(&value, &mut path);
+    if let (Some(overrides), serde_json::Value::Object(map)) = (overrides, &mut value) {
+        map.insert("secrets".into(), overrides);
+    }
+    if has_nul {
         // `queries`, `[0]`, `name` → `Queries[0].Name`, as serde's paths read.
         let mut joined = String::new();
         for segment in &path {

@@ -179,6 +179,9 @@ impl TriggerRun<'_> {
                     state = new_state;
                 }
                 Err(error) => {
+                    // The text the answer and the run record both carry: a NUL (which PostgreSQL
+                    // cannot store) reads as U+FFFD in both.
+                    let error = crate::store::storable(error);
                     report.outcome = Outcome::Failed;
                     report.error = Some(error.clone());
                     if trigger_timed_out {

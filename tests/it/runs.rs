@@ -518,7 +518,7 @@ async fn retention_pruning(s: &TestServer) {
 
 /// A failed action whose error text holds a NUL (binary data thrown, e.g. a fetched body): the
 /// trigger still answers 200 and every run record is stored (PostgreSQL refuses NUL in text; the
-/// record keeps it as U+FFFD on both backends).
+/// answer and the record carry it as U+FFFD, on both backends).
 async fn nul_in_an_error_is_stored(s: &TestServer) {
     let ok = s.create_script_action("beforeNul", "function beforeNul() {}").await;
     let bad = s
@@ -536,6 +536,7 @@ async fn nul_in_an_error_is_stored(s: &TestServer) {
     assert_eq!(g.status, 200, "{g:?}");
     let error = g.body["run"]["error"].as_str().unwrap();
     assert!(error.starts_with("Error: bad\u{FFFD}byte"), "{g:?}");
+    assert_eq!(r.body["runs"][1]["error"], error, "the answer and the record carry the same text");
     let by_run = json!({"queries": [{"runIdQuery": {"runId": r.body["runId"]}}]});
     let all = s.poll_runs(&s.admin, by_run, |r| total(r) >= 2).await;
     assert_eq!(total(&all), 2, "both records stored: {all:?}");

@@ -144,6 +144,20 @@ async fn names_and_values_are_checked(s: &TestServer) {
         api.v1.claims.setClaim('len', v.length); api.v1.claims.setClaim('code', v.charCodeAt(1)); }";
     let r = s.test_action(&s.admin, json!({"name": "n", "script": script, "flowType": "2", "triggerType": "4"})).await;
     assert_eq!(r.body["effects"]["claims"], json!({"len": 3, "code": 0}), "{r:?}");
+    // A dry run's override takes what SetActionSecret takes; NUL elsewhere in it is still refused.
+    let with = |value: &str, name: &str| json!({"name": name, "script": script, "flowType": "2", "triggerType": "4", "secrets": {"WITH_NUL": value}});
+    let r = s.test_action(&s.admin, with("x\u{0}yz", "n")).await;
+    assert_eq!(r.body["effects"]["claims"], json!({"len": 4, "code": 0}), "{r:?}");
+    let r = s.test_action(&s.admin, with("x", "n\u{0}")).await;
+    assert_invalid_prefix(&r, "invalid TestActionRequest.Name: must not contain NUL");
+    let r = s
+        .post(
+            "/management/v1/flows/2/trigger/4/_replay",
+            &s.admin,
+            json!({"draft": {"name": "n", "script": script}, "secrets": {"WITH_NUL": "a\u{0}"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
 }
 
 fn urlencode(s: &str) -> String {
