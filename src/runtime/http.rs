@@ -499,6 +499,16 @@ struct Prepared {
     body: Option<String>,
 }
 
+/// Headers a script may not set, as Go's client (upstream's `fetch`) skips them: `Host` comes
+/// from the URL (else a script could address a virtual host the deny list names on an allowed
+/// address), and the framing headers from the body.
+const IGNORED_HEADERS: [HeaderName; 4] = [
+    reqwest::header::HOST,
+    reqwest::header::CONTENT_LENGTH,
+    reqwest::header::TRANSFER_ENCODING,
+    reqwest::header::TRAILER,
+];
+
 fn prepare(policy: &NetPolicy, req: FetchRequest) -> Result<Prepared, String> {
     let url = Url::parse(req.url.trim()).map_err(|e| format!("fetch: invalid URL {:?}: {e}", req.url))?;
     policy.check_url(&url).map_err(|e| format!("fetch: {e}"))?;
@@ -515,6 +525,9 @@ fn prepare(policy: &NetPolicy, req: FetchRequest) -> Result<Prepared, String> {
             for (name, values) in given {
                 let header = HeaderName::from_bytes(name.trim().as_bytes())
                     .map_err(|_| format!("fetch: invalid header name {name:?}"))?;
+                if IGNORED_HEADERS.contains(&header) {
+                    continue;
+                }
                 for value in values {
                     let value = HeaderValue::from_str(&value)
                         .map_err(|_| format!("fetch: invalid value for header {name:?}"))?;
@@ -997,6 +1010,8 @@ mod tests {
             headers: Some(BTreeMap::from([
                 ("X-Multi".into(), vec!["a".into(), "b".into()]),
                 ("Content-Type".into(), vec!["text/plain".into()]),
+                ("Host".into(), vec!["localhost".into()]),
+                ("content-length".into(), vec!["3".into()]),
             ])),
             body: Some("{\"hello\":1}".into()),
         };
@@ -1014,6 +1029,9 @@ mod tests {
         assert_eq!(seen.body, b"{\"hello\":1}");
         let multi = seen.header_values("x-multi");
         assert!(multi == ["a", "b"] || multi == ["a, b"], "{multi:?}");
+        // a script's Host and framing headers are not sent: the URL and the body decide them
+        assert_eq!(seen.header_values("host"), [format!("127.0.0.1:{port}")]);
+        assert_eq!(seen.header_values("content-length"), ["11"]);
         // given headers replace the defaults entirely
         assert_eq!(seen.header_values("content-type"), ["text/plain"]);
         assert!(!seen.header_values("accept").contains(&"application/json".to_owned()));

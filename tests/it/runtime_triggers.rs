@@ -1518,8 +1518,49 @@ mod json_out {
         assert!(restarted().await > before, "the workers of the large runs were replaced");
     }
 
+    /// `response.json()` builds what `JSON.parse(response.text())` builds: members in the body's
+    /// order at every level, a later duplicate winning, `__proto__` an ordinary member; text that is
+    /// not JSON is a catchable Error.
+    async fn response_json_is_json_parse(s: &TestServer) {
+        let z = Receiver::start().await;
+        let body = r#"{"z":1,"a":[{"y":true,"b":null}],"m":{"k":"v","c":2.5,"k":"w"},"__proto__":{"x":1},"big":12345678901234}"#;
+        let mut doc = Answer::status(200).with_header("content-type", "application/json");
+        doc.body = body.to_string();
+        z.reply_at("/doc", doc);
+        let mut text = Answer::status(200);
+        text.body = "{\"a\":1} trailing".to_string();
+        z.reply_at("/text", text);
+        let script = format!(
+            "function parse(ctx, api) {{
+              var http = require('zitadel/http');
+              var r = http.fetch('{doc}');
+              var v = r.json();
+              api.v1.claims.setClaim('same', JSON.stringify(v) === JSON.stringify(JSON.parse(r.text())));
+              api.v1.claims.setClaim('text', JSON.stringify(v));
+              api.v1.claims.setClaim('keys', Object.keys(v));
+              api.v1.claims.setClaim('proto', Object.getPrototypeOf(v) === Object.prototype && v.__proto__.x === 1);
+              var bad;
+              try {{ http.fetch('{text}').json(); bad = 'parsed'; }} catch (e) {{ bad = e instanceof Error && e.message; }}
+              api.v1.claims.setClaim('bad', bad);
+            }}",
+            doc = z.url("/doc"),
+            text = z.url("/text"),
+        );
+        let r = test_inline(s, "parse", &script, "2", "4", json!({})).await;
+        let claims = &ok(&r)["claims"];
+        assert_eq!(claims["same"], true, "{r:?}");
+        assert_eq!(
+            claims["text"],
+            r#"{"z":1,"a":[{"y":true,"b":null}],"m":{"k":"w","c":2.5},"__proto__":{"x":1},"big":12345678901234}"#,
+            "{r:?}"
+        );
+        assert_eq!(claims["keys"], json!(["z", "a", "m", "__proto__", "big"]), "{r:?}");
+        assert_eq!(claims["proto"], true, "{r:?}");
+        assert!(claims["bad"].as_str().unwrap_or("").starts_with("fetch: response is not valid JSON"), "{r:?}");
+    }
+
     backend_tests_with!(loopback; values_leave_as_json_stringify_gives_them, fetch_connections_do_not_outlive_the_run,
-        fetch_reads_bodies_up_to_the_cap);
+        fetch_reads_bodies_up_to_the_cap, response_json_is_json_parse);
 }
 
 /// Post Creation: `api.userGrants` holds what earlier actions added (one list across the

@@ -84,8 +84,68 @@ pub(super) fn response_text(this: &JsValue, _: &[JsValue], ctx: &mut Context) ->
 
 pub(super) fn response_json(this: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let body = response_body(this, ctx)?;
-    let v: Value = serde_json::from_str(&body).map_err(|e| err(format!("fetch: response is not valid JSON: {e}")))?;
-    JsValue::from_json(&v, ctx)
+    let mut de = serde_json::Deserializer::from_str(&body);
+    let value = serde::de::DeserializeSeed::deserialize(JsonToJs { ctx }, &mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| err(format!("fetch: response is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// Reads JSON text straight into script values, as `JSON.parse` builds them: members in the
+/// order of the text (a later duplicate wins), `__proto__` an ordinary member.
+struct JsonToJs<'a> {
+    ctx: &'a mut Context,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonToJs<'_> {
+    type Value = JsValue;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<JsValue, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonToJs<'_> {
+    type Value = JsValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<JsValue, E> {
+        Ok(JsValue::null())
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<JsValue, E> {
+        Ok(JsValue::new(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<JsValue, E> {
+        Ok(i32::try_from(v).map_or_else(|_| JsValue::new(v as f64), JsValue::new))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<JsValue, E> {
+        Ok(i32::try_from(v).map_or_else(|_| JsValue::new(v as f64), JsValue::new))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<JsValue, E> {
+        Ok(JsValue::new(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<JsValue, E> {
+        Ok(JsValue::from(JsString::from(v)))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(JsonToJs { ctx: &mut *self.ctx })? {
+            items.push(item);
+        }
+        Ok(JsArray::from_iter(items, self.ctx).into())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsValue, A::Error> {
+        let object = JsObject::with_object_proto(self.ctx.intrinsics());
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(JsonToJs { ctx: &mut *self.ctx })?;
+            object
+                .create_data_property_or_throw(JsString::from(key.as_str()), value, self.ctx)
+                .map_err(|e| serde::de::Error::custom(e.to_string()))?;
+        }
+        Ok(object.into())
+    }
 }
 
 pub(super) fn uuid_str(id: uuid::Uuid) -> JsValue {
