@@ -400,7 +400,7 @@ async fn check_input(
                     "must be the API's base URL without a query, a fragment or credentials",
                 ));
             }
-            s.v2.policy.check_url(&url).map_err(|why| {
+            s.v2.policy.check_url_resolved(&url).await.map_err(|why| {
                 ApiError::new(Kind::InvalidArgument, "CONN-d3n1d", format!("invalid {msg}.ZitadelApi.BaseUrl: {why}"))
             })?;
             let token = match api.token {

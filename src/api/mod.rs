@@ -57,12 +57,19 @@ pub fn check_query_count(message: &str, count: usize) -> ApiResult<()> {
 /// `raw` read as an absolute `http`/`https` URL with a host (a target's endpoint, ZITADEL's API
 /// base URL), or why it is not one.
 pub fn absolute_http_url(raw: &str) -> Result<url::Url, &'static str> {
+    // As Go's url.Parse (upstream) refuses them; the URL parser would drop them silently, and the
+    // URL stored would not be the one called.
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("the URL contains a control character or white space");
+    }
     let url = url::Url::parse(raw).map_err(|_| "not an absolute URL")?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("the scheme must be http or https");
     }
     // `http:host` parses (the scheme is a special one) but is no absolute URL: `//` must follow.
-    let authority = raw.get(url.scheme().len()..).is_some_and(|rest| rest.starts_with("://"));
+    // `http:///host` parses too (the parser skips extra slashes), but its authority is empty.
+    let authority =
+        raw.get(url.scheme().len()..).is_some_and(|rest| rest.starts_with("://") && !rest.starts_with(":///"));
     if !authority || url.host_str().is_none_or(str::is_empty) {
         return Err("the URL has no host");
     }

@@ -49,6 +49,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout for establishing a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a configuration check waits for a name to resolve before accepting it unchecked.
+pub const CREATE_TIME_LOOKUP: Duration = Duration::from_secs(3);
+
 // ---------------------------------------------------------------------------
 // Policy
 // ---------------------------------------------------------------------------
@@ -87,7 +90,7 @@ impl RuleSet {
                     .map(|(ip, len)| format!("{ip}/{len}"))
                     .unwrap_or_else(|| entry.to_owned());
                 let net: IpNet = cidr.parse().map_err(|_| bad())?;
-                set.nets.push(net);
+                set.nets.push(canonical_net(net));
             } else {
                 match normalize_host(entry) {
                     Some(HostKind::Ip(ip)) => set.nets.push(IpNet::from(canonical_ip(ip))),
@@ -219,9 +222,35 @@ impl NetPolicy {
             }
         }
         match (permitted.is_empty(), first_denied) {
-            (true, Some(ip)) => Err(format!("address {ip} is denied (host {name} resolves to it)")),
+            // The address stays in the server's log: the text reaches script authors, who
+            // should not learn the internal addresses of names they try.
+            (true, Some(ip)) => {
+                tracing::debug!(host = %name, address = %ip, "outgoing call refused: the name resolves to a denied address");
+                Err(format!("host {name} resolves to a denied address"))
+            }
             _ => Ok(permitted),
         }
+    }
+
+    /// [`check_url`](Self::check_url), then, for a name that is not explicitly allowed, whether
+    /// it resolves to a permitted address: a name whose every address is denied is refused (no
+    /// call to it could be made); a name that does not resolve (yet), or not within
+    /// [`CREATE_TIME_LOOKUP`], passes. For configuration checks (target endpoints, ZITADEL's API).
+    pub async fn check_url_resolved(&self, url: &Url) -> Result<(), String> {
+        self.check_url(url)?;
+        let Some(url::Host::Domain(domain)) = url.host() else { return Ok(()) };
+        let Some(HostKind::Name(name)) = normalize_host(domain) else { return Ok(()) };
+        if self.allow.matches_name(&name) {
+            return Ok(());
+        }
+        let port = url.port_or_known_default().unwrap_or(80);
+        let lookup = tokio::net::lookup_host((name.as_str(), port));
+        let Ok(Ok(addrs)) = tokio::time::timeout(CREATE_TIME_LOOKUP, lookup).await else { return Ok(()) };
+        let addrs: Vec<SocketAddr> = addrs.collect();
+        if !addrs.is_empty() && addrs.iter().all(|a| !self.ip_allowed(a.ip())) {
+            return Err(format!("host {name} resolves only to denied addresses"));
+        }
+        Ok(())
     }
 
     fn name_allowed(&self, name: &str) -> bool {
@@ -273,6 +302,18 @@ fn normalize_host(host: &str) -> Option<HostKind> {
     }
 }
 
+/// A list's CIDR as it is matched: an IPv4-mapped range (`::ffff:127.0.0.0/104`) is its IPv4
+/// range (`127.0.0.0/8`), as a single mapped address on a list is its IPv4 address.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map(IpNet::V4).unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
+}
+
 /// Strict syntax for names on the lists: LDH labels (underscores tolerated).
 fn valid_name(name: &str) -> bool {
     name.split('.')
@@ -288,8 +329,14 @@ fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     }
     let seg = ip.segments();
     let low = Ipv4Addr::from((u32::from(seg[6]) << 16) | u32::from(seg[7]));
-    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    // NAT64's well-known prefix, the local-use one (64:ff9b:1::/48, with the /96 embedding), and
+    // IPv4-translated addresses (::ffff:0:a.b.c.d).
+    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || seg[..3] == [0x64, 0xff9b, 1] || seg[..6] == [0, 0, 0, 0, 0xffff, 0] {
         return Some(low);
+    }
+    // 6to4 (2002:aabb:ccdd::/48) carries its IPv4 address in the second and third groups.
+    if seg[0] == 0x2002 {
+        return Some(Ipv4Addr::from((u32::from(seg[1]) << 16) | u32::from(seg[2])));
     }
     if seg[..6] == [0; 6] && !(seg[6] == 0 && seg[7] <= 1) {
         return Some(low);
@@ -832,6 +879,10 @@ mod tests {
             "[64:ff9b::7f00:1]",
             "64:ff9b::7f00:1",
             "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
             "0.0.0.0",
             "0",
             "::",
@@ -908,6 +959,38 @@ mod tests {
             let err = p.check_url(&Url::parse(url).unwrap()).unwrap_err();
             assert!(err.contains("unsupported URL scheme"), "{url}: {err}");
         }
+    }
+
+    #[test]
+    fn mapped_ranges_on_the_lists_are_their_ipv4_ranges() {
+        let p = NetPolicy::parse("::ffff:127.0.0.0/104", "").unwrap();
+        for ip in ["127.0.0.1", "127.9.9.9", "::ffff:127.0.0.1"] {
+            assert!(!p.ip_allowed(ip.parse().unwrap()), "{ip} should be denied");
+        }
+        assert!(p.ip_allowed("128.0.0.1".parse().unwrap()));
+        let p = NetPolicy::parse(DEFAULT_DENY, "[::ffff:127.0.0.0]/104").unwrap();
+        assert!(p.ip_allowed("127.0.0.1".parse().unwrap()));
+        assert!(!p.ip_allowed("10.0.0.1".parse().unwrap()));
+        // Other IPv6 ranges stay IPv6 ranges.
+        let p = NetPolicy::parse("2001:db8::/32", "").unwrap();
+        assert!(!p.ip_allowed("2001:db8::1".parse().unwrap()));
+        assert!(p.ip_allowed("32.1.13.184".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn configured_names_resolving_only_to_denied_addresses_are_refused() {
+        let p = default_policy();
+        let url = |u: &str| Url::parse(u).unwrap();
+        // A deny list without names: `localhost` is refused for its addresses, as at call time.
+        let by_address = NetPolicy::parse("127.0.0.0/8, ::1/128", "").unwrap();
+        let err = by_address.check_url_resolved(&url("http://localhost:9/x")).await.unwrap_err();
+        assert_eq!(err, "host localhost resolves only to denied addresses");
+        // Allowed by name: not looked up. Not resolving: accepted (it may exist later).
+        let named = NetPolicy::parse("127.0.0.0/8, ::1/128", "localhost").unwrap();
+        assert_eq!(named.check_url_resolved(&url("http://localhost:9/x")).await, Ok(()));
+        assert_eq!(p.check_url_resolved(&url("https://does-not-resolve.invalid/")).await, Ok(()));
+        // What check_url refuses stays refused.
+        assert!(p.check_url_resolved(&url("http://127.1/")).await.is_err());
     }
 
     #[test]
@@ -1111,8 +1194,8 @@ mod tests {
         let url = format!("http://localhost:{port}/");
         assert_eq!(policy.check_url(&Url::parse(&url).unwrap()), Ok(()));
         let err = fetch_with(policy, get(&url)).unwrap_err();
-        assert!(err.starts_with("fetch: address "), "{err}");
-        assert!(err.contains("is denied (host localhost"), "{err}");
+        // The script learns that the name is refused, not which address it has.
+        assert_eq!(err, "fetch: host localhost resolves to a denied address");
         assert!(rx.try_recv().is_err(), "no request may reach the server");
 
         // explicitly allow-listing the name permits its addresses
@@ -1199,6 +1282,6 @@ mod tests {
         let policy = Arc::new(NetPolicy::parse("127.0.0.0/8, ::1/128", "").unwrap());
         let client = async_client(Arc::clone(&policy), None).unwrap();
         let err = client.get(format!("http://localhost:{port}/")).send().await.unwrap_err();
-        assert!(describe_error(&err).contains("is denied"), "{err}");
+        assert!(describe_error(&err).contains("resolves to a denied address"), "{err}");
     }
 }

@@ -31,6 +31,12 @@ impl V2 {
             crate::runtime::http::NetPolicy::parse(&config.http_deny_list, &config.http_allow_list)
                 .map_err(|e| anyhow::anyhow!("invalid HTTP deny/allow list: {e}"))?,
         );
+        if config.http_deny_list.split(',').all(|entry| entry.trim().is_empty()) {
+            tracing::warn!(
+                "ACTIONSD_HTTP_DENY_LIST is empty: actions' fetch, targets and the connector may reach any \
+                 address, private and loopback ones and cloud metadata services included"
+            );
+        }
         let client = crate::runtime::http::async_client(policy.clone(), None).map_err(|e| anyhow::anyhow!(e))?;
         let instance_id = crate::store::tokens::instance_id(&store.db).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let keys = payload::KeyState::load(store, config.encryption_key.as_deref().unwrap_or("")).await?;

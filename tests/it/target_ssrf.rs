@@ -1,5 +1,6 @@
-//! SSRF at call time (README, "Actions v2"): a target whose name resolves to a denied address, or
-//! whose answer redirects to one, is refused when it is called, unless allow-listed.
+//! SSRF (README, "Actions v2"): a target whose name resolves only to denied addresses is refused
+//! when it is written and again when it is called; one whose answer redirects to a denied address
+//! is refused when it is called, unless allow-listed.
 
 use crate::common;
 
@@ -16,7 +17,7 @@ fn loopback_allowed(c: &mut actionsd::config::Config) {
 fn defaults(_: &mut actionsd::config::Config) {}
 
 /// This machine's host name, which resolves to a loopback address (127.0.0.1 or 127.0.1.1 in /etc/hosts).
-async fn loopback_name() -> String {
+pub(crate) async fn loopback_name() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host name").trim().to_string();
     let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 80)).await.expect("the host name resolves").collect();
     assert!(
@@ -34,7 +35,7 @@ async fn hook(s: &TestServer, endpoint: &str) -> String {
             json!({"name": "guarded", "restWebhook": {"interruptOnError": true}, "timeout": "5s", "endpoint": endpoint}),
         )
         .await;
-    assert_eq!(r.status, 200, "a host name is not resolved at create time: {r:?}");
+    assert_eq!(r.status, 200, "{r:?}");
     let id = r.body["id"].as_str().unwrap().to_string();
     let r = s
         .put(
@@ -51,14 +52,27 @@ async fn create_action(s: &TestServer) -> common::Reply {
     s.post("/management/v1/actions", &s.admin, json!({"name": "a", "script": "function a(ctx, api) {}"})).await
 }
 
-async fn name_resolving_to_loopback_is_refused_at_call_time(s: &TestServer) {
+async fn name_resolving_to_loopback_is_refused(s: &TestServer) {
     let rx = Receiver::start().await;
     let name = loopback_name().await;
-    hook(s, &format!("http://{name}:{}/hook", rx.addr.port())).await;
+    let endpoint = format!("http://{name}:{}/hook", rx.addr.port());
+    // At create and update time: every address of the name is denied, so no call could be made.
+    let body = json!({"name": "loopback", "restWebhook": {}, "timeout": "5s", "endpoint": endpoint});
+    let r = s.post("/v2/actions/targets", &s.admin, body).await;
+    common::assert_error(&r, 400, 3, "Errors.Target.DeniedURL", "a name resolving to loopback");
+    assert!(r.body["message"].as_str().unwrap().contains("resolves only to denied addresses"), "{r:?}");
+    let id = hook(s, "http://does-not-resolve.invalid/hook").await;
+    let r = s.post(&format!("/v2/actions/targets/{id}"), &s.admin, json!({"endpoint": endpoint})).await;
+    common::assert_error(&r, 400, 3, "Errors.Target.DeniedURL", "updated to a name resolving to loopback");
+    // And at call time: the name may resolve elsewhere when the endpoint is written (DNS changes);
+    // the endpoint is written through the store here, as if it had.
+    let patch = actionsd::store::targets::TargetPatch { endpoint: Some(endpoint), ..Default::default() };
+    actionsd::store::targets::update_target(&s.state.store, id.parse().unwrap(), patch, 0, 0).await.unwrap();
     let r = create_action(s).await;
     assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{r:?}");
     assert_eq!(r.error_id(), "Errors.Execution.Failed", "{r:?}");
-    assert!(r.body["message"].as_str().unwrap().contains("denied"), "{r:?}");
+    let message = r.body["message"].as_str().unwrap();
+    assert!(message.contains("resolves to a denied address") && !message.contains("127."), "{r:?}");
     assert!(rx.requests().is_empty(), "nothing reached the receiver");
 }
 
@@ -81,7 +95,7 @@ async fn redirect_to_denied_address_is_refused(s: &TestServer) {
 
 mod defaults_cfg {
     use super::*;
-    backend_tests_with!(defaults; name_resolving_to_loopback_is_refused_at_call_time);
+    backend_tests_with!(defaults; name_resolving_to_loopback_is_refused);
 }
 
 mod allow_loopback {

@@ -214,7 +214,7 @@ fn check_timeout(msg: &str, timeout: Option<Duration>) -> ApiResult<i64> {
     }
 }
 
-fn check_endpoint(s: &AppState, msg: &str, endpoint: &str) -> ApiResult<()> {
+async fn check_endpoint(s: &AppState, msg: &str, endpoint: &str) -> ApiResult<()> {
     let invalid =
         |why: &str| err(Kind::InvalidArgument, "Errors.Target.InvalidURL", format!("invalid {msg}.Endpoint: {why}"));
     if endpoint.is_empty() || endpoint.chars().count() > MAX_ENDPOINT {
@@ -222,7 +222,8 @@ fn check_endpoint(s: &AppState, msg: &str, endpoint: &str) -> ApiResult<()> {
     }
     let url = super::absolute_http_url(endpoint).map_err(invalid)?;
     s.v2.policy
-        .check_url(&url)
+        .check_url_resolved(&url)
+        .await
         .map_err(|why| err(Kind::InvalidArgument, "Errors.Target.DeniedURL", format!("invalid {msg}.Endpoint: {why}")))
 }
 

@@ -16,7 +16,7 @@ pub async fn create_target(s: AppState, c: Caller, r: CreateTargetRequest) -> Ap
         invalid_target(format!("invalid {MSG}: one of restWebhook, restCall and restAsync is required"))
     })?;
     let timeout_nanos = check_timeout(MSG, r.timeout)?;
-    check_endpoint(&s, MSG, &r.endpoint)?;
+    check_endpoint(&s, MSG, &r.endpoint).await?;
     let signing_key = generate_signing_key();
     let new = store::NewTarget {
         name: r.name,
@@ -53,7 +53,7 @@ pub async fn update_target(s: AppState, c: Caller, r: UpdateTargetRequest) -> Ap
         None => None,
     };
     if let Some(endpoint) = &r.endpoint {
-        check_endpoint(&s, MSG, endpoint)?;
+        check_endpoint(&s, MSG, endpoint).await?;
     }
     let (new_key, grace_micros) = match r.expiration_signing_key {
         Some(d) if d.nanos < 0 => {
