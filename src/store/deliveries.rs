@@ -340,12 +340,19 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
         .await
 }
 
+/// One ListDeliveries filter; a query's filters are ANDed (two of a kind with different values
+/// match nothing).
+#[derive(Debug, Clone)]
+pub enum DeliveryFilter {
+    Target(i64),
+    Connection(i64),
+    State(DeliveryState),
+    EventType(String),
+}
+
 #[derive(Debug, Default)]
 pub struct ListQuery {
-    pub target_id: Option<i64>,
-    pub connection_id: Option<i64>,
-    pub state: Option<DeliveryState>,
-    pub event_type: Option<String>,
+    pub filters: Vec<DeliveryFilter>,
     pub offset: u64,
     pub limit: u64,
     pub asc: bool,
@@ -355,17 +362,13 @@ pub struct ListQuery {
 pub async fn list<C: ConnectionTrait>(conn: &C, q: ListQuery) -> ApiResult<(Vec<delivery::Model>, u64)> {
     use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
     let mut select = delivery::Entity::find();
-    if let Some(t) = q.target_id {
-        select = select.filter(delivery::Column::TargetId.eq(t));
-    }
-    if let Some(c) = q.connection_id {
-        select = select.filter(delivery::Column::ConnectionId.eq(c));
-    }
-    if let Some(s) = q.state {
-        select = select.filter(delivery::Column::State.eq(s));
-    }
-    if let Some(e) = q.event_type {
-        select = select.filter(delivery::Column::EventType.eq(e));
+    for f in q.filters {
+        select = match f {
+            DeliveryFilter::Target(t) => select.filter(delivery::Column::TargetId.eq(t)),
+            DeliveryFilter::Connection(c) => select.filter(delivery::Column::ConnectionId.eq(c)),
+            DeliveryFilter::State(s) => select.filter(delivery::Column::State.eq(s)),
+            DeliveryFilter::EventType(e) => select.filter(delivery::Column::EventType.eq(e)),
+        };
     }
     let total = select.clone().count(conn).await?;
     let order = if q.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };

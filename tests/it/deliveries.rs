@@ -515,6 +515,15 @@ async fn list_deliveries_filters_order_and_pagination(s: &TestServer) {
     )
     .await;
     assert!(items(&body).is_empty(), "{body}");
+    // Two of a kind too: different values match nothing, whatever their order; equal ones the same.
+    let is_failed = json!({"stateFilter": {"state": "DELIVERY_STATE_FAILED"}});
+    let is_succeeded = json!({"stateFilter": {"state": "DELIVERY_STATE_SUCCEEDED"}});
+    for pair in [[&is_failed, &is_succeeded], [&is_succeeded, &is_failed]] {
+        assert!(items(&list(s, json!({"filters": pair})).await).is_empty(), "{pair:?}");
+    }
+    assert_eq!(items(&list(s, json!({"filters": [&is_failed, &is_failed]})).await).len(), 1);
+    let body = list(s, json!({"filters": [by_target(&t1)["filters"][0], by_target(&t2)["filters"][0]]})).await;
+    assert!(items(&body).is_empty(), "{body}");
     let body = list(s, json!({"filters": [{"targetIdFilter": {"targetId": "123"}}]})).await;
     assert!(items(&body).is_empty(), "unknown target: {body}");
 

@@ -136,7 +136,11 @@ async fn a_chain_calls_waited_targets_in_order_and_queues_async_ones_for_the_que
         assert!(calls.iter().all(|r| zitadel_signature_valid(r, SIGNING_KEY)), "every call is signed");
 
         // The queued call is a pending delivery of the async target with the body of its turn.
-        let q = deliveries::ListQuery { target_id: Some(chain_targets[2].id), limit: 10, ..Default::default() };
+        let q = deliveries::ListQuery {
+            filters: vec![deliveries::DeliveryFilter::Target(chain_targets[2].id)],
+            limit: 10,
+            ..Default::default()
+        };
         let (rows, total) = deliveries::list(&env.store.db, q).await.expect("list deliveries");
         assert_eq!(total, 1);
         assert_eq!(rows[0].execution_id, "request");
@@ -163,7 +167,11 @@ async fn a_chain_calls_waited_targets_in_order_and_queues_async_ones_for_the_que
         assert_eq!(delivered.header("webhook-id"), rows[0].id.to_string(), "the delivery id is the webhook id");
         let _ = stop_tx.send(true);
         worker.await.expect("queue stops");
-        let q = deliveries::ListQuery { target_id: Some(chain_targets[2].id), limit: 10, ..Default::default() };
+        let q = deliveries::ListQuery {
+            filters: vec![deliveries::DeliveryFilter::Target(chain_targets[2].id)],
+            limit: 10,
+            ..Default::default()
+        };
         let (rows, _) = deliveries::list(&env.store.db, q).await.expect("list deliveries");
         assert_eq!(rows[0].state, deliveries::DeliveryState::Succeeded, "{:?}", rows[0]);
         assert_eq!(rows[0].attempts, 1);

@@ -199,13 +199,13 @@ pub async fn list_deliveries(s: AppState, _c: Caller, r: ListDeliveriesRequest) 
         }
         if let Some(c) = f.connection_id_filter {
             match crate::domain::id::parse(&c.connection_id) {
-                Some(id) => q.connection_id = Some(id),
+                Some(id) => q.filters.push(store::DeliveryFilter::Connection(id)),
                 None => empty = true,
             }
         }
         if let Some(t) = f.target_id_filter {
             match crate::domain::id::parse(&t.target_id) {
-                Some(id) => q.target_id = Some(id),
+                Some(id) => q.filters.push(store::DeliveryFilter::Target(id)),
                 None => empty = true,
             }
         }
@@ -215,10 +215,10 @@ pub async fn list_deliveries(s: AppState, _c: Caller, r: ListDeliveriesRequest) 
                     "invalid ListDeliveriesRequest.Filters[{i}].StateFilter.State: a delivery state is required"
                 )));
             }
-            q.state = st.state.stored();
+            q.filters.extend(st.state.stored().map(store::DeliveryFilter::State));
         }
         if let Some(e) = f.event_type_filter {
-            q.event_type = Some(e.event_type);
+            q.filters.push(store::DeliveryFilter::EventType(e.event_type));
         }
     }
     if empty {
