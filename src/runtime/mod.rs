@@ -51,8 +51,10 @@ pub struct FetchDenied;
 /// (the records up to the moment it stopped, where an author debugging a timeout looks first).
 pub struct LogSpill {
     file: std::cell::RefCell<std::fs::File>,
-    /// Whether the file holds records of the current or the last run.
+    /// Whether the file holds records of the current run.
     dirty: std::cell::Cell<bool>,
+    /// The current run's secrets, redacted before a record reaches the disk.
+    secrets: std::cell::RefCell<secrets::Secrets>,
 }
 
 impl LogSpill {
@@ -61,14 +63,33 @@ impl LogSpill {
         dir.join(format!("worker-{pid}.log"))
     }
 
-    /// In the worker: its file in `dir` (the directory its pool named on its command line).
+    /// In the worker: its file in `dir` (the private directory its pool named on its command
+    /// line), created new and readable by its owner only.
     pub fn create(dir: &std::path::Path) -> Option<std::rc::Rc<Self>> {
-        let file = std::fs::File::create(Self::path(dir, std::process::id())).ok()?;
-        Some(std::rc::Rc::new(LogSpill { file: std::cell::RefCell::new(file), dirty: std::cell::Cell::new(false) }))
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(Self::path(dir, std::process::id()))
+            .ok()?;
+        Some(std::rc::Rc::new(LogSpill {
+            file: std::cell::RefCell::new(file),
+            dirty: std::cell::Cell::new(false),
+            secrets: Default::default(),
+        }))
     }
 
-    /// Before a run: forgets the last run's records (a file write only after a run that logged).
-    pub fn start_run(&self) {
+    /// Before a run: the secrets its records are redacted of.
+    pub fn start_run(&self, secrets: &std::collections::BTreeMap<String, String>) {
+        if !secrets.is_empty() || !self.secrets.borrow().is_empty() {
+            *self.secrets.borrow_mut() = secrets::Secrets::new(secrets.clone());
+        }
+    }
+
+    /// After a run has answered: its records go (a file write only after a run that logged), so
+    /// that what a run logged is on disk only while it runs.
+    pub fn end_run(&self) {
         use std::io::Seek;
         if self.dirty.replace(false) {
             let mut file = self.file.borrow_mut();
@@ -80,7 +101,9 @@ impl LogSpill {
     pub fn append(&self, record: &LogRecord) {
         use std::io::Write;
         self.dirty.set(true);
-        if let Ok(mut line) = serde_json::to_vec(record) {
+        let mut record = record.clone();
+        self.secrets.borrow().redact_in(&mut record.message);
+        if let Ok(mut line) = serde_json::to_vec(&record) {
             line.push(b'\n');
             let _ = self.file.borrow_mut().write_all(&line);
         }

@@ -82,8 +82,12 @@ pub struct SandboxPool {
     slots: Arc<Semaphore>,
     org_slots: Mutex<HashMap<i64, Arc<Semaphore>>>,
     pub stats: PoolStats,
-    /// The workers' working directory: empty, so nothing they could reach is on disk.
+    /// The workers' working directory: empty, so nothing they could reach is on disk; private
+    /// (0700, a random name) and removed with the pool. Their log spill files are kept there.
     dir: PathBuf,
+    /// Owns `dir` (None when no private directory could be made: workers then run in `/` and
+    /// spill no logs).
+    dir_guard: Option<tempfile::TempDir>,
 }
 
 /// Permission to run actions: one worker slot, counted against the organization's share.
@@ -95,14 +99,25 @@ pub struct Slot {
 impl SandboxPool {
     pub fn new(config: PoolConfig) -> Arc<Self> {
         let slots = Arc::new(Semaphore::new(config.workers));
+        let dir_guard = {
+            use std::os::unix::fs::PermissionsExt;
+            let private = std::fs::Permissions::from_mode(0o700);
+            tempfile::Builder::new().prefix("actionsd-sandbox-").permissions(private).tempdir().ok()
+        };
         Arc::new(SandboxPool {
             config,
             idle: Mutex::new(Vec::new()),
             slots,
             org_slots: Mutex::new(HashMap::new()),
             stats: PoolStats::default(),
-            dir: sandbox_dir(),
+            dir: dir_guard.as_ref().map_or_else(|| PathBuf::from("/"), |d| d.path().to_path_buf()),
+            dir_guard,
         })
+    }
+
+    /// The workers' private directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     pub fn idle_count(&self) -> usize {
@@ -135,12 +150,12 @@ impl SandboxPool {
     }
 
     fn spawn(&self) -> std::io::Result<Worker> {
-        let mut child = Command::new(&self.config.exe)
-            .arg("sandbox-worker")
-            .arg("--memory-limit")
-            .arg(self.config.memory_limit.to_string())
-            .arg("--log-dir")
-            .arg(&self.dir)
+        let mut command = Command::new(&self.config.exe);
+        command.arg("sandbox-worker").arg("--memory-limit").arg(self.config.memory_limit.to_string());
+        if self.dir_guard.is_some() {
+            command.arg("--log-dir").arg(&self.dir);
+        }
+        let mut child = command
             .env_clear()
             .current_dir(&self.dir)
             .env("MALLOC_ARENA_MAX", "1")
@@ -289,15 +304,6 @@ impl<'a> Busy<'a> {
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// An empty directory for workers to run in (one per process; pools of one process share it).
-fn sandbox_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("actionsd-sandbox-{}", std::process::id()));
-    match std::fs::create_dir_all(&dir) {
-        Ok(()) => dir,
-        Err(_) => PathBuf::from("/"),
     }
 }
 

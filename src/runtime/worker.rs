@@ -99,7 +99,7 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
                     watch.arm_run(std::time::Duration::from_millis(job.deadline_ms) + DEADLINE_MARGIN);
                 }
                 if let (Some(spill), Ok(ctx)) = (&spill, ctx.as_mut()) {
-                    spill.start_run();
+                    spill.start_run(&job.secrets);
                     ctx.insert_data(spill.clone());
                 }
                 let result = run_job_in(&job, &mut ctx, Some(&watch), Some(&net));
@@ -114,6 +114,9 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         out.push('\n');
         if stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()).is_err() {
             return std::process::ExitCode::SUCCESS;
+        }
+        if let Some(spill) = &spill {
+            spill.end_run();
         }
         // After the answer is out: the used realm is garbage now, and nothing else of the engine is
         // alive, so one collection here frees it without tracing a live realm (the collector's

@@ -88,5 +88,28 @@ async fn logs_made_before_a_run_is_stopped_are_kept() {
     let got = s.get(&format!("/management/v1/runs/{record}"), &s.admin).await;
     assert_eq!(got.body["run"]["logs"][0]["message"], "before the loop", "{got:?}");
     assert_eq!(got.body["run"]["logs"][1]["message"], "key [secret API_KEY]", "{got:?}");
+
+    // The spill files are in a private directory (0700, a name no other user can guess or
+    // prepare), readable by the server's user only, and never hold a secret's value.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = s.state.sandbox.dir().to_path_buf();
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "{dir:?}");
+    assert_ne!(dir.file_name().unwrap().to_string_lossy(), format!("actionsd-sandbox-{}", std::process::id()));
+    let logging = "function a(ctx, api) { console.log('key ' + require('zitadel/secrets').get('API_KEY')); }";
+    let r = s
+        .post(
+            "/management/v1/actions/_test",
+            &s.admin,
+            json!({"name": "a", "script": logging, "flowType": "2", "triggerType": "4"}),
+        )
+        .await;
+    assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED", "{r:?}");
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!files.is_empty(), "each live worker has its file");
+    for file in files {
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "{file:?}");
+        assert!(!std::fs::read_to_string(&file).unwrap().contains("sk-live-123456"), "{file:?}");
+    }
     s.stop().await;
+    assert!(!dir.exists(), "the directory goes with its pool");
 }
