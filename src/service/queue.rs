@@ -53,6 +53,8 @@ const LEASE: Duration = Duration::from_secs(30);
 const CLAIM_BATCH: usize = 256;
 /// How long the shutdown waits for attempts in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often succeeded and dead deliveries past the retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 fn micros(d: Duration) -> i64 {
     d.as_micros().min(i64::MAX as u128) as i64
@@ -197,6 +199,8 @@ pub fn start(
         let listener = (state.targets.store.backend == sea_orm::DatabaseBackend::Postgres)
             .then(|| tokio::spawn(listen_for_commits(state.clone(), aux_stop)));
         let poll = state.config.poll_interval.max(Duration::from_millis(10));
+        // Turns true when the drain at shutdown is over: attempts still running are given up.
+        let (abandon_tx, abandon) = watch::channel(false);
         let mut backlog = false;
         loop {
             if *stop.borrow() {
@@ -233,10 +237,16 @@ pub fn start(
                     }
                 };
                 inflight.lock().unwrap_or_else(|e| e.into_inner()).insert(row.id);
-                let (state, tx) = (state.clone(), tx.clone());
+                let (state, tx, mut abandon) = (state.clone(), tx.clone(), abandon.clone());
                 tokio::spawn(async move {
-                    let result = attempt(&state, &row).await;
-                    let _ = tx.send(result).await;
+                    tokio::select! {
+                        result = attempt(&state, &row) => {
+                            let _ = tx.send(result).await;
+                        }
+                        // Its lease is released below; another replica (or this one after a
+                        // restart) makes the attempt again.
+                        _ = abandon.changed() => {}
+                    }
                     drop(permit);
                 });
             }
@@ -252,6 +262,7 @@ pub fn start(
         // Shutdown: let attempts in flight finish (bounded), then give back what is left.
         let drained =
             tokio::time::timeout(DRAIN_TIMEOUT, permits.clone().acquire_many_owned(concurrency as u32)).await.is_ok();
+        let _ = abandon_tx.send(true);
         drop(tx);
         let _ = recorder.await;
         let left: Vec<i64> = inflight.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
@@ -358,11 +369,12 @@ async fn renew_leases(state: Arc<Queue>, inflight: Arc<Mutex<HashSet<i64>>>, sto
 
 /// Queue depth and oldest open delivery for /metrics; prunes finished deliveries hourly.
 async fn queue_stats(state: Arc<Queue>, stop: watch::Receiver<bool>) {
-    let mut last_prune = Instant::now();
+    // Finished deliveries are pruned at start and then every PRUNE_EVERY.
+    let mut last_prune: Option<Instant> = None;
     super::every(Duration::from_secs(2), true, stop, || {
-        let prune = last_prune.elapsed() > Duration::from_secs(3600);
+        let prune = last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
         if prune {
-            last_prune = Instant::now();
+            last_prune = Some(Instant::now());
         }
         let state = state.clone();
         async move {

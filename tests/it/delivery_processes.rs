@@ -239,6 +239,52 @@ async fn leases_of_a_killed_process_expire() {
         .await;
 }
 
+/// SIGTERM with attempts in flight (README §6): they get up to 10 s, then their leases are given
+/// back, so the server is gone in about 10 s and the next start makes them again at once instead
+/// of after the 30 s lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_gives_attempts_in_flight_ten_seconds_then_releases_them() {
+    const N: usize = 3;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("drain.db");
+    let env = sqlite_env(&db, "300ms,600ms");
+    let rx = Receiver::start().await;
+    rx.set_default(Answer::status(200).with_delay(Duration::from_secs(120)));
+    let server = Server::start(dir.path(), "run-1", &env).await;
+    server.subscribe(&rx.url("/slow"), "120s").await;
+    for i in 0..N {
+        server.create_action(&format!("draining_{i}")).await;
+    }
+    let first = rx.wait_until(Duration::from_secs(20), "N attempts in flight", |r| webhook_ids(r).len() == N).await;
+    let ids: BTreeSet<String> = webhook_ids(&first).into_keys().collect();
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || server.0.terminate(Duration::from_secs(40))).await.unwrap();
+    let took = started.elapsed();
+    let status = status.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM"));
+    assert!(status.success(), "{status}");
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(20), "exited after {took:?}");
+
+    rx.set_default(Answer::status(200));
+    let restarted = Instant::now();
+    let server = Server::start(dir.path(), "run-2", &env).await;
+    let got = rx
+        .wait_until(Duration::from_secs(60), "the released attempts, again", |r| {
+            webhook_ids(r).values().all(|n| *n >= 2)
+        })
+        .await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(15),
+        "released, not left to their lease: {:?}",
+        restarted.elapsed()
+    );
+    assert_eq!(webhook_ids(&got).into_keys().collect::<BTreeSet<_>>(), ids);
+    server
+        .wait_deliveries(Duration::from_secs(20), "all succeeded", |ds| {
+            ds.len() == N && ds.iter().all(|d| d["state"] == "DELIVERY_STATE_SUCCEEDED")
+        })
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_on_postgres_deliver_each_event_exactly_once() {
     const N: usize = 1000;

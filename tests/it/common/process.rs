@@ -76,6 +76,21 @@ impl Process {
         }
     }
 
+    /// SIGTERM, then waits (at most `within`) for the process to end; its exit status, or None if
+    /// it was still running (it is then killed).
+    pub fn terminate(mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGKILL: no graceful shutdown, nothing flushed or released.
     pub fn kill_9(mut self) {
         self.child.kill().expect("kill -9");
