@@ -109,6 +109,11 @@ impl RunWriter {
         let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE_BATCHES);
         let task = tokio::spawn(async move {
             loop {
+                // (Checked first: a retry below may already have seen the stop signal, and
+                // `changed` would then wait for another one that never comes.)
+                if *stop.borrow_and_update() {
+                    break;
+                }
                 let first = tokio::select! {
                     batch = rx.recv() => batch,
                     _ = stop.changed() => None,

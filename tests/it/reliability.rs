@@ -105,18 +105,36 @@ async fn full_sqlite_database_never_acknowledges_a_lost_write() {
     let mut env = sqlite_env(&db);
     env.push(("ACTIONSD_SQLITE_MAX_SIZE", "768KiB".to_string()));
     let server = Process::start(dir.path(), "capped-1", &env).await;
+    // An action bound to a trigger, for a run whose record (60 KB of logs) cannot be written later.
+    let (status, r) = server.post(ACTIONS, ADMIN, json!({"name": "bound", "script": "function bound(ctx, api) { for (var i = 0; i < 60; i++) console.log('x'.repeat(1000)); }"})).await;
+    assert_eq!(status, 200, "{r}");
+    let bound = r["id"].as_str().unwrap().to_string();
+    let (status, r) = server.post("/management/v1/flows/2/trigger/4", ADMIN, json!({"actionIds": [bound]})).await;
+    assert_eq!(status, 200, "{r}");
 
     let mut tally = fill(&server, "fill", 3000, 8, 40).await;
+    tally.acknowledged.push(bound);
     // Small writes in between: some fit into partly used pages, none may be lost.
     let more = fill(&server, "small", 10, 4, 8).await;
     tally.acknowledged.extend(more.acknowledged);
     // A failed write leaves nothing behind: the unique name is free for a retry later.
     assert!(tally.unavailable > 0);
 
-    server.kill_9();
+    // A successful run's record waits in its batch, retried while the database is full; SIGTERM
+    // still ends the server (the batch is dropped, as the log says).
+    let (status, r) = server.post("/management/v1/flows/2/trigger/4/_execute", ADMIN, json!({"context": {}})).await;
+    assert_eq!(status, 200, "{r}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server.log_text().contains("writing run records failed; retrying") {
+        assert!(Instant::now() < deadline, "the run record was never retried\n{}", server.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.log_text();
+    let status = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(30))).await.unwrap();
+    assert!(status.is_some(), "SIGTERM did not end the server within 30 s\n{log}");
 
     let server = Process::start(dir.path(), "capped-2", &sqlite_env(&db)).await;
-    assert_all_present(&server, &tally.acknowledged, "after kill -9 and restart").await;
+    assert_all_present(&server, &tally.acknowledged, "after SIGTERM and restart").await;
     let (status, r) = server.post(&format!("{ACTIONS}/_search"), ADMIN, json!({})).await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["details"]["totalResult"], tally.acknowledged.len().to_string(), "nothing unacknowledged appeared");
