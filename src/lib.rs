@@ -237,6 +237,11 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
 
+/// How long a shutdown waits for requests in flight: the longest a trigger may run, plus a margin.
+pub fn shutdown_grace(config: &Config) -> Duration {
+    config.max_trigger_time.as_std() + Duration::from_secs(5)
+}
+
 /// Serves until `shutdown` resolves; background jobs stop with it.
 pub async fn serve(
     state: AppState,
@@ -254,17 +259,35 @@ pub async fn serve(
     tokio::spawn(async move { sandbox.warm().await });
     let service = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let closing = state.closing.clone();
+    let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();
     // Live tails end first; then the requests in flight are drained.
     let graceful = async move {
         shutdown.await;
         closing.send_replace(true);
+        let _ = signalled_tx.send(());
+    };
+    // The drain is bounded: a request still running (or a client still sending one) when the
+    // grace period ends is cut off, so that a shutdown always ends.
+    let grace = shutdown_grace(&state.config);
+    let cut_off = async move {
+        if signalled.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+        tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "shutting down: connections still open after the grace period are closed"
+        );
     };
     use axum::serve::ListenerExt;
     let result = match tls {
         Some(acceptor) => {
             // (tap_io: the remote address reaches the handlers as ConnectInfo.)
             let listener = tls::TlsListener::new(listener, acceptor)?.tap_io(|_| {});
-            axum::serve(listener, service).with_graceful_shutdown(graceful).await
+            tokio::select! {
+                r = axum::serve(listener, service).with_graceful_shutdown(graceful) => r,
+                () = cut_off => Ok(()),
+            }
         }
         None => {
             // No Nagle delay: an HTTP/2 answer (gRPC) is several small writes (headers, message,
@@ -274,7 +297,10 @@ pub async fn serve(
                     tracing::debug!(error = %e, "TCP_NODELAY not set");
                 }
             });
-            axum::serve(listener, service).with_graceful_shutdown(graceful).await
+            tokio::select! {
+                r = axum::serve(listener, service).with_graceful_shutdown(graceful) => r,
+                () = cut_off => Ok(()),
+            }
         }
     };
     let _ = stop_tx.send(true);

@@ -97,7 +97,19 @@ fn init_logging(format: &str) {
     }
 }
 
+/// The first SIGTERM or ctrl-c starts the graceful shutdown; a second one ends the process at
+/// once (its sandbox workers end with it: their input pipe closes).
 async fn shutdown_signal() {
+    one_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests (a second signal stops at once)");
+    tokio::spawn(async {
+        one_signal().await;
+        tracing::warn!("second signal: stopping now");
+        std::process::exit(1);
+    });
+}
+
+async fn one_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -113,7 +125,6 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 fn main() -> std::process::ExitCode {

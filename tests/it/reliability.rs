@@ -971,3 +971,31 @@ mod in_process {
         common::drop_schema(&url, &schema).await;
     }
 }
+
+/// A shutdown always ends: a client that never finishes its request (half-sent headers, a body
+/// that never comes) holds it up for the grace period at most (the longest trigger + 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_is_bounded_by_the_grace_period() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = sqlite_env(&dir.path().join("grace.db"));
+    env.push(("ACTIONSD_MAX_TRIGGER_TIME", "1s".to_string()));
+    let server = Process::start(dir.path(), "grace", &env).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut headers = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    headers.write_all(b"GET /debug/healthz HTTP/1.1\r\nHost: x\r\n").await.expect("send");
+    let mut body = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    body.write_all(b"POST /management/v1/actions/_search HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ")
+        .await
+        .expect("send");
+    body.write_all(format!("{ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{").as_bytes())
+        .await
+        .expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(30))).await.unwrap();
+    let took = started.elapsed();
+    assert!(status.is_some(), "still running 30 s after SIGTERM");
+    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(12), "ended after {took:?}");
+    drop((headers, body));
+}
