@@ -9,6 +9,62 @@ fn duration_arg(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("invalid duration {s:?} (use e.g. 20s, 500ms, 5m, 24h, 7d)"))
 }
 
+/// A duration that must be more than zero (a bound of 0 would fail every run or request).
+fn positive_duration_arg(s: &str) -> Result<Duration, String> {
+    let d = duration_arg(s)?;
+    if d.nanos == 0 {
+        return Err(format!("{s:?} must be more than zero"));
+    }
+    Ok(d)
+}
+
+/// A count of at least one (workers, concurrent runs or attempts, kept rows).
+fn count_arg(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err(format!("{s:?} must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("invalid number {s:?}")),
+    }
+}
+
+/// The smallest memory limit a run can start in (an empty realm takes a few MiB).
+pub const MIN_ACTION_MEMORY: u64 = 4 << 20;
+
+fn memory_arg(s: &str) -> Result<u64, String> {
+    let n = size_arg(s)?;
+    if n < MIN_ACTION_MEMORY {
+        return Err(format!("{s:?} is too small: a run needs at least 4MiB"));
+    }
+    Ok(n)
+}
+
+fn log_format_arg(s: &str) -> Result<String, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        f @ ("text" | "json") => Ok(f.to_string()),
+        _ => Err(format!("invalid log format {s:?} (text or json)")),
+    }
+}
+
+/// Comma-separated browser origins (`scheme://host[:port]`), or `*` for any.
+fn cors_arg(s: &str) -> Result<String, String> {
+    let origins: Vec<&str> = s.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if origins.contains(&"*") {
+        if origins.len() > 1 {
+            return Err("`*` (any origin) cannot be combined with other origins".into());
+        }
+        return Ok(s.to_string());
+    }
+    for origin in origins {
+        let parsed = url::Url::parse(origin)
+            .map_err(|_| format!("invalid origin {origin:?} (use e.g. https://app.example.com)"))?;
+        let bare = parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none();
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || !bare || origin.ends_with('/') {
+            return Err(format!("invalid origin {origin:?} (use e.g. https://app.example.com)"));
+        }
+    }
+    Ok(s.to_string())
+}
+
 /// A retry schedule: the waits after the 1st, 2nd, … failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule(pub Vec<std::time::Duration>);
@@ -56,7 +112,7 @@ pub struct Config {
     pub database_url: String,
 
     /// Longest wait of a request for a database connection before it gets 503 Unavailable.
-    #[arg(long, env = "ACTIONSD_DB_ACQUIRE_TIMEOUT", default_value = "2s", value_parser = duration_arg)]
+    #[arg(long, env = "ACTIONSD_DB_ACQUIRE_TIMEOUT", default_value = "2s", value_parser = positive_duration_arg)]
     pub db_acquire_timeout: Duration,
 
     /// SQLite: largest size the database file may grow to (e.g. 10GiB); writes past it get 503
@@ -82,7 +138,7 @@ pub struct Config {
     pub admin_token_file: String,
 
     /// Upper bound for an action's timeout.
-    #[arg(long, env = "ACTIONSD_MAX_ACTION_TIMEOUT", default_value = "20s", value_parser = duration_arg)]
+    #[arg(long, env = "ACTIONSD_MAX_ACTION_TIMEOUT", default_value = "20s", value_parser = positive_duration_arg)]
     pub max_action_timeout: Duration,
 
     /// What actions' fetch and v2 targets may not reach.
@@ -94,11 +150,11 @@ pub struct Config {
     pub http_allow_list: String,
 
     /// Concurrent action runs on this server (default: 2 × cores).
-    #[arg(long, env = "ACTIONSD_SANDBOX_WORKERS")]
+    #[arg(long, env = "ACTIONSD_SANDBOX_WORKERS", value_parser = count_arg)]
     pub sandbox_workers: Option<usize>,
 
     /// Concurrent runs one organization may hold (default: half of the workers).
-    #[arg(long, env = "ACTIONSD_ORG_CONCURRENCY")]
+    #[arg(long, env = "ACTIONSD_ORG_CONCURRENCY", value_parser = count_arg)]
     pub org_concurrency: Option<usize>,
 
     /// How long a run may wait for a worker before the request gets 503.
@@ -106,19 +162,19 @@ pub struct Config {
     pub queue_timeout: Duration,
 
     /// Wall clock for all actions of one _execute.
-    #[arg(long, env = "ACTIONSD_MAX_TRIGGER_TIME", default_value = "60s", value_parser = duration_arg)]
+    #[arg(long, env = "ACTIONSD_MAX_TRIGGER_TIME", default_value = "60s", value_parser = positive_duration_arg)]
     pub max_trigger_time: Duration,
 
     /// Memory per action run.
-    #[arg(long, env = "ACTIONSD_ACTION_MEMORY_LIMIT", default_value = "64MiB", value_parser = size_arg)]
+    #[arg(long, env = "ACTIONSD_ACTION_MEMORY_LIMIT", default_value = "64MiB", value_parser = memory_arg)]
     pub action_memory_limit: u64,
 
     /// How long run records are kept.
-    #[arg(long, env = "ACTIONSD_RUN_RETENTION", default_value = "7d", value_parser = duration_arg)]
+    #[arg(long, env = "ACTIONSD_RUN_RETENTION", default_value = "7d", value_parser = positive_duration_arg)]
     pub run_retention: Duration,
 
     /// Most run records kept per organization.
-    #[arg(long, env = "ACTIONSD_RUN_MAX_ROWS", default_value_t = 100_000)]
+    #[arg(long, env = "ACTIONSD_RUN_MAX_ROWS", default_value = "100000", value_parser = clap::value_parser!(u64).range(1..))]
     pub run_max_rows: u64,
 
     /// Key that encrypts target signing keys at rest (required with PostgreSQL).
@@ -126,7 +182,7 @@ pub struct Config {
     pub encryption_key: Option<String>,
 
     /// After this a failing delivery is dead.
-    #[arg(long, env = "ACTIONSD_DELIVERY_MAX_AGE", default_value = "24h", value_parser = duration_arg)]
+    #[arg(long, env = "ACTIONSD_DELIVERY_MAX_AGE", default_value = "24h", value_parser = positive_duration_arg)]
     pub delivery_max_age: Duration,
 
     /// Waits between delivery attempts, comma-separated; the last one repeats until the max age.
@@ -134,7 +190,7 @@ pub struct Config {
     pub delivery_retry_schedule: Schedule,
 
     /// Delivery attempts in flight at once on this server.
-    #[arg(long, env = "ACTIONSD_DELIVERY_CONCURRENCY", default_value_t = 64)]
+    #[arg(long, env = "ACTIONSD_DELIVERY_CONCURRENCY", default_value = "64", value_parser = count_arg)]
     pub delivery_concurrency: usize,
 
     /// How often the queue is polled for work committed through other replicas and for due retries.
@@ -142,7 +198,7 @@ pub struct Config {
     pub delivery_poll_interval: Duration,
 
     /// Allowed browser origins for CORS, comma-separated (empty: no CORS).
-    #[arg(long, env = "ACTIONSD_CORS_ORIGINS", default_value = "")]
+    #[arg(long, env = "ACTIONSD_CORS_ORIGINS", default_value = "", value_parser = cors_arg)]
     pub cors_origins: String,
 
     /// The executable started for sandbox workers (default: this program).
@@ -159,7 +215,7 @@ pub struct Config {
     pub tls_key_file: Option<String>,
 
     /// Log format: text or json.
-    #[arg(long, env = "ACTIONSD_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "ACTIONSD_LOG_FORMAT", default_value = "text", value_parser = log_format_arg)]
     pub log_format: String,
 
     /// Checks every JSON answer against its protobuf message (unknown fields refused) and fails
@@ -224,6 +280,56 @@ mod tests {
         std::env::remove_var("ACTIONSD_RUN_MAX_ROWS");
         assert_eq!(c.run_max_rows, 100_000);
         assert_eq!(c.database_url, "sqlite::memory:");
+    }
+
+    /// Settings that would break every run or request are refused at start, with a clear text.
+    #[test]
+    fn nonsense_values_are_refused() {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        use clap::{CommandFactory, FromArgMatches};
+        let parse = |args: &[&str]| {
+            let cmd = Wrapper::command().mut_args(|a| a.env(None::<&'static str>));
+            let mut all = vec!["actionsd"];
+            all.extend_from_slice(args);
+            cmd.try_get_matches_from(all)
+                .map_err(|e| e.to_string())
+                .and_then(|m| Wrapper::from_arg_matches(&m).map_err(|e| e.to_string()))
+                .map(|w| w.config)
+        };
+        for (args, says) in [
+            (&["--max-action-timeout", "0s"][..], "must be more than zero"),
+            (&["--max-trigger-time", "0s"], "must be more than zero"),
+            (&["--run-retention", "0s"], "must be more than zero"),
+            (&["--delivery-max-age", "0s"], "must be more than zero"),
+            (&["--db-acquire-timeout", "0s"], "must be more than zero"),
+            (&["--action-memory-limit", "1KiB"], "at least 4MiB"),
+            (&["--action-memory-limit", "0"], "at least 4MiB"),
+            (&["--sandbox-workers", "0"], "at least 1"),
+            (&["--org-concurrency", "0"], "at least 1"),
+            (&["--delivery-concurrency", "0"], "at least 1"),
+            (&["--run-max-rows", "0"], "0"),
+            (&["--log-format", "xml"], "text or json"),
+            (&["--cors-origins", "not an origin"], "invalid origin"),
+            (&["--cors-origins", "https://a.example.com/path"], "invalid origin"),
+            (&["--cors-origins", "*, https://a.example.com"], "cannot be combined"),
+        ] {
+            let err = parse(args).expect_err(&format!("{args:?} should be refused"));
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+        let c =
+            parse(&["--log-format", "JSON", "--cors-origins", "https://a.example.com, http://localhost:3000"]).unwrap();
+        assert_eq!(c.log_format, "json");
+        assert_eq!(c.cors_origins(), ["https://a.example.com", "http://localhost:3000"]);
+        assert_eq!(parse(&["--cors-origins", "*"]).unwrap().cors_origins(), ["*"]);
+        assert_eq!(
+            parse(&["--queue-timeout", "0s"]).unwrap().queue_timeout.nanos,
+            0,
+            "no wait for a worker is a choice"
+        );
     }
 
     #[test]

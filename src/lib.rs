@@ -192,11 +192,13 @@ fn write_secret_file(path: &str, secret: &str) -> anyhow::Result<()> {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let cors = {
-        let origins: Vec<HeaderValue> =
-            state.config.cors_origins().iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-        (!origins.is_empty()).then(|| {
+        let configured = state.config.cors_origins();
+        let origins: Vec<HeaderValue> = configured.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        // `*`: any origin (no credentials are ever allowed, so a wildcard is safe to honour).
+        let allow = if configured.iter().any(|o| o == "*") { AllowOrigin::any() } else { AllowOrigin::list(origins) };
+        (!configured.is_empty()).then(|| {
             CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
+                .allow_origin(allow)
                 // The requested ones, named: a wildcard does not cover `Authorization` in
                 // browsers (the Fetch standard), and every call carries a bearer token.
                 .allow_methods(tower_http::cors::AllowMethods::mirror_request())

@@ -86,10 +86,20 @@ enum TokenCommand {
     },
 }
 
+/// The command line, with the server's settings accepted before or after the subcommand
+/// (`actionsd --addr … serve` and `actionsd serve --addr …`).
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().mut_args(|a| a.global(true)).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a terminal: not into files, journald or container logs.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if format.eq_ignore_ascii_case("json") {
         builder.json().flatten_event(true).with_current_span(true).init();
     } else {
@@ -153,7 +163,7 @@ fn main() -> std::process::ExitCode {
 #[tokio::main]
 async fn server_main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::SandboxWorker { .. } => anyhow::bail!("sandbox-worker is started by the server"),
