@@ -54,8 +54,15 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
     match admin {
-        AdminToken::Generated(secret) => {
-            write_secret_file(&config.admin_token_file, &secret)?;
+        AdminToken::Generated(secret, id) => {
+            if let Err(e) = write_secret_file(&config.admin_token_file, &secret) {
+                // A token nobody can know is no use: removed, so that the next start (with a
+                // writable path) generates one again instead of finding an admin token.
+                if let Err(removing) = store::tokens::remove_token(&store, id, 0).await {
+                    tracing::error!(error = %removing, "removing the unwritten bootstrap token failed");
+                }
+                return Err(e);
+            }
             tracing::info!(path = %config.admin_token_file, "generated the bootstrap admin token");
         }
         AdminToken::FromConfig => {
@@ -172,20 +179,30 @@ fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
     Ok(key)
 }
 
-/// Writes a secret to a file readable only by its owner (mode 0600).
+/// Writes a secret to a file readable only by its owner (mode 0600): written whole to a new file
+/// beside it, then renamed over it, so that an existing file of other permissions (or a symbolic
+/// link) at the path is replaced, never written into, and the file is never half written.
 fn write_secret_file(path: &str, secret: &str) -> anyhow::Result<()> {
     use std::io::Write;
+    let fail = |e: std::io::Error| anyhow::anyhow!("cannot write {path}: {e}");
+    let temp = format!("{path}.{}.tmp", std::process::id());
+    let _ = std::fs::remove_file(&temp);
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| anyhow::anyhow!("cannot write {path}: {e}"))?;
-    f.write_all(secret.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
+    let written = opts.open(&temp).and_then(|mut f| {
+        f.write_all(secret.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&temp, path)) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(fail(e));
+    }
     Ok(())
 }
 

@@ -155,8 +155,9 @@ pub async fn find_by_hash<C: ConnectionTrait>(conn: &C, hash: &str) -> ApiResult
 pub enum AdminToken {
     /// Registered (or already registered) from ACTIONSD_ADMIN_TOKEN.
     FromConfig,
-    /// Generated now; the secret must be written to the token file.
-    Generated(String),
+    /// Generated now (the secret and the token's id); the secret must be written to the token
+    /// file, and the token removed again if that fails.
+    Generated(String, i64),
     /// An admin token exists already and none was configured.
     Existing,
 }
@@ -215,7 +216,7 @@ pub async fn bootstrap(store: &Store, configured: Option<String>) -> ApiResult<(
                         } else {
                             let secret = generate_secret();
                             insert_token(txn, token_id, admin, &secret, 0).await?;
-                            AdminToken::Generated(secret)
+                            AdminToken::Generated(secret, token_id)
                         }
                     }
                 };

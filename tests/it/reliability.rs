@@ -999,3 +999,37 @@ async fn shutdown_is_bounded_by_the_grace_period() {
     assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(12), "ended after {took:?}");
     drop((headers, body));
 }
+
+/// The generated bootstrap admin token is never lost: when its file cannot be written the start
+/// fails and keeps no token, so the next start (with a writable path) generates one; a file that
+/// was there already is replaced by one of mode 0600, not written into.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bootstrap_token_reaches_its_file_or_is_not_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("boot.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("ACTIONSD_DATABASE_URL", &url)
+        .env("ACTIONSD_ADDR", format!("127.0.0.1:{}", common::process::free_port()))
+        .env("ACTIONSD_ADMIN_TOKEN_FILE", dir.path().join("missing/admin.token"))
+        .output()
+        .expect("run actionsd");
+    assert!(!out.status.success(), "started without writing its token");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot write"), "{stderr}");
+
+    // Readable by others before the start: the start replaces it.
+    let file = dir.path().join("admin.token");
+    std::fs::write(&file, "old\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = Process::start(dir.path(), "boot", &[("ACTIONSD_DATABASE_URL", url.clone())]).await;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert_ne!(token, "old");
+    let (status, r) = server.post("/admin/v1/tokens/_search", &token, json!({})).await;
+    assert_eq!(status, 200, "the generated token works: {r}");
+}
