@@ -238,7 +238,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api::openapi::ApiDoc::openapi_doc()));
+        .merge(
+            SwaggerUi::new("/docs")
+                .url("/openapi.json", api::openapi::ApiDoc::openapi_doc())
+                // No online validator badge: it would send the document's URL to swagger.io.
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+        );
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,

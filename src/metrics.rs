@@ -2,7 +2,7 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ pub struct Metrics {
     runs: IntCounterVec,
     run_duration: HistogramVec,
     pub workers: IntGaugeVec,
-    pub workers_restarted: IntGauge,
+    pub workers_restarted: IntCounter,
     target_calls: IntCounterVec,
     target_latency: HistogramVec,
     connector_calls: IntCounterVec,
@@ -23,7 +23,7 @@ pub struct Metrics {
     /// Age in seconds of the oldest open delivery.
     pub queue_oldest_age: prometheus::Gauge,
     /// SQLite: write transactions committed, and the writers' transactions they held.
-    pub db_commits: IntGaugeVec,
+    pub db_commits: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -59,7 +59,7 @@ impl Metrics {
         let workers =
             IntGaugeVec::new(Opts::new("actionsd_sandbox_workers", "Sandbox worker processes by state"), &["state"])
                 .expect("valid metric");
-        let workers_restarted = IntGauge::new(
+        let workers_restarted = IntCounter::new(
             "actionsd_sandbox_workers_restarted_total",
             "Sandbox workers killed or crashed and replaced since start",
         )
@@ -98,7 +98,7 @@ impl Metrics {
                 .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("valid metric");
-        let db_commits = IntGaugeVec::new(
+        let db_commits = IntCounterVec::new(
             Opts::new(
                 "actionsd_sqlite_group_commits_total",
                 "SQLite group commit: commits made (kind=commits) and the writes they held (kind=writes)",

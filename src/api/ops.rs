@@ -40,15 +40,12 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let busy = s.sandbox.stats.busy.load(Ordering::Relaxed);
     s.metrics.workers.with_label_values(&["busy"]).set(busy);
     s.metrics.workers.with_label_values(&["idle"]).set(i64::try_from(s.sandbox.idle_count()).unwrap_or(i64::MAX));
-    s.metrics
-        .workers_restarted
-        .set(i64::try_from(s.sandbox.stats.restarted.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+    // Counters kept elsewhere, brought up to date (they only grow).
+    let catch_up = |counter: &prometheus::IntCounter, total: u64| counter.inc_by(total.saturating_sub(counter.get()));
+    catch_up(&s.metrics.workers_restarted, s.sandbox.stats.restarted.load(Ordering::Relaxed));
     if let Some(group) = s.store.group_commits() {
         for (kind, n) in [("commits", &group.commits), ("writes", &group.writes)] {
-            s.metrics
-                .db_commits
-                .with_label_values(&[kind])
-                .set(i64::try_from(n.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+            catch_up(&s.metrics.db_commits.with_label_values(&[kind]), n.load(Ordering::Relaxed));
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
