@@ -163,7 +163,11 @@ async fn sqlite_writer_clean(conn: &mut sqlx::SqliteConnection, _meta: PoolConne
 async fn postgres(url: &str, schema: Option<&str>, opts: &DbOptions) -> Result<Databases, DbErr> {
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
     let mut connect: PgConnectOptions = url.parse().map_err(conn_err)?;
-    connect = connect.disable_statement_logging();
+    // A statement the server takes but does not finish (a lock held elsewhere, a slow plan) is
+    // cancelled, and so is a transaction left idle: no request waits on them for minutes.
+    connect = connect
+        .disable_statement_logging()
+        .options([("statement_timeout", "30s"), ("idle_in_transaction_session_timeout", "60s")]);
     if let Some(schema) = schema {
         connect = connect.options([("search_path", schema)]);
     }
