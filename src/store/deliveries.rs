@@ -326,6 +326,16 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
                         "Only a failed or dead delivery can be retried",
                     ));
                 }
+                // A target's delivery outlives its target only as a record: nothing to call.
+                if row.connection_id.is_none()
+                    && entity::target::Entity::find_by_id(row.target_id).one(txn).await?.is_none()
+                {
+                    return Err(ApiError::new(
+                        Kind::FailedPrecondition,
+                        "Errors.Delivery.NotRetryable",
+                        "The delivery's target was removed",
+                    ));
+                }
                 let now = now_micros();
                 let mut am: delivery::ActiveModel = row.into();
                 am.state = Set(DeliveryState::Pending);

@@ -376,7 +376,11 @@ pub async fn set_execution(store: &Store, id: String, targets: Vec<i64>, creator
                     }
                 }
                 let current = execution::Entity::find_by_id(id.clone()).one(txn).await?;
-                let ids = targets.iter().map(i64::to_string).collect();
+                let ids: Vec<String> = targets.iter().map(i64::to_string).collect();
+                // The same targets in the same order: nothing changes, no event (as UpdateTarget).
+                if let Some(same) = current.as_ref().filter(|c| target_ids(c) == ids) {
+                    return Ok(same.changed_at);
+                }
                 let at = write_execution(txn, current, &id, ids, creator, owner).await?;
                 Ok(at.unwrap_or_else(crate::domain::time::now_micros))
             })

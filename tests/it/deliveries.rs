@@ -602,20 +602,15 @@ async fn deleting_a_target_ends_its_open_deliveries(s: &TestServer) {
         all_in_state(ds, 1, "DELIVERY_STATE_SUCCEEDED")
     })
     .await;
-    // A dead delivery of a removed target can be retried; it ends dead again (the target is gone).
-    let id = ds[0]["id"].clone();
-    let attempts = ds[0]["attempts"].as_i64().unwrap();
-    let r = s.post(&format!("/v2/actions/deliveries/{}/retry", id.as_str().unwrap()), &s.admin, json!({})).await;
-    assert_eq!(r.status, 200, "{r:?}");
-    wait_deliveries(s, by_target(&tid), Duration::from_secs(10), "dead again", |ds| {
-        ds.iter().any(|d| {
-            d["id"] == id
-                && d["state"] == "DELIVERY_STATE_DEAD"
-                && d["attempts"].as_i64() > Some(attempts)
-                && d["lastError"].as_str().unwrap_or("").contains("removed")
-        })
-    })
-    .await;
+    // A dead delivery of a removed target cannot be retried: there is nothing to call. It stays
+    // as it was (no attempt is counted that was never made).
+    let id = ds[0]["id"].as_str().unwrap().to_string();
+    let r = s.post(&format!("/v2/actions/deliveries/{id}/retry"), &s.admin, json!({})).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{r:?}");
+    assert_eq!(r.error_id(), "Errors.Delivery.NotRetryable", "{r:?}");
+    let after = items(&list(s, by_target(&tid)).await);
+    let again = after.iter().find(|d| d["id"] == id.as_str()).unwrap();
+    assert_eq!(again, &ds[0], "unchanged");
 }
 
 async fn rolled_back_events_queue_nothing(s: &TestServer) {

@@ -349,6 +349,19 @@ async fn set_and_list_executions(s: &TestServer) {
     }
     assert_eq!(event_count(s, "execution", &format!("request/{MGMT_CREATE}")).await, 1);
     assert_eq!(event_count(s, "execution", "event/org.flow.*").await, 1);
+    // The same list again changes nothing: no event, the stored date; another order is a change.
+    let before = executions_list(s, json!({})).await;
+    let stored =
+        before.body["executions"].as_array().unwrap().iter().find(|e| e["condition"] == conditions[0]).unwrap()
+            ["changeDate"]
+            .clone();
+    let r = set_exec(s, conditions[0].clone(), &[&b, &a]).await;
+    assert_eq!(r.body["setDate"], stored, "{r:?}");
+    assert_eq!(event_count(s, "execution", &format!("request/{MGMT_CREATE}")).await, 1, "a no-op writes no event");
+    let r = set_exec(s, conditions[0].clone(), &[&a, &b]).await;
+    assert_ne!(r.body["setDate"], stored, "{r:?}");
+    assert_eq!(event_count(s, "execution", &format!("request/{MGMT_CREATE}")).await, 2);
+    set_exec(s, conditions[0].clone(), &[&b, &a]).await;
 
     let r = executions_list(s, json!({"pagination": {"asc": true}})).await;
     assert_eq!(r.body["pagination"]["totalResult"], "9");
@@ -387,7 +400,11 @@ async fn set_and_list_executions(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     let r = executions_list(s, json!({"filters": [{"inConditionsFilter": {"conditions": [conditions[0]]}}]})).await;
     assert_eq!(r.body, json!({"pagination": {"appliedLimit": "100"}}), "cleared: not listed");
-    assert_eq!(event_count(s, "execution", &format!("request/{MGMT_CREATE}")).await, 3);
+    assert_eq!(
+        event_count(s, "execution", &format!("request/{MGMT_CREATE}")).await,
+        5,
+        "set, reorder, back, replace, clear"
+    );
 
     // DeleteTarget removes the target from every execution; an execution left empty disappears.
     let r = set_exec(s, json!({"function": {"name": "preaccesstoken"}}), &[&a]).await;
