@@ -349,6 +349,18 @@ async fn set_and_list_executions(s: &TestServer) {
     }
     assert_eq!(event_count(s, "execution", &format!("request/{MGMT_CREATE}")).await, 1);
     assert_eq!(event_count(s, "execution", "event/org.flow.*").await, 1);
+    // The instance owns its targets and executions (as in ZITADEL's events), whoever wrote them.
+    let owners: Vec<String> = entity::event::Entity::find()
+        .filter(entity::event::Column::AggregateType.is_in(["target", "execution"]))
+        .all(&s.state.store.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.resource_owner)
+        .collect();
+    assert!(!owners.is_empty());
+    let instance = &s.state.v2.instance_id;
+    assert!(owners.iter().all(|o| o == instance), "{owners:?} vs {instance}");
     // The same list again changes nothing: no event, the stored date; another order is a change.
     let before = executions_list(s, json!({})).await;
     let stored =

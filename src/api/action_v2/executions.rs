@@ -28,7 +28,7 @@ pub async fn set_execution(s: AppState, c: Caller, r: SetExecutionRequest) -> Ap
         }
         targets.push(t);
     }
-    let at = store::set_execution(&s.store, id, targets, c.token_id, c.token_org).await?;
+    let at = store::set_execution(&s.store, id, targets, c.token_id, instance_owner(&s, &c)).await?;
     Ok(SetExecutionResponse { set_date: format_micros(at) })
 }
 

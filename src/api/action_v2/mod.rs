@@ -250,6 +250,12 @@ fn generate_signing_key() -> String {
     rand::rngs::OsRng.sample_iter(&rand::distributions::Alphanumeric).take(SIGNING_KEY_LEN).map(char::from).collect()
 }
 
+/// The resource owner of the instance's own resources (targets, executions, their keys): the
+/// instance, as ZITADEL writes these events.
+fn instance_owner(s: &AppState, c: &Caller) -> i64 {
+    s.v2.instance_id.parse().unwrap_or(c.token_org)
+}
+
 fn encryption_key(s: &AppState) -> &str {
     s.config.encryption_key.as_deref().unwrap_or("")
 }

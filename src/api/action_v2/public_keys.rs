@@ -29,7 +29,7 @@ pub async fn add_public_key(s: AppState, c: Caller, r: AddPublicKeyRequest) -> A
         }
     };
     let new = store::NewKey { public_key, fingerprint, expires_at };
-    let key = store::add_key(&s.store, target_id, new, c.token_id, c.token_org).await?;
+    let key = store::add_key(&s.store, target_id, new, c.token_id, instance_owner(&s, &c)).await?;
     Ok(AddPublicKeyResponse { key_id: key.id.to_string(), creation_date: format_micros(key.created_at) })
 }
 
@@ -53,7 +53,7 @@ pub async fn activate_public_key(
     let target_id = parse_target_id(&r.target_id)?;
     let key_id = parse_key_id(&r.key_id)?;
     let now = crate::domain::time::now_micros();
-    let key = store::activate_key(&s.store, target_id, key_id, now, c.token_id, c.token_org).await?;
+    let key = store::activate_key(&s.store, target_id, key_id, now, c.token_id, instance_owner(&s, &c)).await?;
     Ok(ActivatePublicKeyResponse { change_date: format_micros(key.changed_at) })
 }
 
@@ -71,7 +71,7 @@ pub async fn deactivate_public_key(
 ) -> ApiResult<DeactivatePublicKeyResponse> {
     let target_id = parse_target_id(&r.target_id)?;
     let key_id = parse_key_id(&r.key_id)?;
-    let key = store::deactivate_key(&s.store, target_id, key_id, c.token_id, c.token_org).await?;
+    let key = store::deactivate_key(&s.store, target_id, key_id, c.token_id, instance_owner(&s, &c)).await?;
     Ok(DeactivatePublicKeyResponse { change_date: format_micros(key.changed_at) })
 }
 
@@ -86,7 +86,7 @@ pub async fn deactivate_public_key(
 pub async fn remove_public_key(s: AppState, c: Caller, r: PublicKeyIdRequest) -> ApiResult<RemovePublicKeyResponse> {
     let target_id = parse_target_id(&r.target_id)?;
     let key_id = crate::domain::id::parse(&r.key_id);
-    let at = store::remove_key(&s.store, target_id, key_id, c.token_id, c.token_org).await?;
+    let at = store::remove_key(&s.store, target_id, key_id, c.token_id, instance_owner(&s, &c)).await?;
     Ok(RemovePublicKeyResponse { deletion_date: at.map(format_micros) })
 }
 

@@ -27,7 +27,7 @@ pub async fn create_target(s: AppState, c: Caller, r: CreateTargetRequest) -> Ap
         payload_type: stored_payload_type(r.payload_type),
         signing_key_enc: encrypt_key(&s, &signing_key)?,
     };
-    let model = store::create_target(&s.store, new, c.token_id, c.token_org).await?;
+    let model = store::create_target(&s.store, new, c.token_id, instance_owner(&s, &c)).await?;
     Ok(CreateTargetResponse { id: model.id.to_string(), creation_date: format_micros(model.created_at), signing_key })
 }
 
@@ -78,7 +78,7 @@ pub async fn update_target(s: AppState, c: Caller, r: UpdateTargetRequest) -> Ap
             None => None,
         },
     };
-    let model = store::update_target(&s.store, id, patch, c.token_id, c.token_org).await?;
+    let model = store::update_target(&s.store, id, patch, c.token_id, instance_owner(&s, &c)).await?;
     Ok(UpdateTargetResponse { change_date: format_micros(model.changed_at), signing_key: new_key })
 }
 
@@ -92,7 +92,7 @@ pub async fn delete_target(s: AppState, c: Caller, r: TargetIdRequest) -> ApiRes
     let Some(id) = crate::domain::id::parse(&r.id) else {
         return Ok(DeleteTargetResponse { deletion_date: None });
     };
-    let at = store::delete_target(&s.store, id, c.token_id, c.token_org).await?;
+    let at = store::delete_target(&s.store, id, c.token_id, instance_owner(&s, &c)).await?;
     Ok(DeleteTargetResponse { deletion_date: at.map(format_micros) })
 }
 
