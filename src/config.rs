@@ -65,6 +65,26 @@ fn cors_arg(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+fn database_url_arg(s: &str) -> Result<String, String> {
+    let known = ["sqlite:", "postgres://", "postgresql://"];
+    if known.iter().any(|k| s.starts_with(k)) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("unsupported database URL {s:?} (use sqlite://<file>?mode=rwc or postgres://…)"))
+    }
+}
+
+/// The deny and allow lists, checked when the configuration is read (before anything is created).
+fn deny_list_arg(s: &str) -> Result<String, String> {
+    crate::runtime::http::NetPolicy::parse(s, "")?;
+    Ok(s.to_string())
+}
+
+fn allow_list_arg(s: &str) -> Result<String, String> {
+    crate::runtime::http::NetPolicy::parse("", s)?;
+    Ok(s.to_string())
+}
+
 /// A retry schedule: the waits after the 1st, 2nd, … failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule(pub Vec<std::time::Duration>);
@@ -108,7 +128,7 @@ pub const DEFAULT_DENY_LIST: &str = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// SQLite file (embedded default) or postgres://… URL.
-    #[arg(long, env = "ACTIONSD_DATABASE_URL", default_value = "sqlite://actionsd.db?mode=rwc")]
+    #[arg(long, env = "ACTIONSD_DATABASE_URL", default_value = "sqlite://actionsd.db?mode=rwc", value_parser = database_url_arg)]
     pub database_url: String,
 
     /// Longest wait of a request for a database connection before it gets 503 Unavailable.
@@ -142,11 +162,11 @@ pub struct Config {
     pub max_action_timeout: Duration,
 
     /// What actions' fetch and v2 targets may not reach.
-    #[arg(long, env = "ACTIONSD_HTTP_DENY_LIST", default_value = DEFAULT_DENY_LIST)]
+    #[arg(long, env = "ACTIONSD_HTTP_DENY_LIST", default_value = DEFAULT_DENY_LIST, value_parser = deny_list_arg)]
     pub http_deny_list: String,
 
     /// Addresses and names allowed even if denied.
-    #[arg(long, env = "ACTIONSD_HTTP_ALLOW_LIST", default_value = "")]
+    #[arg(long, env = "ACTIONSD_HTTP_ALLOW_LIST", default_value = "", value_parser = allow_list_arg)]
     pub http_allow_list: String,
 
     /// Concurrent action runs on this server (default: 2 × cores).
@@ -316,6 +336,10 @@ mod tests {
             (&["--cors-origins", "not an origin"], "invalid origin"),
             (&["--cors-origins", "https://a.example.com/path"], "invalid origin"),
             (&["--cors-origins", "*, https://a.example.com"], "cannot be combined"),
+            (&["--database-url", "mysql://x@y/z"], "unsupported database URL"),
+            (&["--database-url", "actionsd2.db"], "unsupported database URL"),
+            (&["--http-deny-list", "10.0.0.0/33"], "invalid deny list entry"),
+            (&["--http-allow-list", "bad name!"], "invalid allow list entry"),
         ] {
             let err = parse(args).expect_err(&format!("{args:?} should be refused"));
             assert!(err.contains(says), "{args:?}: {err}");

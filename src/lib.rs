@@ -47,6 +47,11 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
             anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
         }
         config.encryption_key = Some(sqlite_encryption_key(&config.database_url)?);
+    } else if config.encryption_key.as_deref().is_some_and(|k| k.trim().len() < MIN_ENCRYPTION_KEY_CHARS) {
+        tracing::warn!(
+            "ACTIONSD_ENCRYPTION_KEY is short: anyone who guesses it can read the stored secrets; \
+             use e.g. `head -c 32 /dev/urandom | base64`"
+        );
     }
     let dbs = store::connect(&config.database_url, schema, &config.db_options()).await?;
     let store = store::Store::new(dbs).await?;
@@ -156,6 +161,9 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     }
     Ok(state)
 }
+
+/// A configured encryption key shorter than this (a generated one is 43 characters) is warned about.
+const MIN_ENCRYPTION_KEY_CHARS: usize = 32;
 
 /// With SQLite and no configured key, the key lives in a file beside the database (created once).
 fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
