@@ -201,23 +201,33 @@ async fn pending_deliveries_survive_kill_9() {
         .await;
 }
 
+/// A server (`run-1`) on a fresh SQLite file in `dir` with `n` deliveries in flight: the receiver
+/// holds every call for two minutes. Returns the server's settings, the receiver, the server and
+/// the deliveries' ids.
+async fn attempts_in_flight(
+    dir: &Path,
+    db: &str,
+    n: usize,
+    prefix: &str,
+) -> (Vec<(&'static str, String)>, Receiver, Server, BTreeSet<String>) {
+    let env = sqlite_env(&dir.join(db), "300ms,600ms");
+    let rx = Receiver::start().await;
+    rx.set_default(Answer::status(200).with_delay(Duration::from_secs(120)));
+    let server = Server::start(dir, "run-1", &env).await;
+    server.subscribe(&rx.url("/slow"), "120s").await;
+    for i in 0..n {
+        server.create_action(&format!("{prefix}_{i}")).await;
+    }
+    let first = rx.wait_until(Duration::from_secs(20), "N attempts in flight", |r| webhook_ids(r).len() == n).await;
+    let ids = webhook_ids(&first).into_keys().collect();
+    (env, rx, server, ids)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leases_of_a_killed_process_expire() {
     const N: usize = 5;
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("lease.db");
-    let env = sqlite_env(&db, "300ms,600ms");
-    let rx = Receiver::start().await;
-    // The receiver holds every call: the attempts are in flight when the server dies.
-    rx.set_default(Answer::status(200).with_delay(Duration::from_secs(120)));
-
-    let server = Server::start(dir.path(), "run-1", &env).await;
-    server.subscribe(&rx.url("/slow"), "120s").await;
-    for i in 0..N {
-        server.create_action(&format!("in_flight_{i}")).await;
-    }
-    let first = rx.wait_until(Duration::from_secs(20), "N attempts in flight", |r| webhook_ids(r).len() == N).await;
-    let ids: BTreeSet<String> = webhook_ids(&first).into_keys().collect();
+    let (env, rx, server, ids) = attempts_in_flight(dir.path(), "lease.db", N, "in_flight").await;
     let listed = server.deliveries(json!([])).await;
     assert_eq!(ids_of(&listed), ids);
     assert!(listed.iter().all(|d| d["state"] == "DELIVERY_STATE_PENDING"), "claimed, not yet recorded: {listed:#?}");
@@ -246,17 +256,7 @@ async fn leases_of_a_killed_process_expire() {
 async fn sigterm_gives_attempts_in_flight_ten_seconds_then_releases_them() {
     const N: usize = 3;
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("drain.db");
-    let env = sqlite_env(&db, "300ms,600ms");
-    let rx = Receiver::start().await;
-    rx.set_default(Answer::status(200).with_delay(Duration::from_secs(120)));
-    let server = Server::start(dir.path(), "run-1", &env).await;
-    server.subscribe(&rx.url("/slow"), "120s").await;
-    for i in 0..N {
-        server.create_action(&format!("draining_{i}")).await;
-    }
-    let first = rx.wait_until(Duration::from_secs(20), "N attempts in flight", |r| webhook_ids(r).len() == N).await;
-    let ids: BTreeSet<String> = webhook_ids(&first).into_keys().collect();
+    let (env, rx, server, ids) = attempts_in_flight(dir.path(), "drain.db", N, "draining").await;
     let started = Instant::now();
     let status = tokio::task::spawn_blocking(move || server.0.terminate(Duration::from_secs(40))).await.unwrap();
     let took = started.elapsed();
