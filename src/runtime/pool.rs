@@ -76,6 +76,9 @@ pub struct PoolStats {
     pub restarted: std::sync::atomic::AtomicU64,
 }
 
+/// The standard variables that point outgoing TLS at other trust roots (README, Configuration).
+const TRUST_STORE_VARS: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+
 pub struct SandboxPool {
     config: PoolConfig,
     idle: Mutex<Vec<Worker>>,
@@ -155,8 +158,16 @@ impl SandboxPool {
         if self.dir_guard.is_some() {
             command.arg("--log-dir").arg(&self.dir);
         }
+        command.env_clear();
+        // The trust store settings reach `fetch` too (made absolute: workers run elsewhere).
+        for name in TRUST_STORE_VARS {
+            if let Some(value) = std::env::var_os(name) {
+                let path = PathBuf::from(value);
+                let path = if path.is_relative() { std::env::current_dir()?.join(path) } else { path };
+                command.env(name, path);
+            }
+        }
         let mut child = command
-            .env_clear()
             .current_dir(&self.dir)
             .env("MALLOC_ARENA_MAX", "1")
             // mimalloc reserves its arenas (1 GiB) committed on Linux by default; reserved

@@ -575,42 +575,7 @@ async fn deadlines_end_calls(s: &TestServer) {
 async fn tls_serves_grpc_and_rest() {
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    std::fs::write(at("leaf.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let steps: Vec<Vec<String>> = vec![
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &["-keyout", &at("ca.key"), "-out", &at("ca.pem"), "-days", "2", "-subj", "/CN=actionsd test CA"],
-        ]
-        .concat(),
-        [&["req"][..], &ec, &["-keyout", &at("key.pem"), "-out", &at("leaf.csr"), "-subj", "/CN=localhost"]].concat(),
-        [
-            "x509",
-            "-req",
-            "-in",
-            &at("leaf.csr"),
-            "-CA",
-            &at("ca.pem"),
-            "-CAkey",
-            &at("ca.key"),
-            "-CAcreateserial",
-            "-out",
-            &at("cert.pem"),
-            "-days",
-            "2",
-            "-extfile",
-            &at("leaf.ext"),
-        ]
-        .to_vec(),
-    ]
-    .into_iter()
-    .map(|v| v.into_iter().map(String::from).collect())
-    .collect();
-    for args in steps {
-        let out = std::process::Command::new("openssl").args(&args).output().expect("openssl (Debian package openssl)");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    common::make_test_ca(dir.path());
     let (cert, key) = (at("cert.pem"), at("key.pem"));
     let s = TestServer::sqlite_with(|c| {
         c.tls_cert_file = Some(cert);

@@ -1033,3 +1033,39 @@ async fn the_bootstrap_token_reaches_its_file_or_is_not_kept() {
     let (status, r) = server.post("/admin/v1/tokens/_search", &token, json!({})).await;
     assert_eq!(status, 200, "the generated token works: {r}");
 }
+
+/// Outgoing HTTPS trusts the CA that `SSL_CERT_FILE` names (an internal PKI), in scripts' `fetch`
+/// too (its workers start with an empty environment); without it, such a server is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_internal_ca_is_trusted_through_ssl_cert_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::make_test_ca(dir.path());
+    let at = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    // An HTTPS endpoint with a certificate of that CA: an actionsd serving TLS.
+    let tls = common::TestServer::sqlite_with(|c| {
+        c.tls_cert_file = Some(at("cert.pem"));
+        c.tls_key_file = Some(at("key.pem"));
+    })
+    .await;
+    let port = tls.base.rsplit(':').next().unwrap().to_string();
+    let script = format!(
+        "function a(ctx, api) {{ try {{ console.log('status ' + require('zitadel/http').fetch('https://localhost:{port}/debug/healthz').status); }} catch (e) {{ console.log(String(e)); }} }}"
+    );
+    let body = json!({"name": "a", "script": script, "flowType": "2", "triggerType": "4", "context": {}});
+    for (name, trust) in [("untrusting", None), ("trusting", Some(at("ca.pem")))] {
+        let mut env = sqlite_env(&dir.path().join(format!("{name}.db")));
+        env.push(("ACTIONSD_HTTP_ALLOW_LIST", "127.0.0.1,localhost".to_string()));
+        if let Some(ca) = trust.clone() {
+            env.push(("SSL_CERT_FILE", ca));
+        }
+        let server = Process::start(dir.path(), name, &env).await;
+        let (status, r) = server.post("/management/v1/actions/_test", ADMIN, body.clone()).await;
+        assert_eq!(status, 200, "{r}");
+        let logged = r["runs"][0]["logs"][0]["message"].as_str().unwrap_or("").to_string();
+        match trust {
+            Some(_) => assert_eq!(logged, "status 200", "{r}"),
+            None => assert!(logged.contains("certificate") || logged.contains("UnknownIssuer"), "{r}"),
+        }
+    }
+    tls.stop().await;
+}

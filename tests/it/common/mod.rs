@@ -609,3 +609,45 @@ pub fn check_against_schemas(flow: &str, trigger: &str, context: &Value, answer:
         validate(surface::effects_schema(t), effects, "the effects");
     }
 }
+
+/// A test CA (`ca.pem`) and a leaf certificate it signed for `localhost` and 127.0.0.1
+/// (`cert.pem`, key `key.pem`), written into `dir` with openssl (Debian package openssl).
+pub fn make_test_ca(dir: &std::path::Path) {
+    let at = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    std::fs::write(at("leaf.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: Vec<Vec<String>> = vec![
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &at("ca.key"), "-out", &at("ca.pem"), "-days", "2", "-subj", "/CN=actionsd test CA"],
+        ]
+        .concat(),
+        [&["req"][..], &ec, &["-keyout", &at("key.pem"), "-out", &at("leaf.csr"), "-subj", "/CN=localhost"]].concat(),
+        [
+            "x509",
+            "-req",
+            "-in",
+            &at("leaf.csr"),
+            "-CA",
+            &at("ca.pem"),
+            "-CAkey",
+            &at("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &at("cert.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &at("leaf.ext"),
+        ]
+        .to_vec(),
+    ]
+    .into_iter()
+    .map(|v| v.into_iter().map(String::from).collect())
+    .collect();
+    for args in steps {
+        let out = std::process::Command::new("openssl").args(&args).output().expect("openssl (Debian package openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
