@@ -226,6 +226,10 @@ pub fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }
 
+pub fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
+}
+
 pub fn is_zero_i64(v: &i64) -> bool {
     *v == 0
 }

@@ -3,7 +3,7 @@
 
 use super::{page_bounds, PaginationRequest, PaginationResponse, SERVICE};
 use crate::api::auth::Caller;
-use crate::api::json::{self, is_zero_i64};
+use crate::api::json;
 use crate::api::messages::GatewayError;
 use crate::api::{AppState, BodyMode, Rpc};
 use crate::domain::time::format_micros;
@@ -122,10 +122,10 @@ pub struct Delivery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
     pub state: DeliveryState,
-    #[serde(skip_serializing_if = "is_zero_i64")]
-    pub attempts: i64,
-    #[serde(skip_serializing_if = "is_zero_i64")]
-    pub last_status: i64,
+    #[serde(skip_serializing_if = "json::is_zero_i32")]
+    pub attempts: i32,
+    #[serde(skip_serializing_if = "json::is_zero_i32")]
+    pub last_status: i32,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub last_error: String,
     /// When the next attempt is due (pending and failed deliveries only).
@@ -164,8 +164,8 @@ fn delivery_msg(d: entity::delivery::Model) -> Delivery {
         execution_id: d.execution_id,
         event_type: d.event_type.filter(|e| !e.is_empty()),
         state: d.state.into(),
-        attempts: i64::from(d.attempts),
-        last_status: i64::from(d.last_status),
+        attempts: d.attempts,
+        last_status: d.last_status,
         last_error: d.last_error,
         next_attempt_date: open.then(|| format_micros(d.next_attempt_at)),
         creation_date: format_micros(d.created_at),
