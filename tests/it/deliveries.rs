@@ -748,8 +748,12 @@ async fn an_execution_change_is_delivered_by_the_new_execution(s: &TestServer) {
     let condition = json!({"event": {"event": "execution.v2.set"}});
     set_execution(s, condition.clone(), &[&a]).await;
     set_execution(s, condition.clone(), &[&b]).await;
-    let to_b =
-        rx.wait_until(Duration::from_secs(15), "the second set at b", |r| r.iter().any(|x| x.path == "/b")).await;
+    // (Two targets are delivered independently: either may be first.)
+    let to_b = rx
+        .wait_until(Duration::from_secs(15), "the first set at a and the second at b", |r| {
+            r.iter().any(|x| x.path == "/a") && r.iter().any(|x| x.path == "/b")
+        })
+        .await;
     let at_a: Vec<Value> = to_b.iter().filter(|r| r.path == "/a").map(|r| r.json()).collect();
     let at_b: Vec<Value> = to_b.iter().filter(|r| r.path == "/b").map(|r| r.json()).collect();
     assert_eq!(at_a.len(), 1, "the first set, seen by its own new execution: {at_a:?}");
