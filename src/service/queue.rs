@@ -367,9 +367,9 @@ async fn renew_leases(state: Arc<Queue>, inflight: Arc<Mutex<HashSet<i64>>>, sto
     .await
 }
 
-/// Queue depth and oldest open delivery for /metrics; prunes finished deliveries hourly.
+/// Queue depth and oldest open delivery for /metrics; prunes finished deliveries (at start, then
+/// every [`PRUNE_EVERY`]).
 async fn queue_stats(state: Arc<Queue>, stop: watch::Receiver<bool>) {
-    // Finished deliveries are pruned at start and then every PRUNE_EVERY.
     let mut last_prune: Option<Instant> = None;
     super::every(Duration::from_secs(2), true, stop, || {
         let prune = last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);

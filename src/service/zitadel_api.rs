@@ -234,7 +234,6 @@ impl ZitadelApi {
     }
 }
 
-/// A path segment from an id taken from a payload (ids are digits; anything else is escaped).
 /// Reverses [`segment`].
 fn unsegment(segment: &str) -> String {
     let bytes = segment.as_bytes();
@@ -256,6 +255,7 @@ fn unsegment(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A path segment from an id taken from a payload (ids are digits; anything else is escaped).
 fn segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {

@@ -235,21 +235,19 @@ fn metadata_result(items: &[Value]) -> Value {
             let mut out = Map::new();
             out.insert("key".into(), m.get("key").cloned().unwrap_or(Value::String(String::new())));
             out.insert("value".into(), decode_metadata_value(m.get("value").and_then(Value::as_str).unwrap_or("")));
-            for k in ["creationDate", "changeDate", "resourceOwner", "sequence"] {
-                if let Some(v) = m.get(k) {
-                    out.insert(k.into(), v.clone());
+            // Every member of the Metadata result, as upstream gives them.
+            let members = [
+                ("creationDate", json!("")),
+                ("changeDate", json!("")),
+                ("resourceOwner", json!("")),
+                ("sequence", json!(0)),
+            ];
+            for (k, _) in &members {
+                if let Some(v) = m.get(*k) {
+                    out.insert((*k).into(), v.clone());
                 }
             }
-            // Every member of the Metadata result, as upstream gives them.
-            fill_missing(
-                &mut out,
-                &[
-                    ("creationDate", json!("")),
-                    ("changeDate", json!("")),
-                    ("resourceOwner", json!("")),
-                    ("sequence", json!(0)),
-                ],
-            );
+            fill_missing(&mut out, &members);
             Value::Object(out)
         })
         .collect();
