@@ -53,8 +53,9 @@ pub struct LogSpill {
     file: std::cell::RefCell<std::fs::File>,
     /// Whether the file holds records of the current run.
     dirty: std::cell::Cell<bool>,
-    /// The current run's secrets, redacted before a record reaches the disk.
-    secrets: std::cell::RefCell<secrets::Secrets>,
+    /// The current run's secrets as redaction wants them, made at its first record (a run that
+    /// does not log costs nothing).
+    redaction: std::cell::RefCell<Option<secrets::Secrets>>,
 }
 
 impl LogSpill {
@@ -76,15 +77,8 @@ impl LogSpill {
         Some(std::rc::Rc::new(LogSpill {
             file: std::cell::RefCell::new(file),
             dirty: std::cell::Cell::new(false),
-            secrets: Default::default(),
+            redaction: Default::default(),
         }))
-    }
-
-    /// Before a run: the secrets its records are redacted of.
-    pub fn start_run(&self, secrets: &std::collections::BTreeMap<String, String>) {
-        if !secrets.is_empty() || !self.secrets.borrow().is_empty() {
-            *self.secrets.borrow_mut() = secrets::Secrets::new(secrets.clone());
-        }
     }
 
     /// After a run has answered: its records go (a file write only after a run that logged), so
@@ -92,17 +86,22 @@ impl LogSpill {
     pub fn end_run(&self) {
         use std::io::Seek;
         if self.dirty.replace(false) {
+            self.redaction.borrow_mut().take();
             let mut file = self.file.borrow_mut();
             let _ = file.set_len(0);
             let _ = file.seek(std::io::SeekFrom::Start(0));
         }
     }
 
-    pub fn append(&self, record: &LogRecord) {
+    /// Writes `record` with the run's `secrets` redacted.
+    pub fn append(&self, record: &LogRecord, secrets: &std::collections::BTreeMap<String, String>) {
         use std::io::Write;
         self.dirty.set(true);
         let mut record = record.clone();
-        self.secrets.borrow().redact_in(&mut record.message);
+        self.redaction
+            .borrow_mut()
+            .get_or_insert_with(|| secrets::Secrets::new(secrets.clone()))
+            .redact_in(&mut record.message);
         if let Ok(mut line) = serde_json::to_vec(&record) {
             line.push(b'\n');
             let _ = self.file.borrow_mut().write_all(&line);

@@ -87,9 +87,7 @@ pub struct SandboxPool {
     pub stats: PoolStats,
     /// The workers' working directory: empty, so nothing they could reach is on disk; private
     /// (0700, a random name) and removed with the pool. Their log spill files are kept there.
-    dir: PathBuf,
-    /// Owns `dir` (None when no private directory could be made: workers then run in `/` and
-    /// spill no logs).
+    /// None when no private directory could be made: workers then run in `/` and spill no logs.
     dir_guard: Option<tempfile::TempDir>,
 }
 
@@ -113,14 +111,13 @@ impl SandboxPool {
             slots,
             org_slots: Mutex::new(HashMap::new()),
             stats: PoolStats::default(),
-            dir: dir_guard.as_ref().map_or_else(|| PathBuf::from("/"), |d| d.path().to_path_buf()),
             dir_guard,
         })
     }
 
-    /// The workers' private directory.
+    /// The workers' private directory (`/` if none could be made).
     pub fn dir(&self) -> &std::path::Path {
-        &self.dir
+        self.dir_guard.as_ref().map_or(std::path::Path::new("/"), |d| d.path())
     }
 
     pub fn idle_count(&self) -> usize {
@@ -156,7 +153,7 @@ impl SandboxPool {
         let mut command = Command::new(&self.config.exe);
         command.arg("sandbox-worker").arg("--memory-limit").arg(self.config.memory_limit.to_string());
         if self.dir_guard.is_some() {
-            command.arg("--log-dir").arg(&self.dir);
+            command.arg("--log-dir").arg(self.dir());
         }
         command.env_clear();
         // The trust store settings reach `fetch` too (made absolute: workers run elsewhere).
@@ -168,7 +165,7 @@ impl SandboxPool {
             }
         }
         let mut child = command
-            .current_dir(&self.dir)
+            .current_dir(self.dir())
             .env("MALLOC_ARENA_MAX", "1")
             // mimalloc reserves its arenas (1 GiB) committed on Linux by default; reserved
             // without access instead, only what is really committed counts against the
@@ -203,7 +200,15 @@ impl SandboxPool {
                 }
             }));
         }
-        Ok(Worker { pid: child.id(), dir: self.dir.clone(), child, stdin, stdout, stderr: stderr_buf, stderr_done })
+        Ok(Worker {
+            pid: child.id(),
+            dir: self.dir().to_path_buf(),
+            child,
+            stdin,
+            stdout,
+            stderr: stderr_buf,
+            stderr_done,
+        })
     }
 
     fn take_worker(&self) -> std::io::Result<Worker> {

@@ -99,7 +99,6 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
                     watch.arm_run(std::time::Duration::from_millis(job.deadline_ms) + DEADLINE_MARGIN);
                 }
                 if let (Some(spill), Ok(ctx)) = (&spill, ctx.as_mut()) {
-                    spill.start_run(&job.secrets);
                     ctx.insert_data(spill.clone());
                 }
                 let result = run_job_in(&job, &mut ctx, Some(&watch), Some(&net));

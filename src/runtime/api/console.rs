@@ -119,10 +119,12 @@ pub(super) fn format(args: &[JsValue], ctx: &mut Context) -> JsResult<String> {
 
 pub(super) fn record(level: &str, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let message = format(args, ctx)?;
-    let kept = with_run(ctx, |r| {
+    // Also out of the worker's memory at once: kept should the run end without an answer.
+    let spill = ctx.get_data::<std::rc::Rc<crate::runtime::LogSpill>>().cloned();
+    with_run(ctx, |r| {
         let mut r = r.borrow_mut();
         if r.truncated {
-            return None;
+            return;
         }
         let bytes = message.len() as u64;
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -137,13 +139,11 @@ pub(super) fn record(level: &str, args: &[JsValue], ctx: &mut Context) -> JsResu
             r.log_bytes += bytes;
             LogRecord { level: level.into(), message, time }
         };
-        r.logs.push(record.clone());
-        Some(record)
+        if let Some(spill) = &spill {
+            spill.append(&record, &r.secrets);
+        }
+        r.logs.push(record);
     });
-    // Also out of the worker's memory at once: kept should the run end without an answer.
-    if let (Some(record), Some(spill)) = (kept, ctx.get_data::<std::rc::Rc<crate::runtime::LogSpill>>()) {
-        spill.append(&record);
-    }
     Ok(JsValue::undefined())
 }
 
