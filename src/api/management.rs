@@ -447,14 +447,8 @@ fn check_create_action(s: &AppState, r: &CreateActionRequest) -> ApiResult<()> {
 }
 
 fn check_update_action(s: &AppState, r: &UpdateActionRequest) -> ApiResult<()> {
-    // ZITADEL's UpdateActionRequest validates the id first (1..200 runes); only a body-carrying
-    // transport (Connect, gRPC) can send an empty one.
-    let id_len = r.id.chars().count();
-    if !(1..=200).contains(&id_len) {
-        return Err(ApiError::invalid(
-            "invalid UpdateActionRequest.Id: value length must be between 1 and 200 runes, inclusive",
-        ));
-    }
+    // ZITADEL's UpdateActionRequest validates the id first.
+    super::check_id("UpdateActionRequest", "Id", &r.id)?;
     validate_action("UpdateActionRequest", r.validate(), r.timeout, s.config.max_action_timeout)
 }
 

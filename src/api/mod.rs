@@ -54,6 +54,18 @@ pub fn check_query_count(message: &str, count: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// 400 naming the field unless `raw` holds 1..200 characters: the rule ZITADEL's request messages
+/// put on their id fields (`validate.rules` `min_len: 1, max_len: 200`). Only a body-carrying
+/// transport (Connect, gRPC) can send an empty one.
+pub fn check_id(message: &str, field: &str, raw: &str) -> ApiResult<()> {
+    if raw.is_empty() || raw.chars().nth(200).is_some() {
+        return Err(ApiError::invalid(format!(
+            "invalid {message}.{field}: value length must be between 1 and 200 runes, inclusive"
+        )));
+    }
+    Ok(())
+}
+
 /// `raw` read as an absolute `http`/`https` URL with a host (a target's endpoint, ZITADEL's API
 /// base URL), or why it is not one.
 pub fn absolute_http_url(raw: &str) -> Result<url::Url, &'static str> {

@@ -612,6 +612,42 @@ async fn connect_transport(s: &TestServer) {
     assert!(r.body["deletionDate"].is_string(), "{r:?}");
 }
 
+/// ZITADEL's v2 request messages require their ids to hold 1..200 characters (`validate.rules`),
+/// checked before anything is looked up: an empty or overlong id is 400 naming the field, never
+/// "not found" or a silent success.
+async fn ids_are_validated_as_zitadel_does(s: &TestServer) {
+    let long = "9".repeat(201);
+    let cases = [
+        ("GetTarget", json!({}), "GetTargetRequest.Id"),
+        ("GetTarget", json!({"id": long}), "GetTargetRequest.Id"),
+        ("DeleteTarget", json!({"id": ""}), "DeleteTargetRequest.Id"),
+        ("UpdateTarget", json!({"timeout": "5s"}), "UpdateTargetRequest.Id"),
+        ("ListPublicKeys", json!({}), "ListPublicKeysRequest.TargetId"),
+        ("AddPublicKey", json!({"publicKey": "eA=="}), "AddPublicKeyRequest.TargetId"),
+        ("ActivatePublicKey", json!({"targetId": "1"}), "ActivatePublicKeyRequest.KeyId"),
+        ("DeactivatePublicKey", json!({"keyId": "1"}), "DeactivatePublicKeyRequest.TargetId"),
+        ("RemovePublicKey", json!({"targetId": "1", "keyId": long}), "RemovePublicKeyRequest.KeyId"),
+        ("RetryDelivery", json!({}), "RetryDeliveryRequest.Id"),
+    ];
+    for (method, body, field) in cases {
+        let r = s.connect(&format!("{SVC}/{method}"), &s.admin, body.clone()).await;
+        assert_eq!((r.status.as_u16(), &r.body["code"]), (400, &json!("invalid_argument")), "{method} {body}: {r:?}");
+        assert_eq!(
+            r.body["message"],
+            format!("invalid {field}: value length must be between 1 and 200 runes, inclusive"),
+            "{method} {body}"
+        );
+    }
+    // Over the gateway the path carries the id: an overlong one is refused the same way.
+    let r = s.call(Method::GET, &target_path(&long), Some(&s.admin), &[], None).await;
+    assert_eq!((r.status.as_u16(), &r.body["code"]), (400, &json!(3)), "{r:?}");
+    // A well-formed id that names nothing is still not found (or, for a delete, nothing to do).
+    let r = s.connect(&format!("{SVC}/GetTarget"), &s.admin, json!({"id": "1"})).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let r = s.connect(&format!("{SVC}/DeleteTarget"), &s.admin, json!({"id": "1"})).await;
+    assert_eq!((r.status.as_u16(), &r.body), (200, &json!({})), "{r:?}");
+}
+
 async fn signing_key_encrypted_at_rest(s: &TestServer) {
     let (id, key) = create(s, webhook("secret")).await;
     let r = s.post(&target_path(&id), &s.admin, json!({"expirationSigningKey": "0s"})).await;
@@ -641,6 +677,7 @@ async fn signing_key_encrypted_at_rest(s: &TestServer) {
 }
 
 backend_tests!(
+    ids_are_validated_as_zitadel_does,
     create_get_and_list_targets,
     create_target_validation,
     create_target_honours_allow_list,

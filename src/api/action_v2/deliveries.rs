@@ -5,7 +5,7 @@ use super::{page_bounds, PaginationRequest, PaginationResponse, SERVICE};
 use crate::api::auth::Caller;
 use crate::api::json;
 use crate::api::messages::GatewayError;
-use crate::api::{AppState, BodyMode, Rpc};
+use crate::api::{check_id, AppState, BodyMode, Rpc};
 use crate::domain::time::format_micros;
 use crate::error::{ApiError, ApiResult};
 use crate::proto_enum;
@@ -244,6 +244,7 @@ pub async fn list_deliveries(s: AppState, _c: Caller, r: ListDeliveriesRequest) 
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Unknown delivery (Errors.Delivery.NotFound)", body = GatewayError)))]
 pub async fn retry_delivery(s: AppState, _c: Caller, r: RetryDeliveryRequest) -> ApiResult<RetryDeliveryResponse> {
+    check_id("RetryDeliveryRequest", "Id", &r.id)?;
     let id = crate::domain::id::parse(&r.id).ok_or_else(store::not_found)?;
     let at = store::retry(&s.store, id).await?;
     s.store.changes.wake_deliveries();

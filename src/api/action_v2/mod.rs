@@ -5,7 +5,7 @@
 use super::auth::Caller;
 use super::json::{self, is_false, is_zero_u64};
 use super::messages::GatewayError;
-use super::{AppState, BodyMode, Rpc};
+use super::{check_id, AppState, BodyMode, Rpc};
 use crate::domain::execution::{EventScope, ExecutionId, Phase, RpcScope};
 use crate::domain::time::format_micros;
 use crate::domain::Duration;

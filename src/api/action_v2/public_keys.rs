@@ -14,6 +14,7 @@ use super::*;
         (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
 pub async fn add_public_key(s: AppState, c: Caller, r: AddPublicKeyRequest) -> ApiResult<AddPublicKeyResponse> {
     const MSG: &str = "AddPublicKeyRequest";
+    check_id(MSG, "TargetId", &r.target_id)?;
     let target_id = parse_target_id(&r.target_id)?;
     let (public_key, fingerprint) = check_public_key(MSG, &r.public_key)?;
     let expires_at = match r.expiration_date.as_deref() {
@@ -33,6 +34,11 @@ pub async fn add_public_key(s: AppState, c: Caller, r: AddPublicKeyRequest) -> A
     Ok(AddPublicKeyResponse { key_id: key.id.to_string(), creation_date: format_micros(key.created_at) })
 }
 
+fn check_key_ids(msg: &str, r: &PublicKeyIdRequest) -> ApiResult<()> {
+    check_id(msg, "TargetId", &r.target_id)?;
+    check_id(msg, "KeyId", &r.key_id)
+}
+
 fn parse_key_id(raw: &str) -> ApiResult<i64> {
     crate::domain::id::parse(raw).ok_or_else(store::key_not_found)
 }
@@ -50,6 +56,7 @@ pub async fn activate_public_key(
     c: Caller,
     r: PublicKeyIdRequest,
 ) -> ApiResult<ActivatePublicKeyResponse> {
+    check_key_ids("ActivatePublicKeyRequest", &r)?;
     let target_id = parse_target_id(&r.target_id)?;
     let key_id = parse_key_id(&r.key_id)?;
     let now = crate::domain::time::now_micros();
@@ -62,6 +69,7 @@ pub async fn activate_public_key(
     summary = "Deactivate a public key (a JWE target without an active key fails its calls)",
     params(("targetId" = String, Path, description = "Target id"), ("keyId" = String, Path, description = "Key id")),
     responses((status = 200, body = DeactivatePublicKeyResponse),
+        (status = 400, description = "An id empty or over 200 characters", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Target or key not found (Errors.Target.NotFound)", body = GatewayError)))]
 pub async fn deactivate_public_key(
@@ -69,6 +77,7 @@ pub async fn deactivate_public_key(
     c: Caller,
     r: PublicKeyIdRequest,
 ) -> ApiResult<DeactivatePublicKeyResponse> {
+    check_key_ids("DeactivatePublicKeyRequest", &r)?;
     let target_id = parse_target_id(&r.target_id)?;
     let key_id = parse_key_id(&r.key_id)?;
     let key = store::deactivate_key(&s.store, target_id, key_id, c.token_id, instance_owner(&s, &c)).await?;
@@ -84,6 +93,7 @@ pub async fn deactivate_public_key(
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
 pub async fn remove_public_key(s: AppState, c: Caller, r: PublicKeyIdRequest) -> ApiResult<RemovePublicKeyResponse> {
+    check_key_ids("RemovePublicKeyRequest", &r)?;
     let target_id = parse_target_id(&r.target_id)?;
     let key_id = crate::domain::id::parse(&r.key_id);
     let at = store::remove_key(&s.store, target_id, key_id, c.token_id, instance_owner(&s, &c)).await?;
@@ -95,9 +105,11 @@ pub async fn remove_public_key(s: AppState, c: Caller, r: PublicKeyIdRequest) ->
     params(("targetId" = String, Path, description = "Target id")),
     request_body = ListPublicKeysRequest,
     responses((status = 200, body = ListPublicKeysResponse),
+        (status = 400, description = "An id empty or over 200 characters", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
 pub async fn list_public_keys(s: AppState, _c: Caller, r: ListPublicKeysRequest) -> ApiResult<ListPublicKeysResponse> {
+    check_id("ListPublicKeysRequest", "TargetId", &r.target_id)?;
     let target_id = parse_target_id(&r.target_id)?;
     store::get_target(&s.store.db, target_id).await?.ok_or_else(store::not_found)?;
     let keys = store::list_keys(&s.store.db, target_id).await?;

@@ -43,6 +43,7 @@ pub async fn create_target(s: AppState, c: Caller, r: CreateTargetRequest) -> Ap
         (status = 409, description = "A target with this name exists (Errors.Target.AlreadyExists)", body = GatewayError)))]
 pub async fn update_target(s: AppState, c: Caller, r: UpdateTargetRequest) -> ApiResult<UpdateTargetResponse> {
     const MSG: &str = "UpdateTargetRequest";
+    check_id(MSG, "Id", &r.id)?;
     let id = parse_target_id(&r.id)?;
     if let Some(name) = &r.name {
         check_name(MSG, name)?;
@@ -87,8 +88,10 @@ pub async fn update_target(s: AppState, c: Caller, r: UpdateTargetRequest) -> Ap
     summary = "Delete a target (idempotent) and remove it from every execution",
     params(("id" = String, Path, description = "Target id")),
     responses((status = 200, body = DeleteTargetResponse),
+        (status = 400, description = "An id empty or over 200 characters", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
 pub async fn delete_target(s: AppState, c: Caller, r: TargetIdRequest) -> ApiResult<DeleteTargetResponse> {
+    check_id("DeleteTargetRequest", "Id", &r.id)?;
     let Some(id) = crate::domain::id::parse(&r.id) else {
         return Ok(DeleteTargetResponse { deletion_date: None });
     };
@@ -100,9 +103,11 @@ pub async fn delete_target(s: AppState, c: Caller, r: TargetIdRequest) -> ApiRes
     operation_id = "ActionService_GetTarget", summary = "Get a target, with its signing key",
     params(("id" = String, Path, description = "Target id")),
     responses((status = 200, body = GetTargetResponse),
+        (status = 400, description = "An id empty or over 200 characters", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Target not found (Errors.Target.NotFound)", body = GatewayError)))]
 pub async fn get_target(s: AppState, _c: Caller, r: TargetIdRequest) -> ApiResult<GetTargetResponse> {
+    check_id("GetTargetRequest", "Id", &r.id)?;
     let id = parse_target_id(&r.id)?;
     let t = store::get_target(&s.store.db, id).await?.ok_or_else(store::not_found)?;
     Ok(GetTargetResponse { target: target_msg(&s, t)? })
