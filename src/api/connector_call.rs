@@ -54,9 +54,10 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
     // 2. The body limit.
     let body = match super::read_body(body).await {
         Ok(b) => b,
-        // Refused in §2 like a bad signature: counted in `calls` and `rejected`.
+        // Refused in §2 like a bad signature: counted in `calls` and `rejected`, with the
+        // contract's reason for a body that cannot be read (its list of reasons is closed).
         Err(e) if e.kind == Kind::ResourceExhausted => {
-            return rejected(&s, id, "body too large", remote, started, e).await;
+            return rejected(&s, id, reason::MALFORMED_BODY, remote, started, e).await;
         }
         Err(e) => return error(e),
     };

@@ -311,6 +311,15 @@ pub async fn all<C: ConnectionTrait>(conn: &C) -> ApiResult<Vec<connection::Mode
     Ok(connection::Entity::find().order_by_asc(connection::Column::Id).all(conn).await?)
 }
 
+/// The connection's `details` follow the last event of its aggregate, its links' included.
+async fn touch(txn: &DatabaseTransaction, current: connection::Model, written: &Written) -> ApiResult<()> {
+    let mut am: connection::ActiveModel = current.into();
+    am.sequence = Set(written.sequence);
+    am.changed_at = Set(written.created_at);
+    am.update(txn).await?;
+    Ok(())
+}
+
 /// Links a ZITADEL organization to an actionsd organization (replacing an earlier link).
 pub async fn set_link(
     store: &Store,
@@ -323,7 +332,7 @@ pub async fn set_link(
     store
         .write(&[LOCK.to_string()], move |txn| {
             Box::pin(async move {
-                connection::Entity::find_by_id(id).one(txn).await?.ok_or_else(not_found)?;
+                let current = connection::Entity::find_by_id(id).one(txn).await?.ok_or_else(not_found)?;
                 let existing = link::Entity::find_by_id((id, zitadel_org.clone())).one(txn).await?;
                 let written = append(
                     txn,
@@ -354,6 +363,7 @@ pub async fn set_link(
                         link::Entity::insert(link::ActiveModel::from(row)).exec_without_returning(txn).await?;
                     }
                 }
+                touch(txn, current, &written).await?;
                 Ok(written)
             })
         })
@@ -371,7 +381,7 @@ pub async fn remove_link(
     store
         .write(&[LOCK.to_string()], move |txn| {
             Box::pin(async move {
-                connection::Entity::find_by_id(id).one(txn).await?.ok_or_else(not_found)?;
+                let current = connection::Entity::find_by_id(id).one(txn).await?.ok_or_else(not_found)?;
                 if link::Entity::find_by_id((id, zitadel_org.clone())).one(txn).await?.is_none() {
                     return Ok(None);
                 }
@@ -385,6 +395,7 @@ pub async fn remove_link(
                 )
                 .await?;
                 link::Entity::delete_by_id((id, zitadel_org)).exec(txn).await?;
+                touch(txn, current, &written).await?;
                 Ok(Some(written))
             })
         })

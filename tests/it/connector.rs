@@ -230,6 +230,11 @@ async fn jwe_generates_a_key_pair(s: &TestServer) {
     assert_eq!(c["payloadTypes"], json!(["PAYLOAD_TYPE_JSON"]));
 }
 
+fn r_details(r: &Reply) -> Value {
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body["details"].clone()
+}
+
 async fn org_links(s: &TestServer) {
     let id = create(s, json!({"name": "links"})).await["id"].as_str().unwrap().to_string();
     let org = s.create_org("linked org").await;
@@ -268,9 +273,23 @@ async fn org_links(s: &TestServer) {
         "CONN-n0tFd",
         "unknown connection",
     );
-    assert_eq!(s.delete(&format!("{links}/zitadel-org-1"), &s.admin).await.status, 200);
+    // The connection's details follow the last event of its aggregate, its links' included (a
+    // write answers with the time of the event it wrote as creationDate).
+    let linked = r_details(&s.put(&format!("{links}/zitadel-org-2"), &s.admin, json!({"orgId": org})).await);
+    let details = get(s, &id).await["details"].clone();
+    assert_eq!((&details["sequence"], &details["changeDate"]), (&linked["sequence"], &linked["creationDate"]));
+    let r = s.delete(&format!("{links}/zitadel-org-1"), &s.admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let unlinked = r_details(&r);
+    assert_eq!(
+        unlinked["sequence"].as_str().unwrap().parse::<u64>().unwrap(),
+        linked["sequence"].as_str().unwrap().parse::<u64>().unwrap() + 1,
+        "{unlinked}"
+    );
+    let details = get(s, &id).await["details"].clone();
+    assert_eq!((&details["sequence"], &details["changeDate"]), (&unlinked["sequence"], &unlinked["creationDate"]));
     assert_error(&s.delete(&format!("{links}/zitadel-org-1"), &s.admin).await, 404, 5, "CONN-l1nkN", "removed twice");
-    assert_eq!(connection_events(s, &id).await.iter().filter(|e| e.starts_with("connection.org.")).count(), 4);
+    assert_eq!(connection_events(s, &id).await.iter().filter(|e| e.starts_with("connection.org.")).count(), 5);
     // Deleting the connection removes its links.
     assert_eq!(s.delete(&path(&id), &s.admin).await.status, 200);
     let left = entity::connection_org_link::Entity::find().all(&s.state.store.db).await.unwrap();
