@@ -68,7 +68,7 @@ impl Visitor<'_> for U64Visitor {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
-        if v.fract() != 0.0 || v < 0.0 || v >= EXACT_FLOAT_INT || v > self.max as f64 {
+        if v.fract() != 0.0 || !(0.0..EXACT_FLOAT_INT).contains(&v) || v > self.max as f64 {
             return Err(E::custom(format!("value {v} is not an integer in range")));
         }
         Ok(v as u64)
