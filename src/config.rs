@@ -185,6 +185,12 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_MAX_TRIGGER_TIME", default_value = "60s", value_parser = positive_duration_arg)]
     pub max_trigger_time: Duration,
 
+    /// Longest a client may take to send a request: the first bytes on a new connection, the
+    /// headers of each request, and its body (408 when the body is late). Slower clients are cut
+    /// off instead of holding a connection.
+    #[arg(long, env = "ACTIONSD_REQUEST_READ_TIMEOUT", default_value = "30s", value_parser = positive_duration_arg)]
+    pub request_read_timeout: Duration,
+
     /// Memory per action run.
     #[arg(long, env = "ACTIONSD_ACTION_MEMORY_LIMIT", default_value = "64MiB", value_parser = memory_arg)]
     pub action_memory_limit: u64,

@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod listen;
 pub mod metrics;
 pub mod runtime;
 pub mod service;
@@ -140,6 +141,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         background_stop,
         closing: tokio::sync::watch::channel(false).0,
         background_tasks: std::sync::Mutex::new(background_tasks),
+        lease_releases: Default::default(),
         config,
         auth: Default::default(),
         metrics,
@@ -289,7 +291,8 @@ pub async fn serve(
     let refresher = tokio::spawn(refresh_auth(state.clone(), stop_rx));
     let sandbox = state.sandbox.clone();
     tokio::spawn(async move { sandbox.warm().await });
-    let service = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let router = app(state.clone());
+    let read_timeout = state.config.request_read_timeout.as_std();
     let closing = state.closing.clone();
     let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();
     // Live tails end first; then the requests in flight are drained.
@@ -312,13 +315,12 @@ pub async fn serve(
         );
     };
     use axum::serve::ListenerExt;
-    let result = match tls {
+    match tls {
         Some(acceptor) => {
-            // (tap_io: the remote address reaches the handlers as ConnectInfo.)
-            let listener = tls::TlsListener::new(listener, acceptor)?.tap_io(|_| {});
+            let listener = tls::TlsListener::new(listener, acceptor)?;
             tokio::select! {
-                r = axum::serve(listener, service).with_graceful_shutdown(graceful) => r,
-                () = cut_off => Ok(()),
+                () = listen::serve(listener, router, read_timeout, graceful) => {},
+                () = cut_off => {},
             }
         }
         None => {
@@ -330,20 +332,26 @@ pub async fn serve(
                 }
             });
             tokio::select! {
-                r = axum::serve(listener, service).with_graceful_shutdown(graceful) => r,
-                () = cut_off => Ok(()),
+                () = listen::serve(listener, router, read_timeout, graceful) => {},
+                () = cut_off => {},
             }
         }
-    };
+    }
     let _ = stop_tx.send(true);
     let _ = refresher.await;
+    // The tails have ended (their connections are drained): their leases go back while the
+    // database is still open, so that a restarted server has every slot.
+    let releases: Vec<_> = state.lease_releases.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default();
+    for release in releases {
+        let _ = release.await;
+    }
     let _ = state.background_stop.send(true);
     let tasks: Vec<_> = state.background_tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
     for task in tasks {
         let _ = task.await;
     }
     state.store.close().await;
-    result
+    Ok(())
 }
 
 /// Adds the connector's call counters to the stored health every second (and once at shutdown).

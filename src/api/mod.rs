@@ -108,6 +108,8 @@ pub struct Inner {
     /// Set when the server starts shutting down: long-lived streams (live tails) end first.
     pub closing: tokio::sync::watch::Sender<bool>,
     pub background_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Live tails' leases being given back; a shutdown waits for them before the database closes.
+    pub lease_releases: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     pub config: Config,
     pub auth: AuthCache,
     pub metrics: Arc<Metrics>,
@@ -369,19 +371,24 @@ pub enum Transport {
     Connect,
 }
 
+/// Whether `err` answers a request whose body was not read to its end (413, 408).
+fn unread_body(err: &ApiError) -> bool {
+    matches!(err.http_status(), StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT)
+}
+
 pub fn error_response(err: &ApiError, transport: Transport) -> Response {
     let body = match transport {
-        // Over the size limit the gateway answers in the shape of its other transport-level
-        // errors (unknown route 404, wrong method 405): `{code, message}`.
-        Transport::Gateway if err.http_status() == StatusCode::PAYLOAD_TOO_LARGE => {
+        // Over the size limit (or too slow to send) the gateway answers in the shape of its
+        // other transport-level errors (unknown route 404, wrong method 405): `{code, message}`.
+        Transport::Gateway if unread_body(err) => {
             serde_json::json!({"code": err.kind.grpc_code(), "message": err.full_message()})
         }
         Transport::Gateway => err.gateway_body(),
         Transport::Connect => err.connect_body(),
     };
     let mut resp = (err.http_status(), axum::Json(body)).into_response();
-    if err.http_status() == StatusCode::PAYLOAD_TOO_LARGE {
-        // The rest of the oversized body is not read: the connection cannot be reused.
+    if unread_body(err) {
+        // The rest of the body is not read: the connection cannot be reused.
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if let Some(secs) = err.retry_after {
@@ -417,17 +424,26 @@ pub(crate) async fn authenticate(
         .await
 }
 
-pub(crate) async fn read_body(body: Body) -> ApiResult<Bytes> {
-    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+/// The request body, at most [`MAX_BODY_BYTES`] (413 as soon as its announced length is over)
+/// and within `timeout` (408: a client sending its body too slowly does not hold a request).
+pub(crate) async fn read_body(body: Body, timeout: crate::domain::Duration) -> ApiResult<Bytes> {
     use http_body_util::BodyExt;
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::bare(
-            Kind::ResourceExhausted,
-            format!("request body too large (limit {MAX_BODY_BYTES} bytes)"),
-        )
-        .with_status(StatusCode::PAYLOAD_TOO_LARGE)),
-        Err(_) => Err(ApiError::invalid("could not read the request body")),
+    let too_large = || {
+        ApiError::bare(Kind::ResourceExhausted, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    if http_body::Body::size_hint(&body).lower() > MAX_BODY_BYTES as u64 {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    match tokio::time::timeout(timeout.as_std(), limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(ApiError::invalid("could not read the request body")),
+        Err(_) => {
+            Err(ApiError::bare(Kind::DeadlineExceeded, format!("the request body did not arrive within {timeout}"))
+                .with_status(StatusCode::REQUEST_TIMEOUT))
+        }
     }
 }
 
@@ -537,7 +553,7 @@ async fn dispatch(
         Transport::Connect => grpc::Protocol::from_headers(&parts.headers),
     };
     let result = async {
-        let body = read_body(body).await?;
+        let body = read_body(body, state.config.request_read_timeout).await?;
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
         if transport == Transport::Connect && !matches!(protocol, grpc::Protocol::Grpc(..)) {
             grpc::check_connect_headers(&parts.headers)?;

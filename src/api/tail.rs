@@ -113,18 +113,24 @@ pub fn tail_doc() {}
 struct Lease {
     store: std::sync::Arc<crate::store::Store>,
     id: i64,
+    /// Where the release is registered, so that a shutdown waits for it.
+    releases: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         let (store, id) = (self.store.clone(), self.id);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
+            let release = runtime.spawn(async move {
                 if let Err(e) = crate::store::tails::release(&store, id).await {
                     // It expires by itself (store::tails::LEASE).
                     tracing::warn!(error = %e, "giving a live tail's lease back failed");
                 }
             });
+            if let Ok(mut releases) = self.releases.lock() {
+                releases.retain(|r| !r.is_finished());
+                releases.push(release);
+            }
         }
     }
 }
@@ -157,7 +163,7 @@ async fn tail(
     let Some(subscription) = s.store.tail.subscribe(caller.org, filter) else { return too_many() };
     // The limit holds across replicas: each open tail holds a lease in the database.
     let lease = match crate::store::tails::acquire(&s.store, caller.org, limit).await {
-        Ok(Some(id)) => Lease { store: s.store.clone(), id },
+        Ok(Some(id)) => Lease { store: s.store.clone(), id, releases: s.lease_releases.clone() },
         Ok(None) => return too_many(),
         Err(e) => return error_response(&e, Transport::Gateway),
     };

@@ -900,3 +900,67 @@ async fn a_client_leaving_mid_run_leaves_no_busy_worker_behind() {
     assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED", "{r:?}");
     s.stop().await;
 }
+
+/// What a slow or silent client gets (ACTIONSD_REQUEST_READ_TIMEOUT, 1 s here): a connection that
+/// sends nothing, or stops in the middle of its headers, is closed; a body announced over the
+/// limit is refused at once, before any of it is read; a body that stops arriving is 408 in the
+/// transport-level shape, on each transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::sqlite_with(|c| c.request_read_timeout = actionsd::domain::Duration::from_secs(1)).await;
+    let authority = s.base.trim_start_matches("http://").to_string();
+    // Everything the server sends on a connection until it closes it (bounded, so that a
+    // connection the server keeps open fails the test instead of hanging it).
+    async fn until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "the server kept the connection open; it sent {:?}", String::from_utf8_lossy(&got));
+        got
+    }
+    let mut silent = tokio::net::TcpStream::connect(&authority).await.expect("connect");
+    assert_eq!(until_closed(&mut silent).await, b"", "nothing to answer");
+    let mut half = tokio::net::TcpStream::connect(&authority).await.expect("connect");
+    half.write_all(format!("GET /debug/healthz HTTP/1.1\r\nHost: {authority}\r\n").as_bytes()).await.unwrap();
+    assert_eq!(until_closed(&mut half).await, b"", "headers never ended");
+
+    let head = |path: &str, length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{}}",
+            s.admin
+        )
+    };
+    let answer = |raw: &[u8]| {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+        (
+            head.lines().next().unwrap_or_default().to_string(),
+            serde_json::from_str::<Value>(body).unwrap_or(Value::Null),
+        )
+    };
+    // 2 MB announced, 2 bytes sent: refused from the announced length (this connection would
+    // otherwise wait for the rest for the whole read timeout).
+    let mut big = tokio::net::TcpStream::connect(&authority).await.expect("connect");
+    big.write_all(head("/management/v1/actions/_search", 2_000_000).as_bytes()).await.unwrap();
+    let (status, body) = answer(&until_closed(&mut big).await);
+    assert!(status.starts_with("HTTP/1.1 413"), "{status} {body}");
+    assert_eq!(body["code"], 8, "{body}");
+    // 100 bytes announced, 2 sent.
+    for (path, code) in [
+        ("/management/v1/actions/_search", json!(4)),
+        ("/zitadel.management.v1.ManagementService/ListActions", json!("deadline_exceeded")),
+    ] {
+        let mut slow = tokio::net::TcpStream::connect(&authority).await.expect("connect");
+        slow.write_all(head(path, 100).as_bytes()).await.unwrap();
+        let (status, body) = answer(&until_closed(&mut slow).await);
+        assert!(status.starts_with("HTTP/1.1 408"), "{path}: {status} {body}");
+        assert_eq!(body["code"], code, "{path}: {body}");
+        assert_eq!(body["message"], "the request body did not arrive within 1s", "{path}: {body}");
+        assert!(body.get("details").is_none(), "transport-level shape: {body}");
+    }
+    // A client that keeps to the bound is served as before.
+    let r = s.post("/management/v1/actions/_search", &s.admin, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    s.stop().await;
+}

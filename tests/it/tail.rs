@@ -258,3 +258,25 @@ async fn shutdown_ends_open_streams() {
     assert!(stream.ends_within(Duration::from_secs(5)).await, "the stream outlived the server");
     tokio::time::timeout(Duration::from_secs(10), stopping).await.expect("shutdown finished").unwrap();
 }
+
+/// A shutdown gives the tails' leases back before the database closes: a server restarted on
+/// the same database has all ten slots at once (they would otherwise be taken until they expire).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_gives_the_leases_back() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let s = TestServer::sqlite().await;
+    let url = s.state.config.database_url.clone();
+    let mut streams = Vec::new();
+    for _ in 0..actionsd::service::tail::MAX_TAILS_PER_ORG {
+        streams.push(tail(&s, &s.admin, "").await);
+    }
+    let _dir = s.stop_keeping_dir().await;
+    let db = sea_orm::Database::connect(&url).await.expect("the database after the shutdown");
+    let row = db
+        .query_one(Statement::from_string(DatabaseBackend::Sqlite, "SELECT COUNT(*) AS n FROM tail_leases"))
+        .await
+        .expect("count")
+        .expect("a row");
+    assert_eq!(row.try_get::<i64>("", "n").expect("n"), 0, "leases left after the shutdown");
+    drop(streams);
+}

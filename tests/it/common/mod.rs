@@ -148,6 +148,19 @@ impl TestServer {
         }
     }
 
+    /// Stops the server and hands back its directory (its SQLite database), to look at what the
+    /// shutdown left behind.
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self._dir, dir)
+    }
+
     /// Any request; `token` None sends no Authorization header; extra headers as pairs.
     pub async fn call(
         &self,

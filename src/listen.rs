@@ -1,0 +1,120 @@
+//! The accept loop. hyper serves each connection (HTTP/1.1, or HTTP/2 when the client opens with
+//! its preface: h2c, gRPC), with what a server facing untrusted clients needs and `axum::serve`
+//! does not offer: a client that opens a connection and sends nothing, or sends a request's
+//! headers slower than the read timeout, is cut off instead of holding the connection for good.
+//! (A body sent too slowly is bounded where it is read, `api::read_body`.)
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tower::ServiceExt;
+
+/// Serves `app` on the connections `listener` hands out until `shutdown` resolves; then stops
+/// accepting, lets every connection finish the requests it has in flight (idle ones close at
+/// once) and returns when all have closed. The caller bounds that drain.
+pub async fn serve<L>(mut listener: L, app: Router, read_timeout: Duration, shutdown: impl Future<Output = ()>)
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1: the request line and headers must arrive within the read timeout (counted from
+    // when the connection waits for a request, so an idle keep-alive connection closes after it).
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (io, remote) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let service = app.clone().map_request(move |mut req: axum::http::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(remote));
+            req.map(axum::body::Body::new)
+        });
+        let io = TokioIo::new(FirstByteDeadline::new(io, read_timeout));
+        let connection = graceful.watch(builder.serve_connection(io, TowerToHyperService::new(service)).into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::trace!(error = %e, %remote, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A connection whose first byte must arrive before a deadline. Until then hyper only waits to
+/// tell HTTP/1 from HTTP/2, and that wait has no bound of its own.
+struct FirstByteDeadline<I> {
+    io: I,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> FirstByteDeadline<I> {
+    fn new(io: I, timeout: Duration) -> Self {
+        FirstByteDeadline { io, deadline: Some(Box::pin(tokio::time::sleep(timeout))) }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.deadline = None;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                let expired = this.deadline.as_mut().is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+                if expired {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no request arrived within the read timeout",
+                    )));
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for FirstByteDeadline<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
