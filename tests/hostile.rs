@@ -1150,3 +1150,31 @@ async fn concurrent_memory_breaches_are_reported_as_memory() {
     );
     s.stop().await;
 }
+
+/// Each run gets its whole memory limit, whatever earlier runs on the same worker left with the
+/// allocator: with one worker, a 54 MiB buffer fits in a 64 MiB run after a run that allocated
+/// 10 MiB (which the allocator takes from, and keeps in, the worker's data segment once a larger
+/// block was freed before it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_runs_memory_does_not_depend_on_earlier_runs() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|c| {
+        c.sandbox_workers = Some(1);
+        c.action_memory_limit = 64 << 20;
+    })
+    .await;
+    let buffer = |mib: u32| {
+        format!(
+            "function a(ctx, api) {{ const u = new Uint8Array({mib} * 1024 * 1024); u[7] = 1; \
+             api.v1.claims.setClaim('len', u.length); }}"
+        )
+    };
+    for round in 0..3 {
+        for mib in [54, 10, 54] {
+            let (r, _) = dry_run(&s, &buffer(mib), "5s").await;
+            assert_eq!(outcome(&r), "OUTCOME_SUCCEEDED", "round {round}, {mib} MiB: {r:?}");
+            assert_eq!(claim(&r, "len"), &json!(mib << 20), "{r:?}");
+        }
+    }
+    s.stop().await;
+}

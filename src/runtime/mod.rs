@@ -53,9 +53,6 @@ pub struct LogSpill {
     file: std::cell::RefCell<std::fs::File>,
     /// Whether the file holds records of the current run.
     dirty: std::cell::Cell<bool>,
-    /// The current run's secrets as redaction wants them, made at its first record (a run that
-    /// does not log costs nothing).
-    redaction: std::cell::RefCell<Option<secrets::Secrets>>,
 }
 
 impl LogSpill {
@@ -74,11 +71,7 @@ impl LogSpill {
             .mode(0o600)
             .open(Self::path(dir, std::process::id()))
             .ok()?;
-        Some(std::rc::Rc::new(LogSpill {
-            file: std::cell::RefCell::new(file),
-            dirty: std::cell::Cell::new(false),
-            redaction: Default::default(),
-        }))
+        Some(std::rc::Rc::new(LogSpill { file: std::cell::RefCell::new(file), dirty: std::cell::Cell::new(false) }))
     }
 
     /// After a run has answered: its records go (a file write only after a run that logged), so
@@ -86,23 +79,17 @@ impl LogSpill {
     pub fn end_run(&self) {
         use std::io::Seek;
         if self.dirty.replace(false) {
-            self.redaction.borrow_mut().take();
             let mut file = self.file.borrow_mut();
             let _ = file.set_len(0);
             let _ = file.seek(std::io::SeekFrom::Start(0));
         }
     }
 
-    /// Writes `record` with the run's `secrets` redacted.
-    pub fn append(&self, record: &LogRecord, secrets: &std::collections::BTreeMap<String, String>) {
+    /// Writes `record` (made with the run's secrets already redacted).
+    pub fn append(&self, record: &LogRecord) {
         use std::io::Write;
         self.dirty.set(true);
-        let mut record = record.clone();
-        self.redaction
-            .borrow_mut()
-            .get_or_insert_with(|| secrets::Secrets::new(secrets.clone()))
-            .redact_in(&mut record.message);
-        if let Ok(mut line) = serde_json::to_vec(&record) {
+        if let Ok(mut line) = serde_json::to_vec(record) {
             line.push(b'\n');
             let _ = self.file.borrow_mut().write_all(&line);
         }

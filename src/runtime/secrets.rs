@@ -10,19 +10,24 @@ pub const MIN_REDACTED_LEN: usize = 4;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     values: BTreeMap<String, String>,
-    /// (value, replacement), longest value first, so that a value containing another is replaced whole.
-    redactions: Vec<(String, String)>,
+    /// (spelling, name): each value of at least [`MIN_REDACTED_LEN`] characters, and its spelling
+    /// inside a JSON string where that differs (a value with a quote, a backslash or a line break,
+    /// as `JSON.stringify` and `%j` print it).
+    patterns: Vec<(String, String)>,
 }
 
 impl Secrets {
     pub fn new(values: BTreeMap<String, String>) -> Self {
-        let mut redactions: Vec<(String, String)> = values
-            .iter()
-            .filter(|(_, v)| v.chars().count() >= MIN_REDACTED_LEN)
-            .map(|(k, v)| (v.clone(), format!("[secret {k}]")))
-            .collect();
-        redactions.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        Secrets { values, redactions }
+        let mut patterns = Vec::new();
+        for (name, value) in values.iter().filter(|(_, v)| v.chars().count() >= MIN_REDACTED_LEN) {
+            patterns.push((value.clone(), name.clone()));
+            let quoted = serde_json::to_string(value).unwrap_or_default();
+            let escaped = &quoted[1..quoted.len().saturating_sub(1).max(1)];
+            if escaped != value {
+                patterns.push((escaped.to_string(), name.clone()));
+            }
+        }
+        Secrets { values, patterns }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -43,24 +48,56 @@ impl Secrets {
         Secrets::new(values)
     }
 
-    /// `text` with every secret value (of at least [`MIN_REDACTED_LEN`] characters) replaced by
-    /// `[secret NAME]`.
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = None::<String>;
-        for (value, replacement) in &self.redactions {
-            let current = out.as_deref().unwrap_or(text);
-            if current.contains(value.as_str()) {
-                out = Some(current.replace(value.as_str(), replacement));
+    /// Where secret values occur in `text`: every occurrence of every spelling (overlapping ones
+    /// too), merged into disjoint spans in text order, each named by the secret whose occurrence
+    /// starts it (the longest where two start together).
+    fn spans<'a>(&'a self, text: &str) -> Vec<(usize, usize, &'a str)> {
+        let mut found = Vec::new();
+        for (spelling, name) in &self.patterns {
+            let mut from = 0;
+            while let Some(at) = text[from..].find(spelling.as_str()) {
+                let start = from + at;
+                found.push((start, start + spelling.len(), name.as_str()));
+                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
             }
         }
-        out.unwrap_or_else(|| text.to_string())
+        found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut spans: Vec<(usize, usize, &str)> = Vec::with_capacity(found.len());
+        for (start, end, name) in found {
+            match spans.last_mut() {
+                Some(last) if start < last.1 => last.1 = last.1.max(end),
+                _ => spans.push((start, end, name)),
+            }
+        }
+        spans
+    }
+
+    /// `text` with every secret value (of at least [`MIN_REDACTED_LEN`] characters) replaced by
+    /// `[secret NAME]`, in one pass over the text as given: a marker is never rewritten by another
+    /// secret, and overlapping values are hidden whole.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        self.redact_in(&mut out);
+        out
     }
 
     /// Redacts in place (no allocation when nothing matches).
     pub fn redact_in(&self, text: &mut String) {
-        if self.redactions.iter().any(|(v, _)| text.contains(v.as_str())) {
-            *text = self.redact(text);
+        let spans = self.spans(text);
+        if spans.is_empty() {
+            return;
         }
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (start, end, name) in spans {
+            out.push_str(&text[copied..start]);
+            out.push_str("[secret ");
+            out.push_str(name);
+            out.push(']');
+            copied = end;
+        }
+        out.push_str(&text[copied..]);
+        *text = out;
     }
 }
 
@@ -81,6 +118,31 @@ mod tests {
         let mut t = "no match".to_string();
         s.redact_in(&mut t);
         assert_eq!(t, "no match");
+    }
+
+    #[test]
+    fn one_pass_over_the_text_as_given() {
+        // A value that is part of another secret's marker leaves the marker alone.
+        let s = secrets(&[("SHORT", "secret"), ("LONG", "mysecretvalue")]);
+        assert_eq!(s.redact("mysecretvalue and secret"), "[secret LONG] and [secret SHORT]");
+        // Overlapping values are hidden whole, as one span named by the first.
+        let s = secrets(&[("SA", "abcdef"), ("SB", "defghi")]);
+        assert_eq!(s.redact("x abcdefghi y"), "x [secret SA] y");
+        // Overlapping occurrences of one value too.
+        let s = secrets(&[("A", "aaaa")]);
+        assert_eq!(s.redact("aaaaa."), "[secret A].");
+        // Multi-byte text around and inside values.
+        let s = secrets(&[("U", "ünï-cödé")]);
+        assert_eq!(s.redact("→ünï-cödé←"), "→[secret U]←");
+    }
+
+    #[test]
+    fn json_spellings_are_redacted_too() {
+        let pem = "-----BEGIN KEY-----\nMIIBsecretbody\n-----END KEY-----";
+        let s = secrets(&[("PEM", pem), ("Q", "ab\"cd\\ef")]);
+        let logged = serde_json::json!({"key": s.values()["PEM"], "q": s.values()["Q"]}).to_string();
+        assert_eq!(s.redact(&logged), r#"{"key":"[secret PEM]","q":"[secret Q]"}"#);
+        assert_eq!(s.redact(&format!("raw {}", s.values()["PEM"])), "raw [secret PEM]");
     }
 
     #[test]

@@ -234,13 +234,9 @@ impl TriggerRun<'_> {
         };
         report.duration = Some(started.elapsed());
         match outcome {
-            Ok(mut result) => {
-                for record in &mut result.logs {
-                    self.secrets.redact_in(&mut record.message);
-                }
-                if let Some(error) = result.error.as_mut() {
-                    self.secrets.redact_in(error);
-                }
+            // Logs and error texts come redacted from the worker, which applies the secrets
+            // before it bounds them.
+            Ok(result) => {
                 report.logs = result.logs;
                 report.http_calls = result.http_calls;
                 report.log_bytes = result.log_bytes;
@@ -250,11 +246,8 @@ impl TriggerRun<'_> {
                     (Err(result.error.unwrap_or_else(|| "action failed".into())), false)
                 }
             }
-            Err(Failed { failure, mut logs }) => {
+            Err(Failed { failure, logs }) => {
                 // What the run had logged before it was stopped (read from its worker's file).
-                for record in &mut logs {
-                    self.secrets.redact_in(&mut record.message);
-                }
                 report.log_bytes = logs.iter().map(|r| r.message.len() as u64).sum();
                 report.logs = logs;
                 match failure {

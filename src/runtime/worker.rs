@@ -1,6 +1,7 @@
 //! The sandbox worker process: reads jobs from stdin, runs each in a fresh Boa realm, writes
 //! results to stdout. Everything that can run away is bounded by the parent, which kills this
-//! process at the run's deadline; memory is bounded by RLIMIT_DATA set here at start.
+//! process at the run's deadline; memory is bounded by RLIMIT_DATA, set before each run to its
+//! limit over what the worker holds then.
 
 use super::api;
 use super::http::{self, NetPolicy};
@@ -74,11 +75,15 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
     }));
     // Past this data size a worker asks to be replaced (see JobResult::retire).
     let mut retire_at = u64::MAX;
+    // The hard limit: what a worker may reach, a run's whole limit over the most a worker keeps
+    // between runs (it is replaced past `retire_at`) and the realm built for the next run.
+    let mut hard_limit = u64::MAX;
     if settings.memory_limit > 0 {
         let baseline = data_size().unwrap_or(64 << 20);
         retire_at = baseline + settings.memory_limit / 2;
+        hard_limit = baseline + 2 * settings.memory_limit;
         let limit = baseline + settings.memory_limit;
-        if let Err(e) = rlimit::setrlimit(rlimit::Resource::DATA, limit, limit) {
+        if let Err(e) = rlimit::setrlimit(rlimit::Resource::DATA, limit, hard_limit) {
             eprintln!("sandbox: cannot set the memory limit: {e}");
             return std::process::ExitCode::from(2);
         }
@@ -90,6 +95,14 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
     loop {
         if next.is_none() {
             next = Some(new_context());
+        }
+        if settings.memory_limit > 0 {
+            // Each run gets its whole limit over what the worker holds now (the allocator keeps
+            // some of what earlier runs freed), set while the worker waits, off the request path.
+            if let Some(held) = data_size() {
+                let limit = held.saturating_add(settings.memory_limit).min(hard_limit);
+                let _ = rlimit::setrlimit(rlimit::Resource::DATA, limit, hard_limit);
+            }
         }
         let Ok(line) = jobs.recv() else { return std::process::ExitCode::SUCCESS };
         let mut ctx = next.take().unwrap_or_else(new_context);
@@ -200,6 +213,8 @@ fn error_text(err: JsError, ctx: &mut Context) -> String {
         },
         Err(e) => e.to_string(),
     };
+    let mut text = text;
+    api::redact_run_text(ctx, &mut text);
     let text = bounded_error(text);
     match position {
         Some(at) => format!("{text} {at}"),

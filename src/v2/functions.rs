@@ -185,11 +185,18 @@ pub fn apply_reply(
             if list.iter().any(|e| e.get("name").and_then(Value::as_str) == Some(a.name.as_str())) {
                 continue;
             }
-            let mut attr = json!({"name": a.name, "values": a.value});
-            if !a.name_format.is_empty() {
-                attr["nameFormat"] = Value::String(a.name_format);
+            // Zero values omitted, as every effect renders (and as a script's attribute does).
+            let mut attr = Map::new();
+            if !a.name.is_empty() {
+                attr.insert("name".into(), Value::String(a.name));
             }
-            list.push(attr);
+            if !a.name_format.is_empty() {
+                attr.insert("nameFormat".into(), Value::String(a.name_format));
+            }
+            if !a.value.is_empty() {
+                attr.insert("values".into(), json!(a.value));
+            }
+            list.push(Value::Object(attr));
         }
     }
 }
@@ -291,5 +298,27 @@ mod tests {
         assert_eq!(effects["claims"], json!({"v1": true, "new": 4}));
         assert_eq!(log, vec!["key \"sub\" already exists", "key \"v1\" already exists", "hello"]);
         assert!(!effects.contains_key("attributes"));
+    }
+
+    #[test]
+    fn attributes_omit_zero_values() {
+        let mut effects = Map::new();
+        let reply = parse_reply(
+            br#"{"append_attribute":[{"name":"","name_format":"","value":[]},{"name":"m","value":[""]},
+            {"name":"f","name_format":"urn:x","value":["a","b"]}]}"#,
+        )
+        .unwrap();
+        apply_reply(
+            "presamlresponse",
+            FlowType::COMPLEMENT_SAML_RESPONSE,
+            &json!({}),
+            &mut effects,
+            &mut Vec::new(),
+            reply,
+        );
+        assert_eq!(
+            effects["attributes"],
+            json!([{}, {"name": "m", "values": [""]}, {"name": "f", "nameFormat": "urn:x", "values": ["a", "b"]}])
+        );
     }
 }

@@ -130,7 +130,16 @@ fn prefilled_metadata(ctx: &mut Context, given: Option<&Value>) -> JsResult<(JsO
 /// Pre Creation (external and internal): the user about to be created; `metadata` in the
 /// context (an extension: the connector passes a registration's metadata) pre-fills `api.metadata`.
 fn pre_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
-    let user = with_run(ctx, |r| r.borrow().user.clone());
+    // The whole User shape with `human` (upstream hands over its struct), whatever members the
+    // host or earlier actions left out: `ctx.v1.user.human.phone.length` never throws.
+    let mut user = with_run(ctx, |r| r.borrow().user.clone());
+    if !user.is_object() {
+        user = json!({});
+    }
+    if let Some(u) = user.as_object_mut() {
+        u.entry("human").or_insert_with(|| json!({}));
+    }
+    let user = zero_filled_user(Some(&user));
     let data = json!({"v1": {"user": user, "authRequest": field(context, "authRequest"), "httpRequest": field(context, "httpRequest")}});
     let ctx_obj = JsValue::from_json(&data, ctx)?;
     let api = object_with(

@@ -118,7 +118,7 @@ pub(super) fn format(args: &[JsValue], ctx: &mut Context) -> JsResult<String> {
 }
 
 pub(super) fn record(level: &str, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let message = format(args, ctx)?;
+    let mut message = format(args, ctx)?;
     // Also out of the worker's memory at once: kept should the run end without an answer.
     let spill = ctx.get_data::<std::rc::Rc<crate::runtime::LogSpill>>().cloned();
     with_run(ctx, |r| {
@@ -126,6 +126,8 @@ pub(super) fn record(level: &str, args: &[JsValue], ctx: &mut Context) -> JsResu
         if r.truncated {
             return;
         }
+        // Redacted first: the bounds below count what is kept.
+        r.redact(&mut message);
         let bytes = message.len() as u64;
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let record = if r.logs.len() >= MAX_LOG_RECORDS || r.log_bytes + bytes > MAX_LOG_BYTES {
@@ -140,7 +142,7 @@ pub(super) fn record(level: &str, args: &[JsValue], ctx: &mut Context) -> JsResu
             LogRecord { level: level.into(), message, time }
         };
         if let Some(spill) = &spill {
-            spill.append(&record, &r.secrets);
+            spill.append(&record);
         }
         r.logs.push(record);
     });

@@ -66,6 +66,28 @@ struct RunState {
     http_calls: u32,
     /// The organization's secrets, for `require("zitadel/secrets").get(name)`.
     secrets: std::collections::BTreeMap<String, String>,
+    /// Their redaction, made at the first text that needs it (a run that neither logs nor fails
+    /// costs nothing).
+    redaction: Option<super::secrets::Secrets>,
+}
+
+impl RunState {
+    /// `text` with the run's secrets redacted: before any bound is applied to it, so that a cut
+    /// never splits a value and what is kept is measured as it is stored.
+    fn redact(&mut self, text: &mut String) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        let secrets = &self.secrets;
+        self.redaction.get_or_insert_with(|| super::secrets::Secrets::new(secrets.clone())).redact_in(text);
+    }
+}
+
+/// `text` (a thrown value's) with the current run's secrets redacted.
+pub fn redact_run_text(ctx: &Context, text: &mut String) {
+    if let Some(run) = ctx.get_data::<RefCell<RunState>>() {
+        run.borrow_mut().redact(text);
+    }
 }
 
 /// A worker's network access (its guarded client and the policy), handed to each run's context;
@@ -188,12 +210,54 @@ pub const MAX_VALUE_DEPTH: usize = 100;
 /// `null` or a lost answer.
 fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
     let Some(text) = stringify(v, ctx)? else { return Ok(Value::Null) };
-    match serde_json::from_str::<Value>(&text) {
+    // `JSON.stringify` writes a lone surrogate as its escape, which no UTF-8 text can hold: it
+    // becomes U+FFFD, as upstream's conversion of script strings to Go strings makes it.
+    let parsed = serde_json::from_str::<Value>(&text)
+        .or_else(|_| serde_json::from_str::<Value>(&without_lone_surrogates(&text)));
+    match parsed {
         Ok(value) if crate::domain::nesting::depth(&value) <= MAX_VALUE_DEPTH => Ok(value),
-        _ => Err(JsNativeError::range()
+        Ok(_) => Err(JsNativeError::range()
             .with_message(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels"))
             .into()),
+        Err(e) => Err(JsNativeError::range().with_message(format!("the value is not valid JSON: {e}")).into()),
     }
+}
+
+/// JSON text with each `\uXXXX` escape of a surrogate that is not part of a pair replaced by
+/// `\ufffd` (escaped backslashes and pairs are kept as they are).
+fn without_lone_surrogates(text: &str) -> String {
+    let hex_at = |i: usize| -> Option<u16> {
+        let digits = text.get(i..i + 4)?;
+        u16::from_str_radix(digits, 16).ok().filter(|_| digits.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
+    let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match (bytes.get(i + 1), hex_at(i + 2)) {
+            (Some(b'u'), Some(unit))
+                if is_high(unit) && text.get(i + 6..i + 8) == Some("\\u") && hex_at(i + 8).is_some_and(is_low) =>
+            {
+                i += 12;
+            }
+            (Some(b'u'), Some(unit)) if is_high(unit) || is_low(unit) => {
+                out.push_str(&text[copied..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                copied = i;
+            }
+            _ => i += 2,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// `obj[a]`, or `obj[b]` when that is null or undefined: a field scripts may spell two ways
@@ -568,4 +632,25 @@ pub fn usage(ctx: &Context) -> Usage {
         let mut r = r.borrow_mut();
         Usage { logs: std::mem::take(&mut r.logs), http_calls: r.http_calls, log_bytes: r.log_bytes }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_lone_surrogates;
+
+    #[test]
+    fn lone_surrogate_escapes_become_replacement_characters() {
+        let cases = [
+            (r#""a\ud800b""#, r#""a\ufffdb""#),
+            (r#""\udc00""#, r#""\ufffd""#),
+            (r#"["\ud83d\ude00", "\ud83d"]"#, r#"["\ud83d\ude00", "\ufffd"]"#),
+            (r#""\\ud800""#, r#""\\ud800""#),
+            (r#""\\\ud800""#, r#""\\\ufffd""#),
+            (r#"{"k":"\udbff\u0041"}"#, r#"{"k":"\ufffd\u0041"}"#),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(without_lone_surrogates(input), expected, "{input}");
+            assert!(serde_json::from_str::<serde_json::Value>(&without_lone_surrogates(input)).is_ok(), "{input}");
+        }
+    }
 }
