@@ -1644,7 +1644,43 @@ async fn preferred_language_tags(s: &TestServer) {
     }
 }
 
+/// Pre Creation's `ctx.v1.user` is the whole User shape with `human`, as upstream hands over its
+/// struct: what the host left out (protobuf's JSON omits zero values), or the whole user, reads as
+/// zero values; a lone surrogate in a value leaving the script becomes U+FFFD.
+async fn pre_creation_user_is_whole(s: &TestServer) {
+    let script = r#"function a(ctx, api) {
+        api.v1.user.appendMetadata('seen', ctx.v1.user);
+        api.v1.user.appendMetadata('phoneLength', ctx.v1.user.human.phone.length);
+        api.v1.user.appendMetadata('lone', 'a\ud800b');
+    }"#;
+    let human_zero = json!({"firstName": "", "lastName": "", "nickName": "", "displayName": "", "avatarKey": "",
+        "preferredLanguage": "", "gender": 0, "email": "", "isEmailVerified": false, "phone": "", "isPhoneVerified": false});
+    for (context, first_name) in [
+        (json!({"user": {"id": "u1", "human": {"firstName": "A"}}}), "A"),
+        (json!({}), ""),
+        (json!({"user": {"id": "u2"}}), ""),
+    ] {
+        let r = test_inline(s, "a", script, "3", "2", context.clone()).await;
+        assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED", "{context}: {r:?}");
+        let seen = metadata_json(&r.body["effects"], "seen");
+        let mut expected = human_zero.clone();
+        expected["firstName"] = json!(first_name);
+        assert_eq!(seen["human"], expected, "{context}: {seen}");
+        for key in ["id", "creationDate", "changeDate", "resourceOwner", "username", "preferredLoginName"] {
+            assert!(seen[key].is_string(), "{key} in {seen}");
+        }
+        assert_eq!(
+            (&seen["sequence"], &seen["state"], &seen["loginNames"]),
+            (&json!(0), &json!(0), &json!([])),
+            "{seen}"
+        );
+        assert_eq!(metadata_json(&r.body["effects"], "phoneLength"), 0);
+        assert_eq!(metadata_json(&r.body["effects"], "lone"), "a\u{FFFD}b");
+    }
+}
+
 backend_tests!(
+    pre_creation_user_is_whole,
     user_grants_carry_across_actions,
     external_user_shape_and_metadata_alphabets,
     preferred_language_tags,

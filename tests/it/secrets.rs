@@ -321,7 +321,43 @@ async fn test_overrides_without_storing(s: &TestServer) {
     assert_invalid_prefix(&r, "invalid TestActionRequest.Secrets[");
 }
 
+/// Redaction comes before every bound, in one pass, and covers the JSON spelling of a value: a
+/// cut never leaves part of a value, a record's logs stay within 64 KiB as stored, markers are
+/// never rewritten by another secret, and a value with a line break logged through `%j` is hidden.
+async fn redaction_before_bounds_in_one_pass(s: &TestServer) {
+    let name64 = format!("L{}", "X".repeat(63));
+    let secrets = json!({"API_KEY": "supersecretvalue", "SHORT": "secret", "LONG": "mysecretvalue",
+        "PEM": "-----BEGIN KEY-----\nMIIBsecretbody\n-----END KEY-----", (name64.clone()): "wxyz"});
+    let run = |script: String| {
+        s.test_action(
+            &s.admin,
+            json!({"name": "a", "script": script, "flowType": "2", "triggerType": "4", "secrets": secrets}),
+        )
+    };
+    let get = "require('zitadel/secrets').get";
+    // A thrown text whose 64 KiB cut falls inside a value: the cut may split the marker, never the value.
+    let r = run(format!("function a(ctx, api) {{ throw 'z'.repeat(65521) + {get}('API_KEY'); }}")).await;
+    let error = r.body["runs"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("[secret API_KEY") && !error.contains("supersecret"), "{}", &error[error.len() - 200..]);
+    // A record of short values with a long name: the stored logs stay within the cap.
+    let r =
+        run(format!("function a(ctx, api) {{ console.log({get}('{name64}').repeat(16000)); console.log('after'); }}"))
+            .await;
+    let logs = r.body["runs"][0]["logs"].as_array().cloned().unwrap_or_default();
+    let kept: usize = logs.iter().map(|l| l["message"].as_str().unwrap_or_default().len()).sum();
+    assert!(kept <= 64 * 1024, "{kept} bytes of logs kept");
+    // One pass: markers stay whole; a JSON-escaped value is hidden too.
+    let r = run(format!(
+        "function a(ctx, api) {{ console.log({get}('LONG') + ' ' + {get}('SHORT')); console.log('%j', {{key: {get}('PEM')}}); }}"
+    ))
+    .await;
+    let logs: Vec<&str> =
+        r.body["runs"][0]["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
+    assert_eq!(logs, ["[secret LONG] [secret SHORT]", r#"{"key":"[secret PEM]"}"#], "{r:?}");
+}
+
 backend_tests!(
+    redaction_before_bounds_in_one_pass,
     set_list_replace_remove,
     names_and_values_are_checked,
     at_most_one_hundred,
