@@ -23,8 +23,10 @@ fn candidates(phase: Phase, rpc: &Rpc) -> Vec<String> {
 fn forwarded_headers(headers: &HeaderMap, uri: &Uri) -> Value {
     let mut out = Map::new();
     for name in FORWARDED_HEADERS {
+        // As text, UTF-8 included (an IDN host a proxy did not punycode); a byte that is not UTF-8
+        // reads as U+FFFD.
         let mut values: Vec<Value> =
-            headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(|v| Value::String(v.into())).collect();
+            headers.get_all(name).iter().map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into())).collect();
         // HTTP/2 carries the host as `:authority`, not as a Host header.
         if name == "Host" && values.is_empty() {
             values.extend(uri.authority().map(|a| Value::String(a.to_string())));

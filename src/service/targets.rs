@@ -38,7 +38,7 @@ pub enum ChainEnd {
     Completed,
     /// A target with `interruptOnError` failed.
     Interrupted { target: String, error: ApiError },
-    /// The chain's deadline passed while a target was bound by it.
+    /// The chain's deadline passed while a target with `interruptOnError` was bound by it.
     OutOfTime,
 }
 
@@ -129,11 +129,13 @@ impl Targets {
                 _ => Ok(()),
             });
             let Err(error) = result else { continue };
-            if bound_by_deadline && error.kind == Kind::DeadlineExceeded {
-                // The caller's time running out ends the chain whatever the target's
-                // interruptOnError says.
+            if t.interrupt_on_error && bound_by_deadline && error.kind == Kind::DeadlineExceeded {
+                // The caller's time ran out during a target that must not fail: the caller fails
+                // for its time, not for the target.
                 return Ok(ChainEnd::OutOfTime);
             }
+            // Without interruptOnError a call cut short by the caller's time is an error like
+            // any other: logged, and the next target runs (with no time left it fails at once).
             if t.interrupt_on_error {
                 return Ok(ChainEnd::Interrupted { target: t.name.clone(), error });
             }

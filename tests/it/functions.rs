@@ -492,9 +492,21 @@ fn short_budget(c: &mut Config) {
 async fn trigger_budget_bounds_targets(s: &TestServer) {
     let rx = receiver().await;
     rx.reply_at("/slow", Answer::json(200, json!({})).with_delay(Duration::from_secs(10)));
-    // Not interrupting, but the trigger budget (1s) runs out first: the trigger fails (as for v1).
-    let (id, _) = create_target(s, "slow", webhook_kind(false), &rx.url("/slow")).await;
-    set_function(s, "preaccesstoken", &[&id]).await;
+    rx.reply_at("/claims", Answer::json(200, json!({"append_claims": [{"key": "fast", "value": 1}]})));
+    // A target's deadline is min(its timeout, the trigger time left, 1s here). Not interrupting:
+    // its error is logged and the next target runs (out of time, it fails at once, logged too);
+    // the trigger succeeds with the effects so far.
+    let (fast, _) = create_target(s, "fast", call_kind(false), &rx.url("/claims")).await;
+    let (slow, _) = create_target(s, "slow", webhook_kind(false), &rx.url("/slow")).await;
+    let (late, _) = create_target(s, "late", call_kind(false), &rx.url("/claims")).await;
+    set_function(s, "preaccesstoken", &[&fast, &slow, &late]).await;
+    let started = Instant::now();
+    let r = s.execute_trigger(&s.admin, "2", "5", token_context()).await;
+    assert_eq!(ok(&r)["claims"]["fast"], 1, "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    // Interrupting: the trigger fails for its time (as a v1 action the budget stops).
+    let (guard, _) = create_target(s, "guard", webhook_kind(true), &rx.url("/slow")).await;
+    set_function(s, "preaccesstoken", &[&guard]).await;
     let started = Instant::now();
     let r = s.execute_trigger(&s.admin, "2", "5", token_context()).await;
     assert_eq!(failed(&r), "trigger timeout after 1s");

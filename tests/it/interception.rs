@@ -98,6 +98,19 @@ async fn webhook_sees_signed_request_payload(s: &TestServer) {
     let p = rx.requests()[1].json();
     assert_eq!(p["request"]["name"], "second");
     assert_eq!(p["request"]["allowedToFail"], true, "targets see our JSON form: {p}");
+    // A header value in UTF-8 (an IDN host a proxy did not punycode) is forwarded as its text.
+    let sent = s
+        .client
+        .post(format!("{}/management/v1/actions", s.base))
+        .bearer_auth(&s.admin)
+        .header("x-forwarded-host", reqwest::header::HeaderValue::from_bytes("café.example".as_bytes()).unwrap())
+        .json(&json!({"name": "third", "script": "function third(ctx, api) {}"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(sent.status(), 200);
+    let got = rx.requests_to("/hook");
+    assert_eq!(got[2].json()["headers"]["X-Forwarded-Host"], json!(["café.example"]), "{}", got[2].json());
 }
 
 async fn webhook_failure_interrupts_only_with_interrupt_on_error(s: &TestServer) {

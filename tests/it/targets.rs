@@ -378,6 +378,14 @@ async fn set_and_list_executions(s: &TestServer) {
     let r = executions_list(s, json!({"pagination": {"asc": true}})).await;
     assert_eq!(r.body["pagination"]["totalResult"], "9");
     let listed: Vec<Value> = r.body["executions"].as_array().unwrap().clone();
+    // By creation date unless another column is asked for (ZITADEL's default), i.e. in the order
+    // they were set; the same as asking for the creation date.
+    let order: Vec<&Value> = listed.iter().map(|e| &e["condition"]).collect();
+    assert_eq!(order, conditions.iter().collect::<Vec<_>>(), "{r:?}");
+    let by_created =
+        executions_list(s, json!({"pagination": {"asc": true}, "sortingColumn": "EXECUTION_FIELD_NAME_CREATED_DATE"}))
+            .await;
+    assert_eq!(by_created.body["executions"], r.body["executions"]);
     for c in &conditions {
         let e = listed.iter().find(|e| e["condition"] == *c).unwrap_or_else(|| panic!("{c} not listed: {r:?}"));
         assert_eq!(e["targets"], json!([b, a]), "{e}");
@@ -482,6 +490,12 @@ async fn set_execution_validation(s: &TestServer) {
         (json!({"response": {"all": false}}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"event": {"all": false}}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"request": {"all": true}, "event": {"all": true}}), 400, 3, "Errors.Execution.Invalid"),
+        // An empty name is the request's shape (ZITADEL's protos require 1..1000 characters).
+        (json!({"request": {"method": ""}}), 400, 3, "Errors.Execution.Invalid"),
+        (json!({"response": {"service": ""}}), 400, 3, "Errors.Execution.Invalid"),
+        (json!({"function": {}}), 400, 3, "Errors.Execution.Invalid"),
+        (json!({"event": {"group": ""}}), 400, 3, "Errors.Execution.Invalid"),
+        (json!({"event": {"event": ""}}), 400, 3, "Errors.Execution.Invalid"),
         // Not the message it must be: the same key.
         (json!({"request": "x"}), 400, 3, "Errors.Execution.Invalid"),
         (json!({"function": {"name": 5}}), 400, 3, "Errors.Execution.Invalid"),

@@ -93,13 +93,12 @@ pub async fn list_executions(s: AppState, _c: Caller, r: ListExecutionsRequest) 
         })
         .collect();
     match r.sorting_column {
-        ExecutionFieldName::CreatedDate => {
-            rows.sort_by(|a, b| a.0.created_at.cmp(&b.0.created_at).then(a.0.id.cmp(&b.0.id)))
-        }
+        ExecutionFieldName::Id => rows.sort_by(|a, b| a.0.id.cmp(&b.0.id)),
         ExecutionFieldName::ChangedDate => {
             rows.sort_by(|a, b| a.0.changed_at.cmp(&b.0.changed_at).then(a.0.id.cmp(&b.0.id)))
         }
-        _ => rows.sort_by(|a, b| a.0.id.cmp(&b.0.id)),
+        // The creation date, also when unspecified (ZITADEL's default, like ListTargets').
+        _ => rows.sort_by(|a, b| a.0.created_at.cmp(&b.0.created_at).then(a.0.id.cmp(&b.0.id))),
     }
     if !asc {
         rows.reverse();

@@ -368,6 +368,17 @@ fn condition_id(msg: &str, c: &Condition, check: bool) -> ApiResult<String> {
     condition_execution(msg, c, check).map(|id| id.to_string())
 }
 
+/// 400 naming the field when a condition's name is empty (ZITADEL's protos require 1..1000
+/// characters): an empty name is the shape of the request, not an unknown method or event.
+fn check_condition_name(msg: &str, field: &str, name: &str) -> ApiResult<()> {
+    if name.is_empty() || name.chars().nth(1000).is_some() {
+        return Err(invalid_execution(format!(
+            "invalid {msg}.{field}: value length must be between 1 and 1000 runes, inclusive"
+        )));
+    }
+    Ok(())
+}
+
 fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<ExecutionId> {
     let set =
         c.request.is_some() as u8 + c.response.is_some() as u8 + c.function.is_some() as u8 + c.event.is_some() as u8;
@@ -383,20 +394,18 @@ fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<Execu
             Phase::Request => ExecutionId::Request(scope),
             Phase::Response => ExecutionId::Response(scope),
         };
+        let phase_name = if phase == Phase::Request { "Request" } else { "Response" };
         let forms = r.method.is_some() as u8 + r.service.is_some() as u8 + r.all.is_some() as u8;
         if forms != 1 {
             return Err(invalid_execution(format!(
-                "invalid {msg}.{}: exactly one of method, service and all must be set",
-                if phase == Phase::Request { "Request" } else { "Response" }
+                "invalid {msg}.{phase_name}: exactly one of method, service and all must be set"
             )));
         }
         if r.all == Some(false) {
-            return Err(invalid_execution(format!(
-                "invalid {msg}.{}.All: value must equal true",
-                if phase == Phase::Request { "Request" } else { "Response" }
-            )));
+            return Err(invalid_execution(format!("invalid {msg}.{phase_name}.All: value must equal true")));
         }
         if let Some(method) = &r.method {
+            check_condition_name(msg, &format!("{phase_name}.Method"), method)?;
             if check {
                 // The ActionService and the ConnectorService are never intercepted.
                 if let Some((svc, _)) = method.strip_prefix('/').and_then(|m| m.split_once('/')) {
@@ -411,6 +420,7 @@ fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<Execu
             return Ok(in_phase(RpcScope::Method(method.clone())));
         }
         if let Some(service) = &r.service {
+            check_condition_name(msg, &format!("{phase_name}.Service"), service)?;
             if check {
                 if !super::interceptable(service) {
                     return Err(condition_forbidden(format!("the {service} cannot be a condition")));
@@ -424,6 +434,7 @@ fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<Execu
         return Ok(in_phase(RpcScope::All));
     }
     if let Some(f) = &c.function {
+        check_condition_name(msg, "Function.Name", &f.name)?;
         if check && !FUNCTIONS.contains(&f.name.as_str()) {
             return Err(condition_unknown(format!("unknown function {:?}", f.name)));
         }
@@ -438,12 +449,14 @@ fn condition_execution(msg: &str, c: &Condition, check: bool) -> ApiResult<Execu
         return Err(invalid_execution(format!("invalid {msg}.Event.All: value must equal true")));
     }
     if let Some(ty) = &e.event {
+        check_condition_name(msg, "Event.Event", ty)?;
         if check && !EVENT_TYPES.contains(&ty.as_str()) {
             return Err(condition_unknown(format!("unknown event type {ty:?}")));
         }
         return Ok(ExecutionId::Event(EventScope::Event(ty.clone())));
     }
     if let Some(group) = &e.group {
+        check_condition_name(msg, "Event.Group", group)?;
         let group = group.strip_suffix(".*").unwrap_or(group);
         if check && !is_event_group(group) {
             return Err(condition_unknown(format!("unknown event group {group:?}")));
