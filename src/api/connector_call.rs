@@ -52,7 +52,7 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
     let connection = &cached.model;
     let (parts, body) = req.into_parts();
     // 2. The body limit.
-    let body = match super::read_body(body, s.config.request_read_timeout).await {
+    let body = match super::read_body(body, parts.version, s.config.request_read_timeout).await {
         Ok(b) => b,
         // Refused in §2 like a bad signature: counted in `calls` and `rejected`, with the
         // contract's reason for a body that cannot be read (its list of reasons is closed).

@@ -36,11 +36,10 @@ pub mod uint32 {
     }
 }
 
-/// 2^53: a JSON number that came as a float (a fraction or an exponent) stands for an integer
-/// only below this; above it the float may have rounded the text (`9007199254740993.5`), so such
-/// a value is refused rather than read as a neighbour (integers above it are exact when written
-/// without a fraction or exponent, or as strings).
-pub const EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+/// 2^64 and 2^63 as floats: a JSON number that came as a float (a fraction or an exponent) is in
+/// range only strictly below them (`u64::MAX as f64` rounds up to 2^64 itself).
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
 struct U64Visitor {
     max: u64,
@@ -68,7 +67,7 @@ impl Visitor<'_> for U64Visitor {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
-        if v.fract() != 0.0 || !(0.0..EXACT_FLOAT_INT).contains(&v) || v > self.max as f64 {
+        if v.fract() != 0.0 || !(0.0..TWO_POW_64).contains(&v) || v > self.max as f64 {
             return Err(E::custom(format!("value {v} is not an integer in range")));
         }
         Ok(v as u64)
@@ -103,7 +102,7 @@ pub mod int64_text {
         }
 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-            if v.fract() != 0.0 || v.abs() >= EXACT_FLOAT_INT {
+            if v.fract() != 0.0 || !(-TWO_POW_63..TWO_POW_63).contains(&v) {
                 return Err(E::custom(format!("value {v} is not a 64-bit integer")));
             }
             Ok((v as i64).to_string())

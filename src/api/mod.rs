@@ -315,12 +315,17 @@ pub fn parse_request<T: DeserializeOwned>(value: serde_json::Value, rpc: &Rpc) -
         }
         let field = field_path(&path);
         let msg = if field.is_empty() { rpc.message_name() } else { format!("{}.{}", rpc.message_name(), field) };
-        let text = format!("invalid {msg}: {inner}");
-        match shape_error_key(rpc) {
-            Some(key) => ApiError::new(Kind::InvalidArgument, key, text),
-            None => ApiError::invalid(text),
-        }
+        invalid_shape(rpc, format!("invalid {msg}: {inner}"))
     })
+}
+
+/// A request that is not its message (malformed JSON, a wrong type): 400, with the RPC's shape
+/// error key where it has one.
+fn invalid_shape(rpc: &Rpc, text: String) -> ApiError {
+    match shape_error_key(rpc) {
+        Some(key) => ApiError::new(Kind::InvalidArgument, key, text),
+        None => ApiError::invalid(text),
+    }
 }
 
 /// The error key a request of the wrong shape carries, where the contract gives one (actions-v2.md
@@ -424,15 +429,21 @@ pub(crate) async fn authenticate(
         .await
 }
 
-/// The request body, at most [`MAX_BODY_BYTES`] (413 as soon as its announced length is over)
-/// and within `timeout` (408: a client sending its body too slowly does not hold a request).
-pub(crate) async fn read_body(body: Body, timeout: crate::domain::Duration) -> ApiResult<Bytes> {
+/// The request body, at most [`MAX_BODY_BYTES`] and within `timeout` (408: a client sending its
+/// body too slowly does not hold a request). Over HTTP/1 a body announced over the limit is 413 at
+/// once; an HTTP/2 stream is read up to the limit first (answering while the client still sends
+/// resets the stream, and clients then report the reset instead of the 413).
+pub(crate) async fn read_body(
+    body: Body,
+    version: axum::http::Version,
+    timeout: crate::domain::Duration,
+) -> ApiResult<Bytes> {
     use http_body_util::BodyExt;
     let too_large = || {
         ApiError::bare(Kind::ResourceExhausted, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"))
             .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
-    if http_body::Body::size_hint(&body).lower() > MAX_BODY_BYTES as u64 {
+    if version <= axum::http::Version::HTTP_11 && http_body::Body::size_hint(&body).lower() > MAX_BODY_BYTES as u64 {
         return Err(too_large());
     }
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
@@ -466,7 +477,7 @@ pub(crate) fn json_message(rpc: &Rpc, body: &[u8]) -> ApiResult<serde_json::Valu
         return Ok(serde_json::Value::Object(Default::default()));
     }
     serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("invalid {}: malformed JSON: {e}", rpc.message_name())))
+        .map_err(|e| invalid_shape(rpc, format!("invalid {}: malformed JSON: {e}", rpc.message_name())))
 }
 
 /// The fields of a request message that are path parameters of the RPC's REST path
@@ -553,7 +564,7 @@ async fn dispatch(
         Transport::Connect => grpc::Protocol::from_headers(&parts.headers),
     };
     let result = async {
-        let body = read_body(body, state.config.request_read_timeout).await?;
+        let body = read_body(body, parts.version, state.config.request_read_timeout).await?;
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
         if transport == Transport::Connect && !matches!(protocol, grpc::Protocol::Grpc(..)) {
             grpc::check_connect_headers(&parts.headers)?;

@@ -75,9 +75,11 @@ fn length_delimited(number: u32, bytes: &[u8], out: &mut Vec<u8>) {
 
 fn int_of(v: &Value) -> Option<i128> {
     match v {
-        Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).or_else(|| {
-            n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < super::json::EXACT_FLOAT_INT).map(|f| f as i128)
-        }),
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e19).map(|f| f as i128)),
         Value::String(s) => s.parse().ok(),
         _ => None,
     }

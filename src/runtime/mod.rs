@@ -49,6 +49,19 @@ pub struct FetchDenied;
 /// sandbox directory as they are made. A run killed at its deadline, out of memory or crashed
 /// answers nothing and its memory is gone; the server then reads what it had logged from the file
 /// (the records up to the moment it stopped, where an author debugging a timeout looks first).
+/// What a run that ended without an answer had left in its worker's [`LogSpill`] file.
+#[derive(Debug, Default)]
+pub struct Spilled {
+    pub logs: Vec<LogRecord>,
+    pub http_calls: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SpilledCount {
+    http_calls: u32,
+}
+
 pub struct LogSpill {
     file: std::cell::RefCell<std::fs::File>,
     /// Whether the file holds records of the current run.
@@ -87,17 +100,29 @@ impl LogSpill {
 
     /// Writes `record` (made with the run's secrets already redacted).
     pub fn append(&self, record: &LogRecord) {
+        if let Ok(line) = serde_json::to_vec(record) {
+            self.write_line(line);
+        }
+    }
+
+    /// Notes that the run made its `count`th HTTP call (counted as it starts, so that a run killed
+    /// during a `fetch` reports it).
+    pub fn http_call(&self, count: u32) {
+        if let Ok(line) = serde_json::to_vec(&SpilledCount { http_calls: count }) {
+            self.write_line(line);
+        }
+    }
+
+    fn write_line(&self, mut line: Vec<u8>) {
         use std::io::Write;
         self.dirty.set(true);
-        if let Ok(mut line) = serde_json::to_vec(record) {
-            line.push(b'\n');
-            let _ = self.file.borrow_mut().write_all(&line);
-        }
+        line.push(b'\n');
+        let _ = self.file.borrow_mut().write_all(&line);
     }
 
     /// In the server, after the worker with `pid` ended without an answer: the records its run had
     /// made (at most what a run keeps; a line cut short by the kill is left out). The file goes.
-    pub fn take(dir: &std::path::Path, pid: u32) -> Vec<LogRecord> {
+    pub fn take(dir: &std::path::Path, pid: u32) -> Spilled {
         use std::io::Read;
         let path = Self::path(dir, pid);
         let mut text = String::new();
@@ -105,7 +130,15 @@ impl LogSpill {
             let _ = file.take(256 * 1024).read_to_string(&mut text);
         }
         let _ = std::fs::remove_file(&path);
-        text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+        let mut spilled = Spilled::default();
+        for line in text.lines() {
+            if let Ok(record) = serde_json::from_str::<LogRecord>(line) {
+                spilled.logs.push(record);
+            } else if let Ok(count) = serde_json::from_str::<SpilledCount>(line) {
+                spilled.http_calls = spilled.http_calls.max(count.http_calls);
+            }
+        }
+        spilled
     }
 
     /// In the server, when a worker ends after answering: its file goes.

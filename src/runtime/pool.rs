@@ -41,11 +41,13 @@ pub enum RunFailure {
 pub struct Failed {
     pub failure: RunFailure,
     pub logs: Vec<super::LogRecord>,
+    /// The HTTP calls it had started.
+    pub http_calls: u32,
 }
 
 impl From<RunFailure> for Failed {
     fn from(failure: RunFailure) -> Self {
-        Failed { failure, logs: Vec::new() }
+        Failed { failure, logs: Vec::new(), http_calls: 0 }
     }
 }
 
@@ -274,12 +276,12 @@ impl SandboxPool {
                     }
                     other => other,
                 };
-                let logs = worker.pid.map(|pid| super::LogSpill::take(&worker.dir, pid)).unwrap_or_default();
+                let spilled = worker.pid.map(|pid| super::LogSpill::take(&worker.dir, pid)).unwrap_or_default();
                 tokio::spawn(async move {
                     let _ = worker.child.wait().await;
                 });
                 self.replace_in_background();
-                Err(Failed { failure, logs })
+                Err(Failed { failure, logs: spilled.logs, http_calls: spilled.http_calls })
             }
         }
     }

@@ -246,8 +246,10 @@ impl TriggerRun<'_> {
                     (Err(result.error.unwrap_or_else(|| "action failed".into())), false)
                 }
             }
-            Err(Failed { failure, logs }) => {
-                // What the run had logged before it was stopped (read from its worker's file).
+            Err(Failed { failure, logs, http_calls }) => {
+                // What the run had logged and called before it was stopped (read from its
+                // worker's file).
+                report.http_calls = http_calls;
                 report.log_bytes = logs.iter().map(|r| r.message.len() as u64).sum();
                 report.logs = logs;
                 match failure {

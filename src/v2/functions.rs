@@ -149,7 +149,8 @@ pub fn apply_reply(
     reply: Reply,
 ) {
     for m in reply.set_user_metadata {
-        let value = normalize_base64(&m.value);
+        // A key and a value are both required (upstream's metadata is valid only with both).
+        let value = normalize_base64(&m.value).filter(|v| !v.is_empty());
         let (true, Some(value)) = (!m.key.is_empty(), value) else {
             if flow == FlowType::COMPLEMENT_TOKEN {
                 log.push(format!("failed to set user metadata key {:?}", m.key));

@@ -173,7 +173,8 @@ async fn set_user_metadata(s: &TestServer) {
             200,
             json!({"set_user_metadata": [
                 {"key": "lang", "value": b64("\"fr\"")},
-                {"key": "plain", "value": b64("raw bytes")}
+                {"key": "plain", "value": b64("raw bytes")},
+                {"key": "empty", "value": ""}
             ]}),
         ),
     );
@@ -194,8 +195,12 @@ async fn set_user_metadata(s: &TestServer) {
     assert_eq!(md.get("lang").map(String::as_str), Some("\"fr\""), "the target's write wins: {r:?}");
     assert_eq!(md.get("v1only").map(String::as_str), Some("1"), "{r:?}");
     assert_eq!(md.get("plain").map(String::as_str), Some("raw bytes"), "{r:?}");
-    assert_eq!(md.len(), 3, "{r:?}");
-    assert!(effects.get("claims").is_none(), "no claims were added: {r:?}");
+    assert_eq!(md.len(), 3, "an entry without a value is skipped: {r:?}");
+    assert_eq!(
+        effects["claims"]["urn:zitadel:iam:action:function/preuserinfo:log"],
+        json!(["failed to set user metadata key \"empty\""]),
+        "{r:?}"
+    );
 
     // The target saw the v1 write merged into user_metadata.
     let payload = rx.requests_to("/call")[0].json();

@@ -221,6 +221,11 @@ async fn create_target_validation(s: &TestServer) {
     assert!(r.body["message"].as_str().unwrap().contains("CreateTargetRequest.Timeout"), "{r:?}");
     let r = s.post(TARGETS, &s.admin, with("payloadType", json!("PAYLOAD_TYPE_XML"))).await;
     assert_eq!(r.status, 400, "{r:?}");
+    // Malformed JSON is the same shape error, with its key.
+    let r = s.call_raw(reqwest::Method::POST, TARGETS, Some(&s.admin), br#"{"name":"#.to_vec()).await;
+    assert_error(&r, 400, 3, "Errors.Target.Invalid", "malformed JSON");
+    let r = s.call_raw(reqwest::Method::PUT, EXECUTIONS, Some(&s.admin), br#"{"condition":"#.to_vec()).await;
+    assert_error(&r, 400, 3, "Errors.Execution.Invalid", "malformed JSON");
 
     create(s, webhook("dup")).await;
     let r = s.post(TARGETS, &s.admin, webhook("dup")).await;

@@ -113,3 +113,32 @@ async fn logs_made_before_a_run_is_stopped_are_kept() {
     s.stop().await;
     assert!(!dir.exists(), "the directory goes with its pool");
 }
+
+/// A run stopped without an answer reports the HTTP calls it had started, like its logs: at its
+/// deadline after two calls, and during a third that never answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_calls_of_a_stopped_run_are_counted() {
+    use common::receiver::{Answer, Receiver};
+    let s = TestServer::sqlite_with(common::allow_loopback).await;
+    let rx = Receiver::start().await;
+    rx.reply_at("/slow", Answer::json(200, json!({})).with_delay(Duration::from_secs(10)));
+    let fetch = |path: &str| format!("require('zitadel/http').fetch('{}');", rx.url(path));
+    let cases = [
+        format!("function a(ctx, api) {{ {} {} while (true) {{}} }}", fetch("/one"), fetch("/two")),
+        format!("function a(ctx, api) {{ {} {} {} }}", fetch("/one"), fetch("/two"), fetch("/slow")),
+    ];
+    for script in cases {
+        let r = s
+            .post(
+                "/management/v1/actions/_test",
+                &s.admin,
+                json!({"name": "a", "script": script, "timeout": "1s", "flowType": "2", "triggerType": "4"}),
+            )
+            .await;
+        let run = &r.body["runs"][0];
+        assert_eq!(run["error"], "timeout after 1s", "{r:?}");
+        let expected = if script.contains("/slow") { 3 } else { 2 };
+        assert_eq!(run["usage"]["httpCalls"], expected, "{script}: {r:?}");
+    }
+    s.stop().await;
+}

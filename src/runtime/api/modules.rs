@@ -54,7 +54,14 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
     if ctx.get_data::<super::super::FetchDenied>().is_some() {
         return Err(err("fetch: denied in this replay (FETCH_DENY)"));
     }
-    with_run(ctx, |r| r.borrow_mut().http_calls += 1);
+    let count = with_run(ctx, |r| {
+        let mut r = r.borrow_mut();
+        r.http_calls += 1;
+        r.http_calls
+    });
+    if let Some(spill) = ctx.get_data::<std::rc::Rc<crate::runtime::LogSpill>>() {
+        spill.http_call(count);
+    }
     let result = match ctx.get_data::<Net>() {
         Some(net) => http::fetch_blocking(&net.client, &net.policy, req),
         None => Err("fetch: networking is not available".into()),
