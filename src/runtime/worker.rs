@@ -96,14 +96,6 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         if next.is_none() {
             next = Some(new_context());
         }
-        if settings.memory_limit > 0 {
-            // Each run gets its whole limit over what the worker holds now (the allocator keeps
-            // some of what earlier runs freed), set while the worker waits, off the request path.
-            if let Some(held) = data_size() {
-                let limit = held.saturating_add(settings.memory_limit).min(hard_limit);
-                let _ = rlimit::setrlimit(rlimit::Resource::DATA, limit, hard_limit);
-            }
-        }
         let Ok(line) = jobs.recv() else { return std::process::ExitCode::SUCCESS };
         let mut ctx = next.take().unwrap_or_else(new_context);
         let result = match serde_json::from_str::<Job>(&line) {
@@ -121,7 +113,8 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
             Err(e) => JobResult { ok: false, error: Some(format!("sandbox: bad job: {e}")), ..Default::default() },
         };
         let mut result = result;
-        result.retire = data_size().is_some_and(|size| size > retire_at);
+        let held = if settings.memory_limit > 0 { data_size() } else { None };
+        result.retire = held.is_some_and(|size| size > retire_at);
         let mut out = serde_json::to_string(&result).unwrap_or_else(|_| "{\"ok\":false}".into());
         out.push('\n');
         if stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()).is_err() {
@@ -135,6 +128,12 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         // own schedule would also trace the pre-built next one, once or more per run).
         drop(ctx);
         boa_engine::gc::force_collect();
+        // The next run gets its whole limit over what the worker holds now (the allocator keeps
+        // some of what this run freed): one system call, after the answer.
+        if let Some(held) = held {
+            let limit = held.saturating_add(settings.memory_limit).min(hard_limit);
+            let _ = rlimit::setrlimit(rlimit::Resource::DATA, limit, hard_limit);
+        }
     }
 }
 
@@ -245,7 +244,47 @@ pub fn new_context() -> Result<Context, String> {
         .build()
         .map_err(|e| format!("sandbox: {e}"))?;
     ctx.runtime_limits_mut().set_recursion_limit(512);
+    guard_at(&mut ctx).map_err(|e| format!("sandbox: {e}"))?;
     Ok(ctx)
+}
+
+/// `Array.prototype.at` and `String.prototype.at` of the engine negate the index, which panics
+/// (the worker crashes) for an index of -2^63 or below, e.g. `"abc".at(-1e20)`. Each is wrapped
+/// so that such an index reaches it as -2^53, where the result is the same (`undefined`).
+fn guard_at(ctx: &mut Context) -> boa_engine::JsResult<()> {
+    use boa_engine::object::FunctionObjectBuilder;
+    use boa_engine::property::PropertyDescriptor;
+    use boa_engine::value::IntegerOrInfinity;
+    use boa_engine::{js_string, JsObject, JsValue, NativeFunction};
+    const FLOOR: i64 = -(1 << 53);
+    let prototypes =
+        [ctx.intrinsics().constructors().array().prototype(), ctx.intrinsics().constructors().string().prototype()];
+    for prototype in prototypes {
+        let Some(original) = prototype.get(js_string!("at"), ctx)?.as_object() else { continue };
+        let guarded = NativeFunction::from_copy_closure_with_captures(
+            |this, args, original: &JsObject, ctx| {
+                let index = match args.first().map(|v| v.to_integer_or_infinity(ctx)).transpose()? {
+                    Some(IntegerOrInfinity::Integer(i)) => JsValue::new(i.max(FLOOR) as f64),
+                    Some(IntegerOrInfinity::PositiveInfinity) => JsValue::new(f64::INFINITY),
+                    Some(IntegerOrInfinity::NegativeInfinity) => JsValue::new(f64::NEG_INFINITY),
+                    None => JsValue::undefined(),
+                };
+                original.call(this, &[index], ctx)
+            },
+            original,
+        );
+        let function = FunctionObjectBuilder::new(ctx.realm(), guarded)
+            .name(js_string!("at"))
+            .length(1)
+            .constructor(false)
+            .build();
+        prototype.define_property_or_throw(
+            js_string!("at"),
+            PropertyDescriptor::builder().value(function).writable(true).enumerable(false).configurable(true),
+            ctx,
+        )?;
+    }
+    Ok(())
 }
 
 /// A fresh realm with the job's `ctx`/`api` built, nothing run (for the benchmark's breakdown).
@@ -486,6 +525,28 @@ mod tests {
         ];
         for (script, expected) in cases {
             assert_eq!(run_job(&job(script)).error.as_deref(), Some(expected), "{script}");
+        }
+    }
+
+    #[test]
+    fn at_with_any_index() {
+        // Each case throws its own String(result): the run's error text is the result.
+        let cases = [
+            ("'abc'.at(-1e20)", "undefined"),
+            ("[1, 2, 3].at(-1e20)", "undefined"),
+            ("[1, 2, 3].at(-Infinity)", "undefined"),
+            ("'abc'.at(1e20)", "undefined"),
+            ("'abc'.at(-1)", "c"),
+            ("[1, 2, 3].at(-3)", "1"),
+            ("[1, 2, 3].at()", "1"),
+            ("'abc'.at('1')", "b"),
+            ("[Array.prototype.at.name, Array.prototype.at.length, String.prototype.at.length].join()", "at,1,1"),
+            ("Array.prototype.at.call({length: 2, 1: 'x'}, -1)", "x"),
+        ];
+        for (expression, expected) in cases {
+            let script = format!("function a(){{ throw String({expression}) }}");
+            let error = run_job(&job(&script)).error.unwrap_or_default();
+            assert_eq!(error.split(" at a (").next(), Some(expected), "{expression}: {error}");
         }
     }
 }

@@ -40,6 +40,16 @@ async fn top_level_is_bounded_by_five_seconds() {
     s.stop().await;
 }
 
+/// `_test` of an inline action `a` (flow 2, trigger 4) with a timeout of 1 s.
+async fn dry_run_1s(s: &TestServer, script: &str) -> common::Reply {
+    s.post(
+        "/management/v1/actions/_test",
+        &s.admin,
+        json!({"name": "a", "script": script, "timeout": "1s", "flowType": "2", "triggerType": "4"}),
+    )
+    .await
+}
+
 /// A run stopped without an answer (its deadline, its memory, its top level) keeps what it had
 /// logged until then: in `_test`'s answer and in `_execute`'s run record, secrets redacted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -53,13 +63,7 @@ async fn logs_made_before_a_run_is_stopped_are_kept() {
         ("console.log('before the loop'); console.warn('key ' + require('zitadel/secrets').get('API_KEY')); while (true) {}\nfunction a(ctx, api) {}", "timeout after 1s"),
     ];
     for (script, error) in cases {
-        let r = s
-            .post(
-                "/management/v1/actions/_test",
-                &s.admin,
-                json!({"name": "a", "script": script, "timeout": "1s", "flowType": "2", "triggerType": "4"}),
-            )
-            .await;
+        let r = dry_run_1s(&s, &script).await;
         assert_eq!(r.body["outcome"], "OUTCOME_FAILED", "{r:?}");
         let run = &r.body["runs"][0];
         assert_eq!(run["error"], error, "{r:?}");
@@ -72,13 +76,7 @@ async fn logs_made_before_a_run_is_stopped_are_kept() {
         assert_eq!(logs, [("info", "before the loop"), ("warn", "key [secret API_KEY]")], "{script}");
     }
     // A run after a logging one that was not stopped starts with no records of the last one.
-    let r = s
-        .post(
-            "/management/v1/actions/_test",
-            &s.admin,
-            json!({"name": "a", "script": "function a(ctx, api) { while (true) {} }", "timeout": "1s", "flowType": "2", "triggerType": "4"}),
-        )
-        .await;
+    let r = dry_run_1s(&s, "function a(ctx, api) { while (true) {} }").await;
     assert!(r.body["runs"][0].get("logs").is_none(), "{r:?}");
     // Through _execute, the run record keeps them.
     let id = s.create_action_body(&s.admin, json!({"name": "a", "script": cases[0].0, "timeout": "1s"})).await;
@@ -128,13 +126,7 @@ async fn http_calls_of_a_stopped_run_are_counted() {
         format!("function a(ctx, api) {{ {} {} {} }}", fetch("/one"), fetch("/two"), fetch("/slow")),
     ];
     for script in cases {
-        let r = s
-            .post(
-                "/management/v1/actions/_test",
-                &s.admin,
-                json!({"name": "a", "script": script, "timeout": "1s", "flowType": "2", "triggerType": "4"}),
-            )
-            .await;
+        let r = dry_run_1s(&s, &script).await;
         let run = &r.body["runs"][0];
         assert_eq!(run["error"], "timeout after 1s", "{r:?}");
         let expected = if script.contains("/slow") { 3 } else { 2 };
