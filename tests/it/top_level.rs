@@ -63,7 +63,7 @@ async fn logs_made_before_a_run_is_stopped_are_kept() {
         ("console.log('before the loop'); console.warn('key ' + require('zitadel/secrets').get('API_KEY')); while (true) {}\nfunction a(ctx, api) {}", "timeout after 1s"),
     ];
     for (script, error) in cases {
-        let r = dry_run_1s(&s, &script).await;
+        let r = dry_run_1s(&s, script).await;
         assert_eq!(r.body["outcome"], "OUTCOME_FAILED", "{r:?}");
         let run = &r.body["runs"][0];
         assert_eq!(run["error"], error, "{r:?}");
