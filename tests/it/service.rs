@@ -225,22 +225,47 @@ async fn the_callers_deadline_bounds_every_call_and_ends_the_chain() {
     each_backend("service chain deadline", async |env: Env| {
         let rx = Receiver::start().await;
         rx.reply_at("/slow", Answer::status(200).with_delay(Duration::from_secs(3)));
-        // interruptOnError is off: only the deadline can end the chain here.
-        let chain_targets = vec![
-            env.target("slow", TargetKind::RestWebhook, false, rx.url("/slow"), Duration::from_secs(10)).await,
-            env.target("after", TargetKind::RestWebhook, false, rx.url("/after"), Duration::from_secs(10)).await,
-        ];
-        let started = Instant::now();
-        let deadline = started + Duration::from_millis(300);
-        let end =
-            env.targets.run_chain("function/x", &chain_targets, Some(deadline), &mut Collect::default()).await.unwrap();
-        let took = started.elapsed();
-        assert!(matches!(end, ChainEnd::OutOfTime), "{end:?}");
-        // The contract's bound is the deadline; generous slack for a loaded machine, far below the
-        // target's own 10 s timeout and the receiver's 3 s delay.
-        assert!(took < Duration::from_millis(300) + Duration::from_secs(2), "the chain took {took:?}");
+        // Each call is bound by the deadline. With interruptOnError off, a call it cuts short is
+        // a failure like others: the chain goes on, and the next target, with no time left, fails
+        // at once without being called. With interruptOnError on, the chain ends out of time.
+        for interrupt in [false, true] {
+            let chain_targets = vec![
+                env.target(
+                    &format!("slow-{interrupt}"),
+                    TargetKind::RestWebhook,
+                    interrupt,
+                    rx.url("/slow"),
+                    Duration::from_secs(10),
+                )
+                .await,
+                env.target(
+                    &format!("after-{interrupt}"),
+                    TargetKind::RestWebhook,
+                    false,
+                    rx.url("/after"),
+                    Duration::from_secs(10),
+                )
+                .await,
+            ];
+            let started = Instant::now();
+            let deadline = started + Duration::from_millis(300);
+            let end = env
+                .targets
+                .run_chain("function/x", &chain_targets, Some(deadline), &mut Collect::default())
+                .await
+                .unwrap();
+            let took = started.elapsed();
+            if interrupt {
+                assert!(matches!(end, ChainEnd::OutOfTime), "{end:?}");
+            } else {
+                assert!(matches!(end, ChainEnd::Completed), "{end:?}");
+            }
+            // The contract's bound is the deadline; generous slack for a loaded machine, far below
+            // the target's own 10 s timeout and the receiver's 3 s delay.
+            assert!(took < Duration::from_millis(300) + Duration::from_secs(2), "the chain took {took:?}");
+        }
         let paths: Vec<String> = rx.requests().into_iter().map(|r| r.path).collect();
-        assert_eq!(paths, ["/slow"], "nothing runs after the deadline");
+        assert_eq!(paths, ["/slow", "/slow"], "nothing is called after the deadline");
 
         // A target's own timeout still applies when the deadline is further away, and with
         // interruptOnError off the chain goes on.
