@@ -45,10 +45,6 @@ pub struct Job {
 /// Put in a run's context when its `fetch` must throw (a replay with `FETCH_DENY`).
 pub struct FetchDenied;
 
-/// A worker's log records of the run in progress, also written to a file of its own in the
-/// sandbox directory as they are made. A run killed at its deadline, out of memory or crashed
-/// answers nothing and its memory is gone; the server then reads what it had logged from the file
-/// (the records up to the moment it stopped, where an author debugging a timeout looks first).
 /// What a run that ended without an answer had left in its worker's [`LogSpill`] file.
 #[derive(Debug, Default)]
 pub struct Spilled {
@@ -62,6 +58,10 @@ struct SpilledCount {
     http_calls: u32,
 }
 
+/// A worker's log records of the run in progress, also written to a file of its own in the
+/// sandbox directory as they are made. A run killed at its deadline, out of memory or crashed
+/// answers nothing and its memory is gone; the server then reads what it had logged from the file
+/// (the records up to the moment it stopped, where an author debugging a timeout looks first).
 pub struct LogSpill {
     file: std::cell::RefCell<std::fs::File>,
     /// Whether the file holds records of the current run.

@@ -10,24 +10,11 @@ pub const MIN_REDACTED_LEN: usize = 4;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     values: BTreeMap<String, String>,
-    /// (spelling, name): each value of at least [`MIN_REDACTED_LEN`] characters, and its spelling
-    /// inside a JSON string where that differs (a value with a quote, a backslash or a line break,
-    /// as `JSON.stringify` and `%j` print it).
-    patterns: Vec<(String, String)>,
 }
 
 impl Secrets {
     pub fn new(values: BTreeMap<String, String>) -> Self {
-        let mut patterns = Vec::new();
-        for (name, value) in values.iter().filter(|(_, v)| v.chars().count() >= MIN_REDACTED_LEN) {
-            patterns.push((value.clone(), name.clone()));
-            let quoted = serde_json::to_string(value).unwrap_or_default();
-            let escaped = &quoted[1..quoted.len().saturating_sub(1).max(1)];
-            if escaped != value {
-                patterns.push((escaped.to_string(), name.clone()));
-            }
-        }
-        Secrets { values, patterns }
+        Secrets { values }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -46,6 +33,31 @@ impl Secrets {
         let mut values = self.values.clone();
         values.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         Secrets::new(values)
+    }
+}
+
+/// How a run's secrets are hidden from what it reports: made in the sandbox worker, at the first
+/// text of a run that needs it.
+#[derive(Debug)]
+pub struct Redaction {
+    /// (spelling, name): each value of at least [`MIN_REDACTED_LEN`] characters, and its spelling
+    /// inside a JSON string where that differs (a value with a quote, a backslash or a line break,
+    /// as `JSON.stringify` and `%j` print it).
+    patterns: Vec<(String, String)>,
+}
+
+impl Redaction {
+    pub fn new(values: &BTreeMap<String, String>) -> Self {
+        let mut patterns = Vec::new();
+        for (name, value) in values.iter().filter(|(_, v)| v.chars().count() >= MIN_REDACTED_LEN) {
+            patterns.push((value.clone(), name.clone()));
+            let quoted = serde_json::to_string(value).unwrap_or_default();
+            let escaped = &quoted[1..quoted.len().saturating_sub(1).max(1)];
+            if escaped != value {
+                patterns.push((escaped.to_string(), name.clone()));
+            }
+        }
+        Redaction { patterns }
     }
 
     /// Where secret values occur in `text`: every occurrence of every spelling (overlapping ones
@@ -105,8 +117,12 @@ impl Secrets {
 mod tests {
     use super::*;
 
-    fn secrets(pairs: &[(&str, &str)]) -> Secrets {
-        Secrets::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn secrets(pairs: &[(&str, &str)]) -> Redaction {
+        Redaction::new(&values(pairs))
     }
 
     #[test]
@@ -139,17 +155,18 @@ mod tests {
     #[test]
     fn json_spellings_are_redacted_too() {
         let pem = "-----BEGIN KEY-----\nMIIBsecretbody\n-----END KEY-----";
-        let s = secrets(&[("PEM", pem), ("Q", "ab\"cd\\ef")]);
-        let logged = serde_json::json!({"key": s.values()["PEM"], "q": s.values()["Q"]}).to_string();
+        let q = "ab\"cd\\ef";
+        let s = secrets(&[("PEM", pem), ("Q", q)]);
+        let logged = serde_json::json!({"key": pem, "q": q}).to_string();
         assert_eq!(s.redact(&logged), r#"{"key":"[secret PEM]","q":"[secret Q]"}"#);
-        assert_eq!(s.redact(&format!("raw {}", s.values()["PEM"])), "raw [secret PEM]");
+        assert_eq!(s.redact(&format!("raw {pem}")), "raw [secret PEM]");
     }
 
     #[test]
     fn overrides_replace_stored_values() {
-        let s = secrets(&[("API_KEY", "stored-value")]);
-        let o = s.overridden(&[("API_KEY".to_string(), "draft-value".to_string())].into_iter().collect());
+        let s = Secrets::new(values(&[("API_KEY", "stored-value")]));
+        let o = s.overridden(&values(&[("API_KEY", "draft-value")]));
         assert_eq!(o.values()["API_KEY"], "draft-value");
-        assert_eq!(o.redact("draft-value stored-value"), "[secret API_KEY] stored-value");
+        assert_eq!(Redaction::new(o.values()).redact("draft-value stored-value"), "[secret API_KEY] stored-value");
     }
 }

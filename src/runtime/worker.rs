@@ -201,7 +201,7 @@ fn error_text(err: JsError, ctx: &mut Context) -> String {
             RuntimeLimitError::LoopIteration => "loop iteration limit exceeded".into(),
         };
     }
-    let text = match err.into_opaque(ctx) {
+    let mut text = match err.into_opaque(ctx) {
         // `String(symbol)` is its description; `symbol.toString()` semantics, not a TypeError.
         Ok(value) if value.is_symbol() => {
             value.as_symbol().map(|s| s.descriptive_string().to_std_string_escaped()).unwrap_or_default()
@@ -212,7 +212,6 @@ fn error_text(err: JsError, ctx: &mut Context) -> String {
         },
         Err(e) => e.to_string(),
     };
-    let mut text = text;
     api::redact_run_text(ctx, &mut text);
     let text = bounded_error(text);
     match position {

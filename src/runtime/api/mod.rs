@@ -68,7 +68,7 @@ struct RunState {
     secrets: std::collections::BTreeMap<String, String>,
     /// Their redaction, made at the first text that needs it (a run that neither logs nor fails
     /// costs nothing).
-    redaction: Option<super::secrets::Secrets>,
+    redaction: Option<super::secrets::Redaction>,
 }
 
 impl RunState {
@@ -79,7 +79,7 @@ impl RunState {
             return;
         }
         let secrets = &self.secrets;
-        self.redaction.get_or_insert_with(|| super::secrets::Secrets::new(secrets.clone())).redact_in(text);
+        self.redaction.get_or_insert_with(|| super::secrets::Redaction::new(secrets)).redact_in(text);
     }
 }
 
