@@ -140,25 +140,24 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+        self.shut_down().await;
     }
 
     /// Stops the server and hands back its directory (its SQLite database), to look at what the
     /// shutdown left behind.
     pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        self.shut_down().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self._dir, dir)
+    }
+
+    async fn shut_down(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::mem::replace(&mut self._dir, dir)
     }
 
     /// Any request; `token` None sends no Authorization header; extra headers as pairs.
