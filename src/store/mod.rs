@@ -304,7 +304,11 @@ pub fn is_transient(err: &DbErr) -> bool {
     use sea_orm::sqlx::Error as E;
     match sqlx_err {
         E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
-        E::Database(db) => db.code().is_some_and(|code| transient_code(&code)),
+        E::Database(db) => db.code().is_some_and(|code| {
+            // 55000 is "object not in prerequisite state" in general, but with this text it is a
+            // database that takes no connections for now (`ALLOW_CONNECTIONS false`, maintenance).
+            transient_code(&code) || (code == "55000" && db.message().contains("not currently accepting connections"))
+        }),
         _ => false,
     }
 }

@@ -1069,3 +1069,59 @@ async fn an_internal_ca_is_trusted_through_ssl_cert_file() {
     }
     tls.stop().await;
 }
+
+/// A PostgreSQL database that takes no connections for now (`ALLOW_CONNECTIONS false`, as for
+/// maintenance) is an outage like any other: every request is a fast 503 code 14 with
+/// Retry-After (not an internal error), and the server heals when connections are allowed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_database_refusing_connections_is_unavailable() {
+    use sea_orm::{ConnectionTrait, Database};
+    let Some(url) = common::postgres_url_or_skip("postgres_database_refusing_connections_is_unavailable") else {
+        return;
+    };
+    let name = format!("refusing_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&url).await.expect("connect");
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
+    let (base, _) = url.split_once('?').map_or((url.as_str(), ""), |(b, q)| (b, q));
+    let db_url = format!("{}/{name}", &base[..base.rfind('/').expect("a database in the URL")]);
+    let server = common::TestServer::postgres_database(&db_url).await;
+    let id = server.create_action(&server.admin, "before").await;
+
+    let allow = |yes: bool| format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {yes}");
+    admin.execute_unprepared(&allow(false)).await.expect("refuse connections");
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .expect("end the server's connections");
+    // Each request tries to connect again, and is refused by the database itself.
+    for i in 0..4 {
+        let started = Instant::now();
+        let body = json!({"name": format!("during{i}"), "script": format!("function during{i}() {{}}")});
+        let r = server.post("/management/v1/actions", &server.admin, body).await;
+        assert_eq!(r.status, 503, "write {i} while the database refuses connections: {r:?}");
+        assert_eq!(r.code(), 14, "{r:?}");
+        assert!(r.headers.contains_key("retry-after"), "503 without Retry-After: {r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "write {i} took {:?}", started.elapsed());
+        let r = server.get(&format!("/management/v1/actions/{id}"), &server.admin).await;
+        assert_eq!(r.status, 503, "read {i} while the database refuses connections: {r:?}");
+    }
+
+    admin.execute_unprepared(&allow(true)).await.expect("allow connections");
+    let mut healed = None;
+    for _ in 0..100 {
+        let r = server.get(&format!("/management/v1/actions/{id}"), &server.admin).await;
+        if r.status == 200 {
+            healed = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 503, "{r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let healed = healed.expect("the server reads again once connections are allowed");
+    assert_eq!(healed.body["action"]["name"], "before", "{healed:?}");
+    server.stop().await;
+    admin.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await.expect("drop database");
+    admin.close().await.ok();
+}

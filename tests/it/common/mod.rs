@@ -96,6 +96,14 @@ impl TestServer {
         Some(Self::start(state, dir, "postgres").await)
     }
 
+    /// A server on the PostgreSQL database `url` names (its public schema), for a test that made
+    /// that database itself.
+    pub async fn postgres_database(url: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = actionsd::build_state(test_config(url, dir.path())).await.expect("server state");
+        Self::start(state, dir, "postgres").await
+    }
+
     /// Two servers (replicas) on one fresh PostgreSQL schema, sharing the bootstrap token; None
     /// (after saying so) without a PostgreSQL URL.
     pub async fn postgres_replicas() -> Option<(Self, Self)> {
