@@ -156,15 +156,56 @@ fn descriptors<'a>(protos: &'a Protos, rpc: &Rpc) -> ApiResult<&'a (MessageDescr
 /// lowerCamelCase names, 64-bit integers as strings, enums by name, unset fields left out).
 pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<serde_json::Value> {
     let (input, _) = descriptors(protos, rpc)?;
-    if let Some(value) = super::protojson::decode(input, bytes) {
-        return Ok(value);
+    let value = match super::protojson::decode(input, bytes) {
+        Some(value) => value,
+        None => {
+            let message = DynamicMessage::decode(input.clone(), bytes).map_err(|e| {
+                // Named as a JSON error names it (`GetActionRequest.Id`) where a field is to blame.
+                let at = super::protojson::misfit_field(input, bytes)
+                    .map(|path| format!(".{}", super::field_path(&path)))
+                    .unwrap_or_default();
+                ApiError::invalid(format!("invalid {}{at}: malformed protobuf message: {e}", rpc.message_name()))
+            })?;
+            message.serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new()).map_err(|e| {
+                ApiError::invalid(format!("invalid {}: the message has no JSON form: {e}", rpc.message_name()))
+            })?
+        }
+    };
+    // A `Struct` nests one JSON level per level of its own, so a protobuf message could carry
+    // what its JSON form may not (and what the sandbox, which reads JSON, could not take).
+    let limit = crate::domain::nesting::JSON_MAX;
+    if crate::domain::nesting::depth(&value) > limit {
+        return Err(ApiError::invalid(format!(
+            "invalid {}: nested deeper than the {limit} levels the same message may have as JSON",
+            rpc.message_name()
+        )));
     }
-    let message = DynamicMessage::decode(input.clone(), bytes)
-        .map_err(|e| ApiError::invalid(format!("invalid {}: malformed protobuf message: {e}", rpc.message_name())))?;
-    message
-        .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
-        .map_err(|e| ApiError::invalid(format!("invalid {}: the message has no JSON form: {e}", rpc.message_name())))
+    Ok(value)
 }
+
+/// A content type on a Connect route that names a protocol or codec this server does not speak
+/// (gRPC with a codec other than proto or JSON, Connect streaming, protobuf under another name):
+/// refused with 415 rather than read as JSON. Types that say nothing of protobuf (none,
+/// `text/plain`, a form type as `curl -d` sends) stay Connect JSON.
+pub fn unsupported_media(headers: &HeaderMap) -> Option<String> {
+    if Protocol::from_headers(headers) != Protocol::ConnectJson {
+        return None;
+    }
+    let media = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let media = media.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        return None;
+    }
+    let media = media.to_ascii_lowercase();
+    let subtype = media.strip_prefix("application/")?;
+    let unsupported = subtype.starts_with("grpc") || subtype.starts_with("connect+") || subtype.contains("proto");
+    unsupported.then_some(media)
+}
+
+/// The content types a Connect route takes (`Accept-Post` of a 415).
+pub const ACCEPTED_MEDIA: &str = "application/json, application/proto, application/grpc, application/grpc+proto, \
+application/grpc+json, application/grpc-web, application/grpc-web+proto, application/grpc-web+json, \
+application/grpc-web-text, application/grpc-web-text+proto, application/grpc-web-text+json";
 
 /// A request message in the canonical form of protobuf's JSON mapping (lowerCamelCase, zero
 /// values omitted, int64 as strings, enums by name), read from any form the mapping accepts

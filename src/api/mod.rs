@@ -559,6 +559,19 @@ async fn dispatch(
 ) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    if transport == Transport::Connect {
+        if let Some(media) = grpc::unsupported_media(&parts.headers) {
+            let err = ApiError::bare(
+                Kind::Unimplemented,
+                format!("unsupported content type {media:?}: send one of {}", grpc::ACCEPTED_MEDIA),
+            );
+            let mut response = error_response(&err, Transport::Connect);
+            *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            response.headers_mut().insert("accept-post", HeaderValue::from_static(grpc::ACCEPTED_MEDIA));
+            state.metrics.observe_request(rpc.method, 415, started.elapsed());
+            return response;
+        }
+    }
     let protocol = match transport {
         Transport::Gateway => grpc::Protocol::ConnectJson,
         Transport::Connect => grpc::Protocol::from_headers(&parts.headers),
@@ -581,9 +594,16 @@ async fn dispatch(
         };
         let call = intercept::run(&state, caller, rpc, &parts.headers, &parts.uri, value, params);
         let value = match (transport, grpc::deadline(&parts.headers)) {
-            (Transport::Connect, Some(limit)) => tokio::time::timeout(limit, call).await.map_err(|_| {
-                ApiError::bare(Kind::DeadlineExceeded, format!("deadline exceeded after {} ms", limit.as_millis()))
-            })??,
+            (Transport::Connect, Some(limit)) => {
+                let exceeded = || {
+                    ApiError::bare(Kind::DeadlineExceeded, format!("deadline exceeded after {} ms", limit.as_millis()))
+                };
+                // A call whose deadline passed before it could start (`grpc-timeout: 1n`, or
+                // while its body was read) is not started: no action runs for a caller that
+                // already gave up.
+                let left = limit.checked_sub(started.elapsed()).filter(|left| !left.is_zero()).ok_or_else(exceeded)?;
+                tokio::time::timeout(left, call).await.map_err(|_| exceeded())??
+            }
             _ => call.await?,
         };
         if protocol == grpc::Protocol::ConnectJson && state.config.check_proto_answers {

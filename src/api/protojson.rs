@@ -370,6 +370,55 @@ fn decode_message(desc: &MessageDescriptor, bytes: &[u8], depth: u32) -> Option<
     Some(Value::Object(out))
 }
 
+/// The path of the first field (proto names, dot-separated) whose bytes do not fit its
+/// declaration: a wrong wire type, text that is not UTF-8, or a nested message that does not
+/// decode. None when no field can be blamed (a broken key or length, or nothing wrong here).
+/// Only asked once a message failed to decode, so that the error names the field as JSON
+/// errors do.
+pub fn misfit_field(desc: &MessageDescriptor, bytes: &[u8]) -> Option<String> {
+    misfit_in(desc, bytes, 0)
+}
+
+fn misfit_in(desc: &MessageDescriptor, bytes: &[u8], depth: u32) -> Option<String> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let mut r = Reader { buf: bytes };
+    while !r.buf.is_empty() {
+        let (number, wire) = r.key()?;
+        let payload = r.payload(wire)?;
+        let Some(field) = desc.get_field(number) else { continue };
+        let kind = field.kind();
+        let fits = match (&kind, &payload) {
+            (Kind::String, Payload::Bytes(b)) => std::str::from_utf8(b).is_ok(),
+            (Kind::Bytes | Kind::Message(_), Payload::Bytes(_)) => true,
+            (k, Payload::Bytes(packed)) if field.is_list() && is_packable(k) => {
+                let mut pr = Reader { buf: packed };
+                let wire = packed_wire(k);
+                std::iter::from_fn(|| (!pr.buf.is_empty()).then(|| pr.payload(wire).is_some())).all(|ok| ok)
+            }
+            (k, Payload::Varint(_)) => packed_wire(k) == 0 && is_packable(k),
+            (k, Payload::Fixed64(_)) => packed_wire(k) == 1,
+            (k, Payload::Fixed32(_)) => packed_wire(k) == 5,
+            _ => false,
+        };
+        if !fits {
+            return Some(field.name().to_string());
+        }
+        if let (Kind::Message(m), Payload::Bytes(b)) = (&kind, &payload) {
+            if let Some(inner) = misfit_in(m, b, depth + 1) {
+                // A map entry's own fields (key, value) are not part of the path.
+                return Some(if field.is_map() {
+                    field.name().to_string()
+                } else {
+                    format!("{}.{inner}", field.name())
+                });
+            }
+        }
+    }
+    None
+}
+
 fn is_packable(kind: &Kind) -> bool {
     !matches!(kind, Kind::String | Kind::Bytes | Kind::Message(_))
 }
@@ -437,9 +486,11 @@ fn float_json(f: f64) -> Value {
         Value::String("NaN".into())
     } else if f.is_infinite() {
         Value::String(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
-    } else if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+    } else if f.fract() == 0.0 && f.abs() < 2f64.powi(63) {
         // A whole number is written without a fraction (`1`, not `1.0`), as protobuf's JSON
-        // mapping writes it, so that it reads the same as when the client sent JSON.
+        // mapping writes it, so that it reads the same as when the client sent JSON. Every whole
+        // double below 2^63 is exactly an i64 (above 2^53 not every i64 is a double, but every
+        // such double is an i64); beyond, the shortest exponent form (`1e19`) has no fraction.
         Value::from(f as i64)
     } else {
         Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
@@ -638,6 +689,39 @@ mod tests {
         );
         assert_eq!(decode(&desc, &dynamic).expect("fast decode"), dynamic_decode(&desc, &dynamic), "{message} {v}");
         assert_eq!(decode(&desc, &fast).expect("fast decode"), dynamic_decode(&desc, &dynamic), "{message} {v}");
+    }
+
+    #[test]
+    fn whole_doubles_have_no_fraction() {
+        for (f, text) in [
+            (1.0, "1"),
+            (-0.0, "0"),
+            (9_007_199_254_740_992.0, "9007199254740992"),
+            (-9_007_199_254_740_994.0, "-9007199254740994"),
+            (9_999_999_999_999_998.0, "9999999999999998"),
+            (1e16, "10000000000000000"),
+            (9.223_372_036_854_775e18, "9223372036854774784"),
+            (2f64.powi(63), "9.223372036854776e+18"),
+            (1e300, "1e+300"),
+            (0.5, "0.5"),
+        ] {
+            assert_eq!(float_json(f).to_string(), text, "{f}");
+        }
+    }
+
+    #[test]
+    fn the_misfit_field_is_named_by_its_path() {
+        let pool = pool();
+        let get = pool.get_message_by_name("zitadel.management.v1.GetActionRequest").unwrap();
+        assert_eq!(misfit_field(&get, &[0x08, 0x05]).as_deref(), Some("id"));
+        assert_eq!(misfit_field(&get, &[0x0a, 0x01, 0xff]).as_deref(), Some("id"), "not UTF-8");
+        assert_eq!(misfit_field(&get, &[0x0a, 0x01, b'x']), None, "nothing wrong");
+        assert_eq!(misfit_field(&get, &[0x0a, 0x05, b'x']), None, "a broken length blames no field");
+        let list = pool.get_message_by_name("zitadel.management.v1.ListActionsRequest").unwrap();
+        // query { limit: "A" } (limit is a uint32, sent length-delimited)
+        assert_eq!(misfit_field(&list, &[0x0a, 0x03, 0x12, 0x01, b'A']).as_deref(), Some("query.limit"));
+        // query { limit: 5 } is fine.
+        assert_eq!(misfit_field(&list, &[0x0a, 0x02, 0x10, 0x05]), None);
     }
 
     #[test]

@@ -2,6 +2,11 @@
 
 use serde_json::Value;
 
+/// The deepest nesting a JSON request body may have: serde_json's recursion limit (128) refuses
+/// the 128th level. Protobuf requests are held to the same, so that a message means the same
+/// thing whichever form carried it.
+pub const JSON_MAX: usize = 127;
+
 /// Levels of arrays and objects in `v` (a scalar is 0, `[1]` is 1, `{"a": [1]}` is 2).
 pub fn depth(v: &Value) -> usize {
     match v {

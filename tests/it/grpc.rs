@@ -569,6 +569,188 @@ async fn deadlines_end_calls(s: &TestServer) {
     assert_eq!(ok.ok()["action"]["name"], "slow");
 }
 
+/// A protobuf request is held to the rules of its JSON form: a context nested deeper than JSON
+/// may be is INVALID_ARGUMENT on every transport, and the deepest JSON allows runs on every one;
+/// a field sent with the wrong wire type is named as a JSON error names it; a content type of a
+/// protocol or codec the server does not speak is 415, not read as JSON; a call whose deadline
+/// passed before it started runs no action.
+async fn protobuf_requests_keep_the_json_rules(s: &TestServer) {
+    let deep = s
+        .create_action_body(
+            &s.admin,
+            json!({"name": "deep", "script": "function deep(ctx, api) { api.v1.claims.setClaim('seen', 1) }"}),
+        )
+        .await;
+    s.bind_trigger(&s.admin, "2", "4", &[&deep]).await;
+    let execute = wire::rpc(&format!("{MGMT}/ExecuteFlowTrigger"));
+    let nested = |levels: usize| (0..levels).fold(json!(1), |v, _| json!({ "a": v }));
+    // The request, its context and the claims are three levels; JSON takes 127 in all. (The
+    // protobuf form is encoded by hand: prost-reflect's own decoder stops at 100 levels.)
+    for (levels, code) in [(124, 0), (125, 3)] {
+        let context = json!({"claims": {"deep": nested(levels)}});
+        let request = json!({"flowType": "2", "triggerType": "4", "context": context});
+        for via in [Via::Rest, Via::ConnectJson] {
+            let o = s.rpc_via(via, execute, Some(&s.admin), None, &request).await;
+            assert_eq!(o.code, code, "{levels} levels over {via:?}: {}", o.message);
+            if code == 0 {
+                assert_eq!(o.body["outcome"], "OUTCOME_SUCCEEDED", "{via:?}: {}", o.body);
+            }
+        }
+        let mut message = field_bytes(1, b"2");
+        message.extend(field_bytes(2, b"4"));
+        message.extend(field_bytes(3, &struct_bytes(&context)));
+        let answer = wire::grpc_raw(
+            &format!("{}{}", s.base, execute.full_name()),
+            &[("authorization", &format!("Bearer {}", s.admin))],
+            wire::frame(0, &message),
+        )
+        .await;
+        assert_eq!(answer.status, code.to_string(), "{levels} levels over gRPC: {:?}", answer.message);
+        let r = s
+            .client
+            .post(format!("{}{}", s.base, execute.full_name()))
+            .bearer_auth(&s.admin)
+            .header("content-type", "application/proto")
+            .body(message)
+            .send()
+            .await
+            .expect("Connect proto call");
+        assert_eq!(r.status() == 200, code == 0, "{levels} levels over Connect proto: {}", r.status());
+    }
+
+    // Wrong wire types, at the top and one message down.
+    let auth = format!("Bearer {}", s.admin);
+    let pool = wire::pool();
+    let number = |message: &str, field: &str| {
+        pool.get_message_by_name(message).unwrap().get_field_by_name(field).unwrap().number() as u8
+    };
+    let get = wire::rpc(&format!("{MGMT}/GetAction"));
+    let id_as_varint = vec![number("zitadel.management.v1.GetActionRequest", "id") << 3, 5];
+    let answer = wire::grpc_raw(
+        &format!("{}{}", s.base, get.full_name()),
+        &[("authorization", &auth)],
+        wire::frame(0, &id_as_varint),
+    )
+    .await;
+    assert_eq!(answer.status, "3", "{:?}", answer.message);
+    assert!(answer.message.as_deref().unwrap().starts_with("invalid GetActionRequest.Id: "), "{:?}", answer.message);
+    let list = wire::rpc(&format!("{MGMT}/ListActions"));
+    let limit_as_text = vec![number("zitadel.v1.ListQuery", "limit") << 3 | 2, 1, b'A'];
+    let mut query =
+        vec![number("zitadel.management.v1.ListActionsRequest", "query") << 3 | 2, limit_as_text.len() as u8];
+    query.extend_from_slice(&limit_as_text);
+    let answer =
+        wire::grpc_raw(&format!("{}{}", s.base, list.full_name()), &[("authorization", &auth)], wire::frame(0, &query))
+            .await;
+    assert_eq!(answer.status, "3", "{:?}", answer.message);
+    assert!(
+        answer.message.as_deref().unwrap().starts_with("invalid ListActionsRequest.Query.Limit: "),
+        "{:?}",
+        answer.message
+    );
+
+    // Content types: another protocol or codec is 415 naming what is taken; a type that says
+    // nothing of protobuf is still Connect JSON.
+    let my_org = wire::rpc(&format!("{MGMT}/GetMyOrg"));
+    for media in
+        ["application/x-protobuf", "application/connect+proto", "application/grpc+xml", "application/grpc-web+thrift"]
+    {
+        let r = s
+            .call(
+                reqwest::Method::POST,
+                &my_org.full_name(),
+                Some(&s.admin),
+                &[("content-type", media)],
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, 415, "{media}: {r:?}");
+        assert_eq!(r.body["code"], "unimplemented", "{media}: {r:?}");
+        assert!(r.headers.get("accept-post").unwrap().to_str().unwrap().contains("application/proto"), "{media}");
+    }
+    for media in ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"] {
+        let r = s
+            .call(
+                reqwest::Method::POST,
+                &my_org.full_name(),
+                Some(&s.admin),
+                &[("content-type", media)],
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{media}: {r:?}");
+    }
+
+    // Deadlines already passed: nothing runs.
+    let never = s.create_action_body(&s.admin, json!({"name": "never", "script": "function never(ctx, api) {}"})).await;
+    s.bind_trigger(&s.admin, "2", "5", &[&never]).await;
+    let message = wire::to_message(
+        &pool.get_message_by_name("zitadel.management.v1.ExecuteFlowTriggerRequest").unwrap(),
+        &json!({"flowType": "2", "triggerType": "5", "context": {}}),
+    );
+    let answer = wire::grpc_raw(
+        &format!("{}{}", s.base, execute.full_name()),
+        &[("authorization", &auth), ("grpc-timeout", "1n")],
+        wire::frame(0, &prost::Message::encode_to_vec(&message)),
+    )
+    .await;
+    assert_eq!(answer.status, "4", "{:?}", answer.message);
+    let r = s
+        .call(
+            reqwest::Method::POST,
+            &execute.full_name(),
+            Some(&s.admin),
+            &[("connect-timeout-ms", "0")],
+            Some(json!({"flowType": "2", "triggerType": "5", "context": {}})),
+        )
+        .await;
+    assert_eq!(r.body["code"], "deadline_exceeded", "{r:?}");
+    // A run started after those two is recorded; none of theirs is.
+    let after = s.execute_trigger(&s.admin, "2", "4", json!({})).await;
+    assert_eq!(after.status, 200, "{after:?}");
+    let runs_of = |id: &str| json!({"queries": [{"actionIdQuery": {"actionId": id}}]});
+    // (`deep` ran once per transport at 124 levels, four, and once more now.)
+    let r = s
+        .poll_runs(&s.admin, runs_of(&deep), |r| r.body["result"].as_array().is_some_and(|runs| runs.len() >= 7))
+        .await;
+    assert_eq!(r.body["result"].as_array().map_or(0, Vec::len), 5, "{r:?}");
+    let r = s.list_runs(&s.admin, runs_of(&never)).await;
+    assert_eq!(r.body["result"].as_array().map_or(0, Vec::len), 0, "an expired call ran: {r:?}");
+}
+
+/// A length-delimited protobuf field.
+fn field_bytes(number: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::encode_varint(number << 3 | 2, &mut out);
+    prost::encoding::encode_varint(payload.len() as u64, &mut out);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A JSON object as a `google.protobuf.Struct` (objects, whole numbers and strings only).
+fn struct_bytes(object: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (key, value) in object.as_object().expect("an object") {
+        let mut entry = field_bytes(1, key.as_bytes());
+        entry.extend(field_bytes(2, &value_bytes(value)));
+        out.extend(field_bytes(1, &entry));
+    }
+    out
+}
+
+fn value_bytes(value: &Value) -> Vec<u8> {
+    match value {
+        Value::Object(_) => field_bytes(5, &struct_bytes(value)),
+        Value::String(text) => field_bytes(3, text.as_bytes()),
+        Value::Number(n) => {
+            let mut out = vec![2 << 3 | 1];
+            out.extend_from_slice(&n.as_f64().expect("a number").to_le_bytes());
+            out
+        }
+        other => panic!("not encoded here: {other}"),
+    }
+}
+
 /// With a certificate and key configured, the port speaks TLS: gRPC over HTTP/2 negotiated by
 /// ALPN, and REST over HTTP/1.1, both verified against the test CA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -658,6 +840,7 @@ backend_tests!(
     reflection_lists_the_services,
     grpc_edge_cases,
     deadlines_end_calls,
+    protobuf_requests_keep_the_json_rules,
 );
 
 /// Browsers: a CORS preflight of an allowed origin gets the headers it asks for by name
