@@ -90,8 +90,32 @@ enum TokenCommand {
 /// (`actionsd --addr … serve` and `actionsd serve --addr …`).
 fn parse_cli() -> Cli {
     use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().mut_args(|a| a.global(true)).get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let command = Cli::command().mut_args(|a| a.global(true));
+    let matches = command.clone().try_get_matches().unwrap_or_else(|e| refused(&command, e));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| refused(&command, e))
+}
+
+/// Ends the process for a refused command line or setting. clap names the flag; a value that came
+/// from an `ACTIONSD_*` variable (the environment or `.env`) is named by its variable as well, so
+/// that whoever set it there finds it.
+fn refused(command: &clap::Command, e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue};
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.split_whitespace().next().map(str::to_string),
+        _ => None,
+    };
+    let _ = e.print();
+    let given_as_flag =
+        |long: &str| std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
+    if let Some(flag) = flag {
+        let arg = command.get_arguments().find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag));
+        if let Some((long, env)) = arg.and_then(|a| Some((a.get_long()?, a.get_env()?))) {
+            if !given_as_flag(long) && std::env::var_os(env).is_some() {
+                eprintln!("(the value comes from the variable {})", env.to_string_lossy());
+            }
+        }
+    }
+    std::process::exit(e.exit_code())
 }
 
 fn init_logging(format: &str) {
@@ -162,7 +186,15 @@ fn main() -> std::process::ExitCode {
 
 #[tokio::main]
 async fn server_main() -> anyhow::Result<()> {
-    let _ = dotenvy::dotenv();
+    // A `.env` that cannot be read in full would leave every setting after the bad line unset
+    // without a word: refused instead (a missing file is fine).
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            let hint =
+                if matches!(e, dotenvy::Error::LineParse(..)) { " (a value with spaces needs quotes)" } else { "" };
+            anyhow::bail!(".env: {e}{hint}");
+        }
+    }
     let cli = parse_cli();
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {

@@ -30,6 +30,7 @@ mod runs;
 mod runtime_triggers;
 mod secrets;
 mod service;
+mod settings_docs;
 mod smoke;
 mod tail;
 mod target_ssrf;
