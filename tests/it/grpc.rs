@@ -652,32 +652,23 @@ async fn protobuf_requests_keep_the_json_rules(s: &TestServer) {
     // Content types: another protocol or codec is 415 naming what is taken; a type that says
     // nothing of protobuf is still Connect JSON.
     let my_org = wire::rpc(&format!("{MGMT}/GetMyOrg"));
+    let path = my_org.full_name();
+    let with_type = |media: &'static str| {
+        let path = path.clone();
+        async move {
+            s.call(reqwest::Method::POST, &path, Some(&s.admin), &[("content-type", media)], Some(json!({}))).await
+        }
+    };
     for media in
         ["application/x-protobuf", "application/connect+proto", "application/grpc+xml", "application/grpc-web+thrift"]
     {
-        let r = s
-            .call(
-                reqwest::Method::POST,
-                &my_org.full_name(),
-                Some(&s.admin),
-                &[("content-type", media)],
-                Some(json!({})),
-            )
-            .await;
+        let r = with_type(media).await;
         assert_eq!(r.status, 415, "{media}: {r:?}");
         assert_eq!(r.body["code"], "unimplemented", "{media}: {r:?}");
         assert!(r.headers.get("accept-post").unwrap().to_str().unwrap().contains("application/proto"), "{media}");
     }
     for media in ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"] {
-        let r = s
-            .call(
-                reqwest::Method::POST,
-                &my_org.full_name(),
-                Some(&s.admin),
-                &[("content-type", media)],
-                Some(json!({})),
-            )
-            .await;
+        let r = with_type(media).await;
         assert_eq!(r.status, 200, "{media}: {r:?}");
     }
 
