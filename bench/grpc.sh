@@ -2,7 +2,8 @@
 # The same RPCs over REST (HTTP/1.1 with wrk, and h2c with h2load) and over gRPC (h2c, h2load):
 # GetAction at 64 connections and _execute (one Complement Token action) at 32, SQLite.
 #   bash bench/grpc.sh            # BIN=/path/to/actionsd for a given binary; DURATION (10s)
-# Needs wrk and h2load (Debian packages wrk and nghttp2-client). h2load reports the mean
+# Needs wrk and h2load (Debian packages wrk and nghttp2-client). GetAction over HTTP/1.1 is also
+# loaded by h2load (--h1), so that REST and gRPC are compared with one client. h2load reports the mean
 # latency (no percentiles). Each load is first one stream per connection (-m 1), like wrk, then
 # the same number of calls in flight multiplexed over 4 connections (-c 4 -m 16 / -m 8), the way
 # gRPC clients use a channel (one HTTP/2 connection carrying many calls).
@@ -126,6 +127,8 @@ for round in $(seq 1 "${ROUNDS:-1}"); do
   echo "|---|---|---|---|---|"
   measure "GetAction, REST over HTTP/1.1 (wrk), 64 conns" wrk \
     wrk -t2 -c64 -d"$DURATION" --latency "${auth[@]}" "$BASE/management/v1/actions/$ID"
+  measure "GetAction, REST over HTTP/1.1 (h2load --h1), 64 conns" h2load \
+    h2 --h1 -c64 -m1 "${auth_h2[@]}" "$BASE/management/v1/actions/$ID"
   measure "GetAction, REST over h2c (h2load), 64 conns" h2load \
     h2 -c64 -m1 "${auth_h2[@]}" "$BASE/management/v1/actions/$ID"
   measure "GetAction, gRPC over h2c (h2load), 64 conns" h2load \

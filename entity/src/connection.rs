@@ -31,6 +31,9 @@ pub struct Model {
     pub sequence: i64,
     pub created_at: i64,
     pub changed_at: i64,
+    /// While a key rotation is in flight: when its claim lapses (µs), so that a second rotation is
+    /// refused meanwhile on every replica.
+    pub rotating_until: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,7 @@ mod m20261203_000011_authoring;
 mod m20261203_000012_replay;
 mod m20261205_000013_tail_leases;
 mod m20261206_000014_target_name_hash_index;
+mod m20261206_000015_connection_rotation_lease;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_replay::Migration),
             Box::new(m20261205_000013_tail_leases::Migration),
             Box::new(m20261206_000014_target_name_hash_index::Migration),
+            Box::new(m20261206_000015_connection_rotation_lease::Migration),
         ]
     }
 }

@@ -815,7 +815,7 @@ const ROTATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
         returned key, and keeps the keys there were until timestampTolerance has passed.",
     params(("id" = String, Path, description = "Connection id")),
     responses((status = 200, body = DetailsResponse),
-        (status = 400, description = "No zitadelApi token or zitadelTargetId (CONN-r0t8k), or ZITADEL refused (CONN-r0t8z)", body = GatewayError),
+        (status = 400, description = "No zitadelApi token or zitadelTargetId (CONN-r0t8k), ZITADEL refused (CONN-r0t8z), or another rotation of the connection is in flight (CONN-r0t8b)", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Connection not found (CONN-n0tFd)", body = GatewayError)))]
 pub async fn rotate_connection_key(s: AppState, c: Caller, r: IdRequest) -> ApiResult<DetailsResponse> {
@@ -832,6 +832,36 @@ pub async fn rotate_connection_key(s: AppState, c: Caller, r: IdRequest) -> ApiR
         ));
     };
     let token = crypto::decrypt(encryption_key(&s), token_enc).map_err(ApiError::internal)?;
+    // One rotation of a connection at a time (on every replica): ZITADEL signs with the key it
+    // issued last, which two rotations at once could store in the wrong order, or drop.
+    let claim_until = crate::domain::time::now_micros() + (ROTATE_TIMEOUT + ROTATE_MARGIN).as_micros() as i64;
+    if !store::begin_rotation(&s.store, id, claim_until).await? {
+        return Err(ApiError::precondition(
+            "CONN-r0t8b",
+            "A key rotation of this connection is in progress: try again when it has ended",
+        ));
+    }
+    let rotated = rotate_at_zitadel(&s, &c, &connection, base, &token, target).await;
+    if rotated.is_err() {
+        // The claim lapses by itself too; giving it up at once lets the next rotation start.
+        let _ = store::end_rotation(&s.store, id).await;
+    }
+    rotated
+}
+
+/// Beyond ZITADEL's answer: the time a rotation's claim covers for storing the key.
+const ROTATE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// ZITADEL's UpdateTarget with `expirationSigningKey: 0s`, then the new key stored beside the old.
+async fn rotate_at_zitadel(
+    s: &AppState,
+    c: &Caller,
+    connection: &entity::connection::Model,
+    base: &str,
+    token: &str,
+    target: &str,
+) -> ApiResult<DetailsResponse> {
+    let id = connection.id;
     let refused = |why: String| ApiError::precondition("CONN-r0t8z", format!("ZITADEL's UpdateTarget failed: {why}"));
     let url = format!("{base}/v2/actions/targets/{target}");
     let answer =
@@ -855,7 +885,7 @@ pub async fn rotate_connection_key(s: AppState, c: Caller, r: IdRequest) -> ApiR
         .and_then(serde_json::Value::as_str)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| refused("the answer has no signingKey".into()))?;
-    let enc = crypto::encrypt(encryption_key(&s), new_key).map_err(ApiError::internal)?;
+    let enc = crypto::encrypt(encryption_key(s), new_key).map_err(ApiError::internal)?;
     let old_until = crate::domain::time::now_micros() + connection.timestamp_tolerance_nanos / 1000;
     let written = store::add_rotated_key(&s.store, id, enc, old_until, c.token_id, c.token_org).await?;
     s.connector_cache.invalidate(id);

@@ -181,6 +181,7 @@ pub async fn create(
                     sequence: 0,
                     created_at: 0,
                     changed_at: 0,
+                    rotating_until: None,
                 };
                 apply(&mut model, config, secrets);
                 let written = append(txn, id, "connection.added", creator, owner, config_event(&model)).await?;
@@ -263,6 +264,52 @@ pub async fn delete(store: &Store, id: i64, creator: i64, owner: i64) -> ApiResu
 /// was (the last of the list, still valid) stays valid until `old_until` (µs) for the calls still
 /// in flight. Older keys are dropped, so a connection never holds more than two (signingKeys is
 /// 0..2), also after a rotation within another's window or during a manual one.
+/// Claims the connection for one key rotation until `until` (µs): false when another rotation
+/// holds it (on any replica) and its claim has not lapsed; 404 when there is no such connection.
+pub async fn begin_rotation(store: &Store, id: i64, until: i64) -> ApiResult<bool> {
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                let now = crate::domain::time::now_micros();
+                let claimed = connection::Entity::update_many()
+                    .col_expr(connection::Column::RotatingUntil, sea_orm::sea_query::Expr::value(until))
+                    .filter(connection::Column::Id.eq(id))
+                    .filter(
+                        sea_orm::Condition::any()
+                            .add(connection::Column::RotatingUntil.is_null())
+                            .add(connection::Column::RotatingUntil.lt(now)),
+                    )
+                    .exec(txn)
+                    .await?
+                    .rows_affected
+                    == 1;
+                if !claimed && connection::Entity::find_by_id(id).one(txn).await?.is_none() {
+                    return Err(not_found());
+                }
+                Ok(claimed)
+            })
+        })
+        .await
+}
+
+/// Gives up the claim of a rotation that stored no key (ZITADEL refused, or could not be reached).
+pub async fn end_rotation(store: &Store, id: i64) -> ApiResult<()> {
+    store
+        .write(&[LOCK.to_string()], move |txn| {
+            Box::pin(async move {
+                connection::Entity::update_many()
+                    .col_expr(connection::Column::RotatingUntil, sea_orm::sea_query::Expr::value(Option::<i64>::None))
+                    .filter(connection::Column::Id.eq(id))
+                    .exec(txn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Stores the key a rotation got from ZITADEL (the earlier ones stay valid until `old_until`) and
+/// ends the rotation's claim, in one transaction.
 pub async fn add_rotated_key(
     store: &Store,
     id: i64,
@@ -293,6 +340,7 @@ pub async fn add_rotated_key(
                 )
                 .await?;
                 let mut am: connection::ActiveModel = current.into();
+                am.rotating_until = Set(None);
                 am.signing_keys = Set(keys_json(&keys));
                 am.sequence = Set(written.sequence);
                 am.changed_at = Set(written.created_at);

@@ -756,6 +756,37 @@ mod rotation {
         assert_error(&r, 400, 9, "CONN-r0t8z", "ZITADEL refused");
         let c = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
         assert_eq!(c.body["connection"]["signingKeys"], json!(["…0042", "…0043"]));
+        // One rotation at a time: while ZITADEL has not answered the first, a second is refused
+        // (two at once could store ZITADEL's keys out of the order it issued them, and lose the
+        // one it signs with). The refused rotation above left no claim behind.
+        zitadel.reply_at(
+            "/v2/actions/targets/331",
+            Answer::json(200, json!({"changeDate": "2026-12-02T10:02:00Z", "signingKey": "rotated-by-zitadel-0044"}))
+                .with_delay(std::time::Duration::from_secs(2)),
+        );
+        let seen = zitadel.requests_to("/v2/actions/targets/331").len();
+        let first = s.post(&rotate, &s.admin, json!({}));
+        let second = async {
+            zitadel
+                .wait_until(std::time::Duration::from_secs(10), "the first rotation at ZITADEL", |r| {
+                    r.iter().filter(|r| r.path == "/v2/actions/targets/331").count() > seen
+                })
+                .await;
+            s.post(&rotate, &s.admin, json!({})).await
+        };
+        let (first, second) = tokio::join!(first, second);
+        assert_eq!(first.status, 200, "{first:?}");
+        assert_error(&second, 400, 9, "CONN-r0t8b", "a rotation in flight");
+        assert_eq!(zitadel.requests_to("/v2/actions/targets/331").len(), seen + 1, "the second never reached ZITADEL");
+        let c = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+        assert_eq!(c.body["connection"]["signingKeys"], json!(["…0043", "…0044"]), "{c:?}");
+        // Its claim ended with it: the next rotation goes through.
+        zitadel.reply_at(
+            "/v2/actions/targets/331",
+            Answer::json(200, json!({"changeDate": "2026-12-02T10:03:00Z", "signingKey": "rotated-by-zitadel-0045"})),
+        );
+        let r = s.post(&rotate, &s.admin, json!({})).await;
+        assert_eq!(r.status, 200, "{r:?}");
         // Without a token and target id there is nothing to call.
         let (_, plain, _, _) = setup(s, json!({})).await;
         let r = s.post(&format!("{CONNECTIONS}/{plain}/_rotate_key"), &s.admin, json!({})).await;
