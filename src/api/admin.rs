@@ -193,7 +193,8 @@ pub async fn add_token(s: AppState, c: Caller, r: AddTokenRequest) -> ApiResult<
     operation_id = "AdminService_ListTokens", summary = "List API tokens (never their secrets)",
     request_body = ListTokensRequest,
     responses((status = 200, body = ListTokensResponse),
-        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
+        (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
+        (status = 404, description = "Unknown orgId (ADMIN-4Nf9s)", body = GatewayError)))]
 pub async fn list_tokens(s: AppState, _c: Caller, r: ListTokensRequest) -> ApiResult<ListTokensResponse> {
     let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
     let org = match r.org_id.as_deref() {

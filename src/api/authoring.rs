@@ -143,6 +143,7 @@ pub async fn set_action_secret(s: AppState, c: Caller, r: SetActionSecretRequest
     operation_id = "ManagementService_ListActionSecrets", summary = "List the organization's action secrets (names only)",
     request_body = ListActionSecretsRequest,
     responses((status = 200, body = ListActionSecretsResponse),
+        (status = 400, description = "The body is not a JSON object", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
 pub async fn list_action_secrets(
     s: AppState,
@@ -264,8 +265,9 @@ pub async fn list_action_versions(
 
 #[utoipa::path(get, path = "/management/v1/actions/{id}/versions/{version}", tag = "ManagementService",
     operation_id = "ManagementService_GetActionVersion", summary = "One kept version of an action",
-    params(("id" = String, Path, description = "Action id"), ("version" = String, Path, description = "Version number")),
+    params(("id" = String, Path, description = "Action id"), ("version" = String, Path, description = "Version number (an int64)")),
     responses((status = 200, body = GetActionVersionResponse),
+        (status = 400, description = "A version that is not an int64", body = GatewayError),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 404, description = "Unknown action (QUERY-GEfnb), unknown or pruned version (ACTION-v3rs0)", body = GatewayError)))]
 pub async fn get_action_version(

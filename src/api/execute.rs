@@ -457,6 +457,7 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListRunsRequest {
+    /// Paging of run records: `limit` 0 means 100; more than 100 is refused (QUERY-4M0fs).
     #[serde(default, deserialize_with = "json::message_opt::deserialize")]
     pub query: Option<ListQuery>,
     #[serde(default, deserialize_with = "json::messages::deserialize")]

@@ -473,10 +473,11 @@ pub(crate) fn request_value(
 /// A JSON request message (REST and Connect bodies, gRPC's `+json` codec); an empty body is the
 /// empty message.
 pub(crate) fn json_message(rpc: &Rpc, body: &[u8]) -> ApiResult<serde_json::Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // JSON's own whitespace only (a form feed is not JSON, though ASCII counts it as white).
+    if body.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    serde_json::from_slice(body)
+    json::from_slice_unique_keys(body)
         .map_err(|e| invalid_shape(rpc, format!("invalid {}: malformed JSON: {e}", rpc.message_name())))
 }
 

@@ -635,8 +635,36 @@ async fn create_json_conventions(s: &TestServer) {
         assert!(r.body["message"].is_string(), "{r:?}");
     }
 
-    // an empty body counts as {}: the name check fails first
+    // a key given twice is refused, as protobuf's JSON mapping refuses it (not the last one
+    // taken), at any depth; a form feed is not JSON whitespace
+    for (raw, duplicate) in [
+        (&br#"{"name": "dupA", "name": "dupB", "script": "function dupB() {}"}"#[..], "name"),
+        (br#"{"name": "n", "script": "x", "timeout": "1s", "timeout": "2s"}"#, "timeout"),
+    ] {
+        let r = s.call_raw(Method::POST, ACTIONS, Some(&s.admin), raw.to_vec()).await;
+        assert_eq!(r.status, 400, "{r:?}");
+        assert!(r.body["message"].as_str().unwrap().contains(&format!("duplicate field \"{duplicate}\"")), "{r:?}");
+    }
+    let r = s
+        .call_raw(
+            Method::POST,
+            "/management/v1/flows/2/trigger/4/_execute",
+            Some(&s.admin),
+            br#"{"context": {"claims": {"a": 1, "a": 2}}}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body["message"].as_str().unwrap().contains("duplicate field \"a\""), "{r:?}");
+    for raw in [&b"\x0c"[..], b" \x0c ", b"\x0b"] {
+        let r = s.call_raw(Method::POST, ACTIONS, Some(&s.admin), raw.to_vec()).await;
+        assert_eq!(r.status, 400, "{raw:?}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap().contains("malformed JSON"), "{raw:?}: {r:?}");
+    }
+
+    // an empty body counts as {} (JSON whitespace too): the name check fails first
     let name_msg = "invalid CreateActionRequest.Name: value length must be between 1 and 200 runes, inclusive";
+    let r = s.call_raw(Method::POST, ACTIONS, Some(&s.admin), b" \r\n\t".to_vec()).await;
+    assert_invalid(&r, name_msg);
     let r = s.call(Method::POST, ACTIONS, Some(&s.admin), &[], None).await;
     assert_invalid(&r, name_msg);
     let r = s.call_raw(Method::POST, ACTIONS, Some(&s.admin), Vec::new()).await;
