@@ -306,6 +306,13 @@ pub fn unframe(body: &Bytes, headers: &HeaderMap, rpc: &Rpc) -> ApiResult<Bytes>
         if flags & 0x80 != 0 {
             return Err(ApiError::invalid("a gRPC request carries no trailers"));
         }
+        // The flag byte is 0 or 1 (compressed); the other bits are reserved, not to be guessed at.
+        if flags & !0x01 != 0 {
+            return Err(ApiError::invalid(format!(
+                "invalid {}: gRPC frame flags {flags:#04x} (only 0x00 and 0x01 exist)",
+                rpc.message_name()
+            )));
+        }
         if flags & 0x01 != 0 {
             let encoding = headers.get("grpc-encoding").and_then(|v| v.to_str().ok()).unwrap_or("identity");
             return Err(ApiError::bare(

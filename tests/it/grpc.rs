@@ -466,7 +466,14 @@ async fn grpc_edge_cases(s: &TestServer) {
     assert_eq!(status, "0");
     assert_eq!(head.get("content-type").unwrap(), "application/grpc");
     // No message, two messages, a truncated frame, garbage: INVALID_ARGUMENT, never a crash.
-    for body in [vec![], vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0], vec![0, 0, 0, 0, 9, 1], vec![0, 0, 0, 0, 2, 0xff, 0xff]] {
+    // (A reserved flag bit is refused too, not read as uncompressed.)
+    for body in [
+        vec![],
+        vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        vec![0, 0, 0, 0, 9, 1],
+        vec![0, 0, 0, 0, 2, 0xff, 0xff],
+        vec![2, 0, 0, 0, 0],
+    ] {
         let (status, message, _) = send(body.clone(), vec![]).await;
         assert_eq!(status, "3", "{body:?}: {message:?}");
     }
