@@ -183,14 +183,12 @@ pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<ser
     Ok(value)
 }
 
-/// A content type on a Connect route that names a protocol or codec this server does not speak
-/// (gRPC with a codec other than proto or JSON, Connect streaming, protobuf under another name):
-/// refused with 415 rather than read as JSON. Types that say nothing of protobuf (none,
-/// `text/plain`, a form type as `curl -d` sends) stay Connect JSON.
+/// Of a request [`Protocol::from_headers`] read as Connect JSON: a content type that names a
+/// protocol or codec this server does not speak (gRPC with a codec other than proto or JSON,
+/// Connect streaming, protobuf under another name), refused with 415 rather than read as JSON.
+/// Types that say nothing of protobuf (none, `text/plain`, a form type as `curl -d` sends) stay
+/// Connect JSON.
 pub fn unsupported_media(headers: &HeaderMap) -> Option<String> {
-    if Protocol::from_headers(headers) != Protocol::ConnectJson {
-        return None;
-    }
     let media = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let media = media.split(';').next().unwrap_or("").trim();
     if media.eq_ignore_ascii_case("application/json") {

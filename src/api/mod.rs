@@ -560,7 +560,11 @@ async fn dispatch(
 ) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    if transport == Transport::Connect {
+    let protocol = match transport {
+        Transport::Gateway => grpc::Protocol::ConnectJson,
+        Transport::Connect => grpc::Protocol::from_headers(&parts.headers),
+    };
+    if transport == Transport::Connect && protocol == grpc::Protocol::ConnectJson {
         if let Some(media) = grpc::unsupported_media(&parts.headers) {
             let err = ApiError::bare(
                 Kind::Unimplemented,
@@ -573,10 +577,6 @@ async fn dispatch(
             return response;
         }
     }
-    let protocol = match transport {
-        Transport::Gateway => grpc::Protocol::ConnectJson,
-        Transport::Connect => grpc::Protocol::from_headers(&parts.headers),
-    };
     let result = async {
         let body = read_body(body, parts.version, state.config.request_read_timeout).await?;
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;

@@ -260,10 +260,6 @@ pub async fn delete(store: &Store, id: i64, creator: i64, owner: i64) -> ApiResu
         .await
 }
 
-/// After ZITADEL rotated the target's key: `new_key` (encrypted) is added and the newest key there
-/// was (the last of the list, still valid) stays valid until `old_until` (µs) for the calls still
-/// in flight. Older keys are dropped, so a connection never holds more than two (signingKeys is
-/// 0..2), also after a rotation within another's window or during a manual one.
 /// Claims the connection for one key rotation until `until` (µs): false when another rotation
 /// holds it (on any replica) and its claim has not lapsed; 404 when there is no such connection.
 pub async fn begin_rotation(store: &Store, id: i64, until: i64) -> ApiResult<bool> {
@@ -308,8 +304,11 @@ pub async fn end_rotation(store: &Store, id: i64) -> ApiResult<()> {
         .await
 }
 
-/// Stores the key a rotation got from ZITADEL (the earlier ones stay valid until `old_until`) and
-/// ends the rotation's claim, in one transaction.
+/// After ZITADEL rotated the target's key: `new_key` (encrypted) is added and the newest key there
+/// was (the last of the list, still valid) stays valid until `old_until` (µs) for the calls still
+/// in flight. Older keys are dropped, so a connection never holds more than two (signingKeys is
+/// 0..2), also after a rotation within another's window or during a manual one.
+/// The rotation's claim ([`begin_rotation`]) ends in the same transaction.
 pub async fn add_rotated_key(
     store: &Store,
     id: i64,
