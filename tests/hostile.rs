@@ -762,12 +762,30 @@ async fn memory_is_capped_per_run_and_not_by_the_server() {
         assert_eq!(outcome(&r), "OUTCOME_FAILED", "{label}: {r:?}");
         assert_eq!(run_error(&r), "memory limit exceeded", "{label}: {r:?}");
     }
-    // A 1 GiB ArrayBuffer may also be refused by the engine as a catchable RangeError; uncaught,
-    // the run fails either way and nothing engine-internal should matter to the caller.
-    let (r, _) = dry_run(&s, "function a() { new ArrayBuffer(2 ** 30); }", "10s").await;
-    println!("new ArrayBuffer(2 ** 30): {} {:?}", outcome(&r), run_error(&r));
-    assert_eq!(outcome(&r), "OUTCOME_FAILED", "{r:?}");
-    assert!(Expect::Memory.matches(run_error(&r)), "{r:?}");
+    // A buffer over the limit is refused by the engine with a catchable RangeError, as engines
+    // refuse a buffer they cannot have; uncaught, the run fails `memory limit exceeded` like any
+    // other breach, whatever its size (over the limit, over what is left of it, over 2 GiB).
+    for body in [
+        "new ArrayBuffer(2 ** 30)",
+        "new ArrayBuffer(70 * 1024 * 1024)",
+        "new Uint8Array(100 * 1024 * 1024)",
+        "new Float64Array(10 * 1024 * 1024)",
+        "var keep = new Uint8Array(40 * 1024 * 1024); new Uint8Array(40 * 1024 * 1024)",
+        "new ArrayBuffer(2 ** 32)",
+    ] {
+        let (r, _) = dry_run(&s, &format!("function a() {{ {body}; }}"), "10s").await;
+        println!("{body}: {} {:?}", outcome(&r), run_error(&r));
+        assert_eq!(outcome(&r), "OUTCOME_FAILED", "{body}: {r:?}");
+        assert_eq!(run_error(&r), "memory limit exceeded", "{body}: {r:?}");
+    }
+    let caught = "function a(ctx, api) { try { new ArrayBuffer(70 * 1024 * 1024) } \
+                  catch (e) { api.v1.claims.setClaim('error', String(e)) } }";
+    let (r, _) = dry_run(&s, caught, "10s").await;
+    assert_eq!(
+        r.body["effects"]["claims"]["error"],
+        "RangeError: cannot allocate a buffer that exceeds the maximum buffer size",
+        "{r:?}"
+    );
     // The memory is the worker's, not the server's: 20 hostile memory runs do not grow the server.
     let hostile =
         ["function a() { let s = '\\u0100'; for (;;) s += s; }", "function a() { return 'x'.repeat(2 ** 28).length; }"];
@@ -1124,6 +1142,11 @@ async fn a_log_flood_is_capped() {
     assert!(bytes <= 64 * 1024, "{bytes} bytes of log kept");
     assert_eq!(notes, 1, "expected exactly one truncation note");
     assert_eq!(logs[0]["message"], "record 0");
+    // The usage counters describe the records kept, the note included, both alike.
+    let usage = &r.body["runs"][0]["usage"];
+    let kept: usize = logs.iter().map(|l| l["message"].as_str().unwrap_or("").len()).sum();
+    assert_eq!(usage["logRecords"], logs.len(), "{usage}");
+    assert_eq!(usage["logBytes"], kept, "{usage}");
     s.stop().await;
 }
 

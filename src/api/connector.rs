@@ -636,7 +636,7 @@ pub async fn delete_connection(s: AppState, c: Caller, r: IdRequest) -> ApiResul
     let id = parse_connection_id(&r.id)?;
     let written = store::delete(&s.store, id, c.token_id, c.token_org).await?.ok_or_else(store::not_found)?;
     s.connector_cache.invalidate(id);
-    Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
+    Ok(DetailsResponse { details: ObjectDetails::changed(written.sequence, written.created_at, c.token_org) })
 }
 
 #[utoipa::path(put, path = "/connector/v1/connections/{id}/orgs/{zitadelOrgId}", tag = "ConnectorService",
@@ -682,7 +682,7 @@ pub async fn remove_org_link(s: AppState, c: Caller, r: OrgLinkRequest) -> ApiRe
         .await?
         .ok_or_else(|| ApiError::not_found("CONN-l1nkN", "Organization link not found"))?;
     s.connector_cache.invalidate(id);
-    Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
+    Ok(DetailsResponse { details: ObjectDetails::changed(written.sequence, written.created_at, c.token_org) })
 }
 
 #[utoipa::path(post, path = "/connector/v1/connections/{id}/orgs/_search", tag = "ConnectorService",
@@ -889,5 +889,5 @@ async fn rotate_at_zitadel(
     let old_until = crate::domain::time::now_micros() + connection.timestamp_tolerance_nanos / 1000;
     let written = store::add_rotated_key(&s.store, id, enc, old_until, c.token_id, c.token_org).await?;
     s.connector_cache.invalidate(id);
-    Ok(DetailsResponse { details: ObjectDetails::written(written.sequence, written.created_at, c.token_org) })
+    Ok(DetailsResponse { details: ObjectDetails::changed(written.sequence, written.created_at, c.token_org) })
 }

@@ -265,6 +265,8 @@ fn expected(schema: &Value) -> String {
     };
     match &schema["type"] {
         Value::String(ty) if ty == "string" && schema["contentEncoding"] == "base64" => "base64 text".into(),
+        Value::String(ty) if ty == "string" && schema["pattern"] == DIGITS => "a string of digits".into(),
+        Value::String(ty) if ty == "integer" && schema["minimum"] == 0 => "a non-negative integer".into(),
         Value::String(ty) => word(ty).into(),
         Value::Array(types) => types.iter().filter_map(Value::as_str).map(word).collect::<Vec<_>>().join(" or "),
         _ => "a value".into(),
@@ -284,8 +286,16 @@ fn has_type(value: &Value, ty: &str) -> bool {
     }
 }
 
-/// The keywords the context schemas use: type, enum, anyOf, allOf, properties, items and a base64
-/// `contentEncoding`. On a violation, the field's path and what it must be.
+/// The `pattern`s the context schemas use: only a string of digits (a uint64 as protobuf's JSON
+/// writes it). A test checks that the schemas hold no other.
+const DIGITS: &str = "^[0-9]+$";
+
+fn matches_pattern(pattern: &str, text: &str) -> bool {
+    pattern != DIGITS || (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The keywords the context schemas use: type, enum, anyOf, allOf, properties, items, minimum,
+/// pattern and a base64 `contentEncoding`. On a violation, the field's path and what it must be.
 fn conforms(schema: &Value, value: &Value, path: &mut Vec<String>) -> Result<(), (String, String)> {
     if let Some(branches) = schema["anyOf"].as_array() {
         if !branches.iter().any(|b| conforms(b, value, &mut Vec::new()).is_ok()) {
@@ -302,6 +312,16 @@ fn conforms(schema: &Value, value: &Value, path: &mut Vec<String>) -> Result<(),
     }
     if let Some(names) = schema["enum"].as_array() {
         if !names.contains(value) {
+            return Err((field_path(path), expected(schema)));
+        }
+    }
+    if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), value.as_f64()) {
+        if n < min {
+            return Err((field_path(path), expected(schema)));
+        }
+    }
+    if let (Some(pattern), Some(text)) = (schema["pattern"].as_str(), value.as_str()) {
+        if !matches_pattern(pattern, text) {
             return Err((field_path(path), expected(schema)));
         }
     }
@@ -681,4 +701,61 @@ pub async fn get_run(s: AppState, c: Caller, r: GetRunRequest) -> ApiResult<GetR
     let id = crate::domain::id::parse(&r.id).ok_or_else(not_found)?;
     let run = run_store::get(&s.store, c.org, id).await?.ok_or_else(not_found)?;
     Ok(GetRunResponse { run: run_msg(run, true) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                for (k, x) in map {
+                    if let (true, Some(p)) = (k == "pattern", x.as_str()) {
+                        out.push(p.to_string());
+                    }
+                    patterns(x, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|x| patterns(x, out)),
+            _ => {}
+        }
+    }
+
+    /// The check understands every pattern the served context schemas hold.
+    #[test]
+    fn context_schemas_use_only_understood_patterns() {
+        let mut all = Vec::new();
+        for trigger in Trigger::ALL.iter() {
+            patterns(context_schema(*trigger), &mut all);
+        }
+        assert!(!all.is_empty());
+        assert!(all.iter().all(|p| p == DIGITS), "{all:?}");
+    }
+
+    /// A user's sequence is a uint64: a number or a string of digits.
+    #[test]
+    fn sequence_is_a_uint64() {
+        let trigger = *Trigger::ALL.iter().find(|t| context_schema(**t)["properties"].get("user").is_some()).unwrap();
+        let check =
+            |sequence: Value| check_context("M", trigger, Some(serde_json::json!({"user": {"sequence": sequence}})));
+        for ok in [
+            serde_json::json!(5),
+            serde_json::json!("5"),
+            serde_json::json!(0),
+            serde_json::json!("18446744073709551615"),
+        ] {
+            assert!(check(ok.clone()).is_ok(), "{ok}");
+        }
+        for bad in [
+            serde_json::json!("abc"),
+            serde_json::json!(-3),
+            serde_json::json!(""),
+            serde_json::json!("-3"),
+            serde_json::json!(1.5),
+        ] {
+            let err = check(bad.clone()).expect_err(&bad.to_string());
+            assert!(err.to_string().contains("M.Context.User.Sequence"), "{bad}: {err}");
+        }
+    }
 }

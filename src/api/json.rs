@@ -130,7 +130,7 @@ pub mod duration_opt {
                 f.write_str("a duration string like \"10s\" or \"1.5s\"")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Duration::parse(v).map(Some).ok_or_else(|| {
+                Duration::parse_saturating(v).map(Some).ok_or_else(|| {
                     E::custom(format!("invalid duration {v:?}: use seconds with an \"s\" suffix, e.g. \"10s\""))
                 })
             }

@@ -717,13 +717,23 @@ pub async fn set_trigger_actions(s: AppState, c: Caller, r: SetTriggerActionsReq
 }
 
 fn check_add_org(_s: &AppState, r: &AddOrgRequest) -> ApiResult<()> {
+    org_name(r).map(|_| ())
+}
+
+/// The organization's name as stored: without surrounding white space (as upstream trims it), so
+/// that `" Org2 "` is the same name as `Org2`; a name of only white space is refused.
+fn org_name(r: &AddOrgRequest) -> ApiResult<&str> {
     let len = r.name.chars().count();
     if !(1..=200).contains(&len) {
         return Err(ApiError::invalid(
             "invalid AddOrgRequest.Name: value length must be between 1 and 200 runes, inclusive",
         ));
     }
-    Ok(())
+    let name = r.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid("invalid AddOrgRequest.Name: must not be blank"));
+    }
+    Ok(name)
 }
 
 #[utoipa::path(post, path = "/management/v1/orgs", tag = "ManagementService",
@@ -733,8 +743,8 @@ fn check_add_org(_s: &AppState, r: &AddOrgRequest) -> ApiResult<()> {
         (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 409, description = "Name already used (ORG-lapo2m)", body = GatewayError)))]
 pub async fn add_org(s: AppState, c: Caller, r: AddOrgRequest) -> ApiResult<AddOrgResponse> {
-    check_add_org(&s, &r)?;
-    let org = org_store::add_org(&s.store, r.name, c.token_id).await?;
+    let name = org_name(&r)?.to_string();
+    let org = org_store::add_org(&s.store, name, c.token_id).await?;
     s.auth.add_org(org.id);
     Ok(AddOrgResponse { id: org.id.to_string(), details: ObjectDetails::written(org.sequence, org.created_at, org.id) })
 }

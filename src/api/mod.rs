@@ -517,7 +517,17 @@ pub(crate) fn normalize_message(
         }
         map.insert(k, serde_json::Value::String(v));
     }
+    // A `null` is an absent field, except inside the context's free-form members (the claims of
+    // an ID token, an auth request, …), where it is a value as given: `google.protobuf.Struct`'s
+    // null, which scripts see (`ctx.claimsJSON()`).
+    let free = match rpc.method {
+        "ExecuteFlowTrigger" | "TestAction" => take_free_form(&mut value),
+        _ => Vec::new(),
+    };
     json::strip_nulls(&mut value);
+    if let Some(serde_json::Value::Object(context)) = value.get_mut("context") {
+        context.extend(free);
+    }
     // A secret's value is stored encrypted, never as text, and may be any UTF-8 (authoring.md §1);
     // its name is held to a pattern that has no NUL anyway.
     if rpc.method == "SetActionSecret" {
@@ -549,6 +559,14 @@ pub(crate) fn normalize_message(
         )));
     }
     Ok(value)
+}
+
+/// The members of a trigger context that are passed through as given (runtime-v1 §4.5), taken
+/// out of the request's `context` with their values (a `null` member itself is absent).
+fn take_free_form(value: &mut serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    const FREE_FORM: [&str; 6] = ["idTokenClaims", "claims", "authRequest", "httpRequest", "providerInfo", "actor"];
+    let Some(serde_json::Value::Object(context)) = value.get_mut("context") else { return Vec::new() };
+    FREE_FORM.iter().filter_map(|name| context.remove_entry(*name)).filter(|(_, v)| !v.is_null()).collect()
 }
 
 async fn dispatch(

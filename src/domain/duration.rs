@@ -48,6 +48,30 @@ impl Duration {
         let nanos = secs.checked_mul(1_000_000_000)?.checked_add(frac_nanos)?;
         Some(Duration { nanos: if negative { -nanos } else { nanos } })
     }
+
+    /// [`Duration::parse`] for request fields: a well-formed protojson duration beyond what this
+    /// type holds (about ±292 years, inside protobuf's ±10,000 years) reads as the longest (or
+    /// shortest) one, so that the field's own bound refuses it ("at most 270s"), rather than
+    /// calling it malformed. Every request field that takes a duration has such a bound.
+    pub fn parse_saturating(input: &str) -> Option<Self> {
+        if let Some(d) = Duration::parse(input) {
+            return Some(d);
+        }
+        // Well-formed with the fraction dropped and 1s in place of the seconds: then only the
+        // seconds' size made it fail.
+        let body = input.strip_suffix('s')?;
+        let (negative, body) = match body.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, body),
+        };
+        let whole = body.split_once('.').map_or(body, |(w, _)| w);
+        let shape = input.replacen(whole, "1", 1);
+        let secs: u64 = whole.parse().ok()?;
+        if secs > 315_576_000_000 || Duration::parse(&shape).is_none() {
+            return None;
+        }
+        Some(Duration { nanos: if negative { i64::MIN } else { i64::MAX } })
+    }
 }
 
 /// Parses the ACTIONSD_* configuration durations: the protojson form plus `ms`, `m`, `h`, `d` units.
@@ -109,6 +133,18 @@ mod tests {
             assert!(Duration::parse(bad).is_none(), "{bad}");
         }
         assert_eq!(Duration::parse("-1s").unwrap().nanos, -1_000_000_000);
+    }
+
+    #[test]
+    fn request_durations_saturate_inside_protobufs_range() {
+        assert_eq!(Duration::parse_saturating("10s"), Duration::parse("10s"));
+        assert_eq!(Duration::parse_saturating("99999999999s").unwrap().nanos, i64::MAX);
+        assert_eq!(Duration::parse_saturating("99999999999.5s").unwrap().nanos, i64::MAX);
+        assert_eq!(Duration::parse_saturating("-99999999999s").unwrap().nanos, i64::MIN);
+        assert_eq!(Duration::parse_saturating("315576000000s").unwrap().nanos, i64::MAX);
+        for bad in ["315576000001s", "99999999999", "9999999999999999999999s", "99999999999.s", "1x1s", "", "s"] {
+            assert!(Duration::parse_saturating(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -422,6 +422,27 @@ fn redirect_policy(policy: Arc<NetPolicy>) -> redirect::Policy {
     })
 }
 
+/// The server's calls (targets, ZITADEL's API) follow only the redirects that keep the method and
+/// the body (307, 308): after a 301, 302 or 303 an HTTP client repeats the request as a GET
+/// without its body, so a signed call or an event would "succeed" without ever arriving.
+fn redirect_policy_keeping_method(policy: Arc<NetPolicy>) -> redirect::Policy {
+    redirect::Policy::custom(move |attempt| {
+        let status = attempt.status();
+        if matches!(status.as_u16(), 301..=303) {
+            let message = format!(
+                "redirect with HTTP {} not followed: it would repeat the request as a GET without its body \
+                 (only 307 and 308 redirects are followed)",
+                status.as_u16()
+            );
+            return attempt.error(GuardError(message));
+        }
+        match check_redirect(&policy, attempt.url(), attempt.previous()) {
+            Ok(()) => attempt.follow(),
+            Err(msg) => attempt.error(GuardError(msg)),
+        }
+    })
+}
+
 /// Turns a reqwest error into a clear message (without `fetch:` prefix).
 pub fn describe_error(err: &reqwest::Error) -> String {
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
@@ -498,13 +519,13 @@ pub fn blocking_client_with_timeout(
         .map_err(|e| format!("http client: {e}"))
 }
 
-/// The async equivalent of [`blocking_client`] for server-side use
-/// (webhook targets). `timeout: None` means no overall timeout.
+/// The async equivalent of [`blocking_client`] for server-side use (targets, ZITADEL's API),
+/// which follows only 307 and 308 redirects. `timeout: None` means no overall timeout.
 pub fn async_client(policy: Arc<NetPolicy>, timeout: Option<Duration>) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&policy))))
-        .redirect(redirect_policy(policy))
+        .redirect(redirect_policy_keeping_method(policy))
         .connect_timeout(CONNECT_TIMEOUT);
     if let Some(timeout) = timeout {
         builder = builder.timeout(timeout);

@@ -239,7 +239,9 @@ impl TriggerRun<'_> {
             Ok(result) => {
                 report.logs = result.logs;
                 report.http_calls = result.http_calls;
-                report.log_bytes = result.log_bytes;
+                // The counters describe the records kept (the truncation note included), as for
+                // a run stopped by a limit below.
+                report.log_bytes = report.logs.iter().map(|r| r.message.len() as u64).sum();
                 if result.ok {
                     (Ok(result.state.unwrap_or_else(|| state.clone())), false)
                 } else {

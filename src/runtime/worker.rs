@@ -93,11 +93,12 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
     // The realm for the next run is built while waiting for it, off the request path.
     let mut next: Option<Result<Context, String>> = None;
     loop {
+        let fresh = || new_context_within(settings.memory_limit);
         if next.is_none() {
-            next = Some(new_context());
+            next = Some(fresh());
         }
         let Ok(line) = jobs.recv() else { return std::process::ExitCode::SUCCESS };
-        let mut ctx = next.take().unwrap_or_else(new_context);
+        let mut ctx = next.take().unwrap_or_else(fresh);
         let result = match serde_json::from_str::<Job>(&line) {
             Ok(job) => {
                 if job.deadline_ms > 0 {
@@ -195,6 +196,11 @@ fn bounded_error(mut text: String) -> String {
 /// `String(value)` of a thrown value, or the engine's own message for its limit errors.
 fn error_text(err: JsError, ctx: &mut Context) -> String {
     let position = throw_position(&err.to_string());
+    // A buffer the engine could not allocate, left uncaught, is a breach of the memory limit like
+    // any other allocation that fails (the run's limit, or what is left of it).
+    if err.as_native().is_some_and(|e| e.is_range() && is_allocation_refusal(e.message())) {
+        return "memory limit exceeded".into();
+    }
     if let Some(EngineError::RuntimeLimit(limit)) = err.as_engine() {
         return match limit {
             RuntimeLimitError::Recursion | RuntimeLimitError::StackSize => "recursion limit exceeded".into(),
@@ -220,6 +226,13 @@ fn error_text(err: JsError, ctx: &mut Context) -> String {
     }
 }
 
+/// The engine's texts for a data block it would not or could not allocate.
+fn is_allocation_refusal(message: &str) -> bool {
+    message == "cannot allocate a buffer that exceeds the maximum buffer size"
+        || message.ends_with("while allocating data block")
+        || message.starts_with("couldn't allocate the data block")
+}
+
 /// ` at <function> (<line>:<column>)` of the innermost frame, from the engine's backtrace
 /// (lines like `    at b (unknown at :2:21)`).
 fn throw_position(display: &str) -> Option<String> {
@@ -238,8 +251,32 @@ fn throw_position(display: &str) -> Option<String> {
 
 /// A fresh realm with the sandbox's settings. No module loader: `import()` must not read files.
 pub fn new_context() -> Result<Context, String> {
+    new_context_within(0)
+}
+
+/// The engine's hooks, with one change: an `ArrayBuffer` (or a typed array's buffer) larger than
+/// the run's memory limit is refused at once, with the engine's own catchable `RangeError`, as
+/// any engine refuses a buffer it cannot have; without this, the allocator's refusal surfaced as
+/// an error text that printed the allocation's layout.
+struct SandboxHooks {
+    max_buffer: u64,
+}
+
+impl boa_engine::context::HostHooks for SandboxHooks {
+    fn max_buffer_size(&self, _context: &mut Context) -> u64 {
+        self.max_buffer
+    }
+}
+
+/// The engine's own limit on one buffer (1.5 GiB), where no memory limit is set.
+const ENGINE_MAX_BUFFER: u64 = 1_610_612_736;
+
+/// A fresh realm whose buffers may not exceed `memory_limit` bytes (0: no memory limit).
+fn new_context_within(memory_limit: u64) -> Result<Context, String> {
+    let max_buffer = if memory_limit == 0 { ENGINE_MAX_BUFFER } else { memory_limit.min(ENGINE_MAX_BUFFER) };
     let mut ctx = Context::builder()
         .module_loader(std::rc::Rc::new(IdleModuleLoader))
+        .host_hooks(std::rc::Rc::new(SandboxHooks { max_buffer }))
         .build()
         .map_err(|e| format!("sandbox: {e}"))?;
     ctx.runtime_limits_mut().set_recursion_limit(512);

@@ -799,6 +799,19 @@ async fn add_org_name_rules(s: &TestServer) {
     assert_eq!(acmes.len(), 1, "{r:?}");
     assert_eq!(acmes[0]["id"], acme.as_str());
     assert_eq!(acmes[0]["name"], "Acme Corp");
+
+    // Surrounding white space is not part of a name (upstream trims it): " Acme Corp " is the
+    // same name, a name of only white space is none, and a new name is stored trimmed.
+    let r = s.post("/management/v1/orgs", &s.admin, json!({"name": " Acme Corp\t"})).await;
+    assert_eq!(r.status, 409, "{r:?}");
+    for blank in [" ", "\t \n"] {
+        let r = s.post("/management/v1/orgs", &s.admin, json!({"name": blank})).await;
+        assert_eq!(r.status, 400, "{blank:?}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap_or("").contains("AddOrgRequest.Name"), "{r:?}");
+    }
+    let trimmed = s.create_org("  Spaced Org ").await;
+    let r = s.call_org(Method::GET, "/management/v1/orgs/me", &s.admin, &trimmed, None).await;
+    assert_eq!(r.body["org"]["name"], "Spaced Org", "{r:?}");
 }
 
 #[track_caller]

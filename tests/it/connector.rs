@@ -149,6 +149,9 @@ async fn create_get_update_delete(s: &TestServer) {
 
     let r = s.delete(&path(&id), &s.admin).await;
     assert_eq!(r.status, 200, "{r:?}");
+    // A removal answers the time of its event as changeDate, as ClearFlow and RemoveToken do.
+    assert!(r.body["details"]["changeDate"].as_str().is_some_and(|d| d.ends_with('Z')), "{r:?}");
+    assert!(r.body["details"].get("creationDate").is_none(), "{r:?}");
     assert_error(&s.get(&path(&id), &s.admin).await, 404, 5, "CONN-n0tFd", "deleted");
     assert_error(&s.delete(&path(&id), &s.admin).await, 404, 5, "CONN-n0tFd", "deleted twice");
     assert_eq!(
@@ -274,7 +277,8 @@ async fn org_links(s: &TestServer) {
         "unknown connection",
     );
     // The connection's details follow the last event of its aggregate, its links' included (a
-    // write answers with the time of the event it wrote as creationDate).
+    // link set answers with the time of the event it wrote as creationDate, a removal as
+    // changeDate).
     let linked = r_details(&s.put(&format!("{links}/zitadel-org-2"), &s.admin, json!({"orgId": org})).await);
     let details = get(s, &id).await["details"].clone();
     assert_eq!((&details["sequence"], &details["changeDate"]), (&linked["sequence"], &linked["creationDate"]));
@@ -287,7 +291,8 @@ async fn org_links(s: &TestServer) {
         "{unlinked}"
     );
     let details = get(s, &id).await["details"].clone();
-    assert_eq!((&details["sequence"], &details["changeDate"]), (&unlinked["sequence"], &unlinked["creationDate"]));
+    assert_eq!((&details["sequence"], &details["changeDate"]), (&unlinked["sequence"], &unlinked["changeDate"]));
+    assert!(unlinked.get("creationDate").is_none(), "{unlinked}");
     assert_error(&s.delete(&format!("{links}/zitadel-org-1"), &s.admin).await, 404, 5, "CONN-l1nkN", "removed twice");
     assert_eq!(connection_events(s, &id).await.iter().filter(|e| e.starts_with("connection.org.")).count(), 5);
     // Deleting the connection removes its links.

@@ -333,6 +333,12 @@ async fn authenticity(s: &TestServer) {
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes();
     let r = post_call(s, &url, &deep, Some(&signature(KEY, t, &deep))).await;
     assert_eq!(r.status, 400, "deeply nested JSON: {r:?}");
+    // A well-formed object nested past the 128 levels JSON is read to is refused as such.
+    let nested = format!(r#"{{"function":"function/preaccesstoken","x":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+    let nested = nested.into_bytes();
+    let r = post_call(s, &url, &nested, Some(&signature(KEY, t, &nested))).await;
+    assert_error(&r, 400, 3, "CONN-b0dy1", "nested too deeply");
+    assert!(r.body["message"].as_str().unwrap_or("").contains("nested deeper than 128 levels"), "{r:?}");
     let jwt = b"eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln".to_vec();
     let r = post_call(s, &url, &jwt, Some(&signature(KEY, t, &jwt))).await;
     assert_error(&r, 400, 3, "CONN-typ3s", "JWT not accepted");
@@ -717,6 +723,10 @@ mod rotation {
         let rotate = format!("{CONNECTIONS}/{id}/_rotate_key");
         let r = s.post(&rotate, &s.admin, json!({})).await;
         assert_eq!(r.status, 200, "{r:?}");
+        // A rotation changes the connection: its time is the details' changeDate.
+        let c = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+        assert_eq!(r.body["details"]["changeDate"], c.body["connection"]["details"]["changeDate"], "{r:?} {c:?}");
+        assert!(r.body["details"].get("creationDate").is_none(), "{r:?}");
         let calls = zitadel.requests_to("/v2/actions/targets/331");
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].header("authorization"), "Bearer pat-of-the-service-user");

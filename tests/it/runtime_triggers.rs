@@ -30,9 +30,12 @@ fn user_context(state: &str, gender: &str) -> Value {
     })
 }
 
-/// The user as JS must see it: the same with integers for state and gender.
+/// The user as JS must see it: the same with integers for state and gender, and the sequence
+/// (a uint64 the host sends as a string of digits, as protobuf's JSON writes it) a number, as
+/// upstream scripts get it.
 fn user_seen(state: i64, gender: i64) -> Value {
     let mut u = user_context("", "");
+    u["sequence"] = json!(7);
     u["state"] = json!(state);
     u["human"]["gender"] = json!(gender);
     u
@@ -144,9 +147,10 @@ async fn external_post_authentication(s: &TestServer) {
                 {"key": "changed", "value": b64("\"old\"")}]},
         "authError": "user canceled",
         "authRequest": auth_request(), "httpRequest": http_request(),
-        "providerInfo": {"id": "idp-9", "name": "Okta", "type": "OIDC"},
+        "providerInfo": {"id": "idp-9", "name": "Okta", "type": "OIDC", "tenant": null},
         "accessToken": "at-1", "idToken": "it-1", "refreshToken": "rt-1",
-        "idTokenClaims": {"sub": "ext-123", "groups": ["a", "b"], "email_verified": true, "locale": "de-CH"},
+        "idTokenClaims": {"sub": "ext-123", "groups": ["a", "b"], "email_verified": true, "locale": "de-CH",
+            "middle_name": null, "address": {"lines": ["x", null], "region": null}},
         "org": {"id": "219000000000000000", "name": "ACME", "metadata": [{"key": "tier", "value": b64("\"gold\"")},
             {"key": "raw", "value": b64("not json")}]}
     });
@@ -162,9 +166,12 @@ async fn external_post_authentication(s: &TestServer) {
     assert_eq!(seen["sub"], "ext-123");
     assert_eq!(seen["groups"], json!(["a", "b"]));
     assert_eq!(seen["missing"], Value::Null, "getClaim of an absent claim is null");
+    // Free-form members are passed through as given, their nulls included (a typed field's null
+    // is an absent field).
     assert_eq!(
         seen["claims"],
-        json!({"sub": "ext-123", "groups": ["a", "b"], "email_verified": true, "locale": "de-CH"})
+        json!({"sub": "ext-123", "groups": ["a", "b"], "email_verified": true, "locale": "de-CH",
+            "middle_name": null, "address": {"lines": ["x", null], "region": null}})
     );
     assert_eq!(seen["externalId"], "ext-123");
     assert_eq!(seen["externalIdpId"], "idp-9");
@@ -173,7 +180,7 @@ async fn external_post_authentication(s: &TestServer) {
     assert_eq!(seen["authError"], "user canceled");
     assert_eq!(seen["authRequest"], auth_request());
     assert_eq!(seen["httpRequest"], http_request());
-    assert_eq!(seen["providerInfo"], json!({"id": "idp-9", "name": "Okta", "type": "OIDC"}));
+    assert_eq!(seen["providerInfo"], json!({"id": "idp-9", "name": "Okta", "type": "OIDC", "tenant": null}));
     assert_eq!(seen["orgMetadata"]["count"], 2, "{seen}");
     assert_eq!(seen["orgMetadata"]["metadata"][0]["key"], "tier");
     assert_eq!(seen["orgMetadata"]["metadata"][0]["value"], "gold", "JSON bytes are parsed");
@@ -732,10 +739,11 @@ async fn thrown_values_and_missing_function(s: &TestServer) {
     );
 
     // Values leaving the script are kept up to 100 levels deep; deeper is a catchable RangeError
-    // (never a silent null, never a lost answer).
+    // (never a silent null, never a lost answer), which says so also past the 128 levels a JSON
+    // reader takes (200 here).
     let script =
         "function deep(ctx, api) { var o = 1; for (var i = 0; i < 100; i++) o = [o]; api.v1.claims.setClaim('ok', o); \
-        var d = 1; for (var j = 0; j < 126; j++) d = [d]; \
+        var d = 1; for (var j = 0; j < 200; j++) d = [d]; \
         try { api.v1.claims.setClaim('deep', d); } catch (e) { api.v1.claims.setClaim('caught', e.name); } \
         api.v1.user.setMetadata('deep', d); }";
     let r = test_inline(s, "deep", script, "2", "4", json!({})).await;
@@ -1015,6 +1023,33 @@ async fn bad_context_is_400(s: &TestServer) {
         r.body["message"].as_str().unwrap_or("").starts_with("invalid TestActionRequest.Context.User.State: must be"),
         "{r:?}"
     );
+    // A sequence is a uint64: a number or a string of digits (which scripts get as a number).
+    for bad in [json!("abc"), json!(-3), json!("-3"), json!(1.5)] {
+        let r = s
+            .test_action(
+                &s.admin,
+                json!({"name": "t", "script": "function t() {}", "flowType": "2", "triggerType": "4",
+                       "context": {"user": {"sequence": bad}}}),
+            )
+            .await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "sequence {bad}: {r:?}");
+        assert_eq!(
+            r.body["message"],
+            "invalid TestActionRequest.Context.User.Sequence: must be a non-negative integer or a string of digits",
+            "{r:?}"
+        );
+    }
+    let script = "function t(ctx, api) { var u = ctx.v1.getUser(); api.v1.claims.setClaim('s', [typeof u.sequence, u.sequence + 1]); }";
+    for given in [json!("41"), json!(41)] {
+        let r = s
+            .test_action(
+                &s.admin,
+                json!({"name": "t", "script": script, "flowType": "2", "triggerType": "4",
+                       "context": {"user": {"sequence": given}}}),
+            )
+            .await;
+        assert_eq!(r.body["effects"]["claims"]["s"], json!(["number", 42]), "sequence {given}: {r:?}");
+    }
     // Unknown fields are ignored, at every depth; enums by name or number; base64 with or without
     // padding.
     let r = s

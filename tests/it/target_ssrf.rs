@@ -49,7 +49,11 @@ async fn hook(s: &TestServer, endpoint: &str) -> String {
 }
 
 async fn create_action(s: &TestServer) -> common::Reply {
-    s.post("/management/v1/actions", &s.admin, json!({"name": "a", "script": "function a(ctx, api) {}"})).await
+    create_named(s, "a").await
+}
+
+async fn create_named(s: &TestServer, name: &str) -> common::Reply {
+    s.post("/management/v1/actions", &s.admin, json!({"name": name, "script": "function a(ctx, api) {}"})).await
 }
 
 async fn name_resolving_to_loopback_is_refused(s: &TestServer) {
@@ -79,18 +83,40 @@ async fn name_resolving_to_loopback_is_refused(s: &TestServer) {
 async fn redirect_to_denied_address_is_refused(s: &TestServer) {
     let rx = Receiver::start().await;
     hook(s, &rx.url("/hook")).await;
-    for location in ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/", "http://localhost/x"] {
-        rx.queue([Answer::status(302).with_header("location", location)]);
+    for (status, location) in
+        [(307, "http://169.254.169.254/latest/meta-data"), (308, "http://10.0.0.1/"), (307, "http://localhost/x")]
+    {
+        rx.queue([Answer::status(status).with_header("location", location)]);
         let r = create_action(s).await;
         assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{location}: {r:?}");
         let message = r.body["message"].as_str().unwrap();
         assert!(message.contains("denied") && message.contains("redirect"), "{location}: {r:?}");
     }
-    // A redirect within the allow list is followed.
-    rx.queue([Answer::status(302).with_header("location", &rx.url("/moved"))]);
-    let r = create_action(s).await;
-    assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(rx.requests().last().unwrap().path, "/moved");
+    // A redirect within the allow list that keeps the method is followed: the same signed body
+    // arrives at the new place.
+    for status in [307, 308] {
+        rx.queue([Answer::status(status).with_header("location", &rx.url("/moved"))]);
+        let before = rx.requests().len();
+        let r = create_named(s, &format!("moved-{status}")).await;
+        assert_eq!(r.status, 200, "{status}: {r:?}");
+        let requests = rx.requests();
+        assert_eq!(requests.len(), before + 2, "{status}");
+        let (first, moved) = (&requests[before], &requests[before + 1]);
+        assert_eq!(moved.path, "/moved");
+        assert!(!first.body.is_empty() && moved.body == first.body, "{status}: the body is sent again");
+        assert_eq!(moved.headers.get("zitadel-signature"), first.headers.get("zitadel-signature"));
+    }
+    // One that would turn the call into a GET without its body is not followed: the call fails
+    // (a delivery would be retried) instead of "succeeding" without the body ever arriving.
+    for status in [301, 302, 303] {
+        rx.queue([Answer::status(status).with_header("location", &rx.url("/moved"))]);
+        let before = rx.requests().len();
+        let r = create_action(s).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 9), "{status}: {r:?}");
+        assert_eq!(r.error_id(), "Errors.Execution.Failed", "{r:?}");
+        assert!(r.body["message"].as_str().unwrap().contains(&format!("HTTP {status} not followed")), "{r:?}");
+        assert_eq!(rx.requests().len(), before + 1, "{status}: nothing was sent to the new place");
+    }
 }
 
 mod defaults_cfg {

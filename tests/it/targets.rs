@@ -176,6 +176,7 @@ async fn create_target_validation(s: &TestServer) {
         ("zero timeout", with("timeout", json!("0s")), "Errors.Target.NoTimeout"),
         ("negative timeout", with("timeout", json!("-1s")), "Errors.Target.NoTimeout"),
         ("timeout over 270s", with("timeout", json!("270.001s")), "Errors.Target.NoTimeout"),
+        ("timeout past 2^63 ns", with("timeout", json!("99999999999s")), "Errors.Target.NoTimeout"),
         ("no endpoint", without("endpoint"), "Errors.Target.InvalidURL"),
         ("relative endpoint", with("endpoint", json!("/hook")), "Errors.Target.InvalidURL"),
         ("not a url", with("endpoint", json!("not a url")), "Errors.Target.InvalidURL"),

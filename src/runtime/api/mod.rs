@@ -219,6 +219,10 @@ fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
         Ok(_) => Err(JsNativeError::range()
             .with_message(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels"))
             .into()),
+        // serde_json stops at 128 levels before the check above could: the same limit, said so.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => Err(JsNativeError::range()
+            .with_message(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels"))
+            .into()),
         Err(e) => Err(JsNativeError::range().with_message(format!("the value is not valid JSON: {e}")).into()),
     }
 }
@@ -312,6 +316,7 @@ fn metadata_result(items: &[Value]) -> Value {
                 }
             }
             fill_missing(&mut out, &members);
+            sequence_as_number(&mut out);
             Value::Object(out)
         })
         .collect();
@@ -354,6 +359,16 @@ pub(crate) const USER_STATES: &[&str] = &[
     "USER_STATE_INITIAL",
 ];
 
+/// A `sequence` (a uint64) as scripts get it upstream: a number, also when the host sent it as
+/// protobuf's JSON writes 64-bit integers, a string of digits (`"5"` → 5).
+fn sequence_as_number(map: &mut Map<String, Value>) {
+    if let Some(Value::String(text)) = map.get("sequence") {
+        if let Ok(n) = text.parse::<u64>() {
+            map.insert("sequence".into(), json!(n));
+        }
+    }
+}
+
 /// The zero value of each of `members` that `map` lacks (or holds as `null`): protobuf's JSON
 /// omits zero values, upstream's structs give them to scripts.
 fn fill_missing(map: &mut Map<String, Value>, members: &[(&str, Value)]) {
@@ -373,6 +388,7 @@ fn zero_filled_user(user: Option<&Value>) -> Value {
         Value::Object(u) => u,
         _ => Map::new(),
     };
+    sequence_as_number(&mut user);
     let text = || Value::String(String::new());
     fill_missing(
         &mut user,

@@ -151,7 +151,11 @@ static USER: Shape = Shape {
         data("creationDate", "string", "When the user was created (RFC 3339)."),
         data("changeDate", "string", "When the user last changed (RFC 3339)."),
         data("resourceOwner", "string", "Id of the organization that owns the user."),
-        data("sequence", "number | string", "Sequence of the user's last event."),
+        data(
+            "sequence",
+            "number",
+            "Sequence of the user's last event (a string of digits from the host is a number here).",
+        ),
         data("state", "number", "0 unspecified, 1 active, 2 inactive, 3 deleted, 4 locked, 5 suspended, 6 initial."),
         data("username", "string", "The username."),
         data("loginNames", "string[]", "Every login name of the user."),
@@ -206,7 +210,7 @@ static METADATA_ITEM: Shape = Shape {
         data("creationDate", "string", "When the entry was created (\"\" when the host did not say)."),
         data("changeDate", "string", "When the entry last changed (\"\" when the host did not say)."),
         data("resourceOwner", "string", "Organization that owns the entry."),
-        data("sequence", "number | string", "Sequence of the entry's last event (0 when the host did not say)."),
+        data("sequence", "number", "Sequence of the entry's last event (0 when the host did not say)."),
     ]),
 };
 
@@ -1102,7 +1106,8 @@ fn user_schema(in_context: bool, description: &str) -> Value {
             "creationDate": {"type": "string"},
             "changeDate": {"type": "string"},
             "resourceOwner": {"type": "string"},
-            "sequence": {"type": ["integer", "string"]},
+            "sequence": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}],
+                "description": "uint64: a number, or a string of digits as protobuf's JSON writes it."},
             "state": enum_schema(super::USER_STATES, in_context, "0 unspecified, 1 active, 2 inactive, 3 deleted, 4 locked, 5 suspended, 6 initial"),
             "username": {"type": "string"},
             "loginNames": {"type": "array", "items": {"type": "string"}},
