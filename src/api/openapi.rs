@@ -34,7 +34,8 @@ impl ApiDoc {
         let mut paths = utoipa::openapi::path::PathsBuilder::new();
         let components = doc.components.get_or_insert_with(Default::default);
         for rpc in super::rpcs() {
-            let d = (rpc.doc)();
+            let mut d = (rpc.doc)();
+            shared_parts(&mut d.operation, rpc.org_scoped);
             paths = paths.path(d.path, utoipa::openapi::path::PathItem::new(d.method, d.operation));
             components.schemas.extend(d.schemas);
         }
@@ -47,6 +48,46 @@ impl ApiDoc {
         doc.paths = paths.build();
         doc
     }
+}
+
+/// What every operation shares, added to each rather than repeated in each handler's annotation:
+/// the organization header of the org-scoped ones (so that Swagger UI and generated clients can
+/// choose an organization), and the answers any of them may give: 400 (a malformed body or
+/// parameter), 413 (a body over 1 MiB, where there is a body) and 503 (the database or the
+/// sandbox unavailable, with `Retry-After`).
+fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bool) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Ref, Required, ResponseBuilder, Type};
+    if org_scoped {
+        let header = ParameterBuilder::new()
+            .name("x-zitadel-orgid")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The organization to act in (an IAM_OWNER token: any organization; an ORG_* token: only its own). \
+                 Without it, the token's own organization.",
+            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build();
+        operation.parameters.get_or_insert_with(Vec::new).push(header);
+    }
+    let error = |description: &str| {
+        ResponseBuilder::new().description(description).content("application/json", {
+            utoipa::openapi::ContentBuilder::new().schema(Some(Ref::from_schema_name("GatewayError"))).build()
+        })
+    };
+    let responses = &mut operation.responses.responses;
+    responses.entry("400".into()).or_insert_with(|| error("Invalid argument (code 3)").build().into());
+    if operation.request_body.is_some() {
+        responses
+            .entry("413".into())
+            .or_insert_with(|| error("The request body is larger than 1 MiB (`{code, message}`)").build().into());
+    }
+    responses.entry("503".into()).or_insert_with(|| {
+        error("The database or the sandbox is unavailable (code 14); `Retry-After` says when to try again")
+            .build()
+            .into()
+    });
 }
 
 /// The schemas the live tail's event refers to (it is not in the RPC table).

@@ -49,6 +49,33 @@ fn every_rpc_has_exactly_its_operation() {
     assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
 }
 
+/// What clients need to know about every operation is in the document: the organization header
+/// where the RPC is org-scoped (and only there: admin, v2 and connector RPCs ignore it), and the
+/// answers any operation may give (400, 503; 413 where there is a body).
+#[test]
+fn shared_header_and_answers_are_documented() {
+    let doc: serde_json::Value = serde_json::from_str(&openapi::json()).unwrap();
+    for rpc in rpcs() {
+        let op = &doc["paths"][rpc.path][rpc.http.as_str().to_ascii_lowercase().as_str()];
+        let headers: Vec<&serde_json::Value> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "header" && p["name"] == "x-zitadel-orgid")
+            .collect();
+        assert_eq!(headers.len(), usize::from(rpc.org_scoped), "x-zitadel-orgid of {}", rpc.full_name());
+        if let Some(header) = headers.first() {
+            assert_eq!(header["required"], false, "{header}");
+            assert_eq!(header["schema"]["type"], "string", "{header}");
+        }
+        let responses = &op["responses"];
+        for status in ["400", "503"] {
+            assert!(responses.get(status).is_some(), "{} documents no {status}", rpc.full_name());
+        }
+        assert_eq!(responses.get("413").is_some(), op.get("requestBody").is_some(), "413 of {}", rpc.full_name());
+    }
+}
+
 #[test]
 fn wire_types_are_strings_where_protojson_says_so() {
     let doc: serde_json::Value = serde_json::from_str(&openapi::json()).unwrap();
