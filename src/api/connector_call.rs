@@ -27,7 +27,11 @@ fn error(err: ApiError) -> Response {
     super::error_response(&err, super::Transport::Gateway)
 }
 
+/// The answer to a verified call; `null` (no message to hand back) is an empty body.
 fn reply(body: Value) -> Response {
+    if body.is_null() {
+        return StatusCode::OK.into_response();
+    }
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 

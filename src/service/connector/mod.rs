@@ -835,11 +835,15 @@ pub fn forwarded_error(message: &str) -> Value {
     json!({"forwardedStatusCode": 400, "forwardedErrorMessage": message})
 }
 
-/// The pass-through reply: the request or response object, `{}` for functions and events.
+/// The pass-through reply: the request or response object, `{}` for functions and events. A
+/// request or response condition whose payload holds no message object to hand back gets `null`,
+/// which is answered as an empty body: ZITADEL applies only a non-empty reply, and `{}` (or a
+/// value that is not a message) would reset the message.
 pub fn pass_through(condition: Option<&Condition>, payload: &Value) -> Value {
+    let message = |name: &str| payload.get(name).filter(|v| v.is_object()).cloned().unwrap_or(Value::Null);
     match condition {
-        Some(Condition::Request(_)) => payload.get("request").cloned().unwrap_or_else(|| json!({})),
-        Some(Condition::Response(_)) => payload.get("response").cloned().unwrap_or_else(|| json!({})),
+        Some(Condition::Request(_)) => message("request"),
+        Some(Condition::Response(_)) => message("response"),
         _ => json!({}),
     }
 }
@@ -853,6 +857,23 @@ mod tests {
         mac.update(format!("{t}.").as_bytes());
         mac.update(body);
         hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn pass_through_hands_back_only_a_message() {
+        let method = "/zitadel.user.v2.UserService/AddHumanUser";
+        let cases = [
+            (json!({"fullMethod": method, "request": {"a": 1}}), json!({"a": 1})),
+            (json!({"fullMethod": method}), Value::Null),
+            (json!({"fullMethod": method, "request": null}), Value::Null),
+            (json!({"fullMethod": method, "request": [1, 2]}), Value::Null),
+            (json!({"fullMethod": method, "request": {}, "response": {"b": 2}}), json!({"b": 2})),
+            (json!({"fullMethod": method, "request": {}, "response": null}), Value::Null),
+            (json!({"function": "function/preuserinfo"}), json!({})),
+        ];
+        for (payload, expected) in cases {
+            assert_eq!(pass_through(Condition::of(&payload).as_ref(), &payload), expected, "{payload}");
+        }
     }
 
     #[test]
