@@ -307,11 +307,14 @@ pub async fn rollback_action(s: AppState, c: Caller, r: ActionVersionRequest) ->
         });
     };
     let max = s.config.max_action_timeout;
-    // The version's content passes today's UpdateAction rules (limits may have changed since).
+    // The version's name and script pass today's UpdateAction rules (limits may have changed
+    // since). Its timeout is read as every stored timeout is, reads and runs alike: one above a
+    // lowered maximum counts as the maximum (the version reads show that), so it is no reason to
+    // refuse the rollback.
     let check = move |input: &action_store::ActionInput| {
         let as_update =
             UpdateActionRequest { name: input.name.clone(), script: input.script.clone(), ..Default::default() };
-        let timeout = Some(Duration { nanos: input.timeout_nanos });
+        let timeout = Some(effective_timeout(input.timeout_nanos, max));
         validate_action("RollbackActionRequest", as_update.validate(), timeout, max)
     };
     let changed = action_store::rollback(&s.store, c.org, c.token_id, id, to, check).await?;

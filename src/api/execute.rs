@@ -286,9 +286,10 @@ fn has_type(value: &Value, ty: &str) -> bool {
     }
 }
 
-/// The `pattern`s the context schemas use: only a string of digits (a uint64 as protobuf's JSON
-/// writes it). A test checks that the schemas hold no other.
-const DIGITS: &str = "^[0-9]+$";
+/// The `pattern`s the context schemas use: a string of digits (a uint64 as protobuf's JSON writes
+/// it), checked here, and base64, which `contentEncoding` checks by decoding. A test checks that
+/// the schemas hold no other.
+use crate::runtime::api::surface::DIGITS_PATTERN as DIGITS;
 
 fn matches_pattern(pattern: &str, text: &str) -> bool {
     pattern != DIGITS || (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
@@ -730,7 +731,8 @@ mod tests {
             patterns(context_schema(*trigger), &mut all);
         }
         assert!(!all.is_empty());
-        assert!(all.iter().all(|p| p == DIGITS), "{all:?}");
+        let base64 = crate::runtime::api::surface::BASE64_PATTERN;
+        assert!(all.iter().all(|p| p == DIGITS || p == base64), "{all:?}");
     }
 
     /// A user's sequence is a uint64: a number or a string of digits.

@@ -131,11 +131,29 @@ impl ExecuteTrigger {
                 truncated = true;
                 break;
             }
-            let after_logs = after.runs.get(position).map(|r| r.logs.clone()).unwrap_or_default();
+            let after_logs = after.runs.get(position).map(draft_logs).unwrap_or_default();
             results.push(Replayed { run_id: rec.run_id, context_time: rec.created_at, before, after, after_logs });
         }
         Ok(ReplayOutcome::Done { results, truncated })
     }
+}
+
+/// The draft's log records in `after`, and, when the draft failed but was allowed to (the trigger
+/// went on, so `after` has no error), its failure as a last `error` record: a draft that throws on
+/// every recorded call must not read as harmless.
+fn draft_logs(run: &crate::runtime::trigger::RunReport) -> Vec<crate::runtime::LogRecord> {
+    let mut logs = run.logs.clone();
+    if run.outcome == crate::domain::Outcome::Failed && run.allowed_to_fail {
+        logs.push(crate::runtime::LogRecord {
+            level: "error".into(),
+            message: format!(
+                "the action failed (allowed to fail, so the trigger went on): {}",
+                run.error.as_deref().unwrap_or("action failed")
+            ),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        });
+    }
+    logs
 }
 
 pub enum ReplayOutcome {

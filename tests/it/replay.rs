@@ -198,6 +198,34 @@ async fn replay_before_after_changed(s: &TestServer) {
     assert_eq!(r.body["summary"], json!({"total": 1, "changed": 1}), "{r:?}");
     assert_eq!(r.body["results"][0]["runId"], run_ids[0].as_str());
     assert_eq!(r.body["results"][0]["after"]["outcome"], "OUTCOME_SUCCEEDED");
+    // The trigger has no error then, but the draft's failure is not lost: it is the last of
+    // `after.logs`.
+    let logs = r.body["results"][0]["after"]["logs"].as_array().cloned().unwrap_or_default();
+    let last = logs.last().unwrap_or_else(|| panic!("no logs: {r:?}"));
+    assert_eq!(last["level"], "error", "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("allowed to fail")
+            && last["message"].as_str().unwrap().contains("draft broke"),
+        "{last}"
+    );
+    // A draft added after the bound actions that throws every time changes nothing else, and
+    // still says so.
+    let r = replay(
+        s,
+        json!({"draft": {"name": "extra", "script": "function extra(ctx, api) { throw new TypeError('always') }", "allowedToFail": true}, "last": 1}),
+    )
+    .await;
+    assert!(r.body["results"][0].get("changed").is_none(), "{r:?}");
+    let logs = r.body["results"][0]["after"]["logs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(logs.len(), 1, "{r:?}");
+    assert!(logs[0]["message"].as_str().unwrap().contains("TypeError: always at extra ("), "{r:?}");
+    // A draft that succeeds has only its own records.
+    let r = replay(
+        s,
+        json!({"draft": {"name": "extra", "script": "function extra(ctx, api) { console.log('fine') }", "allowedToFail": true}, "last": 1}),
+    )
+    .await;
+    assert_eq!(r.body["results"][0]["after"]["logs"].as_array().map(Vec::len), Some(1), "{r:?}");
 
     // Without actionId the draft runs after the bound actions.
     let r = replay(

@@ -144,7 +144,89 @@ async fn served_effects_schemas_accept_zero_valued_effects(s: &TestServer) {
     }
 }
 
-backend_tests!(documents_per_trigger, served_effects_schemas_accept_zero_valued_effects);
+/// A host that checks its contexts with the served `context.schema.json` gets no 400 from
+/// `_execute` for a context the schema accepts, and the reverse: base64 metadata values, sequences
+/// and items that protobuf's JSON leaves zero-valued members out of.
+async fn served_context_schema_and_execute_agree(s: &TestServer) {
+    let (_, _, body) = fetch(s, Some(&s.admin), &format!("{}/context.schema.json", base("2", "4"))).await;
+    let schema: Value = serde_json::from_str(&body).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut values: Vec<String> = [
+        "",
+        "YQ",
+        "YQ=",
+        "YQ==",
+        "YWI",
+        "YWI=",
+        "YWJj",
+        "eyJrIjoifn5+In0=",
+        "eyJrIjoifn5-In0",
+        "+/+/",
+        "-_-_",
+        "s",
+        "YR",
+        "YWJ",
+        "YQ===",
+        "YWI==",
+        "+/-_",
+        "YW Jj",
+        "YWJj\n",
+        "!!notb64",
+        "YQ=a",
+        "=",
+        "====",
+    ]
+    .iter()
+    .map(|v| v.to_string())
+    .collect();
+    // And every string of up to three characters over a small alphabet with both alphabets' extras.
+    let alphabet = ['A', 'Q', 'g', 'w', 'B', 'z', '0', '+', '/', '-', '_', '='];
+    for a in alphabet {
+        values.push(a.to_string());
+        for b in alphabet {
+            values.push(format!("{a}{b}"));
+            for c in alphabet {
+                values.push(format!("{a}{b}{c}"));
+                values.push(format!("YWJj{a}{b}{c}"));
+            }
+        }
+    }
+    let mut disagree = Vec::new();
+    for value in &values {
+        let context = json!({"userMetadata": [{"key": "k", "value": value}]});
+        let by_schema = validator.is_valid(&context);
+        let by_decoder = actionsd::domain::bytes::decode_base64(value).is_some();
+        if by_schema != by_decoder {
+            disagree.push(format!("{value:?}: schema {by_schema}, decoder {by_decoder}"));
+        }
+    }
+    assert!(disagree.is_empty(), "{} of {}:\n{}", disagree.len(), values.len(), disagree.join("\n"));
+    // The server itself, for a sample (the decoder above is what it uses).
+    for (value, ok) in [("YQ", true), ("YR", false), ("+/-_", false), ("", true)] {
+        let context = json!({"userMetadata": [{"key": "k", "value": value}]});
+        assert_eq!(validator.is_valid(&context), ok, "{value:?}");
+        let r = s.execute_trigger(&s.admin, "2", "4", context).await;
+        assert_eq!(r.status == 200, ok, "{value:?}: {r:?}");
+    }
+    // Zero-valued members left out, and sequences: the schema and the server agree.
+    for (context, ok) in [
+        (json!({"userMetadata": [{"key": "k"}], "userGrants": [{"projectId": "p"}, {}]}), true),
+        (json!({"user": {"sequence": "12"}}), true),
+        (json!({"user": {"sequence": 12}}), true),
+        (json!({"user": {"sequence": "x"}}), false),
+        (json!({"user": {"sequence": -1}}), false),
+    ] {
+        assert_eq!(validator.is_valid(&context), ok, "{context}");
+        let r = s.execute_trigger(&s.admin, "2", "4", context.clone()).await;
+        assert_eq!(r.status == 200, ok, "{context}: {r:?}");
+    }
+}
+
+backend_tests!(
+    documents_per_trigger,
+    served_effects_schemas_accept_zero_valued_effects,
+    served_context_schema_and_execute_agree
+);
 
 /// The served declarations against the corpus, with the TypeScript pinned in tests/types
 /// (`npm ci` there; `.ci/run` does it). Without it the check says SKIPPED, unless

@@ -270,6 +270,51 @@ async fn runs_carry_the_version_and_roles_hold(s: &TestServer) {
     assert_eq!(rollback(s, &other, &id, "1").await.status, 404);
 }
 
+/// A version kept from before `ACTIONSD_MAX_ACTION_TIMEOUT` was lowered (its timeout is written
+/// here through the store, as an older configuration would have allowed it): its reads show the
+/// maximum, as reads and runs of any stored timeout do, and it rolls back.
+async fn rollback_past_a_lowered_maximum(s: &TestServer) {
+    use sea_orm::sea_query::Expr;
+    let r = s.post(ACTIONS, &s.admin, json!({"name": "vers", "script": script("one"), "timeout": "3s"})).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(update(s, &id, json!({"name": "vers", "script": script("two"), "timeout": "1s"})).await.status, 200);
+    entity::action_version::Entity::update_many()
+        .col_expr(entity::action_version::Column::TimeoutNanos, Expr::value(30_000_000_000i64))
+        .filter(entity::action_version::Column::ActionId.eq(id.parse::<i64>().unwrap()))
+        .filter(entity::action_version::Column::Version.eq(1))
+        .exec(&s.state.store.db)
+        .await
+        .unwrap();
+    let r = s.get(&format!("{}/1", versions_path(&id)), &s.admin).await;
+    assert_eq!(r.body["version"]["timeout"], "5s", "the maximum of this server: {r:?}");
+    let r = rollback(s, &s.admin, &id, "1").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let a = current(s, &id).await;
+    assert_eq!((a["version"].as_str(), a["script"].as_str()), (Some("3"), Some(script("one").as_str())));
+    assert_eq!(a["timeout"], "5s", "{a}");
+    // A name that no longer passes today's rules is still refused.
+    let r = s.post(ACTIONS, &s.admin, json!({"name": "other", "script": "function other(ctx, api) {}"})).await;
+    let other = r.body["id"].as_str().unwrap().to_string();
+    entity::action_version::Entity::update_many()
+        .col_expr(entity::action_version::Column::Name, Expr::value("x".repeat(201)))
+        .filter(entity::action_version::Column::ActionId.eq(other.parse::<i64>().unwrap()))
+        .exec(&s.state.store.db)
+        .await
+        .unwrap();
+    assert_eq!(update(s, &other, json!({"name": "other", "script": "function other(ctx, api) { }"})).await.status, 200);
+    let r = rollback(s, &s.admin, &other, "1").await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
+}
+
+fn max_five_seconds(c: &mut actionsd::config::Config) {
+    c.max_action_timeout = actionsd::domain::Duration::from_secs(5);
+}
+
+mod lowered_maximum {
+    use super::*;
+    backend_tests_with!(max_five_seconds; rollback_past_a_lowered_maximum);
+}
+
 backend_tests!(
     every_change_records_a_version,
     rollback_is_a_new_version,

@@ -1051,18 +1051,29 @@ fn string_array(description: &str) -> Value {
     json!({"type": "array", "items": {"type": "string"}, "description": description})
 }
 
-/// `[{key, value}]` with base64 values, as in ZITADEL's APIs.
+/// A string of digits: a uint64 as protobuf's JSON writes it.
+pub(crate) const DIGITS_PATTERN: &str = "^[0-9]+$";
+
+/// Base64 as the server reads it (`domain::bytes::decode_base64`): the standard or the URL-safe
+/// alphabet (not mixed), padding optional, and the unused bits of a last partial group zero, so
+/// that a validator of the served schema refuses exactly what `_execute` refuses
+/// (`contentEncoding` alone is an annotation validators do not check).
+pub(crate) const BASE64_PATTERN: &str = "^(?:(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw](?:==?)?|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?)?|(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw](?:==?)?|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]=?)?)$";
+
+/// `[{key, value}]` with base64 values, as in ZITADEL's APIs. In a context nothing is required:
+/// protobuf's JSON leaves out an empty key or value, and the server reads such items.
 fn metadata_schema(description: &str, closed: bool) -> Value {
     let mut item = json!({
         "type": "object",
         "properties": {
             "key": {"type": "string"},
-            "value": {"type": "string", "contentEncoding": "base64", "description": "The stored bytes, base64-encoded."},
+            "value": {"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN,
+                "description": "The stored bytes, base64-encoded."},
         },
-        "required": ["key", "value"],
     });
     if closed {
         item["additionalProperties"] = json!(false);
+        item["required"] = json!(["key", "value"]);
     }
     json!({"type": "array", "items": item, "description": description})
 }
@@ -1106,7 +1117,7 @@ fn user_schema(in_context: bool, description: &str) -> Value {
             "creationDate": {"type": "string"},
             "changeDate": {"type": "string"},
             "resourceOwner": {"type": "string"},
-            "sequence": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+$"}],
+            "sequence": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": DIGITS_PATTERN}],
                 "description": "uint64: a number, or a string of digits as protobuf's JSON writes it."},
             "state": enum_schema(super::USER_STATES, in_context, "0 unspecified, 1 active, 2 inactive, 3 deleted, 4 locked, 5 suspended, 6 initial"),
             "username": {"type": "string"},
@@ -1185,7 +1196,6 @@ fn user_grants_context_schema() -> Value {
                 "state": {},
                 "orgMetadata": metadata_schema("Metadata of the organization that owns the grant (`getOrgMetadata()`).", false),
             },
-            "required": ["projectId", "roles"],
         },
     })
 }
