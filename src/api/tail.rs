@@ -64,6 +64,13 @@ fn filter_of(q: TailQuery) -> ApiResult<TailFilter> {
         Some(v) => Some(TriggerType::parse(&v).ok_or_else(|| invalid("TriggerType", &v))?.0),
         None => None,
     };
+    // A pair that names no trigger (a trigger of another flow) could never match: refused like
+    // the trigger documents, `_execute` and `_replay` refuse it.
+    if let (Some(f), Some(t)) = (flow_type, trigger_type) {
+        if crate::domain::Trigger::new(FlowType(f), TriggerType(t)).is_none() {
+            return Err(ApiError::new(Kind::InvalidArgument, "COMMAND-Dfgh6", "TriggerType is invalid"));
+        }
+    }
     let outcome = match q.outcome.filter(|v| !v.is_empty()) {
         Some(v) => {
             let parsed = Outcome::from_name(&v).or_else(|| v.parse().ok().and_then(Outcome::from_number));

@@ -143,6 +143,11 @@ async fn runs_of_the_org_in_order_with_filters(s: &TestServer) {
     assert_eq!(r.status(), 400);
     let r = open(s, &s.admin, "?outcome=NOPE", None).await;
     assert_eq!(r.status(), 400);
+    // A trigger of another flow could never match.
+    let r = open(s, &s.admin, "?flowType=2&triggerType=1", None).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["message"], "TriggerType is invalid (COMMAND-Dfgh6)", "{body}");
     let executor = s.create_token("default", "ORG_EXECUTOR").await;
     assert_eq!(open(s, &executor, "", None).await.status(), 403);
     let viewer = s.create_token("default", "ORG_VIEWER").await;

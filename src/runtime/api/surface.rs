@@ -125,7 +125,7 @@ static HUMAN: Shape = Shape {
         data("nickName", "string", "Nickname."),
         data("displayName", "string", "Name shown in user interfaces."),
         data("avatarKey", "string", "Storage key of the avatar image, if any."),
-        data("preferredLanguage", "string", "BCP-47 language tag (\"und\" when unknown)."),
+        data("preferredLanguage", "string", "BCP-47 language tag as the host sent it (\"\" when it sent none; a setter given a tag that is not one writes \"und\")."),
         data("gender", "number", "0 unspecified, 1 female, 2 male, 3 diverse."),
         data("email", "string", "E-mail address."),
         data("isEmailVerified", "boolean", "Whether the e-mail address is verified."),
