@@ -713,6 +713,18 @@ fn is_connect_path(path: &str) -> bool {
     path.starts_with("/zitadel.") || path.starts_with("/actionsd.")
 }
 
+/// A path shaped like a Connect procedure of any service (`/<package.Service>/<Method>`: two
+/// segments, the first a dotted name whose last part is capitalized, as service names are); no
+/// REST route has that shape (`/openapi.json/x` does not either).
+fn is_procedure_path(path: &str) -> bool {
+    let mut segments = path.strip_prefix('/').unwrap_or("").split('/');
+    let (Some(service), Some(method), None) = (segments.next(), segments.next(), segments.next()) else {
+        return false;
+    };
+    let service_name = service.rsplit_once('.').map(|(_, name)| name);
+    !method.is_empty() && service_name.is_some_and(|name| name.starts_with(|c: char| c.is_ascii_uppercase()))
+}
+
 /// A gRPC or gRPC-web request by its content type: errors go in its status fields.
 fn grpc_protocol(req: &Request) -> Option<(grpc::Framing, grpc::Codec)> {
     match grpc::Protocol::from_headers(req.headers()) {
@@ -726,8 +738,10 @@ pub async fn not_found(req: Request) -> Response {
         let err = ApiError::bare(Kind::Unimplemented, format!("unknown method {}", req.uri().path()));
         return grpc::error(&err, framing, codec);
     }
-    if is_connect_path(req.uri().path()) {
-        // Connect's `unimplemented`, with its HTTP status from the error table (501).
+    let procedure = req.method() == Method::POST && is_procedure_path(req.uri().path());
+    if is_connect_path(req.uri().path()) || procedure {
+        // Connect's `unimplemented`, with its HTTP status from the error table (501), also for a
+        // service this server does not have.
         let err = ApiError::bare(Kind::Unimplemented, format!("unknown procedure {}", req.uri().path()));
         return error_response(&err, Transport::Connect);
     }

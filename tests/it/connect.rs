@@ -500,10 +500,19 @@ async fn connect_routing(s: &TestServer) {
         format!("/{ADMIN}/NoSuchMethod"),
         "/zitadel.nothing.v1.NothingService/ListActions".to_string(),
         format!("/{MGMT}/listactions"),
+        // A service of any other package too: a Connect client gets a Connect error.
+        "/nope.Svc/X".to_string(),
+        "/acme.billing.v1.BillingService/Charge".to_string(),
     ] {
         let r = s.call(Method::POST, &path, Some(&s.admin), &[], Some(json!({}))).await;
         assert_eq!(r.status, 501, "{path}: {r:?}");
         assert_eq!(r.body["code"], "unimplemented", "{path}: {r:?}");
+    }
+
+    // A REST path that names no route stays the gateway's 404.
+    for path in ["/management/v1/nothing", "/openapi.json/x", "/v2/actions/nothing"] {
+        let r = s.call(Method::POST, path, Some(&s.admin), &[], Some(json!({}))).await;
+        assert_eq!((r.status.as_u16(), &r.body), (404, &json!({"code": 5, "message": "Not Found"})), "{path}");
     }
 
     // Connect unary uses POST
