@@ -43,6 +43,12 @@ pub async fn build_state_for_command(config: Config) -> anyhow::Result<AppState>
 }
 
 async fn build(mut config: Config, schema: Option<&str>, background: bool) -> anyhow::Result<AppState> {
+    // An empty ACTIONSD_ADMIN_TOKEN (`.env.example`'s line uncommented as it is, an empty secret
+    // of an orchestrator) is unset: a token of no characters can never be sent, and registering
+    // it would also stop the bootstrap token from being generated, now and on every later start.
+    if config.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        config.admin_token = None;
+    }
     if config.encryption_key.as_deref().unwrap_or("").is_empty() {
         if config.is_postgres() {
             anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");

@@ -577,6 +577,9 @@ const IGNORED_HEADERS: [HeaderName; 4] = [
     reqwest::header::TRAILER,
 ];
 
+/// The most header values one `fetch` may send.
+pub const MAX_FETCH_HEADERS: usize = 1000;
+
 fn prepare(policy: &NetPolicy, req: FetchRequest) -> Result<Prepared, String> {
     let url = Url::parse(req.url.trim()).map_err(|e| format!("fetch: invalid URL {:?}: {e}", req.url))?;
     policy.check_url(&url).map_err(|e| format!("fetch: {e}"))?;
@@ -589,6 +592,12 @@ fn prepare(policy: &NetPolicy, req: FetchRequest) -> Result<Prepared, String> {
             h
         }
         Some(given) => {
+            // The header map's own capacity ends far above anything a server takes (and its
+            // end is a panic, which would end the sandbox): a bound of our own, as an error.
+            let count: usize = given.values().map(Vec::len).sum();
+            if count > MAX_FETCH_HEADERS {
+                return Err(format!("fetch: too many headers ({count}; at most {MAX_FETCH_HEADERS})"));
+            }
             let mut h = HeaderMap::new();
             for (name, values) in given {
                 let header = HeaderName::from_bytes(name.trim().as_bytes())
@@ -1079,6 +1088,14 @@ mod tests {
         req.method = Some("BAD METHOD".into());
         assert!(fetch_blocking(&client, &p, req).is_err());
         let mut req = get("http://example.com/");
+        let many: BTreeMap<String, Vec<String>> =
+            (0..30_000).map(|i| (format!("x-h{i}"), vec!["v".to_string()])).collect();
+        let err = fetch_with(
+            NetPolicy::parse(DEFAULT_DENY, "").unwrap(),
+            FetchRequest { headers: Some(many), ..get("https://example.com/") },
+        )
+        .unwrap_err();
+        assert_eq!(err, "fetch: too many headers (30000; at most 1000)");
         req.headers = Some(BTreeMap::from([("bad name".into(), vec!["x".into()])]));
         let err = fetch_blocking(&client, &p, req).unwrap_err();
         assert!(err.contains("invalid header name"), "{err}");

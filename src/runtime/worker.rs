@@ -201,11 +201,24 @@ fn error_text(err: JsError, ctx: &mut Context) -> String {
     if err.as_native().is_some_and(|e| e.is_range() && is_allocation_refusal(e.message())) {
         return "memory limit exceeded".into();
     }
-    if let Some(EngineError::RuntimeLimit(limit)) = err.as_engine() {
-        return match limit {
-            RuntimeLimitError::Recursion | RuntimeLimitError::StackSize => "recursion limit exceeded".into(),
-            RuntimeLimitError::LoopIteration => "loop iteration limit exceeded".into(),
-        };
+    match err.as_engine() {
+        Some(EngineError::RuntimeLimit(limit)) => {
+            return match limit {
+                RuntimeLimitError::Recursion | RuntimeLimitError::StackSize => "recursion limit exceeded".into(),
+                RuntimeLimitError::LoopIteration => "loop iteration limit exceeded".into(),
+            };
+        }
+        // The engine's own invariant failing where the specification says nothing can fail: the
+        // call-depth limit reached inside its promise machinery (`async function r() { await r() }`).
+        Some(EngineError::Panic(panic)) if panic.to_string().contains("cannot fail per spec") => {
+            return "recursion limit exceeded".into();
+        }
+        // Any other: its first line, not the engine's stack dump.
+        Some(EngineError::Panic(panic)) => {
+            let text = panic.to_string();
+            return format!("sandbox: engine error: {}", text.lines().next().unwrap_or_default());
+        }
+        _ => {}
     }
     let mut text = match err.into_opaque(ctx) {
         // `String(symbol)` is its description; `symbol.toString()` semantics, not a TypeError.
@@ -255,16 +268,27 @@ pub fn new_context() -> Result<Context, String> {
 }
 
 /// The engine's hooks, with one change: an `ArrayBuffer` (or a typed array's buffer) larger than
-/// the run's memory limit is refused at once, with the engine's own catchable `RangeError`, as
-/// any engine refuses a buffer it cannot have; without this, the allocator's refusal surfaced as
-/// an error text that printed the allocation's layout.
+/// what the run's memory limit leaves is refused at once, with the engine's own catchable
+/// `RangeError`, as any engine refuses a buffer it cannot have; without this, the allocator's
+/// refusal surfaced as an error text that printed the allocation's layout (Rust internals that
+/// a script could put into a token).
 struct SandboxHooks {
     max_buffer: u64,
+    /// In a worker under a memory limit: also no more than the limit leaves now.
+    limited: bool,
 }
 
 impl boa_engine::context::HostHooks for SandboxHooks {
     fn max_buffer_size(&self, _context: &mut Context) -> u64 {
-        self.max_buffer
+        if !self.limited {
+            return self.max_buffer;
+        }
+        // One read of /proc per buffer: what RLIMIT_DATA counts, against its current limit.
+        let left = match (rlimit::getrlimit(rlimit::Resource::DATA), data_size()) {
+            (Ok((soft, _)), Some(used)) => soft.saturating_sub(used),
+            _ => self.max_buffer,
+        };
+        left.min(self.max_buffer)
     }
 }
 
@@ -276,7 +300,7 @@ fn new_context_within(memory_limit: u64) -> Result<Context, String> {
     let max_buffer = if memory_limit == 0 { ENGINE_MAX_BUFFER } else { memory_limit.min(ENGINE_MAX_BUFFER) };
     let mut ctx = Context::builder()
         .module_loader(std::rc::Rc::new(IdleModuleLoader))
-        .host_hooks(std::rc::Rc::new(SandboxHooks { max_buffer }))
+        .host_hooks(std::rc::Rc::new(SandboxHooks { max_buffer, limited: memory_limit > 0 }))
         .build()
         .map_err(|e| format!("sandbox: {e}"))?;
     ctx.runtime_limits_mut().set_recursion_limit(512);

@@ -27,6 +27,30 @@ pub struct DbOptions {
     pub sqlite_max_size: Option<u64>,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A first migration that the size quota stops part-way leaves nothing behind: the next start
+    /// migrates the same file.
+    #[tokio::test]
+    async fn an_interrupted_migration_is_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let mut stopped = 0;
+        for size in [48 << 10, 64 << 10, 96 << 10, 128 << 10, 160 << 10] {
+            let small = DbOptions { sqlite_max_size: Some(size), ..Default::default() };
+            if connect(&url, None, &small).await.is_err() {
+                stopped += 1;
+            }
+        }
+        assert!(stopped > 0, "the quota never stopped the migration");
+        let dbs = connect(&url, None, &DbOptions::default()).await.expect("migrates after the quota is lifted");
+        use migration::MigratorTrait;
+        assert!(migration::Migrator::get_pending_migrations(&dbs.db).await.unwrap().is_empty());
+    }
+}
+
 impl Default for DbOptions {
     fn default() -> Self {
         DbOptions { acquire_timeout: Duration::from_secs(2), sqlite_max_size: None }
@@ -72,7 +96,12 @@ async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         migration::Migrator::up(&txn, None).await?;
         txn.commit().await?;
     } else {
-        migration::Migrator::up(db, None).await?;
+        // All or nothing (SQLite's schema changes are transactional): a migration stopped by a
+        // full disk or the size quota leaves no half-made tables, so the next start runs it
+        // again instead of failing on a table that already exists.
+        let txn = db.begin().await?;
+        migration::Migrator::up(&txn, None).await?;
+        txn.commit().await?;
     }
     Ok(())
 }

@@ -940,3 +940,21 @@ backend_tests!(
     list_orgs_lists_every_org,
     admin_rpcs_ignore_org_header,
 );
+
+/// An empty `ACTIONSD_ADMIN_TOKEN` is no token: the bootstrap token is generated and written to
+/// its file as when the setting is absent (a token of no characters could never be sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_admin_token_setting_is_unset() {
+    use sea_orm::EntityTrait;
+    for empty in ["", "  "] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        let mut config = crate::common::test_config(&url, dir.path());
+        config.admin_token = Some(empty.to_string());
+        let state = actionsd::build_state(config).await.expect("server state");
+        let written = std::fs::read_to_string(dir.path().join("admin.token")).expect("the token file is written");
+        assert!(written.trim().len() >= 32, "{written:?}");
+        let tokens = entity::token::Entity::find().all(&state.store.db).await.unwrap();
+        assert_eq!(tokens.len(), 1, "only the generated token: {tokens:?}");
+    }
+}
