@@ -27,30 +27,6 @@ pub struct DbOptions {
     pub sqlite_max_size: Option<u64>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A first migration that the size quota stops part-way leaves nothing behind: the next start
-    /// migrates the same file.
-    #[tokio::test]
-    async fn an_interrupted_migration_is_run_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-        let mut stopped = 0;
-        for size in [48 << 10, 64 << 10, 96 << 10, 128 << 10, 160 << 10] {
-            let small = DbOptions { sqlite_max_size: Some(size), ..Default::default() };
-            if connect(&url, None, &small).await.is_err() {
-                stopped += 1;
-            }
-        }
-        assert!(stopped > 0, "the quota never stopped the migration");
-        let dbs = connect(&url, None, &DbOptions::default()).await.expect("migrates after the quota is lifted");
-        use migration::MigratorTrait;
-        assert!(migration::Migrator::get_pending_migrations(&dbs.db).await.unwrap().is_empty());
-    }
-}
-
 impl Default for DbOptions {
     fn default() -> Self {
         DbOptions { acquire_timeout: Duration::from_secs(2), sqlite_max_size: None }
@@ -223,4 +199,28 @@ async fn postgres(url: &str, schema: Option<&str>, opts: &DbOptions) -> Result<D
         health: SqlxPostgresConnector::from_sqlx_postgres_pool(health),
         acquire_timeout: opts.acquire_timeout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A first migration that the size quota stops part-way leaves nothing behind: the next start
+    /// migrates the same file.
+    #[tokio::test]
+    async fn an_interrupted_migration_is_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let mut stopped = 0;
+        for size in [48 << 10, 64 << 10, 96 << 10, 128 << 10, 160 << 10] {
+            let small = DbOptions { sqlite_max_size: Some(size), ..Default::default() };
+            if connect(&url, None, &small).await.is_err() {
+                stopped += 1;
+            }
+        }
+        assert!(stopped > 0, "the quota never stopped the migration");
+        let dbs = connect(&url, None, &DbOptions::default()).await.expect("migrates after the quota is lifted");
+        use migration::MigratorTrait;
+        assert!(migration::Migrator::get_pending_migrations(&dbs.db).await.unwrap().is_empty());
+    }
 }
