@@ -221,6 +221,10 @@ async fn server_main() -> anyhow::Result<()> {
             actionsd::serve(state, listener, shutdown_signal()).await?;
         }
         Command::Org { command: OrgCommand::Create { name } } => {
+            // The API's rule, before anything is opened or created.
+            let name = actionsd::api::management::checked_org_name(&name)
+                .map_err(|e| anyhow::anyhow!("{}", e.full_message()))?
+                .to_string();
             let state = actionsd::build_state_for_command(config).await?;
             let org = store::orgs::add_org(&state.store, name, 0)
                 .await

@@ -723,13 +723,18 @@ fn check_add_org(_s: &AppState, r: &AddOrgRequest) -> ApiResult<()> {
 /// The organization's name as stored: without surrounding white space (as upstream trims it), so
 /// that `" Org2 "` is the same name as `Org2`; a name of only white space is refused.
 fn org_name(r: &AddOrgRequest) -> ApiResult<&str> {
-    let len = r.name.chars().count();
+    checked_org_name(&r.name)
+}
+
+/// The rule of [`org_name`] for a name given anywhere (AddOrg, `actionsd org create`).
+pub fn checked_org_name(name: &str) -> ApiResult<&str> {
+    let len = name.chars().count();
     if !(1..=200).contains(&len) {
         return Err(ApiError::invalid(
             "invalid AddOrgRequest.Name: value length must be between 1 and 200 runes, inclusive",
         ));
     }
-    let name = r.name.trim();
+    let name = name.trim();
     if name.is_empty() {
         return Err(ApiError::invalid("invalid AddOrgRequest.Name: must not be blank"));
     }

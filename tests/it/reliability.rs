@@ -1034,6 +1034,33 @@ async fn the_bootstrap_token_reaches_its_file_or_is_not_kept() {
     assert_eq!(status, 200, "the generated token works: {r}");
 }
 
+/// `actionsd org create` holds a name to the API's rule (1 to 200 characters, trimmed, not blank)
+/// before it opens or creates anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_create_on_the_command_line_checks_the_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let run = |name: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
+            .args(["org", "create", name])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("ACTIONSD_DATABASE_URL", &url)
+            .output()
+            .expect("run actionsd")
+    };
+    for bad in ["", "   ", &"x".repeat(201)] {
+        let out = run(bad);
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("AddOrgRequest.Name"), "{out:?}");
+    }
+    assert!(!dir.path().join("cli.db").exists(), "nothing was created for a refused name");
+    let out = run("  CLI Org ");
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()), "{id:?}");
+}
+
 /// Outgoing HTTPS trusts the CA that `SSL_CERT_FILE` names (an internal PKI), in scripts' `fetch`
 /// too (its workers start with an empty environment); without it, such a server is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
