@@ -174,6 +174,37 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
 const MIN_ENCRYPTION_KEY_CHARS: usize = 32;
 
 /// With SQLite and no configured key, the key lives in a file beside the database (created once).
+/// One server per SQLite file: `serve` takes an exclusive lock on `<database>.lock` beside it and
+/// refuses to start while another process holds it. Two servers on one file would each see the
+/// other's writes as "database is locked" (503) whenever they met; replicas are PostgreSQL's.
+/// One-shot commands (`token create`, `org create`, `migrate`) take no lock and run beside a
+/// server. None for PostgreSQL and in-memory databases.
+pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("cannot open {lock_path}: {e}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another actionsd server is serving {path} (it holds {lock_path}): SQLite takes one server; \
+             use PostgreSQL for several replicas"
+        ),
+        Err(std::fs::TryLockError::Error(e)) => anyhow::bail!("cannot lock {lock_path}: {e}"),
+    }
+}
+
 fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or("");

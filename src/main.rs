@@ -215,6 +215,8 @@ async fn server_main() -> anyhow::Result<()> {
         }
         Command::Serve => {
             init_logging(&config.log_format);
+            // Held until the process ends (the kernel releases it then, also after SIGKILL).
+            let _serving = actionsd::claim_sqlite_file(&config.database_url)?;
             let state = actionsd::build_state(config.clone()).await?;
             let listener = tokio::net::TcpListener::bind(&config.addr).await?;
             tracing::info!(addr = %listener.local_addr()?, "actionsd listening");

@@ -1034,6 +1034,39 @@ async fn the_bootstrap_token_reaches_its_file_or_is_not_kept() {
     assert_eq!(status, 200, "the generated token works: {r}");
 }
 
+/// One server per SQLite file: a second `serve` on the same file refuses to start, saying why,
+/// while one-shot commands still run beside the first; once the first is gone (even killed), a
+/// new server starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_per_sqlite_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("one.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let first = Process::start(dir.path(), "first", &[("ACTIONSD_DATABASE_URL", url.clone())]).await;
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("ACTIONSD_DATABASE_URL", &url)
+        .env("ACTIONSD_ADDR", format!("127.0.0.1:{}", common::process::free_port()))
+        .output()
+        .expect("run actionsd");
+    assert!(!second.status.success(), "a second server started on the same file");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("another actionsd server is serving") && stderr.contains("PostgreSQL"), "{stderr}");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
+        .args(["org", "create", "Beside The Server"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("ACTIONSD_DATABASE_URL", &url)
+        .output()
+        .expect("run actionsd");
+    assert!(cli.status.success(), "{cli:?}");
+    first.kill_9();
+    let again = Process::start(dir.path(), "again", &[("ACTIONSD_DATABASE_URL", url.clone())]).await;
+    drop(again);
+}
+
 /// `actionsd org create` holds a name to the API's rule (1 to 200 characters, trimmed, not blank)
 /// before it opens or creates anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
