@@ -103,9 +103,9 @@ impl fmt::Display for Duration {
         let nanos = abs % 1_000_000_000;
         if nanos == 0 {
             write!(f, "{sign}{secs}s")
-        } else if nanos % 1_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000) {
             write!(f, "{sign}{secs}.{:03}s", nanos / 1_000_000)
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             write!(f, "{sign}{secs}.{:06}s", nanos / 1_000)
         } else {
             write!(f, "{sign}{secs}.{nanos:09}s")

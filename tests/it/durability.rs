@@ -35,7 +35,7 @@ fn new_action(i: usize, prefix: &str) -> (Value, Expected) {
     let name = format!("{prefix}_{i}");
     let script = format!("function {name}(ctx, api) {{ /* payload {i}: ünïcödé ✓ */ }}");
     let timeout = format!("{}.500s", i % 19 + 1);
-    let allowed_to_fail = i % 2 == 0;
+    let allowed_to_fail = i.is_multiple_of(2);
     let body = json!({"name": name, "script": script, "timeout": timeout, "allowedToFail": allowed_to_fail});
     (body, Expected { id: String::new(), name, script, timeout, allowed_to_fail, active: true, deleted: false })
 }
