@@ -173,7 +173,6 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
 /// A configured encryption key shorter than this (a generated one is 43 characters) is warned about.
 const MIN_ENCRYPTION_KEY_CHARS: usize = 32;
 
-/// With SQLite and no configured key, the key lives in a file beside the database (created once).
 /// One server per SQLite file: `serve` takes an exclusive lock on `<database>.lock` beside it and
 /// refuses to start while another process holds it. Two servers on one file would each see the
 /// other's writes as "database is locked" (503) whenever they met; replicas are PostgreSQL's.
@@ -183,8 +182,7 @@ pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
     }
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or("");
+    let path = sqlite_file_path(url);
     if path.is_empty() {
         return Ok(None);
     }
@@ -205,9 +203,15 @@ pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     }
 }
 
-fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
+/// The file a SQLite URL names (`sqlite://a.db?mode=rwc` → `a.db`; empty when it names none).
+fn sqlite_file_path(url: &str) -> &str {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or("");
+    path.split('?').next().unwrap_or("")
+}
+
+/// With SQLite and no configured key, the key lives in a file beside the database (created once).
+fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
+    let path = sqlite_file_path(url);
     let key_path = if path.is_empty() || path == ":memory:" {
         std::path::PathBuf::from("actionsd.key")
     } else {

@@ -181,7 +181,7 @@ async fn decode(
     match serde_json::from_slice::<Value>(&json) {
         Ok(v @ Value::Object(_)) => Ok(v),
         // JSON is read up to 128 levels deep, as everywhere in the API.
-        Err(e) if e.to_string().starts_with("recursion limit exceeded") => Err((
+        Err(e) if crate::domain::nesting::too_deep(&e) => Err((
             reason::MALFORMED_BODY,
             ApiError::new(Kind::InvalidArgument, "CONN-b0dy1", "the body is nested deeper than 128 levels"),
         )),

@@ -10,6 +10,7 @@ use crate::domain::{Duration, FlowType, Trigger, TriggerType};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::proto_enum;
 use crate::rpc_call;
+use crate::runtime::api::surface::DIGITS_PATTERN as DIGITS;
 use crate::runtime::trigger::{ActionSpec, RunReport};
 use crate::runtime::LogRecord;
 use crate::service::execute::effective_timeout;
@@ -289,8 +290,6 @@ fn has_type(value: &Value, ty: &str) -> bool {
 /// The `pattern`s the context schemas use: a string of digits (a uint64 as protobuf's JSON writes
 /// it), checked here, and base64, which `contentEncoding` checks by decoding. A test checks that
 /// the schemas hold no other.
-use crate::runtime::api::surface::DIGITS_PATTERN as DIGITS;
-
 fn matches_pattern(pattern: &str, text: &str) -> bool {
     pattern != DIGITS || (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -717,16 +717,12 @@ pub async fn set_trigger_actions(s: AppState, c: Caller, r: SetTriggerActionsReq
 }
 
 fn check_add_org(_s: &AppState, r: &AddOrgRequest) -> ApiResult<()> {
-    org_name(r).map(|_| ())
+    checked_org_name(&r.name).map(|_| ())
 }
 
-/// The organization's name as stored: without surrounding white space (as upstream trims it), so
-/// that `" Org2 "` is the same name as `Org2`; a name of only white space is refused.
-fn org_name(r: &AddOrgRequest) -> ApiResult<&str> {
-    checked_org_name(&r.name)
-}
-
-/// The rule of [`org_name`] for a name given anywhere (AddOrg, `actionsd org create`).
+/// An organization's name as stored, wherever it is given (AddOrg, `actionsd org create`):
+/// without surrounding white space (as upstream trims it), so that `" Org2 "` is the same name as
+/// `Org2`; a name of only white space is refused.
 pub fn checked_org_name(name: &str) -> ApiResult<&str> {
     let len = name.chars().count();
     if !(1..=200).contains(&len) {
@@ -748,7 +744,7 @@ pub fn checked_org_name(name: &str) -> ApiResult<&str> {
         (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError),
         (status = 409, description = "Name already used (ORG-lapo2m)", body = GatewayError)))]
 pub async fn add_org(s: AppState, c: Caller, r: AddOrgRequest) -> ApiResult<AddOrgResponse> {
-    let name = org_name(&r)?.to_string();
+    let name = checked_org_name(&r.name)?.to_string();
     let org = org_store::add_org(&s.store, name, c.token_id).await?;
     s.auth.add_org(org.id);
     Ok(AddOrgResponse { id: org.id.to_string(), details: ObjectDetails::written(org.sequence, org.created_at, org.id) })

@@ -7,6 +7,12 @@ use serde_json::Value;
 /// thing whichever form carried it.
 pub const JSON_MAX: usize = 127;
 
+/// Whether serde_json refused a text for nesting past its recursion limit (it has no error
+/// category of its own for that: the text says so).
+pub fn too_deep(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with("recursion limit exceeded")
+}
+
 /// Levels of arrays and objects in `v` (a scalar is 0, `[1]` is 1, `{"a": [1]}` is 2).
 pub fn depth(v: &Value) -> usize {
     match v {

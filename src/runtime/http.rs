@@ -415,24 +415,17 @@ pub fn check_redirect(policy: &NetPolicy, next: &Url, previous: &[Url]) -> Resul
     policy.check_url(next).map_err(|e| format!("{e} (redirect to {next})"))
 }
 
-fn redirect_policy(policy: Arc<NetPolicy>) -> redirect::Policy {
-    redirect::Policy::custom(move |attempt| match check_redirect(&policy, attempt.url(), attempt.previous()) {
-        Ok(()) => attempt.follow(),
-        Err(msg) => attempt.error(GuardError(msg)),
-    })
-}
-
-/// The server's calls (targets, ZITADEL's API) follow only the redirects that keep the method and
-/// the body (307, 308): after a 301, 302 or 303 an HTTP client repeats the request as a GET
-/// without its body, so a signed call or an event would "succeed" without ever arriving.
-fn redirect_policy_keeping_method(policy: Arc<NetPolicy>) -> redirect::Policy {
+/// Every hop is checked against the deny list. With `keep_method` (the server's own calls:
+/// targets, ZITADEL's API) only the redirects that keep the method and the body are followed (307,
+/// 308): after a 301, 302 or 303 an HTTP client repeats the request as a GET without its body, so
+/// a signed call or an event would "succeed" without ever arriving. Scripts' `fetch` follows all.
+fn redirect_policy(policy: Arc<NetPolicy>, keep_method: bool) -> redirect::Policy {
     redirect::Policy::custom(move |attempt| {
-        let status = attempt.status();
-        if matches!(status.as_u16(), 301..=303) {
+        let status = attempt.status().as_u16();
+        if keep_method && matches!(status, 301..=303) {
             let message = format!(
-                "redirect with HTTP {} not followed: it would repeat the request as a GET without its body \
-                 (only 307 and 308 redirects are followed)",
-                status.as_u16()
+                "redirect with HTTP {status} not followed: it would repeat the request as a GET without its body \
+                 (only 307 and 308 redirects are followed)"
             );
             return attempt.error(GuardError(message));
         }
@@ -511,7 +504,7 @@ pub fn blocking_client_with_timeout(
     reqwest::blocking::Client::builder()
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&policy))))
-        .redirect(redirect_policy(policy))
+        .redirect(redirect_policy(policy, false))
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_max_idle_per_host(0)
         .timeout(timeout)
@@ -525,7 +518,7 @@ pub fn async_client(policy: Arc<NetPolicy>, timeout: Option<Duration>) -> Result
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&policy))))
-        .redirect(redirect_policy_keeping_method(policy))
+        .redirect(redirect_policy(policy, true))
         .connect_timeout(CONNECT_TIMEOUT);
     if let Some(timeout) = timeout {
         builder = builder.timeout(timeout);

@@ -92,8 +92,8 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
     let spill = settings.log_dir.as_deref().and_then(super::LogSpill::create);
     // The realm for the next run is built while waiting for it, off the request path.
     let mut next: Option<Result<Context, String>> = None;
+    let fresh = || new_context_within(settings.memory_limit);
     loop {
-        let fresh = || new_context_within(settings.memory_limit);
         if next.is_none() {
             next = Some(fresh());
         }

@@ -65,21 +65,16 @@ pub async fn connect(url: &str, schema: Option<&str>, opts: &DbOptions) -> Resul
 
 async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     use migration::MigratorTrait;
+    // All or nothing (both backends' schema changes are transactional): a migration stopped by a
+    // full disk or SQLite's size quota leaves no half-made tables, so the next start runs it
+    // again instead of failing on a table that already exists.
+    let txn = db.begin().await?;
     if db.get_database_backend() == DatabaseBackend::Postgres {
         // Two replicas starting together must not both run the migrations.
-        let txn = db.begin().await?;
         txn.execute(Statement::from_string(DatabaseBackend::Postgres, "SELECT pg_advisory_xact_lock(7261001)")).await?;
-        migration::Migrator::up(&txn, None).await?;
-        txn.commit().await?;
-    } else {
-        // All or nothing (SQLite's schema changes are transactional): a migration stopped by a
-        // full disk or the size quota leaves no half-made tables, so the next start runs it
-        // again instead of failing on a table that already exists.
-        let txn = db.begin().await?;
-        migration::Migrator::up(&txn, None).await?;
-        txn.commit().await?;
     }
-    Ok(())
+    migration::Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 async fn sqlite(url: &str, opts: &DbOptions) -> Result<Databases, DbErr> {

@@ -1000,6 +1000,13 @@ async fn shutdown_is_bounded_by_the_grace_period() {
     drop((headers, body));
 }
 
+/// `actionsd <args>` in `dir` on the database `url`, with no other setting inherited.
+fn actionsd_in(dir: &std::path::Path, url: &str, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"));
+    command.args(args).current_dir(dir).env_clear().env("ACTIONSD_DATABASE_URL", url);
+    command
+}
+
 /// The generated bootstrap admin token is never lost: when its file cannot be written the start
 /// fails and keeps no token, so the next start (with a writable path) generates one; a file that
 /// was there already is replaced by one of mode 0600, not written into.
@@ -1009,11 +1016,7 @@ async fn the_bootstrap_token_reaches_its_file_or_is_not_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("boot.db");
     let url = format!("sqlite://{}?mode=rwc", db.display());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("ACTIONSD_DATABASE_URL", &url)
+    let out = actionsd_in(dir.path(), &url, &["serve"])
         .env("ACTIONSD_ADDR", format!("127.0.0.1:{}", common::process::free_port()))
         .env("ACTIONSD_ADMIN_TOKEN_FILE", dir.path().join("missing/admin.token"))
         .output()
@@ -1043,24 +1046,14 @@ async fn one_server_per_sqlite_file() {
     let db = dir.path().join("one.db");
     let url = format!("sqlite://{}?mode=rwc", db.display());
     let first = Process::start(dir.path(), "first", &[("ACTIONSD_DATABASE_URL", url.clone())]).await;
-    let second = std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("ACTIONSD_DATABASE_URL", &url)
+    let second = actionsd_in(dir.path(), &url, &["serve"])
         .env("ACTIONSD_ADDR", format!("127.0.0.1:{}", common::process::free_port()))
         .output()
         .expect("run actionsd");
     assert!(!second.status.success(), "a second server started on the same file");
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("another actionsd server is serving") && stderr.contains("PostgreSQL"), "{stderr}");
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
-        .args(["org", "create", "Beside The Server"])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("ACTIONSD_DATABASE_URL", &url)
-        .output()
-        .expect("run actionsd");
+    let cli = actionsd_in(dir.path(), &url, &["org", "create", "Beside The Server"]).output().expect("run actionsd");
     assert!(cli.status.success(), "{cli:?}");
     first.kill_9();
     let again = Process::start(dir.path(), "again", &[("ACTIONSD_DATABASE_URL", url.clone())]).await;
@@ -1073,15 +1066,7 @@ async fn one_server_per_sqlite_file() {
 async fn org_create_on_the_command_line_checks_the_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
-    let run = |name: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_actionsd"))
-            .args(["org", "create", name])
-            .current_dir(dir.path())
-            .env_clear()
-            .env("ACTIONSD_DATABASE_URL", &url)
-            .output()
-            .expect("run actionsd")
-    };
+    let run = |name: &str| actionsd_in(dir.path(), &url, &["org", "create", name]).output().expect("run actionsd");
     for bad in ["", "   ", &"x".repeat(201)] {
         let out = run(bad);
         assert!(!out.status.success(), "{bad:?} was accepted");

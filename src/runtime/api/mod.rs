@@ -220,7 +220,7 @@ fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
             .with_message(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels"))
             .into()),
         // serde_json stops at 128 levels before the check above could: the same limit, said so.
-        Err(e) if e.to_string().starts_with("recursion limit exceeded") => Err(JsNativeError::range()
+        Err(e) if crate::domain::nesting::too_deep(&e) => Err(JsNativeError::range()
             .with_message(format!("the value is nested deeper than {MAX_VALUE_DEPTH} levels"))
             .into()),
         Err(e) => Err(JsNativeError::range().with_message(format!("the value is not valid JSON: {e}")).into()),
