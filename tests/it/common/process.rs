@@ -15,15 +15,43 @@ pub struct Process {
     pub client: reqwest::Client,
 }
 
+/// A port that nothing listens on, for a server started as another process. It is picked below
+/// the kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`, 32768 and up by
+/// default), so the outgoing connections the tests open all the time cannot take it between the
+/// pick and the server's bind; only another such pick can, which `Process::start` survives.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
 }
 
 impl Process {
     /// Starts `actionsd serve` in `dir` on a free port, with no `ACTIONSD_*` variable inherited but
     /// the ones in `env`; output goes to `<dir>/<name>.log`. Waits until `/debug/ready` answers 200.
+    ///
+    /// The port is free when it is picked but released before the server binds it, so another
+    /// socket (an outgoing connection's ephemeral port, say) can take it in between: a start that
+    /// ends in "Address already in use" is tried again on a new port.
     pub async fn start(dir: &Path, name: &str, env: &[(&str, String)]) -> Process {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut p = Process::spawn(dir, name, env);
+            match p.wait_ready().await {
+                Ok(()) => return p,
+                Err(log) if attempts < 5 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("actionsd exited during start:\n{log}"),
+            }
+        }
+    }
+
+    fn spawn(dir: &Path, name: &str, env: &[(&str, String)]) -> Process {
         let port = free_port();
         let log = dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
@@ -46,9 +74,7 @@ impl Process {
         }
         let child = cmd.spawn().expect("spawn actionsd");
         let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
-        let mut p = Process { child, base: format!("http://127.0.0.1:{port}"), log, client };
-        p.wait_ready().await;
-        p
+        Process { child, base: format!("http://127.0.0.1:{port}"), log, client }
     }
 
     /// The server's process id.
@@ -60,15 +86,16 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    async fn wait_ready(&mut self) {
+    /// Ok once `/debug/ready` answers 200; the log (with the exit status) if the process ended.
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("actionsd exited during start ({status}):\n{}", self.log_text());
+                return Err(format!("({status})\n{}", self.log_text()));
             }
             if let Ok(r) = self.client.get(format!("{}/debug/ready", self.base)).send().await {
                 if r.status() == StatusCode::OK {
-                    return;
+                    return Ok(());
                 }
             }
             assert!(Instant::now() < deadline, "actionsd not ready after 60 s:\n{}", self.log_text());
