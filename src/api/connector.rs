@@ -730,8 +730,10 @@ pub struct TestConnectionCallRequest {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestConnectionCallResponse {
-    /// What the call would answer ZITADEL.
-    #[schema(value_type = Object)]
+    /// What the call would answer ZITADEL; left out when that answer is an empty body (a
+    /// request or response payload without its message object is passed through as one).
+    #[schema(value_type = Object, required = false)]
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub reply: serde_json::Value,
     /// The payload's condition (`function/<name>`, `request/<method>`, …); empty when none.
     #[serde(skip_serializing_if = "String::is_empty")]

@@ -152,6 +152,11 @@ fn descriptors<'a>(protos: &'a Protos, rpc: &Rpc) -> ApiResult<&'a (MessageDescr
         .ok_or_else(|| ApiError::bare(Kind::Unimplemented, format!("{} has no protobuf definition", rpc.full_name())))
 }
 
+/// The RPC's request message, when it has a protobuf definition.
+pub fn request_descriptor<'a>(protos: &'a Protos, rpc: &Rpc) -> Option<&'a MessageDescriptor> {
+    protos.method(rpc.service, rpc.method).map(|(input, _)| input)
+}
+
 /// Decodes a protobuf request message into the JSON its handler reads (protobuf's JSON mapping:
 /// lowerCamelCase names, 64-bit integers as strings, enums by name, unset fields left out).
 pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<serde_json::Value> {
@@ -368,13 +373,13 @@ pub fn check_connect_headers(headers: &HeaderMap) -> ApiResult<()> {
             )));
         }
     }
-    check_content_encoding(headers)
+    Ok(())
 }
 
 /// A body in an encoding other than identity (e.g. `Content-Encoding: gzip`) is refused with
 /// UNIMPLEMENTED naming the one supported, as Connect servers answer an encoding they do not
 /// support (instead of reading compressed bytes as a malformed message).
-fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
+pub fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
     for value in headers.get_all(header::CONTENT_ENCODING) {
         let encoding = value.to_str().unwrap_or("").trim();
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {

@@ -166,7 +166,7 @@ impl Chain for Replace<'_> {
             )));
         };
         if self.field == "request" {
-            let v = super::normalize_message(self.rpc, v, self.params.to_vec())?;
+            let v = super::normalize_message(&self.state.protos, self.rpc, v, self.params.to_vec())?;
             self.payload[self.field] = canonical_request(self.state, self.rpc, &v);
             self.replaced = Some(v);
         } else {

@@ -2,6 +2,7 @@
 //! zero values omitted.
 
 use crate::domain::Duration;
+use prost_reflect::MessageDescriptor;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Serializer;
 use std::fmt;
@@ -344,20 +345,34 @@ fn kind(v: &serde_json::Value) -> &'static str {
 }
 
 /// Finds the path of the first string containing a NUL character (databases cannot store it).
-pub fn find_nul(v: &serde_json::Value, path: &mut Vec<String>) -> bool {
+/// With the message's descriptor, only its fields are looked at (a key it does not have is an
+/// unknown field, ignored like any other); `Struct`s and maps are free-form and looked at whole.
+pub fn find_nul(desc: Option<&MessageDescriptor>, v: &serde_json::Value, path: &mut Vec<String>) -> bool {
+    let desc = desc.filter(|d| !d.full_name().starts_with("google.protobuf."));
     match v {
         serde_json::Value::String(s) => s.contains('\0'),
         serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
             path.push(format!("[{i}]"));
-            let found = find_nul(item, path);
+            let found = find_nul(desc, item, path);
             if !found {
                 path.pop();
             }
             found
         }),
         serde_json::Value::Object(map) => map.iter().any(|(k, item)| {
+            let inner = match desc {
+                None => None,
+                Some(d) => match d.get_field_by_json_name(k).or_else(|| d.get_field_by_name(k)) {
+                    None => return false,
+                    Some(field) if field.is_map() => None,
+                    Some(field) => match field.kind() {
+                        prost_reflect::Kind::Message(m) => Some(m),
+                        _ => None,
+                    },
+                },
+            };
             path.push(k.clone());
-            let found = k.contains('\0') || find_nul(item, path);
+            let found = k.contains('\0') || find_nul(inner.as_ref(), item, path);
             if !found {
                 path.pop();
             }

@@ -460,6 +460,7 @@ pub(crate) async fn read_body(
 
 /// Builds the request message from the body and the path parameters (which win).
 pub(crate) fn request_value(
+    protos: &grpc::Protos,
     rpc: &Rpc,
     body: &[u8],
     params: Vec<(String, String)>,
@@ -467,7 +468,7 @@ pub(crate) fn request_value(
 ) -> ApiResult<serde_json::Value> {
     let use_body = transport == Transport::Connect || rpc.body == BodyMode::Whole;
     let value = if use_body { json_message(rpc, body)? } else { serde_json::Value::Object(Default::default()) };
-    normalize_message(rpc, value, params)
+    normalize_message(protos, rpc, value, params)
 }
 
 /// A JSON request message (REST and Connect bodies, gRPC's `+json` codec); an empty body is the
@@ -502,6 +503,7 @@ fn path_fields(rpc: &Rpc, value: &serde_json::Value) -> Vec<(String, String)> {
 
 /// Applies the path parameters (which win over the body), drops nulls and refuses NUL characters.
 pub(crate) fn normalize_message(
+    protos: &grpc::Protos,
     rpc: &Rpc,
     mut value: serde_json::Value,
     params: Vec<(String, String)>,
@@ -539,7 +541,8 @@ pub(crate) fn normalize_message(
         _ => None,
     };
     let mut path = Vec::new();
-    let has_nul = json::find_nul(&value, &mut path);
+    // Only in the message's own fields: unknown ones are ignored, whatever they hold.
+    let has_nul = json::find_nul(grpc::request_descriptor(protos, rpc), &value, &mut path);
     if let (Some(overrides), serde_json::Value::Object(map)) = (overrides, &mut value) {
         map.insert("secrets".into(), overrides);
     }
@@ -595,15 +598,33 @@ async fn dispatch(
             return response;
         }
     }
+    // `grpc-timeout` / `connect-timeout-ms`: the call's deadline, counted from its arrival.
+    let deadline = match transport {
+        Transport::Connect => grpc::deadline(&parts.headers),
+        Transport::Gateway => None,
+    };
+    let exceeded = |limit: std::time::Duration| {
+        ApiError::bare(Kind::DeadlineExceeded, format!("deadline exceeded after {} ms", limit.as_millis()))
+    };
     let result = async {
-        let body = read_body(body, parts.version, state.config.request_read_timeout).await?;
+        // The body is read within the deadline too, when that comes before the read timeout.
+        let read = read_body(body, parts.version, state.config.request_read_timeout);
+        let body = match deadline {
+            Some(limit) if limit < state.config.request_read_timeout.as_std() => {
+                tokio::time::timeout(limit, read).await.map_err(|_| exceeded(limit))??
+            }
+            _ => read.await?,
+        };
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
         if transport == Transport::Connect && !matches!(protocol, grpc::Protocol::Grpc(..)) {
             grpc::check_connect_headers(&parts.headers)?;
         }
+        // No transport's body is compressed here (gRPC's own per-message compression is refused
+        // where the frame says so): an encoded body is refused, not read as a malformed message.
+        grpc::check_content_encoding(&parts.headers)?;
         let value = match grpc::request_json(&state.protos, rpc, protocol, &parts.headers, &body)? {
-            Some(message) => normalize_message(rpc, message, params.clone())?,
-            None => request_value(rpc, &body, params.clone(), transport)?,
+            Some(message) => normalize_message(&state.protos, rpc, message, params.clone())?,
+            None => request_value(&state.protos, rpc, &body, params.clone(), transport)?,
         };
         // Over Connect and gRPC the REST path's parameters are body fields: they are taken from
         // the request as sent, so that a request target's reply cannot change them either.
@@ -612,18 +633,18 @@ async fn dispatch(
             Transport::Connect => path_fields(rpc, &value),
         };
         let call = intercept::run(&state, caller, rpc, &parts.headers, &parts.uri, value, params);
-        let value = match (transport, grpc::deadline(&parts.headers)) {
-            (Transport::Connect, Some(limit)) => {
-                let exceeded = || {
-                    ApiError::bare(Kind::DeadlineExceeded, format!("deadline exceeded after {} ms", limit.as_millis()))
-                };
+        let value = match deadline {
+            Some(limit) => {
                 // A call whose deadline passed before it could start (`grpc-timeout: 1n`, or
                 // while its body was read) is not started: no action runs for a caller that
                 // already gave up.
-                let left = limit.checked_sub(started.elapsed()).filter(|left| !left.is_zero()).ok_or_else(exceeded)?;
-                tokio::time::timeout(left, call).await.map_err(|_| exceeded())??
+                let left = limit
+                    .checked_sub(started.elapsed())
+                    .filter(|left| !left.is_zero())
+                    .ok_or_else(|| exceeded(limit))?;
+                tokio::time::timeout(left, call).await.map_err(|_| exceeded(limit))??
             }
-            _ => call.await?,
+            None => call.await?,
         };
         if protocol == grpc::Protocol::ConnectJson && state.config.check_proto_answers {
             grpc::check_answer(&state.protos, rpc, &value)?;

@@ -35,7 +35,7 @@ impl ApiDoc {
         let components = doc.components.get_or_insert_with(Default::default);
         for rpc in super::rpcs() {
             let mut d = (rpc.doc)();
-            shared_parts(&mut d.operation, rpc.org_scoped);
+            shared_parts(&mut d.operation, rpc.org_scoped, super::interceptable(rpc.service));
             paths = paths.path(d.path, utoipa::openapi::path::PathItem::new(d.method, d.operation));
             components.schemas.extend(d.schemas);
         }
@@ -55,7 +55,7 @@ impl ApiDoc {
 /// choose an organization), and the answers any of them may give: 400 (a malformed body or
 /// parameter), 413 (a body over 1 MiB, where there is a body) and 503 (the database or the
 /// sandbox unavailable, with `Retry-After`).
-fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bool) {
+fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bool, interceptable: bool) {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::{ObjectBuilder, Ref, Required, ResponseBuilder, Type};
     if org_scoped {
@@ -88,6 +88,23 @@ fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bo
             .build()
             .into()
     });
+    // A request or response execution's target that interrupts on error fails the call with its
+    // own status (a forwarded error keeps its kind) or, when it times out, with 504.
+    if interceptable {
+        let by_target = "A request/response execution's target failed the call (`Errors.Execution.Forwarded`)";
+        for (status, what) in [
+            ("404", format!("Not found (code 5), or: {by_target}")),
+            ("409", format!("Conflict (code 6), or: {by_target}")),
+            ("429", format!("Resource exhausted (code 8): {by_target}")),
+            (
+                "504",
+                "A request/response execution's target did not answer in time (code 4, `Errors.Execution.Timeout`)"
+                    .to_string(),
+            ),
+        ] {
+            responses.entry(status.into()).or_insert_with(|| error(&what).build().into());
+        }
+    }
 }
 
 /// The schemas the live tail's event refers to (it is not in the RPC table).

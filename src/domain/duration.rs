@@ -65,6 +65,10 @@ impl Duration {
             None => (false, body),
         };
         let whole = body.split_once('.').map_or(body, |(w, _)| w);
+        // Digits only: Rust's integer parse would also take a sign ("+2"), which protojson refuses.
+        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         let shape = input.replacen(whole, "1", 1);
         let secs: u64 = whole.parse().ok()?;
         if secs > 315_576_000_000 || Duration::parse(&shape).is_none() {
@@ -142,7 +146,20 @@ mod tests {
         assert_eq!(Duration::parse_saturating("99999999999.5s").unwrap().nanos, i64::MAX);
         assert_eq!(Duration::parse_saturating("-99999999999s").unwrap().nanos, i64::MIN);
         assert_eq!(Duration::parse_saturating("315576000000s").unwrap().nanos, i64::MAX);
-        for bad in ["315576000001s", "99999999999", "9999999999999999999999s", "99999999999.s", "1x1s", "", "s"] {
+        for bad in [
+            "315576000001s",
+            "99999999999",
+            "9999999999999999999999s",
+            "99999999999.s",
+            "1x1s",
+            "",
+            "s",
+            "+2s",
+            "+0s",
+            "-+2s",
+            "+99999999999s",
+            "+2.5s",
+        ] {
             assert!(Duration::parse_saturating(bad).is_none(), "{bad}");
         }
     }

@@ -27,32 +27,55 @@ type TriggerKey = (i64, Trigger);
 
 /// Recently loaded per-organization data (trigger action lists, secrets), so `_execute` usually
 /// costs no database round trip.
+///
+/// A load that began before a write and ends after the write's `invalidate` holds what the write
+/// replaced: such a value is answered to its own caller but not kept (the generation, bumped by
+/// every invalidation, has moved on), so the server reads its own writes at once.
 struct OrgCache<K, V> {
-    entries: Mutex<HashMap<K, (std::time::Instant, Arc<V>)>>,
+    inner: Mutex<CacheEntries<K, V>>,
+}
+
+struct CacheEntries<K, V> {
+    generation: u64,
+    entries: HashMap<K, (std::time::Instant, Arc<V>)>,
 }
 
 impl<K, V> Default for OrgCache<K, V> {
     fn default() -> Self {
-        Self { entries: Mutex::new(HashMap::new()) }
+        Self { inner: Mutex::new(CacheEntries { generation: 0, entries: HashMap::new() }) }
     }
 }
 
 impl<K: std::hash::Hash + Eq + Copy, V> OrgCache<K, V> {
-    fn get(&self, key: K) -> Option<Arc<V>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&key).filter(|(at, _)| at.elapsed() < TRIGGER_CACHE_TTL).map(|(_, v)| v.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheEntries<K, V>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn put(&self, key: K, value: Arc<V>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() > 10_000 {
-            entries.retain(|_, (at, _)| at.elapsed() < TRIGGER_CACHE_TTL);
+    /// The cached value, or the generation to hand to `put` with the value loaded now.
+    fn get(&self, key: K) -> Result<Arc<V>, u64> {
+        let inner = self.lock();
+        match inner.entries.get(&key).filter(|(at, _)| at.elapsed() < TRIGGER_CACHE_TTL) {
+            Some((_, v)) => Ok(v.clone()),
+            None => Err(inner.generation),
         }
-        entries.insert(key, (std::time::Instant::now(), value));
+    }
+
+    /// Keeps a value loaded after `get` answered `generation`, unless an invalidation came since.
+    fn put(&self, key: K, value: Arc<V>, generation: u64) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if inner.entries.len() > 10_000 {
+            inner.entries.retain(|_, (at, _)| at.elapsed() < TRIGGER_CACHE_TTL);
+        }
+        inner.entries.insert(key, (std::time::Instant::now(), value));
     }
 
     fn invalidate(&self, keep: impl Fn(&K) -> bool) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| keep(k));
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.retain(|k, _| keep(k));
     }
 }
 
@@ -162,20 +185,22 @@ impl ExecuteTrigger {
 
     /// The organization's action settings (cached like the action lists).
     pub async fn settings(&self, org: i64) -> ApiResult<Settings> {
-        if let Some(s) = self.settings.get(org) {
-            return Ok(*s);
-        }
+        let generation = match self.settings.get(org) {
+            Ok(s) => return Ok(*s),
+            Err(generation) => generation,
+        };
         let settings = crate::store::recordings::settings(&self.store.db, org).await?;
-        self.settings.put(org, Arc::new(settings));
+        self.settings.put(org, Arc::new(settings), generation);
         Ok(settings)
     }
 
     /// The organization's secrets, decrypted (cached like the action lists). A value that does not
     /// decrypt (the encryption key changed) is left out, with a warning: the script sees `undefined`.
     pub async fn secrets(&self, org: i64) -> ApiResult<Arc<Secrets>> {
-        if let Some(s) = self.secrets.get(org) {
-            return Ok(s);
-        }
+        let generation = match self.secrets.get(org) {
+            Ok(s) => return Ok(s),
+            Err(generation) => generation,
+        };
         let mut values = std::collections::BTreeMap::new();
         for row in secret_store::list(&self.store.db, org).await? {
             match crate::store::crypto::decrypt(&self.encryption_key, &row.value_enc) {
@@ -186,16 +211,17 @@ impl ExecuteTrigger {
             }
         }
         let secrets = Arc::new(Secrets::new(values));
-        self.secrets.put(org, secrets.clone());
+        self.secrets.put(org, secrets.clone(), generation);
         Ok(secrets)
     }
 
     /// The action list of a trigger, in order (inactive actions included; they are skipped).
     pub(crate) async fn action_specs(&self, org: i64, trigger: Trigger) -> ApiResult<Arc<Vec<ActionSpec>>> {
         let key = (org, trigger);
-        if let Some(list) = self.cache.get(key) {
-            return Ok(list);
-        }
+        let generation = match self.cache.get(key) {
+            Ok(list) => return Ok(list),
+            Err(generation) => generation,
+        };
         let max = self.limits.max_action_timeout;
         let list: Vec<ActionSpec> =
             flow_store::trigger_actions(&self.store.db, org, trigger.flow(), trigger.trigger_type())
@@ -212,7 +238,7 @@ impl ExecuteTrigger {
                 })
                 .collect();
         let list = Arc::new(list);
-        self.cache.put(key, list.clone());
+        self.cache.put(key, list.clone(), generation);
         Ok(list)
     }
 
@@ -556,4 +582,25 @@ fn run_record(
             .map(|t| serde_json::to_string(&t.warnings).unwrap_or_else(|_| "[]".into())),
         action_version: r.action_version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value loaded across an invalidation (the load began before a write and ended after it)
+    /// is not kept: the next reader loads again and sees the write.
+    #[test]
+    fn a_load_that_crossed_an_invalidation_is_not_cached() {
+        let cache: OrgCache<i64, &str> = OrgCache::default();
+        let generation = cache.get(1).unwrap_err();
+        cache.invalidate(|org| *org != 1); // the write's, while the load ran
+        cache.put(1, Arc::new("old"), generation);
+        let generation = cache.get(1).expect_err("the stale load was kept");
+        cache.put(1, Arc::new("new"), generation);
+        assert_eq!(*cache.get(1).unwrap(), "new");
+        // Another organization's invalidation forgets nothing of this one's.
+        cache.invalidate(|org| *org != 2);
+        assert_eq!(*cache.get(1).unwrap(), "new");
+    }
 }

@@ -132,9 +132,12 @@ pub async fn on_event<C: ConnectionTrait>(conn: &C, e: EventInfo<'_>) -> ApiResu
 /// waits for (or is attempted at) a retry hours later.
 async fn target_removed<C: ConnectionTrait>(conn: &C, target_id: &str) -> ApiResult<()> {
     let Some(target_id) = crate::domain::id::parse(target_id) else { return Ok(()) };
+    // An attempt in flight (leased, its lease running) is left to end: its result is recorded
+    // (the receiver may well have taken the event), and a later attempt finds no target and
+    // gives up. A lease that ran out belongs to a node that is gone.
     let sql = format!(
         "UPDATE deliveries SET state = {DEAD}, last_error = 'the target was removed', lease_until = 0, changed_at = $1
-         WHERE target_id = $2 AND state IN ({PENDING}, {FAILED})"
+         WHERE target_id = $2 AND state IN ({PENDING}, {FAILED}) AND lease_until < $1"
     );
     conn.execute(stmt(conn.get_database_backend(), &sql, vec![now_micros().into(), target_id.into()])).await?;
     Ok(())
@@ -286,9 +289,12 @@ pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()>
                     );
                     txn.execute(stmt(backend, &sql, vec![status.into(), now.into(), node.into()])).await?;
                 }
+                // A failed attempt whose target was removed while it ran is the last one.
                 for r in results.into_iter().filter(|r| r.state != DeliveryState::Succeeded) {
                     let sql = format!(
-                        "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
+                        "UPDATE deliveries SET state = CASE WHEN connection_id IS NULL
+                            AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.id = deliveries.target_id)
+                            THEN {DEAD} ELSE $1 END, attempts = attempts + 1, last_status = $2,
                          last_error = $3, next_attempt_at = $4, lease_until = 0, changed_at = $5
                          WHERE id = $6 AND lease_owner = $7 AND state IN ({PENDING}, {FAILED})"
                     );

@@ -228,7 +228,7 @@ async fn create_timeout_range_and_format(s: &TestServer) {
         assert_invalid(&r, msg);
     }
     // not the "<seconds>s" form
-    for bad in ["1m", "5", "abc", "1h", "s"] {
+    for bad in ["1m", "5", "abc", "1h", "s", "+0s", "+5s"] {
         let r = create(s, json!({"name": "t", "script": "x", "timeout": bad})).await;
         assert_invalid_names(&r, "timeout");
     }
@@ -985,6 +985,16 @@ async fn list_actions_empty_query_element(s: &TestServer) {
     assert_invalid(&r, "invalid ListActionsRequest.Queries[0].ActionNameQuery.Name: must not contain NUL characters");
     let r = s.post("/management/v1/flows/2/trigger/4", &s.admin, json!({"actionIds": ["1", "a\u{0}"]})).await;
     assert_invalid(&r, "invalid SetTriggerActionsRequest.ActionIds[1]: must not contain NUL characters");
+    // Unknown fields are ignored whatever they hold, also a NUL (in the value or the name, at the
+    // top or inside a known message); a free-form value is looked at whole.
+    let r = list(
+        s,
+        json!({"queries": [{"actionNameQuery": {"name": "a", "x\u{0}": 1}, "odd": "\u{0}"}], "unknownField": "a\u{0}b", "a\u{0}b": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.post("/zitadel.management.v1.ManagementService/GetMyOrg", &s.admin, json!({"x": "\u{0}"})).await;
+    assert_eq!(r.status, 200, "{r:?}");
     // At most 100 queries in one request (they are ANDed): 100 is fine, thousands are a 400,
     // never a statement too deep to build (ListRuns alike).
     let id = s.create_action(&s.admin, "q").await;

@@ -249,6 +249,22 @@ async fn effects_through_the_api_are_durable(s: &TestServer) {
         "{r:?}"
     );
     assert_eq!(r.body["reply"], created("u12")["response"]);
+    // A payload without its message object is answered with an empty body: the dry run leaves
+    // the reply out (it is never `null`), on both transports.
+    let bare = json!({"fullMethod": "/zitadel.user.v2.UserService/AddHumanUser", "request": null});
+    let r = s.post(&format!("{CONNECTIONS}/{id}/_test"), &s.admin, json!({"payload": bare})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.get("reply").is_none(), "{r:?}");
+    assert_eq!(r.body["outcome"], "OUTCOME_SUCCEEDED", "{r:?}");
+    let r = s
+        .post(
+            "/actionsd.connector.v1.ConnectorService/TestConnectionCall",
+            &s.admin,
+            json!({"id": id, "payload": bare}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.get("reply").is_none(), "{r:?}");
     // ZITADEL is down when the call comes: the reply goes out, the grant waits in the queue.
     z.pause().await;
     let first = created("u9");

@@ -568,6 +568,30 @@ async fn list_deliveries_filters_order_and_pagination(s: &TestServer) {
     assert_eq!(r.status, 401, "{r:?}");
 }
 
+/// A target removed while an attempt to it is in flight: the attempt's result is recorded (the
+/// receiver took the event), not lost under the removal's DEAD; a failed one is the last.
+async fn an_attempt_in_flight_when_its_target_is_removed_is_recorded(s: &TestServer) {
+    for (status, state) in [(200, "DELIVERY_STATE_SUCCEEDED"), (500, "DELIVERY_STATE_DEAD")] {
+        let rx = Receiver::start().await;
+        // The receiver holds its answer, so that the removal comes while the attempt runs.
+        rx.set_default(Answer::status(status).with_delay(Duration::from_millis(1500)));
+        let (tid, _) = target(s, &format!("inflight{status}"), &rx.url("/slow")).await;
+        set_execution(s, json!({"event": {"event": "action.added"}}), &[&tid]).await;
+        create_action(s, &format!("inflight_{status}")).await;
+        rx.wait_until(Duration::from_secs(10), "the attempt arrives", |reqs| reqs.len() == 1).await;
+        let r = s.delete(&format!("/v2/actions/targets/{tid}"), &s.admin).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let ds = wait_deliveries(s, by_target(&tid), Duration::from_secs(10), "the attempt recorded", |ds| {
+            ds.len() == 1 && ds[0]["attempts"] == 1
+        })
+        .await;
+        assert_eq!(ds[0]["state"], state, "{ds:#?}");
+        assert_eq!(ds[0]["lastStatus"], status, "{ds:#?}");
+        assert!(ds[0].get("nextAttemptDate").is_none(), "{ds:#?}");
+        assert_eq!(rx.requests().len(), 1, "no attempt after the removal");
+    }
+}
+
 async fn deleting_a_target_ends_its_open_deliveries(s: &TestServer) {
     let rx = Receiver::start().await;
     rx.set_default(Answer::status(500));
@@ -780,6 +804,7 @@ backend_tests_with!(fast;
     one_aggregate_is_delivered_in_order_without_blocking_others,
     list_deliveries_filters_order_and_pagination,
     deleting_a_target_ends_its_open_deliveries,
+    an_attempt_in_flight_when_its_target_is_removed_is_recorded,
     rolled_back_events_queue_nothing,
     metrics_show_target_calls_and_queue_depth,
 );

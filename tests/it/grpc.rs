@@ -892,6 +892,34 @@ async fn browser_preflights_and_connect_encodings() {
         assert_eq!(body["code"], "unimplemented", "{body}");
         assert!(body["message"].as_str().unwrap().contains(encoding), "{body}");
     }
+    // So on the other transports that carry a whole body: gRPC-web (UNIMPLEMENTED, trailers-only)
+    // and the REST gateway (501, code 12), never a compressed body read as a malformed message.
+    let r = s
+        .client
+        .post(&url)
+        .header("authorization", format!("Bearer {}", s.admin))
+        .header("content-type", "application/grpc-web+proto")
+        .header("content-encoding", "gzip")
+        .body(gzip_of_empty_object.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers().get("grpc-status").map(|v| v.to_str().unwrap()), Some("12"), "{r:?}");
+    assert!(r.headers().get("grpc-message").unwrap().to_str().unwrap().contains("gzip"), "{r:?}");
+    let r = s
+        .client
+        .post(format!("{}/management/v1/actions/_search", s.base))
+        .header("authorization", format!("Bearer {}", s.admin))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gzip_of_empty_object.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 501);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], 12, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("gzip"), "{body}");
     // The one Connect protocol version; another is INVALID_ARGUMENT naming the header.
     for (version, status) in [("1", 200), ("2", 400)] {
         let r = s

@@ -73,6 +73,12 @@ fn shared_header_and_answers_are_documented() {
             assert!(responses.get(status).is_some(), "{} documents no {status}", rpc.full_name());
         }
         assert_eq!(responses.get("413").is_some(), op.get("requestBody").is_some(), "413 of {}", rpc.full_name());
+        // What a request/response execution's target can fail an interceptable call with.
+        if actionsd::api::interceptable(rpc.service) {
+            for status in ["401", "403", "404", "409", "429", "504"] {
+                assert!(responses.get(status).is_some(), "{} documents no {status}", rpc.full_name());
+            }
+        }
     }
 }
 

@@ -458,7 +458,9 @@ async fn signing_key_rotation_grace_period(s: &TestServer) {
 
     // Negative or malformed durations are refused and change nothing.
     let before = target_row(s, &id).await;
-    for (value, key) in [("-1s", Some("Errors.Target.Invalid")), ("1m", None), ("3600", None), ("abc", None)] {
+    for (value, key) in
+        [("-1s", Some("Errors.Target.Invalid")), ("1m", None), ("3600", None), ("abc", None), ("+2s", None)]
+    {
         let r = s.post(&format!("{TARGETS}/{id}"), &s.admin, json!({"expirationSigningKey": value})).await;
         assert_eq!(r.status, 400, "{value}: {r:?}");
         assert_eq!(r.code(), 3, "{value}: {r:?}");

@@ -959,6 +959,18 @@ async fn slow_clients_are_cut_off() {
         assert_eq!(body["message"], "the request body did not arrive within 1s", "{path}: {body}");
         assert!(body.get("details").is_none(), "transport-level shape: {body}");
     }
+    // A Connect call's own deadline, when it comes first, bounds the body's arrival too.
+    let mut slow = tokio::net::TcpStream::connect(&authority).await.expect("connect");
+    let with_deadline = head("/zitadel.management.v1.ManagementService/ListActions", 100).replacen(
+        "\r\n",
+        "\r\nConnect-Timeout-Ms: 200\r\n",
+        1,
+    );
+    slow.write_all(with_deadline.as_bytes()).await.unwrap();
+    let (status, body) = answer(&until_closed(&mut slow).await);
+    assert!(status.starts_with("HTTP/1.1 504"), "{status} {body}");
+    assert_eq!(body["code"], "deadline_exceeded", "{body}");
+    assert_eq!(body["message"], "deadline exceeded after 200 ms", "{body}");
     // A client that keeps to the bound is served as before.
     let r = s.post("/management/v1/actions/_search", &s.admin, json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
