@@ -49,11 +49,14 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     if config.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
         config.admin_token = None;
     }
+    let mut new_key_file = None;
     if config.encryption_key.as_deref().unwrap_or("").is_empty() {
         if config.is_postgres() {
             anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
         }
-        config.encryption_key = Some(sqlite_encryption_key(&config.database_url)?);
+        let (key, new_file) = sqlite_encryption_key(&config.database_url);
+        config.encryption_key = Some(key);
+        new_key_file = new_file;
     } else if config.encryption_key.as_deref().is_some_and(|k| k.trim().len() < MIN_ENCRYPTION_KEY_CHARS) {
         tracing::warn!(
             "ACTIONSD_ENCRYPTION_KEY is short: anyone who guesses it can read the stored secrets; \
@@ -62,6 +65,9 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     }
     let dbs = store::connect(&config.database_url, schema, &config.db_options()).await?;
     let store = store::Store::new(dbs).await?;
+    if let Some(key_path) = new_key_file {
+        write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
+    }
     let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone())
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
@@ -209,8 +215,9 @@ fn sqlite_file_path(url: &str) -> &str {
     path.split('?').next().unwrap_or("")
 }
 
-/// With SQLite and no configured key, the key lives in a file beside the database (created once).
-fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
+/// With SQLite and no configured key, the key lives in a file beside the database (created once):
+/// the key read from it, or a new one and the path to write it to (see `write_new_key_file`).
+fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
     let path = sqlite_file_path(url);
     let key_path = if path.is_empty() || path == ":memory:" {
         std::path::PathBuf::from("actionsd.key")
@@ -221,13 +228,28 @@ fn sqlite_encryption_key(url: &str) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(&key_path) {
         let existing = existing.trim();
         if !existing.is_empty() {
-            return Ok(existing.to_string());
+            return (existing.to_string(), None);
         }
     }
-    let key = store::tokens::generate_secret();
-    write_secret_file(&key_path.to_string_lossy(), &key)?;
+    (store::tokens::generate_secret(), Some(key_path))
+}
+
+/// Writes a newly generated key file, unless the database already holds values sealed with a key
+/// (then the file that held it is missing: a new key could read none of them, and writing one
+/// would take the place where the old file has to be restored).
+async fn write_new_key_file(store: &store::Store, key_path: &std::path::Path, key: &str) -> anyhow::Result<()> {
+    let sealed = store::orgs::get_setting(&store.db, v2::payload::SIGNING_KEY_SETTING)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the instance signing key: {e}"))?;
+    if sealed.is_some() {
+        anyhow::bail!(
+            "the encryption key file {} is missing, but the database already holds values encrypted with              its key: restore the file (or set ACTIONSD_ENCRYPTION_KEY to the key it held)",
+            key_path.display()
+        );
+    }
+    write_secret_file(&key_path.to_string_lossy(), key)?;
     tracing::info!(path = %key_path.display(), "generated the encryption key");
-    Ok(key)
+    Ok(())
 }
 
 /// Writes a secret to a file readable only by its owner (mode 0600): written whole to a new file

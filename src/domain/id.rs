@@ -30,6 +30,17 @@ impl IdGenerator {
         self.node.store(node & ((1 << NODE_BITS) - 1), Ordering::Relaxed);
     }
 
+    /// Mints only ids above `id` from now on, whatever the clock says (the ids of an earlier
+    /// process, whose clock may have been ahead of this one's).
+    pub fn advance_past(&self, id: i64) {
+        let ms = id >> (NODE_BITS + SEQ_BITS);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if ms >= state.0 {
+            // The last sequence number of that millisecond: the next id borrows the one after.
+            *state = (ms, (1 << SEQ_BITS) - 1);
+        }
+    }
+
     pub fn next(&self) -> i64 {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut now = chrono::Utc::now().timestamp_millis() - EPOCH_MS;
@@ -74,6 +85,25 @@ mod tests {
             last = id;
         }
         assert!(last.to_string().len() >= 17);
+    }
+
+    /// After ids minted on a clock that was ahead (another process's, before a restart), the
+    /// next ones come after them, not from the wall clock.
+    #[test]
+    fn ids_come_after_the_highest_in_use() {
+        let ahead_ms = chrono::Utc::now().timestamp_millis() - EPOCH_MS + 3_600_000;
+        let earlier = (ahead_ms << (NODE_BITS + SEQ_BITS)) | (5 << SEQ_BITS) | 17;
+        let g = IdGenerator::new(0);
+        g.advance_past(earlier);
+        let mut last = earlier;
+        for _ in 0..5_000 {
+            let id = g.next();
+            assert!(id > last, "{id} after {last}");
+            last = id;
+        }
+        // A lower id does not move it back.
+        g.advance_past(1);
+        assert!(g.next() > last);
     }
 
     #[test]

@@ -90,7 +90,62 @@ pub struct SandboxPool {
     /// The workers' working directory: empty, so nothing they could reach is on disk; private
     /// (0700, a random name) and removed with the pool. Their log spill files are kept there.
     /// None when no private directory could be made: workers then run in `/` and spill no logs.
-    dir_guard: Option<tempfile::TempDir>,
+    dir_guard: Option<PrivateDir>,
+}
+
+/// A sandbox directory and the lock that marks it as in use: held (an exclusive `flock`) for as
+/// long as the server lives, released by the kernel when it ends, also by `kill -9`.
+struct PrivateDir {
+    dir: tempfile::TempDir,
+    _owner: std::fs::File,
+}
+
+const DIR_PREFIX: &str = "actionsd-sandbox-";
+const OWNER_LOCK: &str = ".owner.lock";
+
+impl PrivateDir {
+    /// Makes this pool's directory, then removes the ones that servers which ended without
+    /// cleaning up (`kill -9`, a crash) left behind, with their workers' log spill files.
+    fn create() -> Option<PrivateDir> {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o700);
+        let dir = tempfile::Builder::new().prefix(DIR_PREFIX).permissions(private).tempdir().ok()?;
+        // Locked before it takes its name, so a sweep never finds it unlocked.
+        let staging = dir.path().join(".owner.lock.new");
+        let owner = std::fs::File::create(&staging).ok()?;
+        owner.try_lock().ok()?;
+        std::fs::rename(&staging, dir.path().join(OWNER_LOCK)).ok()?;
+        sweep_abandoned(dir.path());
+        Some(PrivateDir { dir, _owner: owner })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+/// Removes the sandbox directories (beside `own`) whose owner lock nobody holds. One without a
+/// lock file is left alone: it is being made, or is not ours to judge.
+fn sweep_abandoned(own: &std::path::Path) {
+    let Some(parent) = own.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(DIR_PREFIX));
+        if !ours || path == own || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(path.join(OWNER_LOCK)) else { continue };
+        if lock.try_lock().is_ok() {
+            drop(lock);
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => tracing::info!(path = %path.display(), "removed the sandbox directory of an ended server"),
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), error = %e, "could not remove a stale sandbox directory")
+                }
+            }
+        }
+    }
 }
 
 /// Permission to run actions: one worker slot, counted against the organization's share.
@@ -102,11 +157,7 @@ pub struct Slot {
 impl SandboxPool {
     pub fn new(config: PoolConfig) -> Arc<Self> {
         let slots = Arc::new(Semaphore::new(config.workers));
-        let dir_guard = {
-            use std::os::unix::fs::PermissionsExt;
-            let private = std::fs::Permissions::from_mode(0o700);
-            tempfile::Builder::new().prefix("actionsd-sandbox-").permissions(private).tempdir().ok()
-        };
+        let dir_guard = PrivateDir::create();
         Arc::new(SandboxPool {
             config,
             idle: Mutex::new(Vec::new()),

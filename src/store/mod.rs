@@ -54,6 +54,29 @@ pub struct Store {
     pub tail: std::sync::Arc<crate::service::tail::TailHub>,
 }
 
+/// The tables whose keys the id generator mints, and the columns.
+const MINTED_IDS: [(&str, &str); 10] = [
+    ("actions", "id"),
+    ("orgs", "id"),
+    ("tokens", "id"),
+    ("targets", "id"),
+    ("target_keys", "id"),
+    ("deliveries", "id"),
+    ("connections", "id"),
+    ("connection_rejections", "id"),
+    ("runs", "id"),
+    ("runs", "run_id"),
+];
+
+/// The highest minted id stored (None in an empty database).
+async fn highest_id(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
+    let parts: Vec<String> =
+        MINTED_IDS.iter().map(|(table, column)| format!("SELECT MAX({column}) AS m FROM {table}")).collect();
+    let sql = format!("SELECT MAX(m) AS m FROM ({}) AS minted", parts.join(" UNION ALL "));
+    let row = db.query_one(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await?;
+    Ok(row.and_then(|r| r.try_get::<Option<i64>>("", "m").ok().flatten()))
+}
+
 impl Store {
     /// Registers this process and leases a node number for id generation.
     pub async fn new(dbs: Databases) -> Result<Self, DbErr> {
@@ -67,6 +90,13 @@ impl Store {
         .await?
         .last_insert_id;
         let (node_no, lease_until) = nodes::claim(&writer, node).await?;
+        let ids = IdGenerator::new(node_no);
+        // Ids are time-ordered from the wall clock: after a restart on a clock that is behind
+        // the last process's (an NTP step, a restored snapshot, another host), minting from it
+        // would repeat ids already stored. The first ids come after the highest one in use.
+        if let Some(highest) = highest_id(&writer).await? {
+            ids.advance_past(highest);
+        }
         let sqlite_writer = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         let changes = std::sync::Arc::new(changes::Changes::default());
         let group = (backend == DatabaseBackend::Sqlite)
@@ -79,7 +109,7 @@ impl Store {
             sqlite_writer,
             group,
             acquire_timeout,
-            ids: std::sync::Arc::new(IdGenerator::new(node_no)),
+            ids: std::sync::Arc::new(ids),
             node_lease_until: std::sync::atomic::AtomicI64::new(lease_until),
             node_lease_renewal: tokio::sync::Mutex::new(()),
             changes,

@@ -954,6 +954,18 @@ mod in_process {
         exec("UPDATE node_leases SET lease_until = 0 WHERE node_no = 7".to_string()).await;
         let late = open().await.expect("store");
         assert_eq!(late.ids.node(), 7);
+        // Ids stored by a process whose clock was ahead (an hour, here): a new start mints after
+        // them, not from its own clock, so no stored id is minted again.
+        let stored = (chrono::Utc::now().timestamp_millis() - 1_704_067_200_000 + 3_600_000) << 22;
+        exec(format!(
+            "INSERT INTO orgs (id, name, name_folded, is_default, sequence, created_at, changed_at) \
+             VALUES ({stored}, 'ahead', 'ahead', false, 1, 0, 0)"
+        ))
+        .await;
+        exec("UPDATE node_leases SET lease_until = 0 WHERE node_no = 8".to_string()).await;
+        let restarted = open().await.expect("store");
+        let next = restarted.new_id();
+        assert!(next > stored, "minted {next}, not after the stored {stored}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1037,6 +1049,34 @@ async fn the_bootstrap_token_reaches_its_file_or_is_not_kept() {
     assert_eq!(status, 200, "the generated token works: {r}");
 }
 
+/// The generated encryption key file of a SQLite database that went missing is not replaced by a
+/// new key (which could read none of the stored secrets): the start fails naming the file, and
+/// succeeds again once it is restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_key_file_is_named_not_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("keyed.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let key_file = dir.path().join("keyed.db.key");
+    let first = Process::start(dir.path(), "first", &[("ACTIONSD_DATABASE_URL", url.clone())]).await;
+    assert!(first.terminate(Duration::from_secs(30)).is_some_and(|s| s.success()));
+    let key = std::fs::read_to_string(&key_file).expect("the generated key file");
+    std::fs::rename(&key_file, dir.path().join("elsewhere.key")).unwrap();
+    let out = actionsd_in(dir.path(), &url, &["serve"])
+        .env("ACTIONSD_ADDR", format!("127.0.0.1:{}", common::process::free_port()))
+        .env("ACTIONSD_ADMIN_TOKEN_FILE", dir.path().join("admin.token"))
+        .output()
+        .expect("run actionsd");
+    assert!(!out.status.success(), "started with a new key");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("keyed.db.key is missing"), "{stderr}");
+    assert!(!key_file.exists(), "a new key file was written in its place");
+    std::fs::rename(dir.path().join("elsewhere.key"), &key_file).unwrap();
+    let again = Process::start(dir.path(), "again", &[("ACTIONSD_DATABASE_URL", url)]).await;
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    drop(again);
+}
+
 /// One server per SQLite file: a second `serve` on the same file refuses to start, saying why,
 /// while one-shot commands still run beside the first; once the first is gone (even killed), a
 /// new server starts.
@@ -1058,6 +1098,37 @@ async fn one_server_per_sqlite_file() {
     first.kill_9();
     let again = Process::start(dir.path(), "again", &[("ACTIONSD_DATABASE_URL", url.clone())]).await;
     drop(again);
+}
+
+/// A server killed with `kill -9` cannot remove its sandbox directory (with its workers' log
+/// spill files): the next server to start removes it, and leaves a live server's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_servers_sandbox_directory_is_removed_by_the_next_start() {
+    // The server's own directory: where the lock file it holds open is.
+    fn sandbox_of(pid: u32) -> std::path::PathBuf {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds");
+        let lock = fds
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .find(|target| target.file_name().is_some_and(|n| n == ".owner.lock"))
+            .expect("the server holds its sandbox directory's lock");
+        lock.parent().unwrap().to_path_buf()
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live_dir = tempfile::tempdir().expect("tempdir");
+    let live = Process::start(live_dir.path(), "live", &sqlite_env(&live_dir.path().join("live.db"))).await;
+    let live_sandbox = sandbox_of(live.pid());
+    let env = sqlite_env(&dir.path().join("killed.db"));
+    let first = Process::start(dir.path(), "first", &env).await;
+    let sandbox = sandbox_of(first.pid());
+    assert!(sandbox.is_dir());
+    first.kill_9();
+    assert!(sandbox.is_dir(), "a killed server cannot clean up");
+    let second = Process::start(dir.path(), "second", &env).await;
+    assert!(!sandbox.exists(), "the next start removes {}", sandbox.display());
+    assert!(live_sandbox.is_dir(), "a live server's directory is kept");
+    assert!(sandbox_of(second.pid()).is_dir());
+    drop(live);
 }
 
 /// `actionsd org create` holds a name to the API's rule (1 to 200 characters, trimmed, not blank)
