@@ -69,7 +69,8 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
     let now = crate::domain::time::now_micros();
     let keys: Vec<String> =
         cached.keys.iter().filter(|(_, expires)| expires.is_none_or(|at| at > now)).map(|(k, _)| k.clone()).collect();
-    let header = parts.headers.get("zitadel-signature").and_then(|v| v.to_str().ok());
+    // ZITADEL sends one; several are malformed (another reader may take another of them).
+    let header = super::single_header(&parts.headers, "zitadel-signature");
     let tolerance = connection.timestamp_tolerance_nanos / 1_000_000_000;
     if let Err(why) = conn::verify_signature(header, &body, &keys, tolerance, now / 1_000_000) {
         return rejected(

@@ -408,6 +408,14 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A header that must come once: None when it is missing or given more than once (then it is
+/// ambiguous: a proxy in front may have read another of its values).
+pub(crate) fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    values.next().is_none().then(|| first.to_str().ok()).flatten()
+}
+
 /// Authenticates a request from its headers (`authorization`, `x-zitadel-orgid`,
 /// `accept-language`): the RPCs and the REST-only endpoints (live tail, trigger documents).
 pub(crate) async fn authenticate(
@@ -416,11 +424,16 @@ pub(crate) async fn authenticate(
     permission: Permission,
     org_scoped: bool,
 ) -> ApiResult<Caller> {
+    // Two `Authorization` headers are no credentials (401, like a malformed one); two
+    // organizations are no organization.
+    if headers.get_all("x-zitadel-orgid").iter().nth(1).is_some() {
+        return Err(ApiError::invalid("x-zitadel-orgid must be given once"));
+    }
     state
         .auth
         .authenticate(
             &state.store,
-            header_str(headers, "authorization"),
+            single_header(headers, "authorization"),
             header_str(headers, "x-zitadel-orgid"),
             permission,
             org_scoped,

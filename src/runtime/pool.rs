@@ -112,7 +112,10 @@ impl PrivateDir {
         let dir = tempfile::Builder::new().prefix(DIR_PREFIX).permissions(private).tempdir().ok()?;
         // Locked before it takes its name, so a sweep never finds it unlocked.
         let staging = dir.path().join(".owner.lock.new");
-        let owner = std::fs::File::create(&staging).ok()?;
+        let owner = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staging).ok()?
+        };
         owner.try_lock().ok()?;
         std::fs::rename(&staging, dir.path().join(OWNER_LOCK)).ok()?;
         sweep_abandoned(dir.path());

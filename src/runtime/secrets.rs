@@ -40,9 +40,9 @@ impl Secrets {
 /// text of a run that needs it.
 #[derive(Debug)]
 pub struct Redaction {
-    /// (spelling, name): each value of at least [`MIN_REDACTED_LEN`] characters, and its spelling
+    /// (spelling, name): each value of at least [`MIN_REDACTED_LEN`] characters, its spelling
     /// inside a JSON string where that differs (a value with a quote, a backslash or a line break,
-    /// as `JSON.stringify` and `%j` print it).
+    /// as `JSON.stringify` and `%j` print it), and its ASCII-lowercase spelling (a URL's host).
     patterns: Vec<(String, String)>,
 }
 
@@ -55,6 +55,11 @@ impl Redaction {
             let escaped = &quoted[1..quoted.len().saturating_sub(1).max(1)];
             if escaped != value {
                 patterns.push((escaped.to_string(), name.clone()));
+            }
+            // As a URL's host prints it (`fetch` errors name the host, lowercased by the parser).
+            let lower = value.to_ascii_lowercase();
+            if lower != *value {
+                patterns.push((lower, name.clone()));
             }
         }
         Redaction { patterns }
@@ -134,6 +139,16 @@ mod tests {
         let mut t = "no match".to_string();
         s.redact_in(&mut t);
         assert_eq!(t, "no match");
+    }
+
+    #[test]
+    fn a_value_lowercased_as_a_url_host_is_redacted_too() {
+        let s = secrets(&[("HOSTKEY", "TenantKey-ABCD1234")]);
+        assert_eq!(
+            s.redact("error sending request for url (https://tenantkey-abcd1234.api.invalid/): dns error"),
+            "error sending request for url (https://[secret HOSTKEY].api.invalid/): dns error"
+        );
+        assert_eq!(s.redact("TenantKey-ABCD1234"), "[secret HOSTKEY]");
     }
 
     #[test]

@@ -77,6 +77,18 @@ async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
+/// A new database file is made readable by its owner only (0600): it holds run logs and recorded
+/// contexts. SQLite gives its `-wal` and `-shm` files the database file's permissions. An
+/// existing file keeps its own.
+fn create_private(path: &std::path::Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str().is_empty() || path.exists() {
+        return;
+    }
+    // An empty file is a new database to SQLite; if this fails, SQLite creates the file itself.
+    let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+}
+
 async fn sqlite(url: &str, opts: &DbOptions) -> Result<Databases, DbErr> {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
     let mut connect: SqliteConnectOptions = url.parse().map_err(conn_err)?;
@@ -91,6 +103,9 @@ async fn sqlite(url: &str, opts: &DbOptions) -> Result<Databases, DbErr> {
         connect = connect.pragma("max_page_count", (max / SQLITE_PAGE_SIZE).max(1).to_string());
     }
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if !in_memory {
+        create_private(connect.get_filename());
+    }
     // No ping before each use: a connection to a local file cannot be cut off, and each ping is a
     // round trip to the connection's thread (as costly as the query itself for a point read).
     // A failing database still fails the query itself, as fast.
@@ -199,6 +214,21 @@ async fn postgres(url: &str, schema: Option<&str>, opts: &DbOptions) -> Result<D
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new database and its WAL are readable by their owner only.
+    #[tokio::test]
+    async fn a_new_database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let dbs = connect(&url, None, &DbOptions::default()).await.expect("connect");
+        for file in [path.clone(), dir.path().join("p.db-wal")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+        drop(dbs);
+    }
 
     /// A first migration that the size quota stops part-way leaves nothing behind: the next start
     /// migrates the same file.

@@ -83,13 +83,20 @@ pub fn parse_reply(body: &[u8]) -> ApiResult<Reply> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Reply::default());
     }
-    let value: Value = serde_json::from_slice(body).map_err(|_| {
+    let mut value: Value = serde_json::from_slice(body).map_err(|_| {
         ApiError::new(
             Kind::FailedPrecondition,
             "Errors.Execution.ResponseIsNotValidJSON",
             "the target's reply is not valid JSON",
         )
     })?;
+    // Member names in any letter case, as ZITADEL reads them (its own guide's target answers
+    // `{"Key": …, "Value": …}` items).
+    use super::gojson::{fold_items, fold_keys};
+    fold_keys(&mut value, &["set_user_metadata", "append_claims", "append_log_claims", "append_attribute"]);
+    fold_items(&mut value, "set_user_metadata", &["key", "value"]);
+    fold_items(&mut value, "append_claims", &["key", "value"]);
+    fold_items(&mut value, "append_attribute", &["name", "name_format", "value"]);
     serde_json::from_value(value).map_err(|e| {
         ApiError::new(
             Kind::FailedPrecondition,

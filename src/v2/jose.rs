@@ -209,7 +209,8 @@ pub fn aes256_key_wrap(kek: &[u8], key: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// Encrypts `plaintext` to `key` as a compact JWE: `alg` `RSA-OAEP-256` (RSA) or `ECDH-ES+A256KW`
-/// (P-256), `enc` `A256GCM`, with `kid` and, when given, `cty` in the protected header.
+/// (P-256), `enc` `A256GCM`, with `kid` and, when given, `cty` (and then `typ` `JWT`) in the
+/// protected header.
 pub fn encrypt_jwe(key: &PublicKey, kid: &str, cty: Option<&str>, plaintext: &[u8]) -> Result<String, String> {
     let mut cek = [0u8; 32];
     OsRng.fill_bytes(&mut cek);
@@ -236,6 +237,8 @@ pub fn encrypt_jwe(key: &PublicKey, kid: &str, cty: Option<&str>, plaintext: &[u
     header.insert("enc".into(), "A256GCM".into());
     header.insert("kid".into(), kid.into());
     if let Some(cty) = cty {
+        // A nested token is itself a JWT (an encrypted one): ZITADEL's encrypter sets both.
+        header.insert("typ".into(), "JWT".into());
         header.insert("cty".into(), cty.into());
     }
     let protected = b64url(&serde_json::to_vec(&header).map_err(|e| e.to_string())?);
@@ -375,7 +378,7 @@ mod tests {
         let jwt = signing_key().sign_jwt(br#"{"a":"b"}"#).unwrap();
         let jwe = encrypt_jwe(&PublicKey::Rsa(private.to_public_key()), "42", Some("JWT"), jwt.as_bytes()).unwrap();
         let (header, plain) = decrypt_jwe(&Private::Rsa(private), &jwe);
-        assert_eq!(header, json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "42", "cty": "JWT"}));
+        assert_eq!(header, json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "42", "typ": "JWT", "cty": "JWT"}));
         assert_eq!(plain, jwt.as_bytes());
         verify_jwt(&signing_key().public_key(), std::str::from_utf8(&plain).unwrap());
     }

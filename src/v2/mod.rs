@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod call;
 pub mod functions;
+pub mod gojson;
 pub mod jose;
 pub mod payload;
 pub mod registry;

@@ -174,6 +174,18 @@ async fn missing_or_malformed_authorization_is_401(s: &TestServer) {
         assert_eq!(r.body["code"], "unauthenticated", "{r:?}");
         assert!(r.body["message"].as_str().unwrap_or("").contains("auth header missing"), "{r:?}");
     }
+    // Two Authorization headers are ambiguous (a proxy may have checked the other one): 401,
+    // whichever comes first; two organizations are a 400.
+    let admin = format!("Bearer {}", s.admin);
+    for pair in [[admin.as_str(), "Bearer bogus"], ["Bearer bogus", admin.as_str()], [admin.as_str(), admin.as_str()]] {
+        let headers = [("authorization", pair[0]), ("authorization", pair[1])];
+        let r = s.call(Method::GET, MY_ORG, None, &headers, None).await;
+        assert_unauthenticated(&r, &format!("two Authorization headers {pair:?}"));
+    }
+    let own = s.get(MY_ORG, &s.admin).await.body["org"]["id"].as_str().unwrap().to_string();
+    let r = s.call(Method::GET, MY_ORG, Some(&s.admin), &[("x-zitadel-orgid", &own), ("x-zitadel-orgid", &own)], None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
+    assert!(r.body["message"].as_str().unwrap().contains("x-zitadel-orgid"), "{r:?}");
     // A header value that is not UTF-8 cannot carry a bearer token either.
     let r = s.raw_http("GET", MY_ORG.as_bytes(), &[("authorization", b"Bearer \xff\xfe\xfd")], b"").await;
     assert_eq!(r.status, 401, "non-UTF-8 Authorization: {r:?}");

@@ -326,6 +326,23 @@ async fn authenticity(s: &TestServer) {
     let both = format!("{wrong},v1={}", right.split("v1=").nth(1).unwrap());
     let r = post_call(s, &url, &body, Some(&both)).await;
     assert_eq!(r.body["append_claims"], json!([{"key": "ran", "value": true}]), "{r:?}");
+    // Two signature headers are malformed, whichever of them is valid (ZITADEL sends one).
+    for pair in [[right.as_str(), wrong.as_str()], [wrong.as_str(), right.as_str()]] {
+        let resp = s
+            .client
+            .post(format!("{}{}", s.base, url))
+            .header("content-type", "application/json")
+            .header("ZITADEL-Signature", pair[0])
+            .header("ZITADEL-Signature", pair[1])
+            .body(body.clone())
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let r = Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), headers: Default::default() };
+        refused(&r, "two signature headers");
+    }
     // Malformed JSON and JWT bodies are refused after the signature check.
     let bad = b"{not json".to_vec();
     let r = post_call(s, &url, &bad, Some(&signature(KEY, t, &bad))).await;

@@ -368,6 +368,28 @@ async fn forwarded_error_interrupts(s: &TestServer) {
     assert_eq!(ok(&r)["claims"], json!({"v1claim": 1}), "{r:?}");
 }
 
+/// A reply's member names in another letter case are read as ZITADEL reads them (its guide's
+/// example target answers `{"Key": …, "Value": …}` metadata items).
+async fn reply_members_in_any_letter_case(s: &TestServer) {
+    let rx = receiver().await;
+    rx.reply_at(
+        "/call",
+        Answer::json(
+            200,
+            json!({"SET_USER_METADATA": [{"Key": "key", "Value": "dmFsdWU="}],
+                "append_claims": [{"Key": "claim", "VALUE": "value"}], "Append_Log_Claims": ["log1"]}),
+        ),
+    );
+    let (id, _) = create_target(s, "gocase", call_kind(true), &rx.url("/call")).await;
+    set_function(s, "preuserinfo", &[&id]).await;
+    let r = s.execute_trigger(&s.admin, "2", "4", token_context()).await;
+    let effects = ok(&r);
+    assert_eq!(effects["metadata"], json!([{"key": "key", "value": "dmFsdWU="}]), "{r:?}");
+    assert_eq!(effects["claims"]["claim"], "value", "{r:?}");
+    assert!(effects["claims"].get("").is_none(), "{r:?}");
+    assert_eq!(effects["claims"]["urn:zitadel:iam:action:function/preuserinfo:log"], json!(["log1"]), "{r:?}");
+}
+
 async fn invalid_rest_call_reply(s: &TestServer) {
     let rx = receiver().await;
     rx.reply_at("/call", Answer::json(200, json!({"append_claims": "not a list"})));
@@ -480,6 +502,7 @@ backend_tests_with!(allow_local;
     webhook_500_with_interrupt_fails,
     webhook_500_without_interrupt_continues,
     forwarded_error_interrupts,
+    reply_members_in_any_letter_case,
     invalid_rest_call_reply,
     signature_header_verifies,
     rest_async_enqueues_a_delivery,

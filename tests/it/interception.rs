@@ -154,6 +154,12 @@ async fn forwarded_error_keeps_status_and_message(s: &TestServer) {
     rx.set_default(Answer::json(200, json!({"forwardedStatusCode": 418})));
     let r = create_action(s, "nope").await;
     assert_eq!((r.status.as_u16(), r.code()), (400, 9), "any other status is FailedPrecondition: {r:?}");
+    // In any letter case, as ZITADEL reads the body (what Go's json.Marshal of an untagged struct
+    // writes): a deny is a deny.
+    rx.set_default(Answer::json(200, json!({"ForwardedStatusCode": 403, "FORWARDEDERRORMESSAGE": "denied"})));
+    let r = create_action(s, "nope").await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, 7), "{r:?}");
+    assert!(r.body["message"].as_str().unwrap().contains("denied"), "{r:?}");
     assert!(action_names(s).await.is_empty());
 }
 

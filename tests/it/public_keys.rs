@@ -624,7 +624,7 @@ async fn jwe_payloads(s: &TestServer) {
     assert_eq!(header["alg"], "ECDH-ES+A256KW");
     assert_eq!(header["enc"], "A256GCM");
     assert_eq!(header["kid"], ec_id.as_str());
-    assert_eq!(header["cty"], "JWT");
+    assert_eq!((&header["typ"], &header["cty"]), (&json!("JWT"), &json!("JWT")));
     let (_, inner) = verify_jwt(&public, std::str::from_utf8(&jwt).unwrap());
     assert_eq!(inner, body);
 
@@ -640,7 +640,7 @@ async fn jwe_payloads(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     let encoded = encode(target_row(s, &id).await).await.expect("JWE");
     let (header, jwt) = decrypt_jwe(Recipient::Rsa(rsa_key()), std::str::from_utf8(&encoded.body).unwrap());
-    assert_eq!(header, json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": rsa_id, "cty": "JWT"}));
+    assert_eq!(header, json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": rsa_id, "typ": "JWT", "cty": "JWT"}));
     let (_, inner) = verify_jwt(&public, std::str::from_utf8(&jwt).unwrap());
     assert_eq!(inner, body);
 
