@@ -128,7 +128,7 @@ pub const DEFAULT_DENY_LIST: &str = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// SQLite file (embedded default) or postgres://… URL.
-    #[arg(long, env = "ACTIONSD_DATABASE_URL", default_value = "sqlite://actionsd.db?mode=rwc", value_parser = database_url_arg)]
+    #[arg(long, env = "ACTIONSD_DATABASE_URL", default_value = "sqlite://actionsd.db?mode=rwc", value_parser = database_url_arg, hide_env_values = true)]
     pub database_url: String,
 
     /// Longest wait of a request for a database connection before it gets 503 Unavailable.

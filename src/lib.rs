@@ -82,6 +82,10 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
                 return Err(e);
             }
             tracing::info!(path = %config.admin_token_file, "generated the bootstrap admin token");
+            if !background {
+                // A one-shot command logs nothing: said where an operator reads it.
+                eprintln!("actionsd: generated the bootstrap admin token into {}", config.admin_token_file);
+            }
         }
         AdminToken::FromConfig => {
             tracing::info!("admin token from ACTIONSD_ADMIN_TOKEN registered")
@@ -332,6 +336,22 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(axum::middleware::map_request(keep_safe_request_id))
+}
+
+/// A caller's `x-request-id` is kept only when it is one that cannot flood or forge a log line
+/// (at most 128 characters of letters, digits and `._:/+=-`, given once); another is dropped and
+/// a new one generated in its place.
+async fn keep_safe_request_id<B>(mut req: Request<B>) -> Request<B> {
+    let safe = |v: &axum::http::HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._:/+=-".contains(c))
+    };
+    let values: Vec<_> = req.headers().get_all(&REQUEST_ID).iter().collect();
+    if !(values.is_empty() || (values.len() == 1 && safe(values[0]))) {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
 }
 
 /// How long a shutdown waits for requests in flight: the longest a trigger may run, plus a margin.

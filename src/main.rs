@@ -218,7 +218,9 @@ async fn server_main() -> anyhow::Result<()> {
             // Held until the process ends (the kernel releases it then, also after SIGKILL).
             let _serving = actionsd::claim_sqlite_file(&config.database_url)?;
             let state = actionsd::build_state(config.clone()).await?;
-            let listener = tokio::net::TcpListener::bind(&config.addr).await?;
+            let listener = tokio::net::TcpListener::bind(&config.addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("ACTIONSD_ADDR {:?}: {e}", config.addr))?;
             tracing::info!(addr = %listener.local_addr()?, "actionsd listening");
             actionsd::serve(state, listener, shutdown_signal()).await?;
         }

@@ -188,7 +188,7 @@ pub trait PathItem: utoipa::Path + utoipa::__dev::SchemaReferences + utoipa::__d
 
 impl<T> PathItem for T where T: utoipa::Path + utoipa::__dev::SchemaReferences + utoipa::__dev::Tags<'static> + 'static {}
 
-fn doc_of<P: PathItem>() -> RpcDoc {
+pub(crate) fn doc_of<P: PathItem>() -> RpcDoc {
     let mut operation = P::operation();
     let tags: Vec<String> = <P as utoipa::__dev::Tags>::tags().into_iter().map(String::from).collect();
     if !tags.is_empty() {

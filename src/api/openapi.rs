@@ -36,14 +36,24 @@ impl ApiDoc {
         for rpc in super::rpcs() {
             let mut d = (rpc.doc)();
             shared_parts(&mut d.operation, rpc.org_scoped, super::interceptable(rpc.service));
+            request_example(&mut d.operation);
             paths = paths.path(d.path, utoipa::openapi::path::PathItem::new(d.method, d.operation));
             components.schemas.extend(d.schemas);
         }
-        paths = paths.path_from::<super::connector_call::__path_call_doc>();
-        paths = paths.path_from::<super::tail::__path_tail_doc>();
-        paths = paths.path_from::<super::types::__path_types_doc>();
-        paths = paths.path_from::<super::types::__path_context_schema_doc>();
-        paths = paths.path_from::<super::types::__path_effects_schema_doc>();
+        // The REST-only endpoints, with their service's tag and the same shared parts (the four
+        // org-scoped ones take `x-zitadel-orgid` like the RPCs).
+        let rest_only = [
+            (super::doc_of::<super::connector_call::__path_call_doc>(), false),
+            (super::doc_of::<super::tail::__path_tail_doc>(), true),
+            (super::doc_of::<super::types::__path_types_doc>(), true),
+            (super::doc_of::<super::types::__path_context_schema_doc>(), true),
+            (super::doc_of::<super::types::__path_effects_schema_doc>(), true),
+        ];
+        for (mut d, org_scoped) in rest_only {
+            shared_parts(&mut d.operation, org_scoped, false);
+            paths = paths.path(d.path, utoipa::openapi::path::PathItem::new(d.method, d.operation));
+            components.schemas.extend(d.schemas);
+        }
         components.schemas.extend(tail_schemas());
         doc.paths = paths.build();
         doc
@@ -104,6 +114,72 @@ fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bo
         ] {
             responses.entry(status.into()).or_insert_with(|| error(&what).build().into());
         }
+    }
+}
+
+/// Request bodies that Swagger UI's "Try it out" starts from where its own sample would be
+/// refused: it fills every branch of a oneof (`null` each) and puts one empty entry in each filter
+/// list. One branch chosen, valid as they stand (a test sends each one).
+pub fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    vec![
+        (
+            "ActionService_ListTargets",
+            json!({"pagination": {"limit": 100, "asc": true}, "sortingColumn": "TARGET_FIELD_NAME_NAME",
+                "filters": [{"targetNameFilter": {"targetName": "hook", "method": "TEXT_FILTER_METHOD_CONTAINS"}}]}),
+        ),
+        (
+            "ActionService_CreateTarget",
+            json!({"name": "audit-hook", "restWebhook": {"interruptOnError": false}, "timeout": "10s",
+                "endpoint": "https://hooks.example.com/zitadel"}),
+        ),
+        (
+            "ActionService_ListExecutions",
+            json!({"pagination": {"limit": 100},
+                "filters": [{"executionTypeFilter": {"executionType": "EXECUTION_TYPE_REQUEST"}}]}),
+        ),
+        (
+            "ActionService_SetExecution",
+            json!({"condition": {"request": {"method": "/zitadel.management.v1.ManagementService/CreateAction"}},
+                "targets": []}),
+        ),
+        (
+            "ActionService_ListDeliveries",
+            json!({"pagination": {"limit": 100}, "filters": [{"stateFilter": {"state": "DELIVERY_STATE_FAILED"}}]}),
+        ),
+        (
+            "ManagementService_ListActions",
+            json!({"query": {"limit": 100, "asc": true}, "sortingColumn": "ACTION_FIELD_NAME_NAME",
+                "queries": [{"actionNameQuery": {"name": "claims", "method": "TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE"}}]}),
+        ),
+        (
+            "ManagementService_ListRuns",
+            json!({"query": {"limit": 20}, "queries": [{"outcomeQuery": {"outcome": "OUTCOME_FAILED"}}]}),
+        ),
+        (
+            "ConnectorService_ListConnections",
+            json!({"query": {"limit": 100},
+                "queries": [{"connectionNameQuery": {"name": "zitadel", "method": "TEXT_QUERY_METHOD_CONTAINS"}}]}),
+        ),
+        (
+            "ManagementService_TestAction",
+            json!({"name": "addClaim", "script": "function addClaim(ctx, api) { api.v1.claims.setClaim('hello', 'world'); }",
+                "flowType": "2", "triggerType": "4", "context": {}}),
+        ),
+        (
+            "ManagementService_ReplayTrigger",
+            json!({"draft": {"name": "addClaim",
+                "script": "function addClaim(ctx, api) { api.v1.claims.setClaim('hello', 'world'); }"}, "last": 10}),
+        ),
+        ("AdminService_ListTokens", json!({"query": {"limit": 100}})),
+    ]
+}
+
+fn request_example(operation: &mut utoipa::openapi::path::Operation) {
+    let Some(id) = operation.operation_id.as_deref() else { return };
+    let Some((_, example)) = request_examples().into_iter().find(|(op, _)| *op == id) else { return };
+    if let Some(content) = operation.request_body.as_mut().and_then(|b| b.content.get_mut("application/json")) {
+        content.example = Some(example);
     }
 }
 

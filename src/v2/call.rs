@@ -195,8 +195,7 @@ pub fn interpret(t: &target::Model, result: Result<Answer, CallFailure>) -> ApiR
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&answer.body) {
         // As ZITADEL reads them: in any letter case (Go's encoding/json).
         let code = super::gojson::get(&map, "forwardedStatusCode").or_else(|| map.get("forwarded_status_code"));
-        let message =
-            super::gojson::get(&map, "forwardedErrorMessage").or_else(|| map.get("forwarded_error_message"));
+        let message = super::gojson::get(&map, "forwardedErrorMessage").or_else(|| map.get("forwarded_error_message"));
         let code_num = code.and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok())));
         let message_text = message.and_then(|m| m.as_str()).unwrap_or("");
         if code_num.is_some_and(|c| c != 0) || !message_text.is_empty() {

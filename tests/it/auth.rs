@@ -183,7 +183,9 @@ async fn missing_or_malformed_authorization_is_401(s: &TestServer) {
         assert_unauthenticated(&r, &format!("two Authorization headers {pair:?}"));
     }
     let own = s.get(MY_ORG, &s.admin).await.body["org"]["id"].as_str().unwrap().to_string();
-    let r = s.call(Method::GET, MY_ORG, Some(&s.admin), &[("x-zitadel-orgid", &own), ("x-zitadel-orgid", &own)], None).await;
+    let r = s
+        .call(Method::GET, MY_ORG, Some(&s.admin), &[("x-zitadel-orgid", &own), ("x-zitadel-orgid", &own)], None)
+        .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
     assert!(r.body["message"].as_str().unwrap().contains("x-zitadel-orgid"), "{r:?}");
     // A header value that is not UTF-8 cannot carry a bearer token either.

@@ -1148,6 +1148,14 @@ async fn org_create_on_the_command_line_checks_the_name() {
     assert!(out.status.success(), "{out:?}");
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()), "{id:?}");
+    // The first command on a new database made the bootstrap admin token: it says where.
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(told.contains("generated the bootstrap admin token into actionsd-admin.token"), "{told}");
+    assert!(dir.path().join("actionsd-admin.token").is_file());
+    // A bad listen address is refused naming the setting.
+    let out = actionsd_in(dir.path(), &url, &["serve"]).env("ACTIONSD_ADDR", "not-an-address").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ACTIONSD_ADDR \"not-an-address\""), "{out:?}");
 }
 
 /// Outgoing HTTPS trusts the CA that `SSL_CERT_FILE` names (an internal PKI), in scripts' `fetch`

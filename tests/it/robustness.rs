@@ -674,6 +674,23 @@ async fn every_response_has_a_request_id(s: &TestServer) {
         let id = r.headers["x-request-id"].to_str().unwrap_or("").to_string();
         assert!(seen.insert(id.clone()), "{what}: request id {id} reused");
     }
+    // A caller's id is kept when it is a plain one; one that could flood or forge a log line
+    // (too long, spaces, quotes, given twice) is replaced by a generated one.
+    let sent = |ids: Vec<String>| async move {
+        let headers: Vec<(&str, &str)> = ids.iter().map(|id| ("x-request-id", id.as_str())).collect();
+        let r = s.call(Method::GET, "/debug/healthz", None, &headers, None).await;
+        r.headers["x-request-id"].to_str().unwrap().to_string()
+    };
+    assert_eq!(sent(vec!["trace-7f3a:1/2+x==".into()]).await, "trace-7f3a:1/2+x==");
+    let odd = [
+        vec!["a\" request_id=forged level=ERROR".to_string()],
+        vec!["a".repeat(129)],
+        vec!["one".into(), "two".into()],
+    ];
+    for ids in odd {
+        let id = sent(ids.clone()).await;
+        assert!(!ids.contains(&id) && id.len() <= 128 && !id.contains(' '), "{ids:?} -> {id}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
