@@ -247,7 +247,8 @@ async fn write_new_key_file(store: &store::Store, key_path: &std::path::Path, ke
         .map_err(|e| anyhow::anyhow!("reading the instance signing key: {e}"))?;
     if sealed.is_some() {
         anyhow::bail!(
-            "the encryption key file {} is missing, but the database already holds values encrypted with              its key: restore the file (or set ACTIONSD_ENCRYPTION_KEY to the key it held)",
+            "the encryption key file {} is missing, but the database already holds values encrypted with \
+             its key: restore the file (or set ACTIONSD_ENCRYPTION_KEY to the key it held)",
             key_path.display()
         );
     }

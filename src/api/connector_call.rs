@@ -55,6 +55,11 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
     };
     let connection = &cached.model;
     let (parts, body) = req.into_parts();
+    // ZITADEL sends plain JSON (or a JWT): a body in another encoding is refused as on every
+    // route (501), not read as a malformed one.
+    if let Err(e) = super::grpc::check_content_encoding(&parts.headers) {
+        return error(e);
+    }
     // 2. The body limit.
     let body = match super::read_body(body, parts.version, s.config.request_read_timeout).await {
         Ok(b) => b,

@@ -425,8 +425,8 @@ pub(crate) async fn authenticate(
     org_scoped: bool,
 ) -> ApiResult<Caller> {
     // Two `Authorization` headers are no credentials (401, like a malformed one); two
-    // organizations are no organization.
-    if headers.get_all("x-zitadel-orgid").iter().nth(1).is_some() {
+    // organizations are no organization (where the header chooses one; elsewhere it is ignored).
+    if org_scoped && headers.get_all("x-zitadel-orgid").iter().nth(1).is_some() {
         return Err(ApiError::invalid("x-zitadel-orgid must be given once"));
     }
     state

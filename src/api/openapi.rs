@@ -172,6 +172,21 @@ pub fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
                 "script": "function addClaim(ctx, api) { api.v1.claims.setClaim('hello', 'world'); }"}, "last": 10}),
         ),
         ("AdminService_ListTokens", json!({"query": {"limit": 100}})),
+        (
+            "ConnectorService_CreateConnection",
+            json!({"name": "zitadel-prod", "signingKeys": ["paste-the-signing-key-zitadel-gave-its-target"],
+                "failMode": "FAIL_MODE_CLOSED"}),
+        ),
+        (
+            "ConnectorService_UpdateConnection",
+            json!({"name": "zitadel-prod-eu", "signingKeys": ["paste-the-signing-key-zitadel-gave-its-target"],
+                "callTimeout": "10s"}),
+        ),
+        (
+            "ActionService_AddPublicKey",
+            // A P-256 public key (PEM, base64), made for this example.
+            json!({"publicKey": "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZrd0V3WUhLb1pJemowQ0FRWUlLb1pJemowREFRY0RRZ0FFRk15VkhjNmdhdXEycktSN0Q2QlFjc21VbmkyaApwSmVjbEhPaE1tVHdTZlMzaUNJNlZucUhpcTN5dFgweWJTSzFNaStJL0UvMFhRSmZqdEMxUlllYTVBPT0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg==", "expirationDate": "2099-01-01T00:00:00Z"}),
+        ),
     ]
 }
 

@@ -188,6 +188,17 @@ async fn missing_or_malformed_authorization_is_401(s: &TestServer) {
         .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
     assert!(r.body["message"].as_str().unwrap().contains("x-zitadel-orgid"), "{r:?}");
+    // Where the header is ignored (admin and v2 RPCs), so are two of it.
+    let r = s
+        .call(
+            Method::POST,
+            "/admin/v1/tokens/_search",
+            Some(&s.admin),
+            &[("x-zitadel-orgid", &own), ("x-zitadel-orgid", "1")],
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
     // A header value that is not UTF-8 cannot carry a bearer token either.
     let r = s.raw_http("GET", MY_ORG.as_bytes(), &[("authorization", b"Bearer \xff\xfe\xfd")], b"").await;
     assert_eq!(r.status, 401, "non-UTF-8 Authorization: {r:?}");

@@ -511,6 +511,31 @@ async fn registration_requests(s: &TestServer) {
     let runs = runs_of(s, &token, 1).await;
     assert_eq!((runs[0]["flowType"].as_str(), runs[0]["triggerType"].as_str()), (Some("3"), Some("2")));
     assert_eq!(runs[0]["condition"], "request/zitadel.user.v2.UserService/AddHumanUser");
+    // A request that is not a message (an array) has nothing to hand back: an empty body, and
+    // nothing runs although actions are bound.
+    let mut not_a_message = payload.clone();
+    not_a_message["request"] = json!([1]);
+    let r = signed_call(s, &url, &not_a_message).await;
+    assert_eq!((r.status.as_u16(), &r.body), (200, &Value::String(String::new())), "{r:?}");
+    // (Run records are written in order: once the next call's record is there, one of the
+    // array's would be too.)
+    assert_eq!(signed_call(s, &url, &payload).await.status, 200);
+    assert_eq!(runs_of(s, &token, 2).await.len(), 2, "no run for a request that is not a message");
+    // A body in an encoding ZITADEL does not use is refused as on every route (501), unread.
+    let body = serde_json::to_vec(&payload).unwrap();
+    let resp = s
+        .client
+        .post(format!("{}{}", s.base, url))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .header("ZITADEL-Signature", signature(KEY, now(), &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 501);
+    let refused: Value = resp.json().await.unwrap();
+    assert_eq!(refused["code"], 12, "{refused}");
 
     // A failing action stops the registration with ZITADEL's forwarded error.
     let (url, _, org, token) = setup(s, json!({})).await;

@@ -100,6 +100,18 @@ fn wire_types_are_strings_where_protojson_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_examples_are_accepted_as_they_stand() {
     let s = crate::common::TestServer::sqlite().await;
+    // Path ids of objects that exist: a target, and a connection.
+    let target = s
+        .post(
+            "/v2/actions/targets",
+            &s.admin,
+            serde_json::json!({"name": "example-target", "restWebhook": {}, "timeout": "5s", "endpoint": "https://example.com/hook"}),
+        )
+        .await;
+    let target = target.body["id"].as_str().expect("target id").to_string();
+    let connection =
+        s.post("/connector/v1/connections", &s.admin, serde_json::json!({"name": "example-connection"})).await;
+    let connection = connection.body["id"].as_str().expect("connection id").to_string();
     let doc: serde_json::Value = serde_json::from_str(&openapi::json()).unwrap();
     for (id, example) in openapi::request_examples() {
         let (path, method, op) = doc["paths"]
@@ -110,7 +122,11 @@ async fn request_examples_are_accepted_as_they_stand() {
             .find(|(_, _, op)| op["operationId"] == id)
             .unwrap_or_else(|| panic!("no operation {id}"));
         assert_eq!(op["requestBody"]["content"]["application/json"]["example"], example, "{id}");
-        let path = path.replace("{flowType}", "2").replace("{triggerType}", "4");
+        let path = path
+            .replace("{flowType}", "2")
+            .replace("{triggerType}", "4")
+            .replace("{targetId}", &target)
+            .replace("{id}", &connection);
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
         let r = s.call(method, &path, Some(&s.admin), &[], Some(example)).await;
         assert_eq!(r.status, 200, "{id}: {r:?}");

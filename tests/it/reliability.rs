@@ -1069,7 +1069,7 @@ async fn a_missing_key_file_is_named_not_replaced() {
         .expect("run actionsd");
     assert!(!out.status.success(), "started with a new key");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("keyed.db.key is missing"), "{stderr}");
+    assert!(stderr.contains("keyed.db.key is missing") && stderr.contains("encrypted with its key"), "{stderr}");
     assert!(!key_file.exists(), "a new key file was written in its place");
     std::fs::rename(dir.path().join("elsewhere.key"), &key_file).unwrap();
     let again = Process::start(dir.path(), "again", &[("ACTIONSD_DATABASE_URL", url)]).await;

@@ -376,7 +376,9 @@ fn human_part<'a>(request: &'a Value, under: Option<&str>) -> Option<&'a Value> 
 /// request links an identity provider, else internal. None for every other request.
 pub fn map_request(method: &str, payload: &Value) -> Option<Mapped> {
     let under = user_creation(method)?;
-    let request = payload.get("request")?;
+    // Without a request message there is nothing to hand back (the call answers an empty body):
+    // nothing runs.
+    let request = payload.get("request").filter(|r| r.is_object())?;
     let human = human_part(request, under)?;
     let has_idp_links = human.get("idpLinks").and_then(Value::as_array).is_some_and(|l| !l.is_empty());
     let trigger = if has_idp_links { Trigger::ExternalPreCreation } else { Trigger::InternalPreCreation };
@@ -710,6 +712,11 @@ pub fn intent_reply(payload: &Value, effects: &Map<String, Value>, fields_set: &
 /// Authentication, with the authentication method from the request's checks; and the response of
 /// RetrieveIdentityProviderIntent to External Authentication / Post Authentication.
 pub fn map_response(method: &str, payload: &Value) -> Option<Mapped> {
+    // Without a response message there is nothing to hand back (the call answers an empty body):
+    // nothing runs.
+    if !payload.get("response").is_some_and(Value::is_object) {
+        return None;
+    }
     if is_intent(method) {
         return map_intent(payload);
     }
