@@ -115,7 +115,7 @@ pub struct UpdateConnectionRequest {
     #[serde(default)]
     #[schema(ignore)]
     pub id: String,
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "json::flat_message::deserialize")]
     pub config: ConnectionInput,
 }
 

@@ -275,6 +275,18 @@ pub mod message_opt {
     }
 }
 
+/// A message's fields taken in by another (`#[serde(flatten, deserialize_with = ...)]`): read
+/// through a JSON value so that an error still names the field (serde's flatten loses the path).
+pub mod flat_message {
+    use serde::de::{DeserializeOwned, Error};
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        super::nested(value).map_err(D::Error::custom)
+    }
+}
+
 /// A repeated nested message: an array of JSON objects.
 pub mod messages {
     use serde::de::{DeserializeOwned, Error};

@@ -306,10 +306,11 @@ macro_rules! rpc_call {
 /// Deserializes a request message, naming the offending field on failure.
 pub fn parse_request<T: DeserializeOwned>(value: serde_json::Value, rpc: &Rpc) -> ApiResult<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut path = e.path().to_string();
+        // "." is the message itself (e.g. an error of fields flattened into it).
+        let mut path = Some(e.path().to_string()).filter(|p| p != ".").unwrap_or_default();
         let mut inner = e.inner().to_string();
         if let Some((sub, rest)) = json::split_path(&inner) {
-            let sep = if sub.starts_with('[') { "" } else { "." };
+            let sep = if sub.starts_with('[') || path.is_empty() { "" } else { "." };
             path = format!("{path}{sep}{sub}");
             inner = rest.to_string();
         }

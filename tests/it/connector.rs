@@ -200,6 +200,17 @@ async fn validation(s: &TestServer) {
     assert_error(&s.post(CONNECTIONS, &s.admin, json!({"name": "taken"})).await, 409, 6, "CONN-n4m3x", "duplicate");
     let r = s.post(&format!("{CONNECTIONS}/_search"), &s.admin, json!({})).await;
     assert_eq!(r.body["details"]["totalResult"], "1", "nothing stored by the refused calls: {r:?}");
+    // An update's wrong types and malformed durations name the field as a create's do.
+    let id = r.body["result"][0]["id"].as_str().unwrap().to_string();
+    for (body, field) in [
+        (json!({"name": 5}), "UpdateConnectionRequest.Name:"),
+        (json!({"name": "b", "callTimeout": "+5s"}), "UpdateConnectionRequest.CallTimeout:"),
+        (json!({"name": "b", "zitadelApi": {"baseUrl": 5}}), "UpdateConnectionRequest.ZitadelApi.BaseUrl:"),
+    ] {
+        let r = s.put(&format!("{CONNECTIONS}/{id}"), &s.admin, body).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{field}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap_or("").starts_with(&format!("invalid {field}")), "{field}: {r:?}");
+    }
 }
 
 async fn jwe_generates_a_key_pair(s: &TestServer) {
