@@ -344,12 +344,11 @@ pub fn app(state: AppState) -> Router {
 /// (at most 128 characters of letters, digits and `._:/+=-`, given once); another is dropped and
 /// a new one generated in its place.
 async fn keep_safe_request_id<B>(mut req: Request<B>) -> Request<B> {
-    let safe = |v: &axum::http::HeaderValue| {
-        let b = v.as_bytes();
-        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._:/+=-".contains(c))
+    let safe = |v: &str| {
+        !v.is_empty() && v.len() <= 128 && v.bytes().all(|c| c.is_ascii_alphanumeric() || b"._:/+=-".contains(&c))
     };
-    let values: Vec<_> = req.headers().get_all(&REQUEST_ID).iter().collect();
-    if !(values.is_empty() || (values.len() == 1 && safe(values[0]))) {
+    // None when absent (nothing to remove) or given more than once.
+    if !api::single_header(req.headers(), REQUEST_ID.as_str()).is_some_and(safe) {
         req.headers_mut().remove(&REQUEST_ID);
     }
     req

@@ -33,10 +33,11 @@ impl ApiDoc {
         let mut doc = <Self as OpenApi>::openapi();
         let mut paths = utoipa::openapi::path::PathsBuilder::new();
         let components = doc.components.get_or_insert_with(Default::default);
+        let examples = request_examples();
         for rpc in super::rpcs() {
             let mut d = (rpc.doc)();
             shared_parts(&mut d.operation, rpc.org_scoped, super::interceptable(rpc.service));
-            request_example(&mut d.operation);
+            request_example(&mut d.operation, &examples);
             paths = paths.path(d.path, utoipa::openapi::path::PathItem::new(d.method, d.operation));
             components.schemas.extend(d.schemas);
         }
@@ -190,11 +191,11 @@ pub fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
-fn request_example(operation: &mut utoipa::openapi::path::Operation) {
+fn request_example(operation: &mut utoipa::openapi::path::Operation, examples: &[(&str, serde_json::Value)]) {
     let Some(id) = operation.operation_id.as_deref() else { return };
-    let Some((_, example)) = request_examples().into_iter().find(|(op, _)| *op == id) else { return };
+    let Some((_, example)) = examples.iter().find(|(op, _)| *op == id) else { return };
     if let Some(content) = operation.request_body.as_mut().and_then(|b| b.content.get_mut("application/json")) {
-        content.example = Some(example);
+        content.example = Some(example.clone());
     }
 }
 

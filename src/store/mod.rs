@@ -54,8 +54,9 @@ pub struct Store {
     pub tail: std::sync::Arc<crate::service::tail::TailHub>,
 }
 
-/// The tables whose keys the id generator mints, and the columns.
-const MINTED_IDS: [(&str, &str); 10] = [
+/// The tables whose keys the id generator mints, and the columns. (A connector effect's delivery
+/// `seq` is minted before the delivery's own id, which covers it.)
+const MINTED_IDS: [(&str, &str); 12] = [
     ("actions", "id"),
     ("orgs", "id"),
     ("tokens", "id"),
@@ -66,6 +67,9 @@ const MINTED_IDS: [(&str, &str); 10] = [
     ("connection_rejections", "id"),
     ("runs", "id"),
     ("runs", "run_id"),
+    // A call's run id is kept here too when only its context was recorded (no action ran).
+    ("recorded_contexts", "run_id"),
+    ("tail_leases", "id"),
 ];
 
 /// The highest minted id stored (None in an empty database).

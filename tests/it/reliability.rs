@@ -966,6 +966,13 @@ mod in_process {
         let restarted = open().await.expect("store");
         let next = restarted.new_id();
         assert!(next > stored, "minted {next}, not after the stored {stored}");
+        // So for a minted key outside the object tables (a live tail's lease, minted later still).
+        let lease = stored + (1 << 30);
+        exec(format!("INSERT INTO tail_leases (id, org_id, node, expires_at) VALUES ({lease}, 1, 1, 0)")).await;
+        exec("UPDATE node_leases SET lease_until = 0 WHERE node_no = 9".to_string()).await;
+        let restarted = open().await.expect("store");
+        let next = restarted.new_id();
+        assert!(next > lease, "minted {next}, not after the stored tail lease {lease}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
