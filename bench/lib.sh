@@ -37,7 +37,7 @@ cpu_per_run() {
   hz=$(getconf CLK_TCK)
   sleep 1
   read -r w0 s0 <<<"$(cpu_ticks "$pid")"; r0=$(runs_done "$base")
-  sleep $((secs - 2))
+  sleep $((secs > 3 ? secs - 2 : 1))
   read -r w1 s1 <<<"$(cpu_ticks "$pid")"; r1=$(runs_done "$base")
   awk -v w=$((w1 - w0)) -v s=$((s1 - s0)) -v n=$((r1 - r0)) -v hz="$hz" \
     'BEGIN {if (n > 0) printf "%.0f µs in the workers, %.0f µs in the server (%d runs)\n", w * 1e6 / hz / n, s * 1e6 / hz / n, n}'

@@ -5,7 +5,7 @@
 #  (b) _execute with one and with five actions at 32 connections, side by side with a small Node
 #      HTTP server running the same script in a fresh vm context per action;
 #  (c) the cost the process isolation adds per run (worker process vs in-process).
-# Env: DURATION (default 10s), ITERATIONS (default 3000).
+# Env: DURATION (default 10s; whole seconds, e.g. 8s), ITERATIONS (default 3000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh

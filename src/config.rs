@@ -65,6 +65,22 @@ fn cors_arg(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The URL clients reach this server at: the connector's `callUrl`s are built on it, so it is an
+/// absolute http(s) URL with a host, and no query, fragment or credentials (the call path is
+/// appended to it).
+fn public_url_arg(s: &str) -> Result<String, String> {
+    let wrong = || format!("invalid public URL {s:?} (use e.g. https://actions.example.com)");
+    let parsed = url::Url::parse(s.trim()).map_err(|_| wrong())?;
+    let plain = parsed.query().is_none()
+        && parsed.fragment().is_none()
+        && parsed.username().is_empty()
+        && parsed.password().is_none();
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || !plain || s.contains(['?', '#']) {
+        return Err(wrong());
+    }
+    Ok(s.trim().to_string())
+}
+
 fn database_url_arg(s: &str) -> Result<String, String> {
     let known = ["sqlite:", "postgres://", "postgresql://"];
     if known.iter().any(|k| s.starts_with(k)) {
@@ -146,7 +162,7 @@ pub struct Config {
 
     /// The URL clients reach this server at (e.g. https://actions.example.com); it prefixes the
     /// connector's callUrl. Unset: callUrl is only the path.
-    #[arg(long, env = "ACTIONSD_PUBLIC_URL")]
+    #[arg(long, env = "ACTIONSD_PUBLIC_URL", value_parser = public_url_arg)]
     pub public_url: Option<String>,
 
     /// If set, (re)registered at start as an IAM_OWNER token of the default org.
@@ -346,6 +362,11 @@ mod tests {
             (&["--database-url", "actionsd2.db"], "unsupported database URL"),
             (&["--http-deny-list", "10.0.0.0/33"], "invalid deny list entry"),
             (&["--http-allow-list", "bad name!"], "invalid allow list entry"),
+            (&["--public-url", "notaurl"], "invalid public URL"),
+            (&["--public-url", "ftp://actions.example.com"], "invalid public URL"),
+            (&["--public-url", "https://actions.example.com/base?x=1"], "invalid public URL"),
+            (&["--public-url", "https://actions.example.com/#top"], "invalid public URL"),
+            (&["--public-url", "https://user:pw@actions.example.com"], "invalid public URL"),
         ] {
             let err = parse(args).expect_err(&format!("{args:?} should be refused"));
             assert!(err.contains(says), "{args:?}: {err}");
@@ -355,6 +376,8 @@ mod tests {
         assert_eq!(c.log_format, "json");
         assert_eq!(c.cors_origins(), ["https://a.example.com", "http://localhost:3000"]);
         assert_eq!(parse(&["--cors-origins", "*"]).unwrap().cors_origins(), ["*"]);
+        let public = parse(&["--public-url", "https://actions.example.com/base/"]).unwrap().public_url;
+        assert_eq!(public.as_deref(), Some("https://actions.example.com/base/"));
         assert_eq!(
             parse(&["--queue-timeout", "0s"]).unwrap().queue_timeout.nanos,
             0,

@@ -84,7 +84,12 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
             tracing::info!(path = %config.admin_token_file, "generated the bootstrap admin token");
             if !background {
                 // A one-shot command logs nothing: said where an operator reads it.
-                eprintln!("actionsd: generated the bootstrap admin token into {}", config.admin_token_file);
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "actionsd: generated the bootstrap admin token into {}",
+                    config.admin_token_file
+                );
             }
         }
         AdminToken::FromConfig => {

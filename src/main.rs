@@ -123,7 +123,14 @@ fn init_logging(format: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only for a terminal: not into files, journald or container logs.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    // A log line that cannot be written (stderr a pipe whose reader is gone) is dropped: reporting
+    // the failure would write to the same stderr, and a panic there would take the request (or
+    // the whole start) with it.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .log_internal_errors(false);
     if format.eq_ignore_ascii_case("json") {
         builder.json().flatten_event(true).with_current_span(true).init();
     } else {
@@ -178,7 +185,8 @@ fn main() -> std::process::ExitCode {
     match server_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("actionsd: {e:#}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "actionsd: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -188,6 +196,11 @@ fn main() -> std::process::ExitCode {
 async fn server_main() -> anyhow::Result<()> {
     // A `.env` that cannot be read in full would leave every setting after the bad line unset
     // without a word: refused instead (a missing file is fine).
+    // A `.env` that is there but is not a file (a directory a bind mount made in its place) is
+    // refused too rather than starting on defaults.
+    if std::fs::metadata(".env").is_ok_and(|m| !m.is_file()) {
+        anyhow::bail!(".env: not a file");
+    }
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {
             let hint =
@@ -215,12 +228,21 @@ async fn server_main() -> anyhow::Result<()> {
         }
         Command::Serve => {
             init_logging(&config.log_format);
-            // Held until the process ends (the kernel releases it then, also after SIGKILL).
-            let _serving = actionsd::claim_sqlite_file(&config.database_url)?;
-            let state = actionsd::build_state(config.clone()).await?;
+            // The TLS pair and the address are checked (and the port taken) before the database
+            // (and its lock file), the key and the token files are created: a typo there leaves nothing behind.
+            if let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) {
+                actionsd::tls::acceptor(cert, key).map_err(|e| {
+                    anyhow::anyhow!(
+                        "--tls-cert-file/--tls-key-file (ACTIONSD_TLS_CERT_FILE, ACTIONSD_TLS_KEY_FILE): {e:#}"
+                    )
+                })?;
+            }
             let listener = tokio::net::TcpListener::bind(&config.addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("ACTIONSD_ADDR {:?}: {e}", config.addr))?;
+            // Held until the process ends (the kernel releases it then, also after SIGKILL).
+            let _serving = actionsd::claim_sqlite_file(&config.database_url)?;
+            let state = actionsd::build_state(config.clone()).await?;
             tracing::info!(addr = %listener.local_addr()?, "actionsd listening");
             actionsd::serve(state, listener, shutdown_signal()).await?;
         }

@@ -401,7 +401,11 @@ async fn check_input(
                 ));
             }
             s.v2.policy.check_url_resolved(&url).await.map_err(|why| {
-                ApiError::new(Kind::InvalidArgument, "CONN-d3n1d", format!("invalid {msg}.ZitadelApi.BaseUrl: {why}"))
+                ApiError::new(
+                    Kind::InvalidArgument,
+                    "Errors.Target.DeniedURL",
+                    format!("invalid {msg}.ZitadelApi.BaseUrl: {why}"),
+                )
             })?;
             let token = match api.token {
                 None => None,

@@ -8,8 +8,12 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "actionsd",
-        description = "A standalone, ZITADEL-compatible identity actions server. Every operation is also \
-            reachable as Connect unary JSON at `POST /<package.Service>/<Method>`.",
+        description = "A standalone, ZITADEL-compatible identity actions server. Every RPC is also reachable as \
+            Connect unary JSON at `POST /<package.Service>/<Method>` (`zitadel.management.v1.ManagementService`, \
+            `zitadel.admin.v1.AdminService`, `zitadel.action.v2.ActionService`, \
+            `actionsd.connector.v1.ConnectorService`), and over gRPC and gRPC-web. Five operations are REST \
+            only: the trigger documents (types.d.ts and the two JSON Schemas), the live tail of runs and \
+            the connector's call endpoint.",
         license(name = "Apache-2.0"),
     ),
     components(schemas(messages::GatewayError, messages::ErrorDetail)),
@@ -64,8 +68,8 @@ impl ApiDoc {
 /// What every operation shares, added to each rather than repeated in each handler's annotation:
 /// the organization header of the org-scoped ones (so that Swagger UI and generated clients can
 /// choose an organization), and the answers any of them may give: 400 (a malformed body or
-/// parameter), 413 (a body over 1 MiB, where there is a body) and 503 (the database or the
-/// sandbox unavailable, with `Retry-After`).
+/// parameter), where there is a body 408 (it arrived too slowly), 413 (over 1 MiB) and 501 (a
+/// compressed one), and 503 (the database or the sandbox unavailable, with `Retry-After`).
 fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bool, interceptable: bool) {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::{ObjectBuilder, Ref, Required, ResponseBuilder, Type};
@@ -90,9 +94,16 @@ fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bo
     let responses = &mut operation.responses.responses;
     responses.entry("400".into()).or_insert_with(|| error("Invalid argument (code 3)").build().into());
     if operation.request_body.is_some() {
-        responses
-            .entry("413".into())
-            .or_insert_with(|| error("The request body is larger than 1 MiB (`{code, message}`)").build().into());
+        for (status, what) in [
+            (
+                "408",
+                "The request body did not arrive within `ACTIONSD_REQUEST_READ_TIMEOUT` (code 4, `{code, message}`)",
+            ),
+            ("413", "The request body is larger than 1 MiB (`{code, message}`)"),
+            ("501", "The request body has a `Content-Encoding` other than identity (code 12)"),
+        ] {
+            responses.entry(status.into()).or_insert_with(|| error(what).build().into());
+        }
     }
     responses.entry("503".into()).or_insert_with(|| {
         error("The database or the sandbox is unavailable (code 14); `Retry-After` says when to try again")

@@ -187,13 +187,13 @@ async fn validation(s: &TestServer) {
     // A private address is denied like a target's endpoint.
     let r =
         s.post(CONNECTIONS, &s.admin, json!({"name": "a", "zitadelApi": {"baseUrl": "http://127.0.0.1:8080"}})).await;
-    assert_error(&r, 400, 3, "CONN-d3n1d", "denied base URL");
+    assert_error(&r, 400, 3, "Errors.Target.DeniedURL", "denied base URL");
     // So is a name whose every address is denied.
     let name = crate::target_ssrf::loopback_name().await;
     let r = s
         .post(CONNECTIONS, &s.admin, json!({"name": "a", "zitadelApi": {"baseUrl": format!("http://{name}:8080")}}))
         .await;
-    assert_error(&r, 400, 3, "CONN-d3n1d", "a base URL whose name resolves to loopback");
+    assert_error(&r, 400, 3, "Errors.Target.DeniedURL", "a base URL whose name resolves to loopback");
     let r = s.post(CONNECTIONS, &s.admin, json!({"name": "a", "defaultOrgId": "123456"})).await;
     assert_error(&r, 404, 5, "CONN-0rgNf", "unknown default org");
     create(s, json!({"name": "taken"})).await;

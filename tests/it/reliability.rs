@@ -1165,6 +1165,112 @@ async fn org_create_on_the_command_line_checks_the_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ACTIONSD_ADDR \"not-an-address\""), "{out:?}");
 }
 
+/// A setting that cannot work stops `serve`, naming it, before the database, its key file or the
+/// bootstrap token file is created: a first start with a typo leaves nothing behind, and no
+/// "listening" is logged for a server that never served.
+#[test]
+fn a_start_refused_for_its_settings_leaves_nothing_behind() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    common::make_test_ca(certs.path());
+    let at = |name: &str| certs.path().join(name).to_string_lossy().into_owned();
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (vec![("ACTIONSD_ADDR", "not-an-address".into())], "ACTIONSD_ADDR \"not-an-address\""),
+        (
+            vec![("ACTIONSD_TLS_CERT_FILE", at("missing.pem")), ("ACTIONSD_TLS_KEY_FILE", at("key.pem"))],
+            "ACTIONSD_TLS_CERT_FILE",
+        ),
+        // Certificate and key swapped.
+        (
+            vec![("ACTIONSD_TLS_CERT_FILE", at("key.pem")), ("ACTIONSD_TLS_KEY_FILE", at("cert.pem"))],
+            "ACTIONSD_TLS_CERT_FILE",
+        ),
+        (vec![("ACTIONSD_PUBLIC_URL", "notaurl".into())], "ACTIONSD_PUBLIC_URL"),
+    ];
+    for (env, says) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("start.db").display());
+        let mut command = actionsd_in(dir.path(), &url, &["serve"]);
+        if !env.iter().any(|(k, _)| *k == "ACTIONSD_ADDR") {
+            command.env("ACTIONSD_ADDR", format!("127.0.0.1:{}", common::process::free_port()));
+        }
+        let out = command.envs(env.clone()).output().expect("run actionsd");
+        let told = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?} started");
+        assert!(told.contains(says), "{env:?}: {told}");
+        assert!(!told.contains("listening"), "{env:?}: {told}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "{env:?} left {left:?} behind");
+    }
+    // A `.env` that is a directory (what a bind mount of a missing file makes) is refused too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join(".env")).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("start.db").display());
+    let out = actionsd_in(dir.path(), &url, &["serve"]).output().expect("run actionsd");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".env: not a file"), "{out:?}");
+    assert!(!dir.path().join("start.db").exists());
+}
+
+/// Losing the reader of the server's stderr (a `| tee` or log shipper that ends) changes nothing
+/// for clients: the log lines that can no longer be written are dropped, requests are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_log_pipe_does_not_break_requests() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("pipe.db").display());
+    let port = common::process::free_port();
+    let mut child = actionsd_in(dir.path(), &url, &["serve"])
+        .env("ACTIONSD_ADDR", format!("127.0.0.1:{port}"))
+        .env("ACTIONSD_ADMIN_TOKEN", ADMIN)
+        // Every request logs (the request span and its events).
+        .env("RUST_LOG", "debug")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn actionsd");
+    let stderr = child.stderr.take().unwrap();
+    let listening = tokio::task::spawn_blocking(move || {
+        let lines = std::io::BufReader::new(stderr).lines();
+        let mut seen = String::new();
+        for line in lines.map_while(Result::ok) {
+            if line.contains("actionsd listening") {
+                return Ok(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        Err(seen)
+        // The reader is dropped here: the pipe's read end closes.
+    })
+    .await
+    .unwrap();
+    if let Err(seen) = listening {
+        let _ = child.kill();
+        panic!("the server did not start:\n{seen}");
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..3 {
+        let r = client.get(format!("{base}/debug/healthz")).send().await;
+        assert!(r.as_ref().is_ok_and(|r| r.status() == 200), "{r:?}");
+    }
+    let created = client
+        .post(format!("{base}/management/v1/actions"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"name": "a", "script": "function a(ctx, api) {}"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 200);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let read = client.get(format!("{base}/management/v1/actions/{id}")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(read.status(), 200);
+    assert!(child.try_wait().unwrap().is_none(), "the server ended");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Outgoing HTTPS trusts the CA that `SSL_CERT_FILE` names (an internal PKI), in scripts' `fetch`
 /// too (its workers start with an empty environment); without it, such a server is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
