@@ -116,4 +116,13 @@ impl TargetKind {
             TargetKind::RestAsync => "rest_async",
         }
     }
+
+    /// ZITADEL's number for the type (webhook 0, call 1, async 2): what it sorts targets by.
+    pub fn zitadel_number(self) -> u8 {
+        match self {
+            TargetKind::RestWebhook => 0,
+            TargetKind::RestCall => 1,
+            TargetKind::RestAsync => 2,
+        }
+    }
 }

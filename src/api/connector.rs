@@ -529,10 +529,6 @@ async fn connection_msg(s: &AppState, c: connection::Model) -> ApiResult<Connect
     })
 }
 
-fn text_matches(method: TextQueryMethod, value: &str, wanted: &str) -> bool {
-    TextMethod::from_number(method.number()).is_some_and(|m| m.matches(value, wanted))
-}
-
 // ---------- handlers ----------
 
 #[utoipa::path(post, path = "/connector/v1/connections", tag = "ConnectorService",
@@ -585,12 +581,13 @@ pub async fn list_connections(
                 "invalid ListConnectionsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid ConnectionQuery.Query: value is required"
             )));
         };
-        filters.push(q);
+        // Folded once for all the rows (an unknown method matches nothing).
+        filters.push(TextMethod::from_number(q.method.number()).map(|m| m.matcher(&q.name)));
     }
     let mut rows: Vec<connection::Model> = store::all(&s.store.db)
         .await?
         .into_iter()
-        .filter(|c| filters.iter().all(|f| text_matches(f.method, &c.name, &f.name)))
+        .filter(|c| filters.iter().all(|m| m.as_ref().is_some_and(|m| m.is_match(&c.name))))
         .collect();
     if !asc {
         rows.reverse();

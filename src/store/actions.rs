@@ -409,21 +409,42 @@ impl TextMethod {
         .copied()
     }
 
-    /// The comparison done in memory (lists kept small enough not to need the database), with the
-    /// same folding as the stored `name_folded` copies.
-    pub fn matches(self, value: &str, wanted: &str) -> bool {
+    fn ignores_case(self) -> bool {
         use TextMethod::*;
-        let (v, w) = match self {
-            EqualsIgnoreCase | StartsWithIgnoreCase | ContainsIgnoreCase | EndsWithIgnoreCase => {
-                (fold(value), fold(wanted))
-            }
-            _ => (value.to_string(), wanted.to_string()),
+        matches!(self, EqualsIgnoreCase | StartsWithIgnoreCase | ContainsIgnoreCase | EndsWithIgnoreCase)
+    }
+
+    /// The comparison done in memory (lists kept small enough not to need the database), with the
+    /// same folding as the stored `name_folded` copies. The wanted text is folded here, once for
+    /// all the rows it is compared with (it may be long; the rows' names are short).
+    pub fn matcher(self, wanted: &str) -> TextMatch {
+        let wanted = if self.ignores_case() { fold(wanted) } else { wanted.to_string() };
+        TextMatch { method: self, wanted }
+    }
+}
+
+/// A text query ready to be compared with many values: [`TextMethod::matcher`].
+pub struct TextMatch {
+    method: TextMethod,
+    wanted: String,
+}
+
+impl TextMatch {
+    pub fn is_match(&self, value: &str) -> bool {
+        use TextMethod::*;
+        let folded;
+        let v = if self.method.ignores_case() {
+            folded = fold(value);
+            folded.as_str()
+        } else {
+            value
         };
-        match self {
+        let w = self.wanted.as_str();
+        match self.method {
             Equals | EqualsIgnoreCase => v == w,
-            StartsWith | StartsWithIgnoreCase => v.starts_with(&w),
-            Contains | ContainsIgnoreCase => v.contains(&w),
-            EndsWith | EndsWithIgnoreCase => v.ends_with(&w),
+            StartsWith | StartsWithIgnoreCase => v.starts_with(w),
+            Contains | ContainsIgnoreCase => v.contains(w),
+            EndsWith | EndsWithIgnoreCase => v.ends_with(w),
         }
     }
 }

@@ -449,12 +449,12 @@ pub async fn remove_link(
         .await
 }
 
+/// A connection's organization links by ZITADEL org id, in code point order whatever the
+/// database's collation (so pages are the same on every backend).
 pub async fn links<C: ConnectionTrait>(conn: &C, id: i64) -> ApiResult<Vec<link::Model>> {
-    Ok(link::Entity::find()
-        .filter(link::Column::ConnectionId.eq(id))
-        .order_by_asc(link::Column::ZitadelOrgId)
-        .all(conn)
-        .await?)
+    let mut rows = link::Entity::find().filter(link::Column::ConnectionId.eq(id)).all(conn).await?;
+    rows.sort_unstable_by(|a, b| a.zitadel_org_id.cmp(&b.zitadel_org_id));
+    Ok(rows)
 }
 
 /// The most recent rejections of a connection, newest first.

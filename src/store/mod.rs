@@ -82,6 +82,20 @@ async fn highest_id(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
 }
 
 impl Store {
+    /// A read-only transaction whose statements all read one snapshot: a list's count and its
+    /// page agree even while rows are written. PostgreSQL: REPEATABLE READ (READ COMMITTED takes a
+    /// snapshot per statement); SQLite: a deferred transaction keeps the WAL snapshot of its first
+    /// read until it ends.
+    pub async fn read_snapshot(&self) -> Result<DatabaseTransaction, DbErr> {
+        if self.backend == DatabaseBackend::Postgres {
+            self.db
+                .begin_with_config(Some(sea_orm::IsolationLevel::RepeatableRead), Some(sea_orm::AccessMode::ReadOnly))
+                .await
+        } else {
+            self.db.begin().await
+        }
+    }
+
     /// Registers this process and leases a node number for id generation.
     pub async fn new(dbs: Databases) -> Result<Self, DbErr> {
         let Databases { db, writer, health, acquire_timeout } = dbs;

@@ -91,14 +91,16 @@ pub async fn default_org<C: ConnectionTrait>(conn: &C) -> ApiResult<Option<org::
 }
 
 pub async fn list_orgs(store: &Store, offset: u64, limit: u64, asc: bool) -> ApiResult<(u64, Vec<org::Model>)> {
-    let total = org::Entity::find().count(&store.db).await?;
+    let snapshot = store.read_snapshot().await?;
+    let total = org::Entity::find().count(&snapshot).await?;
     let order = if asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
     let rows = org::Entity::find()
         .order_by(org::Column::Id, order)
         .offset(super::sql_count(offset))
         .limit(super::sql_count(limit))
-        .all(&store.db)
+        .all(&snapshot)
         .await?;
+    snapshot.commit().await?;
     Ok((total, rows))
 }
 

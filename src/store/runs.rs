@@ -216,13 +216,15 @@ pub async fn list(
             RunFilter::Nothing => q.filter(Expr::cust("1 = 0")),
         };
     }
-    let total = q.clone().count(&store.db).await?;
+    let snapshot = store.read_snapshot().await?;
+    let total = q.clone().count(&snapshot).await?;
     let rows = q
         .order_by_desc(run::Column::Id)
         .offset(super::sql_count(offset))
         .limit(super::sql_count(limit))
-        .all(&store.db)
+        .all(&snapshot)
         .await?;
+    snapshot.commit().await?;
     Ok((total, rows))
 }
 

@@ -5,9 +5,7 @@ use super::events::{self, Aggregate, NewEvent, Written};
 use super::{org_lock, Store};
 use crate::error::{ApiError, ApiResult, Kind};
 use entity::action_secret;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
 /// The most secrets an organization may have.
 pub const MAX_PER_ORG: u64 = 100;
@@ -91,11 +89,10 @@ pub fn not_found() -> ApiError {
     ApiError::not_found("ACTION-s3cnf", "Action secret not found")
 }
 
-/// The organization's secrets by name (values still encrypted).
+/// The organization's secrets by name, in code point order whatever the database's collation
+/// (values still encrypted).
 pub async fn list<C: ConnectionTrait>(conn: &C, org: i64) -> ApiResult<Vec<action_secret::Model>> {
-    Ok(action_secret::Entity::find()
-        .filter(action_secret::Column::OrgId.eq(org))
-        .order_by_asc(action_secret::Column::Name)
-        .all(conn)
-        .await?)
+    let mut rows = action_secret::Entity::find().filter(action_secret::Column::OrgId.eq(org)).all(conn).await?;
+    rows.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Ok(rows)
 }

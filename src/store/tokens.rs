@@ -132,14 +132,16 @@ pub async fn list_tokens(
     if let Some(org) = org {
         q = q.filter(token::Column::OrgId.eq(org));
     }
-    let total = q.clone().count(&store.db).await?;
+    let snapshot = store.read_snapshot().await?;
+    let total = q.clone().count(&snapshot).await?;
     let order = if asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
     let rows = q
         .order_by(token::Column::Id, order)
         .offset(super::sql_count(offset))
         .limit(super::sql_count(limit))
-        .all(&store.db)
+        .all(&snapshot)
         .await?;
+    snapshot.commit().await?;
     Ok((total, rows))
 }
 

@@ -901,6 +901,62 @@ async fn list_orgs_lists_every_org(s: &TestServer) {
     assert_eq!(result_ids(&c).len(), 3, "{c:?}");
 }
 
+/// A list's `totalResult` and its page come from one snapshot: while orgs, tokens and run
+/// records are written, a list asked for more rows than exist never counts fewer or more rows
+/// than it returns.
+async fn list_totals_agree_with_their_pages_while_writing(s: &TestServer) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let action = s.create_action(&s.admin, "counted").await;
+    let r = s.post("/management/v1/flows/2/trigger/4", &s.admin, json!({"actionIds": [action]})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let org = my_org_id(s, &s.admin).await;
+    let done = AtomicBool::new(false);
+    let writer = |n: usize| {
+        let (done, org) = (&done, &org);
+        async move {
+            let mut i = 0;
+            while !done.load(Ordering::Relaxed) {
+                i += 1;
+                match n {
+                    0 => {
+                        s.create_org(&format!("snap-{i}")).await;
+                    }
+                    1 => {
+                        s.add_token(org, "ORG_VIEWER").await;
+                    }
+                    _ => {
+                        let r = s.execute_trigger(&s.admin, "2", "4", json!({})).await;
+                        assert_eq!(r.status, 200, "{r:?}");
+                    }
+                }
+            }
+        }
+    };
+    let reader = async {
+        let lists = [
+            ("/admin/v1/orgs/_search", json!({"query": {"limit": 1000}})),
+            ("/admin/v1/tokens/_search", json!({"query": {"limit": 1000}})),
+            ("/management/v1/runs/_search", json!({"query": {"limit": 100}})),
+        ];
+        for round in 0..60 {
+            for (path, body) in &lists {
+                let r = s.post(path, &s.admin, body.clone()).await;
+                assert_eq!(r.status, 200, "{r:?}");
+                let returned = r.body["result"].as_array().map_or(0, Vec::len);
+                let total: usize = r.body["details"]["totalResult"].as_str().unwrap_or("0").parse().unwrap();
+                let limit = body["query"]["limit"].as_u64().unwrap() as usize;
+                assert_eq!(
+                    returned,
+                    total.min(limit),
+                    "round {round}, {path}: totalResult {total} but {returned} rows (limit {limit})"
+                );
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+    };
+    futures::join!(reader, writer(0), writer(1), writer(2));
+}
+
 async fn admin_rpcs_ignore_org_header(s: &TestServer) {
     let a = s.create_org("hdr-a").await;
     let b = s.create_org("hdr-b").await;
@@ -964,6 +1020,7 @@ backend_tests!(
     get_my_org_shape,
     list_orgs_lists_every_org,
     admin_rpcs_ignore_org_header,
+    list_totals_agree_with_their_pages_while_writing,
 );
 
 /// An empty `ACTIONSD_ADMIN_TOKEN` is no token: the bootstrap token is generated and written to

@@ -365,3 +365,65 @@ backend_tests!(
     scripts_read_and_runs_redact,
     test_overrides_without_storing,
 );
+
+/// Lists ordered by a name follow code points whatever the database's collation: on a PostgreSQL
+/// database whose default collation sorts `_` before digits and letters (ICU `en-US`, as many
+/// databases are created), secrets and a connection's organization links come in the order
+/// SQLite gives, so pages are the same on every backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn name_orders_do_not_depend_on_the_collation() {
+    use sea_orm::{ConnectionTrait, Database};
+    let Some(url) = common::postgres_url_or_skip("name_orders_do_not_depend_on_the_collation") else {
+        return;
+    };
+    let name = format!("collating_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&url).await.expect("connect");
+    let made = admin
+        .execute_unprepared(&format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        ))
+        .await;
+    if let Err(e) = made {
+        eprintln!("SKIPPED name_orders_do_not_depend_on_the_collation: this PostgreSQL has no ICU collation ({e})");
+        return;
+    }
+    let (base, _) = url.split_once('?').map_or((url.as_str(), ""), |(b, q)| (b, q));
+    let db_url = format!("{}/{name}", &base[..base.rfind('/').expect("a database in the URL")]);
+    let s = TestServer::postgres_database(&db_url).await;
+    // The database itself orders these differently from code points.
+    let collated = admin
+        .query_one(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!("SELECT datlocprovider::text AS p FROM pg_database WHERE datname = '{name}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(collated.try_get::<String>("", "p").unwrap(), "i");
+
+    for n in ["ZED", "A_1", "A1", "AA", "A"] {
+        assert_eq!(set(&s, &s.admin, n, "v").await.status, 200);
+    }
+    let r = list(&s, &s.admin).await;
+    let names: Vec<&str> = r.body["result"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["A", "A1", "AA", "A_1", "ZED"], "{r:?}");
+
+    let org = s.get("/management/v1/orgs/me", &s.admin).await.body["org"]["id"].as_str().unwrap().to_string();
+    let c = s.post("/connector/v1/connections", &s.admin, json!({"name": "c"})).await;
+    let id = c.body["id"].as_str().unwrap().to_string();
+    for z in ["z_1", "Z3", "z10", "1"] {
+        let r = s.put(&format!("/connector/v1/connections/{id}/orgs/{z}"), &s.admin, json!({"orgId": org})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let links = |r: &Reply| -> Vec<String> {
+        r.body["result"].as_array().unwrap().iter().map(|l| l["zitadelOrgId"].as_str().unwrap().to_string()).collect()
+    };
+    let search = format!("/connector/v1/connections/{id}/orgs/_search");
+    let all = s.post(&search, &s.admin, json!({"query": {"asc": true}})).await;
+    assert_eq!(links(&all), ["1", "Z3", "z10", "z_1"], "{all:?}");
+    let first = s.post(&search, &s.admin, json!({"query": {"limit": 2}})).await;
+    assert_eq!(links(&first), ["z_1", "z10"], "{first:?}");
+
+    s.stop().await;
+    admin.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await.expect("drop database");
+}

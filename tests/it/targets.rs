@@ -108,6 +108,12 @@ async fn create_get_and_list_targets(s: &TestServer) {
         )
         .await;
     assert_eq!(names(&r), ["Call-B", "async-c", "hook-a"]);
+    // By ZITADEL's type numbers: restWebhook (0), restCall (1), restAsync (2).
+    for (asc, want) in [(true, ["hook-a", "Call-B", "async-c"]), (false, ["async-c", "Call-B", "hook-a"])] {
+        let body = json!({"sortingColumn": "TARGET_FIELD_NAME_TARGET_TYPE", "pagination": {"asc": asc}});
+        let r = s.post(&format!("{TARGETS}/search"), &s.admin, body).await;
+        assert_eq!(names(&r), want, "asc {asc}: {r:?}");
+    }
 
     let filter = |name: &str, method: &str| json!({"pagination": {"asc": true}, "filters": [{"targetNameFilter": {"targetName": name, "method": method}}]});
     let cases: &[(&str, &str, &[&str])] = &[

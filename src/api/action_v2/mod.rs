@@ -495,9 +495,10 @@ fn condition_of(id: &str) -> (ExecutionType, Condition) {
     }
 }
 
-/// TextFilterMethod has the numbering of the store's TextMethod.
-fn text_matches(method: TextFilterMethod, value: &str, wanted: &str) -> bool {
-    crate::store::actions::TextMethod::from_number(method.number()).is_some_and(|m| m.matches(value, wanted))
+/// A name filter ready for the rows (TextFilterMethod has the numbering of the store's
+/// TextMethod; an unknown method matches nothing).
+fn text_matcher(method: TextFilterMethod, wanted: &str) -> Option<crate::store::actions::TextMatch> {
+    crate::store::actions::TextMethod::from_number(method.number()).map(|m| m.matcher(wanted))
 }
 
 // ---------- shared by the handlers ----------

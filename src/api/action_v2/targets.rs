@@ -128,27 +128,35 @@ pub async fn list_targets(s: AppState, _c: Caller, r: ListTargetsRequest) -> Api
             )));
         }
     }
+    // Each filter prepared once for all the rows: a name folded once, ids in a set.
+    enum Filter<'a> {
+        Name(Option<crate::store::actions::TextMatch>),
+        Ids(std::collections::HashSet<&'a str>),
+    }
+    let filters: Vec<Filter> = r
+        .filters
+        .iter()
+        .map(|f| match (&f.target_name_filter, &f.in_target_ids_filter) {
+            (Some(n), _) => Filter::Name(text_matcher(n.method, &n.target_name)),
+            (None, Some(ids)) => Filter::Ids(ids.target_ids.iter().map(String::as_str).collect()),
+            (None, None) => unreachable!("checked above"),
+        })
+        .collect();
     let mut rows: Vec<target::Model> = store::all_targets(&s.store.db)
         .await?
         .into_iter()
         .filter(|t| {
-            r.filters.iter().all(|f| {
-                if let Some(n) = &f.target_name_filter {
-                    return text_matches(n.method, &t.name, &n.target_name);
-                }
-                if let Some(ids) = &f.in_target_ids_filter {
-                    return ids.target_ids.iter().any(|i| *i == t.id.to_string());
-                }
-                true
+            filters.iter().all(|f| match f {
+                Filter::Name(m) => m.as_ref().is_some_and(|m| m.is_match(&t.name)),
+                Filter::Ids(ids) => ids.contains(t.id.to_string().as_str()),
             })
         })
         .collect();
     match r.sorting_column {
         TargetFieldName::ChangedDate => rows.sort_by_key(|t| (t.changed_at, t.id)),
         TargetFieldName::Name => rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id))),
-        TargetFieldName::TargetType => {
-            rows.sort_by(|a, b| a.target_type.as_str().cmp(b.target_type.as_str()).then(a.id.cmp(&b.id)))
-        }
+        // By ZITADEL's type numbers (restWebhook, restCall, restAsync), not the stored spelling.
+        TargetFieldName::TargetType => rows.sort_by_key(|t| (t.target_type.zitadel_number(), t.id)),
         TargetFieldName::Url => rows.sort_by(|a, b| a.endpoint.cmp(&b.endpoint).then(a.id.cmp(&b.id))),
         TargetFieldName::Timeout => rows.sort_by_key(|t| (t.timeout_nanos, t.id)),
         TargetFieldName::InterruptOnError => rows.sort_by_key(|t| (t.interrupt_on_error, t.id)),
