@@ -215,7 +215,7 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_RUN_RETENTION", default_value = "7d", value_parser = positive_duration_arg)]
     pub run_retention: Duration,
 
-    /// Most run records kept per organization.
+    /// Most run records kept per organization (and most recorded `_execute` contexts).
     #[arg(long, env = "ACTIONSD_RUN_MAX_ROWS", default_value = "100000", value_parser = clap::value_parser!(u64).range(1..))]
     pub run_max_rows: u64,
 

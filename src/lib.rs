@@ -470,7 +470,7 @@ async fn prune_runs(store: Arc<store::Store>, config: Config, stop: tokio::sync:
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning run records failed"),
             }
-            match store::recordings::prune(&store).await {
+            match store::recordings::prune(&store, max_rows).await {
                 Ok(n) if n > 0 => tracing::info!(removed = n, "pruned recorded contexts"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning recorded contexts failed"),

@@ -283,7 +283,7 @@ pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()>
                 for (status, ids) in ok_by_status {
                     let sql = format!(
                         "UPDATE deliveries SET state = {SUCCEEDED}, attempts = attempts + 1, last_status = $1,
-                         last_error = '', lease_until = 0, changed_at = $2
+                         last_error = '', lease_until = 0, changed_at = $2, payload = ''
                          WHERE lease_owner = $3 AND state IN ({PENDING}, {FAILED}) AND id IN ({})",
                         ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
                     );

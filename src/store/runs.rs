@@ -53,6 +53,12 @@ const MAX_PENDING: usize = 200_000;
 /// Batches of run records the writer holds before callers write their records themselves.
 const QUEUE_BATCHES: usize = 4096;
 
+/// Most bytes of run records and recorded contexts the writer holds (queued, or kept while the
+/// database is unavailable): past it, callers write their records themselves (and so, in an
+/// outage, are answered 503) instead of the server's memory growing by the size of what they
+/// send (a record and a context may each be 64 KiB and more).
+const MAX_HELD_BYTES: usize = 64 << 20;
+
 /// What the writer stores in one transaction: run records and recorded contexts.
 #[derive(Debug, Default, Clone)]
 pub struct Pending {
@@ -63,6 +69,23 @@ pub struct Pending {
 impl Pending {
     fn len(&self) -> usize {
         self.runs.len() + self.contexts.len()
+    }
+
+    /// About what the records take in memory: their texts, and a little for the rest.
+    fn bytes(&self) -> usize {
+        let runs: usize = self
+            .runs
+            .iter()
+            .map(|r| {
+                256 + r.action_name.len()
+                    + r.error.len()
+                    + r.logs.len()
+                    + r.condition.as_ref().map_or(0, String::len)
+                    + r.warnings.as_ref().map_or(0, String::len)
+            })
+            .sum();
+        let contexts: usize = self.contexts.iter().map(|c| 64 + c.context.len()).sum();
+        runs + contexts
     }
 
     fn extend(&mut self, more: Pending) {
@@ -99,6 +122,8 @@ pub async fn insert_pending(store: &Store, pending: Arc<Pending>) -> ApiResult<(
 #[derive(Clone)]
 pub struct RunWriter {
     tx: mpsc::Sender<Pending>,
+    /// Bytes queued or held by the writer task ([`Pending::bytes`]), bounded by [`MAX_HELD_BYTES`].
+    held: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl RunWriter {
@@ -107,6 +132,11 @@ impl RunWriter {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE_BATCHES);
+        let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let release = {
+            let held = held.clone();
+            move |bytes: usize| held.fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed)
+        };
         let task = tokio::spawn(async move {
             loop {
                 // (Checked first: a retry below may already have seen the stop signal, and
@@ -136,6 +166,7 @@ impl RunWriter {
                     match result {
                         Ok(()) => {
                             store.runs_committed(&rows.runs);
+                            release(rows.bytes());
                             break;
                         }
                         Err(e) if e.kind == crate::error::Kind::Unavailable && !*stop.borrow() => {
@@ -150,12 +181,15 @@ impl RunWriter {
                             }
                             if rows.len() > MAX_PENDING {
                                 let dropped = rows.len() - MAX_PENDING;
+                                let before = rows.bytes();
                                 rows.drop_oldest(dropped);
+                                release(before - rows.bytes());
                                 tracing::error!(dropped, "run records dropped: the database is unavailable too long");
                             }
                         }
                         Err(e) => {
                             tracing::error!(error = %e, dropped = rows.len(), "writing run records failed");
+                            release(rows.bytes());
                             break;
                         }
                     }
@@ -171,21 +205,30 @@ impl RunWriter {
                 tracing::error!(error = %e, "writing run records at shutdown failed");
             }
         });
-        (RunWriter { tx }, task)
+        (RunWriter { tx, held }, task)
     }
 
     /// A writer without a batching task: every submit gives the records back to be written at once
     /// (one-shot commands, which start no background jobs).
     pub fn direct() -> Self {
         let (tx, _) = mpsc::channel(1);
-        RunWriter { tx }
+        RunWriter { tx, held: Arc::default() }
     }
 
     /// Queues records for the next batch; gives them back when the queue is full (the writer
     /// falls behind, e.g. while the database is unavailable) or closed, so that the caller writes
     /// them itself: memory stays bounded and the load pushes back on the callers.
     pub fn submit(&self, pending: Pending) -> Result<(), Pending> {
-        self.tx.try_send(pending).map_err(|e| e.into_inner())
+        use std::sync::atomic::Ordering;
+        let bytes = pending.bytes();
+        if self.held.fetch_add(bytes, Ordering::Relaxed) + bytes > MAX_HELD_BYTES {
+            self.held.fetch_sub(bytes, Ordering::Relaxed);
+            return Err(pending);
+        }
+        self.tx.try_send(pending).map_err(|e| {
+            self.held.fetch_sub(bytes, Ordering::Relaxed);
+            e.into_inner()
+        })
     }
 }
 
@@ -267,4 +310,46 @@ async fn prune_in<C: ConnectionTrait>(conn: &C, retention: Duration, max_rows: u
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(bytes: usize) -> Pending {
+        let c = recorded_context::Model {
+            run_id: 1,
+            org_id: 1,
+            flow_type: 2,
+            trigger_type: 4,
+            context: "x".repeat(bytes),
+            created_at: 0,
+        };
+        Pending { runs: Vec::new(), contexts: vec![c] }
+    }
+
+    /// What the writer holds is bounded in bytes, not only in batches: past the budget the
+    /// records go back to the caller (who writes them itself), and what the writer releases can
+    /// be queued again.
+    #[tokio::test]
+    async fn the_writer_holds_a_bounded_number_of_bytes() {
+        let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE_BATCHES);
+        let writer = RunWriter { tx, held: Arc::default() };
+        let mut accepted = 0;
+        let given_back = loop {
+            match writer.submit(context(1 << 20)) {
+                Ok(()) => accepted += 1,
+                Err(back) => break back,
+            }
+            assert!(accepted <= 64, "held more than 64 MiB");
+        };
+        assert_eq!(given_back.contexts[0].context.len(), 1 << 20, "the caller gets its records back whole");
+        assert!(accepted >= 60, "{accepted} MiB accepted");
+        // Small records still fit beside them; a second large one does not until bytes are released.
+        assert!(writer.submit(context(100)).is_ok());
+        assert!(writer.submit(context(1 << 20)).is_err());
+        let taken = rx.recv().await.unwrap();
+        writer.held.fetch_sub(taken.bytes(), std::sync::atomic::Ordering::Relaxed);
+        assert!(writer.submit(context(1 << 20)).is_ok());
+    }
 }

@@ -337,7 +337,7 @@ async fn retention_prunes_and_hides(s: &TestServer) {
     // With one hour the old one is past its retention: not replayed, and pruned.
     assert_eq!(s.put(SETTINGS, &s.admin, json!({"recordContexts": false, "retention": "3600s"})).await.status, 200);
     assert_eq!(replay(s, json!({"draft": draft})).await.body["summary"]["total"], 1);
-    let removed = actionsd::store::recordings::prune(&s.state.store).await.unwrap();
+    let removed = actionsd::store::recordings::prune(&s.state.store, 100_000).await.unwrap();
     assert_eq!(removed, 1);
     let left = recorded(s).await;
     assert_eq!(left.len(), 1, "turning recording off keeps what was recorded");
@@ -348,6 +348,23 @@ async fn retention_prunes_and_hides(s: &TestServer) {
         .await
         .unwrap();
     assert_eq!(n, 0);
+    // Within the retention too, an org keeps at most the newest `ACTIONSD_RUN_MAX_ROWS` (here 2).
+    for run_id in [2, 3] {
+        let young = recorded_context::ActiveModel {
+            run_id: Set(run_id),
+            org_id: Set(org),
+            flow_type: Set(2),
+            trigger_type: Set(4),
+            context: Set(r#"{"claims":{"sub":"young"}}"#.into()),
+            created_at: Set(actionsd::domain::time::now_micros()),
+        };
+        recorded_context::Entity::insert(young).exec_without_returning(&s.state.store.db).await.unwrap();
+    }
+    assert_eq!(actionsd::store::recordings::prune(&s.state.store, 2).await.unwrap(), 1);
+    let kept: Vec<i64> = recorded(s).await.iter().map(|r| r.run_id).collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.contains(&3) && !kept.contains(&2), "the newest are kept: {kept:?}");
+    recorded_context::Entity::delete_by_id(3).exec(&s.state.store.db).await.unwrap();
     // Off: new calls are not recorded.
     s.execute_trigger(&s.admin, "2", "4", json!({"claims": {"sub": "later"}})).await;
     s.poll_runs(&s.admin, json!({}), |_| true).await;
