@@ -207,6 +207,16 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_REQUEST_READ_TIMEOUT", default_value = "30s", value_parser = positive_duration_arg)]
     pub request_read_timeout: Duration,
 
+    /// Most client connections open at once (default: the open-file limit less 1024, kept for the
+    /// database, sandbox workers and outgoing calls). A connection past it is closed at once.
+    #[arg(long, env = "ACTIONSD_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
+    /// Most connections open at once from one client address (default: a quarter of
+    /// `--max-connections`, at least 256). Behind a proxy every client has the proxy's address.
+    #[arg(long, env = "ACTIONSD_MAX_CONNECTIONS_PER_IP", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_ip: Option<u64>,
+
     /// Memory per action run.
     #[arg(long, env = "ACTIONSD_ACTION_MEMORY_LIMIT", default_value = "64MiB", value_parser = memory_arg)]
     pub action_memory_limit: u64,
@@ -282,6 +292,16 @@ impl Config {
         self.sandbox_workers
             .unwrap_or_else(|| 2 * std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
             .max(1)
+    }
+
+    /// The connection bounds: (total, per client address). The defaults follow the open-file
+    /// limit (raised to its hard limit at start, see [`crate::listen::raise_open_file_limit`]).
+    pub fn connection_limits(&self) -> (usize, usize) {
+        let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024);
+        let total = self.max_connections.unwrap_or_else(|| files.saturating_sub(1024).max(64));
+        let per_ip = self.max_connections_per_ip.unwrap_or((total / 4).max(256));
+        let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        (clamp(total), clamp(per_ip.min(total)))
     }
 
     pub fn org_concurrency(&self) -> usize {

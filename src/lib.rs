@@ -403,11 +403,13 @@ pub async fn serve(
         );
     };
     use axum::serve::ListenerExt;
+    listen::raise_open_file_limit();
+    let limits = state.config.connection_limits();
     match tls {
         Some(acceptor) => {
             let listener = tls::TlsListener::new(listener, acceptor)?;
             tokio::select! {
-                () = listen::serve(listener, router, read_timeout, graceful) => {},
+                () = listen::serve(listener, router, read_timeout, limits, graceful) => {},
                 () = cut_off => {},
             }
         }
@@ -420,7 +422,7 @@ pub async fn serve(
                 }
             });
             tokio::select! {
-                () = listen::serve(listener, router, read_timeout, graceful) => {},
+                () = listen::serve(listener, router, read_timeout, limits, graceful) => {},
                 () = cut_off => {},
             }
         }

@@ -19,13 +19,95 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tower::ServiceExt;
 
+/// Raises the soft open-file limit to the hard one (each client connection is a file; Linux
+/// starts processes at 1024 unless told otherwise).
+pub fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::debug!(error = %e, "the open-file limit was not raised"),
+    }
+}
+
+/// How many client connections are open, in all and per client address: a connection past
+/// either bound is closed as soon as it is accepted, so that one client (or a flood of idle
+/// connections, which HTTP/2 may keep open) cannot use up the process's files and take the
+/// database, the sandbox workers and every other client with them.
+struct Connections {
+    total: usize,
+    per_ip: usize,
+    open: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
+    last_warned: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// One admitted connection; gives its place back when dropped (when the connection ends).
+struct Admitted {
+    connections: std::sync::Arc<Connections>,
+    ip: std::net::IpAddr,
+}
+
+impl Connections {
+    fn admit(self: &std::sync::Arc<Self>, ip: std::net::IpAddr) -> Option<Admitted> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (all, by_ip) = &mut *open;
+        let from_ip = by_ip.get(&ip).copied().unwrap_or(0);
+        if *all >= self.total || from_ip >= self.per_ip {
+            let (all, from_ip) = (*all, from_ip);
+            drop(open);
+            self.warn(ip, all, from_ip);
+            return None;
+        }
+        *all += 1;
+        by_ip.insert(ip, from_ip + 1);
+        Some(Admitted { connections: self.clone(), ip })
+    }
+
+    /// At most one warning a second, however fast refused connections come.
+    fn warn(&self, ip: std::net::IpAddr, open: usize, from_ip: usize) {
+        let mut last = self.last_warned.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        tracing::warn!(
+            %ip, open, from_ip, max = self.total, max_per_ip = self.per_ip,
+            "connection refused: too many open (ACTIONSD_MAX_CONNECTIONS, ACTIONSD_MAX_CONNECTIONS_PER_IP)"
+        );
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.connections.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (all, by_ip) = &mut *open;
+        *all = all.saturating_sub(1);
+        if let Some(n) = by_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                by_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Serves `app` on the connections `listener` hands out until `shutdown` resolves; then stops
 /// accepting, lets every connection finish the requests it has in flight (idle ones close at
-/// once) and returns when all have closed. The caller bounds that drain.
-pub async fn serve<L>(mut listener: L, app: Router, read_timeout: Duration, shutdown: impl Future<Output = ()>)
-where
+/// once) and returns when all have closed. The caller bounds that drain. `limits` bounds the
+/// connections open at once, (in all, per client address).
+pub async fn serve<L>(
+    mut listener: L,
+    app: Router,
+    read_timeout: Duration,
+    limits: (usize, usize),
+    shutdown: impl Future<Output = ()>,
+) where
     L: axum::serve::Listener<Addr = SocketAddr>,
 {
+    let connections = std::sync::Arc::new(Connections {
+        total: limits.0,
+        per_ip: limits.1,
+        open: Default::default(),
+        last_warned: Default::default(),
+    });
     let mut builder = Builder::new(TokioExecutor::new());
     // HTTP/1: the request line and headers must arrive within the read timeout (counted from
     // when the connection waits for a request, so an idle keep-alive connection closes after it).
@@ -38,6 +120,10 @@ where
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
+        let Some(admitted) = connections.admit(remote.ip()) else {
+            drop(io);
+            continue;
+        };
         let service = app.clone().map_request(move |mut req: axum::http::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(remote));
             req.map(axum::body::Body::new)
@@ -48,6 +134,7 @@ where
             if let Err(e) = connection.await {
                 tracing::trace!(error = %e, %remote, "connection ended with an error");
             }
+            drop(admitted);
         });
     }
     drop(listener);

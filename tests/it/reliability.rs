@@ -1362,3 +1362,68 @@ async fn postgres_database_refusing_connections_is_unavailable() {
     admin.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await.expect("drop database");
     admin.close().await.ok();
 }
+
+/// Connections are bounded in all and per client address: past either bound a new connection is
+/// closed as soon as it is accepted (idle HTTP/2 connections, which may stay open, cannot use up
+/// the process's files), other addresses are still served, and a place freed is taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_bounded_in_all_and_per_address() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = sqlite_env(&dir.path().join("conns.db"));
+    env.push(("ACTIONSD_MAX_CONNECTIONS", "25".into()));
+    env.push(("ACTIONSD_MAX_CONNECTIONS_PER_IP", "10".into()));
+    let server = Process::start(dir.path(), "conns", &env).await;
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    // An HTTP/2 client that says hello and then nothing: admitted if the server answers with its
+    // own SETTINGS, refused if the connection is closed without a byte.
+    let idle_h2 = |from: &'static str| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let mut stream = socket.connect(([127, 0, 0, 1], port).into()).await.expect("connect");
+        let _ = stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").await;
+        let mut buf = [0u8; 64];
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.expect("an answer or a close");
+        let admitted = matches!(read, Ok(n) if n > 0);
+        (stream, admitted)
+    };
+    // (The start's readiness probe may keep one pooled connection from 127.0.0.1 open: the
+    // bounds are checked from other addresses.)
+    let mut held = Vec::new();
+    for i in 0..10 {
+        let (stream, admitted) = idle_h2("127.0.0.2").await;
+        assert!(admitted, "connection {i} from 127.0.0.2 refused");
+        held.push(stream);
+    }
+    assert!(!idle_h2("127.0.0.2").await.1, "an 11th connection from one address was admitted");
+    let mut others = Vec::new();
+    for from in ["127.0.0.3", "127.0.0.4"] {
+        loop {
+            let (stream, admitted) = idle_h2(from).await;
+            if !admitted {
+                break;
+            }
+            others.push(stream);
+            assert!(others.len() <= 15, "more than 25 connections admitted");
+        }
+    }
+    assert!(others.len() >= 14, "only {} connections admitted beside the first ten", others.len());
+    // Places freed are taken again: a request from the first address is served once its idle
+    // connections are gone.
+    held.clear();
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match client.get(format!("{}/debug/healthz", server.base)).send().await {
+            Ok(r) if r.status() == 200 => break,
+            other => assert!(Instant::now() < deadline, "not served after the idle connections closed: {other:?}"),
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(server.log_text().contains("connection refused: too many open"), "{}", server.log_text());
+}
