@@ -176,7 +176,8 @@ pub async fn remove_action_secret(s: AppState, c: Caller, r: SecretNameRequest) 
     }
     let w = secret_store::remove(&s.store, c.org, c.token_id, r.name).await?;
     s.execute.invalidate_secrets(c.org);
-    Ok(SecretDetailsResponse { details: ObjectDetails::written(w.sequence, w.created_at, c.org) })
+    // A removal answers its change date, as the management API's other removals do.
+    Ok(SecretDetailsResponse { details: ObjectDetails::changed(w.sequence, w.created_at, c.org) })
 }
 
 // ---------- versions ----------

@@ -44,7 +44,7 @@ async fn document(
     };
     let (media, body) = match doc {
         Doc::Declarations => ("text/plain; charset=utf-8", surface::declarations(trigger)),
-        Doc::Context => ("application/schema+json", pretty(&surface::context_schema(trigger))),
+        Doc::Context => ("application/schema+json", pretty(&surface::served_context_schema(trigger))),
         Doc::Effects => ("application/schema+json", pretty(&surface::effects_schema(trigger))),
     };
     (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(media))], body).into_response()

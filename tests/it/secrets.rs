@@ -100,6 +100,9 @@ async fn set_list_replace_remove(s: &TestServer) {
     let r = s.delete(&secret_path("OTHER"), &s.admin).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.body["details"]["sequence"].is_string(), "{r:?}");
+    // A removal's details carry its change date, as ClearFlow's and RemoveToken's do.
+    assert!(r.body["details"]["changeDate"].is_string(), "{r:?}");
+    assert!(r.body["details"].get("creationDate").is_none(), "{r:?}");
     let r = s.delete(&secret_path("OTHER"), &s.admin).await;
     assert_err(&r, 404, 5, "ACTION-s3cnf");
     let r = s.delete(&secret_path("not-a-name"), &s.admin).await;

@@ -34,7 +34,7 @@ async fn documents_per_trigger(s: &TestServer) {
         assert_eq!(body, actionsd::runtime::api::surface::declarations(t), "{at}");
         assert!(body.contains("declare const ctx") && body.contains("declare const api"), "{at}");
         for (doc, expected) in [
-            ("context.schema.json", actionsd::runtime::api::surface::context_schema(t)),
+            ("context.schema.json", actionsd::runtime::api::surface::served_context_schema(t)),
             ("effects.schema.json", actionsd::runtime::api::surface::effects_schema(t)),
         ] {
             let (status, media, body) = fetch(s, Some(&s.admin), &format!("{at}/{doc}")).await;
@@ -215,6 +215,10 @@ async fn served_context_schema_and_execute_agree(s: &TestServer) {
         (json!({"user": {"sequence": 12}}), true),
         (json!({"user": {"sequence": "x"}}), false),
         (json!({"user": {"sequence": -1}}), false),
+        // `null` is absent (or, in a free-form member, a value): taken by both.
+        (json!({"user": null, "userGrants": null, "org": {"metadata": null}, "claims": null}), true),
+        (json!({"user": {"sequence": null, "human": {"gender": null}}, "userGrants": [{"roles": null}]}), true),
+        (json!({"userMetadata": [{"key": "k", "value": null}], "authMethod": null}), true),
     ] {
         assert_eq!(validator.is_valid(&context), ok, "{context}");
         let r = s.execute_trigger(&s.admin, "2", "4", context.clone()).await;

@@ -1281,6 +1281,52 @@ fn context_fields(trigger: Trigger) -> Vec<(&'static str, Value)> {
     }
 }
 
+/// The context schema as served (`context.schema.json`): it says what `_execute` takes: a `null` member anywhere in the context
+/// is taken as absent (or, in the free-form members, as a value), so every member's schema also
+/// admits `null`. (The server's own check reads the schema without this: nulls are gone before
+/// it looks.)
+pub fn served_context_schema(trigger: Trigger) -> Value {
+    let mut schema = context_schema(trigger);
+    fn member(s: &mut serde_json::Value) {
+        use serde_json::Value;
+        let Some(obj) = s.as_object_mut() else { return };
+        match obj.get_mut("type") {
+            Some(Value::String(ty)) => {
+                let ty = std::mem::take(ty);
+                obj.insert("type".into(), serde_json::json!([ty, "null"]));
+            }
+            Some(Value::Array(types)) if !types.iter().any(|t| t == "null") => types.push("null".into()),
+            Some(_) => {}
+            None => {
+                if let Some(Value::Array(branches)) = obj.get_mut("anyOf") {
+                    branches.push(serde_json::json!({"type": "null"}));
+                }
+            }
+        }
+        if let Some(Value::Array(names)) = obj.get_mut("enum") {
+            names.push(Value::Null);
+        }
+        within(s);
+    }
+    fn within(s: &mut serde_json::Value) {
+        use serde_json::Value;
+        let Some(obj) = s.as_object_mut() else { return };
+        if let Some(Value::Object(props)) = obj.get_mut("properties") {
+            props.values_mut().for_each(member);
+        }
+        if let Some(items) = obj.get_mut("items") {
+            member(items);
+        }
+        for key in ["anyOf", "allOf"] {
+            if let Some(Value::Array(branches)) = obj.get_mut(key) {
+                branches.iter_mut().for_each(within);
+            }
+        }
+    }
+    within(&mut schema);
+    schema
+}
+
 /// JSON Schema (2020-12) of `_execute`'s `context` for a trigger. Unknown keys are allowed (the
 /// server ignores them); keys the server type-checks for every trigger keep that type here too.
 pub fn context_schema(trigger: Trigger) -> Value {

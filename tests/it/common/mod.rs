@@ -624,7 +624,7 @@ pub fn check_against_schemas(flow: &str, trigger: &str, context: &Value, answer:
             validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path)).collect();
         assert!(errors.is_empty(), "{what} of {flow}/{trigger} does not match its schema: {errors:?}\n{instance}");
     };
-    validate(surface::context_schema(t), context, "the context");
+    validate(surface::served_context_schema(t), context, "the context");
     if let Some(effects) = answer.get("effects") {
         validate(surface::effects_schema(t), effects, "the effects");
     }
