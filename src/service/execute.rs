@@ -60,6 +60,12 @@ impl<K: std::hash::Hash + Eq + Copy, V> OrgCache<K, V> {
         }
     }
 
+    /// The value kept for `key` however old it is (an invalidation removes it): for a load to
+    /// compare with, so that an unchanged value is shared instead of held twice.
+    fn expired(&self, key: K) -> Option<Arc<V>> {
+        self.lock().entries.get(&key).map(|(_, v)| v.clone())
+    }
+
     /// Keeps a value loaded after `get` answered `generation`, unless an invalidation came since.
     fn put(&self, key: K, value: Arc<V>, generation: u64) {
         let mut inner = self.lock();
@@ -237,7 +243,21 @@ impl ExecuteTrigger {
                     version: a.version,
                 })
                 .collect();
-        let list = Arc::new(list);
+        // The same list as the one kept before (each action at the same version and state): that
+        // one is answered and kept again, so that calls which started at different times share one
+        // copy of the scripts (a long list held by each call in flight grew the server by its size
+        // per call).
+        let same = |kept: &Vec<ActionSpec>| {
+            kept.len() == list.len()
+                && kept.iter().zip(&list).all(|(a, b)| {
+                    (a.id, a.version, a.active, a.timeout, a.allowed_to_fail)
+                        == (b.id, b.version, b.active, b.timeout, b.allowed_to_fail)
+                })
+        };
+        let list = match self.cache.expired(key).filter(|kept| same(kept)) {
+            Some(kept) => kept,
+            None => Arc::new(list),
+        };
         self.cache.put(key, list.clone(), generation);
         Ok(list)
     }
@@ -602,5 +622,11 @@ mod tests {
         // Another organization's invalidation forgets nothing of this one's.
         cache.invalidate(|org| *org != 2);
         assert_eq!(*cache.get(1).unwrap(), "new");
+        // What a reload compares with: the kept value, the very same allocation, until an
+        // invalidation of its organization.
+        let kept = cache.get(1).unwrap();
+        assert!(Arc::ptr_eq(&cache.expired(1).unwrap(), &kept));
+        cache.invalidate(|org| *org != 1);
+        assert!(cache.expired(1).is_none(), "a value kept across a write of its organization");
     }
 }
