@@ -81,6 +81,14 @@ fn public_url_arg(s: &str) -> Result<String, String> {
     Ok(s.trim().to_string())
 }
 
+fn body_budget_arg(s: &str) -> Result<u64, String> {
+    let n = size_arg(s)?;
+    if n < 1 << 20 {
+        return Err("must be at least 1MiB (one request body)".into());
+    }
+    Ok(n)
+}
+
 fn database_url_arg(s: &str) -> Result<String, String> {
     let known = ["sqlite:", "postgres://", "postgresql://"];
     if known.iter().any(|k| s.starts_with(k)) {
@@ -206,6 +214,12 @@ pub struct Config {
     /// off instead of holding a connection.
     #[arg(long, env = "ACTIONSD_REQUEST_READ_TIMEOUT", default_value = "30s", value_parser = positive_duration_arg)]
     pub request_read_timeout: Duration,
+
+    /// Most bytes of request bodies over 16 KiB that calls in flight may hold at once (each is
+    /// parsed into a message many times its size); a call past it waits up to
+    /// `--queue-timeout`, then gets 503 with Retry-After. At least 1 MiB (one body).
+    #[arg(long, env = "ACTIONSD_MAX_BODY_BYTES_IN_FLIGHT", default_value = "32MiB", value_parser = body_budget_arg)]
+    pub max_body_bytes_in_flight: u64,
 
     /// Most client connections open at once (default: the open-file limit less 1024, kept for the
     /// database, sandbox workers and outgoing calls). A connection past it is closed at once.
@@ -383,6 +397,7 @@ mod tests {
             (&["--http-deny-list", "10.0.0.0/33"], "invalid deny list entry"),
             (&["--http-allow-list", "bad name!"], "invalid allow list entry"),
             (&["--public-url", "notaurl"], "invalid public URL"),
+            (&["--max-body-bytes-in-flight", "64KiB"], "at least 1MiB"),
             (&["--public-url", "ftp://actions.example.com"], "invalid public URL"),
             (&["--public-url", "https://actions.example.com/base?x=1"], "invalid public URL"),
             (&["--public-url", "https://actions.example.com/#top"], "invalid public URL"),

@@ -151,7 +151,9 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
             background_stop.subscribe(),
         )));
     }
+    let body_budget = usize::try_from(config.max_body_bytes_in_flight >> 10).unwrap_or(usize::MAX);
     let state = AppState(Arc::new(Inner {
+        bodies_in_flight: Arc::new(tokio::sync::Semaphore::new(body_budget.min(tokio::sync::Semaphore::MAX_PERMITS))),
         v2,
         store,
         sandbox,

@@ -116,6 +116,37 @@ pub struct Inner {
     pub default_org: i64,
     /// The protobuf descriptors of every RPC (gRPC, gRPC-web, Connect proto).
     pub protos: Arc<grpc::Protos>,
+    /// Kibibytes of large request bodies calls in flight may hold (`ACTIONSD_MAX_BODY_BYTES_IN_FLIGHT`).
+    pub bodies_in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// Bodies up to this size are not counted against `bodies_in_flight`.
+const SMALL_BODY: usize = 16 << 10;
+
+/// Holds a large body's share of [`Inner::bodies_in_flight`] for as long as its call runs: a
+/// request parsed into a message takes many times its size in memory, so the calls holding large
+/// bodies at once are bounded. Waits up to `ACTIONSD_QUEUE_TIMEOUT` for a share, then 503 with
+/// Retry-After. A body larger than the whole budget takes all of it.
+pub(crate) async fn hold_body(state: &AppState, len: usize) -> ApiResult<Option<tokio::sync::OwnedSemaphorePermit>> {
+    if len <= SMALL_BODY {
+        return Ok(None);
+    }
+    let budget = u32::try_from(state.config.max_body_bytes_in_flight >> 10).unwrap_or(u32::MAX);
+    let want = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX).min(budget);
+    let wait = state.config.queue_timeout.as_std();
+    let acquire = state.bodies_in_flight.clone().acquire_many_owned(want);
+    match tokio::time::timeout(wait, acquire).await {
+        Ok(Ok(permit)) => Ok(Some(permit)),
+        _ => {
+            let mut e = ApiError::new(
+                Kind::Unavailable,
+                "API-b0d1s",
+                "Too many large requests in flight (ACTIONSD_MAX_BODY_BYTES_IN_FLIGHT), retry later",
+            );
+            e.retry_after = Some(1);
+            Err(e)
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -630,6 +661,8 @@ async fn dispatch(
             _ => read.await?,
         };
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
+        // Held until the call has answered (its message, parsed from the body, lives as long).
+        let _body_share = hold_body(&state, body.len()).await?;
         if transport == Transport::Connect && !matches!(protocol, grpc::Protocol::Grpc(..)) {
             grpc::check_connect_headers(&parts.headers)?;
         }

@@ -993,3 +993,38 @@ async fn slow_clients_are_cut_off() {
     assert_eq!(r.status, 200, "{r:?}");
     s.stop().await;
 }
+
+/// Large bodies held by calls in flight are bounded (`ACTIONSD_MAX_BODY_BYTES_IN_FLIGHT`): while
+/// the budget is taken, a call with a large body is answered 503 code 14 with Retry-After (here
+/// at once: no queue wait), a call with a small body is served as usual, and once the budget is
+/// back the large one is served too. On both transports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_bodies_in_flight_are_bounded() {
+    let s = TestServer::sqlite_with(|c| {
+        c.max_body_bytes_in_flight = 1 << 20;
+        c.queue_timeout = actionsd::domain::Duration::from_secs(0);
+    })
+    .await;
+    let big = json!({"context": {"claims": {"pad": "x".repeat(200 << 10)}}});
+    let path = "/management/v1/flows/2/trigger/4/_execute";
+    // Another large call holding the whole budget (as a slow one would).
+    let held = s.state.bodies_in_flight.clone().acquire_many_owned(1024).await.unwrap();
+    let r = s.post(path, &s.admin, big.clone()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (503, 14), "{r:?}");
+    assert!(r.headers.contains_key("retry-after"), "{r:?}");
+    assert!(r.body["message"].as_str().unwrap_or("").contains("ACTIONSD_MAX_BODY_BYTES_IN_FLIGHT"), "{r:?}");
+    let c = s
+        .connect(
+            &format!("{MGMT}/ExecuteFlowTrigger"),
+            &s.admin,
+            json!({"flowType": "2", "triggerType": "4", "context": big["context"]}),
+        )
+        .await;
+    assert_eq!(c.status, 503, "{c:?}");
+    assert_eq!(s.post(path, &s.admin, json!({"context": {}})).await.status, 200, "a small body waits for nothing");
+    drop(held);
+    let r = s.post(path, &s.admin, big).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(s.state.bodies_in_flight.available_permits(), 1024, "the share is given back after the call");
+    s.stop().await;
+}
