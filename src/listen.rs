@@ -92,7 +92,7 @@ impl Drop for Admitted {
 /// Serves `app` on the connections `listener` hands out until `shutdown` resolves; then stops
 /// accepting, lets every connection finish the requests it has in flight (idle ones close at
 /// once) and returns when all have closed. The caller bounds that drain. `limits` bounds the
-/// connections open at once, (in all, per client address).
+/// connections open at once (in all, per client address).
 pub async fn serve<L>(
     mut listener: L,
     app: Router,

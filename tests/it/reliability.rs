@@ -1319,8 +1319,7 @@ async fn postgres_database_refusing_connections_is_unavailable() {
     let name = format!("refusing_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(&url).await.expect("connect");
     admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
-    let (base, _) = url.split_once('?').map_or((url.as_str(), ""), |(b, q)| (b, q));
-    let db_url = format!("{}/{name}", &base[..base.rfind('/').expect("a database in the URL")]);
+    let db_url = common::sibling_database_url(&url, &name);
     let server = common::TestServer::postgres_database(&db_url).await;
     let id = server.create_action(&server.admin, "before").await;
 

@@ -390,8 +390,7 @@ async fn name_orders_do_not_depend_on_the_collation() {
         eprintln!("SKIPPED name_orders_do_not_depend_on_the_collation: this PostgreSQL has no ICU collation ({e})");
         return;
     }
-    let (base, _) = url.split_once('?').map_or((url.as_str(), ""), |(b, q)| (b, q));
-    let db_url = format!("{}/{name}", &base[..base.rfind('/').expect("a database in the URL")]);
+    let db_url = common::sibling_database_url(&url, &name);
     let s = TestServer::postgres_database(&db_url).await;
     // The database itself orders these differently from code points.
     let collated = admin

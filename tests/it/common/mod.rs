@@ -402,6 +402,13 @@ pub fn postgres_url_or_skip(test: &str) -> Option<String> {
     }
 }
 
+/// The URL of a database named `name` on the PostgreSQL server that `url` names (for a test
+/// that makes a database of its own).
+pub fn sibling_database_url(url: &str, name: &str) -> String {
+    let base = url.split_once('?').map_or(url, |(b, _)| b);
+    format!("{}/{name}", &base[..base.rfind('/').expect("a database in the URL")])
+}
+
 pub async fn drop_schema(url: &str, schema: &str) {
     use sea_orm::{ConnectionTrait, Database};
     if let Ok(db) = Database::connect(url).await {
