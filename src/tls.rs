@@ -15,6 +15,11 @@ use tokio_rustls::TlsAcceptor;
 /// Longest time a client gets to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most TLS handshakes under way at once: a connection accepted past it is closed at once, so
+/// that connections which never complete a handshake (each held up to [`HANDSHAKE_TIMEOUT`])
+/// cannot use up the process's files before the connection bounds of the accept loop apply.
+pub const MAX_HANDSHAKES: usize = 1024;
+
 /// Builds the acceptor from PEM files: the certificate chain (leaf first) and its private key.
 pub fn acceptor(cert_file: &str, key_file: &str) -> anyhow::Result<TlsAcceptor> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
@@ -48,6 +53,7 @@ impl TlsListener {
     pub fn new(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let (tx, ready) = tokio::sync::mpsc::channel(64);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         let task = tokio::spawn(async move {
             loop {
                 let (tcp, addr) = match listener.accept().await {
@@ -59,10 +65,16 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+                    tracing::debug!(%addr, "connection closed: {MAX_HANDSHAKES} TLS handshakes under way");
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    let shaken = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    drop(handshake);
+                    match shaken {
                         Ok(Ok(stream)) => {
                             let _ = tx.send((stream, addr)).await;
                         }

@@ -1426,3 +1426,47 @@ async fn connections_are_bounded_in_all_and_per_address() {
     }
     assert!(server.log_text().contains("connection refused: too many open"), "{}", server.log_text());
 }
+
+/// With TLS, connections still in their handshake are bounded too: past
+/// `tls::MAX_HANDSHAKES` clients that connected and said nothing, another connection is closed at
+/// once (not held for the handshake's 10 s), and once they are gone a client is served over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_handshakes_under_way_are_bounded() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::make_test_ca(dir.path());
+    let at = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let s = common::TestServer::sqlite_with(|c| {
+        c.tls_cert_file = Some(at("cert.pem"));
+        c.tls_key_file = Some(at("key.pem"));
+    })
+    .await;
+    let addr: std::net::SocketAddr = s.base.rsplit("//").next().unwrap().parse().unwrap();
+    let mut silent = Vec::new();
+    for _ in 0..actionsd::tls::MAX_HANDSHAKES {
+        silent.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    let mut one_more = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), one_more.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "a connection past the bound was kept: {read:?}");
+    // The first ones are still waiting for their handshake.
+    let first = tokio::time::timeout(Duration::from_millis(200), silent[0].read(&mut buf)).await;
+    assert!(first.is_err(), "a silent client within the bound was closed early: {first:?}");
+    drop(silent);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(at("ca.pem")).unwrap()).unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = format!("https://localhost:{}/debug/healthz", addr.port());
+    loop {
+        match client.get(&url).send().await {
+            Ok(r) if r.status() == 200 => break,
+            other => assert!(Instant::now() < deadline, "not served after the silent clients left: {other:?}"),
+        }
+        tokio::task::yield_now().await;
+    }
+    s.stop().await;
+}
