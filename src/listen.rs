@@ -112,6 +112,10 @@ pub async fn serve<L>(
     // HTTP/1: the request line and headers must arrive within the read timeout (counted from
     // when the connection waits for a request, so an idle keep-alive connection closes after it).
     builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout);
+    // HTTP/2 (gRPC) connections may stay idle, but not silent: one that has sent nothing for the
+    // read timeout is pinged, and closed if the ping is not answered within the read timeout
+    // (every HTTP/2 client answers pings by itself; a peer that is gone or never reads does not).
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(read_timeout).keep_alive_timeout(read_timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {

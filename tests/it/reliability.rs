@@ -1470,3 +1470,64 @@ async fn tls_handshakes_under_way_are_bounded() {
     }
     s.stop().await;
 }
+
+/// An HTTP/2 connection may stay idle but not silent: the server pings a connection that has sent
+/// nothing for the read timeout and closes it when the ping goes unanswered, while a client that
+/// answers pings (every HTTP/2 client does) keeps its idle connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_http2_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = sqlite_env(&dir.path().join("h2.db"));
+    env.push(("ACTIONSD_REQUEST_READ_TIMEOUT", "1s".into()));
+    let server = Process::start(dir.path(), "h2", &env).await;
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+    // Reads one frame: (type, flags, payload); None when the connection ends.
+    async fn frame(stream: &mut tokio::net::TcpStream) -> Option<(u8, u8, Vec<u8>)> {
+        let mut head = [0u8; 9];
+        stream.read_exact(&mut head).await.ok()?;
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).await.ok()?;
+        Some((head[3], head[4], payload))
+    }
+    let started = Instant::now();
+    let (silent, answering) = tokio::join!(
+        async {
+            // Reads, never answers.
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(PREFACE).await.unwrap();
+            let mut pinged = false;
+            while let Some((kind, flags, _)) = frame(&mut stream).await {
+                pinged |= kind == 6 && flags & 1 == 0;
+            }
+            (pinged, started.elapsed())
+        },
+        async {
+            // Answers every ping, and is still open after several ping rounds.
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(PREFACE).await.unwrap();
+            let mut pings = 0;
+            let open = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some((kind, flags, payload)) = frame(&mut stream).await {
+                    if kind == 6 && flags & 1 == 0 {
+                        pings += 1;
+                        let mut ack = vec![0, 0, 8, 6, 1, 0, 0, 0, 0];
+                        ack.extend_from_slice(&payload);
+                        stream.write_all(&ack).await.unwrap();
+                    }
+                }
+            })
+            .await
+            .is_err();
+            (open, pings)
+        }
+    );
+    let (pinged, closed_after) = silent;
+    assert!(pinged, "the silent connection was closed without a ping");
+    assert!(closed_after < Duration::from_secs(5), "the silent connection was kept {closed_after:?}");
+    let (open, pings) = answering;
+    assert!(open, "a connection that answers pings was closed");
+    assert!(pings >= 2, "only {pings} pings in 5 s");
+}
