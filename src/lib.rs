@@ -407,6 +407,15 @@ pub async fn serve(
     use axum::serve::ListenerExt;
     listen::raise_open_file_limit();
     let limits = state.config.connection_limits();
+    let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(0);
+    if files > 0 && limits.0 as u64 > files.saturating_sub(1024) {
+        tracing::warn!(
+            max_connections = limits.0,
+            open_file_limit = files,
+            "ACTIONSD_MAX_CONNECTIONS leaves fewer than 1024 of the open-file limit to the database, the sandbox \
+             workers and outgoing calls: raise the limit (ulimit -n) or lower the setting"
+        );
+    }
     match tls {
         Some(acceptor) => {
             let listener = tls::TlsListener::new(listener, acceptor)?;

@@ -89,6 +89,18 @@ impl Drop for Admitted {
     }
 }
 
+/// What the per-address bound counts a connection under: its IPv4 address, or the /64 network of
+/// an IPv6 one (a single IPv6 host commonly holds a whole /64; an IPv4-mapped address is IPv4).
+fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => std::net::IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
 /// Serves `app` on the connections `listener` hands out until `shutdown` resolves; then stops
 /// accepting, lets every connection finish the requests it has in flight (idle ones close at
 /// once) and returns when all have closed. The caller bounds that drain. `limits` bounds the
@@ -124,7 +136,7 @@ pub async fn serve<L>(
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let Some(admitted) = connections.admit(remote.ip()) else {
+        let Some(admitted) = connections.admit(client_key(remote.ip())) else {
             drop(io);
             continue;
         };
@@ -207,5 +219,21 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for FirstByteDeadline<I> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_key;
+    use std::net::IpAddr;
+
+    #[test]
+    fn clients_are_counted_by_address_or_ipv6_network() {
+        let key = |a: &str| client_key(a.parse::<IpAddr>().unwrap()).to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), key("2001:db8:1:2::9"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
     }
 }

@@ -474,6 +474,12 @@ pub(crate) async fn authenticate(
         .await
 }
 
+/// 413: a request body over [`MAX_BODY_BYTES`].
+fn body_too_large() -> ApiError {
+    ApiError::bare(Kind::ResourceExhausted, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
 /// The request body, at most [`MAX_BODY_BYTES`] and within `timeout` (408: a client sending its
 /// body too slowly does not hold a request). Over HTTP/1 a body announced over the limit is 413 at
 /// once; an HTTP/2 stream is read up to the limit first (answering while the client still sends
@@ -484,10 +490,7 @@ pub(crate) async fn read_body(
     timeout: crate::domain::Duration,
 ) -> ApiResult<Bytes> {
     use http_body_util::BodyExt;
-    let too_large = || {
-        ApiError::bare(Kind::ResourceExhausted, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-    };
+    let too_large = body_too_large;
     if version <= axum::http::Version::HTTP_11 && http_body::Body::size_hint(&body).lower() > MAX_BODY_BYTES as u64 {
         return Err(too_large());
     }
@@ -651,7 +654,23 @@ async fn dispatch(
     let exceeded = |limit: std::time::Duration| {
         ApiError::bare(Kind::DeadlineExceeded, format!("deadline exceeded after {} ms", limit.as_millis()))
     };
+    // Whether the request's body was read: an error answered before that closes an HTTP/1
+    // connection (the rest of the body would be read as the next request).
+    let has_body = !http_body::Body::is_end_stream(&body);
+    let body_read = std::sync::atomic::AtomicBool::new(false);
     let result = async {
+        // The caller is known before the body is read: a client without a valid token cannot
+        // make the server hold its bodies (a body announced over the limit is still 413 first).
+        if parts.version <= axum::http::Version::HTTP_11
+            && http_body::Body::size_hint(&body).lower() > MAX_BODY_BYTES as u64
+        {
+            return Err(body_too_large());
+        }
+        let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
+        // A large body's share of the in-flight budget is held from before it is read (when its
+        // length is announced) until the call has answered (its message lives as long).
+        let announced = usize::try_from(http_body::Body::size_hint(&body).lower()).unwrap_or(usize::MAX);
+        let mut body_share = hold_body(&state, announced).await?;
         // The body is read within the deadline too, when that comes before the read timeout.
         let read = read_body(body, parts.version, state.config.request_read_timeout);
         let body = match deadline {
@@ -660,9 +679,11 @@ async fn dispatch(
             }
             _ => read.await?,
         };
-        let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
-        // Held until the call has answered (its message, parsed from the body, lives as long).
-        let _body_share = hold_body(&state, body.len()).await?;
+        body_read.store(true, std::sync::atomic::Ordering::Relaxed);
+        if body_share.is_none() {
+            body_share = hold_body(&state, body.len()).await?;
+        }
+        let _body_share = body_share;
         if transport == Transport::Connect && !matches!(protocol, grpc::Protocol::Grpc(..)) {
             grpc::check_connect_headers(&parts.headers)?;
         }
@@ -704,7 +725,7 @@ async fn dispatch(
         Ok(result) => result,
         Err(_) => Err(ApiError::internal(format!("handler of {} panicked", rpc.method))),
     };
-    let (response, status) = match result {
+    let (mut response, status) = match result {
         Ok(response) => (response, StatusCode::OK),
         Err(err) => match protocol {
             grpc::Protocol::Grpc(framing, codec) => (grpc::error(&err, framing, codec), err.http_status()),
@@ -715,6 +736,12 @@ async fn dispatch(
             }
         },
     };
+    if has_body
+        && !body_read.load(std::sync::atomic::Ordering::Relaxed)
+        && parts.version <= axum::http::Version::HTTP_11
+    {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     state.metrics.observe_request(rpc.method, status.as_u16(), started.elapsed());
     response
 }

@@ -1028,3 +1028,29 @@ async fn large_bodies_in_flight_are_bounded() {
     assert_eq!(s.state.bodies_in_flight.available_permits(), 1024, "the share is given back after the call");
     s.stop().await;
 }
+
+/// The caller is known before a body is read: a client without a valid token that announces a
+/// large body and sends a little of it is answered 401 at once (the server does not wait for, nor
+/// hold, the rest), and the connection is closed (the unread body cannot be taken for the next
+/// request). Over HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_of_unknown_callers_are_not_read() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::sqlite().await;
+    let authority = s.base.trim_start_matches("http://").to_string();
+    for auth in ["", "Authorization: Bearer not-a-token\r\n"] {
+        let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+        let head = format!(
+            "POST {ACTIONS}/_search HTTP/1.1\r\nHost: {authority}\r\n{auth}Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{{\"query\":"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Well before the read timeout (30 s), which a server waiting for the body would meet.
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), read_one_response(&mut stream))
+            .await
+            .expect("answered without the body");
+        let (status, head, body) = answer.expect("a response");
+        assert_eq!(status, 401, "{auth:?}: {}", String::from_utf8_lossy(&body));
+        assert!(head.contains("connection: close"), "{auth:?}: {head}");
+    }
+    s.stop().await;
+}
