@@ -129,6 +129,9 @@ pub struct ExecuteTrigger {
     metrics: Arc<Metrics>,
     pub run_writer: RunWriter,
     cache: OrgCache<TriggerKey, Vec<ActionSpec>>,
+    /// One load of a trigger's action list at a time: calls that miss the cache together wait for
+    /// the first one's load instead of each reading (and holding) every script.
+    loading: std::sync::Mutex<HashMap<TriggerKey, Arc<tokio::sync::Mutex<()>>>>,
     secrets: OrgCache<i64, Secrets>,
     settings: OrgCache<i64, Settings>,
     encryption_key: String,
@@ -167,6 +170,7 @@ impl ExecuteTrigger {
             metrics,
             run_writer,
             cache: OrgCache::default(),
+            loading: Default::default(),
             secrets: OrgCache::default(),
             settings: OrgCache::default(),
             encryption_key,
@@ -224,6 +228,26 @@ impl ExecuteTrigger {
     /// The action list of a trigger, in order (inactive actions included; they are skipped).
     pub(crate) async fn action_specs(&self, org: i64, trigger: Trigger) -> ApiResult<Arc<Vec<ActionSpec>>> {
         let key = (org, trigger);
+        if let Ok(list) = self.cache.get(key) {
+            return Ok(list);
+        }
+        let turn = self.loading.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        let loaded = {
+            let _turn = turn.lock().await;
+            self.load_action_specs(key).await
+        };
+        // The last one out removes the key's lock (the map holds one reference, `turn` another).
+        let mut loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&turn) == 2 {
+            loading.remove(&key);
+        }
+        loaded
+    }
+
+    /// [`Self::action_specs`] past the cache, one caller per key at a time: the list another
+    /// caller loaded meanwhile, or a load from the database.
+    async fn load_action_specs(&self, key: TriggerKey) -> ApiResult<Arc<Vec<ActionSpec>>> {
+        let (org, trigger) = key;
         let generation = match self.cache.get(key) {
             Ok(list) => return Ok(list),
             Err(generation) => generation,
