@@ -308,10 +308,10 @@ impl Config {
             .max(1)
     }
 
-    /// The connection bounds: (total, per client address). The defaults follow the open-file
-    /// limit (raised to its hard limit at start, see [`crate::listen::raise_open_file_limit`]).
-    pub fn connection_limits(&self) -> (usize, usize) {
-        let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024);
+    /// The connection bounds: (total, per client address). The defaults follow `files`, the
+    /// open-file limit (raised to its hard limit at start, see
+    /// [`crate::listen::raise_open_file_limit`]).
+    pub fn connection_limits(&self, files: u64) -> (usize, usize) {
         let total = self.max_connections.unwrap_or_else(|| files.saturating_sub(1024).max(64));
         let per_ip = self.max_connections_per_ip.unwrap_or((total / 4).max(256));
         let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);

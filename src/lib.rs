@@ -405,10 +405,9 @@ pub async fn serve(
         );
     };
     use axum::serve::ListenerExt;
-    listen::raise_open_file_limit();
-    let limits = state.config.connection_limits();
-    let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(0);
-    if files > 0 && limits.0 as u64 > files.saturating_sub(1024) {
+    let files = listen::raise_open_file_limit();
+    let limits = state.config.connection_limits(files);
+    if limits.0 as u64 > files.saturating_sub(1024) {
         tracing::warn!(
             max_connections = limits.0,
             open_file_limit = files,

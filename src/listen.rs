@@ -20,11 +20,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tower::ServiceExt;
 
 /// Raises the soft open-file limit to the hard one (each client connection is a file; Linux
-/// starts processes at 1024 unless told otherwise).
-pub fn raise_open_file_limit() {
+/// starts processes at 1024 unless told otherwise), and answers the limit the process now has.
+pub fn raise_open_file_limit() -> u64 {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
-        Err(e) => tracing::debug!(error = %e, "the open-file limit was not raised"),
+        Ok(n) => n,
+        Err(e) => {
+            tracing::debug!(error = %e, "the open-file limit was not raised");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024)
+        }
     }
 }
 

@@ -474,6 +474,12 @@ pub(crate) async fn authenticate(
         .await
 }
 
+/// Whether an HTTP/1 request announces (`Content-Length`) a body over [`MAX_BODY_BYTES`]: 413
+/// before any of it is read. (An HTTP/2 stream is read up to the limit first.)
+fn announced_over_limit(body: &Body, version: axum::http::Version) -> bool {
+    version <= axum::http::Version::HTTP_11 && http_body::Body::size_hint(body).lower() > MAX_BODY_BYTES as u64
+}
+
 /// 413: a request body over [`MAX_BODY_BYTES`].
 fn body_too_large() -> ApiError {
     ApiError::bare(Kind::ResourceExhausted, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"))
@@ -490,14 +496,13 @@ pub(crate) async fn read_body(
     timeout: crate::domain::Duration,
 ) -> ApiResult<Bytes> {
     use http_body_util::BodyExt;
-    let too_large = body_too_large;
-    if version <= axum::http::Version::HTTP_11 && http_body::Body::size_hint(&body).lower() > MAX_BODY_BYTES as u64 {
-        return Err(too_large());
+    if announced_over_limit(&body, version) {
+        return Err(body_too_large());
     }
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
     match tokio::time::timeout(timeout.as_std(), limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(body_too_large()),
         Ok(Err(_)) => Err(ApiError::invalid("could not read the request body")),
         Err(_) => {
             Err(ApiError::bare(Kind::DeadlineExceeded, format!("the request body did not arrive within {timeout}"))
@@ -661,9 +666,7 @@ async fn dispatch(
     let result = async {
         // The caller is known before the body is read: a client without a valid token cannot
         // make the server hold its bodies (a body announced over the limit is still 413 first).
-        if parts.version <= axum::http::Version::HTTP_11
-            && http_body::Body::size_hint(&body).lower() > MAX_BODY_BYTES as u64
-        {
+        if announced_over_limit(&body, parts.version) {
             return Err(body_too_large());
         }
         let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;

@@ -81,6 +81,35 @@ async fn highest_id(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
     Ok(row.and_then(|r| r.try_get::<Option<i64>>("", "m").ok().flatten()))
 }
 
+/// Deletes all but the newest `keep` rows of an organization, newest by `key` (a time-ordered
+/// minted id): what keeps run records and recorded contexts to `ACTIONSD_RUN_MAX_ROWS` per org.
+/// Answers the rows deleted.
+pub(crate) async fn keep_newest_of_org<E, C>(
+    conn: &C,
+    org_column: E::Column,
+    key: E::Column,
+    org: i64,
+    keep: u64,
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let boundary: Option<i64> = E::find()
+        .select_only()
+        .column(key)
+        .filter(org_column.eq(org))
+        .order_by_desc(key)
+        .offset(keep.saturating_sub(1))
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let Some(boundary) = boundary else { return Ok(0) };
+    Ok(E::delete_many().filter(org_column.eq(org)).filter(key.lt(boundary)).exec(conn).await?.rows_affected)
+}
+
 impl Store {
     /// A read-only transaction whose statements all read one snapshot: a list's count and its
     /// page agree even while rows are written. PostgreSQL: REPEATABLE READ (READ COMMITTED takes a

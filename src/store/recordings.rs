@@ -143,24 +143,14 @@ pub async fn prune(store: &Store, max_rows: u64) -> ApiResult<u64> {
                         .rows_affected;
                     // And no more than the newest `max_rows` of the org (as its run records): the
                     // retention alone lets one busy org keep a week of 64 KiB contexts.
-                    let boundary: Option<i64> = recorded_context::Entity::find()
-                        .select_only()
-                        .column(recorded_context::Column::RunId)
-                        .filter(recorded_context::Column::OrgId.eq(org))
-                        .order_by_desc(recorded_context::Column::RunId)
-                        .offset(max_rows.saturating_sub(1))
-                        .limit(1)
-                        .into_tuple()
-                        .one(txn)
-                        .await?;
-                    if let Some(boundary) = boundary {
-                        removed += recorded_context::Entity::delete_many()
-                            .filter(recorded_context::Column::OrgId.eq(org))
-                            .filter(recorded_context::Column::RunId.lt(boundary))
-                            .exec(txn)
-                            .await?
-                            .rows_affected;
-                    }
+                    removed += super::keep_newest_of_org::<recorded_context::Entity, _>(
+                        txn,
+                        recorded_context::Column::OrgId,
+                        recorded_context::Column::RunId,
+                        org,
+                        max_rows,
+                    )
+                    .await?;
                 }
                 Ok(removed)
             })

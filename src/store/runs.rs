@@ -290,24 +290,9 @@ async fn prune_in<C: ConnectionTrait>(conn: &C, retention: Duration, max_rows: u
     let orgs: Vec<i64> =
         run::Entity::find().select_only().column(run::Column::OrgId).distinct().into_tuple().all(conn).await?;
     for org in orgs {
-        let boundary: Option<i64> = run::Entity::find()
-            .select_only()
-            .column(run::Column::Id)
-            .filter(run::Column::OrgId.eq(org))
-            .order_by_desc(run::Column::Id)
-            .offset(max_rows.saturating_sub(1))
-            .limit(1)
-            .into_tuple()
-            .one(conn)
-            .await?;
-        if let Some(boundary) = boundary {
-            removed += run::Entity::delete_many()
-                .filter(run::Column::OrgId.eq(org))
-                .filter(run::Column::Id.lt(boundary))
-                .exec(conn)
-                .await?
-                .rows_affected;
-        }
+        removed +=
+            super::keep_newest_of_org::<run::Entity, _>(conn, run::Column::OrgId, run::Column::Id, org, max_rows)
+                .await?;
     }
     Ok(removed)
 }

@@ -1281,10 +1281,10 @@ fn context_fields(trigger: Trigger) -> Vec<(&'static str, Value)> {
     }
 }
 
-/// The context schema as served (`context.schema.json`): it says what `_execute` takes: a `null` member anywhere in the context
-/// is taken as absent (or, in the free-form members, as a value), so every member's schema also
-/// admits `null`. (The server's own check reads the schema without this: nulls are gone before
-/// it looks.)
+/// The context schema as served (`context.schema.json`), which says what `_execute` takes: a
+/// `null` member anywhere in the context is taken as absent (or, in the free-form members, as a
+/// value), so every member's schema also admits `null`. (The server's own check reads the schema
+/// without this: nulls are gone before it looks.)
 pub fn served_context_schema(trigger: Trigger) -> Value {
     let mut schema = context_schema(trigger);
     fn member(s: &mut serde_json::Value) {
