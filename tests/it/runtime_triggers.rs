@@ -1630,21 +1630,42 @@ async fn user_grants_carry_across_actions(s: &TestServer) {
     );
 }
 
-/// `ctx.v1.externalUser` has every member of its shape, missing ones as zero values (the host may
-/// send only ids); URL-safe base64 metadata is decoded like the standard alphabet.
+/// `ctx.v1.externalUser` has every member of its shape (runtime-v1.md §4.5), missing ones as zero
+/// values (the host may send only ids), its `metadata` a copy of what `api.metadata` starts with;
+/// URL-safe base64 metadata is decoded like the standard alphabet.
 async fn external_user_shape_and_metadata_alphabets(s: &TestServer) {
     let script = "function e(ctx, api) { var u = ctx.v1.externalUser;
         api.v1.user.appendMetadata('seen', {email: u.human.email, verified: u.human.isEmailVerified,
-          user: u.preferredUsername, meta: api.metadata.map(function (m) { return m.value; })}); }";
+          user: u.preferredUsername, meta: api.metadata.map(function (m) { return m.value; }),
+          keys: Object.keys(u).sort(), ctxMeta: u.metadata}); }";
     let context = json!({"externalUser": {"externalId": "x", "externalIdpId": "i",
         "metadata": [{"key": "std", "value": "eyJrIjoifn5+In0="}, {"key": "url", "value": "eyJrIjoifn5-In0"}]}});
-    let r = test_inline(s, "e", script, "1", "1", context).await;
+    let r = test_inline(s, "e", script, "1", "1", context.clone()).await;
     let seen = metadata_json(ok(&r), "seen");
     assert_eq!(
         seen,
-        json!({"email": "", "verified": false, "user": "", "meta": [{"k": "~~~"}, {"k": "~~~"}]}),
+        json!({"email": "", "verified": false, "user": "", "meta": [{"k": "~~~"}, {"k": "~~~"}],
+            "keys": ["externalId", "externalIdpId", "human", "metadata", "preferredUsername"],
+            "ctxMeta": [{"key": "std", "value": {"k": "~~~"}}, {"key": "url", "value": {"k": "~~~"}}]}),
         "{r:?}"
     );
+    // The second action sees the first one's entries in the copy too; the effects' externalUser
+    // still carries no metadata (it is `effects.metadata`).
+    let first = "function extMetaA(ctx, api) {
+        api.v1.user.appendMetadata('url', 'new'); api.metadata.push({key: 'n', value: 1}); }";
+    let second = "function extMetaB(ctx, api) { api.v1.user.appendMetadata('copy', ctx.v1.externalUser.metadata); }";
+    let a = s.create_script_action("extMetaA", first).await;
+    let b = s.create_script_action("extMetaB", second).await;
+    s.bind_trigger(&s.admin, "1", "1", &[&a, &b]).await;
+    let r = s.execute_trigger(&s.admin, "1", "1", context).await;
+    let effects = ok(&r);
+    assert_eq!(
+        metadata_json(effects, "copy"),
+        json!([{"key": "std", "value": {"k": "~~~"}}, {"key": "url", "value": "new"}, {"key": "n", "value": 1}]),
+        "{r:?}"
+    );
+    assert!(effects["externalUser"].get("metadata").is_none(), "{r:?}");
+    s.bind_trigger(&s.admin, "1", "1", &[]).await;
     // An empty authError is no error: "none", as when it is absent.
     let script = "function n(ctx, api) { api.v1.user.appendMetadata('err', ctx.v1.authError); }";
     for flow in ["1", "3"] {

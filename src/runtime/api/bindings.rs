@@ -34,11 +34,18 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     if !ext_view.is_object() {
         ext_view = json!({});
     }
+    // api.metadata is pre-filled with the external user's metadata, values decoded.
+    let given = context.get("externalUser").and_then(|e| e.get("metadata"));
+    let so_far: Vec<Value> = metadata_so_far(ctx, given)
+        .into_iter()
+        .map(|(key, raw)| json!({"key": key, "value": decode_metadata_value(&raw)}))
+        .collect();
     if let Some(o) = ext_view.as_object_mut() {
-        // Its metadata is `api.metadata`; every member of the shape is there (as upstream's
-        // object of a Go struct), the missing ones as zero values, so that
-        // `ctx.v1.externalUser.human.email` never throws.
-        o.remove("metadata");
+        // Every member of the shape is there (as upstream's object of a Go struct), the missing
+        // ones as zero values, so that `ctx.v1.externalUser.human.email` never throws. Its
+        // `metadata` is a copy of what `api.metadata` starts with (values decoded); scripts
+        // change the user's metadata through `api.metadata`.
+        o.insert("metadata".into(), Value::Array(so_far));
         for key in ["externalId", "externalIdpId", "preferredUsername"] {
             o.entry(key).or_insert_with(|| json!(""));
         }
@@ -73,8 +80,6 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     let org = child(&v1, "org", ctx)?;
     let f = func(ctx, "getMetadata", 0, get_org_metadata);
     set(&org, "getMetadata", f, ctx)?;
-    // api.metadata is pre-filled with the external user's metadata, values decoded.
-    let given = context.get("externalUser").and_then(|e| e.get("metadata"));
     let (arr_obj, originals) = prefilled_metadata(ctx, given)?;
     let api = object_with(
         ctx,
@@ -103,19 +108,10 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
 /// `api.metadata` pre-filled with `given` (`{key, value}` items, values base64) and what earlier
 /// actions of the trigger set, values decoded like `getMetadata()`; with the items as filled in.
 fn prefilled_metadata(ctx: &mut Context, given: Option<&Value>) -> JsResult<(JsObject, Vec<Prefilled>)> {
-    let mut prefill: Vec<Value> = given.and_then(Value::as_array).cloned().unwrap_or_default();
-    for (k, v) in with_run(ctx, |r| r.borrow().metadata.clone()) {
-        let item = json!({"key": k, "value": v});
-        match prefill.iter_mut().find(|m| m.get("key").and_then(Value::as_str) == Some(k.as_str())) {
-            Some(existing) => *existing = item,
-            None => prefill.push(item),
-        }
-    }
+    let entries = metadata_so_far(ctx, given);
     let arr = JsArray::new(ctx)?;
     let mut originals = Vec::new();
-    for m in prefill {
-        let key = m.get("key").and_then(Value::as_str).unwrap_or("").to_string();
-        let raw = m.get("value").and_then(Value::as_str).unwrap_or("").to_string();
+    for (key, raw) in entries {
         let value = JsValue::from_json(&decode_metadata_value(&raw), ctx)?;
         let item = ObjectInitializer::new(ctx)
             .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
@@ -125,6 +121,27 @@ fn prefilled_metadata(ctx: &mut Context, given: Option<&Value>) -> JsResult<(JsO
         originals.push((item, key, raw));
     }
     Ok((arr.into(), originals))
+}
+
+/// The metadata given in the context, with the entries earlier actions of the call wrote
+/// replacing or following them: (key, stored value as base64).
+fn metadata_so_far(ctx: &mut Context, given: Option<&Value>) -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String)> = given
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let key = m.get("key").and_then(Value::as_str).unwrap_or("");
+            (key.to_string(), m.get("value").and_then(Value::as_str).unwrap_or("").to_string())
+        })
+        .collect();
+    for (k, v) in with_run(ctx, |r| r.borrow().metadata.clone()) {
+        match entries.iter_mut().find(|(key, _)| *key == k) {
+            Some(existing) => existing.1 = v,
+            None => entries.push((k, v)),
+        }
+    }
+    entries
 }
 
 /// Pre Creation (external and internal): the user about to be created; `metadata` in the

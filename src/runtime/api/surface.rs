@@ -183,12 +183,17 @@ static EXTERNAL_HUMAN: Shape = Shape {
 
 static EXTERNAL_USER: Shape = Shape {
     name: "ExternalUser",
-    doc: "The user an external identity provider returned, with the changes of the setters made so far.\nIts metadata is in `api.metadata`.",
+    doc: "The user an external identity provider returned, with the changes of the setters made so far.",
     body: Body::Members(&[
         data("externalId", "string", "The user's id at the identity provider."),
         data("externalIdpId", "string", "Id of the identity provider in ZITADEL."),
         data("preferredUsername", "string", "Username proposed for the ZITADEL user."),
         data("human", "ExternalHuman", "Profile, e-mail and phone."),
+        data(
+            "metadata",
+            "MetadataEntry[]",
+            "A copy of the metadata `api.metadata` starts with (values decoded); change it through `api.metadata`.",
+        ),
     ]),
 };
 
@@ -404,7 +409,7 @@ static EXT_AUTH_CTX_V1: Shape = Shape {
     name: "CtxV1",
     doc: "Version 1 of the context.",
     body: Body::Members(&[
-        data("externalUser", "ExternalUser", "The external user with the changes made so far (metadata left out)."),
+        data("externalUser", "ExternalUser", "The external user with the changes made so far."),
         AUTH_ERROR,
         AUTH_REQUEST_MEMBER,
         HTTP_REQUEST_MEMBER,
