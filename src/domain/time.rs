@@ -1,22 +1,57 @@
 //! Timestamps are stored as microseconds since the Unix epoch and printed as RFC 3339 UTC.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 pub fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
 /// RFC 3339 with `Z` and 0, 3, 6 fractional digits, as protojson prints timestamps.
+///
+/// Written digit by digit: every answer carries two or more of these, and chrono's `format`
+/// (which parses its pattern on each call) cost about 4k instructions per timestamp.
 pub fn format_micros(micros: i64) -> String {
     let dt = DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();
-    let base = dt.format("%Y-%m-%dT%H:%M:%S");
-    let frac = micros.rem_euclid(1_000_000);
-    if frac == 0 {
-        format!("{base}Z")
-    } else if frac % 1000 == 0 {
-        format!("{base}.{:03}Z", frac / 1000)
-    } else {
-        format!("{base}.{frac:06}Z")
+    let frac = micros.rem_euclid(1_000_000) as u32;
+    let year = dt.year();
+    let Ok(year @ 0..=9999) = u32::try_from(year) else {
+        // Outside protobuf's range (years 1 to 9999) anyway; chrono signs such years.
+        return with_fraction(dt.format("%Y-%m-%dT%H:%M:%S").to_string(), frac);
+    };
+    let mut out = String::with_capacity(27);
+    for (value, width, after) in [
+        (year, 4, '-'),
+        (dt.month(), 2, '-'),
+        (dt.day(), 2, 'T'),
+        (dt.hour(), 2, ':'),
+        (dt.minute(), 2, ':'),
+        (dt.second(), 2, '\0'),
+    ] {
+        push_digits(&mut out, value, width);
+        if after != '\0' {
+            out.push(after);
+        }
+    }
+    with_fraction(out, frac)
+}
+
+fn with_fraction(mut out: String, frac: u32) -> String {
+    if frac != 0 {
+        out.push('.');
+        if frac.is_multiple_of(1000) {
+            push_digits(&mut out, frac / 1000, 3);
+        } else {
+            push_digits(&mut out, frac, 6);
+        }
+    }
+    out.push('Z');
+    out
+}
+
+/// `value`'s last `width` decimal digits, zero-padded.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
     }
 }
 
@@ -35,5 +70,50 @@ mod tests {
         assert_eq!(format_micros(1_500_000), "1970-01-01T00:00:01.500Z");
         assert_eq!(format_micros(1_000_001), "1970-01-01T00:00:01.000001Z");
         assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1_500_000));
+    }
+
+    /// The digit-by-digit form prints what chrono's pattern printed, fraction rules included.
+    #[test]
+    fn prints_what_the_chrono_pattern_printed() {
+        fn by_pattern(micros: i64) -> String {
+            let dt = DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();
+            let base = dt.format("%Y-%m-%dT%H:%M:%S");
+            let frac = micros.rem_euclid(1_000_000);
+            if frac == 0 {
+                format!("{base}Z")
+            } else if frac % 1000 == 0 {
+                format!("{base}.{:03}Z", frac / 1000)
+            } else {
+                format!("{base}.{frac:06}Z")
+            }
+        }
+        let mut samples = vec![
+            0,
+            -1,
+            1,
+            999_999,
+            1_000,
+            -1_000_000,
+            951_782_400_000_000,     // 2000-02-29
+            253_402_300_799_999_999, // 9999-12-31T23:59:59.999999
+            253_402_300_800_000_000, // year 10000
+            -62_135_596_800_000_000, // 0001-01-01
+            -62_167_219_200_000_001, // before year 0
+            i64::MAX,
+            i64::MIN,
+            now_micros(),
+        ];
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push(x % 4_000_000_000_000_000);
+            samples.push((x % 4_000_000_000_000) * 1000);
+            samples.push((x % 4_000_000_000_000) * 1_000_000);
+        }
+        for micros in samples {
+            assert_eq!(format_micros(micros), by_pattern(micros), "{micros}");
+        }
     }
 }

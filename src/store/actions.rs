@@ -106,6 +106,12 @@ pub async fn get<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> ApiResult<O
     Ok(action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org)).one(conn).await?)
 }
 
+/// [`get`] outside a write, with the statement's text rendered once (`Store::texts`).
+pub async fn find(store: &Store, org: i64, id: i64) -> ApiResult<Option<action::Model>> {
+    let select = || action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org));
+    store.texts.one(&store.db, "actions.by_id", [id.into(), org.into()], select).await
+}
+
 pub async fn update(store: &Store, org: i64, creator: i64, id: i64, input: ActionInput) -> ApiResult<Changed> {
     store
         .write(&[org_lock(org)], move |txn| {

@@ -17,6 +17,7 @@ pub mod runs;
 pub mod secrets;
 pub mod tails;
 pub mod targets;
+pub mod texts;
 pub mod tokens;
 
 use crate::domain::id::IdGenerator;
@@ -52,6 +53,8 @@ pub struct Store {
     node_lease_renewal: tokio::sync::Mutex<()>,
     /// The live tails of run records open in this process.
     pub tail: std::sync::Arc<crate::service::tail::TailHub>,
+    /// The SQL text of hot reads, rendered once.
+    pub texts: texts::Texts,
 }
 
 /// The tables whose keys the id generator mints, and the columns. (A connector effect's delivery
@@ -162,6 +165,7 @@ impl Store {
             changes,
             node,
             tail: Default::default(),
+            texts: Default::default(),
         })
     }
 

@@ -86,6 +86,11 @@ pub async fn get_org<C: ConnectionTrait>(conn: &C, id: i64) -> ApiResult<Option<
     Ok(org::Entity::find_by_id(id).one(conn).await?)
 }
 
+/// [`get_org`] outside a write, with the statement's text rendered once (`Store::texts`).
+pub async fn find_org(store: &Store, id: i64) -> ApiResult<Option<org::Model>> {
+    store.texts.one(&store.db, "orgs.by_id", [id.into()], || org::Entity::find_by_id(id)).await
+}
+
 pub async fn default_org<C: ConnectionTrait>(conn: &C) -> ApiResult<Option<org::Model>> {
     Ok(org::Entity::find().filter(org::Column::IsDefault.eq(true)).one(conn).await?)
 }
