@@ -264,6 +264,23 @@ pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> 
     Ok(message.encode_to_vec())
 }
 
+/// A response target's reply, known to read as the RPC's response message, in the form every
+/// answer has on every transport: the message written back by the JSON mapping (lowerCamelCase
+/// names, zero values omitted, int64s as strings, enums by name, UTC timestamps, `"1.500s"`
+/// durations), as ZITADEL's gateway writes the message a reply was read into.
+pub fn canonical_answer(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> ApiResult<serde_json::Value> {
+    let (_, output) = descriptors(protos, rpc)?;
+    let bytes = encode_response(protos, rpc, value)?;
+    if let Some(canonical) = super::protojson::decode(output, &bytes) {
+        return Ok(canonical);
+    }
+    let internal = |e: String| ApiError::internal(format!("{} reply: {e}", rpc.full_name()));
+    let message = DynamicMessage::decode(output.clone(), bytes.as_slice()).map_err(|e| internal(e.to_string()))?;
+    message
+        .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+        .map_err(|e| internal(e.to_string()))
+}
+
 /// Whether a handler's JSON answer reads as its protobuf response message under protobuf's JSON
 /// mapping with unknown fields refused (`check_proto_answers`): then gRPC and Connect proto
 /// clients get every field a JSON client gets.

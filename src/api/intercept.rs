@@ -173,6 +173,7 @@ impl Chain for Replace<'_> {
             if let Some(why) = super::grpc::reply_mismatch(&self.state.protos, self.rpc, &v) {
                 return Err(crate::v2::call::failed(format!("target {} answered with a body that is {why}", t.name)));
             }
+            let v = super::grpc::canonical_answer(&self.state.protos, self.rpc, v)?;
             self.payload[self.field] = v.clone();
             self.replaced = Some(v);
         }

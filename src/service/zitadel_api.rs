@@ -34,6 +34,10 @@ impl Access {
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url.trim_end_matches('/'), path)
     }
+
+    fn cache_key(&self, item: String) -> (i64, String, String) {
+        (self.connection_id, self.base_url.trim_end_matches('/').to_string(), item)
+    }
 }
 
 /// Values remembered for a while; entries past their age are dropped when the map grows.
@@ -67,8 +71,10 @@ pub struct ZitadelApi {
     client: reqwest::Client,
     /// The deny/allow lists of targets, checked on every URL before the call.
     policy: Arc<crate::runtime::http::NetPolicy>,
-    user_orgs: TtlCache<(i64, String), Option<String>>,
-    metadata: TtlCache<(i64, String), Arc<Vec<Value>>>,
+    /// Keyed by connection, the ZITADEL it points at and the user (or `org:`/`user:` id): a
+    /// connection repointed to another ZITADEL never reads the answers of the one before.
+    user_orgs: TtlCache<(i64, String, String), Option<String>>,
+    metadata: TtlCache<(i64, String, String), Arc<Vec<Value>>>,
     jwks: TtlCache<String, Arc<Vec<Value>>>,
 }
 
@@ -140,7 +146,7 @@ impl ZitadelApi {
     /// The organization a user belongs to (`GET /v2/users/{id}` → `user.details.resourceOwner`);
     /// `Ok(None)` when ZITADEL does not know the user.
     pub async fn user_org(&self, access: &Access, user_id: &str, deadline: Instant) -> Lookup<Option<String>> {
-        let key = (access.connection_id, user_id.to_string());
+        let key = access.cache_key(user_id.to_string());
         if let Some(org) = self.user_orgs.get(&key) {
             return Ok(org);
         }
@@ -172,7 +178,7 @@ impl ZitadelApi {
 
     /// An organization's metadata as `{key, value}` items (values base64, as ZITADEL stores them).
     pub async fn org_metadata(&self, access: &Access, org_id: &str, deadline: Instant) -> Lookup<Arc<Vec<Value>>> {
-        let key = (access.connection_id, format!("org:{org_id}"));
+        let key = access.cache_key(format!("org:{org_id}"));
         if let Some(items) = self.metadata.get(&key) {
             return Ok(items);
         }
@@ -199,7 +205,7 @@ impl ZitadelApi {
         org: Option<&str>,
         deadline: Instant,
     ) -> Lookup<Arc<Vec<Value>>> {
-        let key = (access.connection_id, format!("user:{user_id}"));
+        let key = access.cache_key(format!("user:{user_id}"));
         if let Some(items) = self.metadata.get(&key) {
             return Ok(items);
         }

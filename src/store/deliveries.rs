@@ -332,14 +332,23 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
                         "Only a failed or dead delivery can be retried",
                     ));
                 }
-                // A target's delivery outlives its target only as a record: nothing to call.
-                if row.connection_id.is_none()
-                    && entity::target::Entity::find_by_id(row.target_id).one(txn).await?.is_none()
-                {
+                // A delivery outlives its target (or, for a connector's API effect, its
+                // connection) only as a record: nothing is left to call.
+                let removed = match row.connection_id {
+                    None => {
+                        entity::target::Entity::find_by_id(row.target_id).one(txn).await?.is_none().then_some("target")
+                    }
+                    Some(connection) => entity::connection::Entity::find_by_id(connection)
+                        .one(txn)
+                        .await?
+                        .is_none()
+                        .then_some("connection"),
+                };
+                if let Some(what) = removed {
                     return Err(ApiError::new(
                         Kind::FailedPrecondition,
                         "Errors.Delivery.NotRetryable",
-                        "The delivery's target was removed",
+                        format!("The delivery's {what} was removed"),
                     ));
                 }
                 let now = now_micros();

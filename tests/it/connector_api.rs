@@ -113,6 +113,31 @@ async fn sessions_and_intents_find_their_user_through_the_api(s: &TestServer) {
     let sets = received(&z, "/management/v1/users/312/metadata/idp_user", 1).await;
     assert_eq!(sets[0].json(), json!({"value": b64("\"ext-1\"")}));
     assert_eq!(sets[0].header("x-zitadel-orgid"), "zorg");
+    // Repointed to another ZITADEL, the connection asks that one: nothing remembered of the
+    // first is used (there the user belongs to an org without a link, so no action runs).
+    let other = Receiver::start().await;
+    other.reply_at(
+        "/v2/sessions/s1",
+        Answer::json(
+            200,
+            json!({"session": {"id": "s1", "factors": {
+            "user": {"id": "312", "loginName": "ann", "verifiedAt": "2026-12-02T10:00:00Z"},
+            "webAuthN": {"verifiedAt": "2026-12-02T10:00:01Z", "userVerified": true}}}}),
+        ),
+    );
+    other.reply_at(
+        "/v2/users/312",
+        Answer::json(200, json!({"user": {"userId": "312", "details": {"sequence": "3", "resourceOwner": "zother"}}})),
+    );
+    let name = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await.body["connection"]["name"].clone();
+    let repointed = json!({"name": name, "zitadelApi": {"baseUrl": other.url(""), "token": PAT}});
+    let r = s.put(&format!("{CONNECTIONS}/{id}"), &s.admin, repointed).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = signed_call(s, &url, &session).await;
+    assert_eq!((r.status.as_u16(), &r.body), (200, &session["response"]), "{r:?}");
+    assert_eq!(other.requests_to("/v2/sessions/s1").len(), 1, "the session is read at the new ZITADEL");
+    assert_eq!(other.requests_to("/v2/users/312").len(), 1, "the user is looked up at the new ZITADEL");
+    assert_eq!(z.requests_to("/v2/users/312").len(), 1, "and not again at the old one");
 }
 
 /// Org metadata for `ctx.v1.org.getMetadata()` and SAML user metadata, which ZITADEL does not
@@ -303,6 +328,23 @@ async fn effects_through_the_api_are_durable(s: &TestServer) {
         .collect();
     assert!(states.contains(&("DELIVERY_STATE_SUCCEEDED".into(), 409, 1)), "{states:?}");
     assert!(states.contains(&("DELIVERY_STATE_DEAD".into(), 400, 1)), "{states:?}");
+    // A dead effect of a connection that is then removed has nothing left to call: it cannot be
+    // retried (as a delivery whose target was removed), and no attempt is counted.
+    let dead = list.iter().find(|d| d["state"] == "DELIVERY_STATE_DEAD").expect("a dead delivery").clone();
+    let dead_id = dead["id"].as_str().expect("delivery id").to_string();
+    let r = s.post(&format!("/v2/actions/deliveries/{dead_id}/retry"), &s.admin, json!({})).await;
+    assert_eq!(r.status, 200, "retryable while its connection exists: {r:?}");
+    let list = deliveries_of(s, &id, |l| l.iter().all(|d| d["state"] != "DELIVERY_STATE_PENDING")).await;
+    let dead = list.iter().find(|d| d["id"] == dead_id.as_str()).expect("the delivery").clone();
+    assert_eq!((dead["state"].as_str(), dead["attempts"].as_i64()), (Some("DELIVERY_STATE_DEAD"), Some(2)), "{dead}");
+    let r = s.delete(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.post(&format!("/v2/actions/deliveries/{dead_id}/retry"), &s.admin, json!({})).await;
+    assert_error(&r, 400, 9, "Errors.Delivery.NotRetryable", "the retry of a removed connection's delivery");
+    assert!(r.body["message"].as_str().unwrap_or("").contains("connection was removed"), "{r:?}");
+    let r = s.post("/v2/actions/deliveries/search", &s.admin, json!({})).await;
+    let after = r.body["deliveries"].as_array().and_then(|l| l.iter().find(|d| d["id"] == dead_id.as_str()).cloned());
+    assert_eq!(after.as_ref(), Some(&dead), "unchanged: {r:?}");
 
     // Without zitadelApi: nothing queued, the run says why, the reply is the same.
     let (url, plain, org, token) = setup(s, json!({})).await;

@@ -241,6 +241,34 @@ async fn response_targets_see_and_replace_the_response(s: &TestServer) {
     assert!(action_names(s).await.contains(&"replaced".to_string()), "the handler ran");
 }
 
+/// A response target's reply is read as the response message and written back like every
+/// answer (README, Decisions, "Interception"): snake_case names, enum numbers, int64 numbers,
+/// zero values, a timestamp with an offset and a "1.5s" duration reach REST, Connect JSON and
+/// gRPC clients alike, in protobuf's JSON form.
+async fn replaced_responses_are_written_like_every_answer(s: &TestServer) {
+    use common::wire::{rpc, Via};
+    let r = create_action(s, "canonical").await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let rx = Receiver::start().await;
+    rx.set_default(Answer::json(
+        200,
+        json!({"action": {"id": id, "allowed_to_fail": true, "state": 2, "version": 5, "name": "", "timeout": "1.5s",
+            "details": {"sequence": 0, "changeDate": "2026-12-06T10:00:00+01:00"}}}),
+    ));
+    let (call, _) = target(s, "resp-canonical", json!({"restCall": {}}), &rx.url("/r"), "5s").await;
+    let get = "/zitadel.management.v1.ManagementService/GetAction";
+    set_execution(s, json!({"response": {"method": get}}), &[&call]).await;
+    let expected = json!({"action": {"id": id, "allowedToFail": true, "state": "ACTION_STATE_ACTIVE", "version": "5",
+        "timeout": "1.500s", "details": {"changeDate": "2026-12-06T09:00:00Z"}}});
+    let rest = s.get(&format!("/management/v1/actions/{id}"), &s.admin).await;
+    assert_eq!((rest.status.as_u16(), &rest.body), (200, &expected), "REST: {rest:?}");
+    let connect = s.connect(&format!("{MGMT}/GetAction"), &s.admin, json!({"id": id})).await;
+    assert_eq!((connect.status.as_u16(), &connect.body), (200, &expected), "Connect JSON: {connect:?}");
+    let grpc = s.rpc_via(Via::Grpc, rpc(&format!("{MGMT}/GetAction")), Some(&s.admin), None, &json!({"id": id})).await;
+    assert_eq!(grpc.ok(), &expected, "gRPC");
+    set_execution(s, json!({"response": {"method": get}}), &[]).await;
+}
+
 async fn most_specific_execution_wins(s: &TestServer) {
     let rx = Receiver::start().await;
     let (m, _) = target(s, "method", json!({"restWebhook": {}}), &rx.url("/method"), "5s").await;
@@ -610,6 +638,7 @@ backend_tests_with!(allow_loopback;
     connect_replies_cannot_change_path_fields,
     targets_see_the_canonical_request,
     response_targets_see_and_replace_the_response,
+    replaced_responses_are_written_like_every_answer,
     most_specific_execution_wins,
     dead_target_on_all_requests_cannot_lock_out_the_admin,
     timeout_is_deadline_exceeded,
