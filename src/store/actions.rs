@@ -8,7 +8,7 @@ use entity::{action, action_version, flow, flow_trigger_action};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
 };
 
 pub use entity::enums::ActionState;
@@ -26,12 +26,11 @@ fn name_taken() -> ApiError {
 }
 
 async fn name_in_use(txn: &DatabaseTransaction, org: i64, folded: &str, except: Option<i64>) -> ApiResult<bool> {
-    let mut q =
-        action::Entity::find().filter(action::Column::OrgId.eq(org)).filter(action::Column::NameFolded.eq(folded));
-    if let Some(id) = except {
-        q = q.filter(action::Column::Id.ne(id));
-    }
-    Ok(q.count(txn).await? > 0)
+    // Written by hand: sea-query spent more on rendering this count than SQLite on running it.
+    let sql = "SELECT 1 AS found FROM actions WHERE org_id = $1 AND name_folded = $2 AND id <> $3 LIMIT 1";
+    // Ids are positive: 0 excludes no action.
+    let values = vec![org.into(), folded.into(), except.unwrap_or(0).into()];
+    Ok(txn.query_one(super::stmt(txn.get_database_backend(), sql, values)).await?.is_some())
 }
 
 fn action_event(
@@ -78,7 +77,7 @@ pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -
                     ),
                 )
                 .await?;
-                action::Entity::insert(action::ActiveModel {
+                let row = action::ActiveModel {
                     id: Set(id),
                     org_id: Set(org),
                     name: Set(input.name),
@@ -91,10 +90,8 @@ pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -
                     created_at: Set(written.created_at),
                     changed_at: Set(written.created_at),
                     version: Set(1),
-                })
-                .exec_without_returning(txn)
-                .await
-                .map_err(|e| unique_or_internal(e, name_taken()))?;
+                };
+                super::texts::insert(txn, &row).await.map_err(|e| unique_or_internal(e, name_taken()))?;
                 record_version(txn, id, org, 1, &stored_input, written).await?;
                 Ok((id, written))
             })
@@ -191,7 +188,7 @@ async fn record_version(
     input: &ActionInput,
     written: Written,
 ) -> ApiResult<()> {
-    action_version::Entity::insert(action_version::ActiveModel {
+    let row = action_version::ActiveModel {
         action_id: Set(action_id),
         version: Set(version),
         org_id: Set(org),
@@ -201,9 +198,8 @@ async fn record_version(
         allowed_to_fail: Set(input.allowed_to_fail),
         sequence: Set(written.sequence),
         created_at: Set(written.created_at),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    };
+    super::texts::insert(txn, &row).await?;
     if version > KEPT_VERSIONS {
         action_version::Entity::delete_many()
             .filter(action_version::Column::ActionId.eq(action_id))

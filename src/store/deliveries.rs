@@ -144,12 +144,14 @@ async fn target_removed<C: ConnectionTrait>(conn: &C, target_id: &str) -> ApiRes
 }
 
 async fn queue_event<C: ConnectionTrait>(conn: &C, e: &EventInfo<'_>) -> ApiResult<()> {
-    use sea_orm::{ColumnTrait, QueryFilter};
+    use sea_orm::FromQueryResult;
     let candidates = event_execution_ids(e.event_type);
-    let found = entity::execution::Entity::find()
-        .filter(entity::execution::Column::Id.is_in(candidates.clone()))
-        .all(conn)
-        .await?;
+    // Every write asks this: the statement is written here, not rendered by sea-query.
+    let marks: Vec<String> = (1..=candidates.len()).map(|n| format!("${n}")).collect();
+    let sql = format!("SELECT * FROM executions WHERE id IN ({})", marks.join(", "));
+    let values = candidates.iter().map(|c| c.as_str().into()).collect();
+    let found =
+        entity::execution::Model::find_by_statement(stmt(conn.get_database_backend(), &sql, values)).all(conn).await?;
     let Some(execution) = candidates.iter().find_map(|id| found.iter().find(|x| &x.id == id)) else {
         return Ok(());
     };

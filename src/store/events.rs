@@ -75,7 +75,7 @@ async fn append_at<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>, sequence: i64)
     }
     let resource_owner = e.resource_owner.to_string();
     let creator = e.creator.to_string();
-    event::Entity::insert(event::ActiveModel {
+    let row = event::ActiveModel {
         aggregate_type: Set(e.aggregate_type.as_str().to_string()),
         aggregate_id: Set(e.aggregate_id.clone()),
         sequence: Set(sequence),
@@ -85,9 +85,8 @@ async fn append_at<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>, sequence: i64)
         created_at: Set(created_at),
         payload: Set(e.payload.to_string()),
         ..Default::default()
-    })
-    .exec_without_returning(conn)
-    .await?;
+    };
+    super::texts::insert(conn, &row).await?;
     if e.aggregate_type == Aggregate::Org {
         // An org's details name the last event of its aggregate (flow changes included), like
         // every other object's: its row carries that sequence and time.

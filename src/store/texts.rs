@@ -1,14 +1,54 @@
-//! The SQL text of hot reads, rendered once per store.
+//! SQL text for the hot statements, without sea-query's rendering on every call.
 //!
-//! sea-query renders a twelve-column `SELECT` in about 64k instructions (quoting every name,
-//! checking every column for an enum cast, formatting): a third of a whole GetAction served over
-//! HTTP/1.1 (bench/RESULTS.md, sixteenth session). The text of such a read never changes, only its
-//! values, so the first call renders it and later calls send the kept text with their own values.
+//! sea-query renders a twelve-column `SELECT` in about 64k instructions and a one-row `INSERT` in
+//! about 28k (quoting every name, checking every column for an enum cast, formatting): a third of
+//! a whole GetAction served over HTTP/1.1, and a third of a CreateAction's CPU in SQLite's single
+//! committer (bench/RESULTS.md, fifteenth session). The text of such a read never changes, only
+//! its values: the first call renders it and later calls send the kept text ([`Texts`]). A
+//! one-row insert's text is written here directly ([`insert`]), checked against sea-query's by
+//! the tests.
 
 use crate::error::ApiResult;
-use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryTrait, Select, Statement, Value};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseBackend, DbErr, EntityName, EntityTrait, FromQueryResult,
+    Iterable, QueryTrait, Select, Statement, Value,
+};
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::{Arc, RwLock};
+
+/// `INSERT INTO "table" ("col", …) VALUES (?, …)` of the columns `model` sets, in the entity's
+/// column order, as sea-query writes it (`$n` placeholders on PostgreSQL).
+pub fn insert_statement<A: ActiveModelTrait>(backend: DatabaseBackend, model: &A) -> Statement {
+    let mut columns = String::new();
+    let mut marks = String::new();
+    let mut values = Vec::new();
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        if let ActiveValue::Set(value) | ActiveValue::Unchanged(value) = model.get(column) {
+            if !values.is_empty() {
+                columns.push_str(", ");
+                marks.push_str(", ");
+            }
+            values.push(value);
+            columns.push('"');
+            columns.push_str(sea_orm::IdenStatic::as_str(&column));
+            columns.push('"');
+            match backend {
+                DatabaseBackend::Postgres => {
+                    let _ = write!(marks, "${}", values.len());
+                }
+                _ => marks.push('?'),
+            }
+        }
+    }
+    let table = <A::Entity as Default>::default().table_name().to_string();
+    Statement::from_sql_and_values(backend, format!("INSERT INTO \"{table}\" ({columns}) VALUES ({marks})"), values)
+}
+
+/// Inserts the row `model` sets (see [`insert_statement`]).
+pub async fn insert<A: ActiveModelTrait, C: ConnectionTrait>(conn: &C, model: &A) -> Result<(), DbErr> {
+    conn.execute(insert_statement(conn.get_database_backend(), model)).await.map(|_| ())
+}
 
 /// Rendered statement texts by name (one per read shape).
 #[derive(Default)]
@@ -106,6 +146,55 @@ mod tests {
             .unwrap();
         }
         (db, path)
+    }
+
+    /// The insert written here is the one sea-query renders, on both backends, for every entity
+    /// it is used with (all columns set, and an auto-increment key left out).
+    #[test]
+    fn inserts_are_written_as_sea_query_renders_them() {
+        fn same<A: ActiveModelTrait>(model: A) {
+            for backend in [DatabaseBackend::Sqlite, DatabaseBackend::Postgres] {
+                let ours = insert_statement(backend, &model);
+                let theirs = <A::Entity as EntityTrait>::insert(model.clone()).build(backend);
+                assert_eq!((&ours.sql, &ours.values), (&theirs.sql, &theirs.values), "{backend:?}");
+            }
+        }
+        same(entity::event::ActiveModel {
+            aggregate_type: Set("action".into()),
+            aggregate_id: Set("7".into()),
+            sequence: Set(3),
+            event_type: Set("action.added".into()),
+            resource_owner: Set("1".into()),
+            creator: Set("2".into()),
+            created_at: Set(9),
+            payload: Set("{}".into()),
+            ..Default::default()
+        });
+        same(action::ActiveModel {
+            id: Set(11),
+            org_id: Set(1),
+            name: Set("a".into()),
+            name_folded: Set("a".into()),
+            script: Set("s".into()),
+            timeout_nanos: Set(5),
+            allowed_to_fail: Set(true),
+            state: Set(entity::enums::ActionState::Inactive),
+            sequence: Set(2),
+            created_at: Set(3),
+            changed_at: Set(4),
+            version: Set(1),
+        });
+        same(entity::action_version::ActiveModel {
+            action_id: Set(11),
+            version: Set(2),
+            org_id: Set(1),
+            name: Set("a".into()),
+            script: Set("s".into()),
+            timeout_nanos: Set(0),
+            allowed_to_fail: Set(false),
+            sequence: Set(4),
+            created_at: Set(5),
+        });
     }
 
     async fn by_id(texts: &Texts, db: &sea_orm::DatabaseConnection, org: i64, id: i64) -> Option<i64> {
