@@ -484,7 +484,7 @@ pub async fn create_action(s: AppState, c: Caller, r: CreateActionRequest) -> Ap
 pub async fn get_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<GetActionResponse> {
     let not_found = || ApiError::not_found("QUERY-GEfnb", "Action not found");
     let id = action_id(&r.id, not_found())?;
-    let a = action_store::find(&s.store, c.org, id).await?.ok_or_else(not_found)?;
+    let a = action_store::get(&s.store.db, c.org, id).await?.ok_or_else(not_found)?;
     Ok(GetActionResponse { action: action_msg(a, s.config.max_action_timeout) })
 }
 
@@ -755,7 +755,7 @@ pub async fn add_org(s: AppState, c: Caller, r: AddOrgRequest) -> ApiResult<AddO
     responses((status = 200, body = GetMyOrgResponse),
         (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
 pub async fn get_my_org(s: AppState, c: Caller, _r: Empty) -> ApiResult<GetMyOrgResponse> {
-    let org = org_store::find_org(&s.store, c.org)
+    let org = org_store::get_org(&s.store.db, c.org)
         .await?
         .ok_or_else(|| ApiError::not_found("ORG-gQTYP", "Organisation not found"))?;
     Ok(GetMyOrgResponse { org: org_msg(org) })

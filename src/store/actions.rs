@@ -100,13 +100,11 @@ pub async fn create(store: &Store, org: i64, creator: i64, input: ActionInput) -
 }
 
 pub async fn get<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> ApiResult<Option<action::Model>> {
-    Ok(action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org)).one(conn).await?)
-}
-
-/// [`get`] outside a write, with the statement's text rendered once (`Store::texts`).
-pub async fn find(store: &Store, org: i64, id: i64) -> ApiResult<Option<action::Model>> {
-    let select = || action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org));
-    store.texts.one(&store.db, "actions.by_id", [id.into(), org.into()], select).await
+    super::texts::select_one::<action::Entity, _>(
+        conn,
+        vec![(action::Column::Id, id.into()), (action::Column::OrgId, org.into())],
+    )
+    .await
 }
 
 pub async fn update(store: &Store, org: i64, creator: i64, id: i64, input: ActionInput) -> ApiResult<Changed> {
@@ -171,7 +169,7 @@ async fn replace_content(
     am.sequence = Set(written.sequence);
     am.changed_at = Set(written.created_at);
     am.version = Set(version);
-    am.update(txn).await.map_err(|e| unique_or_internal(e, name_taken()))?;
+    super::texts::update(txn, &am).await.map_err(|e| unique_or_internal(e, name_taken()))?;
     record_version(txn, id, org, version, &input, written).await?;
     Ok(Changed { written, version })
 }

@@ -51,15 +51,15 @@ pub struct Written {
 
 /// Appends one event with the next per-aggregate sequence. Callers hold the aggregate's write lock.
 pub async fn append<C: ConnectionTrait>(conn: &C, e: NewEvent<'_>) -> ApiResult<Written> {
-    let last: Option<Option<i64>> = event::Entity::find()
-        .select_only()
-        .column_as(event::Column::Sequence.max(), "max")
-        .filter(event::Column::AggregateType.eq(e.aggregate_type.as_str()))
-        .filter(event::Column::AggregateId.eq(e.aggregate_id.clone()))
-        .into_tuple()
-        .one(conn)
-        .await?;
-    append_at(conn, e, last.flatten().unwrap_or(0) + 1).await
+    // Every write of an existing aggregate asks this: written by hand, not rendered by sea-query.
+    let sql = "SELECT MAX(sequence) AS last FROM events WHERE aggregate_type = $1 AND aggregate_id = $2";
+    let values = vec![e.aggregate_type.as_str().into(), e.aggregate_id.as_str().into()];
+    let row = conn.query_one(super::stmt(conn.get_database_backend(), sql, values)).await?;
+    let last: Option<i64> = match row {
+        Some(row) => row.try_get("", "last")?,
+        None => None,
+    };
+    append_at(conn, e, last.unwrap_or(0) + 1).await
 }
 
 /// Appends the first event of an aggregate whose id was just minted (sequence 1; nothing to

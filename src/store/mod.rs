@@ -53,8 +53,6 @@ pub struct Store {
     node_lease_renewal: tokio::sync::Mutex<()>,
     /// The live tails of run records open in this process.
     pub tail: std::sync::Arc<crate::service::tail::TailHub>,
-    /// The SQL text of hot reads, rendered once.
-    pub texts: texts::Texts,
 }
 
 /// The tables whose keys the id generator mints, and the columns. (A connector effect's delivery
@@ -165,7 +163,6 @@ impl Store {
             changes,
             node,
             tail: Default::default(),
-            texts: Default::default(),
         })
     }
 

@@ -83,12 +83,7 @@ pub async fn add_org(store: &Store, name: String, creator: i64) -> ApiResult<org
 }
 
 pub async fn get_org<C: ConnectionTrait>(conn: &C, id: i64) -> ApiResult<Option<org::Model>> {
-    Ok(org::Entity::find_by_id(id).one(conn).await?)
-}
-
-/// [`get_org`] outside a write, with the statement's text rendered once (`Store::texts`).
-pub async fn find_org(store: &Store, id: i64) -> ApiResult<Option<org::Model>> {
-    store.texts.one(&store.db, "orgs.by_id", [id.into()], || org::Entity::find_by_id(id)).await
+    super::texts::select_one::<org::Entity, _>(conn, vec![(org::Column::Id, id.into())]).await
 }
 
 pub async fn default_org<C: ConnectionTrait>(conn: &C) -> ApiResult<Option<org::Model>> {

@@ -285,12 +285,7 @@ pub async fn delete_target(store: &Store, id: i64, creator: i64, owner: i64) -> 
 }
 
 pub async fn get_target<C: ConnectionTrait>(conn: &C, id: i64) -> ApiResult<Option<target::Model>> {
-    Ok(target::Entity::find_by_id(id).one(conn).await?)
-}
-
-/// [`get_target`] outside a write, with the statement's text rendered once (`Store::texts`).
-pub async fn find_target(store: &Store, id: i64) -> ApiResult<Option<target::Model>> {
-    store.texts.one(&store.db, "targets.by_id", [id.into()], || target::Entity::find_by_id(id)).await
+    super::texts::select_one::<target::Entity, _>(conn, vec![(target::Column::Id, id.into())]).await
 }
 
 pub async fn all_targets<C: ConnectionTrait>(conn: &C) -> ApiResult<Vec<target::Model>> {

@@ -1,21 +1,18 @@
-//! SQL text for the hot statements, without sea-query's rendering on every call.
+//! SQL text for the hot statements, written here instead of rendered by sea-query.
 //!
 //! sea-query renders a twelve-column `SELECT` in about 64k instructions and a one-row `INSERT` in
 //! about 28k (quoting every name, checking every column for an enum cast, formatting): a third of
 //! a whole GetAction served over HTTP/1.1, and a third of a CreateAction's CPU in SQLite's single
-//! committer (bench/RESULTS.md, fifteenth session). The text of such a read never changes, only
-//! its values: the first call renders it and later calls send the kept text ([`Texts`]). A
-//! one-row insert's text is written here directly ([`insert`]), checked against sea-query's by
-//! the tests.
+//! committer (bench/RESULTS.md, fifteenth session). The statements here are written from the
+//! entity's columns in a few hundred instructions, exactly as sea-query writes them: the tests
+//! compare both renderings (SQL and values) on both backends for every entity they are used with.
 
 use crate::error::ApiResult;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseBackend, DbErr, EntityName, EntityTrait, FromQueryResult,
-    Iterable, QueryTrait, Select, Statement, Value,
+    Iterable, PrimaryKeyToColumn, Statement, Value,
 };
-use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::{Arc, RwLock};
 
 /// `INSERT INTO "table" ("col", …) VALUES (?, …)` of the columns `model` sets, in the entity's
 /// column order, as sea-query writes it (`$n` placeholders on PostgreSQL).
@@ -50,56 +47,84 @@ pub async fn insert<A: ActiveModelTrait, C: ConnectionTrait>(conn: &C, model: &A
     conn.execute(insert_statement(conn.get_database_backend(), model)).await.map(|_| ())
 }
 
-/// Rendered statement texts by name (one per read shape).
-#[derive(Default)]
-pub struct Texts(RwLock<HashMap<&'static str, Arc<str>>>);
-
-impl Texts {
-    /// The first row of the select `build` makes, whose conditions bind exactly `values` in this
-    /// order; the text rendered for `name` is used when there is one. A rendering that binds other
-    /// values (or these in another order) is run but not kept: its text would put the next
-    /// caller's values in the wrong places.
-    pub async fn one<E, C, const N: usize>(
-        &self,
-        conn: &C,
-        name: &'static str,
-        values: [Value; N],
-        build: impl FnOnce() -> Select<E>,
-    ) -> ApiResult<Option<E::Model>>
-    where
-        E: EntityTrait,
-        C: ConnectionTrait,
-    {
-        let backend = conn.get_database_backend();
-        let statement = match self.kept(name) {
-            Some(sql) => Statement::from_sql_and_values(backend, sql.as_ref(), values),
-            None => self.render(backend, name, &values, build()),
-        };
-        Ok(<E::Model as FromQueryResult>::find_by_statement(statement).one(conn).await?)
-    }
-
-    fn kept(&self, name: &'static str) -> Option<Arc<str>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
-    }
-
-    fn render<E: EntityTrait>(
-        &self,
-        backend: DatabaseBackend,
-        name: &'static str,
-        values: &[Value],
-        select: Select<E>,
-    ) -> Statement {
-        let statement = select.build(backend);
-        let bound = statement.values.as_ref().map_or(&[][..], |v| v.0.as_slice());
-        if bound == values {
-            self.0.write().unwrap_or_else(|e| e.into_inner()).insert(name, Arc::from(statement.sql.as_str()));
+/// `SELECT "t"."c1", … FROM "t" WHERE "t"."k1" = ? AND …`: every column of `E`, as sea-query
+/// renders `E::find().filter(k1.eq(v1))…` (without `.one()`'s `LIMIT`).
+pub fn select_statement<E: EntityTrait>(backend: DatabaseBackend, filters: Vec<(E::Column, Value)>) -> Statement {
+    let table = E::default().table_name().to_string();
+    let mut sql = String::from("SELECT ");
+    for (n, column) in E::Column::iter().enumerate() {
+        if n > 0 {
+            sql.push_str(", ");
         }
-        statement
+        push_column(&mut sql, &table, sea_orm::IdenStatic::as_str(&column));
     }
+    let _ = write!(sql, " FROM \"{table}\"");
+    let mut values = Vec::with_capacity(filters.len());
+    for (column, value) in filters {
+        sql.push_str(if values.is_empty() { " WHERE " } else { " AND " });
+        push_column(&mut sql, &table, sea_orm::IdenStatic::as_str(&column));
+        sql.push_str(" = ");
+        values.push(value);
+        push_mark(&mut sql, backend, values.len());
+    }
+    Statement::from_sql_and_values(backend, sql, values)
+}
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+/// The first row of [`select_statement`].
+pub async fn select_one<E: EntityTrait, C: ConnectionTrait>(
+    conn: &C,
+    filters: Vec<(E::Column, Value)>,
+) -> ApiResult<Option<E::Model>> {
+    let statement = select_statement::<E>(conn.get_database_backend(), filters);
+    Ok(<E::Model as FromQueryResult>::find_by_statement(statement).one(conn).await?)
+}
+
+/// `UPDATE "t" SET "c" = ?, … WHERE "t"."k" = ?`: the columns `model` sets, the row by its primary
+/// key, as sea-query renders `E::update(model)`.
+pub fn update_statement<A: ActiveModelTrait>(backend: DatabaseBackend, model: &A) -> Statement {
+    let table = <A::Entity as Default>::default().table_name().to_string();
+    let mut sql = format!("UPDATE \"{table}\" SET ");
+    let mut values = Vec::new();
+    let keys: Vec<_> = <A::Entity as EntityTrait>::PrimaryKey::iter().map(|k| k.into_column()).collect();
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        let name = sea_orm::IdenStatic::as_str(&column);
+        if keys.iter().any(|k| sea_orm::IdenStatic::as_str(k) == name) {
+            continue;
+        }
+        if let ActiveValue::Set(value) = model.get(column) {
+            if !values.is_empty() {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "\"{name}\" = ");
+            values.push(value);
+            push_mark(&mut sql, backend, values.len());
+        }
+    }
+    for (n, key) in keys.into_iter().enumerate() {
+        sql.push_str(if n == 0 { " WHERE " } else { " AND " });
+        push_column(&mut sql, &table, sea_orm::IdenStatic::as_str(&key));
+        sql.push_str(" = ");
+        values.push(model.get(key).into_value().unwrap_or(Value::BigInt(None)));
+        push_mark(&mut sql, backend, values.len());
+    }
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Updates the columns `model` sets in the row of its primary key (see [`update_statement`]).
+pub async fn update<A: ActiveModelTrait, C: ConnectionTrait>(conn: &C, model: &A) -> Result<(), DbErr> {
+    conn.execute(update_statement(conn.get_database_backend(), model)).await.map(|_| ())
+}
+
+fn push_column(sql: &mut String, table: &str, column: &str) {
+    let _ = write!(sql, "\"{table}\".\"{column}\"");
+}
+
+fn push_mark(sql: &mut String, backend: DatabaseBackend, n: usize) {
+    match backend {
+        DatabaseBackend::Postgres => {
+            let _ = write!(sql, "${n}");
+        }
+        _ => sql.push('?'),
     }
 }
 
@@ -107,7 +132,7 @@ impl Texts {
 mod tests {
     use super::*;
     use entity::action;
-    use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, Set};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, QueryTrait, Set};
 
     async fn database() -> (sea_orm::DatabaseConnection, std::path::PathBuf) {
         use migration::MigratorTrait;
@@ -197,34 +222,83 @@ mod tests {
         });
     }
 
-    async fn by_id(texts: &Texts, db: &sea_orm::DatabaseConnection, org: i64, id: i64) -> Option<i64> {
-        let select = || action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org));
-        texts.one(db, "by_id", [id.into(), org.into()], select).await.unwrap().map(|a| a.id)
+    /// A select written here is the one sea-query renders for the same filters.
+    #[test]
+    fn selects_are_written_as_sea_query_renders_them() {
+        for backend in [DatabaseBackend::Sqlite, DatabaseBackend::Postgres] {
+            let ours = select_statement::<action::Entity>(
+                backend,
+                vec![(action::Column::Id, 11i64.into()), (action::Column::OrgId, 1i64.into())],
+            );
+            let theirs = action::Entity::find_by_id(11).filter(action::Column::OrgId.eq(1i64)).build(backend);
+            assert_eq!((&ours.sql, &ours.values), (&theirs.sql, &theirs.values), "{backend:?}");
+            for (ours, theirs) in [
+                (
+                    select_statement::<entity::target::Entity>(
+                        backend,
+                        vec![(entity::target::Column::Id, 5i64.into())],
+                    ),
+                    entity::target::Entity::find_by_id(5).build(backend),
+                ),
+                (
+                    select_statement::<entity::org::Entity>(backend, vec![(entity::org::Column::Id, 5i64.into())]),
+                    entity::org::Entity::find_by_id(5).build(backend),
+                ),
+            ] {
+                assert_eq!((&ours.sql, &ours.values), (&theirs.sql, &theirs.values), "{backend:?}");
+            }
+        }
+    }
+
+    /// An update written here is the one sea-query renders for the same active model: the set
+    /// columns, the row by its primary key.
+    #[test]
+    fn updates_are_written_as_sea_query_renders_them() {
+        let current = action::Model {
+            id: 11,
+            org_id: 1,
+            name: "a".into(),
+            name_folded: "a".into(),
+            script: "s".into(),
+            timeout_nanos: 0,
+            allowed_to_fail: false,
+            state: entity::enums::ActionState::Active,
+            sequence: 1,
+            created_at: 2,
+            changed_at: 2,
+            version: 1,
+        };
+        let mut model: action::ActiveModel = current.into();
+        model.name = Set("b".into());
+        model.state = Set(entity::enums::ActionState::Inactive);
+        model.sequence = Set(2);
+        model.version = Set(2);
+        for backend in [DatabaseBackend::Sqlite, DatabaseBackend::Postgres] {
+            let ours = update_statement(backend, &model);
+            let theirs = action::Entity::update(model.clone()).build(backend);
+            assert_eq!((&ours.sql, &ours.values), (&theirs.sql, &theirs.values), "{backend:?}");
+        }
+    }
+
+    async fn by_id(db: &sea_orm::DatabaseConnection, org: i64, id: i64) -> Option<i64> {
+        let filters = vec![(action::Column::Id, id.into()), (action::Column::OrgId, org.into())];
+        select_one::<action::Entity, _>(db, filters).await.unwrap().map(|a| a.id)
     }
 
     #[tokio::test]
-    async fn a_kept_text_reads_with_each_callers_values() {
+    async fn written_statements_read_and_write_the_right_rows() {
         let (db, path) = database().await;
-        let texts = Texts::default();
-        assert_eq!(by_id(&texts, &db, 1, 11).await, Some(11));
-        assert_eq!(texts.len(), 1);
-        // The kept text, with other values: the other org's row, and no row across orgs.
-        assert_eq!(by_id(&texts, &db, 2, 22).await, Some(22));
-        assert_eq!(by_id(&texts, &db, 2, 11).await, None);
-        assert_eq!(by_id(&texts, &db, 1, 22).await, None);
-        assert_eq!(texts.len(), 1);
-        let _ = std::fs::remove_file(path);
-    }
-
-    #[tokio::test]
-    async fn values_named_in_another_order_than_bound_are_not_kept() {
-        let (db, path) = database().await;
-        let texts = Texts::default();
-        let (org, id) = (1i64, 11i64);
-        let select = || action::Entity::find_by_id(id).filter(action::Column::OrgId.eq(org));
-        let found = texts.one(&db, "swapped", [org.into(), id.into()], select).await.unwrap();
-        assert_eq!(found.map(|a| a.id), Some(11), "the rendering itself is run with its own values");
-        assert_eq!(texts.len(), 0, "a text whose values were named in another order must not be kept");
+        assert_eq!(by_id(&db, 1, 11).await, Some(11));
+        assert_eq!(by_id(&db, 2, 22).await, Some(22));
+        assert_eq!(by_id(&db, 2, 11).await, None, "no row across orgs");
+        assert_eq!(by_id(&db, 1, 22).await, None, "no row across orgs");
+        let found = select_one::<action::Entity, _>(&db, vec![(action::Column::Id, 11i64.into())]).await.unwrap();
+        let mut model: action::ActiveModel = found.expect("the action").into();
+        model.name = Set("renamed".into());
+        update(&db, &model).await.unwrap();
+        let read = |id: i64| action::Entity::find_by_id(id).one(&db);
+        assert_eq!(read(11).await.unwrap().map(|a| a.name), Some("renamed".into()));
+        assert_eq!(read(22).await.unwrap().map(|a| a.name), Some("a22".into()), "the other row unchanged");
         let _ = std::fs::remove_file(path);
     }
 }

@@ -109,7 +109,7 @@ pub async fn delete_target(s: AppState, c: Caller, r: TargetIdRequest) -> ApiRes
 pub async fn get_target(s: AppState, _c: Caller, r: TargetIdRequest) -> ApiResult<GetTargetResponse> {
     check_id("GetTargetRequest", "Id", &r.id)?;
     let id = parse_target_id(&r.id)?;
-    let t = store::find_target(&s.store, id).await?.ok_or_else(store::not_found)?;
+    let t = store::get_target(&s.store.db, id).await?.ok_or_else(store::not_found)?;
     Ok(GetTargetResponse { target: target_msg(&s, t)? })
 }
 
