@@ -148,7 +148,9 @@ fn token_fields(r: &AddTokenRequest) -> ApiResult<(Role, Option<i64>)> {
         None | Some("") => None,
         Some(raw) => {
             let at = crate::domain::time::parse_rfc3339(raw).ok_or_else(|| {
-                ApiError::invalid(format!("invalid AddTokenRequest.ExpirationDate: not an RFC 3339 timestamp: {raw:?}"))
+                ApiError::invalid(format!(
+                    "invalid AddTokenRequest.ExpirationDate: not an RFC 3339 timestamp of years 1 to 9999: {raw:?}"
+                ))
             })?;
             if at <= crate::domain::time::now_micros() {
                 return Err(ApiError::invalid("invalid AddTokenRequest.ExpirationDate: must be in the future"));

@@ -55,9 +55,17 @@ fn push_digits(out: &mut String, value: u32, width: u32) {
     }
 }
 
-/// Parses an RFC 3339 timestamp into microseconds.
+/// The instants a protobuf `Timestamp` can hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z
+/// (microseconds).
+pub const TIMESTAMP_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000_000..=253_402_300_799_999_999;
+
+/// Parses an RFC 3339 timestamp into microseconds; None for one outside protobuf's range (an
+/// offset can carry `9999-12-31T23:59:59-01:00` into year 10000, which no answer could print).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc).timestamp_micros())
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc).timestamp_micros())
+        .filter(|micros| TIMESTAMP_RANGE.contains(micros))
 }
 
 #[cfg(test)]
@@ -70,6 +78,14 @@ mod tests {
         assert_eq!(format_micros(1_500_000), "1970-01-01T00:00:01.500Z");
         assert_eq!(format_micros(1_000_001), "1970-01-01T00:00:01.000001Z");
         assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1_500_000));
+    }
+
+    #[test]
+    fn timestamps_outside_protobufs_range_are_refused() {
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:59.999999Z"), Some(253_402_300_799_999_999));
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), Some(-62_135_596_800_000_000));
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:59-01:00"), None, "year 10000 in UTC");
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00+01:00"), None, "year 0 in UTC");
     }
 
     /// The digit-by-digit form prints what chrono's pattern printed, fraction rules included.

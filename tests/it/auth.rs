@@ -634,12 +634,15 @@ async fn add_token_with_past_expiration_is_400(s: &TestServer) {
     let before = token_count(s).await;
     let just_past =
         (chrono::Utc::now() - chrono::Duration::seconds(2)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    for when in ["2001-01-01T00:00:00Z", just_past.as_str()] {
+    // Past dates, and an instant past protobuf's range (year 10000 once the offset is applied),
+    // which no answer could print.
+    for when in ["2001-01-01T00:00:00Z", just_past.as_str(), "9999-12-31T23:59:59-01:00"] {
         let r = s
             .post("/admin/v1/tokens", &s.admin, json!({"orgId": a, "role": "ORG_OWNER", "expirationDate": when}))
             .await;
         assert_eq!(r.status, 400, "AddToken expiring {when}: {r:?}");
         assert!([3, 9].contains(&r.code()), "{r:?}");
+        assert!(r.body["message"].as_str().unwrap_or("").contains("ExpirationDate"), "{r:?}");
         assert!(r.body.get("token").is_none(), "{r:?}");
     }
     assert_eq!(token_count(s).await, before, "a token was created despite the 400");

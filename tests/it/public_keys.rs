@@ -227,6 +227,60 @@ async fn key_lifecycle(s: &TestServer) {
     assert_eq!(row.sequence, events.len() as i64, "the target's sequence follows its events");
 }
 
+/// ListPublicKeys' filters (ZITADEL's PublicKeySearchFilter): key ids, the active key, the
+/// expiration date by each method; combined with AND; a key without an expiration date matches no
+/// expiration filter; a filter entry must set exactly one, and its timestamp must be one.
+async fn list_filters(s: &TestServer) {
+    let target = create_target(s, webhook("filtered")).await;
+    let a = add_key(s, &target, json!({"publicKey": b64(&ec_pem(&ec_key()))})).await;
+    let b =
+        add_key(s, &target, json!({"publicKey": b64(&ec_pem(&ec_key())), "expirationDate": "2099-01-02T03:04:05Z"}))
+            .await;
+    let c =
+        add_key(s, &target, json!({"publicKey": b64(&ec_pem(&ec_key())), "expirationDate": "2098-01-01T00:00:00Z"}))
+            .await;
+    let r = s.post(&format!("{}/activate", key_path(&target, &b)), &s.admin, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let search = |filters: Value| {
+        let path = format!("{}/search", keys_path(&target));
+        async move {
+            let r = s.post(&path, &s.admin, json!({"filters": filters})).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            let keys = r.body["publicKeys"].as_array().cloned().unwrap_or_default();
+            keys.iter().map(|k| k["keyId"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>()
+        }
+    };
+    let at = |method: &str, when: &str| json!({"expirationDateFilter": {"timestamp": when, "method": method}});
+    assert_eq!(search(json!([{"activeFilter": true}])).await, vec![b.clone()]);
+    assert_eq!(search(json!([{"activeFilter": false}])).await, [a.clone(), c.clone()]);
+    assert_eq!(search(json!([{"keyIdsFilter": {"ids": [a, c, "1"]}}])).await, [a.clone(), c.clone()]);
+    let b_expires = "2099-01-02T03:04:05Z";
+    assert_eq!(search(json!([at("TIMESTAMP_FILTER_METHOD_EQUALS", b_expires)])).await, vec![b.clone()]);
+    assert_eq!(search(json!([at("TIMESTAMP_FILTER_METHOD_AFTER", b_expires)])).await, Vec::<String>::new());
+    assert_eq!(search(json!([at("TIMESTAMP_FILTER_METHOD_AFTER_OR_EQUALS", b_expires)])).await, vec![b.clone()]);
+    assert_eq!(search(json!([at("TIMESTAMP_FILTER_METHOD_BEFORE", b_expires)])).await, vec![c.clone()]);
+    assert_eq!(
+        search(json!([at("TIMESTAMP_FILTER_METHOD_BEFORE_OR_EQUALS", b_expires)])).await,
+        [b.clone(), c.clone()]
+    );
+    // Numbers for the method, as protobuf's JSON reader takes them; filters are ANDed.
+    let both =
+        json!([{"activeFilter": false}, {"expirationDateFilter": {"timestamp": "2100-01-01T00:00:00Z", "method": 3}}]);
+    assert_eq!(search(both).await, vec![c.clone()]);
+    for (filters, field) in [
+        (json!([{"activeFilter": true, "keyIdsFilter": {"ids": [a]}}]), "Filters[0]"),
+        (json!([{}]), "Filters[0]"),
+        (
+            json!([{"activeFilter": true}, at("TIMESTAMP_FILTER_METHOD_EQUALS", "x")]),
+            "Filters[1].ExpirationDateFilter.Timestamp",
+        ),
+    ] {
+        let r = s.post(&format!("{}/search", keys_path(&target)), &s.admin, json!({"filters": filters})).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{filters}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap_or("").contains(field), "{filters}: {r:?}");
+    }
+}
+
 async fn public_key_validation(s: &TestServer) {
     let target = create_target(s, webhook("validation")).await;
     let rsa_pem = rsa_pem();
@@ -248,6 +302,7 @@ async fn public_key_validation(s: &TestServer) {
         ("RSA 1024", json!({"publicKey": b64(RSA1024_PEM)})),
         ("expired", json!({"publicKey": b64(&rsa_pem), "expirationDate": "2020-01-01T00:00:00Z"})),
         ("not a timestamp", json!({"publicKey": b64(&rsa_pem), "expirationDate": "tomorrow"})),
+        ("year 10000 in UTC", json!({"publicKey": b64(&rsa_pem), "expirationDate": "9999-12-31T23:59:59-01:00"})),
     ];
     for (what, body) in bad {
         let r = s.post(&keys_path(&target), &s.admin, body).await;
@@ -661,6 +716,7 @@ async fn jwe_payloads(s: &TestServer) {
 
 backend_tests!(
     key_lifecycle,
+    list_filters,
     public_key_validation,
     connect_transport,
     only_iam_owner,

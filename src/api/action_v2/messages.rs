@@ -416,6 +416,39 @@ pub struct ListPublicKeysRequest {
     #[serde(default, alias = "target_id")]
     #[schema(ignore)]
     pub target_id: String,
+    /// Combined with AND; a key without an expiration date matches no `expirationDateFilter`.
+    #[serde(default, deserialize_with = "json::messages::deserialize")]
+    pub filters: Vec<PublicKeySearchFilter>,
+}
+
+/// Exactly one filter per entry.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeySearchFilter {
+    #[serde(default, alias = "key_ids_filter", deserialize_with = "json::message_opt::deserialize")]
+    pub key_ids_filter: Option<InIdsFilter>,
+    /// Only the active key (true) or only the others (false).
+    #[serde(default, alias = "active_filter")]
+    pub active_filter: Option<bool>,
+    #[serde(default, alias = "expiration_date_filter", deserialize_with = "json::message_opt::deserialize")]
+    pub expiration_date_filter: Option<TimestampFilter>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InIdsFilter {
+    #[serde(default)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimestampFilter {
+    /// RFC 3339.
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(default)]
+    pub method: TimestampFilterMethod,
 }
 
 /// A public key of a target; JWE payloads are encrypted to the active one.

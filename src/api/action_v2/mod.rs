@@ -125,6 +125,17 @@ proto_enum!(
 );
 
 proto_enum!(
+    /// How a timestamp filter compares (ZITADEL numbering).
+    TimestampFilterMethod {
+        Equals = 0 => "TIMESTAMP_FILTER_METHOD_EQUALS",
+        After = 1 => "TIMESTAMP_FILTER_METHOD_AFTER",
+        AfterOrEquals = 2 => "TIMESTAMP_FILTER_METHOD_AFTER_OR_EQUALS",
+        Before = 3 => "TIMESTAMP_FILTER_METHOD_BEFORE",
+        BeforeOrEquals = 4 => "TIMESTAMP_FILTER_METHOD_BEFORE_OR_EQUALS",
+    }
+);
+
+proto_enum!(
     /// Column to sort ListTargets by (ZITADEL numbering; unspecified = creation order).
     TargetFieldName {
         Unspecified = 0 => "TARGET_FIELD_NAME_UNSPECIFIED",

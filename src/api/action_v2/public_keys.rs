@@ -21,7 +21,9 @@ pub async fn add_public_key(s: AppState, c: Caller, r: AddPublicKeyRequest) -> A
         None => None,
         Some(raw) => {
             let at = crate::domain::time::parse_rfc3339(raw).ok_or_else(|| {
-                invalid_public_key(format!("invalid {MSG}.ExpirationDate: not an RFC 3339 timestamp"))
+                invalid_public_key(format!(
+                    "invalid {MSG}.ExpirationDate: not an RFC 3339 timestamp of years 1 to 9999"
+                ))
             })?;
             if at <= crate::domain::time::now_micros() {
                 return Err(invalid_public_key(format!("invalid {MSG}.ExpirationDate: must be in the future")));
@@ -111,7 +113,64 @@ pub async fn remove_public_key(s: AppState, c: Caller, r: PublicKeyIdRequest) ->
 pub async fn list_public_keys(s: AppState, _c: Caller, r: ListPublicKeysRequest) -> ApiResult<ListPublicKeysResponse> {
     check_id("ListPublicKeysRequest", "TargetId", &r.target_id)?;
     let target_id = parse_target_id(&r.target_id)?;
+    let filters = key_filters(&r.filters)?;
     store::get_target(&s.store.db, target_id).await?.ok_or_else(store::not_found)?;
     let keys = store::list_keys(&s.store.db, target_id).await?;
-    Ok(ListPublicKeysResponse { public_keys: keys.into_iter().map(public_key_msg).collect() })
+    let public_keys = keys.into_iter().filter(|k| filters.iter().all(|f| f.matches(k))).map(public_key_msg).collect();
+    Ok(ListPublicKeysResponse { public_keys })
+}
+
+/// One ListPublicKeys filter, read and checked.
+enum KeyFilter {
+    Ids(std::collections::HashSet<String>),
+    Active(bool),
+    Expiration(TimestampFilterMethod, i64),
+}
+
+impl KeyFilter {
+    fn matches(&self, key: &entity::target_key::Model) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            KeyFilter::Ids(ids) => ids.contains(&key.id.to_string()),
+            KeyFilter::Active(active) => key.active == *active,
+            KeyFilter::Expiration(method, at) => key.expires_at.is_some_and(|expires| {
+                let order = expires.cmp(at);
+                match method {
+                    TimestampFilterMethod::Equals => order == Equal,
+                    TimestampFilterMethod::After => order == Greater,
+                    TimestampFilterMethod::AfterOrEquals => order != Less,
+                    TimestampFilterMethod::Before => order == Less,
+                    TimestampFilterMethod::BeforeOrEquals => order != Greater,
+                }
+            }),
+        }
+    }
+}
+
+fn key_filters(filters: &[PublicKeySearchFilter]) -> ApiResult<Vec<KeyFilter>> {
+    let mut out = Vec::with_capacity(filters.len());
+    for (i, f) in filters.iter().enumerate() {
+        let set = [f.key_ids_filter.is_some(), f.active_filter.is_some(), f.expiration_date_filter.is_some()];
+        if set.iter().filter(|s| **s).count() != 1 {
+            return Err(ApiError::invalid(format!(
+                "invalid ListPublicKeysRequest.Filters[{i}]: exactly one of keyIdsFilter, activeFilter and \
+                 expirationDateFilter must be set"
+            )));
+        }
+        out.push(match (&f.key_ids_filter, f.active_filter, &f.expiration_date_filter) {
+            (Some(ids), _, _) => KeyFilter::Ids(ids.ids.iter().cloned().collect()),
+            (_, Some(active), _) => KeyFilter::Active(active),
+            (_, _, Some(t)) => {
+                let at = crate::domain::time::parse_rfc3339(&t.timestamp).ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "invalid ListPublicKeysRequest.Filters[{i}].ExpirationDateFilter.Timestamp: not an RFC 3339 \
+                         timestamp of years 1 to 9999"
+                    ))
+                })?;
+                KeyFilter::Expiration(t.method, at)
+            }
+            (None, None, None) => unreachable!("checked above"),
+        });
+    }
+    Ok(out)
 }
