@@ -49,20 +49,22 @@ async fn received(z: &Receiver, path: &str, n: usize) -> Vec<crate::common::rece
     z.requests_to(path)
 }
 
+/// ZITADEL's answer to `GET /v2/sessions/s1`: user 312, checked with WebAuthn and user verification.
+fn passwordless_session() -> Answer {
+    Answer::json(
+        200,
+        json!({"session": {"id": "s1", "factors": {
+        "user": {"id": "312", "loginName": "ann", "verifiedAt": "2026-12-02T10:00:00Z"},
+        "webAuthN": {"verifiedAt": "2026-12-02T10:00:01Z", "userVerified": true}}}}),
+    )
+}
+
 /// CreateSession with only a user check in the request: the session lookup says which factor
 /// was verified and whose session it is; the user lookup gives the org (cached); the metadata
 /// effect goes to SetUserMetadata. An intent of an existing user: the same for its user.
 async fn sessions_and_intents_find_their_user_through_the_api(s: &TestServer) {
     let z = Receiver::start().await;
-    z.reply_at(
-        "/v2/sessions/s1",
-        Answer::json(
-            200,
-            json!({"session": {"id": "s1", "factors": {
-            "user": {"id": "312", "loginName": "ann", "verifiedAt": "2026-12-02T10:00:00Z"},
-            "webAuthN": {"verifiedAt": "2026-12-02T10:00:01Z", "userVerified": true}}}}),
-        ),
-    );
+    z.reply_at("/v2/sessions/s1", passwordless_session());
     z.reply_at(
         "/v2/users/312",
         Answer::json(
@@ -116,15 +118,7 @@ async fn sessions_and_intents_find_their_user_through_the_api(s: &TestServer) {
     // Repointed to another ZITADEL, the connection asks that one: nothing remembered of the
     // first is used (there the user belongs to an org without a link, so no action runs).
     let other = Receiver::start().await;
-    other.reply_at(
-        "/v2/sessions/s1",
-        Answer::json(
-            200,
-            json!({"session": {"id": "s1", "factors": {
-            "user": {"id": "312", "loginName": "ann", "verifiedAt": "2026-12-02T10:00:00Z"},
-            "webAuthN": {"verifiedAt": "2026-12-02T10:00:01Z", "userVerified": true}}}}),
-        ),
-    );
+    other.reply_at("/v2/sessions/s1", passwordless_session());
     other.reply_at(
         "/v2/users/312",
         Answer::json(200, json!({"user": {"userId": "312", "details": {"sequence": "3", "resourceOwner": "zother"}}})),
