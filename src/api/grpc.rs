@@ -264,23 +264,6 @@ pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> 
     Ok(message.encode_to_vec())
 }
 
-/// A response target's reply, known to read as the RPC's response message, in the form every
-/// answer has on every transport: the message written back by the JSON mapping (lowerCamelCase
-/// names, zero values omitted, int64s as strings, enums by name, UTC timestamps, `"1.500s"`
-/// durations), as ZITADEL's gateway writes the message a reply was read into.
-pub fn canonical_answer(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> ApiResult<serde_json::Value> {
-    let (_, output) = descriptors(protos, rpc)?;
-    let bytes = encode_response(protos, rpc, value)?;
-    if let Some(canonical) = super::protojson::decode(output, &bytes) {
-        return Ok(canonical);
-    }
-    let internal = |e: String| ApiError::internal(format!("{} reply: {e}", rpc.full_name()));
-    let message = DynamicMessage::decode(output.clone(), bytes.as_slice()).map_err(|e| internal(e.to_string()))?;
-    message
-        .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
-        .map_err(|e| internal(e.to_string()))
-}
-
 /// Whether a handler's JSON answer reads as its protobuf response message under protobuf's JSON
 /// mapping with unknown fields refused (`check_proto_answers`): then gRPC and Connect proto
 /// clients get every field a JSON client gets.
@@ -296,12 +279,29 @@ pub fn check_answer(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> Ap
     })
 }
 
-/// Why a response target's reply is not the RPC's response message, read as ZITADEL reads it
-/// (protobuf's JSON mapping, unknown fields refused); None when it is one. Every transport then
-/// answers the same reply alike, and a protobuf client never gets a reply that cannot be encoded.
-pub fn reply_mismatch(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> Option<String> {
-    let (_, output) = descriptors(protos, rpc).ok()?;
-    not_the_message(output, value).map(|why| format!("not a {} message: {why}", output.name()))
+/// A response target's reply read as ZITADEL reads it (protobuf's JSON mapping, unknown fields
+/// refused) and written back in the form every answer has on every transport (lowerCamelCase
+/// names, zero values omitted, int64s as strings, enums by name, UTC timestamps, `"1.500s"`
+/// durations), as ZITADEL's gateway writes the message a reply was read into. `Err` says why the
+/// reply is not the RPC's response message.
+pub fn read_reply(
+    protos: &Protos,
+    rpc: &Rpc,
+    value: serde_json::Value,
+) -> ApiResult<Result<serde_json::Value, String>> {
+    let (_, output) = descriptors(protos, rpc)?;
+    let message = match DynamicMessage::deserialize_with_options(output.clone(), value, &DeserializeOptions::new()) {
+        Ok(message) => message,
+        Err(why) => return Ok(Err(format!("not a {} message: {why}", output.name()))),
+    };
+    let bytes = message.encode_to_vec();
+    if let Some(canonical) = super::protojson::decode(output, &bytes) {
+        return Ok(Ok(canonical));
+    }
+    message
+        .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+        .map(Ok)
+        .map_err(|e| ApiError::internal(format!("{} reply: {e}", rpc.full_name())))
 }
 
 fn not_the_message(output: &MessageDescriptor, value: &serde_json::Value) -> Option<String> {

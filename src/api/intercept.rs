@@ -170,10 +170,9 @@ impl Chain for Replace<'_> {
             self.payload[self.field] = canonical_request(self.state, self.rpc, &v);
             self.replaced = Some(v);
         } else {
-            if let Some(why) = super::grpc::reply_mismatch(&self.state.protos, self.rpc, &v) {
-                return Err(crate::v2::call::failed(format!("target {} answered with a body that is {why}", t.name)));
-            }
-            let v = super::grpc::canonical_answer(&self.state.protos, self.rpc, v)?;
+            let v = super::grpc::read_reply(&self.state.protos, self.rpc, v)?.map_err(|why| {
+                crate::v2::call::failed(format!("target {} answered with a body that is {why}", t.name))
+            })?;
             self.payload[self.field] = v.clone();
             self.replaced = Some(v);
         }

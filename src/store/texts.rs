@@ -27,19 +27,19 @@ pub fn insert_statement<A: ActiveModelTrait>(backend: DatabaseBackend, model: &A
                 marks.push_str(", ");
             }
             values.push(value);
-            columns.push('"');
-            columns.push_str(sea_orm::IdenStatic::as_str(&column));
-            columns.push('"');
-            match backend {
-                DatabaseBackend::Postgres => {
-                    let _ = write!(marks, "${}", values.len());
-                }
-                _ => marks.push('?'),
+            for piece in ["\"", sea_orm::IdenStatic::as_str(&column), "\""] {
+                columns.push_str(piece);
             }
+            push_mark(&mut marks, backend, values.len());
         }
     }
-    let table = <A::Entity as Default>::default().table_name().to_string();
-    Statement::from_sql_and_values(backend, format!("INSERT INTO \"{table}\" ({columns}) VALUES ({marks})"), values)
+    let entity = <A::Entity as Default>::default();
+    let table = entity.table_name();
+    let mut sql = String::with_capacity(columns.len() + marks.len() + table.len() + 32);
+    for piece in ["INSERT INTO \"", table, "\" (", &columns, ") VALUES (", &marks, ")"] {
+        sql.push_str(piece);
+    }
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Inserts the row `model` sets (see [`insert_statement`]).

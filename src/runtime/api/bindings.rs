@@ -36,10 +36,9 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     }
     // api.metadata is pre-filled with the external user's metadata, values decoded.
     let given = context.get("externalUser").and_then(|e| e.get("metadata"));
-    let so_far: Vec<Value> = metadata_so_far(ctx, given)
-        .into_iter()
-        .map(|(key, raw)| json!({"key": key, "value": decode_metadata_value(&raw)}))
-        .collect();
+    let entries = metadata_so_far(ctx, given);
+    let so_far: Vec<Value> =
+        entries.iter().map(|(key, raw)| json!({"key": key, "value": decode_metadata_value(raw)})).collect();
     if let Some(o) = ext_view.as_object_mut() {
         // Every member of the shape is there (as upstream's object of a Go struct), the missing
         // ones as zero values, so that `ctx.v1.externalUser.human.email` never throws. Its
@@ -80,7 +79,7 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     let org = child(&v1, "org", ctx)?;
     let f = func(ctx, "getMetadata", 0, get_org_metadata);
     set(&org, "getMetadata", f, ctx)?;
-    let (arr_obj, originals) = prefilled_metadata(ctx, given)?;
+    let (arr_obj, originals) = prefilled_metadata(ctx, entries)?;
     let api = object_with(
         ctx,
         &[
@@ -105,10 +104,9 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
 }
 
-/// `api.metadata` pre-filled with `given` (`{key, value}` items, values base64) and what earlier
-/// actions of the trigger set, values decoded like `getMetadata()`; with the items as filled in.
-fn prefilled_metadata(ctx: &mut Context, given: Option<&Value>) -> JsResult<(JsObject, Vec<Prefilled>)> {
-    let entries = metadata_so_far(ctx, given);
+/// `api.metadata` pre-filled with `entries` (from [`metadata_so_far`]), values decoded like
+/// `getMetadata()`; with the items as filled in.
+fn prefilled_metadata(ctx: &mut Context, entries: Vec<(String, String)>) -> JsResult<(JsObject, Vec<Prefilled>)> {
     let arr = JsArray::new(ctx)?;
     let mut originals = Vec::new();
     for (key, raw) in entries {
@@ -175,7 +173,8 @@ fn pre_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
             ("setPhoneVerified", 1, usr_phone_verified),
         ],
     );
-    let (arr_obj, originals) = prefilled_metadata(ctx, context.get("metadata"))?;
+    let entries = metadata_so_far(ctx, context.get("metadata"));
+    let (arr_obj, originals) = prefilled_metadata(ctx, entries)?;
     set(&api, "metadata", arr_obj.clone().into(), ctx)?;
     let append = append_metadata_fn(ctx, &arr_obj);
     let v1api = child(&api, "v1", ctx)?;
@@ -221,7 +220,8 @@ fn internal_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     let ctx_obj = JsValue::from_json(&data, ctx)?;
     let api = JsObject::with_object_proto(ctx.intrinsics());
     // Empty for the trigger's first action; later ones see what earlier ones added.
-    let (arr_obj, originals) = prefilled_metadata(ctx, None)?;
+    let entries = metadata_so_far(ctx, None);
+    let (arr_obj, originals) = prefilled_metadata(ctx, entries)?;
     set(&api, "metadata", arr_obj.clone().into(), ctx)?;
     let append = append_metadata_fn(ctx, &arr_obj);
     let v1api = child(&api, "v1", ctx)?;
