@@ -755,6 +755,21 @@ async fn memory_is_capped_per_run_and_not_by_the_server() {
     let ok = "function a(ctx, api) { let s = '\\u0100'; for (let i = 0; i < 23; i++) s += s; \
               api.v1.claims.setClaim('len', s.length); }";
     assert_eq!(claim_of(&s, ok, "len").await, 8 << 20);
+    // So does `repeat` of a string of that size: it costs about what its result costs (the
+    // engine's own held a 16-byte slice per repetition and failed at 2.5 Mi of them).
+    // And `JSON.parse` of a 700 KB answer of 20,000 objects (the engine's own took about 8 KB per
+    // object and failed at 265 KB).
+    let parse =
+        "JSON.parse(JSON.stringify(Array.from({length: 20000}, function (_, i) { return {id: i, name: 'n' + i} })))";
+    for (body, len) in [
+        ("'x'.repeat(8 << 20)", 8 << 20),
+        ("'\\u0100'.repeat(4 << 20)", 4 << 20),
+        ("'ab'.repeat(3 << 20)", 6 << 20),
+        (parse, 20000),
+    ] {
+        let script = format!("function a(ctx, api) {{ api.v1.claims.setClaim('len', {body}.length); }}");
+        assert_eq!(claim_of(&s, &script, "len").await, len, "{body}");
+    }
     // ~1 GiB fails with `memory limit exceeded`.
     let gib = [
         ("1 GiB string by doubling", "let s = '\\u0100'; for (let i = 0; i < 29; i++) s += s;"),

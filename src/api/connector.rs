@@ -413,6 +413,13 @@ async fn check_input(
                 Some(t) => Some(Some(crypto::encrypt(key, &t).map_err(ApiError::internal)?)),
             };
             let target = Some(api.zitadel_target_id.trim().to_string()).filter(|t| !t.is_empty());
+            // It becomes one path segment of ZITADEL's URL (escaped); a dot segment would be
+            // resolved away by every URL parser, and ids are at most 200 characters, as ZITADEL's.
+            if let Some(t) = &target {
+                if t == "." || t == ".." || t.chars().nth(200).is_some() {
+                    return Err(invalid(msg, "ZitadelApi.ZitadelTargetId", "must be a ZITADEL target id"));
+                }
+            }
             (Some(api.base_url.trim_end_matches('/').to_string()), target, token)
         }
     };
@@ -866,7 +873,7 @@ async fn rotate_at_zitadel(
 ) -> ApiResult<DetailsResponse> {
     let id = connection.id;
     let refused = |why: String| ApiError::precondition("CONN-r0t8z", format!("ZITADEL's UpdateTarget failed: {why}"));
-    let url = format!("{base}/v2/actions/targets/{target}");
+    let url = format!("{base}/v2/actions/targets/{}", crate::service::zitadel_api::segment(target));
     let answer =
         s.v2.client
             .post(&url)
@@ -888,6 +895,13 @@ async fn rotate_at_zitadel(
         .and_then(serde_json::Value::as_str)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| refused("the answer has no signingKey".into()))?;
+    // Held to the rule of configured keys: a key the connection could not be given is not stored.
+    if !(16..=200).contains(&new_key.chars().count()) {
+        return Err(refused(format!(
+            "the answer's signingKey has {} characters, not 16 to 200",
+            new_key.chars().count()
+        )));
+    }
     let enc = crypto::encrypt(encryption_key(s), new_key).map_err(ApiError::internal)?;
     let old_until = crate::domain::time::now_micros() + connection.timestamp_tolerance_nanos / 1000;
     let written = store::add_rotated_key(&s.store, id, enc, old_until, c.token_id, c.token_org).await?;

@@ -206,7 +206,7 @@ fn check_execute(_s: &AppState, r: &ExecuteFlowTriggerRequest) -> ApiResult<()> 
 /// exist or metadata that is not base64 is a 400 naming the field. Unknown fields are ignored
 /// (and `null`s are gone before this: they count as absent).
 fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> ApiResult<Value> {
-    let context = context.unwrap_or_else(|| Value::Object(Default::default()));
+    let mut context = context.unwrap_or_else(|| Value::Object(Default::default()));
     if !context.is_object() {
         return Err(ApiError::invalid(format!("invalid {message}.Context: must be an object")));
     }
@@ -215,7 +215,46 @@ fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> Api
     if let Err((path, expected)) = conforms(schema, &context, &mut path) {
         return Err(ApiError::invalid(format!("invalid {message}.Context{path}: must be {expected}")));
     }
+    // Unknown members are ignored: gone before a script or an answer could see them, and before
+    // NULs are looked for (the free-form members, claims and the like, keep all they hold).
+    prune(schema, &mut context);
+    let mut path = Vec::new();
+    if super::json::find_nul(None, &context, &mut path) {
+        return Err(ApiError::invalid(format!(
+            "invalid {message}.Context{}: must not contain NUL characters",
+            field_path(&path)
+        )));
+    }
     Ok(context)
+}
+
+/// Drops the members of an object that its schema does not name, where the schema names its
+/// members (`properties`, with those of `allOf` at the top: keys other triggers read); objects
+/// whose schema names none (free-form: claims, an auth request) keep every member.
+fn prune(schema: &Value, value: &mut Value) {
+    let parts = || std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
+    match value {
+        Value::Object(map) => {
+            if !parts().any(|part| part["properties"].as_object().is_some_and(|p| !p.is_empty())) {
+                return;
+            }
+            map.retain(|key, member| match parts().find_map(|part| part["properties"].get(key)) {
+                Some(sub) => {
+                    prune(sub, member);
+                    true
+                }
+                None => false,
+            });
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for item in items {
+                    prune(item_schema, item);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The context schemas, built once (they are constant).

@@ -23,6 +23,12 @@ use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageD
 use std::collections::HashMap;
 use std::time::Duration;
 
+// Header names as constants: a name given as text is parsed and checked on every lookup.
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+const CONNECT_TIMEOUT_MS: HeaderName = HeaderName::from_static("connect-timeout-ms");
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+
 /// The descriptor set of every file in `proto/` and its imports (compiled by `build.rs`).
 pub const DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/actionsd.fds"));
 
@@ -30,23 +36,28 @@ pub const DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/acti
 /// (`/zitadel.management.v1.ManagementService/GetAction`).
 pub struct Protos {
     pool: DescriptorPool,
-    /// Service full name → method name → (request, response).
-    methods: HashMap<String, HashMap<String, (MessageDescriptor, MessageDescriptor)>>,
+    /// Service full name → method name → (request, response, the response's encoding plan).
+    methods: HashMap<String, HashMap<String, (MessageDescriptor, MessageDescriptor, usize)>>,
+    encoder: super::protojson::Encoder,
 }
 
 impl Protos {
     pub fn load() -> anyhow::Result<Protos> {
         let pool = DescriptorPool::decode(DESCRIPTOR_SET)?;
+        let encoder = super::protojson::Encoder::new(&pool);
         let mut methods: HashMap<String, HashMap<_, _>> = HashMap::new();
         for service in pool.services() {
             for method in service.methods() {
+                let plan = encoder
+                    .plan_of(&method.output())
+                    .ok_or_else(|| anyhow::anyhow!("{} has no encoding plan", method.output().full_name()))?;
                 methods
                     .entry(service.full_name().to_string())
                     .or_default()
-                    .insert(method.name().to_string(), (method.input(), method.output()));
+                    .insert(method.name().to_string(), (method.input(), method.output(), plan));
             }
         }
-        Ok(Protos { pool, methods })
+        Ok(Protos { pool, methods, encoder })
     }
 
     pub fn pool(&self) -> &DescriptorPool {
@@ -54,7 +65,7 @@ impl Protos {
     }
 
     /// The request and response messages of a service's method.
-    pub fn method(&self, service: &str, method: &str) -> Option<&(MessageDescriptor, MessageDescriptor)> {
+    pub fn method(&self, service: &str, method: &str) -> Option<&(MessageDescriptor, MessageDescriptor, usize)> {
         self.methods.get(service)?.get(method)
     }
 
@@ -146,7 +157,7 @@ impl Protocol {
     }
 }
 
-fn descriptors<'a>(protos: &'a Protos, rpc: &Rpc) -> ApiResult<&'a (MessageDescriptor, MessageDescriptor)> {
+fn descriptors<'a>(protos: &'a Protos, rpc: &Rpc) -> ApiResult<&'a (MessageDescriptor, MessageDescriptor, usize)> {
     protos
         .method(rpc.service, rpc.method)
         .ok_or_else(|| ApiError::bare(Kind::Unimplemented, format!("{} has no protobuf definition", rpc.full_name())))
@@ -154,13 +165,13 @@ fn descriptors<'a>(protos: &'a Protos, rpc: &Rpc) -> ApiResult<&'a (MessageDescr
 
 /// The RPC's request message, when it has a protobuf definition.
 pub fn request_descriptor<'a>(protos: &'a Protos, rpc: &Rpc) -> Option<&'a MessageDescriptor> {
-    protos.method(rpc.service, rpc.method).map(|(input, _)| input)
+    protos.method(rpc.service, rpc.method).map(|(input, _, _)| input)
 }
 
 /// Decodes a protobuf request message into the JSON its handler reads (protobuf's JSON mapping:
 /// lowerCamelCase names, 64-bit integers as strings, enums by name, unset fields left out).
 pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<serde_json::Value> {
-    let (input, _) = descriptors(protos, rpc)?;
+    let (input, _, _) = descriptors(protos, rpc)?;
     let value = match super::protojson::decode(input, bytes) {
         Some(value) => value,
         None => {
@@ -215,7 +226,7 @@ application/grpc-web-text, application/grpc-web-text+proto, application/grpc-web
 /// (proto names, enum numbers, int64 numbers, timestamps with offsets); None when the value is
 /// not the RPC's request message.
 pub fn canonical_message(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> Option<serde_json::Value> {
-    let (input, _) = descriptors(protos, rpc).ok()?;
+    let (input, _, _) = descriptors(protos, rpc).ok()?;
     let options = DeserializeOptions::new().deny_unknown_fields(false);
     let mut value = value.clone();
     strings_for_numbers(input, &mut value, 0);
@@ -254,8 +265,8 @@ fn strings_for_numbers(desc: &MessageDescriptor, value: &mut serde_json::Value, 
 
 /// Encodes a handler's JSON answer as the RPC's protobuf response message.
 pub fn encode_response(protos: &Protos, rpc: &Rpc, value: serde_json::Value) -> ApiResult<Vec<u8>> {
-    let (_, output) = descriptors(protos, rpc)?;
-    if let Some(bytes) = super::protojson::encode(output, &value) {
+    let (_, output, plan) = descriptors(protos, rpc)?;
+    if let Some(bytes) = protos.encoder.encode(*plan, &value) {
         return Ok(bytes);
     }
     let options = DeserializeOptions::new().deny_unknown_fields(false);
@@ -273,7 +284,7 @@ pub fn check_answer(protos: &Protos, rpc: &Rpc, value: &serde_json::Value) -> Ap
     if crate::domain::nesting::depth(value) > 40 {
         return Ok(());
     }
-    let (_, output) = descriptors(protos, rpc)?;
+    let (_, output, _) = descriptors(protos, rpc)?;
     not_the_message(output, value).map_or(Ok(()), |e| {
         Err(ApiError::internal(format!("{} answer is not its protobuf message: {e}: {value}", rpc.full_name())))
     })
@@ -289,7 +300,7 @@ pub fn read_reply(
     rpc: &Rpc,
     value: serde_json::Value,
 ) -> ApiResult<Result<serde_json::Value, String>> {
-    let (_, output) = descriptors(protos, rpc)?;
+    let (_, output, _) = descriptors(protos, rpc)?;
     let message = match DynamicMessage::deserialize_with_options(output.clone(), value, &DeserializeOptions::new()) {
         Ok(message) => message,
         Err(why) => return Ok(Err(format!("not a {} message: {why}", output.name()))),
@@ -359,7 +370,7 @@ fn frame(flags: u8, payload: &[u8]) -> Vec<u8> {
 
 /// `grpc-timeout` (`<digits><H|M|S|m|u|n>`), or Connect's `connect-timeout-ms`.
 pub fn deadline(headers: &HeaderMap) -> Option<Duration> {
-    if let Some(v) = headers.get("grpc-timeout").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers.get(GRPC_TIMEOUT).and_then(|v| v.to_str().ok()) {
         let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
         if digits.is_empty() || digits.len() > 8 {
             return None;
@@ -375,7 +386,7 @@ pub fn deadline(headers: &HeaderMap) -> Option<Duration> {
             _ => return None,
         });
     }
-    let ms: u64 = headers.get("connect-timeout-ms")?.to_str().ok()?.parse().ok()?;
+    let ms: u64 = headers.get(CONNECT_TIMEOUT_MS)?.to_str().ok()?.parse().ok()?;
     Some(Duration::from_millis(ms))
 }
 
@@ -446,7 +457,7 @@ pub fn success(protos: &Protos, rpc: &Rpc, protocol: Protocol, value: serde_json
         Protocol::ConnectJson | Protocol::ConnectProto => Body::from(payload),
         Protocol::Grpc(Framing::Grpc, _) => {
             let mut trailers = HeaderMap::new();
-            trailers.insert("grpc-status", HeaderValue::from_static("0"));
+            trailers.insert(GRPC_STATUS, HeaderValue::from_static("0"));
             grpc_body(frame(0, &payload), trailers)
         }
         Protocol::Grpc(framing, _) => {
@@ -461,7 +472,7 @@ pub fn success(protos: &Protos, rpc: &Rpc, protocol: Protocol, value: serde_json
 fn with_content_type(mut response: Response, protocol: Protocol) -> Response {
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(protocol.content_type()));
     if let Protocol::Grpc(..) = protocol {
-        response.headers_mut().insert("grpc-accept-encoding", HeaderValue::from_static("identity"));
+        response.headers_mut().insert(GRPC_ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
     response
 }
@@ -521,7 +532,7 @@ fn status_details(err: &ApiError) -> Vec<u8> {
 
 /// The status fields of an error (`grpc-status`, `grpc-message`, `grpc-status-details-bin`).
 fn status_fields(err: &ApiError) -> Vec<(HeaderName, HeaderValue)> {
-    let mut fields = vec![(HeaderName::from_static("grpc-status"), HeaderValue::from(err.kind.grpc_code()))];
+    let mut fields = vec![(GRPC_STATUS, HeaderValue::from(err.kind.grpc_code()))];
     if let Ok(v) = HeaderValue::from_str(&percent_encode(&err.full_message())) {
         fields.push((HeaderName::from_static("grpc-message"), v));
     }

@@ -466,7 +466,10 @@ pub(crate) async fn authenticate(
         .authenticate(
             &state.store,
             single_header(headers, "authorization"),
-            header_str(headers, "x-zitadel-orgid"),
+            // Not text (a byte outside visible ASCII) is still an organization asked for, one
+            // that cannot exist: read lossily, it is refused like any unknown id rather than
+            // ignored (which would act in the token's own organization).
+            headers.get("x-zitadel-orgid").map(|v| String::from_utf8_lossy(v.as_bytes())).as_deref(),
             permission,
             org_scoped,
             lang_from_header(header_str(headers, "accept-language")),
@@ -593,11 +596,22 @@ pub(crate) fn normalize_message(
         "TestAction" | "ReplayTrigger" => value.as_object_mut().and_then(|map| map.remove("secrets")),
         _ => None,
     };
+    // A trigger's context is checked against its trigger's shape, where its unknown members are
+    // dropped before NULs are looked for (execute.rs, `check_context`).
+    let context = match rpc.method {
+        "ExecuteFlowTrigger" | "TestAction" => value.as_object_mut().and_then(|map| map.remove("context")),
+        _ => None,
+    };
     let mut path = Vec::new();
     // Only in the message's own fields: unknown ones are ignored, whatever they hold.
     let has_nul = json::find_nul(grpc::request_descriptor(protos, rpc), &value, &mut path);
-    if let (Some(overrides), serde_json::Value::Object(map)) = (overrides, &mut value) {
-        map.insert("secrets".into(), overrides);
+    if let serde_json::Value::Object(map) = &mut value {
+        if let Some(overrides) = overrides {
+            map.insert("secrets".into(), overrides);
+        }
+        if let Some(context) = context {
+            map.insert("context".into(), context);
+        }
     }
     if has_nul {
         // `queries`, `[0]`, `name` → `Queries[0].Name`, as serde's paths read.

@@ -7,7 +7,7 @@
 
 use base64::Engine;
 use prost::encoding::{decode_varint, encode_key, encode_varint, WireType};
-use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{Kind, MessageDescriptor};
 use serde_json::{Map, Number, Value};
 
 /// Deepest nesting of messages (and `Struct`/`ListValue` levels) either direction takes; deeper
@@ -19,50 +19,272 @@ const MAX_DEPTH: u32 = 256;
 // ------------------------------------------------------------------------------------------
 // JSON → protobuf
 
-/// Encodes a JSON message; `None` when it is not one this encoder takes.
-pub fn encode(desc: &MessageDescriptor, value: &Value) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(64);
-    encode_message(desc, value, &mut out, 0)?;
-    Some(out)
+/// What encoding needs of every message of a descriptor pool, gathered once: prost-reflect answers
+/// a lookup by name by hashing the name, and each `kind()` clones a descriptor, which made the
+/// lookups most of an answer's encoding.
+pub struct Encoder {
+    plans: Vec<Plan>,
+    by_name: std::collections::HashMap<String, usize>,
 }
 
-fn encode_message(desc: &MessageDescriptor, value: &Value, out: &mut Vec<u8>, depth: u32) -> Option<()> {
-    if depth > MAX_DEPTH {
-        return None;
+/// How one message is written.
+enum Plan {
+    Timestamp,
+    Duration,
+    Struct,
+    Value,
+    ListValue,
+    /// Another well-known type: left to the dynamic path.
+    Unsupported,
+    Fields(Vec<FieldPlan>),
+}
+
+struct FieldPlan {
+    json_name: Box<str>,
+    name: Box<str>,
+    number: u32,
+    kind: FieldKind,
+    shape: Shape,
+    /// Whether the field tracks presence (a default value is written when set).
+    presence: bool,
+}
+
+enum Shape {
+    Single,
+    List,
+    /// A map field: its entries' key and value kinds.
+    Map(FieldKind, FieldKind),
+}
+
+enum FieldKind {
+    Double,
+    Float,
+    Int32,
+    Int64,
+    Uint32,
+    Uint64,
+    Sint32,
+    Sint64,
+    Fixed32,
+    Sfixed32,
+    Fixed64,
+    Sfixed64,
+    Bool,
+    String,
+    Bytes,
+    /// The enum's values by name.
+    Enum(Box<[(Box<str>, i32)]>),
+    /// The plan of the message.
+    Message(usize),
+}
+
+impl FieldKind {
+    fn of(kind: &Kind, by_name: &std::collections::HashMap<String, usize>) -> Option<FieldKind> {
+        Some(match kind {
+            Kind::Double => FieldKind::Double,
+            Kind::Float => FieldKind::Float,
+            Kind::Int32 => FieldKind::Int32,
+            Kind::Int64 => FieldKind::Int64,
+            Kind::Uint32 => FieldKind::Uint32,
+            Kind::Uint64 => FieldKind::Uint64,
+            Kind::Sint32 => FieldKind::Sint32,
+            Kind::Sint64 => FieldKind::Sint64,
+            Kind::Fixed32 => FieldKind::Fixed32,
+            Kind::Sfixed32 => FieldKind::Sfixed32,
+            Kind::Fixed64 => FieldKind::Fixed64,
+            Kind::Sfixed64 => FieldKind::Sfixed64,
+            Kind::Bool => FieldKind::Bool,
+            Kind::String => FieldKind::String,
+            Kind::Bytes => FieldKind::Bytes,
+            Kind::Enum(e) => FieldKind::Enum(e.values().map(|v| (v.name().into(), v.number())).collect()),
+            Kind::Message(m) => FieldKind::Message(*by_name.get(m.full_name())?),
+        })
     }
-    match desc.full_name() {
-        "google.protobuf.Timestamp" => return encode_timestamp(value.as_str()?, out),
-        "google.protobuf.Duration" => return encode_duration(value.as_str()?, out),
-        "google.protobuf.Struct" => return encode_struct(value.as_object()?, out, depth),
-        "google.protobuf.Value" => return encode_value(value, out, depth),
-        "google.protobuf.ListValue" => return encode_list(value.as_array()?, out, depth),
-        name if name.starts_with("google.protobuf.") => return None,
-        _ => {}
+}
+
+impl Encoder {
+    pub fn new(pool: &prost_reflect::DescriptorPool) -> Encoder {
+        let messages: Vec<MessageDescriptor> = pool.all_messages().collect();
+        let by_name: std::collections::HashMap<String, usize> =
+            messages.iter().enumerate().map(|(i, m)| (m.full_name().to_string(), i)).collect();
+        let plans = messages.iter().map(|m| Encoder::plan(m, &by_name)).collect();
+        Encoder { plans, by_name }
     }
-    let object = value.as_object()?;
-    for (name, v) in object {
-        if v.is_null() {
-            continue;
+
+    fn plan(desc: &MessageDescriptor, by_name: &std::collections::HashMap<String, usize>) -> Plan {
+        match desc.full_name() {
+            "google.protobuf.Timestamp" => return Plan::Timestamp,
+            "google.protobuf.Duration" => return Plan::Duration,
+            "google.protobuf.Struct" => return Plan::Struct,
+            "google.protobuf.Value" => return Plan::Value,
+            "google.protobuf.ListValue" => return Plan::ListValue,
+            name if name.starts_with("google.protobuf.") => return Plan::Unsupported,
+            _ => {}
         }
-        let Some(field) = desc.get_field_by_json_name(name).or_else(|| desc.get_field_by_name(name)) else {
-            continue; // unknown fields are left out, as the dynamic path does
+        let fields = desc.fields().map(|field| {
+            let shape = if field.is_map() {
+                let Kind::Message(entry) = field.kind() else { return None };
+                Shape::Map(
+                    FieldKind::of(&entry.map_entry_key_field().kind(), by_name)?,
+                    FieldKind::of(&entry.map_entry_value_field().kind(), by_name)?,
+                )
+            } else if field.is_list() {
+                Shape::List
+            } else {
+                Shape::Single
+            };
+            Some(FieldPlan {
+                json_name: field.json_name().into(),
+                name: field.name().into(),
+                number: field.number(),
+                kind: FieldKind::of(&field.kind(), by_name)?,
+                shape,
+                presence: field.supports_presence(),
+            })
+        });
+        fields.collect::<Option<Vec<_>>>().map_or(Plan::Unsupported, Plan::Fields)
+    }
+
+    /// The plan of a message of the pool this encoder was built from.
+    pub fn plan_of(&self, desc: &MessageDescriptor) -> Option<usize> {
+        self.by_name.get(desc.full_name()).copied()
+    }
+
+    /// Encodes a JSON message by its plan; `None` when it is not one this encoder takes.
+    pub fn encode(&self, plan: usize, value: &Value) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(128);
+        self.message(plan, value, &mut out, 0)?;
+        Some(out)
+    }
+
+    fn message(&self, plan: usize, value: &Value, out: &mut Vec<u8>, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let fields = match &self.plans[plan] {
+            Plan::Timestamp => return encode_timestamp(value.as_str()?, out),
+            Plan::Duration => return encode_duration(value.as_str()?, out),
+            Plan::Struct => return encode_struct(value.as_object()?, out, depth),
+            Plan::Value => return encode_value(value, out, depth),
+            Plan::ListValue => return encode_list(value.as_array()?, out, depth),
+            Plan::Unsupported => return None,
+            Plan::Fields(fields) => fields,
         };
-        if field.is_map() {
-            let Kind::Message(entry) = field.kind() else { return None };
-            let (key_field, value_field) = (entry.map_entry_key_field(), entry.map_entry_value_field());
-            for (k, item) in v.as_object()? {
-                let mut bytes = Vec::new();
-                encode_single(&key_field, &Value::String(k.clone()), &mut bytes, true, depth)?;
-                encode_single(&value_field, item, &mut bytes, true, depth)?;
-                length_delimited(field.number(), &bytes, out);
+        for (name, v) in value.as_object()? {
+            if v.is_null() {
+                continue;
             }
-        } else if field.is_list() {
-            for item in v.as_array()? {
-                encode_single(&field, item, out, true, depth)?;
+            // By its JSON name, else by its proto name; unknown fields are left out, as the
+            // dynamic path does.
+            let found =
+                fields.iter().find(|f| *f.json_name == **name).or_else(|| fields.iter().find(|f| *f.name == **name));
+            let Some(field) = found else { continue };
+            match &field.shape {
+                Shape::Map(key, value) => {
+                    for (k, item) in v.as_object()? {
+                        nested(field.number, out, |out| {
+                            self.single(1, key, &Value::String(k.clone()), out, true, depth)?;
+                            self.single(2, value, item, out, true, depth)
+                        })?;
+                    }
+                }
+                Shape::List => {
+                    for item in v.as_array()? {
+                        self.single(field.number, &field.kind, item, out, true, depth)?;
+                    }
+                }
+                Shape::Single => self.single(field.number, &field.kind, v, out, field.presence, depth)?,
             }
-        } else {
-            encode_single(&field, v, out, field.supports_presence(), depth)?;
         }
+        Some(())
+    }
+
+    /// One value of field `n` (a list item, a map key or value, or a singular field); a default
+    /// value of a field without presence is left out, as protobuf encoders do.
+    fn single(&self, n: u32, kind: &FieldKind, v: &Value, out: &mut Vec<u8>, always: bool, depth: u32) -> Option<()> {
+        let varint = |x: u64, out: &mut Vec<u8>| {
+            if always || x != 0 {
+                encode_key(n, WireType::Varint, out);
+                encode_varint(x, out);
+            }
+        };
+        let fixed32 = |bits: u32, out: &mut Vec<u8>| {
+            if always || bits != 0 {
+                encode_key(n, WireType::ThirtyTwoBit, out);
+                out.extend_from_slice(&bits.to_le_bytes());
+            }
+        };
+        let fixed64 = |bits: u64, out: &mut Vec<u8>| {
+            if always || bits != 0 {
+                encode_key(n, WireType::SixtyFourBit, out);
+                out.extend_from_slice(&bits.to_le_bytes());
+            }
+        };
+        match kind {
+            FieldKind::Double => fixed64(float_of(v)?.to_bits(), out),
+            FieldKind::Float => fixed32((float_of(v)? as f32).to_bits(), out),
+            FieldKind::Int32 => varint(i32::try_from(int_of(v)?).ok()? as i64 as u64, out),
+            FieldKind::Int64 => varint(i64::try_from(int_of(v)?).ok()? as u64, out),
+            FieldKind::Uint32 => varint(u32::try_from(int_of(v)?).ok()? as u64, out),
+            FieldKind::Uint64 => varint(u64::try_from(int_of(v)?).ok()?, out),
+            FieldKind::Sint32 => {
+                let x = i32::try_from(int_of(v)?).ok()?;
+                varint(((x << 1) ^ (x >> 31)) as u32 as u64, out)
+            }
+            FieldKind::Sint64 => {
+                let x = i64::try_from(int_of(v)?).ok()?;
+                varint(((x << 1) ^ (x >> 63)) as u64, out)
+            }
+            FieldKind::Fixed32 => fixed32(u32::try_from(int_of(v)?).ok()?, out),
+            FieldKind::Sfixed32 => fixed32(i32::try_from(int_of(v)?).ok()? as u32, out),
+            FieldKind::Fixed64 => fixed64(u64::try_from(int_of(v)?).ok()?, out),
+            FieldKind::Sfixed64 => fixed64(i64::try_from(int_of(v)?).ok()? as u64, out),
+            FieldKind::Bool => varint(u64::from(v.as_bool()?), out),
+            FieldKind::String => {
+                let s = v.as_str()?;
+                if always || !s.is_empty() {
+                    length_delimited(n, s.as_bytes(), out);
+                }
+            }
+            FieldKind::Bytes => {
+                let s = v.as_str()?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
+                    .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
+                    .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
+                    .ok()?;
+                if always || !bytes.is_empty() {
+                    length_delimited(n, &bytes, out);
+                }
+            }
+            FieldKind::Enum(values) => {
+                let number = match v {
+                    Value::String(name) => values.iter().find(|(value, _)| **value == **name)?.1,
+                    other => i32::try_from(int_of(other)?).ok()?,
+                };
+                varint(number as i64 as u64, out)
+            }
+            FieldKind::Message(plan) => nested(n, out, |out| self.message(*plan, v, out, depth + 1))?,
+        }
+        Some(())
+    }
+}
+
+/// Field `number` holding what `write` appends, written in place: its length is reserved as one
+/// byte and moved up when it takes more.
+fn nested(number: u32, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<()> {
+    encode_key(number, WireType::LengthDelimited, out);
+    let at = out.len();
+    out.push(0);
+    write(out)?;
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+    } else {
+        let mut prefix = Vec::with_capacity(5);
+        encode_varint(len as u64, &mut prefix);
+        out.splice(at..at + 1, prefix);
     }
     Some(())
 }
@@ -98,85 +320,12 @@ fn float_of(v: &Value) -> Option<f64> {
     }
 }
 
-/// One value of `field` (a list item, a map key or value, or a singular field); a default value
-/// of a field without presence is left out, as protobuf encoders do.
-fn encode_single(field: &FieldDescriptor, v: &Value, out: &mut Vec<u8>, always: bool, depth: u32) -> Option<()> {
-    let n = field.number();
-    let varint = |x: u64, out: &mut Vec<u8>| {
-        if always || x != 0 {
-            encode_key(n, WireType::Varint, out);
-            encode_varint(x, out);
-        }
-    };
-    let fixed32 = |bits: u32, out: &mut Vec<u8>| {
-        if always || bits != 0 {
-            encode_key(n, WireType::ThirtyTwoBit, out);
-            out.extend_from_slice(&bits.to_le_bytes());
-        }
-    };
-    let fixed64 = |bits: u64, out: &mut Vec<u8>| {
-        if always || bits != 0 {
-            encode_key(n, WireType::SixtyFourBit, out);
-            out.extend_from_slice(&bits.to_le_bytes());
-        }
-    };
-    match field.kind() {
-        Kind::Double => fixed64(float_of(v)?.to_bits(), out),
-        Kind::Float => fixed32((float_of(v)? as f32).to_bits(), out),
-        Kind::Int32 => varint(i32::try_from(int_of(v)?).ok()? as i64 as u64, out),
-        Kind::Int64 => varint(i64::try_from(int_of(v)?).ok()? as u64, out),
-        Kind::Uint32 => varint(u32::try_from(int_of(v)?).ok()? as u64, out),
-        Kind::Uint64 => varint(u64::try_from(int_of(v)?).ok()?, out),
-        Kind::Sint32 => {
-            let x = i32::try_from(int_of(v)?).ok()?;
-            varint(((x << 1) ^ (x >> 31)) as u32 as u64, out)
-        }
-        Kind::Sint64 => {
-            let x = i64::try_from(int_of(v)?).ok()?;
-            varint(((x << 1) ^ (x >> 63)) as u64, out)
-        }
-        Kind::Fixed32 => fixed32(u32::try_from(int_of(v)?).ok()?, out),
-        Kind::Sfixed32 => fixed32(i32::try_from(int_of(v)?).ok()? as u32, out),
-        Kind::Fixed64 => fixed64(u64::try_from(int_of(v)?).ok()?, out),
-        Kind::Sfixed64 => fixed64(i64::try_from(int_of(v)?).ok()? as u64, out),
-        Kind::Bool => varint(u64::from(v.as_bool()?), out),
-        Kind::String => {
-            let s = v.as_str()?;
-            if always || !s.is_empty() {
-                length_delimited(n, s.as_bytes(), out);
-            }
-        }
-        Kind::Bytes => {
-            let s = v.as_str()?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
-                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
-                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s))
-                .ok()?;
-            if always || !bytes.is_empty() {
-                length_delimited(n, &bytes, out);
-            }
-        }
-        Kind::Enum(e) => {
-            let number = match v {
-                Value::String(name) => e.get_value_by_name(name)?.number(),
-                other => i32::try_from(int_of(other)?).ok()?,
-            };
-            varint(number as i64 as u64, out)
-        }
-        Kind::Message(m) => {
-            let mut bytes = Vec::new();
-            encode_message(&m, v, &mut bytes, depth + 1)?;
-            length_delimited(n, &bytes, out);
-        }
-    }
-    Some(())
-}
-
 fn encode_timestamp(text: &str, out: &mut Vec<u8>) -> Option<()> {
-    let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    encode_seconds_nanos(t.timestamp(), t.timestamp_subsec_nanos() as i32, out);
+    let (seconds, nanos) = crate::domain::time::parse_utc(text).or_else(|| {
+        let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+        Some((t.timestamp(), t.timestamp_subsec_nanos()))
+    })?;
+    encode_seconds_nanos(seconds, nanos as i32, out);
     Some(())
 }
 
@@ -201,21 +350,17 @@ fn encode_seconds_nanos(seconds: i64, nanos: i32, out: &mut Vec<u8>) {
 
 fn encode_struct(map: &Map<String, Value>, out: &mut Vec<u8>, depth: u32) -> Option<()> {
     for (k, v) in map {
-        let mut value = Vec::new();
-        encode_value(v, &mut value, depth + 1)?;
-        let mut entry = Vec::with_capacity(k.len() + value.len() + 4);
-        length_delimited(1, k.as_bytes(), &mut entry);
-        length_delimited(2, &value, &mut entry);
-        length_delimited(1, &entry, out);
+        nested(1, out, |entry| {
+            length_delimited(1, k.as_bytes(), entry);
+            nested(2, entry, |value| encode_value(v, value, depth + 1))
+        })?;
     }
     Some(())
 }
 
 fn encode_list(items: &[Value], out: &mut Vec<u8>, depth: u32) -> Option<()> {
     for v in items {
-        let mut value = Vec::new();
-        encode_value(v, &mut value, depth + 1)?;
-        length_delimited(1, &value, out);
+        nested(1, out, |value| encode_value(v, value, depth + 1))?;
     }
     Some(())
 }
@@ -238,16 +383,8 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: u32) -> Option<()> {
             encode_key(4, WireType::Varint, out);
             encode_varint(u64::from(*b), out);
         }
-        Value::Object(map) => {
-            let mut bytes = Vec::new();
-            encode_struct(map, &mut bytes, depth)?;
-            length_delimited(5, &bytes, out);
-        }
-        Value::Array(items) => {
-            let mut bytes = Vec::new();
-            encode_list(items, &mut bytes, depth)?;
-            length_delimited(6, &bytes, out);
-        }
+        Value::Object(map) => nested(5, out, |bytes| encode_struct(map, bytes, depth))?,
+        Value::Array(items) => nested(6, out, |bytes| encode_list(items, bytes, depth))?,
     }
     Some(())
 }
@@ -648,6 +785,11 @@ mod tests {
 
     fn pool() -> prost_reflect::DescriptorPool {
         prost_reflect::DescriptorPool::decode(super::super::grpc::DESCRIPTOR_SET).unwrap()
+    }
+
+    fn encode(desc: &MessageDescriptor, v: &Value) -> Option<Vec<u8>> {
+        let encoder = Encoder::new(desc.parent_pool());
+        encoder.encode(encoder.plan_of(desc).expect("a message of the pool"), v)
     }
 
     fn dynamic_encode(desc: &MessageDescriptor, v: &Value) -> Vec<u8> {

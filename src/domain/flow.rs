@@ -120,6 +120,15 @@ impl Trigger {
     }
 }
 
+/// A type id written as ZITADEL writes it: one decimal digit (`01`, `+1` or `1.0` name no type,
+/// as upstream's lookup by string finds none for them).
+fn single_digit(s: &str) -> Option<i32> {
+    match s.as_bytes() {
+        [digit @ b'0'..=b'9'] => Some(i32::from(digit - b'0')),
+        _ => None,
+    }
+}
+
 impl FlowType {
     pub const EXTERNAL_AUTHENTICATION: FlowType = FlowType(1);
     pub const COMPLEMENT_TOKEN: FlowType = FlowType(2);
@@ -134,7 +143,7 @@ impl FlowType {
             "FLOW_TYPE_CUSTOMISE_TOKEN" | "FLOW_TYPE_CUSTOMIZE_TOKEN" => 2,
             "FLOW_TYPE_INTERNAL_AUTHENTICATION" => 3,
             "FLOW_TYPE_CUSTOMIZE_SAML_RESPONSE" => 4,
-            other => other.parse().ok()?,
+            other => single_digit(other)?,
         };
         (1..=4).contains(&n).then_some(FlowType(n))
     }
@@ -173,7 +182,7 @@ impl TriggerType {
             "TRIGGER_TYPE_PRE_USERINFO_CREATION" => 4,
             "TRIGGER_TYPE_PRE_ACCESS_TOKEN_CREATION" => 5,
             "TRIGGER_TYPE_PRE_SAML_RESPONSE_CREATION" => 6,
-            other => other.parse().ok()?,
+            other => single_digit(other)?,
         };
         (1..=6).contains(&n).then_some(TriggerType(n))
     }
@@ -245,6 +254,12 @@ mod tests {
     fn flow_aliases() {
         assert_eq!(FlowType::parse("FLOW_TYPE_EXTERNAL_AUTHENTICATION"), Some(FlowType(1)));
         assert_eq!(FlowType::parse("5"), None);
+        for other in ["01", "+1", "1.0", " 1", "1 ", "", "٣"] {
+            assert_eq!(FlowType::parse(other), None, "{other:?}");
+            assert_eq!(TriggerType::parse(other), None, "{other:?}");
+        }
+        assert_eq!(FlowType::parse("4"), Some(FlowType(4)));
+        assert_eq!(TriggerType::parse("6"), Some(TriggerType(6)));
         assert_eq!(TriggerType::parse("TRIGGER_TYPE_PRE_CREATION"), Some(TriggerType(2)));
         assert!(FlowType(2).triggers().contains(&TriggerType(5)));
     }

@@ -305,7 +305,101 @@ fn new_context_within(memory_limit: u64) -> Result<Context, String> {
         .map_err(|e| format!("sandbox: {e}"))?;
     ctx.runtime_limits_mut().set_recursion_limit(512);
     guard_at(&mut ctx).map_err(|e| format!("sandbox: {e}"))?;
+    lean_repeat(&mut ctx).map_err(|e| format!("sandbox: {e}"))?;
+    lean_json_parse(&mut ctx).map_err(|e| format!("sandbox: {e}"))?;
     Ok(ctx)
+}
+
+/// `JSON.parse` of the engine parses the text as script source, about 8 KB of memory per small
+/// object: a 265 KB answer of 7,800 objects ran into the 64 MiB memory limit. Text without a
+/// reviver is read by the reader of `fetch`'s `json()` (members in order, a later duplicate
+/// winning, `__proto__` an ordinary member, `-0` kept); with a reviver, or text that reader
+/// refuses, the engine's own parse decides, so its errors and its reviver walk stay as they are.
+fn lean_json_parse(ctx: &mut Context) -> boa_engine::JsResult<()> {
+    use boa_engine::object::FunctionObjectBuilder;
+    use boa_engine::property::PropertyDescriptor;
+    use boa_engine::{js_string, JsObject, JsValue, NativeFunction};
+    let json = ctx.intrinsics().objects().json();
+    let Some(original) = json.get(js_string!("parse"), ctx)?.as_object() else { return Ok(()) };
+    let parse = NativeFunction::from_copy_closure_with_captures(
+        |this, args, original: &JsObject, ctx| {
+            let text = args.first().cloned().unwrap_or_default().to_string(ctx)?;
+            let reviver = args.get(1).cloned().unwrap_or_default();
+            if !reviver.is_callable() {
+                if let Some(value) = text.to_std_string().ok().and_then(|t| super::api::parse_json(&t, ctx)) {
+                    return Ok(value);
+                }
+            }
+            original.call(this, &[JsValue::from(text), reviver], ctx)
+        },
+        original,
+    );
+    let function =
+        FunctionObjectBuilder::new(ctx.realm(), parse).name(js_string!("parse")).length(2).constructor(false).build();
+    json.define_property_or_throw(
+        js_string!("parse"),
+        PropertyDescriptor::builder().value(function).writable(true).enumerable(false).configurable(true),
+        ctx,
+    )?;
+    Ok(())
+}
+
+/// `String.prototype.repeat` of the engine holds a 16-byte slice per repetition while it builds
+/// its result, so `"x".repeat(2621440)` (a 2.5 MB string) ran into the 64 MiB memory limit. The
+/// replacement builds n copies by doubling: about log2(n) concatenations of two strings, at most
+/// about three times the result's size at once. The steps and errors are the specification's.
+fn lean_repeat(ctx: &mut Context) -> boa_engine::JsResult<()> {
+    use boa_engine::object::FunctionObjectBuilder;
+    use boa_engine::property::PropertyDescriptor;
+    use boa_engine::value::IntegerOrInfinity;
+    use boa_engine::{js_string, JsNativeError, JsString, NativeFunction};
+    let repeat = NativeFunction::from_fn_ptr(|this, args, ctx| {
+        let this = this.require_object_coercible()?;
+        let string = this.to_string(ctx)?;
+        let count = args.first().cloned().unwrap_or_default().to_integer_or_infinity(ctx)?;
+        let n = match count {
+            IntegerOrInfinity::Integer(i) if i >= 0 => i as u64,
+            IntegerOrInfinity::PositiveInfinity => {
+                return Err(JsNativeError::range()
+                    .with_message("String.prototype.repeat: count must be less than infinity")
+                    .into())
+            }
+            _ => {
+                return Err(JsNativeError::range()
+                    .with_message("String.prototype.repeat: count must be non-negative")
+                    .into())
+            }
+        };
+        if n == 0 || string.is_empty() {
+            return Ok(js_string!().into());
+        }
+        if n.checked_mul(string.len() as u64).is_none_or(|total| total > u64::from(u32::MAX)) {
+            return Err(JsNativeError::range()
+                .with_message(
+                    "repeat count must be a positive finite number that doesn't overflow the maximum string length (2^32 - 1)",
+                )
+                .into());
+        }
+        let (mut result, mut power, mut left) = (js_string!(), string, n);
+        while left > 0 {
+            if left & 1 == 1 {
+                result = JsString::concat_array(&[result.as_str(), power.as_str()]);
+            }
+            left >>= 1;
+            if left > 0 {
+                power = JsString::concat_array(&[power.as_str(), power.as_str()]);
+            }
+        }
+        Ok(result.into())
+    });
+    let function =
+        FunctionObjectBuilder::new(ctx.realm(), repeat).name(js_string!("repeat")).length(1).constructor(false).build();
+    ctx.intrinsics().constructors().string().prototype().define_property_or_throw(
+        js_string!("repeat"),
+        PropertyDescriptor::builder().value(function).writable(true).enumerable(false).configurable(true),
+        ctx,
+    )?;
+    Ok(())
 }
 
 /// `Array.prototype.at` and `String.prototype.at` of the engine negate the index, which panics
@@ -585,6 +679,59 @@ mod tests {
         ];
         for (script, expected) in cases {
             assert_eq!(run_job(&job(script)).error.as_deref(), Some(expected), "{script}");
+        }
+    }
+
+    #[test]
+    fn repeat_as_the_specification_says() {
+        let cases = [
+            ("'ab'.repeat(3)", "ababab"),
+            ("'ab'.repeat(0)", ""),
+            ("''.repeat(1e9)", ""),
+            ("'x'.repeat(2.9)", "xx"),
+            ("'é\\ud800'.repeat(2) === 'é\\ud800é\\ud800'", "true"),
+            ("'xy'.repeat(1000001).length", "2000002"),
+            ("'ab'.repeat(7) === 'ab'.concat('ab','ab','ab','ab','ab','ab')", "true"),
+            ("String.prototype.repeat.call(12, '2')", "1212"),
+            ("(function(){ try { 'a'.repeat(-1) } catch (e) { return e.name } })()", "RangeError"),
+            ("(function(){ try { 'a'.repeat(Infinity) } catch (e) { return e.name } })()", "RangeError"),
+            ("(function(){ try { 'ab'.repeat(2 ** 31) } catch (e) { return e.name } })()", "RangeError"),
+            ("(function(){ try { String.prototype.repeat.call(null, 1) } catch (e) { return e.name } })()", "TypeError"),
+            ("[String.prototype.repeat.name, String.prototype.repeat.length].join()", "repeat,1"),
+            ("(function(){ var log = []; String.prototype.repeat.call({toString(){ log.push('s'); return 'q' }}, {valueOf(){ log.push('n'); return 2 }}); return log.join() })()", "s,n"),
+        ];
+        for (expression, expected) in cases {
+            let script = format!("function a(){{ throw String({expression}) }}");
+            let error = run_job(&job(&script)).error.unwrap_or_default();
+            assert_eq!(error.split(" at a (").next(), Some(expected), "{expression}: {error}");
+        }
+    }
+
+    #[test]
+    fn json_parse_as_the_specification_says() {
+        let cases = [
+            ("JSON.stringify(JSON.parse('{\"b\":1,\"a\":[true,null,\"x\"],\"b\":2}'))", "{\"b\":2,\"a\":[true,null,\"x\"]}"),
+            ("Object.keys(JSON.parse('{\"z\":1,\"2\":1,\"a\":1,\"1\":1}')).join()", "1,2,z,a"),
+            ("Object.is(JSON.parse('-0'), -0)", "true"),
+            ("JSON.parse(' 12345678901234567890 ')", "12345678901234567000"),
+            ("(function(){ try { JSON.parse('1e400') } catch (e) { return e.name } })()", "SyntaxError"),
+            ("(function(){ try { JSON.parse('\"\\\\ud800\"') } catch (e) { return e.name } })()", "SyntaxError"),
+            ("Object.getPrototypeOf(JSON.parse('{\"__proto__\": {\"x\": 1}}')) === Object.prototype", "true"),
+            ("JSON.parse('{\"__proto__\": 5}').__proto__", "5"),
+            ("JSON.parse('[1,[2,[3]]]', function (k, v) { return typeof v === 'number' ? v * 10 : v }).join()", "10,20,30"),
+            ("JSON.parse({toString() { return '[7]' }})[0]", "7"),
+            ("(function(){ try { JSON.parse('{\"a\":}') } catch (e) { return e.name } })()", "SyntaxError"),
+            ("(function(){ try { JSON.parse('') } catch (e) { return e.name } })()", "SyntaxError"),
+            ("(function(){ try { JSON.parse('[1,]') } catch (e) { return e.name } })()", "SyntaxError"),
+            ("JSON.parse('['.repeat(100) + ']'.repeat(100)).length", "1"),
+            ("(function(){ try { JSON.parse('['.repeat(300) + ']'.repeat(300)) } catch (e) { return e.name } })()", "SyntaxError"),
+            ("[JSON.parse.name, JSON.parse.length].join()", "parse,2"),
+            ("JSON.parse('{\"items\":' + JSON.stringify(Array.from({length: 20000}, function (_, i) { return {id: i, name: 'n' + i} })) + '}').items[19999].name", "n19999"),
+        ];
+        for (expression, expected) in cases {
+            let script = format!("function a(){{ throw String({expression}) }}");
+            let error = run_job(&job(&script)).error.unwrap_or_default();
+            assert_eq!(error.split(" at a (").next(), Some(expected), "{expression}: {error}");
         }
     }
 

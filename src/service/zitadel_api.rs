@@ -192,7 +192,8 @@ impl ZitadelApi {
                 deadline,
             )
             .await?;
-        let items = Arc::new(metadata_items(&Self::json_of("reading the org metadata", answer)?));
+        let what = "reading the org metadata";
+        let items = Arc::new(metadata_items(what, &Self::json_of(what, answer)?)?);
         self.metadata.put(key, items.clone());
         Ok(items)
     }
@@ -211,7 +212,8 @@ impl ZitadelApi {
         }
         let path = format!("/management/v1/users/{}/metadata/_search", segment(user_id));
         let answer = self.call(access, reqwest::Method::POST, &path, org, Some(&search()), deadline).await?;
-        let items = Arc::new(metadata_items(&Self::json_of("reading the user metadata", answer)?));
+        let what = "reading the user metadata";
+        let items = Arc::new(metadata_items(what, &Self::json_of(what, answer)?)?);
         self.metadata.put(key, items.clone());
         Ok(items)
     }
@@ -262,7 +264,7 @@ fn unsegment(segment: &str) -> String {
 }
 
 /// A path segment from an id taken from a payload (ids are digits; anything else is escaped).
-fn segment(id: &str) -> String {
+pub fn segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -279,19 +281,21 @@ fn search() -> Value {
 }
 
 /// `{key, value}` items of a ListOrgMetadata / ListUserMetadata answer.
-fn metadata_items(body: &Value) -> Vec<Value> {
-    body.get("result")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|m| {
-                    let key = m.get("key").and_then(Value::as_str)?;
-                    Some(json!({"key": key, "value": m.get("value").cloned().unwrap_or(Value::String(String::new()))}))
-                })
-                .collect()
+/// The `{key, value}` items of a metadata search answer (`result` is left out when empty); an
+/// answer of another shape (a proxy's page answered with 200) is a failed lookup, not an empty
+/// list: it leaves a warning and is not remembered.
+fn metadata_items(what: &str, body: &Value) -> Lookup<Vec<Value>> {
+    let unreadable = || format!("{what}: the answer is not a metadata list");
+    let Some(answer) = body.as_object() else { return Err(unreadable()) };
+    let Some(result) = answer.get("result") else { return Ok(Vec::new()) };
+    let items = result.as_array().ok_or_else(unreadable)?;
+    items
+        .iter()
+        .map(|m| {
+            let key = m.get("key").and_then(Value::as_str).ok_or_else(unreadable)?;
+            Ok(json!({"key": key, "value": m.get("value").cloned().unwrap_or(Value::String(String::new()))}))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// What kind of effect a queued API request applies.
@@ -439,6 +443,24 @@ mod tests {
         }
         let g = ApiEffect::user_grant("u1", None, &json!({"projectId": "p", "roles": []}));
         assert!(g.preview().get("key").is_none(), "{}", g.preview());
+    }
+
+    #[test]
+    fn metadata_answers_of_another_shape_are_failed_lookups() {
+        let what = "reading the org metadata";
+        assert_eq!(
+            metadata_items(what, &json!({"details": {}, "result": [{"key": "k", "value": "dg=="}, {"key": "e"}]})),
+            Ok(vec![json!({"key": "k", "value": "dg=="}), json!({"key": "e", "value": ""})])
+        );
+        assert_eq!(metadata_items(what, &json!({"details": {"totalResult": "0"}})), Ok(vec![]), "empty: no result");
+        for body in [json!({"result": "notalist"}), json!([]), json!("<html>"), json!({"result": [{"value": "dg=="}]})]
+        {
+            assert_eq!(
+                metadata_items(what, &body),
+                Err("reading the org metadata: the answer is not a metadata list".to_string()),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -285,7 +285,9 @@ async fn org_owner_cannot_see_other_orgs_actions(s: &TestServer) {
     let mut probes = read_rpcs(&b_action);
     probes.extend(write_rpcs(&b_action));
     probes.push(req("GetMyOrg", Method::GET, MY_ORG, None));
-    for org in [b.as_str(), missing.as_str(), default_org.as_str(), "not-an-id"] {
+    // A value that is not text (a byte past ASCII) names no org either: it is not ignored.
+    let not_text = format!("{b}ä");
+    for org in [b.as_str(), missing.as_str(), default_org.as_str(), "not-an-id", not_text.as_str(), "ä"] {
         for p in &probes {
             let r = send(s, p, &owner_a, Some(org)).await;
             assert_denied(&r, &format!("{} by A's owner with x-zitadel-orgid {org}", p.name));
@@ -321,7 +323,10 @@ async fn iam_owner_naming_missing_org_is_403(s: &TestServer) {
     let mut probes = read_rpcs(&action);
     probes.extend(write_rpcs(&action));
     probes.push(req("GetMyOrg", Method::GET, MY_ORG, None));
-    for org in [missing.as_str(), "not-an-id"] {
+    let own = my_org_id(s, &s.admin).await;
+    // Bytes past ASCII are not ignored (which would act in the token's own org).
+    let not_text = format!("{own}ä");
+    for org in [missing.as_str(), "not-an-id", not_text.as_str(), "ä"] {
         for p in &probes {
             let r = send(s, p, &s.admin, Some(org)).await;
             let what = format!("{} by IAM_OWNER with x-zitadel-orgid {org}", p.name);

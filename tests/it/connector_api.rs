@@ -186,6 +186,30 @@ async fn metadata_zitadel_does_not_send(s: &TestServer) {
             .any(|w| w.as_str().is_some_and(|w| w.starts_with("org metadata lookup failed") && w.contains("503"))),
         "{runs:?}"
     );
+
+    // One that answers 200 with something else (a proxy's page): the same failed lookup, and
+    // nothing remembered, so the next call asks again and finds the metadata.
+    let odd = Receiver::start().await;
+    odd.reply_at("/management/v1/metadata/_search", Answer::json(200, json!({"result": "notalist"})));
+    let (url, _, org, token) = setup(s, api(&odd)).await;
+    bind(s, &token, &org, "2", "5", &[("plan", plan, false)]).await;
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.body["append_claims"], json!([{"key": "plan", "value": "none"}]), "{r:?}");
+    let runs = runs_of(s, &token, 1).await;
+    let warnings = runs[0]["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.starts_with("org metadata lookup failed") && w.contains("not a metadata list"))),
+        "{runs:?}"
+    );
+    odd.reply_at(
+        "/management/v1/metadata/_search",
+        Answer::json(200, json!({"result": [{"key": "plan", "value": b64("\"gold\"")}]})),
+    );
+    let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
+    assert_eq!(r.body["append_claims"], json!([{"key": "plan", "value": "gold"}]), "{r:?}");
+    assert_eq!(odd.requests_to("/management/v1/metadata/_search").len(), 2);
 }
 
 /// The metadata of each grant's organization (`getOrgMetadata()`) is read from ZITADEL with

@@ -839,6 +839,32 @@ mod rotation {
         );
         let r = s.post(&rotate, &s.admin, json!({})).await;
         assert_eq!(r.status, 200, "{r:?}");
+        // A key the connection could not be given (outside 16..200 characters) is not stored.
+        for key in ["short", &"k".repeat(201)] {
+            zitadel.reply_at("/v2/actions/targets/331", Answer::json(200, json!({"signingKey": key})));
+            let r = s.post(&rotate, &s.admin, json!({})).await;
+            assert_error(&r, 400, 9, "CONN-r0t8z", "a key of the wrong length");
+            let c = s.get(&format!("{CONNECTIONS}/{id}"), &s.admin).await;
+            assert_eq!(c.body["connection"]["signingKeys"], json!(["…0044", "…0045"]), "{c:?}");
+        }
+        // The target id is one path segment of ZITADEL's URL, escaped; a dot segment, which URL
+        // parsers resolve away, is no target id.
+        let odd = json!({"zitadelApi": {"baseUrl": zitadel.url(""), "token": "pat", "zitadelTargetId": "a/b?c=d#e"}});
+        let (_, odd, _, _) = setup(s, odd).await;
+        zitadel.reply_at(
+            "/v2/actions/targets/a%2Fb%3Fc%3Dd%23e",
+            Answer::json(200, json!({"signingKey": "rotated-by-zitadel-0046"})),
+        );
+        let r = s.post(&format!("{CONNECTIONS}/{odd}/_rotate_key"), &s.admin, json!({})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(zitadel.requests_to("/v2/actions/targets/a%2Fb%3Fc%3Dd%23e").len(), 1);
+        for dots in [".", ".."] {
+            let body = json!({"name": format!("dots-{}", dots.len()),
+                              "zitadelApi": {"baseUrl": zitadel.url(""), "token": "pat", "zitadelTargetId": dots}});
+            let r = s.post(CONNECTIONS, &s.admin, body).await;
+            assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{dots}: {r:?}");
+            assert!(r.body["message"].as_str().unwrap_or("").contains("ZitadelApi.ZitadelTargetId"), "{dots}: {r:?}");
+        }
         // Without a token and target id there is nothing to call.
         let (_, plain, _, _) = setup(s, json!({})).await;
         let r = s.post(&format!("{CONNECTIONS}/{plain}/_rotate_key"), &s.admin, json!({})).await;

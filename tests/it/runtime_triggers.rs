@@ -1068,6 +1068,54 @@ async fn bad_context_is_400(s: &TestServer) {
     ok(&r);
 }
 
+/// Members of a context that its trigger's shape does not name are dropped before anything reads
+/// the context: scripts do not see them, effects do not carry them back, and whatever they hold
+/// (a NUL) is not checked. Free-form members (claims) keep all they hold.
+async fn unknown_context_members_are_dropped(s: &TestServer) {
+    let test = |flow: &str, trigger: &str, script: &str, context: Value| {
+        s.test_action(
+            &s.admin,
+            json!({"name": "t", "script": script, "flowType": flow, "triggerType": trigger, "context": context}),
+        )
+    };
+    let shown =
+        "function t(ctx, api) { require('zitadel/log').log(JSON.stringify(ctx.v1.user)); api.setLastName('L'); }";
+    let r = test(
+        "1",
+        "2",
+        shown,
+        json!({"user": {"id": "u", "foo": {"x": 1}, "password": "secret", "human": {"firstName": "F", "bar": 2}},
+               "junk": "a\u{0}b"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["effects"]["user"], json!({"id": "u", "human": {"firstName": "F", "lastName": "L"}}), "{r:?}");
+    let log = r.body["runs"][0]["logs"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(log.contains("\"firstName\":\"F\"") && !log.contains("secret") && !log.contains("bar"), "{log}");
+    let r = test(
+        "1",
+        "1",
+        "function t(ctx, api) { api.setLastName('L'); }",
+        json!({"externalUser": {"externalId": "e", "junk": 1, "human": {"junk2": "a\u{0}b"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["effects"]["externalUser"], json!({"externalId": "e", "human": {"lastName": "L"}}), "{r:?}");
+    let grants = "function t(ctx, api) { var g = ctx.v1.user.grants.grants[0]; api.v1.claims.setClaim('g', [g.projectId, typeof g.extra]); }";
+    let r = test("2", "4", grants, json!({"userGrants": [{"projectId": "p", "extra": 1}]})).await;
+    assert_eq!(r.body["effects"]["claims"]["g"], json!(["p", "undefined"]), "{r:?}");
+    // A NUL in a member the shape names is still refused, naming it; claims are free-form, and
+    // theirs is refused too (the value reaches the token).
+    for (context, field) in [
+        (json!({"user": {"id": "a\u{0}b"}}), "Context.User.Id"),
+        (json!({"claims": {"k": {"deep": "a\u{0}b"}}}), "Context.Claims.K.Deep"),
+    ] {
+        let r = test("2", "4", "function t() {}", context).await;
+        assert_eq!(r.status, 400, "{field}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap_or("").contains(field), "{field}: {r:?}");
+    }
+}
+
 async fn unknown_flow_or_trigger_is_400(s: &TestServer) {
     for path in ["9/trigger/1", "0/trigger/1", "x/trigger/1", "5/trigger/6"] {
         let r = s.post(&format!("/management/v1/flows/{path}/{EXECUTE}"), &s.admin, json!({"context": {}})).await;
@@ -1758,6 +1806,7 @@ backend_tests!(
     empty_trigger,
     response_shape,
     bad_context_is_400,
+    unknown_context_members_are_dropped,
     unknown_flow_or_trigger_is_400,
     execute_permissions,
     log_formatting,

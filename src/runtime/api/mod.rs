@@ -9,6 +9,12 @@ mod modules;
 mod setters;
 pub mod surface;
 
+/// `text` read as `JSON.parse` reads it, by the reader of `fetch`'s `json()`; None where that
+/// reader refuses it (the engine's own parser then decides, with its errors).
+pub fn parse_json(text: &str, ctx: &mut boa_engine::Context) -> Option<boa_engine::JsValue> {
+    modules::parse_json(text, ctx)
+}
+
 use console::*;
 use getters::*;
 use modules::*;

@@ -98,6 +98,15 @@ pub(super) fn response_json(this: &JsValue, _: &[JsValue], ctx: &mut Context) ->
     Ok(value)
 }
 
+/// `text` read into script values as `JSON.parse` builds them; None where the reader refuses it
+/// (malformed text, nesting past 128 levels, a number past the double range).
+pub(super) fn parse_json(text: &str, ctx: &mut Context) -> Option<JsValue> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde::de::DeserializeSeed::deserialize(JsonToJs { ctx }, &mut de).ok()?;
+    de.end().ok()?;
+    Some(value)
+}
+
 /// Reads JSON text straight into script values, as `JSON.parse` builds them: members in the
 /// order of the text (a later duplicate wins), `__proto__` an ordinary member.
 struct JsonToJs<'a> {
