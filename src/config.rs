@@ -118,7 +118,7 @@ fn schedule_arg(s: &str) -> Result<Schedule, String> {
         .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| duration_arg(p).map(|d| d.as_std()))
+        .map(|p| positive_duration_arg(p).map(|d| d.as_std()))
         .collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() {
         return Err("the retry schedule needs at least one step".into());
@@ -147,6 +147,16 @@ fn size_arg(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size {s:?} (use e.g. 64MiB)"))
 }
 
+/// A SQLite size limit: at least 512 KiB, since the schema alone takes about 280 KiB and a
+/// smaller limit could only fail the start with a full-disk error after creating the files.
+fn sqlite_size_arg(s: &str) -> Result<u64, String> {
+    let size = size_arg(s)?;
+    if size < 512 << 10 {
+        return Err(format!("{s:?} is too small for the database: at least 512KiB"));
+    }
+    Ok(size)
+}
+
 pub const DEFAULT_DENY_LIST: &str = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4, ::/128, ::1/128, fc00::/7, fe80::/10, ff00::/8, localhost, *.localhost";
 
 #[derive(Debug, Clone, Args)]
@@ -161,7 +171,7 @@ pub struct Config {
 
     /// SQLite: largest size the database file may grow to (e.g. 10GiB); writes past it get 503
     /// like a full disk. Unset: limited by the disk only.
-    #[arg(long, env = "ACTIONSD_SQLITE_MAX_SIZE", value_parser = size_arg)]
+    #[arg(long, env = "ACTIONSD_SQLITE_MAX_SIZE", value_parser = sqlite_size_arg)]
     pub sqlite_max_size: Option<u64>,
 
     /// Listen address.
@@ -243,7 +253,8 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_RUN_MAX_ROWS", default_value = "100000", value_parser = clap::value_parser!(u64).range(1..))]
     pub run_max_rows: u64,
 
-    /// Key that encrypts target signing keys at rest (required with PostgreSQL).
+    /// Key that encrypts stored secrets at rest: signing keys, tokens, action secrets, queued
+    /// bodies (required with PostgreSQL).
     #[arg(long, env = "ACTIONSD_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
 
@@ -398,6 +409,10 @@ mod tests {
             (&["--http-allow-list", "bad name!"], "invalid allow list entry"),
             (&["--public-url", "notaurl"], "invalid public URL"),
             (&["--max-body-bytes-in-flight", "64KiB"], "at least 1MiB"),
+            (&["--delivery-retry-schedule", "0s"], "must be more than zero"),
+            (&["--delivery-retry-schedule", "5s,0s"], "must be more than zero"),
+            (&["--sqlite-max-size", "1KiB"], "at least 512KiB"),
+            (&["--sqlite-max-size", "0"], "at least 512KiB"),
             (&["--public-url", "ftp://actions.example.com"], "invalid public URL"),
             (&["--public-url", "https://actions.example.com/base?x=1"], "invalid public URL"),
             (&["--public-url", "https://actions.example.com/#top"], "invalid public URL"),

@@ -63,11 +63,16 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
              use e.g. `head -c 32 /dev/urandom | base64`"
         );
     }
-    let dbs = store::connect(&config.database_url, schema, &config.db_options()).await?;
+    let dbs = store::connect(&config.database_url, schema, &config.db_options())
+        .await
+        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))?;
     let store = store::Store::new(dbs).await?;
     if let Some(key_path) = new_key_file {
         write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
     }
+    // Another key than the one the stored values were sealed with stops the start here, before
+    // anything is written (the admin token below).
+    v2::payload::KeyState::check_key(&store, config.encryption_key.as_deref().unwrap_or("")).await?;
     let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone())
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
@@ -243,6 +248,19 @@ fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
         }
     }
     (store::tokens::generate_secret(), Some(key_path))
+}
+
+/// What a database that cannot be opened is called in the start's error: the variable and the URL,
+/// its password left out.
+pub fn database_named(raw: &str) -> String {
+    let shown = match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_string(),
+    };
+    format!("ACTIONSD_DATABASE_URL {shown}")
 }
 
 /// Writes a newly generated key file, unless the database already holds values sealed with a key

@@ -88,17 +88,18 @@ enum TokenCommand {
 
 /// The command line, with the server's settings accepted before or after the subcommand
 /// (`actionsd --addr … serve` and `actionsd serve --addr …`).
-fn parse_cli() -> Cli {
+/// `exported` holds the `ACTIONSD_*` variables of the environment before `.env` was read.
+fn parse_cli(exported: &std::collections::HashSet<std::ffi::OsString>) -> Cli {
     use clap::{CommandFactory, FromArgMatches};
     let command = Cli::command().mut_args(|a| a.global(true));
-    let matches = command.clone().try_get_matches().unwrap_or_else(|e| refused(&command, e));
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| refused(&command, e))
+    let matches = command.clone().try_get_matches().unwrap_or_else(|e| refused(&command, e, exported));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| refused(&command, e, exported))
 }
 
 /// Ends the process for a refused command line or setting. clap names the flag; a value that came
 /// from an `ACTIONSD_*` variable (the environment or `.env`) is named by its variable as well, so
 /// that whoever set it there finds it.
-fn refused(command: &clap::Command, e: clap::Error) -> ! {
+fn refused(command: &clap::Command, e: clap::Error, exported: &std::collections::HashSet<std::ffi::OsString>) -> ! {
     use clap::error::{ContextKind, ContextValue};
     let flag = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(arg)) => arg.split_whitespace().next().map(str::to_string),
@@ -111,7 +112,11 @@ fn refused(command: &clap::Command, e: clap::Error) -> ! {
         let arg = command.get_arguments().find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag));
         if let Some((long, env)) = arg.and_then(|a| Some((a.get_long()?, a.get_env()?))) {
             if !given_as_flag(long) && std::env::var_os(env).is_some() {
-                eprintln!("(the value comes from the variable {})", env.to_string_lossy());
+                if exported.contains(env) {
+                    eprintln!("(the value comes from the variable {})", env.to_string_lossy());
+                } else {
+                    eprintln!("(the value comes from {} in .env)", env.to_string_lossy());
+                }
             }
         }
     }
@@ -186,10 +191,23 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "actionsd: {e:#}");
+            let _ = writeln!(std::io::stderr(), "actionsd: {}", error_text(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each said once: database errors repeat their cause in their own text.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 #[tokio::main]
@@ -201,6 +219,9 @@ async fn server_main() -> anyhow::Result<()> {
     if std::fs::metadata(".env").is_ok_and(|m| !m.is_file()) {
         anyhow::bail!(".env: not a file");
     }
+    // What was exported before `.env` adds its lines: a refused value is traced to one or the other.
+    let exported: std::collections::HashSet<std::ffi::OsString> =
+        std::env::vars_os().map(|(k, _)| k).filter(|k| k.to_string_lossy().starts_with("ACTIONSD_")).collect();
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {
             let hint =
@@ -208,7 +229,7 @@ async fn server_main() -> anyhow::Result<()> {
             anyhow::bail!(".env: {e}{hint}");
         }
     }
-    let cli = parse_cli();
+    let cli = parse_cli(&exported);
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::SandboxWorker { .. } => anyhow::bail!("sandbox-worker is started by the server"),
@@ -223,7 +244,9 @@ async fn server_main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             init_logging(&config.log_format);
-            store::connect(&config.database_url, None, &config.db_options()).await?;
+            store::connect(&config.database_url, None, &config.db_options())
+                .await
+                .map_err(|e| anyhow::Error::from(e).context(actionsd::database_named(&config.database_url)))?;
             tracing::info!("migrations applied");
         }
         Command::Serve => {

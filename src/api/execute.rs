@@ -219,7 +219,7 @@ fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> Api
     // NULs are looked for (the free-form members, claims and the like, keep all they hold).
     prune(schema, &mut context);
     let mut path = Vec::new();
-    if super::json::find_nul(None, &context, &mut path) {
+    if nul_in(schema, &context, &mut path) {
         return Err(ApiError::invalid(format!(
             "invalid {message}.Context{}: must not contain NUL characters",
             field_path(&path)
@@ -254,6 +254,36 @@ fn prune(schema: &Value, value: &mut Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// Whether a NUL is in `value` (a string or a key); `path` then leads to it: a member the schema
+/// names by its field name, a key of a free-form object as sent (`["myKey"]`, escaped).
+fn nul_in(schema: &Value, value: &Value, path: &mut Vec<String>) -> bool {
+    let parts = || std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => {
+            let item_schema = schema.get("items").unwrap_or(&Value::Null);
+            items.iter().enumerate().any(|(i, item)| {
+                path.push(format!("[{i}]"));
+                let found = nul_in(item_schema, item, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            })
+        }
+        Value::Object(map) => map.iter().any(|(key, member)| {
+            let named = parts().find_map(|part| part["properties"].get(key));
+            path.push(if named.is_some() { key.clone() } else { format!("[{key:?}]") });
+            let found = key.contains('\0') || nul_in(named.unwrap_or(&Value::Null), member, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        _ => false,
     }
 }
 

@@ -682,6 +682,17 @@ mod tests {
         }
     }
 
+    /// Each expression evaluates to its text: a script throws `String(result)`, and the run's
+    /// error text is the result.
+    #[track_caller]
+    fn each_evaluates_to(cases: &[(&str, &str)]) {
+        for (expression, expected) in cases {
+            let script = format!("function a(){{ throw String({expression}) }}");
+            let error = run_job(&job(&script)).error.unwrap_or_default();
+            assert_eq!(error.split(" at a (").next(), Some(*expected), "{expression}: {error}");
+        }
+    }
+
     #[test]
     fn repeat_as_the_specification_says() {
         let cases = [
@@ -700,11 +711,7 @@ mod tests {
             ("[String.prototype.repeat.name, String.prototype.repeat.length].join()", "repeat,1"),
             ("(function(){ var log = []; String.prototype.repeat.call({toString(){ log.push('s'); return 'q' }}, {valueOf(){ log.push('n'); return 2 }}); return log.join() })()", "s,n"),
         ];
-        for (expression, expected) in cases {
-            let script = format!("function a(){{ throw String({expression}) }}");
-            let error = run_job(&job(&script)).error.unwrap_or_default();
-            assert_eq!(error.split(" at a (").next(), Some(expected), "{expression}: {error}");
-        }
+        each_evaluates_to(&cases);
     }
 
     #[test]
@@ -728,16 +735,11 @@ mod tests {
             ("[JSON.parse.name, JSON.parse.length].join()", "parse,2"),
             ("JSON.parse('{\"items\":' + JSON.stringify(Array.from({length: 20000}, function (_, i) { return {id: i, name: 'n' + i} })) + '}').items[19999].name", "n19999"),
         ];
-        for (expression, expected) in cases {
-            let script = format!("function a(){{ throw String({expression}) }}");
-            let error = run_job(&job(&script)).error.unwrap_or_default();
-            assert_eq!(error.split(" at a (").next(), Some(expected), "{expression}: {error}");
-        }
+        each_evaluates_to(&cases);
     }
 
     #[test]
     fn at_with_any_index() {
-        // Each case throws its own String(result): the run's error text is the result.
         let cases = [
             ("'abc'.at(-1e20)", "undefined"),
             ("[1, 2, 3].at(-1e20)", "undefined"),
@@ -750,10 +752,6 @@ mod tests {
             ("[Array.prototype.at.name, Array.prototype.at.length, String.prototype.at.length].join()", "at,1,1"),
             ("Array.prototype.at.call({length: 2, 1: 'x'}, -1)", "x"),
         ];
-        for (expression, expected) in cases {
-            let script = format!("function a(){{ throw String({expression}) }}");
-            let error = run_job(&job(&script)).error.unwrap_or_default();
-            assert_eq!(error.split(" at a (").next(), Some(expected), "{expression}: {error}");
-        }
+        each_evaluates_to(&cases);
     }
 }

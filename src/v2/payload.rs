@@ -32,10 +32,22 @@ impl KeyState {
                     .map_err(|e| anyhow::anyhow!("storing the instance signing key: {e}"))?
             }
         };
-        let pem = crate::store::crypto::decrypt(encryption_key, &stored)
-            .map_err(|e| anyhow::anyhow!("the instance signing key cannot be read: {e}"))?;
+        let pem = open_sealed(encryption_key, &stored)?;
         let signing = SigningKey::from_pkcs8_pem(&pem).map_err(anyhow::Error::msg)?;
         Ok(KeyState { signing })
+    }
+
+    /// Whether `encryption_key` opens the instance signing key, when one is stored: checked at
+    /// start before anything is written, since a server given another key could read nothing
+    /// the old one sealed.
+    pub async fn check_key(store: &Store, encryption_key: &str) -> anyhow::Result<()> {
+        let stored = crate::store::orgs::get_setting(&store.db, SIGNING_KEY_SETTING)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the instance signing key: {e}"))?;
+        match stored {
+            Some(sealed) => open_sealed(encryption_key, &sealed).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// The JWKS document (`{"keys": [...]}`).
@@ -52,6 +64,11 @@ impl KeyState {
     pub fn sign_jwt(&self, payload: &[u8]) -> ApiResult<String> {
         self.signing.sign_jwt(payload).map_err(ApiError::internal)
     }
+}
+
+fn open_sealed(encryption_key: &str, sealed: &str) -> anyhow::Result<String> {
+    crate::store::crypto::decrypt(encryption_key, sealed)
+        .map_err(|e| anyhow::anyhow!("the instance signing key cannot be read: {e}"))
 }
 
 /// Inserts a setting unless it exists (inside a write transaction under the instance lock, and

@@ -178,14 +178,7 @@ async fn metadata_zitadel_does_not_send(s: &TestServer) {
     bind(s, &token, &org, "2", "5", &[("plan", plan, false)]).await;
     let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
     assert_eq!(r.body["append_claims"], json!([{"key": "plan", "value": "none"}]), "{r:?}");
-    let runs = runs_of(s, &token, 1).await;
-    let warnings = runs[0]["warnings"].as_array().cloned().unwrap_or_default();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.as_str().is_some_and(|w| w.starts_with("org metadata lookup failed") && w.contains("503"))),
-        "{runs:?}"
-    );
+    assert_metadata_warning(s, &token, "503").await;
 
     // One that answers 200 with something else (a proxy's page): the same failed lookup, and
     // nothing remembered, so the next call asks again and finds the metadata.
@@ -195,14 +188,7 @@ async fn metadata_zitadel_does_not_send(s: &TestServer) {
     bind(s, &token, &org, "2", "5", &[("plan", plan, false)]).await;
     let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
     assert_eq!(r.body["append_claims"], json!([{"key": "plan", "value": "none"}]), "{r:?}");
-    let runs = runs_of(s, &token, 1).await;
-    let warnings = runs[0]["warnings"].as_array().cloned().unwrap_or_default();
-    assert!(
-        warnings.iter().any(|w| w
-            .as_str()
-            .is_some_and(|w| w.starts_with("org metadata lookup failed") && w.contains("not a metadata list"))),
-        "{runs:?}"
-    );
+    assert_metadata_warning(s, &token, "not a metadata list").await;
     odd.reply_at(
         "/management/v1/metadata/_search",
         Answer::json(200, json!({"result": [{"key": "plan", "value": b64("\"gold\"")}]})),
@@ -210,6 +196,18 @@ async fn metadata_zitadel_does_not_send(s: &TestServer) {
     let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
     assert_eq!(r.body["append_claims"], json!([{"key": "plan", "value": "gold"}]), "{r:?}");
     assert_eq!(odd.requests_to("/management/v1/metadata/_search").len(), 2);
+}
+
+/// The one run of `token`'s organization warns that the org metadata lookup failed, saying `why`.
+async fn assert_metadata_warning(s: &TestServer, token: &str, why: &str) {
+    let runs = runs_of(s, token, 1).await;
+    let warnings = runs[0]["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.starts_with("org metadata lookup failed") && w.contains(why))),
+        "{runs:?}"
+    );
 }
 
 /// The metadata of each grant's organization (`getOrgMetadata()`) is read from ZITADEL with

@@ -1026,6 +1026,36 @@ fn actionsd_in(dir: &std::path::Path, url: &str, args: &[&str]) -> std::process:
     command
 }
 
+/// A server given another `ACTIONSD_ENCRYPTION_KEY` than the one its database's values were sealed
+/// with stops, naming the variable, before it writes anything: the admin token it was given is
+/// not registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_encryption_key_stops_the_start_before_any_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("sealed.db").display());
+    let key = ("ACTIONSD_ENCRYPTION_KEY", "the-first-key-of-this-database-0001".to_string());
+    let admin = ("ACTIONSD_ADMIN_TOKEN", "admin-token-of-the-first-start-0001".to_string());
+    let first =
+        Process::start(dir.path(), "first", &[("ACTIONSD_DATABASE_URL", url.clone()), key.clone(), admin.clone()])
+            .await;
+    assert!(first.terminate(Duration::from_secs(30)).is_some_and(|s| s.success()));
+    let refused = "admin-token-of-the-refused-start-01";
+    let out = actionsd_in(dir.path(), &url, &["serve"])
+        .env("ACTIONSD_ADDR", format!("127.0.0.1:{}", common::process::free_port()))
+        .env("ACTIONSD_ENCRYPTION_KEY", "another-key-than-the-first-one-0002")
+        .env("ACTIONSD_ADMIN_TOKEN", refused)
+        .output()
+        .expect("run actionsd");
+    assert!(!out.status.success(), "started with another key");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ACTIONSD_ENCRYPTION_KEY"), "{stderr}");
+    let again = Process::start(dir.path(), "again", &[("ACTIONSD_DATABASE_URL", url), key]).await;
+    let (status, _) = again.get("/management/v1/orgs/me", &admin.1).await;
+    assert_eq!(status, 200, "the first start's token still works");
+    let (status, body) = again.get("/management/v1/orgs/me", refused).await;
+    assert_eq!(status, 401, "the refused start registered its token: {body}");
+}
+
 /// The generated bootstrap admin token is never lost: when its file cannot be written the start
 /// fails and keeps no token, so the next start (with a writable path) generates one; a file that
 /// was there already is replaced by one of mode 0600, not written into.

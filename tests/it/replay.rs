@@ -89,7 +89,8 @@ async fn execute_records_redacted_contexts(s: &TestServer) {
     let context = json!({
         "claims": {"sub": "u2"}, "accessToken": "at-secret",
         "httpRequest": {"headers": {"Authorization": ["Bearer x"], "cookie": "c=1", "x-trace": "t"}},
-        "user": {"human": {"password": "pw"}, "client_secret": "cs"},
+        "authRequest": {"password": "pw", "client_secret": "cs"},
+        "user": {"human": {"firstName": "F", "password": "pw"}, "client_secret": "cs"},
     });
     let r = s.execute_trigger(&s.admin, "2", "4", context).await;
     let run_id = r.body["runId"].as_str().expect("a runId when recording").to_string();
@@ -103,8 +104,10 @@ async fn execute_records_redacted_contexts(s: &TestServer) {
     assert_eq!(stored["httpRequest"]["headers"]["cookie"], "[redacted]");
     // Only string values are replaced (the Authorization list is an array of strings: kept shape).
     assert_eq!(stored["httpRequest"]["headers"]["x-trace"], "t");
-    assert_eq!(stored["user"]["human"]["password"], "[redacted]");
-    assert_eq!(stored["user"]["client_secret"], "[redacted]");
+    assert_eq!(stored["authRequest"]["password"], "[redacted]");
+    assert_eq!(stored["authRequest"]["client_secret"], "[redacted]");
+    // Members the trigger's context does not have are dropped before anything is kept.
+    assert_eq!(stored["user"], json!({"human": {"firstName": "F"}}));
     assert_eq!(stored["claims"]["sub"], "u2");
     // Larger than 64 KiB: not stored (the call itself works, and still gets its run id).
     let big = json!({"claims": {"blob": "x".repeat(70 * 1024)}});

@@ -1108,7 +1108,8 @@ async fn unknown_context_members_are_dropped(s: &TestServer) {
     // theirs is refused too (the value reaches the token).
     for (context, field) in [
         (json!({"user": {"id": "a\u{0}b"}}), "Context.User.Id"),
-        (json!({"claims": {"k": {"deep": "a\u{0}b"}}}), "Context.Claims.K.Deep"),
+        (json!({"claims": {"k": {"deep": "a\u{0}b"}}}), "Context.Claims[\"k\"][\"deep\"]"),
+        (json!({"userGrants": [{"roles": ["r", "a\u{0}"]}]}), "Context.UserGrants[0].Roles[1]"),
     ] {
         let r = test("2", "4", "function t() {}", context).await;
         assert_eq!(r.status, 400, "{field}: {r:?}");

@@ -108,5 +108,15 @@ fn a_bad_env_file_or_value_stops_the_start_naming_it() {
     assert!(stderr.contains("ACTIONSD_SANDBOX_WORKERS"), "{stderr}");
     let (code, stderr) = refused_start(Some("ACTIONSD_MAX_ACTION_TIMEOUT=0s\n"), &[]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("ACTIONSD_MAX_ACTION_TIMEOUT"), "{stderr}");
+    assert!(stderr.contains("ACTIONSD_MAX_ACTION_TIMEOUT") && stderr.contains(".env"), "{stderr}");
+    // A retry step of 0s would retry a failing delivery without pause until its max age; a SQLite
+    // limit below what the schema takes could only fail after creating the files.
+    for (variable, value, says) in [
+        ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", "5s,0s", "must be more than zero"),
+        ("ACTIONSD_SQLITE_MAX_SIZE", "1KiB", "at least 512KiB"),
+    ] {
+        let (code, stderr) = refused_start(None, &[(variable, value)]);
+        assert_eq!(code, Some(2), "{variable}: {stderr}");
+        assert!(stderr.contains(variable) && stderr.contains(says), "{variable}: {stderr}");
+    }
 }

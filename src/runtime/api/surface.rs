@@ -355,8 +355,10 @@ static SHARED: &[&Shape] = &[
 // ---------------------------------------------------------------------------------------------
 // Members shared by several triggers.
 
-const AUTH_REQUEST_MEMBER: Member = data("authRequest", "AuthRequest", "The auth request of the login.");
-const HTTP_REQUEST_MEMBER: Member = data("httpRequest", "HttpRequest", "The HTTP request of the login.");
+const AUTH_REQUEST_MEMBER: Member =
+    data("authRequest", "AuthRequest | null", "The auth request of the login, or null when the context has none.");
+const HTTP_REQUEST_MEMBER: Member =
+    data("httpRequest", "HttpRequest | null", "The HTTP request of the login, or null when the context has none.");
 const AUTH_ERROR: Member = data("authError", "string", "Why the authentication failed, or \"none\" when it succeeded.");
 const GET_USER: Member = func("getUser", &[], "User", "The user.");
 const METADATA: Member = list(
@@ -413,7 +415,11 @@ static EXT_AUTH_CTX_V1: Shape = Shape {
         AUTH_ERROR,
         AUTH_REQUEST_MEMBER,
         HTTP_REQUEST_MEMBER,
-        data("providerInfo", "ProviderInfo", "The identity provider the user came from."),
+        data(
+            "providerInfo",
+            "ProviderInfo | null",
+            "The identity provider the user came from, or null when the context has none.",
+        ),
         object("org", &ORG, "The organization."),
     ]),
 };
@@ -1319,8 +1325,10 @@ pub fn served_context_schema(trigger: Trigger) -> Value {
         if let Some(Value::Object(props)) = obj.get_mut("properties") {
             props.values_mut().for_each(member);
         }
+        // The items of a list are not nullable: `null` is taken for an absent member, and a
+        // list has no absent items (`[null]` is refused, naming the item).
         if let Some(items) = obj.get_mut("items") {
-            member(items);
+            within(items);
         }
         for key in ["anyOf", "allOf"] {
             if let Some(Value::Array(branches)) = obj.get_mut(key) {
