@@ -118,7 +118,17 @@ fn schedule_arg(s: &str) -> Result<Schedule, String> {
         .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| positive_duration_arg(p).map(|d| d.as_std()))
+        .map(|p| {
+            // A step under 100ms would retry a failing delivery all but without pause until its
+            // max age (thousands of attempts a minute against one receiver).
+            duration_arg(p).map(|d| d.as_std()).and_then(|d| {
+                if d < std::time::Duration::from_millis(100) {
+                    Err(format!("retry step {p:?} must be at least 100ms"))
+                } else {
+                    Ok(d)
+                }
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() {
         return Err("the retry schedule needs at least one step".into());
@@ -409,8 +419,8 @@ mod tests {
             (&["--http-allow-list", "bad name!"], "invalid allow list entry"),
             (&["--public-url", "notaurl"], "invalid public URL"),
             (&["--max-body-bytes-in-flight", "64KiB"], "at least 1MiB"),
-            (&["--delivery-retry-schedule", "0s"], "must be more than zero"),
-            (&["--delivery-retry-schedule", "5s,0s"], "must be more than zero"),
+            (&["--delivery-retry-schedule", "0s"], "at least 100ms"),
+            (&["--delivery-retry-schedule", "5s,0.000000001s"], "at least 100ms"),
             (&["--sqlite-max-size", "1KiB"], "at least 512KiB"),
             (&["--sqlite-max-size", "0"], "at least 512KiB"),
             (&["--public-url", "ftp://actions.example.com"], "invalid public URL"),

@@ -214,7 +214,7 @@ pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| anyhow::anyhow!("cannot open {lock_path}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{}: cannot open {lock_path}: {e}", database_named(url)))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
@@ -254,11 +254,30 @@ fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
 /// its password left out.
 pub fn database_named(raw: &str) -> String {
     let shown = match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            // A password may also be a parameter (`?password=…`, `sslpassword`).
+            if url.query_pairs().any(|(k, _)| k.to_ascii_lowercase().contains("pass")) {
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k.to_ascii_lowercase().contains("pass") { "***".into() } else { v.into_owned() };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             url.to_string()
         }
-        _ => raw.to_string(),
+        // Not a URL this could take apart: its scheme only, since it may hold a password anywhere.
+        Err(_) => match raw.split_once("://") {
+            Some((scheme, _)) if scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') => {
+                format!("{scheme}://…")
+            }
+            _ => "(not shown)".to_string(),
+        },
     };
     format!("ACTIONSD_DATABASE_URL {shown}")
 }
@@ -549,4 +568,24 @@ async fn refresh_auth(state: AppState, stop: tokio::sync::watch::Receiver<bool>)
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_database_is_named_without_its_password() {
+        for (url, shown) in [
+            ("postgres://app:s3cret@db:5432/actions", "ACTIONSD_DATABASE_URL postgres://app:***@db:5432/actions"),
+            (
+                "postgres://db/actions?user=app&password=s3cret&sslmode=require",
+                "ACTIONSD_DATABASE_URL postgres://db/actions?user=app&password=***&sslmode=require",
+            ),
+            ("sqlite://actionsd.db?mode=rwc", "ACTIONSD_DATABASE_URL sqlite://actionsd.db?mode=rwc"),
+            ("host=db password=s3cret", "ACTIONSD_DATABASE_URL (not shown)"),
+            ("postgres://app:s3cret@[::1/x", "ACTIONSD_DATABASE_URL postgres://…"),
+        ] {
+            let named = super::database_named(url);
+            assert_eq!(named, shown, "{url}");
+        }
+    }
 }

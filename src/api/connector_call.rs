@@ -253,7 +253,9 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
             }
             // No action ran: the context is still recorded for replay (when the org records them).
             (Some(mapped), Some(org), None) => {
-                s.execute.record_context_only(org, mapped.trigger, &mapped.context).await
+                let mut context = mapped.context.clone();
+                crate::runtime::api::surface::prune_context(mapped.trigger, &mut context);
+                s.execute.record_context_only(org, mapped.trigger, &context).await
             }
             _ => {}
         }
@@ -351,6 +353,9 @@ pub(crate) async fn evaluate(
         return Ok(pass(Some(mapped), Some(org)));
     }
     resolve::add_metadata(api, access.as_ref(), &mut mapped, payload, lookup_deadline).await;
+    // What ZITADEL sends beyond the trigger's context (fields of newer versions) is not the
+    // scripts' to see, as with `_execute`: dropped once the lookups have read what they need.
+    crate::runtime::api::surface::prune_context(mapped.trigger, &mut mapped.context);
     let budget = crate::domain::Duration { nanos: c.call_timeout_nanos };
     let report = s.execute.run_for_connector(org, mapped.trigger, &mapped.context, deadline, budget).await?;
     if report.runs.is_empty() {

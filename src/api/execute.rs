@@ -217,7 +217,7 @@ fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> Api
     }
     // Unknown members are ignored: gone before a script or an answer could see them, and before
     // NULs are looked for (the free-form members, claims and the like, keep all they hold).
-    prune(schema, &mut context);
+    crate::runtime::api::surface::prune(schema, &mut context);
     let mut path = Vec::new();
     if nul_in(schema, &context, &mut path) {
         return Err(ApiError::invalid(format!(
@@ -226,35 +226,6 @@ fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> Api
         )));
     }
     Ok(context)
-}
-
-/// Drops the members of an object that its schema does not name, where the schema names its
-/// members (`properties`, with those of `allOf` at the top: keys other triggers read); objects
-/// whose schema names none (free-form: claims, an auth request) keep every member.
-fn prune(schema: &Value, value: &mut Value) {
-    let parts = || std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
-    match value {
-        Value::Object(map) => {
-            if !parts().any(|part| part["properties"].as_object().is_some_and(|p| !p.is_empty())) {
-                return;
-            }
-            map.retain(|key, member| match parts().find_map(|part| part["properties"].get(key)) {
-                Some(sub) => {
-                    prune(sub, member);
-                    true
-                }
-                None => false,
-            });
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for item in items {
-                    prune(item_schema, item);
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Whether a NUL is in `value` (a string or a key); `path` then leads to it: a member the schema
@@ -276,7 +247,9 @@ fn nul_in(schema: &Value, value: &Value, path: &mut Vec<String>) -> bool {
         }
         Value::Object(map) => map.iter().any(|(key, member)| {
             let named = parts().find_map(|part| part["properties"].get(key));
-            path.push(if named.is_some() { key.clone() } else { format!("[{key:?}]") });
+            // A key as sent, JSON-escaped (it may hold the NUL itself).
+            let quoted = serde_json::to_string(key).unwrap_or_default();
+            path.push(if named.is_some() { key.clone() } else { format!("[{quoted}]") });
             let found = key.contains('\0') || nul_in(named.unwrap_or(&Value::Null), member, path);
             if !found {
                 path.pop();
@@ -287,12 +260,8 @@ fn nul_in(schema: &Value, value: &Value, path: &mut Vec<String>) -> bool {
     }
 }
 
-/// The context schemas, built once (they are constant).
 fn context_schema(trigger: Trigger) -> &'static Value {
-    static SCHEMAS: std::sync::OnceLock<Vec<(Trigger, Value)>> = std::sync::OnceLock::new();
-    let all = SCHEMAS
-        .get_or_init(|| Trigger::ALL.iter().map(|t| (*t, crate::runtime::api::surface::context_schema(*t))).collect());
-    &all.iter().find(|(t, _)| *t == trigger).expect("a schema for every trigger").1
+    crate::runtime::api::surface::checked_context_schema(trigger)
 }
 
 /// `.Field.Items[0].Roles`: each name with its first letter upper-cased, as protobuf

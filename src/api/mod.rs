@@ -582,9 +582,17 @@ pub(crate) fn normalize_message(
         "ExecuteFlowTrigger" | "TestAction" => take_free_form(&mut value),
         _ => Vec::new(),
     };
+    // A dry run's ZITADEL payload is read as the connector reads a real call's body: as sent.
+    let payload = match rpc.method {
+        "TestConnectionCall" => value.as_object_mut().and_then(|map| map.remove("payload")).filter(|p| !p.is_null()),
+        _ => None,
+    };
     json::strip_nulls(&mut value);
     if let Some(serde_json::Value::Object(context)) = value.get_mut("context") {
         context.extend(free);
+    }
+    if let (Some(payload), serde_json::Value::Object(map)) = (payload, &mut value) {
+        map.insert("payload".into(), payload);
     }
     // A secret's value is stored encrypted, never as text, and may be any UTF-8 (authoring.md §1);
     // its name is held to a pattern that has no NUL anyway.

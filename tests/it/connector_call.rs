@@ -473,6 +473,25 @@ async fn dry_run(s: &TestServer) {
     assert_eq!(runs_of(s, &token, 1).await.len(), 1, "only the real call's run is stored");
     let health = wait_health(s, &url, |h| h.get("calls").is_some()).await;
     assert_eq!(health["calls"], "1", "the dry runs are not counted: {health}");
+    // The payload is taken as sent, nulls included, as a real call's body is.
+    let request =
+        json!({"fullMethod": "/zitadel.user.v2.UserService/ListUsers", "request": {"limit": 3, "query": null}});
+    let r = s.post(&test, &s.admin, json!({"payload": request})).await;
+    assert_eq!(r.body["reply"], json!({"limit": 3, "query": null}), "{r:?}");
+    // Members ZITADEL sends beyond the trigger's context (fields of a newer version) do not reach
+    // the scripts, as with `_execute`; the members the context has do.
+    let seen = "function seen(ctx, api) { var u = ctx.v1.getUser(); \
+                api.v1.claims.setClaim('seen', [typeof u.extraTop, typeof u.human.extra, u.human.firstName]); }";
+    bind(s, &token, &org, "2", "5", &[("seen", seen, false)]).await;
+    let mut payload = token_payload("preaccesstoken", "zorg");
+    payload["user"]["extra_top"] = json!(1);
+    payload["user"]["human"]["extra"] = json!("x");
+    let r = s.post(&test, &s.admin, json!({"payload": payload})).await;
+    assert_eq!(
+        r.body["reply"],
+        json!({"append_claims": [{"key": "seen", "value": ["undefined", "undefined", "Ann"]}]}),
+        "{r:?}"
+    );
 }
 
 async fn registration_requests(s: &TestServer) {

@@ -109,10 +109,11 @@ fn a_bad_env_file_or_value_stops_the_start_naming_it() {
     let (code, stderr) = refused_start(Some("ACTIONSD_MAX_ACTION_TIMEOUT=0s\n"), &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("ACTIONSD_MAX_ACTION_TIMEOUT") && stderr.contains(".env"), "{stderr}");
-    // A retry step of 0s would retry a failing delivery without pause until its max age; a SQLite
+    // A retry step under 100ms would retry a failing delivery all but without pause; a SQLite
     // limit below what the schema takes could only fail after creating the files.
     for (variable, value, says) in [
-        ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", "5s,0s", "must be more than zero"),
+        ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", "5s,0s", "at least 100ms"),
+        ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", "0.000000001s", "at least 100ms"),
         ("ACTIONSD_SQLITE_MAX_SIZE", "1KiB", "at least 512KiB"),
     ] {
         let (code, stderr) = refused_start(None, &[(variable, value)]);

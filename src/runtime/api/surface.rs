@@ -1292,6 +1292,49 @@ fn context_fields(trigger: Trigger) -> Vec<(&'static str, Value)> {
     }
 }
 
+/// The context schema the server checks `_execute`'s contexts against, built once per trigger
+/// (it is constant).
+pub fn checked_context_schema(trigger: Trigger) -> &'static Value {
+    static SCHEMAS: std::sync::OnceLock<Vec<(Trigger, Value)>> = std::sync::OnceLock::new();
+    let all = SCHEMAS.get_or_init(|| Trigger::ALL.iter().map(|t| (*t, context_schema(*t))).collect());
+    &all.iter().find(|(t, _)| *t == trigger).expect("a schema for every trigger").1
+}
+
+/// A trigger's context without the members its shape does not name (execute.md: unknown fields
+/// are ignored), whoever built it: `_execute`'s caller or the connector from ZITADEL's payload.
+pub fn prune_context(trigger: Trigger, context: &mut Value) {
+    prune(checked_context_schema(trigger), context);
+}
+
+/// Drops the members of an object that its schema does not name, where the schema names its
+/// members (`properties`, with those of `allOf` at the top: keys other triggers read); objects
+/// whose schema names none (free-form: claims, an auth request) keep every member.
+pub fn prune(schema: &Value, value: &mut Value) {
+    let parts = || std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
+    match value {
+        Value::Object(map) => {
+            if !parts().any(|part| part["properties"].as_object().is_some_and(|p| !p.is_empty())) {
+                return;
+            }
+            map.retain(|key, member| match parts().find_map(|part| part["properties"].get(key)) {
+                Some(sub) => {
+                    prune(sub, member);
+                    true
+                }
+                None => false,
+            });
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for item in items {
+                    prune(item_schema, item);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The context schema as served (`context.schema.json`), which says what `_execute` takes: a
 /// `null` member anywhere in the context is taken as absent (or, in the free-form members, as a
 /// value), so every member's schema also admits `null`. (The server's own check reads the schema
