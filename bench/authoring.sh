@@ -16,10 +16,7 @@ command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; 
 DURATION=${DURATION:-10s}
 PORT=${PORT:-18095}
 BASE="http://127.0.0.1:$PORT"
-if [[ -z ${BIN:-} ]]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/actionsd
-fi
+BIN=$(release_binary)
 WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT

@@ -14,10 +14,7 @@ command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; 
 DURATION=${DURATION:-8s}
 SHORT=${SHORT:-5s}
 PORT=${PORT:-18095}
-if [[ -z ${BIN:-} ]]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/actionsd
-fi
+BIN=$(release_binary)
 WORK=$(mktemp -d)
 SERVER_PID=
 trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -7,16 +7,15 @@
 # Needs wrk and h2load (Debian packages wrk and nghttp2-client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 command -v h2load >/dev/null || { echo "h2load is required: apt-get install nghttp2-client" >&2; exit 1; }
 ROUNDS=${ROUNDS:-4}
 SECS=${DURATION:-6}
 PORT=${PORT:-18097}
 BASE="http://127.0.0.1:$PORT"
-if [[ -z ${BIN:-} ]]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/actionsd
-fi
+BIN=$(release_binary)
 WORK=$(mktemp -d)
 TOKEN=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 43)
 (cd "$WORK" && RUST_LOG=warn ACTIONSD_ADDR="127.0.0.1:$PORT" ACTIONSD_ADMIN_TOKEN="$TOKEN" exec "$BIN" serve >"$WORK/server.log" 2>&1) &

@@ -1,5 +1,15 @@
 # Shared by the benchmark scripts.
 
+# The server binary to measure: $BIN when given, else a release build of this checkout.
+release_binary() {
+  if [[ -n ${BIN:-} ]]; then
+    echo "$BIN"
+  else
+    cargo build --release --quiet >&2
+    echo "$PWD/target/release/actionsd"
+  fi
+}
+
 # Turns `wrk --latency` output (stdin) into one Markdown table row: label, req/s, p50, p99, non-2xx.
 summary() {
   awk -v label="$1" '

@@ -17,10 +17,7 @@ SCENARIOS=${SCENARIOS:-get create list}
 wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 PORT=${PORT:-18080}
 BASE="http://127.0.0.1:$PORT"
-if [[ -z ${BIN:-} ]]; then
-  cargo build --release --quiet
-  BIN=$PWD/target/release/actionsd
-fi
+BIN=$(release_binary)
 WORK=$(mktemp -d)
 trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 TOKEN=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 43)

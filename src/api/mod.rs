@@ -345,7 +345,12 @@ pub fn parse_request<T: DeserializeOwned>(value: serde_json::Value, rpc: &Rpc) -
             path = format!("{path}{sep}{sub}");
             inner = rest.to_string();
         }
-        let field = field_path(&path);
+        // A key of the secret overrides (the requests' one map field) is named as sent, as the
+        // overrides' own checks name it (`Secrets["CRM_KEY"]`), not re-cased like a field.
+        let field = match path.strip_prefix("secrets.") {
+            Some(key) => format!("Secrets[{key:?}]"),
+            None => field_path(&path),
+        };
         let msg = if field.is_empty() { rpc.message_name() } else { format!("{}.{}", rpc.message_name(), field) };
         invalid_shape(rpc, format!("invalid {msg}: {inner}"))
     })

@@ -310,15 +310,37 @@ fn new_context_within(memory_limit: u64) -> Result<Context, String> {
     Ok(ctx)
 }
 
+/// Puts `function` on `object` as a built-in method: named `name`, `length` arguments, not a
+/// constructor, writable and configurable but not enumerable (as the specification's own).
+fn define_builtin(
+    ctx: &mut Context,
+    object: &boa_engine::JsObject,
+    name: &'static str,
+    length: usize,
+    function: boa_engine::NativeFunction,
+) -> boa_engine::JsResult<()> {
+    use boa_engine::object::FunctionObjectBuilder;
+    use boa_engine::property::PropertyDescriptor;
+    let function = FunctionObjectBuilder::new(ctx.realm(), function)
+        .name(JsString::from(name))
+        .length(length)
+        .constructor(false)
+        .build();
+    object.define_property_or_throw(
+        JsString::from(name),
+        PropertyDescriptor::builder().value(function).writable(true).enumerable(false).configurable(true),
+        ctx,
+    )?;
+    Ok(())
+}
+
 /// `JSON.parse` of the engine parses the text as script source, about 8 KB of memory per small
 /// object: a 265 KB answer of 7,800 objects ran into the 64 MiB memory limit. Text without a
 /// reviver is read by the reader of `fetch`'s `json()` (members in order, a later duplicate
 /// winning, `__proto__` an ordinary member, `-0` kept); with a reviver, or text that reader
 /// refuses, the engine's own parse decides, so its errors and its reviver walk stay as they are.
 fn lean_json_parse(ctx: &mut Context) -> boa_engine::JsResult<()> {
-    use boa_engine::object::FunctionObjectBuilder;
-    use boa_engine::property::PropertyDescriptor;
-    use boa_engine::{js_string, JsObject, JsValue, NativeFunction};
+    use boa_engine::{js_string, JsObject, NativeFunction};
     let json = ctx.intrinsics().objects().json();
     let Some(original) = json.get(js_string!("parse"), ctx)?.as_object() else { return Ok(()) };
     let parse = NativeFunction::from_copy_closure_with_captures(
@@ -334,14 +356,7 @@ fn lean_json_parse(ctx: &mut Context) -> boa_engine::JsResult<()> {
         },
         original,
     );
-    let function =
-        FunctionObjectBuilder::new(ctx.realm(), parse).name(js_string!("parse")).length(2).constructor(false).build();
-    json.define_property_or_throw(
-        js_string!("parse"),
-        PropertyDescriptor::builder().value(function).writable(true).enumerable(false).configurable(true),
-        ctx,
-    )?;
-    Ok(())
+    define_builtin(ctx, &json, "parse", 2, parse)
 }
 
 /// `String.prototype.repeat` of the engine holds a 16-byte slice per repetition while it builds
@@ -349,10 +364,8 @@ fn lean_json_parse(ctx: &mut Context) -> boa_engine::JsResult<()> {
 /// replacement builds n copies by doubling: about log2(n) concatenations of two strings, at most
 /// about three times the result's size at once. The steps and errors are the specification's.
 fn lean_repeat(ctx: &mut Context) -> boa_engine::JsResult<()> {
-    use boa_engine::object::FunctionObjectBuilder;
-    use boa_engine::property::PropertyDescriptor;
     use boa_engine::value::IntegerOrInfinity;
-    use boa_engine::{js_string, JsNativeError, JsString, NativeFunction};
+    use boa_engine::{js_string, JsNativeError, NativeFunction};
     let repeat = NativeFunction::from_fn_ptr(|this, args, ctx| {
         let this = this.require_object_coercible()?;
         let string = this.to_string(ctx)?;
@@ -392,22 +405,14 @@ fn lean_repeat(ctx: &mut Context) -> boa_engine::JsResult<()> {
         }
         Ok(result.into())
     });
-    let function =
-        FunctionObjectBuilder::new(ctx.realm(), repeat).name(js_string!("repeat")).length(1).constructor(false).build();
-    ctx.intrinsics().constructors().string().prototype().define_property_or_throw(
-        js_string!("repeat"),
-        PropertyDescriptor::builder().value(function).writable(true).enumerable(false).configurable(true),
-        ctx,
-    )?;
-    Ok(())
+    let string_prototype = ctx.intrinsics().constructors().string().prototype();
+    define_builtin(ctx, &string_prototype, "repeat", 1, repeat)
 }
 
 /// `Array.prototype.at` and `String.prototype.at` of the engine negate the index, which panics
 /// (the worker crashes) for an index of -2^63 or below, e.g. `"abc".at(-1e20)`. Each is wrapped
 /// so that such an index reaches it as -2^53, where the result is the same (`undefined`).
 fn guard_at(ctx: &mut Context) -> boa_engine::JsResult<()> {
-    use boa_engine::object::FunctionObjectBuilder;
-    use boa_engine::property::PropertyDescriptor;
     use boa_engine::value::IntegerOrInfinity;
     use boa_engine::{js_string, JsObject, JsValue, NativeFunction};
     const FLOOR: i64 = -(1 << 53);
@@ -427,16 +432,7 @@ fn guard_at(ctx: &mut Context) -> boa_engine::JsResult<()> {
             },
             original,
         );
-        let function = FunctionObjectBuilder::new(ctx.realm(), guarded)
-            .name(js_string!("at"))
-            .length(1)
-            .constructor(false)
-            .build();
-        prototype.define_property_or_throw(
-            js_string!("at"),
-            PropertyDescriptor::builder().value(function).writable(true).enumerable(false).configurable(true),
-            ctx,
-        )?;
+        define_builtin(ctx, &prototype, "at", 1, guarded)?;
     }
     Ok(())
 }

@@ -322,6 +322,9 @@ async fn test_overrides_without_storing(s: &TestServer) {
     assert_invalid_prefix(&r, "invalid TestActionRequest.Secrets[");
     let r = s.test_action(&s.admin, body(json!({"OK": ""}))).await;
     assert_invalid_prefix(&r, "invalid TestActionRequest.Secrets[");
+    // A value of the wrong type names the key as sent, not re-cased like a field.
+    let r = s.test_action(&s.admin, body(json!({"CRM_KEY": 5}))).await;
+    assert_invalid_prefix(&r, "invalid TestActionRequest.Secrets[\"CRM_KEY\"]: invalid type");
 }
 
 /// Redaction comes before every bound, in one pass, and covers the JSON spelling of a value: a
