@@ -63,9 +63,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
              use e.g. `head -c 32 /dev/urandom | base64`"
         );
     }
-    let dbs = store::connect(&config.database_url, schema, &config.db_options())
-        .await
-        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))?;
+    let dbs = connect_database(&config, schema).await?;
     let store = store::Store::new(dbs).await?;
     if let Some(key_path) = new_key_file {
         write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
@@ -250,6 +248,13 @@ fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
     (store::tokens::generate_secret(), Some(key_path))
 }
 
+/// The configured database, connected and migrated; an error names it (see [`database_named`]).
+pub async fn connect_database(config: &Config, schema: Option<&str>) -> anyhow::Result<store::Databases> {
+    store::connect(&config.database_url, schema, &config.db_options())
+        .await
+        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))
+}
+
 /// What a database that cannot be opened is called in the start's error: the variable and the URL,
 /// its password left out.
 pub fn database_named(raw: &str) -> String {
@@ -259,11 +264,12 @@ pub fn database_named(raw: &str) -> String {
                 let _ = url.set_password(Some("***"));
             }
             // A password may also be a parameter (`?password=…`, `sslpassword`).
-            if url.query_pairs().any(|(k, _)| k.to_ascii_lowercase().contains("pass")) {
+            let secret = |key: &str| key.to_ascii_lowercase().contains("pass");
+            if url.query_pairs().any(|(k, _)| secret(&k)) {
                 let pairs: Vec<(String, String)> = url
                     .query_pairs()
                     .map(|(k, v)| {
-                        let v = if k.to_ascii_lowercase().contains("pass") { "***".into() } else { v.into_owned() };
+                        let v = if secret(&k) { "***".into() } else { v.into_owned() };
                         (k.into_owned(), v)
                     })
                     .collect();

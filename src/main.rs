@@ -244,9 +244,7 @@ async fn server_main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             init_logging(&config.log_format);
-            store::connect(&config.database_url, None, &config.db_options())
-                .await
-                .map_err(|e| anyhow::Error::from(e).context(actionsd::database_named(&config.database_url)))?;
+            actionsd::connect_database(&config, None).await?;
             tracing::info!("migrations applied");
         }
         Command::Serve => {

@@ -896,10 +896,10 @@ async fn rotate_at_zitadel(
         .filter(|k| !k.is_empty())
         .ok_or_else(|| refused("the answer has no signingKey".into()))?;
     // Held to the rule of configured keys: a key the connection could not be given is not stored.
-    if !(16..=200).contains(&new_key.chars().count()) || new_key.contains('\0') {
+    let chars = new_key.chars().count();
+    if !(16..=200).contains(&chars) || new_key.contains('\0') {
         return Err(refused(format!(
-            "the answer's signingKey is not a key of 16 to 200 characters without NUL ({} characters)",
-            new_key.chars().count()
+            "the answer's signingKey is not a key of 16 to 200 characters without NUL ({chars} characters)"
         )));
     }
     let enc = crypto::encrypt(encryption_key(s), new_key).map_err(ApiError::internal)?;

@@ -231,7 +231,6 @@ fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> Api
 /// Whether a NUL is in `value` (a string or a key); `path` then leads to it: a member the schema
 /// names by its field name, a key of a free-form object as sent (`["myKey"]`, escaped).
 fn nul_in(schema: &Value, value: &Value, path: &mut Vec<String>) -> bool {
-    let parts = || std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
     match value {
         Value::String(text) => text.contains('\0'),
         Value::Array(items) => {
@@ -246,7 +245,7 @@ fn nul_in(schema: &Value, value: &Value, path: &mut Vec<String>) -> bool {
             })
         }
         Value::Object(map) => map.iter().any(|(key, member)| {
-            let named = parts().find_map(|part| part["properties"].get(key));
+            let named = crate::runtime::api::surface::member_schema(schema, key);
             // A key as sent, JSON-escaped (it may hold the NUL itself).
             let quoted = serde_json::to_string(key).unwrap_or_default();
             path.push(if named.is_some() { key.clone() } else { format!("[{quoted}]") });

@@ -588,44 +588,29 @@ pub(crate) fn normalize_message(
         _ => Vec::new(),
     };
     // A dry run's ZITADEL payload is read as the connector reads a real call's body: as sent.
-    let payload = match rpc.method {
-        "TestConnectionCall" => value.as_object_mut().and_then(|map| map.remove("payload")).filter(|p| !p.is_null()),
-        _ => None,
-    };
-    json::strip_nulls(&mut value);
+    let as_sent: &[&str] = if rpc.method == "TestConnectionCall" { &["payload"] } else { &[] };
+    with_aside(&mut value, as_sent, json::strip_nulls);
     if let Some(serde_json::Value::Object(context)) = value.get_mut("context") {
         context.extend(free);
-    }
-    if let (Some(payload), serde_json::Value::Object(map)) = (payload, &mut value) {
-        map.insert("payload".into(), payload);
     }
     // A secret's value is stored encrypted, never as text, and may be any UTF-8 (authoring.md §1);
     // its name is held to a pattern that has no NUL anyway.
     if rpc.method == "SetActionSecret" {
         return Ok(value);
     }
-    // So may the values of a dry run's secret overrides, which are never stored at all.
-    let overrides = match rpc.method {
-        "TestAction" | "ReplayTrigger" => value.as_object_mut().and_then(|map| map.remove("secrets")),
-        _ => None,
-    };
-    // A trigger's context is checked against its trigger's shape, where its unknown members are
+    // So may the values of a dry run's secret overrides, which are never stored at all. A
+    // trigger's context is checked against its trigger's shape, where its unknown members are
     // dropped before NULs are looked for (execute.rs, `check_context`).
-    let context = match rpc.method {
-        "ExecuteFlowTrigger" | "TestAction" => value.as_object_mut().and_then(|map| map.remove("context")),
-        _ => None,
+    let own_check: &[&str] = match rpc.method {
+        "TestAction" => &["secrets", "context"],
+        "ReplayTrigger" => &["secrets"],
+        "ExecuteFlowTrigger" => &["context"],
+        _ => &[],
     };
     let mut path = Vec::new();
     // Only in the message's own fields: unknown ones are ignored, whatever they hold.
-    let has_nul = json::find_nul(grpc::request_descriptor(protos, rpc), &value, &mut path);
-    if let serde_json::Value::Object(map) = &mut value {
-        if let Some(overrides) = overrides {
-            map.insert("secrets".into(), overrides);
-        }
-        if let Some(context) = context {
-            map.insert("context".into(), context);
-        }
-    }
+    let desc = grpc::request_descriptor(protos, rpc);
+    let has_nul = with_aside(&mut value, own_check, |value| json::find_nul(desc, value, &mut path));
     if has_nul {
         // `queries`, `[0]`, `name` → `Queries[0].Name`, as serde's paths read.
         let mut joined = String::new();
@@ -642,6 +627,20 @@ pub(crate) fn normalize_message(
         )));
     }
     Ok(value)
+}
+
+/// Runs `step` on a message with its members `names` set aside (absent while it runs), then puts
+/// them back as they were.
+fn with_aside<R>(value: &mut serde_json::Value, names: &[&str], step: impl FnOnce(&mut serde_json::Value) -> R) -> R {
+    let aside: Vec<(String, serde_json::Value)> = match value.as_object_mut() {
+        Some(map) => names.iter().filter_map(|name| map.remove_entry(*name)).collect(),
+        None => Vec::new(),
+    };
+    let result = step(value);
+    if let Some(map) = value.as_object_mut() {
+        map.extend(aside);
+    }
+    result
 }
 
 /// The members of a trigger context that are passed through as given (runtime-v1 §4.5), taken

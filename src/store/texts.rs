@@ -50,22 +50,23 @@ pub async fn insert<A: ActiveModelTrait, C: ConnectionTrait>(conn: &C, model: &A
 /// `SELECT "t"."c1", … FROM "t" WHERE "t"."k1" = ? AND …`: every column of `E`, as sea-query
 /// renders `E::find().filter(k1.eq(v1))…` (without `.one()`'s `LIMIT`).
 pub fn select_statement<E: EntityTrait>(backend: DatabaseBackend, filters: Vec<(E::Column, Value)>) -> Statement {
-    let table = E::default().table_name().to_string();
+    let entity = E::default();
+    let table = entity.table_name();
     let mut sql = String::with_capacity(512);
     sql.push_str("SELECT ");
     for (n, column) in E::Column::iter().enumerate() {
         if n > 0 {
             sql.push_str(", ");
         }
-        push_column(&mut sql, &table, sea_orm::IdenStatic::as_str(&column));
+        push_column(&mut sql, table, sea_orm::IdenStatic::as_str(&column));
     }
-    for piece in [" FROM \"", table.as_str(), "\""] {
+    for piece in [" FROM \"", table, "\""] {
         sql.push_str(piece);
     }
     let mut values = Vec::with_capacity(filters.len());
     for (column, value) in filters {
         sql.push_str(if values.is_empty() { " WHERE " } else { " AND " });
-        push_column(&mut sql, &table, sea_orm::IdenStatic::as_str(&column));
+        push_column(&mut sql, table, sea_orm::IdenStatic::as_str(&column));
         sql.push_str(" = ");
         values.push(value);
         push_mark(&mut sql, backend, values.len());

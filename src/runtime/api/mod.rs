@@ -8,12 +8,7 @@ mod getters;
 mod modules;
 mod setters;
 pub mod surface;
-
-/// `text` read as `JSON.parse` reads it, by the reader of `fetch`'s `json()`; None where that
-/// reader refuses it (the engine's own parser then decides, with its errors).
-pub fn parse_json(text: &str, ctx: &mut boa_engine::Context) -> Option<boa_engine::JsValue> {
-    modules::parse_json(text, ctx)
-}
+pub use modules::parse_json;
 
 use console::*;
 use getters::*;

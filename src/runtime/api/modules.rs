@@ -100,7 +100,7 @@ pub(super) fn response_json(this: &JsValue, _: &[JsValue], ctx: &mut Context) ->
 
 /// `text` read into script values as `JSON.parse` builds them; None where the reader refuses it
 /// (malformed text, nesting past 128 levels, a number past the double range).
-pub(super) fn parse_json(text: &str, ctx: &mut Context) -> Option<JsValue> {
+pub fn parse_json(text: &str, ctx: &mut Context) -> Option<JsValue> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = serde::de::DeserializeSeed::deserialize(JsonToJs { ctx }, &mut de).ok()?;
     de.end().ok()?;

@@ -1310,13 +1310,12 @@ pub fn prune_context(trigger: Trigger, context: &mut Value) {
 /// members (`properties`, with those of `allOf` at the top: keys other triggers read); objects
 /// whose schema names none (free-form: claims, an auth request) keep every member.
 pub fn prune(schema: &Value, value: &mut Value) {
-    let parts = || std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
     match value {
         Value::Object(map) => {
-            if !parts().any(|part| part["properties"].as_object().is_some_and(|p| !p.is_empty())) {
+            if !names_members(schema) {
                 return;
             }
-            map.retain(|key, member| match parts().find_map(|part| part["properties"].get(key)) {
+            map.retain(|key, member| match member_schema(schema, key) {
                 Some(sub) => {
                     prune(sub, member);
                     true
@@ -1333,6 +1332,22 @@ pub fn prune(schema: &Value, value: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// The parts of an object's schema that name members: itself and, at a context's top, its
+/// `allOf` (keys other triggers read).
+fn schema_parts(schema: &Value) -> impl Iterator<Item = &Value> {
+    std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten())
+}
+
+/// Whether an object's schema names its members (else the object is free-form).
+pub fn names_members(schema: &Value) -> bool {
+    schema_parts(schema).any(|part| part["properties"].as_object().is_some_and(|p| !p.is_empty()))
+}
+
+/// The schema of the member `key` of an object of `schema`; None for a member it does not name.
+pub fn member_schema<'a>(schema: &'a Value, key: &str) -> Option<&'a Value> {
+    schema_parts(schema).find_map(|part| part["properties"].get(key))
 }
 
 /// The context schema as served (`context.schema.json`), which says what `_execute` takes: a
