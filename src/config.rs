@@ -27,6 +27,42 @@ fn count_arg(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Most sandbox workers one server starts: each is a process (a few MiB idle, up to the action
+/// memory limit busy) with three pipes; past this, run more servers instead.
+pub const MAX_SANDBOX_WORKERS: usize = 1024;
+
+fn workers_arg(s: &str) -> Result<usize, String> {
+    match count_arg(s)? {
+        n if n > MAX_SANDBOX_WORKERS => {
+            Err(format!("{s:?} is too many: at most {MAX_SANDBOX_WORKERS} sandbox workers per server"))
+        }
+        n => Ok(n),
+    }
+}
+
+/// An organization's share of the sandbox workers: at most their number (a larger share is the
+/// whole pool, which [`Config::org_concurrency`] gives anyway).
+fn org_share_arg(s: &str) -> Result<usize, String> {
+    match count_arg(s)? {
+        n if n > MAX_SANDBOX_WORKERS => {
+            Err(format!("{s:?} is too many: at most {MAX_SANDBOX_WORKERS}, the most sandbox workers a server has"))
+        }
+        n => Ok(n),
+    }
+}
+
+/// Most deliveries in flight at once: each is an outgoing HTTP call with its connection.
+pub const MAX_DELIVERY_CONCURRENCY: usize = 10_000;
+
+fn delivery_concurrency_arg(s: &str) -> Result<usize, String> {
+    match count_arg(s)? {
+        n if n > MAX_DELIVERY_CONCURRENCY => {
+            Err(format!("{s:?} is too many: at most {MAX_DELIVERY_CONCURRENCY} deliveries in flight"))
+        }
+        n => Ok(n),
+    }
+}
+
 /// The smallest memory limit a run can start in (an empty realm takes a few MiB).
 pub const MIN_ACTION_MEMORY: u64 = 4 << 20;
 
@@ -179,7 +215,7 @@ pub struct Config {
     #[arg(long, env = "ACTIONSD_DB_ACQUIRE_TIMEOUT", default_value = "2s", value_parser = positive_duration_arg)]
     pub db_acquire_timeout: Duration,
 
-    /// SQLite: largest size the database file may grow to (e.g. 10GiB); writes past it get 503
+    /// SQLite: largest size the database's pages may take (e.g. 10GiB; the -wal file can add a few MiB until a checkpoint); writes past it get 503
     /// like a full disk. Unset: limited by the disk only.
     #[arg(long, env = "ACTIONSD_SQLITE_MAX_SIZE", value_parser = sqlite_size_arg)]
     pub sqlite_max_size: Option<u64>,
@@ -214,11 +250,11 @@ pub struct Config {
     pub http_allow_list: String,
 
     /// Concurrent action runs on this server (default: 2 × cores).
-    #[arg(long, env = "ACTIONSD_SANDBOX_WORKERS", value_parser = count_arg)]
+    #[arg(long, env = "ACTIONSD_SANDBOX_WORKERS", value_parser = workers_arg)]
     pub sandbox_workers: Option<usize>,
 
     /// Concurrent runs one organization may hold (default: half of the workers).
-    #[arg(long, env = "ACTIONSD_ORG_CONCURRENCY", value_parser = count_arg)]
+    #[arg(long, env = "ACTIONSD_ORG_CONCURRENCY", value_parser = org_share_arg)]
     pub org_concurrency: Option<usize>,
 
     /// How long a run may wait for a worker before the request gets 503.
@@ -277,7 +313,7 @@ pub struct Config {
     pub delivery_retry_schedule: Schedule,
 
     /// Delivery attempts in flight at once on this server.
-    #[arg(long, env = "ACTIONSD_DELIVERY_CONCURRENCY", default_value = "64", value_parser = count_arg)]
+    #[arg(long, env = "ACTIONSD_DELIVERY_CONCURRENCY", default_value = "64", value_parser = delivery_concurrency_arg)]
     pub delivery_concurrency: usize,
 
     /// How often the queue is polled for work committed through other replicas and for due retries.
@@ -326,7 +362,7 @@ impl Config {
     pub fn workers(&self) -> usize {
         self.sandbox_workers
             .unwrap_or_else(|| 2 * std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-            .max(1)
+            .clamp(1, MAX_SANDBOX_WORKERS)
     }
 
     /// The connection bounds: (total, per client address). The defaults follow `files`, the
@@ -340,7 +376,7 @@ impl Config {
     }
 
     pub fn org_concurrency(&self) -> usize {
-        self.org_concurrency.unwrap_or_else(|| self.workers() / 2).max(1)
+        self.org_concurrency.unwrap_or_else(|| self.workers() / 2).clamp(1, self.workers())
     }
 
     pub fn cors_origins(&self) -> Vec<String> {
@@ -406,6 +442,12 @@ mod tests {
             (&["--action-memory-limit", "1KiB"], "at least 4MiB"),
             (&["--action-memory-limit", "0"], "at least 4MiB"),
             (&["--sandbox-workers", "0"], "at least 1"),
+            (&["--sandbox-workers", "1025"], "at most 1024 sandbox workers"),
+            (&["--sandbox-workers", "100000"], "at most 1024 sandbox workers"),
+            (&["--org-concurrency", "1025"], "at most 1024"),
+            (&["--org-concurrency", "2305843009213693952"], "at most 1024"),
+            (&["--delivery-concurrency", "10001"], "at most 10000 deliveries"),
+            (&["--delivery-concurrency", "2305843009213693952"], "at most 10000 deliveries"),
             (&["--org-concurrency", "0"], "at least 1"),
             (&["--delivery-concurrency", "0"], "at least 1"),
             (&["--run-max-rows", "0"], "0"),
@@ -436,6 +478,11 @@ mod tests {
         assert_eq!(c.log_format, "json");
         assert_eq!(c.cors_origins(), ["https://a.example.com", "http://localhost:3000"]);
         assert_eq!(parse(&["--cors-origins", "*"]).unwrap().cors_origins(), ["*"]);
+        assert_eq!(parse(&["--sandbox-workers", "1024"]).unwrap().workers(), MAX_SANDBOX_WORKERS);
+        assert_eq!(parse(&["--delivery-concurrency", "10000"]).unwrap().delivery_concurrency, 10_000);
+        // A share larger than the pool is the pool.
+        let c = parse(&["--sandbox-workers", "4", "--org-concurrency", "1024"]).unwrap();
+        assert_eq!(c.org_concurrency(), 4);
         let public = parse(&["--public-url", "https://actions.example.com/base/"]).unwrap().public_url;
         assert_eq!(public.as_deref(), Some("https://actions.example.com/base/"));
         assert_eq!(

@@ -817,6 +817,23 @@ async fn memory_is_capped_per_run_and_not_by_the_server() {
             "{body}: {r:?}"
         );
     }
+    // Buffers just under the limit, each in a run of its own: had, or refused with the engine's
+    // text, never the allocator's (which needs room of its own beside a large block).
+    let mut seen = Vec::new();
+    for mib in ["56", "59.5", "60", "61", "62", "63", "63.75", "64"] {
+        let script = format!(
+            "function a(ctx, api) {{ var r = 'ok'; try {{ new ArrayBuffer(Math.floor({mib} * 1048576)); }} \
+             catch (e) {{ r = String(e); }} api.v1.claims.setClaim('r', r); }}"
+        );
+        let (r, _) = dry_run(&s, &script, "10s").await;
+        let got = r.body["effects"]["claims"]["r"].as_str().unwrap_or("?").to_string();
+        assert!(
+            got == "ok" || got == "RangeError: cannot allocate a buffer that exceeds the maximum buffer size",
+            "{mib} MiB: {r:?}"
+        );
+        seen.push((mib, got == "ok"));
+    }
+    assert_eq!(seen[0], ("56", true), "a 56 MiB buffer fits a 64 MiB run: {seen:?}");
     // The memory is the worker's, not the server's: 20 hostile memory runs do not grow the server.
     let hostile =
         ["function a() { let s = '\\u0100'; for (;;) s += s; }", "function a() { return 'x'.repeat(2 ** 28).length; }"];

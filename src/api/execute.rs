@@ -303,8 +303,10 @@ fn expected(schema: &Value) -> String {
     };
     match &schema["type"] {
         Value::String(ty) if ty == "string" && schema["contentEncoding"] == "base64" => "base64 text".into(),
-        Value::String(ty) if ty == "string" && schema["pattern"] == DIGITS => "a string of digits".into(),
-        Value::String(ty) if ty == "integer" && schema["minimum"] == 0 => "a non-negative integer".into(),
+        Value::String(ty) if ty == "string" && schema["pattern"] == DIGITS => "a string of its digits".into(),
+        Value::String(ty) if ty == "integer" && schema["minimum"] == 0 => {
+            format!("an integer from 0 to {}", u64::MAX)
+        }
         Value::String(ty) => word(ty).into(),
         Value::Array(types) => types.iter().filter_map(Value::as_str).map(word).collect::<Vec<_>>().join(" or "),
         _ => "a value".into(),
@@ -320,6 +322,10 @@ fn has_type(value: &Value, ty: &str) -> bool {
         "boolean" => value.is_boolean(),
         "number" => value.is_number(),
         "integer" => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
+        // The non-negative integers of the context schemas are uint64s (a user's sequence).
+        "uint64" => {
+            value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0 && (0.0..TWO_POW_64).contains(&f))
+        }
         _ => true,
     }
 }
@@ -328,8 +334,12 @@ fn has_type(value: &Value, ty: &str) -> bool {
 /// it), checked here, and base64, which `contentEncoding` checks by decoding. A test checks that
 /// the schemas hold no other.
 fn matches_pattern(pattern: &str, text: &str) -> bool {
-    pattern != DIGITS || (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+    // The digits of a uint64 (leading zeros allowed, as protobuf's JSON parsers read them).
+    pattern != DIGITS || (text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u64>().is_ok())
 }
+
+/// 2^64 as a float: a whole float below it is a uint64.
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
 
 /// The keywords the context schemas use: type, enum, anyOf, allOf, properties, items, minimum,
 /// pattern and a base64 `contentEncoding`. On a violation, the field's path and what it must be.
@@ -353,7 +363,7 @@ fn conforms(schema: &Value, value: &Value, path: &mut Vec<String>) -> Result<(),
         }
     }
     if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), value.as_f64()) {
-        if n < min {
+        if n < min || (schema["type"] == "integer" && min == 0.0 && !has_type(value, "uint64")) {
             return Err((field_path(path), expected(schema)));
         }
     }
@@ -782,6 +792,9 @@ mod tests {
             serde_json::json!("5"),
             serde_json::json!(0),
             serde_json::json!("18446744073709551615"),
+            serde_json::json!(18446744073709551615u64),
+            serde_json::json!("007"),
+            serde_json::json!(1e3),
         ] {
             assert!(check(ok.clone()).is_ok(), "{ok}");
         }
@@ -791,6 +804,10 @@ mod tests {
             serde_json::json!(""),
             serde_json::json!("-3"),
             serde_json::json!(1.5),
+            serde_json::json!("18446744073709551616"),
+            serde_json::json!("1".repeat(5000)),
+            serde_json::json!(18446744073709551616.0),
+            serde_json::json!(1e300),
         ] {
             let err = check(bad.clone()).expect_err(&bad.to_string());
             assert!(err.to_string().contains("M.Context.User.Sequence"), "{bad}: {err}");

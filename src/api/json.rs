@@ -69,7 +69,8 @@ impl Visitor<'_> for U64Visitor {
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
         if v.fract() != 0.0 || !(0.0..TWO_POW_64).contains(&v) || v > self.max as f64 {
-            return Err(E::custom(format!("value {v} is not an integer in range")));
+            // Not echoed: a float prints rounded (2^64 + 1 as 18446744073709552000), not as sent.
+            return Err(E::custom(format!("a number that is not an integer from 0 to {}", self.max)));
         }
         Ok(v as u64)
     }
@@ -104,7 +105,7 @@ pub mod int64_text {
 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
             if v.fract() != 0.0 || !(-TWO_POW_63..TWO_POW_63).contains(&v) {
-                return Err(E::custom(format!("value {v} is not a 64-bit integer")));
+                return Err(E::custom("a number that is not a 64-bit integer"));
             }
             Ok((v as i64).to_string())
         }

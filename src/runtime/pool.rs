@@ -180,7 +180,9 @@ impl SandboxPool {
         self.idle.lock().map(|v| v.len()).unwrap_or(0)
     }
 
-    /// Starts the workers ahead of the first request.
+    /// Starts the workers ahead of the first request, yielding after each one: starting a
+    /// process takes milliseconds, and a long start must neither hold a runtime thread nor keep
+    /// a stopping server waiting (the task is dropped at its next yield).
     pub async fn warm(self: &Arc<Self>) {
         for _ in 0..self.config.workers {
             match self.spawn() {
@@ -190,6 +192,7 @@ impl SandboxPool {
                     break;
                 }
             }
+            tokio::task::yield_now().await;
         }
     }
 

@@ -283,14 +283,21 @@ impl boa_engine::context::HostHooks for SandboxHooks {
         if !self.limited {
             return self.max_buffer;
         }
-        // One read of /proc per buffer: what RLIMIT_DATA counts, against its current limit.
+        // One read of /proc per buffer: what RLIMIT_DATA counts, against its current limit, less
+        // the allocator's own need beyond the block (a large block is mapped with alignment room:
+        // without it a block up to 4 MiB under what is left failed in the allocator, and the
+        // script read the allocation's layout instead of the engine's text).
         let left = match (rlimit::getrlimit(rlimit::Resource::DATA), data_size()) {
-            (Ok((soft, _)), Some(used)) => soft.saturating_sub(used),
+            (Ok((soft, _)), Some(used)) => soft.saturating_sub(used).saturating_sub(ALLOCATOR_ROOM),
             _ => self.max_buffer,
         };
         left.min(self.max_buffer)
     }
 }
+
+/// What the allocator maps beyond a large block (measured: blocks up to 4 MiB under what
+/// RLIMIT_DATA left failed, with 64 MiB, 128 MiB and 512 MiB limits), with a margin.
+const ALLOCATOR_ROOM: u64 = 5 << 20;
 
 /// The engine's own limit on one buffer (1.5 GiB), where no memory limit is set.
 const ENGINE_MAX_BUFFER: u64 = 1_610_612_736;

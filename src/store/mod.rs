@@ -102,7 +102,8 @@ where
         .column(key)
         .filter(org_column.eq(org))
         .order_by_desc(key)
-        .offset(keep.saturating_sub(1))
+        // An offset past i64::MAX cannot be bound (and no table holds that many rows).
+        .offset(keep.saturating_sub(1).min(i64::MAX as u64))
         .limit(1)
         .into_tuple()
         .one(conn)
@@ -382,27 +383,33 @@ pub fn is_transient(err: &DbErr) -> bool {
     use sea_orm::sqlx::Error as E;
     match sqlx_err {
         E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
-        E::Database(db) => db.code().is_some_and(|code| {
-            // 55000 is "object not in prerequisite state" in general, but with this text it is a
-            // database that takes no connections for now (`ALLOW_CONNECTIONS false`, maintenance).
-            transient_code(&code) || (code == "55000" && db.message().contains("not currently accepting connections"))
-        }),
+        // The two databases' codes overlap as text (a SQLSTATE such as 57014 is all digits too), so
+        // the error's database decides how its code reads.
+        E::Database(db) => match db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>() {
+            Some(_) => db.code().and_then(|code| code.parse().ok()).is_some_and(sqlite_transient),
+            None => db.code().is_some_and(|code| {
+                // 55000 is "object not in prerequisite state" in general, but with this text it is
+                // a database that takes no connections for now (`ALLOW_CONNECTIONS false`).
+                sqlstate_transient(&code)
+                    || (code == "55000" && db.message().contains("not currently accepting connections"))
+            }),
+        },
         _ => false,
     }
 }
 
-/// Database error codes that mean "not now": SQLite's primary result codes (the low byte of an
-/// extended code) and PostgreSQL's SQLSTATEs.
-fn transient_code(code: &str) -> bool {
-    if let Ok(n) = code.parse::<i64>() {
-        // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_NOMEM 7, SQLITE_IOERR 10, SQLITE_FULL 13,
-        // SQLITE_CANTOPEN 14, SQLITE_PROTOCOL 15.
-        return matches!(n & 0xff, 5 | 6 | 7 | 10 | 13 | 14 | 15);
-    }
-    // 08: connection exception; 53: insufficient resources (disk full, out of memory, too many
-    // connections); 57014 statement timeout / cancel; 57P01–57P05 shutdown, crash recovery, idle
-    // session timeout; 40001 serialization failure; 40P01 deadlock; 55P03 lock not available;
-    // 58030 I/O error.
+/// SQLite result codes that mean "not now" (the primary code is the low byte of an extended one):
+/// SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_NOMEM 7, SQLITE_IOERR 10, SQLITE_FULL 13,
+/// SQLITE_CANTOPEN 14, SQLITE_PROTOCOL 15.
+fn sqlite_transient(code: i64) -> bool {
+    matches!(code & 0xff, 5 | 6 | 7 | 10 | 13 | 14 | 15)
+}
+
+/// PostgreSQL SQLSTATEs that mean "not now": 08 connection exception; 53 insufficient resources
+/// (disk full, out of memory, too many connections); 57014 statement timeout or cancel; 57P01–57P05
+/// shutdown, crash recovery, idle session timeout; 40001 serialization failure; 40P01 deadlock;
+/// 55P03 lock not available; 58030 I/O error.
+fn sqlstate_transient(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
         || code.starts_with("57P")
@@ -424,4 +431,29 @@ pub fn storable(text: String) -> String {
 /// ask for any unsigned one (nothing lies that far anyway).
 pub fn sql_count(n: u64) -> u64 {
     n.min(i64::MAX as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each database's codes are read as that database means them: PostgreSQL's all-digit
+    /// SQLSTATEs are not SQLite result codes (57014 & 0xff is no SQLite code of "not now").
+    #[test]
+    fn transient_codes_by_database() {
+        for code in ["57014", "40001", "58030", "53100", "53300", "08006", "57P01", "40P01", "55P03"] {
+            assert!(sqlstate_transient(code), "{code}");
+        }
+        for code in ["23505", "42P01", "42601", "22P02", "00000", "5", "13"] {
+            assert!(!sqlstate_transient(code), "{code}");
+        }
+        // SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR_WRITE (778), SQLITE_BUSY_SNAPSHOT (517).
+        for code in [5, 13, 778, 517, 6, 7, 14, 15] {
+            assert!(sqlite_transient(code), "{code}");
+        }
+        // SQLITE_CONSTRAINT_UNIQUE (2067), SQLITE_ERROR, SQLITE_CORRUPT, SQLITE_READONLY.
+        for code in [2067, 1, 11, 8] {
+            assert!(!sqlite_transient(code), "{code}");
+        }
+    }
 }

@@ -81,9 +81,7 @@ pub async fn set_settings(store: &Store, org: i64, creator: i64, new: Settings) 
 /// Inserts recorded contexts in the caller's transaction.
 pub async fn insert_in<C: ConnectionTrait>(conn: &C, rows: &[recorded_context::Model]) -> ApiResult<()> {
     for chunk in rows.chunks(100) {
-        recorded_context::Entity::insert_many(chunk.iter().cloned().map(recorded_context::ActiveModel::from))
-            .exec_without_returning(conn)
-            .await?;
+        super::texts::insert_rows(conn, chunk).await?;
     }
     Ok(())
 }

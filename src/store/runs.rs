@@ -23,9 +23,7 @@ pub async fn insert(store: &Store, rows: Arc<Vec<run::Model>>) -> ApiResult<()> 
 /// them to every replica's live tails at commit; see [`Store::runs_committed`]).
 pub async fn insert_in<C: sea_orm::ConnectionTrait>(conn: &C, rows: &[run::Model]) -> ApiResult<()> {
     for chunk in rows.chunks(200) {
-        run::Entity::insert_many(chunk.iter().cloned().map(run::ActiveModel::from))
-            .exec_without_returning(conn)
-            .await?;
+        super::texts::insert_rows(conn, chunk).await?;
     }
     if conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         // A payload stays far below PostgreSQL's 8000-byte limit: 300 ids of up to 20 digits.

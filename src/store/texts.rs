@@ -10,7 +10,7 @@
 use crate::error::ApiResult;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseBackend, DbErr, EntityName, EntityTrait, FromQueryResult,
-    Iterable, PrimaryKeyToColumn, Statement, Value,
+    Iterable, ModelTrait, PrimaryKeyToColumn, Statement, Value,
 };
 use std::fmt::Write;
 
@@ -40,6 +40,46 @@ pub fn insert_statement<A: ActiveModelTrait>(backend: DatabaseBackend, model: &A
         sql.push_str(piece);
     }
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// `INSERT INTO "table" ("col", …) VALUES (?, …), (?, …), …`: whole models, every column in the
+/// entity's order, as sea-query writes `E::insert_many` of them. `None` for no rows.
+pub fn insert_rows_statement<M: ModelTrait>(backend: DatabaseBackend, rows: &[M]) -> Option<Statement> {
+    let entity = <M::Entity as Default>::default();
+    let mut sql = String::with_capacity(1024);
+    for piece in ["INSERT INTO \"", entity.table_name(), "\" ("] {
+        sql.push_str(piece);
+    }
+    for (n, column) in <M::Entity as EntityTrait>::Column::iter().enumerate() {
+        if n > 0 {
+            sql.push_str(", ");
+        }
+        for piece in ["\"", sea_orm::IdenStatic::as_str(&column), "\""] {
+            sql.push_str(piece);
+        }
+    }
+    sql.push_str(") VALUES ");
+    let mut values = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for (n, column) in <M::Entity as EntityTrait>::Column::iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            values.push(row.get(column));
+            push_mark(&mut sql, backend, values.len());
+        }
+        sql.push(')');
+    }
+    (!values.is_empty()).then(|| Statement::from_sql_and_values(backend, sql, values))
+}
+
+/// Inserts whole models in one statement (see [`insert_rows_statement`]).
+pub async fn insert_rows<M: ModelTrait, C: ConnectionTrait>(conn: &C, rows: &[M]) -> Result<(), DbErr> {
+    match insert_rows_statement(conn.get_database_backend(), rows) {
+        Some(statement) => conn.execute(statement).await.map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 /// Inserts the row `model` sets (see [`insert_statement`]).
@@ -231,6 +271,60 @@ mod tests {
             sequence: Set(4),
             created_at: Set(5),
         });
+    }
+
+    /// Whole models in one insert are written as sea-query renders `insert_many` of them (run
+    /// records with and without their optional columns, recorded contexts), on both backends.
+    #[test]
+    fn row_inserts_are_written_as_sea_query_renders_them() {
+        fn same<M>(rows: Vec<M>)
+        where
+            M: ModelTrait + Clone,
+            <M::Entity as EntityTrait>::ActiveModel: From<M>,
+        {
+            for backend in [DatabaseBackend::Sqlite, DatabaseBackend::Postgres] {
+                let ours = insert_rows_statement(backend, &rows).unwrap();
+                let theirs = <M::Entity as EntityTrait>::insert_many(
+                    rows.iter().cloned().map(<M::Entity as EntityTrait>::ActiveModel::from),
+                )
+                .build(backend);
+                assert_eq!((&ours.sql, &ours.values), (&theirs.sql, &theirs.values), "{backend:?}");
+            }
+        }
+        let run = |id: i64, extra: bool| entity::run::Model {
+            id,
+            run_id: id / 2,
+            org_id: 1,
+            action_id: 11,
+            action_name: format!("a{id}"),
+            flow_type: 2,
+            trigger_type: 4,
+            outcome: entity::enums::Outcome::Failed,
+            allowed_to_fail: extra,
+            error: "boom 'quoted' \"and\" ?".into(),
+            started_at: -5,
+            duration_nanos: i64::MAX,
+            logs: "[]".into(),
+            http_calls: 3,
+            log_records: 1,
+            log_bytes: 7,
+            connection_id: extra.then_some(9),
+            condition: extra.then(|| "function/preuserinfo".into()),
+            warnings: None,
+            action_version: extra.then_some(4),
+        };
+        same(vec![run(1, false)]);
+        same(vec![run(1, true), run(2, false), run(3, true)]);
+        let context = |run_id: i64| entity::recorded_context::Model {
+            run_id,
+            org_id: 1,
+            flow_type: 2,
+            trigger_type: 4,
+            context: "{\"a\":1}".into(),
+            created_at: run_id * 10,
+        };
+        same(vec![context(1), context(2)]);
+        assert!(insert_rows_statement::<entity::run::Model>(DatabaseBackend::Sqlite, &[]).is_none());
     }
 
     /// A select written here is the one sea-query renders for the same filters.

@@ -809,6 +809,73 @@ mod in_process {
 
     crate::backend_tests!(commit_refused_by_the_database);
 
+    /// PostgreSQL: a statement cancelled while it waits (a lock held elsewhere, then
+    /// `pg_cancel_backend`, as `statement_timeout` does after 30 s) is a passing condition: 503 code
+    /// 14 `STORE-Unav1` with `Retry-After`, on a read through the API and on a write, and nothing
+    /// of the write is kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn cancelled_statements_answer_unavailable_postgres() {
+        use sea_orm::TransactionTrait;
+        let Some(s) = TestServer::postgres().await else { return };
+        // A write whose statement runs past its (local) statement timeout.
+        let err = failing_write(&s, "timeout-0", "SET LOCAL statement_timeout = '20ms'; SELECT pg_sleep(2)").await;
+        assert_eq!((err.http_status().as_u16(), err.retry_after), (503, Some(2)), "{err:?}");
+        assert_eq!(event_count(&s, "timeout-0").await, 0);
+        // A read through the API waiting on a lock held here, cancelled by the holder.
+        let holder = s.state.store.db.begin().await.expect("begin");
+        holder.execute_unprepared("LOCK TABLE actions IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+        let list = {
+            let (base, admin) = (s.base.clone(), s.admin.clone());
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{base}/management/v1/actions/_search"))
+                    .bearer_auth(admin)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .expect("list")
+            })
+        };
+        let holder_pid = holder
+            .query_one(sea_orm::Statement::from_string(s.state.store.backend, "SELECT pg_backend_pid() AS pid"))
+            .await
+            .expect("pid")
+            .expect("row")
+            .try_get::<i32>("", "pid")
+            .expect("pid");
+        // Asked outside the holder's transaction: pg_stat_activity keeps one snapshot per transaction.
+        let waiting = format!(
+            "SELECT COUNT(pg_cancel_backend(pid)) AS n FROM pg_stat_activity WHERE {holder_pid} = ANY(pg_blocking_pids(pid))"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let row = s
+                .state
+                .store
+                .db
+                .query_one(sea_orm::Statement::from_string(s.state.store.backend, waiting.clone()))
+                .await
+                .expect("cancel")
+                .expect("row");
+            if row.try_get::<i64>("", "n").expect("n") > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the list never waited on the lock");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        holder.rollback().await.expect("rollback");
+        let answer = list.await.expect("join");
+        assert_eq!(answer.status(), 503);
+        assert_eq!(answer.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()), Some("2".into()));
+        let body: Value = answer.json().await.expect("json");
+        assert_eq!(
+            (body["code"].as_i64(), body["details"][0]["id"].as_str()),
+            (Some(14), Some("STORE-Unav1")),
+            "{body}"
+        );
+        s.stop().await;
+    }
+
     /// One-shot commands (`org create`, `token create`) build their state without background jobs:
     /// nothing that could claim deliveries, prune, or hold run records in a batch when they exit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

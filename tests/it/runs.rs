@@ -497,6 +497,12 @@ async fn retention_pruning(s: &TestServer) {
     // Nothing is older than an hour: nothing goes by age, and 100,000 rows per org is plenty.
     let removed = actionsd::store::runs::prune(&s.state.store, Duration::from_secs(3600), 100_000).await.unwrap();
     assert_eq!(removed, 0);
+    // Any count the setting takes works, past what a statement can bind (i64::MAX) too.
+    for max in [i64::MAX as u64, i64::MAX as u64 + 2, u64::MAX] {
+        let removed = actionsd::store::runs::prune(&s.state.store, Duration::from_secs(3600), max).await.unwrap();
+        assert_eq!(removed, 0, "{max}");
+        assert_eq!(actionsd::store::recordings::prune(&s.state.store, max).await.unwrap(), 0, "{max}");
+    }
     // At most one row per org: the newest of each stays.
     let removed = actionsd::store::runs::prune(&s.state.store, Duration::from_secs(3600), 1).await.unwrap();
     assert_eq!(removed, 3, "2 of one org and 1 of the other");

@@ -1024,7 +1024,7 @@ async fn bad_context_is_400(s: &TestServer) {
         "{r:?}"
     );
     // A sequence is a uint64: a number or a string of digits (which scripts get as a number).
-    for bad in [json!("abc"), json!(-3), json!("-3"), json!(1.5)] {
+    for bad in [json!("abc"), json!(-3), json!("-3"), json!(1.5), json!("18446744073709551616")] {
         let r = s
             .test_action(
                 &s.admin,
@@ -1035,7 +1035,7 @@ async fn bad_context_is_400(s: &TestServer) {
         assert_eq!((r.status.as_u16(), r.code()), (400, 3), "sequence {bad}: {r:?}");
         assert_eq!(
             r.body["message"],
-            "invalid TestActionRequest.Context.User.Sequence: must be a non-negative integer or a string of digits",
+            "invalid TestActionRequest.Context.User.Sequence: must be an integer from 0 to 18446744073709551615 or a string of its digits",
             "{r:?}"
         );
     }
