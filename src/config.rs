@@ -66,10 +66,16 @@ fn delivery_concurrency_arg(s: &str) -> Result<usize, String> {
 /// The smallest memory limit a run can start in (an empty realm takes a few MiB).
 pub const MIN_ACTION_MEMORY: u64 = 4 << 20;
 
+/// The largest memory limit a run may have (far beyond any machine's memory for one script).
+pub const MAX_ACTION_MEMORY: u64 = 1 << 40;
+
 fn memory_arg(s: &str) -> Result<u64, String> {
     let n = size_arg(s)?;
     if n < MIN_ACTION_MEMORY {
         return Err(format!("{s:?} is too small: a run needs at least 4MiB"));
+    }
+    if n > MAX_ACTION_MEMORY {
+        return Err(format!("{s:?} is too large: at most 1024GiB"));
     }
     Ok(n)
 }
@@ -90,6 +96,8 @@ fn cors_arg(s: &str) -> Result<String, String> {
         }
         return Ok(s.to_string());
     }
+    // Kept as browsers send them (`Origin`): host in lower case and ASCII (punycode), no default port.
+    let mut normalized = Vec::with_capacity(origins.len());
     for origin in origins {
         let parsed = url::Url::parse(origin)
             .map_err(|_| format!("invalid origin {origin:?} (use e.g. https://app.example.com)"))?;
@@ -97,8 +105,9 @@ fn cors_arg(s: &str) -> Result<String, String> {
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || !bare || origin.ends_with('/') {
             return Err(format!("invalid origin {origin:?} (use e.g. https://app.example.com)"));
         }
+        normalized.push(parsed.origin().ascii_serialization());
     }
-    Ok(s.to_string())
+    Ok(normalized.join(","))
 }
 
 /// The URL clients reach this server at: the connector's `callUrl`s are built on it, so it is an
@@ -114,7 +123,8 @@ fn public_url_arg(s: &str) -> Result<String, String> {
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || !plain || s.contains(['?', '#']) {
         return Err(wrong());
     }
-    Ok(s.trim().to_string())
+    // As a client reaches it: host in lower case and ASCII (punycode), no default port.
+    Ok(parsed.to_string())
 }
 
 fn body_budget_arg(s: &str) -> Result<u64, String> {
@@ -127,6 +137,12 @@ fn body_budget_arg(s: &str) -> Result<u64, String> {
 
 fn database_url_arg(s: &str) -> Result<String, String> {
     let known = ["sqlite:", "postgres://", "postgresql://"];
+    if let Some(rest) = s.strip_prefix("sqlite:") {
+        let file = rest.strip_prefix("//").unwrap_or(rest).split('?').next().unwrap_or_default();
+        if file.is_empty() {
+            return Err(format!("database URL {s:?} names no file (use sqlite://<file>?mode=rwc)"));
+        }
+    }
     if known.iter().any(|k| s.starts_with(k)) {
         Ok(s.to_string())
     } else {
@@ -456,6 +472,11 @@ mod tests {
             (&["--cors-origins", "https://a.example.com/path"], "invalid origin"),
             (&["--cors-origins", "*, https://a.example.com"], "cannot be combined"),
             (&["--database-url", "mysql://x@y/z"], "unsupported database URL"),
+            (&["--database-url", "sqlite://"], "names no file"),
+            (&["--database-url", "sqlite:"], "names no file"),
+            (&["--database-url", "sqlite://?mode=rwc"], "names no file"),
+            (&["--action-memory-limit", "9223372036854775808"], "at most 1024GiB"),
+            (&["--action-memory-limit", "1025GiB"], "at most 1024GiB"),
             (&["--database-url", "actionsd2.db"], "unsupported database URL"),
             (&["--http-deny-list", "10.0.0.0/33"], "invalid deny list entry"),
             (&["--http-allow-list", "bad name!"], "invalid allow list entry"),
@@ -478,6 +499,18 @@ mod tests {
         assert_eq!(c.log_format, "json");
         assert_eq!(c.cors_origins(), ["https://a.example.com", "http://localhost:3000"]);
         assert_eq!(parse(&["--cors-origins", "*"]).unwrap().cors_origins(), ["*"]);
+        // Origins and the public URL as browsers and clients spell them.
+        let c = parse(&[
+            "--cors-origins",
+            "http://A.Example:80, https://ü.example:8443",
+            "--public-url",
+            "HTTPS://Actions.Example.com:443/Base",
+        ])
+        .unwrap();
+        assert_eq!(c.cors_origins(), ["http://a.example", "https://xn--tda.example:8443"]);
+        assert_eq!(c.public_url.as_deref(), Some("https://actions.example.com/Base"));
+        assert!(parse(&["--database-url", "sqlite::memory:"]).is_ok());
+        assert_eq!(parse(&["--action-memory-limit", "1024GiB"]).unwrap().action_memory_limit, 1 << 40);
         assert_eq!(parse(&["--sandbox-workers", "1024"]).unwrap().workers(), MAX_SANDBOX_WORKERS);
         assert_eq!(parse(&["--delivery-concurrency", "10000"]).unwrap().delivery_concurrency, 10_000);
         // A share larger than the pool is the pool.

@@ -381,10 +381,18 @@ pub fn app(state: AppState) -> Router {
             let err = error::ApiError::internal("handler panicked");
             api::error_response(&err, api::Transport::Gateway)
         }))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                // A 5xx answer is not by itself an error of this server: a caller's own deadline
+                // (504), a compressed body (501) or a full database (503) are the caller's or the
+                // operator's, and logged where they are decided (warn); an internal error logs ERROR
+                // itself. At error level here, any caller could fill the log with ERROR lines.
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .layer(axum::middleware::map_request(keep_safe_request_id))

@@ -116,7 +116,9 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
     let task = tokio::spawn(async move {
         let done = run(&s2, &cached.model, condition.as_ref(), &payload).await;
         let failed = done.failure.is_some();
-        tracing::info!(connection_id = id, condition = %condition.as_ref().map(Condition::label).unwrap_or_default(),
+        // Debug formatting: the label comes from the signed payload and is quoted and escaped, so it
+        // cannot start a line of its own or carry control characters into the log.
+        tracing::info!(connection_id = id, condition = ?condition.as_ref().map(Condition::label).unwrap_or_default(),
             outcome = done.outcome, "connector call");
         s2.connector_health.count(id, false, failed, done.failure);
         s2.metrics.observe_connector_call(label, done.outcome, started.elapsed());

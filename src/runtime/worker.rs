@@ -80,9 +80,9 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
     let mut hard_limit = u64::MAX;
     if settings.memory_limit > 0 {
         let baseline = data_size().unwrap_or(64 << 20);
-        retire_at = baseline + settings.memory_limit / 2;
-        hard_limit = baseline + 2 * settings.memory_limit;
-        let limit = baseline + settings.memory_limit;
+        retire_at = baseline.saturating_add(settings.memory_limit / 2);
+        hard_limit = baseline.saturating_add(settings.memory_limit.saturating_mul(2));
+        let limit = baseline.saturating_add(settings.memory_limit);
         if let Err(e) = rlimit::setrlimit(rlimit::Resource::DATA, limit, hard_limit) {
             eprintln!("sandbox: cannot set the memory limit: {e}");
             return std::process::ExitCode::from(2);

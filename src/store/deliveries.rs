@@ -388,14 +388,42 @@ pub struct ListQuery {
 /// ListDeliveries: newest first unless `asc`; returns the page and the total.
 pub async fn list<C: ConnectionTrait>(conn: &C, q: ListQuery) -> ApiResult<(Vec<delivery::Model>, u64)> {
     use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-    let mut select = delivery::Entity::find();
+    // ANDed equalities: one condition per kind at most (a repeated one adds nothing, two different
+    // values of a kind match nothing). A request may carry thousands of filters; one nested AND
+    // each was past SQLite's expression depth and, deeper, past the stack of the statement builder.
+    let (mut target, mut connection, mut state, mut event_type) = (None, None, None, None);
+    fn keep<T: PartialEq>(slot: &mut Option<T>, value: T) -> bool {
+        match slot {
+            Some(kept) => *kept == value,
+            None => {
+                *slot = Some(value);
+                true
+            }
+        }
+    }
     for f in q.filters {
-        select = match f {
-            DeliveryFilter::Target(t) => select.filter(delivery::Column::TargetId.eq(t)),
-            DeliveryFilter::Connection(c) => select.filter(delivery::Column::ConnectionId.eq(c)),
-            DeliveryFilter::State(s) => select.filter(delivery::Column::State.eq(s)),
-            DeliveryFilter::EventType(e) => select.filter(delivery::Column::EventType.eq(e)),
+        let consistent = match f {
+            DeliveryFilter::Target(t) => keep(&mut target, t),
+            DeliveryFilter::Connection(c) => keep(&mut connection, c),
+            DeliveryFilter::State(s) => keep(&mut state, s),
+            DeliveryFilter::EventType(e) => keep(&mut event_type, e),
         };
+        if !consistent {
+            return Ok((Vec::new(), 0));
+        }
+    }
+    let mut select = delivery::Entity::find();
+    if let Some(t) = target {
+        select = select.filter(delivery::Column::TargetId.eq(t));
+    }
+    if let Some(c) = connection {
+        select = select.filter(delivery::Column::ConnectionId.eq(c));
+    }
+    if let Some(s) = state {
+        select = select.filter(delivery::Column::State.eq(s));
+    }
+    if let Some(e) = event_type {
+        select = select.filter(delivery::Column::EventType.eq(e));
     }
     let total = select.clone().count(conn).await?;
     let order = if q.asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
