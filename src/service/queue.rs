@@ -87,10 +87,34 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
     let fail = |status: i32, error: String, retry_after: Option<u64>| {
         let now = now_micros();
         match next_attempt(&config.retry_schedule, row.attempts + 1, retry_after, now, row.created_at, config.max_age) {
-            Some(at) => AttemptResult { id: row.id, state: DeliveryState::Failed, status, error, next_attempt_at: at },
+            Some(at) => AttemptResult {
+                id: row.id,
+                state: DeliveryState::Failed,
+                status,
+                error,
+                next_attempt_at: at,
+                sent: true,
+            },
             None => dead(row, status, error),
         }
     };
+    // An attempt scheduled within the delivery's max age but taken up past it (the server was
+    // down, the queue behind) is not made: actions-v2 §6, no attempt after creationDate + max age.
+    // A RetryDelivery sets its attempt past the age on purpose, and that one is made.
+    let deadline = row.created_at.saturating_add(micros(config.max_age));
+    if row.next_attempt_at <= deadline && now_micros() > deadline {
+        let error = format!(
+            "not sent: taken up {}s after its creation, past ACTIONSD_DELIVERY_MAX_AGE ({}s); {}",
+            (now_micros() - row.created_at) / 1_000_000,
+            config.max_age.as_secs(),
+            if row.last_error.is_empty() {
+                "no earlier attempt".to_string()
+            } else {
+                format!("last error: {}", row.last_error)
+            }
+        );
+        return AttemptResult { sent: false, ..dead(row, row.last_status, error) };
+    }
     if let Some(connection_id) = row.connection_id {
         return attempt_api_effect(q, row, connection_id, fail).await;
     }
@@ -133,6 +157,7 @@ fn judge(
             status,
             error: String::new(),
             next_attempt_at: 0,
+            sent: true,
         };
         return ("ok", ok);
     }
@@ -147,7 +172,7 @@ fn judge(
 
 /// A delivery given up on.
 fn dead(row: &delivery::Model, status: i32, error: String) -> AttemptResult {
-    AttemptResult { id: row.id, state: DeliveryState::Dead, status, error, next_attempt_at: 0 }
+    AttemptResult { id: row.id, state: DeliveryState::Dead, status, error, next_attempt_at: 0, sent: true }
 }
 
 /// One attempt of an effect a connector call applies through ZITADEL's API: the connection's

@@ -264,6 +264,8 @@ pub struct AttemptResult {
     pub status: i32,
     pub error: String,
     pub next_attempt_at: i64,
+    /// Whether a call was made (counted in `attempts`); not for a delivery given up unsent.
+    pub sent: bool,
 }
 
 /// Records attempt results (only for deliveries this node still holds).
@@ -296,9 +298,10 @@ pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()>
                     let sql = format!(
                         "UPDATE deliveries SET state = CASE WHEN connection_id IS NULL
                             AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.id = deliveries.target_id)
-                            THEN {DEAD} ELSE $1 END, attempts = attempts + 1, last_status = $2,
+                            THEN {DEAD} ELSE $1 END, attempts = attempts + {sent}, last_status = $2,
                          last_error = $3, next_attempt_at = $4, lease_until = 0, changed_at = $5
-                         WHERE id = $6 AND lease_owner = $7 AND state IN ({PENDING}, {FAILED})"
+                         WHERE id = $6 AND lease_owner = $7 AND state IN ({PENDING}, {FAILED})",
+                        sent = i32::from(r.sent)
                     );
                     let values = vec![
                         r.state.to_value().into(),

@@ -82,15 +82,46 @@ async fn highest_id(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
     Ok(row.and_then(|r| r.try_get::<Option<i64>>("", "m").ok().flatten()))
 }
 
+/// Rows the pruning jobs delete in one transaction: a backlog (a lowered retention, a long
+/// downtime) is removed in several, so that on SQLite other writers get the single writer between
+/// them instead of waiting seconds for one large delete.
+pub const PRUNE_BATCH: u64 = 10_000;
+
+/// Deletes at most `limit` rows of `E` that match `condition`, picked by `key`. Answers the rows
+/// deleted.
+pub(crate) async fn delete_some<E, C>(
+    conn: &C,
+    key: E::Column,
+    condition: sea_orm::Condition,
+    limit: u64,
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    use sea_orm::{ColumnTrait, QueryFilter};
+    if limit == 0 {
+        return Ok(0);
+    }
+    let some = sea_orm::sea_query::Query::select()
+        .column(key)
+        .from(E::default().table_ref())
+        .cond_where(condition)
+        .limit(limit)
+        .to_owned();
+    Ok(E::delete_many().filter(key.in_subquery(some)).exec(conn).await?.rows_affected)
+}
+
 /// Deletes all but the newest `keep` rows of an organization, newest by `key` (a time-ordered
 /// minted id): what keeps run records and recorded contexts to `ACTIONSD_RUN_MAX_ROWS` per org.
-/// Answers the rows deleted.
+/// At most `limit` rows go; answers the rows deleted.
 pub(crate) async fn keep_newest_of_org<E, C>(
     conn: &C,
     org_column: E::Column,
     key: E::Column,
     org: i64,
     keep: u64,
+    limit: u64,
 ) -> Result<u64, DbErr>
 where
     E: EntityTrait,
@@ -109,7 +140,7 @@ where
         .one(conn)
         .await?;
     let Some(boundary) = boundary else { return Ok(0) };
-    Ok(E::delete_many().filter(org_column.eq(org)).filter(key.lt(boundary)).exec(conn).await?.rows_affected)
+    delete_some::<E, C>(conn, key, sea_orm::Condition::all().add(org_column.eq(org)).add(key.lt(boundary)), limit).await
 }
 
 impl Store {

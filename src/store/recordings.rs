@@ -119,40 +119,64 @@ pub async fn contexts<C: ConnectionTrait>(
 
 /// Deletes recorded contexts past their organization's retention.
 pub async fn prune(store: &Store, max_rows: u64) -> ApiResult<u64> {
-    let removed = store
-        .exclusive_job("prune-recorded-contexts", move |txn| {
-            Box::pin(async move {
-                let now = crate::domain::time::now_micros();
-                let orgs: Vec<i64> = recorded_context::Entity::find()
-                    .select_only()
-                    .column(recorded_context::Column::OrgId)
-                    .distinct()
-                    .into_tuple()
-                    .all(txn)
-                    .await?;
-                let mut removed = 0;
-                for org in orgs {
-                    let retention = settings(txn, org).await?.retention_secs;
-                    removed += recorded_context::Entity::delete_many()
-                        .filter(recorded_context::Column::OrgId.eq(org))
-                        .filter(recorded_context::Column::CreatedAt.lt(now - retention * 1_000_000))
-                        .exec(txn)
-                        .await?
-                        .rows_affected;
-                    // And no more than the newest `max_rows` of the org (as its run records): the
-                    // retention alone lets one busy org keep a week of 64 KiB contexts.
-                    removed += super::keep_newest_of_org::<recorded_context::Entity, _>(
-                        txn,
-                        recorded_context::Column::OrgId,
-                        recorded_context::Column::RunId,
-                        org,
-                        max_rows,
-                    )
-                    .await?;
-                }
-                Ok(removed)
+    prune_in_batches(store, max_rows, super::PRUNE_BATCH).await
+}
+
+/// [`prune`], at most `batch` rows per transaction.
+pub async fn prune_in_batches(store: &Store, max_rows: u64, batch: u64) -> ApiResult<u64> {
+    let mut removed = 0;
+    loop {
+        let pass = store
+            .exclusive_job("prune-recorded-contexts", move |txn| {
+                Box::pin(async move { prune_pass(txn, max_rows, batch).await })
             })
-        })
+            .await?;
+        // None: another replica prunes now.
+        let Some(pass) = pass else { break };
+        removed += pass;
+        if pass < batch {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+async fn prune_pass(txn: &sea_orm::DatabaseTransaction, max_rows: u64, batch: u64) -> ApiResult<u64> {
+    let now = crate::domain::time::now_micros();
+    let orgs: Vec<i64> = recorded_context::Entity::find()
+        .select_only()
+        .column(recorded_context::Column::OrgId)
+        .distinct()
+        .into_tuple()
+        .all(txn)
         .await?;
-    Ok(removed.unwrap_or(0))
+    let mut removed = 0;
+    for org in orgs {
+        let retention = settings(txn, org).await?.retention_secs;
+        let old = sea_orm::Condition::all()
+            .add(recorded_context::Column::OrgId.eq(org))
+            .add(recorded_context::Column::CreatedAt.lt(now - retention * 1_000_000));
+        removed += super::delete_some::<recorded_context::Entity, _>(
+            txn,
+            recorded_context::Column::RunId,
+            old,
+            batch - removed,
+        )
+        .await?;
+        // And no more than the newest `max_rows` of the org (as its run records): the retention
+        // alone lets one busy org keep a week of 64 KiB contexts.
+        removed += super::keep_newest_of_org::<recorded_context::Entity, _>(
+            txn,
+            recorded_context::Column::OrgId,
+            recorded_context::Column::RunId,
+            org,
+            max_rows,
+            batch - removed,
+        )
+        .await?;
+        if removed == batch {
+            break;
+        }
+    }
+    Ok(removed)
 }

@@ -275,22 +275,50 @@ pub async fn get(store: &Store, org: i64, id: i64) -> ApiResult<Option<run::Mode
 
 /// Deletes records older than `retention` and, per org, all but the newest `max_rows`.
 pub async fn prune(store: &Store, retention: Duration, max_rows: u64) -> ApiResult<u64> {
-    let removed = store
-        .exclusive_job("prune-runs", move |txn| Box::pin(async move { prune_in(txn, retention, max_rows).await }))
-        .await?;
-    Ok(removed.unwrap_or(0))
+    prune_in_batches(store, retention, max_rows, super::PRUNE_BATCH).await
 }
 
-async fn prune_in<C: ConnectionTrait>(conn: &C, retention: Duration, max_rows: u64) -> ApiResult<u64> {
+/// [`prune`], at most `batch` rows per transaction.
+pub async fn prune_in_batches(store: &Store, retention: Duration, max_rows: u64, batch: u64) -> ApiResult<u64> {
+    let mut removed = 0;
+    loop {
+        let pass = store
+            .exclusive_job("prune-runs", move |txn| {
+                Box::pin(async move { prune_in(txn, retention, max_rows, batch).await })
+            })
+            .await?;
+        // None: another replica prunes now.
+        let Some(pass) = pass else { break };
+        removed += pass;
+        if pass < batch {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+async fn prune_in<C: ConnectionTrait>(conn: &C, retention: Duration, max_rows: u64, batch: u64) -> ApiResult<u64> {
     let cutoff = crate::domain::time::now_micros() - retention.as_micros() as i64;
-    let mut removed =
-        run::Entity::delete_many().filter(run::Column::StartedAt.lt(cutoff)).exec(conn).await?.rows_affected;
+    let by_age = sea_orm::Condition::all().add(run::Column::StartedAt.lt(cutoff));
+    let mut removed = super::delete_some::<run::Entity, _>(conn, run::Column::Id, by_age, batch).await?;
+    if removed == batch {
+        return Ok(removed);
+    }
     let orgs: Vec<i64> =
         run::Entity::find().select_only().column(run::Column::OrgId).distinct().into_tuple().all(conn).await?;
     for org in orgs {
-        removed +=
-            super::keep_newest_of_org::<run::Entity, _>(conn, run::Column::OrgId, run::Column::Id, org, max_rows)
-                .await?;
+        removed += super::keep_newest_of_org::<run::Entity, _>(
+            conn,
+            run::Column::OrgId,
+            run::Column::Id,
+            org,
+            max_rows,
+            batch - removed,
+        )
+        .await?;
+        if removed == batch {
+            break;
+        }
     }
     Ok(removed)
 }

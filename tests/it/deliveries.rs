@@ -1000,6 +1000,35 @@ mod max_age {
     }
 
     backend_tests_with!(short_life; dead_after_max_age_and_retry_delivery);
+
+    mod late {
+        use super::*;
+
+        /// Retries are due within the max age, but the queue is polled only every 4 s: the retry taken
+        /// up past the age is not made (the delivery is DEAD with its last answer kept).
+        fn late_queue(c: &mut actionsd::config::Config) {
+            short_life(c);
+            c.delivery_poll_interval = actionsd::domain::Duration { nanos: 4_000_000_000 };
+        }
+
+        async fn an_attempt_taken_up_past_the_max_age_is_not_made(s: &TestServer) {
+            let failing = Receiver::start().await;
+            failing.set_default(Answer::status(500));
+            let (bad, _) = target(s, "always-500", &failing.url("/bad")).await;
+            set_execution(s, json!({"event": {"event": "action.added"}}), &[&bad]).await;
+            create_action(s, "late").await;
+            let ds = wait_deliveries(s, by_target(&bad), Duration::from_secs(15), "dead", |ds| {
+                all_in_state(ds, 1, "DELIVERY_STATE_DEAD")
+            })
+            .await;
+            assert_eq!(failing.requests().len(), 1, "only the first attempt, made at once: {ds:?}");
+            assert_eq!((ds[0]["attempts"].as_i64(), ds[0]["lastStatus"].as_i64()), (Some(1), Some(500)), "{ds:?}");
+            let error = ds[0]["lastError"].as_str().unwrap_or_default();
+            assert!(error.contains("ACTIONSD_DELIVERY_MAX_AGE") && error.contains("500"), "{error}");
+        }
+
+        backend_tests_with!(late_queue; an_attempt_taken_up_past_the_max_age_is_not_made);
+    }
 }
 
 // ---------- a 20 s outage with a 1s, 2s, 5s schedule ----------

@@ -363,7 +363,7 @@ async fn retention_prunes_and_hides(s: &TestServer) {
         };
         recorded_context::Entity::insert(young).exec_without_returning(&s.state.store.db).await.unwrap();
     }
-    assert_eq!(actionsd::store::recordings::prune(&s.state.store, 2).await.unwrap(), 1);
+    assert_eq!(actionsd::store::recordings::prune_in_batches(&s.state.store, 2, 1).await.unwrap(), 1);
     let kept: Vec<i64> = recorded(s).await.iter().map(|r| r.run_id).collect();
     assert_eq!(kept.len(), 2, "{kept:?}");
     assert!(kept.contains(&3) && !kept.contains(&2), "the newest are kept: {kept:?}");
