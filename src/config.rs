@@ -31,36 +31,29 @@ fn count_arg(s: &str) -> Result<usize, String> {
 /// memory limit busy) with three pipes; past this, run more servers instead.
 pub const MAX_SANDBOX_WORKERS: usize = 1024;
 
-fn workers_arg(s: &str) -> Result<usize, String> {
+/// A count from 1 to `max`; past it, the message says what the bound is.
+fn count_up_to(s: &str, max: usize, bound: &str) -> Result<usize, String> {
     match count_arg(s)? {
-        n if n > MAX_SANDBOX_WORKERS => {
-            Err(format!("{s:?} is too many: at most {MAX_SANDBOX_WORKERS} sandbox workers per server"))
-        }
+        n if n > max => Err(format!("{s:?} is too many: at most {max} {bound}")),
         n => Ok(n),
     }
+}
+
+fn workers_arg(s: &str) -> Result<usize, String> {
+    count_up_to(s, MAX_SANDBOX_WORKERS, "sandbox workers per server")
 }
 
 /// An organization's share of the sandbox workers: at most their number (a larger share is the
 /// whole pool, which [`Config::org_concurrency`] gives anyway).
 fn org_share_arg(s: &str) -> Result<usize, String> {
-    match count_arg(s)? {
-        n if n > MAX_SANDBOX_WORKERS => {
-            Err(format!("{s:?} is too many: at most {MAX_SANDBOX_WORKERS}, the most sandbox workers a server has"))
-        }
-        n => Ok(n),
-    }
+    count_up_to(s, MAX_SANDBOX_WORKERS, "(the most sandbox workers a server has)")
 }
 
 /// Most deliveries in flight at once: each is an outgoing HTTP call with its connection.
 pub const MAX_DELIVERY_CONCURRENCY: usize = 10_000;
 
 fn delivery_concurrency_arg(s: &str) -> Result<usize, String> {
-    match count_arg(s)? {
-        n if n > MAX_DELIVERY_CONCURRENCY => {
-            Err(format!("{s:?} is too many: at most {MAX_DELIVERY_CONCURRENCY} deliveries in flight"))
-        }
-        n => Ok(n),
-    }
+    count_up_to(s, MAX_DELIVERY_CONCURRENCY, "deliveries in flight")
 }
 
 /// The smallest memory limit a run can start in (an empty realm takes a few MiB).

@@ -87,6 +87,23 @@ async fn highest_id(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
 /// them instead of waiting seconds for one large delete.
 pub const PRUNE_BATCH: u64 = 10_000;
 
+/// Runs the pruning job `name` in passes of one transaction each until a pass removes fewer than
+/// `batch` rows (or another replica holds the job). Answers the rows removed.
+pub(crate) async fn prune_in_passes<F>(store: &Store, name: &str, batch: u64, pass: F) -> ApiResult<u64>
+where
+    F: for<'c> Fn(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<u64>> + Send + Sync,
+{
+    let mut removed = 0;
+    loop {
+        let Some(n) = store.exclusive_job(name, |txn| pass(txn)).await? else { break };
+        removed += n;
+        if n < batch {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
 /// Deletes at most `limit` rows of `E` that match `condition`, picked by `key`. Answers the rows
 /// deleted.
 pub(crate) async fn delete_some<E, C>(

@@ -124,21 +124,10 @@ pub async fn prune(store: &Store, max_rows: u64) -> ApiResult<u64> {
 
 /// [`prune`], at most `batch` rows per transaction.
 pub async fn prune_in_batches(store: &Store, max_rows: u64, batch: u64) -> ApiResult<u64> {
-    let mut removed = 0;
-    loop {
-        let pass = store
-            .exclusive_job("prune-recorded-contexts", move |txn| {
-                Box::pin(async move { prune_pass(txn, max_rows, batch).await })
-            })
-            .await?;
-        // None: another replica prunes now.
-        let Some(pass) = pass else { break };
-        removed += pass;
-        if pass < batch {
-            break;
-        }
-    }
-    Ok(removed)
+    super::prune_in_passes(store, "prune-recorded-contexts", batch, move |txn| {
+        Box::pin(async move { prune_pass(txn, max_rows, batch).await })
+    })
+    .await
 }
 
 async fn prune_pass(txn: &sea_orm::DatabaseTransaction, max_rows: u64, batch: u64) -> ApiResult<u64> {

@@ -280,21 +280,10 @@ pub async fn prune(store: &Store, retention: Duration, max_rows: u64) -> ApiResu
 
 /// [`prune`], at most `batch` rows per transaction.
 pub async fn prune_in_batches(store: &Store, retention: Duration, max_rows: u64, batch: u64) -> ApiResult<u64> {
-    let mut removed = 0;
-    loop {
-        let pass = store
-            .exclusive_job("prune-runs", move |txn| {
-                Box::pin(async move { prune_in(txn, retention, max_rows, batch).await })
-            })
-            .await?;
-        // None: another replica prunes now.
-        let Some(pass) = pass else { break };
-        removed += pass;
-        if pass < batch {
-            break;
-        }
-    }
-    Ok(removed)
+    super::prune_in_passes(store, "prune-runs", batch, move |txn| {
+        Box::pin(async move { prune_in(txn, retention, max_rows, batch).await })
+    })
+    .await
 }
 
 async fn prune_in<C: ConnectionTrait>(conn: &C, retention: Duration, max_rows: u64, batch: u64) -> ApiResult<u64> {
