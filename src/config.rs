@@ -128,13 +128,16 @@ fn body_budget_arg(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
+/// The file a SQLite URL names (`sqlite://a.db?mode=rwc` → `a.db`; empty when it names none).
+pub fn sqlite_file_path(url: &str) -> &str {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    path.split('?').next().unwrap_or("")
+}
+
 fn database_url_arg(s: &str) -> Result<String, String> {
     let known = ["sqlite:", "postgres://", "postgresql://"];
-    if let Some(rest) = s.strip_prefix("sqlite:") {
-        let file = rest.strip_prefix("//").unwrap_or(rest).split('?').next().unwrap_or_default();
-        if file.is_empty() {
-            return Err(format!("database URL {s:?} names no file (use sqlite://<file>?mode=rwc)"));
-        }
+    if s.starts_with("sqlite:") && sqlite_file_path(s).is_empty() {
+        return Err(format!("database URL {s:?} names no file (use sqlite://<file>?mode=rwc)"));
     }
     if known.iter().any(|k| s.starts_with(k)) {
         Ok(s.to_string())

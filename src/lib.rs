@@ -202,7 +202,7 @@ pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
     }
-    let path = sqlite_file_path(url);
+    let path = config::sqlite_file_path(url);
     if path.is_empty() {
         return Ok(None);
     }
@@ -223,16 +223,10 @@ pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     }
 }
 
-/// The file a SQLite URL names (`sqlite://a.db?mode=rwc` → `a.db`; empty when it names none).
-fn sqlite_file_path(url: &str) -> &str {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    path.split('?').next().unwrap_or("")
-}
-
 /// With SQLite and no configured key, the key lives in a file beside the database (created once):
 /// the key read from it, or a new one and the path to write it to (see `write_new_key_file`).
 fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
-    let path = sqlite_file_path(url);
+    let path = config::sqlite_file_path(url);
     let key_path = if path.is_empty() || path == ":memory:" {
         std::path::PathBuf::from("actionsd.key")
     } else {

@@ -322,12 +322,14 @@ fn has_type(value: &Value, ty: &str) -> bool {
         "boolean" => value.is_boolean(),
         "number" => value.is_number(),
         "integer" => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
-        // The non-negative integers of the context schemas are uint64s (a user's sequence).
-        "uint64" => {
-            value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0 && (0.0..TWO_POW_64).contains(&f))
-        }
         _ => true,
     }
+}
+
+/// Whether `value` is a uint64: the non-negative integers of the context schemas are (a user's
+/// sequence).
+fn is_uint64(value: &Value) -> bool {
+    value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0 && (0.0..super::json::TWO_POW_64).contains(&f))
 }
 
 /// The `pattern`s the context schemas use: a string of digits (a uint64 as protobuf's JSON writes
@@ -337,9 +339,6 @@ fn matches_pattern(pattern: &str, text: &str) -> bool {
     // The digits of a uint64 (leading zeros allowed, as protobuf's JSON parsers read them).
     pattern != DIGITS || (text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u64>().is_ok())
 }
-
-/// 2^64 as a float: a whole float below it is a uint64.
-const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
 
 /// The keywords the context schemas use: type, enum, anyOf, allOf, properties, items, minimum,
 /// pattern and a base64 `contentEncoding`. On a violation, the field's path and what it must be.
@@ -363,7 +362,7 @@ fn conforms(schema: &Value, value: &Value, path: &mut Vec<String>) -> Result<(),
         }
     }
     if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), value.as_f64()) {
-        if n < min || (schema["type"] == "integer" && min == 0.0 && !has_type(value, "uint64")) {
+        if n < min || (schema["type"] == "integer" && min == 0.0 && !is_uint64(value)) {
             return Err((field_path(path), expected(schema)));
         }
     }

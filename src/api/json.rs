@@ -39,7 +39,7 @@ pub mod uint32 {
 
 /// 2^64 and 2^63 as floats: a JSON number that came as a float (a fraction or an exponent) is in
 /// range only strictly below them (`u64::MAX as f64` rounds up to 2^64 itself).
-const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+pub(crate) const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
 const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
 struct U64Visitor {

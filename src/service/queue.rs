@@ -77,7 +77,12 @@ pub fn next_attempt(
         None => step.mul_f64(rand::thread_rng().gen_range(0.8..1.2)),
     };
     let at = now + micros(wait);
-    (at <= created_at + micros(max_age)).then_some(at)
+    (at <= last_moment(created_at, max_age)).then_some(at)
+}
+
+/// The last moment a delivery created at `created_at` may be attempted (actions-v2 §6).
+fn last_moment(created_at: i64, max_age: Duration) -> i64 {
+    created_at.saturating_add(micros(max_age))
 }
 
 /// One attempt of one delivery.
@@ -101,11 +106,12 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
     // An attempt scheduled within the delivery's max age but taken up past it (the server was
     // down, the queue behind) is not made: actions-v2 §6, no attempt after creationDate + max age.
     // A RetryDelivery sets its attempt past the age on purpose, and that one is made.
-    let deadline = row.created_at.saturating_add(micros(config.max_age));
-    if row.next_attempt_at <= deadline && now_micros() > deadline {
+    let deadline = last_moment(row.created_at, config.max_age);
+    let now = now_micros();
+    if row.next_attempt_at <= deadline && now > deadline {
         let error = format!(
             "not sent: taken up {}s after its creation, past ACTIONSD_DELIVERY_MAX_AGE ({}s); {}",
-            (now_micros() - row.created_at) / 1_000_000,
+            (now - row.created_at) / 1_000_000,
             config.max_age.as_secs(),
             if row.last_error.is_empty() {
                 "no earlier attempt".to_string()

@@ -151,13 +151,45 @@ where
         .filter(org_column.eq(org))
         .order_by_desc(key)
         // An offset past i64::MAX cannot be bound (and no table holds that many rows).
-        .offset(keep.saturating_sub(1).min(i64::MAX as u64))
+        .offset(sql_count(keep.saturating_sub(1)))
         .limit(1)
         .into_tuple()
         .one(conn)
         .await?;
     let Some(boundary) = boundary else { return Ok(0) };
     delete_some::<E, C>(conn, key, sea_orm::Condition::all().add(org_column.eq(org)).add(key.lt(boundary)), limit).await
+}
+
+/// The organizations that hold rows of `E`.
+pub(crate) async fn orgs_with_rows<E: EntityTrait, C: ConnectionTrait>(
+    conn: &C,
+    org_column: E::Column,
+) -> Result<Vec<i64>, DbErr> {
+    use sea_orm::QuerySelect;
+    E::find().select_only().column(org_column).distinct().into_tuple().all(conn).await
+}
+
+/// [`keep_newest_of_org`] for each of `orgs`, at most `limit` rows in all; answers the rows deleted.
+pub(crate) async fn keep_newest_of_orgs<E, C>(
+    conn: &C,
+    org_column: E::Column,
+    key: E::Column,
+    orgs: &[i64],
+    keep: u64,
+    limit: u64,
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let mut removed = 0;
+    for &org in orgs {
+        if removed == limit {
+            break;
+        }
+        removed += keep_newest_of_org::<E, C>(conn, org_column, key, org, keep, limit - removed).await?;
+    }
+    Ok(removed)
 }
 
 impl Store {

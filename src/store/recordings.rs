@@ -131,41 +131,30 @@ pub async fn prune_in_batches(store: &Store, max_rows: u64, batch: u64) -> ApiRe
 }
 
 async fn prune_pass(txn: &sea_orm::DatabaseTransaction, max_rows: u64, batch: u64) -> ApiResult<u64> {
+    use recorded_context::Column;
     let now = crate::domain::time::now_micros();
-    let orgs: Vec<i64> = recorded_context::Entity::find()
-        .select_only()
-        .column(recorded_context::Column::OrgId)
-        .distinct()
-        .into_tuple()
-        .all(txn)
-        .await?;
+    let orgs = super::orgs_with_rows::<recorded_context::Entity, _>(txn, Column::OrgId).await?;
     let mut removed = 0;
-    for org in orgs {
-        let retention = settings(txn, org).await?.retention_secs;
-        let old = sea_orm::Condition::all()
-            .add(recorded_context::Column::OrgId.eq(org))
-            .add(recorded_context::Column::CreatedAt.lt(now - retention * 1_000_000));
-        removed += super::delete_some::<recorded_context::Entity, _>(
-            txn,
-            recorded_context::Column::RunId,
-            old,
-            batch - removed,
-        )
-        .await?;
-        // And no more than the newest `max_rows` of the org (as its run records): the retention
-        // alone lets one busy org keep a week of 64 KiB contexts.
-        removed += super::keep_newest_of_org::<recorded_context::Entity, _>(
-            txn,
-            recorded_context::Column::OrgId,
-            recorded_context::Column::RunId,
-            org,
-            max_rows,
-            batch - removed,
-        )
-        .await?;
+    for &org in &orgs {
         if removed == batch {
-            break;
+            return Ok(removed);
         }
+        let retention = settings(txn, org).await?.retention_secs;
+        let old =
+            sea_orm::Condition::all().add(Column::OrgId.eq(org)).add(Column::CreatedAt.lt(now - retention * 1_000_000));
+        removed += super::delete_some::<recorded_context::Entity, _>(txn, Column::RunId, old, batch - removed).await?;
     }
-    Ok(removed)
+    // And no more than the newest `max_rows` of an org (as its run records): the retention alone
+    // lets one busy org keep a week of 64 KiB contexts.
+    let limit = batch - removed;
+    Ok(removed
+        + super::keep_newest_of_orgs::<recorded_context::Entity, _>(
+            txn,
+            Column::OrgId,
+            Column::RunId,
+            &orgs,
+            max_rows,
+            limit,
+        )
+        .await?)
 }

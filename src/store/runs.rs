@@ -289,27 +289,13 @@ pub async fn prune_in_batches(store: &Store, retention: Duration, max_rows: u64,
 async fn prune_in<C: ConnectionTrait>(conn: &C, retention: Duration, max_rows: u64, batch: u64) -> ApiResult<u64> {
     let cutoff = crate::domain::time::now_micros() - retention.as_micros() as i64;
     let by_age = sea_orm::Condition::all().add(run::Column::StartedAt.lt(cutoff));
-    let mut removed = super::delete_some::<run::Entity, _>(conn, run::Column::Id, by_age, batch).await?;
+    let removed = super::delete_some::<run::Entity, _>(conn, run::Column::Id, by_age, batch).await?;
     if removed == batch {
         return Ok(removed);
     }
-    let orgs: Vec<i64> =
-        run::Entity::find().select_only().column(run::Column::OrgId).distinct().into_tuple().all(conn).await?;
-    for org in orgs {
-        removed += super::keep_newest_of_org::<run::Entity, _>(
-            conn,
-            run::Column::OrgId,
-            run::Column::Id,
-            org,
-            max_rows,
-            batch - removed,
-        )
-        .await?;
-        if removed == batch {
-            break;
-        }
-    }
-    Ok(removed)
+    let orgs = super::orgs_with_rows::<run::Entity, _>(conn, run::Column::OrgId).await?;
+    let (org, key) = (run::Column::OrgId, run::Column::Id);
+    Ok(removed + super::keep_newest_of_orgs::<run::Entity, _>(conn, org, key, &orgs, max_rows, batch - removed).await?)
 }
 
 #[cfg(test)]
