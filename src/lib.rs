@@ -118,13 +118,15 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     let mut background_tasks = Vec::new();
     let run_writer = if background {
         let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
-        background_tasks.push(writer_task);
-        background_tasks.push(tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx.clone())));
+        background_tasks.push(("run writer", writer_task));
+        background_tasks
+            .push(("run pruning", tokio::spawn(prune_runs(store.clone(), config.clone(), stop_rx.clone()))));
         if store.backend == sea_orm::DatabaseBackend::Postgres {
-            background_tasks.push(tokio::spawn(service::tail::listen(store.clone(), stop_rx.clone())));
+            background_tasks
+                .push(("run-record listener", tokio::spawn(service::tail::listen(store.clone(), stop_rx.clone()))));
         }
-        background_tasks.push(tokio::spawn(renew_tail_leases(store.clone(), stop_rx.clone())));
-        background_tasks.push(tokio::spawn(renew_node_lease(store.clone(), stop_rx)));
+        background_tasks.push(("tail leases", tokio::spawn(renew_tail_leases(store.clone(), stop_rx.clone()))));
+        background_tasks.push(("node lease", tokio::spawn(renew_node_lease(store.clone(), stop_rx))));
         run_writer
     } else {
         store::runs::RunWriter::direct()
@@ -148,11 +150,10 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     );
     let connector_health = Arc::new(service::connector::Health::default());
     if background {
-        background_tasks.push(tokio::spawn(flush_connector_health(
-            store.clone(),
-            connector_health.clone(),
-            background_stop.subscribe(),
-        )));
+        background_tasks.push((
+            "connector health",
+            tokio::spawn(flush_connector_health(store.clone(), connector_health.clone(), background_stop.subscribe())),
+        ));
     }
     let body_budget = usize::try_from(config.max_body_bytes_in_flight >> 10).unwrap_or(usize::MAX);
     let state = AppState(Arc::new(Inner {
@@ -184,7 +185,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
             state.background_stop.subscribe(),
         );
         if let Ok(mut tasks) = state.background_tasks.lock() {
-            tasks.push(queue);
+            tasks.push(("delivery queue", queue));
         }
     }
     Ok(state)
@@ -492,7 +493,7 @@ pub async fn serve(
     }
     let _ = state.background_stop.send(true);
     let tasks: Vec<_> = state.background_tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
-    for task in tasks {
+    for (_, task) in tasks {
         let _ = task.await;
     }
     state.store.close().await;

@@ -107,7 +107,8 @@ pub struct Inner {
     pub background_stop: tokio::sync::watch::Sender<bool>,
     /// Set when the server starts shutting down: long-lived streams (live tails) end first.
     pub closing: tokio::sync::watch::Sender<bool>,
-    pub background_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The background jobs, by name; joined at shutdown.
+    pub background_tasks: std::sync::Mutex<Vec<(&'static str, tokio::task::JoinHandle<()>)>>,
     /// Live tails' leases being given back; a shutdown waits for them before the database closes.
     pub lease_releases: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     pub config: Config,
@@ -146,6 +147,18 @@ pub(crate) async fn hold_body(state: &AppState, len: usize) -> ApiResult<Option<
             e.retry_after = Some(1);
             Err(e)
         }
+    }
+}
+
+impl Inner {
+    /// The name of a background job that has ended before shutdown (they all run until the stop
+    /// signal, so it failed), for readiness.
+    pub fn stopped_background_job(&self) -> Option<&'static str> {
+        if *self.background_stop.borrow() {
+            return None;
+        }
+        let tasks = self.background_tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.iter().find(|(_, task)| task.is_finished()).map(|(name, _)| *name)
     }
 }
 

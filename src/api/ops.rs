@@ -27,11 +27,16 @@ async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok")
 }
 
+/// 200 while the database answers and every background job (run writer, pruning, delivery queue,
+/// leases) is running; they all run until shutdown, so one that has ended has failed.
 async fn ready(State(s): State<AppState>) -> impl IntoResponse {
+    if let Some(job) = s.stopped_background_job() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("background job stopped: {job} (see the log)"));
+    }
     if s.store.ping().await {
-        (StatusCode::OK, "ok")
+        (StatusCode::OK, "ok".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable".to_string())
     }
 }
 

@@ -89,20 +89,7 @@ fn last_moment(created_at: i64, max_age: Duration) -> i64 {
 async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
     let started = Instant::now();
     let config = &q.config;
-    let fail = |status: i32, error: String, retry_after: Option<u64>| {
-        let now = now_micros();
-        match next_attempt(&config.retry_schedule, row.attempts + 1, retry_after, now, row.created_at, config.max_age) {
-            Some(at) => AttemptResult {
-                id: row.id,
-                state: DeliveryState::Failed,
-                status,
-                error,
-                next_attempt_at: at,
-                sent: true,
-            },
-            None => dead(row, status, error),
-        }
-    };
+    let fail = |status: i32, error: String, retry_after: Option<u64>| failed(config, row, status, error, retry_after);
     // An attempt scheduled within the delivery's max age but taken up past it (the server was
     // down, the queue behind) is not made: actions-v2 §6, no attempt after creationDate + max age.
     // A RetryDelivery sets its attempt past the age on purpose, and that one is made.
@@ -177,6 +164,48 @@ fn judge(
 }
 
 /// A delivery given up on.
+/// A failed attempt: retried on the schedule, or dead once its next attempt would fall past the
+/// delivery's max age.
+fn failed(
+    config: &QueueConfig,
+    row: &delivery::Model,
+    status: i32,
+    error: String,
+    retry_after: Option<u64>,
+) -> AttemptResult {
+    let now = now_micros();
+    match next_attempt(&config.retry_schedule, row.attempts + 1, retry_after, now, row.created_at, config.max_age) {
+        Some(at) => {
+            AttemptResult { id: row.id, state: DeliveryState::Failed, status, error, next_attempt_at: at, sent: true }
+        }
+        None => dead(row, status, error),
+    }
+}
+
+/// An attempt whose panic (a bug) counts as a failed attempt, retried on the schedule like any
+/// other: without it, the delivery would stay in this node's in-flight set, its lease renewed for
+/// the rest of the process's life, and never be attempted again.
+async fn guarded(
+    attempt: impl std::future::Future<Output = AttemptResult>,
+    config: &QueueConfig,
+    row: &delivery::Model,
+) -> AttemptResult {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(attempt).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!(delivery = row.id, "a delivery attempt panicked; counted as a failed attempt");
+            failed(
+                config,
+                row,
+                0,
+                "the attempt failed inside actionsd (see its log); retried on the schedule".into(),
+                None,
+            )
+        }
+    }
+}
+
 fn dead(row: &delivery::Model, status: i32, error: String) -> AttemptResult {
     AttemptResult { id: row.id, state: DeliveryState::Dead, status, error, next_attempt_at: 0, sent: true }
 }
@@ -271,7 +300,7 @@ pub fn start(
                 let (state, tx, mut abandon) = (state.clone(), tx.clone(), abandon.clone());
                 tokio::spawn(async move {
                     tokio::select! {
-                        result = attempt(&state, &row) => {
+                        result = guarded(attempt(&state, &row), &state.config, &row) => {
                             let _ = tx.send(result).await;
                         }
                         // Its lease is released below; another replica (or this one after a
@@ -442,5 +471,52 @@ mod tests {
         assert!((24_000_000..=36_000_000).contains(&at), "{at}");
         assert_eq!(next_attempt(&schedule, 1, Some(20), 0, 0, day), Some(20_000_000));
         assert_eq!(next_attempt(&schedule, 1, None, 0, 0, Duration::from_secs(1)), None);
+    }
+
+    /// A panicking attempt becomes a failed attempt on the schedule (not a delivery held forever),
+    /// and a dead one once the schedule runs past the max age; a finished attempt passes through.
+    #[tokio::test]
+    async fn a_panicking_attempt_is_a_failed_attempt() {
+        let config = QueueConfig {
+            concurrency: 1,
+            poll_interval: Duration::from_millis(10),
+            retry_schedule: vec![Duration::from_secs(60)],
+            max_age: Duration::from_secs(3600),
+            retention: Duration::from_secs(3600),
+        };
+        let row = delivery::Model {
+            id: 7,
+            target_id: 1,
+            connection_id: None,
+            execution_id: "event/user.added".into(),
+            event_type: None,
+            aggregate_key: "1/user/2".into(),
+            seq: 1,
+            payload: "{}".into(),
+            state: DeliveryState::Pending,
+            attempts: 2,
+            last_status: 503,
+            last_error: "busy".into(),
+            next_attempt_at: 0,
+            lease_until: 0,
+            lease_owner: 0,
+            created_at: now_micros(),
+            changed_at: 0,
+        };
+        let panics = async { panic!("a bug in an attempt") };
+        let before = now_micros();
+        let result = guarded(panics, &config, &row).await;
+        assert_eq!((result.id, result.state, result.status, result.sent), (7, DeliveryState::Failed, 0, true));
+        assert!(result.error.contains("failed inside actionsd"), "{}", result.error);
+        let wait = result.next_attempt_at - before;
+        assert!((48_000_000..=73_000_000).contains(&wait), "next attempt in {wait} µs, not about 60 s");
+
+        let old = delivery::Model { created_at: now_micros() - 3_590_000_000, ..row.clone() };
+        let result = guarded(async { panic!("again") }, &config, &old).await;
+        assert_eq!(result.state, DeliveryState::Dead, "the next attempt would be past the max age");
+
+        let done = dead(&row, 410, "gone".into());
+        let result = guarded(async { done }, &config, &row).await;
+        assert_eq!((result.state, result.status, result.error.as_str()), (DeliveryState::Dead, 410, "gone"));
     }
 }

@@ -450,16 +450,24 @@ pub async fn open_stats<C: ConnectionTrait>(conn: &C, backend: DatabaseBackend) 
     Ok((n, oldest))
 }
 
-/// Removes finished deliveries (succeeded or dead) older than `before` (µs).
+/// Removes finished deliveries (succeeded or dead) last changed before `before` (µs).
 pub async fn prune(store: &Store, before: i64) -> ApiResult<u64> {
-    let backend = store.backend;
-    let sql = format!("DELETE FROM deliveries WHERE state IN ({SUCCEEDED}, {DEAD}) AND changed_at < $1");
-    let done = store
-        .exclusive_job("prune_deliveries", move |txn| {
-            Box::pin(async move { Ok(txn.execute(stmt(backend, &sql, vec![before.into()])).await?.rows_affected()) })
+    prune_in_batches(store, before, super::PRUNE_BATCH).await
+}
+
+/// [`prune`], at most `batch` rows per transaction: a large backlog does not hold the writer (on
+/// SQLite, every other write) for the whole deletion.
+pub async fn prune_in_batches(store: &Store, before: i64, batch: u64) -> ApiResult<u64> {
+    super::prune_in_passes(store, "prune_deliveries", batch, move |txn| {
+        Box::pin(async move {
+            use sea_orm::ColumnTrait;
+            let finished = sea_orm::Condition::all()
+                .add(delivery::Column::State.is_in([DeliveryState::Succeeded, DeliveryState::Dead]))
+                .add(delivery::Column::ChangedAt.lt(before));
+            Ok(super::delete_some::<delivery::Entity, _>(txn, delivery::Column::Id, finished, batch).await?)
         })
-        .await?;
-    Ok(done.unwrap_or(0))
+    })
+    .await
 }
 
 #[cfg(test)]

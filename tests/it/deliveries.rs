@@ -808,7 +808,44 @@ async fn an_execution_change_is_delivered_by_the_new_execution(s: &TestServer) {
     assert!(!kinds.contains(&json!("execution.v2.removed")), "{kinds:?}");
 }
 
+/// Succeeded and dead deliveries last changed before the cut are pruned, in as many
+/// transactions as the batch size asks for; open ones (failing, retried later) stay.
+async fn finished_deliveries_are_pruned_in_batches(s: &TestServer) {
+    let fine = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.set_default(Answer::status(503));
+    let (good, _) = target(s, "pruned-200", &fine.url("/good")).await;
+    let (bad, _) = target(s, "kept-503", &failing.url("/bad")).await;
+    set_execution(s, json!({"event": {"event": "action.added"}}), &[&good]).await;
+    for n in 0..3 {
+        create_action(s, &format!("pruned{n}")).await;
+    }
+    wait_deliveries(s, by_target(&good), Duration::from_secs(10), "3 succeeded", |ds| {
+        all_in_state(ds, 3, "DELIVERY_STATE_SUCCEEDED")
+    })
+    .await;
+    set_execution(s, json!({"event": {"event": "action.added"}}), &[&bad]).await;
+    create_action(s, "kept").await;
+    wait_deliveries(s, by_target(&bad), Duration::from_secs(10), "a failed attempt", |ds| {
+        ds.len() == 1 && ds[0]["attempts"].as_i64().unwrap_or(0) >= 1
+    })
+    .await;
+
+    let store = &s.state.store;
+    let long_ago = actionsd::domain::time::now_micros() - 3_600_000_000;
+    assert_eq!(actionsd::store::deliveries::prune_in_batches(store, long_ago, 1).await.unwrap(), 0);
+    assert_eq!(items(&list(s, by_target(&good)).await).len(), 3, "nothing finished an hour ago");
+    let now = actionsd::domain::time::now_micros() + 1;
+    let removed = actionsd::store::deliveries::prune_in_batches(store, now, 1).await.unwrap();
+    assert_eq!(removed, 3, "the 3 succeeded deliveries, one per pass");
+    assert!(items(&list(s, by_target(&good)).await).is_empty(), "succeeded deliveries pruned");
+    let open = items(&list(s, by_target(&bad)).await);
+    assert_eq!(open.len(), 1, "the open delivery stays: {open:?}");
+    assert_ne!(open[0]["state"], "DELIVERY_STATE_SUCCEEDED", "{open:?}");
+}
+
 backend_tests_with!(fast;
+    finished_deliveries_are_pruned_in_batches,
     an_execution_change_is_delivered_by_the_new_execution,
     event_is_delivered_signed_and_recorded,
     only_the_most_specific_event_execution_runs,

@@ -1628,3 +1628,39 @@ async fn silent_http2_connections_are_closed() {
     assert!(open, "a connection that answers pings was closed");
     assert!(pings >= 2, "only {pings} pings in 5 s");
 }
+
+/// Readiness answers 503 naming a background job (run writer, pruning, delivery queue, leases)
+/// that has ended before shutdown: they all run until the stop signal, so one that ended has
+/// failed, and a server without its delivery queue or run writer is not one to send traffic to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ready_names_a_background_job_that_stopped() {
+    let s = common::TestServer::sqlite().await;
+    let ready = || async {
+        let r = s.client.get(format!("{}/debug/ready", s.base)).send().await.expect("ready");
+        (r.status(), r.text().await.expect("body"))
+    };
+    let names: Vec<&str> = s.state.background_tasks.lock().unwrap().iter().map(|(name, _)| *name).collect();
+    for job in ["run writer", "run pruning", "delivery queue", "node lease"] {
+        assert!(names.contains(&job), "{job} not among the watched jobs {names:?}");
+    }
+    let (fail, failed) = tokio::sync::oneshot::channel::<()>();
+    let job = tokio::spawn(async move {
+        let _ = failed.await;
+        panic!("a background job fails");
+    });
+    s.state.background_tasks.lock().unwrap().push(("test job", job));
+    assert_eq!(ready().await, (StatusCode::OK, "ok".to_string()), "while every job runs");
+    fail.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut answer = ready().await;
+    while answer.0 == StatusCode::OK && Instant::now() < deadline {
+        tokio::task::yield_now().await;
+        answer = ready().await;
+    }
+    assert_eq!(answer, (StatusCode::SERVICE_UNAVAILABLE, "background job stopped: test job (see the log)".to_string()));
+    let (status, _) = ready().await;
+    assert_eq!(status, 503, "it stays unready");
+    let r = s.get("/debug/healthz", &s.admin).await;
+    assert_eq!(r.status, 200, "the process itself is alive: {r:?}");
+    s.stop().await;
+}
