@@ -345,6 +345,8 @@ pub fn app(state: AppState) -> Router {
                 .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
                 .expose_headers([
                     REQUEST_ID.clone(),
+                    // Not CORS-safelisted: a page could not read when to retry a 503.
+                    axum::http::header::RETRY_AFTER,
                     HeaderName::from_static("grpc-status"),
                     HeaderName::from_static("grpc-message"),
                     HeaderName::from_static("grpc-status-details-bin"),

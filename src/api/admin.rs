@@ -2,12 +2,15 @@
 
 use super::auth::Caller;
 
-use super::management::{org_msg, Org};
+use super::management::{org_msg, Org, OrgState, TextQueryMethod};
 use super::messages::{GatewayError, ListDetails, ListQuery, ObjectDetails};
 use super::{AppState, BodyMode, Rpc};
 use crate::domain::role::Role;
 use crate::error::{ApiError, ApiResult};
+use crate::proto_enum;
 use crate::rpc_call;
+use crate::store::actions::TextMethod;
+use crate::store::orgs::OrgFilter;
 use crate::store::{orgs as org_store, tokens as token_store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,14 +31,75 @@ pub fn rpcs() -> Vec<Rpc> {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ListOrgsRequest {
     #[serde(default, deserialize_with = "super::json::message_opt::deserialize")]
     pub query: Option<ListQuery>,
+    #[serde(default, alias = "sorting_column")]
+    pub sorting_column: OrgFieldName,
+    /// All must match.
+    #[serde(default, deserialize_with = "super::json::messages::deserialize")]
+    pub queries: Vec<OrgQuery>,
+}
+
+proto_enum!(
+    /// Column to sort ListOrgs by (ZITADEL numbering); unspecified sorts by id.
+    OrgFieldName {
+        Unspecified = 0 => "ORG_FIELD_NAME_UNSPECIFIED",
+        Name = 1 => "ORG_FIELD_NAME_NAME",
+    }
+);
+
+/// Exactly one of the four queries.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgQuery {
+    #[serde(default, alias = "name_query", deserialize_with = "super::json::message_opt::deserialize")]
+    pub name_query: Option<OrgNameQuery>,
+    /// actionsd's organizations have no domains: a domain query matches none.
+    #[serde(default, alias = "domain_query", deserialize_with = "super::json::message_opt::deserialize")]
+    pub domain_query: Option<OrgDomainQuery>,
+    #[serde(default, alias = "state_query", deserialize_with = "super::json::message_opt::deserialize")]
+    pub state_query: Option<OrgStateQuery>,
+    #[serde(default, alias = "id_query", deserialize_with = "super::json::message_opt::deserialize")]
+    pub id_query: Option<OrgIdQuery>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OrgNameQuery {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub method: TextQueryMethod,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OrgDomainQuery {
+    #[serde(default)]
+    pub domain: String,
+    #[serde(default)]
+    pub method: TextQueryMethod,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OrgStateQuery {
+    /// Every organization of actionsd is ORG_STATE_ACTIVE.
+    #[serde(default)]
+    pub state: OrgState,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OrgIdQuery {
+    #[serde(default)]
+    pub id: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ListOrgsResponse {
     pub details: ListDetails,
+    #[serde(skip_serializing_if = "OrgFieldName::is_zero")]
+    pub sorting_column: OrgFieldName,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub result: Vec<Org>,
 }
@@ -116,10 +180,32 @@ pub struct RemoveTokenResponse {
     responses((status = 200, body = ListOrgsResponse),
         (status = 400, body = GatewayError), (status = 401, body = GatewayError), (status = 403, body = GatewayError)))]
 pub async fn list_orgs(s: AppState, _c: Caller, r: ListOrgsRequest) -> ApiResult<ListOrgsResponse> {
+    check_list_orgs(&s, &r)?;
     let (offset, limit, asc) = ListQuery::bounds(&r.query)?;
+    let filters: Vec<OrgFilter> = r
+        .queries
+        .into_iter()
+        .filter_map(|q| {
+            Some(if let Some(q) = q.name_query {
+                let method = TextMethod::from_number(q.method.number()).unwrap_or(TextMethod::Equals);
+                OrgFilter::Name(q.name, method)
+            } else if let Some(q) = q.id_query {
+                crate::domain::id::parse(&q.id).map(OrgFilter::Id).unwrap_or(OrgFilter::Nothing)
+            } else if q.state_query.is_some_and(|q| q.state == OrgState::Active) {
+                return None; // every organization
+            } else {
+                OrgFilter::Nothing // another state, or a domain
+            })
+        })
+        .collect();
+    let by_name = r.sorting_column == OrgFieldName::Name;
     let position = s.store.last_position().await?;
-    let (total, rows) = org_store::list_orgs(&s.store, offset, limit, asc).await?;
-    Ok(ListOrgsResponse { details: ListDetails::new(total, position), result: rows.into_iter().map(org_msg).collect() })
+    let (total, rows) = org_store::list_orgs(&s.store, &filters, by_name, offset, limit, asc).await?;
+    Ok(ListOrgsResponse {
+        details: ListDetails::new(total, position),
+        sorting_column: r.sorting_column,
+        result: rows.into_iter().map(org_msg).collect(),
+    })
 }
 
 async fn resolve_org(s: &AppState, raw: &str, field: &str) -> ApiResult<i64> {
@@ -165,8 +251,23 @@ fn check_add_token(_s: &AppState, r: &AddTokenRequest) -> ApiResult<()> {
     token_fields(r).map(|_| ())
 }
 
+/// The bounds, and exactly one kind per query (ZITADEL's `OrgQuery.query` is a required oneof).
 fn check_list_orgs(_s: &AppState, r: &ListOrgsRequest) -> ApiResult<()> {
-    ListQuery::bounds(&r.query).map(|_| ())
+    ListQuery::bounds(&r.query)?;
+    super::check_query_count("ListOrgsRequest", r.queries.len())?;
+    for (i, q) in r.queries.iter().enumerate() {
+        let set = q.name_query.is_some() as u8
+            + q.domain_query.is_some() as u8
+            + q.state_query.is_some() as u8
+            + q.id_query.is_some() as u8;
+        if set != 1 {
+            let why = if set == 0 { "value is required" } else { "only one of the query kinds may be set" };
+            return Err(ApiError::invalid(format!(
+                "invalid ListOrgsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid OrgQuery.Query: {why}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_list_tokens(_s: &AppState, r: &ListTokensRequest) -> ApiResult<()> {

@@ -731,7 +731,7 @@ pub struct TestConnectionCallRequest {
     pub id: String,
     /// A ZITADEL Actions v2 payload as ZITADEL would send it (no signature needed).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub payload: Option<serde_json::Value>,
 }
 
@@ -740,7 +740,7 @@ pub struct TestConnectionCallRequest {
 pub struct TestConnectionCallResponse {
     /// What the call would answer ZITADEL; left out when that answer is an empty body (a
     /// request or response payload without its message object is passed through as one).
-    #[schema(value_type = Object, required = false)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>, required = false)]
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub reply: serde_json::Value,
     /// The payload's condition (`function/<name>`, `request/<method>`, …); empty when none.
@@ -761,7 +761,7 @@ pub struct TestConnectionCallResponse {
     pub runs: Vec<super::execute::RunSummary>,
     /// Writes through the ZITADEL API a real call would queue (`{kind: "userGrant" | "metadata",
     /// userId, body}`, a metadata one also with its `key`); the dry run makes none.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<std::collections::HashMap<String, serde_json::Value>>)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending_api_effects: Vec<serde_json::Value>,
     /// What a real call would record as the run's warnings (lookups that failed, effects that

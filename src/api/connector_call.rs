@@ -482,8 +482,8 @@ async fn org_for(s: &AppState, c: &entity::connection::Model, zitadel_org: Optio
         the mapped v1 trigger; other conditions pass through. Bodies are JSON, or a JWT (verified against ZITADEL's \
         JWKS) or JWE (to the connection's public key) as the connection's payloadTypes allow.",
     params(("id" = String, Path, description = "Connection id")),
-    request_body(content = Object, description = "ZITADEL's Actions v2 payload", content_type = "application/json"),
-    responses((status = 200, description = "The reply ZITADEL applies (or a forwarded error)", body = Object),
+    request_body(content = std::collections::HashMap<String, serde_json::Value>, description = "ZITADEL's Actions v2 payload", content_type = "application/json"),
+    responses((status = 200, description = "The reply ZITADEL applies (or a forwarded error)", body = std::collections::HashMap<String, serde_json::Value>),
         (status = 400, description = "Payload type not accepted (CONN-typ3s) or malformed body (CONN-b0dy1)", body = super::messages::GatewayError),
         (status = 401, description = "Signature or timestamp check failed (CONN-s1gn4), or a JWT/JWE body refused (CONN-j0se1)", body = super::messages::GatewayError),
         (status = 404, description = "Connection not found (CONN-n0tFd)", body = super::messages::GatewayError),

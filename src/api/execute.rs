@@ -93,7 +93,7 @@ pub struct ExecuteFlowTriggerRequest {
     pub trigger_type: String,
     /// Trigger-specific data: what the trigger's actions read (`user`, `claims`, `userGrants`, …).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub context: Option<Value>,
 }
 
@@ -146,7 +146,7 @@ pub struct RunSummary {
 pub struct ExecuteFlowTriggerResponse {
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub effects: Option<serde_json::Map<String, Value>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunSummary>,
@@ -179,7 +179,7 @@ pub struct TestActionRequest {
     #[schema(value_type = String, example = "4")]
     pub trigger_type: String,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub context: Option<Value>,
     /// Secret values for this dry run only (name → value), over the stored ones; never stored.
     #[serde(default)]

@@ -110,6 +110,7 @@ proto_enum!(
         Unspecified = 0 => "ORG_STATE_UNSPECIFIED",
         Active = 1 => "ORG_STATE_ACTIVE",
         Inactive = 2 => "ORG_STATE_INACTIVE",
+        Removed = 3 => "ORG_STATE_REMOVED",
     }
 );
 

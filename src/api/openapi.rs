@@ -110,6 +110,13 @@ fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bo
             .build()
             .into()
     });
+    if let Some(utoipa::openapi::RefOr::T(unavailable)) = responses.get_mut("503") {
+        let seconds = utoipa::openapi::HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+            .description(Some("Seconds to wait before trying again"))
+            .build();
+        unavailable.headers.insert("Retry-After".into(), seconds);
+    }
     // A request or response execution's target that interrupts on error fails the call with its
     // own status (a forwarded error keeps its kind) or, when it times out, with 504.
     if interceptable {

@@ -195,7 +195,7 @@ pub struct ReplayTriggerRequest {
 pub struct ReplayRun {
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>)]
     pub effects: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error: String,

@@ -71,7 +71,7 @@ pub fn types_doc() {}
     summary = "JSON Schema (2020-12) of _execute's context for this trigger",
     params(("flowType" = String, Path, description = "Flow type id (1..4)"),
         ("triggerType" = String, Path, description = "Trigger type id (1..6)")),
-    responses((status = 200, description = "The schema", content_type = "application/schema+json", body = Object),
+    responses((status = 200, description = "The schema", content_type = "application/schema+json", body = std::collections::HashMap<String, serde_json::Value>),
         (status = 400, description = "FlowType missing (COMMAND-Dfhj5) or TriggerType is invalid (COMMAND-Dfgh6)", body = super::messages::GatewayError),
         (status = 401, body = super::messages::GatewayError), (status = 403, body = super::messages::GatewayError)))]
 pub fn context_schema_doc() {}
@@ -81,7 +81,7 @@ pub fn context_schema_doc() {}
     summary = "JSON Schema (2020-12) of the effects _execute can answer for this trigger",
     params(("flowType" = String, Path, description = "Flow type id (1..4)"),
         ("triggerType" = String, Path, description = "Trigger type id (1..6)")),
-    responses((status = 200, description = "The schema", content_type = "application/schema+json", body = Object),
+    responses((status = 200, description = "The schema", content_type = "application/schema+json", body = std::collections::HashMap<String, serde_json::Value>),
         (status = 400, description = "FlowType missing (COMMAND-Dfhj5) or TriggerType is invalid (COMMAND-Dfgh6)", body = super::messages::GatewayError),
         (status = 401, body = super::messages::GatewayError), (status = 403, body = super::messages::GatewayError)))]
 pub fn effects_schema_doc() {}

@@ -139,7 +139,7 @@ impl Targets {
             if t.interrupt_on_error {
                 return Ok(ChainEnd::Interrupted { target: t.name.clone(), error });
             }
-            tracing::warn!(target_id = t.id, target = %t.name, execution = execution_id, error = %error.message,
+            tracing::warn!(target_id = t.id, target = ?t.name, execution = execution_id, error = ?error.message,
                 "target failed; continuing (interruptOnError is off)");
         }
         Ok(ChainEnd::Completed)

@@ -491,7 +491,9 @@ fn cust(backend: DatabaseBackend, sql: &str, values: Vec<String>) -> SimpleExpr 
     Expr::cust_with_values(out, values)
 }
 
-fn name_condition(backend: DatabaseBackend, value: &str, method: TextMethod) -> Option<SimpleExpr> {
+/// The condition of a text query on a table's `name` (or its folded copy `name_folded`); none
+/// where it matches every row (a non-equality method with an empty text).
+pub(crate) fn name_condition(backend: DatabaseBackend, value: &str, method: TextMethod) -> Option<SimpleExpr> {
     use TextMethod::*;
     // Case-insensitive methods compare the stored folded copy with the folded value.
     let (column, value) = match method {

@@ -90,11 +90,47 @@ pub async fn default_org<C: ConnectionTrait>(conn: &C) -> ApiResult<Option<org::
     Ok(org::Entity::find().filter(org::Column::IsDefault.eq(true)).one(conn).await?)
 }
 
-pub async fn list_orgs(store: &Store, offset: u64, limit: u64, asc: bool) -> ApiResult<(u64, Vec<org::Model>)> {
+/// What ListOrgs' queries ask for (all ANDed).
+#[derive(Debug, Clone)]
+pub enum OrgFilter {
+    Id(i64),
+    Name(String, super::actions::TextMethod),
+    /// A query no organization can match (an id that is none, a state or domain none has).
+    Nothing,
+}
+
+/// A page of organizations matching every filter, by id or (`by_name`) by name, with the number of
+/// matches, read in one snapshot.
+pub async fn list_orgs(
+    store: &Store,
+    filters: &[OrgFilter],
+    by_name: bool,
+    offset: u64,
+    limit: u64,
+    asc: bool,
+) -> ApiResult<(u64, Vec<org::Model>)> {
+    use sea_orm::sea_query::Expr;
+    let mut matching = sea_orm::Condition::all();
+    for filter in filters {
+        matching = match filter {
+            OrgFilter::Id(id) => matching.add(org::Column::Id.eq(*id)),
+            OrgFilter::Name(name, method) => match super::actions::name_condition(store.backend, name, *method) {
+                Some(condition) => matching.add(condition),
+                None => matching,
+            },
+            OrgFilter::Nothing => matching.add(Expr::val(1).eq(0)),
+        };
+    }
     let snapshot = store.read_snapshot().await?;
-    let total = org::Entity::find().count(&snapshot).await?;
+    let total = org::Entity::find().filter(matching.clone()).count(&snapshot).await?;
     let order = if asc { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
-    let rows = org::Entity::find()
+    let mut rows = org::Entity::find().filter(matching);
+    if by_name {
+        // Bytewise on both backends, as ListActions sorts names.
+        let pg = store.backend == sea_orm::DatabaseBackend::Postgres;
+        rows = rows.order_by(Expr::cust(if pg { "\"name\" COLLATE \"C\"" } else { "\"name\"" }), order.clone());
+    }
+    let rows = rows
         .order_by(org::Column::Id, order)
         .offset(super::sql_count(offset))
         .limit(super::sql_count(limit))

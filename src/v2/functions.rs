@@ -162,7 +162,7 @@ pub fn apply_reply(
             if flow == FlowType::COMPLEMENT_TOKEN {
                 log.push(format!("failed to set user metadata key {:?}", m.key));
             }
-            tracing::warn!(function = name, key = %m.key, "function reply: invalid metadata entry ignored");
+            tracing::warn!(function = name, key = ?m.key, "function reply: invalid metadata entry ignored");
             continue;
         };
         let list = array_mut(effects, "metadata");

@@ -909,6 +909,61 @@ async fn list_orgs_lists_every_org(s: &TestServer) {
     assert_eq!(result_ids(&c).len(), 3, "{c:?}");
 }
 
+/// ListOrgs' queries (ZITADEL's OrgQuery: name, domain, state, id; all must match) and its
+/// sorting column, on both transports; a query with no kind or two is 400.
+async fn list_orgs_queries_and_sorting(s: &TestServer) {
+    let default_org = my_org_id(s, &s.admin).await;
+    let alpha = s.create_org("Alpha Team").await;
+    let beta = s.create_org("beta team").await;
+    let search = |body: Value| async move {
+        let r = s.post("/admin/v1/orgs/_search", &s.admin, body.clone()).await;
+        assert_eq!(r.status, 200, "{body}: {r:?}");
+        let c = s.connect(&format!("{ADMIN}/ListOrgs"), &s.admin, body.clone()).await;
+        for field in ["result", "sortingColumn"] {
+            assert_eq!(c.body.get(field), r.body.get(field), "Connect and REST agree on {body}");
+        }
+        assert_eq!(c.body["details"]["totalResult"], r.body["details"]["totalResult"], "{body}");
+        (result_ids(&r), r.body["details"]["totalResult"].as_str().unwrap_or("0").to_string(), r.body)
+    };
+    let name = |name: &str, method: &str| json!({"queries": [{"nameQuery": {"name": name, "method": method}}]});
+    assert_eq!(search(name("beta team", "TEXT_QUERY_METHOD_EQUALS")).await.0, [beta.as_str()]);
+    assert!(search(name("Beta Team", "TEXT_QUERY_METHOD_EQUALS")).await.0.is_empty());
+    assert_eq!(search(name("BETA TEAM", "TEXT_QUERY_METHOD_EQUALS_IGNORE_CASE")).await.0, [beta.as_str()]);
+    let (ids, total, _) = search(name("TEAM", "TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE")).await;
+    assert_eq!((ids.len(), total.as_str()), (2, "2"));
+    assert_eq!(search(name("Alp", "TEXT_QUERY_METHOD_STARTS_WITH")).await.0, [alpha.as_str()]);
+    assert_eq!(
+        search(json!({"queries": [{"name_query": {"name": "default", "method": 1}}]})).await.0,
+        [default_org.as_str()]
+    );
+    assert_eq!(search(json!({"queries": [{"idQuery": {"id": alpha}}]})).await.0, [alpha.as_str()]);
+    assert!(search(json!({"queries": [{"idQuery": {"id": "no-such-id"}}]})).await.0.is_empty());
+    // Every organization is active; actionsd's organizations have no domains.
+    assert_eq!(search(json!({"queries": [{"stateQuery": {"state": "ORG_STATE_ACTIVE"}}]})).await.0.len(), 3);
+    assert!(search(json!({"queries": [{"stateQuery": {"state": "ORG_STATE_REMOVED"}}]})).await.0.is_empty());
+    assert!(search(json!({"queries": [{"domainQuery": {"domain": "example.com"}}]})).await.0.is_empty());
+    // All must match.
+    let both = json!({"queries": [{"nameQuery": {"name": "team", "method": "TEXT_QUERY_METHOD_ENDS_WITH_IGNORE_CASE"}}, {"idQuery": {"id": beta}}]});
+    assert_eq!(search(both).await.0, [beta.as_str()]);
+    // By name (bytewise: upper case first), either direction (descending unless `asc`, as every
+    // list); the answer names its column.
+    let (ids, _, body) = search(json!({"sortingColumn": "ORG_FIELD_NAME_NAME", "query": {"asc": true}})).await;
+    assert_eq!(ids, [alpha.clone(), default_org.clone(), beta.clone()]);
+    assert_eq!(body["sortingColumn"], "ORG_FIELD_NAME_NAME", "{body}");
+    let (ids, _, _) = search(json!({"sorting_column": 1, "query": {"limit": 2}})).await;
+    assert_eq!(ids, [beta.clone(), default_org.clone()]);
+    let (_, _, body) = search(json!({})).await;
+    assert!(body.get("sortingColumn").is_none(), "unspecified is omitted: {body}");
+    for (body, why) in [
+        (json!({"queries": [{}]}), "value is required"),
+        (json!({"queries": [{"idQuery": {"id": "1"}, "stateQuery": {}}]}), "only one of the query kinds may be set"),
+    ] {
+        let r = s.post("/admin/v1/orgs/_search", &s.admin, body.clone()).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{body}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap_or("").contains(&format!("ListOrgsRequest.Queries[0]: embedded message failed validation | caused by: invalid OrgQuery.Query: {why}")), "{r:?}");
+    }
+}
+
 /// A list's `totalResult` and its page come from one snapshot: while orgs, tokens and run
 /// records are written, a list asked for more rows than exist never counts fewer or more rows
 /// than it returns.
@@ -1027,6 +1082,7 @@ backend_tests!(
     add_org_name_rules,
     get_my_org_shape,
     list_orgs_lists_every_org,
+    list_orgs_queries_and_sorting,
     admin_rpcs_ignore_org_header,
     list_totals_agree_with_their_pages_while_writing,
 );

@@ -869,6 +869,23 @@ async fn browser_preflights_and_connect_encodings() {
     assert!(h.get("access-control-allow-methods").unwrap().to_str().unwrap().contains("POST"));
     let r = preflight("http://evil.example").await.unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none(), "{r:?}");
+    // A page may read the request id, the gRPC status of a gRPC-web answer and when to retry a
+    // 503 (none of them CORS-safelisted).
+    let r = s
+        .client
+        .post(&url)
+        .header("origin", "http://app.example")
+        .header("authorization", format!("Bearer {}", s.admin))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{r:?}");
+    let exposed = r.headers().get("access-control-expose-headers").unwrap().to_str().unwrap().to_ascii_lowercase();
+    for name in ["x-request-id", "grpc-status", "grpc-message", "retry-after"] {
+        assert!(exposed.split(',').map(str::trim).any(|e| e == name), "{name} exposed: {exposed}");
+    }
 
     let gzip_of_empty_object = vec![
         0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xab, 0xae, 0x05, 0x00, 0x43, 0xbf, 0xa6, 0xa3,

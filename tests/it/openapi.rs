@@ -72,6 +72,8 @@ fn shared_header_and_answers_are_documented() {
         for status in ["400", "503"] {
             assert!(responses.get(status).is_some(), "{} documents no {status}", rpc.full_name());
         }
+        let retry_after = &responses["503"]["headers"]["Retry-After"];
+        assert_eq!(retry_after["schema"]["type"], "integer", "Retry-After of {}'s 503: {retry_after}", rpc.full_name());
         assert_eq!(responses.get("413").is_some(), op.get("requestBody").is_some(), "413 of {}", rpc.full_name());
         // What a request/response execution's target can fail an interceptable call with.
         if actionsd::api::interceptable(rpc.service) {
@@ -79,6 +81,48 @@ fn shared_header_and_answers_are_documented() {
                 assert!(responses.get(status).is_some(), "{} documents no {status}", rpc.full_name());
             }
         }
+    }
+}
+
+/// A free-form member (a trigger's context, effects, a ZITADEL payload or reply) is an open
+/// object, so that generated clients type it as a map of any values (a bare `{"type": "object"}`
+/// reads as an object without members to some generators); only the empty messages are closed.
+#[test]
+fn free_form_members_are_open_objects() {
+    fn closed_objects(schema: &serde_json::Value, path: String, out: &mut Vec<String>) {
+        match schema {
+            serde_json::Value::Object(map) => {
+                let object = map
+                    .get("type")
+                    .is_some_and(|t| t == "object" || t.as_array().is_some_and(|a| a.contains(&"object".into())));
+                if object && !map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                    out.push(path.clone());
+                }
+                for (key, inner) in map {
+                    closed_objects(inner, format!("{path}/{key}"), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    closed_objects(inner, format!("{path}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_str(&openapi::json()).unwrap();
+    let mut closed = Vec::new();
+    closed_objects(&doc, String::new(), &mut closed);
+    let empty_messages =
+        ["/components/schemas/Empty", "/components/schemas/ListActionSecretsRequest", "/components/schemas/RestAsync"];
+    assert_eq!(closed, empty_messages, "objects without members that are not empty messages");
+    let schemas = &doc["components"]["schemas"];
+    for open in [
+        &schemas["ExecuteFlowTriggerRequest"]["properties"]["context"],
+        &schemas["ExecuteFlowTriggerResponse"]["properties"]["effects"],
+        &schemas["TestConnectionCallResponse"]["properties"]["pendingApiEffects"]["items"],
+    ] {
+        assert_eq!(open["additionalProperties"], serde_json::json!({}), "{open}");
     }
 }
 

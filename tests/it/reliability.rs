@@ -1664,3 +1664,32 @@ async fn ready_names_a_background_job_that_stopped() {
     assert_eq!(r.status, 200, "the process itself is alive: {r:?}");
     s.stop().await;
 }
+
+/// Text a remote party chose (a target's forwarded error message, here with a line break and a
+/// forged level) reaches the text log quoted and escaped: it cannot start a log line of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn remote_text_in_a_log_line_is_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = sqlite_env(&dir.path().join("logs.db"));
+    env.push(("ACTIONSD_HTTP_ALLOW_LIST", "127.0.0.1".to_string()));
+    let server = Process::start(dir.path(), "logs", &env).await;
+    let rx = Receiver::start().await;
+    let forged = "boom\nERROR actionsd: forged line";
+    rx.set_default(Answer::json(200, json!({"forwardedStatusCode": 403, "forwardedErrorMessage": forged})));
+    let target = json!({"name": "lenient\nERROR x", "restWebhook": {}, "timeout": "5s", "endpoint": rx.url("/hook")});
+    let (status, r) = server.post("/v2/actions/targets", ADMIN, target).await;
+    assert_eq!(status, 200, "{r}");
+    let id = r["id"].as_str().expect("target id").to_string();
+    let execution = json!({"condition": {"request": {"method": "/zitadel.management.v1.ManagementService/CreateAction"}}, "targets": [id]});
+    let (status, r) =
+        server.request(reqwest::Method::PUT, "/v2/actions/executions", Some(ADMIN), Some(execution)).await;
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = server.post(ACTIONS, ADMIN, json!({"name": "kept", "script": "function kept() {}"})).await;
+    assert_eq!(status, 200, "a failing target without interruptOnError is only logged: {r}");
+    let log = server.log_text();
+    let line =
+        log.lines().find(|l| l.contains("target failed; continuing")).unwrap_or_else(|| panic!("no log line:\n{log}"));
+    assert!(line.contains(r#"boom\nERROR actionsd: forged line"#), "the message escaped in its line: {line}");
+    assert!(line.contains(r#"target="lenient\nERROR x""#), "the target's name quoted: {line}");
+    assert!(!log.lines().any(|l| l.starts_with("ERROR")), "a forged line:\n{log}");
+}
