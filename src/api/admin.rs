@@ -254,20 +254,16 @@ fn check_add_token(_s: &AppState, r: &AddTokenRequest) -> ApiResult<()> {
 /// The bounds, and exactly one kind per query (ZITADEL's `OrgQuery.query` is a required oneof).
 fn check_list_orgs(_s: &AppState, r: &ListOrgsRequest) -> ApiResult<()> {
     ListQuery::bounds(&r.query)?;
-    super::check_query_count("ListOrgsRequest", r.queries.len())?;
-    for (i, q) in r.queries.iter().enumerate() {
-        let set = q.name_query.is_some() as u8
-            + q.domain_query.is_some() as u8
-            + q.state_query.is_some() as u8
-            + q.id_query.is_some() as u8;
-        if set != 1 {
-            let why = if set == 0 { "value is required" } else { "only one of the query kinds may be set" };
-            return Err(ApiError::invalid(format!(
-                "invalid ListOrgsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid OrgQuery.Query: {why}"
-            )));
-        }
-    }
-    Ok(())
+    super::check_query_kinds(
+        "ListOrgsRequest",
+        "OrgQuery",
+        r.queries.iter().map(|q| {
+            q.name_query.is_some() as u8
+                + q.domain_query.is_some() as u8
+                + q.state_query.is_some() as u8
+                + q.id_query.is_some() as u8
+        }),
+    )
 }
 
 fn check_list_tokens(_s: &AppState, r: &ListTokensRequest) -> ApiResult<()> {

@@ -678,20 +678,19 @@ fn run_filters(r: &ListRunsRequest) -> ApiResult<(u64, Vec<RunFilter>)> {
         n if n > MAX_RUNS_PAGE => return Err(ApiError::new(Kind::InvalidArgument, "QUERY-4M0fs", "Limit exceeded")),
         n => n,
     };
-    super::check_query_count("ListRunsRequest", r.queries.len())?;
+    super::check_query_kinds(
+        "ListRunsRequest",
+        "RunQuery",
+        r.queries.iter().map(|q| {
+            q.action_id_query.is_some() as u8
+                + q.outcome_query.is_some() as u8
+                + q.flow_type_query.is_some() as u8
+                + q.run_id_query.is_some() as u8
+                + q.connection_id_query.is_some() as u8
+        }),
+    )?;
     let mut filters = Vec::new();
     for (i, q) in r.queries.iter().enumerate() {
-        let set = q.action_id_query.is_some() as u8
-            + q.outcome_query.is_some() as u8
-            + q.flow_type_query.is_some() as u8
-            + q.run_id_query.is_some() as u8
-            + q.connection_id_query.is_some() as u8;
-        if set != 1 {
-            let why = if set == 0 { "value is required" } else { "only one of the query kinds may be set" };
-            return Err(ApiError::invalid(format!(
-                "invalid ListRunsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid RunQuery.Query: {why}"
-            )));
-        }
         filters.push(if let Some(q) = &q.action_id_query {
             crate::domain::id::parse(&q.action_id).map(RunFilter::Action).unwrap_or(RunFilter::Nothing)
         } else if let Some(q) = &q.outcome_query {

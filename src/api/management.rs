@@ -561,19 +561,15 @@ pub async fn delete_action(s: AppState, c: Caller, r: IdRequest) -> ApiResult<Em
 /// one kind per query.
 fn check_list_actions(_s: &AppState, r: &ListActionsRequest) -> ApiResult<()> {
     ListQuery::bounds(&r.query)?;
-    super::check_query_count("ListActionsRequest", r.queries.len())?;
-    for (i, q) in r.queries.iter().enumerate() {
-        let set = q.action_id_query.is_some() as u8
-            + q.action_name_query.is_some() as u8
-            + q.action_state_query.is_some() as u8;
-        if set != 1 {
-            let why = if set == 0 { "value is required" } else { "only one of the query kinds may be set" };
-            return Err(ApiError::invalid(format!(
-                "invalid ListActionsRequest.Queries[{i}]: embedded message failed validation | caused by: invalid ActionQuery.Query: {why}"
-            )));
-        }
-    }
-    Ok(())
+    super::check_query_kinds(
+        "ListActionsRequest",
+        "ActionQuery",
+        r.queries.iter().map(|q| {
+            q.action_id_query.is_some() as u8
+                + q.action_name_query.is_some() as u8
+                + q.action_state_query.is_some() as u8
+        }),
+    )
 }
 
 #[utoipa::path(post, path = "/management/v1/actions/_search", tag = "ManagementService",

@@ -54,6 +54,21 @@ pub fn check_query_count(message: &str, count: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// [`check_query_count`], then a 400 naming the query unless exactly one kind of each query's oneof
+/// is set (`kinds`: how many are set, per query; `query`: the query message's name).
+pub fn check_query_kinds(message: &str, query: &str, kinds: impl ExactSizeIterator<Item = u8>) -> ApiResult<()> {
+    check_query_count(message, kinds.len())?;
+    for (i, set) in kinds.enumerate() {
+        if set != 1 {
+            let why = if set == 0 { "value is required" } else { "only one of the query kinds may be set" };
+            return Err(ApiError::invalid(format!(
+                "invalid {message}.Queries[{i}]: embedded message failed validation | caused by: invalid {query}.Query: {why}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// 400 naming the field unless `raw` holds 1..200 characters: the rule ZITADEL's request messages
 /// put on their id fields (`validate.rules` `min_len: 1, max_len: 200`). Only a body-carrying
 /// transport (Connect, gRPC) can send an empty one.
