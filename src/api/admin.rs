@@ -224,7 +224,11 @@ async fn resolve_org(s: &AppState, raw: &str, field: &str) -> ApiResult<i64> {
 /// The role and expiry of an AddToken request, or the 400 of its first broken rule (also run
 /// before request targets).
 fn token_fields(r: &AddTokenRequest) -> ApiResult<(Role, Option<i64>)> {
-    let role = Role::parse(&r.role).or_else(|| Role::from_number(r.role.parse().ok()?)).ok_or_else(|| {
+    // An enum as protojson reads one: its exact name, or its number (a JSON number, which the
+    // field holds as its decimal digits); not "iam_owner", "04" or "+1".
+    let by_name = || Role::ALL.into_iter().find(|role| role.as_str() == r.role);
+    let by_number = || r.role.parse().ok().filter(|n: &i64| n.to_string() == r.role).and_then(Role::from_number);
+    let role = by_name().or_else(by_number).ok_or_else(|| {
         ApiError::invalid("invalid AddTokenRequest.Role: must be one of IAM_OWNER, ORG_OWNER, ORG_VIEWER, ORG_EXECUTOR")
     })?;
     if r.description.chars().count() > 200 {

@@ -464,6 +464,8 @@ fn check_test_action(s: &AppState, r: &TestActionRequest) -> ApiResult<()> {
                 "invalid TestActionRequest: give either actionId or an inline name and script, not both",
             ));
         }
+        // A timeout given with a stored action is this dry run's, within the same bounds.
+        validate_action("TestActionRequest", Ok(()), r.timeout, s.execute.limits.max_action_timeout)?;
     } else {
         validate_action("TestActionRequest", r.validate(), r.timeout, s.execute.limits.max_action_timeout)?;
     }
@@ -487,9 +489,10 @@ pub async fn test_action(s: AppState, c: Caller, r: TestActionRequest) -> ApiRes
         let not_found = || ApiError::not_found("QUERY-GEfnb", "Action not found");
         let id = crate::domain::id::parse(raw_id).ok_or_else(not_found)?;
         let a = action_store::get(&s.store.db, c.org, id).await?.ok_or_else(not_found)?;
+        let timeout = r.timeout.map(|t| t.nanos).filter(|&nanos| nanos > 0).unwrap_or(a.timeout_nanos);
         ActionSpec {
             id: a.id,
-            timeout: effective_timeout(a.timeout_nanos, max),
+            timeout: effective_timeout(timeout, max),
             active: true,
             name: a.name,
             script: a.script,

@@ -723,7 +723,17 @@ async fn list_tokens_hides_secrets_and_filters_by_org(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     let (a2_id, a2_secret) =
         (r.body["id"].as_str().unwrap().to_string(), r.body["token"].as_str().unwrap().to_string());
-    for bad in [json!(0), json!(5), json!("TOKEN_ROLE_UNSPECIFIED")] {
+    // As any enum: the exact name or the number, not another spelling of either.
+    for bad in [
+        json!(0),
+        json!(5),
+        json!("TOKEN_ROLE_UNSPECIFIED"),
+        json!("iam_owner"),
+        json!("Org_Owner"),
+        json!("04"),
+        json!("+2"),
+        json!(" 1"),
+    ] {
         let r = s.post("/admin/v1/tokens", &s.admin, json!({"orgId": a, "role": bad})).await;
         assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{bad}: {r:?}");
     }

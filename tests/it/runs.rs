@@ -195,6 +195,22 @@ async fn test_action_validation(s: &TestServer) {
         assert_eq!(r.code(), 3, "{r:?}");
     }
 
+    // A timeout given with actionId is the dry run's own (within the same bounds), over the
+    // stored action's.
+    let spin = s
+        .create_action_body(
+            &s.admin,
+            json!({"name": "spin", "timeout": "20s", "script": "function spin() { while (true) {} }"}),
+        )
+        .await;
+    let stored = |timeout: &str| json!({"actionId": spin, "timeout": timeout, "flowType": "2", "triggerType": "4"});
+    assert_invalid(&s.test_action(&s.admin, stored("21s")).await, timeout_msg);
+    let started = std::time::Instant::now();
+    let r = s.test_action(&s.admin, stored("0.300s")).await;
+    assert_eq!((r.status.as_u16(), &r.body["outcome"]), (200, &json!("OUTCOME_FAILED")), "{r:?}");
+    assert_eq!(r.body["runs"][0]["error"], "timeout after 0.300s", "{r:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped at the given timeout, not 20 s");
+
     // Unknown flow, or a trigger not in the flow: 400 code 3 (inline and stored).
     for (flow, trigger) in [("9", "1"), ("0", "4"), ("2", "1"), ("4", "4"), ("1", "6")] {
         let r = s
