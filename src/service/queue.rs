@@ -427,8 +427,12 @@ async fn renew_leases(state: Arc<Queue>, inflight: Arc<Mutex<HashSet<i64>>>, sto
     .await
 }
 
-/// Queue depth and oldest open delivery for /metrics; prunes finished deliveries (at start, then
-/// every [`PRUNE_EVERY`]).
+/// Most deliveries one round of [`queue_stats`] gives up for their age (one transaction).
+const EXPIRE_BATCH: u64 = 10_000;
+
+/// Every 2 s: gives up the deliveries still queued past their max age, then the queue depth and
+/// oldest open delivery for /metrics; prunes finished deliveries (at start, then every
+/// [`PRUNE_EVERY`]).
 async fn queue_stats(state: Arc<Queue>, stop: watch::Receiver<bool>) {
     let mut last_prune: Option<Instant> = None;
     super::every(Duration::from_secs(2), true, stop, || {
@@ -438,6 +442,11 @@ async fn queue_stats(state: Arc<Queue>, stop: watch::Receiver<bool>) {
         }
         let state = state.clone();
         async move {
+            match deliveries::expire(&state.targets.store, state.config.max_age, EXPIRE_BATCH).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deliveries = n, "gave up deliveries still queued past their max age"),
+                Err(e) => tracing::warn!(error = %e.message, "giving up deliveries past their max age failed"),
+            }
             match deliveries::open_stats(&state.targets.store.db, state.targets.store.backend).await {
                 Ok((n, oldest)) => {
                     state.targets.metrics.queue_depth.set(n);

@@ -230,6 +230,46 @@ pub async fn claim(store: &Store, limit: u64, lease_until: i64) -> ApiResult<Vec
         .await
 }
 
+/// Gives up, unsent, the open deliveries whose max age ran out while they waited (behind an
+/// earlier delivery of their target and aggregate, or for a retry the queue took up late): no
+/// attempt is made after creationDate + max age (actions-v2 §6), and a queue stuck behind one
+/// slow receiver must not keep thousands of them PENDING for as long as it takes to reach each.
+/// Not those in flight, nor one a RetryDelivery scheduled past its age on purpose. At most
+/// `limit` per call; answers how many.
+pub async fn expire(store: &Store, max_age: std::time::Duration, limit: u64) -> ApiResult<u64> {
+    let now = now_micros();
+    let age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
+    let backend = store.backend;
+    let expired = format!(
+        "state IN ({PENDING}, {FAILED}) AND created_at < $1 AND next_attempt_at <= created_at + $2 AND lease_until < $3"
+    );
+    let values = || vec![now.saturating_sub(age).into(), age.into(), now.into()];
+    // Looked for on a read connection first, so that a queue with nothing to give up costs the
+    // writer nothing.
+    let any = format!("SELECT 1 FROM deliveries WHERE {expired} LIMIT 1");
+    if store.db.query_one(stmt(backend, &any, values())).await?.is_none() {
+        return Ok(0);
+    }
+    let lock = if backend == DatabaseBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let why = format!("not sent: still queued past ACTIONSD_DELIVERY_MAX_AGE ({}s); ", max_age.as_secs());
+    let sql = format!(
+        "UPDATE deliveries SET state = {DEAD}, lease_until = 0, changed_at = $3,
+            last_error = CASE WHEN last_error = '' THEN $4 ELSE $5 || last_error END
+         WHERE id IN (SELECT id FROM deliveries WHERE {expired} ORDER BY id LIMIT $6 {lock})"
+    );
+    let mut values = values();
+    values.extend([
+        format!("{why}no earlier attempt").into(),
+        format!("{why}last error: ").into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ]);
+    store
+        .write(&[], move |txn| {
+            Box::pin(async move { Ok(txn.execute(stmt(backend, &sql, values)).await?.rows_affected()) })
+        })
+        .await
+}
+
 /// Extends the leases of deliveries still in flight on this node.
 pub async fn renew(store: &Store, ids: &[i64], lease_until: i64) -> ApiResult<()> {
     if ids.is_empty() {
@@ -241,14 +281,31 @@ pub async fn renew(store: &Store, ids: &[i64], lease_until: i64) -> ApiResult<()
         ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
     );
     let values = vec![lease_until.into(), store.node.into()];
+    let ids = ids.to_vec();
     store
         .write(&[], move |txn| {
             Box::pin(async move {
+                lock_in_order(txn, &ids).await?;
                 txn.execute(stmt(backend, &sql, values)).await?;
                 Ok(())
             })
         })
         .await
+}
+
+/// PostgreSQL: locks the rows of `ids` in id order, first thing in a transaction that updates
+/// several of them. Lease renewal and the recording of results update overlapping rows, the
+/// latter in several statements; in different orders they deadlock (one of them then fails), in
+/// one order the later waits.
+async fn lock_in_order<C: ConnectionTrait>(conn: &C, ids: &[i64]) -> ApiResult<()> {
+    let backend = conn.get_database_backend();
+    if backend != DatabaseBackend::Postgres || ids.len() < 2 {
+        return Ok(());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!("SELECT id FROM deliveries WHERE id IN ({list}) ORDER BY id FOR UPDATE");
+    conn.query_all(stmt(backend, &sql, vec![])).await?;
+    Ok(())
 }
 
 /// Gives claimed deliveries back (shutdown): claimable again at once by any replica.
@@ -278,6 +335,8 @@ pub async fn record(store: &Store, results: Vec<AttemptResult>) -> ApiResult<()>
     store
         .write(&[], move |txn| {
             Box::pin(async move {
+                let ids: Vec<i64> = results.iter().map(|r| r.id).collect();
+                lock_in_order(txn, &ids).await?;
                 let now = now_micros();
                 // Successes with the same status in one statement each.
                 let mut ok_by_status: std::collections::BTreeMap<i32, Vec<i64>> = Default::default();

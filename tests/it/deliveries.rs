@@ -1036,7 +1036,50 @@ mod max_age {
         }
     }
 
-    backend_tests_with!(short_life; dead_after_max_age_and_retry_delivery);
+    /// Deliveries queued behind an earlier one of their aggregate that is still in flight (a slow
+    /// receiver) are given up unsent once their max age has passed, while they wait: not left
+    /// PENDING until the queue reaches each of them.
+    async fn deliveries_queued_past_their_max_age_are_given_up(s: &TestServer) {
+        let slow = Receiver::start().await;
+        slow.set_default(Answer::status(200).with_delay(Duration::from_secs(8)));
+        let r = s
+            .post(
+                "/v2/actions/targets",
+                &s.admin,
+                json!({"name": "slow", "endpoint": slow.url("/slow"), "timeout": "20s", "restWebhook": {}}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let slow_target = r.body["id"].as_str().unwrap().to_string();
+        set_execution(s, json!({"event": {"group": "action"}}), &[&slow_target]).await;
+        let action = create_action(s, "queued").await;
+        deactivate_action(s, &action).await;
+        let r = s.post(&format!("/management/v1/actions/{action}/_reactivate"), &s.admin, json!({})).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        slow.wait_until(Duration::from_secs(5), "the first event in flight", |r| !r.is_empty()).await;
+        let ds = wait_deliveries(s, by_target(&slow_target), Duration::from_secs(6), "the queued two given up", |ds| {
+            ds.len() == 3 && ds.iter().filter(|d| d["state"] == "DELIVERY_STATE_DEAD").count() == 2
+        })
+        .await;
+        let mut by_seq: Vec<&Value> = ds.iter().collect();
+        by_seq.sort_by_key(|d| parse_time(&d["creationDate"]));
+        assert_ne!(by_seq[0]["state"], "DELIVERY_STATE_DEAD", "the one in flight is left to end: {ds:#?}");
+        for d in &by_seq[1..] {
+            assert_eq!(d["state"], "DELIVERY_STATE_DEAD", "{d}");
+            assert!(d.get("attempts").is_none(), "never sent: {d}");
+            let error = d["lastError"].as_str().unwrap_or_default();
+            assert!(error.contains("still queued past ACTIONSD_DELIVERY_MAX_AGE (1s); no earlier attempt"), "{error}");
+        }
+        assert_eq!(slow.requests().len(), 1, "only the first was sent");
+        let ds = wait_deliveries(s, by_target(&slow_target), Duration::from_secs(15), "the first answered", |ds| {
+            ds.iter().any(|d| d["state"] == "DELIVERY_STATE_SUCCEEDED")
+        })
+        .await;
+        assert_eq!(ds.iter().filter(|d| d["state"] == "DELIVERY_STATE_DEAD").count(), 2, "{ds:#?}");
+        assert_eq!(slow.requests().len(), 1, "the given-up ones stay unsent");
+    }
+
+    backend_tests_with!(short_life; dead_after_max_age_and_retry_delivery, deliveries_queued_past_their_max_age_are_given_up);
 
     mod late {
         use super::*;
@@ -1128,4 +1171,77 @@ mod outage {
     }
 
     backend_tests_with!(outage_schedule; receiver_down_for_20_seconds_then_up);
+}
+
+/// PostgreSQL: renewing the leases of deliveries in flight and recording their results touch the
+/// same rows, the one in one statement, the other in one statement per result. Both lock the
+/// rows in id order first, so running them at once makes one wait, never a deadlock (which
+/// PostgreSQL breaks by failing one of them after a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn renewing_leases_and_recording_results_at_once_do_not_deadlock_postgres() {
+    use actionsd::store::deliveries::{self, AttemptResult, DeliveryState};
+    use sea_orm::EntityTrait;
+    let Some(s) = TestServer::postgres().await else { return };
+    let store = &s.state.store;
+    let now = actionsd::domain::time::now_micros();
+    let far = now + 3_600_000_000;
+    // Leased by this node and due in an hour: the server's own queue leaves them alone.
+    let rows: Vec<entity::delivery::ActiveModel> = (1..=300)
+        .map(|id| {
+            sea_orm::IntoActiveModel::into_active_model(entity::delivery::Model {
+                id,
+                target_id: 1,
+                connection_id: None,
+                execution_id: "event".into(),
+                event_type: None,
+                aggregate_key: format!("1/action/{id}"),
+                seq: id,
+                payload: "{}".into(),
+                state: DeliveryState::Pending,
+                attempts: 0,
+                last_status: 0,
+                last_error: String::new(),
+                next_attempt_at: far,
+                lease_until: far,
+                lease_owner: store.node,
+                created_at: now,
+                changed_at: now,
+            })
+        })
+        .collect();
+    entity::delivery::Entity::insert_many(rows).exec(&store.db).await.expect("deliveries");
+    let ids: Vec<i64> = (1..=300).collect();
+    // Renewals one after another for as long as results are recorded, so that some start while
+    // a recording holds part of the rows.
+    let recording = std::sync::atomic::AtomicBool::new(true);
+    let renewals = async {
+        let mut n = 0;
+        while recording.load(std::sync::atomic::Ordering::SeqCst) {
+            deliveries::renew(store, &ids, far).await.unwrap_or_else(|e| panic!("renewal {n}: {e:?}"));
+            n += 1;
+        }
+        n
+    };
+    let recordings = async {
+        for round in 0..6 {
+            // Results in the opposite order of the renewal's.
+            let results: Vec<AttemptResult> = ids
+                .iter()
+                .rev()
+                .map(|&id| AttemptResult {
+                    id,
+                    state: DeliveryState::Failed,
+                    status: 500,
+                    error: format!("round {round}"),
+                    next_attempt_at: far,
+                    sent: true,
+                })
+                .collect();
+            deliveries::record(store, results).await.unwrap_or_else(|e| panic!("recording {round}: {e:?}"));
+        }
+        recording.store(false, std::sync::atomic::Ordering::SeqCst);
+    };
+    let (renewed, ()) = tokio::join!(renewals, recordings);
+    assert!(renewed > 1, "renewals ran beside the recordings: {renewed}");
+    s.stop().await;
 }
