@@ -66,7 +66,8 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     let dbs = connect_database(&config, schema).await?;
     let store = store::Store::new(dbs).await?;
     if let Some(key_path) = new_key_file {
-        write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
+        let key = write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
+        config.encryption_key = Some(key);
     }
     // Another key than the one the stored values were sealed with stops the start here, before
     // anything is written (the admin token below).
@@ -286,20 +287,48 @@ pub fn database_named(raw: &str) -> String {
 /// Writes a newly generated key file, unless the database already holds values sealed with a key
 /// (then the file that held it is missing: a new key could read none of them, and writing one
 /// would take the place where the old file has to be restored).
-async fn write_new_key_file(store: &store::Store, key_path: &std::path::Path, key: &str) -> anyhow::Result<()> {
+async fn write_new_key_file(store: &store::Store, key_path: &std::path::Path, key: &str) -> anyhow::Result<String> {
+    // Created only where no file is: another process starting on the same new database at the
+    // same moment (a one-shot command beside `serve`) may have written its own key first, and
+    // then that one is everybody's (replacing it would leave that process sealing values with a
+    // key no file holds).
+    let path = key_path.to_string_lossy();
+    if !create_secret_file(&path, key)? {
+        let theirs = std::fs::read_to_string(key_path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+        if !theirs.trim().is_empty() {
+            return Ok(theirs.trim().to_string());
+        }
+        // An empty file holds no key: replaced.
+        write_secret_file(&path, key)?;
+    }
     let sealed = store::orgs::get_setting(&store.db, v2::payload::SIGNING_KEY_SETTING)
         .await
         .map_err(|e| anyhow::anyhow!("reading the instance signing key: {e}"))?;
     if sealed.is_some() {
+        let _ = std::fs::remove_file(key_path);
         anyhow::bail!(
             "the encryption key file {} is missing, but the database already holds values encrypted with \
              its key: restore the file (or set ACTIONSD_ENCRYPTION_KEY to the key it held)",
             key_path.display()
         );
     }
-    write_secret_file(&key_path.to_string_lossy(), key)?;
     tracing::info!(path = %key_path.display(), "generated the encryption key");
-    Ok(())
+    Ok(key.to_string())
+}
+
+/// Writes a secret to a new file readable only by its owner (mode 0600), written whole beside it
+/// and then linked into place, so that it is never seen half written; false (and nothing written)
+/// when a file is already there.
+fn create_secret_file(path: &str, secret: &str) -> anyhow::Result<bool> {
+    let temp = format!("{path}.{}.tmp", std::process::id());
+    write_secret_file(&temp, secret)?;
+    let linked = std::fs::hard_link(&temp, path);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(anyhow::anyhow!("cannot write {path}: {e}")),
+    }
 }
 
 /// Writes a secret to a file readable only by its owner (mode 0600): written whole to a new file

@@ -279,15 +279,17 @@ async fn server_main() -> anyhow::Result<()> {
             println!("{}", org.id);
         }
         Command::Token { command: TokenCommand::Create { org, role, description } } => {
-            let state = actionsd::build_state_for_command(config).await?;
+            // The arguments first: a typo creates no database, key file or bootstrap token.
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("unknown role {role:?}: use IAM_OWNER, ORG_OWNER, ORG_VIEWER or ORG_EXECUTOR")
             })?;
-            let org_id = if org.eq_ignore_ascii_case("default") {
-                state.default_org
+            let named = if org.eq_ignore_ascii_case("default") {
+                None
             } else {
-                actionsd::domain::id::parse(&org).ok_or_else(|| anyhow::anyhow!("invalid org id {org:?}"))?
+                Some(actionsd::domain::id::parse(&org).ok_or_else(|| anyhow::anyhow!("invalid org id {org:?}"))?)
             };
+            let state = actionsd::build_state_for_command(config).await?;
+            let org_id = named.unwrap_or(state.default_org);
             let new = store::tokens::NewToken { org_id, role, description, expires_at: None, is_bootstrap: false };
             let (_, secret) = store::tokens::add_token(&state.store, new, 0)
                 .await

@@ -17,6 +17,7 @@ mod m20261203_000012_replay;
 mod m20261205_000013_tail_leases;
 mod m20261206_000014_target_name_hash_index;
 mod m20261206_000015_connection_rotation_lease;
+mod m20261207_000016_open_deliveries_order_index;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_tail_leases::Migration),
             Box::new(m20261206_000014_target_name_hash_index::Migration),
             Box::new(m20261206_000015_connection_rotation_lease::Migration),
+            Box::new(m20261207_000016_open_deliveries_order_index::Migration),
         ]
     }
 }

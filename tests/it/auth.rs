@@ -1114,3 +1114,38 @@ async fn an_empty_admin_token_setting_is_unset() {
         assert_eq!(tokens.len(), 1, "only the generated token: {tokens:?}");
     }
 }
+
+/// Two processes starting on one new SQLite database at the same moment (`serve` and a one-shot
+/// `token create` of a provisioning script) both generate a key: the first written file wins and
+/// the other adopts it, so both seal with the key the file holds, and a later start opens what
+/// either stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_first_starts_at_once_share_one_key_file() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("race.db");
+        let url = format!("sqlite://{}?mode=rwc", db.display());
+        let config = || {
+            let mut c = crate::common::test_config(&url, dir.path());
+            c.encryption_key = None;
+            c
+        };
+        let (a, b) =
+            tokio::join!(actionsd::build_state_for_command(config()), actionsd::build_state_for_command(config()));
+        let (a, b) = (a.expect("first start"), b.expect("second start"));
+        let file = std::fs::read_to_string(dir.path().join("race.db.key")).expect("key file");
+        assert_eq!(
+            a.config.encryption_key.as_deref(),
+            Some(file.trim()),
+            "round {round}: the first start's key is the file's"
+        );
+        assert_eq!(
+            b.config.encryption_key.as_deref(),
+            Some(file.trim()),
+            "round {round}: the second start's key is the file's"
+        );
+        drop((a, b));
+        let again = actionsd::build_state_for_command(config()).await.expect("a later start opens the database");
+        assert_eq!(again.config.encryption_key.as_deref(), Some(file.trim()));
+    }
+}

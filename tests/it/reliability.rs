@@ -1248,6 +1248,17 @@ async fn org_create_on_the_command_line_checks_the_name() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("AddOrgRequest.Name"), "{out:?}");
     }
     assert!(!dir.path().join("cli.db").exists(), "nothing was created for a refused name");
+    // So `token create` with a role or an organization that cannot be.
+    for args in
+        [&["token", "create", "--role", "NOPE"][..], &["token", "create", "--role", "ORG_OWNER", "--org", "not-an-id"]]
+    {
+        let out = actionsd_in(dir.path(), &url, args).output().expect("run actionsd");
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("unknown role \"NOPE\"") || said.contains("invalid org id \"not-an-id\""), "{said}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "{args:?} left {left:?} behind");
+    }
     let out = run("  CLI Org ");
     assert!(out.status.success(), "{out:?}");
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
