@@ -136,13 +136,15 @@ pub fn sqlite_file_path(url: &str) -> &str {
 
 fn database_url_arg(s: &str) -> Result<String, String> {
     let known = ["sqlite:", "postgres://", "postgresql://"];
+    // The URL as shown in an error leaves out its password.
+    let shown = crate::database_url_shown(s);
     if s.starts_with("sqlite:") && sqlite_file_path(s).is_empty() {
-        return Err(format!("database URL {s:?} names no file (use sqlite://<file>?mode=rwc)"));
+        return Err(format!("database URL {shown} names no file (use sqlite://<file>?mode=rwc)"));
     }
     if known.iter().any(|k| s.starts_with(k)) {
         Ok(s.to_string())
     } else {
-        Err(format!("unsupported database URL {s:?} (use sqlite://<file>?mode=rwc or postgres://…)"))
+        Err(format!("unsupported database URL {shown} (use sqlite://<file>?mode=rwc or postgres://…)"))
     }
 }
 

@@ -254,7 +254,15 @@ pub async fn connect_database(config: &Config, schema: Option<&str>) -> anyhow::
 /// What a database that cannot be opened is called in the start's error: the variable and the URL,
 /// its password left out.
 pub fn database_named(raw: &str) -> String {
-    let shown = match url::Url::parse(raw) {
+    format!("ACTIONSD_DATABASE_URL {}", database_url_shown(raw))
+}
+
+/// A database URL as an error may show it: its password (in the user info or a parameter) left
+/// out, and of a URL this cannot take apart only the scheme.
+pub fn database_url_shown(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        // `scheme:anything` (no authority): whatever follows may be a password.
+        Ok(url) if url.cannot_be_a_base() && url.scheme() != "sqlite" => format!("{}:…", url.scheme()),
         Ok(mut url) => {
             if url.password().is_some() {
                 let _ = url.set_password(Some("***"));
@@ -280,8 +288,7 @@ pub fn database_named(raw: &str) -> String {
             }
             _ => "(not shown)".to_string(),
         },
-    };
-    format!("ACTIONSD_DATABASE_URL {shown}")
+    }
 }
 
 /// Writes a newly generated key file, unless the database already holds values sealed with a key

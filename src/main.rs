@@ -105,7 +105,24 @@ fn refused(command: &clap::Command, e: clap::Error, exported: &std::collections:
         Some(ContextValue::String(arg)) => arg.split_whitespace().next().map(str::to_string),
         _ => None,
     };
-    let _ = e.print();
+    // A refused value of a secret setting (the database URL, the keys: those whose variables'
+    // values are hidden in `--help`) is not echoed: the error goes to container logs and journals.
+    let arg = flag
+        .as_ref()
+        .and_then(|flag| command.get_arguments().find(|a| a.get_long().is_some_and(|l| format!("--{l}") == *flag)));
+    match (arg, e.get(ContextKind::InvalidValue)) {
+        (Some(arg), Some(ContextValue::String(value))) if arg.is_hide_env_values_set() && !value.is_empty() => {
+            let shown = if arg.get_long() == Some("database-url") {
+                actionsd::database_url_shown(value)
+            } else {
+                "(not shown)".to_string()
+            };
+            eprint!("{}", e.render().to_string().replace(value.as_str(), &shown));
+        }
+        _ => {
+            let _ = e.print();
+        }
+    }
     let given_as_flag =
         |long: &str| std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
     if let Some(flag) = flag {
@@ -223,10 +240,28 @@ async fn server_main() -> anyhow::Result<()> {
     let exported: std::collections::HashSet<std::ffi::OsString> =
         std::env::vars_os().map(|(k, _)| k).filter(|k| k.to_string_lossy().starts_with("ACTIONSD_")).collect();
     if let Err(e) = dotenvy::dotenv() {
+        if let dotenvy::Error::LineParse(line, at) = &e {
+            // Named by its variable, never quoted: the line may hold a key or a token.
+            // The parser gives the text it failed on (a whole line, or only its value): the file's
+            // line holding it says which variable it is.
+            let first = line.lines().next().unwrap_or("").trim();
+            let text = std::fs::read_to_string(".env").unwrap_or_default();
+            let found = text.lines().enumerate().find(|(_, l)| !first.is_empty() && l.contains(first));
+            let name = found
+                .and_then(|(_, l)| l.split_once('='))
+                .map(|(name, _)| name.trim().trim_start_matches("export ").trim())
+                .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+            let which = match (found, name) {
+                (Some((n, _)), Some(name)) => format!("the line of {name} (line {})", n + 1),
+                (Some((n, _)), None) => format!("line {}", n + 1),
+                _ => "a line".to_string(),
+            };
+            anyhow::bail!(
+                ".env: {which} does not parse at character {at} (a value with spaces needs quotes, and a quote must be closed)"
+            );
+        }
         if !e.not_found() {
-            let hint =
-                if matches!(e, dotenvy::Error::LineParse(..)) { " (a value with spaces needs quotes)" } else { "" };
-            anyhow::bail!(".env: {e}{hint}");
+            anyhow::bail!(".env: {e}");
         }
     }
     let cli = parse_cli(&exported);

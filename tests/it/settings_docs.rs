@@ -102,6 +102,31 @@ fn a_bad_env_file_or_value_stops_the_start_naming_it() {
         refused_start(Some("ACTIONSD_HTTP_DENY_LIST=10.0.0.0/8, localhost\nACTIONSD_LOG_FORMAT=json\n"), &[]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains(".env") && stderr.contains("quotes"), "{stderr}");
+    // A line that does not parse is named by its variable, never quoted: it may hold a key.
+    for line in [
+        "ACTIONSD_ENCRYPTION_KEY=MyVerySecret EncryptionKey-0123\n",
+        "ACTIONSD_ADMIN_TOKEN=\"MySecretAdminToken-0123\n",
+    ] {
+        let (code, stderr) = refused_start(Some(line), &[]);
+        assert_eq!(code, Some(1), "{stderr}");
+        let name = line.split('=').next().unwrap();
+        assert!(stderr.contains(&format!(".env: the line of {name} (line 1) does not parse")), "{stderr}");
+        assert!(
+            !stderr.contains("MyVerySecret") && !stderr.contains("MySecretAdminToken"),
+            "a secret echoed: {stderr}"
+        );
+    }
+    // A database URL that is refused is shown without its password.
+    for url in [
+        "postgress://app:DbPassw0rd@db.example:5432/actionsd",
+        "mysql://app:DbPassw0rd@db/x",
+        "postgres:app:DbPassw0rd",
+    ] {
+        let (code, stderr) = refused_start(None, &[("ACTIONSD_DATABASE_URL", url)]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("unsupported database URL"), "{stderr}");
+        assert!(!stderr.contains("DbPassw0rd"), "the password echoed: {stderr}");
+    }
     // A refused value from a variable names the variable, from the environment and from `.env`.
     let (code, stderr) = refused_start(None, &[("ACTIONSD_SANDBOX_WORKERS", "0")]);
     assert_eq!(code, Some(2), "{stderr}");
