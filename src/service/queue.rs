@@ -266,6 +266,12 @@ pub fn start(
             if *stop.borrow() {
                 break;
             }
+            // Its helpers run until the stop signal: one that ended (a bug) ends the queue too, so
+            // that readiness reports it instead of a queue that claims but never records.
+            if recorder.is_finished() || renewer.is_finished() || stats.is_finished() {
+                tracing::error!("a job of the delivery queue ended; the queue stops (readiness reports it)");
+                break;
+            }
             // Wait for a free slot before claiming; with a backlog, for a quarter of them, so that
             // claims stay batched instead of one row per finished attempt.
             let need = if backlog { (concurrency / 4).max(1) as u32 } else { 1 };
