@@ -101,15 +101,16 @@ fn parse_cli(exported: &std::collections::HashSet<std::ffi::OsString>) -> Cli {
 /// that whoever set it there finds it.
 fn refused(command: &clap::Command, e: clap::Error, exported: &std::collections::HashSet<std::ffi::OsString>) -> ! {
     use clap::error::{ContextKind, ContextValue};
-    let flag = match e.get(ContextKind::InvalidArg) {
-        Some(ContextValue::String(arg)) => arg.split_whitespace().next().map(str::to_string),
+    // The argument clap names (`--flag <VALUE>`).
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(named)) => named
+            .split_whitespace()
+            .next()
+            .and_then(|flag| command.get_arguments().find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag))),
         _ => None,
     };
     // A refused value of a secret setting (the database URL, the keys: those whose variables'
     // values are hidden in `--help`) is not echoed: the error goes to container logs and journals.
-    let arg = flag
-        .as_ref()
-        .and_then(|flag| command.get_arguments().find(|a| a.get_long().is_some_and(|l| format!("--{l}") == *flag)));
     match (arg, e.get(ContextKind::InvalidValue)) {
         (Some(arg), Some(ContextValue::String(value))) if arg.is_hide_env_values_set() && !value.is_empty() => {
             let shown = if arg.get_long() == Some("database-url") {
@@ -125,15 +126,12 @@ fn refused(command: &clap::Command, e: clap::Error, exported: &std::collections:
     }
     let given_as_flag =
         |long: &str| std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
-    if let Some(flag) = flag {
-        let arg = command.get_arguments().find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag));
-        if let Some((long, env)) = arg.and_then(|a| Some((a.get_long()?, a.get_env()?))) {
-            if !given_as_flag(long) && std::env::var_os(env).is_some() {
-                if exported.contains(env) {
-                    eprintln!("(the value comes from the variable {})", env.to_string_lossy());
-                } else {
-                    eprintln!("(the value comes from {} in .env)", env.to_string_lossy());
-                }
+    if let Some((long, env)) = arg.and_then(|a| Some((a.get_long()?, a.get_env()?))) {
+        if !given_as_flag(long) && std::env::var_os(env).is_some() {
+            if exported.contains(env) {
+                eprintln!("(the value comes from the variable {})", env.to_string_lossy());
+            } else {
+                eprintln!("(the value comes from {} in .env)", env.to_string_lossy());
             }
         }
     }

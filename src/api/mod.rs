@@ -44,20 +44,15 @@ use std::time::Instant;
 /// build a statement too deep to render).
 pub const MAX_QUERIES: usize = 100;
 
-/// 400 naming the field when a list request combines more than [`MAX_QUERIES`] queries.
-pub fn check_query_count(message: &str, count: usize) -> ApiResult<()> {
-    if count > MAX_QUERIES {
+/// 400 naming the field when a list request combines more than [`MAX_QUERIES`] queries, or unless
+/// exactly one kind of each query's oneof is set (`kinds`: how many are set, per query; `query`:
+/// the query message's name).
+pub fn check_query_kinds(message: &str, query: &str, kinds: impl ExactSizeIterator<Item = u8>) -> ApiResult<()> {
+    if kinds.len() > MAX_QUERIES {
         return Err(ApiError::invalid(format!(
             "invalid {message}.Queries: value must contain at most {MAX_QUERIES} item(s)"
         )));
     }
-    Ok(())
-}
-
-/// [`check_query_count`], then a 400 naming the query unless exactly one kind of each query's oneof
-/// is set (`kinds`: how many are set, per query; `query`: the query message's name).
-pub fn check_query_kinds(message: &str, query: &str, kinds: impl ExactSizeIterator<Item = u8>) -> ApiResult<()> {
-    check_query_count(message, kinds.len())?;
     for (i, set) in kinds.enumerate() {
         if set != 1 {
             let why = if set == 0 { "value is required" } else { "only one of the query kinds may be set" };
