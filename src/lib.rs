@@ -49,6 +49,9 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     if config.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
         config.admin_token = None;
     }
+    // Held through the migrations, the key file and the bootstrap (dropped at the end of this
+    // block's scope below): two processes starting on one SQLite file take turns there.
+    let start_lock = sqlite_start_lock(&config.database_url).await?;
     let mut new_key_file = None;
     if config.encryption_key.as_deref().unwrap_or("").is_empty() {
         if config.is_postgres() {
@@ -101,6 +104,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         }
         AdminToken::Existing => {}
     }
+    drop(start_lock);
     let store = Arc::new(store);
     let exe = match &config.sandbox_exe {
         Some(path) => std::path::PathBuf::from(path),
@@ -222,6 +226,47 @@ pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
              use PostgreSQL for several replicas"
         ),
         Err(std::fs::TryLockError::Error(e)) => anyhow::bail!("cannot lock {lock_path}: {e}"),
+    }
+}
+
+/// How long a start waits for another process's start on the same SQLite file.
+const START_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every process opening a SQLite file (`serve` and the one-shot commands) migrates it, reads or
+/// creates its key file and bootstraps it while holding `<database>.start.lock`, so that two first
+/// starts at once (a server and a provisioning script's `token create`) take turns instead of
+/// meeting at the database's write lock half-way (SQLite refuses a transaction that read before
+/// the other's commit). The wait is bounded. None for PostgreSQL and in-memory databases.
+async fn sqlite_start_lock(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let path = config::sqlite_file_path(url);
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.start.lock");
+    let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
+        Ok(file) => file,
+        // A directory that cannot be written to: the database cannot be created there either,
+        // and opening it says so in its own words.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("{}: cannot open {lock_path}: {e}", database_named(url)),
+    };
+    let started = tokio::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < START_LOCK_WAIT => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another actionsd process has been starting on {path} for {} s (it holds {lock_path})",
+                START_LOCK_WAIT.as_secs()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => anyhow::bail!("cannot lock {lock_path}: {e}"),
+        }
     }
 }
 
@@ -461,8 +506,12 @@ pub async fn serve(
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(std::io::Error::other)?),
         _ => None,
     };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let refresher = tokio::spawn(refresh_auth(state.clone(), stop_rx));
+    // The token cache's refresher is one of the background jobs readiness watches; it stops
+    // with them, after the requests in flight.
+    let refresher = tokio::spawn(refresh_auth(state.clone(), state.background_stop.subscribe()));
+    if let Ok(mut tasks) = state.background_tasks.lock() {
+        tasks.push(("token cache refresh", refresher));
+    }
     let sandbox = state.sandbox.clone();
     tokio::spawn(async move { sandbox.warm().await });
     let router = app(state.clone());
@@ -521,8 +570,6 @@ pub async fn serve(
             }
         }
     }
-    let _ = stop_tx.send(true);
-    let _ = refresher.await;
     // The tails have ended (their connections are drained): their leases go back while the
     // database is still open, so that a restarted server has every slot.
     let releases: Vec<_> = state.lease_releases.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default();

@@ -200,6 +200,24 @@ fn committed_answer<T: Send + 'static>(
     }
 }
 
+/// Begins a write transaction that holds SQLite's write lock from its first statement, as `BEGIN
+/// IMMEDIATE` would (sea-orm begins deferred). A deferred transaction reads first and takes the
+/// lock at its first write; had another process (a one-shot command beside the server) committed
+/// in between, SQLite refuses that transaction at once ("database is locked", not retried by the
+/// busy timeout). A statement that writes nothing but takes the lock makes another process's write
+/// a wait within the busy timeout instead.
+pub(super) async fn begin_immediate(writer: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    use sea_orm::ConnectionTrait;
+    let txn = writer.begin().await?;
+    let lock =
+        sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Sqlite, "UPDATE settings SET value = value WHERE 0");
+    if let Err(e) = txn.execute(lock).await {
+        let _ = txn.rollback().await;
+        return Err(e);
+    }
+    Ok(txn)
+}
+
 async fn committer(
     writer: DatabaseConnection,
     turn: Arc<tokio::sync::Mutex<()>>,
@@ -228,7 +246,7 @@ async fn committer(
         }
         let batch: Vec<Member> = std::mem::take(&mut carried);
         let _turn = turn.lock().await;
-        let txn = match writer.begin().await {
+        let txn = match begin_immediate(&writer).await {
             Ok(txn) => txn,
             Err(e) => {
                 let e = ApiError::from_db(e);

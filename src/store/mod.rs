@@ -306,7 +306,11 @@ impl Store {
             }
             _ => None,
         };
-        Ok((guard, self.writer.begin().await?))
+        let txn = match self.backend {
+            DatabaseBackend::Sqlite => group::begin_immediate(&self.writer).await?,
+            _ => self.writer.begin().await?,
+        };
+        Ok((guard, txn))
     }
 
     /// Runs `f` in a transaction, serialized with every other writer holding one of `locks`

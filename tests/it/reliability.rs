@@ -1704,3 +1704,42 @@ async fn remote_text_in_a_log_line_is_escaped() {
     assert!(line.contains(r#"target="lenient\nERROR x""#), "the target's name quoted: {line}");
     assert!(!log.lines().any(|l| l.starts_with("ERROR")), "a forged line:\n{log}");
 }
+
+/// A write of another process on the same SQLite file (a one-shot `token create` beside the
+/// server) is waited for, not failed: a request's transaction holds the write lock from its
+/// first statement, so it cannot have read a snapshot the other's commit made stale (SQLite would
+/// refuse that transaction at once, "database is locked", a 503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_process_writing_the_sqlite_file_is_waited_for() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let s = common::TestServer::sqlite().await;
+    let id = s.create_action(&s.admin, "waited").await;
+    let other = sea_orm::Database::connect(s.state.config.database_url.as_str()).await.expect("second connection");
+    let txn = other.begin().await.unwrap();
+    txn.execute_unprepared("INSERT INTO settings (key, value) VALUES ('other-process', 'x')").await.unwrap();
+    // The other process holds the write lock; an update (which reads the action, then writes it)
+    // waits for it.
+    let update = {
+        let (base, admin, client) = (s.base.clone(), s.admin.clone(), s.client.clone());
+        let id = id.clone();
+        tokio::spawn(async move {
+            client
+                .put(format!("{base}/management/v1/actions/{id}"))
+                .bearer_auth(admin)
+                .json(&json!({"name": "waited", "script": "function waited(ctx, api) { /* changed */ }"}))
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    };
+    let mut update = update;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut update).await.is_err(),
+        "the update waits while another process holds the write lock"
+    );
+    txn.commit().await.unwrap();
+    let status = update.await.unwrap().expect("answered");
+    assert_eq!(status, StatusCode::OK, "the update ran after the other process's commit");
+    let r = s.get(&format!("/management/v1/actions/{id}"), &s.admin).await;
+    assert!(r.body["action"]["script"].as_str().unwrap_or("").contains("changed"), "{r:?}");
+}
