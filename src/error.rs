@@ -139,7 +139,7 @@ impl ApiError {
     }
 
     pub fn gateway_body(&self) -> serde_json::Value {
-        // `details` is always there (the OpenAPI schema requires it): empty when there is no id.
+        // `details` is always there (as the OpenAPI document says): empty when there is no id.
         let details = match self.id {
             Some(id) => json!([{
                 "@type": "type.googleapis.com/zitadel.v1.ErrorDetail",

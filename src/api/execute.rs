@@ -212,6 +212,12 @@ fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> Api
     }
     let schema = context_schema(trigger);
     let mut path = Vec::new();
+    if let Err(path) = camel_case_members(schema, &mut context, &mut path) {
+        return Err(ApiError::invalid(format!(
+            "invalid {message}.Context{path}: given twice (as its JSON name and its proto name)"
+        )));
+    }
+    let mut path = Vec::new();
     if let Err((path, expected)) = conforms(schema, &context, &mut path) {
         return Err(ApiError::invalid(format!("invalid {message}.Context{path}: must be {expected}")));
     }
@@ -226,6 +232,56 @@ fn check_context(message: &str, trigger: Trigger, context: Option<Value>) -> Api
         )));
     }
     Ok(context)
+}
+
+/// The context's known fields are read under their proto names too (`user_grants`,
+/// `project_id`), as every request message's fields are (contract README §2): a member the schema
+/// does not name, whose lowerCamelCase form it names, takes that name. Free-form members keep
+/// their keys as sent. Both spellings of one field in one object is an error (as in protojson);
+/// its path is returned.
+fn camel_case_members(schema: &Value, value: &mut Value, path: &mut Vec<String>) -> Result<(), String> {
+    match value {
+        Value::Object(map) => {
+            if !crate::runtime::api::surface::names_members(schema) {
+                return Ok(());
+            }
+            let renames: Vec<(String, String)> = map
+                .keys()
+                .filter(|key| key.contains('_') && crate::runtime::api::surface::member_schema(schema, key).is_none())
+                .filter_map(|key| {
+                    let camel = crate::domain::case::lower_camel(key);
+                    crate::runtime::api::surface::member_schema(schema, &camel).map(|_| (key.clone(), camel))
+                })
+                .collect();
+            for (snake, camel) in renames {
+                if map.contains_key(&camel) {
+                    path.push(camel);
+                    return Err(field_path(path));
+                }
+                if let Some(member) = map.remove(&snake) {
+                    map.insert(camel, member);
+                }
+            }
+            for (key, member) in map.iter_mut() {
+                if let Some(sub) = crate::runtime::api::surface::member_schema(schema, key) {
+                    path.push(key.clone());
+                    camel_case_members(sub, member, path)?;
+                    path.pop();
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            let Some(item_schema) = schema.get("items") else { return Ok(()) };
+            for (i, item) in items.iter_mut().enumerate() {
+                path.push(format!("[{i}]"));
+                camel_case_members(item_schema, item, path)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether a NUL is in `value` (a string or a key); `path` then leads to it: a member the schema

@@ -168,6 +168,62 @@ pub fn request_descriptor<'a>(protos: &'a Protos, rpc: &Rpc) -> Option<&'a Messa
     protos.method(rpc.service, rpc.method).map(|(input, _, _)| input)
 }
 
+/// The first field (its path of JSON names, `[i]` for a list item) holding a value that protobuf's
+/// JSON mapping cannot write, and why: a `Timestamp` or `Duration` out of its range or with nanos
+/// that do not fit its seconds, or a message (a `Struct` with NaN) that does not serialize. A
+/// `Timestamp` is checked here because the serializer would quietly normalize its nanos.
+fn no_json_form(message: &DynamicMessage, path: &mut Vec<String>) -> Option<String> {
+    use prost_reflect::Value;
+    for (field, value) in message.fields() {
+        path.push(field.json_name().to_string());
+        let found = match value {
+            Value::Message(m) => misfit_value(m, path),
+            Value::List(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let Value::Message(m) = item else { return None };
+                let last = path.pop().unwrap_or_default();
+                path.push(format!("{last}[{i}]"));
+                let found = misfit_value(m, path);
+                if found.is_none() {
+                    path.pop();
+                    path.push(last);
+                }
+                found
+            }),
+            Value::Map(entries) => entries.values().find_map(|v| match v {
+                Value::Message(m) => misfit_value(m, path),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+        path.pop();
+    }
+    None
+}
+
+/// Why `m` has no JSON form (see [`no_json_form`]); a message of the API's own looks into its fields.
+fn misfit_value(m: &DynamicMessage, path: &mut Vec<String>) -> Option<String> {
+    let name = prost_reflect::ReflectMessage::descriptor(m).full_name().to_string();
+    let int = |field: &str| m.get_field_by_name(field).and_then(|v| v.as_i64().or(v.as_i32().map(i64::from)));
+    if name == "google.protobuf.Timestamp" {
+        let (seconds, nanos) = (int("seconds").unwrap_or(0), int("nanos").unwrap_or(0));
+        // 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, as the JSON mapping allows.
+        if !(0..1_000_000_000).contains(&nanos) || !(-62_135_596_800..=253_402_300_799).contains(&seconds) {
+            return Some(format!("not a timestamp of years 1 to 9999 (seconds {seconds}, nanos {nanos})"));
+        }
+        return None;
+    }
+    if name.starts_with("google.protobuf.") {
+        return m
+            .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+            .err()
+            .map(|e| format!("has no JSON form: {e}"));
+    }
+    no_json_form(m, path)
+}
+
 /// Decodes a protobuf request message into the JSON its handler reads (protobuf's JSON mapping:
 /// lowerCamelCase names, 64-bit integers as strings, enums by name, unset fields left out).
 pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<serde_json::Value> {
@@ -182,6 +238,13 @@ pub fn decode_request(protos: &Protos, rpc: &Rpc, bytes: &[u8]) -> ApiResult<ser
                     .unwrap_or_default();
                 ApiError::invalid(format!("invalid {}{at}: malformed protobuf message: {e}", rpc.message_name()))
             })?;
+            // A well-known value out of its range (a Duration over 10,000 years, a Timestamp of
+            // nanos below 0, a Struct's NaN) is named like a JSON field of the wrong form.
+            let mut path = Vec::new();
+            if let Some(reason) = no_json_form(&message, &mut path) {
+                let at = super::field_path(&path.join("."));
+                return Err(ApiError::invalid(format!("invalid {}.{at}: {reason}", rpc.message_name())));
+            }
             message.serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new()).map_err(|e| {
                 ApiError::invalid(format!("invalid {}: the message has no JSON form: {e}", rpc.message_name()))
             })?

@@ -127,8 +127,9 @@ pub struct GatewayError {
     pub code: i32,
     #[schema(example = "Action not found (COMMAND-Sfg2t)")]
     pub message: String,
-    /// One ErrorDetail with the error's id; left out of the transport's own errors (unknown
-    /// route, wrong method, a body over 1 MiB or too slow), which are `{code, message}` only.
+    /// Always present on an RPC's errors: one ErrorDetail with the error's id, or empty for an
+    /// error without one (a request that fails validation). Left out of the transport's own errors
+    /// (unknown route, wrong method, a body over 1 MiB or too slow), which are `{code, message}` only.
     #[schema(required = false)]
     pub details: Vec<ErrorDetail>,
 }

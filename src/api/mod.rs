@@ -542,6 +542,37 @@ pub(crate) async fn read_body(
     }
 }
 
+/// How long an HTTP/1 body that will not be used (an unknown caller's) is waited for.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// An HTTP/1 request body that an early answer leaves unused (401, 403): read and dropped, at most
+/// [`MAX_BODY_BYTES`] within [`DRAIN_WAIT`], so that the connection can carry the next request and
+/// a client that writes its body after its headers (Connect's Node client) is not cut off half-way
+/// (it would see a broken pipe instead of the answer). Nothing of it is kept. Whether it was read
+/// to its end; if not (too large, too slow, or a client waiting for `100 Continue`, which is not
+/// asked for), the answer closes the connection.
+async fn drain_body(body: Body, parts: &axum::http::request::Parts, read_timeout: crate::domain::Duration) -> bool {
+    use http_body_util::BodyExt;
+    let expects_continue = parts
+        .headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if parts.version > axum::http::Version::HTTP_11 || expects_continue || announced_over_limit(&body, parts.version) {
+        return false;
+    }
+    let mut limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    let drain = async {
+        while let Some(frame) = limited.frame().await {
+            if frame.is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(DRAIN_WAIT.min(read_timeout.as_std()), drain).await.unwrap_or(false)
+}
+
 /// Builds the request message from the body and the path parameters (which win).
 pub(crate) fn request_value(
     protos: &grpc::Protos,
@@ -671,6 +702,16 @@ fn with_aside<R>(value: &mut serde_json::Value, names: &[&str], step: impl FnOnc
 fn take_free_form(value: &mut serde_json::Value) -> Vec<(String, serde_json::Value)> {
     const FREE_FORM: [&str; 6] = ["idTokenClaims", "claims", "authRequest", "httpRequest", "providerInfo", "actor"];
     let Some(serde_json::Value::Object(context)) = value.get_mut("context") else { return Vec::new() };
+    // Under its proto name too (`id_token_claims`); with both names given, both stay for
+    // `check_context` to refuse.
+    for name in FREE_FORM {
+        let snake = crate::domain::case::snake(name);
+        if snake != name && !context.contains_key(name) {
+            if let Some(member) = context.remove(&snake) {
+                context.insert(name.to_string(), member);
+            }
+        }
+    }
     FREE_FORM.iter().filter_map(|name| context.remove_entry(*name)).filter(|(_, v)| !v.is_null()).collect()
 }
 
@@ -718,7 +759,15 @@ async fn dispatch(
         if announced_over_limit(&body, parts.version) {
             return Err(body_too_large());
         }
-        let caller = authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await?;
+        let caller = match authenticate(&state, &parts.headers, rpc.permission, rpc.org_scoped).await {
+            Ok(caller) => caller,
+            Err(e) => {
+                if has_body && drain_body(body, &parts, state.config.request_read_timeout).await {
+                    body_read.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                return Err(e);
+            }
+        };
         // A large body's share of the in-flight budget is held from before it is read (when its
         // length is announced) until the call has answered (its message lives as long).
         let announced = usize::try_from(http_body::Body::size_hint(&body).lower()).unwrap_or(usize::MAX);

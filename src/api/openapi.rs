@@ -134,6 +134,56 @@ fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bo
             responses.entry(status.into()).or_insert_with(|| error(&what).build().into());
         }
     }
+    error_examples(operation);
+}
+
+/// An example body for each error status an operation declares (after the shared ones are
+/// added), built from the server's own errors, so that Swagger UI shows a 503's body with code 14
+/// rather than the schema's generic sample (a 404's). A 404 keeps the schema's sample, which is one.
+fn error_examples(operation: &mut utoipa::openapi::path::Operation) {
+    use crate::error::{ApiError, Kind};
+    let transport = |kind: Kind, message: &str| serde_json::json!({"code": kind.grpc_code(), "message": message});
+    let example =
+        |status: &str| -> Option<serde_json::Value> {
+            Some(match status {
+                "400" => ApiError::invalid(
+                    "invalid CreateActionRequest.Name: value length must be between 1 and 200 runes, inclusive",
+                )
+                .gateway_body(),
+                "401" => ApiError::new(Kind::Unauthenticated, "AUTH-7fs1e", "auth header missing").gateway_body(),
+                "403" => {
+                    ApiError::new(Kind::PermissionDenied, "AUTH-5mWD2", "No matching permissions found").gateway_body()
+                }
+                "408" => transport(Kind::DeadlineExceeded, "the request body did not arrive within 30s"),
+                "409" => ApiError::new(Kind::AlreadyExists, "V3-DKcYh", "Name already used in this organization")
+                    .gateway_body(),
+                "413" => transport(Kind::ResourceExhausted, "request body too large (limit 1048576 bytes)"),
+                "429" => ApiError::new(Kind::ResourceExhausted, "Errors.Execution.Forwarded", "quota exceeded")
+                    .gateway_body(),
+                "501" => ApiError::bare(
+                    Kind::Unimplemented,
+                    "unsupported content encoding \"gzip\": messages are not compressed; send identity",
+                )
+                .gateway_body(),
+                "503" => ApiError::new(Kind::Unavailable, "STORE-Unav1", "Database unavailable, try again later")
+                    .gateway_body(),
+                "504" => ApiError::new(
+                    Kind::DeadlineExceeded,
+                    "Errors.Execution.Timeout",
+                    "target checks did not answer within its timeout",
+                )
+                .gateway_body(),
+                _ => return None,
+            })
+        };
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let (utoipa::openapi::RefOr::T(response), Some(example)) = (response, example(status)) else { continue };
+        if let Some(content) = response.content.get_mut("application/json") {
+            if content.example.is_none() && content.examples.is_empty() {
+                content.example = Some(example);
+            }
+        }
+    }
 }
 
 /// Request bodies that Swagger UI's "Try it out" starts from where its own sample would be
@@ -191,6 +241,14 @@ pub fn request_examples() -> Vec<(&'static str, serde_json::Value)> {
                 "script": "function addClaim(ctx, api) { api.v1.claims.setClaim('hello', 'world'); }"}, "last": 10}),
         ),
         ("AdminService_ListTokens", json!({"query": {"limit": 100}})),
+        (
+            "AdminService_ListOrgs",
+            json!({"query": {"limit": 100}, "sortingColumn": "ORG_FIELD_NAME_NAME",
+                "queries": [{"nameQuery": {"name": "acme", "method": "TEXT_QUERY_METHOD_CONTAINS_IGNORE_CASE"}}]}),
+        ),
+        // Only what changes: a field left out keeps its value (a present `expirationSigningKey`
+        // would rotate the signing key).
+        ("ActionService_UpdateTarget", json!({"timeout": "15s", "endpoint": "https://hooks.example.com/zitadel-v2"})),
         (
             "ConnectorService_CreateConnection",
             json!({"name": "zitadel-prod", "signingKeys": ["paste-the-signing-key-zitadel-gave-its-target"],

@@ -656,6 +656,73 @@ async fn protobuf_requests_keep_the_json_rules(s: &TestServer) {
         answer.message
     );
 
+    // A well-known value with no JSON form is named like a JSON field of the wrong form: a
+    // Duration past protobuf's range, a Timestamp with negative nanos (not quietly normalized), a
+    // Struct holding NaN.
+    let seconds_nanos = |seconds: i64, nanos: i32| {
+        let mut out = Vec::new();
+        prost::encoding::encode_varint(1 << 3, &mut out);
+        prost::encoding::encode_varint(seconds as u64, &mut out);
+        prost::encoding::encode_varint(2 << 3, &mut out);
+        prost::encoding::encode_varint(nanos as i64 as u64, &mut out);
+        out
+    };
+    let field = |message: &str, name: &str| number(message, name) as u64;
+    let mut create = field_bytes(field("zitadel.management.v1.CreateActionRequest", "name"), b"ranged");
+    create.extend(field_bytes(field("zitadel.management.v1.CreateActionRequest", "script"), b"function ranged() {}"));
+    create.extend(field_bytes(
+        field("zitadel.management.v1.CreateActionRequest", "timeout"),
+        &seconds_nanos(315_576_000_001, 0),
+    ));
+    let mut token = field_bytes(field("zitadel.admin.v1.AddTokenRequest", "org_id"), b"default");
+    token.extend(field_bytes(
+        field("zitadel.admin.v1.AddTokenRequest", "expiration_date"),
+        &seconds_nanos(4_102_444_800, -5),
+    ));
+    let mut nan = Vec::new();
+    prost::encoding::encode_varint(2 << 3 | 1, &mut nan); // Value.number_value, a double
+    nan.extend_from_slice(&f64::NAN.to_le_bytes());
+    let mut entry = field_bytes(1, b"x");
+    entry.extend(field_bytes(2, &nan));
+    let mut claims_value = Vec::new();
+    prost::encoding::encode_varint(5 << 3 | 2, &mut claims_value); // Value.struct_value
+    let inner = field_bytes(1, &entry);
+    prost::encoding::encode_varint(inner.len() as u64, &mut claims_value);
+    claims_value.extend(inner);
+    let mut context_entry = field_bytes(1, b"claims");
+    context_entry.extend(field_bytes(2, &claims_value));
+    let mut execute_request = field_bytes(1, b"2");
+    execute_request.extend(field_bytes(2, b"4"));
+    execute_request.extend(field_bytes(3, &field_bytes(1, &context_entry)));
+    for (method, message, named) in [
+        (format!("{MGMT}/CreateAction"), create, "invalid CreateActionRequest.Timeout: has no JSON form: "),
+        (
+            "zitadel.admin.v1.AdminService/AddToken".to_string(),
+            token,
+            "invalid AddTokenRequest.ExpirationDate: not a timestamp of years 1 to 9999",
+        ),
+        (
+            format!("{MGMT}/ExecuteFlowTrigger"),
+            execute_request,
+            "invalid ExecuteFlowTriggerRequest.Context: has no JSON form: ",
+        ),
+    ] {
+        let rpc = wire::rpc(&method);
+        let answer = wire::grpc_raw(
+            &format!("{}{}", s.base, rpc.full_name()),
+            &[("authorization", &auth)],
+            wire::frame(0, &message),
+        )
+        .await;
+        assert_eq!(answer.status, "3", "{method}: {:?}", answer.message);
+        assert!(answer.message.as_deref().unwrap_or("").starts_with(named), "{method}: {:?}", answer.message);
+    }
+    let tokens = s.post("/admin/v1/tokens/_search", &s.admin, json!({})).await;
+    assert!(
+        tokens.body["result"].as_array().unwrap().iter().all(|t| t["expirationDate"].is_null()),
+        "no token was added: {tokens:?}"
+    );
+
     // Content types: another protocol or codec is 415 naming what is taken; a type that says
     // nothing of protobuf is still Connect JSON.
     let my_org = wire::rpc(&format!("{MGMT}/GetMyOrg"));

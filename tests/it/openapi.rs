@@ -170,12 +170,51 @@ async fn request_examples_are_accepted_as_they_stand() {
             .replace("{flowType}", "2")
             .replace("{triggerType}", "4")
             .replace("{targetId}", &target)
-            .replace("{id}", &connection);
+            .replace("{id}", if id.starts_with("ActionService_") { &target } else { &connection });
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
         let r = s.call(method, &path, Some(&s.admin), &[], Some(example)).await;
         assert_eq!(r.status, 200, "{id}: {r:?}");
     }
     s.stop().await;
+}
+
+/// Every error answer an operation declares shows an example of its own status (Swagger UI shows
+/// it as the body to expect): the gRPC code that goes with the status, as the server writes it.
+#[test]
+fn error_answers_show_examples_of_their_own_status() {
+    let doc: serde_json::Value = serde_json::from_str(&openapi::json()).unwrap();
+    let code_of = |status: &str| match status {
+        "400" => Some(3),
+        "401" => Some(16),
+        "403" => Some(7),
+        "404" => Some(5),
+        "408" | "504" => Some(4),
+        "409" => Some(6),
+        "413" | "429" => Some(8),
+        "501" => Some(12),
+        "503" => Some(14),
+        _ => None,
+    };
+    let mut seen = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let Some(code) = code_of(status) else { continue };
+                let content = &response["content"]["application/json"];
+                if content.is_null() {
+                    continue;
+                }
+                let example = &content["example"];
+                if status == "404" && example.is_null() {
+                    continue;
+                }
+                assert_eq!(example["code"], code, "{method} {path} {status}: {example}");
+                assert!(example["message"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path} {status}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 200, "{seen}");
 }
 
 /// Every operation is listed under its service (Swagger UI groups by tag), and the REST-only

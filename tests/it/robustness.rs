@@ -1030,9 +1030,9 @@ async fn large_bodies_in_flight_are_bounded() {
 }
 
 /// The caller is known before a body is read: a client without a valid token that announces a
-/// large body and sends a little of it is answered 401 at once (the server does not wait for, nor
-/// hold, the rest), and the connection is closed (the unread body cannot be taken for the next
-/// request). Over HTTP/1.1.
+/// large body and sends a little of it is answered 401 within a second (the server drops what
+/// arrives and does not wait longer, nor hold any of it), and the connection is closed (the unread
+/// rest cannot be taken for the next request). Over HTTP/1.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_of_unknown_callers_are_not_read() {
     use tokio::io::AsyncWriteExt;
@@ -1044,7 +1044,7 @@ async fn bodies_of_unknown_callers_are_not_read() {
             "POST {ACTIONS}/_search HTTP/1.1\r\nHost: {authority}\r\n{auth}Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{{\"query\":"
         );
         stream.write_all(head.as_bytes()).await.unwrap();
-        // Well before the read timeout (30 s), which a server waiting for the body would meet.
+        // Well before the read timeout (30 s), which a server waiting for the whole body would meet.
         let answer = tokio::time::timeout(std::time::Duration::from_secs(10), read_one_response(&mut stream))
             .await
             .expect("answered without the body");
@@ -1052,5 +1052,56 @@ async fn bodies_of_unknown_callers_are_not_read() {
         assert_eq!(status, 401, "{auth:?}: {}", String::from_utf8_lossy(&body));
         assert!(head.contains("connection: close"), "{auth:?}: {head}");
     }
+    s.stop().await;
+}
+
+/// An unknown caller's body that does arrive is read and dropped before the 401 (403), so that a
+/// client writing its body after its headers (as Connect's Node client does) gets the answer
+/// instead of a broken pipe, and the connection carries the next request. A client that waits for
+/// `100 Continue` is answered at once instead (and never asked for its body). Over HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_of_unknown_callers_are_dropped_and_the_connection_kept() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::sqlite().await;
+    let authority = s.base.trim_start_matches("http://").to_string();
+    let viewer = s.create_token("default", "ORG_VIEWER").await;
+    let body = format!(r#"{{"name":"dropped","script":"function dropped(){{}} // {}"}}"#, "x".repeat(100_000));
+    for (auth, expected) in [
+        (String::new(), 401),
+        ("Authorization: Bearer not-a-token\r\n".to_string(), 401),
+        (format!("Authorization: Bearer {viewer}\r\n"), 403),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+        for round in 0..2 {
+            let head = format!(
+                "POST {ACTIONS} HTTP/1.1\r\nHost: {authority}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            // The headers first, the body in writes of its own.
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.flush().await.unwrap();
+            for part in body.as_bytes().chunks(16 * 1024) {
+                stream.write_all(part).await.expect("the body is taken, not refused half-way");
+            }
+            let (status, head, answer) = read_one_response(&mut stream).await.expect("a response");
+            assert_eq!(status, expected, "{auth:?} round {round}: {}", String::from_utf8_lossy(&answer));
+            assert!(!head.contains("connection: close"), "{auth:?} round {round}: {head}");
+        }
+    }
+    let r = s.post(&format!("{ACTIONS}/_search"), &s.admin, json!({})).await;
+    assert!(r.body["result"].as_array().is_none_or(|a| a.is_empty()), "nothing was created: {r:?}");
+    // Waiting for `100 Continue`: answered without it, and closed.
+    let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let head = format!(
+        "POST {ACTIONS} HTTP/1.1\r\nHost: {authority}\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (status, head, _) = tokio::time::timeout(std::time::Duration::from_secs(10), read_one_response(&mut stream))
+        .await
+        .expect("answered without the body")
+        .expect("a response");
+    assert_eq!(status, 401, "{head}");
+    assert!(head.contains("connection: close"), "{head}");
     s.stop().await;
 }

@@ -1117,6 +1117,58 @@ async fn unknown_context_members_are_dropped(s: &TestServer) {
     }
 }
 
+/// The context's known fields are read under their proto (snake_case) names too, at every depth,
+/// as every request field is (contract README §2); free-form members keep their keys as sent; one
+/// field under both names is a 400 naming it.
+async fn context_fields_under_proto_names(s: &TestServer) {
+    let script = "function t(ctx, api) { var g = ctx.v1.user.grants.grants[0]; var m = ctx.v1.user.getMetadata().metadata[0]; \
+                  api.v1.claims.setClaim('seen', [g.projectId, g.projectGrantId, g.roles, m.key, ctx.v1.getUser().preferredLoginName, \
+                  ctx.v1.claims.snake_key]); }";
+    let context = json!({
+        "user_grants": [{"project_id": "p1", "project_grant_id": "pg1", "roles": ["admin"]}],
+        "user_metadata": [{"key": "k1", "value": "MQ=="}],
+        "user": {"id": "u1", "preferred_login_name": "u@example.com"},
+        "claims": {"snake_key": "kept"},
+        "org": {"id": "o1", "primary_domain": "example.com"}
+    });
+    let r = s
+        .test_action(
+            &s.admin,
+            json!({"name": "t", "script": script, "flowType": "2", "triggerType": "4", "context": context.clone()}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.body["effects"]["claims"]["seen"],
+        json!(["p1", "pg1", ["admin"], "k1", "u@example.com", "kept"]),
+        "{r:?}"
+    );
+    // `_execute` reads them the same way, and checks their types under either name.
+    let r = s.execute_trigger(&s.admin, "2", "4", json!({"user_grants": [{"project_id": "p", "roles": "a"}]})).await;
+    assert_eq!(
+        r.body["message"], "invalid ExecuteFlowTriggerRequest.Context.UserGrants[0].Roles: must be an array",
+        "{r:?}"
+    );
+    let r = s.execute_trigger(&s.admin, "1", "1", json!({"id_token_claims": {"a": null}})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // One field under both names.
+    for (context, field) in [
+        (json!({"userGrants": [], "user_grants": []}), "Context.UserGrants:"),
+        (
+            json!({"user": {"id": "a", "preferredLoginName": "x", "preferred_login_name": "y"}}),
+            "Context.User.PreferredLoginName:",
+        ),
+        (json!({"userGrants": [{"projectId": "a", "project_id": "b"}]}), "Context.UserGrants[0].ProjectId:"),
+    ] {
+        let r = s.execute_trigger(&s.admin, "2", "4", context.clone()).await;
+        assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{context}: {r:?}");
+        assert!(r.body["message"].as_str().unwrap_or("").contains(field), "{field}: {r:?}");
+    }
+    let r = s.execute_trigger(&s.admin, "1", "1", json!({"idTokenClaims": {}, "id_token_claims": {}})).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
+    assert!(r.body["message"].as_str().unwrap_or("").contains("Context.IdTokenClaims:"), "{r:?}");
+}
+
 async fn unknown_flow_or_trigger_is_400(s: &TestServer) {
     for path in ["9/trigger/1", "0/trigger/1", "x/trigger/1", "5/trigger/6"] {
         let r = s.post(&format!("/management/v1/flows/{path}/{EXECUTE}"), &s.admin, json!({"context": {}})).await;
@@ -1808,6 +1860,7 @@ backend_tests!(
     response_shape,
     bad_context_is_400,
     unknown_context_members_are_dropped,
+    context_fields_under_proto_names,
     unknown_flow_or_trigger_is_400,
     execute_permissions,
     log_formatting,

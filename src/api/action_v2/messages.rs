@@ -74,7 +74,10 @@ pub struct UpdateTargetRequest {
     #[serde(default, deserialize_with = "json::duration_opt::deserialize")]
     #[schema(value_type = Option<String>, example = "10s")]
     pub timeout: Option<Duration>,
+    /// Present: the new endpoint, an absolute http(s) URL of at most 2048 characters. Every field
+    /// left out keeps its stored value.
     #[serde(default)]
+    #[schema(example = "https://hooks.example.com/zitadel")]
     pub endpoint: Option<String>,
     /// Present: rotate the signing key. `"0s"`: the old key stops being valid at once; `"<d>s"` with
     /// d > 0: the old key stays valid for d (calls carry both signatures until then).
