@@ -129,9 +129,13 @@ fn body_budget_arg(s: &str) -> Result<u64, String> {
 }
 
 /// The file a SQLite URL names (`sqlite://a.db?mode=rwc` → `a.db`; empty when it names none).
-pub fn sqlite_file_path(url: &str) -> &str {
+/// The file a SQLite URL names, percent-decoded as the driver decodes it (`my%20db.db` is
+/// `my db.db`), so that the lock and key files sit beside the database the driver opens. A path
+/// that does not decode to UTF-8 is kept as written (the driver refuses it).
+pub fn sqlite_file_path(url: &str) -> std::borrow::Cow<'_, str> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    path.split('?').next().unwrap_or("")
+    let path = path.split('?').next().unwrap_or("");
+    percent_encoding::percent_decode_str(path).decode_utf8().unwrap_or(std::borrow::Cow::Borrowed(path))
 }
 
 fn database_url_arg(s: &str) -> Result<String, String> {

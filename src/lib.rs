@@ -202,8 +202,9 @@ const MIN_ENCRYPTION_KEY_CHARS: usize = 32;
 /// One server per SQLite file: `serve` takes an exclusive lock on `<database>.lock` beside it and
 /// refuses to start while another process holds it. Two servers on one file would each see the
 /// other's writes as "database is locked" (503) whenever they met; replicas are PostgreSQL's.
-/// One-shot commands (`token create`, `org create`, `migrate`) take no lock and run beside a
-/// server. None for PostgreSQL and in-memory databases.
+/// One-shot commands (`token create`, `org create`, `migrate`) take no such lock and run beside a
+/// server (each takes the start lock, [`sqlite_start_lock`], while it opens the database). None for
+/// PostgreSQL and in-memory databases.
 pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
@@ -237,7 +238,7 @@ const START_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// starts at once (a server and a provisioning script's `token create`) take turns instead of
 /// meeting at the database's write lock half-way (SQLite refuses a transaction that read before
 /// the other's commit). The wait is bounded. None for PostgreSQL and in-memory databases.
-async fn sqlite_start_lock(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+pub async fn sqlite_start_lock(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
     }
@@ -277,7 +278,7 @@ fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
     let key_path = if path.is_empty() || path == ":memory:" {
         std::path::PathBuf::from("actionsd.key")
     } else {
-        let db = std::path::Path::new(path);
+        let db = std::path::Path::new(path.as_ref());
         db.with_file_name(format!("{}.key", db.file_name().and_then(|n| n.to_str()).unwrap_or("actionsd")))
     };
     if let Ok(existing) = std::fs::read_to_string(&key_path) {

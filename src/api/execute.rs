@@ -249,8 +249,12 @@ fn camel_case_members(schema: &Value, value: &mut Value, path: &mut Vec<String>)
                 .keys()
                 .filter(|key| key.contains('_') && crate::runtime::api::surface::member_schema(schema, key).is_none())
                 .filter_map(|key| {
+                    // Exactly the field's proto name: `user__grants` or `claims_` stay unknown.
                     let camel = crate::domain::case::lower_camel(key);
-                    crate::runtime::api::surface::member_schema(schema, &camel).map(|_| (key.clone(), camel))
+                    let exact = crate::domain::case::snake(&camel) == *key;
+                    crate::runtime::api::surface::member_schema(schema, &camel)
+                        .filter(|_| exact)
+                        .map(|_| (key.clone(), camel))
                 })
                 .collect();
             for (snake, camel) in renames {

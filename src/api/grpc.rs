@@ -170,8 +170,8 @@ pub fn request_descriptor<'a>(protos: &'a Protos, rpc: &Rpc) -> Option<&'a Messa
 
 /// The first field (its path of JSON names, `[i]` for a list item) holding a value that protobuf's
 /// JSON mapping cannot write, and why: a `Timestamp` or `Duration` out of its range or with nanos
-/// that do not fit its seconds, or a message (a `Struct` with NaN) that does not serialize. A
-/// `Timestamp` is checked here because the serializer would quietly normalize its nanos.
+/// that do not fit its seconds, or a message (a `Struct` with NaN) that does not serialize. Those
+/// two are checked here because the serializer would quietly normalize their nanos.
 fn no_json_form(message: &DynamicMessage, path: &mut Vec<String>) -> Option<String> {
     use prost_reflect::Value;
     for (field, value) in message.fields() {
@@ -212,6 +212,20 @@ fn misfit_value(m: &DynamicMessage, path: &mut Vec<String>) -> Option<String> {
         // 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, as the JSON mapping allows.
         if !(0..1_000_000_000).contains(&nanos) || !(-62_135_596_800..=253_402_300_799).contains(&seconds) {
             return Some(format!("not a timestamp of years 1 to 9999 (seconds {seconds}, nanos {nanos})"));
+        }
+        return None;
+    }
+    if name == "google.protobuf.Duration" {
+        let (seconds, nanos) = (int("seconds").unwrap_or(0), int("nanos").unwrap_or(0));
+        // ±10,000 years, with nanos of the seconds' sign, as the JSON mapping allows.
+        if seconds.unsigned_abs() > 315_576_000_000
+            || nanos.unsigned_abs() >= 1_000_000_000
+            || (seconds > 0 && nanos < 0)
+            || (seconds < 0 && nanos > 0)
+        {
+            return Some(format!(
+                "has no JSON form: not a duration of at most 315576000000 s with nanos of its sign (seconds {seconds}, nanos {nanos})"
+            ));
         }
         return None;
     }

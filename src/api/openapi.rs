@@ -143,9 +143,19 @@ fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bo
 fn error_examples(operation: &mut utoipa::openapi::path::Operation) {
     use crate::error::{ApiError, Kind};
     let transport = |kind: Kind, message: &str| serde_json::json!({"code": kind.grpc_code(), "message": message});
+    // ZITADEL's call to a connection is signed, not authenticated by token, and its body is
+    // ZITADEL's payload: its own 400 and 401.
+    let connector_call = operation.operation_id.as_deref() == Some("ConnectorService_Call");
     let example =
         |status: &str| -> Option<serde_json::Value> {
             Some(match status {
+                "400" if connector_call => {
+                    ApiError::new(Kind::InvalidArgument, "CONN-b0dy1", "the body is not a JSON object").gateway_body()
+                }
+                "401" if connector_call => {
+                    ApiError::new(Kind::Unauthenticated, "CONN-s1gn4", "signature check failed: bad signature")
+                        .gateway_body()
+                }
                 "400" => ApiError::invalid(
                     "invalid CreateActionRequest.Name: value length must be between 1 and 200 runes, inclusive",
                 )

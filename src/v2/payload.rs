@@ -100,7 +100,8 @@ pub struct Encoded {
 /// The signing keys valid at `now` (µs): the current one first, then the keys replaced by
 /// rotations while their grace periods last, most recently replaced first.
 pub fn signing_keys(encryption_key: &str, t: &target::Model, now: i64) -> ApiResult<Vec<String>> {
-    let current = crate::store::crypto::decrypt(encryption_key, &t.signing_key_enc).map_err(ApiError::internal)?;
+    let current = crate::store::crypto::decrypt(encryption_key, &t.signing_key_enc)
+        .map_err(|e| ApiError::internal(format!("target {} ({:?}): its signing key: {e}", t.id, t.name)))?;
     let mut keys = vec![current];
     if t.previous_key_expires_at.is_some_and(|until| now < until) {
         let previous = crate::store::targets::previous_keys(encryption_key, t)?;

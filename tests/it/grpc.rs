@@ -674,6 +674,11 @@ async fn protobuf_requests_keep_the_json_rules(s: &TestServer) {
         field("zitadel.management.v1.CreateActionRequest", "timeout"),
         &seconds_nanos(315_576_000_001, 0),
     ));
+    let mut mixed_signs = field_bytes(field("zitadel.management.v1.CreateActionRequest", "name"), b"signs");
+    mixed_signs
+        .extend(field_bytes(field("zitadel.management.v1.CreateActionRequest", "script"), b"function signs() {}"));
+    mixed_signs
+        .extend(field_bytes(field("zitadel.management.v1.CreateActionRequest", "timeout"), &seconds_nanos(5, -1)));
     let mut token = field_bytes(field("zitadel.admin.v1.AddTokenRequest", "org_id"), b"default");
     token.extend(field_bytes(
         field("zitadel.admin.v1.AddTokenRequest", "expiration_date"),
@@ -696,6 +701,7 @@ async fn protobuf_requests_keep_the_json_rules(s: &TestServer) {
     execute_request.extend(field_bytes(3, &field_bytes(1, &context_entry)));
     for (method, message, named) in [
         (format!("{MGMT}/CreateAction"), create, "invalid CreateActionRequest.Timeout: has no JSON form: "),
+        (format!("{MGMT}/CreateAction"), mixed_signs, "invalid CreateActionRequest.Timeout: has no JSON form: "),
         (
             "zitadel.admin.v1.AdminService/AddToken".to_string(),
             token,

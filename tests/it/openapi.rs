@@ -215,6 +215,10 @@ fn error_answers_show_examples_of_their_own_status() {
         }
     }
     assert!(seen > 200, "{seen}");
+    // ZITADEL's signed call has its own errors.
+    let call = &doc["paths"]["/connector/v1/connections/{id}/call"]["post"]["responses"];
+    assert_eq!(call["401"]["content"]["application/json"]["example"]["details"][0]["id"], "CONN-s1gn4", "{call}");
+    assert_eq!(call["400"]["content"]["application/json"]["example"]["details"][0]["id"], "CONN-b0dy1", "{call}");
 }
 
 /// Every operation is listed under its service (Swagger UI groups by tag), and the REST-only

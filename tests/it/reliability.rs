@@ -1743,3 +1743,52 @@ async fn another_process_writing_the_sqlite_file_is_waited_for() {
     let r = s.get(&format!("/management/v1/actions/{id}"), &s.admin).await;
     assert!(r.body["action"]["script"].as_str().unwrap_or("").contains("changed"), "{r:?}");
 }
+
+/// `migrate` takes its turn on a SQLite file's start lock like every other process opening it:
+/// it waits while another start holds the lock, and migrates once it is free.
+#[test]
+fn migrate_takes_its_turn_at_the_start_lock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("turns.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("turns.db.start.lock"))
+        .unwrap();
+    lock.lock().expect("the start lock, as another start would hold it");
+    let mut migrate = actionsd_in(dir.path(), &url, &["migrate"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run actionsd migrate");
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        assert!(migrate.try_wait().unwrap().is_none(), "migrate ran while another start held the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!db.exists() || std::fs::metadata(&db).unwrap().len() == 0, "nothing migrated yet");
+    lock.unlock().unwrap();
+    let status = migrate.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(std::fs::metadata(&db).unwrap().len() > 0, "migrated once the lock was free");
+}
+
+/// A SQLite URL's path is percent-decoded as the driver decodes it: the key, lock and start-lock
+/// files sit beside the database file the driver opens (`my%20dir` is the directory `my dir`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_percent_encoded_sqlite_path_keeps_its_files_beside_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("my dir")).unwrap();
+    let url = format!("sqlite://{}/my%20dir/x%23.db?mode=rwc", dir.path().display());
+    let mut config = common::test_config(&url, dir.path());
+    config.encryption_key = None;
+    let state = actionsd::build_state_for_command(config).await.expect("a start on the decoded path");
+    let beside = dir.path().join("my dir");
+    assert!(beside.join("x#.db").exists(), "the database");
+    let key = std::fs::read_to_string(beside.join("x#.db.key")).expect("the key file beside it");
+    assert_eq!(state.config.encryption_key.as_deref(), Some(key.trim()));
+    assert!(beside.join("x#.db.start.lock").exists(), "the start lock beside it");
+    assert!(!dir.path().join("my%20dir").exists(), "nothing under the encoded name");
+}

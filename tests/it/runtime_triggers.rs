@@ -1164,6 +1164,18 @@ async fn context_fields_under_proto_names(s: &TestServer) {
         assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{context}: {r:?}");
         assert!(r.body["message"].as_str().unwrap_or("").contains(field), "{field}: {r:?}");
     }
+    // Only a field's exact proto name: other spellings are unknown fields, ignored.
+    let script = "function t(ctx, api) { api.v1.claims.setClaim('n', ctx.v1.user.grants.count); }";
+    let r = s
+        .test_action(
+            &s.admin,
+            json!({"name": "t", "script": script, "flowType": "2", "triggerType": "4",
+                   "context": {"user__grants": [{"projectId": "p"}], "user_Grants": [{"projectId": "p"}],
+                               "claims": {"c": 1}, "claims_": "x"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["effects"]["claims"]["n"], 0, "{r:?}");
     let r = s.execute_trigger(&s.admin, "1", "1", json!({"idTokenClaims": {}, "id_token_claims": {}})).await;
     assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{r:?}");
     assert!(r.body["message"].as_str().unwrap_or("").contains("Context.IdTokenClaims:"), "{r:?}");

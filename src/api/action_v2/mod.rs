@@ -276,7 +276,9 @@ fn encrypt_key(s: &AppState, key: &str) -> ApiResult<String> {
 }
 
 fn target_msg(s: &AppState, t: target::Model) -> ApiResult<Target> {
-    let signing_key = crypto::decrypt(encryption_key(s), &t.signing_key_enc).map_err(ApiError::internal)?;
+    // A row this server's key cannot open (restored from another instance) is named in the log.
+    let signing_key = crypto::decrypt(encryption_key(s), &t.signing_key_enc)
+        .map_err(|e| ApiError::internal(format!("target {} ({:?}): its signing key: {e}", t.id, t.name)))?;
     let (mut rest_webhook, mut rest_call, mut rest_async) = (None, None, None);
     match t.target_type {
         TargetKind::RestCall => rest_call = Some(RestCall { interrupt_on_error: t.interrupt_on_error }),
