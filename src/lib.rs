@@ -53,6 +53,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     // block's scope below): two processes starting on one SQLite file take turns there.
     let start_lock = sqlite_start_lock(&config.database_url).await?;
     let mut new_key_file = None;
+    let key_from_file = config.encryption_key.as_deref().unwrap_or("").is_empty() && !config.is_postgres();
     if config.encryption_key.as_deref().unwrap_or("").is_empty() {
         if config.is_postgres() {
             anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
@@ -74,7 +75,18 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     }
     // Another key than the one the stored values were sealed with stops the start here, before
     // anything is written (the admin token below).
-    v2::payload::KeyState::check_key(&store, config.encryption_key.as_deref().unwrap_or("")).await?;
+    v2::payload::KeyState::check_key(&store, config.encryption_key.as_deref().unwrap_or("")).await.map_err(|e| {
+        // A key read from the key file is not the variable's: the file is named instead.
+        if key_from_file {
+            anyhow::anyhow!(
+                "the key file {} does not hold the key this database's secrets were sealed with ({e:#}): restore the \
+                 key file the database was created with, or set ACTIONSD_ENCRYPTION_KEY to that key",
+                sqlite_key_path(&config.database_url).display()
+            )
+        } else {
+            e
+        }
+    })?;
     let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone())
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
@@ -271,16 +283,21 @@ pub async fn sqlite_start_lock(url: &str) -> anyhow::Result<Option<std::fs::File
     }
 }
 
-/// With SQLite and no configured key, the key lives in a file beside the database (created once):
-/// the key read from it, or a new one and the path to write it to (see `write_new_key_file`).
-fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
+/// The key file of a SQLite database: `<database>.key` beside it.
+fn sqlite_key_path(url: &str) -> std::path::PathBuf {
     let path = config::sqlite_file_path(url);
-    let key_path = if path.is_empty() || path == ":memory:" {
+    if path.is_empty() || path == ":memory:" {
         std::path::PathBuf::from("actionsd.key")
     } else {
         let db = std::path::Path::new(path.as_ref());
         db.with_file_name(format!("{}.key", db.file_name().and_then(|n| n.to_str()).unwrap_or("actionsd")))
-    };
+    }
+}
+
+/// With SQLite and no configured key, the key lives in a file beside the database (created once):
+/// the key read from it, or a new one and the path to write it to (see `write_new_key_file`).
+fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let key_path = sqlite_key_path(url);
     if let Ok(existing) = std::fs::read_to_string(&key_path) {
         let existing = existing.trim();
         if !existing.is_empty() {

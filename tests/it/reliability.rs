@@ -1792,3 +1792,25 @@ async fn a_percent_encoded_sqlite_path_keeps_its_files_beside_the_database() {
     assert!(beside.join("x#.db.start.lock").exists(), "the start lock beside it");
     assert!(!dir.path().join("my%20dir").exists(), "nothing under the encoded name");
 }
+
+/// A key file that holds another key than the one the database's secrets were sealed with (a
+/// file copied from another database) stops the start naming that file, not the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_file_of_another_database_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("own.db").display());
+    let config = || {
+        let mut c = common::test_config(&url, dir.path());
+        c.encryption_key = None;
+        c
+    };
+    drop(actionsd::build_state_for_command(config()).await.expect("the first start"));
+    let key_file = dir.path().join("own.db.key");
+    std::fs::write(&key_file, "a-key-of-another-database-0000000000000\n").unwrap();
+    let err = match actionsd::build_state_for_command(config()).await {
+        Ok(_) => panic!("started with another database's key file"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains(&key_file.display().to_string()), "{err}");
+    assert!(err.starts_with("the key file "), "{err}");
+}
