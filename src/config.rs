@@ -128,8 +128,8 @@ fn body_budget_arg(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
-/// The file a SQLite URL names (`sqlite://a.db?mode=rwc` → `a.db`; empty when it names none).
-/// The file a SQLite URL names, percent-decoded as the driver decodes it (`my%20db.db` is
+/// The file a SQLite URL names (`sqlite://a.db?mode=rwc` → `a.db`; empty when it names none),
+/// percent-decoded as the driver decodes it (`my%20db.db` is
 /// `my db.db`), so that the lock and key files sit beside the database the driver opens. A path
 /// that does not decode to UTF-8 is kept as written (the driver refuses it).
 pub fn sqlite_file_path(url: &str) -> std::borrow::Cow<'_, str> {
