@@ -211,6 +211,16 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
 /// A configured encryption key shorter than this (a generated one is 43 characters) is warned about.
 const MIN_ENCRYPTION_KEY_CHARS: usize = 32;
 
+/// The SQLite file a URL names and the path `<file>.<suffix>` beside it; None for PostgreSQL and
+/// in-memory databases.
+fn beside_sqlite_file(url: &str, suffix: &str) -> Option<(String, String)> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let path = config::sqlite_file_path(url);
+    (!path.is_empty()).then(|| (path.to_string(), format!("{path}.{suffix}")))
+}
+
 /// One server per SQLite file: `serve` takes an exclusive lock on `<database>.lock` beside it and
 /// refuses to start while another process holds it. Two servers on one file would each see the
 /// other's writes as "database is locked" (503) whenever they met; replicas are PostgreSQL's.
@@ -218,14 +228,7 @@ const MIN_ENCRYPTION_KEY_CHARS: usize = 32;
 /// server (each takes the start lock, [`sqlite_start_lock`], while it opens the database). None for
 /// PostgreSQL and in-memory databases.
 pub fn claim_sqlite_file(url: &str) -> anyhow::Result<Option<std::fs::File>> {
-    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(None);
-    }
-    let path = config::sqlite_file_path(url);
-    if path.is_empty() {
-        return Ok(None);
-    }
-    let lock_path = format!("{path}.lock");
+    let Some((path, lock_path)) = beside_sqlite_file(url, "lock") else { return Ok(None) };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -251,14 +254,7 @@ const START_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// meeting at the database's write lock half-way (SQLite refuses a transaction that read before
 /// the other's commit). The wait is bounded. None for PostgreSQL and in-memory databases.
 pub async fn sqlite_start_lock(url: &str) -> anyhow::Result<Option<std::fs::File>> {
-    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(None);
-    }
-    let path = config::sqlite_file_path(url);
-    if path.is_empty() {
-        return Ok(None);
-    }
-    let lock_path = format!("{path}.start.lock");
+    let Some((path, lock_path)) = beside_sqlite_file(url, "start.lock") else { return Ok(None) };
     let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
         Ok(file) => file,
         // A directory that cannot be written to: the database cannot be created there either,
