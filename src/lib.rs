@@ -67,7 +67,23 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
              use e.g. `head -c 32 /dev/urandom | base64`"
         );
     }
-    let dbs = connect_database(&config, schema).await?;
+    // The key is checked against what the database holds before the schema changes: a start with
+    // the wrong key (or without its key file) leaves the database as it was, so that the binary
+    // it was upgraded from still starts on it.
+    let dbs = store::connect::connect_unmigrated(&config.database_url, schema, &config.db_options())
+        .await
+        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))?;
+    let sealed = store::connect::setting_before_migrations(&dbs.db, v2::payload::SIGNING_KEY_SETTING).await;
+    if let Some(sealed) = sealed {
+        match &new_key_file {
+            Some(key_path) => anyhow::bail!(missing_key_file(key_path)),
+            None => v2::payload::KeyState::check_sealed(config.encryption_key.as_deref().unwrap_or(""), &sealed)
+                .map_err(|e| wrong_key(e, key_from_file, &config.database_url))?,
+        }
+    }
+    store::connect::migrate(&dbs.db)
+        .await
+        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))?;
     let store = store::Store::new(dbs).await?;
     if let Some(key_path) = new_key_file {
         let key = write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
@@ -75,18 +91,9 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     }
     // Another key than the one the stored values were sealed with stops the start here, before
     // anything is written (the admin token below).
-    v2::payload::KeyState::check_key(&store, config.encryption_key.as_deref().unwrap_or("")).await.map_err(|e| {
-        // A key read from the key file is not the variable's: the file is named instead.
-        if key_from_file {
-            anyhow::anyhow!(
-                "the key file {} does not hold the key this database's secrets were sealed with ({e:#}): restore the \
-                 key file the database was created with, or set ACTIONSD_ENCRYPTION_KEY to that key",
-                sqlite_key_path(&config.database_url).display()
-            )
-        } else {
-            e
-        }
-    })?;
+    v2::payload::KeyState::check_key(&store, config.encryption_key.as_deref().unwrap_or(""))
+        .await
+        .map_err(|e| wrong_key(e, key_from_file, &config.database_url))?;
     let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone())
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
@@ -208,6 +215,28 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     Ok(state)
 }
 
+/// The start's error for a key that does not open the database's sealed values: a key read from
+/// the key file is not the variable's, and the file is named instead.
+fn wrong_key(e: anyhow::Error, key_from_file: bool, url: &str) -> anyhow::Error {
+    if !key_from_file {
+        return e;
+    }
+    anyhow::anyhow!(
+        "the key file {} does not hold the key this database's secrets were sealed with ({e:#}): restore the key \
+         file the database was created with, or set ACTIONSD_ENCRYPTION_KEY to that key",
+        sqlite_key_path(url).display()
+    )
+}
+
+/// The start's error for a database that holds sealed values while its key file is gone.
+fn missing_key_file(key_path: &std::path::Path) -> String {
+    format!(
+        "the encryption key file {} is missing, but the database already holds values encrypted with its key: \
+         restore the file (or set ACTIONSD_ENCRYPTION_KEY to the key it held)",
+        key_path.display()
+    )
+}
+
 /// A configured encryption key shorter than this (a generated one is 43 characters) is warned about.
 const MIN_ENCRYPTION_KEY_CHARS: usize = 32;
 
@@ -281,12 +310,39 @@ pub async fn sqlite_start_lock(url: &str) -> anyhow::Result<Option<std::fs::File
 
 /// The key file of a SQLite database: `<database>.key` beside it.
 fn sqlite_key_path(url: &str) -> std::path::PathBuf {
-    let path = config::sqlite_file_path(url);
+    key_path_beside(&config::sqlite_file_path(url))
+}
+
+fn key_path_beside(path: &str) -> std::path::PathBuf {
     if path.is_empty() || path == ":memory:" {
         std::path::PathBuf::from("actionsd.key")
     } else {
-        let db = std::path::Path::new(path.as_ref());
+        let db = std::path::Path::new(path);
         db.with_file_name(format!("{}.key", db.file_name().and_then(|n| n.to_str()).unwrap_or("actionsd")))
+    }
+}
+
+/// Earlier versions kept the key file beside the URL's path as written, not percent-decoded
+/// (`my%20db.db.key` for the database `my db.db`). When only that file is there, its key is
+/// copied to the decoded name; the old file stays (an earlier binary, started again, reads it).
+fn adopt_undecoded_key_file(url: &str, key_path: &std::path::Path) {
+    let raw = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let raw = raw.split('?').next().unwrap_or("");
+    if raw.is_empty() || raw == config::sqlite_file_path(url) || key_path.exists() {
+        return;
+    }
+    let legacy = key_path_beside(raw);
+    let Ok(key) = std::fs::read_to_string(&legacy) else { return };
+    if key.trim().is_empty() {
+        return;
+    }
+    match create_secret_file(&key_path.to_string_lossy(), key.trim()) {
+        Ok(_) => tracing::info!(
+            from = %legacy.display(),
+            to = %key_path.display(),
+            "copied the key file to the database's decoded file name"
+        ),
+        Err(e) => tracing::warn!(from = %legacy.display(), error = %e, "copying the key file failed"),
     }
 }
 
@@ -294,6 +350,7 @@ fn sqlite_key_path(url: &str) -> std::path::PathBuf {
 /// the key read from it, or a new one and the path to write it to (see `write_new_key_file`).
 fn sqlite_encryption_key(url: &str) -> (String, Option<std::path::PathBuf>) {
     let key_path = sqlite_key_path(url);
+    adopt_undecoded_key_file(url, &key_path);
     if let Ok(existing) = std::fs::read_to_string(&key_path) {
         let existing = existing.trim();
         if !existing.is_empty() {
@@ -372,11 +429,7 @@ async fn write_new_key_file(store: &store::Store, key_path: &std::path::Path, ke
         .map_err(|e| anyhow::anyhow!("reading the instance signing key: {e}"))?;
     if sealed.is_some() {
         let _ = std::fs::remove_file(key_path);
-        anyhow::bail!(
-            "the encryption key file {} is missing, but the database already holds values encrypted with \
-             its key: restore the file (or set ACTIONSD_ENCRYPTION_KEY to the key it held)",
-            key_path.display()
-        );
+        anyhow::bail!(missing_key_file(key_path));
     }
     tracing::info!(path = %key_path.display(), "generated the encryption key");
     Ok(key.to_string())

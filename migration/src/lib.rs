@@ -18,6 +18,7 @@ mod m20261205_000013_tail_leases;
 mod m20261206_000014_target_name_hash_index;
 mod m20261206_000015_connection_rotation_lease;
 mod m20261207_000016_open_deliveries_order_index;
+pub mod m20261207_000017_timestamps_in_range;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_target_name_hash_index::Migration),
             Box::new(m20261206_000015_connection_rotation_lease::Migration),
             Box::new(m20261207_000016_open_deliveries_order_index::Migration),
+            Box::new(m20261207_000017_timestamps_in_range::Migration),
         ]
     }
 }

@@ -58,12 +58,31 @@ fn conn_err(e: sqlx::Error) -> DbErr {
 
 /// Opens the pools with the settings each backend needs to be safe, and applies migrations.
 pub async fn connect(url: &str, schema: Option<&str>, opts: &DbOptions) -> Result<Databases, DbErr> {
-    let dbs = if url.starts_with("sqlite:") { sqlite(url, opts).await? } else { postgres(url, schema, opts).await? };
+    let dbs = connect_unmigrated(url, schema, opts).await?;
     migrate(&dbs.db).await?;
     Ok(dbs)
 }
 
-async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+/// Opens the pools without applying migrations (see [`migrate`]): a start checks what it must
+/// before it changes the schema.
+pub async fn connect_unmigrated(url: &str, schema: Option<&str>, opts: &DbOptions) -> Result<Databases, DbErr> {
+    if url.starts_with("sqlite:") {
+        sqlite(url, opts).await
+    } else {
+        postgres(url, schema, opts).await
+    }
+}
+
+/// A setting as stored before any migration runs: None where there is none, or no settings table
+/// yet (a new database).
+pub async fn setting_before_migrations(db: &DatabaseConnection, key: &str) -> Option<String> {
+    let stmt = super::stmt(db.get_database_backend(), "SELECT value FROM settings WHERE key = $1", vec![key.into()]);
+    let row = db.query_one(stmt).await.ok()??;
+    row.try_get::<String>("", "value").ok()
+}
+
+/// Applies the migrations the database lacks, all of them in one transaction.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     use migration::MigratorTrait;
     // All or nothing (both backends' schema changes are transactional): a migration stopped by a
     // full disk or SQLite's size quota leaves no half-made tables, so the next start runs it

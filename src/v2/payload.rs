@@ -45,9 +45,14 @@ impl KeyState {
             .await
             .map_err(|e| anyhow::anyhow!("reading the instance signing key: {e}"))?;
         match stored {
-            Some(sealed) => open_sealed(encryption_key, &sealed).map(|_| ()),
+            Some(sealed) => Self::check_sealed(encryption_key, &sealed),
             None => Ok(()),
         }
+    }
+
+    /// Whether `encryption_key` opens the sealed instance signing key `sealed`.
+    pub fn check_sealed(encryption_key: &str, sealed: &str) -> anyhow::Result<()> {
+        open_sealed(encryption_key, sealed).map(|_| ())
     }
 
     /// The JWKS document (`{"keys": [...]}`).

@@ -1075,7 +1075,42 @@ async fn admin_rpcs_ignore_org_header(s: &TestServer) {
     }
 }
 
+/// Expirations that earlier versions stored past year 9999 (`9999-12-31T23:59:59-01:00`) are
+/// brought into the printable range by migration 17: ListTokens then answers on every transport.
+async fn out_of_range_expirations_of_earlier_versions_are_brought_into_range(s: &TestServer) {
+    use migration::m20261207_000017_timestamps_in_range as in_range;
+    use migration::{MigrationTrait, SchemaManager};
+    use sea_orm::ConnectionTrait;
+    let r = s
+        .post(
+            "/admin/v1/tokens",
+            &s.admin,
+            json!({"orgId": "default", "role": "ORG_VIEWER", "expirationDate": "2099-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    // What an earlier version stored for 9999-12-31T23:59:59-01:00: 10000-01-01T00:59:59Z.
+    let db = &s.state.store.db;
+    db.execute_unprepared(&format!("UPDATE tokens SET expires_at = 253402304399000000 WHERE id = {id}")).await.unwrap();
+    in_range::Migration.up(&SchemaManager::new(db)).await.expect("the migration runs");
+    let r = s.post("/admin/v1/tokens/_search", &s.admin, json!({})).await;
+    let token = r.body["result"].as_array().unwrap().iter().find(|t| t["id"] == id.as_str()).cloned().unwrap();
+    assert_eq!(token["expirationDate"], "9999-12-31T23:59:59.999999Z", "{token}");
+    let proto = s
+        .client
+        .post(format!("{}/zitadel.admin.v1.AdminService/ListTokens", s.base))
+        .bearer_auth(&s.admin)
+        .header("content-type", "application/proto")
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proto.status(), 200, "ListTokens over Connect proto");
+}
+
 backend_tests!(
+    out_of_range_expirations_of_earlier_versions_are_brought_into_range,
     missing_or_malformed_authorization_is_401,
     unknown_token_is_401,
     org_owner_cannot_see_other_orgs_actions,

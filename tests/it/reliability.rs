@@ -1791,6 +1791,24 @@ async fn a_percent_encoded_sqlite_path_keeps_its_files_beside_the_database() {
     assert_eq!(state.config.encryption_key.as_deref(), Some(key.trim()));
     assert!(beside.join("x#.db.start.lock").exists(), "the start lock beside it");
     assert!(!dir.path().join("my%20dir").exists(), "nothing under the encoded name");
+    drop(state);
+
+    // Earlier versions put the key file under the name as written (`a%20b.db.key` beside the
+    // database `a b.db`): a start finds it there and copies it to the decoded name.
+    let url = format!("sqlite://{}/a%20b.db?mode=rwc", dir.path().display());
+    let config = || {
+        let mut c = common::test_config(&url, dir.path());
+        c.encryption_key = None;
+        c
+    };
+    let first = actionsd::build_state_for_command(config()).await.expect("the first start");
+    let key = first.config.encryption_key.clone().unwrap();
+    drop(first);
+    std::fs::rename(dir.path().join("a b.db.key"), dir.path().join("a%20b.db.key")).unwrap();
+    let again = actionsd::build_state_for_command(config()).await.expect("a start beside the earlier key file");
+    assert_eq!(again.config.encryption_key.as_deref(), Some(key.as_str()));
+    assert_eq!(std::fs::read_to_string(dir.path().join("a b.db.key")).unwrap().trim(), key);
+    assert!(dir.path().join("a%20b.db.key").exists(), "the earlier file stays");
 }
 
 /// A key file that holds another key than the one the database's secrets were sealed with (a
@@ -1813,4 +1831,57 @@ async fn a_key_file_of_another_database_is_named() {
     };
     assert!(err.contains(&key_file.display().to_string()), "{err}");
     assert!(err.starts_with("the key file "), "{err}");
+}
+
+/// A start refused for its key (another key, or a key file gone) leaves the database's schema as
+/// it found it: the key is checked before the migrations run, so that after a mistyped key during
+/// an upgrade the earlier binary still starts on the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_refused_for_its_key_does_not_migrate() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("older.db").display());
+    let config = |key: Option<&str>| {
+        let mut c = common::test_config(&url, dir.path());
+        c.encryption_key = key.map(str::to_string);
+        c
+    };
+    let first = actionsd::build_state_for_command(config(Some("the-key-of-this-database-000000000001")))
+        .await
+        .expect("the first start");
+    // The database as an earlier version left it: without migration 16 and those after it.
+    let newest = "m20261207_000016_open_deliveries_order_index";
+    first
+        .store
+        .db
+        .execute_unprepared(&format!("DELETE FROM seaql_migrations WHERE version >= '{newest}'"))
+        .await
+        .unwrap();
+    first.store.db.execute_unprepared("DROP INDEX ix_deliveries_open_order").await.unwrap();
+    drop(first);
+    let applied = || async {
+        let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+        let row = db
+            .query_one(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Sqlite,
+                format!("SELECT count(*) AS n FROM seaql_migrations WHERE version = '{newest}'"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap() == 1
+    };
+    for refused in [Some("another-key-than-this-database-has-0002"), None] {
+        let err = match actionsd::build_state_for_command(config(refused)).await {
+            Ok(_) => panic!("started with {refused:?}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.contains("key"), "{refused:?}: {err}");
+        assert!(!applied().await, "{refused:?}: the refused start migrated the database");
+    }
+    assert!(!dir.path().join("older.db.key").exists(), "no key file was left by the refused start");
+    actionsd::build_state_for_command(config(Some("the-key-of-this-database-000000000001")))
+        .await
+        .expect("the start with the right key");
+    assert!(applied().await, "migrated by the start with the right key");
 }
