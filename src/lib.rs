@@ -49,8 +49,8 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     if config.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
         config.admin_token = None;
     }
-    // Held through the migrations, the key file and the bootstrap (dropped at the end of this
-    // block's scope below): two processes starting on one SQLite file take turns there.
+    // Held through the migrations, the key file and the bootstrap (released after the admin
+    // token is written): two processes starting on one SQLite file take turns there.
     let start_lock = sqlite_start_lock(&config.database_url).await?;
     let mut new_key_file = None;
     let key_from_file = config.encryption_key.as_deref().unwrap_or("").is_empty() && !config.is_postgres();
