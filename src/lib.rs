@@ -52,38 +52,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     // Held through the migrations, the key file and the bootstrap (released after the admin
     // token is written): two processes starting on one SQLite file take turns there.
     let start_lock = sqlite_start_lock(&config.database_url).await?;
-    let mut new_key_file = None;
-    let key_from_file = config.encryption_key.as_deref().unwrap_or("").is_empty() && !config.is_postgres();
-    if config.encryption_key.as_deref().unwrap_or("").is_empty() {
-        if config.is_postgres() {
-            anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
-        }
-        let (key, new_file) = sqlite_encryption_key(&config.database_url);
-        config.encryption_key = Some(key);
-        new_key_file = new_file;
-    } else if config.encryption_key.as_deref().is_some_and(|k| k.trim().len() < MIN_ENCRYPTION_KEY_CHARS) {
-        tracing::warn!(
-            "ACTIONSD_ENCRYPTION_KEY is short: anyone who guesses it can read the stored secrets; \
-             use e.g. `head -c 32 /dev/urandom | base64`"
-        );
-    }
-    // The key is checked against what the database holds before the schema changes: a start with
-    // the wrong key (or without its key file) leaves the database as it was, so that the binary
-    // it was upgraded from still starts on it.
-    let dbs = store::connect::connect_unmigrated(&config.database_url, schema, &config.db_options())
-        .await
-        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))?;
-    let sealed = store::connect::setting_before_migrations(&dbs.db, v2::payload::SIGNING_KEY_SETTING).await;
-    if let Some(sealed) = sealed {
-        match &new_key_file {
-            Some(key_path) => anyhow::bail!(missing_key_file(key_path)),
-            None => v2::payload::KeyState::check_sealed(config.encryption_key.as_deref().unwrap_or(""), &sealed)
-                .map_err(|e| wrong_key(e, key_from_file, &config.database_url))?,
-        }
-    }
-    store::connect::migrate(&dbs.db)
-        .await
-        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))?;
+    let (dbs, new_key_file, key_from_file) = connect_checked(&mut config, schema).await?;
     let store = store::Store::new(dbs).await?;
     if let Some(key_path) = new_key_file {
         let key = write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
@@ -213,6 +182,61 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         }
     }
     Ok(state)
+}
+
+/// The database connected, its encryption key found (the variable, or the SQLite key file; a new
+/// one generated for a new database, with the path of the file to write it to) and checked against
+/// what the database holds, and then migrated: a start with the wrong key, or without its key
+/// file, leaves the database as it was, so that the binary it was upgraded from still starts on
+/// it. Also whether the key came from the key file.
+async fn connect_checked(
+    config: &mut Config,
+    schema: Option<&str>,
+) -> anyhow::Result<(store::Databases, Option<std::path::PathBuf>, bool)> {
+    let mut new_key_file = None;
+    let key_from_file = config.encryption_key.as_deref().unwrap_or("").is_empty() && !config.is_postgres();
+    if config.encryption_key.as_deref().unwrap_or("").is_empty() {
+        if config.is_postgres() {
+            anyhow::bail!("ACTIONSD_ENCRYPTION_KEY is required with PostgreSQL so that all replicas share it");
+        }
+        let (key, new_file) = sqlite_encryption_key(&config.database_url);
+        config.encryption_key = Some(key);
+        new_key_file = new_file;
+    } else if config.encryption_key.as_deref().is_some_and(|k| k.trim().len() < MIN_ENCRYPTION_KEY_CHARS) {
+        tracing::warn!(
+            "ACTIONSD_ENCRYPTION_KEY is short: anyone who guesses it can read the stored secrets; \
+             use e.g. `head -c 32 /dev/urandom | base64`"
+        );
+    }
+    let dbs = store::connect::connect_unmigrated(&config.database_url, schema, &config.db_options())
+        .await
+        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))?;
+    let sealed = store::connect::setting_before_migrations(&dbs.db, v2::payload::SIGNING_KEY_SETTING).await;
+    if let Some(sealed) = sealed {
+        match &new_key_file {
+            Some(key_path) => anyhow::bail!(missing_key_file(key_path)),
+            None => v2::payload::KeyState::check_sealed(config.encryption_key.as_deref().unwrap_or(""), &sealed)
+                .map_err(|e| wrong_key(e, key_from_file, &config.database_url))?,
+        }
+    }
+    store::connect::migrate(&dbs.db)
+        .await
+        .map_err(|e| anyhow::Error::from(e).context(database_named(&config.database_url)))?;
+    Ok((dbs, new_key_file, key_from_file))
+}
+
+/// `actionsd migrate`: the migrations the database lacks, applied as a start applies them (in its
+/// turn on a SQLite file, after the encryption key is checked), without starting anything. With
+/// PostgreSQL and no `ACTIONSD_ENCRYPTION_KEY` the key is not checked (a migration job may run
+/// without it). No key file is written for a new SQLite database (the first start writes it).
+pub async fn migrate_database(mut config: Config) -> anyhow::Result<()> {
+    let _starting = sqlite_start_lock(&config.database_url).await?;
+    if config.is_postgres() && config.encryption_key.as_deref().unwrap_or("").is_empty() {
+        connect_database(&config, None).await?;
+        return Ok(());
+    }
+    connect_checked(&mut config, None).await?;
+    Ok(())
 }
 
 /// The start's error for a key that does not open the database's sealed values: a key read from

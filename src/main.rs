@@ -277,9 +277,8 @@ async fn server_main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             init_logging(&config.log_format);
-            // Migrating takes turns with other processes starting on the same SQLite file.
-            let _starting = actionsd::sqlite_start_lock(&config.database_url).await?;
-            actionsd::connect_database(&config, None).await?;
+            // In its turn on a SQLite file, and after the encryption key is checked.
+            actionsd::migrate_database(config.clone()).await?;
             tracing::info!("migrations applied");
         }
         Command::Serve => {

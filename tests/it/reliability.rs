@@ -1878,6 +1878,13 @@ async fn a_start_refused_for_its_key_does_not_migrate() {
         };
         assert!(err.contains("key"), "{refused:?}: {err}");
         assert!(!applied().await, "{refused:?}: the refused start migrated the database");
+        // `actionsd migrate` checks the key the same way.
+        let err = match actionsd::migrate_database(config(refused)).await {
+            Ok(()) => panic!("migrated with {refused:?}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.contains("key"), "migrate with {refused:?}: {err}");
+        assert!(!applied().await, "{refused:?}: migrate migrated the database");
     }
     assert!(!dir.path().join("older.db.key").exists(), "no key file was left by the refused start");
     actionsd::build_state_for_command(config(Some("the-key-of-this-database-000000000001")))
