@@ -128,13 +128,18 @@ fn body_budget_arg(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
-/// The file a SQLite URL names (`sqlite://a.db?mode=rwc` → `a.db`; empty when it names none),
-/// percent-decoded as the driver decodes it (`my%20db.db` is
+/// The path of a SQLite URL as written (`sqlite://my%20db.db?mode=rwc` → `my%20db.db`; empty when
+/// it names none).
+pub fn sqlite_url_path(url: &str) -> &str {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    path.split('?').next().unwrap_or("")
+}
+
+/// The file a SQLite URL names, percent-decoded as the driver decodes it (`my%20db.db` is
 /// `my db.db`), so that the lock and key files sit beside the database the driver opens. A path
 /// that does not decode to UTF-8 is kept as written (the driver refuses it).
 pub fn sqlite_file_path(url: &str) -> std::borrow::Cow<'_, str> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or("");
+    let path = sqlite_url_path(url);
     percent_encoding::percent_decode_str(path).decode_utf8().unwrap_or(std::borrow::Cow::Borrowed(path))
 }
 

@@ -58,8 +58,9 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         let key = write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
         config.encryption_key = Some(key);
     }
-    // Another key than the one the stored values were sealed with stops the start here, before
-    // anything is written (the admin token below).
+    // Checked once more: with PostgreSQL another replica starting at the same moment may have
+    // sealed the instance signing key since the check before the migrations (with its own key,
+    // if the two were given different ones); this start stops before it writes anything.
     v2::payload::KeyState::check_key(&store, config.encryption_key.as_deref().unwrap_or(""))
         .await
         .map_err(|e| wrong_key(e, key_from_file, &config.database_url))?;
@@ -350,8 +351,7 @@ fn key_path_beside(path: &str) -> std::path::PathBuf {
 /// (`my%20db.db.key` for the database `my db.db`). When only that file is there, its key is
 /// copied to the decoded name; the old file stays (an earlier binary, started again, reads it).
 fn adopt_undecoded_key_file(url: &str, key_path: &std::path::Path) {
-    let raw = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let raw = raw.split('?').next().unwrap_or("");
+    let raw = config::sqlite_url_path(url);
     if raw.is_empty() || raw == config::sqlite_file_path(url) || key_path.exists() {
         return;
     }

@@ -175,22 +175,23 @@ pub fn request_descriptor<'a>(protos: &'a Protos, rpc: &Rpc) -> Option<&'a Messa
 fn no_json_form(message: &DynamicMessage, path: &mut Vec<String>) -> Option<String> {
     use prost_reflect::Value;
     for (field, value) in message.fields() {
-        path.push(field.json_name().to_string());
+        let name = field.json_name();
+        let mut within = |segment: String, m: &DynamicMessage| {
+            path.push(segment);
+            let found = misfit_value(m, path);
+            if found.is_none() {
+                path.pop();
+            }
+            found
+        };
         let found = match value {
-            Value::Message(m) => misfit_value(m, path),
-            Value::List(items) => items.iter().enumerate().find_map(|(i, item)| {
-                let Value::Message(m) = item else { return None };
-                let last = path.pop().unwrap_or_default();
-                path.push(format!("{last}[{i}]"));
-                let found = misfit_value(m, path);
-                if found.is_none() {
-                    path.pop();
-                    path.push(last);
-                }
-                found
+            Value::Message(m) => within(name.to_string(), m),
+            Value::List(items) => items.iter().enumerate().find_map(|(i, item)| match item {
+                Value::Message(m) => within(format!("{name}[{i}]"), m),
+                _ => None,
             }),
             Value::Map(entries) => entries.values().find_map(|v| match v {
-                Value::Message(m) => misfit_value(m, path),
+                Value::Message(m) => within(name.to_string(), m),
                 _ => None,
             }),
             _ => None,
@@ -198,7 +199,6 @@ fn no_json_form(message: &DynamicMessage, path: &mut Vec<String>) -> Option<Stri
         if found.is_some() {
             return found;
         }
-        path.pop();
     }
     None
 }
@@ -207,35 +207,22 @@ fn no_json_form(message: &DynamicMessage, path: &mut Vec<String>) -> Option<Stri
 fn misfit_value(m: &DynamicMessage, path: &mut Vec<String>) -> Option<String> {
     let name = prost_reflect::ReflectMessage::descriptor(m).full_name().to_string();
     let int = |field: &str| m.get_field_by_name(field).and_then(|v| v.as_i64().or(v.as_i32().map(i64::from)));
-    if name == "google.protobuf.Timestamp" {
-        let (seconds, nanos) = (int("seconds").unwrap_or(0), int("nanos").unwrap_or(0));
-        // 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, as the JSON mapping allows.
-        if !(0..1_000_000_000).contains(&nanos) || !(-62_135_596_800..=253_402_300_799).contains(&seconds) {
-            return Some(format!("not a timestamp of years 1 to 9999 (seconds {seconds}, nanos {nanos})"));
-        }
-        return None;
-    }
-    if name == "google.protobuf.Duration" {
-        let (seconds, nanos) = (int("seconds").unwrap_or(0), int("nanos").unwrap_or(0));
-        // ±10,000 years, with nanos of the seconds' sign, as the JSON mapping allows.
-        if seconds.unsigned_abs() > 315_576_000_000
-            || nanos.unsigned_abs() >= 1_000_000_000
-            || (seconds > 0 && nanos < 0)
-            || (seconds < 0 && nanos > 0)
-        {
-            return Some(format!(
-                "has no JSON form: not a duration of at most 315576000000 s with nanos of its sign (seconds {seconds}, nanos {nanos})"
-            ));
-        }
-        return None;
-    }
-    if name.starts_with("google.protobuf.") {
-        return m
+    let (seconds, nanos) = (int("seconds").unwrap_or(0), int("nanos").unwrap_or(0));
+    match name.as_str() {
+        "google.protobuf.Timestamp" => (!super::protojson::timestamp_fits(seconds, nanos))
+            .then(|| format!("not a timestamp of years 1 to 9999 (seconds {seconds}, nanos {nanos})")),
+        "google.protobuf.Duration" => (!super::protojson::duration_fits(seconds, nanos)).then(|| {
+            format!(
+                "has no JSON form: not a duration of at most {} s with nanos of its sign (seconds {seconds}, nanos {nanos})",
+                crate::domain::duration::MAX_SECONDS
+            )
+        }),
+        n if n.starts_with("google.protobuf.") => m
             .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
             .err()
-            .map(|e| format!("has no JSON form: {e}"));
+            .map(|e| format!("has no JSON form: {e}")),
+        _ => no_json_form(m, path),
     }
-    no_json_form(m, path)
 }
 
 /// Decodes a protobuf request message into the JSON its handler reads (protobuf's JSON mapping:
@@ -488,13 +475,18 @@ pub fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
     for value in headers.get_all(header::CONTENT_ENCODING) {
         let encoding = value.to_str().unwrap_or("").trim();
         if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
-            return Err(ApiError::bare(
-                Kind::Unimplemented,
-                format!("unsupported content encoding {encoding:?}: messages are not compressed; send identity"),
-            ));
+            return Err(unsupported_encoding(encoding));
         }
     }
     Ok(())
+}
+
+/// 501: a body in a content encoding other than identity.
+pub(crate) fn unsupported_encoding(encoding: &str) -> ApiError {
+    ApiError::bare(
+        Kind::Unimplemented,
+        format!("unsupported content encoding {encoding:?}: messages are not compressed; send identity"),
+    )
 }
 
 /// Decodes a request body per protocol: its JSON message (before path parameters and

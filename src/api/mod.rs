@@ -441,14 +441,19 @@ fn unread_body(err: &ApiError) -> bool {
     matches!(err.http_status(), StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT)
 }
 
+/// The gateway's body for `err`: over the size limit (or too slow to send) in the shape of its
+/// other transport-level errors (unknown route 404, wrong method 405), `{code, message}`.
+pub(crate) fn gateway_error_body(err: &ApiError) -> serde_json::Value {
+    if unread_body(err) {
+        serde_json::json!({"code": err.kind.grpc_code(), "message": err.full_message()})
+    } else {
+        err.gateway_body()
+    }
+}
+
 pub fn error_response(err: &ApiError, transport: Transport) -> Response {
     let body = match transport {
-        // Over the size limit (or too slow to send) the gateway answers in the shape of its
-        // other transport-level errors (unknown route 404, wrong method 405): `{code, message}`.
-        Transport::Gateway if unread_body(err) => {
-            serde_json::json!({"code": err.kind.grpc_code(), "message": err.full_message()})
-        }
-        Transport::Gateway => err.gateway_body(),
+        Transport::Gateway => gateway_error_body(err),
         Transport::Connect => err.connect_body(),
     };
     let mut resp = (err.http_status(), axum::Json(body)).into_response();
@@ -512,7 +517,7 @@ fn announced_over_limit(body: &Body, version: axum::http::Version) -> bool {
 }
 
 /// 413: a request body over [`MAX_BODY_BYTES`].
-fn body_too_large() -> ApiError {
+pub(crate) fn body_too_large() -> ApiError {
     ApiError::bare(Kind::ResourceExhausted, format!("request body too large (limit {MAX_BODY_BYTES} bytes)"))
         .with_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
@@ -535,11 +540,14 @@ pub(crate) async fn read_body(
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(body_too_large()),
         Ok(Err(_)) => Err(ApiError::invalid("could not read the request body")),
-        Err(_) => {
-            Err(ApiError::bare(Kind::DeadlineExceeded, format!("the request body did not arrive within {timeout}"))
-                .with_status(StatusCode::REQUEST_TIMEOUT))
-        }
+        Err(_) => Err(body_too_slow(timeout)),
     }
+}
+
+/// 408: a request body that did not arrive within `timeout`.
+pub(crate) fn body_too_slow(timeout: crate::domain::Duration) -> ApiError {
+    ApiError::bare(Kind::DeadlineExceeded, format!("the request body did not arrive within {timeout}"))
+        .with_status(StatusCode::REQUEST_TIMEOUT)
 }
 
 /// How long an HTTP/1 body that will not be used (an unknown caller's) is waited for.

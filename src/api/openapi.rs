@@ -142,7 +142,6 @@ fn shared_parts(operation: &mut utoipa::openapi::path::Operation, org_scoped: bo
 /// rather than the schema's generic sample (a 404's). A 404 keeps the schema's sample, which is one.
 fn error_examples(operation: &mut utoipa::openapi::path::Operation) {
     use crate::error::{ApiError, Kind};
-    let transport = |kind: Kind, message: &str| serde_json::json!({"code": kind.grpc_code(), "message": message});
     // ZITADEL's call to a connection is signed, not authenticated by token, and its body is
     // ZITADEL's payload: its own 400 and 401.
     let connector_call = operation.operation_id.as_deref() == Some("ConnectorService_Call");
@@ -164,17 +163,13 @@ fn error_examples(operation: &mut utoipa::openapi::path::Operation) {
                 "403" => {
                     ApiError::new(Kind::PermissionDenied, "AUTH-5mWD2", "No matching permissions found").gateway_body()
                 }
-                "408" => transport(Kind::DeadlineExceeded, "the request body did not arrive within 30s"),
+                "408" => super::gateway_error_body(&super::body_too_slow(crate::domain::Duration::from_secs(30))),
                 "409" => ApiError::new(Kind::AlreadyExists, "V3-DKcYh", "Name already used in this organization")
                     .gateway_body(),
-                "413" => transport(Kind::ResourceExhausted, "request body too large (limit 1048576 bytes)"),
+                "413" => super::gateway_error_body(&super::body_too_large()),
                 "429" => ApiError::new(Kind::ResourceExhausted, "Errors.Execution.Forwarded", "quota exceeded")
                     .gateway_body(),
-                "501" => ApiError::bare(
-                    Kind::Unimplemented,
-                    "unsupported content encoding \"gzip\": messages are not compressed; send identity",
-                )
-                .gateway_body(),
+                "501" => super::grpc::unsupported_encoding("gzip").gateway_body(),
                 "503" => ApiError::new(Kind::Unavailable, "STORE-Unav1", "Database unavailable, try again later")
                     .gateway_body(),
                 "504" => ApiError::new(

@@ -690,20 +690,36 @@ fn fraction(nanos: u32) -> String {
     }
 }
 
+/// Whether `seconds` and `nanos` are a `Timestamp` protobuf's JSON mapping can write: years 1 to
+/// 9999, nanos from 0 to 999,999,999.
+pub(crate) fn timestamp_fits(seconds: i64, nanos: i64) -> bool {
+    let range = crate::domain::time::TIMESTAMP_RANGE;
+    let whole_seconds = range.start().div_euclid(1_000_000)..=range.end().div_euclid(1_000_000);
+    (0..1_000_000_000).contains(&nanos) && whole_seconds.contains(&seconds)
+}
+
+/// Whether `seconds` and `nanos` are a `Duration` protobuf's JSON mapping can write: at most
+/// 10,000 years either way, nanos below a second and of the seconds' sign.
+pub(crate) fn duration_fits(seconds: i64, nanos: i64) -> bool {
+    seconds.unsigned_abs() <= crate::domain::duration::MAX_SECONDS as u64
+        && nanos.unsigned_abs() < 1_000_000_000
+        && !(seconds > 0 && nanos < 0)
+        && !(seconds < 0 && nanos > 0)
+}
+
 fn decode_timestamp(bytes: &[u8]) -> Option<Value> {
     let (seconds, nanos) = seconds_nanos(bytes)?;
-    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
-    let t = chrono::DateTime::from_timestamp(seconds, 0)?;
-    // Protobuf's range: years 1 to 9999.
-    if !(-62_135_596_800..=253_402_300_799).contains(&seconds) {
+    if !timestamp_fits(seconds, i64::from(nanos)) {
         return None;
     }
+    let nanos = nanos as u32;
+    let t = chrono::DateTime::from_timestamp(seconds, 0)?;
     Some(Value::String(format!("{}{}Z", t.format("%Y-%m-%dT%H:%M:%S"), fraction(nanos))))
 }
 
 fn decode_duration(bytes: &[u8]) -> Option<Value> {
     let (seconds, nanos) = seconds_nanos(bytes)?;
-    if nanos.unsigned_abs() >= 1_000_000_000 || (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0) {
+    if !duration_fits(seconds, i64::from(nanos)) {
         return None;
     }
     let nanos = seconds.checked_mul(1_000_000_000)?.checked_add(i64::from(nanos))?;

@@ -7,6 +7,9 @@ pub struct Duration {
     pub nanos: i64,
 }
 
+/// The most seconds a protobuf `Duration` holds either way (10,000 years).
+pub const MAX_SECONDS: i64 = 315_576_000_000;
+
 impl Duration {
     pub const fn from_secs(s: i64) -> Self {
         Duration { nanos: s * 1_000_000_000 }
@@ -38,7 +41,7 @@ impl Duration {
         }
         let secs: i64 = whole.parse().ok()?;
         // protobuf Duration range: ±315,576,000,000 seconds.
-        if secs > 315_576_000_000 {
+        if secs > MAX_SECONDS {
             return None;
         }
         let mut frac_nanos: i64 = 0;
@@ -71,7 +74,7 @@ impl Duration {
         }
         let shape = input.replacen(whole, "1", 1);
         let secs: u64 = whole.parse().ok()?;
-        if secs > 315_576_000_000 || Duration::parse(&shape).is_none() {
+        if secs > MAX_SECONDS as u64 || Duration::parse(&shape).is_none() {
             return None;
         }
         Some(Duration { nanos: if negative { i64::MIN } else { i64::MAX } })
