@@ -53,7 +53,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     // token is written): two processes starting on one SQLite file take turns there.
     let start_lock = sqlite_start_lock(&config.database_url).await?;
     let (dbs, new_key_file, key_from_file) = connect_checked(&mut config, schema).await?;
-    let store = store::Store::new(dbs).await?;
+    let store = store::Store::new(dbs).await.map_err(|e| registering_failed(e, &config.database_url))?;
     if let Some(key_path) = new_key_file {
         let key = write_new_key_file(&store, &key_path, config.encryption_key.as_deref().unwrap_or("")).await?;
         config.encryption_key = Some(key);
@@ -238,6 +238,18 @@ pub async fn migrate_database(mut config: Config) -> anyhow::Result<()> {
     }
     connect_checked(&mut config, None).await?;
     Ok(())
+}
+
+/// The start's error when this process cannot register itself in the database (its first
+/// write): the database named, and a full one said so: every start writes before it serves, so
+/// space must be freed first.
+fn registering_failed(e: sea_orm::DbErr, url: &str) -> anyhow::Error {
+    let full = if store::is_full(&e) {
+        " (the database or its disk is full: free space, or raise ACTIONSD_SQLITE_MAX_SIZE, and start again)"
+    } else {
+        ""
+    };
+    anyhow::Error::from(e).context(format!("registering this process in {} failed{full}", database_named(url)))
 }
 
 /// The start's error for a key that does not open the database's sealed values: a key read from
@@ -757,6 +769,37 @@ async fn refresh_auth(state: AppState, stop: tokio::sync::watch::Receiver<bool>)
 
 #[cfg(test)]
 mod tests {
+    /// A start on a full database fails at its first write, naming the database and the cause.
+    #[tokio::test]
+    async fn a_start_on_a_full_database_says_so() {
+        use sea_orm::ConnectionTrait;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("full.db").display());
+        let opts = crate::store::connect::DbOptions { sqlite_max_size: Some(512 << 10), ..Default::default() };
+        let dbs = crate::store::connect::connect(&url, None, &opts).await.expect("connect");
+        // Every page in use, the table a start writes first included: rows by the thousand, then
+        // one by one until not even one fits.
+        let many = format!("INSERT INTO nodes (started_at) VALUES {}", vec!["(1)"; 1000].join(","));
+        let mut filled = false;
+        for rows in [many.as_str(), "INSERT INTO nodes (started_at) VALUES (1)"] {
+            filled = false;
+            for _ in 0..100_000 {
+                if let Err(e) = dbs.writer.execute_unprepared(rows).await {
+                    assert!(crate::store::is_full(&e), "{e}");
+                    filled = true;
+                    break;
+                }
+            }
+        }
+        assert!(filled, "the quota never stopped the inserts");
+        let Err(e) = crate::store::Store::new(dbs).await else {
+            panic!("a start registered itself in a full database")
+        };
+        assert!(crate::store::is_full(&e), "{e}");
+        let text = format!("{:#}", super::registering_failed(e, &url));
+        assert!(text.contains("ACTIONSD_DATABASE_URL sqlite://") && text.contains("is full: free space"), "{text}");
+    }
+
     #[test]
     fn a_database_is_named_without_its_password() {
         for (url, shown) in [

@@ -579,14 +579,13 @@ fn percent_encode(text: &str) -> String {
 /// and text) as ZITADEL sends it.
 fn status_details(err: &ApiError) -> Vec<u8> {
     use prost::encoding::{encode_key, encode_varint, int32, string, WireType};
-    let message = err.full_message();
     let mut status = Vec::new();
     int32::encode(1, &err.kind.grpc_code(), &mut status);
-    string::encode(2, &message, &mut status);
+    string::encode(2, &status_message(err), &mut status);
     if let Some(id) = err.id {
         let mut detail = Vec::new();
         string::encode(1, &id.to_string(), &mut detail);
-        string::encode(2, &err.message, &mut detail);
+        string::encode(2, &bounded_text(&err.message).into_owned(), &mut detail);
         let mut any = Vec::new();
         string::encode(1, &"type.googleapis.com/zitadel.v1.ErrorDetail".to_string(), &mut any);
         encode_key(2, WireType::LengthDelimited, &mut any);
@@ -599,10 +598,38 @@ fn status_details(err: &ApiError) -> Vec<u8> {
     status
 }
 
+/// The most bytes of an error's text a gRPC status carries. `grpc-message` (percent-encoded: up
+/// to three times as long) and the details (the text twice, base64) then stay well within the
+/// 8 KiB of metadata gRPC clients take by default (grpc-core's soft limit, grpc-java's limit):
+/// past it, a client gets RESOURCE_EXHAUSTED instead of the error's code. The JSON transports
+/// carry the whole text.
+pub const MAX_STATUS_TEXT_BYTES: usize = 1024;
+
+/// `text`, cut to [`MAX_STATUS_TEXT_BYTES`] at a character boundary, with `…` where it was cut.
+fn bounded_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_STATUS_TEXT_BYTES {
+        return text.into();
+    }
+    let mut end = MAX_STATUS_TEXT_BYTES - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
+/// The status's message: the error's text (bounded) and its id, as `full_message` writes them.
+fn status_message(err: &ApiError) -> String {
+    let text = bounded_text(&err.message);
+    match err.id {
+        Some(id) => format!("{text} ({id})"),
+        None => text.into_owned(),
+    }
+}
+
 /// The status fields of an error (`grpc-status`, `grpc-message`, `grpc-status-details-bin`).
 fn status_fields(err: &ApiError) -> Vec<(HeaderName, HeaderValue)> {
     let mut fields = vec![(GRPC_STATUS, HeaderValue::from(err.kind.grpc_code()))];
-    if let Ok(v) = HeaderValue::from_str(&percent_encode(&err.full_message())) {
+    if let Ok(v) = HeaderValue::from_str(&percent_encode(&status_message(err))) {
         fields.push((HeaderName::from_static("grpc-message"), v));
     }
     let details = base64::engine::general_purpose::STANDARD_NO_PAD.encode(status_details(err));
@@ -655,6 +682,28 @@ mod tests {
         let served: std::collections::BTreeSet<String> = super::super::rpcs().iter().map(|r| r.full_name()).collect();
         let declared: std::collections::BTreeSet<String> = protos.method_names().into_iter().collect();
         assert_eq!(served, declared);
+    }
+
+    #[test]
+    fn long_error_texts_fit_a_clients_metadata() {
+        use crate::error::Kind;
+        for text in ["é".repeat(5000), "a".repeat(20_000), "😀".repeat(2000), "short".to_string()] {
+            let err = ApiError::new(Kind::PermissionDenied, "Errors.Execution.Forwarded", text.clone());
+            let fields = status_fields(&err);
+            let total: usize = fields.iter().map(|(n, v)| n.as_str().len() + v.len() + 32).sum();
+            assert!(total < 8 * 1024, "{} bytes of metadata for a text of {} bytes", total, text.len());
+            let message = fields.iter().find(|(n, _)| n == "grpc-message").map(|(_, v)| v.to_str().unwrap()).unwrap();
+            let message = percent_encoding::percent_decode_str(message).decode_utf8().unwrap();
+            assert!(message.ends_with(" (Errors.Execution.Forwarded)"), "{message}");
+            let shown = message.trim_end_matches(" (Errors.Execution.Forwarded)");
+            if text.len() <= MAX_STATUS_TEXT_BYTES {
+                assert_eq!(shown, text);
+            } else {
+                assert!(shown.len() <= MAX_STATUS_TEXT_BYTES && shown.ends_with('…'), "{shown}");
+                assert!(text.starts_with(shown.trim_end_matches('…')));
+            }
+            assert_eq!(fields[0].1, HeaderValue::from(err.kind.grpc_code()));
+        }
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl Chain for Replace<'_> {
     }
 
     fn reply(&mut self, t: &target::Model, reply: Vec<u8>) -> ApiResult<()> {
-        let v @ Value::Object(_) = serde_json::from_slice::<Value>(&reply).unwrap_or(Value::Null) else {
+        let v @ Value::Object(_) = crate::domain::json_text::from_slice_as_go(&reply).unwrap_or(Value::Null) else {
             return Err(crate::v2::call::failed(format!(
                 "target {} answered with a body that is not a JSON object",
                 t.name

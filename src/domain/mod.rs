@@ -7,6 +7,7 @@ pub mod execution;
 pub mod flow;
 pub mod fold;
 pub mod id;
+pub mod json_text;
 pub mod nesting;
 pub mod role;
 pub mod time;

@@ -76,6 +76,8 @@ impl Drop for Worker {
 pub struct PoolStats {
     pub busy: std::sync::atomic::AtomicI64,
     pub restarted: std::sync::atomic::AtomicU64,
+    /// When a failed worker start was last logged: seconds since the pool's start, plus one.
+    spawn_failure_logged: std::sync::atomic::AtomicU64,
 }
 
 /// The standard variables that point outgoing TLS at other trust roots (README, Configuration).
@@ -91,6 +93,7 @@ pub struct SandboxPool {
     /// (0700, a random name) and removed with the pool. Their log spill files are kept there.
     /// None when no private directory could be made: workers then run in `/` and spill no logs.
     dir_guard: Option<PrivateDir>,
+    started: Instant,
 }
 
 /// A sandbox directory and the lock that marks it as in use: held (an exclusive `flock`) for as
@@ -168,6 +171,7 @@ impl SandboxPool {
             org_slots: Mutex::new(HashMap::new()),
             stats: PoolStats::default(),
             dir_guard,
+            started: Instant::now(),
         })
     }
 
@@ -187,10 +191,8 @@ impl SandboxPool {
         for _ in 0..self.config.workers {
             match self.spawn() {
                 Ok(w) => self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(w),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not start a sandbox worker");
-                    break;
-                }
+                // Logged by `spawn`; runs start workers on demand.
+                Err(_) => break,
             }
             tokio::task::yield_now().await;
         }
@@ -208,8 +210,46 @@ impl SandboxPool {
         Some(Slot { _org: org_permit, _global: global })
     }
 
+    /// A new worker. The private directory is made again if something removed it (an age-based
+    /// `/tmp` cleaner on a quiet server), and a binary removed from disk since the start (a
+    /// package upgrade) is started through `/proc/self/exe`, the running one. A failure is
+    /// logged (at most every 10 s): without workers, every action run fails.
     fn spawn(&self) -> std::io::Result<Worker> {
-        let mut command = Command::new(&self.config.exe);
+        self.restore_dir();
+        let spawned = match self.spawn_from(&self.config.exe) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.config.exe.exists() => {
+                self.spawn_from(std::path::Path::new("/proc/self/exe"))
+            }
+            other => other,
+        };
+        if let Err(e) = &spawned {
+            let now = self.started.elapsed().as_secs() + 1;
+            let last = self.stats.spawn_failure_logged.load(std::sync::atomic::Ordering::Relaxed);
+            if last == 0 || now >= last + 10 {
+                self.stats.spawn_failure_logged.store(now, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(error = %e, exe = %self.config.exe.display(), "cannot start a sandbox worker: action runs fail until one starts");
+            }
+        }
+        spawned
+    }
+
+    fn restore_dir(&self) {
+        use std::os::unix::fs::DirBuilderExt;
+        let Some(dir) = &self.dir_guard else { return };
+        if dir.path().is_dir() {
+            return;
+        }
+        // Without its lock file: another server's sweep leaves a directory without one alone.
+        match std::fs::DirBuilder::new().mode(0o700).create(dir.path()) {
+            Ok(()) => tracing::warn!(path = %dir.path().display(), "the sandbox directory was removed; made it again"),
+            Err(e) => {
+                tracing::debug!(path = %dir.path().display(), error = %e, "could not make the sandbox directory again")
+            }
+        }
+    }
+
+    fn spawn_from(&self, exe: &std::path::Path) -> std::io::Result<Worker> {
+        let mut command = Command::new(exe);
         command.arg("sandbox-worker").arg("--memory-limit").arg(self.config.memory_limit.to_string());
         if self.dir_guard.is_some() {
             command.arg("--log-dir").arg(self.dir());

@@ -369,7 +369,12 @@ async fn record_results(state: Arc<Queue>, mut rx: mpsc::Receiver<AttemptResult>
                 }
                 Err(e) => {
                     // The leases run out and the deliveries are attempted again (at-least-once).
-                    tracing::error!(error = %e.message, "recording delivery attempts failed");
+                    // A full or unreachable database is the environment's (WARN, as elsewhere).
+                    if e.kind == crate::error::Kind::Unavailable {
+                        tracing::warn!(error = %e.message, "recording delivery attempts failed");
+                    } else {
+                        tracing::error!(error = %e.message, "recording delivery attempts failed");
+                    }
                     break;
                 }
             }

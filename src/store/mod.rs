@@ -482,6 +482,22 @@ pub fn is_transient(err: &DbErr) -> bool {
     }
 }
 
+/// A database or disk that is full: SQLITE_FULL (13), PostgreSQL's `disk_full` (53100).
+pub fn is_full(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Conn(RuntimeErr::SqlxError(e))
+    | DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = e else { return false };
+    match db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>() {
+        Some(_) => db.code().and_then(|code| code.parse::<i64>().ok()).is_some_and(|code| code & 0xff == 13),
+        None => db.code().is_some_and(|code| code == "53100"),
+    }
+}
+
 /// SQLite result codes that mean "not now" (the primary code is the low byte of an extended one):
 /// SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_NOMEM 7, SQLITE_IOERR 10, SQLITE_FULL 13,
 /// SQLITE_CANTOPEN 14, SQLITE_PROTOCOL 15.

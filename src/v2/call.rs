@@ -192,7 +192,7 @@ pub fn interpret(t: &target::Model, result: Result<Answer, CallFailure>) -> ApiR
     if !(200..300).contains(&answer.status) {
         return Err(failed(format!("target {} answered with HTTP {}", t.name, answer.status)));
     }
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&answer.body) {
+    if let Ok(serde_json::Value::Object(map)) = crate::domain::json_text::from_slice_as_go(&answer.body) {
         // As ZITADEL reads them: in any letter case (Go's encoding/json).
         let code = super::gojson::get(&map, "forwardedStatusCode").or_else(|| map.get("forwarded_status_code"));
         let message = super::gojson::get(&map, "forwardedErrorMessage").or_else(|| map.get("forwarded_error_message"));

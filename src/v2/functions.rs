@@ -83,7 +83,7 @@ pub fn parse_reply(body: &[u8]) -> ApiResult<Reply> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Reply::default());
     }
-    let mut value: Value = serde_json::from_slice(body).map_err(|_| {
+    let mut value: Value = crate::domain::json_text::from_slice_as_go(body).map_err(|_| {
         ApiError::new(
             Kind::FailedPrecondition,
             "Errors.Execution.ResponseIsNotValidJSON",

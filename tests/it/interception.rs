@@ -160,6 +160,14 @@ async fn forwarded_error_keeps_status_and_message(s: &TestServer) {
     let r = create_action(s, "nope").await;
     assert_eq!((r.status.as_u16(), r.code()), (403, 7), "{r:?}");
     assert!(r.body["message"].as_str().unwrap().contains("denied"), "{r:?}");
+    // A message cut inside an emoji (`JSON.stringify` of a half pair writes a lone surrogate's
+    // escape): still JSON, read as Go reads it, with U+FFFD for the half.
+    let mut cut = Answer::json(200, json!({}));
+    cut.body = r#"{"forwardedStatusCode":403,"forwardedErrorMessage":"user J\ud83d is blocked"}"#.to_string();
+    rx.set_default(cut);
+    let r = create_action(s, "nope").await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, 7), "{r:?}");
+    assert!(r.body["message"].as_str().unwrap().contains("user J\u{FFFD} is blocked"), "{r:?}");
     assert!(action_names(s).await.is_empty());
 }
 

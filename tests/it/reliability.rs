@@ -1204,20 +1204,45 @@ async fn one_server_per_sqlite_file() {
     drop(again);
 }
 
+/// A server's sandbox directory: where the lock file it holds open is.
+fn sandbox_of(pid: u32) -> std::path::PathBuf {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds");
+    let lock = fds
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .find(|target| target.file_name().is_some_and(|n| n == ".owner.lock"))
+        .expect("the server holds its sandbox directory's lock");
+    lock.parent().unwrap().to_path_buf()
+}
+
+/// The sandbox directory removed under a running server (an age-based `/tmp` cleaner on a quiet
+/// server): the next worker start makes it again, and actions go on running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_sandbox_directory_is_made_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Process::start(dir.path(), "cleaned", &sqlite_env(&dir.path().join("cleaned.db"))).await;
+    let sandbox = sandbox_of(server.pid());
+    std::fs::remove_dir_all(&sandbox).expect("remove the sandbox directory");
+    let run = |script: &str, timeout: &str| json!({"name": "f", "script": script, "timeout": timeout, "flowType": "2", "triggerType": "4", "context": {}});
+    // The deadline kills the one worker; its replacement starts without the directory there.
+    let (status, r) =
+        server.post("/management/v1/actions/_test", ADMIN, run("function f(ctx, api) { while (true) {} }", "1s")).await;
+    assert_eq!((status.as_u16(), r["outcome"].as_str()), (200, Some("OUTCOME_FAILED")), "{r}");
+    for n in 0..3 {
+        let script = format!("function f(ctx, api) {{ api.v1.claims.setClaim('n', {n}) }}");
+        let (status, r) = server.post("/management/v1/actions/_test", ADMIN, run(&script, "5s")).await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["outcome"], "OUTCOME_SUCCEEDED", "{r}\n{}", server.log_text());
+        assert_eq!(r["effects"]["claims"]["n"], n, "{r}");
+    }
+    assert!(sandbox.is_dir(), "made again");
+    assert!(server.log_text().contains("the sandbox directory was removed; made it again"), "{}", server.log_text());
+}
+
 /// A server killed with `kill -9` cannot remove its sandbox directory (with its workers' log
 /// spill files): the next server to start removes it, and leaves a live server's alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_servers_sandbox_directory_is_removed_by_the_next_start() {
-    // The server's own directory: where the lock file it holds open is.
-    fn sandbox_of(pid: u32) -> std::path::PathBuf {
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds");
-        let lock = fds
-            .flatten()
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .find(|target| target.file_name().is_some_and(|n| n == ".owner.lock"))
-            .expect("the server holds its sandbox directory's lock");
-        lock.parent().unwrap().to_path_buf()
-    }
     let dir = tempfile::tempdir().expect("tempdir");
     let live_dir = tempfile::tempdir().expect("tempdir");
     let live = Process::start(live_dir.path(), "live", &sqlite_env(&live_dir.path().join("live.db"))).await;

@@ -1550,6 +1550,28 @@ async fn null_in_string_setters(s: &TestServer) {
     assert_eq!(ok(&r)["attributes"], json!([{"name": "groups", "values": ["x", "", "", "0"]}]), "{r:?}");
 }
 
+/// A lone surrogate (half of an emoji: `"😀".substring(0, 1)`) leaves a script as U+FFFD
+/// wherever it goes: claim keys and values, metadata keys and values, log lines, error texts.
+async fn lone_surrogates_leave_as_replacement_characters(s: &TestServer) {
+    let script = r#"function u(ctx, api) {
+        var half = "\ud83d\ude00".substring(0, 1);
+        api.v1.claims.setClaim("k" + half, "x" + half + "y");
+        api.v1.user.setMetadata("m" + half, "v" + half);
+        console.log("l" + half + "g");
+    }"#;
+    let r = test_inline(s, "u", script, "2", "4", json!({})).await;
+    let effects = ok(&r);
+    assert_eq!(effects["claims"], json!({"k\u{FFFD}": "x\u{FFFD}y"}), "{r:?}");
+    assert_eq!(
+        metadata_effect(effects).into_iter().collect::<Vec<_>>(),
+        [("m\u{FFFD}".to_string(), "\"v\u{FFFD}\"".to_string())]
+    );
+    assert_eq!(logs_of(&r), [("info".to_string(), "l\u{FFFD}g".to_string())]);
+    let script = r#"function t(ctx, api) { throw new Error("e" + "\ud800" + "r"); }"#;
+    let r = test_inline(s, "t", script, "2", "4", json!({})).await;
+    assert_error_text(&failed(&r)["error"], "action \"t\": Error: e\u{FFFD}r");
+}
+
 mod json_out {
     use super::*;
     use common::receiver::{Answer, Receiver};
@@ -1854,6 +1876,7 @@ backend_tests!(
     external_user_shape_and_metadata_alphabets,
     preferred_language_tags,
     null_in_string_setters,
+    lone_surrogates_leave_as_replacement_characters,
     set_gender_values,
     grant_org_metadata,
     external_post_authentication,

@@ -8,7 +8,7 @@ fn format_number(n: f64, ctx: &mut Context) -> String {
     if n == 0.0 && n.is_sign_negative() {
         return "-0".into();
     }
-    JsValue::from(n).to_string(ctx).map(|s| s.to_std_string_escaped()).unwrap_or_else(|_| n.to_string())
+    JsValue::from(n).to_string(ctx).map(|s| s.to_std_string_lossy()).unwrap_or_else(|_| n.to_string())
 }
 
 /// A value as a log shows it: strings as they are, numbers as `String(n)` (`-0` kept), BigInts with
@@ -16,7 +16,7 @@ fn format_number(n: f64, ctx: &mut Context) -> String {
 /// Never throws for a primitive.
 pub(super) fn inspect(v: &JsValue, ctx: &mut Context) -> String {
     if let Some(s) = v.as_string() {
-        return s.to_std_string_escaped();
+        return s.to_std_string_lossy();
     }
     if v.is_undefined() {
         return "undefined".into();
@@ -28,7 +28,7 @@ pub(super) fn inspect(v: &JsValue, ctx: &mut Context) -> String {
         return format!("{b}n");
     }
     if let Some(sym) = v.as_symbol() {
-        return sym.descriptive_string().to_std_string_escaped();
+        return sym.descriptive_string().to_std_string_lossy();
     }
     // An error reads as `String(err)` ("TypeError: boom"), as in upstream's log formatting (its
     // own members are not enumerable, so as JSON it would be `{}`).
@@ -38,7 +38,7 @@ pub(super) fn inspect(v: &JsValue, ctx: &mut Context) -> String {
             return json.to_string();
         }
     }
-    v.to_string(ctx).map(|s| s.to_std_string_escaped()).unwrap_or_else(|_| "[object]".into())
+    v.to_string(ctx).map(|s| s.to_std_string_lossy()).unwrap_or_else(|_| "[object]".into())
 }
 
 /// Calls one of the realm's own global functions (`parseInt`, `parseFloat`: the intrinsics, not
@@ -86,7 +86,7 @@ pub(super) fn format(args: &[JsValue], ctx: &mut Context) -> JsResult<String> {
     let mut rest = 1;
     let mut out = String::new();
     if let Some(fmt) = first.as_string() {
-        let fmt = fmt.to_std_string_escaped();
+        let fmt = fmt.to_std_string_lossy();
         let mut chars = fmt.chars().peekable();
         while let Some(c) = chars.next() {
             if c != '%' {

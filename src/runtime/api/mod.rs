@@ -177,9 +177,9 @@ fn string_param(v: &JsValue, ctx: &mut Context) -> JsResult<String> {
         return Ok(String::new());
     }
     if let Some(symbol) = v.as_symbol() {
-        return Ok(symbol.descriptive_string().to_std_string_escaped());
+        return Ok(symbol.descriptive_string().to_std_string_lossy());
     }
-    Ok(v.to_string(ctx)?.to_std_string_escaped())
+    Ok(v.to_string(ctx)?.to_std_string_lossy())
 }
 
 fn arg_json(args: &[JsValue], i: usize, ctx: &mut Context) -> JsResult<Value> {
@@ -199,7 +199,7 @@ fn stringify(v: &JsValue, ctx: &mut Context) -> JsResult<Option<String>> {
         None => return Err(JsNativeError::typ().with_message("sandbox: JSON.stringify was not taken").into()),
     };
     let out = f.call(&JsValue::undefined(), std::slice::from_ref(v), ctx)?;
-    Ok(out.as_string().map(|s| s.to_std_string_escaped()))
+    Ok(out.as_string().map(|s| s.to_std_string_lossy()))
 }
 
 /// Deepest nesting a value leaving a script (a claim, a metadata value) may have: it travels a few
@@ -214,7 +214,7 @@ fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
     // `JSON.stringify` writes a lone surrogate as its escape, which no UTF-8 text can hold: it
     // becomes U+FFFD, as upstream's conversion of script strings to Go strings makes it.
     let parsed = serde_json::from_str::<Value>(&text)
-        .or_else(|_| serde_json::from_str::<Value>(&without_lone_surrogates(&text)));
+        .or_else(|_| serde_json::from_str::<Value>(&crate::domain::json_text::without_lone_surrogates(&text)));
     match parsed {
         Ok(value) if crate::domain::nesting::depth(&value) <= MAX_VALUE_DEPTH => Ok(value),
         Ok(_) => Err(JsNativeError::range()
@@ -226,43 +226,6 @@ fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
             .into()),
         Err(e) => Err(JsNativeError::range().with_message(format!("the value is not valid JSON: {e}")).into()),
     }
-}
-
-/// JSON text with each `\uXXXX` escape of a surrogate that is not part of a pair replaced by
-/// `\ufffd` (escaped backslashes and pairs are kept as they are).
-fn without_lone_surrogates(text: &str) -> String {
-    let hex_at = |i: usize| -> Option<u16> {
-        let digits = text.get(i..i + 4)?;
-        u16::from_str_radix(digits, 16).ok().filter(|_| digits.bytes().all(|b| b.is_ascii_hexdigit()))
-    };
-    let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
-    let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    let mut copied = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        match (bytes.get(i + 1), hex_at(i + 2)) {
-            (Some(b'u'), Some(unit))
-                if is_high(unit) && text.get(i + 6..i + 8) == Some("\\u") && hex_at(i + 8).is_some_and(is_low) =>
-            {
-                i += 12;
-            }
-            (Some(b'u'), Some(unit)) if is_high(unit) || is_low(unit) => {
-                out.push_str(&text[copied..i]);
-                out.push_str("\\ufffd");
-                i += 6;
-                copied = i;
-            }
-            _ => i += 2,
-        }
-    }
-    out.push_str(&text[copied..]);
-    out
 }
 
 /// `obj[a]`, or `obj[b]` when that is null or undefined: a field scripts may spell two ways
@@ -590,12 +553,12 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
             let project = if project.is_null_or_undefined() {
                 String::new()
             } else {
-                project.to_string(ctx)?.to_std_string_escaped()
+                project.to_string(ctx)?.to_std_string_lossy()
             };
             let mut grant = json!({"projectId": project});
             let pg = either_spelling(&obj, "projectGrantId", "projectGrantID", ctx)?;
             if !pg.is_null_or_undefined() {
-                let pg = pg.to_string(ctx)?.to_std_string_escaped();
+                let pg = pg.to_string(ctx)?.to_std_string_lossy();
                 if !pg.is_empty() {
                     grant["projectGrantId"] = Value::String(pg);
                 }
@@ -604,7 +567,7 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
             let mut list = Vec::new();
             if let Some(r) = roles.as_object().and_then(|o| JsArray::from_object(o.clone()).ok()) {
                 for j in 0..r.length(ctx)? {
-                    list.push(Value::String(r.get(j, ctx)?.to_string(ctx)?.to_std_string_escaped()));
+                    list.push(Value::String(r.get(j, ctx)?.to_string(ctx)?.to_std_string_lossy()));
                 }
             }
             grant["roles"] = Value::Array(list);
@@ -649,25 +612,4 @@ pub fn usage(ctx: &Context) -> Usage {
         let mut r = r.borrow_mut();
         Usage { logs: std::mem::take(&mut r.logs), http_calls: r.http_calls, log_bytes: r.log_bytes }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_lone_surrogates;
-
-    #[test]
-    fn lone_surrogate_escapes_become_replacement_characters() {
-        let cases = [
-            (r#""a\ud800b""#, r#""a\ufffdb""#),
-            (r#""\udc00""#, r#""\ufffd""#),
-            (r#"["\ud83d\ude00", "\ud83d"]"#, r#"["\ud83d\ude00", "\ufffd"]"#),
-            (r#""\\ud800""#, r#""\\ud800""#),
-            (r#""\\\ud800""#, r#""\\\ufffd""#),
-            (r#"{"k":"\udbff\u0041"}"#, r#"{"k":"\ufffd\u0041"}"#),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(without_lone_surrogates(input), expected, "{input}");
-            assert!(serde_json::from_str::<serde_json::Value>(&without_lone_surrogates(input)).is_ok(), "{input}");
-        }
-    }
 }

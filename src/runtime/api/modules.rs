@@ -9,7 +9,7 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
         return Err(type_err("fetch: url must be a string"));
     }
     let mut req =
-        FetchRequest { url: url.to_string(ctx)?.to_std_string_escaped(), method: None, headers: None, body: None };
+        FetchRequest { url: url.to_string(ctx)?.to_std_string_lossy(), method: None, headers: None, body: None };
     let options = args.get_or_undefined(1);
     if !options.is_null_or_undefined() && !options.is_object() {
         return Err(type_err("fetch: options must be an object {method?, headers?, body?}"));
@@ -17,7 +17,7 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
     if let Some(options) = options.as_object() {
         let method = options.get(js_string!("method"), ctx)?;
         if !method.is_null_or_undefined() {
-            req.method = Some(method.to_string(ctx)?.to_std_string_escaped().to_uppercase());
+            req.method = Some(method.to_string(ctx)?.to_std_string_lossy().to_uppercase());
         }
         let headers = options.get(js_string!("headers"), ctx)?;
         if !headers.is_null_or_undefined() && !headers.is_object() {
@@ -27,7 +27,7 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
             let mut map = std::collections::BTreeMap::new();
             for key in h.own_property_keys(ctx)? {
                 let name = match &key {
-                    boa_engine::property::PropertyKey::String(s) => s.to_std_string_escaped(),
+                    boa_engine::property::PropertyKey::String(s) => s.to_std_string_lossy(),
                     boa_engine::property::PropertyKey::Index(i) => i.get().to_string(),
                     boa_engine::property::PropertyKey::Symbol(_) => continue,
                 };
@@ -36,11 +36,11 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
                     let len = arr.length(ctx)?;
                     let mut out = Vec::new();
                     for i in 0..len {
-                        out.push(arr.get(i, ctx)?.to_string(ctx)?.to_std_string_escaped());
+                        out.push(arr.get(i, ctx)?.to_string(ctx)?.to_std_string_lossy());
                     }
                     out
                 } else {
-                    v.to_string(ctx)?.to_std_string_escaped().split(',').map(|s| s.trim().to_string()).collect()
+                    v.to_string(ctx)?.to_std_string_lossy().split(',').map(|s| s.trim().to_string()).collect()
                 };
                 map.insert(name, values);
             }
@@ -80,7 +80,7 @@ pub(super) fn fetch(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResul
 
 pub(super) fn response_body(this: &JsValue, ctx: &mut Context) -> JsResult<String> {
     let obj = this.as_object().ok_or_else(|| type_err("not a fetch response"))?;
-    Ok(obj.get(js_string!("body"), ctx)?.to_string(ctx)?.to_std_string_escaped())
+    Ok(obj.get(js_string!("body"), ctx)?.to_string(ctx)?.to_std_string_lossy())
 }
 
 pub(super) fn response_text(this: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
@@ -91,26 +91,46 @@ pub(super) fn response_text(this: &JsValue, _: &[JsValue], ctx: &mut Context) ->
 
 pub(super) fn response_json(this: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let body = response_body(this, ctx)?;
-    let mut de = serde_json::Deserializer::from_str(&body);
-    let value = serde::de::DeserializeSeed::deserialize(JsonToJs { ctx }, &mut de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| err(format!("fetch: response is not valid JSON: {e}")))?;
-    Ok(value)
+    read_json(&body, ctx).map_err(|e| err(format!("fetch: response is not valid JSON: {e}")))
 }
 
 /// `text` read into script values as `JSON.parse` builds them; None where the reader refuses it
 /// (malformed text, nesting past 128 levels, a number past the double range).
 pub fn parse_json(text: &str, ctx: &mut Context) -> Option<JsValue> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde::de::DeserializeSeed::deserialize(JsonToJs { ctx }, &mut de).ok()?;
-    de.end().ok()?;
-    Some(value)
+    read_json(text, ctx).ok()
+}
+
+/// JSON text read into script values. An escape of a lone surrogate, which JSON allows and the
+/// reader refuses, gives the string that code unit (as `JSON.parse` does): the text is read again
+/// with such escapes marked ([`crate::domain::json_text::mark_lone_surrogates`]).
+fn read_json(text: &str, ctx: &mut Context) -> serde_json::Result<JsValue> {
+    let read = |text: &str, marked: bool, ctx: &mut Context| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = serde::de::DeserializeSeed::deserialize(JsonToJs { ctx, marked }, &mut de)?;
+        de.end().map(|()| value)
+    };
+    read(text, false, ctx).or_else(|strict| match crate::domain::json_text::mark_lone_surrogates(text) {
+        Some(marked) => read(&marked, true, ctx),
+        None => Err(strict),
+    })
 }
 
 /// Reads JSON text straight into script values, as `JSON.parse` builds them: members in the
 /// order of the text (a later duplicate wins), `__proto__` an ordinary member.
 struct JsonToJs<'a> {
     ctx: &'a mut Context,
+    /// Strings hold marked lone surrogates, to be restored.
+    marked: bool,
+}
+
+impl JsonToJs<'_> {
+    fn string(&self, v: &str) -> JsString {
+        if self.marked && v.contains(crate::domain::json_text::MARK) {
+            JsString::from(&crate::domain::json_text::unmark(v)[..])
+        } else {
+            JsString::from(v)
+        }
+    }
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for JsonToJs<'_> {
@@ -143,11 +163,11 @@ impl<'de> serde::de::Visitor<'de> for JsonToJs<'_> {
         Ok(JsValue::new(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<JsValue, E> {
-        Ok(JsValue::from(JsString::from(v)))
+        Ok(JsValue::from(self.string(v)))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsValue, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(JsonToJs { ctx: &mut *self.ctx })? {
+        while let Some(item) = seq.next_element_seed(JsonToJs { ctx: &mut *self.ctx, marked: self.marked })? {
             items.push(item);
         }
         Ok(JsArray::from_iter(items, self.ctx).into())
@@ -155,9 +175,9 @@ impl<'de> serde::de::Visitor<'de> for JsonToJs<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsValue, A::Error> {
         let object = JsObject::with_object_proto(self.ctx.intrinsics());
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(JsonToJs { ctx: &mut *self.ctx })?;
+            let value = map.next_value_seed(JsonToJs { ctx: &mut *self.ctx, marked: self.marked })?;
             object
-                .create_data_property_or_throw(JsString::from(key.as_str()), value, self.ctx)
+                .create_data_property_or_throw(self.string(&key), value, self.ctx)
                 .map_err(|e| serde::de::Error::custom(e.to_string()))?;
         }
         Ok(object.into())
@@ -219,7 +239,7 @@ pub(super) fn secret_get(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> Js
     if !name.is_string() {
         return Err(type_err("secrets.get: name must be a string"));
     }
-    let name = name.to_string(ctx)?.to_std_string_escaped();
+    let name = name.to_string(ctx)?.to_std_string_lossy();
     Ok(with_run(ctx, |r| r.borrow().secrets.get(&name).map(|v| js_str(v)).unwrap_or_default()))
 }
 

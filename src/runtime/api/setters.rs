@@ -136,7 +136,7 @@ pub(super) fn usr_phone_verified(_: &JsValue, args: &[JsValue], ctx: &mut Contex
 pub(super) fn usr_gender(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let v = args.get_or_undefined(0);
     let n = if let Some(s) = v.as_string() {
-        let s = s.to_std_string_escaped();
+        let s = s.to_std_string_lossy();
         GENDERS.iter().position(|g| *g == s).map(|p| p as f64).unwrap_or_else(|| s.parse().unwrap_or(0.0))
     } else if v.is_undefined() {
         0.0
