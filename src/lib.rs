@@ -538,7 +538,17 @@ pub fn app(state: AppState) -> Router {
                 .max_age(Duration::from_secs(3600))
         })
     };
+    // The OpenAPI document is written once: every request for it shares these bytes (built per
+    // request, an HTTP/2 client that never reads its answers held a copy per open stream).
+    let openapi_json = axum::body::Bytes::from(
+        serde_json::to_vec(&api::openapi::ApiDoc::openapi_doc()).expect("the OpenAPI document serializes"),
+    );
+    let openapi_route = axum::routing::get(move || {
+        let body = openapi_json.clone();
+        async move { ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body) }
+    });
     let router = api::api_router()
+        .route("/openapi.json", openapi_route)
         .merge(api::ops::router())
         .merge(api::connector_call::router())
         .merge(api::tail::router())
@@ -549,9 +559,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .merge(
             SwaggerUi::new("/docs")
-                .url("/openapi.json", api::openapi::ApiDoc::openapi_doc())
                 // No online validator badge: it would send the document's URL to swagger.io.
-                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+                .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none")),
         );
     let router = match cors {
         Some(cors) => router.layer(cors),

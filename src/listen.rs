@@ -147,7 +147,7 @@ pub async fn serve<L>(
             req.extensions_mut().insert(ConnectInfo(remote));
             req.map(axum::body::Body::new)
         });
-        let io = TokioIo::new(FirstByteDeadline::new(io, read_timeout));
+        let io = TokioIo::new(ProtocolDeadline::new(io, read_timeout));
         let connection = graceful.watch(builder.serve_connection(io, TowerToHyperService::new(service)).into_owned());
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -160,27 +160,45 @@ pub async fn serve<L>(
     graceful.shutdown().await;
 }
 
-/// A connection whose first byte must arrive before a deadline. Until then hyper only waits to
-/// tell HTTP/1 from HTTP/2, and that wait has no bound of its own.
-struct FirstByteDeadline<I> {
+/// HTTP/2's connection preface, which a client opens an HTTP/2 connection with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A connection whose protocol must be known before a deadline: its first bytes either leave
+/// HTTP/2's preface (HTTP/1, whose request head hyper then bounds) or complete it (HTTP/2, whose
+/// silence hyper's pings bound). Until then hyper only waits to tell the two apart, and that wait
+/// has no bound of its own (a client that sent `P` and nothing more held its connection).
+struct ProtocolDeadline<I> {
     io: I,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// How many bytes of the preface the connection has sent so far.
+    preface_seen: usize,
 }
 
-impl<I> FirstByteDeadline<I> {
+impl<I> ProtocolDeadline<I> {
     fn new(io: I, timeout: Duration) -> Self {
-        FirstByteDeadline { io, deadline: Some(Box::pin(tokio::time::sleep(timeout))) }
+        ProtocolDeadline { io, deadline: Some(Box::pin(tokio::time::sleep(timeout))), preface_seen: 0 }
+    }
+
+    /// Disarms the deadline once `read` (the latest bytes) tells the protocol.
+    fn saw(&mut self, read: &[u8]) {
+        let rest = &H2_PREFACE[self.preface_seen..];
+        let n = read.len().min(rest.len());
+        if read[..n] != rest[..n] || self.preface_seen + n == H2_PREFACE.len() {
+            self.deadline = None;
+        } else {
+            self.preface_seen += n;
+        }
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<I> {
+impl<I: AsyncRead + Unpin> AsyncRead for ProtocolDeadline<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
-                    this.deadline = None;
+                if this.deadline.is_some() && buf.filled().len() > before {
+                    this.saw(&buf.filled()[before..]);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -199,7 +217,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for FirstByteDeadline<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for FirstByteDeadline<I> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for ProtocolDeadline<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }

@@ -268,5 +268,12 @@ async fn ops_endpoints_need_no_auth() {
     // No online validator badge (it would fetch from swagger.io with the document's URL).
     let init = get("/docs/swagger-initializer.js").await.expect("initializer").text().await.expect("text");
     assert!(init.contains("\"validatorUrl\": \"none\"") || init.contains("\"validatorUrl\":\"none\""), "{init}");
+    assert!(init.contains("\"/openapi.json\""), "Swagger UI reads the served document: {init}");
+    // The document is one shared body, also for HEAD; other methods get the contract's 405.
+    let r = client.head(format!("{}/openapi.json", server.base)).send().await.expect("head");
+    assert_eq!(r.status(), 200);
+    let r = client.post(format!("{}/openapi.json", server.base)).send().await.expect("post");
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.json::<Value>().await.expect("a JSON error body")["code"], 12);
     drop(server);
 }

@@ -1663,6 +1663,17 @@ async fn silent_http2_connections_are_closed() {
     let (open, pings) = answering;
     assert!(open, "a connection that answers pings was closed");
     assert!(pings >= 2, "only {pings} pings in 5 s");
+    // A part of the preface, then silence: neither protocol yet, closed at the read timeout
+    // like a connection that sent nothing (hyper waits for the rest without a bound of its own).
+    for part in [&PREFACE[..1], &PREFACE[..23]] {
+        let started = Instant::now();
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(part).await.unwrap();
+        let mut rest = Vec::new();
+        let ended = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(ended.is_ok(), "{} bytes of the preface held the connection for 5 s", part.len());
+        assert!(started.elapsed() >= Duration::from_millis(900), "closed before the read timeout");
+    }
 }
 
 /// Readiness answers 503 naming a background job (run writer, pruning, delivery queue, leases)
