@@ -478,6 +478,15 @@ pub fn check_content_encoding(headers: &HeaderMap) -> ApiResult<()> {
             return Err(unsupported_encoding(encoding));
         }
     }
+    // HTTP/1.1 transfer codings besides `chunked` (`Transfer-Encoding: gzip, chunked`): the
+    // server takes the chunks apart, never the compression under them.
+    for value in headers.get_all(header::TRANSFER_ENCODING) {
+        for coding in value.to_str().unwrap_or("?").split(',').map(str::trim) {
+            if !coding.eq_ignore_ascii_case("chunked") && !coding.eq_ignore_ascii_case("identity") {
+                return Err(unsupported_encoding(coding));
+            }
+        }
+    }
     Ok(())
 }
 

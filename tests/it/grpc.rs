@@ -1010,6 +1010,21 @@ async fn browser_preflights_and_connect_encodings() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["code"], 12, "{body}");
     assert!(body["message"].as_str().unwrap().contains("gzip"), "{body}");
+    // A transfer coding under the chunks (HTTP/1.1 `Transfer-Encoding: gzip, chunked`) too: the
+    // chunks are taken apart, the compression under them never.
+    for (coding, status) in [("gzip, chunked", "501"), ("chunked", "200")] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://")).await.unwrap();
+        let request = format!(
+            "POST /management/v1/actions/_search HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n",
+            s.admin
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{coding}: {answer}");
+    }
     // The one Connect protocol version; another is INVALID_ARGUMENT naming the header.
     for (version, status) in [("1", 200), ("2", 400)] {
         let r = s
