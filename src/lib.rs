@@ -558,9 +558,12 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
         .merge(
-            SwaggerUi::new("/docs")
-                // No online validator badge: it would send the document's URL to swagger.io.
-                .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none")),
+            Router::from(
+                SwaggerUi::new("/docs")
+                    // No online validator badge: it would send the document's URL to swagger.io.
+                    .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none")),
+            )
+            .layer(axum::middleware::map_response(swagger_errors)),
         );
     let router = match cors {
         Some(cors) => router.layer(cors),
@@ -586,6 +589,25 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .layer(axum::middleware::map_request(keep_safe_request_id))
+}
+
+/// Swagger UI's routes answer an unknown file or another method with a bare status: given the
+/// `{code, message}` body every other route answers them with (contract README §3.1).
+async fn swagger_errors(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    let (code, message) = match response.status() {
+        StatusCode::NOT_FOUND => (5, "Not Found"),
+        StatusCode::METHOD_NOT_ALLOWED => (12, "Method Not Allowed"),
+        _ => return response,
+    };
+    if response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::json!({"code": code, "message": message}).to_string();
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// A caller's `x-request-id` is kept only when it is one that cannot flood or forge a log line

@@ -275,5 +275,13 @@ async fn ops_endpoints_need_no_auth() {
     let r = client.post(format!("{}/openapi.json", server.base)).send().await.expect("post");
     assert_eq!(r.status(), 405);
     assert_eq!(r.json::<Value>().await.expect("a JSON error body")["code"], 12);
+    // Swagger UI's own routes answer in the same shape.
+    for (method, path, status, code) in
+        [(reqwest::Method::GET, "/docs/nope", 404, 5), (reqwest::Method::OPTIONS, "/docs/", 405, 12)]
+    {
+        let r = client.request(method, format!("{}{path}", server.base)).send().await.expect(path);
+        assert_eq!(r.status(), status, "{path}");
+        assert_eq!(r.json::<Value>().await.expect("a JSON error body")["code"], code, "{path}");
+    }
     drop(server);
 }
