@@ -67,12 +67,30 @@ pub fn without_lone_surrogates(text: &str) -> Cow<'_, str> {
 /// lone surrogates become U+FFFD; anything else malformed is still refused.
 pub fn from_slice_as_go(body: &[u8]) -> serde_json::Result<Value> {
     serde_json::from_slice(body).or_else(|strict| {
-        let text = String::from_utf8_lossy(body);
+        let text = utf8_as_go(body);
         match without_lone_surrogates(&text) {
             Cow::Borrowed(_) if matches!(text, Cow::Borrowed(_)) => Err(strict),
             fixed => serde_json::from_str(&fixed),
         }
     })
+}
+
+/// Bytes as text, each byte that is not part of valid UTF-8 one U+FFFD (Go decodes them one at
+/// a time: an emoji cut after three of its bytes is three, where `from_utf8_lossy` makes one).
+fn utf8_as_go(bytes: &[u8]) -> Cow<'_, str> {
+    let mut chunks = bytes.utf8_chunks();
+    match chunks.next() {
+        None => Cow::Borrowed(""),
+        Some(first) if first.invalid().is_empty() => Cow::Borrowed(first.valid()),
+        Some(first) => {
+            let mut text = String::with_capacity(bytes.len() + 16);
+            for chunk in std::iter::once(first).chain(chunks) {
+                text.push_str(chunk.valid());
+                text.extend(std::iter::repeat_n('\u{FFFD}', chunk.invalid().len()));
+            }
+            Cow::Owned(text)
+        }
+    }
 }
 
 /// The code point that stands for a lone surrogate in [`mark_lone_surrogates`]'s text: a
@@ -139,6 +157,15 @@ mod tests {
         let read = |body: &[u8]| from_slice_as_go(body).ok();
         assert_eq!(read(br#"{"m":"J\ud83d x"}"#), Some(serde_json::json!({"m": "J\u{FFFD} x"})));
         assert_eq!(read(b"{\"m\":\"a\xff\xfeb\"}"), Some(serde_json::json!({"m": "a\u{FFFD}\u{FFFD}b"})));
+        // One per byte, as Go: an emoji cut after three of its four bytes.
+        assert_eq!(
+            read(b"{\"m\":\"cut \xf0\x9f\x98\"}"),
+            Some(serde_json::json!({"m": "cut \u{FFFD}\u{FFFD}\u{FFFD}"}))
+        );
+        assert_eq!(
+            read(b"{\"m\":\"\xf0\x9f\x98A\xc3\"}"),
+            Some(serde_json::json!({"m": "\u{FFFD}\u{FFFD}\u{FFFD}A\u{FFFD}"}))
+        );
         assert_eq!(read(br#"{"m":"\u00e9"}"#), Some(serde_json::json!({"m": "é"})));
         // Still refused: what is malformed for Go too.
         assert_eq!(read(br#"{"m":"\ud83d"#), None);

@@ -355,7 +355,19 @@ fn lean_json_parse(ctx: &mut Context) -> boa_engine::JsResult<()> {
             let text = args.first().cloned().unwrap_or_default().to_string(ctx)?;
             let reviver = args.get(1).cloned().unwrap_or_default();
             if !reviver.is_callable() {
-                if let Some(value) = text.to_std_string().ok().and_then(|t| super::api::parse_json(&t, ctx)) {
+                // A lone surrogate in the text itself (a cut string concatenated into JSON) is
+                // read as its escape: inside a JSON string that is the same code unit.
+                let source = text.to_std_string().unwrap_or_else(|_| {
+                    let mut source = String::with_capacity(text.len() + 16);
+                    for unit in char::decode_utf16(text.iter()) {
+                        match unit {
+                            Ok(c) => source.push(c),
+                            Err(e) => source.push_str(&format!("\\u{:04x}", e.unpaired_surrogate())),
+                        }
+                    }
+                    source
+                });
+                if let Some(value) = super::api::parse_json(&source, ctx) {
                     return Ok(value);
                 }
             }
@@ -728,6 +740,7 @@ mod tests {
             // An escape of a lone surrogate is that code unit (the reader refuses it; read marked).
             ("JSON.parse('\"a\\\\ud800\"').charCodeAt(1).toString(16)", "d800"),
             ("JSON.parse(JSON.stringify('\u{1F600}'.substring(0, 1))).charCodeAt(0).toString(16)", "d83d"),
+            ("JSON.parse('\"' + '\u{1F600}'.substring(0, 1) + 'x\"').charCodeAt(0).toString(16)", "d83d"),
             ("JSON.parse('{\"k\\\\udc00\":[\"\\\\ud83d\\\\ude00\",\"\\\\ufdd0\\\\udbff\"]}')['k\\udc00'][1].length", "2"),
             ("JSON.parse('{\"k\\\\udc00\":[\"\\\\ud83d\\\\ude00\",\"\\\\ufdd0\\\\udbff\"]}')['k\\udc00'][0]", "\u{1F600}"),
             ("Object.getPrototypeOf(JSON.parse('{\"__proto__\": {\"x\": 1}}')) === Object.prototype", "true"),
