@@ -60,7 +60,14 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
     if let Err(e) = super::grpc::check_content_encoding(&parts.headers) {
         return error(e);
     }
-    // 2. The body limit.
+    // 2. The body limit. A large body's share of the in-flight budget is held from before it is
+    // read (when its length is announced) until the call has answered, as on every RPC: a caller
+    // that only knows a connection's id cannot make the server hold bodies past the budget.
+    let announced = usize::try_from(http_body::Body::size_hint(&body).lower()).unwrap_or(usize::MAX);
+    let mut body_share = match super::hold_body(&s, announced).await {
+        Ok(share) => share,
+        Err(e) => return error(e),
+    };
     let body = match super::read_body(body, parts.version, s.config.request_read_timeout).await {
         Ok(b) => b,
         // Refused in §2 like a bad signature: counted in `calls` and `rejected`, with the
@@ -70,6 +77,13 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
         }
         Err(e) => return error(e),
     };
+    if body_share.is_none() {
+        body_share = match super::hold_body(&s, body.len()).await {
+            Ok(share) => share,
+            Err(e) => return error(e),
+        };
+    }
+    let _body_share = body_share;
     // 3. Signature and timestamp.
     let now = crate::domain::time::now_micros();
     let keys: Vec<String> =

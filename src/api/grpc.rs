@@ -667,13 +667,21 @@ pub fn error(err: &ApiError, framing: Framing, codec: Codec) -> Response {
 pub fn reflection_router<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
     let builder =
         || tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(DESCRIPTOR_SET);
+    // A reflection request names a symbol, a file or an extension: a few hundred bytes. Bounded
+    // well below the library's 4 MiB, which let a caller without a token make the server hold a
+    // 4 MiB request and its answer (which echoes the request's host) per open stream.
+    const MAX_REFLECTION_REQUEST: usize = 16 << 10;
     let mut router = axum::Router::new();
     match builder().build_v1() {
-        Ok(v1) => router = router.route_service("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", v1),
+        Ok(v1) => {
+            let v1 = v1.max_decoding_message_size(MAX_REFLECTION_REQUEST);
+            router = router.route_service("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", v1)
+        }
         Err(e) => tracing::warn!(error = %e, "gRPC reflection v1 is not served"),
     }
     match builder().build_v1alpha() {
         Ok(v1alpha) => {
+            let v1alpha = v1alpha.max_decoding_message_size(MAX_REFLECTION_REQUEST);
             router = router.route_service("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", v1alpha)
         }
         Err(e) => tracing::warn!(error = %e, "gRPC reflection v1alpha is not served"),

@@ -36,6 +36,10 @@ pub struct Store {
     writer: DatabaseConnection,
     /// `/debug/ready`'s own connection.
     health: DatabaseConnection,
+    /// One readiness probe at a time, and when the last one started with its result: callers
+    /// that arrived before a probe started take its result (a flood of probes does not queue
+    /// each behind the other on the one connection and time out).
+    health_probe: tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
     pub backend: DatabaseBackend,
     /// SQLite has one writer at a time anyway; queueing writers here avoids SQLITE_BUSY storms.
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -234,6 +238,7 @@ impl Store {
             db,
             writer,
             health,
+            health_probe: Default::default(),
             backend,
             sqlite_writer,
             group,
@@ -397,8 +402,18 @@ impl Store {
     /// Whether the database answers within [`connect::HEALTH_TIMEOUT`] (on its own connection, so
     /// busy request pools do not delay the answer).
     pub async fn ping(&self) -> bool {
+        let arrived = tokio::time::Instant::now();
+        let mut last = self.health_probe.lock().await;
+        if let Some((started, ok)) = *last {
+            if started >= arrived {
+                return ok;
+            }
+        }
+        let started = tokio::time::Instant::now();
         let probe = self.health.execute(Statement::from_string(self.backend, "SELECT 1"));
-        matches!(tokio::time::timeout(connect::HEALTH_TIMEOUT, probe).await, Ok(Ok(_)))
+        let ok = matches!(tokio::time::timeout(connect::HEALTH_TIMEOUT, probe).await, Ok(Ok(_)));
+        *last = Some((started, ok));
+        ok
     }
 
     /// Closes every pool (at shutdown), giving the node number back first.

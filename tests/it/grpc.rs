@@ -445,6 +445,13 @@ async fn reflection_lists_the_services(s: &TestServer) {
         for service in [MGMT, "zitadel.admin.v1.AdminService", V2, "actionsd.connector.v1.ConnectorService"] {
             assert!(text.contains(service), "{version} lists {service}: {text:?}");
         }
+        // A request far larger than any reflection request (its `host`, 1 = a string, is echoed in
+        // the answer) is not taken: no answer carries it back.
+        let mut big = Vec::new();
+        prost::encoding::string::encode(1, &"h".repeat(64 << 10), &mut big);
+        prost::encoding::string::encode(7, &String::new(), &mut big);
+        let answer = wire::grpc_raw(&url, &[], wire::frame(0, &big)).await;
+        assert!(answer.body.len() < 16 << 10, "{version}: a {} byte answer to a 64 KiB request", answer.body.len());
     }
 }
 

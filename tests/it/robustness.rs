@@ -1022,6 +1022,11 @@ async fn large_bodies_in_flight_are_bounded() {
         .await;
     assert_eq!(c.status, 503, "{c:?}");
     assert_eq!(s.post(path, &s.admin, json!({"context": {}})).await.status, 200, "a small body waits for nothing");
+    // The connector's call endpoint (its caller only needs a connection's id before the signature
+    // is checked) takes its share too.
+    let (call_url, _, _, _) = crate::connector_call::setup(&s, json!({})).await;
+    let r = s.post(&call_url, &s.admin, big.clone()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (503, 14), "{r:?}");
     drop(held);
     let r = s.post(path, &s.admin, big).await;
     assert_eq!(r.status, 200, "{r:?}");
