@@ -137,13 +137,15 @@ const SMALL_BODY: usize = 16 << 10;
 /// Holds a large body's share of [`Inner::bodies_in_flight`] for as long as its call runs: a
 /// request parsed into a message takes many times its size in memory, so the calls holding large
 /// bodies at once are bounded. Waits up to `ACTIONSD_QUEUE_TIMEOUT` for a share, then 503 with
-/// Retry-After. A body larger than the whole budget takes all of it.
+/// Retry-After. No body is read past [`MAX_BODY_BYTES`], so an announced length over it (which
+/// the read refuses) takes that much, never more: an announced terabyte cannot hold the whole
+/// budget and keep every later large call waiting.
 pub(crate) async fn hold_body(state: &AppState, len: usize) -> ApiResult<Option<tokio::sync::OwnedSemaphorePermit>> {
     if len <= SMALL_BODY {
         return Ok(None);
     }
     let budget = u32::try_from(state.config.max_body_bytes_in_flight >> 10).unwrap_or(u32::MAX);
-    let want = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX).min(budget);
+    let want = u32::try_from(len.min(MAX_BODY_BYTES).div_ceil(1024)).unwrap_or(u32::MAX).min(budget);
     let wait = state.config.queue_timeout.as_std();
     let acquire = state.bodies_in_flight.clone().acquire_many_owned(want);
     match tokio::time::timeout(wait, acquire).await {

@@ -211,12 +211,11 @@ impl SandboxPool {
     }
 
     /// A new worker. The private directory is made again if something removed it (an age-based
-    /// `/tmp` cleaner on a quiet server), and a binary removed from disk since the start (a
-    /// package upgrade) is started through `/proc/self/exe`, the running one. A failure is
+    /// `/tmp` cleaner on a quiet server), and a binary removed from disk since the start is
+    /// started through `/proc/self/exe`, the running one. A failure is
     /// logged (at most every 10 s): without workers, every action run fails.
     fn spawn(&self) -> std::io::Result<Worker> {
-        self.restore_dir();
-        let spawned = match self.spawn_from(&self.config.exe) {
+        let spawned = match self.restore_dir().and_then(|()| self.spawn_from(&self.config.exe)) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.config.exe.exists() => {
                 self.spawn_from(std::path::Path::new("/proc/self/exe"))
             }
@@ -233,18 +232,33 @@ impl SandboxPool {
         spawned
     }
 
-    fn restore_dir(&self) {
-        use std::os::unix::fs::DirBuilderExt;
-        let Some(dir) = &self.dir_guard else { return };
-        if dir.path().is_dir() {
-            return;
-        }
-        // Without its lock file: another server's sweep leaves a directory without one alone.
-        match std::fs::DirBuilder::new().mode(0o700).create(dir.path()) {
-            Ok(()) => tracing::warn!(path = %dir.path().display(), "the sandbox directory was removed; made it again"),
-            Err(e) => {
-                tracing::debug!(path = %dir.path().display(), error = %e, "could not make the sandbox directory again")
+    /// Makes the private directory again when it is gone. What is found at its path must be a
+    /// directory of this user's, private (0700), not a link: in a shared `/tmp` another user
+    /// could put one there after a cleaner removed ours. Anything else is an error (no worker
+    /// starts, and `spawn` logs it).
+    fn restore_dir(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let Some(dir) = &self.dir_guard else { return Ok(()) };
+        match std::fs::symlink_metadata(dir.path()) {
+            Ok(meta) => {
+                // `/proc/self` belongs to this process's user.
+                let uid = std::fs::metadata("/proc/self")?.uid();
+                if meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o077 == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other(format!(
+                        "{} is not a private directory of this user's",
+                        dir.path().display()
+                    )))
+                }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Without its lock file: another server's sweep leaves a directory without one alone.
+                std::fs::DirBuilder::new().mode(0o700).create(dir.path())?;
+                tracing::warn!(path = %dir.path().display(), "the sandbox directory was removed; made it again");
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -36,10 +36,10 @@ pub struct Store {
     writer: DatabaseConnection,
     /// `/debug/ready`'s own connection.
     health: DatabaseConnection,
-    /// One readiness probe at a time, and when the last one started with its result: callers
-    /// that arrived before a probe started take its result (a flood of probes does not queue
-    /// each behind the other on the one connection and time out).
-    health_probe: tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
+    /// The readiness probe under way, if any: callers that arrive while it runs take its result
+    /// (a flood of probes does not queue each behind the other on the one connection and time
+    /// out). It runs in a task of its own, so a caller that goes away does not end it.
+    health_probe: std::sync::Arc<std::sync::Mutex<Option<tokio::sync::watch::Receiver<Option<bool>>>>>,
     pub backend: DatabaseBackend,
     /// SQLite has one writer at a time anyway; queueing writers here avoids SQLITE_BUSY storms.
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -402,18 +402,26 @@ impl Store {
     /// Whether the database answers within [`connect::HEALTH_TIMEOUT`] (on its own connection, so
     /// busy request pools do not delay the answer).
     pub async fn ping(&self) -> bool {
-        let arrived = tokio::time::Instant::now();
-        let mut last = self.health_probe.lock().await;
-        if let Some((started, ok)) = *last {
-            if started >= arrived {
-                return ok;
+        let mut result = {
+            let mut under_way = self.health_probe.lock().unwrap_or_else(|e| e.into_inner());
+            match &*under_way {
+                Some(result) => result.clone(),
+                None => {
+                    let (tx, rx) = tokio::sync::watch::channel(None);
+                    *under_way = Some(rx.clone());
+                    let (health, backend, slot) = (self.health.clone(), self.backend, self.health_probe.clone());
+                    tokio::spawn(async move {
+                        let probe = health.execute(Statement::from_string(backend, "SELECT 1"));
+                        let ok = matches!(tokio::time::timeout(connect::HEALTH_TIMEOUT, probe).await, Ok(Ok(_)));
+                        *slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                        let _ = tx.send(Some(ok));
+                    });
+                    rx
+                }
             }
-        }
-        let started = tokio::time::Instant::now();
-        let probe = self.health.execute(Statement::from_string(self.backend, "SELECT 1"));
-        let ok = matches!(tokio::time::timeout(connect::HEALTH_TIMEOUT, probe).await, Ok(Ok(_)));
-        *last = Some((started, ok));
-        ok
+        };
+        let ok = result.wait_for(Option::is_some).await.map(|v| *v == Some(true));
+        ok.unwrap_or(false)
     }
 
     /// Closes every pool (at shutdown), giving the node number back first.

@@ -275,6 +275,11 @@ async fn ops_endpoints_need_no_auth() {
     let r = client.post(format!("{}/openapi.json", server.base)).send().await.expect("post");
     assert_eq!(r.status(), 405);
     assert_eq!(r.json::<Value>().await.expect("a JSON error body")["code"], 12);
+    // Readiness probes arriving together share checks: a burst of them is all 200.
+    let probes = (0..200).map(|_| get("/debug/ready"));
+    for r in futures::future::join_all(probes).await {
+        assert_eq!(r.expect("ready").status(), 200);
+    }
     // Swagger UI's own routes answer in the same shape.
     for (method, path, status, code) in
         [(reqwest::Method::GET, "/docs/nope", 404, 5), (reqwest::Method::OPTIONS, "/docs/", 405, 12)]

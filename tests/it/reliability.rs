@@ -1237,6 +1237,22 @@ async fn a_removed_sandbox_directory_is_made_again() {
     }
     assert!(sandbox.is_dir(), "made again");
     assert!(server.log_text().contains("the sandbox directory was removed; made it again"), "{}", server.log_text());
+    // Something else at its path (here a link to a directory others can read) is not used: no
+    // worker starts there, said at ERROR, until the path is cleared.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    std::fs::remove_dir_all(&sandbox).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), &sandbox).unwrap();
+    let (status, r) =
+        server.post("/management/v1/actions/_test", ADMIN, run("function f(ctx, api) { while (true) {} }", "1s")).await;
+    assert_eq!((status.as_u16(), r["outcome"].as_str()), (200, Some("OUTCOME_FAILED")), "{r}");
+    let (status, r) = server.post("/management/v1/actions/_test", ADMIN, run("function f(ctx, api) {}", "5s")).await;
+    assert_eq!((status.as_u16(), r["outcome"].as_str()), (200, Some("OUTCOME_FAILED")), "{r}");
+    assert!(r["error"].as_str().unwrap_or("").contains("not a private directory"), "{r}");
+    assert!(server.log_text().contains("cannot start a sandbox worker"), "{}", server.log_text());
+    std::fs::remove_file(&sandbox).unwrap();
+    let (status, r) = server.post("/management/v1/actions/_test", ADMIN, run("function f(ctx, api) {}", "5s")).await;
+    assert_eq!((status.as_u16(), r["outcome"].as_str()), (200, Some("OUTCOME_SUCCEEDED")), "{r}");
+    assert!(std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "nothing was written elsewhere");
 }
 
 /// A server killed with `kill -9` cannot remove its sandbox directory (with its workers' log
