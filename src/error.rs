@@ -132,9 +132,14 @@ impl ApiError {
 
     /// `<text> (<ID>)`, or just the text for errors without an id.
     pub fn full_message(&self) -> String {
+        self.message_with_id(&self.message)
+    }
+
+    /// `text` in place of the message, as [`Self::full_message`] writes it.
+    pub fn message_with_id(&self, text: &str) -> String {
         match self.id {
-            Some(id) => format!("{} ({})", self.message, id),
-            None => self.message.clone(),
+            Some(id) => format!("{text} ({id})"),
+            None => text.to_string(),
         }
     }
 

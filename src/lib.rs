@@ -595,19 +595,19 @@ pub fn app(state: AppState) -> Router {
 /// `{code, message}` body every other route answers them with (contract README §3.1).
 async fn swagger_errors(response: axum::response::Response) -> axum::response::Response {
     use axum::http::{header, StatusCode};
-    let (code, message) = match response.status() {
-        StatusCode::NOT_FOUND => (5, "Not Found"),
-        StatusCode::METHOD_NOT_ALLOWED => (12, "Method Not Allowed"),
-        _ => return response,
-    };
-    if response.headers().contains_key(header::CONTENT_TYPE) {
+    let bare = !response.headers().contains_key(header::CONTENT_TYPE);
+    if !bare || !matches!(response.status(), StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) {
         return response;
     }
-    let (mut parts, _) = response.into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let body = serde_json::json!({"code": code, "message": message}).to_string();
-    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+    // The answer's own headers (`Allow` on a 405) are kept; the body and its type are the gateway's.
+    let mut answer = api::route_error(response.status());
+    let own: Vec<_> = answer.headers().keys().cloned().collect();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_LENGTH && !own.contains(name) {
+            answer.headers_mut().append(name, value.clone());
+        }
+    }
+    answer
 }
 
 /// A caller's `x-request-id` is kept only when it is one that cannot flood or forge a log line

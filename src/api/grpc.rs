@@ -628,11 +628,7 @@ fn bounded_text(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// The status's message: the error's text (bounded) and its id, as `full_message` writes them.
 fn status_message(err: &ApiError) -> String {
-    let text = bounded_text(&err.message);
-    match err.id {
-        Some(id) => format!("{text} ({id})"),
-        None => text.into_owned(),
-    }
+    err.message_with_id(&bounded_text(&err.message))
 }
 
 /// The status fields of an error (`grpc-status`, `grpc-message`, `grpc-status-details-bin`).

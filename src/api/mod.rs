@@ -951,7 +951,18 @@ pub async fn not_found(req: Request) -> Response {
         let err = ApiError::bare(Kind::Unimplemented, format!("unknown procedure {}", req.uri().path()));
         return error_response(&err, Transport::Connect);
     }
-    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"code": 5, "message": "Not Found"}))).into_response()
+    route_error(StatusCode::NOT_FOUND)
+}
+
+/// The gateway's answer for an unknown route (404) or another method on a known one (405):
+/// `{code, message}` as the contract gives them (README §3.1); any other status as it is.
+pub fn route_error(status: StatusCode) -> Response {
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (5, "Not Found"),
+        StatusCode::METHOD_NOT_ALLOWED => (12, "Method Not Allowed"),
+        other => return other.into_response(),
+    };
+    (status, axum::Json(serde_json::json!({"code": code, "message": message}))).into_response()
 }
 
 pub async fn method_not_allowed(req: Request) -> Response {
@@ -964,8 +975,7 @@ pub async fn method_not_allowed(req: Request) -> Response {
             .with_status(StatusCode::METHOD_NOT_ALLOWED);
         return error_response(&err, Transport::Connect);
     }
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"code": 12, "message": "Method Not Allowed"})))
-        .into_response()
+    route_error(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ fn is_surrogate(unit: u16) -> bool {
 pub fn rewrite_unicode_escapes(text: &str, mut each: impl FnMut(u16) -> Option<String>) -> Option<String> {
     let hex_at = |i: usize| -> Option<u16> {
         let digits = text.get(i..i + 4)?;
-        digits.bytes().all(|b| b.is_ascii_hexdigit()).then(|| u16::from_str_radix(digits, 16).ok())?
+        digits.bytes().all(|b| b.is_ascii_hexdigit()).then(|| u16::from_str_radix(digits, 16).ok()).flatten()
     };
     let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
     let is_low = |u: u16| (0xDC00..0xE000).contains(&u);

@@ -474,17 +474,26 @@ pub fn unique_or_internal(err: DbErr, on_unique: ApiError) -> ApiError {
     }
 }
 
+/// The driver's own error under a connection, statement or query error.
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
+}
+
 /// Whether a database error is a passing condition rather than a bug: the database cannot be
 /// reached or has no room, a connection broke, the pool had nothing free in time, a statement
 /// was cancelled or lost a lock conflict. Nothing was committed; the client may try again.
 pub fn is_transient(err: &DbErr) -> bool {
-    use sea_orm::{ConnAcquireErr, RuntimeErr};
-    let sqlx_err = match err {
-        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => return true,
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
-        DbErr::Conn(_) => return true,
+    use sea_orm::ConnAcquireErr;
+    let sqlx_err = match (err, sqlx_error(err)) {
+        (DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed), _) => return true,
+        (_, Some(e)) => e,
+        (DbErr::Conn(_), None) => return true,
         _ => return false,
     };
     use sea_orm::sqlx::Error as E;
@@ -507,14 +516,7 @@ pub fn is_transient(err: &DbErr) -> bool {
 
 /// A database or disk that is full: SQLITE_FULL (13), PostgreSQL's `disk_full` (53100).
 pub fn is_full(err: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    let (DbErr::Conn(RuntimeErr::SqlxError(e))
-    | DbErr::Exec(RuntimeErr::SqlxError(e))
-    | DbErr::Query(RuntimeErr::SqlxError(e))) = err
-    else {
-        return false;
-    };
-    let sea_orm::sqlx::Error::Database(db) = e else { return false };
+    let Some(sea_orm::sqlx::Error::Database(db)) = sqlx_error(err) else { return false };
     match db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>() {
         Some(_) => db.code().and_then(|code| code.parse::<i64>().ok()).is_some_and(|code| code & 0xff == 13),
         None => db.code().is_some_and(|code| code == "53100"),

@@ -213,8 +213,7 @@ fn json_value(v: &JsValue, ctx: &mut Context) -> JsResult<Value> {
     let Some(text) = stringify(v, ctx)? else { return Ok(Value::Null) };
     // `JSON.stringify` writes a lone surrogate as its escape, which no UTF-8 text can hold: it
     // becomes U+FFFD, as upstream's conversion of script strings to Go strings makes it.
-    let parsed = serde_json::from_str::<Value>(&text)
-        .or_else(|_| serde_json::from_str::<Value>(&crate::domain::json_text::without_lone_surrogates(&text)));
+    let parsed = crate::domain::json_text::from_slice_as_go(text.as_bytes());
     match parsed {
         Ok(value) if crate::domain::nesting::depth(&value) <= MAX_VALUE_DEPTH => Ok(value),
         Ok(_) => Err(JsNativeError::range()
