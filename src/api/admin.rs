@@ -113,7 +113,7 @@ pub struct AddTokenRequest {
     #[schema(example = "293485729384756231")]
     pub org_id: String,
     /// A role name or its number in the `TokenRole` enum (1 IAM_OWNER … 4 ORG_EXECUTOR).
-    #[serde(default, deserialize_with = "crate::api::json::num_or_str::deserialize")]
+    #[serde(default, deserialize_with = "crate::api::json::enum_name_or_number::deserialize")]
     #[schema(value_type = String, example = "ORG_OWNER")]
     pub role: String,
     #[serde(default)]

@@ -169,6 +169,36 @@ pub mod num_or_str {
     }
 }
 
+/// A protobuf enum field kept as text: its name as sent, or a JSON number as its decimal digits. A
+/// JSON string of digits is refused (protojson reads an enum from its name or a number, and `"1"`
+/// is neither), so the digits the field holds always came from a number.
+pub mod enum_name_or_number {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an enum name or number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+                if v.parse::<i64>().is_ok() {
+                    return Err(E::custom(format!("unknown enum value {v:?}")));
+                }
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Declares a protobuf enum: names and numbers in, names out, with an OpenAPI string schema.
 #[macro_export]
 macro_rules! proto_enum {

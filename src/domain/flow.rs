@@ -136,13 +136,11 @@ impl FlowType {
     pub const COMPLEMENT_SAML_RESPONSE: FlowType = FlowType(4);
     pub const ALL: [FlowType; 4] = [FlowType(1), FlowType(2), FlowType(3), FlowType(4)];
 
-    /// Accepts `1`..`4` and the enum names ZITADEL clients send.
+    /// Accepts `1`..`4` and the one name of ZITADEL's v1 `FlowType` enum (management-v1.md §4):
+    /// the other flows have no enum name upstream, so no other spelling names them.
     pub fn parse(s: &str) -> Option<FlowType> {
         let n = match s {
             "FLOW_TYPE_EXTERNAL_AUTHENTICATION" => 1,
-            "FLOW_TYPE_CUSTOMISE_TOKEN" | "FLOW_TYPE_CUSTOMIZE_TOKEN" => 2,
-            "FLOW_TYPE_INTERNAL_AUTHENTICATION" => 3,
-            "FLOW_TYPE_CUSTOMIZE_SAML_RESPONSE" => 4,
             other => single_digit(other)?,
         };
         (1..=4).contains(&n).then_some(FlowType(n))
@@ -174,14 +172,12 @@ impl FlowType {
 }
 
 impl TriggerType {
+    /// Accepts `1`..`6` and the three names of ZITADEL's v1 `TriggerType` enum (management-v1.md §4).
     pub fn parse(s: &str) -> Option<TriggerType> {
         let n = match s {
             "TRIGGER_TYPE_POST_AUTHENTICATION" => 1,
             "TRIGGER_TYPE_PRE_CREATION" => 2,
             "TRIGGER_TYPE_POST_CREATION" => 3,
-            "TRIGGER_TYPE_PRE_USERINFO_CREATION" => 4,
-            "TRIGGER_TYPE_PRE_ACCESS_TOKEN_CREATION" => 5,
-            "TRIGGER_TYPE_PRE_SAML_RESPONSE_CREATION" => 6,
             other => single_digit(other)?,
         };
         (1..=6).contains(&n).then_some(TriggerType(n))

@@ -733,6 +733,8 @@ async fn list_tokens_hides_secrets_and_filters_by_org(s: &TestServer) {
         json!("04"),
         json!("+2"),
         json!(" 1"),
+        json!("1"),
+        json!("4"),
     ] {
         let r = s.post("/admin/v1/tokens", &s.admin, json!({"orgId": a, "role": bad})).await;
         assert_eq!((r.status.as_u16(), r.code()), (400, 3), "{bad}: {r:?}");

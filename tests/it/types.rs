@@ -49,16 +49,18 @@ async fn documents_per_trigger(s: &TestServer) {
     let (status, _, body) = fetch(
         s,
         Some(&s.admin),
-        &format!("{}/types.d.ts", base("FLOW_TYPE_CUSTOMIZE_TOKEN", "TRIGGER_TYPE_PRE_USERINFO_CREATION")),
+        &format!("{}/types.d.ts", base("FLOW_TYPE_EXTERNAL_AUTHENTICATION", "TRIGGER_TYPE_POST_AUTHENTICATION")),
     )
     .await;
     assert_eq!(status, 200);
-    assert!(body.contains("setClaim"), "complement token declarations");
+    assert!(body.contains("setFirstName"), "external authentication declarations");
     for (flow, trigger, id) in [
         ("9", "1", "COMMAND-Dfhj5"),
         ("x", "1", "COMMAND-Dfhj5"),
+        ("FLOW_TYPE_CUSTOMIZE_TOKEN", "4", "COMMAND-Dfhj5"),
         ("2", "1", "COMMAND-Dfgh6"),
         ("1", "7", "COMMAND-Dfgh6"),
+        ("2", "TRIGGER_TYPE_PRE_USERINFO_CREATION", "COMMAND-Dfgh6"),
     ] {
         let r = s.get(&format!("{}/effects.schema.json", base(flow, trigger)), &s.admin).await;
         assert_err(&r, 400, 3, id);
