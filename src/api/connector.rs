@@ -802,8 +802,9 @@ pub async fn test_connection_call(
         None => (super::execute::Outcome::Succeeded, Vec::new()),
     };
     let trigger = dry.mapped.as_ref().map(|m| m.trigger);
+    let reply = super::connector_call::reply_after(&connection, condition.as_ref(), &payload, &dry, deadline);
     Ok(TestConnectionCallResponse {
-        reply: dry.reply,
+        reply,
         condition: condition.as_ref().map(crate::service::connector::Condition::label).unwrap_or_default(),
         flow_type: trigger.map(|t| t.flow().0.to_string()).unwrap_or_default(),
         trigger_type: trigger.map(|t| t.trigger_type().0.to_string()).unwrap_or_default(),

@@ -252,7 +252,7 @@ async fn verified_jose(
 async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Condition>, payload: &Value) -> Done {
     let call_timeout = Duration::from_nanos(c.call_timeout_nanos.max(0) as u64);
     let deadline = tokio::time::Instant::now() + call_timeout;
-    let budget_spent = || format!("callTimeout {} reached", crate::domain::Duration { nanos: c.call_timeout_nanos });
+    let budget_spent = || budget_spent(c);
     // The trigger ends itself at the deadline; the outer bound only catches what does not (a wait
     // for the database or ZITADEL's API), a little later so that the trigger's own answer wins.
     let bounded = tokio::time::timeout_at(deadline + Duration::from_millis(250), async {
@@ -282,7 +282,7 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
         Ok(Err(e)) => return unavailable(c, condition, payload, &e.message),
         Err(_) => return unavailable(c, condition, payload, &budget_spent()),
     };
-    if e.outcome == "failed" && tokio::time::Instant::now() >= deadline {
+    if timed_out(&e, deadline) {
         return unavailable(c, condition, payload, &budget_spent());
     }
     Done { body: e.reply, outcome: e.outcome, failure: e.failure }
@@ -424,6 +424,32 @@ fn success_reply(
         // Their effects (metadata) would go through the ZITADEL API; the reply is unchanged.
         other => conn::pass_through(Some(other), payload),
     }
+}
+
+/// Why a call whose budget ran out could not run its actions.
+fn budget_spent(c: &entity::connection::Model) -> String {
+    format!("callTimeout {} reached", crate::domain::Duration { nanos: c.call_timeout_nanos })
+}
+
+/// What a call answers when its actions failed: the evaluated reply, unless the failure came
+/// when the call's budget had run out, which is the connection's fail mode's answer (a dry run
+/// predicts the call's answer with it).
+pub(crate) fn reply_after(
+    c: &entity::connection::Model,
+    condition: Option<&Condition>,
+    payload: &Value,
+    e: &Evaluated,
+    deadline: tokio::time::Instant,
+) -> Value {
+    if timed_out(e, deadline) {
+        return unavailable(c, condition, payload, &budget_spent(c)).body;
+    }
+    e.reply.clone()
+}
+
+/// Whether the actions failed because the call's budget ran out.
+fn timed_out(e: &Evaluated, deadline: tokio::time::Instant) -> bool {
+    e.outcome == "failed" && tokio::time::Instant::now() >= deadline
 }
 
 /// The actions cannot run: the forwarded error (fail closed) or a pass-through (fail open).

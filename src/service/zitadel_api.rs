@@ -263,6 +263,12 @@ fn unsegment(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether `text` can be one path segment of a URL: not empty, `.` or `..`, which URL parsers
+/// resolve away (escaped as `%2E` too), so that the request would go to another path.
+pub fn is_path_segment(text: &str) -> bool {
+    !matches!(text, "" | "." | "..")
+}
+
 /// A path segment from an id taken from a payload (ids are digits; anything else is escaped).
 pub fn segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());

@@ -422,6 +422,17 @@ async fn fail_modes_when_the_actions_cannot_run(s: &TestServer) {
     let runs = runs_of(s, &token, 1).await;
     assert_eq!(runs[0]["error"], "trigger timeout after 1s", "{runs:?}");
     assert_eq!(runs[0]["outcome"], "OUTCOME_FAILED", "{runs:?}");
+    // The dry run predicts that answer (connector §8 runs §3-5 as the call does).
+    let dry = format!("{CONNECTIONS}/{id}/_test");
+    let payload = token_payload("preaccesstoken", "zorg");
+    let r = s.post(&dry, &s.admin, json!({"payload": payload})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.body["reply"],
+        json!({"forwardedStatusCode": 400, "forwardedErrorMessage": "actions unavailable: callTimeout 1s reached"}),
+        "{r:?}"
+    );
+    assert_eq!(r.body["outcome"], "OUTCOME_FAILED", "{r:?}");
     // Fail open: the same call passes through.
     let r = s
         .put(
@@ -433,6 +444,8 @@ async fn fail_modes_when_the_actions_cannot_run(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     let r = signed_call(s, &url, &token_payload("preaccesstoken", "zorg")).await;
     assert_eq!((r.status.as_u16(), r.body.clone()), (200, json!({})), "fail open passes through: {r:?}");
+    let r = s.post(&dry, &s.admin, json!({"payload": payload})).await;
+    assert_eq!((r.status.as_u16(), r.body["reply"].clone()), (200, json!({})), "the dry run too: {r:?}");
     wait_health(s, &url, |h| h["failed"] == "2" && h["lastError"].as_str().is_some_and(|e| e.contains("callTimeout")))
         .await;
 }

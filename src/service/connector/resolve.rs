@@ -198,15 +198,28 @@ pub fn api_effects(
     let Some(user_id) = mapped.user_id.as_deref() else {
         return (vec![], vec![format!("{kind} not applied: the user is not known")]);
     };
+    if !crate::service::zitadel_api::is_path_segment(user_id) {
+        return (vec![], vec![format!("{kind} not applied: the user id {user_id:?} is not a path segment")]);
+    }
     let org = mapped.zitadel_org.as_deref();
+    let mut warnings = Vec::new();
     let effects = list
         .iter()
-        .map(|item| match kind {
-            "userGrants" => ApiEffect::user_grant(user_id, org, item),
-            _ => ApiEffect::metadata(user_id, org, item),
+        .filter_map(|item| match kind {
+            "userGrants" => Some(ApiEffect::user_grant(user_id, org, item)),
+            _ => {
+                let key = item.get("key").and_then(Value::as_str).unwrap_or("");
+                if crate::service::zitadel_api::is_path_segment(key) {
+                    Some(ApiEffect::metadata(user_id, org, item))
+                } else {
+                    warnings
+                        .push(format!("metadata {key:?} not applied: the key is not a path segment of ZITADEL's API"));
+                    None
+                }
+            }
         })
         .collect();
-    (effects, vec![])
+    (effects, warnings)
 }
 
 #[cfg(test)]
@@ -264,6 +277,31 @@ mod tests {
         assert_eq!(warnings, vec!["metadata not applied: the connection's zitadelApi has no token".to_string()]);
         let function = Condition::Function("preuserinfo".into());
         assert_eq!(api_effects(&function, &m, fx, None, false), (vec![], vec![]), "the reply carries them");
+    }
+
+    #[test]
+    fn dot_keys_and_dot_user_ids_are_not_sent_to_another_path() {
+        // A URL parser resolves `.` and `..` segments (escaped or not): the write would go to
+        // another of ZITADEL's paths. Such keys are left out with a warning; the others go.
+        let effects = json!({"metadata": [
+            {"key": "..", "value": "dg=="}, {"key": ".", "value": "dg=="}, {"key": "", "value": "dg=="},
+            {"key": "a.b", "value": "dg=="}, {"key": "...", "value": "dg=="}
+        ]});
+        let event = Condition::Event("user.human.password.check.succeeded".into());
+        let fx = effects.as_object().unwrap();
+        let token = access(Some("t"));
+        let (list, warnings) =
+            api_effects(&event, &mapped(Trigger::InternalPostAuthentication, Some("u1")), fx, Some(&token), false);
+        let paths: Vec<&str> = list.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["/management/v1/users/u1/metadata/a.b", "/management/v1/users/u1/metadata/..."]);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].starts_with("metadata \"..\" not applied"), "{warnings:?}");
+        for user in ["..", "."] {
+            let (list, warnings) =
+                api_effects(&event, &mapped(Trigger::InternalPostAuthentication, Some(user)), fx, Some(&token), false);
+            assert!(list.is_empty(), "{list:?}");
+            assert_eq!(warnings, vec![format!("metadata not applied: the user id {user:?} is not a path segment")]);
+        }
     }
 
     #[test]
