@@ -71,13 +71,19 @@ pub fn next_attempt(
 ) -> Option<i64> {
     let step =
         schedule.get((attempts.max(1) - 1) as usize).or(schedule.last()).copied().unwrap_or(Duration::from_secs(5));
-    let wait = match retry_after {
-        // The receiver's own wait wins, within the bounds of the schedule's longest step.
-        Some(secs) => Duration::from_secs(secs.max(1)).min(schedule.iter().max().copied().unwrap_or(step)),
-        None => step.mul_f64(rand::thread_rng().gen_range(0.8..1.2)),
-    };
-    let at = now + micros(wait);
-    (at <= last_moment(created_at, max_age)).then_some(at)
+    let last = last_moment(created_at, max_age);
+    match retry_after {
+        // The receiver's own wait wins (actions-v2 §6: honoured), up to the delivery's max age: a
+        // wait past it gets one last attempt at that moment rather than none.
+        Some(secs) => {
+            let at = now.saturating_add(micros(Duration::from_secs(secs.max(1))));
+            (now < last).then_some(at.min(last))
+        }
+        None => {
+            let at = now + micros(step.mul_f64(rand::thread_rng().gen_range(0.8..1.2)));
+            (at <= last).then_some(at)
+        }
+    }
 }
 
 /// The last moment a delivery created at `created_at` may be attempted (actions-v2 §6).
@@ -491,6 +497,12 @@ mod tests {
         assert!((24_000_000..=36_000_000).contains(&at), "{at}");
         assert_eq!(next_attempt(&schedule, 1, Some(20), 0, 0, day), Some(20_000_000));
         assert_eq!(next_attempt(&schedule, 1, None, 0, 0, Duration::from_secs(1)), None);
+        // Retry-After is honoured past the schedule's longest step, up to the max age: a longer
+        // wait gets one last attempt at the end of the delivery's life, none once that has passed.
+        assert_eq!(next_attempt(&schedule, 1, Some(3_600), 0, 0, day), Some(3_600_000_000));
+        assert_eq!(next_attempt(&schedule, 1, Some(2 * 86_400), 1_000_000, 0, day), Some(86_400_000_000));
+        assert_eq!(next_attempt(&schedule, 1, Some(u64::MAX), 0, 0, day), Some(86_400_000_000));
+        assert_eq!(next_attempt(&schedule, 1, Some(5), 86_400_000_000, 0, day), None);
     }
 
     /// A panicking attempt becomes a failed attempt on the schedule (not a delivery held forever),

@@ -624,6 +624,15 @@ async fn connect_transport(s: &TestServer) {
     assert_eq!(r.status, 200, "{r:?}");
     let r = s.connect(&format!("{SVC}/ListExecutions"), &s.admin, json!({})).await;
     assert_eq!(r.body["executions"][0]["condition"], json!({"event": {"all": true}}), "{r:?}");
+    // A filter of no kind is a shape error of the request, keyed as its others are.
+    for body in [json!({"filters": [{}]}), json!({"pagination": {"limit": "abc"}})] {
+        let r = s.post("/v2/actions/executions/search", &s.admin, body.clone()).await;
+        assert_eq!(
+            (r.status.as_u16(), r.body["details"][0]["id"].clone()),
+            (400, json!("Errors.Execution.Invalid")),
+            "{body}: {r:?}"
+        );
+    }
     let r = s.connect(&format!("{SVC}/ListExecutionFunctions"), &s.admin, json!({})).await;
     assert_eq!(r.status, 200, "{r:?}");
     let r = s.connect(&format!("{SVC}/CreateTarget"), &s.admin, webhook("connect")).await;

@@ -52,7 +52,8 @@ pub async fn list_executions(s: AppState, _c: Caller, r: ListExecutionsRequest) 
             + f.execution_type_filter.is_some() as u8
             + f.target_filter.is_some() as u8;
         if set != 1 {
-            return Err(ApiError::invalid(format!(
+            // Keyed as the request's other shape errors (a filter holds conditions).
+            return Err(super::invalid_execution(format!(
                 "invalid ListExecutionsRequest.Filters[{i}]: exactly one of inConditionsFilter, executionTypeFilter \
                  and targetFilter must be set"
             )));

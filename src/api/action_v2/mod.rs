@@ -96,7 +96,7 @@ fn invalid_target(message: impl Into<String>) -> ApiError {
     err(Kind::InvalidArgument, "Errors.Target.Invalid", message)
 }
 
-fn invalid_execution(message: impl Into<String>) -> ApiError {
+pub(super) fn invalid_execution(message: impl Into<String>) -> ApiError {
     err(Kind::InvalidArgument, "Errors.Execution.Invalid", message)
 }
 
