@@ -147,17 +147,48 @@ pub async fn serve<L>(
             req.extensions_mut().insert(ConnectInfo(remote));
             req.map(axum::body::Body::new)
         });
-        let io = TokioIo::new(ProtocolDeadline::new(io, read_timeout));
+        let (give_back, given_back) = tokio::sync::oneshot::channel();
+        let io = TokioIo::new(ProtocolDeadline::new(io, read_timeout, give_back));
         let connection = graceful.watch(builder.serve_connection(io, TowerToHyperService::new(service)).into_owned());
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::trace!(error = %e, %remote, "connection ended with an error");
+            }
+            // The connection still counts while its rest is drained.
+            if let Ok(io) = given_back.await {
+                linger(io).await;
             }
             drop(admitted);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// How long and how much of a closed connection's incoming bytes are still read (see [`linger`]).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 16 << 20;
+
+/// A connection the server closed while the client may still be sending (an answer before the
+/// request's body was read: 413 for a body announced over the limit, 401): its write side is
+/// already shut, and what still arrives is read and dropped for a moment, at most
+/// [`LINGER_BYTES`] within [`LINGER_TIME`], before the socket is closed. Closing a socket with
+/// unread bytes makes the kernel answer with a reset, which discards the answer the client has not
+/// read yet: a client that writes its whole body before reading (Python's http.client) saw a broken
+/// pipe instead of the 413.
+async fn linger<I: AsyncRead + Unpin>(mut io: I) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 16 << 10];
+    let drain = async {
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 /// HTTP/2's connection preface, which a client opens an HTTP/2 connection with.
@@ -167,16 +198,39 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// HTTP/2's preface (HTTP/1, whose request head hyper then bounds) or complete it (HTTP/2, whose
 /// silence hyper's pings bound). Until then hyper only waits to tell the two apart, and that wait
 /// has no bound of its own (a client that sent `P` and nothing more held its connection).
+///
+/// It also hands the connection back when hyper is done with it after shutting it down while the
+/// client had not closed its side: the accept loop then drains it ([`linger`]).
 struct ProtocolDeadline<I> {
-    io: I,
+    /// Always there until dropped.
+    io: Option<I>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// How many bytes of the preface the connection has sent so far.
     preface_seen: usize,
+    /// hyper shut the connection's write side.
+    shut: bool,
+    /// The client closed its side, or reading failed: nothing to drain.
+    read_done: bool,
+    give_back: Option<tokio::sync::oneshot::Sender<I>>,
 }
 
 impl<I> ProtocolDeadline<I> {
-    fn new(io: I, timeout: Duration) -> Self {
-        ProtocolDeadline { io, deadline: Some(Box::pin(tokio::time::sleep(timeout))), preface_seen: 0 }
+    fn new(io: I, timeout: Duration, give_back: tokio::sync::oneshot::Sender<I>) -> Self {
+        ProtocolDeadline {
+            io: Some(io),
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+            preface_seen: 0,
+            shut: false,
+            read_done: false,
+            give_back: Some(give_back),
+        }
+    }
+
+    fn io(&mut self) -> Pin<&mut I>
+    where
+        I: Unpin,
+    {
+        Pin::new(self.io.as_mut().expect("the connection is there until dropped"))
     }
 
     /// Disarms the deadline once `read` (the latest bytes) tells the protocol.
@@ -195,12 +249,20 @@ impl<I: AsyncRead + Unpin> AsyncRead for ProtocolDeadline<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
+        match this.io().poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if this.deadline.is_some() && buf.filled().len() > before {
+                let read = buf.filled().len() - before;
+                if read == 0 && buf.remaining() > 0 {
+                    this.read_done = true;
+                }
+                if this.deadline.is_some() && read > 0 {
                     this.saw(&buf.filled()[before..]);
                 }
                 Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => {
+                this.read_done = true;
+                Poll::Ready(Err(e))
             }
             Poll::Pending => {
                 let expired = this.deadline.as_mut().is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
@@ -212,14 +274,13 @@ impl<I: AsyncRead + Unpin> AsyncRead for ProtocolDeadline<I> {
                 }
                 Poll::Pending
             }
-            other => other,
         }
     }
 }
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for ProtocolDeadline<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        self.io().poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -227,19 +288,33 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ProtocolDeadline<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        self.io().poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.io.as_ref().is_some_and(I::is_write_vectored)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        self.io().poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        let done = self.io().poll_shutdown(cx);
+        if matches!(done, Poll::Ready(Ok(()))) {
+            self.shut = true;
+        }
+        done
+    }
+}
+
+impl<I> Drop for ProtocolDeadline<I> {
+    fn drop(&mut self) {
+        if self.shut && !self.read_done {
+            if let (Some(io), Some(give_back)) = (self.io.take(), self.give_back.take()) {
+                let _ = give_back.send(io);
+            }
+        }
     }
 }
 

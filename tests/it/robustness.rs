@@ -519,6 +519,28 @@ async fn read_one_response(stream: &mut tokio::net::TcpStream) -> Option<(u16, S
     Some((status, head, body))
 }
 
+/// A client that writes its whole request before reading (Python's http.client does) gets the 413
+/// that was answered before its body was read: the server reads and drops what still arrives
+/// for a moment after answering, instead of closing a socket with unread bytes (which resets
+/// the connection: the client's writes failed with a broken pipe, the 413 was lost).
+async fn a_client_writing_its_whole_body_first_reads_the_413(s: &TestServer) {
+    use tokio::io::AsyncWriteExt;
+    let authority = s.base.trim_start_matches("http://").to_string();
+    for len in [ONE_MIB + 100_000, 4 * ONE_MIB, 8 * ONE_MIB] {
+        let mut request = format!(
+            "POST /management/v1/actions HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n",
+            s.admin
+        )
+        .into_bytes();
+        request.extend(std::iter::repeat_n(b' ', len));
+        let mut stream = tokio::net::TcpStream::connect(&authority).await.expect("connect");
+        let written = stream.write_all(&request).await;
+        assert!(written.is_ok(), "{len} bytes: the body could not be written: {written:?}");
+        let (status, head, body) = read_one_response(&mut stream).await.expect("a response to the oversized request");
+        assert_eq!(status, 413, "{len} bytes: {head}\n{}", String::from_utf8_lossy(&body));
+    }
+}
+
 /// A 413 must not silently kill a keep-alive connection: either the server says
 /// `Connection: close` with the 413, or the connection still serves the next request.
 /// (Otherwise pooled clients get a connection error instead of their next answer.)
@@ -845,6 +867,7 @@ backend_tests!(
     numbers_at_the_edges,
     nul_characters_never_cause_5xx,
     oversized_bodies_are_413,
+    a_client_writing_its_whole_body_first_reads_the_413,
     oversized_body_does_not_break_keep_alive,
     odd_path_ids_are_4xx,
     unknown_route_is_404_and_wrong_method_405,
