@@ -335,6 +335,51 @@ async fn pre_creation(s: &TestServer) {
     }
 }
 
+/// `api.metadata` and `api.userGrants` are fields upstream (Go slices): an assignment replaces
+/// the list, the `append…` functions then add to the new one, `null` is the empty list, and a
+/// value that is not a list fails the run.
+async fn assigned_lists_are_the_effects(s: &TestServer) {
+    let metadata = s
+        .create_script_action(
+            "assignedMetadata",
+            "function assignedMetadata(ctx, api) { api.metadata = [{key: 'x', value: 1}]; \
+               api.v1.user.appendMetadata('y', 2); }",
+        )
+        .await;
+    s.bind_trigger(&s.admin, "3", "1", &[&metadata]).await;
+    let r = s.execute_trigger(&s.admin, "3", "1", json!({"authMethod": "password"})).await;
+    let md = metadata_effect(ok(&r));
+    assert_eq!(md.into_iter().collect::<Vec<_>>(), [("x".into(), "1".into()), ("y".into(), "2".into())], "{r:?}");
+    let grants = s
+        .create_script_action(
+            "assignedGrants",
+            "function assignedGrants(ctx, api) { api.userGrants = [{projectID: 'p', roles: ['r']}]; \
+               api.v1.appendUserGrant({projectId: 'q', roles: []}); }",
+        )
+        .await;
+    let nulled = s
+        .create_script_action(
+            "nulledGrants",
+            "function nulledGrants(ctx, api) { api.userGrants = null; api.v1.appendUserGrant({projectId: 'z', roles: ['a']}); }",
+        )
+        .await;
+    s.bind_trigger(&s.admin, "1", "3", &[&grants]).await;
+    let r = s.execute_trigger(&s.admin, "1", "3", json!({})).await;
+    assert_eq!(
+        ok(&r)["userGrants"],
+        json!([{"projectId": "p", "roles": ["r"]}, {"projectId": "q"}]),
+        "{r:?}"
+    );
+    s.bind_trigger(&s.admin, "1", "3", &[&grants, &nulled]).await;
+    let r = s.execute_trigger(&s.admin, "1", "3", json!({})).await;
+    assert_eq!(ok(&r)["userGrants"], json!([{"projectId": "z", "roles": ["a"]}]), "{r:?}");
+    let broken = s.create_script_action("notAList", "function notAList(ctx, api) { api.metadata = 5; }").await;
+    s.bind_trigger(&s.admin, "3", "1", &[&broken]).await;
+    let r = s.execute_trigger(&s.admin, "3", "1", json!({"authMethod": "password"})).await;
+    assert_eq!((r.status.as_u16(), r.body["outcome"].clone()), (200, json!("OUTCOME_FAILED")), "{r:?}");
+    assert!(r.body["error"].as_str().is_some_and(|e| e.contains("api.metadata must be an array")), "{r:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Post Creation (flows 1 and 3, trigger 3)
 // ---------------------------------------------------------------------------------------------
@@ -1882,6 +1927,7 @@ backend_tests!(
     external_post_authentication,
     pre_creation,
     post_creation,
+    assigned_lists_are_the_effects,
     internal_post_authentication,
     complement_token,
     complement_saml,

@@ -96,7 +96,7 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
         ],
     );
     set(&api, "metadata", arr_obj.clone().into(), ctx)?;
-    let append = append_metadata_fn(ctx, &arr_obj);
+    let append = append_metadata_fn(ctx, &api);
     let v1api = child(&api, "v1", ctx)?;
     let user = child(&v1api, "user", ctx)?;
     set(&user, "appendMetadata", append, ctx)?;
@@ -176,7 +176,7 @@ fn pre_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     let entries = metadata_so_far(ctx, context.get("metadata"));
     let (arr_obj, originals) = prefilled_metadata(ctx, entries)?;
     set(&api, "metadata", arr_obj.clone().into(), ctx)?;
-    let append = append_metadata_fn(ctx, &arr_obj);
+    let append = append_metadata_fn(ctx, &api);
     let v1api = child(&api, "v1", ctx)?;
     let u = child(&v1api, "user", ctx)?;
     set(&u, "appendMetadata", append, ctx)?;
@@ -202,7 +202,7 @@ fn post_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     }
     let arr_obj: JsObject = arr.into();
     set(&api, "userGrants", arr_obj.clone().into(), ctx)?;
-    let append = append_user_grant_fn(ctx, &arr_obj);
+    let append = append_user_grant_fn(ctx, &api);
     let v1api = child(&api, "v1", ctx)?;
     set(&v1api, "appendUserGrant", append, ctx)?;
     let grants_array = Some(arr_obj);
@@ -223,7 +223,7 @@ fn internal_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     let entries = metadata_so_far(ctx, None);
     let (arr_obj, originals) = prefilled_metadata(ctx, entries)?;
     set(&api, "metadata", arr_obj.clone().into(), ctx)?;
-    let append = append_metadata_fn(ctx, &arr_obj);
+    let append = append_metadata_fn(ctx, &api);
     let v1api = child(&api, "v1", ctx)?;
     let u = child(&v1api, "user", ctx)?;
     set(&u, "appendMetadata", append, ctx)?;

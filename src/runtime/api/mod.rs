@@ -523,10 +523,14 @@ pub fn begin(ctx: &mut Context, trigger: Trigger, job: &super::Job) -> JsResult<
 
 /// After a successful run: the new effects state.
 pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
-    if let Some((arr, originals)) = &b.metadata_array {
-        let arr = JsArray::from_object(arr.clone())?;
-        let len = arr.length(ctx)?;
-        for i in 0..len {
+    let api = b.api.as_object().ok_or_else(|| err("sandbox: api is not an object"))?;
+    // What `api.metadata` / `api.userGrants` hold now, also when the script assigned them.
+    let metadata = match &b.metadata_array {
+        Some((_, originals)) => setters::current_array(&api, "metadata", ctx)?.map(|arr| (arr, originals)),
+        None => None,
+    };
+    if let Some((arr, originals)) = metadata {
+        for i in 0..arr.length(ctx)? {
             let item = arr.get(i, ctx)?;
             let Some(obj) = item.as_object() else { continue };
             // A missing key is the empty one, as for appendMetadata (not "undefined").
@@ -541,11 +545,16 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
             }
         }
     }
-    if let Some(arr) = &b.grants_array {
-        let arr = JsArray::from_object(arr.clone())?;
-        let len = arr.length(ctx)?;
+    if b.grants_array.is_some() {
         let mut grants = Vec::new();
+        // `null` or `undefined`: no grants.
+        let arr = setters::current_array(&api, "userGrants", ctx)?;
+        let len = match &arr {
+            Some(arr) => arr.length(ctx)?,
+            None => 0,
+        };
         for i in 0..len {
+            let Some(arr) = &arr else { break };
             let item = arr.get(i, ctx)?;
             let Some(obj) = item.as_object() else { continue };
             let project = either_spelling(&obj, "projectId", "projectID", ctx)?;

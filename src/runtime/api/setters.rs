@@ -217,23 +217,49 @@ where
         .into()
 }
 
-/// `appendMetadata(key, value)`: pushes `{key, value}` onto the captured `api.metadata` array.
-pub(super) fn append_metadata_fn(ctx: &mut Context, array: &JsObject) -> JsValue {
-    array_fn(ctx, "appendMetadata", 2, array, |_, args, array, ctx| {
+/// The array `api.<name>` holds now: a script may have assigned another (upstream's field is a Go
+/// slice, which an assignment replaces); `null` or `undefined` is the empty list (a nil slice).
+pub(super) fn current_array(api: &JsObject, name: &str, ctx: &mut Context) -> JsResult<Option<JsArray>> {
+    let value = api.get(JsString::from(name), ctx)?;
+    if value.is_null_or_undefined() {
+        return Ok(None);
+    }
+    match value.as_object().filter(|o| o.is_array()) {
+        Some(o) => Ok(Some(JsArray::from_object(o.clone())?)),
+        None => Err(super::type_err(format!("api.{name} must be an array"))),
+    }
+}
+
+/// Pushes `item` onto the array `api.<name>` holds now (a new one when it holds none).
+fn push_onto(api: &JsObject, name: &str, item: JsValue, ctx: &mut Context) -> JsResult<()> {
+    let arr = match current_array(api, name, ctx)? {
+        Some(arr) => arr,
+        None => {
+            let arr = JsArray::new(ctx)?;
+            api.set(JsString::from(name), arr.clone(), true, ctx)?;
+            arr
+        }
+    };
+    arr.push(item, ctx)?;
+    Ok(())
+}
+
+/// `appendMetadata(key, value)`: pushes `{key, value}` onto `api.metadata`.
+pub(super) fn append_metadata_fn(ctx: &mut Context, api: &JsObject) -> JsValue {
+    array_fn(ctx, "appendMetadata", 2, api, |_, args, api, ctx| {
         let key = arg_string(args, 0, ctx)?;
         let item = ObjectInitializer::new(ctx)
             .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
             .property(js_string!("value"), args.get_or_undefined(1).clone(), Attribute::all())
             .build();
-        let arr = JsArray::from_object(array.clone())?;
-        arr.push(item, ctx)?;
+        push_onto(api, "metadata", item.into(), ctx)?;
         Ok(JsValue::undefined())
     })
 }
 
-/// `v1.appendUserGrant({projectId, projectGrantId?, roles})` onto the captured `api.userGrants`.
-pub(super) fn append_user_grant_fn(ctx: &mut Context, array: &JsObject) -> JsValue {
-    array_fn(ctx, "appendUserGrant", 1, array, |_, args, array, ctx| {
+/// `v1.appendUserGrant({projectId, projectGrantId?, roles})` onto `api.userGrants`.
+pub(super) fn append_user_grant_fn(ctx: &mut Context, api: &JsObject) -> JsValue {
+    array_fn(ctx, "appendUserGrant", 1, api, |_, args, api, ctx| {
         let grant = args.get_or_undefined(0);
         let Some(obj) = grant.as_object() else {
             return Err(type_err("appendUserGrant: a grant object {projectId, roles} is required"));
@@ -248,7 +274,7 @@ pub(super) fn append_user_grant_fn(ctx: &mut Context, array: &JsObject) -> JsVal
         let item = ObjectInitializer::new(ctx).property(js_string!("projectId"), project, Attribute::all()).build();
         item.set(js_string!("projectGrantId"), grant_id, true, ctx)?;
         item.set(js_string!("roles"), roles, true, ctx)?;
-        JsArray::from_object(array.clone())?.push(item, ctx)?;
+        push_onto(api, "userGrants", item.into(), ctx)?;
         Ok(JsValue::undefined())
     })
 }
