@@ -72,18 +72,17 @@ pub fn next_attempt(
     let step =
         schedule.get((attempts.max(1) - 1) as usize).or(schedule.last()).copied().unwrap_or(Duration::from_secs(5));
     let last = last_moment(created_at, max_age);
-    match retry_after {
-        // The receiver's own wait wins (actions-v2 §6: honoured), up to the delivery's max age: a
-        // wait past it gets one last attempt at that moment rather than none.
-        Some(secs) => {
-            let at = now.saturating_add(micros(Duration::from_secs(secs.max(1))));
-            (now < last).then_some(at.min(last))
-        }
-        None => {
-            let at = now + micros(step.mul_f64(rand::thread_rng().gen_range(0.8..1.2)));
-            (at <= last).then_some(at)
+    // The receiver's own wait wins (actions-v2 §6: honoured), also past the schedule's longest
+    // step. A wait that ends after the delivery's max age cannot be honoured (no attempt is made
+    // after it): the schedule's step applies instead, so the delivery is not given up early.
+    if let Some(secs) = retry_after {
+        let at = now.saturating_add(micros(Duration::from_secs(secs.max(1))));
+        if at <= last {
+            return Some(at);
         }
     }
+    let at = now + micros(step.mul_f64(rand::thread_rng().gen_range(0.8..1.2)));
+    (at <= last).then_some(at)
 }
 
 /// The last moment a delivery created at `created_at` may be attempted (actions-v2 §6).
@@ -497,12 +496,14 @@ mod tests {
         assert!((24_000_000..=36_000_000).contains(&at), "{at}");
         assert_eq!(next_attempt(&schedule, 1, Some(20), 0, 0, day), Some(20_000_000));
         assert_eq!(next_attempt(&schedule, 1, None, 0, 0, Duration::from_secs(1)), None);
-        // Retry-After is honoured past the schedule's longest step, up to the max age: a longer
-        // wait gets one last attempt at the end of the delivery's life, none once that has passed.
+        // Retry-After is honoured past the schedule's longest step, within the max age; a wait
+        // past the max age cannot be, and the schedule's step applies (nothing once that is past).
         assert_eq!(next_attempt(&schedule, 1, Some(3_600), 0, 0, day), Some(3_600_000_000));
-        assert_eq!(next_attempt(&schedule, 1, Some(2 * 86_400), 1_000_000, 0, day), Some(86_400_000_000));
-        assert_eq!(next_attempt(&schedule, 1, Some(u64::MAX), 0, 0, day), Some(86_400_000_000));
-        assert_eq!(next_attempt(&schedule, 1, Some(5), 86_400_000_000, 0, day), None);
+        for too_long in [2 * 86_400, u64::MAX] {
+            let at = next_attempt(&schedule, 2, Some(too_long), 1_000_000, 0, day).unwrap();
+            assert!((1_000_000 + 24_000_000..=1_000_000 + 36_000_000).contains(&at), "{too_long}: {at}");
+        }
+        assert_eq!(next_attempt(&schedule, 1, Some(5), 86_400_000_000 - 1_000_000, 0, day), None);
     }
 
     /// A panicking attempt becomes a failed attempt on the schedule (not a delivery held forever),

@@ -150,7 +150,7 @@ impl ZitadelApi {
         if let Some(org) = self.user_orgs.get(&key) {
             return Ok(org);
         }
-        let path = format!("/v2/users/{}", segment(user_id));
+        let path = format!("/v2/users/{}", path_id("looking up the user", user_id)?);
         let answer = self.call(access, reqwest::Method::GET, &path, None, None, deadline).await?;
         if answer.status == 404 {
             self.user_orgs.put(key, None);
@@ -170,7 +170,7 @@ impl ZitadelApi {
     /// A session as ZITADEL shows it (`GET /v2/sessions/{id}` → `session`), not cached: its
     /// factors change with every check.
     pub async fn session(&self, access: &Access, session_id: &str, deadline: Instant) -> Lookup<Value> {
-        let path = format!("/v2/sessions/{}", segment(session_id));
+        let path = format!("/v2/sessions/{}", path_id("looking up the session", session_id)?);
         let answer = self.call(access, reqwest::Method::GET, &path, None, None, deadline).await?;
         let body = Self::json_of("looking up the session", answer)?;
         body.get("session").filter(|s| s.is_object()).cloned().ok_or_else(|| "the session lookup has no session".into())
@@ -210,7 +210,7 @@ impl ZitadelApi {
         if let Some(items) = self.metadata.get(&key) {
             return Ok(items);
         }
-        let path = format!("/management/v1/users/{}/metadata/_search", segment(user_id));
+        let path = format!("/management/v1/users/{}/metadata/_search", path_id("reading the user metadata", user_id)?);
         let answer = self.call(access, reqwest::Method::POST, &path, org, Some(&search()), deadline).await?;
         let what = "reading the user metadata";
         let items = Arc::new(metadata_items(what, &Self::json_of(what, answer)?)?);
@@ -267,6 +267,16 @@ fn unsegment(segment: &str) -> String {
 /// resolve away (escaped as `%2E` too), so that the request would go to another path.
 pub fn is_path_segment(text: &str) -> bool {
     !matches!(text, "" | "." | "..")
+}
+
+/// `id` as a path segment of a lookup, or the lookup's failure when it cannot be one (it would
+/// ask another of ZITADEL's paths, with the connection's token).
+fn path_id(what: &str, id: &str) -> Lookup<String> {
+    if is_path_segment(id) {
+        Ok(segment(id))
+    } else {
+        Err(format!("{what}: the id {id:?} is not a path segment"))
+    }
 }
 
 /// A path segment from an id taken from a payload (ids are digits; anything else is escaped).
@@ -423,6 +433,17 @@ pub fn verdict(status: u16) -> EffectVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookups_refuse_ids_that_are_no_path_segment() {
+        assert_eq!(path_id("looking up the session", "312"), Ok("312".to_string()));
+        assert_eq!(path_id("looking up the session", "a/.."), Ok("a%2F..".to_string()));
+        assert_eq!(path_id("looking up the session", "..."), Ok("...".to_string()));
+        for id in ["", ".", ".."] {
+            let e = path_id("looking up the session", id).unwrap_err();
+            assert_eq!(e, format!("looking up the session: the id {id:?} is not a path segment"));
+        }
+    }
 
     #[test]
     fn effects_round_trip_through_the_delivery_payload() {

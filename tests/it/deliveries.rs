@@ -938,6 +938,54 @@ mod retry_after {
     backend_tests_with!(long_schedule; retry_after_is_honoured, removing_a_target_ends_deliveries_waiting_for_a_late_retry);
 }
 
+// ---------- Retry-After longer than the schedule's steps ----------
+
+mod retry_after_past_the_schedule {
+    use super::*;
+
+    fn short_schedule(c: &mut actionsd::config::Config) {
+        crate::common::allow_loopback(c);
+        c.delivery_retry_schedule = schedule(&[Duration::from_millis(300)]);
+    }
+
+    /// A receiver's wait longer than every step of the schedule is still waited for (it was cut
+    /// to the longest step).
+    async fn a_longer_wait_is_honoured(s: &TestServer) {
+        let rx = Receiver::start().await;
+        rx.queue([Answer::status(503).with_header("retry-after", "2")]);
+        let (tid, _) = target(s, "slow-down", &rx.url("/slow")).await;
+        set_execution(s, json!({"event": {"event": "action.added"}}), &[&tid]).await;
+        create_action(s, "waits").await;
+        let got = rx.wait_until(Duration::from_secs(10), "the retry after 2 s", |r| r.len() >= 2).await;
+        let gap = got[1].at - got[0].at;
+        assert!(gap >= Duration::from_millis(1_800), "Retry-After: 2 was waited for, not the 300 ms step: {gap:?}");
+        assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+        let ds = wait_deliveries(s, by_target(&tid), Duration::from_secs(5), "succeeded", |ds| {
+            all_in_state(ds, 1, "DELIVERY_STATE_SUCCEEDED")
+        })
+        .await;
+        assert_eq!(ds[0]["attempts"], 2, "{ds:#?}");
+    }
+
+    /// A wait that would end after the delivery's max age (24 h here) cannot be honoured: the
+    /// schedule goes on, and the delivery is not given up.
+    async fn a_wait_past_the_max_age_leaves_the_schedule(s: &TestServer) {
+        let rx = Receiver::start().await;
+        rx.queue([Answer::status(503).with_header("retry-after", "200000")]);
+        let (tid, _) = target(s, "go-away", &rx.url("/away")).await;
+        set_execution(s, json!({"event": {"event": "action.added"}}), &[&tid]).await;
+        create_action(s, "scheduled").await;
+        rx.wait_until(Duration::from_secs(10), "the retry on the schedule", |r| r.len() >= 2).await;
+        let ds = wait_deliveries(s, by_target(&tid), Duration::from_secs(5), "succeeded", |ds| {
+            all_in_state(ds, 1, "DELIVERY_STATE_SUCCEEDED")
+        })
+        .await;
+        assert_eq!(ds[0]["attempts"], 2, "{ds:#?}");
+    }
+
+    backend_tests_with!(short_schedule; a_longer_wait_is_honoured, a_wait_past_the_max_age_leaves_the_schedule);
+}
+
 // ---------- max age, DEAD and RetryDelivery ----------
 
 mod max_age {

@@ -365,11 +365,7 @@ async fn assigned_lists_are_the_effects(s: &TestServer) {
         .await;
     s.bind_trigger(&s.admin, "1", "3", &[&grants]).await;
     let r = s.execute_trigger(&s.admin, "1", "3", json!({})).await;
-    assert_eq!(
-        ok(&r)["userGrants"],
-        json!([{"projectId": "p", "roles": ["r"]}, {"projectId": "q"}]),
-        "{r:?}"
-    );
+    assert_eq!(ok(&r)["userGrants"], json!([{"projectId": "p", "roles": ["r"]}, {"projectId": "q"}]), "{r:?}");
     s.bind_trigger(&s.admin, "1", "3", &[&grants, &nulled]).await;
     let r = s.execute_trigger(&s.admin, "1", "3", json!({})).await;
     assert_eq!(ok(&r)["userGrants"], json!([{"projectId": "z", "roles": ["a"]}]), "{r:?}");
