@@ -144,28 +144,37 @@ pub mod duration_opt {
     }
 }
 
+/// A number or a string on the wire, kept as text (a number as its decimal digits); a string of
+/// digits is taken as it is, or refused (`digit_strings`).
+struct NumberOrText {
+    digit_strings: bool,
+}
+
+impl Visitor<'_> for NumberOrText {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number or an enum name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        if !self.digit_strings && v.parse::<i64>().is_ok() {
+            return Err(E::custom(format!("unknown enum value {v:?}")));
+        }
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
+
 /// A value that is a number or a string on the wire (flow and trigger types), kept as text.
 pub mod num_or_str {
     use super::*;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = String;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number or an enum name")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(NumberOrText { digit_strings: true })
     }
 }
 
@@ -176,26 +185,7 @@ pub mod enum_name_or_number {
     use super::*;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = String;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an enum name or number")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-                if v.parse::<i64>().is_ok() {
-                    return Err(E::custom(format!("unknown enum value {v:?}")));
-                }
-                Ok(v.to_string())
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(NumberOrText { digit_strings: false })
     }
 }
 
