@@ -369,6 +369,22 @@ async fn assigned_lists_are_the_effects(s: &TestServer) {
     s.bind_trigger(&s.admin, "1", "3", &[&grants, &nulled]).await;
     let r = s.execute_trigger(&s.admin, "1", "3", json!({})).await;
     assert_eq!(ok(&r)["userGrants"], json!([{"projectId": "z", "roles": ["a"]}]), "{r:?}");
+    // A list rebuilt from copies of the pre-filled entries repeats none of them; a key written to
+    // another value and back is a write (the last one wins).
+    let rebuilt = s
+        .create_script_action(
+            "rebuilt",
+            "function rebuilt(ctx, api) { api.metadata = api.metadata.map(function (m) { \
+               return {key: m.key, value: m.value}; }); \
+               api.metadata.push({key: 'plain', value: 'other'}, {key: 'plain', value: 'hello'}); }",
+        )
+        .await;
+    s.bind_trigger(&s.admin, "1", "1", &[&rebuilt]).await;
+    let context = json!({"externalUser": {"externalId": "e1", "metadata": [
+        {"key": "plain", "value": b64("hello")}, {"key": "json", "value": b64("{\"a\": [1, 2]}")}]}});
+    let r = s.execute_trigger(&s.admin, "1", "1", context).await;
+    let md = metadata_effect(ok(&r));
+    assert_eq!(md.into_iter().collect::<Vec<_>>(), [("plain".into(), "\"hello\"".into())], "{r:?}");
     let broken = s.create_script_action("notAList", "function notAList(ctx, api) { api.metadata = 5; }").await;
     s.bind_trigger(&s.admin, "3", "1", &[&broken]).await;
     let r = s.execute_trigger(&s.admin, "3", "1", json!({"authMethod": "password"})).await;

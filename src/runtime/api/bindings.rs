@@ -115,8 +115,8 @@ fn prefilled_metadata(ctx: &mut Context, entries: Vec<(String, String)>) -> JsRe
             .property(js_string!("key"), JsString::from(key.as_str()), Attribute::all())
             .property(js_string!("value"), value, Attribute::all())
             .build();
-        arr.push(item.clone(), ctx)?;
-        originals.push((item, key, raw));
+        arr.push(item, ctx)?;
+        originals.push((key, raw));
     }
     Ok((arr.into(), originals))
 }

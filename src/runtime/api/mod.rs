@@ -111,8 +111,8 @@ pub struct Usage {
     pub log_bytes: u64,
 }
 
-/// A pre-filled `api.metadata` item: the object, its key and its stored (base64) value.
-type Prefilled = (JsObject, String, String);
+/// A pre-filled `api.metadata` item: its key and its stored (base64) value.
+type Prefilled = (String, String);
 
 /// The objects handed to the script, and what `finish` needs to read back.
 pub struct Bindings {
@@ -530,6 +530,10 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
         None => None,
     };
     if let Some((arr, originals)) = metadata {
+        // An item equal to a pre-filled entry of its key is no write (runtime-v1 §4.5: not
+        // repeated unless changed), whether it is that entry's object or a copy (a list rebuilt
+        // with `map`), unless the key was written to something else before it in the list.
+        let mut written = std::collections::HashSet::new();
         for i in 0..arr.length(ctx)? {
             let item = arr.get(i, ctx)?;
             let Some(obj) = item.as_object() else { continue };
@@ -537,10 +541,12 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
             let key = string_param(&obj.get(js_string!("key"), ctx)?, ctx)?;
             let value = json_value(&obj.get(js_string!("value"), ctx)?, ctx)?;
             let encoded = encode_metadata_value(&value);
-            let unchanged = originals.iter().any(|(o, k, raw)| {
-                JsObject::equals(o, &obj) && *k == key && (*raw == encoded || decode_metadata_value(raw) == value)
-            });
+            let unchanged = !written.contains(&key)
+                && originals
+                    .iter()
+                    .any(|(k, raw)| *k == key && (*raw == encoded || decode_metadata_value(raw) == value));
             if !unchanged {
+                written.insert(key.clone());
                 with_run(ctx, |r| set_metadata_entry(&mut r.borrow_mut(), key, encoded));
             }
         }
