@@ -3,12 +3,14 @@
 use super::*;
 use crate::domain::{FlowType, Trigger};
 
-/// One trigger's `ctx` and `api`, and the arrays `finish` reads back.
+/// One trigger's `ctx` and `api`, and which of `api`'s lists `finish` reads back.
 pub(super) struct Built {
     pub ctx: JsValue,
     pub api: JsValue,
-    pub metadata_array: Option<(JsObject, Vec<Prefilled>)>,
-    pub grants_array: Option<JsObject>,
+    /// The trigger has `api.metadata`, pre-filled with these entries.
+    pub metadata_prefilled: Option<Vec<Prefilled>>,
+    /// The trigger has `api.userGrants`.
+    pub has_grants: bool,
 }
 
 /// The bindings of `trigger`, from the run's context (`context`) and state.
@@ -100,8 +102,7 @@ fn external_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     let v1api = child(&api, "v1", ctx)?;
     let user = child(&v1api, "user", ctx)?;
     set(&user, "appendMetadata", append, ctx)?;
-    let metadata_array = Some((arr_obj, originals));
-    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_prefilled: Some(originals), has_grants: false })
 }
 
 /// `api.metadata` pre-filled with `entries` (from [`metadata_so_far`]), values decoded like
@@ -180,8 +181,7 @@ fn pre_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     let v1api = child(&api, "v1", ctx)?;
     let u = child(&v1api, "user", ctx)?;
     set(&u, "appendMetadata", append, ctx)?;
-    let metadata_array = Some((arr_obj, originals));
-    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_prefilled: Some(originals), has_grants: false })
 }
 
 /// Post Creation (external and internal): user grants to add.
@@ -205,8 +205,7 @@ fn post_creation(ctx: &mut Context, context: &Value) -> JsResult<Built> {
     let append = append_user_grant_fn(ctx, &api);
     let v1api = child(&api, "v1", ctx)?;
     set(&v1api, "appendUserGrant", append, ctx)?;
-    let grants_array = Some(arr_obj);
-    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array: None, grants_array })
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_prefilled: None, has_grants: true })
 }
 
 /// Internal Authentication / Post Authentication: metadata of the authenticated user (`api.metadata`
@@ -227,8 +226,7 @@ fn internal_post_authentication(ctx: &mut Context, context: &Value) -> JsResult<
     let v1api = child(&api, "v1", ctx)?;
     let u = child(&v1api, "user", ctx)?;
     set(&u, "appendMetadata", append, ctx)?;
-    let metadata_array = Some((arr_obj, originals));
-    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array, grants_array: None })
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_prefilled: Some(originals), has_grants: false })
 }
 
 /// Complement Token and Complement SAMLResponse: claims or attributes, user metadata.
@@ -306,5 +304,5 @@ fn complement(ctx: &mut Context, context: &Value, trigger: Trigger) -> JsResult<
         let attrs = object_with(ctx, &[("setCustomAttribute", 3, set_custom_attribute)]);
         set(&v1api, "attributes", attrs.into(), ctx)?;
     }
-    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_array: None, grants_array: None })
+    Ok(Built { ctx: ctx_obj, api: api.into(), metadata_prefilled: None, has_grants: false })
 }

@@ -120,10 +120,10 @@ pub struct Bindings {
     pub api: JsValue,
     pub require: JsValue,
     pub console: JsValue,
-    /// `api.metadata` (flows 1 and 3), with the items it was pre-filled with.
-    metadata_array: Option<(JsObject, Vec<Prefilled>)>,
-    /// `api.userGrants` (post creation).
-    grants_array: Option<JsObject>,
+    /// Whether the trigger has `api.metadata` (flows 1 and 3), with the entries it was pre-filled with.
+    metadata_prefilled: Option<Vec<Prefilled>>,
+    /// Whether the trigger has `api.userGrants` (post creation).
+    has_grants: bool,
     trigger: Trigger,
 }
 
@@ -515,18 +515,43 @@ pub fn begin(ctx: &mut Context, trigger: Trigger, job: &super::Job) -> JsResult<
         api: built.api,
         require,
         console,
-        metadata_array: built.metadata_array,
-        grants_array: built.grants_array,
+        metadata_prefilled: built.metadata_prefilled,
+        has_grants: built.has_grants,
         trigger,
     })
+}
+
+/// A `userGrants` effect item from an item of `api.userGrants`: both spellings of the ids, the
+/// roles as strings.
+fn grant_effect(obj: &JsObject, ctx: &mut Context) -> JsResult<Value> {
+    let project = either_spelling(obj, "projectId", "projectID", ctx)?;
+    let project =
+        if project.is_null_or_undefined() { String::new() } else { project.to_string(ctx)?.to_std_string_lossy() };
+    let mut grant = json!({"projectId": project});
+    let pg = either_spelling(obj, "projectGrantId", "projectGrantID", ctx)?;
+    if !pg.is_null_or_undefined() {
+        let pg = pg.to_string(ctx)?.to_std_string_lossy();
+        if !pg.is_empty() {
+            grant["projectGrantId"] = Value::String(pg);
+        }
+    }
+    let roles = obj.get(js_string!("roles"), ctx)?;
+    let mut list = Vec::new();
+    if let Some(r) = roles.as_object().and_then(|o| JsArray::from_object(o.clone()).ok()) {
+        for j in 0..r.length(ctx)? {
+            list.push(Value::String(r.get(j, ctx)?.to_string(ctx)?.to_std_string_lossy()));
+        }
+    }
+    grant["roles"] = Value::Array(list);
+    Ok(grant)
 }
 
 /// After a successful run: the new effects state.
 pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
     let api = b.api.as_object().ok_or_else(|| err("sandbox: api is not an object"))?;
     // What `api.metadata` / `api.userGrants` hold now, also when the script assigned them.
-    let metadata = match &b.metadata_array {
-        Some((_, originals)) => setters::current_array(&api, "metadata", ctx)?.map(|arr| (arr, originals)),
+    let metadata = match &b.metadata_prefilled {
+        Some(originals) => setters::current_array(&api, "metadata", ctx)?.map(|arr| (arr, originals)),
         None => None,
     };
     if let Some((arr, originals)) = metadata {
@@ -551,41 +576,15 @@ pub fn finish(b: &Bindings, ctx: &mut Context) -> JsResult<Value> {
             }
         }
     }
-    if b.grants_array.is_some() {
+    if b.has_grants {
         let mut grants = Vec::new();
         // `null` or `undefined`: no grants.
-        let arr = setters::current_array(&api, "userGrants", ctx)?;
-        let len = match &arr {
-            Some(arr) => arr.length(ctx)?,
-            None => 0,
-        };
-        for i in 0..len {
-            let Some(arr) = &arr else { break };
-            let item = arr.get(i, ctx)?;
-            let Some(obj) = item.as_object() else { continue };
-            let project = either_spelling(&obj, "projectId", "projectID", ctx)?;
-            let project = if project.is_null_or_undefined() {
-                String::new()
-            } else {
-                project.to_string(ctx)?.to_std_string_lossy()
-            };
-            let mut grant = json!({"projectId": project});
-            let pg = either_spelling(&obj, "projectGrantId", "projectGrantID", ctx)?;
-            if !pg.is_null_or_undefined() {
-                let pg = pg.to_string(ctx)?.to_std_string_lossy();
-                if !pg.is_empty() {
-                    grant["projectGrantId"] = Value::String(pg);
+        if let Some(arr) = setters::current_array(&api, "userGrants", ctx)? {
+            for i in 0..arr.length(ctx)? {
+                if let Some(obj) = arr.get(i, ctx)?.as_object() {
+                    grants.push(grant_effect(&obj, ctx)?);
                 }
             }
-            let roles = obj.get(js_string!("roles"), ctx)?;
-            let mut list = Vec::new();
-            if let Some(r) = roles.as_object().and_then(|o| JsArray::from_object(o.clone()).ok()) {
-                for j in 0..r.length(ctx)? {
-                    list.push(Value::String(r.get(j, ctx)?.to_string(ctx)?.to_std_string_lossy()));
-                }
-            }
-            grant["roles"] = Value::Array(list);
-            grants.push(grant);
         }
         with_run(ctx, |r| r.borrow_mut().grants = grants);
     }
