@@ -252,7 +252,6 @@ async fn verified_jose(
 async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Condition>, payload: &Value) -> Done {
     let call_timeout = Duration::from_nanos(c.call_timeout_nanos.max(0) as u64);
     let deadline = tokio::time::Instant::now() + call_timeout;
-    let budget_spent = || budget_spent(c);
     // The trigger ends itself at the deadline; the outer bound only catches what does not (a wait
     // for the database or ZITADEL's API), a little later so that the trigger's own answer wins.
     let bounded = tokio::time::timeout_at(deadline + Duration::from_millis(250), async {
@@ -280,10 +279,10 @@ async fn run(s: &AppState, c: &entity::connection::Model, condition: Option<&Con
     let e = match bounded.await {
         Ok(Ok(e)) => e,
         Ok(Err(e)) => return unavailable(c, condition, payload, &e.message),
-        Err(_) => return unavailable(c, condition, payload, &budget_spent()),
+        Err(_) => return unavailable(c, condition, payload, &budget_spent(c)),
     };
     if timed_out(&e, deadline) {
-        return unavailable(c, condition, payload, &budget_spent());
+        return unavailable(c, condition, payload, &budget_spent(c));
     }
     Done { body: e.reply, outcome: e.outcome, failure: e.failure }
 }
