@@ -702,6 +702,65 @@ async fn a_hostile_org_cannot_starve_another() {
     s.stop().await;
 }
 
+/// A script that breaks an assumption of the engine's own code: sorting with comparisons that are
+/// no order (the engine's sort gives up with a panic), the call-depth limit reached in an async
+/// generator's body (the engine asserts that such a body cannot fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_the_engine_does_not_expect_fails_only_as_the_contract_says() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|c| c.sandbox_workers = Some(1)).await;
+    // Sorting in a random order, or by a field some items lack (NaN: "equal"), is legal: some order.
+    let shuffle = "function a(ctx, api) {\n\
+          var xs = []; for (var i = 0; i < 100; i++) xs.push(i);\n\
+          var ys = xs.slice().sort(function () { return Math.random() - 0.5; });\n\
+          var zs = xs.toSorted(function () { return Math.random() - 0.5; });\n\
+          var t = Int32Array.from(xs).sort(function () { return Math.random() - 0.5; });\n\
+          var by = xs.map(function (i) { return i % 3 ? {v: -i} : {}; }).sort(function (p, q) { return p.v - q.v; });\n\
+          var back = function (l) { return Array.from(l).sort(function (p, q) { return p - q; }).join(); };\n\
+          api.v1.claims.setClaim('same', [back(ys), back(zs), back(t)].every(function (j) { return j === xs.join(); }) && by.length);\n\
+        }";
+    assert_eq!(claim_of(&s, shuffle, "same").await, 100, "a random order of the same items");
+    let restarted = metric(&s, "actionsd_sandbox_workers_restarted_total").await;
+    assert_eq!(restarted, Some(0.0), "no worker was lost to sorting");
+
+    let deep = "function a(ctx, api) { var g = (async function* () { (function f() { f(); })(); })(); g.next(); }";
+    let (r, _) = dry_run(&s, deep, "5s").await;
+    assert_eq!(outcome(&r), "OUTCOME_FAILED", "{r:?}");
+    assert_eq!(run_error(&r), "recursion limit exceeded", "{r:?}");
+    // That worker is replaced; the next runs work.
+    for _ in 0..3 {
+        assert_eq!(claim_of(&s, "function a(ctx, api) { api.v1.claims.setClaim('ok', 1); }", "ok").await, 1);
+    }
+    s.stop().await;
+}
+
+/// `zitadel/uuid`'s time-based ids count within a run only: v1's clock sequence starts anew (at
+/// random) in every run, so a run cannot count the ids made by the runs before it on its worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uuid_clocks_are_new_every_run() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|c| c.sandbox_workers = Some(1)).await;
+    let script =
+        "function a(ctx, api) { var u = require('zitadel/uuid'); api.v1.claims.setClaim('ids', [u.v1(), u.v1()]); }";
+    let mut sequences = Vec::new();
+    for _ in 0..3 {
+        let ids = claim_of(&s, script, "ids").await;
+        // The clock sequence: the fourth group's low 14 bits.
+        let seq: Vec<u16> = ids
+            .as_array()
+            .expect("two ids")
+            .iter()
+            .map(|id| u16::from_str_radix(&id.as_str().expect("id")[19..23], 16).expect("hex") & 0x3fff)
+            .collect();
+        assert_eq!(seq[1], (seq[0] + 1) & 0x3fff, "within a run the sequence counts: {ids}");
+        sequences.push(seq);
+    }
+    let carried = sequences.windows(2).all(|w| w[1][0] == (w[0][1] + 1) & 0x3fff);
+    assert!(!carried, "each run went on counting where the last one stopped: {sequences:?}");
+    assert_eq!(metric(&s, "actionsd_sandbox_workers_restarted_total").await, Some(0.0), "one worker throughout");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_sandbox_fails_only_its_run() {
     let _serial = SERIAL.lock().await;

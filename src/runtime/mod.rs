@@ -10,6 +10,7 @@ pub mod bench;
 pub mod http;
 pub mod pool;
 pub mod secrets;
+pub mod sort;
 pub mod trigger;
 pub mod worker;
 

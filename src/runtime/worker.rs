@@ -44,7 +44,9 @@ pub fn main(settings: WorkerSettings) -> std::process::ExitCode {
 
 fn serve(settings: WorkerSettings) -> std::process::ExitCode {
     // First of all, so that a server that dies while this worker starts is noticed too.
-    let jobs = read_jobs();
+    exit_on_hangup();
+    let stdin = std::io::stdin();
+    let mut jobs = stdin.lock();
     let policy = match NetPolicy::parse(&settings.deny_list, &settings.allow_list) {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -97,8 +99,9 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
         if next.is_none() {
             next = Some(fresh());
         }
-        let Ok(line) = jobs.recv() else { return std::process::ExitCode::SUCCESS };
+        let Some(line) = next_job(&mut jobs) else { return std::process::ExitCode::SUCCESS };
         let mut ctx = next.take().unwrap_or_else(fresh);
+        let mut broken = false;
         let result = match serde_json::from_str::<Job>(&line) {
             Ok(job) => {
                 if job.deadline_ms > 0 {
@@ -107,18 +110,30 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
                 if let (Some(spill), Ok(ctx)) = (&spill, ctx.as_mut()) {
                     ctx.insert_data(spill.clone());
                 }
-                let result = run_job_in(&job, &mut ctx, Some(&watch), Some(&net));
+                // The engine can panic where it asserts something a script managed to break; the
+                // run then fails with what is known of it, and this worker, whose engine state is
+                // unknown now, answers and ends (the answer asks the server for a fresh one).
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_job_in(&job, &mut ctx, Some(&watch), Some(&net))
+                }));
+                watch.disarm();
                 watch.disarm_run();
-                result
+                run.unwrap_or_else(|panic| {
+                    broken = true;
+                    panicked(panic.as_ref(), &ctx)
+                })
             }
             Err(e) => JobResult { ok: false, error: Some(format!("sandbox: bad job: {e}")), ..Default::default() },
         };
         let mut result = result;
         let held = if settings.memory_limit > 0 { data_size() } else { None };
-        result.retire = held.is_some_and(|size| size > retire_at);
+        result.retire = broken || held.is_some_and(|size| size > retire_at);
         let mut out = serde_json::to_string(&result).unwrap_or_else(|_| "{\"ok\":false}".into());
         out.push('\n');
         if stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+            return std::process::ExitCode::SUCCESS;
+        }
+        if broken {
             return std::process::ExitCode::SUCCESS;
         }
         if let Some(spill) = &spill {
@@ -138,38 +153,55 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
     }
 }
 
-/// Reads job lines from stdin on a thread of its own. The server holds the only write end of
-/// this pipe, so end of input means the server is gone (exited, crashed or killed with SIGKILL):
-/// the worker then ends at once, whatever its engine thread is running, so no run outlives its
-/// server.
-fn read_jobs() -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(1);
+/// Ends the process when the server's end of stdin closes, whatever the engine thread is running
+/// then. The server holds the only write end of this pipe, so a hang-up means the server is gone
+/// (exited, crashed or killed with SIGKILL), and no run outlives its server. The thread asks
+/// `poll` for no event at all: hang-up and errors are reported anyway, and a job arriving on the
+/// pipe does not wake it (the engine thread reads the jobs itself, one wake-up per job).
+fn exit_on_hangup() {
     std::thread::Builder::new()
-        .name("stdin".into())
+        .name("hangup".into())
         .stack_size(64 * 1024)
-        .spawn(move || {
+        .spawn(|| {
             let stdin = std::io::stdin();
-            let mut lock = stdin.lock();
+            let mut fds = [rustix::event::PollFd::new(&stdin, rustix::event::PollFlags::empty())];
             loop {
-                let mut line = String::new();
-                match lock.read_line(&mut line) {
-                    Ok(0) | Err(_) => std::process::exit(0),
-                    Ok(_) => {
-                        if tx.send(line).is_err() {
-                            std::process::exit(0);
-                        }
-                    }
+                match rustix::event::poll(&mut fds, None) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Ok(0) => continue,
+                    // A hang-up, an error on the pipe, or poll itself failing: no job can come.
+                    _ => std::process::exit(0),
                 }
             }
         })
-        .expect("spawn the stdin reader");
-    rx
+        .expect("spawn the hang-up watch");
 }
 
-/// The process's data segment size (what RLIMIT_DATA counts), from /proc.
+/// The next job line from the server, or None when the server is gone.
+fn next_job(jobs: &mut impl BufRead) -> Option<String> {
+    let mut line = String::new();
+    match jobs.read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
+    }
+}
+
+/// The process's data segment size (what RLIMIT_DATA counts). `/proc/self/statm` gives it in
+/// pages with the main thread's stack added (a fixed size: that thread only waits for the
+/// engine thread), which is taken off as `/proc/self/status` reports it once; statm is read per
+/// run and per buffer, status (dozens of fields formatted by the kernel) only that once.
 fn data_size() -> Option<u64> {
+    static STACK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let stack = *STACK.get_or_init(|| status_field("VmStk:").unwrap_or(0));
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(5)?.parse().ok()?;
+    Some((pages * rustix::param::page_size() as u64).saturating_sub(stack))
+}
+
+/// A size field of `/proc/self/status` (in kB there), in bytes.
+fn status_field(name: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmData:"))?;
+    let line = status.lines().find(|l| l.starts_with(name))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -314,12 +346,13 @@ fn new_context_within(memory_limit: u64) -> Result<Context, String> {
     guard_at(&mut ctx).map_err(|e| format!("sandbox: {e}"))?;
     lean_repeat(&mut ctx).map_err(|e| format!("sandbox: {e}"))?;
     lean_json_parse(&mut ctx).map_err(|e| format!("sandbox: {e}"))?;
+    super::sort::install(&mut ctx).map_err(|e| format!("sandbox: {e}"))?;
     Ok(ctx)
 }
 
 /// Puts `function` on `object` as a built-in method: named `name`, `length` arguments, not a
 /// constructor, writable and configurable but not enumerable (as the specification's own).
-fn define_builtin(
+pub(super) fn define_builtin(
     ctx: &mut Context,
     object: &boa_engine::JsObject,
     name: &'static str,
@@ -567,6 +600,33 @@ impl Watchdog {
     fn disarm_run(&self) {
         self.set(Bound::Run, None);
     }
+}
+
+/// The answer of a run the engine panicked in: the call-depth limit where the engine asserts that
+/// nothing can fail (an async generator's body), or else the panic's first line; with what the
+/// run had logged, if its state can still be read.
+fn panicked(panic: &(dyn std::any::Any + Send), ctx: &Result<Context, String>) -> JobResult {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("engine panic");
+    let error = if text.contains("is_throw_completion") {
+        "recursion limit exceeded".to_string()
+    } else {
+        format!("sandbox crashed: {}", text.lines().next().unwrap_or_default())
+    };
+    let usage = ctx
+        .as_ref()
+        .ok()
+        .and_then(|ctx| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| api::usage(ctx))).ok());
+    let mut result = JobResult { ok: false, error: Some(error), ..Default::default() };
+    if let Some(usage) = usage {
+        result.logs = usage.logs;
+        result.http_calls = usage.http_calls;
+        result.log_bytes = usage.log_bytes;
+    }
+    result
 }
 
 fn run_job_in(

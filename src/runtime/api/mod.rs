@@ -70,6 +70,12 @@ struct RunState {
     /// Their redaction, made at the first text that needs it (a run that neither logs nor fails
     /// costs nothing).
     redaction: Option<super::secrets::Redaction>,
+    /// The run's own clocks for `zitadel/uuid`'s time-based ids: v1's clock sequence (from a
+    /// random start, made at the run's first v1 id) and v7's counter. The uuid crate's are the
+    /// process's, so one run could count another's ids (runtime-v1 §1: module state is new every
+    /// run).
+    uuid_v1_clock: Option<uuid::timestamp::context::ContextV1>,
+    uuid_v7_clock: uuid::timestamp::context::ContextV7,
 }
 
 impl RunState {

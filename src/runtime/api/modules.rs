@@ -188,16 +188,22 @@ pub(super) fn uuid_str(id: uuid::Uuid) -> JsValue {
     js_str(&id.to_string())
 }
 
-pub(super) fn uuid_v1(_: &JsValue, _: &[JsValue], _: &mut Context) -> JsResult<JsValue> {
+pub(super) fn uuid_v1(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let mut node = [0u8; 6];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut node);
-    Ok(uuid_str(uuid::Uuid::now_v1(&node)))
+    let at = with_run(ctx, |run| {
+        let mut run = run.borrow_mut();
+        let clock = run.uuid_v1_clock.get_or_insert_with(|| uuid::timestamp::context::ContextV1::new(rand::random()));
+        uuid::Timestamp::now(&*clock)
+    });
+    Ok(uuid_str(uuid::Uuid::new_v1(at, &node)))
 }
 pub(super) fn uuid_v4(_: &JsValue, _: &[JsValue], _: &mut Context) -> JsResult<JsValue> {
     Ok(uuid_str(uuid::Uuid::new_v4()))
 }
-pub(super) fn uuid_v7(_: &JsValue, _: &[JsValue], _: &mut Context) -> JsResult<JsValue> {
-    Ok(uuid_str(uuid::Uuid::now_v7()))
+pub(super) fn uuid_v7(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let at = with_run(ctx, |run| uuid::Timestamp::now(&run.borrow().uuid_v7_clock));
+    Ok(uuid_str(uuid::Uuid::new_v7(at)))
 }
 pub(super) fn uuid_named(args: &[JsValue], ctx: &mut Context) -> JsResult<(uuid::Uuid, String)> {
     let ns = arg_string(args, 0, ctx)?;
