@@ -42,12 +42,18 @@ struct Done {
     failure: Option<String>,
 }
 
-async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Request) -> Response {
+async fn call(
+    State(s): State<AppState>,
+    raw_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    req: Request,
+) -> Response {
     let started = Instant::now();
     let remote =
         req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
-    // 1. The connection.
-    let Some(id) = crate::domain::id::parse(&raw_id) else { return error(store::not_found()) };
+    // 1. The connection. An id that is not one (also one whose escapes are not UTF-8) names none.
+    let Some(id) = raw_id.ok().and_then(|Path(raw)| crate::domain::id::parse(&raw)) else {
+        return error(store::not_found());
+    };
     let cached = match connection_of(&s, id).await {
         Ok(Some(c)) => c,
         Ok(None) => return error(store::not_found()),
@@ -124,6 +130,7 @@ async fn call(State(s): State<AppState>, Path(raw_id): Path<String>, req: Reques
         s.metrics.observe_connector_call(label, "inactive", started.elapsed());
         return reply(conn::pass_through(condition.as_ref(), &payload));
     }
+
     // On a task of its own: ZITADEL giving up on the call (its own timeout, a dropped connection)
     // does not cancel runs that started; their records and the health counters are still stored.
     let s2 = s.clone();

@@ -403,6 +403,29 @@ fn shape_error_key(rpc: &Rpc) -> Option<&'static str> {
     }
 }
 
+/// The contract's 400 for a path parameter the router could not hand over (a percent-escape that
+/// does not decode to UTF-8), naming it as a field of `message` (the request message of an RPC),
+/// or as a path parameter on the routes without one; never the framework's plain-text answer.
+pub(crate) fn path_error(rejection: &axum::extract::rejection::PathRejection, message: Option<&str>) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    use axum::extract::rejection::PathRejection;
+    let (key, why) = match rejection {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { key } => (Some(key.as_str()), "not valid UTF-8"),
+            ErrorKind::ParseErrorAtKey { key, .. } | ErrorKind::DeserializeError { key, .. } => {
+                (Some(key.as_str()), "malformed")
+            }
+            _ => (None, "malformed"),
+        },
+        _ => (None, "missing"),
+    };
+    ApiError::invalid(match (key, message) {
+        (Some(key), Some(message)) => format!("invalid {message}.{}: {why}", field_path(key)),
+        (Some(key), None) => format!("invalid path parameter {key}: {why}"),
+        (None, _) => format!("invalid path parameter: {why}"),
+    })
+}
+
 /// `query.limit` → `Query.Limit`, `allowed_to_fail` → `AllowedToFail` (proto field style).
 pub(crate) fn field_path(path: &str) -> String {
     if path == "." {
@@ -899,7 +922,9 @@ pub fn api_router() -> Router<AppState> {
                          req: Request| async move {
             match params {
                 Ok(Path(params)) => dispatch(state, rpc, Transport::Gateway, params, req).await,
-                Err(_) => error_response(&ApiError::invalid("invalid path parameter"), Transport::Gateway),
+                Err(rejection) => {
+                    error_response(&path_error(&rejection, Some(&rpc.message_name())), Transport::Gateway)
+                }
             }
         };
         let entry = by_path.remove(rpc.path).unwrap_or_default();

@@ -31,13 +31,17 @@ enum Doc {
 
 async fn document(
     State(s): State<AppState>,
-    Path((flow, trigger)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
     headers: HeaderMap,
     doc: Doc,
 ) -> Response {
     if let Err(e) = super::authenticate(&s, &headers, Permission::Read, true).await {
         return error_response(&e, Transport::Gateway);
     }
+    let Path((flow, trigger)) = match path {
+        Ok(path) => path,
+        Err(rejection) => return error_response(&super::path_error(&rejection, None), Transport::Gateway),
+    };
     let trigger: Trigger = match parse_flow_trigger(&flow, &trigger) {
         Ok(t) => t,
         Err(e) => return error_response(&e, Transport::Gateway),

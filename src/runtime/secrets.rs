@@ -65,28 +65,42 @@ impl Redaction {
         Redaction { patterns }
     }
 
-    /// Where secret values occur in `text`: every occurrence of every spelling (overlapping ones
-    /// too), merged into disjoint spans in text order, each named by the secret whose occurrence
-    /// starts it (the longest where two start together).
-    fn spans<'a>(&'a self, text: &str) -> Vec<(usize, usize, &'a str)> {
-        let mut found = Vec::new();
-        for (spelling, name) in &self.patterns {
-            let mut from = 0;
-            while let Some(at) = text[from..].find(spelling.as_str()) {
-                let start = from + at;
-                found.push((start, start + spelling.len(), name.as_str()));
-                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+    /// Calls `span` for each part of `text` that secret values cover, in text order: every
+    /// occurrence of every spelling (overlapping ones too) merged into disjoint spans, each named by
+    /// the secret whose occurrence starts it (the longest where two start together). The
+    /// occurrences are merged as they are found, one pending per spelling: a long text full of
+    /// overlapping short values (`xxxx` in 60,000 `x`) costs no memory per occurrence, which had
+    /// made a log line fail its run with "memory limit exceeded".
+    fn for_each_span<'a>(&'a self, text: &str, mut span: impl FnMut(usize, usize, &'a str)) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let find = |spelling: &str, from: usize| text.get(from..).and_then(|t| t.find(spelling)).map(|at| from + at);
+        // (start, longest first, spelling index): the next occurrence of each spelling.
+        let mut next = BinaryHeap::new();
+        for (i, (spelling, _)) in self.patterns.iter().enumerate() {
+            if let Some(start) = find(spelling, 0) {
+                next.push(Reverse((start, Reverse(start + spelling.len()), i)));
             }
         }
-        found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        let mut spans: Vec<(usize, usize, &str)> = Vec::with_capacity(found.len());
-        for (start, end, name) in found {
-            match spans.last_mut() {
-                Some(last) if start < last.1 => last.1 = last.1.max(end),
-                _ => spans.push((start, end, name)),
+        let mut current: Option<(usize, usize, &str)> = None;
+        while let Some(Reverse((start, Reverse(end), i))) = next.pop() {
+            let (spelling, name) = &self.patterns[i];
+            current = match current {
+                Some((s, e, n)) if start < e => Some((s, e.max(end), n)),
+                Some((s, e, n)) => {
+                    span(s, e, n);
+                    Some((start, end, name.as_str()))
+                }
+                None => Some((start, end, name.as_str())),
+            };
+            let after = start + text[start..].chars().next().map_or(1, char::len_utf8);
+            if let Some(start) = find(spelling, after) {
+                next.push(Reverse((start, Reverse(start + spelling.len()), i)));
             }
         }
-        spans
+        if let Some((s, e, n)) = current {
+            span(s, e, n);
+        }
     }
 
     /// `text` with every secret value (of at least [`MIN_REDACTED_LEN`] characters) replaced by
@@ -100,21 +114,20 @@ impl Redaction {
 
     /// Redacts in place (no allocation when nothing matches).
     pub fn redact_in(&self, text: &mut String) {
-        let spans = self.spans(text);
-        if spans.is_empty() {
-            return;
-        }
-        let mut out = String::with_capacity(text.len());
+        let mut out: Option<String> = None;
         let mut copied = 0;
-        for (start, end, name) in spans {
+        self.for_each_span(text, |start, end, name| {
+            let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
             out.push_str(&text[copied..start]);
             out.push_str("[secret ");
             out.push_str(name);
             out.push(']');
             copied = end;
+        });
+        if let Some(mut out) = out {
+            out.push_str(&text[copied..]);
+            *text = out;
         }
-        out.push_str(&text[copied..]);
-        *text = out;
     }
 }
 
@@ -175,6 +188,17 @@ mod tests {
         let logged = serde_json::json!({"key": pem, "q": q}).to_string();
         assert_eq!(s.redact(&logged), r#"{"key":"[secret PEM]","q":"[secret Q]"}"#);
         assert_eq!(s.redact(&format!("raw {pem}")), "raw [secret PEM]");
+    }
+
+    #[test]
+    fn many_overlapping_values_in_a_long_text() {
+        // Ten values that each occur at every position of the text: one span, named by the
+        // longest of those that start it.
+        let pairs: Vec<(String, String)> = (4..14).map(|n| (format!("S{n:02}"), "x".repeat(n))).collect();
+        let s = Redaction::new(&pairs.into_iter().collect());
+        let text = "x".repeat(60_000);
+        assert_eq!(s.redact(&text), "[secret S13]");
+        assert_eq!(s.redact(&format!("a{text}b xxx xxxx")), "a[secret S13]b xxx [secret S04]");
     }
 
     #[test]

@@ -618,6 +618,11 @@ async fn odd_path_ids_are_4xx(s: &TestServer) {
             ("POST", format!("/management/v1/flows/{id}/trigger/1"), br#"{"actionIds":[]}"#.to_vec()),
             ("POST", format!("/management/v1/flows/1/trigger/{id}"), br#"{"actionIds":[]}"#.to_vec()),
             ("DELETE", format!("/admin/v1/tokens/{id}"), vec![]),
+            // The routes outside the RPC table: the trigger documents and the connector's call.
+            ("GET", format!("/management/v1/flows/{id}/trigger/4/types.d.ts"), vec![]),
+            ("GET", format!("/management/v1/flows/2/trigger/{id}/context.schema.json"), vec![]),
+            ("GET", format!("/management/v1/flows/2/trigger/{id}/effects.schema.json"), vec![]),
+            ("POST", format!("/connector/v1/connections/{id}/call"), b"{}".to_vec()),
         ];
         for (method, path, body) in routes {
             let r = s.raw_http(method, path.as_bytes(), &headers, &body).await;
@@ -630,6 +635,22 @@ async fn odd_path_ids_are_4xx(s: &TestServer) {
         sweep.check(check_connect_4xx(&r, &format!("Connect GetFlow type {:.40}", id)));
     }
     sweep.finish();
+    // A path parameter whose escapes are not UTF-8 is named, as a field of the request message
+    // where there is one.
+    for (path, message) in [
+        (format!("{ACTIONS}/%FF"), "invalid GetActionRequest.Id: not valid UTF-8"),
+        (
+            "/management/v1/flows/%FF/trigger/4/types.d.ts".to_string(),
+            "invalid path parameter flowType: not valid UTF-8",
+        ),
+    ] {
+        let r = s.get(&path, &s.admin).await;
+        assert_eq!(
+            (r.status.as_u16(), r.body["code"].as_i64(), r.body["message"].as_str()),
+            (400, Some(3), Some(message)),
+            "{r:?}"
+        );
+    }
     // The admin token was not removed by any of those, and the fixture is untouched.
     assert_fixture_intact(s, &action).await;
 }
