@@ -72,12 +72,7 @@ fn engine_first(
 
 /// The standard library's words for comparisons that are not a total order.
 fn is_order_panic(panic: &(dyn std::any::Any + Send)) -> bool {
-    let text = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or_default();
-    text.contains("total order")
+    super::worker::panic_text(panic).contains("total order")
 }
 
 /// A typed array's elements in the script's order (the engine has checked `this` and the

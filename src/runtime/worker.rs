@@ -606,11 +606,7 @@ impl Watchdog {
 /// nothing can fail (an async generator's body), or else the panic's first line; with what the
 /// run had logged, if its state can still be read.
 fn panicked(panic: &(dyn std::any::Any + Send), ctx: &Result<Context, String>) -> JobResult {
-    let text = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("engine panic");
+    let text = panic_text(panic);
     let error = if text.contains("is_throw_completion") {
         "recursion limit exceeded".to_string()
     } else {
@@ -627,6 +623,15 @@ fn panicked(panic: &(dyn std::any::Any + Send), ctx: &Result<Context, String>) -
         result.log_bytes = usage.log_bytes;
     }
     result
+}
+
+/// What a caught panic says (its message, when it has one).
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("engine panic")
 }
 
 fn run_job_in(

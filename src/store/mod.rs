@@ -41,6 +41,10 @@ pub struct Store {
     /// out). It runs in a task of its own, so a caller that goes away does not end it.
     health_probe: std::sync::Arc<std::sync::Mutex<Option<tokio::sync::watch::Receiver<Option<bool>>>>>,
     pub backend: DatabaseBackend,
+    /// PostgreSQL: the schema this store's tables are in, when it is not `public`; it scopes the
+    /// advisory locks (which are per database) to the deployment, so that servers on other schemas
+    /// of one database neither wait for nor skip each other's jobs.
+    lock_scope: Option<String>,
     /// SQLite has one writer at a time anyway; queueing writers here avoids SQLITE_BUSY storms.
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// SQLite: the write transactions queued while one commits are committed together.
@@ -230,6 +234,14 @@ impl Store {
         if let Some(highest) = highest_id(&writer).await? {
             ids.advance_past(highest);
         }
+        let lock_scope = match backend {
+            DatabaseBackend::Postgres => {
+                let stmt = Statement::from_string(DatabaseBackend::Postgres, "SELECT current_schema() AS s");
+                let schema = writer.query_one(stmt).await?.and_then(|row| row.try_get::<String>("", "s").ok());
+                schema.filter(|s| s != "public")
+            }
+            _ => None,
+        };
         let sqlite_writer = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         let changes = std::sync::Arc::new(changes::Changes::default());
         let group = (backend == DatabaseBackend::Sqlite)
@@ -240,6 +252,7 @@ impl Store {
             health,
             health_probe: Default::default(),
             backend,
+            lock_scope,
             sqlite_writer,
             group,
             acquire_timeout,
@@ -334,7 +347,7 @@ impl Store {
         }
         let (_guard, txn) = self.begin_writer().await?;
         if self.backend == DatabaseBackend::Postgres {
-            let mut keys: Vec<i64> = locks.iter().map(|k| lock_key(k)).collect();
+            let mut keys: Vec<i64> = locks.iter().map(|k| self.lock_key(k)).collect();
             keys.sort_unstable();
             keys.dedup();
             for key in keys {
@@ -381,7 +394,7 @@ impl Store {
             let stmt = Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 "SELECT pg_try_advisory_xact_lock($1) AS locked",
-                [lock_key(name).into()],
+                [self.lock_key(name).into()],
             );
             let locked = match txn.query_one(stmt).await? {
                 Some(row) => row.try_get::<bool>("", "locked").unwrap_or(false),
@@ -445,6 +458,17 @@ pub(crate) fn stmt(backend: DatabaseBackend, sql: &str, values: Vec<sea_orm::Val
 }
 
 /// A stable 64-bit key for an advisory lock name (FNV-1a; stable across builds and replicas).
+impl Store {
+    /// The advisory lock of `name` in this store's scope (the `public` schema's keys are the
+    /// names' alone, as before there were scopes).
+    fn lock_key(&self, name: &str) -> i64 {
+        match &self.lock_scope {
+            Some(schema) => lock_key(&format!("{schema}/{name}")),
+            None => lock_key(name),
+        }
+    }
+}
+
 fn lock_key(name: &str) -> i64 {
     let mut hash: u64 = 0xcbf29ce484222325;
     for b in name.bytes() {

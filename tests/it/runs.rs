@@ -521,8 +521,18 @@ async fn retention_pruning(s: &TestServer) {
     }
     // At most one row per org: the newest of each stays (one row per transaction here: a backlog
     // goes in batches, and the passes add up to the same).
-    let removed =
-        actionsd::store::runs::prune_in_batches(&s.state.store, Duration::from_secs(3600), 1, 1).await.unwrap();
+    // A pass is skipped while another process holds the job (this server's own pruner, on
+    // PostgreSQL any server's on the same database): passes are repeated until the rows that go
+    // are gone, a bounded number of times.
+    let mut removed = 0;
+    for _ in 0..200 {
+        removed +=
+            actionsd::store::runs::prune_in_batches(&s.state.store, Duration::from_secs(3600), 1, 1).await.unwrap();
+        if removed >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(removed, 3, "2 of one org and 1 of the other");
     assert_eq!(ids(&s.list_runs(&s.admin, json!({})).await), [mine[2].clone()]);
     assert_eq!(ids(&s.list_runs(&owner, json!({})).await), [theirs[1].clone()]);
