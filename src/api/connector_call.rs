@@ -130,7 +130,6 @@ async fn call(
         s.metrics.observe_connector_call(label, "inactive", started.elapsed());
         return reply(conn::pass_through(condition.as_ref(), &payload));
     }
-
     // On a task of its own: ZITADEL giving up on the call (its own timeout, a dropped connection)
     // does not cancel runs that started; their records and the health counters are still stored.
     let s2 = s.clone();
