@@ -3,14 +3,13 @@
 //! 0.5)` or `(a, b) => a.v - b.v` over items some of which lack `v` (NaN counts as "equal")
 //! crashed the worker. The specification only leaves the order implementation-defined then.
 //!
-//! `Array.prototype.sort` and `Array.prototype.toSorted` are replaced by the specification's
-//! steps around a merge sort, which ends in some order whatever the comparisons answer. The typed
-//! arrays' `sort` and `toSorted` keep the engine's (its own checks and result types) and sort again
-//! with the merge sort when the engine's gives up: reading a typed array's elements has no effect a
-//! script could see, and the sequence of comparisons is implementation-defined.
+//! `Array.prototype.sort` / `toSorted`, and the typed arrays' `sort` / `toSorted` when given a
+//! comparison function, are replaced by the specification's steps around a merge sort, which ends
+//! in some order whatever the comparisons answer. A typed array's default (numeric) order is a
+//! total order: the engine's own sort keeps it.
 
 use boa_engine::object::builtins::{JsArray, JsTypedArray};
-use boa_engine::{js_string, Context, JsNativeError, JsObject, JsResult, JsValue, NativeFunction};
+use boa_engine::{js_string, Context, JsNativeError, JsObject, JsResult, JsString, JsValue, NativeFunction};
 use std::cmp::Ordering;
 
 /// Installs the replacements in a fresh realm.
@@ -19,78 +18,54 @@ pub fn install(ctx: &mut Context) -> JsResult<()> {
     super::worker::define_builtin(ctx, &array, "sort", 1, NativeFunction::from_fn_ptr(array_sort))?;
     super::worker::define_builtin(ctx, &array, "toSorted", 1, NativeFunction::from_fn_ptr(array_to_sorted))?;
     let typed = ctx.intrinsics().constructors().typed_array().prototype();
-    if let Some(original) = typed.get(js_string!("sort"), ctx)?.as_object() {
-        let sort = NativeFunction::from_copy_closure_with_captures(
-            |this, args, original: &JsObject, ctx| {
-                engine_first(original, this, args, ctx, |ctx| {
-                    let (target, sorted) = typed_sorted(this, args, ctx)?;
-                    write_back(&target, sorted, ctx)?;
-                    Ok(target.into())
-                })
-            },
-            original,
-        );
-        super::worker::define_builtin(ctx, &typed, "sort", 1, sort)?;
-    }
-    if let Some(original) = typed.get(js_string!("toSorted"), ctx)?.as_object() {
-        let to_sorted = NativeFunction::from_copy_closure_with_captures(
-            |this, args, original: &JsObject, ctx| {
-                engine_first(original, this, args, ctx, |ctx| {
-                    // A new array of the same type and length, from the engine's own steps (its
-                    // default order cannot fail), then filled with the script's order.
-                    let copy = original.call(this, &[], ctx)?;
-                    let target = copy.as_object().ok_or_else(|| JsNativeError::typ().with_message("not an object"))?;
-                    let (_, sorted) = typed_sorted(this, args, ctx)?;
-                    write_back(&target, sorted, ctx)?;
-                    Ok(copy)
-                })
-            },
-            original,
-        );
-        super::worker::define_builtin(ctx, &typed, "toSorted", 1, to_sorted)?;
-    }
-    Ok(())
+    let mut original =
+        |name: &'static str| -> JsResult<Option<JsObject>> { Ok(typed.get(JsString::from(name), ctx)?.as_object()) };
+    let (Some(sort), Some(to_sorted), Some(entries)) = (original("sort")?, original("toSorted")?, original("entries")?)
+    else {
+        return Ok(());
+    };
+    let typed_sort = NativeFunction::from_copy_closure_with_captures(
+        |this, args, (original, entries): &(JsObject, JsObject), ctx| {
+            let Some(compare) = comparator(args)? else { return original.call(this, args, ctx) };
+            // ValidateTypedArray: what the engine's `entries` checks before it makes its iterator.
+            entries.call(this, &[], ctx)?;
+            let target = typed_array(this)?;
+            let sorted = typed_sorted(&target, &compare, ctx)?;
+            write_back(&target, sorted, ctx)?;
+            Ok(target.into())
+        },
+        (sort, entries),
+    );
+    super::worker::define_builtin(ctx, &typed, "sort", 1, typed_sort)?;
+    let typed_to_sorted = NativeFunction::from_copy_closure_with_captures(
+        |this, args, original: &JsObject, ctx| {
+            let Some(compare) = comparator(args)? else { return original.call(this, args, ctx) };
+            // ValidateTypedArray and TypedArrayCreateSameType(O, len), before any comparison: the
+            // engine's own toSorted in the default order (which cannot fail), overwritten below.
+            let copy = original.call(this, &[], ctx)?;
+            let target = typed_array(&copy)?;
+            let sorted = typed_sorted(&typed_array(this)?, &compare, ctx)?;
+            write_back(&target, sorted, ctx)?;
+            Ok(copy)
+        },
+        to_sorted,
+    );
+    super::worker::define_builtin(ctx, &typed, "toSorted", 1, typed_to_sorted)
 }
 
-/// The engine's `original` on `this`; if its sort gave up on the comparisons, `again` instead.
-fn engine_first(
-    original: &JsObject,
-    this: &JsValue,
-    args: &[JsValue],
-    ctx: &mut Context,
-    again: impl FnOnce(&mut Context) -> JsResult<JsValue>,
-) -> JsResult<JsValue> {
-    // The engine panics between two comparisons, in the standard library's sort of its own list
-    // of the elements: nothing of the engine's is half-changed, only that list is dropped.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| original.call(this, args, ctx)));
-    match outcome {
-        Ok(result) => result,
-        Err(panic) if is_order_panic(panic.as_ref()) => again(ctx),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+fn typed_array(value: &JsValue) -> JsResult<JsObject> {
+    value.as_object().ok_or_else(|| JsNativeError::typ().with_message("not a typed array").into())
 }
 
-/// The standard library's words for comparisons that are not a total order.
-fn is_order_panic(panic: &(dyn std::any::Any + Send)) -> bool {
-    super::worker::panic_text(panic).contains("total order")
-}
-
-/// A typed array's elements in the script's order (the engine has checked `this` and the
-/// comparison function before it gave up).
-fn typed_sorted(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<(JsObject, Vec<JsValue>)> {
-    let target = this.as_object().ok_or_else(|| JsNativeError::typ().with_message("not a typed array"))?;
-    let compare = comparator(args)?;
-    let len = JsTypedArray::from_object(target.clone())?.length(ctx)?;
-    let items = (0..len).map(|k| target.get(k, ctx)).collect::<JsResult<Vec<_>>>()?;
-    let sorted = merge_sort(items, &mut |x, y| {
-        // CompareTypedArrayElements with a comparison function: its number, NaN as +0.
-        let v = match &compare {
-            Some(f) => f.call(&JsValue::undefined(), &[x.clone(), y.clone()], ctx)?.to_number(ctx)?,
-            None => x.to_number(ctx)? - y.to_number(ctx)?,
-        };
-        Ok(v > 0.0)
-    })?;
-    Ok((target, sorted))
+/// SortIndexedProperties of a (validated) typed array with read-through-holes, every element read
+/// before the first comparison, sorted by CompareTypedArrayElements with a comparison function:
+/// its number, NaN as +0.
+fn typed_sorted(source: &JsObject, compare: &JsObject, ctx: &mut Context) -> JsResult<Vec<JsValue>> {
+    let len = JsTypedArray::from_object(source.clone())?.length(ctx)?;
+    let items = (0..len).map(|k| source.get(k, ctx)).collect::<JsResult<Vec<_>>>()?;
+    merge_sort(items, &mut |x, y| {
+        Ok(compare.call(&JsValue::undefined(), &[x.clone(), y.clone()], ctx)?.to_number(ctx)? > 0.0)
+    })
 }
 
 /// `Array.prototype.sort ( comparefn )`.
@@ -251,6 +226,19 @@ mod tests {
             ("new Int8Array([3, -1, 2]).sort().join()", "-1,2,3"),
             ("new Int8Array([3, -1, 2]).sort((a, b) => b - a).join()", "3,2,-1"),
             ("new Float64Array([2, 1]).toSorted((a, b) => a - b).join()", "1,2"),
+            ("var t = new Int8Array([2, 1]); t.toSorted((a, b) => a - b) instanceof Int8Array && t.join()", "2,1"),
+            ("try { Int8Array.prototype.sort.call([2, 1], (a, b) => a - b) } catch (e) { e instanceof TypeError }", "true"),
+            ("try { new Int8Array(2).toSorted(1) } catch (e) { e instanceof TypeError }", "true"),
+            // Every element is read before the first comparison, and written back after the last.
+            ("var t = new Int8Array([3, 1, 2]); t.sort((a, b) => { t[0] = -1; return a - b; }).join()", "1,2,3"),
+            // The first exception of the comparison function ends the sort: no further calls.
+            (
+                "var n = 0, xs = []; for (var i = 0; i < 100; i++) xs.push(i); \
+                 var stop = () => { if (++n === 51) throw 'stop'; return Math.random() - 0.5; }; \
+                 [() => xs.sort(stop), () => xs.toSorted(stop), () => Int32Array.from(xs).sort(stop), \
+                  () => Int32Array.from(xs).toSorted(stop)].map(f => { n = 0; try { f() } catch (e) { return e + n } }).join()",
+                "stop51,stop51,stop51,stop51",
+            ),
         ] {
             assert_eq!(eval(code), expected, "{code}");
         }

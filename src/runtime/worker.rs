@@ -626,7 +626,7 @@ fn panicked(panic: &(dyn std::any::Any + Send), ctx: &Result<Context, String>) -
 }
 
 /// What a caught panic says (its message, when it has one).
-pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()
