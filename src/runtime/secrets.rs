@@ -74,17 +74,20 @@ impl Redaction {
     fn for_each_span<'a>(&'a self, text: &str, mut span: impl FnMut(usize, usize, &'a str)) {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
-        let find = |spelling: &str, from: usize| text.get(from..).and_then(|t| t.find(spelling)).map(|at| from + at);
         // (start, longest first, spelling index): the next occurrence of each spelling.
         let mut next = BinaryHeap::new();
-        for (i, (spelling, _)) in self.patterns.iter().enumerate() {
-            if let Some(start) = find(spelling, 0) {
+        let find_next = |next: &mut BinaryHeap<_>, i: usize, from: usize| {
+            let spelling = self.patterns[i].0.as_str();
+            if let Some(start) = text.get(from..).and_then(|t| t.find(spelling)).map(|at| from + at) {
                 next.push(Reverse((start, Reverse(start + spelling.len()), i)));
             }
+        };
+        for i in 0..self.patterns.len() {
+            find_next(&mut next, i, 0);
         }
         let mut current: Option<(usize, usize, &str)> = None;
         while let Some(Reverse((start, Reverse(end), i))) = next.pop() {
-            let (spelling, name) = &self.patterns[i];
+            let name = &self.patterns[i].1;
             current = match current {
                 Some((s, e, n)) if start < e => Some((s, e.max(end), n)),
                 Some((s, e, n)) => {
@@ -93,10 +96,7 @@ impl Redaction {
                 }
                 None => Some((start, end, name.as_str())),
             };
-            let after = start + text[start..].chars().next().map_or(1, char::len_utf8);
-            if let Some(start) = find(spelling, after) {
-                next.push(Reverse((start, Reverse(start + spelling.len()), i)));
-            }
+            find_next(&mut next, i, start + text[start..].chars().next().map_or(1, char::len_utf8));
         }
         if let Some((s, e, n)) = current {
             span(s, e, n);

@@ -116,9 +116,10 @@ fn serve(settings: WorkerSettings) -> std::process::ExitCode {
                 let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_job_in(&job, &mut ctx, Some(&watch), Some(&net))
                 }));
-                watch.disarm();
                 watch.disarm_run();
                 run.unwrap_or_else(|panic| {
+                    // The run may have panicked inside its top level, whose bound is still armed.
+                    watch.disarm();
                     broken = true;
                     panicked(panic.as_ref(), &ctx)
                 })
@@ -606,7 +607,11 @@ impl Watchdog {
 /// nothing can fail (an async generator's body), or else the panic's first line; with what the
 /// run had logged, if its state can still be read.
 fn panicked(panic: &(dyn std::any::Any + Send), ctx: &Result<Context, String>) -> JobResult {
-    let text = panic_text(panic);
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("engine panic");
     let error = if text.contains("is_throw_completion") {
         "recursion limit exceeded".to_string()
     } else {
@@ -623,15 +628,6 @@ fn panicked(panic: &(dyn std::any::Any + Send), ctx: &Result<Context, String>) -
         result.log_bytes = usage.log_bytes;
     }
     result
-}
-
-/// What a caught panic says (its message, when it has one).
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("engine panic")
 }
 
 fn run_job_in(

@@ -210,9 +210,9 @@ impl ZitadelApi {
         if let Some(items) = self.metadata.get(&key) {
             return Ok(items);
         }
-        let path = format!("/management/v1/users/{}/metadata/_search", path_id("reading the user metadata", user_id)?);
-        let answer = self.call(access, reqwest::Method::POST, &path, org, Some(&search()), deadline).await?;
         let what = "reading the user metadata";
+        let path = format!("/management/v1/users/{}/metadata/_search", path_id(what, user_id)?);
+        let answer = self.call(access, reqwest::Method::POST, &path, org, Some(&search()), deadline).await?;
         let items = Arc::new(metadata_items(what, &Self::json_of(what, answer)?)?);
         self.metadata.put(key, items.clone());
         Ok(items)
