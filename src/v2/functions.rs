@@ -244,14 +244,39 @@ pub fn payload(function: &str, flow: FlowType, context: &Value, effects: &Map<St
         out.insert("org".into(), snake_keys(org));
     }
     if let Some(grants) = context.get("userGrants").filter(|g| g.as_array().is_some_and(|a| !a.is_empty())) {
-        out.insert("user_grants".into(), snake_keys(grants));
+        out.insert("user_grants".into(), upstream_grants(snake_keys(grants)));
+    }
+    // Upstream sends the client of the token (`application.client_id`) and, after a token
+    // exchange or impersonation, its `actor` chain (`{actor, user_id, issuer}`).
+    if let Some(client_id) = context.pointer("/application/clientId").filter(|c| c.is_string()) {
+        out.insert("application".into(), json!({ "client_id": client_id }));
+    }
+    if let Some(actor) = context.get("actor").filter(|a| a.is_object()) {
+        out.insert("actor".into(), snake_keys(actor));
     }
     Value::Object(out)
 }
 
-/// `gender` and `state` given by name become their numbers (as upstream sends them).
+/// Upstream names a grant's project grant `grant_id` (its `query.UserGrant`), where the
+/// context says `projectGrantId`.
+fn upstream_grants(mut grants: Value) -> Value {
+    for grant in grants.as_array_mut().into_iter().flatten().filter_map(Value::as_object_mut) {
+        if let Some(id) = grant.remove("project_grant_id") {
+            grant.entry("grant_id").or_insert(id);
+        }
+    }
+    grants
+}
+
+/// `gender` and `state` given by name become their numbers, and a `sequence` given as a string
+/// of digits a number (as upstream sends them: its `query.User` has a `uint64` sequence).
 fn normalize_user(user: &Value) -> Value {
     let mut u = user.clone();
+    if let Some(sequence) = u.get_mut("sequence") {
+        if let Some(n) = sequence.as_str().and_then(|t| t.parse::<u64>().ok()) {
+            *sequence = Value::from(n);
+        }
+    }
     if let Some(state) = u.get_mut("state").filter(|v| v.is_string()) {
         *state = enum_number(Some(state), USER_STATES);
     }

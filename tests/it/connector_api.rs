@@ -134,6 +134,51 @@ async fn sessions_and_intents_find_their_user_through_the_api(s: &TestServer) {
     assert_eq!(z.requests_to("/v2/users/312").len(), 1, "and not again at the old one");
 }
 
+/// Post Authentication runs once per verified step, with that step's method, as v1 ran it: the
+/// TOTP step after the password names `"OTP"` though the session verified both, and a SetSession
+/// that checks nothing (a challenge request, a new lifetime) passes through without a lookup.
+async fn session_steps_run_once_with_their_method(s: &TestServer) {
+    let z = Receiver::start().await;
+    z.reply_at(
+        "/v2/sessions/s2",
+        Answer::json(
+            200,
+            json!({"session": {"id": "s2", "factors": {
+            "user": {"id": "312", "loginName": "ann", "verifiedAt": "2026-12-02T10:00:00Z"},
+            "password": {"verifiedAt": "2026-12-02T10:00:01Z"},
+            "totp": {"verifiedAt": "2026-12-02T10:00:02Z"}}}}),
+        ),
+    );
+    z.reply_at(
+        "/v2/users/312",
+        Answer::json(200, json!({"user": {"userId": "312", "details": {"sequence": "3", "resourceOwner": "zorg"}}})),
+    );
+    let (url, _, org, token) = setup(s, api(&z)).await;
+    let audit = "function audit(ctx, api) { api.v1.user.appendMetadata('last_method', ctx.v1.authMethod); }";
+    bind(s, &token, &org, "3", "1", &[("audit", audit, false)]).await;
+    let set_session = |request: Value| {
+        json!({"fullMethod": "/zitadel.session.v2.SessionService/SetSession", "instanceID": "inst",
+            "request": request, "response": {"details": {"sequence": "5"}, "sessionToken": "tok"}})
+    };
+    for request in [
+        json!({"sessionId": "s2", "challenges": {"otpSms": {"returnCode": false}}}),
+        json!({"sessionId": "s2", "lifetime": "3600s"}),
+        json!({"sessionId": "s2", "checks": {}}),
+    ] {
+        let payload = set_session(request);
+        let r = signed_call(s, &url, &payload).await;
+        assert_eq!((r.status.as_u16(), &r.body), (200, &payload["response"]), "passed through: {r:?}");
+    }
+    assert!(z.requests_to("/v2/sessions/s2").is_empty(), "no lookup for a call that checked nothing");
+    let payload = set_session(json!({"sessionId": "s2", "checks": {"totp": {"code": "123456"}}}));
+    let r = signed_call(s, &url, &payload).await;
+    assert_eq!((r.status.as_u16(), &r.body), (200, &payload["response"]), "{r:?}");
+    let sets = received(&z, "/management/v1/users/312/metadata/last_method", 1).await;
+    assert_eq!(sets[0].json(), json!({"value": b64("\"OTP\"")}), "the step's own method");
+    let runs = runs_of(s, &token, 1).await;
+    assert_eq!(runs.len(), 1, "one run, for the call that checked a factor: {runs:?}");
+}
+
 /// Org metadata for `ctx.v1.org.getMetadata()` and SAML user metadata, which ZITADEL does not
 /// send, come from its metadata searches; a failing search leaves a warning and empty metadata.
 async fn metadata_zitadel_does_not_send(s: &TestServer) {
@@ -503,6 +548,7 @@ async fn hostile_scripts_do_not_stall_other_calls(s: &TestServer) {
 backend_tests_with!(
     fast;
     sessions_and_intents_find_their_user_through_the_api,
+    session_steps_run_once_with_their_method,
     metadata_zitadel_does_not_send,
     grant_organizations_metadata,
     effects_through_the_api_are_durable,

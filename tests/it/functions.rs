@@ -266,7 +266,12 @@ async fn preuserinfo_payload(s: &TestServer) {
     let (id, _) = create_target(s, "hook", webhook_kind(true), &rx.url("/hook")).await;
     set_function(s, "preuserinfo", &[&id]).await;
 
-    let r = s.execute_trigger(&s.admin, "2", "4", token_context()).await;
+    // As upstream: a numeric `user.sequence` (the context may give it as a string of digits), the
+    // token's client, and the actor chain of a token exchange, with snake_case keys.
+    let mut context = token_context();
+    context["user"]["sequence"] = json!("42");
+    context["actor"] = json!({"userId": "imp-1", "issuer": "https://issuer.example", "actor": {"userId": "imp-0"}});
+    let r = s.execute_trigger(&s.admin, "2", "4", context).await;
     let effects = ok(&r);
     assert_eq!(effects["claims"], json!({"v1claim": 7}), "a webhook's reply is ignored: {r:?}");
 
@@ -291,7 +296,15 @@ async fn preuserinfo_payload(s: &TestServer) {
     assert_eq!(user["human"]["is_email_verified"], true, "{p}");
     assert_eq!(p["user_metadata"], json!([{"key": "team", "value": b64("\"blue\"")}]), "{p}");
     assert_eq!(p["org"], json!({"id": "o1", "name": "ACME", "primary_domain": "acme.example"}), "{p}");
-    assert_eq!(p["user_grants"], json!([{"project_id": "p1", "project_grant_id": "pg1", "roles": ["admin"]}]), "{p}");
+    assert_eq!(user["sequence"], 42, "{p}");
+    // Upstream's `query.UserGrant` names the project grant `grant_id`.
+    assert_eq!(p["user_grants"], json!([{"project_id": "p1", "grant_id": "pg1", "roles": ["admin"]}]), "{p}");
+    assert_eq!(p["application"], json!({"client_id": "web"}), "{p}");
+    assert_eq!(
+        p["actor"],
+        json!({"user_id": "imp-1", "issuer": "https://issuer.example", "actor": {"user_id": "imp-0"}}),
+        "{p}"
+    );
 }
 
 async fn chained_targets_see_previous_claims(s: &TestServer) {

@@ -161,7 +161,9 @@ pub fn verify_signature(
                 timestamp = Some(value.trim().parse().map_err(|_| reason::MALFORMED_SIGNATURE)?);
             }
             "t" => return Err(reason::MALFORMED_SIGNATURE),
-            "v1" => signatures.push(hex::decode(value.trim()).map_err(|_| reason::MALFORMED_SIGNATURE)?),
+            // An entry that is not hex cannot match: skipped, as ZITADEL's own parser does, so
+            // another entry of the header may still carry the signature.
+            "v1" => signatures.extend(hex::decode(value.trim()).ok()),
             _ => {}
         }
     }
@@ -766,9 +768,27 @@ pub fn session_id(payload: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The authentication method of a session's verified factors (`GET /v2/sessions/{id}`), first in
-/// ZITADEL's order; None when only the user or an IdP intent was verified.
-pub fn factors_auth_method(session: &Value) -> Option<&'static str> {
+/// The authentication method of a session call's checks (`request.checks`) as the session
+/// (`GET /v2/sessions/{id}`) verified them. The factors the call checked come first (in ZITADEL's
+/// order), the session telling how a WebAuthN check went (passwordless when the user was
+/// verified, else U2F): a TOTP step after the password is `"OTP"`, as v1 ran Post Authentication
+/// once per verified step with that step's method. Checks of only the user or an IdP intent take
+/// the session's verified factors. A call without checks (a challenge request, a new lifetime)
+/// verified nothing: None, it passes through.
+pub fn checked_factors_auth_method(session: &Value, request: &Value) -> Option<&'static str> {
+    request.get("checks").and_then(Value::as_object).filter(|c| !c.is_empty())?;
+    match session_auth_method(request) {
+        Some("U2F") if session.pointer("/factors/webAuthN/userVerified").and_then(Value::as_bool) == Some(true) => {
+            Some("passwordless")
+        }
+        Some(method) => Some(method),
+        None => factors_auth_method(session),
+    }
+}
+
+/// The authentication method of a session's verified factors, first in ZITADEL's order; None
+/// when only the user or an IdP intent was verified.
+fn factors_auth_method(session: &Value) -> Option<&'static str> {
     let factors = session.get("factors")?;
     let verified = |key: &str| factors.get(key).is_some_and(|v| v.is_object());
     if verified("password") {
@@ -902,6 +922,8 @@ mod tests {
         // Several v1 entries: one matching is enough.
         let two = format!("t={now},v1={},v1={}", sign("other-key-000000000", now, body), sign(&keys[0], now, body));
         assert_eq!(verify_signature(Some(&two), body, &keys, 300, now), Ok(()));
+        let odd_entry = format!("t={now},v1=zz,v1={}", sign(&keys[0], now, body));
+        assert_eq!(verify_signature(Some(&odd_entry), body, &keys, 300, now), Ok(()), "a non-hex entry is skipped");
         assert_eq!(verify_signature(Some(&good), b"{}", &keys, 300, now), Err(reason::BAD_SIGNATURE));
         assert_eq!(verify_signature(Some(&good), body, &keys, 300, now + 301), Err(reason::STALE));
         assert_eq!(verify_signature(Some(&good), body, &keys, 300, now - 301), Err(reason::STALE), "future too");

@@ -21,6 +21,8 @@ pub async fn map_response_with_api(
 ) -> Option<Mapped> {
     let mut warnings = Vec::new();
     let mut mapped = if super::is_session(method) {
+        // A call without checks verified nothing: it passes through without asking ZITADEL.
+        payload.pointer("/request/checks").and_then(Value::as_object).filter(|c| !c.is_empty())?;
         let mut from_session = None;
         if let (Some(access), Some(session_id)) = (access, super::session_id(payload)) {
             match api.session(access, &session_id, deadline).await {
@@ -30,7 +32,7 @@ pub async fn map_response_with_api(
         }
         match from_session {
             Some(session) => {
-                let method = super::factors_auth_method(&session)?;
+                let method = super::checked_factors_auth_method(&session, payload.get("request")?)?;
                 let user_id = super::session_checked_user(payload)
                     .or_else(|| session.pointer("/factors/user/id").and_then(Value::as_str).map(str::to_string));
                 Mapped {
@@ -305,18 +307,40 @@ mod tests {
     }
 
     #[test]
-    fn session_factors_name_the_method() {
-        let s = |f: Value| json!({"factors": f});
+    fn the_factors_checked_name_the_method() {
+        let method = |factors: Value, checks: Value| {
+            super::super::checked_factors_auth_method(&json!({"factors": factors}), &json!({"checks": checks}))
+        };
+        let password = json!({"user": {"id": "u"}, "password": {"verifiedAt": "x"}});
         assert_eq!(
-            super::super::factors_auth_method(&s(json!({"user": {"id": "u"}, "password": {"verifiedAt": "x"}}))),
+            method(password.clone(), json!({"user": {"userId": "u"}, "password": {"password": "p"}})),
             Some("password")
         );
-        assert_eq!(super::super::factors_auth_method(&s(json!({"otpEmail": {}, "totp": {}}))), Some("OTP"));
+        // The second step of a password + TOTP login names TOTP, though the session verified both.
+        let both = json!({"user": {"id": "u"}, "password": {}, "totp": {}});
+        assert_eq!(method(both.clone(), json!({"totp": {"code": "123456"}})), Some("OTP"));
+        assert_eq!(method(both.clone(), json!({"otpEmail": {"code": "1"}, "totp": {"code": "1"}})), Some("OTP"));
+        // A call without checks passes through: a challenge request, a new lifetime.
+        assert_eq!(method(both.clone(), json!({})), None);
+        assert_eq!(super::super::checked_factors_auth_method(&json!({"factors": both.clone()}), &json!({})), None);
+        // A check of only the user: the factors the session verified.
+        assert_eq!(method(both.clone(), json!({"user": {"userId": "u"}})), Some("password"));
         assert_eq!(
-            super::super::factors_auth_method(&s(json!({"webAuthN": {"userVerified": true}}))),
+            method(json!({"user": {}, "webAuthN": {"userVerified": true}}), json!({"user": {}})),
             Some("passwordless")
         );
-        assert_eq!(super::super::factors_auth_method(&s(json!({"webAuthN": {}}))), Some("U2F"));
-        assert_eq!(super::super::factors_auth_method(&s(json!({"user": {"id": "u"}, "intent": {}}))), None);
+        assert_eq!(method(json!({"user": {"id": "u"}, "intent": {}}), json!({"user": {}})), None);
+        assert_eq!(
+            super::super::checked_factors_auth_method(&json!({"factors": both}), &json!({"lifetime": "3600s"})),
+            None
+        );
+        let webauthn = |verified: Value| json!({"webAuthN": {"userVerified": verified}});
+        assert_eq!(
+            method(webauthn(json!(true)), json!({"webAuthN": {"credentialAssertionData": {}}})),
+            Some("passwordless")
+        );
+        assert_eq!(method(webauthn(json!(false)), json!({"webAuthN": {"credentialAssertionData": {}}})), Some("U2F"));
+        assert_eq!(method(json!({}), json!({"webAuthN": {}})), Some("U2F"));
+        assert_eq!(method(json!({"intent": {}}), json!({"idpIntent": {"idpIntentId": "i"}})), None);
     }
 }
