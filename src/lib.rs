@@ -64,19 +64,15 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     v2::payload::KeyState::check_key(&store, config.encryption_key.as_deref().unwrap_or(""))
         .await
         .map_err(|e| wrong_key(e, key_from_file, &config.database_url))?;
-    let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone())
+    // A generated token reaches its file before it is committed: a token nobody can know is no
+    // use, and a start that fails (or dies) in between must leave the next one to generate it.
+    let token_file = config.admin_token_file.clone();
+    let keep = move |secret: &str| write_secret_file(&token_file, secret).map_err(|e| e.to_string());
+    let (default_org, admin) = store::tokens::bootstrap(&store, config.admin_token.clone(), keep)
         .await
-        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("bootstrap failed: {}", e.message))?;
     match admin {
-        AdminToken::Generated(secret, id) => {
-            if let Err(e) = write_secret_file(&config.admin_token_file, &secret) {
-                // A token nobody can know is no use: removed, so that the next start (with a
-                // writable path) generates one again instead of finding an admin token.
-                if let Err(removing) = store::tokens::remove_token(&store, id, 0).await {
-                    tracing::error!(error = %removing, "removing the unwritten bootstrap token failed");
-                }
-                return Err(e);
-            }
+        AdminToken::Generated => {
             tracing::info!(path = %config.admin_token_file, "generated the bootstrap admin token");
             if !background {
                 // A one-shot command logs nothing: said where an operator reads it.
@@ -163,6 +159,7 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
         closing: tokio::sync::watch::channel(false).0,
         background_tasks: std::sync::Mutex::new(background_tasks),
         lease_releases: Default::default(),
+        detached: tokio_util::task::TaskTracker::new(),
         config,
         auth: Default::default(),
         metrics,
@@ -652,9 +649,12 @@ pub async fn serve(
     let read_timeout = state.config.request_read_timeout.as_std();
     let closing = state.closing.clone();
     let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();
+    let signalled_at = Arc::new(std::sync::OnceLock::new());
+    let signal_time = signalled_at.clone();
     // Live tails end first; then the requests in flight are drained.
     let graceful = async move {
         shutdown.await;
+        let _ = signal_time.set(tokio::time::Instant::now());
         closing.send_replace(true);
         let _ = signalled_tx.send(());
     };
@@ -703,6 +703,16 @@ pub async fn serve(
                 () = cut_off => {},
             }
         }
+    }
+    // Triggers whose callers went away run on: their records are written before the run writer
+    // stops, within the same grace period from the signal (each is bounded by the trigger time).
+    state.detached.close();
+    let until = signalled_at.get().copied().unwrap_or_else(tokio::time::Instant::now) + grace;
+    if tokio::time::timeout_at(until, state.detached.wait()).await.is_err() {
+        tracing::warn!(
+            runs = state.detached.len(),
+            "shutting down: triggers still running after the grace period are cut off, without their run records"
+        );
     }
     // The tails have ended (their connections are drained): their leases go back while the
     // database is still open, so that a restarted server has every slot.

@@ -133,7 +133,7 @@ async fn call(
     // On a task of its own: ZITADEL giving up on the call (its own timeout, a dropped connection)
     // does not cancel runs that started; their records and the health counters are still stored.
     let s2 = s.clone();
-    let task = tokio::spawn(async move {
+    let task = s.detached.spawn(async move {
         let done = run(&s2, &cached.model, condition.as_ref(), &payload).await;
         let failed = done.failure.is_some();
         // Debug formatting: the label comes from the signed payload and is quoted and escaped, so it

@@ -502,7 +502,9 @@ pub async fn execute_flow_trigger(
     // On a task of its own: a caller that goes away (its deadline, a dropped connection) does not
     // cancel runs that started, so their records are still stored (execute.md §3).
     let task_state = s.clone();
-    let done = tokio::spawn(async move { task_state.execute.execute(c.org, trigger, &context).await })
+    let done = s
+        .detached
+        .spawn(async move { task_state.execute.execute(c.org, trigger, &context).await })
         .await
         .map_err(ApiError::internal)??;
     let report = done.report;

@@ -121,6 +121,10 @@ pub struct Inner {
     pub background_tasks: std::sync::Mutex<Vec<(&'static str, tokio::task::JoinHandle<()>)>>,
     /// Live tails' leases being given back; a shutdown waits for them before the database closes.
     pub lease_releases: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// Triggers run on tasks of their own (`_execute`, connector calls), so that a caller going
+    /// away does not cancel runs that started; a shutdown waits for them (within its grace
+    /// period) before the run writer stops, so their records are stored.
+    pub detached: tokio_util::task::TaskTracker,
     pub config: Config,
     pub auth: AuthCache,
     pub metrics: Arc<Metrics>,

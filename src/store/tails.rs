@@ -9,10 +9,12 @@ use crate::error::ApiResult;
 use sea_orm::ConnectionTrait;
 use std::time::Duration;
 
-/// How long a lease lasts without renewal.
-pub const LEASE: Duration = Duration::from_secs(30);
-/// How often a process renews the leases of its open tails.
-pub const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How long a lease lasts without renewal: the slots of a process that died (its streams closed
+/// with it) are free again within this, inside authoring.md's "a closed stream frees its slot
+/// within 5 s".
+pub const LEASE: Duration = Duration::from_secs(4);
+/// How often a process renews the leases of its open tails (one write, only while some are open).
+pub const RENEW_EVERY: Duration = Duration::from_secs(1);
 
 /// Takes a lease for one more tail of `org` when it holds fewer than `limit` live ones (counted
 /// under the organization's lock); `None` when it holds `limit`.

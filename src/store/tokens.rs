@@ -5,7 +5,7 @@ use super::orgs::{default_org, get_setting, insert_org, put_setting, DEFAULT_ORG
 use super::{Store, INSTANCE_LOCK};
 use crate::domain::role::Role;
 use crate::domain::time::now_micros;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Kind};
 use base64::Engine;
 use entity::token;
 use rand::RngCore;
@@ -157,15 +157,21 @@ pub async fn find_by_hash<C: ConnectionTrait>(conn: &C, hash: &str) -> ApiResult
 pub enum AdminToken {
     /// Registered (or already registered) from ACTIONSD_ADMIN_TOKEN.
     FromConfig,
-    /// Generated now (the secret and the token's id); the secret must be written to the token
-    /// file, and the token removed again if that fails.
-    Generated(String, i64),
+    /// Generated now, its secret written to the token file (by `bootstrap`'s `keep`).
+    Generated,
     /// An admin token exists already and none was configured.
     Existing,
 }
 
 /// Creates the instance, the default org and the admin token at first start (once across replicas).
-pub async fn bootstrap(store: &Store, configured: Option<String>) -> ApiResult<(i64, AdminToken)> {
+/// A generated token's secret is handed to `keep` (which writes the token file) before the
+/// transaction commits: a failure there stores nothing, and a crash before the commit leaves no
+/// token in the database that nobody has, so the next start generates one again.
+pub async fn bootstrap(
+    store: &Store,
+    configured: Option<String>,
+    keep: impl FnOnce(&str) -> Result<(), String> + Send + 'static,
+) -> ApiResult<(i64, AdminToken)> {
     let id_for_instance = store.new_id();
     let token_id = store.new_id();
     let org_id = store.new_id();
@@ -218,7 +224,8 @@ pub async fn bootstrap(store: &Store, configured: Option<String>) -> ApiResult<(
                         } else {
                             let secret = generate_secret();
                             insert_token(txn, token_id, admin, &secret, 0).await?;
-                            AdminToken::Generated(secret, token_id)
+                            keep(&secret).map_err(|e| ApiError::bare(Kind::Internal, e))?;
+                            AdminToken::Generated
                         }
                     }
                 };

@@ -1944,3 +1944,75 @@ async fn a_start_refused_for_its_key_does_not_migrate() {
         .expect("the start with the right key");
     assert!(applied().await, "migrated by the start with the right key");
 }
+
+/// A trigger whose caller went away runs on (execute.md §3), and a SIGTERM arriving meanwhile
+/// waits for it: the run's record (a failed one here) is stored before the server stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shutdown_waits_for_runs_whose_caller_went_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = sqlite_env(&dir.path().join("abandoned.db"));
+    let server = Process::start(dir.path(), "abandoned", &env).await;
+    let script = "function slow(ctx, api) { var end = Date.now() + 1500; while (Date.now() < end) {} throw new Error('slow failed'); }";
+    let (status, r) = server.post(ACTIONS, ADMIN, json!({"name": "slow", "script": script, "timeout": "10s"})).await;
+    assert_eq!(status, 200, "{r}");
+    let id = r["id"].as_str().expect("id").to_string();
+    let (status, r) = server.post("/management/v1/flows/3/trigger/1", ADMIN, json!({"actionIds": [id.clone()]})).await;
+    assert_eq!(status, 200, "{r}");
+    // The caller gives up long before the run ends.
+    let gave_up = server
+        .client
+        .post(format!("{}/management/v1/flows/3/trigger/1/_execute", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"context": {}}))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the call was expected to time out: {gave_up:?}");
+    let status = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(30))).await.unwrap();
+    assert!(status.is_some_and(|s| s.success()), "SIGTERM ended the server: {status:?}");
+
+    let server = Process::start(dir.path(), "abandoned-again", &env).await;
+    let (status, r) = server
+        .post("/management/v1/runs/_search", ADMIN, json!({"queries": [{"actionIdQuery": {"actionId": id}}]}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let runs = r["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(runs.len(), 1, "the abandoned run's record: {r}\n{}", server.log_text());
+    assert_eq!(runs[0]["outcome"], "OUTCOME_FAILED", "{r}");
+}
+
+/// The live tails of a killed server give their slots back within 5 s of its death
+/// (authoring.md §5): a restarted server on the same database opens a full set of tails again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_servers_tails_free_their_slots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = sqlite_env(&dir.path().join("tails.db"));
+    let server = Process::start(dir.path(), "tails", &env).await;
+    let open = |server: &Process| {
+        server.client.get(format!("{}/management/v1/runs/_tail", server.base)).bearer_auth(ADMIN).send()
+    };
+    let mut streams = Vec::new();
+    for _ in 0..10 {
+        let r = open(&server).await.expect("tail");
+        assert_eq!(r.status(), 200);
+        streams.push(r);
+    }
+    let r = open(&server).await.expect("tail");
+    assert_eq!(r.status(), 429, "the 11th tail");
+    server.kill_9();
+    let killed = Instant::now();
+    drop(streams);
+
+    let server = Process::start(dir.path(), "tails-again", &env).await;
+    let mut reopened = Vec::new();
+    while reopened.len() < 10 {
+        let r = open(&server).await.expect("tail");
+        if r.status() == 200 {
+            reopened.push(r);
+            continue;
+        }
+        assert_eq!(r.status(), 429);
+        assert!(killed.elapsed() < Duration::from_secs(5), "slots still taken {:?} after the kill", killed.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

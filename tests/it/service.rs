@@ -47,7 +47,7 @@ impl Env {
         crate::common::allow_loopback(&mut config);
         let dbs = store::connect(url, schema, &config.db_options()).await.expect("connect");
         let store = Arc::new(Store::new(dbs).await.expect("store"));
-        store::tokens::bootstrap(&store, config.admin_token.clone()).await.expect("bootstrap");
+        store::tokens::bootstrap(&store, config.admin_token.clone(), |_| Ok(())).await.expect("bootstrap");
         let v2 = Arc::new(actionsd::v2::V2::load(&store, &config).await.expect("v2"));
         let targets = Arc::new(Targets::new(store.clone(), v2, Arc::new(Metrics::new()), KEY.into()));
         Env { store, targets, _dir: dir, schema: None }
