@@ -9,6 +9,7 @@ use crate::error::{ApiError, ApiResult, Kind};
 use crate::service::connector::{self as conn, reason, resolve, Condition};
 use crate::store::connections::{self as store, ConnectionState, FailMode};
 use crate::store::crypto;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -35,6 +36,22 @@ fn reply(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
+/// An answer given before the body is read (an unknown connection): over HTTP/1 the body is read
+/// and dropped first, as for a refused token on every route, so that the connection carries
+/// ZITADEL's next call (its client reuses connections and does not retry a POST); a body that
+/// cannot be read so closes the connection with the answer, instead of leaving its rest to be
+/// read as the next request.
+async fn before_the_body(s: &AppState, parts: &axum::http::request::Parts, body: Body, err: ApiError) -> Response {
+    let mut response = error(err);
+    if parts.version <= axum::http::Version::HTTP_11
+        && !http_body::Body::is_end_stream(&body)
+        && !super::drain_body(body, parts, s.config.request_read_timeout).await
+    {
+        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// The outcome of a verified call, for the metric and the health counters.
 struct Done {
     body: Value,
@@ -50,21 +67,21 @@ async fn call(
     let started = Instant::now();
     let remote =
         req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    let (parts, body) = req.into_parts();
     // 1. The connection. An id that is not one (also one whose escapes are not UTF-8) names none.
     let Some(id) = raw_id.ok().and_then(|Path(raw)| crate::domain::id::parse(&raw)) else {
-        return error(store::not_found());
+        return before_the_body(&s, &parts, body, store::not_found()).await;
     };
     let cached = match connection_of(&s, id).await {
         Ok(Some(c)) => c,
-        Ok(None) => return error(store::not_found()),
-        Err(e) => return error(e),
+        Ok(None) => return before_the_body(&s, &parts, body, store::not_found()).await,
+        Err(e) => return before_the_body(&s, &parts, body, e).await,
     };
     let connection = &cached.model;
-    let (parts, body) = req.into_parts();
     // ZITADEL sends plain JSON (or a JWT): a body in another encoding is refused as on every
     // route (501), not read as a malformed one.
     if let Err(e) = super::grpc::check_content_encoding(&parts.headers) {
-        return error(e);
+        return before_the_body(&s, &parts, body, e).await;
     }
     // 2. The body limit. A large body's share of the in-flight budget is held from before it is
     // read (when its length is announced) until the call has answered, as on every RPC: a caller

@@ -116,9 +116,19 @@ async fn attempt(q: &Queue, row: &delivery::Model) -> AttemptResult {
     if let Some(connection_id) = row.connection_id {
         return attempt_api_effect(q, row, connection_id, fail).await;
     }
-    let t = match q.targets.v2.registry.snapshot(&q.targets.store).await.map(|snap| snap.target(row.target_id)) {
+    // The cached snapshot may predate a target another replica created just before the event: a
+    // miss is looked up again in a snapshot loaded after this attempt began. A target removed
+    // since has its deliveries given up in the removal's own transaction; one still missing here
+    // went in between, and this attempt is not made.
+    let registry = &q.targets.v2.registry;
+    let store = &q.targets.store;
+    let found = match registry.snapshot(store).await.map(|snap| snap.target(row.target_id)) {
+        Ok(None) => registry.snapshot_after(store, started).await.map(|snap| snap.target(row.target_id)),
+        other => other,
+    };
+    let t = match found {
         Ok(Some(t)) => t,
-        Ok(None) => return dead(row, 0, "the target was removed".into()),
+        Ok(None) => return AttemptResult { sent: false, ..dead(row, 0, "the target was removed".into()) },
         Err(e) => return fail(0, format!("loading the target failed: {}", e.message), None),
     };
     let timeout = Duration::from_nanos(t.timeout_nanos.max(1) as u64);

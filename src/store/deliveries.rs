@@ -416,10 +416,16 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
                     ));
                 }
                 let now = now_micros();
+                // An attempt in flight (a retry on the schedule, leased by a replica) keeps its
+                // lease: it is the retry, and its result is recorded as usual. Freeing the lease
+                // would let the delivery be claimed and sent a second time while it runs.
+                let in_flight = row.lease_until > now;
                 let mut am: delivery::ActiveModel = row.into();
                 am.state = Set(DeliveryState::Pending);
                 am.next_attempt_at = Set(now);
-                am.lease_until = Set(0);
+                if !in_flight {
+                    am.lease_until = Set(0);
+                }
                 am.changed_at = Set(now);
                 use sea_orm::ActiveModelTrait;
                 am.update(txn).await?;

@@ -341,7 +341,19 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
     {
+        // A write that arrives after the node-number lease ran out (the process was frozen, or
+        // cut off from the database, for longer than the lease) may carry ids minted with a
+        // number another process has taken since: when the renewal finds the number lost, the
+        // write is refused (503, retried by the caller with new ids) instead of storing them.
+        let lapsed =
+            self.node_lease_until.load(std::sync::atomic::Ordering::Relaxed) < crate::domain::time::now_micros();
+        let node = self.ids.node();
         self.ensure_node_lease().await?;
+        if lapsed && self.ids.node() != node {
+            return Err(ApiError::db_unavailable(format!(
+                "a write with ids minted under the lost node number {node} was refused; retry"
+            )));
+        }
         if let Some(group) = &self.group {
             return group.write(self.ids.clone(), self.acquire_timeout, f).await;
         }
@@ -585,6 +597,35 @@ pub fn sql_count(n: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write arriving after the node-number lease ran out, whose renewal finds the number taken
+    /// by another process, is refused (its ids may be that process's); the next one goes through
+    /// with the new number.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_after_the_node_number_was_lost_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("lapse.db").display());
+        let store =
+            Store::new(connect(&url, None, &DbOptions::default()).await.expect("connect")).await.expect("store");
+        let lost = store.ids.node();
+        let write = || {
+            store.write(&[], |txn| {
+                Box::pin(async move {
+                    txn.execute(Statement::from_string(txn.get_database_backend(), "SELECT 1")).await?;
+                    Ok(())
+                })
+            })
+        };
+        write().await.expect("a write under a live lease");
+        // Frozen past its lease, meanwhile another process took the number.
+        store.node_lease_until.store(1, std::sync::atomic::Ordering::Relaxed);
+        let taken = format!("UPDATE node_leases SET owner = -1 WHERE node_no = {lost}");
+        store.db.execute(Statement::from_string(store.backend, taken)).await.expect("take the number");
+        let refused = write().await.expect_err("a write with ids of the lost number");
+        assert_eq!(refused.kind, crate::error::Kind::Unavailable, "{refused:?}");
+        assert_ne!(store.ids.node(), lost, "minting with a new number");
+        write().await.expect("the retried write");
+    }
 
     /// Each database's codes are read as that database means them: PostgreSQL's all-digit
     /// SQLSTATEs are not SQLite result codes (57014 & 0xff is no SQLite code of "not now").

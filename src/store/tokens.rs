@@ -4,7 +4,6 @@ use super::events::{self, NewEvent};
 use super::orgs::{default_org, get_setting, insert_org, put_setting, DEFAULT_ORG_NAME};
 use super::{Store, INSTANCE_LOCK};
 use crate::domain::role::Role;
-use crate::domain::time::now_micros;
 use crate::error::{ApiError, ApiResult, Kind};
 use base64::Engine;
 use entity::token;
@@ -200,11 +199,30 @@ pub async fn bootstrap(
                                     || existing.org_id != default.id
                                     || existing.expires_at.is_some()
                                 {
+                                    // A change like any other: an event records it (an audit of
+                                    // `token.*` events sees the token become the admin).
+                                    let written = events::append(
+                                        txn,
+                                        NewEvent {
+                                            aggregate_type: crate::store::events::Aggregate::Instance,
+                                            aggregate_id: instance_id(txn).await?,
+                                            event_type: "token.changed",
+                                            resource_owner: default.id,
+                                            creator: 0,
+                                            payload: serde_json::json!({
+                                                "tokenId": existing.id.to_string(), "orgId": default.id.to_string(),
+                                                "role": Role::IamOwner.as_str(), "expiresAt": null,
+                                                "reason": "registered as the admin token (ACTIONSD_ADMIN_TOKEN)",
+                                            }),
+                                        },
+                                    )
+                                    .await?;
                                     let mut am: token::ActiveModel = existing.into();
                                     am.role = Set(Role::IamOwner.as_str().into());
                                     am.org_id = Set(default.id);
                                     am.expires_at = Set(None);
-                                    am.changed_at = Set(now_micros());
+                                    am.sequence = Set(written.sequence);
+                                    am.changed_at = Set(written.created_at);
                                     am.update(txn).await?;
                                 }
                             }

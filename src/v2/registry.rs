@@ -73,12 +73,25 @@ impl Registry {
         loaded
     }
 
+    /// A snapshot whose load began after `after`: the current one if it did, else a new load.
+    /// For a lookup that must not miss what another replica committed before `after` (a
+    /// delivery's target: a miss there would give the delivery up).
+    pub async fn snapshot_after(&self, store: &Store, after: Instant) -> ApiResult<Arc<Snapshot>> {
+        let _one = self.reload.lock().await;
+        if let Some(s) = self.current.read().await.as_ref().filter(|s| s.loaded > after) {
+            return Ok(s.clone());
+        }
+        self.load(store).await
+    }
+
     fn recent_failure(&self, recent: impl Fn(Instant) -> bool) -> Option<crate::error::ApiError> {
         let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
         failed.as_ref().filter(|(at, _)| recent(*at)).map(|(_, e)| e.clone())
     }
 
     async fn load(&self, store: &Store) -> ApiResult<Arc<Snapshot>> {
+        // A snapshot's age counts from before its reads: it holds nothing committed later.
+        let began = Instant::now();
         let generation = store.changes.v2_generation();
         let targets: HashMap<i64, Arc<target::Model>> =
             crate::store::targets::all_targets(&store.db).await?.into_iter().map(|t| (t.id, Arc::new(t))).collect();
@@ -93,7 +106,7 @@ impl Registry {
                 executions.insert(e.id, list);
             }
         }
-        let snap = Arc::new(Snapshot { loaded: Instant::now(), generation, executions, targets });
+        let snap = Arc::new(Snapshot { loaded: began, generation, executions, targets });
         *self.current.write().await = Some(snap.clone());
         Ok(snap)
     }

@@ -752,7 +752,39 @@ async fn zero_value_setters_and_merged_metadata(s: &TestServer) {
     assert_eq!(add["organization"], json!({"orgId": "zorg"}));
 }
 
+/// An unknown connection is 404 before the body is read, and the HTTP/1.1 connection still
+/// carries the next call (ZITADEL reuses its connections and does not retry a POST): the body is
+/// read and dropped first, also one that arrives after the headers.
+async fn an_unknown_connection_keeps_the_connection_usable(s: &TestServer) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let body = format!("{{\"function\":\"function/preuserinfo\",\"pad\":\"{}\"}}", "x".repeat(200_000));
+    let head = format!(
+        "POST {CONNECTIONS}/1/call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.expect("headers");
+    tcp.write_all(body.as_bytes()).await.expect("body");
+    let second = "GET /debug/healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    tcp.write_all(second.as_bytes()).await.expect("next request");
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buf = [0u8; 8192];
+    while got.windows(12).filter(|w| w.starts_with(b"HTTP/1.1 ")).count() < 2 {
+        let n =
+            tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await.expect("both answers in time").expect("read");
+        assert!(n > 0, "the connection closed after: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    assert!(text.contains("CONN-n0tFd"), "{text}");
+    assert!(text.contains("HTTP/1.1 200"), "the next request was answered: {text}");
+}
+
 backend_tests!(
+    an_unknown_connection_keeps_the_connection_usable,
     zero_value_setters_and_merged_metadata,
     user_creation_responses,
     identity_provider_intents,

@@ -358,6 +358,29 @@ async fn failed_attempts_are_retried_with_the_same_id_and_body(s: &TestServer) {
     assert!(got[2].at - got[1].at >= Duration::from_millis(300), "{:?}", got[2].at - got[1].at);
 }
 
+/// A RetryDelivery while the delivery's next attempt is in flight (it still shows FAILED) does not
+/// send it a second time beside that attempt: that attempt is the retry.
+async fn retrying_during_an_attempt_does_not_send_twice(s: &TestServer) {
+    let rx = Receiver::start().await;
+    rx.queue([Answer::status(500), Answer::status(200).with_delay(Duration::from_millis(1500))]);
+    let (tid, _) = target(s, "slow-second", &rx.url("/slow")).await;
+    set_execution(s, json!({"event": {"event": "action.added"}}), &[&tid]).await;
+    create_action(s, "retried_in_flight").await;
+    rx.wait_until(Duration::from_secs(10), "the second attempt", |r| r.len() >= 2).await;
+    let ds = items(&list(s, by_target(&tid)).await);
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+    let id = ds[0]["id"].as_str().unwrap().to_string();
+    let r = s.post(&format!("/v2/actions/deliveries/{id}/retry"), &s.admin, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let done = wait_deliveries(s, by_target(&tid), Duration::from_secs(10), "succeeded", |ds| {
+        all_in_state(ds, 1, "DELIVERY_STATE_SUCCEEDED")
+    })
+    .await;
+    // Nothing is open any more: the count of calls is final.
+    assert_eq!(rx.requests().len(), 2, "no third call beside the one in flight");
+    assert_eq!(done[0]["attempts"], 2, "{done:?}");
+}
+
 async fn receiver_down_then_up_loses_nothing(s: &TestServer) {
     const N: usize = 20;
     let rx = Receiver::start().await;
@@ -850,6 +873,7 @@ backend_tests_with!(fast;
     event_is_delivered_signed_and_recorded,
     only_the_most_specific_event_execution_runs,
     failed_attempts_are_retried_with_the_same_id_and_body,
+    retrying_during_an_attempt_does_not_send_twice,
     receiver_down_then_up_loses_nothing,
     one_aggregate_is_delivered_in_order_without_blocking_others,
     list_deliveries_filters_order_and_pagination,

@@ -351,3 +351,74 @@ async fn two_replicas_on_postgres_deliver_each_event_exactly_once() {
     b.kill_9();
     common::drop_schema(&url, &schema).await;
 }
+
+/// A target created through one replica and the event that needs it right after: the replica
+/// that claims the delivery may hold a cached view of the targets from before the target existed
+/// (its reads are busy: every request consults it). The delivery is sent, not given up as "the
+/// target was removed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_target_created_through_another_replica_is_delivered_to() {
+    const ROUNDS: usize = 8;
+    let Ok(url) = std::env::var(common::POSTGRES_ENV) else {
+        eprintln!(
+            "SKIPPED a_target_created_through_another_replica_is_delivered_to: {} is not set",
+            common::POSTGRES_ENV
+        );
+        return;
+    };
+    let schema = common::create_schema(&url).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = vec![
+        ("ACTIONSD_DATABASE_URL", common::url_with_schema(&url, &schema)),
+        ("ACTIONSD_ENCRYPTION_KEY", ENCRYPTION_KEY.to_string()),
+    ];
+    let rx = Receiver::start().await;
+    let a = Server::start(dir.path(), "fresh-target-a", &env).await;
+    let b = Server::start(dir.path(), "fresh-target-b", &env).await;
+    // Requests keep replica B's cached view of targets and executions young.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let (client, base, stop) = (b.client.clone(), b.base.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = client.get(format!("{base}/management/v1/orgs/me")).bearer_auth(ADMIN).send().await;
+            }
+        })
+    };
+    let mut targets = Vec::new();
+    for round in 0..ROUNDS {
+        let r = a
+            .ok(
+                reqwest::Method::POST,
+                "/v2/actions/targets",
+                json!({"name": format!("round-{round}"), "endpoint": rx.url(&format!("/round/{round}")),
+                    "timeout": "10s", "restWebhook": {}}),
+            )
+            .await;
+        let id = r["id"].as_str().expect("target id").to_string();
+        let execution = json!({"condition": {"event": {"event": "action.added"}}, "targets": [id]});
+        a.ok(reqwest::Method::PUT, "/v2/actions/executions", execution).await;
+        targets.push(id);
+        b.create_action(&format!("fresh_target_{round}")).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.await.unwrap();
+    let listed = a
+        .wait_deliveries(Duration::from_secs(30), "every delivery finished", |ds| {
+            ds.len() == ROUNDS
+                && ds.iter().all(|d| d["state"] == "DELIVERY_STATE_SUCCEEDED" || d["state"] == "DELIVERY_STATE_DEAD")
+        })
+        .await;
+    for d in &listed {
+        assert_eq!(d["state"], "DELIVERY_STATE_SUCCEEDED", "{d}\n{}\n{}", a.log_text(), b.log_text());
+    }
+    assert_eq!(
+        listed.iter().map(|d| d["targetId"].as_str().unwrap_or("").to_string()).collect::<BTreeSet<_>>(),
+        targets.into_iter().collect::<BTreeSet<_>>(),
+        "one delivery to each round's target"
+    );
+    assert_eq!(webhook_ids(&rx.requests()).len(), ROUNDS);
+    a.kill_9();
+    b.kill_9();
+    common::drop_schema(&url, &schema).await;
+}

@@ -2016,3 +2016,48 @@ async fn a_killed_servers_tails_free_their_slots() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `ACTIONSD_ADMIN_TOKEN` naming the secret of an existing token of another role makes it the
+/// admin, and that change is an event like any other (`token.changed`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_token_made_admin_is_an_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("promote.db");
+    let server = Process::start(dir.path(), "promote", &sqlite_env(&db)).await;
+    let (status, org) = server.get("/management/v1/orgs/me", ADMIN).await;
+    assert_eq!(status, 200, "{org}");
+    let org = org["org"]["id"].as_str().expect("org id").to_string();
+    let (status, r) = server.post("/admin/v1/tokens", ADMIN, json!({"orgId": org, "role": "ORG_VIEWER"})).await;
+    assert_eq!(status, 200, "{r}");
+    let (id, viewer) = (r["id"].as_str().unwrap().to_string(), r["token"].as_str().unwrap().to_string());
+    let (status, _) = server.post("/admin/v1/tokens/_search", &viewer, json!({})).await;
+    assert_eq!(status, 403, "a viewer cannot list tokens");
+    assert!(server.terminate(Duration::from_secs(30)).is_some_and(|s| s.success()));
+
+    let mut env = sqlite_env(&db);
+    env.retain(|(k, _)| *k != "ACTIONSD_ADMIN_TOKEN");
+    env.push(("ACTIONSD_ADMIN_TOKEN", viewer.clone()));
+    let server = Process::start(dir.path(), "promoted", &env).await;
+    let (status, r) = server.post("/admin/v1/tokens/_search", &viewer, json!({})).await;
+    assert_eq!(status, 200, "the token is the admin now: {r}");
+    assert!(server.terminate(Duration::from_secs(30)).is_some_and(|s| s.success()));
+
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(format!("sqlite://{}?mode=ro", db.display())).await.expect("open");
+    let rows = conn
+        .query_all(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "SELECT event_type, payload FROM events WHERE event_type LIKE 'token.%' ORDER BY position",
+        ))
+        .await
+        .expect("events");
+    let events: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (r.try_get::<String>("", "event_type").unwrap(), r.try_get::<String>("", "payload").unwrap_or_default())
+        })
+        .collect();
+    let changed: Vec<&(String, String)> = events.iter().filter(|(t, _)| t == "token.changed").collect();
+    assert_eq!(changed.len(), 1, "{events:?}");
+    assert!(changed[0].1.contains(&id) && changed[0].1.contains("IAM_OWNER"), "{events:?}");
+}
