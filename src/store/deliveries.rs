@@ -313,6 +313,24 @@ pub async fn release(store: &Store, ids: &[i64]) -> ApiResult<()> {
     renew(store, ids, 0).await
 }
 
+/// Gives back every lease of open deliveries: for the start of a SQLite server, the only process
+/// that may serve the database (it holds the file's lock), so whatever holds a lease is a process
+/// that died without giving it back, and its attempts in flight are made again at once instead
+/// of after their lease. The number of deliveries given back.
+pub async fn release_stale_leases(store: &Store) -> ApiResult<u64> {
+    let backend = store.backend;
+    store
+        .write(&[], move |txn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0 AND state IN ({PENDING}, {FAILED})"
+                );
+                Ok(txn.execute(stmt(backend, &sql, vec![])).await?.rows_affected())
+            })
+        })
+        .await
+}
+
 /// The result of one attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptResult {

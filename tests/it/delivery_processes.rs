@@ -206,11 +206,10 @@ async fn pending_deliveries_survive_kill_9() {
 /// the deliveries' ids.
 async fn attempts_in_flight(
     dir: &Path,
-    db: &str,
+    env: Vec<(&'static str, String)>,
     n: usize,
     prefix: &str,
 ) -> (Vec<(&'static str, String)>, Receiver, Server, BTreeSet<String>) {
-    let env = sqlite_env(&dir.join(db), "300ms,600ms");
     let rx = Receiver::start().await;
     rx.set_default(Answer::status(200).with_delay(Duration::from_secs(120)));
     let server = Server::start(dir, "run-1", &env).await;
@@ -223,11 +222,12 @@ async fn attempts_in_flight(
     (env, rx, server, ids)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn leases_of_a_killed_process_expire() {
+/// Deliveries in flight when their server is killed are made again by the next start: on
+/// PostgreSQL once their lease has expired (another replica may still hold them), on SQLite at
+/// once (the only server of the file holds its lock, so any lease is a dead process's).
+async fn killed_attempts_are_made_again(env: Vec<(&'static str, String)>, dir: &Path, within: Duration) {
     const N: usize = 5;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (env, rx, server, ids) = attempts_in_flight(dir.path(), "lease.db", N, "in_flight").await;
+    let (env, rx, server, ids) = attempts_in_flight(dir, env, N, "in_flight").await;
     let listed = server.deliveries(json!([])).await;
     assert_eq!(ids_of(&listed), ids);
     assert!(listed.iter().all(|d| d["state"] == "DELIVERY_STATE_PENDING"), "claimed, not yet recorded: {listed:#?}");
@@ -235,18 +235,40 @@ async fn leases_of_a_killed_process_expire() {
 
     rx.set_default(Answer::status(200));
     let started = Instant::now();
-    let server = Server::start(dir.path(), "run-2", &env).await;
+    let server = Server::start(dir, "run-2", &env).await;
     let got = rx
         .wait_until(Duration::from_secs(90), "the redone attempts", |r| webhook_ids(r).values().all(|n| *n >= 2))
         .await;
     let waited = started.elapsed();
     eprintln!("in-flight deliveries redone {waited:?} after the restart");
+    assert!(waited < within, "redone {waited:?} after the restart, not within {within:?}");
     assert_eq!(webhook_ids(&got).into_keys().collect::<BTreeSet<_>>(), ids);
     server
         .wait_deliveries(Duration::from_secs(20), "all succeeded", |ds| {
             ds.len() == N && ds.iter().all(|d| d["state"] == "DELIVERY_STATE_SUCCEEDED" && d["attempts"] == 1)
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_attempts_are_made_again_at_once_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = sqlite_env(&dir.path().join("lease.db"), "300ms,600ms");
+    killed_attempts_are_made_again(env, dir.path(), Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_of_a_killed_process_expire_postgres() {
+    let Some(url) = common::postgres_url_or_skip("leases_of_a_killed_process_expire_postgres") else { return };
+    let schema = common::create_schema(&url).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = vec![
+        ("ACTIONSD_DATABASE_URL", common::url_with_schema(&url, &schema)),
+        ("ACTIONSD_ENCRYPTION_KEY", ENCRYPTION_KEY.to_string()),
+        ("ACTIONSD_DELIVERY_RETRY_SCHEDULE", "300ms,600ms".to_string()),
+    ];
+    killed_attempts_are_made_again(env, dir.path(), Duration::from_secs(90)).await;
+    common::drop_schema(&url, &schema).await;
 }
 
 /// SIGTERM with attempts in flight (README §6): they get up to 10 s, then their leases are given
@@ -256,7 +278,8 @@ async fn leases_of_a_killed_process_expire() {
 async fn sigterm_gives_attempts_in_flight_ten_seconds_then_releases_them() {
     const N: usize = 3;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (env, rx, server, ids) = attempts_in_flight(dir.path(), "drain.db", N, "draining").await;
+    let env = sqlite_env(&dir.path().join("drain.db"), "300ms,600ms");
+    let (env, rx, server, ids) = attempts_in_flight(dir.path(), env, N, "draining").await;
     let started = Instant::now();
     let status = tokio::task::spawn_blocking(move || server.0.terminate(Duration::from_secs(40))).await.unwrap();
     let took = started.elapsed();
