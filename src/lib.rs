@@ -107,6 +107,13 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     let (background_stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut background_tasks = Vec::new();
     let run_writer = if background {
+        // SQLite: this server is the file's only one, so the tail leases found now are those of a
+        // process that died; their slots are free at once.
+        if store.backend == sea_orm::DatabaseBackend::Sqlite {
+            if let Err(e) = store::tails::release_all(&store).await {
+                tracing::warn!(error = %e.message, "dropping a dead process's live-tail leases failed; they expire");
+            }
+        }
         let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
         background_tasks.push(("run writer", writer_task));
         background_tasks

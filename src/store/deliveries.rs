@@ -406,6 +406,16 @@ pub async fn retry(store: &Store, id: i64) -> ApiResult<i64> {
     store
         .write(&[format!("delivery:{id}")], move |txn| {
             Box::pin(async move {
+                // PostgreSQL: the row is locked before it is read, so that an attempt's result
+                // recorded meanwhile (SUCCEEDED, its body cleared) is not overwritten by PENDING.
+                if txn.get_database_backend() == DatabaseBackend::Postgres {
+                    txn.execute(stmt(
+                        DatabaseBackend::Postgres,
+                        "SELECT id FROM deliveries WHERE id = $1 FOR UPDATE",
+                        vec![id.into()],
+                    ))
+                    .await?;
+                }
                 let row = delivery::Entity::find_by_id(id).one(txn).await?.ok_or_else(not_found)?;
                 if !matches!(row.state, DeliveryState::Failed | DeliveryState::Dead) {
                     return Err(ApiError::new(

@@ -61,6 +61,9 @@ pub struct Store {
     node_lease_renewal: tokio::sync::Mutex<()>,
     /// The live tails of run records open in this process.
     pub tail: std::sync::Arc<crate::service::tail::TailHub>,
+    /// The leases of this process's open tails (lease id → organization), renewed and, if another
+    /// process dropped one during a stall, put back (see `tails::renew`).
+    pub(crate) tail_leases: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
 }
 
 /// The tables whose keys the id generator mints, and the columns. (A connector effect's delivery
@@ -262,6 +265,7 @@ impl Store {
             changes,
             node,
             tail: Default::default(),
+            tail_leases: Default::default(),
         })
     }
 
@@ -597,6 +601,39 @@ pub fn sql_count(n: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A renewal puts back the lease of an open tail that another process dropped as expired (a
+    /// stall longer than the lease), and never one given back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn renewal_puts_back_the_leases_of_open_tails() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("tails.db").display());
+        let store =
+            Store::new(connect(&url, None, &DbOptions::default()).await.expect("connect")).await.expect("store");
+        let count = || async {
+            let row = store
+                .db
+                .query_one(Statement::from_string(store.backend, "SELECT COUNT(*) AS n FROM tail_leases"))
+                .await
+                .expect("count")
+                .expect("row");
+            row.try_get::<i64>("", "n").expect("n")
+        };
+        let open = tails::acquire(&store, 7, 10).await.expect("acquire").expect("a slot");
+        let closed = tails::acquire(&store, 7, 10).await.expect("acquire").expect("a slot");
+        tails::release(&store, closed).await.expect("release");
+        store.db.execute(Statement::from_string(store.backend, "DELETE FROM tail_leases")).await.expect("drop");
+        assert_eq!(count().await, 0);
+        tails::renew(&store).await.expect("renew");
+        assert_eq!(count().await, 1, "the open tail's lease is back, the closed one's is not");
+        let back = store
+            .db
+            .query_one(Statement::from_string(store.backend, "SELECT id, org_id FROM tail_leases"))
+            .await
+            .expect("row")
+            .expect("row");
+        assert_eq!((back.try_get::<i64>("", "id").unwrap(), back.try_get::<i64>("", "org_id").unwrap()), (open, 7));
+    }
 
     /// A write arriving after the node-number lease ran out, whose renewal finds the number taken
     /// by another process, is refused (its ids may be that process's); the next one goes through

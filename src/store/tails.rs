@@ -9,18 +9,19 @@ use crate::error::ApiResult;
 use sea_orm::ConnectionTrait;
 use std::time::Duration;
 
-/// How long a lease lasts without renewal: the slots of a process that died (its streams closed
-/// with it) are free again within this, inside authoring.md's "a closed stream frees its slot
-/// within 5 s".
-pub const LEASE: Duration = Duration::from_secs(4);
+/// How long a lease lasts without renewal. Long enough that a stalled renewal (a slow database,
+/// a paused process) does not let another replica count a live tail as gone; the leases of a
+/// process that died free their slots within it (a SQLite start frees them at once: see
+/// [`release_all`]).
+pub const LEASE: Duration = Duration::from_secs(10);
 /// How often a process renews the leases of its open tails (one write, only while some are open).
-pub const RENEW_EVERY: Duration = Duration::from_secs(1);
+pub const RENEW_EVERY: Duration = Duration::from_secs(2);
 
 /// Takes a lease for one more tail of `org` when it holds fewer than `limit` live ones (counted
 /// under the organization's lock); `None` when it holds `limit`.
 pub async fn acquire(store: &Store, org: i64, limit: usize) -> ApiResult<Option<i64>> {
     let (backend, node, id) = (store.backend, store.node, store.new_id());
-    store
+    let taken = store
         .write(&[org_lock(org)], move |txn| {
             Box::pin(async move {
                 let now = now_micros();
@@ -53,22 +54,48 @@ pub async fn acquire(store: &Store, org: i64, limit: usize) -> ApiResult<Option<
                 Ok(Some(id))
             })
         })
-        .await
+        .await?;
+    if let Some(id) = taken {
+        store.tail_leases.lock().unwrap_or_else(|e| e.into_inner()).insert(id, org);
+    }
+    Ok(taken)
 }
 
-/// Extends the leases of this process's open tails.
+/// Extends the leases of this process's open tails, and puts back any that another process
+/// dropped as expired while this one could not renew (a stall longer than the lease): the tails
+/// are still open, so they count. The end is taken when the statement runs, not before it waits
+/// for the writer.
 pub async fn renew(store: &Store) -> ApiResult<()> {
     let (backend, node) = (store.backend, store.node);
-    let until = now_micros() + LEASE.as_micros() as i64;
+    if store.tail_leases.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        return Ok(());
+    }
+    let held = store.tail_leases.clone();
     store
         .write(&[], move |txn| {
             Box::pin(async move {
-                txn.execute(stmt(
-                    backend,
-                    "UPDATE tail_leases SET expires_at = $1 WHERE node = $2",
-                    vec![until.into(), node.into()],
-                ))
-                .await?;
+                // Read when the statement runs: a lease given back while this waited for the
+                // writer is not put back.
+                let open: Vec<(i64, i64)> =
+                    held.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(id, org)| (*id, *org)).collect();
+                let until = now_micros() + LEASE.as_micros() as i64;
+                for chunk in open.chunks(200) {
+                    let mut values = Vec::with_capacity(chunk.len() * 4);
+                    let rows: Vec<String> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (id, org))| {
+                            values.extend([(*id).into(), (*org).into(), node.into(), until.into()]);
+                            format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4)
+                        })
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO tail_leases (id, org_id, node, expires_at) VALUES {} \
+                         ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+                        rows.join(", ")
+                    );
+                    txn.execute(stmt(backend, &sql, values)).await?;
+                }
                 Ok(())
             })
         })
@@ -77,11 +104,26 @@ pub async fn renew(store: &Store) -> ApiResult<()> {
 
 /// Gives a closed tail's lease back.
 pub async fn release(store: &Store, id: i64) -> ApiResult<()> {
+    store.tail_leases.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     let backend = store.backend;
     store
         .write(&[], move |txn| {
             Box::pin(async move {
                 txn.execute(stmt(backend, "DELETE FROM tail_leases WHERE id = $1", vec![id.into()])).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Drops every tail lease: for the start of a SQLite server, the database's only process, so any
+/// lease found then is one of a process that died (its streams closed with it).
+pub async fn release_all(store: &Store) -> ApiResult<()> {
+    let backend = store.backend;
+    store
+        .write(&[], move |txn| {
+            Box::pin(async move {
+                txn.execute(stmt(backend, "DELETE FROM tail_leases", vec![])).await?;
                 Ok(())
             })
         })

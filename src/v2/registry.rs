@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 const MAX_AGE: Duration = Duration::from_millis(250);
 
 pub struct Snapshot {
+    /// When its load ended (its age for freshness) and began (what it can hold).
     loaded: Instant,
+    began: Instant,
     generation: u64,
     /// Execution id → its targets in call order (targets that no longer exist are left out).
     executions: HashMap<String, Vec<Arc<target::Model>>>,
@@ -78,7 +80,7 @@ impl Registry {
     /// delivery's target: a miss there would give the delivery up).
     pub async fn snapshot_after(&self, store: &Store, after: Instant) -> ApiResult<Arc<Snapshot>> {
         let _one = self.reload.lock().await;
-        if let Some(s) = self.current.read().await.as_ref().filter(|s| s.loaded > after) {
+        if let Some(s) = self.current.read().await.as_ref().filter(|s| s.began > after) {
             return Ok(s.clone());
         }
         self.load(store).await
@@ -90,7 +92,9 @@ impl Registry {
     }
 
     async fn load(&self, store: &Store) -> ApiResult<Arc<Snapshot>> {
-        // A snapshot's age counts from before its reads: it holds nothing committed later.
+        // When its reads began: it holds nothing committed later (for `snapshot_after`). Its age
+        // for freshness counts from the end of the load, so that requests waiting for a slow
+        // load take its result instead of each loading again.
         let began = Instant::now();
         let generation = store.changes.v2_generation();
         let targets: HashMap<i64, Arc<target::Model>> =
@@ -106,7 +110,7 @@ impl Registry {
                 executions.insert(e.id, list);
             }
         }
-        let snap = Arc::new(Snapshot { loaded: began, generation, executions, targets });
+        let snap = Arc::new(Snapshot { loaded: Instant::now(), began, generation, executions, targets });
         *self.current.write().await = Some(snap.clone());
         Ok(snap)
     }

@@ -776,7 +776,7 @@ pub fn session_id(payload: &Value) -> Option<String> {
 /// the session's verified factors. A call without checks (a challenge request, a new lifetime)
 /// verified nothing: None, it passes through.
 pub fn checked_factors_auth_method(session: &Value, request: &Value) -> Option<&'static str> {
-    request.get("checks").and_then(Value::as_object).filter(|c| !c.is_empty())?;
+    request.get("checks").and_then(Value::as_object).filter(|c| c.values().any(|v| !v.is_null()))?;
     match session_auth_method(request) {
         Some("U2F") if session.pointer("/factors/webAuthN/userVerified").and_then(Value::as_bool) == Some(true) => {
             Some("passwordless")

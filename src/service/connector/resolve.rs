@@ -22,7 +22,7 @@ pub async fn map_response_with_api(
     let mut warnings = Vec::new();
     let mut mapped = if super::is_session(method) {
         // A call without checks verified nothing: it passes through without asking ZITADEL.
-        payload.pointer("/request/checks").and_then(Value::as_object).filter(|c| !c.is_empty())?;
+        payload.pointer("/request/checks").and_then(Value::as_object).filter(|c| c.values().any(|v| !v.is_null()))?;
         let mut from_session = None;
         if let (Some(access), Some(session_id)) = (access, super::session_id(payload)) {
             match api.session(access, &session_id, deadline).await {
@@ -322,6 +322,7 @@ mod tests {
         assert_eq!(method(both.clone(), json!({"otpEmail": {"code": "1"}, "totp": {"code": "1"}})), Some("OTP"));
         // A call without checks passes through: a challenge request, a new lifetime.
         assert_eq!(method(both.clone(), json!({})), None);
+        assert_eq!(method(both.clone(), json!({"totp": null})), None, "a null check is no check");
         assert_eq!(super::super::checked_factors_auth_method(&json!({"factors": both.clone()}), &json!({})), None);
         // A check of only the user: the factors the session verified.
         assert_eq!(method(both.clone(), json!({"user": {"userId": "u"}})), Some("password"));
