@@ -382,11 +382,7 @@ async fn two_replicas_on_postgres_deliver_each_event_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_target_created_through_another_replica_is_delivered_to() {
     const ROUNDS: usize = 8;
-    let Ok(url) = std::env::var(common::POSTGRES_ENV) else {
-        eprintln!(
-            "SKIPPED a_target_created_through_another_replica_is_delivered_to: {} is not set",
-            common::POSTGRES_ENV
-        );
+    let Some(url) = common::postgres_url_or_skip("a_target_created_through_another_replica_is_delivered_to") else {
         return;
     };
     let schema = common::create_schema(&url).await;
