@@ -107,12 +107,8 @@ async fn build(mut config: Config, schema: Option<&str>, background: bool) -> an
     let (background_stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut background_tasks = Vec::new();
     let run_writer = if background {
-        // SQLite: this server is the file's only one, so the tail leases found now are those of a
-        // process that died; their slots are free at once.
         if store.backend == sea_orm::DatabaseBackend::Sqlite {
-            if let Err(e) = store::tails::release_all(&store).await {
-                tracing::warn!(error = %e.message, "dropping a dead process's live-tail leases failed; they expire");
-            }
+            release_dead_process_leases(&store).await;
         }
         let (run_writer, writer_task) = store::runs::RunWriter::start(store.clone(), stop_rx.clone());
         background_tasks.push(("run writer", writer_task));
@@ -772,6 +768,23 @@ async fn prune_runs(store: Arc<store::Store>, config: Config, stop: tokio::sync:
         }
     })
     .await
+}
+
+/// SQLite, before the background jobs start: this server is the file's only one (it holds the
+/// file's lock), so the leases found now are those of a process that died without giving them
+/// back. Its live tails' slots are free at once, and its delivery attempts in flight are made
+/// again at once, instead of after their leases. A failure leaves them to expire.
+async fn release_dead_process_leases(store: &store::Store) {
+    if let Err(e) = store::tails::release_all(store).await {
+        tracing::warn!(error = %e.message, "dropping a dead process's live-tail leases failed; they expire");
+    }
+    match store::deliveries::release_stale_leases(store).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deliveries = n, "deliveries leased by a process that died are claimable again"),
+        Err(e) => {
+            tracing::warn!(error = %e.message, "giving back the delivery leases of a dead process failed; they expire")
+        }
+    }
 }
 
 /// Keeps the leases of this process's open live tails (see `store::tails`).

@@ -261,16 +261,6 @@ pub fn start(
 ) -> tokio::task::JoinHandle<()> {
     let state = Arc::new(Queue { targets, config });
     tokio::spawn(async move {
-        // SQLite: this is the database's only server, so leases held now are a dead process's.
-        if state.targets.store.backend == sea_orm::DatabaseBackend::Sqlite {
-            match deliveries::release_stale_leases(&state.targets.store).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deliveries = n, "deliveries leased by a process that died are claimable again"),
-                Err(e) => {
-                    tracing::warn!(error = %e.message, "giving back the leases of a dead process failed; they expire")
-                }
-            }
-        }
         let concurrency = state.config.concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
         let inflight: Arc<Mutex<HashSet<i64>>> = Default::default();

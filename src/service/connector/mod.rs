@@ -776,7 +776,9 @@ pub fn session_id(payload: &Value) -> Option<String> {
 /// the session's verified factors. A call without checks (a challenge request, a new lifetime)
 /// verified nothing: None, it passes through.
 pub fn checked_factors_auth_method(session: &Value, request: &Value) -> Option<&'static str> {
-    request.get("checks").and_then(Value::as_object).filter(|c| c.values().any(|v| !v.is_null()))?;
+    if !checks_something(request) {
+        return None;
+    }
     match session_auth_method(request) {
         Some("U2F") if session.pointer("/factors/webAuthN/userVerified").and_then(Value::as_bool) == Some(true) => {
             Some("passwordless")
@@ -784,6 +786,11 @@ pub fn checked_factors_auth_method(session: &Value, request: &Value) -> Option<&
         Some(method) => Some(method),
         None => factors_auth_method(session),
     }
+}
+
+/// Whether a session request checks anything (`request.checks` with a member that is not `null`).
+pub fn checks_something(request: &Value) -> bool {
+    request.get("checks").and_then(Value::as_object).is_some_and(|c| c.values().any(|v| !v.is_null()))
 }
 
 /// The authentication method of a session's verified factors, first in ZITADEL's order; None
